@@ -1,0 +1,55 @@
+"""Where kei's files live, resolved once from an explicit environment mapping.
+
+Nothing reads ``os.environ`` behind the caller's back: the CLI passes it in, the
+Python API passes what it likes. Precedence: an explicit argument (``--db``,
+``--key``), then ``KEI_DB`` / ``KEI_KEY``, then defaults under ``KEI_HOME``
+(``~/.kei``): ``$KEI_HOME/ledger.db`` and ``$KEI_HOME/keys/default.key``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from kei.adapters.keyfile import KEY_SUFFIX
+
+DEFAULT_KEY = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    home: Path
+    db_url: str
+    key_name: str
+    synchronous: str
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+    def key_path(self, name_or_path: str | None = None) -> Path:
+        """A key given by name (in the keys folder) or by a path to a file."""
+        ref = name_or_path or self.key_name
+        if "/" in ref or ref.endswith(KEY_SUFFIX):
+            return Path(ref).expanduser()
+        return self.keys_dir / f"{ref}{KEY_SUFFIX}"
+
+
+def resolve(
+    env: Mapping[str, str],
+    *,
+    db: str | None = None,
+    key: str | None = None,
+    synchronous: str | None = None,
+) -> Settings:
+    home = Path(env.get("KEI_HOME") or Path.home() / ".kei").expanduser()
+    url = db or env.get("KEI_DB") or f"sqlite:///{home / 'ledger.db'}"
+    if "://" not in url:
+        url = f"sqlite:///{Path(url).expanduser().absolute()}"
+    return Settings(
+        home=home,
+        db_url=url,
+        key_name=key or env.get("KEI_KEY") or DEFAULT_KEY,
+        synchronous=(synchronous or env.get("KEI_SQLITE_SYNCHRONOUS") or "FULL").upper(),
+    )

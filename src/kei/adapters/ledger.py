@@ -1,0 +1,291 @@
+"""The ledger: kei's public, embeddable face over one event store and one signing key.
+
+Appends seal (sign) every event outside the store's lock, then hand the batch to the
+store, which links it into the chain in one transaction: a batch lands whole or not
+at all. Reads return ``RecordedEvent`` views of the raw bytes; ``verify`` re-checks
+every byte (see ``adapters/verification.py``).
+
+Example::
+
+    from kei import Ledger, NewEvent, AgentForked
+
+    with Ledger.open("sqlite:///tmp/ledger.db", key=key) as ledger:
+        ledger.append([NewEvent("agent-1", AgentForked(agent_id="agent-1", branch="main"))])
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+
+from kei.adapters.store import EventStore, open_store
+from kei.adapters.store.base import ChainEntry, PendingRecord, iter_all
+from kei.domain import events
+from kei.domain.checkpoint import sign_checkpoint
+from kei.domain.envelope import seal
+from kei.domain.keyring import KeyRing, build_keyring
+from kei.domain.keys import SigningKey
+from kei.domain.recorded import RecordedEvent
+from kei.domain.records import StoredRecord
+from kei.errors import ConcurrencyError, InputError, LedgerStateError, StoreNotInitialisedError
+
+log = logging.getLogger(__name__)
+MAX_RETRIES = 8
+MAX_BATCH = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append. ``expected_version`` is the stream's version before this
+    event; when given, a clash raises ConcurrencyError instead of being retried."""
+
+    stream: str
+    payload: events.Payload
+    expected_version: int | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Ledger:
+    """One signed, hash-chained log on one store."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        key: SigningKey | None = None,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.store = store
+        self.key = key
+        self._clock = clock
+        self._keyring: KeyRing | None = None
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        key: SigningKey | None = None,
+        create: bool = False,
+        synchronous: str = "FULL",
+        clock: Callable[[], datetime] = _now,
+    ) -> Ledger:
+        """Open the ledger at ``url``; ``create`` makes the store (not the genesis)."""
+        store = open_store(url, create=create, synchronous=synchronous)
+        if create:
+            store.create()
+        elif not store.is_created():
+            store.close()
+            raise StoreNotInitialisedError(f"{url} holds no kei ledger", hint="run `kei init`")
+        return cls(store, key=key, clock=clock)
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- keys and identity ---------------------------------------------------
+
+    def keyring(self, *, refresh: bool = False) -> KeyRing:
+        """The key registry folded from the log's key events (cached)."""
+        if self._keyring is None or refresh:
+            self._keyring = build_keyring(self.store.read_types(sorted(events.KEY_EVENT_TYPES)))
+        return self._keyring
+
+    @property
+    def ledger_id(self) -> str:
+        ring = self.keyring()
+        if ring.ledger_id is None:
+            raise LedgerStateError("this store has no genesis event", hint="run `kei init`")
+        return ring.ledger_id
+
+    def is_initialised(self) -> bool:
+        return self.keyring(refresh=True).genesis_position is not None
+
+    def init(self, name: str = "kei") -> RecordedEvent:
+        """Append the genesis event naming this ledger and its first key."""
+        key = self._signer()
+        genesis = events.LedgerGenesis(
+            ledger_id=str(uuid.uuid4()),
+            name=name,
+            key_id=key.key_id_hex,
+            public_key=key.public_key.hex(),
+            key_name=key.name,
+        )
+        try:
+            recorded = self._append_once([NewEvent(events.SYSTEM_STREAM, genesis, 0)], key)
+        except ConcurrencyError:
+            raise LedgerStateError(
+                f"a ledger already exists in {self.store.url}", hint="nothing was changed"
+            ) from None
+        self._keyring = None
+        return recorded[0]
+
+    def add_key(self, new_key: SigningKey) -> RecordedEvent:
+        """Register ``new_key``, vouched for by this ledger's signing key."""
+        if new_key.key_id in self.keyring(refresh=True).keys:
+            raise LedgerStateError(f"key {new_key.key_id_hex} is already registered")
+        payload = events.KeyAdded(
+            key_id=new_key.key_id_hex, public_key=new_key.public_key.hex(), name=new_key.name
+        )
+        return self._append_system(payload)
+
+    def revoke_key(self, key_id: str, reason: str) -> RecordedEvent:
+        """Revoke a key for every later event; refuses to revoke the last active key."""
+        ring = self.keyring(refresh=True)
+        entry = ring.keys.get(bytes.fromhex(key_id)) if _is_key_id(key_id) else None
+        if entry is None:
+            raise InputError(f"no key {key_id!r} in this ledger", hint="see `kei keys list`")
+        if entry.revoked_at is not None:
+            raise LedgerStateError(f"key {key_id} was already revoked at position {entry.revoked_at}")
+        if not reason.strip():
+            raise InputError("a revocation needs a reason", hint="pass --reason TEXT")
+        if [k for k in ring.active_keys() if k.key_id != entry.key_id] == []:
+            raise LedgerStateError(
+                f"key {key_id} is the last active key", hint="add another key before revoking it"
+            )
+        return self._append_system(events.KeyRevoked(key_id=key_id, reason=reason))
+
+    def _append_system(self, payload: events.Payload) -> RecordedEvent:
+        result = self.append([NewEvent(events.SYSTEM_STREAM, payload)])
+        self._keyring = None
+        return result[0]
+
+    def _signer(self) -> SigningKey:
+        if self.key is None:
+            raise LedgerStateError("no signing key loaded", hint="pass --key or set KEI_KEY")
+        return self.key
+
+    def _check_signer(self, key: SigningKey) -> None:
+        ring = self.keyring()
+        if ring.genesis_position is None:
+            ring = self.keyring(refresh=True)
+        if ring.genesis_position is None:
+            raise LedgerStateError(f"{self.store.url} has no genesis event", hint="run `kei init`")
+        entry = ring.keys.get(key.key_id) or self.keyring(refresh=True).keys.get(key.key_id)
+        if entry is None:
+            raise LedgerStateError(
+                f"key {key.key_id_hex} ({key.name}) is not registered in this ledger",
+                hint="register it with `kei keys new` or pick another with --key",
+            )
+        if entry.revoked_at is not None:
+            raise LedgerStateError(
+                f"key {key.key_id_hex} ({key.name}) was revoked at position {entry.revoked_at}",
+                hint="sign with another key (--key NAME)",
+            )
+
+    # -- appending -----------------------------------------------------------
+
+    def append(self, new_events: Sequence[NewEvent]) -> list[RecordedEvent]:
+        """Append events in one transaction; returns them as recorded.
+
+        Streams without an ``expected_version`` are appended at their end, retrying
+        when another writer got there first; with one, a clash raises ConcurrencyError.
+        """
+        if not new_events:
+            return []
+        if len(new_events) > MAX_BATCH:
+            raise InputError(f"a batch holds at most {MAX_BATCH} events, got {len(new_events)}")
+        key = self._signer()
+        self._check_signer(key)
+        strict = any(e.expected_version is not None for e in new_events)
+        for attempt in range(MAX_RETRIES):
+            try:
+                return self._append_once(new_events, key)
+            except ConcurrencyError:
+                if strict or attempt == MAX_RETRIES - 1:
+                    raise
+                log.debug("stream version clash, retrying (attempt %d)", attempt + 1)
+        raise AssertionError("unreachable")
+
+    def _append_once(self, new_events: Sequence[NewEvent], key: SigningKey) -> list[RecordedEvent]:
+        timestamp_us = int(self._clock().timestamp() * 1_000_000)
+        versions: dict[str, int] = {}
+        pending: list[PendingRecord] = []
+        for event in new_events:
+            etype = events.event_type_of(event.payload)
+            version = self._next_version(versions, event)
+            pending.append(
+                PendingRecord(
+                    event.stream,
+                    version,
+                    etype.name,
+                    seal(
+                        stream=event.stream,
+                        version=version,
+                        type_=etype.name,
+                        schema_version=etype.schema_version,
+                        timestamp_us=timestamp_us,
+                        payload=events.encode_payload(event.payload),
+                        signer=key,
+                    ),
+                )
+            )
+        entries = self.store.append(pending)
+        return [
+            RecordedEvent.from_record(_as_record(p, e)) for p, e in zip(pending, entries, strict=True)
+        ]
+
+    def _next_version(self, versions: dict[str, int], event: NewEvent) -> int:
+        if not event.stream:
+            raise InputError("an event needs a non-empty stream id")
+        if event.stream not in versions:
+            if event.expected_version is not None:
+                if event.expected_version < 0:
+                    raise InputError("expected_version cannot be negative")
+                versions[event.stream] = event.expected_version
+            else:
+                versions[event.stream] = self.store.stream_version(event.stream)
+        elif event.expected_version is not None and event.expected_version != versions[event.stream]:
+            raise InputError(
+                f"stream {event.stream}: expected_version {event.expected_version} does not follow "
+                f"version {versions[event.stream]} earlier in the same batch"
+            )
+        versions[event.stream] += 1
+        return versions[event.stream]
+
+    # -- reading -------------------------------------------------------------
+
+    def read(self, *, after: int = 0, limit: int | None = None) -> Iterator[RecordedEvent]:
+        """Events after position ``after``, in log order, streamed page by page."""
+        for n, record in enumerate(iter_all(self.store, after=after)):
+            if limit is not None and n >= limit:
+                return
+            yield RecordedEvent.from_record(record)
+
+    def read_stream(self, stream: str) -> list[RecordedEvent]:
+        return [RecordedEvent.from_record(r) for r in self.store.read_stream(stream)]
+
+    def last(self, n: int) -> list[RecordedEvent]:
+        return [RecordedEvent.from_record(r) for r in self.store.last(n)]
+
+    def checkpoint(self) -> str:
+        """A signed C2SP checkpoint of the whole log as it is now."""
+        key = self._signer()
+        self._check_signer(key)
+        size = self.store.chain_size()
+        head = self.store.chain_at(size - 1) if size else None
+        if head is None:
+            raise LedgerStateError("the log is empty", hint="run `kei init`")
+        return sign_checkpoint(self.ledger_id, size, head.hash, key)
+
+
+def _is_key_id(text: str) -> bool:
+    return len(text) == 16 and all(c in "0123456789abcdef" for c in text)
+
+
+def _as_record(p: PendingRecord, e: ChainEntry) -> StoredRecord:
+    return StoredRecord(e.position, p.stream, p.version, p.type, p.state, e.seq, e.prev_hash, e.hash)

@@ -1,0 +1,105 @@
+"""What every event store offers the ledger: raw bytes in, raw records out.
+
+Stores never interpret payloads and never verify; they append atomically, link each
+new entry into the chain under the store's write lock, and hand back unverified
+``StoredRecord`` rows. Third-party exceptions stop here and become ``StoreError``
+or ``ConcurrencyError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from kei.domain.records import StoredRecord
+
+EVENTS_TABLE = "kei_events"
+CHAIN_TABLE = "kei_chain"
+PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRecord:
+    """A sealed event on its way into the store."""
+
+    stream: str
+    version: int
+    type: str
+    state: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ChainEntry:
+    position: int
+    seq: int
+    prev_hash: bytes
+    hash: bytes
+
+
+class Waiter(Protocol):
+    """Blocks until the store may hold new events (NOTIFY) or a timeout passes."""
+
+    def wait(self, timeout: float) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class EventStore(Protocol):
+    """The storage seam; implemented for SQLite and PostgreSQL."""
+
+    url: str
+
+    def create(self) -> None:
+        """Create tables if they are missing (idempotent)."""
+
+    def is_created(self) -> bool:
+        """True when kei's tables exist."""
+
+    def append(self, records: Sequence[PendingRecord]) -> list[ChainEntry]:
+        """Append all records in one transaction, chained; ConcurrencyError on a clash."""
+
+    def stream_version(self, stream: str) -> int:
+        """The highest version in ``stream``, 0 when it is empty."""
+
+    def read(self, *, after: int = 0, limit: int = PAGE, upto: int | None = None) -> list[StoredRecord]:
+        """Records with ``after < position (<= upto)``, in position order."""
+
+    def read_stream(self, stream: str) -> list[StoredRecord]:
+        """All records of one stream in version order."""
+
+    def read_types(self, types: Sequence[str]) -> list[StoredRecord]:
+        """All records of the given types, in position order."""
+
+    def last(self, n: int) -> list[StoredRecord]:
+        """The last ``n`` records, in position order."""
+
+    def max_position(self) -> int:
+        """The highest position, 0 when empty."""
+
+    def count(self) -> int:
+        """The number of stored events."""
+
+    def chain_at(self, seq: int) -> ChainEntry | None:
+        """The chain entry with sequence ``seq``."""
+
+    def chain_size(self) -> int:
+        """One more than the highest chain sequence number, 0 when empty."""
+
+    def orphan_chain_entries(self) -> list[ChainEntry]:
+        """Chain entries whose event row is gone."""
+
+    def open_waiter(self) -> Waiter:
+        """Something that blocks until new events may have been committed."""
+
+    def close(self) -> None: ...
+
+
+def iter_all(store: EventStore, *, after: int = 0, upto: int | None = None) -> Iterator[StoredRecord]:
+    """Stream every record in pages, keeping memory flat."""
+    while True:
+        page = store.read(after=after, limit=PAGE, upto=upto)
+        if not page:
+            return
+        yield from page
+        after = page[-1].position

@@ -1,0 +1,276 @@
+"""The scale-out store: PostgreSQL through eventsourcing's psycopg 3 recorder.
+
+eventsourcing's ``PostgresApplicationRecorder`` takes ``LOCK TABLE kei_events IN
+EXCLUSIVE MODE`` in every insert transaction, so writers on any number of hosts are
+serialised and commit order equals position order; readers are not blocked. kei's
+subclass reads the chain head and writes the ``kei_chain`` rows after the INSERT and
+inside that lock and transaction (``_fetch_ids_after_insert_events``). Positions come
+from a sequence and may have gaps after a rolled-back insert; the chain's own
+sequence numbers never do. The library's database-function insert path skips the
+lock and is forced off. Every insert sends NOTIFY on the events channel, which
+``open_waiter`` listens to (followers also poll).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any, Final
+from urllib.parse import unquote, urlsplit
+
+import psycopg
+from eventsourcing.persistence import IntegrityError as ESIntegrityError
+from eventsourcing.persistence import PersistenceError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+
+from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, PAGE, ChainEntry, PendingRecord
+from kei.adapters.store.sqlite import link_entries
+from kei.domain.records import StoredRecord
+from kei.errors import ConcurrencyError, InputError, StoreError, StoreNotInitialisedError
+
+log = logging.getLogger(__name__)
+CONNECT_TIMEOUT_S: Final = 5
+_SELECT: Final = (
+    "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, e.state, "
+    f"c.seq, c.prev_hash, c.hash FROM {EVENTS_TABLE} e "
+    f"LEFT JOIN {CHAIN_TABLE} c ON c.position = e.notification_id "
+)
+
+
+class ChainedPostgresRecorder(PostgresApplicationRecorder):
+    """Links inserted events into ``kei_chain`` while the table lock is held."""
+
+    def __init__(self, datastore: PostgresDatastore) -> None:
+        super().__init__(datastore, events_table_name=EVENTS_TABLE)
+        self.sql_create_statements.append(
+            psycopg.sql.SQL(
+                f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ("
+                "position bigint PRIMARY KEY, seq bigint NOT NULL, "
+                "prev_hash bytea NOT NULL, hash bytea NOT NULL)"
+            )
+        )
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        positions = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        assert positions is not None
+        with curs.connection.cursor() as c:
+            c.execute(f"SELECT seq, hash FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1")
+            row = c.fetchone()
+            head = (row["seq"], row["hash"]) if row else None
+            entries = link_entries(head, positions, stored_events)
+            c.executemany(
+                f"INSERT INTO {CHAIN_TABLE} (position, seq, prev_hash, hash) "
+                "VALUES (%s, %s, %s, %s)",
+                [(e.position, e.seq, e.prev_hash, e.hash) for e in entries],
+            )
+        kwargs["chain_out"].extend(entries)
+        return positions
+
+
+def parse_url(url: str) -> dict[str, Any]:
+    """Connection arguments from a SQLAlchemy-style ``postgresql://`` URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
+        raise InputError(f"not a PostgreSQL URL: {url!r}")
+    dbname = unquote(parts.path.lstrip("/"))
+    if not dbname:
+        raise InputError(
+            f"PostgreSQL URL {url!r} names no database",
+            hint="use postgresql://user@host:port/dbname",
+        )
+    return {
+        "dbname": dbname,
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 5432,
+        "user": unquote(parts.username or "postgres"),
+        "password": unquote(parts.password or ""),
+    }
+
+
+def _redacted(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
+
+
+class PostgresStore:
+    """kei's event store on one PostgreSQL database."""
+
+    def __init__(self, url: str, *, pool_size: int = 2) -> None:
+        self.url = _redacted(url)
+        self._args = parse_url(url)
+        self._probe()
+        try:
+            self._datastore = PostgresDatastore(
+                **self._args,
+                connect_timeout=CONNECT_TIMEOUT_S,
+                pool_size=pool_size,
+                max_overflow=2,
+                originator_id_type="text",
+                enable_db_functions=False,
+                lock_timeout=0,
+            )
+            self.recorder = ChainedPostgresRecorder(self._datastore)
+        except (PersistenceError, psycopg.Error) as exc:
+            raise StoreError(f"cannot open PostgreSQL store {self.url}: {exc}") from exc
+
+    def _probe(self) -> None:
+        """Fail fast, with one line, when the server is unreachable or refuses us."""
+        try:
+            psycopg.connect(**self._args, connect_timeout=CONNECT_TIMEOUT_S).close()
+        except psycopg.Error as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreError(
+                f"cannot connect to PostgreSQL at {self.url}: {first}",
+                hint="check that the server runs and the URL (KEI_DB or --db) is right",
+            ) from exc
+
+    @contextlib.contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        try:
+            with self._datastore.transaction(commit=False) as curs:
+                yield curs
+        except psycopg.errors.UndefinedTable as exc:
+            raise _not_initialised(self.url) from exc
+        except (PersistenceError, psycopg.Error) as exc:
+            if "does not exist" in str(exc) and EVENTS_TABLE in str(exc):
+                raise _not_initialised(self.url) from exc
+            raise StoreError(f"PostgreSQL store {self.url} failed: {exc}") from exc
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._cursor() as curs:
+            curs.execute(sql, params)
+            rows: list[Any] = curs.fetchall()
+            return rows
+
+    def create(self) -> None:
+        try:
+            self.recorder.create_table()
+        except (PersistenceError, psycopg.Error) as exc:
+            raise StoreError(f"cannot create tables in {self.url}: {exc}") from exc
+
+    def is_created(self) -> bool:
+        rows = self._query(
+            "SELECT count(*) AS n FROM information_schema.tables "
+            "WHERE table_schema = current_schema() AND table_name IN (%s, %s)",
+            (EVENTS_TABLE, CHAIN_TABLE),
+        )
+        return bool(rows[0]["n"] == 2)
+
+    def append(self, records: Sequence[PendingRecord]) -> list[ChainEntry]:
+        stored = [StoredEvent(r.stream, r.version, r.type, r.state) for r in records]
+        chain_out: list[ChainEntry] = []
+        try:
+            self.recorder.insert_events(stored, chain_out=chain_out)
+        except ESIntegrityError as exc:
+            raise ConcurrencyError(f"a stream version was taken by another writer: {exc}") from exc
+        except (PersistenceError, psycopg.Error) as exc:
+            if "does not exist" in str(exc):
+                raise _not_initialised(self.url) from exc
+            raise StoreError(f"PostgreSQL store {self.url} failed: {exc}") from exc
+        return chain_out
+
+    def stream_version(self, stream: str) -> int:
+        rows = self._query(
+            f"SELECT MAX(originator_version) AS v FROM {EVENTS_TABLE} WHERE originator_id = %s",
+            (stream,),
+        )
+        return int(rows[0]["v"] or 0)
+
+    def read(self, *, after: int = 0, limit: int = PAGE, upto: int | None = None) -> list[StoredRecord]:
+        where, params = "WHERE e.notification_id > %s ", [after]
+        if upto is not None:
+            where += "AND e.notification_id <= %s "
+            params.append(upto)
+        rows = self._query(_SELECT + where + "ORDER BY e.notification_id LIMIT %s", (*params, limit))
+        return [_record(r) for r in rows]
+
+    def read_stream(self, stream: str) -> list[StoredRecord]:
+        rows = self._query(
+            _SELECT + "WHERE e.originator_id = %s ORDER BY e.originator_version", (stream,)
+        )
+        return [_record(r) for r in rows]
+
+    def read_types(self, types: Sequence[str]) -> list[StoredRecord]:
+        rows = self._query(
+            _SELECT + "WHERE e.topic = ANY(%s) ORDER BY e.notification_id", (list(types),)
+        )
+        return [_record(r) for r in rows]
+
+    def last(self, n: int) -> list[StoredRecord]:
+        rows = self._query(_SELECT + "ORDER BY e.notification_id DESC LIMIT %s", (n,))
+        return [_record(r) for r in reversed(rows)]
+
+    def max_position(self) -> int:
+        rows = self._query(f"SELECT MAX(notification_id) AS m FROM {EVENTS_TABLE}")
+        return int(rows[0]["m"] or 0)
+
+    def count(self) -> int:
+        return int(self._query(f"SELECT count(*) AS n FROM {EVENTS_TABLE}")[0]["n"])
+
+    def chain_at(self, seq: int) -> ChainEntry | None:
+        rows = self._query(
+            f"SELECT position, seq, prev_hash, hash FROM {CHAIN_TABLE} WHERE seq = %s "
+            "ORDER BY position LIMIT 1",
+            (seq,),
+        )
+        return _entry(rows[0]) if rows else None
+
+    def chain_size(self) -> int:
+        rows = self._query(f"SELECT MAX(seq) AS m FROM {CHAIN_TABLE}")
+        return 0 if rows[0]["m"] is None else int(rows[0]["m"]) + 1
+
+    def orphan_chain_entries(self) -> list[ChainEntry]:
+        rows = self._query(
+            f"SELECT c.position, c.seq, c.prev_hash, c.hash FROM {CHAIN_TABLE} c "
+            f"LEFT JOIN {EVENTS_TABLE} e ON e.notification_id = c.position "
+            "WHERE e.notification_id IS NULL ORDER BY c.position"
+        )
+        return [_entry(r) for r in rows]
+
+    def open_waiter(self) -> _Listener:
+        return _Listener(self)
+
+    def close(self) -> None:
+        self._datastore.close()
+
+
+class _Listener:
+    """A long-lived LISTEN connection for following the log."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._conn = psycopg.connect(**store._args, autocommit=True)
+        self._conn.execute(psycopg.sql.SQL("LISTEN {}").format(
+            psycopg.sql.Identifier(store.recorder.channel_name)))
+
+    def wait(self, timeout: float) -> bool:
+        """True when a NOTIFY arrived; on any error it degrades to a plain timeout."""
+        try:
+            return any(True for _ in self._conn.notifies(timeout=timeout, stop_after=1))
+        except psycopg.Error as exc:
+            log.warning("LISTEN failed (%s); falling back to polling", exc)
+            return False
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _not_initialised(url: str) -> StoreNotInitialisedError:
+    return StoreNotInitialisedError(f"{url} holds no kei ledger", hint="run `kei init` first")
+
+
+def _record(r: Any) -> StoredRecord:
+    return StoredRecord(
+        r["notification_id"], r["originator_id"], r["originator_version"], r["topic"],
+        bytes(r["state"]), r["seq"],
+        None if r["prev_hash"] is None else bytes(r["prev_hash"]),
+        None if r["hash"] is None else bytes(r["hash"]),
+    )  # fmt: skip
+
+
+def _entry(r: Any) -> ChainEntry:
+    return ChainEntry(int(r["position"]), int(r["seq"]), bytes(r["prev_hash"]), bytes(r["hash"]))

@@ -1,0 +1,133 @@
+"""The byte layout of one stored event: the envelope, the signed message, the chain hash.
+
+This module is the whole storage format; ``docs/events.md`` describes the same bytes
+for anyone writing an independent verifier. Rules:
+
+- Hash and sign the stored bytes exactly; never re-encode a decoded event to check it.
+- Every variable-length field is length-prefixed, every integer is big-endian, and
+  each digest starts with a domain-separation tag, so no two different events or
+  chain entries can produce the same input to SHA-256 or ed25519.
+- The signature covers stream, version, type, schema version, timestamp, key id and
+  payload; the chain hash also covers the signature, the log sequence number and
+  the position, so it fixes order and completeness.
+
+Example::
+
+    state = seal(stream="agent-1", version=1, type="agent.forked", schema_version=1,
+                 timestamp_us=1_764_000_000_000_000, payload=b"\\x80", signer=signer)
+    opened = open_state(state)   # -> Envelope, no checks
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+FORMAT_V1: Final = 0x01
+EVENT_TAG: Final = b"kei/event/v1\x00"
+CHAIN_TAG: Final = b"kei/chain/v1\x00"
+KEY_ID_LEN: Final = 8
+SIG_LEN: Final = 64
+HASH_LEN: Final = 32
+GENESIS_PREV: Final = bytes(HASH_LEN)
+
+_SIG_START: Final = 1 + KEY_ID_LEN
+_SIG_END: Final = _SIG_START + SIG_LEN
+HEADER_LEN: Final = _SIG_END + 2 + 8
+_U16_I64 = struct.Struct(">Hq")
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+_U64_U64 = struct.Struct(">QQ")
+
+
+class Signer(Protocol):
+    """Anything that can sign bytes with an ed25519 key it names by id."""
+
+    @property
+    def key_id(self) -> bytes: ...
+
+    def sign(self, message: bytes) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The parsed parts of a stored ``state`` blob; nothing here is verified."""
+
+    format: int
+    key_id: bytes
+    signature: bytes
+    schema_version: int
+    timestamp_us: int
+    payload: bytes
+
+
+class MalformedEnvelopeError(ValueError):
+    """The state blob is too short or has an unknown format byte."""
+
+
+def _lp(text: str) -> bytes:
+    raw = text.encode("utf-8")
+    return _U32.pack(len(raw)) + raw
+
+
+def identity_prefix(stream: str, version: int, type_: str) -> bytes:
+    """The part of the signed message that names where the event lives."""
+    return EVENT_TAG + _lp(stream) + _U64.pack(version) + _lp(type_)
+
+
+def signed_message(stream: str, version: int, type_: str, state: bytes) -> bytes:
+    """The exact bytes the ed25519 signature is over: the state minus its signature."""
+    return identity_prefix(stream, version, type_) + state[:_SIG_START] + state[_SIG_END:]
+
+
+def seal(
+    *,
+    stream: str,
+    version: int,
+    type_: str,
+    schema_version: int,
+    timestamp_us: int,
+    payload: bytes,
+    signer: Signer,
+) -> bytes:
+    """Build the signed state blob for one event."""
+    head = bytes((FORMAT_V1,)) + signer.key_id
+    tail = _U16_I64.pack(schema_version, timestamp_us) + payload
+    signature = signer.sign(identity_prefix(stream, version, type_) + head + tail)
+    return head + signature + tail
+
+
+def open_state(state: bytes) -> Envelope:
+    """Split a state blob into its fields without checking anything."""
+    if len(state) < HEADER_LEN or state[0] != FORMAT_V1:
+        raise MalformedEnvelopeError(
+            f"state of {len(state)} bytes is not a format-1 envelope"
+            if len(state) >= 1
+            else "empty state"
+        )
+    schema_version, timestamp_us = _U16_I64.unpack_from(state, _SIG_END)
+    return Envelope(
+        format=state[0],
+        key_id=state[1:_SIG_START],
+        signature=state[_SIG_START:_SIG_END],
+        schema_version=schema_version,
+        timestamp_us=timestamp_us,
+        payload=state[HEADER_LEN:],
+    )
+
+
+def chain_hash(
+    prev_hash: bytes, seq: int, position: int, stream: str, version: int, type_: str, state: bytes
+) -> bytes:
+    """The hash of one log entry, linking it to the entry before it."""
+    return hashlib.sha256(
+        CHAIN_TAG
+        + prev_hash
+        + _U64_U64.pack(seq, position)
+        + _lp(stream)
+        + _U64.pack(version)
+        + _lp(type_)
+        + state
+    ).digest()

@@ -1,0 +1,188 @@
+"""Event payload types: frozen msgspec Structs, encoded as deterministic msgpack.
+
+Each type has a dotted name (stored as the event's type) and a schema version. The
+registry is closed: appending an event whose type is not registered is refused, and
+decoding only ever resolves names through this table (never by importing a topic).
+
+Evolution rules (see ``docs/events.md``): a new field gets a default and bumps the
+schema version; a field's type never changes; names are never reused. Payloads
+reject unknown fields, because a signed payload that decodes to less than it holds
+would hide data from readers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgspec
+
+from kei.errors import InputError
+
+SYSTEM_STREAM: Final = "kei.keys"
+GENESIS: Final = "kei.ledger.genesis"
+KEY_ADDED: Final = "kei.key.added"
+KEY_REVOKED: Final = "kei.key.revoked"
+KEY_EVENT_TYPES: Final = frozenset({GENESIS, KEY_ADDED, KEY_REVOKED})
+
+
+class Payload(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Base of every event payload."""
+
+
+class LedgerGenesis(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The first event: names the ledger and its first key (self-signed)."""
+
+    ledger_id: str
+    name: str
+    key_id: str
+    public_key: str
+    key_name: str = ""
+
+
+class KeyAdded(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A new signing key, vouched for by a key that is already active."""
+
+    key_id: str
+    public_key: str
+    name: str = ""
+
+
+class KeyRevoked(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A key stops being valid for every event after this one."""
+
+    key_id: str
+    reason: str
+
+
+class AgentForked(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """An agent started on a branch, possibly as the child of another agent."""
+
+    agent_id: str
+    branch: str
+    parent_agent_id: str | None = None
+    parent_branch: str | None = None
+    spec_sha: str | None = None
+    worktree: str | None = None
+    dna: str | None = None
+    creator: str | None = None
+    fork_parent: str | None = None
+
+
+class AgentCompleted(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """An agent finished its work."""
+
+    agent_id: str
+    summary: str
+
+
+class AgentFailed(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """An agent gave up or crashed."""
+
+    agent_id: str
+    reason: str
+
+
+class AgentMerged(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """An agent's branch was merged."""
+
+    agent_id: str
+
+
+class TokenUsage(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Token counts in OpenTelemetry GenAI terms; None means unknown, not zero."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+
+class CostRecorded(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """What one model call cost, in integer micro-cents (1 cent = 1,000,000)."""
+
+    agent_id: str
+    provider: str
+    model: str
+    micro_cents: int
+    usage: TokenUsage = TokenUsage()
+    price_entry_id: str | None = None
+    price_entry_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventType:
+    """One registered event type."""
+
+    name: str
+    payload_type: type[Payload]
+    schema_version: int
+    summary_fields: tuple[str, ...]
+
+
+REGISTRY: Final[dict[str, EventType]] = {
+    t.name: t
+    for t in (
+        EventType(GENESIS, LedgerGenesis, 1, ("name", "key_id")),
+        EventType(KEY_ADDED, KeyAdded, 1, ("key_id", "name")),
+        EventType(KEY_REVOKED, KeyRevoked, 1, ("key_id", "reason")),
+        EventType("agent.forked", AgentForked, 1, ("agent_id", "branch", "parent_agent_id")),
+        EventType("agent.completed", AgentCompleted, 1, ("agent_id", "summary")),
+        EventType("agent.failed", AgentFailed, 1, ("agent_id", "reason")),
+        EventType("agent.merged", AgentMerged, 1, ("agent_id",)),
+        EventType("cost.recorded", CostRecorded, 1, ("agent_id", "model", "micro_cents")),
+    )
+}
+_BY_CLASS: Final = {t.payload_type: t for t in REGISTRY.values()}
+_ENCODER: Final = msgspec.msgpack.Encoder()
+_RAW_DECODER: Final = msgspec.msgpack.Decoder()
+_DECODERS: Final = {
+    name: msgspec.msgpack.Decoder(t.payload_type) for name, t in REGISTRY.items()
+}
+
+
+def event_type_of(payload: Payload) -> EventType:
+    """The registered type of a payload object; refuses unregistered classes."""
+    try:
+        return _BY_CLASS[type(payload)]
+    except KeyError:
+        raise InputError(
+            f"unknown event type {type(payload).__name__}",
+            hint="register the payload class in kei.domain.events.REGISTRY",
+        ) from None
+
+
+def lookup(name: str) -> EventType:
+    """The registered type called ``name``; refuses unknown names."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise InputError(f"unknown event type {name!r}", hint=f"known types: {known}") from None
+
+
+def encode_payload(payload: Payload) -> bytes:
+    """Deterministic msgpack: Struct fields in declaration order."""
+    return _ENCODER.encode(payload)
+
+
+def decode_payload(type_name: str, raw: bytes) -> Payload:
+    """Decode into the registered Struct; raises InputError for unknown or invalid data."""
+    decoder = _DECODERS.get(type_name)
+    if decoder is None:
+        lookup(type_name)
+    assert decoder is not None
+    try:
+        result: Payload = decoder.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise InputError(f"payload of {type_name} does not decode: {exc}") from exc
+    return result
+
+
+def decode_untyped(raw: bytes) -> Any:
+    """Decode any payload without knowing its type (for tail and unknown events)."""
+    try:
+        return _RAW_DECODER.decode(raw)
+    except msgspec.DecodeError:
+        return None
