@@ -1,0 +1,50 @@
+"""The ``kei`` command: global options, and each command group registered from its module."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from kei.adapters.cli import demo_cmd, init_cmd, keys_cmd, tail_cmd, verify_cmd
+from kei.adapters.cli.context import Globals
+
+app = typer.Typer(
+    name="kei",
+    help="The tamper-evident memory of an AI-agent orchestrator.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Store URL or SQLite path (default: $KEI_DB, else $KEI_HOME/ledger.db)."),
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option("--key", help="Signing key name or file (default: $KEI_KEY, else 'default')."),
+    ] = None,
+    synchronous: Annotated[
+        str | None,
+        typer.Option("--sqlite-sync", help="SQLite durability: FULL (default), NORMAL or OFF."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show tracebacks on errors.")] = False,
+) -> None:
+    ctx.obj = Globals(db=db, key=key, synchronous=synchronous, verbose=verbose)
+
+
+init_cmd.register(app)
+keys_cmd.register(app)
+verify_cmd.register(app)
+tail_cmd.register(app)
+demo_cmd.register(app)
+
+
+def main() -> None:
+    app()

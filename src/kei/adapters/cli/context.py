@@ -1,0 +1,83 @@
+"""Shared CLI plumbing: global options, settings, opening the ledger, error printing."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import typer
+from rich.console import Console
+
+from kei.adapters import config
+from kei.adapters.cli.exits import exit_code_for
+from kei.adapters.keyfile import load_key
+from kei.adapters.ledger import Ledger
+from kei.domain.keys import SigningKey
+from kei.errors import KeiError
+
+
+@dataclass(slots=True)
+class Globals:
+    db: str | None = None
+    key: str | None = None
+    synchronous: str | None = None
+    verbose: bool = False
+
+    def settings(self) -> config.Settings:
+        return config.resolve(
+            os.environ, db=self.db, key=self.key, synchronous=self.synchronous
+        )
+
+
+def stderr() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def globals_of(ctx: typer.Context) -> Globals:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, Globals):
+        obj = Globals()
+        ctx.find_root().obj = obj
+    return obj
+
+
+def fail(error: KeiError, *, verbose: bool = False) -> typer.Exit:
+    """Print one line (plus an optional hint) to stderr; return the exit to raise."""
+    if verbose:
+        raise error
+    console = stderr()
+    console.print(f"kei: error: {error}", markup=False)
+    if error.hint:
+        console.print(f"kei: hint: {error.hint}", markup=False)
+    return typer.Exit(int(exit_code_for(error)))
+
+
+@contextmanager
+def handled(ctx: typer.Context) -> Iterator[Globals]:
+    """Run a command body, turning any KeiError into one line and its exit code."""
+    g = globals_of(ctx)
+    try:
+        yield g
+    except KeiError as exc:
+        raise fail(exc, verbose=g.verbose) from None
+
+
+def load_signing_key(settings: config.Settings, ref: str | None = None) -> SigningKey:
+    return load_key(settings.key_path(ref))
+
+
+@contextmanager
+def open_ledger(settings: config.Settings, *, with_key: bool = False) -> Iterator[Ledger]:
+    key = load_signing_key(settings) if with_key else None
+    ledger = Ledger.open(settings.db_url, key=key, synchronous=settings.synchronous)
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+def is_tty() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,48 @@
+"""``kei init``: create the store, a key if none exists, and the genesis event."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from kei.adapters.cli.context import handled, stderr
+from kei.adapters.keyfile import load_key, write_key
+from kei.adapters.ledger import Ledger
+from kei.domain.keys import SigningKey
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("init")
+    def init(
+        ctx: typer.Context,
+        name: Annotated[str, typer.Option("--name", help="A human name for this ledger.")] = "kei",
+    ) -> None:
+        """Create the ledger: store, signing key (if missing) and genesis event."""
+        with handled(ctx) as g:
+            settings = g.settings()
+            path = settings.key_path()
+            created_key = not path.exists()
+            key = SigningKey.generate(name=path.stem) if created_key else load_key(path)
+            with Ledger.open(
+                settings.db_url, key=key, create=True, synchronous=settings.synchronous
+            ) as ledger:
+                if ledger.is_initialised():
+                    stderr().print(
+                        f"kei: ledger {ledger.ledger_id} already exists in {settings.db_url}; "
+                        "nothing changed",
+                        markup=False,
+                    )
+                    return
+                if created_key:
+                    write_key(path, key)
+                genesis = ledger.init(name)
+                ledger_id = ledger.ledger_id
+            out = stderr()
+            if created_key:
+                out.print(f"created key {key.key_id_hex} at {path}", markup=False)
+            out.print(
+                f"initialised ledger {ledger_id} in {settings.db_url} "
+                f"(genesis at position {genesis.position})",
+                markup=False,
+            )

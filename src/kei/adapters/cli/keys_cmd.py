@@ -1,0 +1,102 @@
+"""``kei keys new|list|revoke``: key files on disk, the key registry in the log."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from kei.adapters.cli.context import handled, is_tty, load_signing_key, open_ledger, stderr
+from kei.adapters.keyfile import write_key
+from kei.adapters.ledger import Ledger
+from kei.domain.keys import SigningKey
+from kei.errors import InputError
+
+keys_app = typer.Typer(help="Create, list and revoke signing keys.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("new")
+def new(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Name of the new key file.")] = "default",
+) -> None:
+    """Create a key file (mode 0600) and register the key in the ledger, signed by --key."""
+    with handled(ctx) as g:
+        settings = g.settings()
+        if not name or "/" in name or name.startswith("."):
+            raise InputError(f"bad key name {name!r}", hint="use letters, digits, '-' or '_'")
+        path = settings.key_path(name)
+        if path.exists():
+            raise InputError(f"key file {path} already exists", hint="pick another name")
+        key = SigningKey.generate(name=name)
+        signer = load_signing_key(settings)
+        with Ledger.open(settings.db_url, key=signer, synchronous=settings.synchronous) as ledger:
+            ledger._check_signer(signer)
+            write_key(path, key)
+            event = ledger.add_key(key)
+        stderr().print(
+            f"created key {key.key_id_hex} at {path} (registered at position {event.position})",
+            markup=False,
+        )
+
+
+@keys_app.command("list")
+def list_keys(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per key.")] = False,
+) -> None:
+    """List the keys registered in the ledger, with their status and local key files."""
+    with handled(ctx) as g:
+        settings = g.settings()
+        with open_ledger(settings) as ledger:
+            ring = ledger.keyring(refresh=True)
+        local = {p.stem: p for p in settings.keys_dir.glob("*.key")} if settings.keys_dir.is_dir() else {}
+        rows = [
+            {
+                "key_id": e.key_id.hex(),
+                "name": e.name,
+                "status": "revoked" if e.revoked_at is not None else "active",
+                "added_at": e.added_at,
+                "revoked_at": e.revoked_at,
+                "reason": e.reason or None,
+                "local_file": str(local[e.name]) if e.name in local else None,
+            }
+            for e in ring.keys.values()
+        ]
+        if as_json or not is_tty():
+            if as_json:
+                for row in rows:
+                    typer.echo(json.dumps(row))
+                return
+            for row in rows:
+                typer.echo(f"{row['key_id']}\t{row['status']}\t{row['name']}\t{row['added_at']}")
+            return
+        table = Table("key id", "name", "status", "added at", "revoked at", "reason")
+        for row in rows:
+            table.add_row(
+                str(row["key_id"]), str(row["name"]), str(row["status"]), str(row["added_at"]),
+                str(row["revoked_at"] or ""), str(row["reason"] or ""),
+            )  # fmt: skip
+        from rich.console import Console
+
+        Console().print(table)
+
+
+@keys_app.command("revoke")
+def revoke(
+    ctx: typer.Context,
+    key_id: Annotated[str, typer.Argument(help="The 16-hex-digit key id (see `kei keys list`).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why the key is revoked.")] = "",
+) -> None:
+    """Revoke a key: every event it signs after this one fails verification."""
+    with handled(ctx) as g:
+        settings = g.settings()
+        with open_ledger(settings, with_key=True) as ledger:
+            event = ledger.revoke_key(key_id.lower(), reason)
+        stderr().print(f"revoked key {key_id} at position {event.position}", markup=False)
