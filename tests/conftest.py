@@ -55,7 +55,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         and "PostgreSQL" in str(report.longrepr)
     ):
         report.outcome = "failed"
-        report.longrepr = f"KEI_REQUIRE_POSTGRES=1 but a PostgreSQL test was skipped: {report.longrepr}"
+        report.longrepr = (
+            f"KEI_REQUIRE_POSTGRES=1 but a PostgreSQL test was skipped: {report.longrepr}"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +65,9 @@ def pg_server() -> Iterator[str]:
     """The admin URL of the test server; skips when none is configured."""
     url = _pg_admin_url()
     if url is None:
-        pytest.skip(f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/postgres)")
+        pytest.skip(
+            f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/postgres)"
+        )
     try:
         import psycopg
 

@@ -24,6 +24,7 @@ from types import TracebackType
 
 from kei.adapters.store import EventStore, open_store
 from kei.adapters.store.base import ChainEntry, PendingRecord, iter_all
+from kei.adapters.verification import VerifyReport, verify_store
 from kei.domain import events
 from kei.domain.checkpoint import sign_checkpoint
 from kei.domain.envelope import seal
@@ -281,6 +282,13 @@ class Ledger:
         if head is None:
             raise LedgerStateError("the log is empty", hint="run `kei init`")
         return sign_checkpoint(self.ledger_id, size, head.hash, key)
+
+
+    def verify(
+        self, *, jobs: int = 1, quick: bool = False, checkpoint: str | None = None
+    ) -> VerifyReport:
+        """Re-check every stored byte; see ``kei.adapters.verification``."""
+        return verify_store(self.store, jobs=jobs, quick=quick, checkpoint_text=checkpoint)
 
 
 def _is_key_id(text: str) -> bool:

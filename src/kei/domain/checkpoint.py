@@ -86,9 +86,7 @@ def parse_checkpoint(text: str) -> Checkpoint:
         raise CheckpointFormatError("hash line is not base64") from exc
     if len(head_hash) != HASH_LEN:
         raise CheckpointFormatError(f"hash has {len(head_hash)} bytes, expected {HASH_LEN}")
-    return Checkpoint(
-        origin, int(size_text), head_hash, body + "\n", _parse_signatures(sig_block)
-    )
+    return Checkpoint(origin, int(size_text), head_hash, body + "\n", _parse_signatures(sig_block))
 
 
 def _parse_signatures(block: str) -> tuple[tuple[str, bytes, bytes], ...]:

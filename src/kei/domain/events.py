@@ -137,9 +137,7 @@ REGISTRY: Final[dict[str, EventType]] = {
 _BY_CLASS: Final = {t.payload_type: t for t in REGISTRY.values()}
 _ENCODER: Final = msgspec.msgpack.Encoder()
 _RAW_DECODER: Final = msgspec.msgpack.Decoder()
-_DECODERS: Final = {
-    name: msgspec.msgpack.Decoder(t.payload_type) for name, t in REGISTRY.items()
-}
+_DECODERS: Final = {name: msgspec.msgpack.Decoder(t.payload_type) for name, t in REGISTRY.items()}
 
 
 def event_type_of(payload: Payload) -> EventType:

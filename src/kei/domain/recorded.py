@@ -38,7 +38,11 @@ class RecordedEvent:
         try:
             env = open_state(record.state)
             schema, ts, key_id, sig, payload = (
-                env.schema_version, env.timestamp_us, env.key_id.hex(), env.signature, env.payload
+                env.schema_version,
+                env.timestamp_us,
+                env.key_id.hex(),
+                env.signature,
+                env.payload,
             )
         except MalformedEnvelopeError:
             schema, ts, key_id, sig, payload = 0, 0, "", b"", b""

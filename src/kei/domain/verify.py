@@ -113,10 +113,14 @@ def check_link(prev: Link | None, record: StoredRecord) -> list[Finding]:
 def _check_first(record: StoredRecord) -> list[Finding]:
     if record.seq != 0:
         return [
-            Finding(FindingKind.EVENT_MISSING, record.position, f"log starts at sequence {record.seq}")
+            Finding(
+                FindingKind.EVENT_MISSING, record.position, f"log starts at sequence {record.seq}"
+            )
         ]
     if record.prev_hash != GENESIS_PREV:
-        return [Finding(FindingKind.CHAIN_BROKEN, record.position, "first entry has a previous hash")]
+        return [
+            Finding(FindingKind.CHAIN_BROKEN, record.position, "first entry has a previous hash")
+        ]
     return []
 
 
@@ -135,7 +139,9 @@ def check_content(record: StoredRecord) -> list[Finding]:
     )
     if recomputed != record.hash:
         return [
-            Finding(FindingKind.CONTENT_CHANGED, record.position, "stored bytes do not match the hash")
+            Finding(
+                FindingKind.CONTENT_CHANGED, record.position, "stored bytes do not match the hash"
+            )
         ]
     return []
 
@@ -161,7 +167,9 @@ def check_signature(record: StoredRecord, keyring: KeyRing) -> list[Finding]:
         ]
     message = signed_message(record.stream, record.version, record.type, record.state)
     if not entry.verify(message, env.signature):
-        return [Finding(FindingKind.BAD_SIGNATURE, pos, f"signature by {env.key_id.hex()} is invalid")]
+        return [
+            Finding(FindingKind.BAD_SIGNATURE, pos, f"signature by {env.key_id.hex()} is invalid")
+        ]
     return []
 
 

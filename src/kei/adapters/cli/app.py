@@ -24,7 +24,9 @@ def main_options(
     ctx: typer.Context,
     db: Annotated[
         str | None,
-        typer.Option("--db", help="Store URL or SQLite path (default: $KEI_DB, else $KEI_HOME/ledger.db)."),
+        typer.Option(
+            "--db", help="Store URL or SQLite path (default: $KEI_DB, else $KEI_HOME/ledger.db)."
+        ),
     ] = None,
     key: Annotated[
         str | None,

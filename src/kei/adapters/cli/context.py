@@ -27,9 +27,7 @@ class Globals:
     verbose: bool = False
 
     def settings(self) -> config.Settings:
-        return config.resolve(
-            os.environ, db=self.db, key=self.key, synchronous=self.synchronous
-        )
+        return config.resolve(os.environ, db=self.db, key=self.key, synchronous=self.synchronous)
 
 
 def stderr() -> Console:

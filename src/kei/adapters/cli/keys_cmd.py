@@ -56,7 +56,11 @@ def list_keys(
         settings = g.settings()
         with open_ledger(settings) as ledger:
             ring = ledger.keyring(refresh=True)
-        local = {p.stem: p for p in settings.keys_dir.glob("*.key")} if settings.keys_dir.is_dir() else {}
+        local = (
+            {p.stem: p for p in settings.keys_dir.glob("*.key")}
+            if settings.keys_dir.is_dir()
+            else {}
+        )
         rows = [
             {
                 "key_id": e.key_id.hex(),

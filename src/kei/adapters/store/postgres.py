@@ -44,10 +44,14 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore) -> None:
         super().__init__(datastore, events_table_name=EVENTS_TABLE)
         self.sql_create_statements.append(
-            psycopg.sql.SQL(
-                f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ("
-                "position bigint PRIMARY KEY, seq bigint NOT NULL, "
-                "prev_hash bytea NOT NULL, hash bytea NOT NULL)"
+            psycopg.sql.Composed(
+                [
+                    psycopg.sql.SQL(
+                        f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ("
+                        "position bigint PRIMARY KEY, seq bigint NOT NULL, "
+                        "prev_hash bytea NOT NULL, hash bytea NOT NULL)"
+                    )
+                ]
             )
         )
 
@@ -66,7 +70,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                 "VALUES (%s, %s, %s, %s)",
                 [(e.position, e.seq, e.prev_hash, e.hash) for e in entries],
             )
-        kwargs["chain_out"].extend(entries)
+        kwargs.get("chain_out", []).extend(entries)
         return positions
 
 
@@ -181,12 +185,16 @@ class PostgresStore:
         )
         return int(rows[0]["v"] or 0)
 
-    def read(self, *, after: int = 0, limit: int = PAGE, upto: int | None = None) -> list[StoredRecord]:
+    def read(
+        self, *, after: int = 0, limit: int = PAGE, upto: int | None = None
+    ) -> list[StoredRecord]:
         where, params = "WHERE e.notification_id > %s ", [after]
         if upto is not None:
             where += "AND e.notification_id <= %s "
             params.append(upto)
-        rows = self._query(_SELECT + where + "ORDER BY e.notification_id LIMIT %s", (*params, limit))
+        rows = self._query(
+            _SELECT + where + "ORDER BY e.notification_id LIMIT %s", (*params, limit)
+        )
         return [_record(r) for r in rows]
 
     def read_stream(self, stream: str) -> list[StoredRecord]:
@@ -244,8 +252,9 @@ class _Listener:
 
     def __init__(self, store: PostgresStore) -> None:
         self._conn = psycopg.connect(**store._args, autocommit=True)
-        self._conn.execute(psycopg.sql.SQL("LISTEN {}").format(
-            psycopg.sql.Identifier(store.recorder.channel_name)))
+        self._conn.execute(
+            psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(store.recorder.channel_name))
+        )
 
     def wait(self, timeout: float) -> bool:
         """True when a NOTIFY arrived; on any error it degrades to a plain timeout."""

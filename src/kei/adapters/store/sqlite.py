@@ -93,7 +93,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             f"INSERT INTO {CHAIN_TABLE} (position, seq, prev_hash, hash) VALUES (?,?,?,?)",
             [(e.position, e.seq, e.prev_hash, e.hash) for e in entries],
         )
-        kwargs["chain_out"].extend(entries)
+        kwargs.get("chain_out", []).extend(entries)
         return positions
 
 
