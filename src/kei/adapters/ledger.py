@@ -2,7 +2,8 @@
 
 Appends seal (sign) every event outside the store's lock, then hand the batch to the
 store, which links it into the chain in one transaction: a batch lands whole or not
-at all. Reads return ``RecordedEvent`` views of the raw bytes; ``verify`` re-checks
+at all. Only small batches on streams this ledger has not written yet, and retries
+after a version clash, are sealed inside the lock (see ``Ledger.append``). Reads return ``RecordedEvent`` views of the raw bytes; ``verify`` re-checks
 every byte (see ``adapters/verification.py``).
 
 Example::
@@ -18,35 +19,32 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 
+from kei.adapters.appending import (
+    KnownEnds,
+    NewEvent,
+    SealedBatch,
+    first_versions,
+    seal_batch,
+    starts,
+)
 from kei.adapters.store import EventStore, open_store
-from kei.adapters.store.base import ChainEntry, PendingRecord, iter_all
+from kei.adapters.store.base import PendingRecord, iter_all
 from kei.adapters.verification import VerifyReport, verify_store
 from kei.domain import events
 from kei.domain.checkpoint import sign_checkpoint
-from kei.domain.envelope import seal
 from kei.domain.keyring import KeyRing, build_keyring
 from kei.domain.keys import SigningKey
 from kei.domain.recorded import RecordedEvent
-from kei.domain.records import StoredRecord
 from kei.errors import ConcurrencyError, InputError, LedgerStateError, StoreNotInitialisedError
 
+__all__ = ["MAX_BATCH", "Ledger", "NewEvent"]
+
 log = logging.getLogger(__name__)
-MAX_RETRIES = 8
 MAX_BATCH = 10_000
-
-
-@dataclass(frozen=True, slots=True)
-class NewEvent:
-    """An event to append. ``expected_version`` is the stream's version before this
-    event; when given, a clash raises ConcurrencyError instead of being retried."""
-
-    stream: str
-    payload: events.Payload
-    expected_version: int | None = None
+SMALL_BATCH = 4
 
 
 def _now() -> datetime:
@@ -67,6 +65,7 @@ class Ledger:
         self.key = key
         self._clock = clock
         self._keyring: KeyRing | None = None
+        self._ends = KnownEnds()
 
     @classmethod
     def open(
@@ -193,8 +192,14 @@ class Ledger:
     def append(self, new_events: Sequence[NewEvent]) -> list[RecordedEvent]:
         """Append events in one transaction; returns them as recorded.
 
-        Streams without an ``expected_version`` are appended at their end, retrying
-        when another writer got there first; with one, a clash raises ConcurrencyError.
+        Streams without an ``expected_version`` are appended at their end; with one,
+        a clash raises ConcurrencyError. Signing happens outside the store's write
+        lock; only when that optimistic attempt clashes (another writer took a
+        version first) is the batch sealed again *inside* the lock, where the
+        streams' ends cannot move, so busy shared streams cannot starve a writer.
+        Batches of at most ``SMALL_BATCH`` events whose stream ends are not known
+        yet go straight to the locked path: signing them there is cheaper than a
+        version query before the transaction.
         """
         if not new_events:
             return []
@@ -203,60 +208,55 @@ class Ledger:
         key = self._signer()
         self._check_signer(key)
         strict = any(e.expected_version is not None for e in new_events)
-        for attempt in range(MAX_RETRIES):
-            try:
-                return self._append_once(new_events, key)
-            except ConcurrencyError:
-                if strict or attempt == MAX_RETRIES - 1:
-                    raise
-                log.debug("stream version clash, retrying (attempt %d)", attempt + 1)
-        raise AssertionError("unreachable")
+        try:
+            return self._append_once(new_events, key, cached=not strict)
+        except ConcurrencyError:
+            self._ends.forget(e.stream for e in new_events)
+            if strict:
+                raise
+        log.debug("stream version clash; appending again under the store's write lock")
+        return self._append_locked(new_events, key)
 
-    def _append_once(self, new_events: Sequence[NewEvent], key: SigningKey) -> list[RecordedEvent]:
-        timestamp_us = int(self._clock().timestamp() * 1_000_000)
-        versions: dict[str, int] = {}
-        pending: list[PendingRecord] = []
-        for event in new_events:
-            etype = events.event_type_of(event.payload)
-            version = self._next_version(versions, event)
-            pending.append(
-                PendingRecord(
-                    event.stream,
-                    version,
-                    etype.name,
-                    seal(
-                        stream=event.stream,
-                        version=version,
-                        type_=etype.name,
-                        schema_version=etype.schema_version,
-                        timestamp_us=timestamp_us,
-                        payload=events.encode_payload(event.payload),
-                        signer=key,
-                    ),
-                )
-            )
-        entries = self.store.append(pending)
-        return [
-            RecordedEvent.from_record(_as_record(p, e)) for p, e in zip(pending, entries, strict=True)
-        ]
+    def _append_once(
+        self, new_events: Sequence[NewEvent], key: SigningKey, *, cached: bool = False
+    ) -> list[RecordedEvent]:
+        """Seal every event, then hand the batch to the store in one transaction.
 
-    def _next_version(self, versions: dict[str, int], event: NewEvent) -> int:
-        if not event.stream:
-            raise InputError("an event needs a non-empty stream id")
-        if event.stream not in versions:
-            if event.expected_version is not None:
-                if event.expected_version < 0:
-                    raise InputError("expected_version cannot be negative")
-                versions[event.stream] = event.expected_version
-            else:
-                versions[event.stream] = self.store.stream_version(event.stream)
-        elif event.expected_version is not None and event.expected_version != versions[event.stream]:
-            raise InputError(
-                f"stream {event.stream}: expected_version {event.expected_version} does not follow "
-                f"version {versions[event.stream]} earlier in the same batch"
-            )
-        versions[event.stream] += 1
-        return versions[event.stream]
+        This is the hot path (``bench/append_batch.py``): at most one version query
+        for the whole batch, none for streams this ledger wrote last (``cached``).
+        """
+        first = first_versions(new_events)
+        known = self._ends.ends if cached else {}
+        ends = {s: known[s] for s, v in first.items() if v is None and s in known}
+        unknown = [s for s, v in first.items() if v is None and s not in ends]
+        if unknown and len(new_events) <= SMALL_BATCH:
+            # Signing a few events inside the lock costs less than a query before it.
+            return self._append_locked(new_events, key)
+        if unknown:
+            ends.update(self.store.stream_versions(unknown))
+        sealed = seal_batch(new_events, key, starts(first, ends), self._timestamp_us())
+        entries = self.store.append(sealed.pending)
+        self._ends.remember(sealed.ends)
+        return sealed.recorded(entries, key.key_id_hex)
+
+    def _append_locked(
+        self, new_events: Sequence[NewEvent], key: SigningKey
+    ) -> list[RecordedEvent]:
+        """Read the ends, seal and insert, all inside the store's write lock."""
+        first = first_versions(new_events)
+        done: list[SealedBatch] = []
+
+        def build(stored: dict[str, int]) -> list[PendingRecord]:
+            ts = self._timestamp_us()
+            done[:] = [seal_batch(new_events, key, starts(first, stored), ts)]
+            return done[0].pending
+
+        entries = self.store.append_locked([s for s, v in first.items() if v is None], build)
+        self._ends.remember(done[0].ends)
+        return done[0].recorded(entries, key.key_id_hex)
+
+    def _timestamp_us(self) -> int:
+        return int(self._clock().timestamp() * 1_000_000)
 
     # -- reading -------------------------------------------------------------
 
@@ -293,7 +293,3 @@ class Ledger:
 
 def _is_key_id(text: str) -> bool:
     return len(text) == 16 and all(c in "0123456789abcdef" for c in text)
-
-
-def _as_record(p: PendingRecord, e: ChainEntry) -> StoredRecord:
-    return StoredRecord(e.position, p.stream, p.version, p.type, p.state, e.seq, e.prev_hash, e.hash)

@@ -1,33 +1,70 @@
 """``verify-chain`` as a library call: stream the store, check every byte, report all.
 
-The pure checks live in ``kei.domain.verify``; this module feeds them. It first
-folds the key events into a key ring (validity by position), then checks the log in
-ranges of positions, in this process or in ``jobs`` worker processes that each open
-the store themselves, joins the ranges at their edges, looks for chain entries whose
-event is gone, and finally compares the log with a checkpoint if one is given.
-Memory stays flat: a range is read page by page and only findings are kept.
+The pure checks live in ``kei.domain.verify``; this module feeds them. Order:
+
+1. fold the key events into a key ring (which key was valid where);
+2. check every row in position order (``RangeChecker``), in this process or in
+   ``jobs`` worker processes ("spawn") that each open the store by URL and check a
+   range of positions; ranges are joined at their edges;
+3. chain rows whose event row is gone are event-missing (only looked for when the
+   number of chain rows differs from the number of chained rows seen);
+4. a step back in sequence that repeats an earlier entry's hash is a duplicate;
+5. against a checkpoint: origin and signature, then truncation and forks.
+
+Memory stays flat: rows are read a page at a time, few ranges are in flight
+(``adapters/verify_pool.py``), and only findings are kept (at most ``VerifyLimits.max_findings``; the
+rest are counted in ``findings_omitted``).
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
-from kei.adapters.store import EventStore, open_store
-from kei.adapters.store.base import iter_all
+from kei.adapters.store import EventStore
+from kei.adapters.verify_pool import (
+    LOWEST,
+    Progress,
+    Ranged,
+    RangeTask,
+    check_in_processes,
+    check_range_rows,
+)
 from kei.domain import events
-from kei.domain.checkpoint import Checkpoint, parse_checkpoint, signed_by
+from kei.domain.checkpoint import (
+    MAX_NOTE_BYTES,
+    Checkpoint,
+    CheckpointFormatError,
+    check_checkpoint,
+    parse_checkpoint,
+)
 from kei.domain.keyring import KeyRing, build_keyring
 from kei.domain.records import StoredRecord
-from kei.domain.verify import Finding, FindingKind, Link, RangeResult, check_link, check_range
+from kei.domain.verify import (
+    Finding,
+    FindingKind,
+    Link,
+    RangeChecker,
+    RangeResult,
+    check_row_link,
+)
+from kei.errors import InputError
 
-RANGE_SIZE: Final = 50_000
-PARALLEL_MIN: Final = 20_000
-MAX_FINDINGS_PER_RANGE: Final = 10_000
+MAX_STEP_BACKS_CLASSIFIED: Final = 1_000
+MAX_FINDINGS: Final = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyLimits:
+    """Every size verification works in, in one place."""
+
+    page: int = 5_000
+    range_size: int = 10_000
+    parallel_min: int = 20_000
+    max_findings: int = MAX_FINDINGS
 
 
 @dataclass(slots=True)
@@ -42,10 +79,17 @@ class VerifyReport:
     quick: bool = False
     findings: list[Finding] = field(default_factory=list)
     checkpoint: dict[str, Any] | None = None
+    findings_omitted: int = 0
+    max_findings: int = MAX_FINDINGS
 
     @property
     def ok(self) -> bool:
-        return not self.findings
+        return not self.findings and not self.findings_omitted
+
+    def add(self, found: list[Finding], omitted: int = 0) -> None:
+        room = max(0, self.max_findings - len(self.findings))
+        self.findings.extend(found[:room])
+        self.findings_omitted += omitted + max(0, len(found) - room)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,11 +102,30 @@ class VerifyReport:
             "quick": self.quick,
             "checkpoint": self.checkpoint,
             "findings": [f.to_dict() for f in self.findings],
+            "findings_omitted": self.findings_omitted,
         }
 
 
 def default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+def read_checkpoint_file(path: Path) -> str:
+    """The text of a checkpoint file, checked for shape; InputError when unusable."""
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_NOTE_BYTES + 1)
+        text = raw.decode("utf-8")
+        parse_checkpoint(text)
+    except OSError as exc:
+        raise InputError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"checkpoint {path} is not UTF-8 text") from exc
+    except CheckpointFormatError as exc:
+        raise InputError(
+            f"checkpoint {path} is malformed: {exc}", hint="write one with `kei checkpoint`"
+        ) from exc
+    return text
 
 
 def verify_store(
@@ -71,120 +134,148 @@ def verify_store(
     jobs: int = 1,
     quick: bool = False,
     checkpoint_text: str | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress = None,
     synchronous: str = "FULL",
+    url: str | None = None,
+    limits: VerifyLimits = VerifyLimits(),
 ) -> VerifyReport:
-    """Verify every stored event of ``store``; see the module docstring for the order."""
-    key_records = store.read_types(sorted(events.KEY_EVENT_TYPES))
-    ring = build_keyring(key_records)
-    report = VerifyReport(url=store.url, ledger_id=ring.ledger_id, quick=quick)
+    """Verify every stored event of ``store``; see the module docstring for the order.
+
+    Workers open the store at ``url`` (default ``store.url``; pass the real URL when
+    it holds a password, which ``store.url`` hides).
+    """
+    try:
+        cp = None if checkpoint_text is None else parse_checkpoint(checkpoint_text)
+    except CheckpointFormatError as exc:
+        raise InputError(f"malformed checkpoint: {exc}") from exc
+    key_records = _key_records(store)
+    ring = build_keyring(key_records)  # step 1
+    report = VerifyReport(store.url, ring.ledger_id, quick=quick, max_findings=limits.max_findings)
     top = store.max_position()
-    results = _run_ranges(store, key_records, ring, top, jobs, quick, progress, synchronous)
-    _join(results, report)
-    report.findings.extend(
-        Finding(FindingKind.EVENT_MISSING, e.position, f"event of sequence {e.seq} is gone")
-        for e in store.orphan_chain_entries()
-    )
-    report.chain_size = store.chain_size()
-    head = store.chain_at(report.chain_size - 1) if report.chain_size else None
-    report.head_hash = head.hash if head else None
+    task = RangeTask(
+        url or store.url, synchronous, key_records, quick,
+        limits.page, limits.range_size, limits.max_findings,
+    )  # fmt: skip
+    if jobs <= 1 or top < limits.parallel_min or ":memory:" in task.url:
+        results = _serial(store, ring, task, top, progress)
+    else:
+        results = check_in_processes(task, top, jobs, progress)
+
+    def recheck(lo: int, hi: int, ref: Link | None) -> RangeResult:
+        checker = RangeChecker(ring, quick=quick, prev=ref, max_findings=limits.max_findings)
+        for _ in check_range_rows(store, checker, lo, hi, limits.page):
+            pass
+        return checker.result
+
+    chained = _join(results, report, recheck)  # step 2
+    if store.chain_count() != chained:  # step 3
+        report.add(
+            [
+                Finding(FindingKind.EVENT_MISSING, e.position, f"event of sequence {e.seq} is gone")
+                for e in store.orphan_chain_entries()
+            ]
+        )
+    _classify_step_backs(store, report)  # step 4
     if ring.genesis_position is None and report.events_checked:
-        report.findings.append(Finding(FindingKind.UNKNOWN_KEY, None, "no valid genesis event"))
-    if checkpoint_text is not None:
-        _check_checkpoint(store, ring, parse_checkpoint(checkpoint_text), report)
+        report.add([Finding(FindingKind.UNKNOWN_KEY, None, "no valid genesis event")])
+    if cp is not None:
+        _check_checkpoint(store, ring, cp, report)  # step 5
     report.findings.sort(key=lambda f: (f.position is None, f.position or 0))
     return report
 
 
-def _run_ranges(
-    store: EventStore,
-    key_records: list[StoredRecord],
-    ring: KeyRing,
-    top: int,
-    jobs: int,
-    quick: bool,
-    progress: Callable[[int], None] | None,
-    synchronous: str,
-) -> Iterator[RangeResult]:
-    bounds = [(lo, min(lo + RANGE_SIZE, top)) for lo in range(0, top, RANGE_SIZE)]
-    if jobs <= 1 or top < PARALLEL_MIN or store.url.startswith("sqlite:///:memory:"):
-        for lo, hi in bounds:
-            result = _check(iter_all(store, after=lo, upto=hi), ring, quick)
-            if progress:
-                progress(result.count)
-            yield result
-        return
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        futures = [
-            pool.submit(_worker, store.url, synchronous, key_records, lo, hi, quick)
-            for lo, hi in bounds
-        ]
-        for future in futures:
-            result = future.result()
-            if progress:
-                progress(result.count)
-            yield result
-
-
-def _check(records: Iterator[StoredRecord], ring: KeyRing, quick: bool) -> RangeResult:
-    result = check_range(records, ring, quick=quick, link_first=False)
-    del result.findings[MAX_FINDINGS_PER_RANGE:]
-    return result
-
-
-def _worker(
-    url: str, synchronous: str, key_records: list[StoredRecord], lo: int, hi: int, quick: bool
-) -> RangeResult:
-    store = open_store(url, synchronous=synchronous)
-    try:
-        return _check(iter_all(store, after=lo, upto=hi), build_keyring(key_records), quick)
-    finally:
-        store.close()
-
-
-def _join(results: Iterator[RangeResult], report: VerifyReport) -> None:
-    prev: Link | None = None
-    for result in results:
-        if result.first is None:
+def _key_records(store: EventStore) -> list[StoredRecord]:
+    """The key events as records, for the key ring. Rows with mangled values are left
+    out (they could only fail their signature, and the scan reports them anyway); text
+    that is not UTF-8 decodes with replacement characters, which fails the same way."""
+    records = []
+    for row in store.scan_types(sorted(events.KEY_EVENT_TYPES)):
+        pos, stream, version, type_, state = row[:5]
+        if type(version) is not int or version < 0 or not isinstance(state, bytes):
             continue
-        report.findings.extend(check_link(prev, result.first))
-        report.findings.extend(result.findings)
+        if stream is None or type_ is None:
+            continue
+        text = (bytes(v).decode("utf-8", "replace") for v in (stream, type_))
+        records.append(StoredRecord(pos, next(text), version, next(text), state, *row[5:8]))
+    return records
+
+
+def _serial(
+    store: EventStore, ring: KeyRing, task: RangeTask, top: int, progress: Progress
+) -> Iterator[Ranged]:
+    checker = RangeChecker(ring, quick=task.quick, max_findings=task.max_findings)
+    for n in check_range_rows(store, checker, LOWEST, top, task.page):
+        if progress:
+            progress(n)
+    yield LOWEST, top, checker.result
+
+
+def _join(
+    results: Iterator[Ranged],
+    report: VerifyReport,
+    recheck: Callable[[int, int, Link | None], RangeResult],
+) -> int:
+    """Collect range results in order; returns the number of chained rows seen.
+
+    A range checked on its own (``first`` set) is only valid when its first chained
+    row follows the reference entry of the ranges before it; otherwise (a tampered
+    edge) the range is checked again here, from that reference, exactly as a
+    single-process run would.
+    """
+    ref: Link | None = None
+    chained = 0
+    for lo, hi, result in results:
+        if result.first is not None and check_row_link(ref, *result.first):
+            result = recheck(lo, hi, ref)
+        report.add(result.findings, result.omitted)
         report.events_checked += result.count
-        prev = result.last
+        chained += result.count - result.unchained
+        ref = result.last or ref
+    if ref is not None and ref.seq is not None:
+        report.chain_size, report.head_hash = ref.seq + 1, ref.hash
+    return chained
+
+
+def _classify_step_backs(store: EventStore, report: VerifyReport) -> None:
+    """A step back that repeats an earlier entry exactly is a duplicate, not a reordering."""
+    looked = 0
+    for i, finding in enumerate(report.findings):
+        if finding.kind is not FindingKind.REORDERED or finding.position is None:
+            continue
+        looked += 1
+        if looked > MAX_STEP_BACKS_CLASSIFIED:
+            return
+        rows = store.scan(after=finding.position - 1, upto=finding.position, limit=1)
+        seq, stored_hash = (rows[0][5], rows[0][7]) if rows else (None, None)
+        original = store.chain_at(seq) if type(seq) is int else None
+        if original and original.position != finding.position and original.hash == stored_hash:
+            report.findings[i] = Finding(
+                FindingKind.DUPLICATE,
+                finding.position,
+                f"repeats the entry of sequence {seq} at position {original.position}",
+            )
 
 
 def _check_checkpoint(
     store: EventStore, ring: KeyRing, cp: Checkpoint, report: VerifyReport
 ) -> None:
-    report.checkpoint = {"origin": cp.origin, "size": cp.size, "head_hash": "sha256:" + cp.head_hash.hex()}
-    if cp.origin != ring.ledger_id:
-        report.findings.append(
-            Finding(FindingKind.BAD_CHECKPOINT, None, f"checkpoint is for ledger {cp.origin}, not this one")
+    """Step 5 (``kei.domain.checkpoint.check_checkpoint``), fed from the store."""
+    report.checkpoint = {
+        "origin": cp.origin,
+        "size": cp.size,
+        "head_hash": "sha256:" + cp.head_hash.hex(),
+    }
+
+    def entry_at(seq: int) -> tuple[int, bytes] | None:
+        entry = store.chain_at(seq)
+        return None if entry is None else (entry.position, entry.hash)
+
+    report.add(
+        check_checkpoint(
+            cp,
+            ledger_id=ring.ledger_id,
+            public_keys=[k.public_key for k in ring.keys.values()],
+            chain_size=report.chain_size or store.chain_size(),
+            entry_at=entry_at,
         )
-        return
-    if signed_by(cp, [k.public_key for k in ring.keys.values()]) is None:
-        report.findings.append(
-            Finding(FindingKind.BAD_CHECKPOINT, None, "checkpoint has no valid signature by a ledger key")
-        )
-        return
-    if cp.size == 0:
-        return
-    if report.chain_size < cp.size:
-        report.findings.append(
-            Finding(
-                FindingKind.TRUNCATED,
-                None,
-                f"checkpoint covers {cp.size} events but the log holds {report.chain_size}",
-            )
-        )
-        return
-    entry = store.chain_at(cp.size - 1)
-    if entry is None or entry.hash != cp.head_hash:
-        report.findings.append(
-            Finding(
-                FindingKind.FORKED,
-                None if entry is None else entry.position,
-                f"event {cp.size - 1} differs from the checkpoint: history was rewritten",
-            )
-        )
+    )

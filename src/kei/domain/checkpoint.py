@@ -14,6 +14,12 @@ Text layout::
 
 Parsing is strict and bounded: unknown signature lines are ignored (as the spec asks),
 but a note with no line verifiable by a known key is rejected.
+
+``check_checkpoint`` compares a parsed checkpoint with the log, in order: it names this
+ledger, it carries a valid signature by one of the ledger's keys (else
+checkpoint-invalid); the log holds at least ``size`` entries (else truncated); the
+entry at sequence ``size - 1`` still has the checkpoint's head hash (else forked: the
+history it covers was rewritten, or rolled back and appended to again).
 """
 
 from __future__ import annotations
@@ -21,11 +27,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
 from kei.domain.envelope import HASH_LEN
 from kei.domain.keys import SigningKey, verify_signature
+from kei.domain.verify import Finding, FindingKind
 
 MAX_NOTE_BYTES: Final = 16 * 1024
 MAX_SIGNATURES: Final = 16
@@ -118,3 +126,30 @@ def signed_by(checkpoint: Checkpoint, public_keys: list[bytes]) -> bytes | None:
             ):
                 return public_key
     return None
+
+
+def check_checkpoint(
+    cp: Checkpoint,
+    *,
+    ledger_id: str | None,
+    public_keys: list[bytes],
+    chain_size: int,
+    entry_at: Callable[[int], tuple[int, bytes] | None],
+) -> list[Finding]:
+    """Findings of the log against ``cp``; ``entry_at(seq)`` is (position, stored hash)."""
+    if cp.origin != ledger_id:
+        detail = f"checkpoint is for ledger {cp.origin}, not {ledger_id}"
+        return [Finding(FindingKind.BAD_CHECKPOINT, None, detail)]
+    if signed_by(cp, public_keys) is None:
+        detail = "checkpoint has no valid signature by a key of this ledger"
+        return [Finding(FindingKind.BAD_CHECKPOINT, None, detail)]
+    if cp.size == 0:
+        return []
+    if chain_size < cp.size:
+        detail = f"checkpoint covers {cp.size} events but the log holds {chain_size}"
+        return [Finding(FindingKind.TRUNCATED, None, detail)]
+    entry = entry_at(cp.size - 1)
+    if entry is None or entry[1] != cp.head_hash:
+        detail = f"entry {cp.size - 1} differs from the checkpoint's head: history was rewritten"
+        return [Finding(FindingKind.FORKED, None if entry is None else entry[0], detail)]
+    return []

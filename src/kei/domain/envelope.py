@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ _U16_I64 = struct.Struct(">Hq")
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 _U64_U64 = struct.Struct(">QQ")
+_FORMAT_BYTE: Final = bytes((FORMAT_V1,))
+_sha256 = hashlib.sha256
 
 
 class Signer(Protocol):
@@ -67,14 +70,16 @@ class MalformedEnvelopeError(ValueError):
     """The state blob is too short or has an unknown format byte."""
 
 
+@functools.lru_cache(maxsize=8192)
 def _lp(text: str) -> bytes:
+    """Length-prefixed UTF-8; cached, because streams and types repeat on every event."""
     raw = text.encode("utf-8")
     return _U32.pack(len(raw)) + raw
 
 
 def identity_prefix(stream: str, version: int, type_: str) -> bytes:
     """The part of the signed message that names where the event lives."""
-    return EVENT_TAG + _lp(stream) + _U64.pack(version) + _lp(type_)
+    return b"".join((EVENT_TAG, _lp(stream), _U64.pack(version), _lp(type_)))
 
 
 def signed_message(stream: str, version: int, type_: str, state: bytes) -> bytes:
@@ -92,11 +97,13 @@ def seal(
     payload: bytes,
     signer: Signer,
 ) -> bytes:
-    """Build the signed state blob for one event."""
-    head = bytes((FORMAT_V1,)) + signer.key_id
+    """Build the signed state blob for one event (the append hot path: one join)."""
+    head = _FORMAT_BYTE + signer.key_id
     tail = _U16_I64.pack(schema_version, timestamp_us) + payload
-    signature = signer.sign(identity_prefix(stream, version, type_) + head + tail)
-    return head + signature + tail
+    signature = signer.sign(
+        b"".join((EVENT_TAG, _lp(stream), _U64.pack(version), _lp(type_), head, tail))
+    )
+    return b"".join((head, signature, tail))
 
 
 def open_state(state: bytes) -> Envelope:
@@ -122,12 +129,16 @@ def chain_hash(
     prev_hash: bytes, seq: int, position: int, stream: str, version: int, type_: str, state: bytes
 ) -> bytes:
     """The hash of one log entry, linking it to the entry before it."""
-    return hashlib.sha256(
-        CHAIN_TAG
-        + prev_hash
-        + _U64_U64.pack(seq, position)
-        + _lp(stream)
-        + _U64.pack(version)
-        + _lp(type_)
-        + state
+    return _sha256(
+        b"".join(
+            (
+                CHAIN_TAG,
+                prev_hash,
+                _U64_U64.pack(seq, position),
+                _lp(stream),
+                _U64.pack(version),
+                _lp(type_),
+                state,
+            )
+        )
     ).digest()

@@ -173,7 +173,7 @@ def decode_payload(type_name: str, raw: bytes) -> Payload:
     assert decoder is not None
     try:
         result: Payload = decoder.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise InputError(f"payload of {type_name} does not decode: {exc}") from exc
     return result
 
@@ -182,5 +182,5 @@ def decode_untyped(raw: bytes) -> Any:
     """Decode any payload without knowing its type (for tail and unknown events)."""
     try:
         return _RAW_DECODER.decode(raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         return None

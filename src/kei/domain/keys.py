@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Final
 
+import nacl.bindings
 import nacl.exceptions
 import nacl.signing
 
@@ -29,12 +30,13 @@ def key_id_for(public_key: bytes) -> bytes:
 class SigningKey:
     """An ed25519 private key with its id; satisfies ``envelope.Signer``."""
 
-    __slots__ = ("_key", "_key_id", "name", "public_key")
+    __slots__ = ("_key", "_key_id", "_secret", "name", "public_key")
 
     def __init__(self, seed: bytes, *, name: str = "") -> None:
         if len(seed) != 32:
             raise ValueError(f"an ed25519 seed has 32 bytes, got {len(seed)}")
         self._key = nacl.signing.SigningKey(seed)
+        self._secret: bytes = nacl.bindings.crypto_sign_seed_keypair(seed)[1]
         self.public_key: bytes = bytes(self._key.verify_key)
         self._key_id = key_id_for(self.public_key)
         self.name = name
@@ -56,7 +58,9 @@ class SigningKey:
         return bytes(self._key)
 
     def sign(self, message: bytes) -> bytes:
-        return self._key.sign(message).signature
+        # The raw binding skips PyNaCl's SignedMessage wrapper: ~1 µs per appended event.
+        signed: bytes = nacl.bindings.crypto_sign(message, self._secret)
+        return signed[:64]
 
     def __repr__(self) -> str:
         return f"SigningKey(id={self.key_id_hex}, name={self.name!r})"

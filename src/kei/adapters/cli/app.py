@@ -49,4 +49,6 @@ demo_cmd.register(app)
 
 
 def main() -> None:
-    app()
+    from kei.adapters.cli.output import run
+
+    run(app)

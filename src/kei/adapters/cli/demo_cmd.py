@@ -1,9 +1,225 @@
-"""Placeholder: filled in by its own change."""
+"""``kei demo``: kei end to end on a throwaway ledger, in a few seconds.
+
+It never touches the user's ledger or keys: everything lives in a fresh temporary
+folder (or ``--keep DIR``), resolved from an explicit environment, ignoring ``--db``,
+``--key`` and ``KEI_*``. The demo is a list of small steps (``STEPS``) sharing one
+``DemoRun``; later features add a step.
+"""
 
 from __future__ import annotations
 
+import sqlite3
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+
+from kei.adapters import config
+from kei.adapters.cli.context import handled
+from kei.adapters.cli.output import EventPrinter
+from kei.adapters.keyfile import write_key
+from kei.adapters.ledger import Ledger, NewEvent
+from kei.adapters.store import open_store
+from kei.adapters.tail import latest
+from kei.adapters.verification import VerifyReport, verify_store
+from kei.domain import events as ev
+from kei.domain.envelope import HEADER_LEN
+from kei.domain.keys import SigningKey
+from kei.errors import InputError
+
+
+@dataclass(slots=True)
+class DemoRun:
+    """What the steps share: the folder, the ledger, and what earlier steps made."""
+
+    folder: Path
+    out: Console
+    ledger: Ledger | None = None
+    tampered: Path | None = None
+
+    @property
+    def settings(self) -> config.Settings:
+        return config.resolve({"KEI_HOME": str(self.folder)})
+
+    def open(self) -> Ledger:
+        assert self.ledger is not None, "step_init runs first"
+        return self.ledger
+
+    def say(self, text: str) -> None:
+        self.out.print(text, markup=False)
+
+
+def step_init(run: DemoRun) -> None:
+    settings = run.settings
+    key = SigningKey.generate(name="bootstrap")
+    write_key(settings.key_path("bootstrap"), key)
+    run.ledger = Ledger.open(settings.db_url, key=key, create=True)
+    run.ledger.init("demo")
+    run.say(f"[init] ledger {run.ledger.ledger_id}, signing key {key.key_id_hex}")
+
+
+def _cost(agent: str, provider: str, model: str, micro_cents: int, tin: int, tout: int) -> NewEvent:
+    usage = ev.TokenUsage(input_tokens=tin, output_tokens=tout)
+    payload = ev.CostRecorded(
+        agent_id=agent, provider=provider, model=model, micro_cents=micro_cents, usage=usage
+    )
+    return NewEvent(f"agent/{agent}", payload)
+
+
+def step_append(run: DemoRun) -> None:
+    """A planner forks a coder and a tester; they spend, one fails, one merges; the key
+    rotates from ``bootstrap`` to ``default``, so a kept folder works with plain ``kei``."""
+    ledger = run.open()
+    fork = ev.AgentForked
+    ledger.append([NewEvent("agent/planner", fork(agent_id="planner", branch="main"))])
+    # 12,400 in + 1,850 out at $3 / $15 per million tokens = 6.495 cents.
+    ledger.append([_cost("planner", "anthropic", "claude-sonnet-4-5", 6_495_000, 12_400, 1_850)])
+    ledger.append(
+        [
+            NewEvent("agent/coder", fork(agent_id="coder", branch="feat/retry-backoff",
+                                         parent_agent_id="planner", parent_branch="main")),
+            NewEvent("agent/tester", fork(agent_id="tester", branch="test/retry-backoff",
+                                          parent_agent_id="planner", parent_branch="main")),
+        ]
+    )  # fmt: skip
+    ledger.append([_cost("coder", "anthropic", "claude-sonnet-4-5", 21_780_000, 48_100, 4_900)])
+    ledger.append([_cost("tester", "ollama", "llama3.1:8b", 0, 9_300, 2_200)])
+    ledger.append([NewEvent("agent/tester", ev.AgentFailed(
+        agent_id="tester", reason="pytest: 2 failed, test_backoff_jitter timeout"))])  # fmt: skip
+    ledger.append([NewEvent("agent/coder", ev.AgentCompleted(
+        agent_id="coder", summary="jittered retry backoff, 14 tests pass"))])  # fmt: skip
+    ledger.append([NewEvent("agent/coder", ev.AgentMerged(agent_id="coder"))])
+    _rotate_key(run, ledger)
+    ledger.append([NewEvent("agent/planner", ev.AgentCompleted(
+        agent_id="planner", summary="1 of 2 children merged"))])  # fmt: skip
+    run.say(
+        f"[append] {ledger.store.count() - 1} events: 3 agents fork, spend, fail, finish, "
+        "merge; the signing key rotates"
+    )
+
+
+def _rotate_key(run: DemoRun, ledger: Ledger) -> None:
+    old, new = ledger.key, SigningKey.generate(name="default")
+    assert old is not None
+    write_key(run.settings.key_path(), new)
+    ledger.add_key(new)
+    ledger.key = new
+    ledger.revoke_key(old.key_id_hex, "scheduled rotation")
+
+
+def step_tail(run: DemoRun) -> None:
+    shown, _ = latest(run.open().store, 100)
+    run.say("[tail] kei events tail:")
+    printer = EventPrinter()
+    for event in shown:
+        printer.show(event)
+
+
+def _say_report(run: DemoRun, what: str, report: VerifyReport) -> None:
+    if report.ok:
+        run.say(f"[verify] {what}: {report.events_checked} events, chain and signatures OK")
+        return
+    run.say(f"[verify] {what}: {len(report.findings)} findings")
+    for finding in report.findings:
+        run.say(f"  {finding}")
+
+
+def step_verify(run: DemoRun) -> None:
+    _say_report(run, "kei verify-chain", verify_store(run.open().store))
+
+
+def step_tamper(run: DemoRun) -> None:
+    """Copy the database (backup API, so WAL content comes along) and flip one stored byte."""
+    ledger = run.open()
+    source = run.folder / "ledger.db"
+    run.tampered = run.folder / "tampered.db"
+    victim = next(
+        e for e in ledger.read() if e.type == "cost.recorded" and e.stream == "agent/coder"
+    )
+    src, dst = sqlite3.connect(source), sqlite3.connect(run.tampered)
+    try:
+        src.backup(dst)
+        sql = "SELECT state FROM kei_events WHERE rowid = ?"
+        (state,) = dst.execute(sql, (victim.position,)).fetchone()
+        flipped = bytearray(state)
+        at = HEADER_LEN + (len(flipped) - HEADER_LEN) // 2
+        flipped[at] ^= 0x01
+        sql = "UPDATE kei_events SET state = ? WHERE rowid = ?"
+        dst.execute(sql, (bytes(flipped), victim.position))
+        dst.commit()
+    finally:
+        src.close()
+        dst.close()
+    run.say(
+        f"[tamper] flipped one bit of byte {at} of position {victim.position} "
+        f"({victim.type}) in a copy: {run.tampered.name}"
+    )
+
+
+def step_catch(run: DemoRun) -> None:
+    assert run.tampered is not None, "step_tamper runs first"
+    store = open_store(f"sqlite:///{run.tampered}")
+    try:
+        report = verify_store(store)
+    finally:
+        store.close()
+    _say_report(run, "kei verify-chain on the copy", report)
+    if report.ok:
+        raise RuntimeError("the demo's tampering went undetected: this is a bug in kei")
+    run.say("tampering caught; the original ledger still verifies clean")
+
+
+STEPS: tuple[Callable[[DemoRun], None], ...] = (
+    step_init,
+    step_append,
+    step_tail,
+    step_verify,
+    step_tamper,
+    step_catch,
+)
+
+
+def run_demo(folder: Path, out: Console) -> DemoRun:
+    """Run every step in ``folder``; the ledger is closed afterwards."""
+    run = DemoRun(folder=folder, out=out)
+    try:
+        for step in STEPS:
+            step(run)
+    finally:
+        if run.ledger is not None:
+            run.ledger.close()
+    return run
+
+
+def _keep_folder(path: Path) -> Path:
+    path = path.expanduser().absolute()
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise InputError(f"{path} is not an empty folder", hint="pass a new or empty --keep DIR")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    @app.command("demo")
+    def demo(
+        ctx: typer.Context,
+        keep: Annotated[
+            Path | None,
+            typer.Option("--keep", help="Keep the demo ledger and keys in this new folder."),
+        ] = None,
+    ) -> None:
+        """Run kei end to end on a throwaway ledger: append, tail, verify, tamper, catch."""
+        with handled(ctx):
+            out = Console(highlight=False, soft_wrap=True)
+            if keep is not None:
+                folder = _keep_folder(keep)
+                out.print(f"kei demo in {folder} (kept)", markup=False)
+                run_demo(folder, out)
+                return
+            with tempfile.TemporaryDirectory(prefix="kei-demo-") as tmp:
+                out.print(f"kei demo in {tmp} (a throwaway folder)", markup=False)
+                run_demo(Path(tmp), out)

@@ -1,9 +1,58 @@
-"""Placeholder: filled in by its own change."""
+"""``kei events tail``: the latest events, and (``--follow``) new ones as they commit.
+
+Thin: parses options, calls ``kei.adapters.tail`` and prints. Data on stdout, chain
+warnings on stderr; Ctrl-C ends a follow quietly with exit 0.
+"""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+from kei.adapters.cli.context import handled, open_ledger
+from kei.adapters.cli.output import EventPrinter, stdout_closed_ok
+from kei.adapters.tail import Follower, TailFilter, latest
+
+events_app = typer.Typer(help="Read the event log.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.add_typer(events_app, name="events")
+
+
+@events_app.command("tail")
+def tail(
+    ctx: typer.Context,
+    lines: Annotated[
+        int, typer.Option("-n", "--lines", min=0, help="How many of the latest events to show.")
+    ] = 20,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new events as they commit.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per event per line.")
+    ] = False,
+    types: Annotated[
+        list[str] | None,
+        typer.Option("--type", help="Only event types matching this glob (repeatable)."),
+    ] = None,
+    streams: Annotated[
+        list[str] | None,
+        typer.Option("--stream", help="Only streams matching this glob (repeatable)."),
+    ] = None,
+) -> None:
+    """Show the latest events; with --follow, keep going and check every new link."""
+    where = TailFilter(types=tuple(types or ()), streams=tuple(streams or ()))
+    printer = EventPrinter(as_json=as_json)
+    with handled(ctx) as g, stdout_closed_ok(), open_ledger(g.settings()) as ledger:
+        shown, head = latest(ledger.store, lines, where)
+        for event in shown:
+            printer.show(event)
+        if not follow:
+            return
+        try:
+            for item in Follower(ledger.store, after=head, where=where).follow():
+                printer.show(item)
+        except KeyboardInterrupt:
+            raise typer.Exit(0) from None

@@ -1,9 +1,173 @@
-"""Placeholder: filled in by its own change."""
+"""``kei verify-chain`` and ``kei checkpoint``: audit the log, and pin its head.
+
+Both are thin: parse the flags, call ``kei.adapters.verification`` or
+``Ledger.checkpoint``, render. Findings are data (stdout, one line each, or one JSON
+report with ``--json``); the OK/FAIL summary and the progress bar go to stderr.
+Exit codes: 0 clean, 1 findings, 2 usage (bad flag, unreadable or malformed
+checkpoint), 3 the store cannot be opened.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from kei.adapters.cli.context import handled, open_ledger, stderr
+from kei.adapters.cli.exits import Exit
+from kei.adapters.verification import (
+    VerifyReport,
+    default_jobs,
+    read_checkpoint_file,
+    verify_store,
+)
+from kei.errors import InputError
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command("verify-chain")(verify_chain)
+    app.command("checkpoint")(checkpoint)
+
+
+def verify_chain(
+    ctx: typer.Context,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            metavar="N",
+            help="Processes verifying signatures (default: all cores).",
+        ),
+    ] = None,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick", help="Check the chain, hashes and checkpoint, not every signature."
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON report on stdout.")
+    ] = False,
+    checkpoint_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint", metavar="FILE", help="Also prove the log still holds this checkpoint."
+        ),
+    ] = None,
+) -> None:
+    """Re-read every stored byte and report every finding (exit 1 when there are any)."""
+    with handled(ctx) as g:
+        settings = g.settings()
+        cp_text = None if checkpoint_file is None else read_checkpoint_file(checkpoint_file)
+        started = time.monotonic()
+        with open_ledger(settings) as ledger, _progress(ledger.store.max_position()) as tick:
+            report = verify_store(
+                ledger.store,
+                jobs=jobs or default_jobs(),
+                quick=quick,
+                checkpoint_text=cp_text,
+                progress=tick,
+                synchronous=settings.synchronous,
+                url=settings.db_url,
+            )
+        _render(report, as_json=as_json, seconds=time.monotonic() - started)
+    raise typer.Exit(int(Exit.OK if report.ok else Exit.FINDINGS))
+
+
+@contextlib.contextmanager
+def _progress(total: int) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    bar = Progress(
+        TextColumn("verifying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task("verify", total=max(total, 1))
+    with bar:
+        yield lambda n: bar.advance(task, n)
+
+
+def _render(report: VerifyReport, *, as_json: bool, seconds: float) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_dict()) + "\n")
+        return
+    for finding in report.findings:
+        sys.stdout.write(f"{finding}\n")
+    sys.stdout.flush()
+    err = stderr()
+    if report.ok:
+        head = "none" if report.head_hash is None else "sha256:" + report.head_hash.hex()
+        what = "--quick: chain and hashes only" if report.quick else "chain, hashes and signatures"
+        against = (
+            f"; matches checkpoint of {report.checkpoint['size']}" if report.checkpoint else ""
+        )
+        err.print(
+            f"kei: OK: {_n(report.events_checked, 'event')} verified ({what}) in {seconds:.1f} s; "
+            f"head {head}{against}",
+            markup=False,
+        )
+        return
+    total = len(report.findings) + report.findings_omitted
+    more = f" ({report.findings_omitted} not listed)" if report.findings_omitted else ""
+    err.print(
+        f"kei: FAIL: {_n(total, 'finding')} in {_n(report.events_checked, 'event')}{more}",
+        markup=False,
+    )
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def checkpoint(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", metavar="FILE", help="Write it to FILE (atomically) instead of stdout."
+        ),
+    ] = None,
+) -> None:
+    """Write a signed C2SP checkpoint of the log as it is now (origin, size, head hash)."""
+    with handled(ctx) as g:
+        settings = g.settings()
+        with open_ledger(settings, with_key=True) as ledger:
+            text = ledger.checkpoint()
+        if out is None:
+            sys.stdout.write(text)
+            return
+        _write_atomically(out, text)
+        size = text.split("\n", 2)[1]
+        stderr().print(f"kei: wrote a checkpoint of {size} events to {out}", markup=False)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """tmp file in the same folder, fsync, then os.replace: never a half-written file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("x", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise InputError(f"cannot write checkpoint to {path}: {exc.strerror or exc}") from exc

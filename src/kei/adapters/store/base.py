@@ -8,9 +8,9 @@ or ``ConcurrencyError``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from kei.domain.records import StoredRecord
 
@@ -62,6 +62,15 @@ class EventStore(Protocol):
     def stream_version(self, stream: str) -> int:
         """The highest version in ``stream``, 0 when it is empty."""
 
+    def stream_versions(self, streams: Sequence[str]) -> dict[str, int]:
+        """The highest version of each stream in one query; empty streams are left out."""
+
+    def append_locked(
+        self, streams: Sequence[str], build: Callable[[dict[str, int]], Sequence[PendingRecord]]
+    ) -> list[ChainEntry]:
+        """Like ``append``, but take the write lock first, read the ends of ``streams``
+        and append what ``build(ends)`` returns, all in one transaction."""
+
     def read(self, *, after: int = 0, limit: int = PAGE, upto: int | None = None) -> list[StoredRecord]:
         """Records with ``after < position (<= upto)``, in position order."""
 
@@ -93,6 +102,19 @@ class EventStore(Protocol):
         """Something that blocks until new events may have been committed."""
 
     def close(self) -> None: ...
+
+    def scan(self, *, after: int, upto: int, limit: int) -> list[tuple[Any, ...]]:
+        """Raw verifier rows ``after < position <= upto``: (position, stream bytes,
+        version, type bytes, state, seq, prev_hash, hash), unverified, as stored."""
+
+    def chain_count(self) -> int:
+        """The number of chain rows."""
+
+    def next_position(self, after: int) -> int | None:
+        """The lowest position above ``after``, None past the end."""
+
+    def scan_types(self, types: Sequence[str]) -> list[tuple[Any, ...]]:
+        """Raw verifier rows (as ``scan``) of the given event types, in position order."""
 
 
 def iter_all(store: EventStore, *, after: int = 0, upto: int | None = None) -> Iterator[StoredRecord]:

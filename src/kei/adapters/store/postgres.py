@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
 import psycopg
 from eventsourcing.persistence import IntegrityError as ESIntegrityError
-from eventsourcing.persistence import PersistenceError, StoredEvent
+from eventsourcing.persistence import PersistenceError, ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg.rows import tuple_row
 
 from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, PAGE, ChainEntry, PendingRecord
 from kei.adapters.store.sqlite import link_entries
@@ -31,6 +33,15 @@ from kei.errors import ConcurrencyError, InputError, StoreError, StoreNotInitial
 
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S: Final = 5
+_INSERT_CHAIN: Final = (
+    f"INSERT INTO {CHAIN_TABLE} (position, seq, prev_hash, hash) "
+    "SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::bytea[], %b::bytea[])"
+)
+# The highest version of each stream: one MAX subquery each, a single index probe.
+_ENDS: Final = (
+    f"SELECT s, (SELECT MAX(originator_version) FROM {EVENTS_TABLE} "
+    "WHERE originator_id = s) AS v FROM unnest(%s::text[]) AS s"
+)
 _SELECT: Final = (
     "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, e.state, "
     f"c.seq, c.prev_hash, c.hash FROM {EVENTS_TABLE} e "
@@ -54,24 +65,85 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                 ]
             )
         )
+        self._insert_and_head = psycopg.sql.SQL(
+            "WITH ins AS (INSERT INTO {schema}.{table} "
+            "(originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) "
+            "RETURNING notification_id) "
+            "SELECT ins.notification_id, h.seq, h.hash FROM ins LEFT JOIN "
+            f"(SELECT seq, hash FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1) h ON true "
+            "ORDER BY ins.notification_id"
+        ).format(
+            schema=psycopg.sql.Identifier(datastore.schema),
+            table=psycopg.sql.Identifier(EVENTS_TABLE),
+            id_type=psycopg.sql.Identifier(datastore.originator_id_type),
+        )
+
+    def _insert_stored_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        """Lock, NOTIFY and insert as the library does, but faster.
+
+        The library sends a batch as one text-encoded array of a composite type,
+        escaping every state byte (about 20 µs per event); this sends four arrays,
+        the states in binary, and reads the chain head in the same statement (its
+        snapshot is taken after the lock statement, so the head is current).
+        """
+        del kwargs
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(
+            self._insert_and_head,
+            (
+                [s.originator_id for s in stored_events],
+                [s.originator_version for s in stored_events],
+                [s.topic for s in stored_events],
+                [s.state for s in stored_events],
+            ),
+            prepare=True,
+        )
 
     def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        positions = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        assert positions is not None
+        """Link the batch to the head read by the insert; queue the chain rows."""
+        rows = curs.fetchall()
+        if len(rows) != len(stored_events):
+            raise ProgrammingError(f"inserted {len(stored_events)} events, got {len(rows)} ids")
+        positions = [r["notification_id"] for r in rows]
+        head = (rows[0]["seq"], rows[0]["hash"]) if rows[0]["seq"] is not None else None
+        entries = link_entries(head, positions, stored_events)
         with curs.connection.cursor() as c:
-            c.execute(f"SELECT seq, hash FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1")
-            row = c.fetchone()
-            head = (row["seq"], row["hash"]) if row else None
-            entries = link_entries(head, positions, stored_events)
-            c.executemany(
-                f"INSERT INTO {CHAIN_TABLE} (position, seq, prev_hash, hash) "
-                "VALUES (%s, %s, %s, %s)",
-                [(e.position, e.seq, e.prev_hash, e.hash) for e in entries],
+            c.execute(
+                _INSERT_CHAIN,
+                (
+                    positions,
+                    [e.seq for e in entries],
+                    [e.prev_hash for e in entries],
+                    [e.hash for e in entries],
+                ),
+                prepare=True,
             )
         kwargs.get("chain_out", []).extend(entries)
         return positions
+
+    def insert_locked(
+        self,
+        streams: Sequence[str],
+        build: Callable[[dict[str, int]], Sequence[PendingRecord]],
+        chain_out: list[ChainEntry],
+    ) -> None:
+        """Lock the table, then read the ends of ``streams``, build and insert the
+        records and link them, in one transaction (the library's insert re-takes
+        the lock it already holds and sends the NOTIFY)."""
+        with self.datastore.transaction(commit=True) as curs:
+            self._lock_table(curs)
+            curs.execute(_ENDS, (list(dict.fromkeys(streams)),))
+            ends = {str(r["s"]): int(r["v"]) for r in curs.fetchall() if r["v"] is not None}
+            records = build(ends)
+            stored = [StoredEvent(r.stream, r.version, r.type, r.state) for r in records]
+            self._insert_stored_events(curs, stored)
+            self._fetch_ids_after_insert_events(curs, stored, chain_out=chain_out)
 
 
 def parse_url(url: str) -> dict[str, Any]:
@@ -168,15 +240,28 @@ class PostgresStore:
     def append(self, records: Sequence[PendingRecord]) -> list[ChainEntry]:
         stored = [StoredEvent(r.stream, r.version, r.type, r.state) for r in records]
         chain_out: list[ChainEntry] = []
-        try:
+        with self._appending():
             self.recorder.insert_events(stored, chain_out=chain_out)
+        return chain_out
+
+    def append_locked(
+        self, streams: Sequence[str], build: Callable[[dict[str, int]], Sequence[PendingRecord]]
+    ) -> list[ChainEntry]:
+        chain_out: list[ChainEntry] = []
+        with self._appending():
+            self.recorder.insert_locked(streams, build, chain_out)
+        return chain_out
+
+    @contextlib.contextmanager
+    def _appending(self) -> Iterator[None]:
+        try:
+            yield
         except ESIntegrityError as exc:
             raise ConcurrencyError(f"a stream version was taken by another writer: {exc}") from exc
         except (PersistenceError, psycopg.Error) as exc:
             if "does not exist" in str(exc):
                 raise _not_initialised(self.url) from exc
             raise StoreError(f"PostgreSQL store {self.url} failed: {exc}") from exc
-        return chain_out
 
     def stream_version(self, stream: str) -> int:
         rows = self._query(
@@ -184,6 +269,10 @@ class PostgresStore:
             (stream,),
         )
         return int(rows[0]["v"] or 0)
+
+    def stream_versions(self, streams: Sequence[str]) -> dict[str, int]:
+        rows = self._query(_ENDS, (list(dict.fromkeys(streams)),))
+        return {str(r["s"]): int(r["v"]) for r in rows if r["v"] is not None}
 
     def read(
         self, *, after: int = 0, limit: int = PAGE, upto: int | None = None
@@ -246,26 +335,91 @@ class PostgresStore:
     def close(self) -> None:
         self._datastore.close()
 
+    # -- verification scans (kei verify-chain) --------------------------------
+
+    def scan(self, *, after: int, upto: int, limit: int) -> list[tuple[Any, ...]]:
+        """Raw rows ``after < position <= upto`` for the verifier, as plain tuples.
+
+        (position, stream, version, type, state, seq, prev_hash, hash); stream and type
+        as their UTF-8 bytes, fetched in binary format so bytea needs no hex decoding.
+        """
+        with self._cursor() as curs, curs.connection.cursor(row_factory=tuple_row) as c:
+            c.execute(_SCAN, {"after": after, "upto": upto, "limit": limit}, binary=True)
+            rows: list[tuple[Any, ...]] = c.fetchall()
+            return rows
+
+    def chain_count(self) -> int:
+        """The number of chain rows (the verifier compares it with the rows it saw)."""
+        return int(self._query(f"SELECT count(*) AS n FROM {CHAIN_TABLE}")[0]["n"])
+
+    def next_position(self, after: int) -> int | None:
+        """The lowest position above ``after`` (an index probe), None past the end."""
+        rows = self._query(
+            f"SELECT MIN(notification_id) AS m FROM {EVENTS_TABLE} WHERE notification_id > %s",
+            (after,),
+        )
+        found = rows[0]["m"]
+        return None if found is None else int(found)
+
+    def scan_types(self, types: Sequence[str]) -> list[tuple[Any, ...]]:
+        """Raw rows (as ``scan``) of the given event types, in position order."""
+        with self._cursor() as curs, curs.connection.cursor(row_factory=tuple_row) as c:
+            c.execute(_SCAN_TYPES, (list(types),), binary=True)
+            rows: list[tuple[Any, ...]] = c.fetchall()
+            return rows
+
+
+_SCAN: Final = (
+    "SELECT e.notification_id, convert_to(e.originator_id, 'UTF8'), e.originator_version, "
+    "convert_to(e.topic, 'UTF8'), e.state, c.seq, c.prev_hash, c.hash "
+    f"FROM {EVENTS_TABLE} e LEFT JOIN {CHAIN_TABLE} c ON c.position = e.notification_id "
+    "AND c.position > %(after)s AND c.position <= %(upto)s "
+    "WHERE e.notification_id > %(after)s AND e.notification_id <= %(upto)s "
+    "ORDER BY e.notification_id LIMIT %(limit)s"
+)
+_SCAN_TYPES: Final = (
+    "SELECT e.notification_id, convert_to(e.originator_id, 'UTF8'), e.originator_version, "
+    "convert_to(e.topic, 'UTF8'), e.state, c.seq, c.prev_hash, c.hash "
+    f"FROM {EVENTS_TABLE} e LEFT JOIN {CHAIN_TABLE} c ON c.position = e.notification_id "
+    "WHERE e.topic = ANY(%s) ORDER BY e.notification_id"
+)
+
 
 class _Listener:
     """A long-lived LISTEN connection for following the log."""
 
     def __init__(self, store: PostgresStore) -> None:
-        self._conn = psycopg.connect(**store._args, autocommit=True)
-        self._conn.execute(
-            psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(store.recorder.channel_name))
-        )
+        self._conn: psycopg.Connection[Any] | None = None
+        try:
+            self._conn = psycopg.connect(
+                **store._args, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
+            )
+            self._conn.execute(
+                psycopg.sql.SQL("LISTEN {}").format(
+                    psycopg.sql.Identifier(store.recorder.channel_name)
+                )
+            )
+        except psycopg.Error as exc:
+            log.warning("LISTEN unavailable (%s); following by polling", exc)
+            self.close()
 
     def wait(self, timeout: float) -> bool:
         """True when a NOTIFY arrived; on any error it degrades to a plain timeout."""
+        if self._conn is None:
+            time.sleep(min(timeout, 0.05))
+            return False
         try:
             return any(True for _ in self._conn.notifies(timeout=timeout, stop_after=1))
         except psycopg.Error as exc:
             log.warning("LISTEN failed (%s); falling back to polling", exc)
+            self.close()
             return False
 
     def close(self) -> None:
-        self._conn.close()
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
 
 
 def _not_initialised(url: str) -> StoreNotInitialisedError:

@@ -1,0 +1,123 @@
+"""Output conventions every command shares, and the ``kei`` entry point.
+
+- stdout carries data only: rich, coloured lines on a terminal, plain text when piped,
+  NDJSON (one object per line, flushed per line) with ``--json``.
+- stderr carries warnings (``kei: WARNING: ...``) and errors (``kei: error: ...``, an
+  optional ``kei: hint: ...``), one line each, never a traceback.
+- ``run`` is the console-script entry point: it turns click's usage errors (a bad flag,
+  a missing argument) into the same one-line form and exit code 2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.text import Text
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
+from kei.adapters.cli.exits import Exit
+from kei.adapters.tail import ChainBreak, event_dict, printable, summary, time_text
+from kei.domain.recorded import RecordedEvent
+
+TYPE_WIDTH = 20
+STREAM_WIDTH = 16
+
+
+def json_line(obj: Any) -> None:
+    """One JSON object on one line of stdout, flushed so followers see it at once."""
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def stdout_closed_ok() -> Iterator[None]:
+    """A reader that stops reading (``kei events tail | head``) ends the command with exit 0."""
+    try:
+        yield
+    except BrokenPipeError:
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0) from None
+
+
+def warn(message: str) -> None:
+    """A loud one-line warning on stderr (bold red on a terminal)."""
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        Text(f"kei: WARNING: {message}", style="bold red"), markup=False
+    )
+
+
+def warn_break(brk: ChainBreak) -> None:
+    warn(f"chain broken at position {brk.position}: {brk.detail} ({brk.kind})")
+
+
+class EventPrinter:
+    """Prints events as readable lines, or as NDJSON with ``as_json``."""
+
+    def __init__(self, *, as_json: bool = False, color: bool | None = None) -> None:
+        self.as_json = as_json
+        self.color = sys.stdout.isatty() if color is None else color
+        self._console = Console(highlight=False, soft_wrap=True) if self.color else None
+
+    def show(self, item: RecordedEvent | ChainBreak) -> None:
+        if isinstance(item, ChainBreak):
+            warn_break(item)
+        elif self.as_json:
+            json_line(event_dict(item))
+        elif self._console is not None:
+            self._console.print(self.styled(item))
+        else:
+            sys.stdout.write(self.plain(item) + "\n")
+            sys.stdout.flush()
+
+    @staticmethod
+    def plain(event: RecordedEvent) -> str:
+        return (
+            f"{event.position:>6}  {time_text(event)}  {printable(event.type):<{TYPE_WIDTH}} "
+            f"{printable(event.stream):<{STREAM_WIDTH}} {summary(event)}"
+        ).rstrip()
+
+    @staticmethod
+    def styled(event: RecordedEvent) -> Text:
+        return Text.assemble(
+            (f"{event.position:>6}", "bold"),
+            "  ",
+            (time_text(event), "dim"),
+            "  ",
+            (f"{printable(event.type):<{TYPE_WIDTH}}", "cyan"),
+            " ",
+            (f"{printable(event.stream):<{STREAM_WIDTH}}", "magenta"),
+            " ",
+            summary(event),
+        )
+
+
+def _usage_error(exc: ClickException) -> None:
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console.print(f"kei: error: {exc.format_message()}", markup=False)
+    ctx = exc.ctx if isinstance(exc, UsageError) else None
+    path = ctx.command_path if ctx is not None else "kei"
+    console.print(f"kei: hint: see `{path} --help`", markup=False)
+
+
+def run(app: typer.Typer, args: Sequence[str] | None = None) -> NoReturn:
+    """Run the CLI and exit; click's usage errors become one ``kei: error:`` line and
+    exit 2 (never click's own codes, since 1 means "findings" in kei's table)."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=args, prog_name="kei", standalone_mode=False)
+    except NoArgsIsHelpError:
+        code = Exit.USAGE  # the help text has been printed already
+    except ClickException as exc:
+        _usage_error(exc)
+        code = Exit.USAGE
+    except typer.Abort:
+        code = 130
+    sys.exit(code if isinstance(code, int) else Exit.OK)

@@ -1,0 +1,257 @@
+"""Checkpoints: the signed C2SP note round-trips, and ``verify-chain --checkpoint``
+catches every way a log can stop holding what a checkpoint covered.
+
+Attacks, each on both stores where they are SQL-level: a tampered note; another
+ledger's note; cutting off the newest events (truncated); cutting them off and
+appending others (rollback: forked); rewriting an old event, re-signing it with the
+ledger's own key and rebuilding the chain (forked: only a checkpoint kept elsewhere
+can reveal it). Malformed files are usage errors (exit 2).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from cli_helpers import cli_env, kei, run_sql
+from kei.adapters.cli.exits import Exit
+from kei.adapters.keyfile import load_key
+from kei.adapters.ledger import Ledger, NewEvent
+from kei.adapters.verification import verify_store
+from kei.domain import events
+from kei.domain.checkpoint import (
+    MAX_NOTE_BYTES,
+    CheckpointFormatError,
+    note_key_id,
+    parse_checkpoint,
+    sign_checkpoint,
+    signed_by,
+)
+from kei.domain.envelope import open_state, seal
+from kei.domain.keys import SigningKey
+from kei.domain.verify import FindingKind
+from test_verify_findings import chain_row, event_row, fill, pos_col, relink, set_state
+
+K = FindingKind
+
+
+def cp_findings(
+    ledger: Ledger, text: str, *, quick: bool = False
+) -> list[tuple[K, int | None, str]]:
+    report = verify_store(ledger.store, checkpoint_text=text, quick=quick)
+    return [(f.kind, f.position, f.detail) for f in report.findings]
+
+
+def test_a_checkpoint_round_trips(ledger: Ledger, key: SigningKey) -> None:
+    positions = fill(ledger)
+    text = ledger.checkpoint()
+    cp = parse_checkpoint(text)
+    assert (cp.origin, cp.size) == (ledger.ledger_id, len(positions))
+    assert cp.head_hash == chain_row(ledger.store.url, positions[-1])[2]
+    assert signed_by(cp, [key.public_key]) == key.public_key
+    assert text == sign_checkpoint(
+        cp.origin, cp.size, cp.head_hash, key
+    )  # ed25519 is deterministic
+    report = verify_store(ledger.store, checkpoint_text=text)
+    assert report.ok and report.checkpoint == {
+        "origin": ledger.ledger_id,
+        "size": len(positions),
+        "head_hash": "sha256:" + cp.head_hash.hex(),
+    }
+
+
+def test_a_log_that_grew_since_its_checkpoint_verifies(ledger: Ledger) -> None:
+    fill(ledger, 3)
+    text = ledger.checkpoint()
+    fill(ledger, 5)
+    assert cp_findings(ledger, text) == []
+
+
+def test_a_note_signed_by_a_later_added_key_and_an_unknown_one_verifies(ledger: Ledger) -> None:
+    """C2SP: unknown signature lines are ignored; one known valid signature suffices."""
+    fill(ledger, 2)
+    second = SigningKey.generate(name="second")
+    ledger.add_key(second)
+    cp = parse_checkpoint(ledger.checkpoint())
+    stranger = SigningKey.generate()
+    foreign = sign_checkpoint(cp.origin, cp.size, cp.head_hash, stranger).split("\n\n")[1]
+    ours = sign_checkpoint(cp.origin, cp.size, cp.head_hash, second).split("\n\n")[1]
+    assert cp_findings(ledger, cp.body + "\n" + foreign + ours) == []
+
+
+@pytest.mark.parametrize("where", ["signature", "size", "head"])
+def test_a_tampered_checkpoint_is_checkpoint_invalid(ledger: Ledger, where: str) -> None:
+    fill(ledger, 3)
+    origin, size, head, blank, sig, end = ledger.checkpoint().split("\n")
+    if where == "signature":
+        name, blob = sig.rsplit(" ", 1)
+        raw = bytearray(base64.b64decode(blob))
+        raw[-1] ^= 0x01
+        sig = f"{name} {base64.b64encode(bytes(raw)).decode()}"
+    elif where == "size":
+        size = str(int(size) - 1)
+    else:
+        head = base64.b64encode(bytes(32)).decode()
+    text = "\n".join((origin, size, head, blank, sig, end))
+    assert cp_findings(ledger, text) == [
+        (K.BAD_CHECKPOINT, None, "checkpoint has no valid signature by a key of this ledger")
+    ]
+
+
+def test_another_ledgers_checkpoint_is_checkpoint_invalid(
+    ledger: Ledger, make_ledger: Callable[[str], Ledger], tmp_path: Path
+) -> None:
+    fill(ledger, 2)
+    other = make_ledger(f"sqlite:///{tmp_path / 'other.db'}")
+    text = other.checkpoint()
+    assert cp_findings(ledger, text, quick=True) == [
+        (
+            K.BAD_CHECKPOINT,
+            None,
+            f"checkpoint is for ledger {other.ledger_id}, not {ledger.ledger_id}",
+        )
+    ]
+
+
+def test_a_checkpoint_signed_by_a_stranger_under_our_name_is_checkpoint_invalid(
+    ledger: Ledger,
+) -> None:
+    fill(ledger, 2)
+    cp = parse_checkpoint(ledger.checkpoint())
+    forged = sign_checkpoint(cp.origin, cp.size, cp.head_hash, SigningKey.generate())
+    assert [k for k, _, _ in cp_findings(ledger, forged)] == [K.BAD_CHECKPOINT]
+    assert note_key_id(cp.origin, b"\x00" * 32) != cp.signatures[0][1]
+
+
+def cut_tail(url: str, positions: list[int]) -> None:
+    """Delete the newest events, both rows each, as someone rolling the log back would."""
+    col = pos_col(url)
+    run_sql(url, f"DELETE FROM kei_events WHERE {col} >= ?", (positions[0],))
+    run_sql(url, "DELETE FROM kei_chain WHERE position >= ?", (positions[0],))
+
+
+def test_a_truncated_log_is_truncated(ledger: Ledger, store_url: str) -> None:
+    positions = fill(ledger)
+    text = ledger.checkpoint()
+    cut_tail(store_url, positions[-3:])
+    assert verify_store(ledger.store).ok  # the chain alone cannot tell
+    assert cp_findings(ledger, text) == [
+        (K.TRUNCATED, None, f"checkpoint covers {len(positions)} events but the log holds "
+         f"{len(positions) - 3}")
+    ]  # fmt: skip
+
+
+def test_a_rolled_back_and_regrown_log_is_forked(ledger: Ledger, store_url: str) -> None:
+    positions = fill(ledger)
+    text = ledger.checkpoint()
+    cut_tail(store_url, positions[-3:])
+    ledger.append(
+        [NewEvent(f"other-{i}", events.AgentMerged(agent_id=f"other-{i}")) for i in range(5)]
+    )
+    found = cp_findings(ledger, text)
+    assert [(k, d) for k, _, d in found] == [
+        (K.FORKED, f"entry {len(positions) - 1} differs from the checkpoint's head: "
+         "history was rewritten")
+    ]  # fmt: skip
+
+
+def test_history_rewritten_and_resigned_with_our_key_is_forked(
+    ledger: Ledger, store_url: str, key: SigningKey
+) -> None:
+    positions = fill(ledger)
+    text = ledger.checkpoint()
+    target = positions[3]
+    stream, version, type_, state = event_row(store_url, target)
+    env = open_state(state)
+    forged = seal(
+        stream=stream, version=version, type_=type_, schema_version=env.schema_version,
+        timestamp_us=env.timestamp_us, signer=key,
+        payload=events.encode_payload(events.AgentForked(agent_id="agent-0", branch="evil")),
+    )  # fmt: skip
+    set_state(store_url, target, forged)
+    relink(store_url, target)
+    assert verify_store(ledger.store).ok  # signatures and chain are all valid again
+    assert cp_findings(ledger, text) == [
+        (
+            K.FORKED,
+            positions[-1],
+            f"entry {len(positions) - 1} differs from the checkpoint's head: history was rewritten",
+        )
+    ]
+    assert cp_findings(ledger, text, quick=True) == cp_findings(ledger, text)
+
+
+# -- malformed files and the CLI ---------------------------------------------------------
+
+MALFORMED = [
+    pytest.param(b"", "no blank line", id="empty"),
+    pytest.param(b"origin\n3\nAAAA\n", "no blank line", id="no-signatures"),
+    pytest.param(b"origin\nthree\nAAAA\n\n\xe2\x80\x94 o AAAA\n", "not a decimal", id="bad-size"),
+    pytest.param(b"origin\n03\nAAAA\n\n\xe2\x80\x94 o AAAA\n", "not a decimal", id="leading-zero"),
+    pytest.param(b"origin\n3\n!!!!\n\n\xe2\x80\x94 o AAAA\n", "not base64", id="bad-hash"),
+    pytest.param(b"origin\n3\nAAAA\n\n\xe2\x80\x94 o AAAA\n", "expected 32", id="short-hash"),
+    pytest.param(b"o\n3\n" + base64.b64encode(bytes(32)) + b"\n\n- o AAAA\n", "em dash", id="dash"),
+    pytest.param(b"x" * (MAX_NOTE_BYTES + 1), "larger than", id="too-big"),
+]
+
+
+@pytest.mark.parametrize(("raw", "text"), MALFORMED)
+def test_a_malformed_checkpoint_is_refused(raw: bytes, text: str) -> None:
+    with pytest.raises(CheckpointFormatError, match=text):
+        parse_checkpoint(raw.decode())
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    proc = kei(["init"], cli_env(home))
+    assert proc.returncode == 0, proc.stderr
+    return home
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [*MALFORMED[::3], pytest.param(b"\xff\xfe\n", "is not UTF-8 text", id="not-utf8")],
+)
+def test_cli_malformed_checkpoint_file_exits_2(home: Path, raw: bytes, text: str) -> None:
+    bad = home / "bad.cp"
+    bad.write_bytes(raw)
+    proc = kei(["verify-chain", "--checkpoint", str(bad)], cli_env(home))
+    assert proc.returncode == Exit.USAGE, proc.stderr
+    first = proc.stderr.splitlines()[0]
+    assert first.startswith(f"kei: error: checkpoint {bad} ") and text in first
+    assert proc.stdout == "" and "Traceback" not in proc.stderr
+
+
+def test_cli_checkpoint_round_trip_then_truncation(home: Path) -> None:
+    url = f"sqlite:///{home / 'ledger.db'}"
+    with Ledger.open(url, key=load_key(home / "keys/default.key")) as ledger:
+        positions = fill(ledger, 4)
+    out = home / "cp" / "ledger.cp"
+    out.parent.mkdir()
+    proc = kei(["checkpoint", "--out", str(out)], cli_env(home))
+    assert proc.returncode == Exit.OK, proc.stderr
+    assert proc.stderr == f"kei: wrote a checkpoint of 5 events to {out}\n"
+    assert [p.name for p in out.parent.iterdir()] == ["ledger.cp"]  # no temporary left
+    printed = kei(["checkpoint"], cli_env(home))
+    assert printed.stdout == out.read_text() and printed.returncode == Exit.OK
+    proc = kei(["verify-chain", "--checkpoint", str(out)], cli_env(home))
+    assert proc.returncode == Exit.OK, proc.stderr
+    assert "; matches checkpoint of 5" in proc.stderr
+    cut_tail(url, positions[-2:])
+    proc = kei(["verify-chain", "--quick", "--checkpoint", str(out)], cli_env(home))
+    assert proc.returncode == Exit.FINDINGS
+    assert proc.stdout == "log: truncated: checkpoint covers 5 events but the log holds 3\n"
+
+
+def test_cli_checkpoint_errors(home: Path) -> None:
+    proc = kei(["checkpoint", "--out", str(home / "no" / "such" / "dir" / "cp")], cli_env(home))
+    assert proc.returncode == Exit.USAGE
+    assert proc.stderr.startswith("kei: error: cannot write checkpoint to ")
+    proc = kei(["--key", "nosuch", "checkpoint"], cli_env(home))
+    assert proc.returncode == Exit.USAGE and "no key file at" in proc.stderr
+    proc = kei(["checkpoint"], cli_env(home, str(home / "missing.db")))
+    assert proc.returncode == Exit.STORE
