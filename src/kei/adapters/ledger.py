@@ -90,7 +90,10 @@ class Ledger:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -150,7 +153,9 @@ class Ledger:
         if entry is None:
             raise InputError(f"no key {key_id!r} in this ledger", hint="see `kei keys list`")
         if entry.revoked_at is not None:
-            raise LedgerStateError(f"key {key_id} was already revoked at position {entry.revoked_at}")
+            raise LedgerStateError(
+                f"key {key_id} was already revoked at position {entry.revoked_at}"
+            )
         if not reason.strip():
             raise InputError("a revocation needs a reason", hint="pass --reason TEXT")
         if [k for k in ring.active_keys() if k.key_id != entry.key_id] == []:
@@ -282,7 +287,6 @@ class Ledger:
         if head is None:
             raise LedgerStateError("the log is empty", hint="run `kei init`")
         return sign_checkpoint(self.ledger_id, size, head.hash, key)
-
 
     def verify(
         self, *, jobs: int = 1, quick: bool = False, checkpoint: str | None = None

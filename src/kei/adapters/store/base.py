@@ -71,7 +71,9 @@ class EventStore(Protocol):
         """Like ``append``, but take the write lock first, read the ends of ``streams``
         and append what ``build(ends)`` returns, all in one transaction."""
 
-    def read(self, *, after: int = 0, limit: int = PAGE, upto: int | None = None) -> list[StoredRecord]:
+    def read(
+        self, *, after: int = 0, limit: int = PAGE, upto: int | None = None
+    ) -> list[StoredRecord]:
         """Records with ``after < position (<= upto)``, in position order."""
 
     def read_stream(self, stream: str) -> list[StoredRecord]:
@@ -117,7 +119,9 @@ class EventStore(Protocol):
         """Raw verifier rows (as ``scan``) of the given event types, in position order."""
 
 
-def iter_all(store: EventStore, *, after: int = 0, upto: int | None = None) -> Iterator[StoredRecord]:
+def iter_all(
+    store: EventStore, *, after: int = 0, upto: int | None = None
+) -> Iterator[StoredRecord]:
     """Stream every record in pages, keeping memory flat."""
     while True:
         page = store.read(after=after, limit=PAGE, upto=upto)

@@ -207,7 +207,9 @@ def _id_text(originator_id: UUID | str) -> str:
 class SQLiteStore:
     """kei's event store on one SQLite file."""
 
-    def __init__(self, path: str | Path, *, synchronous: str = "FULL", create: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, *, synchronous: str = "FULL", create: bool = False
+    ) -> None:
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
         mode = synchronous.upper()
@@ -287,7 +289,9 @@ class SQLiteStore:
         except (PersistenceError, sqlite3.Error) as exc:
             raise _store_error(self.path, exc) from exc
 
-    def read(self, *, after: int = 0, limit: int = PAGE, upto: int | None = None) -> list[StoredRecord]:
+    def read(
+        self, *, after: int = 0, limit: int = PAGE, upto: int | None = None
+    ) -> list[StoredRecord]:
         where, params = "WHERE e.rowid > ? ", [after]
         if upto is not None:
             where += "AND e.rowid <= ? "
