@@ -1,7 +1,7 @@
 """The embedded store: one SQLite file, through eventsourcing's SQLite recorder.
 
-eventsourcing's ``SQLiteApplicationRecorder`` writes the event rows (its rowid is
-kei's position); kei's subclass adds the ``kei_chain`` table and, inside the same
+eventsourcing's ``SQLiteApplicationRecorder`` writes the event rows (the declared
+``rowid INTEGER PRIMARY KEY`` is kei's position); kei's subclass adds the ``kei_chain`` table and, inside the same
 transaction and after the event INSERTs have taken SQLite's write lock, reads the
 chain head and links the new entries to it. Because the first statement of the
 transaction is a write, concurrent writers in other processes queue on the lock
@@ -99,11 +99,28 @@ class _Datastore(SQLiteDatastore):
 
 
 class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
-    """Links every inserted event into ``kei_chain`` inside the insert transaction."""
+    """Links every inserted event into ``kei_chain`` inside the insert transaction.
+
+    The events table is eventsourcing's, except that the rowid is declared as
+    ``rowid INTEGER PRIMARY KEY`` (the name keeps the library's own queries
+    working): SQLite's VACUUM may renumber an undeclared rowid, which would move
+    every event after the first renumbered one and break the chain (positions are
+    hashed). ``(originator_id, originator_version)`` stays
+    unique, which is what optimistic concurrency needs.
+    """
+
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = EVENTS_TABLE) -> None:
+        super().__init__(datastore, events_table_name)
+        self.insert_events_statement = (
+            f"INSERT INTO {self.events_table_name} "
+            "(originator_id, originator_version, topic, state) VALUES (?,?,?,?)"
+        )
 
     def construct_create_table_statements(self) -> list[str]:
         return [
-            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {self.events_table_name} ("
+            "rowid INTEGER PRIMARY KEY, originator_id TEXT, originator_version INTEGER, "
+            "topic TEXT, state BLOB, UNIQUE (originator_id, originator_version))",
             f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ("
             "position INTEGER PRIMARY KEY, seq INTEGER NOT NULL, "
             "prev_hash BLOB NOT NULL, hash BLOB NOT NULL)",

@@ -1,0 +1,63 @@
+"""SQLite specifics: positions survive VACUUM, durability is configurable."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from kei import Ledger, NewEvent, StoreError
+from kei.adapters.store.sqlite import SQLiteStore
+from kei.domain import events
+from kei.domain.verify import FindingKind
+
+
+def _fill(ledger: Ledger, n: int) -> None:
+    ledger.append([NewEvent(f"a{i}", events.AgentMerged(agent_id=f"a{i}")) for i in range(n)])
+
+
+def test_vacuum_keeps_positions_after_a_deletion(
+    sqlite_url: str, make_ledger: Callable[[str], Ledger]
+) -> None:
+    """A deleted row is one finding; VACUUM must not renumber the rows after it."""
+    ledger = make_ledger(sqlite_url)
+    _fill(ledger, 5)
+    path = sqlite_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM kei_events WHERE rowid = 3")
+    conn.close()
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        conn.execute("VACUUM")
+    conn.close()
+    kinds = {(f.kind, f.position) for f in ledger.verify().findings}
+    assert kinds == {(FindingKind.EVENT_MISSING, 4), (FindingKind.EVENT_MISSING, 3)}
+
+
+def test_clean_log_verifies_after_vacuum(
+    sqlite_url: str, make_ledger: Callable[[str], Ledger]
+) -> None:
+    ledger = make_ledger(sqlite_url)
+    _fill(ledger, 20)
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None) as conn:
+        conn.execute("VACUUM")
+    conn.close()
+    assert ledger.verify().ok
+
+
+@pytest.mark.parametrize("mode", ["FULL", "NORMAL", "OFF"])
+def test_durability_is_applied(tmp_path: Path, mode: str) -> None:
+    store = SQLiteStore(tmp_path / "l.db", synchronous=mode, create=True)
+    try:
+        store.create()
+        rows = store._query("PRAGMA synchronous")
+        assert rows[0][0] == {"OFF": 0, "NORMAL": 1, "FULL": 2}[mode]
+    finally:
+        store.close()
+
+
+def test_unknown_durability_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="unknown SQLite durability 'FAST'"):
+        SQLiteStore(tmp_path / "l.db", synchronous="FAST", create=True)
+    assert not (tmp_path / "l.db").exists()
