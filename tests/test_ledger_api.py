@@ -142,3 +142,22 @@ def test_public_api_is_sorted_and_importable() -> None:
     assert kei.__all__ == sorted(kei.__all__)
     for name in kei.__all__:
         assert getattr(kei, name) is not None
+
+
+def test_key_event_outside_the_keys_stream_registers_nothing(
+    ledger: Ledger, key: SigningKey
+) -> None:
+    """Only ``kei.keys`` holds the registry: a key.added elsewhere is an ordinary event."""
+    from kei.domain.envelope import seal
+
+    stranger = SigningKey.generate(name="smuggled")
+    payload = events.KeyAdded(
+        key_id=stranger.key_id_hex, public_key=stranger.public_key.hex(), name="smuggled"
+    )
+    state = seal(
+        stream="elsewhere", version=1, type_=events.KEY_ADDED, schema_version=1,
+        timestamp_us=0, payload=events.encode_payload(payload), signer=key,
+    )  # fmt: skip
+    ledger.store.append([PendingRecord("elsewhere", 1, events.KEY_ADDED, state)])
+    assert stranger.key_id not in ledger.keyring(refresh=True).keys
+    assert ledger.verify().ok

@@ -38,6 +38,7 @@ from kei.domain.checkpoint import sign_checkpoint
 from kei.domain.keyring import KeyRing, build_keyring
 from kei.domain.keys import SigningKey
 from kei.domain.recorded import RecordedEvent
+from kei.domain.records import StoredRecord
 from kei.errors import ConcurrencyError, InputError, LedgerStateError, StoreNotInitialisedError
 
 __all__ = ["MAX_BATCH", "Ledger", "NewEvent"]
@@ -105,7 +106,8 @@ class Ledger:
     def keyring(self, *, refresh: bool = False) -> KeyRing:
         """The key registry folded from the log's key events (cached)."""
         if self._keyring is None or refresh:
-            self._keyring = build_keyring(self.store.read_types(sorted(events.KEY_EVENT_TYPES)))
+            records = sorted(self.store.read_stream(events.SYSTEM_STREAM), key=_by_position)
+            self._keyring = build_keyring(records)
         return self._keyring
 
     @property
@@ -297,3 +299,7 @@ class Ledger:
 
 def _is_key_id(text: str) -> bool:
     return len(text) == 16 and all(c in "0123456789abcdef" for c in text)
+
+
+def _by_position(record: StoredRecord) -> int:
+    return record.position

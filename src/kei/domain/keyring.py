@@ -6,7 +6,9 @@ Rules, checked here and in ``docs/events.md``:
 2. ``kei.key.added`` and ``kei.key.revoked`` are signed by a key active at their position.
 3. A key is active from the position of the event that added it up to and including
    the position of the event that revoked it (so a key may revoke itself).
-4. Key events whose signature or content is not valid change nothing.
+4. Key events count only in the ``kei.keys`` stream; elsewhere they are ordinary
+   events and change nothing (so the registry is one indexed stream read).
+5. Key events whose signature or content is not valid change nothing.
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ class KeyRing:
 
     def apply(self, record: StoredRecord) -> bool:
         """Fold one key event in; returns False (and changes nothing) when it is invalid."""
+        if record.stream != events.SYSTEM_STREAM:
+            return False
         try:
             env = open_state(record.state)
             payload = events.decode_payload(record.type, env.payload)
