@@ -161,3 +161,12 @@ def test_key_event_outside_the_keys_stream_registers_nothing(
     ledger.store.append([PendingRecord("elsewhere", 1, events.KEY_ADDED, state)])
     assert stranger.key_id not in ledger.keyring(refresh=True).keys
     assert ledger.verify().ok
+
+
+def test_errors_never_show_the_database_password(pg_url: str, key: SigningKey) -> None:
+    with_password = pg_url.replace("postgres@", "postgres:hunter2@", 1)
+    assert "hunter2" in with_password
+    with pytest.raises(kei.StoreNotInitialisedError) as caught:
+        Ledger.open(with_password, key=key)
+    assert "hunter2" not in str(caught.value)
+    assert ":***@" in str(caught.value)

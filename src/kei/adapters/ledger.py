@@ -67,6 +67,8 @@ class Ledger:
         self._clock = clock
         self._keyring: KeyRing | None = None
         self._ends = KnownEnds()
+        self._worker_url: str | None = None  # the URL as given (store.url hides passwords)
+        self._synchronous = "FULL"
 
     @classmethod
     def open(
@@ -84,8 +86,12 @@ class Ledger:
             store.create()
         elif not store.is_created():
             store.close()
-            raise StoreNotInitialisedError(f"{url} holds no kei ledger", hint="run `kei init`")
-        return cls(store, key=key, clock=clock)
+            raise StoreNotInitialisedError(
+                f"{store.url} holds no kei ledger", hint="run `kei init`"
+            )
+        ledger = cls(store, key=key, clock=clock)
+        ledger._worker_url, ledger._synchronous = url, synchronous
+        return ledger
 
     def __enter__(self) -> Ledger:
         return self
@@ -294,7 +300,14 @@ class Ledger:
         self, *, jobs: int = 1, quick: bool = False, checkpoint: str | None = None
     ) -> VerifyReport:
         """Re-check every stored byte; see ``kei.adapters.verification``."""
-        return verify_store(self.store, jobs=jobs, quick=quick, checkpoint_text=checkpoint)
+        return verify_store(
+            self.store,
+            jobs=jobs,
+            quick=quick,
+            checkpoint_text=checkpoint,
+            url=self._worker_url,
+            synchronous=self._synchronous,
+        )
 
 
 def _is_key_id(text: str) -> bool:
