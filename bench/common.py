@@ -191,9 +191,11 @@ def shaped_sqlite_append(
 # -- kei ------------------------------------------------------------------------
 
 
-def kei_ledger(url: str, key: SigningKey | None = None) -> Ledger:
+def kei_ledger(url: str, key: SigningKey | None = None, *, parallel: bool = False) -> Ledger:
     """A fresh, initialised ledger (the genesis is not timed)."""
-    ledger = Ledger.open(url, key=key or SigningKey.generate(name="bench"), create=True)
+    ledger = Ledger.open(
+        url, key=key or SigningKey.generate(name="bench"), create=True, parallel_signing=parallel
+    )
     ledger.init("bench")
     return ledger
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from kei.adapters.store.base import ChainEntry, PendingRecord
 from kei.domain import events
-from kei.domain.envelope import HEADER_LEN, KEY_ID_LEN, SIG_LEN, seal
-from kei.domain.keys import SigningKey
+from kei.domain.envelope import HEADER_LEN, KEY_ID_LEN, SIG_LEN, unsigned_parts
 from kei.domain.recorded import RecordedEvent
 from kei.errors import InputError
 
@@ -86,12 +86,29 @@ class SealedBatch:
         ]
 
 
+class BatchSigner(Protocol):
+    """A key that signs many messages at once (``SigningKey``, ``ParallelSigner``)."""
+
+    @property
+    def key_id(self) -> bytes: ...
+
+    def sign_many(self, messages: Sequence[bytes]) -> list[bytes]: ...
+
+
 def seal_batch(
-    new_events: Sequence[NewEvent], key: SigningKey, versions: dict[str, int], timestamp_us: int
+    new_events: Sequence[NewEvent],
+    signer: BatchSigner,
+    versions: dict[str, int],
+    timestamp_us: int,
 ) -> SealedBatch:
-    """Sign every event of a batch; ``versions`` holds each stream's start (updated)."""
-    type_of, encode = events.event_type_of, events.encode_payload
-    pending: list[PendingRecord] = []
+    """Sign every event of a batch; ``versions`` holds each stream's start (updated).
+
+    All messages are built first and signed in one call, so a ``ParallelSigner``
+    can share the signatures between two cores.
+    """
+    type_of, encode, key_id = events.event_type_of, events.encode_payload, signer.key_id
+    parts: list[tuple[bytes, bytes, bytes]] = []
+    where: list[tuple[str, int, str]] = []
     schemas: list[int] = []
     for event in new_events:
         etype = type_of(event.payload)
@@ -103,17 +120,27 @@ def seal_batch(
                 f"version {version} earlier in the same batch"
             )
         version = versions[stream] = version + 1
-        state = seal(
-            stream=stream,
-            version=version,
-            type_=etype.name,
-            schema_version=etype.schema_version,
-            timestamp_us=timestamp_us,
-            payload=encode(event.payload),
-            signer=key,
+        parts.append(
+            unsigned_parts(
+                stream=stream,
+                version=version,
+                type_=etype.name,
+                schema_version=etype.schema_version,
+                timestamp_us=timestamp_us,
+                payload=encode(event.payload),
+                key_id=key_id,
+            )
         )
-        pending.append(PendingRecord(stream, version, etype.name, state))
+        where.append((stream, version, etype.name))
         schemas.append(etype.schema_version)
+    signatures = signer.sign_many([message for message, _, _ in parts])
+    join = b"".join
+    pending = [
+        PendingRecord(stream, version, name, join((head, sig, tail)))
+        for (stream, version, name), (_, head, tail), sig in zip(
+            where, parts, signatures, strict=True
+        )
+    ]
     return SealedBatch(pending, schemas, timestamp_us, versions)
 
 

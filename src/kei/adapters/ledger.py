@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 
 from kei.adapters.appending import (
+    BatchSigner,
     KnownEnds,
     NewEvent,
     SealedBatch,
@@ -30,6 +31,7 @@ from kei.adapters.appending import (
     seal_batch,
     starts,
 )
+from kei.adapters.parallel_signer import ParallelSigner
 from kei.adapters.store import EventStore, open_store
 from kei.adapters.store.base import PendingRecord, iter_all
 from kei.adapters.verification import VerifyReport, verify_store
@@ -61,8 +63,11 @@ class Ledger:
         *,
         key: SigningKey | None = None,
         clock: Callable[[], datetime] = _now,
+        parallel_signing: bool = False,
     ) -> None:
         self.store = store
+        self._parallel = parallel_signing
+        self._parallel_signer: ParallelSigner | None = None
         self.key = key
         self._clock = clock
         self._keyring: KeyRing | None = None
@@ -79,8 +84,13 @@ class Ledger:
         create: bool = False,
         synchronous: str = "FULL",
         clock: Callable[[], datetime] = _now,
+        parallel_signing: bool = False,
     ) -> Ledger:
-        """Open the ledger at ``url``; ``create`` makes the store (not the genesis)."""
+        """Open the ledger at ``url``; ``create`` makes the store (not the genesis).
+
+        ``parallel_signing`` signs batches of 32 events or more on two cores, half
+        of them in a helper process (``adapters/parallel_signer.py``).
+        """
         store = open_store(url, create=create, synchronous=synchronous)
         if create:
             store.create()
@@ -89,7 +99,7 @@ class Ledger:
             raise StoreNotInitialisedError(
                 f"{store.url} holds no kei ledger", hint="run `kei init`"
             )
-        ledger = cls(store, key=key, clock=clock)
+        ledger = cls(store, key=key, clock=clock, parallel_signing=parallel_signing)
         ledger._worker_url, ledger._synchronous = url, synchronous
         return ledger
 
@@ -105,6 +115,8 @@ class Ledger:
         self.close()
 
     def close(self) -> None:
+        if self._parallel_signer is not None:
+            self._parallel_signer.close()
         self.store.close()
 
     # -- keys and identity ---------------------------------------------------
@@ -247,7 +259,8 @@ class Ledger:
             return self._append_locked(new_events, key)
         if unknown:
             ends.update(self.store.stream_versions(unknown))
-        sealed = seal_batch(new_events, key, starts(first, ends), self._timestamp_us())
+        signer = self._batch_signer(key)
+        sealed = seal_batch(new_events, signer, starts(first, ends), self._timestamp_us())
         entries = self.store.append(sealed.pending)
         self._ends.remember(sealed.ends)
         return sealed.recorded(entries, key.key_id_hex)
@@ -261,12 +274,22 @@ class Ledger:
 
         def build(stored: dict[str, int]) -> list[PendingRecord]:
             ts = self._timestamp_us()
-            done[:] = [seal_batch(new_events, key, starts(first, stored), ts)]
+            done[:] = [seal_batch(new_events, self._batch_signer(key), starts(first, stored), ts)]
             return done[0].pending
 
         entries = self.store.append_locked([s for s, v in first.items() if v is None], build)
         self._ends.remember(done[0].ends)
         return done[0].recorded(entries, key.key_id_hex)
+
+    def _batch_signer(self, key: SigningKey) -> BatchSigner:
+        """``key`` itself, or a two-core signer for it when ``parallel_signing`` is on."""
+        if not self._parallel:
+            return key
+        if self._parallel_signer is None or self._parallel_signer.key is not key:
+            if self._parallel_signer is not None:
+                self._parallel_signer.close()
+            self._parallel_signer = ParallelSigner(key)
+        return self._parallel_signer
 
     def _timestamp_us(self) -> int:
         return int(self._clock().timestamp() * 1_000_000)

@@ -98,12 +98,37 @@ def seal(
     signer: Signer,
 ) -> bytes:
     """Build the signed state blob for one event (the append hot path: one join)."""
-    head = _FORMAT_BYTE + signer.key_id
-    tail = _U16_I64.pack(schema_version, timestamp_us) + payload
-    signature = signer.sign(
-        b"".join((EVENT_TAG, _lp(stream), _U64.pack(version), _lp(type_), head, tail))
+    message, head, tail = unsigned_parts(
+        stream=stream,
+        version=version,
+        type_=type_,
+        schema_version=schema_version,
+        timestamp_us=timestamp_us,
+        payload=payload,
+        key_id=signer.key_id,
     )
-    return b"".join((head, signature, tail))
+    return b"".join((head, signer.sign(message), tail))
+
+
+def unsigned_parts(
+    *,
+    stream: str,
+    version: int,
+    type_: str,
+    schema_version: int,
+    timestamp_us: int,
+    payload: bytes,
+    key_id: bytes,
+) -> tuple[bytes, bytes, bytes]:
+    """The message to sign and the state around the signature: ``head ‖ sig ‖ tail``.
+
+    Split from ``seal`` so a batch can build every message first and sign them all
+    at once, possibly on two cores (``adapters/parallel_signer.py``).
+    """
+    head = _FORMAT_BYTE + key_id
+    tail = _U16_I64.pack(schema_version, timestamp_us) + payload
+    message = b"".join((EVENT_TAG, _lp(stream), _U64.pack(version), _lp(type_), head, tail))
+    return message, head, tail
 
 
 def open_state(state: bytes) -> Envelope:
