@@ -27,6 +27,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from psycopg.rows import tuple_row
 
 from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, PAGE, ChainEntry, PendingRecord
+from kei.adapters.store.recording import RecorderAppends
 from kei.adapters.store.sqlite import link_entries
 from kei.domain.records import StoredRecord
 from kei.errors import ConcurrencyError, InputError, StoreError, StoreNotInitialisedError
@@ -173,7 +174,7 @@ def _redacted(url: str) -> str:
     return url
 
 
-class PostgresStore:
+class PostgresStore(RecorderAppends):
     """kei's event store on one PostgreSQL database."""
 
     def __init__(self, url: str, *, pool_size: int = 2) -> None:
@@ -236,21 +237,6 @@ class PostgresStore:
             (EVENTS_TABLE, CHAIN_TABLE),
         )
         return bool(rows[0]["n"] == 2)
-
-    def append(self, records: Sequence[PendingRecord]) -> list[ChainEntry]:
-        stored = [StoredEvent(r.stream, r.version, r.type, r.state) for r in records]
-        chain_out: list[ChainEntry] = []
-        with self._appending():
-            self.recorder.insert_events(stored, chain_out=chain_out)
-        return chain_out
-
-    def append_locked(
-        self, streams: Sequence[str], build: Callable[[dict[str, int]], Sequence[PendingRecord]]
-    ) -> list[ChainEntry]:
-        chain_out: list[ChainEntry] = []
-        with self._appending():
-            self.recorder.insert_locked(streams, build, chain_out)
-        return chain_out
 
     @contextlib.contextmanager
     def _appending(self) -> Iterator[None]:

@@ -38,6 +38,7 @@ from kei.adapters.store.base import (
     ChainEntry,
     PendingRecord,
 )
+from kei.adapters.store.recording import RecorderAppends
 from kei.domain.envelope import GENESIS_PREV, chain_hash
 from kei.domain.records import StoredRecord
 from kei.errors import ConcurrencyError, StoreError, StoreNotInitialisedError
@@ -221,7 +222,7 @@ def _id_text(originator_id: UUID | str) -> str:
     return originator_id.hex if isinstance(originator_id, UUID) else originator_id
 
 
-class SQLiteStore:
+class SQLiteStore(RecorderAppends):
     """kei's event store on one SQLite file."""
 
     def __init__(
@@ -268,21 +269,6 @@ class SQLiteStore:
             (EVENTS_TABLE, CHAIN_TABLE),
         )
         return bool(rows[0][0] == 2)
-
-    def append(self, records: Sequence[PendingRecord]) -> list[ChainEntry]:
-        stored = [StoredEvent(r.stream, r.version, r.type, r.state) for r in records]
-        chain_out: list[ChainEntry] = []
-        with self._appending():
-            self.recorder.insert_events(stored, chain_out=chain_out)
-        return chain_out
-
-    def append_locked(
-        self, streams: Sequence[str], build: Callable[[dict[str, int]], Sequence[PendingRecord]]
-    ) -> list[ChainEntry]:
-        chain_out: list[ChainEntry] = []
-        with self._appending():
-            self.recorder.insert_locked(streams, build, chain_out)
-        return chain_out
 
     @contextlib.contextmanager
     def _appending(self) -> Iterator[None]:

@@ -1,0 +1,40 @@
+"""The append half both stores share: hand sealed records to a chained recorder.
+
+Each store's recorder (``ChainedSQLiteRecorder``, ``ChainedPostgresRecorder``) does
+the SQL and the chain under its write lock; each store's ``_appending`` turns the
+driver's and the library's errors into kei's. Only the wiring between them is here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+
+from kei.adapters.store.base import ChainEntry, PendingRecord
+
+Build = Callable[[dict[str, int]], Sequence[PendingRecord]]
+
+
+class RecorderAppends:
+    """``append`` and ``append_locked`` over ``self.recorder``."""
+
+    recorder: Any
+
+    def _appending(self) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def append(self, records: Sequence[PendingRecord]) -> list[ChainEntry]:
+        stored = [StoredEvent(r.stream, r.version, r.type, r.state) for r in records]
+        chain_out: list[ChainEntry] = []
+        with self._appending():
+            self.recorder.insert_events(stored, chain_out=chain_out)
+        return chain_out
+
+    def append_locked(self, streams: Sequence[str], build: Build) -> list[ChainEntry]:
+        chain_out: list[ChainEntry] = []
+        with self._appending():
+            self.recorder.insert_locked(streams, build, chain_out)
+        return chain_out
