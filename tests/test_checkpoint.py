@@ -255,3 +255,15 @@ def test_cli_checkpoint_errors(home: Path) -> None:
     assert proc.returncode == Exit.USAGE and "no key file at" in proc.stderr
     proc = kei(["checkpoint"], cli_env(home, str(home / "missing.db")))
     assert proc.returncode == Exit.STORE
+
+
+def test_no_checkpoint_is_signed_over_a_tampered_log(ledger: Ledger, store_url: str) -> None:
+    """A checkpoint vouches for what it covers: kei refuses to sign a log with findings."""
+    from kei.errors import VerificationError
+    from test_verify_findings import event_row, fill, flip, set_state
+
+    positions = fill(ledger)
+    state = event_row(store_url, positions[2])[3]
+    set_state(store_url, positions[2], flip(state, len(state) - 1))
+    with pytest.raises(VerificationError, match=f"first at position {positions[2]}"):
+        ledger.checkpoint()

@@ -41,7 +41,13 @@ from kei.domain.keyring import KeyRing, build_keyring
 from kei.domain.keys import SigningKey
 from kei.domain.recorded import RecordedEvent
 from kei.domain.records import StoredRecord
-from kei.errors import ConcurrencyError, InputError, LedgerStateError, StoreNotInitialisedError
+from kei.errors import (
+    ConcurrencyError,
+    InputError,
+    LedgerStateError,
+    StoreNotInitialisedError,
+    VerificationError,
+)
 
 __all__ = ["MAX_BATCH", "Ledger", "NewEvent"]
 
@@ -132,8 +138,17 @@ class Ledger:
     def ledger_id(self) -> str:
         ring = self.keyring()
         if ring.ledger_id is None:
-            raise LedgerStateError("this store has no genesis event", hint="run `kei init`")
+            raise self._no_genesis()
         return ring.ledger_id
+
+    def _no_genesis(self) -> LedgerStateError:
+        """Tell an empty store (init it) from one whose genesis does not verify."""
+        if self.store.read_stream(events.SYSTEM_STREAM):
+            return LedgerStateError(
+                f"the genesis event in {self.store.url} does not verify",
+                hint="run `kei verify-chain` to see what changed",
+            )
+        return LedgerStateError(f"{self.store.url} has no genesis event", hint="run `kei init`")
 
     def is_initialised(self) -> bool:
         return self.keyring(refresh=True).genesis_position is not None
@@ -199,7 +214,7 @@ class Ledger:
         if ring.genesis_position is None:
             ring = self.keyring(refresh=True)
         if ring.genesis_position is None:
-            raise LedgerStateError(f"{self.store.url} has no genesis event", hint="run `kei init`")
+            raise self._no_genesis()
         entry = ring.keys.get(key.key_id) or self.keyring(refresh=True).keys.get(key.key_id)
         if entry is None:
             raise LedgerStateError(
@@ -310,14 +325,25 @@ class Ledger:
         return [RecordedEvent.from_record(r) for r in self.store.last(n)]
 
     def checkpoint(self) -> str:
-        """A signed C2SP checkpoint of the whole log as it is now."""
+        """A signed C2SP checkpoint of the whole log as it is now.
+
+        The chain is checked first (``--quick``: links and hashes): a checkpoint vouches
+        for what it covers, so kei refuses to sign over a log with findings.
+        """
         key = self._signer()
         self._check_signer(key)
-        size = self.store.chain_size()
-        head = self.store.chain_at(size - 1) if size else None
-        if head is None:
+        report = self.verify(quick=True)
+        if not report.ok:
+            first = report.findings[0]
+            raise VerificationError(
+                f"the log has {len(report.findings)} finding(s), the first at position "
+                f"{first.position}: {first.kind.value}; no checkpoint was signed",
+                position=first.position,
+                kind=first.kind.value,
+            )
+        if report.chain_size == 0 or report.head_hash is None:
             raise LedgerStateError("the log is empty", hint="run `kei init`")
-        return sign_checkpoint(self.ledger_id, size, head.hash, key)
+        return sign_checkpoint(self.ledger_id, report.chain_size, report.head_hash, key)
 
     def verify(
         self, *, jobs: int = 1, quick: bool = False, checkpoint: str | None = None

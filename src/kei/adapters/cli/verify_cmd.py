@@ -155,7 +155,8 @@ def checkpoint(
             return
         _write_atomically(out, text)
         size = text.split("\n", 2)[1]
-        stderr().print(f"kei: wrote a checkpoint of {size} events to {out}", markup=False)
+        noun = "event" if size == "1" else "events"
+        stderr().print(f"kei: wrote a checkpoint of {size} {noun} to {out}", markup=False)
 
 
 def _write_atomically(path: Path, text: str) -> None:
