@@ -209,7 +209,8 @@ class Ledger:
             raise LedgerStateError("no signing key loaded", hint="pass --key or set KEI_KEY")
         return self.key
 
-    def _check_signer(self, key: SigningKey) -> None:
+    def check_signer(self, key: SigningKey) -> None:
+        """Raise LedgerStateError unless ``key`` is registered and not revoked."""
         ring = self.keyring()
         if ring.genesis_position is None:
             ring = self.keyring(refresh=True)
@@ -246,7 +247,7 @@ class Ledger:
         if len(new_events) > MAX_BATCH:
             raise InputError(f"a batch holds at most {MAX_BATCH} events, got {len(new_events)}")
         key = self._signer()
-        self._check_signer(key)
+        self.check_signer(key)
         strict = any(e.expected_version is not None for e in new_events)
         try:
             return self._append_once(new_events, key, cached=not strict)
@@ -331,7 +332,7 @@ class Ledger:
         for what it covers, so kei refuses to sign over a log with findings.
         """
         key = self._signer()
-        self._check_signer(key)
+        self.check_signer(key)
         report = self.verify(quick=True)
         if not report.ok:
             first = report.findings[0]

@@ -37,7 +37,7 @@ def new(
         key = SigningKey.generate(name=name)
         signer = load_signing_key(settings)
         with Ledger.open(settings.db_url, key=signer, synchronous=settings.synchronous) as ledger:
-            ledger._check_signer(signer)
+            ledger.check_signer(signer)
             write_key(path, key)
             event = ledger.add_key(key)
         stderr().print(
