@@ -1,14 +1,11 @@
 """The scale-out store: PostgreSQL through eventsourcing's psycopg 3 recorder.
 
-eventsourcing's ``PostgresApplicationRecorder`` takes ``LOCK TABLE kei_events IN
-EXCLUSIVE MODE`` in every insert transaction, so writers on any number of hosts are
-serialised and commit order equals position order; readers are not blocked. kei's
-subclass reads the chain head and writes the ``kei_chain`` rows after the INSERT and
-inside that lock and transaction (``_fetch_ids_after_insert_events``). Positions come
-from a sequence and may have gaps after a rolled-back insert; the chain's own
-sequence numbers never do. The library's database-function insert path skips the
-lock and is forced off. Every insert sends NOTIFY on the events channel, which
-``open_waiter`` listens to (followers also poll).
+Appends go through ``ChainedPostgresRecorder`` (``postgres_recorder.py``), which
+links each batch into the chain under the events table's EXCLUSIVE lock. Positions
+come from a sequence and may have gaps after a rolled-back insert; the chain's own
+sequence numbers never do. This module parses URLs, probes the server so an
+unreachable one is one line, reads raw records back, and listens: every insert sends
+NOTIFY on the events channel, which ``open_waiter`` listens to (followers also poll).
 """
 
 from __future__ import annotations
@@ -16,135 +13,29 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
 import psycopg
 from eventsourcing.persistence import IntegrityError as ESIntegrityError
-from eventsourcing.persistence import PersistenceError, ProgrammingError, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.persistence import PersistenceError
+from eventsourcing.postgres import PostgresDatastore
 from psycopg.rows import tuple_row
 
-from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, PAGE, ChainEntry, PendingRecord
+from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, PAGE, ChainEntry
+from kei.adapters.store.postgres_recorder import ENDS_SQL, ChainedPostgresRecorder
 from kei.adapters.store.recording import RecorderAppends
-from kei.adapters.store.sqlite import link_entries
 from kei.domain.records import StoredRecord
 from kei.errors import ConcurrencyError, InputError, StoreError, StoreNotInitialisedError
 
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S: Final = 5
-_INSERT_CHAIN: Final = (
-    f"INSERT INTO {CHAIN_TABLE} (position, seq, prev_hash, hash) "
-    "SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::bytea[], %b::bytea[])"
-)
-# The highest version of each stream: one MAX subquery each, a single index probe.
-_ENDS: Final = (
-    f"SELECT s, (SELECT MAX(originator_version) FROM {EVENTS_TABLE} "
-    "WHERE originator_id = s) AS v FROM unnest(%s::text[]) AS s"
-)
 _SELECT: Final = (
     "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, e.state, "
     f"c.seq, c.prev_hash, c.hash FROM {EVENTS_TABLE} e "
     f"LEFT JOIN {CHAIN_TABLE} c ON c.position = e.notification_id "
 )
-
-
-class ChainedPostgresRecorder(PostgresApplicationRecorder):
-    """Links inserted events into ``kei_chain`` while the table lock is held."""
-
-    def __init__(self, datastore: PostgresDatastore) -> None:
-        super().__init__(datastore, events_table_name=EVENTS_TABLE)
-        self.sql_create_statements.append(
-            psycopg.sql.Composed(
-                [
-                    psycopg.sql.SQL(
-                        f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ("
-                        "position bigint PRIMARY KEY, seq bigint NOT NULL, "
-                        "prev_hash bytea NOT NULL, hash bytea NOT NULL)"
-                    )
-                ]
-            )
-        )
-        self._insert_and_head = psycopg.sql.SQL(
-            "WITH ins AS (INSERT INTO {schema}.{table} "
-            "(originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) "
-            "RETURNING notification_id) "
-            "SELECT ins.notification_id, h.seq, h.hash FROM ins LEFT JOIN "
-            f"(SELECT seq, hash FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1) h ON true "
-            "ORDER BY ins.notification_id"
-        ).format(
-            schema=psycopg.sql.Identifier(datastore.schema),
-            table=psycopg.sql.Identifier(EVENTS_TABLE),
-            id_type=psycopg.sql.Identifier(datastore.originator_id_type),
-        )
-
-    def _insert_stored_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
-        """Lock, NOTIFY and insert as the library does, but faster.
-
-        The library sends a batch as one text-encoded array of a composite type,
-        escaping every state byte (about 20 µs per event); this sends four arrays,
-        the states in binary, and reads the chain head in the same statement (its
-        snapshot is taken after the lock statement, so the head is current).
-        """
-        del kwargs
-        self._lock_table(curs)
-        self._notify_channel(curs)
-        curs.execute(
-            self._insert_and_head,
-            (
-                [s.originator_id for s in stored_events],
-                [s.originator_version for s in stored_events],
-                [s.topic for s in stored_events],
-                [s.state for s in stored_events],
-            ),
-            prepare=True,
-        )
-
-    def _fetch_ids_after_insert_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        """Link the batch to the head read by the insert; queue the chain rows."""
-        rows = curs.fetchall()
-        if len(rows) != len(stored_events):
-            raise ProgrammingError(f"inserted {len(stored_events)} events, got {len(rows)} ids")
-        positions = [r["notification_id"] for r in rows]
-        head = (rows[0]["seq"], rows[0]["hash"]) if rows[0]["seq"] is not None else None
-        entries = link_entries(head, positions, stored_events)
-        with curs.connection.cursor() as c:
-            c.execute(
-                _INSERT_CHAIN,
-                (
-                    positions,
-                    [e.seq for e in entries],
-                    [e.prev_hash for e in entries],
-                    [e.hash for e in entries],
-                ),
-                prepare=True,
-            )
-        kwargs.get("chain_out", []).extend(entries)
-        return positions
-
-    def insert_locked(
-        self,
-        streams: Sequence[str],
-        build: Callable[[dict[str, int]], Sequence[PendingRecord]],
-        chain_out: list[ChainEntry],
-    ) -> None:
-        """Lock the table, then read the ends of ``streams``, build and insert the
-        records and link them, in one transaction (the library's insert re-takes
-        the lock it already holds and sends the NOTIFY)."""
-        with self.datastore.transaction(commit=True) as curs:
-            self._lock_table(curs)
-            curs.execute(_ENDS, (list(dict.fromkeys(streams)),))
-            ends = {str(r["s"]): int(r["v"]) for r in curs.fetchall() if r["v"] is not None}
-            records = build(ends)
-            stored = [StoredEvent(r.stream, r.version, r.type, r.state) for r in records]
-            self._insert_stored_events(curs, stored)
-            self._fetch_ids_after_insert_events(curs, stored, chain_out=chain_out)
 
 
 def parse_url(url: str) -> dict[str, Any]:
@@ -257,7 +148,7 @@ class PostgresStore(RecorderAppends):
         return int(rows[0]["v"] or 0)
 
     def stream_versions(self, streams: Sequence[str]) -> dict[str, int]:
-        rows = self._query(_ENDS, (list(dict.fromkeys(streams)),))
+        rows = self._query(ENDS_SQL, (list(dict.fromkeys(streams)),))
         return {str(r["s"]): int(r["v"]) for r in rows if r["v"] is not None}
 
     def read(
