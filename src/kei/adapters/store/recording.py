@@ -1,4 +1,5 @@
-"""The append half both stores share: hand sealed records to a chained recorder.
+"""The append half both stores share: hand sealed records to a chained recorder,
+and link a committed batch into the chain (``link_entries``, run under the lock).
 
 Each store's recorder (``ChainedSQLiteRecorder``, ``ChainedPostgresRecorder``) does
 the SQL and the chain under its write lock; each store's ``_appending`` turns the
@@ -14,6 +15,7 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 
 from kei.adapters.store.base import ChainEntry, PendingRecord
+from kei.domain.envelope import GENESIS_PREV, chain_hash
 
 Build = Callable[[dict[str, int]], Sequence[PendingRecord]]
 
@@ -38,3 +40,20 @@ class RecorderAppends:
         with self._appending():
             self.recorder.insert_locked(streams, build, chain_out)
         return chain_out
+
+
+def link_entries(
+    head: Any, positions: Sequence[int], stored_events: Sequence[StoredEvent]
+) -> list[ChainEntry]:
+    """Chain entries for a batch, continuing from ``head`` (a (seq, hash, ...) row or None)."""
+    seq, prev = (head[0] + 1, bytes(head[1])) if head else (0, GENESIS_PREV)
+    entries: list[ChainEntry] = []
+    add = entries.append
+    for position, s in zip(positions, stored_events, strict=True):
+        digest = chain_hash(
+            prev, seq, position, str(s.originator_id), s.originator_version, s.topic, s.state
+        )
+        add(ChainEntry(position, seq, prev, digest))
+        prev = digest
+        seq += 1
+    return entries

@@ -26,7 +26,7 @@ from eventsourcing.sqlite import (
 )
 
 from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, ChainEntry, PendingRecord
-from kei.domain.envelope import GENESIS_PREV, chain_hash
+from kei.adapters.store.recording import link_entries
 from kei.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -179,23 +179,6 @@ def read_ends(c: SQLiteCursor, streams: Sequence[str]) -> dict[str, int]:
         )
         found.update((str(r[0]), int(r[1])) for r in c.fetchall() if r[1] is not None)
     return found
-
-
-def link_entries(
-    head: Any, positions: Sequence[int], stored_events: Sequence[StoredEvent]
-) -> list[ChainEntry]:
-    """Chain entries for a batch, continuing from ``head`` (a (seq, hash, ...) row or None)."""
-    seq, prev = (head[0] + 1, bytes(head[1])) if head else (0, GENESIS_PREV)
-    entries: list[ChainEntry] = []
-    add = entries.append
-    for position, s in zip(positions, stored_events, strict=True):
-        digest = chain_hash(
-            prev, seq, position, str(s.originator_id), s.originator_version, s.topic, s.state
-        )
-        add(ChainEntry(position, seq, prev, digest))
-        prev = digest
-        seq += 1
-    return entries
 
 
 def _id_text(originator_id: UUID | str) -> str:
