@@ -126,7 +126,7 @@ def _split(text: str) -> tuple[str, str, str, str, str]:
     if len(parts) != 4:
         raise InputError(
             f"DNA {_quote(text)}: expected 4 '::'-separated segments "
-            f"({WIRE_FORMAT}), found {len(parts)}"
+            f"({WIRE_FORMAT}), found {len(parts)} segments"
         )
     role, caps, scope, tail = parts
     body, dash, nonce = tail.partition("-")
