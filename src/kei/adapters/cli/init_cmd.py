@@ -36,7 +36,12 @@ def register(app: typer.Typer) -> None:
                     return
                 if created_key:
                     write_key(path, key)
-                genesis = ledger.init(name)
+                try:
+                    genesis = ledger.init(name)
+                except BaseException:
+                    if created_key:  # never leave a key the ledger does not know
+                        path.unlink(missing_ok=True)
+                    raise
                 ledger_id = ledger.ledger_id
             out = stderr()
             if created_key:

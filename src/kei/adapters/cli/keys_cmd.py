@@ -39,7 +39,11 @@ def new(
         with Ledger.open(settings.db_url, key=signer, synchronous=settings.synchronous) as ledger:
             ledger.check_signer(signer)
             write_key(path, key)
-            event = ledger.add_key(key)
+            try:
+                event = ledger.add_key(key)
+            except BaseException:
+                path.unlink(missing_ok=True)  # never leave a key the ledger does not know
+                raise
         stderr().print(
             f"created key {key.key_id_hex} at {path} (registered at position {event.position})",
             markup=False,
