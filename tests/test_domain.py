@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Literal, get_args, get_origin
 
 import msgspec
 import pytest
@@ -101,8 +102,16 @@ def _example(cls: type[events.Payload]) -> events.Payload:
     values = {}
     for field in msgspec.structs.fields(cls):
         if field.required:
-            values[field.name] = 7 if field.type is int else "x"
+            values[field.name] = _sample(field.type)
     return cls(**values)
+
+
+def _sample(type_: object) -> object:
+    if get_origin(type_) is Literal:
+        return get_args(type_)[0]
+    if type_ is bool:
+        return True
+    return 7 if type_ is int else "x"
 
 
 def test_domain_imports_no_adapters_and_no_io() -> None:

@@ -13,7 +13,7 @@ would hide data from readers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import msgspec
 
@@ -111,6 +111,55 @@ class CostRecorded(Payload, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     price_entry_hash: str | None = None
 
 
+Outcome = Literal["functional", "partial", "scaffolding", "fail"]
+OUTCOMES: Final[tuple[str, ...]] = ("functional", "partial", "scaffolding", "fail")
+
+
+class OutcomeRecorded(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """How well an agent's work turned out: the router's success signal.
+
+    Upstream had the columns (v9) but no writer; this event is the writer.
+    ``escalation_depth`` 0 means first pass; ``None`` means unknown, as does a
+    ``None`` ``stub_count`` (the number of ``todo!()``/``unimplemented!()`` left).
+    """
+
+    agent_id: str
+    outcome: Outcome
+    escalation_depth: int | None = None
+    stub_count: int | None = None
+
+
+class CostAmended(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Replaces one earlier cost event (upstream's ``record-cost --replace``).
+
+    The superseded event is named by its stream and version, which its signature
+    covers and which no store, restore or import renumbers (a position is
+    assigned by the store and is not signed). It may name a ``cost.recorded`` or
+    an earlier ``cost.amended``; the amount here replaces that event's amount.
+    """
+
+    agent_id: str
+    supersedes_stream: str
+    supersedes_version: int
+    provider: str
+    model: str
+    micro_cents: int
+    usage: TokenUsage = TokenUsage()
+    price_entry_id: str | None = None
+    price_entry_hash: str | None = None
+    reason: str | None = None
+
+
+class SkillInvoked(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One use of a skill, successful or not (upstream ``skill_invocations``)."""
+
+    skill_name: str
+    success: bool
+    duration_ms: int | None = None
+    agent_id: str | None = None
+    trajectory_id: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class EventType:
     """One registered event type."""
@@ -132,6 +181,14 @@ REGISTRY: Final[dict[str, EventType]] = {
         EventType("agent.failed", AgentFailed, 1, ("agent_id", "reason")),
         EventType("agent.merged", AgentMerged, 1, ("agent_id",)),
         EventType("cost.recorded", CostRecorded, 1, ("agent_id", "model", "micro_cents")),
+        EventType("agent.outcome", OutcomeRecorded, 1, ("agent_id", "outcome")),
+        EventType(
+            "cost.amended",
+            CostAmended,
+            1,
+            ("agent_id", "supersedes_stream", "supersedes_version", "micro_cents"),
+        ),
+        EventType("skill.invoked", SkillInvoked, 1, ("skill_name", "success", "agent_id")),
     )
 }
 _BY_CLASS: Final = {t.payload_type: t for t in REGISTRY.values()}
