@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from kei.adapters.cli import demo_cmd, init_cmd, keys_cmd, tail_cmd, verify_cmd
+from kei.adapters.cli import demo_cmd, init_cmd, keys_cmd, models_cmd, tail_cmd, verify_cmd
 from kei.adapters.cli.context import Globals
 
 app = typer.Typer(
@@ -45,6 +45,7 @@ init_cmd.register(app)
 keys_cmd.register(app)
 verify_cmd.register(app)
 tail_cmd.register(app)
+models_cmd.register(app)
 demo_cmd.register(app)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from kei.domain.catalog import CatalogError, FallbackCycleError, UnknownFilterError
 from kei.errors import (
     InputError,
     KeiError,
@@ -30,3 +31,20 @@ def exit_code_for(error: KeiError) -> Exit:
     if isinstance(error, InputError | KeyFileError | LedgerStateError):
         return Exit.USAGE
     return Exit.USAGE
+
+
+# ``kei models`` keeps upstream kei-model's codes where they differ from the table
+# above, because scripts around kei-model test them: 1 = a bad catalog file or an
+# unknown provider/cap/status filter; 3 = a fallback cycle. Unknown model, unknown
+# primary and "no match" are 2 in both tables.
+MODELS_EXITS: tuple[tuple[type[KeiError], int], ...] = (
+    (CatalogError, 1),
+    (UnknownFilterError, 1),
+    (FallbackCycleError, 3),
+)
+
+
+def models_exit_code_for(error: KeiError) -> int:
+    """The exit code of a ``kei models`` error: upstream's where it differs."""
+    code = next((c for kind, c in MODELS_EXITS if isinstance(error, kind)), None)
+    return int(exit_code_for(error)) if code is None else code

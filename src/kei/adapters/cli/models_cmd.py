@@ -1,0 +1,221 @@
+"""``kei models list|resolve|price|chain|providers``: the model catalog (upstream kei-model).
+
+Thin: load the catalog (``adapters/catalog_files.py``), ask ``kei.domain.catalog``, render.
+Every price shown says whether the catalog vouches for it (``verified``) or not
+(``UNVERIFIED: needs-verification`` / ``placeholder``); JSON carries ``price_vouched``.
+Exit codes follow upstream kei-model (``exits.models_exit_code_for``), else kei's table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from decimal import Decimal
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kei.adapters.catalog_files import load_catalog
+from kei.adapters.cli.context import fail, globals_of, is_tty
+from kei.adapters.cli.exits import models_exit_code_for
+from kei.adapters.cli.output import json_line, stdout_closed_ok, warn
+from kei.domain.catalog import (
+    Catalog,
+    Model,
+)
+from kei.domain.money import MICRO_CENTS_PER_DOLLAR, format_cents_exact, format_usd
+from kei.errors import KeiError
+
+models_app = typer.Typer(help="The model catalog: list, resolve, price, fallback chains.",
+                         no_args_is_help=True)  # fmt: skip
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine output (NDJSON for lists).")]
+CapOpt = Annotated[
+    str | None, typer.Option("--cap", help="Required capabilities, comma-separated.")
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(models_app, name="models")
+
+
+@contextlib.contextmanager
+def _catalog(ctx: typer.Context) -> Iterator[Catalog]:
+    g = globals_of(ctx)
+    try:
+        with stdout_closed_ok():
+            yield load_catalog(g.settings().home)
+    except KeiError as exc:
+        fail(exc, verbose=g.verbose)
+        raise typer.Exit(models_exit_code_for(exc)) from None
+
+
+@models_app.command("list")
+def list_models(
+    ctx: typer.Context,
+    provider: Annotated[str | None, typer.Option("--provider", help="Only this provider.")] = None,
+    cap: CapOpt = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="active, deprecated, preview or beta.")
+    ] = None,
+    role: Annotated[
+        str | None, typer.Option("--role", help="Only models with this role tag.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the catalog's models, with their prices and whether the catalog vouches for them."""
+    with _catalog(ctx) as catalog:
+        models = catalog.select(provider=provider, caps=_caps(cap), status=status, role=role)
+        if as_json:
+            for m in models:
+                json_line(model_json(m))
+        else:
+            _table(("id", "provider", "status", "price per unit", "price status", "roles"),
+                   [(m.id, m.provider, m.status, rates(m), price_mark(m), ",".join(m.role_tags))
+                    for m in models])  # fmt: skip
+
+
+@models_app.command("resolve")
+def resolve(
+    ctx: typer.Context,
+    role: Annotated[str, typer.Option("--role", help="The role to find a model for.")],
+    budget_micro: Annotated[
+        int | None,
+        typer.Option("--budget-micro", min=0, help="Most µ¢ for 1k input + 1k output tokens."),
+    ] = None,
+    cap: CapOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The cheapest active model for a role, with the caps and within the budget."""
+    with _catalog(ctx) as catalog:
+        found = catalog.resolve(role, budget_micro=budget_micro, caps=_caps(cap))
+        m = found.model
+        if as_json:
+            json_line({"model_id": m.id, "provider": m.provider, **_price_json(m),
+                       "reason": found.reason})  # fmt: skip
+        else:
+            _say(f"{m.id} ({m.provider}) {rates(m)}, price {price_mark(m)}")
+            _say(f"reason: {found.reason}")
+
+
+@models_app.command("price")
+def price(
+    ctx: typer.Context,
+    model_id: Annotated[str, typer.Argument(help="Model id or alias.")],
+    input_tokens: Annotated[int, typer.Option("--input-tokens", min=0, help="Input tokens.")],
+    output_tokens: Annotated[
+        int, typer.Option("--output-tokens", min=0, help="Output tokens (or units).")
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Price a call from the catalog: each side floored to whole µ¢, as upstream."""
+    with _catalog(ctx) as catalog:
+        q = catalog.price(model_id, input_tokens, output_tokens)
+        m = q.model
+        if as_json:
+            json_line({"model_id": m.id, "input_tokens": q.input_tokens,
+                       "output_tokens": q.output_tokens, "micro_cents": q.micro_cents,
+                       "display_cents": format_cents_exact(q.micro_cents),
+                       "pricing_status": m.pricing.status, **_price_json(m)})  # fmt: skip
+        else:
+            _say(f"{m.id}: {q.micro_cents} µ¢ = {format_cents_exact(q.micro_cents)} cents "
+                 f"(~{format_usd(q.micro_cents)}) for {_amount(m, q.input_tokens, q.output_tokens)}"
+                 f"; price {price_mark(m)}")  # fmt: skip
+
+
+@models_app.command("chain")
+def chain(
+    ctx: typer.Context,
+    primary: Annotated[str, typer.Argument(help="The first model: id or alias.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Follow a model's fallback links to the end; a cycle is an error (exit 3)."""
+    with _catalog(ctx) as catalog:
+        walk = catalog.chain(primary)
+        if as_json:
+            for step, m in enumerate(walk.models, 1):
+                json_line({"step": step, **model_json(m)})
+        else:
+            _table(("step", "id", "provider", "status", "price per unit", "price status"),
+                   [(str(i), m.id, m.provider, m.status, rates(m), price_mark(m))
+                    for i, m in enumerate(walk.models, 1)])  # fmt: skip
+        if walk.dangling is not None:
+            warn(f"the chain ends at {walk.models[-1].id}: its fallback "
+                 f"{walk.dangling!r} is not in the catalog")  # fmt: skip
+
+
+@models_app.command("providers")
+def providers(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Active and deprecated model counts per provider."""
+    with _catalog(ctx) as catalog:
+        counts = catalog.providers()
+        if as_json:
+            for c in counts:
+                json_line({"name": c.name, "active_count": c.active_count,
+                           "deprecated_count": c.deprecated_count})  # fmt: skip
+        else:
+            _table(("provider", "active", "deprecated"),
+                   [(c.name, str(c.active_count), str(c.deprecated_count)) for c in counts])  # fmt: skip
+
+
+def model_json(m: Model) -> dict[str, object]:
+    """A model as JSON: the catalog entry, plus ``price_vouched`` and ``price_entry``."""
+    data = m.to_dict()
+    data.update(_price_json(m))
+    return data
+
+
+def _price_json(m: Model) -> dict[str, object]:
+    pricing = {k: v for k, v in asdict(m.pricing).items() if v is not None}
+    return {"pricing": pricing, "price_vouched": m.pricing.vouched, "price_entry": m.price_digest}
+
+
+def price_mark(m: Model) -> str:
+    """``verified 2026-04-28``, or ``UNVERIFIED: <status>`` for a price kei cannot vouch for."""
+    p = m.pricing
+    return f"verified {p.verified_at}" if p.vouched else f"UNVERIFIED: {p.status}"
+
+
+def rates(m: Model) -> str:
+    """``$3/$15 per Mtok`` (exact dollars), or ``$0.04 per image`` for generation models."""
+    p = m.pricing
+    if p.unit != "token":
+        return f"{_usd(p.output_per_mtok_micro)} per {p.unit}"
+    return f"{_usd(p.input_per_mtok_micro)}/{_usd(p.output_per_mtok_micro)} per Mtok"
+
+
+def _usd(micro: int) -> str:
+    text = format(Decimal(micro) / MICRO_CENTS_PER_DOLLAR, "f")
+    return "$" + (text.rstrip("0").rstrip(".") if "." in text else text)
+
+
+def _amount(m: Model, tokens_in: int, tokens_out: int) -> str:
+    if m.pricing.unit == "token":
+        return f"{tokens_in} input + {tokens_out} output tokens"
+    return f"{tokens_out} x {m.pricing.unit}"
+
+
+def _caps(cap: str | None) -> list[str]:
+    return [c.strip() for c in (cap or "").split(",") if c.strip()]
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A rich table on a terminal; aligned plain columns when piped."""
+    if is_tty():
+        table = Table(*header)
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+        return
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
+    for row in (header, *rows):
+        _say("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
