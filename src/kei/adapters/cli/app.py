@@ -6,7 +6,15 @@ from typing import Annotated
 
 import typer
 
-from kei.adapters.cli import demo_cmd, init_cmd, keys_cmd, models_cmd, tail_cmd, verify_cmd
+from kei.adapters.cli import (
+    demo_cmd,
+    init_cmd,
+    keys_cmd,
+    models_cmd,
+    projections_cmd,
+    tail_cmd,
+    verify_cmd,
+)
 from kei.adapters.cli.context import Globals
 
 app = typer.Typer(
@@ -46,6 +54,7 @@ keys_cmd.register(app)
 verify_cmd.register(app)
 tail_cmd.register(app)
 models_cmd.register(app)
+projections_cmd.register(app)
 demo_cmd.register(app)
 
 

@@ -1,0 +1,83 @@
+"""``kei projections status|rebuild``: the read models' positions and digests.
+
+Thin: opens the ledger and a ``ProjectionEngine`` over the shipped projections
+(``kei.projections.registry``), calls it, prints. Both commands catch up first, so
+what they show is the state after every verified event. Data on stdout (a table, or
+NDJSON with ``--json``, one object per projection); a chain break stops them with
+exit 1, like ``verify-chain``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kei.adapters.cli.context import handled, is_tty, open_ledger
+from kei.adapters.cli.output import json_line, stdout_closed_ok
+from kei.adapters.config import Settings
+from kei.adapters.projection_engine import ProjectionEngine, ProjectionStatus
+from kei.projections.registry import default_projections
+
+projections_app = typer.Typer(help="Read models built from the log.", no_args_is_help=True)
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="One JSON object per projection per line.")
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(projections_app, name="projections")
+
+
+@contextmanager
+def _engine(settings: Settings) -> Iterator[ProjectionEngine]:
+    with open_ledger(settings) as ledger:
+        engine = ProjectionEngine(settings.db_url, ledger.store, default_projections())
+        try:
+            yield engine
+        finally:
+            engine.close()
+
+
+@projections_app.command("status")
+def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Catch every projection up, then show its name, version, position and digest."""
+    with handled(ctx) as g, stdout_closed_ok(), _engine(g.settings()) as engine:
+        _show(engine.status(), as_json=as_json)
+
+
+@projections_app.command("rebuild")
+def rebuild(
+    ctx: typer.Context,
+    name: Annotated[
+        str | None, typer.Argument(help="The projection to rebuild (default: all).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Drop a projection's tables and rebuild them from the whole verified log."""
+    with handled(ctx) as g, stdout_closed_ok(), _engine(g.settings()) as engine:
+        names = None if name is None else [name]
+        engine.rebuild(names)
+        _show(engine.status(names), as_json=as_json)
+
+
+def _show(statuses: list[ProjectionStatus], *, as_json: bool) -> None:
+    if as_json:
+        for s in statuses:
+            json_line(s.to_dict())
+        return
+    rows = [(s.name, str(s.version), str(s.position), "sha256:" + s.digest.hex()) for s in statuses]
+    if not is_tty():
+        for row in rows:
+            print("\t".join(row))
+        return
+    table = Table("name", "version", "position")
+    table.add_column("digest", overflow="fold")  # never cut a digest short
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)

@@ -1,0 +1,80 @@
+"""The SQL side of the projection engine: one SQLAlchemy engine on the log's database.
+
+- ``sqlite:///path`` is used as given; ``postgresql://`` (or ``postgres://``) becomes
+  ``postgresql+psycopg://``, the psycopg 3 driver kei already uses.
+- SQLite connections run real transactions: the driver's implicit transaction
+  handling is off and every transaction starts with ``BEGIN IMMEDIATE``, so DDL
+  (``rebuild`` drops and re-creates tables) is transactional too and a page's writer
+  holds the write lock from its first statement (no lock upgrade deadlocks with the
+  log's own writers); a busy database is waited for up to ``SQLITE_BUSY_TIMEOUT_S``.
+- ``kei_projections(name, version, position, seq, hash)`` is the state table.
+- SQLAlchemy and driver errors stop here: ``driver_errors`` turns them into a one-line
+  ``StoreError`` chained with ``from``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from kei.errors import StoreError
+
+__all__ = ["STATE_TABLE", "driver_errors", "make_engine", "sqlalchemy_url", "state_table"]
+
+STATE_TABLE: Final = "kei_projections"
+SQLITE_BUSY_TIMEOUT_S: Final = 30.0
+
+_metadata = sa.MetaData()
+state_table = sa.Table(
+    STATE_TABLE,
+    _metadata,
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=True),
+    sa.Column("hash", sa.LargeBinary, nullable=True),
+)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The SQLAlchemy URL of a kei store URL (psycopg 3 as the PostgreSQL driver)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    """An engine whose SQLite transactions are real ones (``BEGIN IMMEDIATE``, DDL too)."""
+    engine = sa.create_engine(
+        sqlalchemy_url(url),
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S} if url.startswith("sqlite") else {},
+    )
+    if engine.dialect.name == "sqlite":
+
+        @sa_event.listens_for(engine, "connect")
+        def _no_implicit(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None
+
+        @sa_event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+@contextmanager
+def driver_errors(doing: str) -> Iterator[None]:
+    """Turn SQLAlchemy/driver errors into ``StoreError("<doing>: <first line>")``."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        orig = getattr(exc, "orig", None) or exc
+        first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+        raise StoreError(f"{doing}: {first}") from exc

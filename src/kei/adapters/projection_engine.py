@@ -1,0 +1,310 @@
+"""Keeps read models (``kei.projections``) up to date, exactly once, from a verified log.
+
+The engine shares the log's database: ``sqlite:///path`` as given, ``postgresql://``
+through ``postgresql+psycopg://``. What it trusts and does:
+
+- Nothing read from the log is trusted. Before an event is applied its chain link to
+  the event before it is checked (sequence and previous hash, ``verify-chain`` steps
+  2-3, starting from the stored ``seq``/``hash`` of the projection) and its hash is
+  recomputed from the stored bytes (step 4). A break raises ``VerificationError`` with
+  its position; the verified events before it in that page are committed, nothing at
+  or after it ever is. Signatures are ``verify-chain``'s job.
+- The state table ``kei_projections(name, version, position, seq, hash)`` records how
+  far each projection got. Each page (at most ``PAGE`` events) is applied in ONE
+  transaction together with that row's update, so a crash or an error in ``apply``
+  leaves the previous page's position and rows, and the next catch-up resumes
+  exactly once.
+- The row update is conditional (``WHERE position = <what we read>``) and runs first
+  in the transaction, so two engines catching up at once never apply a page twice:
+  the loser finds zero rows updated, rolls back, and re-reads where to start.
+- Projections at the same point share one read of the log; their pages commit
+  together (an error in one rolls back the page for all of them).
+- A projection whose stored version differs from its code is rebuilt: its tables are
+  dropped and re-created and its row reset in one transaction, then it catches up
+  from zero. ``rebuild`` does the same on request.
+- Errors from SQLAlchemy and the drivers stop here as a one-line ``StoreError``.
+  An exception raised by a projection's own code propagates unchanged.
+
+Example::
+
+    engine = ProjectionEngine(url, ledger.store, [EventCounts()])
+    for s in engine.status():  # catches up first
+        print(s.name, s.position, s.digest.hex())
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from kei.adapters.projection_db import STATE_TABLE, driver_errors, make_engine
+from kei.adapters.projection_db import state_table as _state
+from kei.adapters.store.base import PAGE, EventStore
+from kei.domain.recorded import RecordedEvent
+from kei.domain.records import StoredRecord
+from kei.domain.verify import Link, check_content, check_link
+from kei.errors import InputError, VerificationError
+from kei.projections.base import Projection, apply_page, wants
+from kei.projections.digest import state_digest
+
+__all__ = ["STATE_TABLE", "ProjectionEngine", "ProjectionStatus"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionStatus:
+    name: str
+    version: int
+    position: int
+    digest: bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "position": self.position,
+            "digest": "sha256:" + self.digest.hex(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Cursor:
+    """Where a projection stands: its last applied position and that event's link."""
+
+    position: int
+    seq: int | None
+    hash: bytes | None
+
+    @property
+    def link(self) -> Link | None:
+        return None if self.seq is None else Link(self.position, self.seq, self.hash)
+
+
+class ProjectionEngine:
+    """Catches projections up with the log and answers for their state."""
+
+    def __init__(
+        self,
+        url: str,
+        store: EventStore,
+        projections: Iterable[Projection],
+        *,
+        page_size: int = PAGE,
+    ) -> None:
+        if not 0 < page_size <= PAGE:
+            raise ValueError(f"page_size must be 1..{PAGE}, got {page_size}")
+        self.store = store
+        self.page_size = page_size
+        self.projections: dict[str, Projection] = {}
+        self.tables: dict[str, list[sa.Table]] = {}
+        self._metadata: dict[str, sa.MetaData] = {}
+        for p in projections:
+            self._add(p)
+        with self._errors("open"):
+            self._engine = make_engine(url)
+            with self._engine.begin() as conn:
+                _state.metadata.create_all(conn)
+                for name in self.projections:
+                    self._create(conn, name)
+
+    def _add(self, p: Projection) -> None:
+        if p.name in self.projections:
+            raise ValueError(f"two projections are named {p.name!r}")
+        metadata = sa.MetaData()
+        tables = p.define(metadata)
+        for t in tables:
+            if not t.name.startswith(p.name + "_"):
+                raise ValueError(f"projection {p.name} table {t.name} must start with {p.name}_")
+        self.projections[p.name], self.tables[p.name] = p, tables
+        self._metadata[p.name] = metadata
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def _errors(self, doing: str) -> AbstractContextManager[None]:
+        return driver_errors(f"projections in {self.store.url}: {doing} failed")
+
+    def _names(self, names: Sequence[str] | None) -> list[str]:
+        if names is None:
+            return list(self.projections)
+        unknown = [n for n in names if n not in self.projections]
+        if unknown:
+            known = ", ".join(sorted(self.projections))
+            raise InputError(f"no projection named {unknown[0]!r}", hint=f"known: {known}")
+        return list(dict.fromkeys(names))
+
+    # -- state -----------------------------------------------------------------
+
+    def _create(self, conn: Connection, name: str) -> None:
+        """Create the tables and a zero state row unless they exist."""
+        p = self.projections[name]
+        self._metadata[name].create_all(conn)
+        found = conn.execute(sa.select(_state.c.name).where(_state.c.name == name)).first()
+        if found is None:
+            conn.execute(_state.insert().values(name=name, version=p.version, position=0))
+
+    def _reset(self, conn: Connection, name: str) -> None:
+        """Reset the state row, drop and re-create the tables (caller's transaction).
+
+        The state row goes first: a page being applied holds it before it touches the
+        tables, so both take their locks in the same order and cannot deadlock.
+        """
+        conn.execute(_state.delete().where(_state.c.name == name))
+        self._metadata[name].drop_all(conn)
+        self._metadata[name].create_all(conn)
+        version = self.projections[name].version
+        conn.execute(_state.insert().values(name=name, version=version, position=0))
+
+    def _rows(self, names: Sequence[str]) -> list[Any]:
+        with self._engine.begin() as conn:
+            return list(conn.execute(sa.select(_state).where(_state.c.name.in_(names))).all())
+
+    def _cursors(self, names: Sequence[str]) -> dict[str, _Cursor]:
+        return {r.name: _Cursor(r.position, r.seq, r.hash) for r in self._rows(names)}
+
+    def _versions(self, names: Sequence[str]) -> dict[str, int]:
+        return {r.name: r.version for r in self._rows(names)}
+
+    # -- catching up -------------------------------------------------------------
+
+    def catch_up(self, names: Sequence[str] | None = None) -> int:
+        """Apply every verified event after each projection's position; returns how many
+        events were applied. VerificationError at the first break in the chain."""
+        chosen = self._names(names)
+        with self._errors("catch-up"):
+            return self._catch_up(chosen)
+
+    def _catch_up(self, chosen: list[str]) -> int:
+        versions = self._versions(chosen)
+        stale = [n for n in chosen if versions.get(n) != self.projections[n].version]
+        if stale:
+            log.info("projection version changed, rebuilding: %s", ", ".join(stale))
+            self._reset_all(stale)
+        read, done = 0, set[str]()
+        while True:
+            groups: dict[_Cursor, list[str]] = {}
+            for n, c in self._cursors([n for n in chosen if n not in done]).items():
+                groups.setdefault(c, []).append(n)
+            if not groups:
+                return read
+            # The group furthest behind runs up to the next one, and they merge.
+            cursor, members = min(groups.items(), key=lambda g: g[0].position)
+            ahead = [c.position for c in groups if c.position > cursor.position]
+            upto = min(ahead) if ahead else None
+            n_read, finished = self._run(cursor, members, upto=upto)
+            if finished and upto is not None and n_read == 0:  # upto not reachable
+                n_read, finished = self._run(cursor, members, upto=None)
+                upto = None
+            read += n_read
+            if finished and upto is None:
+                done.update(members)
+
+    def _run(self, cursor: _Cursor, names: list[str], *, upto: int | None) -> tuple[int, bool]:
+        """Catch ``names`` (all at ``cursor``) up to ``upto`` (or the end), page by page;
+        returns the events applied and False when another engine moved them first."""
+        read = 0
+        while True:
+            records = self.store.read(after=cursor.position, limit=self.page_size, upto=upto)
+            if not records:
+                return read, True
+            good, broken = _verified(records, cursor.link)
+            if good:
+                moved = self._commit_page(cursor, names, good)
+                if moved is None:
+                    return read, False
+                cursor, read = moved, read + len(good)
+            if broken is not None:
+                raise broken
+
+    def _commit_page(
+        self, cursor: _Cursor, names: list[str], records: list[StoredRecord]
+    ) -> _Cursor | None:
+        """Claim the page (conditional state update), apply it, commit; None if lost."""
+        last = records[-1]
+        moved = _Cursor(last.position, last.seq, last.hash)
+        types = {r.type for r in records}
+        wanted = {n: {t for t in types if wants(self.projections[n], t)} for n in names}
+        needed = set().union(*wanted.values())
+        decoded = [RecordedEvent.from_record(r) for r in records if r.type in needed]
+        try:
+            with self._engine.begin() as conn:
+                for n in names:
+                    claimed = conn.execute(
+                        _state.update()
+                        .where(_state.c.name == n, _state.c.position == cursor.position)
+                        .where(_state.c.version == self.projections[n].version)
+                        .values(position=moved.position, seq=moved.seq, hash=moved.hash)
+                    )
+                    if claimed.rowcount != 1:
+                        raise _LostRaceError
+                for n in names:
+                    if wanted[n]:
+                        page = [e for e in decoded if e.type in wanted[n]]
+                        apply_page(conn, self.projections[n], page)
+        except _LostRaceError:
+            log.info("another engine applied page after %s first", cursor.position)
+            return None
+        return moved
+
+    # -- rebuilding and status -----------------------------------------------------
+
+    def _reset_all(self, names: Sequence[str]) -> None:
+        with self._engine.begin() as conn:
+            for n in names:
+                self._reset(conn, n)
+
+    def rebuild(self, names: Sequence[str] | None = None) -> int:
+        """Drop the tables and state of ``names`` in one transaction and catch up from zero."""
+        chosen = self._names(names)
+        with self._errors("rebuild"):
+            self._reset_all(chosen)
+        return self.catch_up(chosen)
+
+    def status(self, names: Sequence[str] | None = None) -> list[ProjectionStatus]:
+        """Catch up, then each projection's version, position and state digest."""
+        chosen = self._names(names)
+        self.catch_up(chosen)
+        out = []
+        with self._errors("status"), self._engine.begin() as conn:
+            rows = conn.execute(sa.select(_state).where(_state.c.name.in_(chosen))).all()
+            by_name = {r.name: r for r in rows}
+            for n in chosen:
+                digest = state_digest(conn, self.tables[n])
+                out.append(ProjectionStatus(n, by_name[n].version, by_name[n].position, digest))
+        return out
+
+    def digest(self, name: str) -> bytes:
+        """The digest of one projection's state as it is now (no catch-up)."""
+        self._names([name])
+        with self._errors("digest"), self._engine.begin() as conn:
+            return state_digest(conn, self.tables[name])
+
+
+class _LostRaceError(Exception):
+    """Another engine advanced the projection first; roll the page back."""
+
+
+def _verified(
+    records: list[StoredRecord], link: Link | None
+) -> tuple[list[StoredRecord], VerificationError | None]:
+    """The records that link and hash correctly, up to the first break, and that break."""
+    for i, record in enumerate(records):
+        found = [*check_link(link, record), *check_content(record)]
+        if found:
+            f = found[0]
+            error = VerificationError(
+                f"projection catch-up stopped at position {record.position}: "
+                f"{f.kind.value}: {f.detail}",
+                position=record.position,
+                kind=f.kind.value,
+            )
+            return records[:i], error
+        link = Link(record.position, record.seq, record.hash)
+    return records, None

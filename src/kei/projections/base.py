@@ -1,0 +1,120 @@
+"""What a read model is: a named, versioned fold of log events into SQL tables.
+
+A projection is pure logic over the connection it is handed: it defines its tables
+once with SQLAlchemy Core (the same definition serves SQLite and PostgreSQL) and turns
+each event into Core statements. It never opens a connection, never commits and never
+reads the log itself; the engine (``kei.adapters.projection_engine``) does all of
+that, verifies every event first and wraps each page in one transaction with the
+projection's position, so ``apply`` runs exactly once per event.
+
+Rules every projection follows:
+
+- ``name`` is unique and every table it defines is called ``<name>_<something>``, so
+  projections never share a table and the digest knows which tables are whose.
+- ``version`` is bumped whenever the tables or the meaning of ``apply`` change; the
+  engine then drops the tables and rebuilds them from the start of the log.
+- ``event_types`` lists the types it reads; other events are verified but never
+  decoded for it. ``ALL_TYPES`` (``{"*"}``) means every type.
+- Columns hold only integers, text, bytes, booleans or NULL (money is integer
+  micro-cents, time integer microseconds), so the digest is the same on both stores;
+  every table has a primary key.
+- ``apply`` must be deterministic: the same events give the same rows, whether they
+  arrive in one page or many. A projection may also define ``apply_page(conn,
+  events)`` to fold a whole page at once (fewer statements); it must give exactly
+  the rows that calling ``apply`` on each event would.
+
+Example::
+
+    class Streams:
+        name, version, event_types = "streams", 1, ALL_TYPES
+
+        def define(self, metadata: MetaData) -> list[Table]:
+            self.t = Table("streams_seen", metadata,
+                           Column("stream", String, primary_key=True), Column("n", BigInteger))
+            return [self.t]
+
+        def apply(self, conn: Connection, event: RecordedEvent) -> None:
+            upsert_add(conn, self.t, [{"stream": event.stream, "n": 1}], add="n")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
+
+from sqlalchemy import MetaData, Table
+
+from kei.domain.recorded import RecordedEvent
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.sql.dml import Insert
+
+ALL_TYPES: Final = frozenset({"*"})
+
+
+@runtime_checkable
+class Projection(Protocol):
+    """A read model the engine keeps up to date; see the module docstring."""
+
+    name: str
+    version: int
+    event_types: frozenset[str]
+
+    def define(self, metadata: MetaData) -> list[Table]:
+        """Create this projection's ``Table`` objects on ``metadata`` and return them."""
+        ...
+
+    def apply(self, conn: Connection, event: RecordedEvent) -> None:
+        """Fold one verified event into the tables, with Core statements on ``conn``."""
+        ...
+
+
+def wants(projection: Projection, event_type: str) -> bool:
+    """Does ``projection`` read events of ``event_type``?"""
+    types = projection.event_types
+    return "*" in types or event_type in types
+
+
+def apply_page(conn: Connection, projection: Projection, events: Sequence[RecordedEvent]) -> None:
+    """Fold a page of events: the projection's ``apply_page`` if it has one, else ``apply``."""
+    batch = getattr(projection, "apply_page", None)
+    if batch is not None:
+        batch(conn, events)
+        return
+    for event in events:
+        projection.apply(conn, event)
+
+
+def upsert_add(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *, add: str
+) -> None:
+    """Insert ``rows``; where the primary key exists, add the row's ``add`` column to it.
+
+    One ``INSERT ... ON CONFLICT DO UPDATE`` (executemany), spelled for the dialect of
+    ``conn``: SQLite and PostgreSQL share the syntax but not the SQLAlchemy construct.
+    """
+    if not rows:
+        return
+    stmt = _insert(conn, table)
+    keys = [c.name for c in table.primary_key.columns]
+    column = table.c[add]
+    conn.execute(
+        stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+            index_elements=keys,
+            set_={add: column + stmt.excluded[add]},  # type: ignore[attr-defined]
+        ),
+        list(rows),
+    )
+
+
+def _insert(conn: Connection, table: Table) -> Insert:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
+    raise ValueError(f"projections support SQLite and PostgreSQL, not {conn.dialect.name}")

@@ -1,0 +1,16 @@
+"""The projections kei ships, in one list: what ``kei projections`` keeps up to date.
+
+A new read model is added here (and nowhere else) to be caught up, rebuilt and
+shown by the CLI. Each call returns fresh instances, because a projection binds its
+``Table`` objects when the engine calls ``define``.
+"""
+
+from __future__ import annotations
+
+from kei.projections.base import Projection
+from kei.projections.event_counts import EventCounts
+
+
+def default_projections() -> list[Projection]:
+    """Fresh instances of every shipped projection."""
+    return [EventCounts()]
