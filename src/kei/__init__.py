@@ -9,7 +9,7 @@ report is a projection replayed from it. The embeddable API::
     with Ledger.open("sqlite:////home/me/.kei/ledger.db", key=key) as ledger:
         ledger.append([NewEvent("agent-7", AgentForked(agent_id="agent-7", branch="main"))])
         for event in ledger.read():
-            print(event.position, event.type, event.payload())
+            handle(event.position, event.type, event.payload())
         assert ledger.verify().ok
 """
 

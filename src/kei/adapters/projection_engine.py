@@ -28,8 +28,7 @@ through ``postgresql+psycopg://``. What it trusts and does:
 Example::
 
     engine = ProjectionEngine(url, ledger.store, [EventCounts()])
-    for s in engine.status():  # catches up first
-        print(s.name, s.position, s.digest.hex())
+    rows = [(s.name, s.position, s.digest.hex()) for s in engine.status()]  # catches up
 """
 
 from __future__ import annotations
