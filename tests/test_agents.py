@@ -112,17 +112,17 @@ TABLE = [
     # (history, command, expected: "ok" | "noop" | error text)
     ([], "done", "ok"),
     ([], "fail", "ok"),
-    ([], "merged", "agent a is running: cannot become merged (only from done)"),
+    ([], "merged", "agent a is running: cannot become merged (only from done or failed)"),
     (["done"], "merged", "ok"),
     (["done"], "fail", "agent a is done: cannot become failed (only from running)"),
     (["fail"], "fail", "noop"),
     (["fail"], "done", "agent a is failed: cannot become done (only from running)"),
-    (["fail"], "merged", "agent a is failed: cannot become merged (only from done)"),
+    (["fail"], "merged", "ok"),
     (["done", "merged"], "merged", "noop"),
     (["done", "merged"], "done", "agent a is merged: cannot become done (only from running)"),
 ]
 TABLE_IDS = ["running-done", "running-fail", "running-merged", "done-merged", "done-fail",
-             "fail-fail-noop", "fail-done", "failed-cannot-merge", "merged-merged-noop",
+             "fail-fail-noop", "fail-done", "failed-merged", "merged-merged-noop",
              "merged-done"]  # fmt: skip
 
 
@@ -278,7 +278,7 @@ def test_fold_skips_what_the_table_forbids_and_counts_it() -> None:
              ev.AgentForked(agent_id="b", branch="b", dna=DNA), forked]  # fmt: skip
     for i, payload in enumerate(raced, 1):
         ag.apply(state, _event(payload, "a", i))
-    assert (state.agents["a"].status, state.agents["a"].reason, state.ignored) == ("failed", "r", 4)
+    assert (state.agents["a"].status, state.agents["a"].reason, state.ignored) == ("merged", "r", 3)
     assert set(state.agents) == {"a"}
 
 

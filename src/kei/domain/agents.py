@@ -6,15 +6,17 @@ command, and appends what it returns. It trusts that the events it folds were
 read from the log (verification is the caller's job). Rules (KeiSeiKit
 kei-ledger, ``docs/events.md`` §7):
 
-- Transition table (:data:`TRANSITIONS`): running → done | failed, done → merged.
-  Nothing leaves merged or failed; there is no re-open.
+- Transition table (:data:`TRANSITIONS`): running → done | failed,
+  done | failed → merged, as the agent-ledger issue pins it. Nothing leaves
+  merged; there is no re-open.
 - Repeating the command that produced the current status (a second ``done``,
   ``fail`` or ``merged``) is a :class:`NoOp`: nothing is appended and the first
   summary or reason is kept, as upstream's test pins. Any other move outside
   the table is refused with :class:`TransitionError`.
-- **A failed agent cannot be merged.** Upstream allows it (the spec lists it as
-  a weak point): "merged" would then not say whether the work was accepted, and
-  cost and outcome reports could not trust it. Failed is final.
+- **A failed agent can be merged** (upstream's table, which the issue keeps; a
+  failed branch is sometimes merged for its partial work). Whether the work was
+  good is the outcome event's job (functional / partial / scaffolding / fail), so
+  reports read the outcome, never "merged", as success.
 - **``rejected`` is not a status**: upstream never reaches it. A failed agent is
   the rejected one; a done agent that is never merged stays done.
 - Branch and parent branch are at most 256 characters (256 passes, 257 fails).
@@ -67,7 +69,7 @@ MAX_BRANCH: Final = 256
 TRANSITIONS: Final[Mapping[str, frozenset[str]]] = {
     "running": frozenset({"done", "failed"}),
     "done": frozenset({"merged"}),
-    "failed": frozenset(),
+    "failed": frozenset({"merged"}),
     "merged": frozenset(),
 }
 COST_TYPES: Final = frozenset({"cost.recorded", "cost.amended"})
@@ -179,7 +181,7 @@ def decide_fail(state: LedgerState, agent_id: str, *, reason: str) -> Decision:
 
 
 def decide_merged(state: LedgerState, agent_id: str) -> Decision:
-    """done → merged (never failed → merged, see the module docstring)."""
+    """done | failed → merged; a second merge is a no-op."""
     return _transition(state, agent_id, "merged", AgentMerged(agent_id=agent_id))
 
 
