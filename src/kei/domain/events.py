@@ -89,6 +89,14 @@ class AgentMerged(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True
     agent_id: str
 
 
+class DnaClaimed(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A DNA taken by an agent, appended at version 0 of stream ``dna/<dna>`` in the
+    fork's batch, so two racing forks with one DNA cannot both land."""
+
+    dna: str
+    agent_id: str
+
+
 class TokenUsage(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Token counts in OpenTelemetry GenAI terms; None means unknown, not zero."""
 
@@ -180,6 +188,7 @@ REGISTRY: Final[dict[str, EventType]] = {
         EventType("agent.completed", AgentCompleted, 1, ("agent_id", "summary")),
         EventType("agent.failed", AgentFailed, 1, ("agent_id", "reason")),
         EventType("agent.merged", AgentMerged, 1, ("agent_id",)),
+        EventType("agent.dna.claimed", DnaClaimed, 1, ("dna", "agent_id")),
         EventType("cost.recorded", CostRecorded, 1, ("agent_id", "model", "micro_cents")),
         EventType("agent.outcome", OutcomeRecorded, 1, ("agent_id", "outcome")),
         EventType(

@@ -7,10 +7,12 @@ shown by the CLI. Each call returns fresh instances, because a projection binds 
 
 from __future__ import annotations
 
+from kei.projections.agents import Agents
 from kei.projections.base import Projection
 from kei.projections.event_counts import EventCounts
+from kei.projections.skills import Skills
 
 
 def default_projections() -> list[Projection]:
     """Fresh instances of every shipped projection."""
-    return [EventCounts()]
+    return [EventCounts(), Skills(), Agents()]

@@ -7,11 +7,13 @@ from typing import Annotated
 import typer
 
 from kei.adapters.cli import (
+    agent_cmd,
     demo_cmd,
     init_cmd,
     keys_cmd,
     models_cmd,
     projections_cmd,
+    skill_cmd,
     tail_cmd,
     verify_cmd,
 )
@@ -55,6 +57,8 @@ verify_cmd.register(app)
 tail_cmd.register(app)
 models_cmd.register(app)
 projections_cmd.register(app)
+agent_cmd.register(app)
+skill_cmd.register(app)
 demo_cmd.register(app)
 
 

@@ -1,0 +1,172 @@
+"""``kei skill record|report|last-used``: skill invocations and upstream's Phase-D metrics.
+
+Thin: ``record`` checks its input (``kei.domain.skills``) before the ledger is even
+opened, then appends one ``skill.invoked`` event to stream ``skill/<NAME>`` without
+an expected version (invocations are independent facts). ``report`` and
+``last-used`` catch the ``skills`` projection up (verifying the chain it reads),
+then fold its rows with the domain maths. Data on stdout, confirmations on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from sqlalchemy.engine import Connection
+
+from kei.adapters.cli.context import handled, open_ledger, stderr
+from kei.adapters.cli.output import json_line, stdout_closed_ok
+from kei.adapters.config import Settings
+from kei.adapters.ledger import NewEvent
+from kei.adapters.projection_db import driver_errors, make_engine
+from kei.adapters.projection_engine import ProjectionEngine
+from kei.domain import skills as sk
+from kei.domain.events import SkillInvoked
+from kei.errors import InputError
+from kei.projections.skills import Skills
+
+skill_app = typer.Typer(help="Skill invocations and their success metrics.", no_args_is_help=True)
+
+NameArg = Annotated[str, typer.Argument(help="The skill's name.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+FORMATS = {"markdown": "markdown", "md": "markdown", "json": "json"}
+EMPTY = "*(no skill_invocations in window)*"
+HEADER = "| skill | total | success% | p50_ms | p95_ms | last_ts | recommendation |"
+RULE = "|---|---:|---:|---:|---:|---:|---|"
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(skill_app, name="skill")
+
+
+@skill_app.command("record")
+def record(
+    ctx: typer.Context,
+    name: NameArg,
+    success: Annotated[str, typer.Option("--success", help="1 if it worked, 0 if not.")],
+    duration_ms: Annotated[
+        int | None, typer.Option("--duration-ms", help="How long it ran, in ms (>= 0).")
+    ] = None,
+    agent: Annotated[str | None, typer.Option("--agent", help="The agent that used it.")] = None,
+    trajectory: Annotated[
+        str | None, typer.Option("--trajectory", help="The trajectory it was part of.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Append one skill.invoked event to stream skill/NAME."""
+    with handled(ctx) as g, stdout_closed_ok():
+        ok = sk.parse_success(success)
+        sk.validate_invocation(name, duration_ms)
+        payload = SkillInvoked(
+            skill_name=name,
+            success=ok,
+            duration_ms=duration_ms,
+            agent_id=agent,
+            trajectory_id=trajectory,
+        )
+        with open_ledger(g.settings(), with_key=True) as ledger:
+            event = ledger.append([NewEvent(sk.skill_stream(name), payload)])[0]
+        ts = event.timestamp_us // 1_000_000
+        if as_json:
+            json_line({"ok": True, "skill": name, "ts": ts, "position": event.position})
+        outcome = "success" if ok else "failure"
+        stderr().print(
+            f"kei: recorded {outcome} of skill {name!r} at position {event.position}",
+            markup=False,
+        )
+
+
+@skill_app.command("report")
+def report(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Window start: a duration back (30d, 12h), a date/time or unix seconds "
+            "(default: 30d).",
+        ),
+    ] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="markdown (default) or json.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Per-skill totals, success rate, p50/p95 duration and a recommendation."""
+    with handled(ctx) as g, stdout_closed_ok():
+        chosen = _format(fmt, as_json=as_json)
+        now_us = _now_us()
+        since_us = sk.parse_since(since or f"{sk.DEFAULT_WINDOW_DAYS}d", now_us)
+        with _caught_up(g.settings()) as (skills, conn):
+            rows = sk.aggregate(skills.invocations(conn, since_us=since_us), since_us=since_us)
+        if chosen == "json":
+            print(json.dumps([r.to_dict() for r in rows], indent=2, ensure_ascii=False))
+        else:
+            print(markdown(rows))
+
+
+@skill_app.command("last-used")
+def last_used(ctx: typer.Context, name: NameArg, as_json: JsonOption = False) -> None:
+    """When the skill was last invoked (\"never\" when it never was)."""
+    with handled(ctx) as g, stdout_closed_ok():
+        with _caught_up(g.settings()) as (skills, conn):
+            found = skills.last_used_us(conn, name)
+        moment = None if found is None else _rfc3339(found)
+        if as_json:
+            ts = None if found is None else found // 1_000_000
+            json_line({"skill": name, "last_used_ts": ts, "last_used": moment})
+        else:
+            print(moment or "never")
+
+
+def markdown(rows: list[sk.SkillMetrics]) -> str:
+    """Upstream's markdown table (or its empty-window line)."""
+    if not rows:
+        return EMPTY
+    lines = [HEADER, RULE]
+    for r in rows:
+        lines.append(
+            f"| {r.skill_name} | {r.total_invocations} | {r.success_rate * 100:.1f}% "
+            f"| {r.p50_duration_ms} | {r.p95_duration_ms} | {r.last_invoked_ts} "
+            f"| {r.recommendation.label} |"
+        )
+    return "\n".join(lines)
+
+
+def _format(fmt: str | None, *, as_json: bool) -> str:
+    chosen = FORMATS.get((fmt or ("json" if as_json else "markdown")).lower())
+    if chosen is None:
+        raise InputError(f"unknown format {fmt!r}; use json or markdown")
+    if as_json and chosen != "json":
+        raise InputError(f"--json conflicts with --format {fmt}")
+    return chosen
+
+
+@contextmanager
+def _caught_up(settings: Settings) -> Iterator[tuple[Skills, Connection]]:
+    """The ``skills`` projection caught up, and a connection to read it."""
+    skills = Skills()
+    with open_ledger(settings) as ledger:
+        where = ledger.store.url  # the URL without its password
+        engine = ProjectionEngine(settings.db_url, ledger.store, [skills])
+        try:
+            engine.catch_up()
+        finally:
+            engine.close()
+    reader = make_engine(settings.db_url)
+    try:
+        with driver_errors(f"skills in {where}: read failed"), reader.connect() as conn:
+            yield skills, conn
+    finally:
+        reader.dispose()
+
+
+def _now_us() -> int:
+    return int(datetime.now(UTC).timestamp() * 1_000_000)
+
+
+def _rfc3339(us: int) -> str:
+    moment = datetime.fromtimestamp(us / 1_000_000, tz=UTC)
+    return moment.isoformat().replace("+00:00", "Z")

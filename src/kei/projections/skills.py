@@ -1,0 +1,110 @@
+"""``skills``: one row per ``skill.invoked`` event, what ``kei skill report`` reads.
+
+Percentiles need every duration and ``--since`` needs every timestamp, so the read
+model keeps the invocations themselves (upstream's ``skill_invocations`` table)
+rather than running totals; the report folds them with ``kei.domain.skills``.
+
+Table ``<name>_invocations`` (``<name>`` is ``skills`` by default), primary key
+``(skill, position)``, so one skill's rows are contiguous in the key:
+
+- ``skill`` (text), ``position`` (the event's log position)
+- ``success`` (bool), ``duration_ms`` (int or NULL: unknown, not zero)
+- ``timestamp_us`` (the event's signed timestamp), ``agent_id``, ``trajectory_id``
+
+Example::
+
+    skills = Skills()
+    engine = ProjectionEngine(url, store, [skills])
+    engine.catch_up(["skills"])
+    with make_engine(url).connect() as conn:
+        report = aggregate(skills.invocations(conn, since_us=0))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from sqlalchemy import BigInteger, Boolean, Column, MetaData, String, Table, func, select
+
+from kei.domain.events import SkillInvoked
+from kei.domain.recorded import RecordedEvent
+from kei.domain.skills import Invocation
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+SKILL_INVOKED: Final = "skill.invoked"
+
+
+class Skills:
+    """Every skill invocation, keyed by skill and log position."""
+
+    version = 1
+    event_types = frozenset({SKILL_INVOKED})
+
+    def __init__(self, name: str = "skills") -> None:
+        self.name = name
+        self.table: Table | None = None
+
+    def define(self, metadata: MetaData) -> list[Table]:
+        self.table = Table(
+            f"{self.name}_invocations",
+            metadata,
+            Column("skill", String, primary_key=True),
+            Column("position", BigInteger, primary_key=True),
+            Column("success", Boolean, nullable=False),
+            Column("duration_ms", BigInteger, nullable=True),
+            Column("timestamp_us", BigInteger, nullable=False),
+            Column("agent_id", String, nullable=True),
+            Column("trajectory_id", String, nullable=True),
+        )
+        return [self.table]
+
+    def _table(self) -> Table:
+        if self.table is None:
+            raise RuntimeError(f"projection {self.name} used before define()")
+        return self.table
+
+    def apply(self, conn: Connection, event: RecordedEvent) -> None:
+        self.apply_page(conn, [event])
+
+    def apply_page(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
+        rows = [_row(e) for e in events if e.type == SKILL_INVOKED]
+        if rows:
+            conn.execute(self._table().insert(), rows)
+
+    def invocations(self, conn: Connection, *, since_us: int = 0) -> list[Invocation]:
+        """The invocations at or after ``since_us``, in skill then log order."""
+        t = self._table()
+        query = (
+            select(t.c.skill, t.c.success, t.c.timestamp_us, t.c.duration_ms)
+            .where(t.c.timestamp_us >= since_us)
+            .order_by(t.c.skill, t.c.position)
+        )
+        return [
+            Invocation(r.skill, bool(r.success), int(r.timestamp_us), r.duration_ms)
+            for r in conn.execute(query)
+        ]
+
+    def last_used_us(self, conn: Connection, skill: str) -> int | None:
+        """The newest invocation's timestamp, or None for a skill never invoked."""
+        t = self._table()
+        found = conn.execute(select(func.max(t.c.timestamp_us)).where(t.c.skill == skill))
+        value = found.scalar()
+        return None if value is None else int(value)
+
+
+def _row(event: RecordedEvent) -> dict[str, Any]:
+    payload = event.payload()
+    if not isinstance(payload, SkillInvoked):  # the registry maps the type to this class
+        raise TypeError(f"{event.type} at position {event.position} is not a SkillInvoked")
+    return {
+        "skill": payload.skill_name,
+        "position": event.position,
+        "success": payload.success,
+        "duration_ms": payload.duration_ms,
+        "timestamp_us": event.timestamp_us,
+        "agent_id": payload.agent_id,
+        "trajectory_id": payload.trajectory_id,
+    }
