@@ -300,3 +300,31 @@ def test_cli_status_and_rebuild_print_the_digest(tmp_path: Path, store_url: str)
     unknown = kei(["projections", "rebuild", "nope"], env)
     assert unknown.returncode == 2
     assert unknown.stderr.startswith("kei: error: no projection named 'nope'")
+
+
+def test_engines_opening_a_fresh_database_together_all_succeed(
+    store_url: str, make_ledger: Callable[[str], Ledger]
+) -> None:
+    """Table creation is serialised: racing engines never trip over each other's DDL."""
+    import threading
+
+    from kei.adapters.projection_engine import ProjectionEngine
+    from kei.projections.registry import default_projections
+
+    ledger = make_ledger(store_url)
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def open_engine() -> None:
+        start.wait()
+        try:
+            ProjectionEngine(store_url, ledger.store, default_projections()).close()
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_engine) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []

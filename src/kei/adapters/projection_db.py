@@ -78,3 +78,18 @@ def driver_errors(doing: str) -> Iterator[None]:
         orig = getattr(exc, "orig", None) or exc
         first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
         raise StoreError(f"{doing}: {first}") from exc
+
+
+SCHEMA_LOCK_KEY = 0x6B65_6970  # "keip": one advisory lock for projection DDL
+
+
+def lock_schema(conn: Connection) -> None:
+    """Serialise table creation across engines (caller's transaction).
+
+    PostgreSQL's ``CREATE TABLE IF NOT EXISTS`` is not safe against a concurrent
+    twin (the loser fails on the table's row type), so engines opening a fresh
+    database at the same moment take a transaction-scoped advisory lock first.
+    SQLite needs nothing: every transaction here starts with BEGIN IMMEDIATE.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})

@@ -42,7 +42,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from kei.adapters.projection_db import STATE_TABLE, driver_errors, make_engine
+from kei.adapters.projection_db import STATE_TABLE, driver_errors, lock_schema, make_engine
 from kei.adapters.projection_db import state_table as _state
 from kei.adapters.store.base import PAGE, EventStore
 from kei.domain.recorded import RecordedEvent
@@ -109,6 +109,7 @@ class ProjectionEngine:
         with self._errors("open"):
             self._engine = make_engine(url)
             with self._engine.begin() as conn:
+                lock_schema(conn)
                 _state.metadata.create_all(conn)
                 for name in self.projections:
                     self._create(conn, name)
@@ -256,6 +257,7 @@ class ProjectionEngine:
 
     def _reset_all(self, names: Sequence[str]) -> None:
         with self._engine.begin() as conn:
+            lock_schema(conn)
             for n in names:
                 self._reset(conn, n)
 
