@@ -8,6 +8,7 @@ import typer
 
 from kei.adapters.cli import (
     agent_cmd,
+    cost_cmd,
     demo_cmd,
     init_cmd,
     keys_cmd,
@@ -58,6 +59,7 @@ tail_cmd.register(app)
 models_cmd.register(app)
 projections_cmd.register(app)
 agent_cmd.register(app)
+cost_cmd.register(app)
 skill_cmd.register(app)
 demo_cmd.register(app)
 

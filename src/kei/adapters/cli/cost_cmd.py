@@ -1,0 +1,246 @@
+"""``kei cost record|amend|report``: what agents' model calls cost, in integer micro-cents.
+
+Thin: pricing and the report live in ``kei.adapters.cost_service``, the rules in
+``kei.domain.agents``. Confirmations go to stderr, data to stdout; ``--json`` prints
+one object. Money is shown exactly (``… µ¢``) and as dollars rounded once, half up
+(``kei.domain.money``). Every report row that uses a catalog price the catalog cannot
+vouch for says ``UNVERIFIED``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+
+from kei.adapters.catalog_files import load_catalog
+from kei.adapters.cli.context import handled, open_ledger, stderr
+from kei.adapters.cli.output import json_line, stdout_closed_ok
+from kei.adapters.config import Settings
+from kei.adapters.cost_service import (
+    GROUPS,
+    CostService,
+    Report,
+    parse_event_name,
+    price_request,
+)
+from kei.domain import skills as sk
+from kei.domain.catalog import Catalog
+from kei.domain.events import CostAmended, CostRecorded, TokenUsage
+from kei.domain.money import MICRO_CENTS_PER_CENT, display_cents, format_usd
+from kei.errors import InputError
+
+cost_app = typer.Typer(help="Model-call costs: record, amend, report.", no_args_is_help=True)
+
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+Count = int | None
+TokensIn = Annotated[Count, typer.Option("--tokens-in", help="Input tokens.")]
+TokensOut = Annotated[Count, typer.Option("--tokens-out", help="Output tokens.")]
+CacheRead = Annotated[Count, typer.Option("--cache-read-tokens", help="Cache-read tokens.")]
+CacheWrite = Annotated[Count, typer.Option("--cache-write-tokens", help="Cache-write tokens.")]
+Reasoning = Annotated[Count, typer.Option("--reasoning-tokens", help="Reasoning tokens.")]
+Micro = Annotated[
+    Count, typer.Option("--micro-cents", help="The amount in micro-cents (1 cent = 1,000,000).")
+]
+Cents = Annotated[Count, typer.Option("--cents", help="The amount in whole cents.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(cost_app, name="cost")
+
+
+@contextmanager
+def _service(settings: Settings, *, write: bool = False) -> Iterator[CostService]:
+    with (
+        open_ledger(settings, with_key=write) as ledger,
+        CostService(ledger, settings.db_url) as service,
+    ):
+        yield service
+
+
+def _amount(micro: int | None, cents: int | None) -> int | None:
+    if micro is not None and cents is not None:
+        raise InputError("give --micro-cents or --cents, not both")
+    return cents * MICRO_CENTS_PER_CENT if cents is not None else micro
+
+
+def _charge(
+    settings: Settings, provider: str, model: str, usage: TokenUsage, micro: int | None
+) -> Any:
+    catalog = Catalog(()) if micro is not None else load_catalog(settings.home)
+    return price_request(catalog, provider, model, usage, micro)
+
+
+def _done(service: CostService, agent_id: str, name: str, micro: int, *, as_json: bool) -> None:
+    total = service.agent_total(agent_id)
+    if as_json:
+        json_line(
+            {
+                "ok": True,
+                "agent_id": agent_id,
+                "event": name,
+                "micro_cents": micro,
+                "total_micro_cents": total,
+                "total_cost_cents": display_cents(total),
+            }
+        )
+    stderr().print(
+        f"kei: {name}: {micro} µ¢ ({format_usd(micro)}); agent {agent_id} total "
+        f"{total} µ¢ ({format_usd(total)})",
+        markup=False,
+    )
+
+
+@cost_app.command("record")
+def record(
+    ctx: typer.Context,
+    agent_id: Annotated[str, typer.Argument(help="The agent that made the call.")],
+    provider: Annotated[str, typer.Option("--provider", help="The model's provider.")],
+    model: Annotated[str, typer.Option("--model", help="The model id or alias.")],
+    tokens_in: TokensIn = None,
+    tokens_out: TokensOut = None,
+    cache_read: CacheRead = None,
+    cache_write: CacheWrite = None,
+    reasoning: Reasoning = None,
+    micro_cents: Micro = None,
+    cents: Cents = None,
+    as_json: Json = False,
+) -> None:
+    """Append one cost.recorded event; tokens without an amount are priced from the catalog."""
+    with handled(ctx) as g, stdout_closed_ok():
+        usage = TokenUsage(
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+            cache_read_tokens=cache_read,
+            cache_write_tokens=cache_write,
+            reasoning_tokens=reasoning,
+        )
+        settings = g.settings()
+        charge = _charge(settings, provider, model, usage, _amount(micro_cents, cents))
+        request = CostRecorded(
+            agent_id=agent_id,
+            provider=provider,
+            model=model,
+            micro_cents=charge.micro_cents,
+            usage=usage,
+            price_entry_id=charge.entry_id,
+            price_entry_hash=charge.entry_hash,
+        )
+        with _service(settings, write=True) as service:
+            name = service.record(request)
+            _done(service, agent_id, name, charge.micro_cents, as_json=as_json)
+
+
+@cost_app.command("amend")
+def amend(
+    ctx: typer.Context,
+    event: Annotated[str, typer.Argument(help="The cost event to replace, as STREAM:VERSION.")],
+    provider: Annotated[str | None, typer.Option("--provider", help="Default: kept.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Default: kept.")] = None,
+    tokens_in: TokensIn = None,
+    tokens_out: TokensOut = None,
+    cache_read: CacheRead = None,
+    cache_write: CacheWrite = None,
+    reasoning: Reasoning = None,
+    micro_cents: Micro = None,
+    cents: Cents = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why it is amended.")] = None,
+    as_json: Json = False,
+) -> None:
+    """Append one cost.amended event that replaces EVENT's amount (once; amend the latest)."""
+    with handled(ctx) as g, stdout_closed_ok():
+        stream, version = parse_event_name(event)
+        amount = _amount(micro_cents, cents)
+        counts = (tokens_in, tokens_out, cache_read, cache_write, reasoning)
+        settings = g.settings()
+        with _service(settings, write=True) as service:
+            target = service.target(stream, version)
+            old = target.payload()
+            if not isinstance(old, CostRecorded | CostAmended):
+                raise InputError(f"event {event} is {target.type}, not a cost event")
+            usage = old.usage
+            if any(c is not None for c in counts):
+                usage = TokenUsage(**dict(zip(TokenUsage.__struct_fields__, counts, strict=True)))
+            elif amount is None:
+                raise InputError("give the new amount (--micro-cents or --cents) or tokens")
+            prov, mod = provider or old.provider, model or old.model
+            charge = _charge(settings, prov, mod, usage, amount)
+            request = CostAmended(
+                agent_id=old.agent_id,
+                supersedes_stream=stream,
+                supersedes_version=version,
+                provider=prov,
+                model=mod,
+                micro_cents=charge.micro_cents,
+                usage=usage,
+                price_entry_id=charge.entry_id,
+                price_entry_hash=charge.entry_hash,
+                reason=reason,
+            )
+            name = service.amend(request)
+            _done(service, old.agent_id, name, charge.micro_cents, as_json=as_json)
+
+
+@cost_app.command("report")
+def report(
+    ctx: typer.Context,
+    by: Annotated[str, typer.Option("--by", help=" | ".join(GROUPS))] = "agent",
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", help="Only calls from then on: 30d, 12h, a date/time or unix seconds."
+        ),
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Exact totals per agent, provider, model or UTC day; amended costs count once."""
+    with handled(ctx) as g, stdout_closed_ok():
+        now_us = int(datetime.now(UTC).timestamp() * 1_000_000)
+        since_us = None if since is None else sk.parse_since(since, now_us)
+        settings = g.settings()
+        catalog = load_catalog(settings.home)
+        with _service(settings) as service:
+            result = service.report(by, catalog, since_us)
+        if as_json:
+            json_line(report_dict(result, since_us))
+        else:
+            sys.stdout.write(report_text(result))
+
+
+def _money(micro: int) -> dict[str, Any]:
+    return {"micro_cents": micro, "display_cents": display_cents(micro), "usd": format_usd(micro)}
+
+
+def report_dict(result: Report, since_us: int | None) -> dict[str, Any]:
+    rows = [
+        {
+            result.by: r.key,
+            "events": r.events,
+            **_money(r.micro_cents),
+            "unverified_events": r.unverified,
+            "given_events": r.given,
+        }
+        for r in result.rows
+    ]
+    unverified = sum(r.unverified for r in result.rows)
+    total = {f"total_{k}": v for k, v in _money(result.total).items()}
+    return {"by": result.by, "since_us": since_us, "rows": rows, **total, "unverified": unverified}
+
+
+def report_text(result: Report) -> str:
+    """One tab-separated line per key, then the total; exact µ¢ and rounded dollars."""
+    if not result.rows:
+        return "(no costs)\n"
+    lines = [f"{result.by}\tevents\tusd\tmicro_cents\tprice"]
+    for r in result.rows:
+        mark = f"UNVERIFIED ({r.unverified} of {r.events})" if r.unverified else "ok"
+        lines.append(f"{r.key}\t{r.events}\t{format_usd(r.micro_cents)}\t{r.micro_cents}\t{mark}")
+    events = sum(r.events for r in result.rows)
+    unverified = sum(r.unverified for r in result.rows)
+    mark = f"UNVERIFIED ({unverified} of {events})" if unverified else "ok"
+    lines.append(f"TOTAL\t{events}\t{format_usd(result.total)}\t{result.total}\t{mark}")
+    return "\n".join(lines) + "\n"

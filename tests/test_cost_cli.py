@@ -1,0 +1,217 @@
+"""``kei cost record|amend|report`` end to end on both stores: spec §1.6/§11 pins, catalog
+pricing with the price entry stored, unverified prices marked, amendments counted once,
+and refusals that leave the log unchanged.
+
+Commands run in-process (``CliRunner``) against a real ledger made by ``kei init``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from cli_helpers import cli_env
+from kei.adapters.catalog_files import load_catalog
+from kei.adapters.ledger import Ledger
+from kei.domain.money import display_cents
+
+Kei = Callable[..., Result]
+
+USER_CATALOG = """
+[[models]]
+id = "house-llm"
+provider = "local"
+status = "active"
+
+[models.pricing]
+input_per_mtok_micro = {rate}
+output_per_mtok_micro = 2000000
+status = "needs-verification"
+"""
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def kei(store_url: str, home: Path) -> Kei:
+    env = cli_env(home, store_url)
+
+    def run(*args: str, code: int | None = 0) -> Result:
+        result = CliRunner().invoke(app_(), list(args), env=env)
+        if code is not None:
+            assert result.exit_code == code, (args, result.stdout, result.stderr)
+        return result
+
+    run("init")
+    run("agent", "fork", "a1", "agent/a1")
+    run("agent", "fork", "a2", "agent/a2")
+    return run
+
+
+def app_() -> Any:
+    from kei.adapters.cli.app import app
+
+    return app
+
+
+def count(url: str) -> int:
+    with Ledger.open(url) as ledger:
+        return ledger.store.count()
+
+
+def payload(url: str, stream: str, version: int) -> dict[str, Any]:
+    with Ledger.open(url) as ledger:
+        found = [e for e in ledger.read_stream(stream) if e.version == version]
+    assert len(found) == 1
+    event = found[0]
+    return {"type": event.type, **event.payload_data()}
+
+
+def report(kei: Kei, *args: str) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(kei("cost", "report", "--json", *args).stdout)
+    return out
+
+
+def test_costs_are_additive_and_exact(kei: Kei) -> None:
+    """§11: 100 + 250 + 75 = 425 via the CLI; the last answer carries the total."""
+    lines = [kei("cost", "record", "a1", "--provider", "anthropic", "--model", "sonnet",
+                 "--cents", str(c), "--json").stdout for c in (100, 250, 75)]  # fmt: skip
+    last = json.loads(lines[-1])
+    assert last["ok"] is True and last["agent_id"] == "a1"
+    assert last["total_cost_cents"] == 425 and last["total_micro_cents"] == 425_000_000
+    assert [json.loads(x)["event"] for x in lines] == ["agent/a1:2", "agent/a1:3", "agent/a1:4"]
+    kei("cost", "record", "a2", "--provider", "p", "--model", "m", "--micro-cents", "499999")
+    got = report(kei)
+    assert [(r["agent"], r["micro_cents"], r["display_cents"]) for r in got["rows"]] == [
+        ("a1", 425_000_000, 425),
+        ("a2", 499_999, 0),
+    ]
+    assert got["total_micro_cents"] == 425_499_999 and got["total_usd"] == "$4.25"
+    text = kei("cost", "report").stdout.splitlines()
+    assert text[0] == "agent\tevents\tusd\tmicro_cents\tprice"
+    assert text[1:] == [
+        "a1\t3\t$4.25\t425000000\tok",
+        "a2\t1\t$0.00\t499999\tok",
+        "TOTAL\t4\t$4.25\t425499999\tok",
+    ]
+
+
+def test_display_cents_pins() -> None:
+    assert [display_cents(m) for m in (499_999, 500_000, 1_500_000)] == [0, 1, 2]
+
+
+def test_catalog_prices_tokens_and_stores_the_entry(kei: Kei, store_url: str, home: Path) -> None:
+    done = kei("cost", "record", "a1", "--provider", "anthropic", "--model", "sonnet",
+               "--tokens-in", "100000", "--tokens-out", "50000", "--cache-read-tokens", "7",
+               "--json")  # fmt: skip
+    assert json.loads(done.stdout)["micro_cents"] == 105_000_000
+    stored = payload(store_url, "agent/a1", 2)
+    model = load_catalog(home).get("claude-sonnet-4-6")
+    assert stored["price_entry_id"] == "claude-sonnet-4-6"
+    assert stored["price_entry_hash"] == model.price_digest
+    assert stored["usage"]["cache_read_tokens"] == 7
+    assert stored["usage"].get("reasoning_tokens") is None  # unknown stays unknown
+    assert report(kei, "--by", "provider")["rows"][0]["unverified_events"] == 0
+
+
+def test_unverified_prices_are_marked(kei: Kei, home: Path) -> None:
+    (home / "models.toml").write_text(USER_CATALOG.format(rate=1_000_000), encoding="utf-8")
+    kei("cost", "record", "a1", "--provider", "local", "--model", "house-llm",
+        "--tokens-in", "1000000", "--tokens-out", "0")  # fmt: skip
+    kei("cost", "record", "a1", "--provider", "anthropic", "--model", "haiku",
+        "--tokens-in", "10", "--tokens-out", "10")  # fmt: skip
+    got = report(kei, "--by", "model")
+    rows = {r["model"]: r for r in got["rows"]}
+    assert rows["house-llm"]["micro_cents"] == 1_000_000
+    assert rows["house-llm"]["unverified_events"] == 1
+    assert rows["haiku"]["unverified_events"] == 0
+    assert got["unverified"] == 1
+    assert (
+        "house-llm\t1\t$0.01\t1000000\tUNVERIFIED (1 of 1)"
+        in kei("cost", "report", "--by", "model").stdout
+    )
+    assert "TOTAL\t2\t" in kei("cost", "report").stdout
+    assert "UNVERIFIED (1 of 2)" in kei("cost", "report").stdout
+
+
+def test_a_changed_catalog_entry_no_longer_vouches(kei: Kei, home: Path) -> None:
+    verified = USER_CATALOG.replace('"needs-verification"', '"verified"\nsource_url = "https://x"'
+                                    '\nverified_at = "2026-01-01"')  # fmt: skip
+    (home / "models.toml").write_text(verified.format(rate=1), encoding="utf-8")
+    kei("cost", "record", "a1", "--provider", "local", "--model", "house-llm",
+        "--tokens-in", "1", "--tokens-out", "1")  # fmt: skip
+    assert report(kei)["unverified"] == 0
+    (home / "models.toml").write_text(verified.format(rate=2), encoding="utf-8")
+    assert report(kei)["unverified"] == 1
+
+
+def test_amend_replaces_an_amount_exactly_once(kei: Kei, store_url: str) -> None:
+    for c in ("100", "200"):
+        kei("cost", "record", "a1", "--provider", "p", "--model", "m", "--cents", c)
+    fixed = kei("cost", "amend", "agent/a1:2", "--cents", "50", "--reason", "retry", "--json")
+    line = json.loads(fixed.stdout)
+    assert line["event"] == "agent/a1:4" and line["total_cost_cents"] == 250
+    amended = payload(store_url, "agent/a1", 4)
+    assert amended["type"] == "cost.amended" and amended["supersedes_version"] == 2
+    assert amended["provider"] == "p" and amended["reason"] == "retry"
+    assert report(kei)["total_micro_cents"] == 250_000_000
+    before = count(store_url)
+    again = kei("cost", "amend", "agent/a1:2", "--cents", "60", code=2)
+    assert "already amended by agent/a1@4; amend that one instead" in again.stderr
+    assert count(store_url) == before
+    kei("cost", "amend", "agent/a1:4", "--cents", "1")  # the amendment itself
+    got = report(kei, "--by", "day")
+    assert got["total_micro_cents"] == 201_000_000 and got["rows"][0]["events"] == 2
+
+
+def test_refused_commands_leave_the_log_unchanged(kei: Kei, store_url: str) -> None:
+    kei("cost", "record", "a1", "--provider", "p", "--model", "m", "--cents", "1")
+    before = count(store_url)
+    cases: list[tuple[list[str], str]] = [
+        (["record", "ghost", "--provider", "p", "--model", "m", "--cents", "1"],
+         "no agent with id ghost"),
+        (["record", "a1", "--provider", "p", "--model", "m", "--micro-cents", "-5"],
+         "micro_cents must be >= 0"),
+        (["record", "a1", "--provider", "p", "--model", "m", "--cents", "1",
+          "--micro-cents", "1"], "not both"),
+        (["record", "a1", "--provider", "p", "--model", "m", "--tokens-in", "5"],
+         "both --tokens-in and --tokens-out"),
+        (["record", "a1", "--provider", "p", "--model", "nope", "--tokens-in", "5",
+          "--tokens-out", "5"], "unknown model 'nope'"),
+        (["record", "a1", "--provider", "openai", "--model", "sonnet", "--tokens-in", "5",
+          "--tokens-out", "5"], "is a anthropic model in the catalog, not openai"),
+        (["record", "a1", "--provider", "p", "--model", "m", "--tokens-in", "-1",
+          "--cents", "1"], "input_tokens must be >= 0"),
+        (["amend", "agent/a1:1", "--cents", "1"], "is agent.forked, not a cost event"),
+        (["amend", "agent/a1:9", "--cents", "1"], "no event agent/a1:9"),
+        (["amend", "a1", "--cents", "1"], "is not STREAM:VERSION"),
+        (["amend", "agent/a1:2"], "give the new amount"),
+        (["report", "--by", "week"], "unknown grouping 'week'"),
+    ]  # fmt: skip
+    for args, message in cases:
+        refused = kei("cost", *args, code=None)
+        assert refused.exit_code != 0, args
+        assert message in refused.stderr, (args, refused.stderr)
+        assert refused.stderr.startswith("kei: error: "), refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert count(store_url) == before
+
+
+def test_since_and_empty_reports_and_rebuild(kei: Kei) -> None:
+    assert kei("cost", "report").stdout == "(no costs)\n"
+    assert report(kei)["rows"] == [] and report(kei)["total_micro_cents"] == 0
+    kei("cost", "record", "a2", "--provider", "p", "--model", "m", "--cents", "3")
+    kei("cost", "amend", "agent/a2:2", "--cents", "4")
+    assert report(kei, "--since", "1h")["total_micro_cents"] == 4_000_000
+    assert report(kei, "--since", "2999-01-01")["rows"] == []
+    status = kei("projections", "status").stdout
+    kei("projections", "rebuild", "costs")
+    assert kei("projections", "status").stdout == status
