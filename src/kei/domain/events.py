@@ -55,6 +55,19 @@ class KeyRevoked(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True)
     reason: str
 
 
+class Origin(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Where an imported fact came from, and when it happened there.
+
+    The envelope's timestamp says when kei signed the event. An importer also knows
+    when the fact happened upstream and which upstream row held it: reports use the
+    first, and a re-run import uses the second to recognise what it carried over.
+    """
+
+    source: str
+    occurred_at_us: int | None = None
+    ref: str | None = None
+
+
 class AgentForked(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """An agent started on a branch, possibly as the child of another agent."""
 
@@ -67,6 +80,7 @@ class AgentForked(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True
     dna: str | None = None
     creator: str | None = None
     fork_parent: str | None = None
+    origin: Origin | None = None
 
 
 class AgentCompleted(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -74,6 +88,7 @@ class AgentCompleted(Payload, frozen=True, forbid_unknown_fields=True, kw_only=T
 
     agent_id: str
     summary: str
+    origin: Origin | None = None
 
 
 class AgentFailed(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -81,12 +96,14 @@ class AgentFailed(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True
 
     agent_id: str
     reason: str
+    origin: Origin | None = None
 
 
 class AgentMerged(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """An agent's branch was merged."""
 
     agent_id: str
+    origin: Origin | None = None
 
 
 class DnaClaimed(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -117,6 +134,7 @@ class CostRecorded(Payload, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     usage: TokenUsage = TokenUsage()
     price_entry_id: str | None = None
     price_entry_hash: str | None = None
+    origin: Origin | None = None
 
 
 Outcome = Literal["functional", "partial", "scaffolding", "fail"]
@@ -135,6 +153,7 @@ class OutcomeRecorded(Payload, frozen=True, forbid_unknown_fields=True, kw_only=
     outcome: Outcome
     escalation_depth: int | None = None
     stub_count: int | None = None
+    origin: Origin | None = None
 
 
 class CostAmended(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -156,6 +175,7 @@ class CostAmended(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True
     price_entry_id: str | None = None
     price_entry_hash: str | None = None
     reason: str | None = None
+    origin: Origin | None = None
 
 
 class SkillInvoked(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -166,6 +186,7 @@ class SkillInvoked(Payload, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     duration_ms: int | None = None
     agent_id: str | None = None
     trajectory_id: str | None = None
+    origin: Origin | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,26 +205,34 @@ REGISTRY: Final[dict[str, EventType]] = {
         EventType(GENESIS, LedgerGenesis, 1, ("name", "key_id")),
         EventType(KEY_ADDED, KeyAdded, 1, ("key_id", "name")),
         EventType(KEY_REVOKED, KeyRevoked, 1, ("key_id", "reason")),
-        EventType("agent.forked", AgentForked, 1, ("agent_id", "branch", "parent_agent_id")),
-        EventType("agent.completed", AgentCompleted, 1, ("agent_id", "summary")),
-        EventType("agent.failed", AgentFailed, 1, ("agent_id", "reason")),
-        EventType("agent.merged", AgentMerged, 1, ("agent_id",)),
+        EventType("agent.forked", AgentForked, 2, ("agent_id", "branch", "parent_agent_id")),
+        EventType("agent.completed", AgentCompleted, 2, ("agent_id", "summary")),
+        EventType("agent.failed", AgentFailed, 2, ("agent_id", "reason")),
+        EventType("agent.merged", AgentMerged, 2, ("agent_id",)),
         EventType("agent.dna.claimed", DnaClaimed, 1, ("dna", "agent_id")),
-        EventType("cost.recorded", CostRecorded, 1, ("agent_id", "model", "micro_cents")),
-        EventType("agent.outcome", OutcomeRecorded, 1, ("agent_id", "outcome")),
+        EventType("cost.recorded", CostRecorded, 2, ("agent_id", "model", "micro_cents")),
+        EventType("agent.outcome", OutcomeRecorded, 2, ("agent_id", "outcome")),
         EventType(
             "cost.amended",
             CostAmended,
-            1,
+            2,
             ("agent_id", "supersedes_stream", "supersedes_version", "micro_cents"),
         ),
-        EventType("skill.invoked", SkillInvoked, 1, ("skill_name", "success", "agent_id")),
+        EventType("skill.invoked", SkillInvoked, 2, ("skill_name", "success", "agent_id")),
     )
 }
 _BY_CLASS: Final = {t.payload_type: t for t in REGISTRY.values()}
 _ENCODER: Final = msgspec.msgpack.Encoder()
 _RAW_DECODER: Final = msgspec.msgpack.Decoder()
 _DECODERS: Final = {name: msgspec.msgpack.Decoder(t.payload_type) for name, t in REGISTRY.items()}
+
+
+def occurred_us(payload: Payload, recorded_us: int) -> int:
+    """When the fact happened: an import's upstream time, else when kei signed it."""
+    origin = getattr(payload, "origin", None)
+    if isinstance(origin, Origin) and origin.occurred_at_us is not None:
+        return origin.occurred_at_us
+    return recorded_us
 
 
 def event_type_of(payload: Payload) -> EventType:

@@ -32,6 +32,7 @@ from kei.domain.events import (
     AgentMerged,
     OutcomeRecorded,
     Payload,
+    occurred_us,
 )
 from kei.domain.recorded import RecordedEvent
 
@@ -156,7 +157,7 @@ def state_of(rows: Iterable[Row]) -> LedgerState:
 
 def _copy(rows: dict[str, Row], payload: Payload, event: RecordedEvent) -> None:
     """Copy what the domain accepted, plus the fields it does not keep, into the row."""
-    ts = event.timestamp_us
+    ts = occurred_us(payload, event.timestamp_us)
     match payload:
         case AgentForked():
             rows[payload.agent_id] = _new_row(payload, ts)

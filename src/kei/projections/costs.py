@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, select, tuple_
 
-from kei.domain.events import CostAmended, CostRecorded
+from kei.domain.events import CostAmended, CostRecorded, occurred_us
 from kei.domain.recorded import RecordedEvent
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ class Costs:
 def _row(event: RecordedEvent, p: Any) -> Row:
     if not isinstance(p, CostRecorded | CostAmended):  # the registry maps the types
         raise TypeError(f"{event.type} at position {event.position} is not a cost event")
-    ts = event.timestamp_us
+    ts = occurred_us(p, event.timestamp_us)
     return {
         "key": (event.stream, event.version),
         "stream": event.stream,

@@ -9,7 +9,7 @@ Table ``<name>_invocations`` (``<name>`` is ``skills`` by default), primary key
 
 - ``skill`` (text), ``position`` (the event's log position)
 - ``success`` (bool), ``duration_ms`` (int or NULL: unknown, not zero)
-- ``timestamp_us`` (the event's signed timestamp), ``agent_id``, ``trajectory_id``
+- ``timestamp_us`` (when it happened: an import's upstream time, else the signed one), ``agent_id``, ``trajectory_id``
 
 Example::
 
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import BigInteger, Boolean, Column, MetaData, String, Table, func, select
 
-from kei.domain.events import SkillInvoked
+from kei.domain.events import SkillInvoked, occurred_us
 from kei.domain.recorded import RecordedEvent
 from kei.domain.skills import Invocation
 
@@ -104,7 +104,7 @@ def _row(event: RecordedEvent) -> dict[str, Any]:
         "position": event.position,
         "success": payload.success,
         "duration_ms": payload.duration_ms,
-        "timestamp_us": event.timestamp_us,
+        "timestamp_us": occurred_us(payload, event.timestamp_us),
         "agent_id": payload.agent_id,
         "trajectory_id": payload.trajectory_id,
     }
