@@ -15,34 +15,83 @@ report is a projection replayed from it. The embeddable API::
 
 from __future__ import annotations
 
-from kei.adapters.keyfile import load_key, write_key
-from kei.adapters.ledger import Ledger, NewEvent
-from kei.adapters.verification import VerifyReport, verify_store
-from kei.domain.events import (
-    AgentCompleted,
-    AgentFailed,
-    AgentForked,
-    AgentMerged,
-    CostRecorded,
-    KeyAdded,
-    KeyRevoked,
-    LedgerGenesis,
-    Payload,
-    TokenUsage,
-)
-from kei.domain.keys import SigningKey
-from kei.domain.recorded import RecordedEvent
-from kei.domain.verify import Finding, FindingKind
-from kei.errors import (
-    ConcurrencyError,
-    InputError,
-    KeiError,
-    KeyFileError,
-    LedgerStateError,
-    StoreError,
-    StoreNotInitialisedError,
-    VerificationError,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kei.adapters.keyfile import load_key, write_key
+    from kei.adapters.ledger import Ledger, NewEvent
+    from kei.adapters.verification import VerifyReport, verify_store
+    from kei.domain.events import (
+        AgentCompleted,
+        AgentFailed,
+        AgentForked,
+        AgentMerged,
+        CostRecorded,
+        KeyAdded,
+        KeyRevoked,
+        LedgerGenesis,
+        Payload,
+        TokenUsage,
+    )
+    from kei.domain.keys import SigningKey
+    from kei.domain.recorded import RecordedEvent
+    from kei.domain.verify import Finding, FindingKind
+    from kei.errors import (
+        ConcurrencyError,
+        InputError,
+        KeiError,
+        KeyFileError,
+        LedgerStateError,
+        StoreError,
+        StoreNotInitialisedError,
+        VerificationError,
+    )
+
+# Where each public name lives. Importing ``kei`` loads none of them: the CLI imports
+# this package on every run, and a command that never opens a store should not pay
+# for the store's libraries.
+_HOMES = {
+    "kei.adapters.keyfile": ("load_key", "write_key"),
+    "kei.adapters.ledger": ("Ledger", "NewEvent"),
+    "kei.adapters.verification": ("VerifyReport", "verify_store"),
+    "kei.domain.events": (
+        "AgentCompleted",
+        "AgentFailed",
+        "AgentForked",
+        "AgentMerged",
+        "CostRecorded",
+        "KeyAdded",
+        "KeyRevoked",
+        "LedgerGenesis",
+        "Payload",
+        "TokenUsage",
+    ),
+    "kei.domain.keys": ("SigningKey",),
+    "kei.domain.recorded": ("RecordedEvent",),
+    "kei.domain.verify": ("Finding", "FindingKind"),
+    "kei.errors": (
+        "ConcurrencyError",
+        "InputError",
+        "KeiError",
+        "KeyFileError",
+        "LedgerStateError",
+        "StoreError",
+        "StoreNotInitialisedError",
+        "VerificationError",
+    ),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kei' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 

@@ -61,6 +61,10 @@ def make_engine(url: str) -> Engine:
         @sa_event.listens_for(engine, "connect")
         def _no_implicit(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None
+            # Read models are rebuilt from the log, so a commit lost to a power cut
+            # costs a catch-up, never data: WAL's NORMAL is durable enough and spares
+            # an fsync per page.
+            dbapi_conn.execute("PRAGMA synchronous=NORMAL")
 
         @sa_event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:

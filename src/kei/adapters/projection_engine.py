@@ -45,6 +45,7 @@ from sqlalchemy.engine import Connection
 from kei.adapters.projection_db import STATE_TABLE, driver_errors, lock_schema, make_engine
 from kei.adapters.projection_db import state_table as _state
 from kei.adapters.store.base import PAGE, EventStore
+from kei.domain.envelope import chained_prefix
 from kei.domain.recorded import RecordedEvent
 from kei.domain.records import StoredRecord
 from kei.domain.verify import Link, check_content, check_link
@@ -55,6 +56,9 @@ from kei.projections.digest import state_digest
 __all__ = ["STATE_TABLE", "ProjectionEngine", "ProjectionStatus"]
 
 log = logging.getLogger(__name__)
+# Events per catch-up transaction (a page): a few store pages, so a rebuild commits
+# (and pays per-statement costs) once per 5,000 events; memory stays a few MB.
+COMMIT = 5 * PAGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +99,10 @@ class ProjectionEngine:
         store: EventStore,
         projections: Iterable[Projection],
         *,
-        page_size: int = PAGE,
+        page_size: int = COMMIT,
     ) -> None:
-        if not 0 < page_size <= PAGE:
-            raise ValueError(f"page_size must be 1..{PAGE}, got {page_size}")
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, got {page_size}")
         self.store = store
         self.page_size = page_size
         self.projections: dict[str, Projection] = {}
@@ -207,21 +211,40 @@ class ProjectionEngine:
                 done.update(members)
 
     def _run(self, cursor: _Cursor, names: list[str], *, upto: int | None) -> tuple[int, bool]:
-        """Catch ``names`` (all at ``cursor``) up to ``upto`` (or the end), page by page;
-        returns the events applied and False when another engine moved them first."""
+        """Catch ``names`` (all at ``cursor``) up to ``upto`` (or the end), one
+        transaction per page of ``page_size`` events; returns the events applied and
+        False when another engine moved them first."""
         read = 0
         while True:
-            records = self.store.read(after=cursor.position, limit=self.page_size, upto=upto)
-            if not records:
-                return read, True
-            good, broken = _verified(records, cursor.link)
-            if good:
-                moved = self._commit_page(cursor, names, good)
+            records, broken = self._gather(cursor, upto)
+            if records:
+                moved = self._commit_page(cursor, names, records)
                 if moved is None:
                     return read, False
-                cursor, read = moved, read + len(good)
+                cursor, read = moved, read + len(records)
             if broken is not None:
                 raise broken
+            if not records:
+                return read, True
+
+    def _gather(
+        self, cursor: _Cursor, upto: int | None
+    ) -> tuple[list[StoredRecord], VerificationError | None]:
+        """The verified records of the page after ``cursor`` (read in store pages),
+        and the break that stopped them, if any."""
+        out: list[StoredRecord] = []
+        while len(out) < self.page_size:
+            limit = min(self.page_size - len(out), PAGE)
+            records = self.store.read(after=cursor.position, limit=limit, upto=upto)
+            if not records:
+                break
+            good, broken = _verified(records, cursor.link)
+            out += good
+            if broken is not None:
+                return out, broken
+            last = records[-1]
+            cursor = _Cursor(last.position, last.seq, last.hash)
+        return out, None
 
     def _commit_page(
         self, cursor: _Cursor, names: list[str], records: list[StoredRecord]
@@ -295,8 +318,21 @@ class _LostRaceError(Exception):
 def _verified(
     records: list[StoredRecord], link: Link | None
 ) -> tuple[list[StoredRecord], VerificationError | None]:
-    """The records that link and hash correctly, up to the first break, and that break."""
-    for i, record in enumerate(records):
+    """The records that link and hash correctly, up to the first break, and that break.
+
+    Runs of good records go through ``chained_prefix``; a record it stops at (or the
+    first of the log) is checked one by one, which names the fault if there is one.
+    """
+    i = 0
+    while i < len(records):
+        if link is not None and link.seq is not None and link.hash is not None:
+            i = chained_prefix(records, i, link.seq, link.hash)
+            if i == len(records):
+                break
+            if i > 0:
+                r = records[i - 1]
+                link = Link(r.position, r.seq, r.hash)
+        record = records[i]
         found = [*check_link(link, record), *check_content(record)]
         if found:
             f = found[0]
@@ -308,4 +344,5 @@ def _verified(
             )
             return records[:i], error
         link = Link(record.position, record.seq, record.hash)
+        i += 1
     return records, None

@@ -27,9 +27,11 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, Final
+
+from msgspec.structs import replace
 
 from kei.adapters.store.base import PAGE, EventStore, Waiter
 from kei.domain import events

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 
-@dataclass(frozen=True, slots=True)
-class StoredRecord:
+class StoredRecord(msgspec.Struct, frozen=True):
     """One event row joined with its chain row; nothing in it has been checked.
 
     ``seq``, ``prev_hash`` and ``hash`` are None when the event has no chain entry.
+    A msgspec Struct, not a dataclass: stores build one per event read, and a
+    Struct is several times cheaper to construct than a frozen dataclass.
     """
 
     position: int

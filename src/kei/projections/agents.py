@@ -35,6 +35,7 @@ from kei.domain.events import (
     occurred_us,
 )
 from kei.domain.recorded import RecordedEvent
+from kei.projections.base import insert_rows
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -135,7 +136,7 @@ class Agents:
             chunk = rows[i : i + CHUNK]
             if delete:
                 conn.execute(t.delete().where(t.c.id.in_([r["id"] for r in chunk])))
-            conn.execute(t.insert(), chunk)
+            insert_rows(conn, t, chunk)
 
 
 def state_of(rows: Iterable[Row]) -> LedgerState:

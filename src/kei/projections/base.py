@@ -39,6 +39,7 @@ Example::
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
@@ -84,6 +85,28 @@ def apply_page(conn: Connection, projection: Projection, events: Sequence[Record
         return
     for event in events:
         projection.apply(conn, event)
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys) with one driver ``executemany``.
+
+    The statement is SQLAlchemy's, compiled for the dialect of ``conn``; the rows go
+    to the driver as they are. SQLAlchemy's own executemany rebuilds every row's
+    parameters through its compiler, about 10 µs a row, which is most of a rebuild's
+    time on a million rows. Columns hold plain values (see the rules above), so no
+    type processing is skipped that a driver does not do itself.
+    """
+    if not rows:
+        return
+    compiled = table.insert().compile(dialect=conn.dialect, column_keys=list(rows[0]))
+    if compiled.positional:
+        pick = operator.itemgetter(*(compiled.positiontup or []))
+        params: list[Any] = [pick(r) for r in rows]
+        if len(compiled.positiontup or []) == 1:
+            params = [(p,) for p in params]
+    else:
+        params = list(rows)
+    conn.exec_driver_sql(compiled.string, params)
 
 
 def upsert_add(

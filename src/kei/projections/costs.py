@@ -19,6 +19,7 @@ the name a ``cost.amended`` event uses for the event it replaces:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -27,12 +28,14 @@ from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, selec
 
 from kei.domain.events import CostAmended, CostRecorded, occurred_us
 from kei.domain.recorded import RecordedEvent
+from kei.projections.base import insert_rows
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 NAME: Final = "costs"
 CHUNK: Final = 400
+_US_PER_DAY: Final = 86_400_000_000
 TOKENS: Final = (
     "input_tokens",
     "output_tokens",
@@ -134,7 +137,7 @@ class Costs:
             if delete:
                 keys = [(r["stream"], r["version"]) for r in chunk]
                 conn.execute(t.delete().where(tuple_(t.c.stream, t.c.version).in_(keys)))
-            conn.execute(t.insert(), chunk)
+            insert_rows(conn, t, chunk)
 
 
 def _row(event: RecordedEvent, p: Any) -> Row:
@@ -162,4 +165,10 @@ def _row(event: RecordedEvent, p: Any) -> Row:
 
 def utc_day(us: int) -> str:
     """The UTC date of ``us`` microseconds since the epoch, ``YYYY-MM-DD``."""
-    return datetime.fromtimestamp(us // 1_000_000, tz=UTC).strftime("%Y-%m-%d")
+    return _day_text(us // _US_PER_DAY)
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_text(day: int) -> str:
+    """Day ``day`` since the epoch as text; memoised, since a log spans few days."""
+    return datetime.fromtimestamp(day * 86_400, tz=UTC).strftime("%Y-%m-%d")

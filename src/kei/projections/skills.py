@@ -30,6 +30,7 @@ from sqlalchemy import BigInteger, Boolean, Column, MetaData, String, Table, fun
 from kei.domain.events import SkillInvoked, occurred_us
 from kei.domain.recorded import RecordedEvent
 from kei.domain.skills import Invocation
+from kei.projections.base import insert_rows
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -72,7 +73,7 @@ class Skills:
     def apply_page(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         rows = [_row(e) for e in events if e.type == SKILL_INVOKED]
         if rows:
-            conn.execute(self._table().insert(), rows)
+            insert_rows(conn, self._table(), rows)
 
     def invocations(self, conn: Connection, *, since_us: int = 0) -> list[Invocation]:
         """The invocations at or after ``since_us``, in skill then log order."""
