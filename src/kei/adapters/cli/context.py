@@ -1,4 +1,9 @@
-"""Shared CLI plumbing: global options, settings, opening the ledger, error printing."""
+"""Shared CLI plumbing: global options, settings, opening the ledger, error printing.
+
+Command modules import heavy libraries (the stores, SQLAlchemy, the services) inside
+their command functions, and this module imports none at the top, so each command
+loads only what it uses (``kei --help`` and ``kei models`` never load a store).
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,18 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from kei.adapters import config
 from kei.adapters.cli.exits import exit_code_for
-from kei.adapters.keyfile import load_key
-from kei.adapters.ledger import Ledger
-from kei.domain.keys import SigningKey
 from kei.errors import KeiError
+
+if TYPE_CHECKING:
+    from kei.adapters.ledger import Ledger
+    from kei.domain.keys import SigningKey
 
 
 @dataclass(slots=True)
@@ -64,11 +71,17 @@ def handled(ctx: typer.Context) -> Iterator[Globals]:
 
 
 def load_signing_key(settings: config.Settings, ref: str | None = None) -> SigningKey:
+    from kei.adapters.keyfile import load_key
+
     return load_key(settings.key_path(ref))
 
 
 @contextmanager
 def open_ledger(settings: config.Settings, *, with_key: bool = False) -> Iterator[Ledger]:
+    # Imported here, not at the top: every command module imports this one, and
+    # `kei --help` or `kei models` should not load the store's libraries.
+    from kei.adapters.ledger import Ledger
+
     key = load_signing_key(settings) if with_key else None
     ledger = Ledger.open(settings.db_url, key=key, synchronous=settings.synchronous)
     try:

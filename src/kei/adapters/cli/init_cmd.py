@@ -7,9 +7,6 @@ from typing import Annotated
 import typer
 
 from kei.adapters.cli.context import handled, stderr
-from kei.adapters.keyfile import load_key, write_key
-from kei.adapters.ledger import Ledger
-from kei.domain.keys import SigningKey
 
 
 def register(app: typer.Typer) -> None:
@@ -19,6 +16,10 @@ def register(app: typer.Typer) -> None:
         name: Annotated[str, typer.Option("--name", help="A human name for this ledger.")] = "kei",
     ) -> None:
         """Create the ledger: store, signing key (if missing) and genesis event."""
+        from kei.adapters.keyfile import load_key, write_key
+        from kei.adapters.ledger import Ledger
+        from kei.domain.keys import SigningKey
+
         with handled(ctx) as g:
             settings = g.settings()
             path = settings.key_path()

@@ -9,9 +9,6 @@ import typer
 from rich.table import Table
 
 from kei.adapters.cli.context import handled, is_tty, load_signing_key, open_ledger, stderr
-from kei.adapters.keyfile import write_key
-from kei.adapters.ledger import Ledger
-from kei.domain.keys import SigningKey
 from kei.errors import InputError
 
 keys_app = typer.Typer(help="Create, list and revoke signing keys.", no_args_is_help=True)
@@ -27,6 +24,10 @@ def new(
     name: Annotated[str, typer.Argument(help="Name of the new key file.")] = "default",
 ) -> None:
     """Create a key file (mode 0600) and register the key in the ledger, signed by --key."""
+    from kei.adapters.keyfile import write_key
+    from kei.adapters.ledger import Ledger
+    from kei.domain.keys import SigningKey
+
     with handled(ctx) as g:
         settings = g.settings()
         if not name or "/" in name or name.startswith("."):

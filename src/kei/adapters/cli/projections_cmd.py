@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -20,8 +20,9 @@ from rich.table import Table
 from kei.adapters.cli.context import handled, is_tty, open_ledger
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 from kei.adapters.config import Settings
-from kei.adapters.projection_engine import ProjectionEngine, ProjectionStatus
-from kei.projections.registry import default_projections
+
+if TYPE_CHECKING:
+    from kei.adapters.projection_engine import ProjectionEngine, ProjectionStatus
 
 projections_app = typer.Typer(help="Read models built from the log.", no_args_is_help=True)
 
@@ -36,6 +37,9 @@ def register(app: typer.Typer) -> None:
 
 @contextmanager
 def _engine(settings: Settings) -> Iterator[ProjectionEngine]:
+    from kei.adapters.projection_engine import ProjectionEngine
+    from kei.projections.registry import default_projections
+
     with open_ledger(settings) as ledger:
         engine = ProjectionEngine(settings.db_url, ledger.store, default_projections())
         try:
