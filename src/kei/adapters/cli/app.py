@@ -10,6 +10,7 @@ from kei.adapters.cli import (
     agent_cmd,
     cost_cmd,
     demo_cmd,
+    import_cmd,
     init_cmd,
     keys_cmd,
     models_cmd,
@@ -61,6 +62,7 @@ projections_cmd.register(app)
 agent_cmd.register(app)
 cost_cmd.register(app)
 skill_cmd.register(app)
+import_cmd.register(app)
 demo_cmd.register(app)
 
 

@@ -1,0 +1,81 @@
+"""``kei import kei-ledger PATH``: carry another system's history into kei as events.
+
+Thin: the import lives in ``kei.adapters.importers``. The summary goes to stdout
+(it is the command's answer): counts, notes, then what was not carried over, one
+tab-separated line per item (upstream row, what, why). On a terminal only the first
+``SHOWN`` items are listed with the count; piped, all of them; ``--json`` prints one
+object with everything. An import that ran exits 0 even when some items could not
+carry over; a refusal (missing or foreign file, newer schema) is one line, exit 2,
+and appends nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Final
+
+import typer
+
+from kei.adapters.cli.context import handled, is_tty, open_ledger
+from kei.adapters.cli.output import json_line, stdout_closed_ok
+
+if TYPE_CHECKING:
+    from kei.adapters.importers import ImportReport
+
+import_app = typer.Typer(help="Import other systems' histories into kei.", no_args_is_help=True)
+SHOWN: Final = 20
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(import_app, name="import")
+
+
+@import_app.command("kei-ledger")
+def kei_ledger(
+    ctx: typer.Context,
+    path: Annotated[
+        Path, typer.Argument(metavar="PATH", help="The upstream kei-ledger SQLite file (v1–v9).")
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report what would be imported; append nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Import an upstream kei-ledger database; a re-run appends only what is missing."""
+    from kei.adapters.importers import import_kei_ledger
+
+    with handled(ctx) as g, stdout_closed_ok():
+        settings = g.settings()
+        with open_ledger(settings, with_key=not dry_run) as ledger:
+            report = import_kei_ledger(ledger, settings.db_url, path, dry_run=dry_run)
+        if as_json:
+            json_line(report.to_dict())
+        else:
+            sys.stdout.write(summary(report, limit=SHOWN if is_tty() else None))
+
+
+def summary(report: ImportReport, *, limit: int | None) -> str:
+    """The human summary; ``limit`` caps the not-carried-over lines (None: all)."""
+    verb = "to append" if report.dry_run else "appended"
+    lines = [
+        f"kei-ledger schema v{report.schema_version} from {report.source}"
+        + (" (dry run: nothing appended)" if report.dry_run else ""),
+        f"agents: {report.agents_imported} imported, {report.agents_updated} updated, "
+        f"{report.agents_unchanged} unchanged, {report.agents_skipped} skipped",
+        f"events {verb}: {report.events_appended}",
+        f"cost events: {report.cost_events}",
+        f"skill invocations: {report.skill_invocations} imported, "
+        f"{report.skills_already} already in kei",
+    ]
+    lines += [f"note: {n}" for n in report.notes]
+    items = report.not_carried
+    if items:
+        lines.append(f"not carried over: {len(items)}")
+        shown = items if limit is None else items[:limit]
+        lines += [f"  {item.line()}" for item in shown]
+        if len(shown) < len(items):
+            lines.append(f"  … and {len(items) - len(shown)} more (--json lists all)")
+    else:
+        lines.append("not carried over: none")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,204 @@
+"""Read an upstream kei-ledger SQLite database (schema v1–v9) into plain rows.
+
+The file is opened read-only (``mode=ro``) and never migrated or written: an
+import must not change the history it carries over. The schema is taken from
+``PRAGMA user_version`` and, column by column, from what the ``agents`` table
+actually holds, so a database at any version reads with the columns it has and
+``None`` for the rest. Both tables are read in one read transaction (one
+consistent snapshot). SQLite stores any value in any column, so values are
+coerced: text stays text (bytes decoded), integers stay integers, anything else
+in an integer column reads as ``None``.
+
+Refusals are one-line ``InputError``s: a missing file, a file that is not
+SQLite, a database without an ``agents`` table, a schema newer than v9.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from kei.errors import InputError
+
+MAX_SCHEMA: Final = 9
+US: Final = 1_000_000  # upstream times are unix seconds, kei's are microseconds
+AGENT_COLUMNS: Final = (
+    "id", "branch", "parent_branch", "spec_sha", "status", "started_ts", "finished_ts",
+    "summary", "worktree_path", "dna", "creator_id", "fork_parent_id", "cost_cents",
+    "provider", "model", "cost_micro_cents", "tokens_in", "tokens_out", "stubs_count",
+    "outcome", "escalation_depth",
+)  # fmt: skip
+_INTS: Final = frozenset(
+    {
+        "started_ts", "finished_ts", "cost_cents", "cost_micro_cents", "tokens_in",
+        "tokens_out", "stubs_count", "escalation_depth",
+    }
+)  # fmt: skip
+REQUIRED: Final = ("id", "branch", "status", "started_ts")
+SKILL_COLUMNS: Final = (
+    "id", "skill_name", "ts", "agent_id", "success", "trajectory_id", "duration_ms",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamAgent:
+    """One ``agents`` row; columns the schema lacks are ``None``."""
+
+    rowid: int
+    id: str
+    branch: str
+    status: str
+    started_ts: int
+    parent_branch: str | None = None
+    spec_sha: str | None = None
+    finished_ts: int | None = None
+    summary: str | None = None
+    worktree_path: str | None = None
+    dna: str | None = None
+    creator_id: str | None = None
+    fork_parent_id: str | None = None
+    cost_cents: int | None = None
+    provider: str | None = None
+    model: str | None = None
+    cost_micro_cents: int | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    stubs_count: int | None = None
+    outcome: str | None = None
+    escalation_depth: int | None = None
+
+    @property
+    def ref(self) -> str:
+        """The upstream row, as reports and ``Origin.ref`` name it."""
+        return f"agents/{self.id}" if self.id else f"agents/rowid:{self.rowid}"
+
+    @property
+    def ended_ts(self) -> int:
+        """When it finished upstream, else when it started."""
+        return self.started_ts if self.finished_ts is None else self.finished_ts
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamSkill:
+    """One ``skill_invocations`` row (v8+)."""
+
+    id: int
+    skill_name: str
+    ts: int
+    success: bool
+    agent_id: str | None = None
+    trajectory_id: str | None = None
+    duration_ms: int | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"skill_invocations/{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """Everything an import reads, in import order."""
+
+    path: str
+    schema_version: int
+    columns: frozenset[str]
+    agents: list[UpstreamAgent]
+    skills: list[UpstreamSkill]
+
+
+def read_upstream(path: Path) -> Upstream:
+    """Read ``path`` read-only; refuse, in one line, anything that is not kei-ledger v1–v9."""
+    shown = str(path)
+    if not path.exists():
+        raise InputError(f"{shown}: no such file; give the path of a kei-ledger database")
+    if not path.is_file():
+        raise InputError(f"{shown} is not a file; give the path of a kei-ledger database")
+    with _snapshot(path) as conn:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "agents" not in tables:
+            raise InputError(f"{shown} is not a kei-ledger database (it has no agents table)")
+        if version > MAX_SCHEMA:
+            raise InputError(
+                f"{shown}: schema v{version} is newer than the v1–v{MAX_SCHEMA} kei can import"
+            )
+        present = {r[1] for r in conn.execute("PRAGMA table_info(agents)")}
+        missing = [c for c in REQUIRED if c not in present]
+        if missing:
+            raise InputError(
+                f"{shown} is not a kei-ledger database (its agents table has no "
+                f"{', '.join(missing)} column)"
+            )
+        agents = list(_agents(conn, present))
+        skills = list(_skills(conn)) if "skill_invocations" in tables else []
+    return Upstream(shown, version, frozenset(present), agents, skills)
+
+
+@contextmanager
+def _snapshot(path: Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection inside one read transaction; driver errors become one line."""
+    uri = path.resolve().as_uri() + "?mode=ro"
+    try:
+        with closing(sqlite3.connect(uri, uri=True)) as conn:
+            conn.execute("BEGIN")
+            yield conn
+            conn.rollback()
+    except sqlite3.Error as exc:
+        raise InputError(f"{path} is not a readable SQLite database ({exc})") from exc
+
+
+def _agents(conn: sqlite3.Connection, present: set[str]) -> Iterator[UpstreamAgent]:
+    wanted = [c for c in AGENT_COLUMNS if c in present]
+    query = f"SELECT rowid, {', '.join(wanted)} FROM agents ORDER BY started_ts, rowid"
+    for row in conn.execute(query):
+        values = {c: _value(c, v) for c, v in zip(wanted, row[1:], strict=True)}
+        yield UpstreamAgent(
+            rowid=int(row[0]),
+            id=values.pop("id") or "",
+            branch=values.pop("branch") or "",
+            status=values.pop("status") or "",
+            started_ts=values.pop("started_ts") or 0,
+            **values,
+        )
+
+
+def _skills(conn: sqlite3.Connection) -> Iterator[UpstreamSkill]:
+    present = {r[1] for r in conn.execute("PRAGMA table_info(skill_invocations)")}
+    cols = [c if c in present else "NULL" for c in SKILL_COLUMNS]
+    for row in conn.execute(f"SELECT {', '.join(cols)} FROM skill_invocations ORDER BY id"):
+        sid, name, ts, agent, success, trajectory, duration = row
+        yield UpstreamSkill(
+            id=_int(sid) or 0,
+            skill_name=_text(name) or "",
+            ts=_int(ts) or 0,
+            success=bool(_int(success)),
+            agent_id=_text(agent),
+            trajectory_id=_text(trajectory),
+            duration_ms=_int(duration),
+        )
+
+
+def _value(column: str, value: Any) -> Any:
+    return _int(value) if column in _INTS else _text(value)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
