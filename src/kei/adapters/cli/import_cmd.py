@@ -1,4 +1,5 @@
-"""``kei import kei-ledger PATH``: carry another system's history into kei as events.
+"""``kei import kei-ledger PATH`` and ``kei import kei-hibernate BUNDLE``: carry another
+system's history into kei as events.
 
 Thin: the import lives in ``kei.adapters.importers``. The summary goes to stdout
 (it is the command's answer): counts, notes, then what was not carried over, one
@@ -49,6 +50,30 @@ def kei_ledger(
         settings = g.settings()
         with open_ledger(settings, with_key=not dry_run) as ledger:
             report = import_kei_ledger(ledger, settings.db_url, path, dry_run=dry_run)
+        if as_json:
+            json_line(report.to_dict())
+        else:
+            sys.stdout.write(summary(report, limit=SHOWN if is_tty() else None))
+
+
+@import_app.command("kei-hibernate")
+def kei_hibernate(
+    ctx: typer.Context,
+    bundle: Annotated[
+        Path, typer.Argument(metavar="BUNDLE", help="The upstream kei-hibernate .tar.zst bundle.")
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check and report; append nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Check an upstream kei-hibernate bundle whole, then import its kei-ledger database."""
+    from kei.adapters.importers.kei_hibernate import import_kei_hibernate
+
+    with handled(ctx) as g, stdout_closed_ok():
+        settings = g.settings()
+        with open_ledger(settings, with_key=not dry_run) as ledger:
+            report = import_kei_hibernate(ledger, settings.db_url, bundle, dry_run=dry_run)
         if as_json:
             json_line(report.to_dict())
         else:
