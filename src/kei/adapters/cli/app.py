@@ -10,6 +10,7 @@ from kei.adapters.cli import (
     agent_cmd,
     cost_cmd,
     demo_cmd,
+    events_io_cmd,
     import_cmd,
     init_cmd,
     keys_cmd,
@@ -57,6 +58,7 @@ init_cmd.register(app)
 keys_cmd.register(app)
 verify_cmd.register(app)
 tail_cmd.register(app)
+events_io_cmd.register(tail_cmd.events_app)
 models_cmd.register(app)
 projections_cmd.register(app)
 agent_cmd.register(app)

@@ -1,0 +1,135 @@
+"""The log as JSON lines, for other tools: every event with its hashes, its signature
+and its exact stored bytes, so a reader can check it without kei and
+``kei events import`` can take it back byte for byte.
+
+One object per line, in log order (keys as in ``RecordedEvent.to_dict`` plus
+``state``, the whole stored envelope in base64)::
+
+    {"position": 2, "seq": 1, "time": "2026-11-25T12:00:00.000001Z", "type": "agent.forked",
+     "stream": "agent/a1", "version": 1, "schema_version": 2, "key_id": "…",
+     "payload": {…}, "prev_hash": "sha256:…", "hash": "sha256:…",
+     "signature": "ed25519:…", "state": "AQ…"}
+
+Export reads the log in pages (memory stays flat) and checks every link and hash as
+it goes: it stops with ``VerificationError`` at the first break instead of handing a
+damaged history to another tool.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator
+from typing import IO, Any
+
+import msgspec
+
+from kei.adapters.store.base import PAGE, EventStore
+from kei.domain.envelope import chained_prefix
+from kei.domain.recorded import RecordedEvent
+from kei.domain.records import StoredRecord
+from kei.domain.verify import Link, check_content, check_link
+from kei.errors import InputError, VerificationError
+
+_ENCODE = msgspec.json.Encoder()
+_DECODE = msgspec.json.Decoder()
+
+
+def line_of(record: StoredRecord) -> bytes:
+    """One event as one JSON line (with its newline)."""
+    data = RecordedEvent.from_record(record).to_dict()
+    data["state"] = base64.b64encode(record.state).decode("ascii")
+    return _ENCODE.encode(data) + b"\n"
+
+
+def export_jsonl(store: EventStore, out: IO[bytes], *, since: int = 0) -> int:
+    """Write every event after position ``since`` to ``out``; returns how many."""
+    link = _link_before(store, since)
+    written, after = 0, since
+    while page := store.read(after=after, limit=PAGE):
+        _check_page(page, link)
+        out.write(b"".join(line_of(r) for r in page))
+        written += len(page)
+        last = page[-1]
+        link, after = Link(last.position, last.seq, last.hash), last.position
+    return written
+
+
+def _link_before(store: EventStore, since: int) -> Link | None:
+    """The entry at or before position ``since``, which the first exported one follows
+    (None from the start of the log). Positions may have gaps, so look back a page
+    first and from the start only if that finds nothing."""
+    if since <= 0:
+        return None
+    for start in (max(0, since - PAGE), 0):
+        found: StoredRecord | None = None
+        after = start
+        while page := store.read(after=after, limit=PAGE, upto=since):
+            found, after = page[-1], page[-1].position
+        if found is not None:
+            return Link(found.position, found.seq, found.hash)
+    return None
+
+
+def _check_page(page: list[StoredRecord], link: Link | None) -> None:
+    i = 0
+    if link is not None and link.seq is not None and link.hash is not None:
+        i = chained_prefix(page, 0, link.seq, link.hash)
+    while i < len(page):
+        record = page[i]
+        found = [*check_link(link, record), *check_content(record)]
+        if found:
+            f = found[0]
+            raise VerificationError(
+                f"export stopped at position {record.position}: {f.kind.value}: {f.detail}; "
+                "run `kei verify-chain` for every finding",
+                position=record.position,
+                kind=f.kind.value,
+            )
+        link = Link(record.position, record.seq, record.hash)
+        i += 1
+        if link.seq is not None and link.hash is not None:
+            i = chained_prefix(page, i, link.seq, link.hash)
+
+
+def read_jsonl(lines: IO[bytes]) -> Iterator[StoredRecord]:
+    """Stored records from JSON lines written by ``export_jsonl`` (nothing checked yet:
+    the importer verifies signatures and the chain); InputError names a bad line."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield _record(_DECODE.decode(line))
+        except (msgspec.DecodeError, KeyError, TypeError, ValueError, binascii.Error) as exc:
+            raise InputError(
+                f"line {number} is not a kei event ({type(exc).__name__}: {exc})",
+                hint="give a file written by `kei events export --format jsonl`",
+            ) from None
+
+
+def _record(data: dict[str, Any]) -> StoredRecord:
+    return StoredRecord(
+        position=_int(data["position"]),
+        stream=str(data["stream"]),
+        version=_int(data["version"]),
+        type=str(data["type"]),
+        state=base64.b64decode(data["state"], validate=True),
+        seq=None if data["seq"] is None else _int(data["seq"]),
+        prev_hash=_digest(data["prev_hash"]),
+        hash=_digest(data["hash"]),
+    )
+
+
+def _int(value: Any) -> int:
+    if type(value) is not int:
+        raise TypeError(f"expected an integer, found {value!r}")
+    return value
+
+
+def _digest(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    text = str(value)
+    if not text.startswith("sha256:"):
+        raise ValueError(f"expected 'sha256:<hex>', found {text[:20]!r}")
+    return bytes.fromhex(text.removeprefix("sha256:"))
