@@ -35,7 +35,7 @@ from kei.domain.events import (
     occurred_us,
 )
 from kei.domain.recorded import RecordedEvent
-from kei.projections.base import insert_rows
+from kei.projections.base import PagedTable, insert_rows
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -79,7 +79,7 @@ def agents_table(metadata: MetaData, name: str = NAME) -> Table:
     )
 
 
-class Agents:
+class Agents(PagedTable):
     """The agents read model; see the module docstring."""
 
     version = 1
@@ -89,20 +89,10 @@ class Agents:
 
     def __init__(self, name: str = NAME) -> None:
         self.name = name
-        self._table: Table | None = None
 
     def define(self, metadata: MetaData) -> list[Table]:
         self._table = agents_table(metadata, self.name)
         return [self._table]
-
-    @property
-    def table(self) -> Table:
-        if self._table is None:
-            raise RuntimeError(f"projection {self.name} used before define()")
-        return self._table
-
-    def apply(self, conn: Connection, event: RecordedEvent) -> None:
-        self.apply_page(conn, [event])
 
     def apply_page(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         decoded = [(e, e.payload()) for e in events]

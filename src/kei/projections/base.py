@@ -71,6 +71,27 @@ class Projection(Protocol):
         ...
 
 
+class PagedTable:
+    """Base of projections kept in one main table and folded a page at a time:
+    ``define`` sets ``_table``; ``apply`` is ``apply_page`` of one event, so the two
+    can never disagree."""
+
+    name: str
+    _table: Table | None = None
+
+    @property
+    def table(self) -> Table:
+        if self._table is None:
+            raise RuntimeError(f"projection {self.name} used before define()")
+        return self._table
+
+    def apply(self, conn: Connection, event: RecordedEvent) -> None:
+        self.apply_page(conn, [event])
+
+    def apply_page(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
+        raise NotImplementedError
+
+
 def wants(projection: Projection, event_type: str) -> bool:
     """Does ``projection`` read events of ``event_type``?"""
     types = projection.event_types

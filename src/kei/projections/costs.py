@@ -28,7 +28,7 @@ from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, selec
 
 from kei.domain.events import CostAmended, CostRecorded, occurred_us
 from kei.domain.recorded import RecordedEvent
-from kei.projections.base import insert_rows
+from kei.projections.base import PagedTable, insert_rows
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -51,7 +51,7 @@ def event_name(stream: str, version: int) -> str:
     return f"{stream}:{version}"
 
 
-class Costs:
+class Costs(PagedTable):
     """Every cost event, keyed by stream and version; see the module docstring."""
 
     version = 1
@@ -59,7 +59,6 @@ class Costs:
 
     def __init__(self, name: str = NAME) -> None:
         self.name = name
-        self._table: Table | None = None
 
     def define(self, metadata: MetaData) -> list[Table]:
         t = f"{self.name}_events"
@@ -84,15 +83,6 @@ class Costs:
             Index(f"{t}_agent_idx", "agent_id"),
         )
         return [self._table]
-
-    @property
-    def table(self) -> Table:
-        if self._table is None:
-            raise RuntimeError(f"projection {self.name} used before define()")
-        return self._table
-
-    def apply(self, conn: Connection, event: RecordedEvent) -> None:
-        self.apply_page(conn, [event])
 
     def apply_page(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         decoded = [(e, e.payload()) for e in events if e.type in self.event_types]

@@ -30,7 +30,7 @@ from sqlalchemy import BigInteger, Boolean, Column, MetaData, String, Table, fun
 from kei.domain.events import SkillInvoked, occurred_us
 from kei.domain.recorded import RecordedEvent
 from kei.domain.skills import Invocation
-from kei.projections.base import insert_rows
+from kei.projections.base import PagedTable, insert_rows
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 SKILL_INVOKED: Final = "skill.invoked"
 
 
-class Skills:
+class Skills(PagedTable):
     """Every skill invocation, keyed by skill and log position."""
 
     version = 1
@@ -46,10 +46,9 @@ class Skills:
 
     def __init__(self, name: str = "skills") -> None:
         self.name = name
-        self.table: Table | None = None
 
     def define(self, metadata: MetaData) -> list[Table]:
-        self.table = Table(
+        self._table = Table(
             f"{self.name}_invocations",
             metadata,
             Column("skill", String, primary_key=True),
@@ -60,24 +59,16 @@ class Skills:
             Column("agent_id", String, nullable=True),
             Column("trajectory_id", String, nullable=True),
         )
-        return [self.table]
-
-    def _table(self) -> Table:
-        if self.table is None:
-            raise RuntimeError(f"projection {self.name} used before define()")
-        return self.table
-
-    def apply(self, conn: Connection, event: RecordedEvent) -> None:
-        self.apply_page(conn, [event])
+        return [self._table]
 
     def apply_page(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         rows = [_row(e) for e in events if e.type == SKILL_INVOKED]
         if rows:
-            insert_rows(conn, self._table(), rows)
+            insert_rows(conn, self.table, rows)
 
     def invocations(self, conn: Connection, *, since_us: int = 0) -> list[Invocation]:
         """The invocations at or after ``since_us``, in skill then log order."""
-        t = self._table()
+        t = self.table
         query = (
             select(t.c.skill, t.c.success, t.c.timestamp_us, t.c.duration_ms)
             .where(t.c.timestamp_us >= since_us)
@@ -90,7 +81,7 @@ class Skills:
 
     def last_used_us(self, conn: Connection, skill: str) -> int | None:
         """The newest invocation's timestamp, or None for a skill never invoked."""
-        t = self._table()
+        t = self.table
         found = conn.execute(select(func.max(t.c.timestamp_us)).where(t.c.skill == skill))
         value = found.scalar()
         return None if value is None else int(value)

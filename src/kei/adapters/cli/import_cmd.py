@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Final
+from typing import TYPE_CHECKING, Annotated, Final, Protocol
 
 import typer
 
@@ -23,6 +23,14 @@ from kei.adapters.cli.output import json_line, stdout_closed_ok
 
 if TYPE_CHECKING:
     from kei.adapters.importers import ImportReport
+    from kei.adapters.ledger import Ledger
+
+
+class Importer(Protocol):
+    def __call__(
+        self, ledger: Ledger, url: str, path: Path, *, dry_run: bool = ...
+    ) -> ImportReport: ...
+
 
 import_app = typer.Typer(help="Import other systems' histories into kei.", no_args_is_help=True)
 SHOWN: Final = 20
@@ -46,14 +54,7 @@ def kei_ledger(
     """Import an upstream kei-ledger database; a re-run appends only what is missing."""
     from kei.adapters.importers import import_kei_ledger
 
-    with handled(ctx) as g, stdout_closed_ok():
-        settings = g.settings()
-        with open_ledger(settings, with_key=not dry_run) as ledger:
-            report = import_kei_ledger(ledger, settings.db_url, path, dry_run=dry_run)
-        if as_json:
-            json_line(report.to_dict())
-        else:
-            sys.stdout.write(summary(report, limit=SHOWN if is_tty() else None))
+    _run(ctx, import_kei_ledger, path, dry_run=dry_run, as_json=as_json)
 
 
 @import_app.command("kei-hibernate")
@@ -70,10 +71,17 @@ def kei_hibernate(
     """Check an upstream kei-hibernate bundle whole, then import its kei-ledger database."""
     from kei.adapters.importers.kei_hibernate import import_kei_hibernate
 
+    _run(ctx, import_kei_hibernate, bundle, dry_run=dry_run, as_json=as_json)
+
+
+def _run(
+    ctx: typer.Context, importer: Importer, source: Path, *, dry_run: bool, as_json: bool
+) -> None:
+    """Open the ledger (no key needed for a dry run), import, print the report."""
     with handled(ctx) as g, stdout_closed_ok():
         settings = g.settings()
         with open_ledger(settings, with_key=not dry_run) as ledger:
-            report = import_kei_hibernate(ledger, settings.db_url, bundle, dry_run=dry_run)
+            report = importer(ledger, settings.db_url, source, dry_run=dry_run)
         if as_json:
             json_line(report.to_dict())
         else:
