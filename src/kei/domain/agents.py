@@ -28,10 +28,10 @@ kei-ledger, ``docs/events.md`` §7):
 - Costs need a known agent in any status; outcomes a done, failed or merged one.
   A cost event can be amended once; later corrections amend the amendment.
 
-:func:`apply` is the fold. It mutates the state in place (no per-event copies)
-and applies only what the table allows, so a log written by racing writers
-still folds deterministically; events it had to skip are counted in
-``LedgerState.ignored``.
+:func:`apply` is the fold (:mod:`kei.domain.agent_state`, re-exported here). It
+mutates the state in place and applies only what the table allows, so a log
+written by racing writers still folds deterministically; events it had to skip are
+counted in ``LedgerState.ignored``.
 
 Example::
 
@@ -42,14 +42,30 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Final, cast
 
+from kei.domain.agent_state import (
+    COST_TYPES,
+    FINISHED,
+    MAX_BRANCH,
+    TRANSITIONS,
+    Accepted,
+    AgentRuleError,
+    AgentState,
+    AlreadyAmendedError,
+    Decision,
+    DnaCollisionError,
+    DuplicateAgentError,
+    LedgerState,
+    NoOp,
+    TransitionError,
+    UnknownAgentError,
+    apply,
+    apply_payload,
+)
 from kei.domain.dna import parse_dna
 from kei.domain.events import (
     OUTCOMES,
-    REGISTRY,
     AgentCompleted,
     AgentFailed,
     AgentForked,
@@ -63,81 +79,16 @@ from kei.domain.events import (
     TokenUsage,
 )
 from kei.domain.recorded import RecordedEvent
-from kei.errors import InputError, LedgerStateError
+from kei.errors import InputError
 
-MAX_BRANCH: Final = 256
-TRANSITIONS: Final[Mapping[str, frozenset[str]]] = {
-    "running": frozenset({"done", "failed"}),
-    "done": frozenset({"merged"}),
-    "failed": frozenset({"merged"}),
-    "merged": frozenset(),
-}
-COST_TYPES: Final = frozenset({"cost.recorded", "cost.amended"})
-_FINISHED: Final = frozenset({"done", "failed", "merged"})
 _SHOWN: Final = 80
-
-
-class AgentRuleError(LedgerStateError):
-    """The ledger's agent state forbids the command."""
-
-
-class UnknownAgentError(AgentRuleError):
-    """The command names an agent that was never forked."""
-
-
-class DuplicateAgentError(AgentRuleError):
-    """A fork reuses an agent id."""
-
-
-class DnaCollisionError(AgentRuleError):
-    """A fork reuses another agent's DNA."""
-
-
-class TransitionError(AgentRuleError):
-    """The move is not in the transition table."""
-
-
-class AlreadyAmendedError(AgentRuleError):
-    """The cost event was already superseded by an amendment."""
-
-
-@dataclass(slots=True)
-class AgentState:
-    """One agent as the rules see it; mutated in place by :func:`apply`."""
-
-    agent_id: str
-    dna: str | None = None
-    status: str = "running"
-    summary: str | None = None
-    reason: str | None = None
-    outcome: str | None = None
-
-
-@dataclass(slots=True)
-class LedgerState:
-    """Everything the rules need, keyed for O(1) lookups."""
-
-    agents: dict[str, AgentState] = field(default_factory=dict)
-    by_dna: dict[str, str] = field(default_factory=dict)
-    superseded: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
-    ignored: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """Append these payloads, in order."""
-
-    payloads: tuple[Payload, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class NoOp:
-    """The command is already in effect: append nothing, tell the user why."""
-
-    message: str
-
-
-Decision = Accepted | NoOp
+__all__ = [
+    "COST_TYPES", "FINISHED", "MAX_BRANCH", "TRANSITIONS", "Accepted", "AgentRuleError",
+    "AgentState", "AlreadyAmendedError", "Decision", "DnaCollisionError",
+    "DuplicateAgentError", "LedgerState", "NoOp", "TransitionError", "UnknownAgentError",
+    "apply", "apply_payload", "decide_amend", "decide_cost", "decide_done", "decide_fail",
+    "decide_fork", "decide_merged", "decide_outcome", "decide_skill",
+]  # fmt: skip
 
 
 def decide_fork(state: LedgerState, request: AgentForked) -> Accepted:
@@ -201,7 +152,7 @@ def decide_outcome(
     _check_count(agent_id, "escalation_depth", escalation_depth)
     _check_count(agent_id, "stub_count", stub_count)
     agent = _agent(state, agent_id)
-    if agent.status not in _FINISHED:
+    if agent.status not in FINISHED:
         raise TransitionError(
             f"agent {_show(agent_id)} is {agent.status}: an outcome needs done, failed or merged"
         )
@@ -251,22 +202,6 @@ def decide_skill(request: SkillInvoked) -> Accepted:
     return Accepted((request,))
 
 
-def apply(state: LedgerState, event: RecordedEvent) -> LedgerState:
-    """Fold one event into ``state`` (in place); other event types are skipped undecoded."""
-    if event.type in _HANDLED:
-        return apply_payload(state, event.payload(), stream=event.stream, version=event.version)
-    return state
-
-
-def apply_payload(
-    state: LedgerState, payload: Payload, *, stream: str, version: int
-) -> LedgerState:
-    """Fold a payload that is (or is about to be) stored at ``stream``@``version``."""
-    if not _fold(state, payload, (stream, version)):
-        state.ignored += 1
-    return state
-
-
 def _transition(state: LedgerState, agent_id: str, target: str, payload: Payload) -> Decision:
     agent = _agent(state, agent_id)
     if agent.status == target:
@@ -301,57 +236,6 @@ def _check_count(who: str, name: str, value: int | None, *, label: str = "agent"
         raise InputError(f"{label} {_show(who)}: {name} must be an integer, found {value!r:.40}")
     if value < 0:
         raise InputError(f"{label} {_show(who)}: {name} must be >= 0, found {value}")
-
-
-def _fold(state: LedgerState, payload: Payload, at: tuple[str, int]) -> bool:
-    """Apply one payload; False when the table forbids it (the event is skipped)."""
-    match payload:
-        case AgentForked():
-            return _on_fork(state, payload)
-        case AgentCompleted():
-            agent = _moved(state, payload.agent_id, "done")
-            if agent is not None:
-                agent.summary = payload.summary
-        case AgentFailed():
-            agent = _moved(state, payload.agent_id, "failed")
-            if agent is not None:
-                agent.reason = payload.reason
-        case AgentMerged():
-            agent = _moved(state, payload.agent_id, "merged")
-        case OutcomeRecorded():
-            agent = state.agents.get(payload.agent_id)
-            if agent is None or agent.status not in _FINISHED:
-                return False
-            agent.outcome = payload.outcome
-        case CostAmended():
-            key = (payload.supersedes_stream, payload.supersedes_version)
-            if key in state.superseded:
-                return False
-            state.superseded[key] = at
-            return True
-        case _:
-            return True
-    return agent is not None
-
-
-def _on_fork(state: LedgerState, p: AgentForked) -> bool:
-    if p.agent_id in state.agents or (p.dna is not None and p.dna in state.by_dna):
-        return False
-    state.agents[p.agent_id] = AgentState(p.agent_id, dna=p.dna)
-    if p.dna is not None:
-        state.by_dna[p.dna] = p.agent_id
-    return True
-
-
-def _moved(state: LedgerState, agent_id: str, target: str) -> AgentState | None:
-    agent = state.agents.get(agent_id)
-    if agent is None or target not in TRANSITIONS[agent.status]:
-        return None
-    agent.status = target
-    return agent
-
-
-_HANDLED: Final = frozenset(ev for ev in REGISTRY if ev.startswith("agent.")) | {"cost.amended"}
 
 
 def _show(value: str | None) -> str:
