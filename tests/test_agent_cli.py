@@ -17,12 +17,13 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from cli_helpers import cli_env
+from cli_helpers import kei as run_cli
 from kei.adapters.agent_service import AgentService
 from kei.adapters.cli.app import app
 from kei.adapters.keyfile import load_key
-from kei.adapters.ledger import Ledger
+from kei.adapters.ledger import Ledger, NewEvent
 from kei.domain.agents import DnaCollisionError, DuplicateAgentError
-from kei.domain.events import AgentForked
+from kei.domain.events import AgentForked, CostRecorded
 from kei.domain.keys import SigningKey
 
 DNA = "impl::rust-test::ABCDEF12::12345678-abcdef01"
@@ -110,16 +111,83 @@ def test_tree_prints_every_agent_at_any_depth(kei: Kei) -> None:
     kei("agent", "fail", "c", "--reason", "broke")
     lines = kei("agent", "tree", "root").stdout.splitlines()
     assert lines == [
-        "root [running] branch=agent/root",
-        "  a [running] branch=agent/a",
-        "    b [running] branch=agent/b",
-        "      c [failed] branch=agent/c",
-        "        d [running] branch=agent/d",
-        "  e [running] branch=agent/e",
+        "root [running] branch=agent/root cost=$0.00",
+        "  a [running] branch=agent/a cost=$0.00",
+        "    b [running] branch=agent/b cost=$0.00",
+        "      c [failed] branch=agent/c cost=$0.00",
+        "        d [running] branch=agent/d cost=$0.00",
+        "  e [running] branch=agent/e cost=$0.00",
     ]
     rows = [json.loads(x) for x in kei("agent", "tree", "b", "--json").stdout.splitlines()]
     assert [(r["id"], r["depth"]) for r in rows] == [("b", 0), ("c", 1), ("d", 2)]
     assert "no agent with id ghost" in kei("agent", "tree", "ghost", code=2).stderr
+
+
+UNVERIFIED_CATALOG = """
+[[models]]
+id = "house-llm"
+provider = "local"
+status = "active"
+
+[models.pricing]
+input_per_mtok_micro = 1000000
+output_per_mtok_micro = 2000000
+status = "needs-verification"
+"""
+
+
+def test_tree_shows_each_agents_current_cost(kei: Kei, store_url: str, home: Path) -> None:
+    """Amended costs count once, at their latest amount; an unvouched catalog price is
+    marked on the agent whose cost includes it, and only there; dollars round half up."""
+    (home / "models.toml").write_text(UNVERIFIED_CATALOG, encoding="utf-8")
+    kei("agent", "fork", "root", "agent/root")
+    kei("agent", "fork", "a", "agent/a", "--parent", "root")
+    kei("agent", "fork", "b", "agent/b", "--parent", "a")
+    kei("agent", "fork", "c", "agent/c", "--parent", "root")
+    kei("agent", "fork", "elsewhere", "agent/x")
+
+    def cost(args: str) -> None:
+        kei("cost", "record", *args.split())
+
+    # $1.05 from the (verified) catalog; half a cent, then 300 cents amended to 100 (once);
+    # 1 cent at a price the catalog cannot vouch for; and an agent outside the tree.
+    cost("root --provider anthropic --model sonnet --tokens-in 100000 --tokens-out 50000")
+    cost("a --provider p --model m --micro-cents 500000")
+    cost("a --provider p --model m --cents 300")
+    kei("cost", "amend", "agent/a:3", "--cents", "100")
+    cost("b --provider local --model house-llm --tokens-in 1000000 --tokens-out 0")
+    cost("elsewhere --provider p --model m --cents 999")
+    lines = kei("agent", "tree", "root").stdout.splitlines()
+    assert lines == [
+        "root [running] branch=agent/root cost=$1.05",
+        "  a [running] branch=agent/a cost=$1.01",
+        "    b [running] branch=agent/b cost=$0.01 (unverified price)",
+        "  c [running] branch=agent/c cost=$0.00",
+    ]
+    rows = [json.loads(x) for x in kei("agent", "tree", "root", "--json").stdout.splitlines()]
+    assert [(r["id"], r["micro_cents"], r["unverified_events"]) for r in rows] == [
+        ("root", 105_000_000, 0),
+        ("a", 100_500_000, 0),
+        ("b", 1_000_000, 1),
+        ("c", 0, 0),
+    ]
+    assert rows[1]["depth"] == 1 and rows[1]["parent_agent_id"] == "root"
+    assert "spec_sha" in rows[0]  # --json keeps the whole row
+    piped = run_cli(["agent", "tree", "a"], cli_env(home, store_url))
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.splitlines() == [line[2:] for line in lines[1:3]]
+
+
+def test_tree_catches_up_costs_appended_behind_its_back(
+    kei: Kei, store_url: str, home: Path
+) -> None:
+    """Costs appended straight to the log (as an orchestrator embedding kei would) show up."""
+    kei("agent", "fork", "root", "agent/root")
+    kei("agent", "tree", "root")  # both read models caught up to here
+    with Ledger.open(store_url, key=load_key(home / "keys" / "default.key")) as ledger:
+        ledger.append([NewEvent("agent/root", CostRecorded(
+            agent_id="root", provider="p", model="m", micro_cents=1_500_000))])  # fmt: skip
+    assert kei("agent", "tree", "root").stdout == "root [running] branch=agent/root cost=$0.02\n"
 
 
 def test_descendants_are_recursive(kei: Kei) -> None:

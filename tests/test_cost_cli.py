@@ -16,8 +16,11 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from cli_helpers import cli_env
+from cli_helpers import kei as kei_process
 from kei.adapters.catalog_files import load_catalog
+from kei.adapters.cost_service import CostService
 from kei.adapters.ledger import Ledger
+from kei.domain.catalog import Catalog
 from kei.domain.money import display_cents
 
 Kei = Callable[..., Result]
@@ -215,3 +218,66 @@ def test_since_and_empty_reports_and_rebuild(kei: Kei) -> None:
     status = kei("projections", "status").stdout
     kei("projections", "rebuild", "costs")
     assert kei("projections", "status").stdout == status
+
+
+def test_limit_shows_the_biggest_rows_and_totals_everything(
+    kei: Kei, store_url: str, home: Path
+) -> None:
+    for agent, cents in (("a1", "5"), ("a2", "7"), ("a1", "1")):
+        kei("cost", "record", agent, "--provider", "p", "--model", "m", "--cents", cents)
+    kei("agent", "fork", "a3", "agent/a3")
+    kei("cost", "record", "a3", "--provider", "p", "--model", "m", "--micro-cents", "500000")
+    piped = kei_process(["cost", "report", "--limit", "2"], cli_env(home, store_url))
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.splitlines()[1:] == [
+        "a2\t1\t$0.07\t7000000\tok",
+        "a1\t2\t$0.06\t6000000\tok",
+        "TOTAL\t4\t$0.14\t13500000\tok",  # 13.5 cents: half up, over every row
+    ]
+    assert piped.stderr == "kei: the 2 biggest of 3 rows; TOTAL covers all\n"
+    got = report(kei, "--limit", "1")
+    assert [r["agent"] for r in got["rows"]] == ["a2"]
+    assert (got["row_count"], got["limit"], got["total_micro_cents"]) == (3, 1, 13_500_000)
+    assert report(kei, "--limit", "9")["rows"] == report(kei)["rows"]
+    assert kei("cost", "report", "--limit", "3").stderr == ""  # nothing left out
+    refused = kei_process(["cost", "report", "--limit", "0"], cli_env(home, store_url))
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.startswith("kei: error: ") and "--limit" in refused.stderr
+
+
+def test_tree_and_report_agree_on_what_the_catalog_vouches_for(
+    kei: Kei, store_url: str, home: Path
+) -> None:
+    """The tree's SQL rule (``vouched_entries``) and the report's (``vouched``) agree: a
+    verified entry, a changed one, an unverified one, an empty catalog, a given amount."""
+    verified = USER_CATALOG.replace('"needs-verification"', '"verified"\nsource_url = "https://x"'
+                                    '\nverified_at = "2026-01-01"')  # fmt: skip
+    (home / "models.toml").write_text(verified.format(rate=1), encoding="utf-8")
+    kei("agent", "fork", "kid", "agent/kid", "--parent", "a1")
+    for agent, model in (("a1", "house-llm"), ("kid", "haiku"), ("kid", "house-llm")):
+        provider = "local" if model == "house-llm" else "anthropic"
+        kei("cost", "record", agent, "--provider", provider, "--model", model,
+            "--tokens-in", "1", "--tokens-out", "1")  # fmt: skip
+    kei("cost", "record", "kid", "--provider", "p", "--model", "m", "--cents", "1")
+
+    def both(catalog: Catalog) -> tuple[list[int], list[int]]:
+        with Ledger.open(store_url) as ledger, CostService(ledger, store_url) as service:
+            tree = [n.cost.unverified for n in service.tree("a1", catalog)]
+            rows = {r.key: r.unverified for r in service.report("agent", catalog).rows}
+        return tree, [rows["a1"], rows["kid"]]
+
+    assert both(load_catalog(home)) == ([0, 0], [0, 0])
+    (home / "models.toml").write_text(verified.format(rate=2), encoding="utf-8")
+    assert both(load_catalog(home)) == ([1, 1], [1, 1])
+    assert both(Catalog(())) == ([1, 2], [1, 2])
+    tree = json.loads(kei("agent", "tree", "a1", "--json").stdout.splitlines()[1])
+    assert (tree["id"], tree["unverified_events"]) == ("kid", 1)
+
+
+def test_report_groups_match_the_service() -> None:
+    """``cost_cmd`` repeats the groupings for its help text, so that ``kei --help`` stays
+    fast without the service's imports; they must not drift apart."""
+    from kei.adapters import cost_service
+    from kei.adapters.cli import cost_cmd
+
+    assert cost_cmd.GROUPS == cost_service.GROUPS

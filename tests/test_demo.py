@@ -1,4 +1,5 @@
-"""``kei demo``: runs end to end, catches its own tampering, never touches the user's ledger."""
+"""``kei demo``: runs end to end, shows an agent tree with its costs and the cost report,
+catches its own tampering, never touches the user's ledger."""
 
 from __future__ import annotations
 
@@ -36,11 +37,55 @@ def test_demo_tails_every_kind_of_event(tmp_path: Path) -> None:
     assert "parent_agent_id=planner" in result.stdout
 
 
+TREE = [
+    "[tree] kei agent tree orchestrator:",
+    "orchestrator [done] branch=release/1.4 cost=$0.15",
+    "  research [done] branch=agent/research cost=$0.17",
+    "  implement [merged] branch=agent/implement cost=$0.02",
+    "    tests [failed] branch=agent/tests cost=$0.03",
+    "  illustrate [done] branch=agent/illustrate cost=$0.12 (unverified price)",
+]
+REPORT = [
+    "[cost] kei cost report:",
+    "agent\tevents\tusd\tmicro_cents\tprice",
+    "coder\t1\t$0.22\t21780000\tok",
+    "research\t1\t$0.17\t17250000\tok",
+    "orchestrator\t1\t$0.15\t15000000\tok",
+    "illustrate\t1\t$0.12\t11940000\tUNVERIFIED (1 of 1)",
+    "planner\t1\t$0.06\t6495000\tok",
+    "tests\t1\t$0.03\t2500000\tok",
+    "implement\t1\t$0.02\t2400000\tok",
+    "tester\t1\t$0.00\t0\tok",
+    "TOTAL\t8\t$0.77\t77365000\tUNVERIFIED (1 of 8)",
+]
+
+
+def test_demo_builds_an_agent_tree_and_reports_its_costs(tmp_path: Path) -> None:
+    """Catalog-priced, hand-given and amended costs (the amendment counts once), a failure,
+    a merge, the tree and the report (as piped), then a clean verification of it all."""
+    proc = kei(["demo"], cli_env(tmp_path / "h"))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[lines.index(TREE[0]) :][: len(TREE)] == TREE
+    assert lines[lines.index(REPORT[0]) :][: len(REPORT)] == REPORT
+    agents = next(line for line in lines if line.startswith("[agents] "))
+    assert agents.startswith("[agents] 18 events: an orchestrator forks 3 agents")
+    order = [next(i for i, line in enumerate(lines) if line.startswith(p))
+             for p in ("[tail]", "[agents]", "[tree]", "[cost]", "[verify]", "[tamper]")]  # fmt: skip
+    assert order == sorted(order)
+    assert "[verify] kei verify-chain: 31 events, chain and signatures OK" in lines
+
+
 def test_demo_keep_leaves_a_ledger_that_verifies_clean(tmp_path: Path) -> None:
     kept = tmp_path / "kept"
     result = CliRunner().invoke(app, ["demo", "--keep", str(kept)], env=cli_env(tmp_path / "h"))
     assert result.exit_code == 0, result.output
     assert (kept / "keys" / "default.key").exists() and (kept / "keys" / "bootstrap.key").exists()
+    env = cli_env(kept)  # what the demo printed is what the commands print on its ledger
+    assert kei(["agent", "tree", "orchestrator"], env).stdout.splitlines() == TREE[1:]
+    assert kei(["cost", "report"], env).stdout.splitlines() == REPORT[1:]
+    outcome = kei(["agent", "show", "implement", "--json"], env).stdout
+    assert '"outcome": "functional"' in outcome
     store = open_store(f"sqlite:///{kept / 'ledger.db'}")
     try:
         assert verify_store(store).ok

@@ -18,6 +18,7 @@ Nothing here prints; results are returned, refusals raised as ``KeiError``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -193,24 +194,39 @@ class AgentService:
 
 
 TREE_COLUMNS: Final = ("id", "parent_agent_id", "status", "branch")
+RowsFn = Callable[..., Rows]  # ``rows(where, order=..., columns=...)``, as ``AgentService.rows``
+
+
+def subtree_ids(table: sa.Table, root: str) -> sa.Select[Any]:
+    """The ids of ``root`` and every agent below it by parent agent id, as one recursive
+    query to embed in another (``IN``); UNION keeps it finite even on a log whose raw
+    events form a cycle."""
+    sub = sa.select(table.c.id).where(table.c.id == root).cte("sub", recursive=True)
+    sub = sub.union(sa.select(table.c.id).where(table.c.parent_agent_id == sub.c.id))
+    return sa.select(sub.c.id)
 
 
 def tree(service: AgentService, root: str, *, full: bool = True) -> list[tuple[int, Row]]:
+    """``root`` and every agent below it (see :func:`tree_rows`), from ``service``'s table."""
+    return tree_rows(service.rows, service.projection.table, root, full=full)
+
+
+def tree_rows(
+    rows: RowsFn, table: sa.Table, root: str, *, full: bool = True, extra: Sequence[Any] = ()
+) -> list[tuple[int, Row]]:
     """``root`` and every agent below it by parent agent id, depth first, children in
-    fork order, each with its depth (whole rows, or only ``TREE_COLUMNS``). One
-    recursive query; UNION keeps it finite even on a log whose raw events form a
-    cycle, and ``seen`` keeps the walk finite."""
-    t = service.projection.table
-    sub = sa.select(t.c.id).where(t.c.id == root).cte("sub", recursive=True)
-    sub = sub.union(sa.select(t.c.id).where(t.c.parent_agent_id == sub.c.id))
-    columns = None if full else [t.c[c] for c in TREE_COLUMNS]
-    where, order = t.c.id.in_(sa.select(sub.c.id)), (t.c.forked_us, t.c.id)
-    rows = service.rows(where, order=order, columns=columns)
-    by_id = {r["id"]: r for r in rows}
+    fork order, each with its depth (whole rows, or only ``TREE_COLUMNS``, plus the
+    ``extra`` labelled columns). One query (:func:`subtree_ids`); ``seen`` keeps the
+    walk finite. ``rows`` reads ``table``, so any service whose read model holds the
+    agents table can answer."""
+    columns = [*([table] if full else [table.c[c] for c in TREE_COLUMNS]), *extra]
+    where, order = table.c.id.in_(subtree_ids(table, root)), (table.c.forked_us, table.c.id)
+    found = rows(where, order=order, columns=columns)
+    by_id = {r["id"]: r for r in found}
     if root not in by_id:
         raise UnknownAgentError(f"no agent with id {root}")
     children: dict[str, list[Row]] = {}
-    for r in rows:
+    for r in found:
         if r["id"] != root and r["parent_agent_id"] is not None:
             children.setdefault(r["parent_agent_id"], []).append(r)
     out: list[tuple[int, Row]] = []

@@ -4,7 +4,9 @@ Thin: the rules live in ``kei.domain.agents``, the appends and lookups in
 ``kei.adapters.agent_service``. Habits (upstream's, in kei's output conventions):
 success messages (``forked <id> -> <branch>``) and "nothing found" notes go to
 stderr, data to stdout; ``--json`` writes NDJSON for lists and one object for single
-answers. Reads catch the ``agents`` projection up first.
+answers. Reads catch the ``agents`` projection up first (``tree`` the ``costs`` one
+too). ``list`` and ``tree`` are a rich table and tree on a terminal, upstream's plain
+lines when piped (``render.py``).
 """
 
 from __future__ import annotations
@@ -12,20 +14,20 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
+from rich.console import Console
 
-from kei.adapters.agent_service import AgentService, agent_stream, descendants, tree
-from kei.adapters.cli.context import handled, open_ledger, stderr
+from kei.adapters.cli.context import handled, is_tty, open_ledger, stderr
 from kei.adapters.cli.exits import Exit
-from kei.adapters.cli.output import EventPrinter, json_line, stdout_closed_ok
-from kei.adapters.config import Settings
-from kei.adapters.tail import event_dict
-from kei.domain.agents import UnknownAgentError
+from kei.adapters.cli.output import json_line, stdout_closed_ok
 from kei.domain.events import OUTCOMES, AgentForked
+
+if TYPE_CHECKING:
+    from kei.adapters.agent_service import AgentService
+    from kei.adapters.config import Settings
 
 agent_app = typer.Typer(
     help="Agents: fork, finish, merge, and their lineage.", no_args_is_help=True
@@ -42,6 +44,8 @@ def register(app: typer.Typer) -> None:
 
 @contextmanager
 def _service(settings: Settings, *, write: bool = False) -> Iterator[AgentService]:
+    from kei.adapters.agent_service import AgentService
+
     with (
         open_ledger(settings, with_key=write) as ledger,
         AgentService(ledger, settings.db_url) as service,
@@ -139,25 +143,31 @@ def list_agents(
     as_json: Json = False,
 ) -> None:
     """Every agent, newest first: id, status, branch, fork time, parent, spec."""
+    from kei.adapters.cli import render
+
     with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
         t = service.caught_up().projection.table
         where = None if status is None else t.c.status == status
         rows = service.rows(where, order=(t.c.forked_us.desc(), t.c.id.desc()))
         if not rows and not as_json:
             _say("(no agents)")
-        out = sys.stdout
-        for r in rows:
-            if as_json:
+        elif as_json:
+            for r in rows:
                 json_line(r)
-                continue
-            parent, spec = r["parent_agent_id"] or "-", (r["spec_sha"] or "-")[:12]
-            line = f"{r['id']}\t{r['status']}\t{r['branch']}\t{_time(r['forked_us'])}"
-            out.write(f"{line}\tparent={parent}\tspec={spec}\n")
+        elif is_tty() and render.fits(len(rows)):
+            _console().print(render.agent_table(rows))
+        else:
+            sys.stdout.write("".join(render.list_line(r) + "\n" for r in rows))
 
 
 @agent_app.command("show")
 def show(ctx: typer.Context, agent_id: Id, as_json: Json = False) -> None:
     """One agent's row and its whole history from the log."""
+    from kei.adapters.agent_service import agent_stream
+    from kei.adapters.cli.output import EventPrinter
+    from kei.adapters.tail import event_dict
+    from kei.domain.agents import UnknownAgentError
+
     with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
         row = service.caught_up().get(agent_id)
         if row is None:
@@ -179,15 +189,25 @@ def tree_cmd(
     root: Annotated[str, typer.Argument(help="The root agent id.")],
     as_json: Json = False,
 ) -> None:
-    """ROOT and every agent below it (by parent agent id), indented by depth."""
-    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
-        lines = []
-        for depth, r in tree(service.caught_up(), root, full=as_json):
-            if as_json:
-                json_line({"depth": depth, **r})
-                continue
-            lines.append(f"{'  ' * depth}{r['id']} [{r['status']}] branch={r['branch']}\n")
-        sys.stdout.write("".join(lines))
+    """ROOT and every agent below it (by parent agent id), indented by depth, with status
+    and current cost."""
+    from kei.adapters.catalog_files import load_catalog
+    from kei.adapters.cli import render
+    from kei.adapters.cost_service import CostService
+
+    with handled(ctx) as g, stdout_closed_ok():
+        settings = g.settings()
+        catalog = load_catalog(settings.home)
+        with open_ledger(settings) as ledger, CostService(ledger, settings.db_url) as service:
+            nodes = service.tree(root, catalog, full=as_json)
+        if as_json:
+            for n in nodes:
+                cost = {"micro_cents": n.cost.micro_cents, "unverified_events": n.cost.unverified}
+                json_line({"depth": n.depth, **n.row, **cost})
+        elif is_tty() and render.fits(len(nodes)):
+            _console().print(render.agent_tree(nodes))
+        else:
+            sys.stdout.write(render.tree_text(nodes))
 
 
 @agent_app.command("descendants")
@@ -200,6 +220,8 @@ def descendants_cmd(
     as_json: Json = False,
 ) -> None:
     """Agents forked from or spawned by DNA, and theirs, at any depth."""
+    from kei.adapters.agent_service import descendants
+
     with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
         found = descendants(service.caught_up(), dna, depth)
         if not found and not as_json:
@@ -234,13 +256,13 @@ def validate(
         raise typer.Exit(int(Exit.USAGE))
 
 
-def _time(us: int | None) -> str:
-    if us is None:
-        return "-"
-    return datetime.fromtimestamp(us / 1_000_000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _console() -> Console:
+    return Console(highlight=False)
 
 
 def _field(key: str, value: Any) -> str:
+    from kei.adapters.cli.render import utc_time
+
     if key.endswith("_us"):
-        return _time(value)
+        return utc_time(value)
     return "-" if value is None else str(value)

@@ -4,7 +4,9 @@ Thin: pricing and the report live in ``kei.adapters.cost_service``, the rules in
 ``kei.domain.agents``. Confirmations go to stderr, data to stdout; ``--json`` prints
 one object. Money is shown exactly (``… µ¢``) and as dollars rounded once, half up
 (``kei.domain.money``). Every report row that uses a catalog price the catalog cannot
-vouch for says ``UNVERIFIED``.
+vouch for says ``UNVERIFIED``. The report is a rich table on a terminal and
+tab-separated lines when piped (``render.py``); ``--limit`` shows the biggest rows, the
+TOTAL always covers every row.
 """
 
 from __future__ import annotations
@@ -13,26 +15,21 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
+from rich.console import Console
 
-from kei.adapters.catalog_files import load_catalog
-from kei.adapters.cli.context import handled, open_ledger, stderr
+from kei.adapters.cli.context import handled, is_tty, open_ledger, stderr
 from kei.adapters.cli.output import json_line, stdout_closed_ok
-from kei.adapters.config import Settings
-from kei.adapters.cost_service import (
-    GROUPS,
-    CostService,
-    Report,
-    parse_event_name,
-    price_request,
-)
 from kei.domain import skills as sk
-from kei.domain.catalog import Catalog
 from kei.domain.events import CostAmended, CostRecorded, TokenUsage
 from kei.domain.money import MICRO_CENTS_PER_CENT, display_cents, format_usd
 from kei.errors import InputError
+
+if TYPE_CHECKING:
+    from kei.adapters.config import Settings
+    from kei.adapters.cost_service import CostService, Report
 
 cost_app = typer.Typer(help="Model-call costs: record, amend, report.", no_args_is_help=True)
 
@@ -47,6 +44,7 @@ Micro = Annotated[
     Count, typer.Option("--micro-cents", help="The amount in micro-cents (1 cent = 1,000,000).")
 ]
 Cents = Annotated[Count, typer.Option("--cents", help="The amount in whole cents.")]
+GROUPS: Final = ("agent", "provider", "model", "day")  # as kei.adapters.cost_service
 
 
 def register(app: typer.Typer) -> None:
@@ -55,6 +53,8 @@ def register(app: typer.Typer) -> None:
 
 @contextmanager
 def _service(settings: Settings, *, write: bool = False) -> Iterator[CostService]:
+    from kei.adapters.cost_service import CostService
+
     with (
         open_ledger(settings, with_key=write) as ledger,
         CostService(ledger, settings.db_url) as service,
@@ -71,6 +71,10 @@ def _amount(micro: int | None, cents: int | None) -> int | None:
 def _charge(
     settings: Settings, provider: str, model: str, usage: TokenUsage, micro: int | None
 ) -> Any:
+    from kei.adapters.catalog_files import load_catalog
+    from kei.adapters.cost_service import price_request
+    from kei.domain.catalog import Catalog
+
     catalog = Catalog(()) if micro is not None else load_catalog(settings.home)
     return price_request(catalog, provider, model, usage, micro)
 
@@ -152,6 +156,8 @@ def amend(
     as_json: Json = False,
 ) -> None:
     """Append one cost.amended event that replaces EVENT's amount (once; amend the latest)."""
+    from kei.adapters.cost_service import parse_event_name
+
     with handled(ctx) as g, stdout_closed_ok():
         stream, version = parse_event_name(event)
         amount = _amount(micro_cents, cents)
@@ -195,9 +201,16 @@ def report(
             "--since", help="Only calls from then on: 30d, 12h, a date/time or unix seconds."
         ),
     ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=1, help="Only the N biggest rows (the TOTAL covers all)."),
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Exact totals per agent, provider, model or UTC day; amended costs count once."""
+    from kei.adapters.catalog_files import load_catalog
+    from kei.adapters.cli import render
+
     with handled(ctx) as g, stdout_closed_ok():
         now_us = int(datetime.now(UTC).timestamp() * 1_000_000)
         since_us = None if since is None else sk.parse_since(since, now_us)
@@ -206,16 +219,24 @@ def report(
         with _service(settings) as service:
             result = service.report(by, catalog, since_us)
         if as_json:
-            json_line(report_dict(result, since_us))
+            json_line(report_dict(result, since_us, limit))
+        elif is_tty() and result.rows and render.fits(len(render.shown(result, limit))):
+            Console(highlight=False).print(render.cost_table(result, limit))
         else:
-            sys.stdout.write(report_text(result))
+            sys.stdout.write(render.report_text(result, limit))
+            if len(render.shown(result, limit)) < len(result.rows):
+                stderr().print(
+                    f"kei: the {limit} biggest of {len(result.rows)} rows; TOTAL covers all",
+                    markup=False,
+                )
 
 
 def _money(micro: int) -> dict[str, Any]:
     return {"micro_cents": micro, "display_cents": display_cents(micro), "usd": format_usd(micro)}
 
 
-def report_dict(result: Report, since_us: int | None) -> dict[str, Any]:
+def report_dict(result: Report, since_us: int | None, limit: int | None = None) -> dict[str, Any]:
+    """One object: the shown rows, then totals over every row (``row_count`` of them)."""
     rows = [
         {
             result.by: r.key,
@@ -224,23 +245,15 @@ def report_dict(result: Report, since_us: int | None) -> dict[str, Any]:
             "unverified_events": r.unverified,
             "given_events": r.given,
         }
-        for r in result.rows
+        for r in (result.rows if limit is None else result.rows[:limit])
     ]
-    unverified = sum(r.unverified for r in result.rows)
     total = {f"total_{k}": v for k, v in _money(result.total).items()}
-    return {"by": result.by, "since_us": since_us, "rows": rows, **total, "unverified": unverified}
-
-
-def report_text(result: Report) -> str:
-    """One tab-separated line per key, then the total; exact µ¢ and rounded dollars."""
-    if not result.rows:
-        return "(no costs)\n"
-    lines = [f"{result.by}\tevents\tusd\tmicro_cents\tprice"]
-    for r in result.rows:
-        mark = f"UNVERIFIED ({r.unverified} of {r.events})" if r.unverified else "ok"
-        lines.append(f"{r.key}\t{r.events}\t{format_usd(r.micro_cents)}\t{r.micro_cents}\t{mark}")
-    events = sum(r.events for r in result.rows)
-    unverified = sum(r.unverified for r in result.rows)
-    mark = f"UNVERIFIED ({unverified} of {events})" if unverified else "ok"
-    lines.append(f"TOTAL\t{events}\t{format_usd(result.total)}\t{result.total}\t{mark}")
-    return "\n".join(lines) + "\n"
+    return {
+        "by": result.by,
+        "since_us": since_us,
+        "rows": rows,
+        **total,
+        "unverified": result.total_row.unverified,
+        "row_count": len(result.rows),
+        "limit": limit,
+    }

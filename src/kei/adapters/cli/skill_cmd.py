@@ -5,6 +5,8 @@ opened, then appends one ``skill.invoked`` event to stream ``skill/<NAME>`` with
 an expected version (invocations are independent facts). ``report`` and
 ``last-used`` catch the ``skills`` projection up (verifying the chain it reads),
 then fold its rows with the domain maths. Data on stdout, confirmations on stderr.
+The report is upstream's markdown table by default; on a terminal, without
+``--format``, it is a rich table instead (``render.py``).
 """
 
 from __future__ import annotations
@@ -13,21 +15,22 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.engine import Connection
+from rich.console import Console
 
-from kei.adapters.cli.context import handled, open_ledger, stderr
+from kei.adapters.cli.context import handled, is_tty, open_ledger, stderr
 from kei.adapters.cli.output import json_line, stdout_closed_ok
-from kei.adapters.config import Settings
-from kei.adapters.ledger import NewEvent
-from kei.adapters.projection_db import driver_errors, make_engine
-from kei.adapters.projection_engine import ProjectionEngine
 from kei.domain import skills as sk
 from kei.domain.events import SkillInvoked
 from kei.errors import InputError
-from kei.projections.skills import Skills
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from kei.adapters.config import Settings
+    from kei.projections.skills import Skills
 
 skill_app = typer.Typer(help="Skill invocations and their success metrics.", no_args_is_help=True)
 
@@ -58,6 +61,8 @@ def record(
     as_json: JsonOption = False,
 ) -> None:
     """Append one skill.invoked event to stream skill/NAME."""
+    from kei.adapters.ledger import NewEvent
+
     with handled(ctx) as g, stdout_closed_ok():
         ok = sk.parse_success(success)
         sk.validate_invocation(name, duration_ms)
@@ -95,6 +100,8 @@ def report(
     as_json: JsonOption = False,
 ) -> None:
     """Per-skill totals, success rate, p50/p95 duration and a recommendation."""
+    from kei.adapters.cli import render
+
     with handled(ctx) as g, stdout_closed_ok():
         chosen = _format(fmt, as_json=as_json)
         now_us = _now_us()
@@ -103,6 +110,8 @@ def report(
             rows = sk.aggregate(skills.invocations(conn, since_us=since_us), since_us=since_us)
         if chosen == "json":
             print(json.dumps([r.to_dict() for r in rows], indent=2, ensure_ascii=False))
+        elif fmt is None and rows and is_tty() and render.fits(len(rows)):
+            Console(highlight=False).print(render.skill_table(rows))
         else:
             print(markdown(rows))
 
@@ -147,6 +156,10 @@ def _format(fmt: str | None, *, as_json: bool) -> str:
 @contextmanager
 def _caught_up(settings: Settings) -> Iterator[tuple[Skills, Connection]]:
     """The ``skills`` projection caught up, and a connection to read it."""
+    from kei.adapters.projection_db import driver_errors, make_engine
+    from kei.adapters.projection_engine import ProjectionEngine
+    from kei.projections.skills import Skills
+
     skills = Skills()
     with open_ledger(settings) as ledger:
         where = ledger.store.url  # the URL without its password
