@@ -148,7 +148,8 @@ def list_agents(
     with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
         t = service.caught_up().projection.table
         where = None if status is None else t.c.status == status
-        rows = service.rows(where, order=(t.c.forked_us.desc(), t.c.id.desc()))
+        columns = None if as_json else [t.c[c] for c in render.LIST_COLUMNS]
+        rows = service.rows(where, order=(t.c.forked_us.desc(), t.c.id.desc()), columns=columns)
         if not rows and not as_json:
             _say("(no agents)")
         elif as_json:

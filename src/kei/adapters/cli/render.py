@@ -22,8 +22,8 @@ Example::
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from rich.table import Table
@@ -52,7 +52,7 @@ def utc_time(us: int | None) -> str:
     """Microseconds since the epoch as ``2026-11-25T10:57:36Z`` (``-`` when unknown)."""
     if us is None:
         return "-"
-    return datetime.fromtimestamp(us / 1_000_000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(us // 1_000_000))
 
 
 def _status(status: str) -> Text:
@@ -101,6 +101,9 @@ def agent_tree(nodes: Sequence[TreeNode]) -> Tree:
 
 
 # -- kei agent list -------------------------------------------------------------------
+
+
+LIST_COLUMNS = ("id", "status", "branch", "forked_us", "parent_agent_id", "spec_sha")
 
 
 def list_fields(r: dict[str, Any]) -> tuple[str, ...]:
