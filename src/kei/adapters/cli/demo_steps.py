@@ -1,0 +1,284 @@
+"""The steps of ``kei demo``: small functions sharing one ``DemoRun``, run in the
+order of ``STEPS``; a new feature adds a step. The agent steps go through the same
+services and renderers as ``kei agent`` and ``kei cost``, so the demo shows what
+those print.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from rich.console import Console
+
+from kei.adapters import config
+from kei.domain import events as ev
+from kei.domain.envelope import HEADER_LEN
+from kei.domain.keys import SigningKey
+
+if TYPE_CHECKING:
+    from kei.adapters.ledger import Ledger, NewEvent
+    from kei.adapters.verification import VerifyReport
+    from kei.domain.catalog import Catalog
+
+
+@dataclass(slots=True)
+class DemoRun:
+    """What the steps share: the folder, the ledger, and what earlier steps made."""
+
+    folder: Path
+    out: Console
+    ledger: Ledger | None = None
+    tampered: Path | None = None
+
+    @property
+    def settings(self) -> config.Settings:
+        return config.resolve({"KEI_HOME": str(self.folder)})
+
+    @property
+    def url(self) -> str:
+        return self.settings.db_url
+
+    def catalog(self) -> Catalog:
+        from kei.adapters.catalog_files import load_catalog
+
+        return load_catalog(self.folder)
+
+    def open(self) -> Ledger:
+        assert self.ledger is not None, "step_init runs first"
+        return self.ledger
+
+    def say(self, text: str) -> None:
+        self.out.print(text, markup=False)
+
+
+def step_init(run: DemoRun) -> None:
+    from kei.adapters.keyfile import write_key
+    from kei.adapters.ledger import Ledger
+
+    settings = run.settings
+    key = SigningKey.generate(name="bootstrap")
+    write_key(settings.key_path("bootstrap"), key)
+    run.ledger = Ledger.open(settings.db_url, key=key, create=True)
+    run.ledger.init("demo")
+    run.say(f"[init] ledger {run.ledger.ledger_id}, signing key {key.key_id_hex}")
+
+
+def _cost(agent: str, provider: str, model: str, micro_cents: int, tin: int, tout: int) -> NewEvent:
+    from kei.adapters.ledger import NewEvent
+
+    usage = ev.TokenUsage(input_tokens=tin, output_tokens=tout)
+    payload = ev.CostRecorded(
+        agent_id=agent, provider=provider, model=model, micro_cents=micro_cents, usage=usage
+    )
+    return NewEvent(f"agent/{agent}", payload)
+
+
+def step_append(run: DemoRun) -> None:
+    """A planner forks a coder and a tester; they spend, one fails, one merges; the key
+    rotates from ``bootstrap`` to ``default``, so a kept folder works with plain ``kei``."""
+    from kei.adapters.ledger import NewEvent
+
+    ledger = run.open()
+    fork = ev.AgentForked
+    ledger.append([NewEvent("agent/planner", fork(agent_id="planner", branch="main"))])
+    # 12,400 in + 1,850 out at $3 / $15 per million tokens = 6.495 cents.
+    ledger.append([_cost("planner", "anthropic", "claude-sonnet-4-5", 6_495_000, 12_400, 1_850)])
+    ledger.append(
+        [
+            NewEvent("agent/coder", fork(agent_id="coder", branch="feat/retry-backoff",
+                                         parent_agent_id="planner", parent_branch="main")),
+            NewEvent("agent/tester", fork(agent_id="tester", branch="test/retry-backoff",
+                                          parent_agent_id="planner", parent_branch="main")),
+        ]
+    )  # fmt: skip
+    ledger.append([_cost("coder", "anthropic", "claude-sonnet-4-5", 21_780_000, 48_100, 4_900)])
+    ledger.append([_cost("tester", "ollama", "llama3.1:8b", 0, 9_300, 2_200)])
+    ledger.append([NewEvent("agent/tester", ev.AgentFailed(
+        agent_id="tester", reason="pytest: 2 failed, test_backoff_jitter timeout"))])  # fmt: skip
+    ledger.append([NewEvent("agent/coder", ev.AgentCompleted(
+        agent_id="coder", summary="jittered retry backoff, 14 tests pass"))])  # fmt: skip
+    ledger.append([NewEvent("agent/coder", ev.AgentMerged(agent_id="coder"))])
+    _rotate_key(run, ledger)
+    ledger.append([NewEvent("agent/planner", ev.AgentCompleted(
+        agent_id="planner", summary="1 of 2 children merged"))])  # fmt: skip
+    run.say(
+        f"[append] {ledger.store.count() - 1} events: 3 agents fork, spend, fail, finish, "
+        "merge; the signing key rotates"
+    )
+
+
+def _rotate_key(run: DemoRun, ledger: Ledger) -> None:
+    from kei.adapters.keyfile import write_key
+
+    old, new = ledger.key, SigningKey.generate(name="default")
+    assert old is not None
+    write_key(run.settings.key_path(), new)
+    ledger.add_key(new)
+    ledger.key = new
+    ledger.revoke_key(old.key_id_hex, "scheduled rotation")
+
+
+def step_tail(run: DemoRun) -> None:
+    from kei.adapters.cli.output import EventPrinter
+    from kei.adapters.tail import latest
+
+    shown, _ = latest(run.open().store, 100)
+    run.say("[tail] kei events tail:")
+    printer = EventPrinter()
+    for event in shown:
+        printer.show(event)
+
+
+def _say_report(run: DemoRun, what: str, report: VerifyReport) -> None:
+    if report.ok:
+        run.say(f"[verify] {what}: {report.events_checked} events, chain and signatures OK")
+        return
+    run.say(f"[verify] {what}: {len(report.findings)} findings")
+    for finding in report.findings:
+        run.say(f"  {finding}")
+
+
+# An orchestrator's team, (id, branch, parent); what each one's call cost, (agent, provider,
+# model, tokens in, tokens out, µ¢ given or None to price the tokens from the catalog); and
+# the amendment of the last call, billed twice.
+TEAM: Final = (
+    ("orchestrator", "release/1.4", None),
+    ("research", "agent/research", "orchestrator"),
+    ("implement", "agent/implement", "orchestrator"),
+    ("illustrate", "agent/illustrate", "orchestrator"),
+    ("tests", "agent/tests", "implement"),
+)
+SPEND: Final = (
+    ("orchestrator", "anthropic", "claude-opus-4-7", 18_000, 2_400, None),
+    ("research", "anthropic", "claude-sonnet-4-6", 42_000, 3_100, None),
+    ("implement", "local", "qwen2.5-coder:32b", 61_000, 9_800, 2_400_000),  # GPU time
+    ("illustrate", "google", "gemini-3-1-flash-image", 0, 3, None),  # 3 images, unverified
+    ("tests", "anthropic", "claude-haiku-4-5", 30_000, 4_000, None),
+)
+AMEND: Final = ("tests", "anthropic", "claude-haiku-4-5", 15_000, 2_000, None)
+
+
+def step_agents(run: DemoRun) -> None:
+    """The team forks, spends (priced from the catalog, given by hand, one amended), one
+    agent fails, one is merged with an outcome: what ``kei agent``/``kei cost`` append."""
+    from kei.adapters.agent_service import AgentService
+    from kei.adapters.cost_service import CostService, parse_event_name
+
+    ledger, catalog = run.open(), run.catalog()
+    before = ledger.store.count()
+    with AgentService(ledger, run.url) as agents, CostService(ledger, run.url) as costs:
+        for agent_id, branch, parent in TEAM:
+            agents.fork(ev.AgentForked(agent_id=agent_id, branch=branch, parent_agent_id=parent))
+        names = [costs.record(ev.CostRecorded(**_charge(catalog, *call))) for call in SPEND]
+        stream, version = parse_event_name(names[-1])
+        costs.amend(ev.CostAmended(**_charge(catalog, *AMEND), supersedes_stream=stream,
+                                   supersedes_version=version,
+                                   reason="retried call billed twice"))  # fmt: skip
+        agents.fail("tests", "flaky runner: 1 of 212 tests timed out")
+        agents.done("implement", "retry fix and 14 new tests")
+        agents.merged("implement")
+        agents.outcome("implement", "functional", escalation_depth=0, stub_count=0)
+        for agent_id in ("research", "illustrate", "orchestrator"):
+            agents.done(agent_id, "done")
+    run.say(
+        f"[agents] {ledger.store.count() - before} events: an orchestrator forks 3 agents and a "
+        "grandchild; costs priced from the catalog, given, amended; one fails, one merges"
+    )
+
+
+def _charge(catalog: Catalog, agent: str, provider: str, model: str, tokens_in: int,
+            tokens_out: int, given: int | None) -> dict[str, Any]:  # fmt: skip
+    """A cost event's fields, priced as ``kei cost record`` prices them."""
+    from kei.adapters.cost_service import price_request
+
+    usage = ev.TokenUsage(input_tokens=tokens_in, output_tokens=tokens_out)
+    price = price_request(catalog, provider, model, usage, given)
+    return {"agent_id": agent, "provider": provider, "model": model, "usage": usage,
+            "micro_cents": price.micro_cents, "price_entry_id": price.entry_id,
+            "price_entry_hash": price.entry_hash}  # fmt: skip
+
+
+def step_show(run: DemoRun) -> None:
+    """``kei agent tree orchestrator`` and ``kei cost report``, as they print here."""
+    from kei.adapters.cli import render
+    from kei.adapters.cost_service import CostService
+
+    with CostService(run.open(), run.url) as costs:
+        nodes = costs.tree("orchestrator", run.catalog())
+        report = costs.report("agent", run.catalog())
+    shown = (
+        ("[tree] kei agent tree orchestrator:", render.agent_tree(nodes), render.tree_text(nodes)),
+        ("[cost] kei cost report:", render.cost_table(report), render.report_text(report)),
+    )
+    for title, fancy, plain in shown:
+        run.say(title)
+        if run.out.is_terminal:
+            run.out.print(fancy)
+        else:  # byte for byte what the command prints to a pipe (rich would expand tabs)
+            run.out.file.write(plain)
+
+
+def step_verify(run: DemoRun) -> None:
+    from kei.adapters.verification import verify_store
+
+    _say_report(run, "kei verify-chain", verify_store(run.open().store))
+
+
+def step_tamper(run: DemoRun) -> None:
+    """Copy the database (backup API, so WAL content comes along) and flip one stored byte."""
+    ledger = run.open()
+    source = run.folder / "ledger.db"
+    run.tampered = run.folder / "tampered.db"
+    victim = next(
+        e for e in ledger.read() if e.type == "cost.recorded" and e.stream == "agent/coder"
+    )
+    src, dst = sqlite3.connect(source), sqlite3.connect(run.tampered)
+    try:
+        src.backup(dst)
+        sql = "SELECT state FROM kei_events WHERE rowid = ?"
+        (state,) = dst.execute(sql, (victim.position,)).fetchone()
+        flipped = bytearray(state)
+        at = HEADER_LEN + (len(flipped) - HEADER_LEN) // 2
+        flipped[at] ^= 0x01
+        sql = "UPDATE kei_events SET state = ? WHERE rowid = ?"
+        dst.execute(sql, (bytes(flipped), victim.position))
+        dst.commit()
+    finally:
+        src.close()
+        dst.close()
+    run.say(
+        f"[tamper] flipped one bit of byte {at} of position {victim.position} "
+        f"({victim.type}) in a copy: {run.tampered.name}"
+    )
+
+
+def step_catch(run: DemoRun) -> None:
+    from kei.adapters.store import open_store
+    from kei.adapters.verification import verify_store
+
+    assert run.tampered is not None, "step_tamper runs first"
+    store = open_store(f"sqlite:///{run.tampered}")
+    try:
+        report = verify_store(store)
+    finally:
+        store.close()
+    _say_report(run, "kei verify-chain on the copy", report)
+    if report.ok:
+        raise RuntimeError("the demo's tampering went undetected: this is a bug in kei")
+    run.say("tampering caught; the original ledger still verifies clean")
+
+
+STEPS: tuple[Callable[[DemoRun], None], ...] = (
+    step_init,
+    step_append,
+    step_tail,
+    step_agents,
+    step_show,
+    step_verify,
+    step_tamper,
+    step_catch,
+)
