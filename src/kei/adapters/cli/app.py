@@ -11,11 +11,13 @@ from kei.adapters.cli import (
     cost_cmd,
     demo_cmd,
     events_io_cmd,
+    hibernate_cmd,
     import_cmd,
     init_cmd,
     keys_cmd,
     models_cmd,
     projections_cmd,
+    replay_cmd,
     skill_cmd,
     tail_cmd,
     verify_cmd,
@@ -65,6 +67,8 @@ agent_cmd.register(app)
 cost_cmd.register(app)
 skill_cmd.register(app)
 import_cmd.register(app)
+hibernate_cmd.register(app)
+replay_cmd.register(app)
 demo_cmd.register(app)
 
 

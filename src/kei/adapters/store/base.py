@@ -8,7 +8,7 @@ or ``ConcurrencyError``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -117,6 +117,18 @@ class EventStore(Protocol):
 
     def scan_types(self, types: Sequence[str]) -> list[tuple[Any, ...]]:
         """Raw verifier rows (as ``scan``) of the given event types, in position order."""
+
+    def insert_stored(
+        self,
+        pages: Iterable[Sequence[tuple[Any, ...]]],
+        *,
+        head: ChainEntry | None,
+        create: bool = False,
+    ) -> int:
+        """Insert verified rows verbatim (same positions, bytes and chain rows) in ONE
+        transaction, only if the chain still ends at ``head`` (None: the store holds no
+        event); ``create`` makes missing tables in that transaction. Returns the rows
+        inserted. For replaying bundles; see ``store/verbatim.py``."""
 
 
 def iter_all(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
@@ -244,6 +244,29 @@ class PostgresStore(RecorderAppends):
             c.execute(_SCAN_TYPES, (list(types),), binary=True)
             rows: list[tuple[Any, ...]] = c.fetchall()
             return rows
+
+    # -- replay (kei replay) ---------------------------------------------------------
+
+    def insert_stored(
+        self,
+        pages: Iterable[Sequence[tuple[Any, ...]]],
+        *,
+        head: ChainEntry | None,
+        create: bool = False,
+    ) -> int:
+        """Insert verified rows verbatim in one transaction (``store/verbatim.py``)."""
+        try:
+            inserted = int(self.recorder.insert_stored(pages, head, create=create))
+        except (ESIntegrityError, psycopg.errors.IntegrityError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise StoreError(
+                f"{self.url} refused the replayed events ({first}); nothing was written"
+            ) from exc
+        except (PersistenceError, psycopg.Error) as exc:
+            raise StoreError(f"PostgreSQL store {self.url} failed: {exc}") from exc
+        if create:
+            self.create()
+        return inserted
 
 
 _SCAN: Final = (

@@ -10,7 +10,7 @@ library's database-function insert path skips the lock and is forced off.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 import psycopg
@@ -19,11 +19,13 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 
 from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, ChainEntry, PendingRecord
 from kei.adapters.store.recording import link_entries
+from kei.adapters.store.verbatim import check_head, split_rows
 
 _INSERT_CHAIN: Final = (
     f"INSERT INTO {CHAIN_TABLE} (position, seq, prev_hash, hash) "
     "SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::bytea[], %b::bytea[])"
 )
+_HEAD: Final = f"SELECT position, seq, hash FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1"
 # The highest version of each stream: one MAX subquery each, a single index probe.
 ENDS_SQL: Final = (
     f"SELECT s, (SELECT MAX(originator_version) FROM {EVENTS_TABLE} "
@@ -59,6 +61,22 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             schema=psycopg.sql.Identifier(datastore.schema),
             table=psycopg.sql.Identifier(EVENTS_TABLE),
             id_type=psycopg.sql.Identifier(datastore.originator_id_type),
+        )
+        self._insert_stored = psycopg.sql.SQL(
+            "INSERT INTO {schema}.{table} "
+            "(notification_id, originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%b::bigint[], %b::{id_type}[], %b::bigint[], %b::text[], "
+            "%b::bytea[])"
+        ).format(
+            schema=psycopg.sql.Identifier(datastore.schema),
+            table=psycopg.sql.Identifier(EVENTS_TABLE),
+            id_type=psycopg.sql.Identifier(datastore.originator_id_type),
+        )
+        self._max_position = psycopg.sql.SQL(
+            "SELECT MAX(notification_id) AS m FROM {schema}.{table}"
+        ).format(
+            schema=psycopg.sql.Identifier(datastore.schema),
+            table=psycopg.sql.Identifier(EVENTS_TABLE),
         )
 
     def _insert_stored_events(
@@ -126,3 +144,51 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             stored = [StoredEvent(r.stream, r.version, r.type, r.state) for r in records]
             self._insert_stored_events(curs, stored)
             self._fetch_ids_after_insert_events(curs, stored, chain_out=chain_out)
+
+    def insert_stored(
+        self,
+        pages: Iterable[Sequence[tuple[Any, ...]]],
+        head: ChainEntry | None,
+        *,
+        create: bool,
+    ) -> int:
+        """Insert verifier rows verbatim, with their own ``notification_id``s, in one
+        transaction under the table lock, then move the id sequence past them.
+
+        Tables are created in the same transaction (PostgreSQL DDL is transactional),
+        without the library's composite type and insert function, which kei's inserts
+        never use (``create()`` adds them afterwards). ``setval`` is not transactional,
+        so it runs last: a failure after it leaves only a gap in future positions,
+        which PostgreSQL positions may always have.
+        """
+        with self.datastore.transaction(commit=True) as curs:
+            if create:
+                for statement in self.sql_create_statements:
+                    text = statement.as_string()
+                    if "CREATE TYPE" not in text and "FUNCTION" not in text:
+                        curs.execute(statement, prepare=False)
+            self._lock_table(curs)
+            self._notify_channel(curs)
+            curs.execute(_HEAD)
+            found = curs.fetchone()
+            curs.execute(self._max_position)
+            row = curs.fetchone()
+            top = 0 if row is None else int(row["m"] or 0)
+            stored = None if found is None else (found["position"], found["seq"], found["hash"])
+            check_head(head, stored, top)
+            inserted, last = 0, 0
+            for page in pages:
+                events, chain = split_rows(page)
+                if not events:
+                    continue
+                curs.execute(self._insert_stored, [list(col) for col in zip(*events, strict=True)])
+                with curs.connection.cursor() as c:
+                    c.execute(_INSERT_CHAIN, [list(col) for col in zip(*chain, strict=True)])
+                inserted, last = inserted + len(events), events[-1][0]
+            if inserted:
+                table = f"{self.datastore.schema}.{EVENTS_TABLE}"
+                curs.execute(
+                    "SELECT setval(pg_get_serial_sequence(%s, 'notification_id'), %s)",
+                    (table, last),
+                )
+            return inserted

@@ -13,7 +13,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -207,6 +207,25 @@ class SQLiteStore(RecorderAppends):
                 c.execute(_SCAN_TYPES.format(marks=marks), tuple(types))
                 rows: list[tuple[Any, ...]] = c.fetchall()
                 return rows
+        except (PersistenceError, sqlite3.Error) as exc:
+            raise _store_error(self.path, exc) from exc
+
+    # -- replay (kei replay) ---------------------------------------------------------
+
+    def insert_stored(
+        self,
+        pages: Iterable[Sequence[tuple[Any, ...]]],
+        *,
+        head: ChainEntry | None,
+        create: bool = False,
+    ) -> int:
+        """Insert verified rows verbatim in one transaction (``store/verbatim.py``)."""
+        try:
+            return int(self.recorder.insert_stored(pages, head, create=create))
+        except (ESIntegrityError, sqlite3.IntegrityError) as exc:
+            raise StoreError(
+                f"{self.path} refused the replayed events ({exc}); nothing was written"
+            ) from exc
         except (PersistenceError, sqlite3.Error) as exc:
             raise _store_error(self.path, exc) from exc
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 from uuid import UUID
 
@@ -27,6 +27,7 @@ from eventsourcing.sqlite import (
 
 from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, ChainEntry, PendingRecord
 from kei.adapters.store.recording import link_entries
+from kei.adapters.store.verbatim import check_head, split_rows
 from kei.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,10 @@ _HEAD: Final = f"SELECT seq, hash, position FROM {CHAIN_TABLE} ORDER BY position
 _TAKE_WRITE_LOCK: Final = f"UPDATE {CHAIN_TABLE} SET seq = seq WHERE position < 0"
 _INSERT_CHAIN: Final = (
     f"INSERT INTO {CHAIN_TABLE} (position, seq, prev_hash, hash) VALUES (?,?,?,?)"
+)
+_INSERT_STORED: Final = (
+    f"INSERT INTO {EVENTS_TABLE} (rowid, originator_id, originator_version, topic, state) "
+    "VALUES (?,?,?,?,?)"
 )
 
 
@@ -160,6 +165,36 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             records = build(read_ends(c, streams))
             stored = [StoredEvent(r.stream, r.version, r.type, r.state) for r in records]
             self._insert_events(c, stored, chain_out=chain_out)
+
+    def insert_stored(
+        self,
+        pages: Iterable[Sequence[tuple[Any, ...]]],
+        head: ChainEntry | None,
+        *,
+        create: bool,
+    ) -> int:
+        """Insert verifier rows verbatim, at their own rowids, in one transaction.
+
+        The first write (table creation, or a write that changes nothing) takes
+        SQLite's write lock, so the head read next cannot move until the commit.
+        """
+        with self.datastore.transaction(commit=True) as c:
+            if create:
+                for statement in self.create_table_statements:
+                    c.execute(statement)
+            c.execute(_TAKE_WRITE_LOCK)
+            c.execute(_HEAD)
+            found = c.fetchone()
+            c.execute(f"SELECT MAX(rowid) FROM {EVENTS_TABLE}")
+            top = int(c.fetchone()[0] or 0)
+            check_head(head, None if found is None else (found[2], found[0], found[1]), top)
+            inserted = 0
+            for page in pages:
+                events, chain = split_rows(page)
+                c.executemany(_INSERT_STORED, events)
+                c.executemany(_INSERT_CHAIN, chain)
+                inserted += len(events)
+            return inserted
 
 
 def read_ends(c: SQLiteCursor, streams: Sequence[str]) -> dict[str, int]:

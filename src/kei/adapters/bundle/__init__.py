@@ -1,0 +1,15 @@
+"""Hibernate bundles: the log itself, byte for byte, in one signed ``.tar.zst`` file.
+
+- ``layout``: names, the format version and every limit a reader enforces;
+- ``manifest``: the signed manifest (a msgspec Struct) and its signature;
+- ``segments``: the framing of stored rows inside segment files;
+- ``archive``: the deterministic tar + zstd writer; ``stream``: the capped reader;
+- ``reader``: the streaming reader that refuses every unsafe or inconsistent entry;
+- ``export`` (with ``spool`` and ``keys``): writing a bundle from a ledger;
+- ``digests``: projection digests at a head, rebuilt in a scratch database;
+- ``content``, ``staging``, ``target``, ``checks``, ``replay``, ``report``: verifying
+  a bundle and replaying it into a store, all or nothing;
+- ``inspect``: checking a bundle without writing anything.
+
+``docs/events.md`` §10 ("Bundles") is the format's contract.
+"""

@@ -1,0 +1,196 @@
+"""``kei replay --from FILE``: verify a bundle completely, then replay it, all or nothing.
+
+Steps (``docs/events.md``, "Bundles"):
+
+1. read the manifest and check its signature against the key it names;
+2. read every entry (``reader.py``: safe names, regular files, listed, sizes, hashes,
+   no bomb, not truncated) and stage its rows in a scratch store (``staging.py``);
+3. decide what the bundle may do to the target (``target.py``: restore, extend or
+   prefix; a fork, a gap or another ledger is refused);
+4-8. verify the staged events, keys, exporter key and checkpoint (``checks.py``);
+9. rebuild every projection from the target's log followed by the staged rows, in a
+   scratch database, and compare each digest with the manifest's;
+10. commit: insert the new rows verbatim in ONE transaction that checks the target
+    has not moved (``EventStore.insert_stored``), or, for a SQLite file that does not
+    exist yet, move the staged database into place in one rename;
+11. catch up the target's own projections and compare their digests again.
+
+Until step 10 commits, the target is untouched, whatever fails or kills the process.
+After it, a crash leaves the projections merely behind (the next catch-up repairs
+them); a digest mismatch at step 9 never reaches step 10.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sized
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kei.adapters.bundle.checks import verify_staged
+from kei.adapters.bundle.content import BundleContent
+from kei.adapters.bundle.digests import HeadView, rebuild_alongside
+from kei.adapters.bundle.layout import BundleError, BundleLimits
+from kei.adapters.bundle.manifest import Manifest, ProjectionDigest
+from kei.adapters.bundle.reader import BundleReader
+from kei.adapters.bundle.report import DigestCheck, ReplayReport, compare
+from kei.adapters.bundle.staging import Staging
+from kei.adapters.bundle.target import Plan, Target, check_overlap, open_target, plan
+from kei.domain.keyring import KeyRing
+
+P = TypeVar("P", bound=Sized)
+PhaseProgress = Callable[[str, int, int], None] | None
+"""(phase, rows done since the last call, rows in the phase)."""
+
+
+def replay_bundle(
+    path: Path,
+    url: str,
+    *,
+    dry_run: bool = False,
+    jobs: int = 1,
+    limits: BundleLimits = BundleLimits(),
+    synchronous: str = "FULL",
+    progress: PhaseProgress = None,
+) -> ReplayReport:
+    """Verify the bundle at ``path`` and replay it into the store at ``url``."""
+    target = open_target(url, synchronous)
+    try:
+        return _replay(path, target, dry_run, jobs, limits, progress)
+    finally:
+        target.close()
+
+
+def _replay(
+    path: Path,
+    target: Target,
+    dry_run: bool,
+    jobs: int,
+    limits: BundleLimits,
+    progress: PhaseProgress,
+) -> ReplayReport:
+    with BundleReader(path, limits=limits) as reader:
+        manifest = reader.manifest()  # step 1
+        the_plan = plan(manifest, target)  # step 3 (before reading the rest)
+        staging = Staging(None if dry_run else _beside(target))
+        try:
+            content = BundleContent(manifest)
+            staging.load(_ticking(content.rows(reader), "reading", manifest.events, progress))
+            report = _check_and_commit(  # steps 3-11
+                target, the_plan, staging, content, str(path), dry_run, jobs, progress
+            )
+        finally:
+            staging.close()
+    if report.appended and target.new_file is not None:
+        report.live = report.digests  # step 11: the moved file's projections are step 9's
+    elif report.appended:
+        report.live = _catch_up(target.url, manifest)  # step 11
+    return report
+
+
+def _check_and_commit(
+    target: Target,
+    the_plan: Plan,
+    staging: Staging,
+    content: BundleContent,
+    source: str,
+    dry_run: bool,
+    jobs: int,
+    progress: PhaseProgress,
+) -> ReplayReport:
+    m = content.manifest
+    if the_plan.mode == "extend":
+        check_overlap(m, target, staging.store)  # step 3, now that the rows are here
+    tick = None if progress is None else (lambda n: progress("verifying", n, m.events))
+    moving = target.new_file is not None and not dry_run
+    scratch = staging.url if moving else f"sqlite:///{staging.folder / 'projections.db'}"
+
+    def verify() -> KeyRing:  # steps 4-8
+        return verify_staged(staging.store, staging.url, content, target, the_plan,
+                             jobs=jobs, progress=tick)  # fmt: skip
+
+    view = _view(target, the_plan, staging, m)
+    ring, rebuilt = rebuild_alongside(view, scratch, verify)  # step 9, beside 4-8
+    report = ReplayReport(source, target.url, the_plan.mode, dry_run, m, keys=len(ring.keys))
+    report.digests = compare(m.projections, rebuilt)
+    bad = [d for d in report.digests if d.status == "differs"]
+    if bad:
+        raise BundleError(
+            f"projection {bad[0].name} rebuilt from the bundle has digest {bad[0].found}, "
+            f"its manifest says {bad[0].expected}",
+            kind="digest",
+        )
+    if dry_run or the_plan.mode == "prefix":
+        return report
+    report.appended = _commit(target, the_plan, staging, m, progress)  # step 10
+    return report
+
+
+def _beside(target: Target) -> Path | None:
+    """Stage next to a SQLite target (same disk, and a new file is moved, not copied):
+    in its folder, or the nearest one that exists (nothing is created before the commit)."""
+    if not target.url.startswith("sqlite:///"):
+        return None
+    folder = Path(target.url[len("sqlite:///") :]).absolute().parent
+    while not folder.is_dir() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def _view(target: Target, the_plan: Plan, staging: Staging, m: Manifest) -> HeadView:
+    if the_plan.mode == "restore":
+        return HeadView(None, 0, staging.store, m.last_position)
+    if the_plan.mode == "prefix":
+        return HeadView(target.store, m.last_position, None, m.last_position)
+    return HeadView(target.store, the_plan.split, staging.store, m.last_position)
+
+
+def _commit(
+    target: Target, the_plan: Plan, staging: Staging, m: Manifest, progress: PhaseProgress
+) -> int:
+    if target.new_file is not None:
+        staging.move_to(target.new_file)
+        return m.events
+    assert target.store is not None
+    total = m.last_seq + 1 - target.size
+    pages = _ticking(staging.rows_after(the_plan.split), "writing", total, progress)
+    return target.store.insert_stored(pages, head=target.head, create=not target.created)
+
+
+def _catch_up(url: str, m: Manifest) -> list[DigestCheck]:
+    """Step 11: the target's own projections, caught up, against the manifest; a
+    projection that differs is rebuilt once (the log reproduced the digest at step 9)."""
+    from kei.adapters.projection_engine import ProjectionEngine
+    from kei.adapters.store import open_store
+    from kei.projections.registry import default_projections
+
+    store = open_store(url)
+    try:
+        engine = ProjectionEngine(url, store, default_projections())
+        try:
+            checks = _live(engine, m)
+            stale = [c.name for c in checks if c.status == "differs"]
+            if stale:
+                engine.rebuild(stale)
+                checks = _live(engine, m)
+        finally:
+            engine.close()
+    finally:
+        store.close()
+    return checks
+
+
+def _live(engine: Any, m: Manifest) -> list[DigestCheck]:
+    statuses = engine.status()
+    found = [
+        ProjectionDigest(s.name, s.version, "sha256:" + s.digest.hex())
+        for s in statuses
+        if s.position == m.last_position
+    ]
+    return compare(m.projections, found)
+
+
+def _ticking(pages: Iterable[P], phase: str, total: int, progress: PhaseProgress) -> Iterator[P]:
+    for page in pages:
+        if progress is not None:
+            progress(phase, len(page), total)
+        yield page

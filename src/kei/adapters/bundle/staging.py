@@ -1,0 +1,105 @@
+"""The scratch store a bundle is read into before anything reaches the target.
+
+A ``Staging`` is a temporary folder holding a SQLite store (``stage.db``) into which
+the bundle's rows are inserted verbatim as they are read, so they can be verified in
+worker processes (which open it by URL) and read back in pages; memory stays flat
+however large the bundle. Durability is off while staging: the folder is thrown
+away, except when ``move_to`` makes the staged database the target itself (a replay
+into a SQLite file that does not exist yet), which checkpoints and fsyncs it first,
+then renames it into place in one step.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from kei.adapters.store.base import PAGE
+from kei.adapters.store.sqlite import SQLiteStore
+from kei.errors import ConcurrencyError, InputError, StoreError
+
+
+class Staging:
+    """A temporary folder with a staging store; a context manager that removes it."""
+
+    def __init__(self, folder: Path | None) -> None:
+        try:
+            self._tmp = tempfile.TemporaryDirectory(prefix=".kei-replay-", dir=folder)
+        except OSError as exc:
+            where = folder or Path(tempfile.gettempdir())
+            raise InputError(
+                f"cannot create a scratch folder in {where}: {exc.strerror or exc}",
+                hint="replay needs room beside the target (or in $TMPDIR) for the bundle",
+            ) from exc
+        self.folder = Path(self._tmp.name)
+        self.path = self.folder / "stage.db"
+        self.url = f"sqlite:///{self.path}"
+        self.store = SQLiteStore(self.path, synchronous="OFF", create=True)
+        self._open = True
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._open:
+            self.store.close()
+            self._open = False
+        self._tmp.cleanup()
+
+    def load(self, pages: Iterable[list[Any]]) -> int:
+        """Insert the rows of ``pages`` (read from the bundle) as they come."""
+        return self.store.insert_stored(pages, head=None, create=True)
+
+    def rows_after(self, position: int) -> Iterator[list[tuple[Any, ...]]]:
+        """The staged rows after ``position``, a page at a time."""
+        after, top = position, self.store.max_position()
+        while after < top:
+            rows = self.store.scan(after=after, upto=top, limit=PAGE)
+            if not rows:
+                return
+            yield rows
+            after = rows[-1][0]
+
+    def move_to(self, destination: Path) -> None:
+        """Make the staged database the file ``destination`` (which must not exist)."""
+        self.store.close()
+        self._open = False
+        conn = sqlite3.connect(self.path)
+        try:
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        finally:
+            conn.close()
+        if busy:
+            raise StoreError(
+                f"the staged database {self.path} is still in use; nothing was written"
+            )
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            os.link(self.path, destination)  # fails if destination exists: never overwrite
+        except FileExistsError as exc:
+            raise ConcurrencyError(
+                f"{destination} was created while the bundle was checked; nothing was written",
+                hint="run the replay again",
+            ) from exc
+        except OSError as exc:
+            raise StoreError(f"cannot create {destination}: {exc.strerror or exc}") from exc
+        dir_fd = os.open(destination.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

@@ -1,0 +1,145 @@
+"""``kei replay --from FILE``: verify a bundle, then replay it into a store, all or nothing.
+
+Thin: resolves the target (``--db`` here, else the global store), calls
+``kei.adapters.bundle.replay``, prints a short report on stdout (``--json``: one
+object). Progress bars go to stderr, on a terminal only. Exit codes: 0 replayed (or
+verified, with ``--dry-run``); 1 the bundle was refused (hostile, inconsistent, a
+fork, another ledger, a digest mismatch); 2 usage; 3 the store cannot be opened.
+``kei hibernate import`` is the same command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from kei.adapters import config
+from kei.adapters.cli.context import handled, stderr
+from kei.adapters.cli.exits import Exit
+from kei.adapters.cli.output import json_line
+
+if TYPE_CHECKING:
+    from kei.adapters.bundle.report import ReplayReport
+
+FromOption = Annotated[
+    Path, typer.Option("--from", metavar="FILE", help="The bundle to replay (.tar.zst).")
+]
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", metavar="URL", help="The store to replay into (default: the global one)."),
+]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Verify everything, write nothing.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON report on stdout.")]
+
+_MODES = {
+    "restore": "restored the ledger into an empty store",
+    "extend": "extended the store's log",
+    "prefix": "nothing to append: the bundle is a prefix of the store's log",
+}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("replay")(replay)
+
+
+def replay(
+    ctx: typer.Context,
+    source: FromOption,
+    db: DbOption = None,
+    dry_run: DryRunOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Verify a bundle (signatures, chain, checkpoint, digests) and replay it into a store."""
+    from kei.adapters.bundle.replay import replay_bundle
+    from kei.adapters.verification import default_jobs
+
+    with handled(ctx) as g:
+        settings = g.settings()
+        url = config.resolve(os.environ, db=db).db_url if db else settings.db_url
+        with phase_bars() as tick:
+            report = replay_bundle(
+                source, url, dry_run=dry_run, jobs=default_jobs(),
+                synchronous=settings.synchronous, progress=tick,
+            )  # fmt: skip
+        if as_json:
+            json_line(report.to_dict())
+        else:
+            sys.stdout.write(render(report))
+    raise typer.Exit(int(Exit.OK if report.ok else Exit.FINDINGS))
+
+
+def render(report: ReplayReport) -> str:
+    """The short human report."""
+    m = report.manifest
+    what = _MODES[report.mode]
+    if report.dry_run:
+        what = f"dry run, nothing written: would have {what.replace('nothing to append: ', '')}"
+    matched = [d.name for d in report.digests if d.status == "matched"]
+    skipped = [d.name for d in report.digests if d.status == "not-compared"]
+    lines = [
+        f"{report.source} -> {report.target}: {what}",
+        f"ledger: {m.ledger_id} ({m.ledger_name})",
+        f"events: {m.events} verified (positions {m.first_position}..{m.last_position}), "
+        f"{report.appended} appended",
+        f"head: {m.head_hash}",
+        f"keys: {report.keys}; manifest signed by {m.exporter_key_id}",
+        f"digests: {len(matched)} of {len(report.digests)} matched"
+        + (f": {', '.join(matched)}" if matched else ""),
+    ]
+    if skipped:
+        lines.append(f"not compared (not in this kei, or another version): {', '.join(skipped)}")
+    differs = [d.name for d in report.live if d.status == "differs"]
+    if differs:
+        lines.append(
+            f"after the commit, this store's projections differ: {', '.join(differs)} "
+            "(run `kei projections rebuild`)"
+        )
+    return "\n".join(lines) + "\n"
+
+
+_PHASES = {"reading": "reading", "verifying": "verifying", "writing": "writing"}
+
+
+@contextlib.contextmanager
+def phase_bars() -> Iterator[Callable[[str, int, int], None] | None]:
+    """Progress bars on stderr, one per phase, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def tick(phase: str, done: int, total: int) -> None:
+        if phase not in tasks:
+            tasks[phase] = bar.add_task(_PHASES.get(phase, phase), total=max(total, 1))
+        bar.advance(tasks[phase], done)
+
+    with bar:
+        yield tick
+
+
+def done_line(text: str) -> None:
+    stderr().print(text, markup=False)
