@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from cli_helpers import cli_env, kei, run_sql
 from kei.adapters.jsonl import export_jsonl, read_jsonl
+from kei.adapters.jsonl_import import import_jsonl
 from kei.adapters.ledger import Ledger, NewEvent
+from kei.adapters.store import open_store
 from kei.adapters.store.base import iter_all
 from kei.domain.events import AgentForked, CostRecorded
+from kei.domain.records import StoredRecord
 from kei.errors import InputError, VerificationError
 
 
@@ -68,3 +73,93 @@ def test_cli_export_to_a_file(tmp_path: Path) -> None:
     bad = kei(["events", "export", "--format", "csv"], env)
     assert bad.returncode != 0 and "unknown format 'csv'" in bad.stderr
     assert not list(tmp_path.glob(".*.part"))
+
+
+# -- kei events import --format jsonl ------------------------------------------------
+
+
+def exported(ledger: Ledger, since: int = 0) -> bytes:
+    out = io.BytesIO()
+    export_jsonl(ledger.store, out, since=since)
+    return out.getvalue()
+
+
+def rows(store_url: str) -> list[StoredRecord]:
+    store = open_store(store_url)
+    try:
+        return list(iter_all(store))
+    finally:
+        store.close()
+
+
+def test_import_restores_an_empty_store_byte_for_byte(
+    ledger: Ledger, store_url: str, tmp_path: Path
+) -> None:
+    fill(ledger, 12)
+    target = f"sqlite:///{tmp_path / 'copy.db'}"
+    done = import_jsonl(io.BytesIO(exported(ledger)), target)
+    assert (done.mode, done.new) == ("restore", 14)
+    assert rows(target) == rows(store_url)
+
+
+def test_import_extends_and_a_second_run_is_a_prefix(
+    sqlite_url: str, make_ledger: Callable[[str], Ledger], tmp_path: Path
+) -> None:
+    ledger = make_ledger(sqlite_url)
+    fill(ledger, 5)
+    target = f"sqlite:///{tmp_path / 'copy.db'}"
+    import_jsonl(io.BytesIO(exported(ledger)), target)
+    head = ledger.last(1)[0].position
+    fill(ledger, 3)
+    later = exported(ledger, since=head - 2)  # overlaps the copy by two events
+    assert import_jsonl(io.BytesIO(later), target).new == 4
+    assert rows(target) == rows(sqlite_url)
+    again = import_jsonl(io.BytesIO(exported(ledger)), target)
+    assert (again.mode, again.new) == ("prefix", 0)
+
+
+def test_a_tampered_line_another_ledger_and_a_gap_are_refused_with_nothing_written(
+    sqlite_url: str, make_ledger: Callable[[str], Ledger], tmp_path: Path
+) -> None:
+    ledger = make_ledger(sqlite_url)
+    fill(ledger, 6)
+    lines = exported(ledger).splitlines(keepends=True)
+    tampered = json.loads(lines[3])
+    tampered["payload"]["micro_cents"] = 999  # the payload is informational: change state
+    state = bytearray(base64.b64decode(tampered["state"]))
+    state[-1] ^= 1
+    tampered["state"] = base64.b64encode(bytes(state)).decode()
+    bad = b"".join([*lines[:3], json.dumps(tampered).encode() + b"\n", *lines[4:]])
+    target = tmp_path / "copy.db"
+    with pytest.raises(VerificationError, match="do not verify"):
+        import_jsonl(io.BytesIO(bad), f"sqlite:///{target}")
+    assert not target.exists()
+    other = make_ledger(f"sqlite:///{tmp_path / 'other.db'}")
+    fill(other, 2)
+    with pytest.raises(VerificationError, match="another ledger"):
+        import_jsonl(io.BytesIO(exported(other)), sqlite_url)
+    head = ledger.last(1)[0].position
+    fill(ledger, 3)
+    gap = exported(ledger, since=head + 1)
+    copy = f"sqlite:///{tmp_path / 'copy2.db'}"
+    import_jsonl(io.BytesIO(b"".join(lines)), copy)
+    before = rows(copy)
+    with pytest.raises(VerificationError, match="start at sequence"):
+        import_jsonl(io.BytesIO(gap), copy)
+    assert rows(copy) == before
+
+
+def test_cli_import_round_trip(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "home")
+    assert kei(["init"], env).returncode == 0
+    dump = tmp_path / "log.jsonl"
+    assert kei(["events", "export", "--out", str(dump)], env).returncode == 0
+    other = cli_env(tmp_path / "home2")
+    dry = kei(["events", "import", str(dump), "--dry-run"], other)
+    assert dry.returncode == 0 and "would append 1" in dry.stderr, dry.stderr
+    done = kei(["events", "import", str(dump)], other)
+    assert done.returncode == 0 and "appended 1" in done.stderr
+    assert kei(["verify-chain"], other).returncode == 0
+    missing = kei(["events", "import", str(tmp_path / "nope.jsonl")], other)
+    assert missing.returncode != 0 and "cannot read" in missing.stderr
+    assert "Traceback" not in missing.stderr

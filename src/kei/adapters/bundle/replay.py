@@ -71,7 +71,7 @@ def _replay(
     with BundleReader(path, limits=limits) as reader:
         manifest = reader.manifest()  # step 1
         the_plan = plan(manifest, target)  # step 3 (before reading the rest)
-        staging = Staging(None if dry_run else _beside(target))
+        staging = Staging(None if dry_run else stage_folder(target))
         try:
             content = BundleContent(manifest)
             staging.load(_ticking(content.rows(reader), "reading", manifest.events, progress))
@@ -125,7 +125,7 @@ def _check_and_commit(
     return report
 
 
-def _beside(target: Target) -> Path | None:
+def stage_folder(target: Target) -> Path | None:
     """Stage next to a SQLite target (same disk, and a new file is moved, not copied):
     in its folder, or the nearest one that exists (nothing is created before the commit)."""
     if not target.url.startswith("sqlite:///"):

@@ -1,15 +1,18 @@
-"""``kei events export``: the log as JSON lines for other tools (``kei.adapters.jsonl``).
+"""``kei events export|import``: the log as JSON lines for other tools, and back.
 
-Thin: opens the ledger, streams the events to stdout or ``--out`` (written to a
-temporary file beside it and renamed when complete, so no half-written export is
-left behind), and reports the count on stderr.
+Thin: export (``kei.adapters.jsonl``) streams the events to stdout or ``--out``
+(written to a temporary file beside it and renamed when complete, so no half-written
+export is left behind); import (``kei.adapters.jsonl_import``) verifies every line
+and adds the new events to the store in one transaction, or nothing. Counts go to
+stderr.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Annotated
 
@@ -24,6 +27,7 @@ FORMATS = ("jsonl",)
 
 def register(events_app: typer.Typer) -> None:
     events_app.command("export")(export)
+    events_app.command("import")(import_)
 
 
 def export(
@@ -64,3 +68,43 @@ def _to_file(path: Path, write: Callable[[IO[bytes]], int]) -> int:
     finally:
         tmp.unlink(missing_ok=True)
     return count
+
+
+def import_(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(metavar="FILE", help="JSON lines, or - for stdin.")],
+    fmt: Annotated[str, typer.Option("--format", help="Input format: jsonl.")] = "jsonl",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Verify and report; write nothing.")
+    ] = False,
+) -> None:
+    """Verify events written by `kei events export` and add the new ones, all or nothing."""
+    from kei.adapters.jsonl_import import import_jsonl
+
+    with handled(ctx) as g:
+        if fmt not in FORMATS:
+            raise InputError(f"unknown format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
+        settings = g.settings()
+        with _input(source) as lines:
+            done = import_jsonl(
+                lines, settings.db_url, dry_run=dry_run, synchronous=settings.synchronous
+            )
+        verb = "would append" if dry_run else "appended"
+        stderr().print(
+            f"{done.lines} events verified ({done.mode}); {verb} {done.new}; "
+            f"head at position {done.head_position}",
+            markup=False,
+        )
+
+
+@contextlib.contextmanager
+def _input(source: str) -> Iterator[IO[bytes]]:
+    if source == "-":
+        yield sys.stdin.buffer
+        return
+    try:
+        f = open(source, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise InputError(f"cannot read {source}: {exc.strerror}") from None
+    with f:
+        yield f
