@@ -74,6 +74,12 @@ def test_demo_builds_an_agent_tree_and_reports_its_costs(tmp_path: Path) -> None
              for p in ("[tail]", "[agents]", "[tree]", "[cost]", "[verify]", "[tamper]")]  # fmt: skip
     assert order == sorted(order)
     assert "[verify] kei verify-chain: 31 events, chain and signatures OK" in lines
+    bundle = next(i for i, line in enumerate(lines) if line.startswith("[bundle]"))
+    assert "31 events, positions 1..31" in lines[bundle] and "signed" in lines[bundle]
+    assert "restore, 31 events, 2 keys" in lines[bundle + 1]
+    digests = [line.split()[:2] for line in lines[bundle + 2 : bundle + 6]]
+    assert digests == [["agents", "matched"], ["costs", "matched"],
+                       ["event_counts", "matched"], ["skills", "matched"]]  # fmt: skip
 
 
 def test_demo_keep_leaves_a_ledger_that_verifies_clean(tmp_path: Path) -> None:
