@@ -25,10 +25,9 @@ from typing import IO, Any
 import msgspec
 
 from kei.adapters.store.base import PAGE, EventStore
-from kei.domain.envelope import chained_prefix
 from kei.domain.recorded import RecordedEvent
 from kei.domain.records import StoredRecord
-from kei.domain.verify import Link, check_content, check_link
+from kei.domain.verify import Link, first_break
 from kei.errors import InputError, VerificationError
 
 _ENCODE = msgspec.json.Encoder()
@@ -72,24 +71,14 @@ def _link_before(store: EventStore, since: int) -> Link | None:
 
 
 def _check_page(page: list[StoredRecord], link: Link | None) -> None:
-    i = 0
-    if link is not None and link.seq is not None and link.hash is not None:
-        i = chained_prefix(page, 0, link.seq, link.hash)
-    while i < len(page):
-        record = page[i]
-        found = [*check_link(link, record), *check_content(record)]
-        if found:
-            f = found[0]
-            raise VerificationError(
-                f"export stopped at position {record.position}: {f.kind.value}: {f.detail}; "
-                "run `kei verify-chain` for every finding",
-                position=record.position,
-                kind=f.kind.value,
-            )
-        link = Link(record.position, record.seq, record.hash)
-        i += 1
-        if link.seq is not None and link.hash is not None:
-            i = chained_prefix(page, i, link.seq, link.hash)
+    _, f = first_break(page, link)
+    if f is not None:
+        raise VerificationError(
+            f"export stopped at position {f.position}: {f.kind.value}: {f.detail}; "
+            "run `kei verify-chain` for every finding",
+            position=f.position,
+            kind=f.kind.value,
+        )
 
 
 def read_jsonl(lines: IO[bytes]) -> Iterator[StoredRecord]:

@@ -45,10 +45,9 @@ from sqlalchemy.engine import Connection
 from kei.adapters.projection_db import STATE_TABLE, driver_errors, lock_schema, make_engine
 from kei.adapters.projection_db import state_table as _state
 from kei.adapters.store.base import PAGE, EventStore
-from kei.domain.envelope import chained_prefix
 from kei.domain.recorded import RecordedEvent
 from kei.domain.records import StoredRecord
-from kei.domain.verify import Link, check_content, check_link
+from kei.domain.verify import Link, first_break
 from kei.errors import InputError, VerificationError
 from kei.projections.base import Projection, apply_page, wants
 from kei.projections.digest import state_digest
@@ -318,31 +317,13 @@ class _LostRaceError(Exception):
 def _verified(
     records: list[StoredRecord], link: Link | None
 ) -> tuple[list[StoredRecord], VerificationError | None]:
-    """The records that link and hash correctly, up to the first break, and that break.
-
-    Runs of good records go through ``chained_prefix``; a record it stops at (or the
-    first of the log) is checked one by one, which names the fault if there is one.
-    """
-    i = 0
-    while i < len(records):
-        if link is not None and link.seq is not None and link.hash is not None:
-            i = chained_prefix(records, i, link.seq, link.hash)
-            if i == len(records):
-                break
-            if i > 0:
-                r = records[i - 1]
-                link = Link(r.position, r.seq, r.hash)
-        record = records[i]
-        found = [*check_link(link, record), *check_content(record)]
-        if found:
-            f = found[0]
-            error = VerificationError(
-                f"projection catch-up stopped at position {record.position}: "
-                f"{f.kind.value}: {f.detail}",
-                position=record.position,
-                kind=f.kind.value,
-            )
-            return records[:i], error
-        link = Link(record.position, record.seq, record.hash)
-        i += 1
-    return records, None
+    """The records that link and hash correctly, up to the first break, and that break."""
+    i, f = first_break(records, link)
+    if f is None:
+        return records, None
+    error = VerificationError(
+        f"projection catch-up stopped at position {f.position}: {f.kind.value}: {f.detail}",
+        position=f.position,
+        kind=f.kind.value,
+    )
+    return records[:i], error

@@ -36,6 +36,7 @@ from kei.domain.envelope import (
     KEY_ID_LEN,
     SIG_LEN,
     chain_hash,
+    chained_prefix,
 )
 from kei.domain.keyring import KeyRing
 from kei.domain.records import StoredRecord
@@ -318,3 +319,30 @@ def check_range(
     checker = RangeChecker(keyring, quick=quick, prev=prev, link_first=link_first)
     checker.feed(row_of(r) for r in records)
     return checker.result
+
+
+def first_break(records: list[StoredRecord], link: Link | None) -> tuple[int, Finding | None]:
+    """The index of the first record that does not link to the one before it (``link``
+    for the first) or whose stored bytes do not hash to its hash, and what is wrong;
+    ``(len(records), None)`` when all are good.
+
+    Readers that trust what they read only after this check (projections, exports)
+    call it per page. Runs of good records go through ``chained_prefix``; the record
+    it stops at (or the first of the log) is checked one by one, which names the fault.
+    """
+    i = 0
+    while i < len(records):
+        if link is not None and link.seq is not None and link.hash is not None:
+            i = chained_prefix(records, i, link.seq, link.hash)
+            if i == len(records):
+                break
+            if i > 0:
+                r = records[i - 1]
+                link = Link(r.position, r.seq, r.hash)
+        record = records[i]
+        found = [*check_link(link, record), *check_content(record)]
+        if found:
+            return i, found[0]
+        link = Link(record.position, record.seq, record.hash)
+        i += 1
+    return len(records), None
