@@ -65,6 +65,7 @@ def make_engine(url: str) -> Engine:
             # costs a catch-up, never data: WAL's NORMAL is durable enough and spares
             # an fsync per page.
             dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+            dbapi_conn.execute("PRAGMA wal_autocheckpoint=16384")
 
         @sa_event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:

@@ -21,7 +21,10 @@ through ``postgresql+psycopg://``. What it trusts and does:
   together (an error in one rolls back the page for all of them).
 - A projection whose stored version differs from its code is rebuilt: its tables are
   dropped and re-created and its row reset in one transaction, then it catches up
-  from zero. ``rebuild`` does the same on request.
+  from zero. ``rebuild`` does the same on request. A reset leaves out the indexes
+  only queries read (``deferred_index``); whichever engine next finishes a catch-up
+  builds the missing ones, so a rebuild pays one sort per index instead of a
+  million random inserts, and a crash mid-rebuild cannot leave them missing.
 - Errors from SQLAlchemy and the drivers stop here as a one-line ``StoreError``.
   An exception raised by a projection's own code propagates unchanged.
 
@@ -49,7 +52,7 @@ from kei.domain.recorded import RecordedEvent
 from kei.domain.records import StoredRecord
 from kei.domain.verify import Link, first_break
 from kei.errors import InputError, VerificationError
-from kei.projections.base import Projection, apply_page, wants
+from kei.projections.base import Projection, apply_page, deferred_indexes, wants
 from kei.projections.digest import state_digest
 
 __all__ = ["STATE_TABLE", "ProjectionEngine", "ProjectionStatus"]
@@ -107,6 +110,7 @@ class ProjectionEngine:
         self.projections: dict[str, Projection] = {}
         self.tables: dict[str, list[sa.Table]] = {}
         self._metadata: dict[str, sa.MetaData] = {}
+        self._indexed: set[str] = set()  # deferred indexes known to exist
         for p in projections:
             self._add(p)
         with self._errors("open"):
@@ -161,7 +165,11 @@ class ProjectionEngine:
         """
         conn.execute(_state.delete().where(_state.c.name == name))
         self._metadata[name].drop_all(conn)
+        _drop_retired(conn, self.projections[name])
         self._metadata[name].create_all(conn)
+        for index in deferred_indexes(self.tables[name]):
+            index.drop(conn)
+        self._indexed.discard(name)
         version = self.projections[name].version
         conn.execute(_state.insert().values(name=name, version=version, position=0))
 
@@ -196,6 +204,7 @@ class ProjectionEngine:
             for n, c in self._cursors([n for n in chosen if n not in done]).items():
                 groups.setdefault(c, []).append(n)
             if not groups:
+                self._build_deferred(chosen)
                 return read
             # The group furthest behind runs up to the next one, and they merge.
             cursor, members = min(groups.items(), key=lambda g: g[0].position)
@@ -208,6 +217,17 @@ class ProjectionEngine:
             read += n_read
             if finished and upto is None:
                 done.update(members)
+
+    def _build_deferred(self, names: list[str]) -> None:
+        """Build the deferred indexes a rebuild dropped (checked once per engine)."""
+        todo = [n for n in names if n not in self._indexed]
+        indexes = [i for n in todo for i in deferred_indexes(self.tables[n])]
+        if indexes:
+            with self._engine.begin() as conn:
+                lock_schema(conn)
+                for index in indexes:
+                    index.create(conn, checkfirst=True)
+        self._indexed.update(todo)
 
     def _run(self, cursor: _Cursor, names: list[str], *, upto: int | None) -> tuple[int, bool]:
         """Catch ``names`` (all at ``cursor``) up to ``upto`` (or the end), one
@@ -251,10 +271,7 @@ class ProjectionEngine:
         """Claim the page (conditional state update), apply it, commit; None if lost."""
         last = records[-1]
         moved = _Cursor(last.position, last.seq, last.hash)
-        types = {r.type for r in records}
-        wanted = {n: {t for t in types if wants(self.projections[n], t)} for n in names}
-        needed = set().union(*wanted.values())
-        decoded = [RecordedEvent.from_record(r) for r in records if r.type in needed]
+        pages = self._route(names, records)
         try:
             with self._engine.begin() as conn:
                 for n in names:
@@ -266,14 +283,30 @@ class ProjectionEngine:
                     )
                     if claimed.rowcount != 1:
                         raise _LostRaceError
-                for n in names:
-                    if wanted[n]:
-                        page = [e for e in decoded if e.type in wanted[n]]
+                for n, page in pages.items():
+                    if page:
                         apply_page(conn, self.projections[n], page)
         except _LostRaceError:
             log.info("another engine applied page after %s first", cursor.position)
             return None
         return moved
+
+    def _route(
+        self, names: list[str], records: list[StoredRecord]
+    ) -> dict[str, list[RecordedEvent]]:
+        """Each projection's events of the page, each event opened once, in log order."""
+        pages: dict[str, list[RecordedEvent]] = {n: [] for n in names}
+        routes = {
+            t: [pages[n] for n in names if wants(self.projections[n], t)]
+            for t in {r.type for r in records}
+        }
+        for r in records:
+            targets = routes[r.type]
+            if targets:
+                event = RecordedEvent.from_record(r)
+                for page in targets:
+                    page.append(event)
+        return pages
 
     # -- rebuilding and status -----------------------------------------------------
 
@@ -308,6 +341,15 @@ class ProjectionEngine:
         self._names([name])
         with self._errors("digest"), self._engine.begin() as conn:
             return state_digest(conn, self.tables[name])
+
+
+def _drop_retired(conn: Connection, p: Projection) -> None:
+    """Drop the tables an earlier version of ``p`` had and this one does not."""
+    quote = conn.dialect.identifier_preparer.quote
+    for table in getattr(p, "retired", ()):
+        if not table.startswith(p.name + "_"):
+            raise ValueError(f"projection {p.name} cannot retire table {table}")
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {quote(table)}")
 
 
 class _LostRaceError(Exception):

@@ -151,6 +151,17 @@ def open_state(state: bytes) -> Envelope:
     )
 
 
+def state_parts(state: bytes) -> tuple[int, int, bytes, bytes, bytes] | None:
+    """``(schema_version, timestamp_us, key_id, signature, payload)`` of a state blob,
+    or None when it is not a format-1 envelope; ``open_state`` without the object,
+    for readers that open every event of a million."""
+    if len(state) < HEADER_LEN or state[0] != FORMAT_V1:
+        return None
+    schema_version, timestamp_us = _U16_I64.unpack_from(state, _SIG_END)
+    return (schema_version, timestamp_us, state[1:_SIG_START], state[_SIG_START:_SIG_END],
+            state[HEADER_LEN:])  # fmt: skip
+
+
 def chain_hash(
     prev_hash: bytes, seq: int, position: int, stream: str, version: int, type_: str, state: bytes
 ) -> bytes:

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from kei.domain import events
-from kei.domain.envelope import MalformedEnvelopeError, open_state
+from kei.domain.envelope import state_parts
 from kei.domain.records import StoredRecord
 
 
@@ -35,17 +35,12 @@ class RecordedEvent(msgspec.Struct, frozen=True):
 
     @classmethod
     def from_record(cls, record: StoredRecord) -> RecordedEvent:
-        try:
-            env = open_state(record.state)
-            schema, ts, key_id, sig, payload = (
-                env.schema_version,
-                env.timestamp_us,
-                env.key_id.hex(),
-                env.signature,
-                env.payload,
-            )
-        except MalformedEnvelopeError:
+        parts = state_parts(record.state)
+        if parts is None:
             schema, ts, key_id, sig, payload = 0, 0, "", b"", b""
+        else:
+            schema, ts, raw_key_id, sig, payload = parts
+            key_id = raw_key_id.hex()
         return cls(
             record.position, record.seq, record.stream, record.version, record.type,
             schema, ts, key_id, sig, payload, record.prev_hash, record.hash,

@@ -35,7 +35,7 @@ from kei.domain.events import (
     occurred_us,
 )
 from kei.domain.recorded import RecordedEvent
-from kei.projections.base import PagedTable, insert_rows
+from kei.projections.base import PagedTable, deferred_index, insert_rows
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -72,9 +72,10 @@ def agents_table(metadata: MetaData, name: str = NAME) -> Table:
         Column("forked_us", BigInteger, nullable=False),
         Column("finished_us", BigInteger),
         Column("stream_version", BigInteger, nullable=False),
+        Index(f"{t}_dna_idx", "dna"),  # the fold looks agents up by DNA
         *(
-            Index(f"{t}_{c}_idx", c)
-            for c in ("dna", "parent_agent_id", "fork_parent", "creator", "status", "forked_us")
+            deferred_index(f"{t}_{c}_idx", c)
+            for c in ("parent_agent_id", "fork_parent", "creator", "status", "forked_us")
         ),
     )
 

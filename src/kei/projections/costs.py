@@ -24,11 +24,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, select, tuple_
+import msgspec
+from sqlalchemy import BigInteger, Column, MetaData, String, Table, select, tuple_
 
 from kei.domain.events import CostAmended, CostRecorded, occurred_us
 from kei.domain.recorded import RecordedEvent
-from kei.projections.base import PagedTable, insert_rows
+from kei.projections.base import PagedTable, deferred_index, insert_rows
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -79,8 +80,8 @@ class Costs(PagedTable):
             Column("day", String, nullable=False),
             Column("state", String, nullable=False),
             Column("superseded_by", String),
-            Index(f"{t}_state_call_idx", "state", "call_us"),
-            Index(f"{t}_agent_idx", "agent_id"),
+            deferred_index(f"{t}_state_call_idx", "state", "call_us"),
+            deferred_index(f"{t}_agent_idx", "agent_id"),
         )
         return [self._table]
 
@@ -143,7 +144,7 @@ def _row(event: RecordedEvent, p: Any) -> Row:
         "provider": p.provider,
         "model": p.model,
         "micro_cents": p.micro_cents,
-        **{c: getattr(p.usage, c) for c in TOKENS},
+        **msgspec.structs.asdict(p.usage),  # exactly the TOKENS columns
         "price_entry_id": p.price_entry_id,
         "price_entry_hash": p.price_entry_hash,
         "call_us": ts,
