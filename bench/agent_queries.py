@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from agent_ledger import ROOT, SESSION, agent_id, cached_agent_ledger
-from common import Figure, report
+from common import Figure, compile_kei, report
 
 KEI = str(Path(sys.executable).with_name("kei"))
 TARGET_S = 1.0  # the issue: "well under a second once caught up"
@@ -99,6 +99,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    compile_kei()
     work = Path(tempfile.mkdtemp(prefix="kei-queries-"))
     db = work / "ledger.db"
     shutil.copy(cached_agent_ledger(args.agents), db)

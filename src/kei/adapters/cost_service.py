@@ -223,11 +223,8 @@ class CostService:
         self.engine.catch_up()
         a, t = self.agents.table, self.costs.table
         current = t.c.state == "current"
-        entry = sa.tuple_(t.c.price_entry_id, t.c.price_entry_hash)
-        unvouched = sa.and_(current, t.c.price_entry_id.is_not(None),
-                            entry.not_in(vouched_entries(catalog)))  # fmt: skip
         spent = sa.func.sum(sa.case((current, t.c.micro_cents), else_=0))
-        unverified = sa.func.sum(sa.case((unvouched, 1), else_=0))
+        unverified = sa.func.sum(sa.case((sa.and_(current, unvouched(t, catalog)), 1), else_=0))
         extra = [
             sa.select(spent).where(t.c.agent_id == a.c.id).scalar_subquery().label(SPENT),
             sa.select(unverified).where(t.c.agent_id == a.c.id).scalar_subquery().label(UNVERIFIED),
@@ -240,27 +237,20 @@ class CostService:
         return self._select(sa.select(*(columns or [a])).where(where).order_by(*order))
 
     def _sum_by(self, key: Any, catalog: Catalog, *where: Any) -> dict[str, ReportRow]:
-        """Current cost rows summed per ``key``, counting given and unverified prices."""
+        """Current cost rows summed per ``key``, counting given and unverified prices:
+        one row per key straight from SQL, whatever the number of price entries."""
         t = self.costs.table
-        cols = (key, t.c.price_entry_id, t.c.price_entry_hash)
-        query = sa.select(*cols, sa.func.sum(t.c.micro_cents), sa.func.count())
-        query = query.where(t.c.state == "current", *where).group_by(*cols)
-        rows: dict[str, ReportRow] = {}
-        checked: dict[tuple[str, str | None], bool] = {}
+        given = sa.func.sum(sa.case((t.c.price_entry_id.is_(None), 1), else_=0))
+        unverified = sa.func.sum(sa.case((unvouched(t, catalog), 1), else_=0))
+        query = sa.select(key, sa.func.sum(t.c.micro_cents), sa.func.count(), given, unverified)
+        query = query.where(t.c.state == "current", *where).group_by(key)
         with driver_errors("costs: read failed"), self._db.connect() as conn:
-            for name, entry_id, entry_hash, micro, n in conn.execute(query):
-                row = rows.get(name) or rows.setdefault(name, ReportRow(name))
-                row.micro_cents += int(micro)  # PostgreSQL sums bigint as numeric
-                row.events += n
-                if entry_id is None:
-                    row.given += n
-                    continue
-                entry = (entry_id, entry_hash)
-                if entry not in checked:
-                    checked[entry] = vouched(catalog, entry_id, entry_hash)
-                if not checked[entry]:
-                    row.unverified += n
-        return rows
+            found = conn.execute(query).all()
+        # PostgreSQL sums bigint as numeric, hence the int()s.
+        return {
+            name: ReportRow(name, int(micro), n, int(unvouched_n), int(given_n))
+            for name, micro, n, given_n, unvouched_n in found
+        }
 
     def agent_total(self, agent_id: str) -> int:
         """The agent's current cost in micro-cents, exact (on the ``agent_id`` index, as
@@ -280,16 +270,15 @@ def _cost(row: Row) -> ReportRow:
 
 
 def vouched_entries(catalog: Catalog) -> list[tuple[str, str]]:
-    """Every price entry the catalog vouches for: :func:`vouched` is true exactly for these."""
+    """Every price entry the catalog vouches for: still there, with the same hash, and
+    ``verified``. Any other entry a cost names is counted as unverified."""
     return [(m.id, m.price_digest) for m in catalog.models if m.pricing.vouched]
 
 
-def vouched(catalog: Catalog, entry_id: str, entry_hash: str | None) -> bool:
-    """Does the current catalog still hold this price entry, unchanged and verified?"""
-    model = catalog.find(entry_id)
-    return (
-        model is not None
-        and model.id == entry_id
-        and model.price_digest == entry_hash
-        and model.pricing.vouched
+def unvouched(t: sa.Table, catalog: Catalog) -> Any:
+    """SQL: a cost row priced by an entry that is not among ``vouched_entries``."""
+    entry = sa.tuple_(t.c.price_entry_id, t.c.price_entry_hash)
+    return sa.and_(
+        t.c.price_entry_id.is_not(None),
+        sa.or_(t.c.price_entry_hash.is_(None), entry.not_in(vouched_entries(catalog))),
     )
