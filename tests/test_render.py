@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from cli_helpers import cli_env, kei
 from kei.adapters.cli import render
 from kei.adapters.cli.app import app
-from kei.adapters.cost_service import Report, ReportRow, TreeNode
+from kei.adapters.cost_reads import Report, ReportRow, TreeNode
 from kei.domain.skills import Invocation, aggregate
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

@@ -27,12 +27,12 @@ import sqlalchemy as sa
 from kei.adapters.ledger import Ledger, NewEvent
 from kei.adapters.projection_db import driver_errors, make_engine
 from kei.adapters.projection_engine import ProjectionEngine
+from kei.domain.agent_tree import walk
 from kei.domain.agents import (
     Accepted,
     AgentState,
     Decision,
     LedgerState,
-    UnknownAgentError,
     decide_done,
     decide_fail,
     decide_fork,
@@ -218,30 +218,12 @@ def tree_rows(
 ) -> list[tuple[int, Row]]:
     """``root`` and every agent below it by parent agent id, depth first, children in
     fork order, each with its depth (whole rows, or only ``TREE_COLUMNS``, plus the
-    ``extra`` labelled columns). One query (:func:`subtree_ids`); ``seen`` keeps the
-    walk finite. ``rows`` reads ``table``, so any service whose read model holds the
-    agents table can answer."""
+    ``extra`` labelled columns). One query (:func:`subtree_ids`), then
+    ``kei.domain.agent_tree.walk``. ``rows`` reads ``table``, so any service whose read
+    model holds the agents table can answer."""
     columns = [*([table] if full else [table.c[c] for c in TREE_COLUMNS]), *extra]
     where, order = table.c.id.in_(subtree_ids(table, root)), (table.c.forked_us, table.c.id)
-    found = rows(where, order=order, columns=columns)
-    by_id = {r["id"]: r for r in found}
-    if root not in by_id:
-        raise UnknownAgentError(f"no agent with id {root}")
-    children: dict[str, list[Row]] = {}
-    for r in found:
-        if r["id"] != root and r["parent_agent_id"] is not None:
-            children.setdefault(r["parent_agent_id"], []).append(r)
-    out: list[tuple[int, Row]] = []
-    seen: set[str] = set()
-    stack = [(0, by_id[root])]
-    while stack:
-        depth, row = stack.pop()
-        if row["id"] in seen:
-            continue
-        seen.add(row["id"])
-        out.append((depth, row))
-        stack.extend((depth + 1, c) for c in reversed(children.get(row["id"], [])))
-    return out
+    return walk(rows(where, order=order, columns=columns), root)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,23 +12,21 @@ event names the entry that produced the amount (model id and ``Model.price_diges
 Catalog pricing needs both input and output tokens (an unknown count is never priced as
 zero) and a model whose catalog provider is the one given.
 
-Reports sum ``current`` rows only (an amended cost counts once, at its latest amount),
-exactly, in integer micro-cents. A catalog price is *vouched* only while the current
-catalog still holds that entry with the same hash and ``verified`` status; every other
-catalog price is counted as unverified in the report rows that include it. ``tree``
-answers ``kei agent tree`` with each agent's current cost by the same rule, in one grouped
-query for the whole subtree.
+Reads (``report``, and ``tree`` for ``kei agent tree``) catch the read models up and
+ask ``kei.adapters.cost_reads``, which holds the money rules of every report.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
-from kei.adapters.agent_service import agent_stream, tree_rows
+from kei.adapters import cost_reads
+from kei.adapters.agent_service import agent_stream
+from kei.adapters.cost_reads import Report, TreeNode
 from kei.adapters.ledger import Ledger, NewEvent
 from kei.adapters.projection_db import driver_errors, make_engine
 from kei.adapters.projection_engine import ProjectionEngine
@@ -36,13 +34,8 @@ from kei.domain.agents import Accepted, LedgerState, decide_amend, decide_cost
 from kei.domain.catalog import Catalog
 from kei.domain.events import CostAmended, CostRecorded, TokenUsage
 from kei.errors import ConcurrencyError, InputError
-from kei.projections.agents import Agents, Row, state_of
+from kei.projections.agents import Agents, state_of
 from kei.projections.costs import Costs, event_name
-
-GROUPS: Final = ("agent", "provider", "model", "day")
-_COLUMN: Final = {"agent": "agent_id", "provider": "provider", "model": "model", "day": "day"}
-SPENT: Final = "kei_tree_micro_cents"
-UNVERIFIED: Final = "kei_tree_unverified"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,45 +45,6 @@ class Charge:
     micro_cents: int
     entry_id: str | None = None
     entry_hash: str | None = None
-
-
-@dataclass(slots=True)
-class ReportRow:
-    key: str
-    micro_cents: int = 0
-    events: int = 0
-    unverified: int = 0  # catalog-priced events whose price the catalog cannot vouch for
-    given: int = 0  # events whose amount was given by hand (no price entry)
-
-
-@dataclass(slots=True)
-class Report:
-    by: str
-    rows: list[ReportRow] = field(default_factory=list)
-
-    @property
-    def total(self) -> int:
-        return sum(r.micro_cents for r in self.rows)
-
-    @property
-    def total_row(self) -> ReportRow:
-        """Every row summed exactly: the report's TOTAL line."""
-        total = ReportRow("TOTAL")
-        for r in self.rows:
-            total.micro_cents += r.micro_cents
-            total.events += r.events
-            total.unverified += r.unverified
-            total.given += r.given
-        return total
-
-
-@dataclass(frozen=True, slots=True)
-class TreeNode:
-    """One line of ``kei agent tree``: the agent's row, its depth and its current cost."""
-
-    depth: int
-    row: Row
-    cost: ReportRow
 
 
 def parse_event_name(text: str) -> tuple[str, int]:
@@ -205,52 +159,13 @@ class CostService:
 
     def report(self, by: str, catalog: Catalog, since_us: int | None = None) -> Report:
         """Current cost events summed exactly per ``by`` key, biggest first."""
-        if by not in GROUPS:
-            raise InputError(f"unknown grouping {by!r}; use one of {', '.join(GROUPS)}")
         self.engine.catch_up()
-        t = self.costs.table
-        where = [] if since_us is None else [t.c.call_us >= since_us]
-        rows = self._sum_by(t.c[_COLUMN[by]], catalog, *where)
-        return Report(by, sorted(rows.values(), key=lambda r: (-r.micro_cents, r.key)))
+        return cost_reads.report(self.ledger.store, by, catalog, since_us)
 
     def tree(self, root: str, catalog: Catalog, *, full: bool = False) -> list[TreeNode]:
-        """``kei agent tree``: ``root`` and every agent below it (``tree_rows``), each with
-        its current cost by the report's rules. One query, whatever the size of the tree:
-        each agent's sums are correlated subqueries over its own cost rows. Their only
-        WHERE term is ``agent_id``, so the planner must use that index: with ``state``
-        there too, SQLite (no statistics) may pick the ``state`` index and scan every
-        current cost once per agent."""
+        """``kei agent tree``: ``root`` and every agent below it, each with its cost."""
         self.engine.catch_up()
-        a, t = self.agents.table, self.costs.table
-        current = t.c.state == "current"
-        spent = sa.func.sum(sa.case((current, t.c.micro_cents), else_=0))
-        unverified = sa.func.sum(sa.case((sa.and_(current, unvouched(t, catalog)), 1), else_=0))
-        extra = [
-            sa.select(spent).where(t.c.agent_id == a.c.id).scalar_subquery().label(SPENT),
-            sa.select(unverified).where(t.c.agent_id == a.c.id).scalar_subquery().label(UNVERIFIED),
-        ]
-        nodes = tree_rows(self._agent_rows, a, root, full=full, extra=extra)
-        return [TreeNode(d, r, _cost(r)) for d, r in nodes]
-
-    def _agent_rows(self, where: Any, order: Any = (), columns: Any = None) -> list[Row]:
-        a = self.agents.table
-        return self._select(sa.select(*(columns or [a])).where(where).order_by(*order))
-
-    def _sum_by(self, key: Any, catalog: Catalog, *where: Any) -> dict[str, ReportRow]:
-        """Current cost rows summed per ``key``, counting given and unverified prices:
-        one row per key straight from SQL, whatever the number of price entries."""
-        t = self.costs.table
-        given = sa.func.sum(sa.case((t.c.price_entry_id.is_(None), 1), else_=0))
-        unverified = sa.func.sum(sa.case((unvouched(t, catalog), 1), else_=0))
-        query = sa.select(key, sa.func.sum(t.c.micro_cents), sa.func.count(), given, unverified)
-        query = query.where(t.c.state == "current", *where).group_by(key)
-        with driver_errors("costs: read failed"), self._db.connect() as conn:
-            found = conn.execute(query).all()
-        # PostgreSQL sums bigint as numeric, hence the int()s.
-        return {
-            name: ReportRow(name, int(micro), n, int(unvouched_n), int(given_n))
-            for name, micro, n, given_n, unvouched_n in found
-        }
+        return cost_reads.tree(self.ledger.store, root, catalog, full=full)
 
     def agent_total(self, agent_id: str) -> int:
         """The agent's current cost in micro-cents, exact (on the ``agent_id`` index, as
@@ -261,24 +176,3 @@ class CostService:
         found = self._select(sa.select(spent.label("s")).where(t.c.agent_id == agent_id))
         value = found[0]["s"] if found else None
         return 0 if value is None else int(value)
-
-
-def _cost(row: Row) -> ReportRow:
-    """Pop the tree query's cost columns off ``row``."""
-    micro, unverified = row.pop(SPENT), row.pop(UNVERIFIED)
-    return ReportRow(row["id"], micro_cents=int(micro or 0), unverified=int(unverified or 0))
-
-
-def vouched_entries(catalog: Catalog) -> list[tuple[str, str]]:
-    """Every price entry the catalog vouches for: still there, with the same hash, and
-    ``verified``. Any other entry a cost names is counted as unverified."""
-    return [(m.id, m.price_digest) for m in catalog.models if m.pricing.vouched]
-
-
-def unvouched(t: sa.Table, catalog: Catalog) -> Any:
-    """SQL: a cost row priced by an entry that is not among ``vouched_entries``."""
-    entry = sa.tuple_(t.c.price_entry_id, t.c.price_entry_hash)
-    return sa.and_(
-        t.c.price_entry_id.is_not(None),
-        sa.or_(t.c.price_entry_hash.is_(None), entry.not_in(vouched_entries(catalog))),
-    )

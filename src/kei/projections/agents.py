@@ -35,12 +35,13 @@ from kei.domain.events import (
     occurred_us,
 )
 from kei.domain.recorded import RecordedEvent
+from kei.projections import names
 from kei.projections.base import PagedTable, deferred_index, insert_rows
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-NAME: Final = "agents"
+NAME: Final = names.AGENTS
 CHUNK: Final = 500
 Row = dict[str, Any]
 _FORK_FIELDS: Final = (
@@ -83,7 +84,7 @@ def agents_table(metadata: MetaData, name: str = NAME) -> Table:
 class Agents(PagedTable):
     """The agents read model; see the module docstring."""
 
-    version = 1
+    version = names.AGENTS_VERSION
     event_types = frozenset(
         {"agent.forked", "agent.completed", "agent.failed", "agent.merged", "agent.outcome"}
     )

@@ -29,12 +29,13 @@ from sqlalchemy import BigInteger, Column, MetaData, String, Table, select, tupl
 
 from kei.domain.events import CostAmended, CostRecorded, occurred_us
 from kei.domain.recorded import RecordedEvent
+from kei.projections import names
 from kei.projections.base import PagedTable, deferred_index, insert_rows
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-NAME: Final = "costs"
+NAME: Final = names.COSTS
 CHUNK: Final = 400
 _US_PER_DAY: Final = 86_400_000_000
 TOKENS: Final = (
@@ -55,7 +56,7 @@ def event_name(stream: str, version: int) -> str:
 class Costs(PagedTable):
     """Every cost event, keyed by stream and version; see the module docstring."""
 
-    version = 2  # 2: the time index is on call_us alone
+    version = names.COSTS_VERSION
     event_types = frozenset({"cost.recorded", "cost.amended"})
 
     def __init__(self, name: str = NAME) -> None:

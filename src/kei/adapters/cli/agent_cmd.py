@@ -192,15 +192,16 @@ def tree_cmd(
 ) -> None:
     """ROOT and every agent below it (by parent agent id), indented by depth, with status
     and current cost."""
+    from kei.adapters import cost_reads
     from kei.adapters.catalog_files import load_catalog
     from kei.adapters.cli import render
-    from kei.adapters.cost_service import CostService
 
     with handled(ctx) as g, stdout_closed_ok():
         settings = g.settings()
         catalog = load_catalog(settings.home)
-        with open_ledger(settings) as ledger, CostService(ledger, settings.db_url) as service:
-            nodes = service.tree(root, catalog, full=as_json)
+        with open_ledger(settings) as ledger:
+            cost_reads.caught_up(ledger.store, settings.db_url)
+            nodes = cost_reads.tree(ledger.store, root, catalog, full=as_json)
         if as_json:
             for n in nodes:
                 cost = {"micro_cents": n.cost.micro_cents, "unverified_events": n.cost.unverified}

@@ -29,7 +29,8 @@ from kei.errors import InputError
 
 if TYPE_CHECKING:
     from kei.adapters.config import Settings
-    from kei.adapters.cost_service import CostService, Report
+    from kei.adapters.cost_reads import Report
+    from kei.adapters.cost_service import CostService
 
 cost_app = typer.Typer(help="Model-call costs: record, amend, report.", no_args_is_help=True)
 
@@ -208,6 +209,7 @@ def report(
     as_json: Json = False,
 ) -> None:
     """Exact totals per agent, provider, model or UTC day; amended costs count once."""
+    from kei.adapters import cost_reads
     from kei.adapters.catalog_files import load_catalog
     from kei.adapters.cli import render
 
@@ -216,8 +218,9 @@ def report(
         since_us = None if since is None else sk.parse_since(since, now_us)
         settings = g.settings()
         catalog = load_catalog(settings.home)
-        with _service(settings) as service:
-            result = service.report(by, catalog, since_us)
+        with open_ledger(settings) as ledger:
+            cost_reads.caught_up(ledger.store, settings.db_url)
+            result = cost_reads.report(ledger.store, by, catalog, since_us)
         if as_json:
             json_line(report_dict(result, since_us, limit))
         elif is_tty() and result.rows and render.fits(len(render.shown(result, limit))):

@@ -33,7 +33,7 @@ from rich.tree import Tree
 from kei.domain.money import format_usd
 
 if TYPE_CHECKING:
-    from kei.adapters.cost_service import Report, ReportRow, TreeNode
+    from kei.adapters.cost_reads import Report, ReportRow, TreeNode
     from kei.domain.skills import SkillMetrics
 
 RICH_LIMIT: Final = 2_000

@@ -109,6 +109,11 @@ class EventStore(Protocol):
         """Raw verifier rows ``after < position <= upto``: (position, stream bytes,
         version, type bytes, state, seq, prev_hash, hash), unverified, as stored."""
 
+    def select(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query on the store's database, written with ``?``
+        placeholders in SQL both databases speak (``kei.adapters.fast_reads``)."""
+        ...
+
     def chain_count(self) -> int:
         """The number of chain rows."""
 

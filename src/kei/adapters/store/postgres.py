@@ -229,6 +229,14 @@ class PostgresStore(RecorderAppends):
         """The number of chain rows (the verifier compares it with the rows it saw)."""
         return int(self._query(f"SELECT count(*) AS n FROM {CHAIN_TABLE}")[0]["n"])
 
+    def select(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """A read of the read models beside the log, as plain tuples (``?`` marks, so
+        the same text serves SQLite; kei's read queries hold no literal ``?``)."""
+        with self._cursor() as curs, curs.connection.cursor(row_factory=tuple_row) as c:
+            c.execute(sql.replace("?", "%s"), params)
+            rows: list[tuple[Any, ...]] = c.fetchall()
+            return rows
+
     def next_position(self, after: int) -> int | None:
         """The lowest position above ``after`` (an index probe), None past the end."""
         rows = self._query(

@@ -192,6 +192,17 @@ class SQLiteStore(RecorderAppends):
         """The number of chain rows (the verifier compares it with the rows it saw)."""
         return int(self._query(f"SELECT count(*) FROM {CHAIN_TABLE}")[0][0])
 
+    def select(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """A read of the read models beside the log, as plain tuples (``?`` marks)."""
+        try:
+            with self._datastore.transaction(commit=False) as c:
+                c.sqlite_cursor.row_factory = None
+                c.execute(sql, params)
+                rows: list[tuple[Any, ...]] = c.fetchall()
+                return rows
+        except (PersistenceError, sqlite3.Error) as exc:
+            raise _store_error(self.path, exc) from exc
+
     def next_position(self, after: int) -> int | None:
         """The lowest position above ``after`` (an index probe), None past the end."""
         rows = self._query(f"SELECT MIN(rowid) FROM {EVENTS_TABLE} WHERE rowid > ?", (after,))
