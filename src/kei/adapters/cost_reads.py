@@ -16,6 +16,7 @@ price counts as unverified unless the catalog still vouches for its entry.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Final
 
 from kei.adapters.store.base import EventStore
@@ -131,7 +132,9 @@ def report(store: EventStore, by: str, catalog: Catalog, since_us: int | None = 
     found = store.select(sql, [*params, *([] if since_us is None else [since_us])])
     # PostgreSQL sums bigint as numeric, hence the int()s.
     rows = [ReportRow(k, int(m), n, int(u), int(g)) for k, m, n, g, u in found]
-    return Report(by, sorted(rows, key=lambda r: (-r.micro_cents, r.key)))
+    rows.sort(key=attrgetter("key"))  # biggest first, then by key: two stable sorts,
+    rows.sort(key=attrgetter("micro_cents"), reverse=True)  # with C key functions
+    return Report(by, rows)
 
 
 def tree(store: EventStore, root: str, catalog: Catalog, *, full: bool = False) -> list[TreeNode]:

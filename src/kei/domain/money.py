@@ -49,7 +49,8 @@ def display_cents(micro: int) -> int:
     (-500,000 µ¢ -> 0, -1,500,000 µ¢ -> -1), which keeps rounding monotonic and
     ``display_cents(m + k * 1_000_000) == display_cents(m) + k`` for every ``k``.
     """
-    _require_int("micro-cents", micro)
+    if type(micro) is not int:  # the common case skips the call: reports format 100,000s
+        _require_int("micro-cents", micro)
     return (micro + MICRO_CENTS_PER_CENT // 2) // MICRO_CENTS_PER_CENT
 
 
