@@ -108,25 +108,27 @@ def main() -> None:
     run([KEI, "projections", "status"], env)  # the catch-up, not timed below
     print(f"caught up {args.agents:,} agents in {time.perf_counter() - started:.0f} s")
     session = agent_id(SESSION * (args.agents // SESSION // 2))
+    # The target is for `tree` and `report`; the whole-ledger tree and the list
+    # print all 100,001 agents and are here to show they stay linear (no target).
     cases = [
         (f"agent tree (a session, {SESSION} agents)", ["agent", "tree", session],
-         (RAW_TREE, session)),
-        (f"agent tree (whole ledger, {args.agents:,})", ["agent", "tree", ROOT], (RAW_TREE, ROOT)),
-        ("agent list", ["agent", "list"], (RAW_LIST,)),
-        ("cost report --by agent", ["cost", "report"], (RAW_COST.format(by="agent_id"),)),
+         (RAW_TREE, session), True),
+        (f"agent tree (whole ledger, {args.agents:,})", ["agent", "tree", ROOT],
+         (RAW_TREE, ROOT), False),
+        ("agent list", ["agent", "list"], (RAW_LIST,), False),
+        ("cost report --by agent", ["cost", "report"], (RAW_COST.format(by="agent_id"),), True),
         ("cost report --by model", ["cost", "report", "--by", "model"],
-         (RAW_COST.format(by="model"),)),
-        ("cost report --by day", ["cost", "report", "--by", "day"], (RAW_COST.format(by="day"),)),
+         (RAW_COST.format(by="model"),), True),
+        ("cost report --by day", ["cost", "report", "--by", "day"],
+         (RAW_COST.format(by="day"),), True),
     ]  # fmt: skip
     figures = []
-    for label, kei_args, (sql, *params) in cases:
+    for label, kei_args, (sql, *params), targeted in cases:
         kei_s = median_s([KEI, *kei_args], env, args.reps)
         raw_s = median_s(raw_argv(db, sql, *params), env, args.reps)
         warm_s = in_process_s(kei_args, env, args.reps)
-        note = (
-            f"in a running process {warm_s:.3f} s; target < {TARGET_S:g} s end to end: "
-            f"{'met' if kei_s < TARGET_S else 'NOT met'}"
-        )
+        verdict = ("met" if kei_s < TARGET_S else "NOT met") if targeted else "stress, no target"
+        note = f"in a running process {warm_s:.3f} s; target < {TARGET_S:g} s end to end: {verdict}"
         figures.append(Figure("queries", label, kei_s, raw_s, None, "s", note, higher=False))
     figures.append(
         Figure("queries", "python3 -c pass (interpreter start)",
