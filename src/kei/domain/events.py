@@ -3,6 +3,8 @@
 Each type has a dotted name (stored as the event's type) and a schema version. The
 registry is closed: appending an event whose type is not registered is refused, and
 decoding only ever resolves names through this table (never by importing a topic).
+The base class and shared values live in ``payload.py``; the router's events in
+``route_events.py``, the LLM backends' in ``llm_events.py``; all are registered here.
 
 Evolution rules (see ``docs/events.md``): a new field gets a default and bumps the
 schema version; a field's type never changes; names are never reused. Payloads
@@ -13,21 +15,65 @@ would hide data from readers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import msgspec
 
+from kei.domain.llm_events import BackendRouteDecided, LlmCallCompleted
+from kei.domain.payload import (
+    OUTCOMES,
+    Origin,
+    Outcome,
+    Payload,
+    TokenUsage,
+)
+from kei.domain.route_events import RouteDecided, RouteEscalated, RouteOutcome, WeightsCalibrated
 from kei.errors import InputError
+
+__all__ = [
+    "GENESIS",
+    "KEY_ADDED",
+    "KEY_EVENT_TYPES",
+    "KEY_REVOKED",
+    "OUTCOMES",
+    "REGISTRY",
+    "SYSTEM_STREAM",
+    "AgentCompleted",
+    "AgentFailed",
+    "AgentForked",
+    "AgentMerged",
+    "BackendRouteDecided",
+    "CostAmended",
+    "CostRecorded",
+    "DnaClaimed",
+    "EventType",
+    "KeyAdded",
+    "KeyRevoked",
+    "LedgerGenesis",
+    "LlmCallCompleted",
+    "Origin",
+    "Outcome",
+    "OutcomeRecorded",
+    "Payload",
+    "RouteDecided",
+    "RouteEscalated",
+    "RouteOutcome",
+    "SkillInvoked",
+    "TokenUsage",
+    "WeightsCalibrated",
+    "decode_payload",
+    "decode_untyped",
+    "encode_payload",
+    "event_type_of",
+    "lookup",
+    "occurred_us",
+]
 
 SYSTEM_STREAM: Final = "kei.keys"
 GENESIS: Final = "kei.ledger.genesis"
 KEY_ADDED: Final = "kei.key.added"
 KEY_REVOKED: Final = "kei.key.revoked"
 KEY_EVENT_TYPES: Final = frozenset({GENESIS, KEY_ADDED, KEY_REVOKED})
-
-
-class Payload(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """Base of every event payload."""
 
 
 class LedgerGenesis(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -53,19 +99,6 @@ class KeyRevoked(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True)
 
     key_id: str
     reason: str
-
-
-class Origin(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """Where an imported fact came from, and when it happened there.
-
-    The envelope's timestamp says when kei signed the event. An importer also knows
-    when the fact happened upstream and which upstream row held it: reports use the
-    first, and a re-run import uses the second to recognise what it carried over.
-    """
-
-    source: str
-    occurred_at_us: int | None = None
-    ref: str | None = None
 
 
 class AgentForked(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -114,16 +147,6 @@ class DnaClaimed(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True)
     agent_id: str
 
 
-class TokenUsage(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """Token counts in OpenTelemetry GenAI terms; None means unknown, not zero."""
-
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cache_read_tokens: int | None = None
-    cache_write_tokens: int | None = None
-    reasoning_tokens: int | None = None
-
-
 class CostRecorded(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """What one model call cost, in integer micro-cents (1 cent = 1,000,000)."""
 
@@ -135,10 +158,6 @@ class CostRecorded(Payload, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     price_entry_id: str | None = None
     price_entry_hash: str | None = None
     origin: Origin | None = None
-
-
-Outcome = Literal["functional", "partial", "scaffolding", "fail"]
-OUTCOMES: Final[tuple[str, ...]] = ("functional", "partial", "scaffolding", "fail")
 
 
 class OutcomeRecorded(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -219,6 +238,12 @@ REGISTRY: Final[dict[str, EventType]] = {
             ("agent_id", "supersedes_stream", "supersedes_version", "micro_cents"),
         ),
         EventType("skill.invoked", SkillInvoked, 2, ("skill_name", "success", "agent_id")),
+        EventType("route.decided", RouteDecided, 1, ("decision_id", "model", "reason")),
+        EventType("route.escalated", RouteEscalated, 1, ("decision_id", "to_model", "depth")),
+        EventType("route.outcome", RouteOutcome, 1, ("decision_id", "model", "outcome")),
+        EventType("route.weights.calibrated", WeightsCalibrated, 1, ("mse", "baseline_mse")),
+        EventType("llm.route.decided", BackendRouteDecided, 1, ("requested_model", "backend")),
+        EventType("llm.call.completed", LlmCallCompleted, 1, ("backend", "model", "ok")),
     )
 }
 _BY_CLASS: Final = {t.payload_type: t for t in REGISTRY.values()}

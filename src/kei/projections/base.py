@@ -150,9 +150,14 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
 
 
 def upsert_add(
-    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *, add: str
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    add: str | Sequence[str],
 ) -> None:
-    """Insert ``rows``; where the primary key exists, add the row's ``add`` column to it.
+    """Insert ``rows``; where the primary key exists, add the row's ``add`` column(s)
+    to the stored ones.
 
     One ``INSERT ... ON CONFLICT DO UPDATE`` (executemany), spelled for the dialect of
     ``conn``: SQLite and PostgreSQL share the syntax but not the SQLAlchemy construct.
@@ -161,11 +166,12 @@ def upsert_add(
         return
     stmt = _insert(conn, table)
     keys = [c.name for c in table.primary_key.columns]
-    column = table.c[add]
+    columns = [add] if isinstance(add, str) else list(add)
+    excluded = stmt.excluded  # type: ignore[attr-defined]
     conn.execute(
         stmt.on_conflict_do_update(  # type: ignore[attr-defined]
             index_elements=keys,
-            set_={add: column + stmt.excluded[add]},  # type: ignore[attr-defined]
+            set_={c: table.c[c] + excluded[c] for c in columns},
         ),
         list(rows),
     )

@@ -1,0 +1,43 @@
+"""The base of every event payload, and the small values several event families share.
+
+Kept apart from the registry (``kei.domain.events``) so each family of events can live
+in a module of its own (``route_events``, ``llm_events``) and still be registered in
+one closed table without an import cycle.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+import msgspec
+
+
+class Payload(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Base of every event payload."""
+
+
+class Origin(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Where an imported fact came from, and when it happened there.
+
+    The envelope's timestamp says when kei signed the event. An importer also knows
+    when the fact happened upstream and which upstream row held it: reports use the
+    first, and a re-run import uses the second to recognise what it carried over.
+    """
+
+    source: str
+    occurred_at_us: int | None = None
+    ref: str | None = None
+
+
+class TokenUsage(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Token counts in OpenTelemetry GenAI terms; None means unknown, not zero."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+
+Outcome = Literal["functional", "partial", "scaffolding", "fail"]
+OUTCOMES: Final[tuple[str, ...]] = ("functional", "partial", "scaffolding", "fail")
