@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
-from typing import Literal, get_args, get_origin
+from types import UnionType
+from typing import Literal, Union, get_args, get_origin
 
 import msgspec
 import pytest
@@ -109,9 +110,14 @@ def _example(cls: type[events.Payload]) -> events.Payload:
 def _sample(type_: object) -> object:
     if get_origin(type_) is Literal:
         return get_args(type_)[0]
-    if type_ is bool:
-        return True
-    return 7 if type_ is int else "x"
+    if get_origin(type_) is tuple:
+        return (_sample(get_args(type_)[0]),)
+    if get_origin(type_) in (Union, UnionType):
+        return _sample(next(a for a in get_args(type_) if a is not type(None)))
+    if isinstance(type_, type) and issubclass(type_, msgspec.Struct):
+        return type_(**{f.name: _sample(f.type) for f in msgspec.structs.fields(type_)})
+    samples: dict[object, object] = {bool: True, int: 7, float: 0.25}
+    return samples.get(type_, "x")
 
 
 def test_domain_imports_no_adapters_and_no_io() -> None:

@@ -16,6 +16,10 @@ AGENTS_VERSION: Final = 1
 COSTS: Final = "costs"
 COSTS_VERSION: Final = 2  # 2: the time index is on call_us alone
 
+POSTERIORS: Final = "posteriors"
+POSTERIORS_VERSION: Final = 1
+POSTERIORS_TABLE: Final = "posteriors_counts"
+
 AGENTS_TABLE: Final = "agents_agents"
 COSTS_TABLE: Final = "costs_events"
 AGENT_COLUMNS: Final = (

@@ -11,9 +11,10 @@ from kei.projections.agents import Agents
 from kei.projections.base import Projection
 from kei.projections.costs import Costs
 from kei.projections.event_counts import EventCounts
+from kei.projections.posteriors import Posteriors
 from kei.projections.skills import Skills
 
 
 def default_projections() -> list[Projection]:
     """Fresh instances of every shipped projection."""
-    return [EventCounts(), Skills(), Agents(), Costs()]
+    return [EventCounts(), Skills(), Agents(), Costs(), Posteriors()]

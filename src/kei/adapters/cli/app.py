@@ -15,9 +15,11 @@ from kei.adapters.cli import (
     import_cmd,
     init_cmd,
     keys_cmd,
+    machine_cmd,
     models_cmd,
     projections_cmd,
     replay_cmd,
+    route_cmd,
     skill_cmd,
     tail_cmd,
     verify_cmd,
@@ -62,6 +64,7 @@ verify_cmd.register(app)
 tail_cmd.register(app)
 events_io_cmd.register(tail_cmd.events_app)
 models_cmd.register(app)
+machine_cmd.register(app)
 projections_cmd.register(app)
 agent_cmd.register(app)
 cost_cmd.register(app)
@@ -69,6 +72,7 @@ skill_cmd.register(app)
 import_cmd.register(app)
 hibernate_cmd.register(app)
 replay_cmd.register(app)
+route_cmd.register(app)
 demo_cmd.register(app)
 
 

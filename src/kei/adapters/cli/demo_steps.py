@@ -222,6 +222,36 @@ def step_show(run: DemoRun) -> None:
             run.out.file.write(plain)
 
 
+ROUTED_DNA = "coder::rust-test::3F2A9C01::7B1E44D0-9a0c11fe"
+
+
+def step_route(run: DemoRun) -> None:
+    """``kei route``: an unknown task class goes to the top model; six clean first-pass
+    successes on the cheap one move its posterior over the bar; the router then picks
+    it, and ``explain`` re-derives that decision from the log alone."""
+    from kei.adapters.route_service import RouteService
+    from kei.domain.routing import DecisionInput
+
+    with RouteService(run.open(), run.url, run.catalog()) as router:
+        first = router.select(DecisionInput(dna=ROUTED_DNA)).event
+        run.say(f"[route] kei route select --dna {ROUTED_DNA}: {first.model} "
+                f"({first.reason}, n={first.n})")  # fmt: skip
+        for _ in range(6):
+            pinned = router.select(DecisionInput(dna=ROUTED_DNA, pinned="haiku")).event
+            router.outcome(pinned.decision_id, "functional")
+        row = router.posteriors(first.task_class)[0]
+        run.say(f"[route] 6 tasks of that class pinned to haiku, each recorded functional: "
+                f"{row.model} Beta({row.successes + 1}, {row.failures + 1})")  # fmt: skip
+        again = router.select(DecisionInput(dna=ROUTED_DNA)).event
+        run.say(f"[route] kei route select again: {again.model} ({again.reason}, lower bound "
+                f"{again.lower_bound:.3f}, {again.expected_cost_micro_cents:,} µ¢ estimated "
+                f"instead of {first.expected_cost_micro_cents:,})")  # fmt: skip
+        explained = router.explain(again.decision_id)
+    verdict = "identical" if not explained.differences else "DIFFERS"
+    run.say(f"[route] kei route explain {again.decision_id}: re-derived from the "
+            f"{explained.outcomes_before} outcomes before it, {verdict}")  # fmt: skip
+
+
 def step_bundle(run: DemoRun) -> None:
     """``kei hibernate export`` then ``kei replay --from`` into a second, empty store:
     the same events, and every read model rebuilt there to the exporter's digest."""
@@ -299,6 +329,7 @@ STEPS: tuple[Callable[[DemoRun], None], ...] = (
     step_tail,
     step_agents,
     step_show,
+    step_route,
     step_bundle,
     step_verify,
     step_tamper,

@@ -1,0 +1,238 @@
+"""``kei route select|outcome|escalate|explain|calibrate`` and ``kei posterior show``.
+
+Thin: ``kei.adapters.route_service`` decides and appends; this module parses flags,
+prints, and maps results to exit codes. Data goes to stdout (``--json``: one object per
+line), confirmations to stderr. ``select`` prints upstream's lines (``model:``,
+``expected_cost``, ``q_lower_bound``, ``reason:``) after the decision id that later
+commands take. ``explain`` exits 1 when the log no longer re-derives the decision.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from kei.adapters.cli.context import handled, open_ledger, stderr
+from kei.adapters.cli.output import json_line, stdout_closed_ok
+from kei.domain.posterior import Beta
+
+if TYPE_CHECKING:
+    from kei.adapters.config import Settings
+    from kei.adapters.route_service import Explanation, Routed, RouteService
+
+route_app = typer.Typer(help="Route tasks to the cheapest model good enough.", no_args_is_help=True)
+posterior_app = typer.Typer(help="The Beta posteriors the router learns.", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+DecisionArg = Annotated[str, typer.Argument(help="The decision id `kei route select` printed.")]
+DELTA = 0.10  # the bound `posterior show` prints, as select's default
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(route_app, name="route")
+    app.add_typer(posterior_app, name="posterior")
+
+
+@contextmanager
+def _service(settings: Settings, *, write: bool = False) -> Iterator[RouteService]:
+    from kei.adapters.catalog_files import load_catalog
+    from kei.adapters.route_service import RouteService
+
+    catalog = load_catalog(settings.home)
+    with (
+        open_ledger(settings, with_key=write) as ledger,
+        RouteService(ledger, settings.db_url, catalog) as service,
+    ):
+        yield service
+
+
+@route_app.command("select")
+def select_cmd(
+    ctx: typer.Context,
+    dna: Annotated[str, typer.Option("--dna", help="The task's DNA.")],
+    prompt: Annotated[str, typer.Option("--prompt", help="The task's prompt (complexity).")] = "",
+    pin: Annotated[str | None, typer.Option("--pin", help="Use this model, no questions.")] = None,
+    policy: Annotated[str, typer.Option("--policy", help="bound | thompson")] = "bound",
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Thompson seed (default: random, recorded).")
+    ] = None,
+    agent: Annotated[str | None, typer.Option("--agent", help="The agent the task is for.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Decide, append nothing.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Choose the cheapest model whose posterior clears the bar, and record why."""
+    from kei.domain.routing import DecisionInput
+
+    with handled(ctx) as g, stdout_closed_ok():
+        if policy == "thompson" and seed is None:
+            seed = secrets.randbits(63)  # recorded with the decision, so explain re-derives it
+        inp = DecisionInput(dna=dna, prompt=prompt, pinned=pin, policy=policy,
+                            seed=seed if policy == "thompson" else None)  # fmt: skip
+        if policy == "bound" and seed is not None:
+            stderr().print("kei: --seed only matters with --policy thompson", markup=False)
+        with _service(g.settings(), write=not dry_run) as service:
+            routed = service.select(inp, dry_run=dry_run, agent_id=agent)
+        _print_routed(routed, as_json)
+
+
+def _print_routed(routed: Routed, as_json: bool) -> None:
+    e = routed.event
+    if as_json:
+        json_line({"decision_id": e.decision_id, "event": routed.name, **_decided(e)})
+        return
+    cost = e.expected_cost_micro_cents
+    typer.echo(f"decision: {e.decision_id}" + ("" if routed.name else " (dry run, not recorded)"))
+    typer.echo(f"model: {e.model}")
+    typer.echo(f"expected_cost ${cost / 100_000_000:.4f} (microcents={cost})")
+    typer.echo(f"q_lower_bound {e.lower_bound:.3f} (posterior n={e.n})")
+    typer.echo(f"reason: {e.reason}")
+    typer.echo(f"complexity: tau={e.complexity_tau:.2f} tier={e.tier}")
+
+
+def _decided(e: Any) -> dict[str, Any]:
+    import msgspec
+
+    data: dict[str, Any] = msgspec.to_builtins(e)
+    return data
+
+
+@route_app.command("outcome")
+def outcome_cmd(
+    ctx: typer.Context,
+    decision: DecisionArg,
+    outcome: Annotated[
+        str, typer.Option("--outcome", help="functional | partial | scaffolding | fail")
+    ],
+    depth: Annotated[
+        int | None,
+        typer.Option("--escalation-depth", min=0, help="Default: the escalations recorded."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record how the routed work turned out: what the posteriors learn from."""
+    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings(), write=True) as service:
+        name = service.outcome(decision, outcome, depth)
+    if as_json:
+        json_line({"ok": True, "decision_id": decision, "event": name, "outcome": outcome})
+    else:
+        stderr().print(f"kei: recorded {outcome} for {decision} ({name})", markup=False)
+
+
+@route_app.command("escalate")
+def escalate_cmd(ctx: typer.Context, decision: DecisionArg, as_json: JsonOption = False) -> None:
+    """After a failure: one step up the ladder (at most two), or surrender (exit 1)."""
+    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings(), write=True) as service:
+        step = service.escalate(decision)
+    if as_json:
+        json_line({"decision_id": decision, "retry": step is not None,
+                   **({} if step is None else {"model": step.to_model, "depth": step.depth})})  # fmt: skip
+    elif step is not None:
+        typer.echo(f"retry: {step.to_model} (depth {step.depth})")
+    else:
+        typer.echo("surrender: no higher model, or the escalation ceiling is reached")
+    raise typer.Exit(0 if step is not None else 1)
+
+
+@route_app.command("explain")
+def explain_cmd(
+    ctx: typer.Context,
+    decision: DecisionArg,
+    prompt: Annotated[
+        str, typer.Option("--prompt", help="The prompt, to re-derive complexity.")
+    ] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Re-derive a decision from the log as of its position, and show the evidence."""
+    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
+        found = service.explain(decision, prompt)
+    if as_json:
+        json_line(_explained(found))
+    else:
+        _print_explanation(found)
+    raise typer.Exit(0 if not found.differences else 1)
+
+
+def _explained(x: Explanation) -> dict[str, Any]:
+    return {"decision_id": x.recorded.decision_id, "position": x.position,
+            "outcomes_before": x.outcomes_before, "rederived": not x.differences,
+            "differences": x.differences, "recorded": _decided(x.recorded)}  # fmt: skip
+
+
+def _print_explanation(x: Explanation) -> None:
+    e = x.recorded
+    typer.echo(f"decision {e.decision_id} at position {x.position}: {e.model} ({e.reason})")
+    typer.echo(f"task class: {e.task_class}  policy: {e.policy}  seed: {e.seed}")
+    typer.echo(f"q* {e.q_threshold}  delta {e.delta}  weights {_weights(e)}")
+    typer.echo(f"evidence: {x.outcomes_before} outcome(s) in the log before it")
+    typer.echo("model\talpha\tbeta\tn\tlower_bound\tcost_micro\tsmoothed\tfeasible\tsample")
+    for c in e.candidates:
+        sample = "" if c.sample is None else f"{c.sample:.4f}"
+        typer.echo(f"{c.model}\t{c.alpha:g}\t{c.beta:g}\t{c.n}\t{c.lower_bound:.4f}\t"
+                   f"{c.expected_cost_micro_cents}\t{c.smoothed}\t{c.feasible}\t{sample}")  # fmt: skip
+    if not x.differences:
+        typer.echo("re-derived from the log: identical")
+    for d in x.differences:
+        typer.echo(f"differs: {d}")
+
+
+def _weights(e: Any) -> str:
+    w = e.weights
+    ref = f" ({e.weights_ref})" if e.weights_ref else " (defaults)"
+    return f"role={w.role:g} caps={w.caps:g} scope={w.scope:g} body={w.body:g}{ref}"
+
+
+@route_app.command("calibrate")
+def calibrate_cmd(
+    ctx: typer.Context,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Record the weights for later decisions.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Upstream's leave-one-out grid search for the kernel weights."""
+    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings(), write=apply) as service:
+        result, name = service.calibrate(apply=apply)
+    w = result.weights
+    if as_json:
+        json_line({"weights": w.to_dict(), "mse": _num(result.mse),
+                   "baseline_mse": _num(result.baseline_mse), "evaluated": result.evaluated,
+                   "applied": name})  # fmt: skip
+        return
+    typer.echo(f"weights: role={w.role:g} caps={w.caps:g} scope={w.scope:g} body={w.body:g}")
+    typer.echo(f"mse {result.mse:.6f} (defaults {result.baseline_mse:.6f}), "
+               f"{result.evaluated} outcome(s)")  # fmt: skip
+    if name:
+        stderr().print(f"kei: applied as {name}; later decisions use these weights", markup=False)
+
+
+def _num(x: float) -> float | None:
+    return None if math.isnan(x) else x  # NaN has no JSON spelling
+
+
+@posterior_app.command("show")
+def show_cmd(
+    ctx: typer.Context,
+    task_class: Annotated[str | None, typer.Option("--task-class", help="Only this class.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Each (task class, model): successes, failures, Beta mean and lower bound."""
+    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
+        rows = service.posteriors(task_class)
+    if not rows and not as_json:
+        stderr().print("kei: no outcomes recorded yet", markup=False)
+    if not as_json and rows:
+        typer.echo("task_class\tmodel\talpha\tbeta\tn\tmean\tlower_bound")
+    for r in rows:
+        b = Beta.from_counts(r.successes, r.failures)
+        if as_json:
+            json_line({"task_class": r.task_class, "model": r.model, "alpha": b.alpha,
+                       "beta": b.beta, "n": b.n, "mean": b.mean,
+                       "lower_bound": b.lower_bound(DELTA)})  # fmt: skip
+        else:
+            typer.echo(f"{r.task_class}\t{r.model}\t{b.alpha:g}\t{b.beta:g}\t{b.n}\t"
+                       f"{b.mean:.3f}\t{b.lower_bound(DELTA):.3f}")  # fmt: skip
