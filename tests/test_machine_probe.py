@@ -24,13 +24,10 @@ from kei.adapters.machine_probe import (
     probe,
 )
 from kei.domain.machine import (
-    DEFAULT_PAGE_SIZE,
     GIB,
     AppleIntegrated,
     AppleVariant,
     Arch,
-    Capability,
-    CpuFacts,
     CpuKind,
     Discrete,
     Gpu,
@@ -39,8 +36,11 @@ from kei.domain.machine import (
     Memory,
     Os,
     OsFamily,
-    Recommendation,
     Tooling,
+)
+from kei.domain.machine_parse import (
+    DEFAULT_PAGE_SIZE,
+    CpuFacts,
     apple_variant,
     classify_cpu,
     parse_cpuinfo,
@@ -53,8 +53,8 @@ from kei.domain.machine import (
     parse_tool_version,
     parse_uname_sr,
     parse_vm_stat,
-    recommend,
 )
+from kei.domain.machine_recommend import Capability, Recommendation, recommend
 from kei.errors import InputError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "probe"

@@ -1,4 +1,4 @@
-"""Probe this machine: run the commands, hand their output to ``kei.domain.machine``.
+"""Probe this machine: run the commands, hand their output to ``kei.domain.machine_parse``.
 
 Every command goes through a ``Runner``, so a folder of captured outputs
 (``FixtureRunner``, upstream's ``--mock-dir``) replays any platform on any other. A runner
@@ -26,15 +26,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, Protocol
 
-from kei.domain.machine import (
-    Arch,
+from kei.domain.machine import Arch, Gpu, Machine, Memory, Os, OsFamily, Tooling
+from kei.domain.machine_parse import (
     CpuFacts,
-    Gpu,
-    Machine,
-    Memory,
-    Os,
-    OsFamily,
-    Tooling,
     classify_cpu,
     first_line,
     parse_cpuinfo,

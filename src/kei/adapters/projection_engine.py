@@ -40,7 +40,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -173,15 +173,19 @@ class ProjectionEngine:
         version = self.projections[name].version
         conn.execute(_state.insert().values(name=name, version=version, position=0))
 
-    def _rows(self, names: Sequence[str]) -> list[Any]:
-        with self._engine.begin() as conn:
-            return list(conn.execute(sa.select(_state).where(_state.c.name.in_(names))).all())
+    def _rows(self, names: Sequence[str]) -> list[_StateRow]:
+        """The state rows of ``names``, read in plain SQL on the store's connection: a
+        catch-up starts with this read, and through SQLAlchemy it cost a transaction
+        that takes SQLite's write lock (``BEGIN IMMEDIATE``) just to read."""
+        marks = ",".join("?" * len(names))
+        sql = (
+            f"SELECT name, version, position, seq, hash FROM {STATE_TABLE} WHERE name IN ({marks})"
+        )
+        return [_StateRow(n, v, p, s, None if h is None else bytes(h))
+                for n, v, p, s, h in self.store.select(sql, list(names))]  # fmt: skip
 
     def _cursors(self, names: Sequence[str]) -> dict[str, _Cursor]:
         return {r.name: _Cursor(r.position, r.seq, r.hash) for r in self._rows(names)}
-
-    def _versions(self, names: Sequence[str]) -> dict[str, int]:
-        return {r.name: r.version for r in self._rows(names)}
 
     # -- catching up -------------------------------------------------------------
 
@@ -193,19 +197,20 @@ class ProjectionEngine:
             return self._catch_up(chosen)
 
     def _catch_up(self, chosen: list[str]) -> int:
-        versions = self._versions(chosen)
-        stale = [n for n in chosen if versions.get(n) != self.projections[n].version]
+        rows = {r.name: r for r in self._rows(chosen)}
+        stale = [
+            n for n in chosen if n not in rows or rows[n].version != self.projections[n].version
+        ]
         if stale:
             log.info("projection version changed, rebuilding: %s", ", ".join(stale))
             self._reset_all(stale)
-        read, done = 0, set[str]()
-        while True:
+            rows = {r.name: r for r in self._rows(chosen)}
+        cursors = {n: _Cursor(r.position, r.seq, r.hash) for n, r in rows.items()}
+        read = 0
+        while cursors:
             groups: dict[_Cursor, list[str]] = {}
-            for n, c in self._cursors([n for n in chosen if n not in done]).items():
+            for n, c in cursors.items():
                 groups.setdefault(c, []).append(n)
-            if not groups:
-                self._build_deferred(chosen)
-                return read
             # The group furthest behind runs up to the next one, and they merge.
             cursor, members = min(groups.items(), key=lambda g: g[0].position)
             ahead = [c.position for c in groups if c.position > cursor.position]
@@ -216,7 +221,11 @@ class ProjectionEngine:
                 upto = None
             read += n_read
             if finished and upto is None:
-                done.update(members)
+                cursors = {n: c for n, c in cursors.items() if n not in members}
+            if cursors:  # where everyone stands now (another engine may have moved them)
+                cursors = self._cursors(list(cursors))
+        self._build_deferred(chosen)
+        return read
 
     def _build_deferred(self, names: list[str]) -> None:
         """Build the deferred indexes a rebuild dropped (checked once per engine)."""
@@ -235,7 +244,7 @@ class ProjectionEngine:
         False when another engine moved them first."""
         read = 0
         while True:
-            records, broken = self._gather(cursor, upto)
+            records, broken, ended = self._gather(cursor, upto)
             if records:
                 moved = self._commit_page(cursor, names, records)
                 if moved is None:
@@ -243,27 +252,26 @@ class ProjectionEngine:
                 cursor, read = moved, read + len(records)
             if broken is not None:
                 raise broken
-            if not records:
+            if ended:
                 return read, True
 
     def _gather(
         self, cursor: _Cursor, upto: int | None
-    ) -> tuple[list[StoredRecord], VerificationError | None]:
-        """The verified records of the page after ``cursor`` (read in store pages),
-        and the break that stopped them, if any."""
+    ) -> tuple[list[StoredRecord], VerificationError | None, bool]:
+        """The verified records of the page after ``cursor`` (read in store pages), the
+        break that stopped them, if any, and whether the log ended (a store read came
+        back short: what was appended after it is the next catch-up's)."""
         out: list[StoredRecord] = []
         while len(out) < self.page_size:
             limit = min(self.page_size - len(out), PAGE)
             records = self.store.read(after=cursor.position, limit=limit, upto=upto)
-            if not records:
-                break
             good, broken = _verified(records, cursor.link)
             out += good
-            if broken is not None:
-                return out, broken
+            if broken is not None or len(records) < limit:
+                return out, broken, True
             last = records[-1]
             cursor = _Cursor(last.position, last.seq, last.hash)
-        return out, None
+        return out, None, False
 
     def _commit_page(
         self, cursor: _Cursor, names: list[str], records: list[StoredRecord]
@@ -275,12 +283,9 @@ class ProjectionEngine:
         try:
             with self._engine.begin() as conn:
                 for n in names:
-                    claimed = conn.execute(
-                        _state.update()
-                        .where(_state.c.name == n, _state.c.position == cursor.position)
-                        .where(_state.c.version == self.projections[n].version)
-                        .values(position=moved.position, seq=moved.seq, hash=moved.hash)
-                    )
+                    version = self.projections[n].version
+                    params = (moved.position, moved.seq, moved.hash, n, cursor.position, version)
+                    claimed = conn.exec_driver_sql(_claim_sql(conn), params)
                     if claimed.rowcount != 1:
                         raise _LostRaceError
                 for n, page in pages.items():
@@ -343,6 +348,18 @@ class ProjectionEngine:
             return state_digest(conn, self.tables[name])
 
 
+_CLAIM = (
+    f"UPDATE {STATE_TABLE} SET position = ?, seq = ?, hash = ? "
+    "WHERE name = ? AND position = ? AND version = ?"
+)
+
+
+def _claim_sql(conn: Connection) -> str:
+    """The page claim, in the driver's own parameter style: built through SQLAlchemy
+    it cost more than the rest of a one-event catch-up."""
+    return _CLAIM if conn.dialect.paramstyle == "qmark" else _CLAIM.replace("?", "%s")
+
+
 def _drop_retired(conn: Connection, p: Projection) -> None:
     """Drop the tables an earlier version of ``p`` had and this one does not."""
     quote = conn.dialect.identifier_preparer.quote
@@ -350,6 +367,14 @@ def _drop_retired(conn: Connection, p: Projection) -> None:
         if not table.startswith(p.name + "_"):
             raise ValueError(f"projection {p.name} cannot retire table {table}")
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {quote(table)}")
+
+
+class _StateRow(NamedTuple):
+    name: str
+    version: int
+    position: int
+    seq: int | None
+    hash: bytes | None
 
 
 class _LostRaceError(Exception):

@@ -4,8 +4,9 @@ Two sources, one shape (``kei.domain.routing``'s ``Evidence``):
 
 - ``TableEvidence`` reads the ``posteriors`` read model in plain SQL on the store's
   connection: what ``kei route select`` uses once the projection is caught up. A
-  model's classes (kernel smoothing) are read once per model and kept for the life of
-  the object, which a service makes per decision.
+  class's counts are one primary-key probe; a model's classes (kernel smoothing, only
+  for a class the model has no outcome for) are read once per model and kept for the
+  life of the object, which a service makes per decision.
 - ``FoldedEvidence`` folds ``route.outcome`` events itself: what ``kei route explain``
   uses to see the log exactly as it stood before a decision's position.
 """
@@ -31,7 +32,14 @@ class TableEvidence:
         self._classes: dict[str, dict[str, Counts]] = {}
 
     def counts(self, task_class: str, model: str) -> Counts:
-        return self.classes(model).get(task_class, (0, 0))
+        if model in self._classes:
+            return self._classes[model].get(task_class, (0, 0))
+        sql = (
+            f"SELECT successes, failures FROM {names.POSTERIORS_TABLE} "
+            "WHERE model = ? AND task_class = ?"
+        )
+        found = self._store.select(sql, [model, task_class])
+        return (int(found[0][0]), int(found[0][1])) if found else (0, 0)
 
     def classes(self, model: str) -> Mapping[str, Counts]:
         if model not in self._classes:

@@ -26,9 +26,11 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 from kei.domain.posterior import Beta
 
@@ -83,12 +85,31 @@ class Features:
 
 def features(a: str, b: str) -> Features:
     """The kernel's term scores for ``a`` and ``b``; 0 for a segment either lacks."""
-    sa, sb = a.split(_SEPARATOR), b.split(_SEPARATOR)
+    pa, pb = _parsed(a), _parsed(b)
+    sa, sb = pa.segments, pb.segments
     role = 1.0 if sa[0] and sa[0] == sb[0] else 0.0
-    caps = _jaccard_caps(sa[1], sb[1]) if len(sa) > 1 and len(sb) > 1 else 0.0
+    caps = _jaccard_caps(pa.caps, pb.caps) if len(sa) > 1 and len(sb) > 1 else 0.0
     scope = 1.0 if len(sa) > 2 and len(sb) > 2 and sa[2] == sb[2] else 0.0
-    body = _jaccard_bigrams(sa[3], sb[3]) if len(sa) > 3 and len(sb) > 3 else 0.0
+    body = _jaccard_bigrams(pa, pb) if len(sa) > 3 and len(sb) > 3 else 0.0
     return Features(role, caps, scope, body)
+
+
+class _Parsed(NamedTuple):
+    """A text split once into what the kernel compares (memoised: smoothing compares
+    one target with every class of every model, the same texts over and over)."""
+
+    segments: tuple[str, ...]
+    caps: frozenset[str]
+    grams: frozenset[str]
+
+
+@functools.lru_cache(maxsize=16_384)
+def _parsed(text: str) -> _Parsed:
+    segments = tuple(text.split(_SEPARATOR))
+    caps = frozenset(t for t in segments[1].split("-") if t) if len(segments) > 1 else frozenset()
+    body = segments[3] if len(segments) > 3 else ""
+    grams = frozenset(body[i : i + 2] for i in range(len(body) - 1))
+    return _Parsed(segments, caps, grams)
 
 
 def weigh(f: Features, w: KernelWeights) -> float:
@@ -101,8 +122,10 @@ def weigh(f: Features, w: KernelWeights) -> float:
     return min(max(s, 0.0), 1.0)
 
 
+@functools.lru_cache(maxsize=8_192)
 def similarity(a: str, b: str, w: KernelWeights = KernelWeights()) -> float:
-    """Upstream's kernel ``K(a, b)`` in [0, 1]; symmetric."""
+    """Upstream's kernel ``K(a, b)`` in [0, 1]; symmetric. Memoised: smoothing one
+    decision compares its class with the same classes once per ladder model."""
     return weigh(features(a, b), w)
 
 
@@ -132,17 +155,14 @@ def smoothed(
     return Beta(alpha, beta, n)
 
 
-def _jaccard_caps(a: str, b: str) -> float:
-    ta = {t for t in a.split("-") if t}
-    tb = {t for t in b.split("-") if t}
+def _jaccard_caps(ta: frozenset[str], tb: frozenset[str]) -> float:
     if not ta and not tb:
         return 1.0
     return len(ta & tb) / len(ta | tb)
 
 
-def _jaccard_bigrams(a: str, b: str) -> float:
+def _jaccard_bigrams(pa: _Parsed, pb: _Parsed) -> float:
+    a, b = pa.segments[3], pb.segments[3]
     if len(a) < 2 or len(b) < 2:
         return 1.0 if a == b else 0.0
-    ga = {a[i : i + 2] for i in range(len(a) - 1)}
-    gb = {b[i : i + 2] for i in range(len(b) - 1)}
-    return len(ga & gb) / len(ga | gb)
+    return len(pa.grams & pb.grams) / len(pa.grams | pb.grams)
