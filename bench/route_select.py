@@ -37,6 +37,7 @@ from kei.domain.keys import SigningKey
 from kei.domain.route_events import RouteOutcome, decision_stream
 from kei.domain.routing import DEFAULT_LADDER, DecisionInput, select
 
+UNIT = "decisions/s"
 ROLES = ("coder", "tester", "critic", "planner", "docs", "infra", "ml", "review", "ops", "data")
 
 
@@ -134,11 +135,12 @@ def main() -> None:
           f"{len(known):,} decisions for known classes, {len(unseen):,} for unseen ones")  # fmt: skip
     report(
         [
-            Figure("route", "decisions/s, known class, vs the maths alone", kei_known, raw_known),
-            Figure("route", "decisions/s, known class, caught up, appended", kei_known, None,
-                   1_000.0),
-            Figure("route", "decisions/s, unseen class (smoothing), vs the maths alone",
-                   kei_unseen, raw_unseen),
+            Figure("route", "known class, vs the maths alone", kei_known, raw_known,
+                   unit=UNIT),
+            Figure("route", "known class, caught up, each appended", kei_known, None,
+                   1_000.0, UNIT),
+            Figure("route", "unseen class (smoothing), vs the maths alone", kei_unseen,
+                   raw_unseen, unit=UNIT),
         ],
         args.json,
     )  # fmt: skip
