@@ -123,6 +123,26 @@ def test_dry_run_and_refusals_append_nothing(kei: Kei, store_url: str) -> None:
     assert len(events(store_url)) == before + 1  # only the first outcome
 
 
+def test_upstream_names_of_a_model_count_as_that_model(kei: Kei) -> None:
+    """Upstream's posterior saw two names per tier and its calibration every alias
+    (spec §12.4); here every name the router knows resolves to one catalog id."""
+    for name in ("haiku", "haiku-4.5", "claude-haiku-4-5-20251001", "claude-haiku-4-5"):
+        d = decide(kei, "--dna", DNA, "--pin", name)
+        kei("route", "outcome", d["decision_id"], "--outcome", "functional")
+    shown = json.loads(kei("posterior", "show", "--json").stdout)
+    assert (shown["model"], shown["n"]) == ("claude-haiku-4-5", 4)
+
+
+def test_the_posteriors_rebuilt_from_the_log_are_the_ones_kept(kei: Kei) -> None:
+    for i in range(5):
+        d = decide(kei, "--dna", DNA if i % 2 else OTHER, "--pin", "sonnet")
+        kei("route", "outcome", d["decision_id"], "--outcome", "functional" if i else "fail")
+    kept = json.loads(kei("projections", "status", "--json").stdout.splitlines()[-1])
+    rebuilt = json.loads(kei("projections", "rebuild", "posteriors", "--json").stdout)
+    assert kept["name"] == rebuilt["name"] == "posteriors"
+    assert kept["digest"] == rebuilt["digest"] and kept["position"] == rebuilt["position"]
+
+
 def test_empty_dna_falls_back_as_upstream(kei: Kei) -> None:
     d = decide(kei, "--dna", "")
     assert (d["model"], d["reason"], d["task_class"]) == ("claude-opus-4-7", "empty_dna", None)
