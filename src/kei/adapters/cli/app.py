@@ -15,6 +15,7 @@ from kei.adapters.cli import (
     import_cmd,
     init_cmd,
     keys_cmd,
+    llm_cmd,
     machine_cmd,
     models_cmd,
     projections_cmd,
@@ -64,6 +65,7 @@ verify_cmd.register(app)
 tail_cmd.register(app)
 events_io_cmd.register(tail_cmd.events_app)
 models_cmd.register(app)
+llm_cmd.register(app)
 machine_cmd.register(app)
 projections_cmd.register(app)
 agent_cmd.register(app)

@@ -1,0 +1,157 @@
+"""The one typed protocol every local LLM backend speaks, its values and its errors.
+
+kei talks to Ollama, llama.cpp's ``llama-server`` and MLX through :class:`LlmBackend`:
+list models, check health, generate from a prompt, chat over messages. Passing an
+``on_chunk`` callback streams: each piece of text reaches the callback as the backend
+produces it, and the call still returns the whole :class:`Completion`. Rules:
+
+- Counts and durations a backend did not report stay None (unknown, never zero);
+  durations are integer microseconds, whatever unit the backend used.
+- ``finish_reason`` is ``stop`` or ``length`` when the backend says why it stopped in
+  one of the usual ways, else the backend's own word.
+- Every network call has a connect and a read timeout (:class:`Timeouts`); a refused
+  connection, a timeout, an HTTP error, a connection dropped mid-stream and malformed
+  JSON each become one :class:`LlmError` line naming the backend and what to do.
+  No ``httpx`` or ``OSError`` escapes a backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Literal, Protocol
+
+from kei.domain.payload import TokenUsage
+from kei.errors import InputError, KeiError
+
+__all__ = [
+    "BACKEND_KINDS",
+    "BackendKind",
+    "BackendResponseError",
+    "BackendTimeoutError",
+    "BackendUnreachableError",
+    "Chunk",
+    "Completion",
+    "Health",
+    "LlmBackend",
+    "LlmError",
+    "Message",
+    "ModelNotServedError",
+    "OnChunk",
+    "PlatformError",
+    "Timeouts",
+    "finish_reason_of",
+    "one_line",
+]
+
+BackendKind = Literal["mlx", "llamacpp", "ollama"]
+BACKEND_KINDS: Final[tuple[BackendKind, ...]] = ("mlx", "llamacpp", "ollama")
+
+
+class LlmError(KeiError):
+    """A backend could not answer: unreachable, too slow, or it answered wrongly."""
+
+
+class BackendUnreachableError(LlmError):
+    """Nothing answers at the backend's address (connection refused, no such host)."""
+
+
+class BackendTimeoutError(LlmError):
+    """The backend did not connect or answer within its timeout."""
+
+
+class BackendResponseError(LlmError):
+    """The backend answered with an HTTP error, broken JSON, or a stream cut short."""
+
+    def __init__(self, message: str, *, status: int | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.status = status
+
+
+class PlatformError(LlmError):
+    """The backend cannot run on this machine (MLX off Apple Silicon, no binary)."""
+
+
+class ModelNotServedError(InputError):
+    """The backend does not have the requested model (HTTP 404, no such file)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds to wait for a connection and between two reads of an answer (so a
+    streamed answer may take longer overall, as long as it keeps coming)."""
+
+    connect_s: float = 2.0
+    read_s: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A piece of generated text, as the backend streamed it."""
+
+    text: str
+
+
+OnChunk = Callable[[Chunk], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A finished call: the whole text, token counts, durations in µs, why it stopped."""
+
+    text: str
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    total_us: int | None = None
+    load_us: int | None = None
+    prompt_us: int | None = None
+    generation_us: int | None = None
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    backend_kind: str
+    available: bool
+    reason: str
+
+
+class LlmBackend(Protocol):
+    """What kei asks of every local backend."""
+
+    @property
+    def kind(self) -> BackendKind: ...
+
+    def health(self) -> Health: ...
+
+    def list_models(self) -> list[str]: ...
+
+    def generate(
+        self, model: str, prompt: str, *, system: str | None = None, on_chunk: OnChunk | None = None
+    ) -> Completion: ...
+
+    def chat(
+        self, model: str, messages: Sequence[Message], *, on_chunk: OnChunk | None = None
+    ) -> Completion: ...
+
+
+_REASONS: Final = {"stop": "stop", "eos": "stop", "word": "stop", "length": "length",
+                   "limit": "length"}  # fmt: skip
+
+
+def finish_reason_of(raw: object) -> str | None:
+    """``stop``/``length`` for the usual words of Ollama, llama.cpp and OpenAI."""
+    if not isinstance(raw, str) or not raw:
+        return None
+    return _REASONS.get(raw, raw)
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """``text`` on one line, at most ``limit`` characters (server text in an error)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
