@@ -174,15 +174,17 @@ class ProjectionEngine:
         conn.execute(_state.insert().values(name=name, version=version, position=0))
 
     def _rows(self, names: Sequence[str]) -> list[_StateRow]:
-        """The state rows of ``names``, read in plain SQL on the store's connection: a
-        catch-up starts with this read, and through SQLAlchemy it cost a transaction
-        that takes SQLite's write lock (``BEGIN IMMEDIATE``) just to read."""
+        """The state rows of ``names``, in the engine's own database (which is not the
+        store's when a view is caught up into a scratch database), in plain SQL: a
+        catch-up starts with this read, and SQLAlchemy's statement building cost more
+        than the read."""
         marks = ",".join("?" * len(names))
         sql = (
             f"SELECT name, version, position, seq, hash FROM {STATE_TABLE} WHERE name IN ({marks})"
         )
-        return [_StateRow(n, v, p, s, None if h is None else bytes(h))
-                for n, v, p, s, h in self.store.select(sql, list(names))]  # fmt: skip
+        with self._engine.begin() as conn:
+            found = conn.exec_driver_sql(_driver_sql(conn, sql), tuple(names)).all()
+        return [_StateRow(n, v, p, s, None if h is None else bytes(h)) for n, v, p, s, h in found]
 
     def _cursors(self, names: Sequence[str]) -> dict[str, _Cursor]:
         return {r.name: _Cursor(r.position, r.seq, r.hash) for r in self._rows(names)}
@@ -260,14 +262,17 @@ class ProjectionEngine:
     ) -> tuple[list[StoredRecord], VerificationError | None, bool]:
         """The verified records of the page after ``cursor`` (read in store pages), the
         break that stopped them, if any, and whether the log ended (a store read came
-        back short: what was appended after it is the next catch-up's)."""
+        back empty; a short read is not the end: a view over two stores reads each in
+        turn)."""
         out: list[StoredRecord] = []
         while len(out) < self.page_size:
             limit = min(self.page_size - len(out), PAGE)
             records = self.store.read(after=cursor.position, limit=limit, upto=upto)
+            if not records:
+                return out, None, True
             good, broken = _verified(records, cursor.link)
             out += good
-            if broken is not None or len(records) < limit:
+            if broken is not None:
                 return out, broken, True
             last = records[-1]
             cursor = _Cursor(last.position, last.seq, last.hash)
@@ -285,7 +290,7 @@ class ProjectionEngine:
                 for n in names:
                     version = self.projections[n].version
                     params = (moved.position, moved.seq, moved.hash, n, cursor.position, version)
-                    claimed = conn.exec_driver_sql(_claim_sql(conn), params)
+                    claimed = conn.exec_driver_sql(_driver_sql(conn, _CLAIM), params)
                     if claimed.rowcount != 1:
                         raise _LostRaceError
                 for n, page in pages.items():
@@ -354,10 +359,11 @@ _CLAIM = (
 )
 
 
-def _claim_sql(conn: Connection) -> str:
-    """The page claim, in the driver's own parameter style: built through SQLAlchemy
-    it cost more than the rest of a one-event catch-up."""
-    return _CLAIM if conn.dialect.paramstyle == "qmark" else _CLAIM.replace("?", "%s")
+def _driver_sql(conn: Connection, sql: str) -> str:
+    """``sql`` (written with ``?``) in the driver's own parameter style. The state reads
+    and the page claim run on every catch-up; built through SQLAlchemy they cost more
+    than the rest of a catch-up that finds one new event."""
+    return sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
 
 
 def _drop_retired(conn: Connection, p: Projection) -> None:
