@@ -20,6 +20,7 @@ from typing import Any, Final
 import msgspec
 
 from kei.domain.llm_events import BackendRouteDecided, LlmCallCompleted
+from kei.domain.memory_events import MemoryCompacted, MemoryForgotten, MemoryWritten
 from kei.domain.payload import (
     OUTCOMES,
     Origin,
@@ -51,6 +52,9 @@ __all__ = [
     "KeyRevoked",
     "LedgerGenesis",
     "LlmCallCompleted",
+    "MemoryCompacted",
+    "MemoryForgotten",
+    "MemoryWritten",
     "Origin",
     "Outcome",
     "OutcomeRecorded",
@@ -244,6 +248,9 @@ REGISTRY: Final[dict[str, EventType]] = {
         EventType("route.weights.calibrated", WeightsCalibrated, 1, ("mse", "baseline_mse")),
         EventType("llm.route.decided", BackendRouteDecided, 1, ("requested_model", "backend")),
         EventType("llm.call.completed", LlmCallCompleted, 1, ("backend", "model", "ok")),
+        EventType("memory.written", MemoryWritten, 1, ("namespace", "key", "kind")),
+        EventType("memory.forgotten", MemoryForgotten, 1, ("namespace", "key")),
+        EventType("memory.compacted", MemoryCompacted, 1, ("namespace", "before_us")),
     )
 }
 _BY_CLASS: Final = {t.payload_type: t for t in REGISTRY.values()}

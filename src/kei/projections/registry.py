@@ -11,10 +11,11 @@ from kei.projections.agents import Agents
 from kei.projections.base import Projection
 from kei.projections.costs import Costs
 from kei.projections.event_counts import EventCounts
+from kei.projections.memory import Memory
 from kei.projections.posteriors import Posteriors
 from kei.projections.skills import Skills
 
 
 def default_projections() -> list[Projection]:
     """Fresh instances of every shipped projection."""
-    return [EventCounts(), Skills(), Agents(), Costs(), Posteriors()]
+    return [EventCounts(), Skills(), Agents(), Costs(), Posteriors(), Memory()]

@@ -17,6 +17,7 @@ from kei.adapters.cli import (
     keys_cmd,
     llm_cmd,
     machine_cmd,
+    memory_cmd,
     models_cmd,
     projections_cmd,
     replay_cmd,
@@ -67,6 +68,7 @@ events_io_cmd.register(tail_cmd.events_app)
 models_cmd.register(app)
 llm_cmd.register(app)
 machine_cmd.register(app)
+memory_cmd.register(app)
 projections_cmd.register(app)
 agent_cmd.register(app)
 cost_cmd.register(app)

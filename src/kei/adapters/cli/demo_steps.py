@@ -252,6 +252,28 @@ def step_route(run: DemoRun) -> None:
             f"{explained.outcomes_before} outcomes before it, {verdict}")  # fmt: skip
 
 
+def step_memory(run: DemoRun) -> None:
+    """``kei memory``: two notes written, one rewritten (the log keeps both), and a
+    full-text search that finds the latest value."""
+    from kei.adapters.memory_service import MemoryService
+    from kei.domain.memory_events import MemoryWritten
+
+    notes = (
+        ("retry-policy", "jittered exponential backoff, at most 5 tries", ("rust", "retry")),
+        ("flaky-test", "test_backoff_jitter times out under load; raise its timeout", ("ci",)),
+        ("retry-policy", "jittered exponential backoff, at most 6 tries", ("rust", "retry")),
+    )
+    with MemoryService(run.open(), run.url) as memory:
+        for key, value, tags in notes:
+            memory.write(MemoryWritten(namespace="default", key=key, value=value,
+                                       kind="concept", tags=tags))  # fmt: skip
+        found = memory.search("backoff tries")
+    run.say(f"[memory] kei memory write: {len(notes)} writes, 2 keys (the log keeps both "
+            "values of retry-policy)")  # fmt: skip
+    for item in found:
+        run.say(f"[memory] kei memory search 'backoff tries': {item['key']} = {item['value']}")
+
+
 def step_bundle(run: DemoRun) -> None:
     """``kei hibernate export`` then ``kei replay --from`` into a second, empty store:
     the same events, and every read model rebuilt there to the exporter's digest."""
@@ -330,6 +352,7 @@ STEPS: tuple[Callable[[DemoRun], None], ...] = (
     step_agents,
     step_show,
     step_route,
+    step_memory,
     step_bundle,
     step_verify,
     step_tamper,

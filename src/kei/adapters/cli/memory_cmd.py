@@ -1,0 +1,230 @@
+"""``kei memory write|get|query|search|forget|compact``: what agents remember.
+
+Thin: ``kei.adapters.memory_service`` appends and reads. ``--session S`` is the
+namespace ``session/S``; without it, ``--namespace`` (default ``default``). VALUE ``-``
+reads standard input. Data goes to stdout (``--json``: one object per item),
+confirmations to stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from kei.adapters.cli.context import handled, open_ledger, stderr
+from kei.adapters.cli.output import json_line, stdout_closed_ok
+from kei.domain.memory_events import DEFAULT_NAMESPACE
+from kei.errors import InputError
+
+if TYPE_CHECKING:
+    from kei.adapters.config import Settings
+    from kei.adapters.memory_service import MemoryQuery, MemoryService
+
+memory_app = typer.Typer(help="What agents remember: write, query, search, forget.",
+                         no_args_is_help=True)  # fmt: skip
+
+KeyArg = Annotated[str, typer.Argument(help="The key.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+Namespace = Annotated[str, typer.Option("--namespace", help="The namespace.")]
+Session = Annotated[str | None, typer.Option("--session", help="Namespace session/S.")]
+MAX_STDIN = 1 << 20
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(memory_app, name="memory")
+
+
+def namespace_of(namespace: str, session: str | None) -> str:
+    return namespace if session is None else f"session/{session}"
+
+
+@contextmanager
+def _service(settings: Settings, *, write: bool = False) -> Iterator[MemoryService]:
+    from kei.adapters.memory_service import MemoryService
+
+    with (
+        open_ledger(settings, with_key=write) as ledger,
+        MemoryService(ledger, settings.db_url) as s,
+    ):
+        yield s
+
+
+@memory_app.command("write")
+def write_cmd(
+    ctx: typer.Context,
+    key: KeyArg,
+    value: Annotated[str, typer.Argument(help="The value; - reads standard input.")],
+    kind: Annotated[
+        str, typer.Option("--kind", help="What it is: note, concept, report, …")
+    ] = "note",
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeat for more).")] = None,
+    dna: Annotated[str | None, typer.Option("--dna", help="The writer's DNA.")] = None,
+    parent_dna: Annotated[
+        str | None, typer.Option("--parent-dna", help="Its parent's DNA.")
+    ] = None,
+    namespace: Namespace = DEFAULT_NAMESPACE,
+    session: Session = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Remember VALUE under KEY (a later write to KEY replaces it; the log keeps both)."""
+    from kei.adapters.memory_service import tags_of
+    from kei.domain.memory_events import MemoryWritten
+
+    with handled(ctx) as g, stdout_closed_ok():
+        text = _stdin() if value == "-" else value
+        payload = MemoryWritten(
+            namespace=namespace_of(namespace, session), key=key, value=text, kind=kind,
+            tags=tags_of(tag or []), dna=dna, parent_dna=parent_dna,
+        )  # fmt: skip
+        with _service(g.settings(), write=True) as service:
+            name = service.write(payload)
+    if as_json:
+        json_line({"ok": True, "event": name, "namespace": payload.namespace, "key": key})
+    else:
+        stderr().print(f"kei: remembered {payload.namespace}/{key} ({name})", markup=False)
+
+
+def _stdin() -> str:
+    data = sys.stdin.read(MAX_STDIN + 1)
+    if len(data) > MAX_STDIN:
+        raise InputError(f"the value on standard input is over {MAX_STDIN} characters")
+    return data
+
+
+@memory_app.command("get")
+def get_cmd(
+    ctx: typer.Context,
+    key: KeyArg,
+    namespace: Namespace = DEFAULT_NAMESPACE,
+    session: Session = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The value under KEY (exit 1 when there is none)."""
+    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
+        item = service.get(namespace_of(namespace, session), key)
+    if item is None:
+        stderr().print(f"kei: nothing under {namespace_of(namespace, session)}/{key}", markup=False)
+        raise typer.Exit(1)
+    if as_json:
+        json_line(_jsonable(item))
+    else:
+        sys.stdout.write(item["value"] + ("" if item["value"].endswith("\n") else "\n"))
+
+
+@memory_app.command("query")
+def query_cmd(
+    ctx: typer.Context,
+    kind: Annotated[str | None, typer.Option("--kind", help="Only this kind.")] = None,
+    key_prefix: Annotated[
+        str | None, typer.Option("--key-prefix", help="Keys starting so.")
+    ] = None,
+    tag_any: Annotated[
+        list[str] | None, typer.Option("--tag-any", help="Any of these tags.")
+    ] = None,
+    tag_all: Annotated[
+        list[str] | None, typer.Option("--tag-all", help="All of these tags.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Written since: 7d, a date, unix s.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most N items.")] = None,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", help="Only this namespace.")
+    ] = None,
+    session: Session = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Items by kind, key prefix, tags and time, newest first."""
+    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
+        found = service.query(_query(namespace, session, kind, key_prefix, tag_any, tag_all,
+                                     since, limit))  # fmt: skip
+    _print(found, as_json)
+
+
+def _query(namespace: str | None, session: str | None, kind: str | None,
+           key_prefix: str | None, tag_any: list[str] | None, tag_all: list[str] | None,
+           since: str | None, limit: int | None) -> MemoryQuery:  # fmt: skip
+    from kei.adapters.memory_service import MemoryQuery, tags_of
+    from kei.domain.skills import parse_since
+
+    now_us = int(datetime.now(UTC).timestamp() * 1_000_000)
+    return MemoryQuery(
+        namespace=f"session/{session}" if session is not None else namespace, kind=kind,
+        key_prefix=key_prefix, tag_any=tags_of(tag_any or []), tag_all=tags_of(tag_all or []),
+        since_us=None if since is None else parse_since(since, now_us), limit=limit,
+    )  # fmt: skip
+
+
+@memory_app.command("search")
+def search_cmd(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="Words every value found must hold.")],
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most N items.")] = 20,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", help="Only this namespace.")
+    ] = None,
+    session: Session = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Full-text search over values, best match first."""
+    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
+        q = _query(namespace, session, None, None, None, None, None, limit)
+        found = service.search(text, q)
+    _print(found, as_json)
+
+
+@memory_app.command("forget")
+def forget_cmd(
+    ctx: typer.Context,
+    key: KeyArg,
+    reason: Annotated[str, typer.Option("--reason", help="Why.")] = "",
+    namespace: Namespace = DEFAULT_NAMESPACE,
+    session: Session = None,
+) -> None:
+    """Stop returning KEY's value (a tombstone; the log keeps the history)."""
+    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings(), write=True) as service:
+        name = service.forget(namespace_of(namespace, session), key, reason)
+    stderr().print(f"kei: forgot {namespace_of(namespace, session)}/{key} ({name})", markup=False)
+
+
+@memory_app.command("compact")
+def compact_cmd(
+    ctx: typer.Context,
+    before: Annotated[
+        str, typer.Option("--before", help="Hide values written before: 30d, a date.")
+    ],
+    namespace: Namespace = DEFAULT_NAMESPACE,
+    session: Session = None,
+) -> None:
+    """Stop returning the namespace's values written before a time."""
+    from kei.domain.skills import parse_since
+
+    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings(), write=True) as service:
+        now_us = int(datetime.now(UTC).timestamp() * 1_000_000)
+        name, hidden = service.compact(
+            namespace_of(namespace, session), parse_since(before, now_us)
+        )
+    stderr().print(f"kei: compacted {hidden} value(s) ({name})", markup=False)
+
+
+def _print(items: list[dict[str, Any]], as_json: bool) -> None:
+    for item in items:
+        if as_json:
+            json_line(_jsonable(item))
+        else:
+            value = item["value"].replace("\n", " ")
+            value = value if len(value) <= 80 else value[:79] + "…"
+            tags = ",".join(item["tags"])
+            sys.stdout.write(
+                f"{item['namespace']}\t{item['key']}\t{item['kind']}\t{tags}\t{value}\n"
+            )
+
+
+def _jsonable(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: item[k] for k in ("namespace", "key", "kind", "value", "tags", "dna",
+                                 "parent_dna", "written_us", "position")}  # fmt: skip
