@@ -23,6 +23,7 @@ from kei.errors import InputError
 
 if TYPE_CHECKING:
     from kei.adapters.config import Settings
+    from kei.adapters.memory_redis import RedisMemory
     from kei.adapters.memory_service import MemoryQuery, MemoryService
 
 memory_app = typer.Typer(help="What agents remember: write, query, search, forget.",
@@ -32,6 +33,11 @@ KeyArg = Annotated[str, typer.Argument(help="The key.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 Namespace = Annotated[str, typer.Option("--namespace", help="The namespace.")]
 Session = Annotated[str | None, typer.Option("--session", help="Namespace session/S.")]
+Redis = Annotated[
+    str | None,
+    typer.Option("--redis", envvar="KEI_REDIS_URL",
+                 help="Read from the Redis mirror at this URL (caught up first)."),
+]  # fmt: skip
 MAX_STDIN = 1 << 20
 
 
@@ -41,6 +47,24 @@ def register(app: typer.Typer) -> None:
 
 def namespace_of(namespace: str, session: str | None) -> str:
     return namespace if session is None else f"session/{session}"
+
+
+@contextmanager
+def _reader(settings: Settings, redis_url: str | None) -> Iterator[MemoryService | RedisMemory]:
+    """The SQL read model, or its Redis mirror when a Redis URL is given."""
+    if redis_url is None:
+        with _service(settings) as service:
+            yield service
+        return
+    from kei.adapters.memory_redis import RedisMemory
+
+    with open_ledger(settings) as ledger:
+        mirror = RedisMemory(redis_url, ledger.store, prefix=f"kei:{ledger.ledger_id}")
+        try:
+            mirror.catch_up()
+            yield mirror
+        finally:
+            mirror.close()
 
 
 @contextmanager
@@ -102,11 +126,12 @@ def get_cmd(
     key: KeyArg,
     namespace: Namespace = DEFAULT_NAMESPACE,
     session: Session = None,
+    redis: Redis = None,
     as_json: JsonOption = False,
 ) -> None:
     """The value under KEY (exit 1 when there is none)."""
-    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
-        item = service.get(namespace_of(namespace, session), key)
+    with handled(ctx) as g, stdout_closed_ok(), _reader(g.settings(), redis) as reader:
+        item = reader.get(namespace_of(namespace, session), key)
     if item is None:
         stderr().print(f"kei: nothing under {namespace_of(namespace, session)}/{key}", markup=False)
         raise typer.Exit(1)
@@ -137,12 +162,13 @@ def query_cmd(
         str | None, typer.Option("--namespace", help="Only this namespace.")
     ] = None,
     session: Session = None,
+    redis: Redis = None,
     as_json: JsonOption = False,
 ) -> None:
     """Items by kind, key prefix, tags and time, newest first."""
-    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
-        found = service.query(_query(namespace, session, kind, key_prefix, tag_any, tag_all,
-                                     since, limit))  # fmt: skip
+    with handled(ctx) as g, stdout_closed_ok(), _reader(g.settings(), redis) as reader:
+        found = reader.query(_query(namespace, session, kind, key_prefix, tag_any, tag_all,
+                                    since, limit))  # fmt: skip
     _print(found, as_json)
 
 
