@@ -71,23 +71,28 @@ def test_demo_builds_an_agent_tree_and_reports_its_costs(tmp_path: Path) -> None
     agents = next(line for line in lines if line.startswith("[agents] "))
     assert agents.startswith("[agents] 18 events: an orchestrator forks 3 agents")
     order = [next(i for i, line in enumerate(lines) if line.startswith(p))
-             for p in ("[tail]", "[agents]", "[tree]", "[cost]", "[route]", "[memory]", "[verify]", "[tamper]")]  # fmt: skip
+             for p in ("[tail]", "[agents]", "[tree]", "[cost]", "[route]", "[memory]", "[retro]", "[verify]", "[tamper]")]  # fmt: skip
     assert order == sorted(order)
-    assert "[verify] kei verify-chain: 48 events, chain and signatures OK" in lines
+    assert "[verify] kei verify-chain: 54 events, chain and signatures OK" in lines
     memory = [line for line in lines if line.startswith("[memory] ")]
     assert memory[1].endswith("retry-policy = jittered exponential backoff, at most 6 tries")
+    leak = next(line for line in lines if line.startswith("[leaks] "))
+    assert "matches leak rule 'aws-access-key-id' (block); nothing was appended" in leak
+    assert "Q7RZ5W3NPL4HGT2X" not in proc.stdout
+    retro = [line for line in lines if line.startswith("[retro] ")]
+    assert retro[0].endswith("6 events; again: 0 appended, 6 already in the log")
+    assert "6 events, 3 tool calls, 1 error, 52 s" in retro[1]
     routes = [line for line in lines if line.startswith("[route] ")]
     assert "claude-opus-4-7 (no_feasible, n=0)" in routes[0]
     assert routes[1].endswith("claude-haiku-4-5 Beta(7, 1)")
     assert "claude-haiku-4-5 (argmin_cost_feasible, lower bound 0.734" in routes[2]
     assert routes[3].endswith("re-derived from the 6 outcomes before it, identical")
     bundle = next(i for i, line in enumerate(lines) if line.startswith("[bundle]"))
-    assert "48 events, positions 1..48" in lines[bundle] and "signed" in lines[bundle]
-    assert "restore, 48 events, 2 keys" in lines[bundle + 1]
-    digests = [line.split()[:2] for line in lines[bundle + 2 : bundle + 8]]
-    assert digests == [["agents", "matched"], ["costs", "matched"], ["event_counts", "matched"],
-                       ["memory", "matched"], ["posteriors", "matched"],
-                       ["skills", "matched"]]  # fmt: skip
+    assert "54 events, positions 1..54" in lines[bundle] and "signed" in lines[bundle]
+    assert "restore, 54 events, 2 keys" in lines[bundle + 1]
+    digests = [line.split()[:2] for line in lines[bundle + 2 : bundle + 9]]
+    names = ["agents", "costs", "event_counts", "memory", "posteriors", "skills", "traces"]
+    assert digests == [[n, "matched"] for n in names]
 
 
 def test_demo_keep_leaves_a_ledger_that_verifies_clean(tmp_path: Path) -> None:

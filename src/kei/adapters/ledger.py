@@ -31,6 +31,8 @@ from kei.adapters.appending import (
     seal_batch,
     starts,
 )
+from kei.adapters.leak_files import shipped_matrix
+from kei.adapters.leak_guard import guard_batch
 from kei.adapters.parallel_signer import ParallelSigner
 from kei.adapters.store import EventStore, open_store
 from kei.adapters.store.base import PendingRecord, iter_all
@@ -39,6 +41,7 @@ from kei.domain import events
 from kei.domain.checkpoint import sign_checkpoint
 from kei.domain.keyring import KeyRing, build_keyring
 from kei.domain.keys import SigningKey
+from kei.domain.leaks import Matrix
 from kei.domain.recorded import RecordedEvent
 from kei.domain.records import StoredRecord
 from kei.errors import (
@@ -70,8 +73,10 @@ class Ledger:
         key: SigningKey | None = None,
         clock: Callable[[], datetime] = _now,
         parallel_signing: bool = False,
+        leaks: Matrix | None = None,
     ) -> None:
         self.store = store
+        self._leaks = leaks if leaks is not None else shipped_matrix()
         self._parallel = parallel_signing
         self._parallel_signer: ParallelSigner | None = None
         self.key = key
@@ -91,11 +96,14 @@ class Ledger:
         synchronous: str = "FULL",
         clock: Callable[[], datetime] = _now,
         parallel_signing: bool = False,
+        leaks: Matrix | None = None,
     ) -> Ledger:
         """Open the ledger at ``url``; ``create`` makes the store (not the genesis).
 
         ``parallel_signing`` signs batches of 32 events or more on two cores, half
-        of them in a helper process (``adapters/parallel_signer.py``).
+        of them in a helper process (``adapters/parallel_signer.py``). ``leaks`` is
+        the leak matrix every append scans free text with (``adapters/leak_guard.py``);
+        None means the rules shipped with kei, ``Matrix(())`` none at all.
         """
         store = open_store(url, create=create, synchronous=synchronous)
         if create:
@@ -105,7 +113,7 @@ class Ledger:
             raise StoreNotInitialisedError(
                 f"{store.url} holds no kei ledger", hint="run `kei init`"
             )
-        ledger = cls(store, key=key, clock=clock, parallel_signing=parallel_signing)
+        ledger = cls(store, key=key, clock=clock, parallel_signing=parallel_signing, leaks=leaks)
         ledger._worker_url, ledger._synchronous = url, synchronous
         return ledger
 
@@ -240,12 +248,19 @@ class Ledger:
         streams' ends cannot move, so busy shared streams cannot starve a writer.
         Batches of at most ``SMALL_BATCH`` events whose stream ends are not known
         yet go straight to the locked path: signing them there is cheaper than a
-        version query before the transaction.
+        version query before the transaction. Free text is scanned first: a secret
+        refuses the batch, a redaction is recorded (``adapters/leak_guard.py``).
         """
         if not new_events:
             return []
         if len(new_events) > MAX_BATCH:
             raise InputError(f"a batch holds at most {MAX_BATCH} events, got {len(new_events)}")
+        guarded, mine = guard_batch(new_events, self._leaks)  # refuses secrets: nothing appended
+        return self._append(guarded)[:mine]
+
+    def _append(self, new_events: Sequence[NewEvent]) -> list[RecordedEvent]:
+        if len(new_events) > MAX_BATCH:
+            raise InputError(f"a batch holds at most {MAX_BATCH} events with its leak notes")
         key = self._signer()
         self.check_signer(key)
         strict = any(e.expected_version is not None for e in new_events)

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import msgspec
 
+from kei.domain.leak_events import LeakNoted
 from kei.domain.llm_events import BackendRouteDecided, LlmCallCompleted
 from kei.domain.memory_events import MemoryCompacted, MemoryForgotten, MemoryWritten
 from kei.domain.payload import (
@@ -29,6 +30,7 @@ from kei.domain.payload import (
     TokenUsage,
 )
 from kei.domain.route_events import RouteDecided, RouteEscalated, RouteOutcome, WeightsCalibrated
+from kei.domain.trace_events import TraceRecorded, TraceRejected
 from kei.errors import InputError
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "EventType",
     "KeyAdded",
     "KeyRevoked",
+    "LeakNoted",
     "LedgerGenesis",
     "LlmCallCompleted",
     "MemoryCompacted",
@@ -64,6 +67,8 @@ __all__ = [
     "RouteOutcome",
     "SkillInvoked",
     "TokenUsage",
+    "TraceRecorded",
+    "TraceRejected",
     "WeightsCalibrated",
     "decode_payload",
     "decode_untyped",
@@ -251,6 +256,9 @@ REGISTRY: Final[dict[str, EventType]] = {
         EventType("memory.written", MemoryWritten, 1, ("namespace", "key", "kind")),
         EventType("memory.forgotten", MemoryForgotten, 1, ("namespace", "key")),
         EventType("memory.compacted", MemoryCompacted, 1, ("namespace", "before_us")),
+        EventType("leak.noted", LeakNoted, 1, ("stream", "event_type", "redacted_by")),
+        EventType("trace.recorded", TraceRecorded, 1, ("session", "kind", "event_class")),
+        EventType("trace.rejected", TraceRejected, 1, ("session", "line_no", "rule")),
     )
 }
 _BY_CLASS: Final = {t.payload_type: t for t in REGISTRY.values()}

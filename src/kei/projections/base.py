@@ -164,7 +164,7 @@ def upsert_add(
     """
     if not rows:
         return
-    stmt = _insert(conn, table)
+    stmt = dialect_insert(conn, table)
     keys = [c.name for c in table.primary_key.columns]
     columns = [add] if isinstance(add, str) else list(add)
     excluded = stmt.excluded  # type: ignore[attr-defined]
@@ -177,7 +177,8 @@ def upsert_add(
     )
 
 
-def _insert(conn: Connection, table: Table) -> Insert:
+def dialect_insert(conn: Connection, table: Table) -> Insert:
+    """The INSERT construct of ``conn``'s dialect, which has ``on_conflict_do_*``."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 

@@ -14,8 +14,9 @@ from kei.projections.event_counts import EventCounts
 from kei.projections.memory import Memory
 from kei.projections.posteriors import Posteriors
 from kei.projections.skills import Skills
+from kei.projections.traces import Traces
 
 
 def default_projections() -> list[Projection]:
     """Fresh instances of every shipped projection."""
-    return [EventCounts(), Skills(), Agents(), Costs(), Posteriors(), Memory()]
+    return [EventCounts(), Skills(), Agents(), Costs(), Posteriors(), Memory(), Traces()]

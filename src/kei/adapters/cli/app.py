@@ -15,12 +15,14 @@ from kei.adapters.cli import (
     import_cmd,
     init_cmd,
     keys_cmd,
+    leaks_cmd,
     llm_cmd,
     machine_cmd,
     memory_cmd,
     models_cmd,
     projections_cmd,
     replay_cmd,
+    retro_cmd,
     route_cmd,
     skill_cmd,
     tail_cmd,
@@ -66,6 +68,7 @@ verify_cmd.register(app)
 tail_cmd.register(app)
 events_io_cmd.register(tail_cmd.events_app)
 models_cmd.register(app)
+leaks_cmd.register(app)
 llm_cmd.register(app)
 machine_cmd.register(app)
 memory_cmd.register(app)
@@ -76,6 +79,7 @@ skill_cmd.register(app)
 import_cmd.register(app)
 hibernate_cmd.register(app)
 replay_cmd.register(app)
+retro_cmd.register(app)
 route_cmd.register(app)
 demo_cmd.register(app)
 

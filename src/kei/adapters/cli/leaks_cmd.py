@@ -1,0 +1,180 @@
+"""``kei leaks scan|list|lint|substitute``: the leak matrix (upstream kei-leak-matrix).
+
+Thin: load the matrix (``adapters/leak_files.py``), ask ``kei.domain.leaks``, print.
+Nothing printed ever holds a pattern or a whole secret: a finding shows at most the first
+12 characters of its match. ``scan`` keeps upstream's exit codes: 2 if any finding is
+``block``, else 1 if any is ``warn``, else 0 (substitute-only findings, or none). A bad
+matrix, an unknown scope or an unreadable file is one ``kei: error:`` line and exit 2, so
+a CI gate fails closed either way.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from kei.adapters.cli.context import handled
+from kei.adapters.cli.output import json_line, stdout_closed_ok
+from kei.errors import InputError
+
+if TYPE_CHECKING:
+    from kei.domain.leaks import Matrix, Violation
+
+leaks_app = typer.Typer(help="The leak matrix: scan text for secrets, list and test the rules.",
+                        no_args_is_help=True)  # fmt: skip
+
+STDIN = "-"
+MatrixOpt = Annotated[
+    Path | None,
+    typer.Option("--matrix", help="Rule file (default: $KEI_LEAK_MATRIX_PATH, else the "
+                 "shipped rules plus $KEI_HOME/leaks.toml).", dir_okay=False),
+]  # fmt: skip
+ScopeOpt = Annotated[
+    str, typer.Option("--scope", help="all-writes, public-mirror, github-push or commit-msg.")
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(leaks_app, name="leaks")
+
+
+@leaks_app.command("scan")
+def scan(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(help="A file, a folder (walked), or - for stdin.")],
+    scope: ScopeOpt = "all-writes",
+    severity: Annotated[
+        str | None, typer.Option("--severity", help="Only block, warn or substitute findings.")
+    ] = None,
+    matrix_file: MatrixOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per finding.")] = False,
+) -> None:
+    """Find secrets in files: exit 2 if any finding blocks, 1 if any warns, else 0."""
+    with handled(ctx) as g, stdout_closed_ok():
+        from kei.domain.leaks import check_filters
+
+        check_filters(scope, severity)
+        matrix = _load(matrix_file, g.settings().home)
+        found: list[Violation] = []
+        files = 0
+        for label, text in _sources(path):
+            files += 1
+            for v in matrix.scan_text(text, scope, label, severity):
+                found.append(v)
+                if as_json:
+                    json_line(v.to_dict())
+                else:
+                    _say(f"{v.file}:{v.line}: {v.severity} {v.rule_id} {v.matched_redacted}")
+        _summary(found, files)
+    raise typer.Exit(exit_code(found))
+
+
+@leaks_app.command("list")
+def list_rules(
+    ctx: typer.Context,
+    category: Annotated[
+        str | None,
+        typer.Option("--category", help="patent-ip, secret, personal, internal-infra or "
+                     "private-project."),
+    ] = None,
+    matrix_file: MatrixOpt = None,
+) -> None:  # fmt: skip
+    """The rules as a markdown table (patterns are never shown)."""
+    with handled(ctx) as g, stdout_closed_ok():
+        rules = _load(matrix_file, g.settings().home).select(category)
+        _say("| id | category | severity | scope | rationale | added |")
+        _say("|---|---|---|---|---|---|")
+        for r in rules:
+            cells = (r.id, r.category, r.severity, ", ".join(r.scope), r.rationale, r.added)
+            _say("| " + " | ".join(_cell(c) for c in cells) + " |")
+
+
+@leaks_app.command("lint")
+def lint(
+    ctx: typer.Context,
+    pattern: Annotated[
+        str, typer.Option("--pattern", help="A candidate secret: which rule would catch it?")
+    ],
+    matrix_file: MatrixOpt = None,
+) -> None:
+    """Print the id of the first rule that matches a string, or 'no match'; always exit 0."""
+    with handled(ctx) as g, stdout_closed_ok():
+        rule = _load(matrix_file, g.settings().home).lint(pattern)
+        _say(rule.id if rule is not None else "no match (suggested category: secret)")
+
+
+@leaks_app.command("substitute")
+def substitute(ctx: typer.Context, scope: ScopeOpt = "all-writes",
+               matrix_file: MatrixOpt = None) -> None:  # fmt: skip
+    """Copy stdin to stdout with every substitute rule applied (block rules are not)."""
+    with handled(ctx) as g, stdout_closed_ok():
+        matrix = _load(matrix_file, g.settings().home)
+        text, used = matrix.substitute(_stdin(), scope)
+        sys.stdout.buffer.write(text.encode("utf-8"))
+        sys.stdout.flush()
+        if used:
+            print(f"kei: redacted by {', '.join(used)}", file=sys.stderr)
+
+
+def exit_code(found: Sequence[Violation]) -> int:
+    """Upstream's scan exit code: 2 for any block, else 1 for any warn, else 0."""
+    severities = {v.severity for v in found}
+    return 2 if "block" in severities else 1 if "warn" in severities else 0
+
+
+def _load(explicit: Path | None, home: Path) -> Matrix:
+    from kei.adapters.leak_files import load_matrix
+
+    return load_matrix(explicit, os.environ, home)
+
+
+def _sources(path: str) -> Iterator[tuple[str, str]]:
+    """(label, text) for stdin, one named file, or every scannable file of a folder."""
+    from kei.adapters.leak_files import read_scannable, read_text_file, walk_scannable
+
+    if path == STDIN:
+        yield "<stdin>", _stdin()
+        return
+    root = Path(path)
+    if root.is_dir():
+        for file in walk_scannable(root):
+            text = read_scannable(file)
+            if text is not None:
+                yield str(file), text
+    elif root.exists():
+        yield path, read_text_file(root)
+    else:
+        raise InputError(f"{path}: no such file or folder")
+
+
+def _stdin() -> str:
+    raw = sys.stdin.buffer.read()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"stdin: not UTF-8 (byte {exc.start})") from None
+
+
+def _summary(found: Sequence[Violation], files: int) -> None:
+    noun = "file" if files == 1 else "files"
+    if not found:
+        print(f"kei: no leaks found in {files} {noun}", file=sys.stderr)
+        return
+    counts = Counter(v.severity for v in found)
+    parts = ", ".join(f"{counts[s]} {s}" for s in ("block", "warn", "substitute") if counts[s])
+    print(f"kei: {len(found)} findings ({parts}) in {files} {noun}", file=sys.stderr)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,150 @@
+"""``kei retro ingest|show|patterns|similar|coaccess``: session retrospectives.
+
+Thin: ``kei.adapters.retro_service`` ingests and reads, ``kei.domain.retro`` analyses.
+Every analysis is a function of the distinct events in the log, so it gives the same
+answer however often a transcript was ingested or the read model rebuilt. Data goes to
+stdout (``--json``: one object per line), the ingest summary to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from kei.adapters.cli.context import handled, open_ledger, stderr
+from kei.adapters.cli.output import json_line, stdout_closed_ok
+
+if TYPE_CHECKING:
+    from kei.adapters.config import Settings
+    from kei.adapters.retro_service import RetroService
+
+retro_app = typer.Typer(help="Session retrospectives from ingested transcripts.",
+                        no_args_is_help=True)  # fmt: skip
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+SessionArg = Annotated[str, typer.Argument(help="The session id.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(retro_app, name="retro")
+
+
+@contextmanager
+def _service(settings: Settings, *, write: bool = False) -> Iterator[RetroService]:
+    from kei.adapters.leak_files import load_matrix
+    from kei.adapters.retro_service import RetroService
+
+    matrix = load_matrix(None, os.environ, settings.home)
+    with (
+        open_ledger(settings, with_key=write) as ledger,
+        RetroService(ledger, settings.db_url, matrix) as service,
+    ):
+        yield service
+
+
+@retro_app.command("ingest")
+def ingest_cmd(
+    ctx: typer.Context,
+    transcript: Annotated[Path, typer.Argument(help="A Claude Code or legacy .jsonl file.")],
+    session: Annotated[str, typer.Option("--session", help="The session id.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Append the transcript's events the log does not hold yet (same file twice: none)."""
+    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings(), write=True) as service:
+        report = service.ingest(transcript, session)
+    skipped = [{"line": s.line_no, "reason": s.reason} for s in report.skipped]
+    if as_json:
+        json_line({"session": session, "lines": report.lines, "appended": report.appended,
+                   "known": report.known, "rejected": report.rejected, "skipped": skipped})  # fmt: skip
+        return
+    stderr().print(
+        f"kei: {report.lines} line(s): {report.appended} event(s) appended "
+        f"({report.rejected} refused by the guard or the leak matrix), {report.known} already "
+        f"in the log, {len(skipped)} line(s) skipped",
+        markup=False,
+    )
+    for s in skipped[:10]:
+        stderr().print(f"kei: line {s['line']}: {s['reason']}", markup=False)
+
+
+@retro_app.command("show")
+def show_cmd(ctx: typer.Context, session: SessionArg, as_json: JsonOption = False) -> None:
+    """A session's retrospective: duration from its own times, tools, files, errors."""
+    from kei.domain.retro import retrospective
+
+    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
+        retro = retrospective(service.events(session), session)
+    if retro is None:
+        stderr().print(f"kei: no events for session {session}", markup=False)
+        raise typer.Exit(1)
+    data = asdict(retro) | {"duration_us": retro.duration_us}
+    if as_json:
+        json_line(data)
+        return
+    seconds = "?" if retro.duration_us is None else f"{retro.duration_us / 1e6:.0f}"
+    typer.echo(f"session {session}: {retro.events} events, {retro.tool_calls} tool calls, "
+               f"{retro.errors} errors, {seconds} s")  # fmt: skip
+    for title, ranked in (("tools", retro.top_tools), ("files", retro.top_files),
+                          ("classes", retro.classes)):  # fmt: skip
+        if ranked:
+            typer.echo(f"{title}: " + ", ".join(f"{name} ({n})" for name, n in ranked))
+
+
+@retro_app.command("patterns")
+def patterns_cmd(
+    ctx: typer.Context,
+    min_count: Annotated[int, typer.Option("--min-count", min=1, help="At least N times.")] = 2,
+    as_json: JsonOption = False,
+) -> None:
+    """Event classes that recur within a session, and across sessions."""
+    from kei.domain.retro import all_patterns, patterns_across_sessions
+
+    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
+        events = service.events()
+    found = [*all_patterns(events), *patterns_across_sessions(events)]
+    for p in (p for p in found if p.count >= min_count):
+        if as_json:
+            json_line(asdict(p))
+        else:
+            where = p.session if p.session is not None else "(across sessions)"
+            typer.echo(f"{p.event_class}\t{where}\t{p.count}")
+
+
+@retro_app.command("similar")
+def similar_cmd(
+    ctx: typer.Context,
+    session: SessionArg,
+    k: Annotated[int, typer.Option("-k", min=1, help="How many sessions.")] = 5,
+    as_json: JsonOption = False,
+) -> None:
+    """The sessions most like SESSION by TF-IDF over their real content."""
+    from kei.domain.retro import documents, similar_sessions
+
+    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
+        found = similar_sessions(session, documents(service.events()), k)
+    for s in found:
+        if as_json:
+            json_line(asdict(s))
+        else:
+            typer.echo(f"{s.session}\t{s.score:.3f}")
+
+
+@retro_app.command("coaccess")
+def coaccess_cmd(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Files touched within 300 s of each other, most often first."""
+    from kei.domain.retro import coaccess_pairs
+
+    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
+        pairs = coaccess_pairs(service.events())
+    for p in pairs:
+        row: dict[str, Any] = asdict(p)
+        if as_json:
+            json_line(row)
+        else:
+            typer.echo(f"{p.file_a}\t{p.file_b}\t{p.count}")

@@ -1,0 +1,56 @@
+"""The leak matrix on the write path: free text is scanned before it is encoded.
+
+Once a secret is signed into the append-only log it can never be taken out without
+breaking the chain, so ``Ledger.append`` passes every batch through ``guard_batch``
+first. For each event, the free-text fields ``kei.domain.free_text`` names go through
+``Matrix.check_fields``:
+
+- a ``block`` rule refuses the whole batch (``LeakBlockedError``, naming the rule and
+  the field, never the secret): nothing is appended;
+- ``substitute`` rules redact the value that will be signed;
+- ``warn`` rules let it through and flag it.
+
+Redactions and flags are recorded: in the event's own ``redacted_by`` / ``flagged_by``
+when it has them, else in a ``leak.noted`` event added at the end of the same batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+
+from kei.adapters.appending import NewEvent
+from kei.domain.events import event_type_of
+from kei.domain.free_text import FREE_TEXT
+from kei.domain.leak_events import LEAKS_STREAM, LeakNoted
+from kei.domain.leaks import Matrix
+
+
+def guard_batch(batch: Sequence[NewEvent], matrix: Matrix) -> tuple[list[NewEvent], int]:
+    """The batch to append (redacted where needed) followed by its ``leak.noted``
+    events, and how many of the returned events are the caller's."""
+    out: list[NewEvent] = []
+    notes: list[NewEvent] = []
+    for event in batch:
+        name = event_type_of(event.payload).name
+        fields = {f: v for f in FREE_TEXT.get(name, ()) if (v := getattr(event.payload, f))}
+        if not fields:
+            out.append(event)
+            continue
+        verdict = matrix.check_fields(fields)
+        verdict.raise_if_blocked()
+        payload = event.payload
+        changed = {f: verdict.fields[f] for f in verdict.redactions}
+        redacted, flagged = verdict.redacted_by, verdict.warned_by
+        if changed:
+            payload = msgspec.structs.replace(payload, **changed)
+        if (redacted or flagged) and hasattr(payload, "redacted_by"):
+            payload = msgspec.structs.replace(payload, redacted_by=redacted, flagged_by=flagged)
+        elif redacted or flagged:
+            touched = tuple(sorted({*verdict.redactions, *verdict.warnings}))
+            note = LeakNoted(stream=event.stream, event_type=name, fields=touched,
+                             redacted_by=redacted, flagged_by=flagged)  # fmt: skip
+            notes.append(NewEvent(LEAKS_STREAM, note))
+        out.append(NewEvent(event.stream, payload, event.expected_version))
+    return out + notes, len(out)
