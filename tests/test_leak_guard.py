@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kei.adapters.leak_files import shipped_matrix
 from kei.adapters.ledger import Ledger, NewEvent
 from kei.domain import events
 from kei.domain.leaks import LeakBlockedError, Matrix
@@ -103,3 +104,28 @@ def test_no_corpus_secret_ever_reaches_the_log(
         return
     written = ledger.last(1)[0].payload()
     assert isinstance(written, MemoryWritten) and written.redacted_by  # redacted, not passed
+
+
+NEEDLED = [r for r in shipped_matrix().rules if r.needles]
+FRAGMENTS = ["key", "API_KEY", "token", "Secret", "password", "pwd", "credential", "://",
+             "postgres://u:", "Authorization: Bearer ", "aws_secret_access_key=", "=", ":", '"',
+             "aZ9+/_-", "x" * 20, "0123456789abcdefABCDEF"]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=12), max_size=12))
+def test_needles_never_hide_a_match(parts: list[str]) -> None:
+    """A rule skipped for want of a needle could not have matched (the skip is exact)."""
+    text = "".join(parts)
+    assert len(NEEDLED) == 4
+    for rule in NEEDLED:
+        if not rule.could_match(text):
+            assert rule.regex.search(text) is None, (rule.id, text)
+
+
+def test_the_corpora_need_no_needle_they_lack() -> None:
+    texts = [p.read_text() for p in (CORPUS.parent / "clean").iterdir() if p.is_file()]
+    for text in [*texts, *_corpus()]:
+        for rule in NEEDLED:
+            if not rule.could_match(text):
+                assert rule.regex.search(text) is None, rule.id

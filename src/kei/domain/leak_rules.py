@@ -60,7 +60,7 @@ MAX_RULES = 2_000
 MAX_PATTERN = 4_096
 MAX_TEXT = 2_000
 _RULE_KEYS = {"id", "pattern", "category", "severity", "substitute_with", "scope",
-              "rationale", "added", "min_entropy"}  # fmt: skip
+              "rationale", "added", "min_entropy", "needles"}  # fmt: skip
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 _RUST_REF = re.compile(r"\$(?:\$|\{([^}]*)\}|([A-Za-z0-9_]+))")
 _RUST_NAMED_GROUP = re.compile(r"(?<!\\)((?:\\\\)*)\(\?<(?=[A-Za-z_])")
@@ -85,6 +85,17 @@ class Rule:
     substitute_with: str | None = None
     replacement: str = field(default="", repr=False)  # Python template; "" for non-substitute
     min_entropy: float | None = None
+    needles: tuple[str, ...] = ()  # lower-case; a match holds one of them (kei's addition)
+
+    def could_match(self, text: str) -> bool:
+        """False only when no match is possible: none of the rule's ``needles`` is in
+        the lower-cased text. Cheap substring checks that spare the slow patterns (the
+        generic assignment rule tries a lookbehind at every k, t, s, p and c) on the
+        write path's ordinary text."""
+        if not self.needles:
+            return True
+        low = text.lower()
+        return any(n in low for n in self.needles)
 
     def applies_to(self, scope: str) -> bool:
         """Upstream's scope rule: the scope is listed, or the rule covers ``all-writes``."""
@@ -92,12 +103,16 @@ class Rule:
 
     def finditer(self, text: str) -> Iterator[re.Match[str]]:
         """Every non-empty match in ``text`` that clears ``min_entropy``."""
+        if not self.could_match(text):
+            return
         for m in self.regex.finditer(text):
             if m.end() > m.start() and self._random_enough(m):
                 yield m
 
     def matches(self, text: str) -> bool:
         # One C-level search answers the common case (no match) without a generator.
+        if not self.could_match(text):
+            return False
         first = self.regex.search(text)
         if first is None:
             return False
@@ -108,6 +123,8 @@ class Rule:
     def sub(self, text: str) -> tuple[str, int]:
         """``text`` with every match :meth:`finditer` yields replaced by the translated
         ``substitute_with``; the count includes matches left as they were."""
+        if not self.could_match(text):
+            return text, 0
         return self.regex.subn(self._replace, text)
 
     def _replace(self, m: re.Match[str]) -> str:
@@ -181,6 +198,7 @@ def _parse_rule(entry: object, index: int, source: str) -> Rule:
         substitute_with=sub_with if isinstance(sub_with, str) else None,
         replacement=template,
         min_entropy=_entropy(entry.get("min_entropy"), f"{where} 'min_entropy'"),
+        needles=_needles(entry.get("needles"), f"{where} 'needles'"),
     )
 
 
@@ -277,6 +295,14 @@ def _entropy(value: object, where: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 8:
         raise LeakMatrixError(f"{where}: expected a number of bits per char from 0 to 8")
     return float(value)
+
+
+def _needles(value: object, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise LeakMatrixError(f"{where}: expected a list of non-empty strings")
+    return tuple(v.lower() for v in value)
 
 
 def _quote(value: object) -> str:
