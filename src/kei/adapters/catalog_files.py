@@ -17,10 +17,10 @@ Example::
 from __future__ import annotations
 
 import logging
-import tomllib
 from importlib import resources
 from pathlib import Path
 
+from kei.adapters.toml_files import parse_toml, read_bounded
 from kei.domain.catalog import Catalog, CatalogError
 
 __all__ = ["MAX_BYTES", "SHIPPED_NAME", "USER_FILE", "load_catalog", "user_catalog_path"]
@@ -54,20 +54,8 @@ def load_catalog(home: Path | None) -> Catalog:
 
 
 def _read(path: Path) -> bytes:
-    try:
-        with path.open("rb") as f:
-            raw = f.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise CatalogError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    if len(raw) > MAX_BYTES:
-        raise CatalogError(f"{path}: larger than {MAX_BYTES} bytes")
-    return raw
+    return read_bounded(path, MAX_BYTES, CatalogError)
 
 
 def _parse(raw: bytes, source: str) -> dict[str, object]:
-    try:
-        return tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise CatalogError(f"{source}: not UTF-8 (byte {exc.start})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogError(f"{source}: bad TOML: {exc}") from exc
+    return parse_toml(raw, source, CatalogError)

@@ -22,11 +22,11 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import tomllib
 from collections.abc import Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 
+from kei.adapters.toml_files import parse_toml, read_bounded
 from kei.domain.leaks import LeakMatrixError, Matrix
 from kei.errors import InputError
 
@@ -109,20 +109,8 @@ def read_text_file(path: Path) -> str:
 
 
 def _read(path: Path) -> bytes:
-    try:
-        with path.open("rb") as f:
-            raw = f.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise LeakMatrixError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    if len(raw) > MAX_BYTES:
-        raise LeakMatrixError(f"{path}: larger than {MAX_BYTES} bytes")
-    return raw
+    return read_bounded(path, MAX_BYTES, LeakMatrixError)
 
 
 def _parse(raw: bytes, source: str) -> dict[str, object]:
-    try:
-        return tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise LeakMatrixError(f"{source}: not UTF-8 (byte {exc.start})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise LeakMatrixError(f"{source}: bad TOML: {exc}") from exc
+    return parse_toml(raw, source, LeakMatrixError)
