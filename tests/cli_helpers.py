@@ -1,4 +1,5 @@
-"""Helpers for CLI tests: run ``python -m kei`` for real, read a follower's lines, raw SQL."""
+"""Helpers for CLI tests: run ``python -m kei`` for real or kei's app in this process,
+read a follower's lines, raw SQL."""
 
 from __future__ import annotations
 
@@ -24,6 +25,23 @@ def cli_env(home: Path, db: str | None = None, **extra: str) -> dict[str, str]:
         env["KEI_DB"] = db
     env.update(extra)
     return env
+
+
+def in_process(env: dict[str, str]) -> Callable[..., Any]:
+    """``run(*args, code=0, stdin=None)``: kei's app in this process (typer's runner),
+    asserting the exit code unless ``code`` is None; returns the runner's result."""
+
+    def run(*args: str, code: int | None = 0, stdin: str | None = None) -> Any:
+        from typer.testing import CliRunner
+
+        from kei.adapters.cli.app import app
+
+        result = CliRunner().invoke(app, list(args), env=env, input=stdin)
+        if code is not None:
+            assert result.exit_code == code, (args, result.stdout, result.stderr)
+        return result
+
+    return run
 
 
 def kei(args: Sequence[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:

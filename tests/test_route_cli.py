@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from cli_helpers import cli_env
+from cli_helpers import cli_env, in_process
 from kei.adapters.ledger import Ledger
 
 DNA = "coder::rust-test::3F2A9C01::7B1E44D0-9a0c11fe"
@@ -22,16 +22,7 @@ Kei = Callable[..., Result]
 
 @pytest.fixture
 def kei(store_url: str, tmp_path: Path) -> Kei:
-    env = cli_env(tmp_path / "home", store_url)
-
-    def run(*args: str, code: int | None = 0) -> Result:
-        from kei.adapters.cli.app import app
-
-        result = CliRunner().invoke(app, list(args), env=env)
-        if code is not None:
-            assert result.exit_code == code, (args, result.stdout, result.stderr)
-        return result
-
+    run: Kei = in_process(cli_env(tmp_path / "home", store_url))
     run("init")
     return run
 
