@@ -53,6 +53,7 @@ from kei.adapters.llm.router import (
 )
 from kei.domain.catalog import Catalog
 from kei.domain.payload import TokenUsage
+from kei.errors import InputError
 from llm_servers import (
     Behaviour,
     LlamaServer,
@@ -603,3 +604,8 @@ def test_llamacpp_backend_lists_the_running_server_else_gguf_files(
     finally:
         up.close()
         down.close()
+
+
+def test_an_empty_model_name_is_refused_before_any_backend_is_asked() -> None:
+    with pytest.raises(InputError, match="the model name is empty"):
+        decide("  ", [], MID)

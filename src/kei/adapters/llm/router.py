@@ -147,6 +147,8 @@ def decide(
     budget_micro: int | None = None,
 ) -> RouteDecision:
     """The backend that serves ``model_id`` or its first servable fallback (module rules)."""
+    if not model_id.strip():
+        raise InputError("the model name is empty", hint="pass --model with a model name")
     if require_local and not capacity.viable:
         raise NoCompatibleBackendError("; ".join(capacity.rationale) or
                                        f"capability {capacity.capability}")  # fmt: skip
