@@ -51,7 +51,7 @@ from kei.adapters.store.base import PAGE, EventStore
 from kei.domain.recorded import RecordedEvent
 from kei.domain.records import StoredRecord
 from kei.domain.verify import Link, first_break
-from kei.errors import InputError, VerificationError
+from kei.errors import ConcurrencyError, InputError, VerificationError
 from kei.projections.base import Projection, apply_page, deferred_indexes, wants
 from kei.projections.digest import state_digest
 
@@ -111,6 +111,7 @@ class ProjectionEngine:
         self.tables: dict[str, list[sa.Table]] = {}
         self._metadata: dict[str, sa.MetaData] = {}
         self._indexed: set[str] = set()  # deferred indexes known to exist
+        self._fed: _Cursor | None = None  # where apply_checked left every projection
         for p in projections:
             self._add(p)
         with self._errors("open"):
@@ -199,6 +200,7 @@ class ProjectionEngine:
             return self._catch_up(chosen)
 
     def _catch_up(self, chosen: list[str]) -> int:
+        self._fed = None  # apply_checked reads where everyone stands again
         rows = {r.name: r for r in self._rows(chosen)}
         stale = [
             n for n in chosen if n not in rows or rows[n].version != self.projections[n].version
@@ -318,9 +320,40 @@ class ProjectionEngine:
                     page.append(event)
         return pages
 
+    def apply_checked(self, records: list[StoredRecord]) -> None:
+        """Fold ``records`` (the events right after where every projection stands, in
+        order) into all projections in one transaction, without reading or checking
+        them.
+
+        For a caller that holds the events already and has them verified elsewhere
+        before it trusts the result: replay folds a bundle's rows while its workers
+        check them, and throws this database away unless every row verifies. Everyone
+        else catches up, which checks each link and hash first.
+        """
+        if not records:
+            return
+        names = list(self.projections)
+        with self._errors("fold"):
+            cursor = self._fed or self._one_cursor(names)
+            if records[0].position <= cursor.position:
+                raise ValueError(
+                    f"position {records[0].position} does not follow {cursor.position}"
+                )
+            moved = self._commit_page(cursor, names, records)
+        if moved is None:
+            raise ConcurrencyError("another engine changed the projections being folded")
+        self._fed = moved
+
+    def _one_cursor(self, names: list[str]) -> _Cursor:
+        cursors = set(self._cursors(names).values())
+        if len(cursors) != 1:
+            raise ValueError("apply_checked needs every projection at one position")
+        return cursors.pop()
+
     # -- rebuilding and status -----------------------------------------------------
 
     def _reset_all(self, names: Sequence[str]) -> None:
+        self._fed = None
         with self._engine.begin() as conn:
             lock_schema(conn)
             for n in names:

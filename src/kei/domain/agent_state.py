@@ -111,9 +111,17 @@ def apply_payload(
     state: LedgerState, payload: Payload, *, stream: str, version: int
 ) -> LedgerState:
     """Fold a payload that is (or is about to be) stored at ``stream``@``version``."""
-    if not _fold(state, payload, (stream, version)):
-        state.ignored += 1
+    fold_payload(state, payload, stream=stream, version=version)
     return state
+
+
+def fold_payload(state: LedgerState, payload: Payload, *, stream: str, version: int) -> bool:
+    """``apply_payload``, saying whether the table allowed the event (False: it was
+    skipped and counted in ``ignored``), for folds that copy what was accepted."""
+    if _fold(state, payload, (stream, version)):
+        return True
+    state.ignored += 1
+    return False
 
 
 def _fold(state: LedgerState, payload: Payload, at: tuple[str, int]) -> bool:

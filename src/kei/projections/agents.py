@@ -19,12 +19,12 @@ status and fork time, the lookups of the commands.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, cast
 
-from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, select
+from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table
 
-from kei.domain.agents import AgentState, LedgerState, apply_payload
+from kei.domain.agent_state import AgentState, LedgerState, fold_payload
 from kei.domain.events import (
     AgentCompleted,
     AgentFailed,
@@ -32,18 +32,18 @@ from kei.domain.events import (
     AgentMerged,
     OutcomeRecorded,
     Payload,
-    occurred_us,
 )
 from kei.domain.recorded import RecordedEvent
 from kei.projections import names
-from kei.projections.base import PagedTable, deferred_index, insert_rows
+from kei.projections.base import KeyLookup, PagedTable, deferred_index
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 NAME: Final = names.AGENTS
-CHUNK: Final = 500
-Row = dict[str, Any]
+CHUNK: Final = 512
+Row = dict[str, Any]  # a row as the services read it, by column name
+Cells = list[Any]  # a row as the fold keeps it: in column order, cheaper by the million
 _FORK_FIELDS: Final = (
     "branch",
     "parent_agent_id",
@@ -54,6 +54,11 @@ _FORK_FIELDS: Final = (
     "creator",
     "fork_parent",
 )
+
+
+# Where the fold finds the columns it changes in ``Cells``:
+_ID, _DNA, _STATUS, _SUMMARY, _REASON, _OUTCOME, _DEPTH, _STUBS = 0, 6, 9, 10, 11, 12, 13, 14
+_FINISHED, _VERSION = 16, 17
 
 
 def agents_table(metadata: MetaData, name: str = NAME) -> Table:
@@ -91,47 +96,51 @@ class Agents(PagedTable):
 
     def __init__(self, name: str = NAME) -> None:
         self.name = name
+        self._by: tuple[KeyLookup, KeyLookup] | None = None
 
     def define(self, metadata: MetaData) -> list[Table]:
         self._table = agents_table(metadata, self.name)
         return [self._table]
 
     def apply_page(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
-        decoded = [(e, e.payload()) for e in events]
-        ids = {agent_of(p) for _, p in decoded}
-        dnas = {p.dna for _, p in decoded if isinstance(p, AgentForked) and p.dna is not None}
-        rows = {r["id"]: r for r in self._load(conn, ids, dnas)}
-        state = state_of(rows.values())
+        payloads = _decode(events)
+        ids = {p.agent_id for p in payloads}
+        dnas = {p.dna for p in payloads if type(p) is AgentForked and p.dna is not None}
+        rows = self._load(conn, ids, dnas)
+        state = _state_of_lists(rows.values())
         known = set(rows)
         dirty: set[str] = set()
-        for event, payload in decoded:
-            before = state.ignored
-            apply_payload(state, payload, stream=event.stream, version=event.version)
-            if state.ignored == before:
+        for event, payload in zip(events, payloads, strict=True):
+            if fold_payload(state, payload, stream=event.stream, version=event.version):
                 _copy(rows, payload, event)
-                dirty.add(agent_of(payload))
-        self._write(conn, [rows[i] for i in sorted(dirty & known)], delete=True)
-        self._write(conn, [rows[i] for i in sorted(dirty - known)], delete=False)
+                dirty.add(payload.agent_id)
+        self._replace(conn, [rows[i] for i in sorted(dirty & known)])
+        self.insert(conn, [tuple(rows[i]) for i in sorted(dirty - known)])
 
-    def _load(self, conn: Connection, ids: set[str], dnas: set[str]) -> list[Row]:
+    def _load(self, conn: Connection, ids: set[str], dnas: set[str]) -> dict[str, Cells]:
+        """The stored rows of these agents and of the agents holding these DNAs."""
+        by_id, by_dna = self._lookups()
+        found = {r[_ID]: list(r) for r in by_id(conn, sorted(ids))}
+        found.update((r[_ID], list(r)) for r in by_dna(conn, sorted(dnas)))
+        return found
+
+    def _lookups(self) -> tuple[KeyLookup, KeyLookup]:
+        """Look-ups by id and by DNA, made once per ``define``, kept on the instance."""
         t = self.table
-        found: dict[str, Row] = {}
-        for column, keys in ((t.c.id, sorted(ids)), (t.c.dna, sorted(dnas))):
-            for i in range(0, len(keys), CHUNK):
-                query = select(t).where(column.in_(keys[i : i + CHUNK]))
-                found.update((r["id"], dict(r)) for r in conn.execute(query).mappings())
-        return list(found.values())
+        if self._by is None or self._by[0].table is not t:
+            self._by = (KeyLookup(t, "id", CHUNK), KeyLookup(t, "dna", CHUNK))
+        return self._by
 
-    def _write(self, conn: Connection, rows: list[Row], *, delete: bool) -> None:
+    def _replace(self, conn: Connection, rows: list[Cells]) -> None:
+        """Rewrite rows already stored (delete, then insert the new values)."""
         t = self.table
         for i in range(0, len(rows), CHUNK):
-            chunk = rows[i : i + CHUNK]
-            if delete:
-                conn.execute(t.delete().where(t.c.id.in_([r["id"] for r in chunk])))
-            insert_rows(conn, t, chunk)
+            ids = [r[_ID] for r in rows[i : i + CHUNK]]
+            conn.execute(t.delete().where(t.c.id.in_(ids)))
+        self.insert(conn, [tuple(r) for r in rows])
 
 
-def state_of(rows: Iterable[Row]) -> LedgerState:
+def state_of(rows: Iterable[Mapping[str, Any]]) -> LedgerState:
     """The domain state of these rows: what ``decide_*`` and the fold need."""
     state = LedgerState()
     for r in rows:
@@ -148,31 +157,56 @@ def state_of(rows: Iterable[Row]) -> LedgerState:
     return state
 
 
-def _copy(rows: dict[str, Row], payload: Payload, event: RecordedEvent) -> None:
-    """Copy what the domain accepted, plus the fields it does not keep, into the row."""
-    ts = occurred_us(payload, event.timestamp_us)
-    match payload:
-        case AgentForked():
-            rows[payload.agent_id] = _new_row(payload, ts)
-        case AgentCompleted():
-            rows[payload.agent_id].update(status="done", summary=payload.summary, finished_us=ts)
-        case AgentFailed():
-            rows[payload.agent_id].update(status="failed", reason=payload.reason, finished_us=ts)
-        case AgentMerged():
-            row = rows[payload.agent_id]
-            row.update(status="merged", finished_us=row["finished_us"] or ts)
-        case OutcomeRecorded():
-            rows[payload.agent_id].update(
-                outcome=payload.outcome,
-                escalation_depth=payload.escalation_depth,
-                stub_count=payload.stub_count,
-            )
-        case _:
-            return
-    rows[agent_of(payload)]["stream_version"] = event.version
+def _state_of_lists(rows: Iterable[Cells]) -> LedgerState:
+    """``state_of`` for rows held as lists in column order, as the fold keeps them."""
+    state = LedgerState()
+    for r in rows:
+        agent_id, dna = r[_ID], r[_DNA]
+        state.agents[agent_id] = AgentState(
+            agent_id, dna=dna, status=r[_STATUS], summary=r[_SUMMARY], reason=r[_REASON],
+            outcome=r[_OUTCOME],
+        )  # fmt: skip
+        if dna is not None:
+            state.by_dna[dna] = agent_id
+    return state
 
 
 _AGENT_EVENTS: Final = (AgentForked, AgentCompleted, AgentFailed, AgentMerged, OutcomeRecorded)
+_AGENT_TYPES: Final = frozenset(_AGENT_EVENTS)
+AgentPayload = AgentForked | AgentCompleted | AgentFailed | AgentMerged | OutcomeRecorded
+
+
+def _decode(events: Sequence[RecordedEvent]) -> list[AgentPayload]:
+    """The events' payloads; TypeError for a payload that is not an agent event."""
+    payloads = [e.payload() for e in events]
+    for p in payloads:
+        if type(p) not in _AGENT_TYPES:  # one set lookup, not a call per event
+            agent_of(p)
+    return cast("list[AgentPayload]", payloads)
+
+
+def _copy(rows: dict[str, Cells], p: AgentPayload, event: RecordedEvent) -> None:
+    """Copy what the domain accepted, plus the fields it does not keep, into the row."""
+    origin = p.origin  # occurred_us, inlined: this runs once per agent event of the log
+    ts = event.timestamp_us
+    if origin is not None and origin.occurred_at_us is not None:
+        ts = origin.occurred_at_us
+    match p:
+        case AgentForked():
+            row = rows[p.agent_id] = _new_row(p, ts)
+        case AgentCompleted():
+            row = rows[p.agent_id]
+            row[_STATUS], row[_SUMMARY], row[_FINISHED] = "done", p.summary, ts
+        case AgentFailed():
+            row = rows[p.agent_id]
+            row[_STATUS], row[_REASON], row[_FINISHED] = "failed", p.reason, ts
+        case AgentMerged():
+            row = rows[p.agent_id]
+            row[_STATUS], row[_FINISHED] = "merged", row[_FINISHED] or ts
+        case OutcomeRecorded():
+            row = rows[p.agent_id]
+            row[_OUTCOME], row[_DEPTH], row[_STUBS] = p.outcome, p.escalation_depth, p.stub_count
+    row[_VERSION] = event.version
 
 
 def agent_of(payload: Payload) -> str:
@@ -182,16 +216,10 @@ def agent_of(payload: Payload) -> str:
     return payload.agent_id
 
 
-def _new_row(p: AgentForked, ts: int) -> Row:
-    row: Row = {"id": p.agent_id, **{f: getattr(p, f) for f in _FORK_FIELDS}}
-    row.update(
-        status="running",
-        summary=None,
-        reason=None,
-        outcome=None,
-        escalation_depth=None,
-        stub_count=None,
-        forked_us=ts,
-        finished_us=None,
-    )
-    return row
+def _new_row(p: AgentForked, ts: int) -> Cells:
+    """A just-forked agent's row, in column order: running, no outcome yet."""
+    return [
+        p.agent_id, p.branch, p.parent_agent_id, p.parent_branch, p.spec_sha, p.worktree,
+        p.dna, p.creator, p.fork_parent, "running", None, None, None, None, None, ts, None,
+        None,  # stream_version, set by _copy
+    ]  # fmt: skip

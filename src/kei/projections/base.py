@@ -46,15 +46,19 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Mapping, Sequence
+from itertools import chain
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
-from sqlalchemy import Index, MetaData, Table
+from sqlalchemy import Index, MetaData, Table, bindparam, select
+from sqlalchemy.engine.default import DefaultDialect
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from kei.domain.recorded import RecordedEvent
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Connection, Dialect
     from sqlalchemy.sql.dml import Insert
+    from sqlalchemy.sql.elements import ClauseElement
 
 ALL_TYPES: Final = frozenset({"*"})
 
@@ -83,12 +87,21 @@ class PagedTable:
 
     name: str
     _table: Table | None = None
+    _inserter: RowInserter | None = None
 
     @property
     def table(self) -> Table:
         if self._table is None:
             raise RuntimeError(f"projection {self.name} used before define()")
         return self._table
+
+    @property
+    def insert(self) -> RowInserter:
+        """Inserts tuples into ``table``; made once per ``define``, kept on the instance."""
+        table = self.table
+        if self._inserter is None or self._inserter.table is not table:
+            self._inserter = RowInserter(table)
+        return self._inserter
 
     def apply(self, conn: Connection, event: RecordedEvent) -> None:
         self.apply_page(conn, [event])
@@ -147,6 +160,114 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     else:
         params = list(rows)
     conn.exec_driver_sql(compiled.string, params)
+
+
+class RowInserter:
+    """Inserts rows given as tuples of every column of a table, in the table's order.
+
+    ``insert_rows`` compiles its statement for every call and turns each dict into a
+    tuple; a rebuild inserts a million rows, so a projection that builds its rows as
+    tuples keeps one of these (on the instance, not in a global) and pays neither.
+    The statement is SQLAlchemy's, compiled once per dialect with positional
+    parameters (``?`` on SQLite, ``%s`` on PostgreSQL, whose drivers accept both
+    styles), and the tuples go to the driver's ``executemany`` as they are, ``batch``
+    rows to a statement (one multi-row ``VALUES``: a fifth less time in SQLite than a
+    statement per row; at most 999 parameters, the oldest SQLite's limit).
+    """
+
+    def __init__(self, table: Table, *, max_batch: int = 64) -> None:
+        self.table = table
+        self.columns = tuple(c.name for c in table.columns)
+        self.batch = max(1, min(max_batch, _MAX_PARAMS // len(self.columns)))
+        self._sql: dict[tuple[str, str, int], str] = {}
+
+    def __call__(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Insert ``rows``, in order (nothing for no rows)."""
+        k = self.batch
+        full = len(rows) - len(rows) % k
+        if full:
+            flat = [tuple(chain.from_iterable(rows[i : i + k])) for i in range(0, full, k)]
+            conn.exec_driver_sql(self.sql(conn.dialect, k), flat)
+        if full < len(rows):
+            conn.exec_driver_sql(self.sql(conn.dialect, 1), rows[full:])
+
+    def sql(self, dialect: Dialect, rows: int) -> str:
+        """The positional INSERT of ``rows`` rows for ``dialect``, made on first use."""
+        key = (dialect.name, dialect.driver, rows)
+        found = self._sql.get(key)
+        if found is None:
+            one = positional_insert(self.table, self.columns, dialect)
+            head, values, group = one.rpartition(" VALUES ")
+            found = self._sql[key] = head + values + ", ".join([group] * rows)
+        return found
+
+
+_MAX_PARAMS: Final = 999
+
+
+def positional_insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> str:
+    """``INSERT INTO table (columns) VALUES (...)`` with positional parameters in
+    ``columns`` order, for ``dialect``."""
+    compiled = positional(table.insert(), dialect, column_keys=list(columns))
+    if tuple(compiled.positiontup or ()) != columns:
+        raise ValueError(f"cannot compile a positional INSERT of {table.name} for {dialect.name}")
+    return compiled.string
+
+
+def positional(stmt: ClauseElement, dialect: Dialect, **kwargs: Any) -> SQLCompiler:
+    """``stmt`` compiled for ``dialect`` with positional parameters, so the driver
+    can be handed tuples: a named-parameter dialect (PostgreSQL's) is compiled as its
+    ``format`` twin, the same SQL with ``%s`` placeholders, which its drivers accept."""
+    target = dialect
+    if not dialect.positional and isinstance(dialect, DefaultDialect):
+        target = type(dialect)(paramstyle="format")
+    compiled = stmt.compile(dialect=target, **kwargs)
+    if not isinstance(compiled, SQLCompiler) or not compiled.positional:
+        raise ValueError(f"cannot compile positional parameters for {dialect.name}")
+    return compiled
+
+
+class KeyLookup:
+    """Every column of the rows of ``table`` whose ``column`` is one of some keys.
+
+    A fold looks up the rows a page touches, thousands of keys a page. SQLAlchemy
+    builds and compiles a bound parameter per key of an ``IN`` list on every call;
+    here the statement is compiled once per dialect and list length, and lists are
+    padded (with their last key, which changes nothing) to a power of two up to
+    ``size``, so a rebuild compiles a handful of statements and then only binds.
+    """
+
+    def __init__(self, table: Table, column: str, size: int = 512) -> None:
+        self.table, self.column, self.size = table, column, size
+        self._sql: dict[tuple[str, str, int], str] = {}
+
+    def __call__(self, conn: Connection, keys: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """The rows, as tuples in column order (any order of rows)."""
+        found: list[tuple[Any, ...]] = []
+        for i in range(0, len(keys), self.size):
+            chunk = list(keys[i : i + self.size])
+            n = _padded(len(chunk), self.size)
+            chunk += [chunk[-1]] * (n - len(chunk))
+            found.extend(
+                tuple(r) for r in conn.exec_driver_sql(self.sql(conn.dialect, n), tuple(chunk))
+            )
+        return found
+
+    def sql(self, dialect: Dialect, n: int) -> str:
+        """The SELECT with ``n`` keys for ``dialect``, compiled on first use."""
+        key = (dialect.name, dialect.driver, n)
+        found = self._sql.get(key)
+        if found is None:
+            t = self.table
+            keys = [bindparam(f"k{i}", type_=t.c[self.column].type) for i in range(n)]
+            stmt = select(t).where(t.c[self.column].in_(keys))
+            found = self._sql[key] = positional(stmt, dialect).string
+        return found
+
+
+def _padded(n: int, cap: int) -> int:
+    """The least power of two at or above ``n``, at most ``cap``."""
+    return min(cap, 1 << (n - 1).bit_length())
 
 
 def upsert_add(

@@ -24,13 +24,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
-import msgspec
 from sqlalchemy import BigInteger, Column, MetaData, String, Table, select, tuple_
 
-from kei.domain.events import CostAmended, CostRecorded, occurred_us
+from kei.domain.events import CostAmended, CostRecorded, Payload
 from kei.domain.recorded import RecordedEvent
 from kei.projections import names
-from kei.projections.base import PagedTable, deferred_index, insert_rows
+from kei.projections.base import PagedTable, deferred_index
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -45,7 +44,12 @@ TOKENS: Final = (
     "cache_write_tokens",
     "reasoning_tokens",
 )
-Row = dict[str, Any]
+Row = list[Any]  # a stored or new row, in the table's column order (see ``_row``)
+_CALL_US, _DAY, _STATE, _BY = 14, 15, 16, 17  # indexes in a Row
+AMENDED: Final = "cost.amended"
+CURRENT: Final = "current"
+SUPERSEDED: Final = "superseded"
+IGNORED: Final = "ignored"
 
 
 def event_name(stream: str, version: int) -> str:
@@ -57,7 +61,7 @@ class Costs(PagedTable):
     """Every cost event, keyed by stream and version; see the module docstring."""
 
     version = names.COSTS_VERSION
-    event_types = frozenset({"cost.recorded", "cost.amended"})
+    event_types = frozenset({"cost.recorded", AMENDED})
 
     def __init__(self, name: str = NAME) -> None:
         self.name = name
@@ -90,7 +94,19 @@ class Costs(PagedTable):
         return [self._table]
 
     def apply_page(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
-        decoded = [(e, e.payload()) for e in events if e.type in self.event_types]
+        types = self.event_types
+        if any(e.type == AMENDED for e in events):
+            self._fold_amendments(conn, [(e, e.payload()) for e in events if e.type in types])
+        else:  # most pages: every row is new and current, nothing to look up
+            # Each payload is dropped as soon as its row is built: keeping a page of
+            # them alive costs more in cycle collections than decoding them did.
+            self.insert(conn, [_row(e, e.payload()) for e in events if e.type in types])
+
+    def _fold_amendments(
+        self, conn: Connection, decoded: list[tuple[RecordedEvent, Payload]]
+    ) -> None:
+        """Fold a page holding amendments: each marks its target superseded (first one
+        wins) and inherits its time; targets of earlier pages are rewritten."""
         targets = {
             (p.supersedes_stream, p.supersedes_version)
             for _, p in decoded
@@ -100,20 +116,21 @@ class Costs(PagedTable):
         new: dict[tuple[str, int], Row] = {}
         changed: dict[tuple[str, int], Row] = {}
         for event, payload in decoded:
-            row = _row(event, payload)
+            row = list(_row(event, payload))
             if isinstance(payload, CostAmended):
                 key = (payload.supersedes_stream, payload.supersedes_version)
                 target = new.get(key) or changed.get(key) or known.get(key)
-                if target is None or target["state"] != "current":
-                    row["state"] = "ignored"
+                if target is None or target[_STATE] != CURRENT:
+                    row[_STATE] = IGNORED
                 else:
-                    row["call_us"], row["day"] = target["call_us"], target["day"]
-                    target.update(state="superseded", superseded_by=event_name(*row["key"]))
+                    row[_CALL_US], row[_DAY] = target[_CALL_US], target[_DAY]
+                    target[_STATE] = SUPERSEDED
+                    target[_BY] = event_name(event.stream, event.version)
                     if key not in new:
                         changed[key] = target
-            new[row.pop("key")] = row
-        self._write(conn, list(changed.values()), delete=True)
-        self._write(conn, list(new.values()), delete=False)
+            new[(event.stream, event.version)] = row
+        self._replace(conn, list(changed.values()))
+        self.insert(conn, [tuple(r) for r in new.values()])
 
     def _load(self, conn: Connection, keys: set[tuple[str, int]]) -> dict[tuple[str, int], Row]:
         t = self.table
@@ -121,41 +138,34 @@ class Costs(PagedTable):
         found: dict[tuple[str, int], Row] = {}
         for i in range(0, len(ordered), CHUNK):
             where = tuple_(t.c.stream, t.c.version).in_(ordered[i : i + CHUNK])
-            for r in conn.execute(select(t).where(where)).mappings():
-                found[(r["stream"], r["version"])] = dict(r)
+            for r in conn.execute(select(t).where(where)):
+                found[(r[0], r[1])] = list(r)
         return found
 
-    def _write(self, conn: Connection, rows: list[Row], *, delete: bool) -> None:
+    def _replace(self, conn: Connection, rows: list[Row]) -> None:
+        """Rewrite rows already stored (delete, then insert the new values)."""
         t = self.table
         for i in range(0, len(rows), CHUNK):
-            chunk = rows[i : i + CHUNK]
-            if delete:
-                keys = [(r["stream"], r["version"]) for r in chunk]
-                conn.execute(t.delete().where(tuple_(t.c.stream, t.c.version).in_(keys)))
-            insert_rows(conn, t, chunk)
+            keys = [(r[0], r[1]) for r in rows[i : i + CHUNK]]
+            conn.execute(t.delete().where(tuple_(t.c.stream, t.c.version).in_(keys)))
+        self.insert(conn, [tuple(r) for r in rows])
 
 
-def _row(event: RecordedEvent, p: Any) -> Row:
+def _row(event: RecordedEvent, p: Payload) -> tuple[Any, ...]:
+    """The ``current`` row of a cost event, in the table's column order."""
     if not isinstance(p, CostRecorded | CostAmended):  # the registry maps the types
         raise TypeError(f"{event.type} at position {event.position} is not a cost event")
-    ts = occurred_us(p, event.timestamp_us)
-    return {
-        "key": (event.stream, event.version),
-        "stream": event.stream,
-        "version": event.version,
-        "position": event.position,
-        "agent_id": p.agent_id,
-        "provider": p.provider,
-        "model": p.model,
-        "micro_cents": p.micro_cents,
-        **msgspec.structs.asdict(p.usage),  # exactly the TOKENS columns
-        "price_entry_id": p.price_entry_id,
-        "price_entry_hash": p.price_entry_hash,
-        "call_us": ts,
-        "day": utc_day(ts),
-        "state": "current",
-        "superseded_by": None,
-    }
+    origin = p.origin  # occurred_us, inlined: this runs once per cost event of the log
+    ts = event.timestamp_us
+    if origin is not None and origin.occurred_at_us is not None:
+        ts = origin.occurred_at_us
+    u = p.usage  # exactly the TOKENS columns, in order
+    return (
+        event.stream, event.version, event.position, p.agent_id, p.provider, p.model,
+        p.micro_cents, u.input_tokens, u.output_tokens, u.cache_read_tokens,
+        u.cache_write_tokens, u.reasoning_tokens, p.price_entry_id, p.price_entry_hash,
+        ts, _day_text(ts // _US_PER_DAY), CURRENT, None,
+    )  # fmt: skip
 
 
 def utc_day(us: int) -> str:

@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import BigInteger, Boolean, Column, MetaData, String, Table, func, select
 
-from kei.domain.events import SkillInvoked, occurred_us
+from kei.domain.events import SkillInvoked
 from kei.domain.recorded import RecordedEvent
 from kei.domain.skills import Invocation
-from kei.projections.base import PagedTable, insert_rows
+from kei.projections.base import PagedTable
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -62,9 +62,7 @@ class Skills(PagedTable):
         return [self._table]
 
     def apply_page(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
-        rows = [_row(e) for e in events if e.type == SKILL_INVOKED]
-        if rows:
-            insert_rows(conn, self.table, rows)
+        self.insert(conn, [_row(e) for e in events if e.type == SKILL_INVOKED])
 
     def invocations(self, conn: Connection, *, since_us: int = 0) -> list[Invocation]:
         """The invocations at or after ``since_us``, in skill then log order."""
@@ -87,16 +85,16 @@ class Skills(PagedTable):
         return None if value is None else int(value)
 
 
-def _row(event: RecordedEvent) -> dict[str, Any]:
-    payload = event.payload()
-    if not isinstance(payload, SkillInvoked):  # the registry maps the type to this class
+def _row(event: RecordedEvent) -> tuple[Any, ...]:
+    """The invocation's row, in the table's column order."""
+    p = event.payload()
+    if not isinstance(p, SkillInvoked):  # the registry maps the type to this class
         raise TypeError(f"{event.type} at position {event.position} is not a SkillInvoked")
-    return {
-        "skill": payload.skill_name,
-        "position": event.position,
-        "success": payload.success,
-        "duration_ms": payload.duration_ms,
-        "timestamp_us": occurred_us(payload, event.timestamp_us),
-        "agent_id": payload.agent_id,
-        "trajectory_id": payload.trajectory_id,
-    }
+    origin = p.origin  # occurred_us, inlined: this runs once per invocation of the log
+    ts = event.timestamp_us
+    if origin is not None and origin.occurred_at_us is not None:
+        ts = origin.occurred_at_us
+    return (
+        p.skill_name, event.position, p.success, p.duration_ms, ts, p.agent_id,
+        p.trajectory_id,
+    )  # fmt: skip

@@ -4,15 +4,17 @@ Numbered as in ``docs/events.md`` ("Bundles", replay steps 4-8):
 
 4. the key ring is folded from the verified key events: the target's before the
    bundle, then the bundle's own; its genesis names the manifest's ledger;
-5. every staged event is checked as ``verify-chain`` checks it (link, hash,
-   signature, key validity), starting from the entry the bundle follows, in worker
-   processes for large bundles (``verify_pool``), joined range by range;
+5. every event was checked as ``verify-chain`` checks it (link, hash, signature, key
+   validity), starting from the entry the bundle follows, while the bundle was read
+   (``pipeline.py``): no finding, and as many events as the manifest says;
 6. the manifest's exporter key is a key of this ledger, active at the bundle's head;
 7. the checkpoint is the manifest's, covers exactly the bundle's head, names this
    ledger and is signed by one of its keys;
 8. ``proof/keys.json`` says what the key events say.
 
 Any failure is a ``BundleError``; the staging store is thrown away by the caller.
+``check_events`` is step 5 over rows already staged, for imports that stage first
+(``kei events import``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from collections.abc import Callable, Iterator
 from kei.adapters.bundle.content import BundleContent
 from kei.adapters.bundle.keys import keys_document, ring_of
 from kei.adapters.bundle.layout import CHECKPOINT, KEYS, BundleError
-from kei.adapters.bundle.target import Plan, Target
+from kei.adapters.bundle.pipeline import PassResult
+from kei.adapters.bundle.target import Target
 from kei.adapters.store.base import EventStore
 from kei.adapters.verify_pool import (
     LOWEST,
@@ -41,17 +44,11 @@ PARALLEL_MIN = 20_000
 MAX_FINDINGS = 1_000
 
 
-def verify_staged(
-    staged: EventStore,
-    staged_url: str,
-    content: BundleContent,
-    target: Target,
-    plan: Plan,
-    *,
-    jobs: int = 1,
-    progress: Callable[[int], None] | None = None,
+def verify_bundle(
+    staged: EventStore, content: BundleContent, target: Target, checked: PassResult
 ) -> KeyRing:
-    """Steps 4-8 over the staged rows; returns the ledger's key ring at the head."""
+    """Steps 4-8, once the pass (``pipeline.py``) has read and checked every row;
+    returns the ledger's key ring at the head."""
     m = content.manifest
     key_records = [r for r in target.key_records if r.position < m.first_position]
     key_records += content.key_records
@@ -61,17 +58,18 @@ def verify_staged(
             f"the key events name ledger {ring.ledger_id}, the manifest {m.ledger_id}",
             kind="ledger",
         )
-    task = RangeTask(staged_url, "OFF", key_records, False, PAGE, RANGE, MAX_FINDINGS)
-    checked, findings = check_events(staged, ring, task, plan.link, jobs, progress)  # step 5
-    if findings:
-        first = findings[0]
+    if checked.findings:  # step 5
+        first = checked.findings[0]
+        total = len(checked.findings) + checked.omitted
         raise BundleError(
-            f"the bundle's events do not verify: {len(findings)} finding(s), the first at "
+            f"the bundle's events do not verify: {total} finding(s), the first at "
             f"position {first.position}: {first.kind.value}: {first.detail}",
             kind="events",
         )
-    if checked != m.events:
-        raise BundleError(f"checked {checked} events, the manifest says {m.events}", kind="events")
+    if checked.checked != m.events:
+        raise BundleError(
+            f"checked {checked.checked} events, the manifest says {m.events}", kind="events"
+        )
     _check_exporter(ring, m.exporter_key_id, m.last_position)  # step 6
     _check_checkpoint(staged, target, content, ring)  # step 7
     if content.proofs.get(KEYS) != keys_document(ring):  # step 8

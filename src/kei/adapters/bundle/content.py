@@ -28,6 +28,14 @@ from kei.domain.records import StoredRecord
 _KEY_TYPES = frozenset(t.encode() for t in events.KEY_EVENT_TYPES)
 
 
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Rows read from one chunk of a segment, and the bytes of their frames."""
+
+    rows: list[RowTuple]
+    frames: bytes
+
+
 @dataclass(slots=True)
 class BundleContent:
     """What walking a bundle found besides the rows themselves."""
@@ -41,6 +49,11 @@ class BundleContent:
 
     def rows(self, reader: BundleReader) -> Iterator[list[RowTuple]]:
         """Pages of rows of every segment, in bundle order; proofs are kept aside."""
+        for page in self.pages(reader):
+            yield page.rows
+
+    def pages(self, reader: BundleReader) -> Iterator[Page]:
+        """``rows``, each page with the frames it was decoded from."""
         for entry, chunks in reader.entries():
             if is_segment(entry.name):
                 yield from self._segment(entry, chunks, reader.limits.max_frame_bytes)
@@ -52,13 +65,11 @@ class BundleContent:
         if reader.complete:
             self._check_edges()
 
-    def _segment(
-        self, entry: FileEntry, chunks: Iterator[bytes], max_frame: int
-    ) -> Iterator[list[RowTuple]]:
+    def _segment(self, entry: FileEntry, chunks: Iterator[bytes], max_frame: int) -> Iterator[Page]:
         frames = FrameReader(entry.name, max_frame=max_frame)
         in_segment = 0
         for chunk in chunks:
-            rows = frames.feed(chunk)
+            rows, raw = frames.feed_frames(chunk)
             if not rows:
                 continue
             if in_segment == 0 and segment_name(rows[0][0]) != entry.name:
@@ -67,7 +78,7 @@ class BundleContent:
             if in_segment > self.manifest.segment_events:
                 raise _bad(f"{entry.name} holds more than {self.manifest.segment_events} events")
             self._take(rows)
-            yield rows
+            yield Page(rows, raw)
         frames.finish()
         if in_segment == 0:
             raise _bad(f"{entry.name} holds no event")

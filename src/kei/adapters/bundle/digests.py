@@ -3,10 +3,11 @@
 - ``HeadView`` is a read-only log for the projection engine, stitched from a lower
   store (positions up to ``split``) and an upper one (positions after it), and
   capped at ``head``: export uses it to read its own store only up to the head it
-  bundles; replay uses it to read the target's log followed by the staged bundle,
-  before a single row of the bundle is committed.
+  bundles; replay uses it to read the target's log up to where the bundle takes over.
 - ``rebuild_digests`` replays a view into fresh projection tables in a scratch
   database (SQLite, thrown away by the caller) and returns every digest.
+- ``Rebuild`` does the same for a replay, which folds the bundle's rows as it reads
+  them, before a single row of the bundle is committed.
 - ``live_digests`` catches up the store's own projections and returns their
   digests when every one of them stands at the same position (the head); export
   takes that fast path and falls back to a rebuild when writers moved the log on.
@@ -14,18 +15,12 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar, cast
+from collections.abc import Sequence
+from typing import Any, cast
 
 from kei.adapters.bundle.manifest import ProjectionDigest
 from kei.adapters.store.base import PAGE, EventStore
 from kei.domain.records import StoredRecord
-
-
-class RebuildStoppedError(Exception):
-    """Raised into a rebuild whose result is no longer wanted (``HeadView.stop``)."""
 
 
 class HeadView:
@@ -37,13 +32,10 @@ class HeadView:
         self.lower, self.split, self.upper, self.head = lower, split, upper, head
         source = upper or lower
         self.url = "bundle" if source is None else source.url
-        self.stop = threading.Event()
 
     def read(
         self, *, after: int = 0, limit: int = PAGE, upto: int | None = None
     ) -> list[StoredRecord]:
-        if self.stop.is_set():
-            raise RebuildStoppedError("the projection rebuild was stopped")
         top = self.head if upto is None else min(upto, self.head)
         if self.lower is not None and after < self.split:
             rows = self.lower.read(after=after, limit=limit, upto=min(top, self.split))
@@ -77,26 +69,33 @@ def rebuild_digests(view: HeadView, scratch_url: str) -> list[ProjectionDigest]:
         engine.close()
 
 
-T = TypeVar("T")
+class Rebuild:
+    """Every shipped projection rebuilt in ``scratch_url`` for a replay: the target's
+    log up to ``split`` (``lower``, None for an empty store) caught up as usual, then
+    the bundle's rows after it folded as the replay reads them (``fold``)."""
 
+    def __init__(self, scratch_url: str, lower: EventStore | None, split: int) -> None:
+        from kei.adapters.projection_engine import ProjectionEngine
+        from kei.projections.registry import default_projections
 
-def rebuild_alongside(
-    view: HeadView, scratch_url: str, work: Callable[[], T]
-) -> tuple[T, list[ProjectionDigest]]:
-    """Run ``work`` (replay's verification) while a thread rebuilds the projections.
-
-    Signature checks spend their time in libsodium, outside the GIL, so the rebuild
-    overlaps them. Both must succeed; if ``work`` fails, the rebuild is stopped at
-    its next read and ``work``'s error is the one raised.
-    """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kei-digests") as pool:
-        future = pool.submit(rebuild_digests, view, scratch_url)
+        view = HeadView(lower, split, None, split)
+        self._engine = ProjectionEngine(scratch_url, view.as_store(), default_projections())
         try:
-            result = work()
+            self._engine.catch_up()
         except BaseException:
-            view.stop.set()
+            self._engine.close()
             raise
-        return result, future.result()
+
+    def fold(self, records: list[StoredRecord]) -> None:
+        """Fold the next records (see ``ProjectionEngine.apply_checked``)."""
+        self._engine.apply_checked(records)
+
+    def digests(self) -> list[ProjectionDigest]:
+        """Every projection's digest, once its deferred indexes are built."""
+        return _digests(self._engine.status())
+
+    def close(self) -> None:
+        self._engine.close()
 
 
 def live_digests(url: str, store: EventStore) -> tuple[int, list[ProjectionDigest]] | None:

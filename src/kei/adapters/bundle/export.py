@@ -2,14 +2,20 @@
 
 Order of work, so memory stays flat and a failure leaves nothing behind:
 
-1. fix the head: catch up the store's projections and take the position they all
-   stand at (if writers moved the log meanwhile, take the store's last position and
-   rebuild the digests in a scratch database instead, ``digests.py``);
-2. stream the rows after ``since`` up to the head, a page at a time, checking every
-   link and hash (``verify-chain --quick`` over that range: a bundle never carries a
-   broken history), into segment files spooled beside the output, hashing each;
-3. sign a checkpoint of the head and the manifest with the exporter's key;
-4. write the archive (``archive.py``) and rename it into place.
+1. fix the head: the store's last position;
+2. start the projection digests at that head in a helper process (``_Digests``):
+   it catches up the store's projections and digests them; when they do not all
+   stand at the head (writers moved the log meanwhile), the digests are rebuilt up
+   to the head in a scratch database instead (``digests.py``);
+3. meanwhile, stream the rows after ``since`` up to the head, a page at a time,
+   checking every link and hash (``verify-chain --quick`` over that range: a bundle
+   never carries a broken history), into segment files spooled beside the output,
+   hashing each;
+4. sign a checkpoint of the head and the manifest with the exporter's key;
+5. write the archive (``archive.py``) and rename it into place.
+
+Steps 2 and 3 each keep a core busy in Python for seconds, so the digests run in a
+spawned process, not a thread: the two would only take turns on one GIL.
 
 Everything that goes into the bundle comes from the log (the creation time is the
 head event's timestamp), so exporting the same log twice gives the same bytes.
@@ -18,13 +24,17 @@ head event's timestamp), so exporting the same log twice gives the same bytes.
 from __future__ import annotations
 
 import hashlib
+import io
+import logging
+import multiprocessing
 import socket
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kei.adapters.bundle import layout
 from kei.adapters.bundle.archive import BundleWriter
@@ -48,7 +58,10 @@ from kei.errors import InputError, LedgerStateError
 if TYPE_CHECKING:
     from kei.adapters.ledger import Ledger
 
+log = logging.getLogger(__name__)
+
 Progress = Callable[[int], None] | None
+Live = tuple[int, list[ProjectionDigest]] | None
 
 
 @dataclass(slots=True)
@@ -81,17 +94,21 @@ def export_bundle(
     if key is None:
         raise LedgerStateError("no signing key loaded", hint="pass --key or set KEI_KEY")
     ledger.check_signer(key)
-    head, digests = _head_and_digests(ledger.store, url, out.parent)  # step 1
+    head = ledger.store.max_position()  # step 1
     if since >= head:
         raise InputError(f"nothing to export after position {since}: the log ends at {head}")
     ring = ring_at(ledger.store, head)
     if ring.ledger_id is None or ring.status_at(key.key_id, head) is not KeyStatus.ACTIVE:
         raise LedgerStateError(f"key {key.key_id_hex} is not active at the head ({head})")
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as spool_dir:
-        spooled = spool_segments(  # step 2
+    with (
+        tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as spool_dir,
+        _Digests(url) as pending,  # step 2
+    ):
+        spooled = spool_segments(  # step 3
             ledger.store, ring, since=since, head=head, folder=Path(spool_dir),
             segment_events=segment_events, progress=progress,
         )  # fmt: skip
+        digests = _digests_at(head, pending.result(), ledger.store, url, out.parent)
         checkpoint = sign_checkpoint(ring.ledger_id, spooled.last_seq + 1, spooled.head_hash, key)
         proofs = {
             layout.CHECKPOINT: checkpoint.encode(),
@@ -100,20 +117,98 @@ def export_bundle(
         manifest = _manifest(ring.ledger_id, ring.ledger_name, key, spooled, checkpoint,
                              proofs, digests, segment_events, machine)  # fmt: skip
         body = encode_manifest(manifest)
-        size = _write(out, level, body, sign_manifest(body, key), proofs, spooled)  # step 3-4
+        size = _write(out, level, body, sign_manifest(body, key), proofs, spooled)  # step 4-5
     return ExportReport(out, size, manifest, len(spooled.files), digests)
 
 
-def _head_and_digests(
-    store: EventStore, url: str, scratch: Path
-) -> tuple[int, list[ProjectionDigest]]:
-    live = live_digests(url, store)
-    if live is not None:
-        return live
-    head = store.max_position()
+def _digests_at(
+    head: int, live: Live | _Failed, store: EventStore, url: str, scratch: Path
+) -> list[ProjectionDigest]:
+    """The digests at ``head``: the live ones when the store's projections stood
+    there, else rebuilt up to ``head`` in a scratch database."""
+    if isinstance(live, _Failed):
+        log.warning("projection digests in a helper process failed (%s); redone here", live)
+        live = live_digests(url, store)
+    if live is not None and live[0] == head:
+        return live[1]
     with tempfile.TemporaryDirectory(prefix=".kei-digests.", dir=scratch) as folder:
         view = HeadView(store, head, None, head)
-        return head, rebuild_digests(view, f"sqlite:///{Path(folder) / 'projections.db'}")
+        return rebuild_digests(view, f"sqlite:///{Path(folder) / 'projections.db'}")
+
+
+class _Failed(str):
+    """Why the helper process gave no digests (the export then computes them itself,
+    so the error a user sees is the real one, raised in this process)."""
+
+
+class _Digests:
+    """``live_digests(url)`` running in a spawned helper process, started on entry;
+    ``result`` waits for it. Leaving the block early ends the helper."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._conn: Connection | None = None
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._answered = False
+
+    def __enter__(self) -> _Digests:
+        ctx = multiprocessing.get_context("spawn")
+        receive, send = ctx.Pipe(duplex=False)
+        process = ctx.Process(
+            target=_live_digests_child, args=(self._url, send), daemon=True,
+            name="kei-export-digests",
+        )  # fmt: skip
+        try:
+            process.start()
+        except OSError as exc:
+            log.warning("cannot start the digest helper (%s); digests computed here", exc)
+            receive.close()
+            return self
+        finally:
+            send.close()
+        self._conn, self._process = receive, process
+        return self
+
+    def result(self) -> Live | _Failed:
+        """What the helper computed, or why it could not."""
+        if self._conn is None:
+            return _Failed("no helper process")
+        try:
+            status, value = self._conn.recv()
+        except (EOFError, OSError) as exc:
+            return _Failed(f"the helper ended without an answer: {exc!r}")
+        self._answered = True
+        return value if status == "ok" else _Failed(value)
+
+    def __exit__(self, *exc: object) -> None:
+        conn, process = self._conn, self._process
+        self._conn = self._process = None
+        if conn is not None:
+            conn.close()
+        if process is None:
+            return
+        if not self._answered and process.is_alive():
+            process.terminate()  # the export failed first: its digests are not wanted
+        process.join()
+
+
+def _live_digests_child(url: str, conn: Connection) -> None:
+    """The helper's body: send ``("ok", live_digests)`` or ``("failed", why)``."""
+    from kei.adapters.store import open_store
+
+    answer: tuple[str, Any]
+    try:
+        store = open_store(url)
+        try:
+            answer = ("ok", live_digests(url, store))
+        finally:
+            store.close()
+    except Exception as exc:  # reported, and redone in the parent
+        answer = ("failed", f"{type(exc).__name__}: {exc}")
+    try:
+        conn.send(answer)
+    finally:
+        conn.close()
 
 
 def _manifest(
@@ -157,8 +252,6 @@ def _manifest(
 def _write(
     out: Path, level: int, body: bytes, sig: bytes, proofs: dict[str, bytes], spooled: Spooled
 ) -> int:
-    import io
-
     writer = BundleWriter(out, level=level)
     try:
         writer.add(layout.MANIFEST, len(body), io.BytesIO(body))

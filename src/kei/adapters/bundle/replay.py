@@ -7,35 +7,39 @@ Steps (``docs/events.md``, "Bundles"):
    no bomb, not truncated) and stage its rows in a scratch store (``staging.py``);
 3. decide what the bundle may do to the target (``target.py``: restore, extend or
    prefix; a fork, a gap or another ledger is refused);
-4-8. verify the staged events, keys, exporter key and checkpoint (``checks.py``);
-9. rebuild every projection from the target's log followed by the staged rows, in a
-   scratch database, and compare each digest with the manifest's;
+4-8. verify the events, keys, exporter key and checkpoint (``checks.py``);
+9. rebuild every projection from the target's log followed by the bundle's rows, in
+   a scratch database, and compare each digest with the manifest's;
 10. commit: insert the new rows verbatim in ONE transaction that checks the target
     has not moved (``EventStore.insert_stored``), or, for a SQLite file that does not
     exist yet, move the staged database into place in one rename;
 11. catch up the target's own projections and compare their digests again.
 
-Until step 10 commits, the target is untouched, whatever fails or kills the process.
-After it, a crash leaves the projections merely behind (the next catch-up repairs
-them); a digest mismatch at step 9 never reaches step 10.
+Steps 2, 5 and 9 run in one pass over the bundle (``pipeline.py``): each range of
+rows is staged, sent to a verification worker and folded into the rebuild as it is
+read, so replay runs at about the pace of its signature checks. Until step 10
+commits, the target is untouched, whatever fails or kills the process. After it, a
+crash leaves the projections merely behind (the next catch-up repairs them); a
+digest mismatch at step 9 never reaches step 10.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sized
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from kei.adapters.bundle.checks import verify_staged
+from kei.adapters.bundle.checks import verify_bundle
 from kei.adapters.bundle.content import BundleContent
-from kei.adapters.bundle.digests import HeadView, rebuild_alongside
+from kei.adapters.bundle.digests import Rebuild
 from kei.adapters.bundle.layout import BundleError, BundleLimits
 from kei.adapters.bundle.manifest import Manifest, ProjectionDigest
+from kei.adapters.bundle.pipeline import PassSizes, ReplayPass
 from kei.adapters.bundle.reader import BundleReader
 from kei.adapters.bundle.report import DigestCheck, ReplayReport, compare
 from kei.adapters.bundle.staging import Staging
 from kei.adapters.bundle.target import Plan, Target, check_overlap, open_target, plan
-from kei.domain.keyring import KeyRing
 
 P = TypeVar("P", bound=Sized)
 PhaseProgress = Callable[[str, int, int], None] | None
@@ -51,67 +55,68 @@ def replay_bundle(
     limits: BundleLimits = BundleLimits(),
     synchronous: str = "FULL",
     progress: PhaseProgress = None,
+    sizes: PassSizes = PassSizes(),
 ) -> ReplayReport:
-    """Verify the bundle at ``path`` and replay it into the store at ``url``."""
+    """Verify the bundle at ``path`` and replay it into the store at ``url``; ``jobs``
+    verification processes (for a bundle of ``sizes.parallel_min`` events or more)."""
     target = open_target(url, synchronous)
     try:
-        return _replay(path, target, dry_run, jobs, limits, progress)
+        with BundleReader(path, limits=limits) as reader:
+            manifest = reader.manifest()  # step 1
+            the_plan = plan(manifest, target)  # step 3 (before reading the rest)
+            with Staging(None if dry_run else stage_folder(target)) as staging:
+                work = Work(jobs, sizes, progress)
+                report = _replay(reader, manifest, target, the_plan, staging, dry_run, work)
+        if report.appended and target.new_file is not None:
+            report.live = report.digests  # step 11: the moved file's projections are step 9's
+        elif report.appended:
+            report.live = _catch_up(target.url, manifest)  # step 11
+        return report
     finally:
         target.close()
 
 
+@dataclass(frozen=True, slots=True)
+class Work:
+    """How the pass runs: worker processes, sizes, progress."""
+
+    jobs: int
+    sizes: PassSizes
+    progress: PhaseProgress
+
+
 def _replay(
-    path: Path,
-    target: Target,
-    dry_run: bool,
-    jobs: int,
-    limits: BundleLimits,
-    progress: PhaseProgress,
-) -> ReplayReport:
-    with BundleReader(path, limits=limits) as reader:
-        manifest = reader.manifest()  # step 1
-        the_plan = plan(manifest, target)  # step 3 (before reading the rest)
-        staging = Staging(None if dry_run else stage_folder(target))
-        try:
-            content = BundleContent(manifest)
-            staging.load(_ticking(content.rows(reader), "reading", manifest.events, progress))
-            report = _check_and_commit(  # steps 3-11
-                target, the_plan, staging, content, str(path), dry_run, jobs, progress
-            )
-        finally:
-            staging.close()
-    if report.appended and target.new_file is not None:
-        report.live = report.digests  # step 11: the moved file's projections are step 9's
-    elif report.appended:
-        report.live = _catch_up(target.url, manifest)  # step 11
-    return report
-
-
-def _check_and_commit(
+    reader: BundleReader,
+    m: Manifest,
     target: Target,
     the_plan: Plan,
     staging: Staging,
-    content: BundleContent,
-    source: str,
     dry_run: bool,
-    jobs: int,
-    progress: PhaseProgress,
+    work: Work,
 ) -> ReplayReport:
-    m = content.manifest
-    if the_plan.mode == "extend":
-        check_overlap(m, target, staging.store)  # step 3, now that the rows are here
-    tick = None if progress is None else (lambda n: progress("verifying", n, m.events))
+    content = BundleContent(m)
     moving = target.new_file is not None and not dry_run
     scratch = staging.url if moving else f"sqlite:///{staging.folder / 'projections.db'}"
-
-    def verify() -> KeyRing:  # steps 4-8
-        return verify_staged(staging.store, staging.url, content, target, the_plan,
-                             jobs=jobs, progress=tick)  # fmt: skip
-
-    view = _view(target, the_plan, staging, m)
-    ring, rebuilt = rebuild_alongside(view, scratch, verify)  # step 9, beside 4-8
-    report = ReplayReport(source, target.url, the_plan.mode, dry_run, m, keys=len(ring.keys))
-    report.digests = compare(m.projections, rebuilt)
+    lower = _lower(target, the_plan, m)
+    rebuild = Rebuild(scratch, target.store if lower else None, lower)  # step 9 begins
+    digests: list[ProjectionDigest] = []
+    try:
+        checked = ReplayPass(  # steps 2 and 5, and step 9's fold
+            content, staging, link=the_plan.link,
+            keys_before=[r for r in target.key_records if r.position < m.first_position],
+            fold=None if the_plan.mode == "prefix" else rebuild.fold, fold_after=lower,
+            jobs=work.jobs, sizes=work.sizes, progress=work.progress,
+        ).run(reader, meanwhile=lambda: digests.extend(rebuild.digests()))  # fmt: skip
+        if the_plan.mode == "extend":
+            check_overlap(m, target, staging.store)  # step 3, now that the rows are here
+        ring = verify_bundle(staging.store, content, target, checked)  # steps 4-8
+        if checked.fold_error is not None:
+            raise checked.fold_error
+        report = ReplayReport(str(reader.path), target.url, the_plan.mode, dry_run, m,
+                              keys=len(ring.keys))  # fmt: skip
+        report.digests = compare(m.projections, digests)  # step 9 ends
+    finally:
+        rebuild.close()
     bad = [d for d in report.digests if d.status == "differs"]
     if bad:
         raise BundleError(
@@ -121,8 +126,18 @@ def _check_and_commit(
         )
     if dry_run or the_plan.mode == "prefix":
         return report
-    report.appended = _commit(target, the_plan, staging, m, progress)  # step 10
+    report.appended = _commit(target, the_plan, staging, m, work.progress)  # step 10
     return report
+
+
+def _lower(target: Target, the_plan: Plan, m: Manifest) -> int:
+    """Where the target's own log ends for the rebuild: nothing (restore), its head
+    (extend), or the bundle's head (prefix: the bundle adds nothing to fold)."""
+    if the_plan.mode == "restore":
+        return 0
+    if the_plan.mode == "prefix":
+        return m.last_position
+    return the_plan.split
 
 
 def stage_folder(target: Target) -> Path | None:
@@ -134,14 +149,6 @@ def stage_folder(target: Target) -> Path | None:
     while not folder.is_dir() and folder != folder.parent:
         folder = folder.parent
     return folder
-
-
-def _view(target: Target, the_plan: Plan, staging: Staging, m: Manifest) -> HeadView:
-    if the_plan.mode == "restore":
-        return HeadView(None, 0, staging.store, m.last_position)
-    if the_plan.mode == "prefix":
-        return HeadView(target.store, m.last_position, None, m.last_position)
-    return HeadView(target.store, the_plan.split, staging.store, m.last_position)
 
 
 def _commit(

@@ -13,8 +13,9 @@ the size limit or a segment ending inside a frame is refused too.
 
 from __future__ import annotations
 
+import itertools
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -34,6 +35,15 @@ def encode_frame(row: tuple[Any, ...]) -> bytes:
     return _LEN.pack(len(body)) + body
 
 
+def encode_frames(rows: Sequence[tuple[Any, ...]]) -> bytes:
+    """The frames of ``rows``, concatenated: ``encode_frame`` per row, but with every
+    per-row step (encode, length, prefix, join) run by a C-level ``map``, since export
+    frames a million rows."""
+    bodies = list(map(_ENCODE, rows))
+    prefixes = map(_LEN.pack, map(len, bodies))
+    return b"".join(itertools.chain.from_iterable(zip(prefixes, bodies, strict=True)))
+
+
 class FrameReader:
     """Splits a segment's bytes, fed in chunks of any size, into rows."""
 
@@ -43,6 +53,20 @@ class FrameReader:
         self._buf = bytearray()
 
     def feed(self, chunk: bytes) -> list[RowTuple]:
+        rows, used = self._split(chunk)
+        del self._buf[:used]
+        return rows
+
+    def feed_frames(self, chunk: bytes) -> tuple[list[RowTuple], bytes]:
+        """``feed``, plus the bytes of exactly the frames it decoded: what replay sends a
+        verification worker, which decodes them again (cheaper than pickling rows)."""
+        rows, used = self._split(chunk)
+        frames = bytes(self._buf[:used])
+        del self._buf[:used]
+        return rows, frames
+
+    def _split(self, chunk: bytes) -> tuple[list[RowTuple], int]:
+        """The whole frames buffered so far, decoded, and how many bytes they span."""
         self._buf += chunk
         rows: list[RowTuple] = []
         buf, at, end = self._buf, 0, len(self._buf)
@@ -62,8 +86,7 @@ class FrameReader:
                 at += 4 + size
         finally:
             view.release()
-        del buf[:at]
-        return rows
+        return rows, at
 
     def _decode(self, frame: memoryview) -> RowTuple:
         try:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from kei.adapters.bundle.layout import segment_name
-from kei.adapters.bundle.segments import encode_frame
+from kei.adapters.bundle.segments import encode_frames
 from kei.adapters.store.base import PAGE, EventStore
 from kei.domain.keyring import KeyRing
 from kei.domain.verify import Link, RangeChecker
@@ -61,7 +61,7 @@ class _Segments:
             if self.fh is None:
                 self._open(rows[at][0])
             take = rows[at : at + self.limit - self.rows]
-            data = b"".join(encode_frame(r) for r in take)
+            data = encode_frames(take)
             assert self.fh is not None
             self.fh.write(data)
             self.digest.update(data)

@@ -14,13 +14,15 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from kei.adapters.store.base import PAGE
+from kei.adapters.store.base import PAGE, ChainEntry
 from kei.adapters.store.sqlite import SQLiteStore
+from kei.adapters.store.verbatim import split_records
+from kei.domain.records import StoredRecord
 from kei.errors import ConcurrencyError, InputError, StoreError
 
 
@@ -41,6 +43,7 @@ class Staging:
         self.url = f"sqlite:///{self.path}"
         self.store = SQLiteStore(self.path, synchronous="OFF", create=True)
         self._open = True
+        self._head: ChainEntry | None = None
 
     def __enter__(self) -> Staging:
         return self
@@ -59,6 +62,19 @@ class Staging:
     def load(self, pages: Iterable[list[Any]]) -> int:
         """Insert the rows of ``pages`` (read from the bundle) as they come."""
         return self.store.insert_stored(pages, head=None, create=True)
+
+    def append(self, records: Sequence[StoredRecord]) -> None:
+        """Stage the next records in a transaction of their own, so they can be read
+        back (a range whose edge does not join is re-checked from here) while the rest
+        of the bundle is still being read."""
+        if not records:
+            return
+        self.store.insert_stored(
+            [records], head=self._head, create=self._head is None, split=split_records
+        )
+        last = records[-1]
+        assert last.seq is not None and last.prev_hash is not None and last.hash is not None
+        self._head = ChainEntry(last.position, last.seq, last.prev_hash, last.hash)
 
     def rows_after(self, position: int) -> Iterator[list[tuple[Any, ...]]]:
         """The staged rows after ``position``, a page at a time."""

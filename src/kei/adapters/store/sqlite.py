@@ -33,6 +33,7 @@ from kei.adapters.store.sqlite_recorder import (
     ChainedSQLiteRecorder,
     read_ends,
 )
+from kei.adapters.store.verbatim import Splitter, split_rows
 from kei.domain.records import StoredRecord
 from kei.errors import ConcurrencyError, StoreError, StoreNotInitialisedError
 
@@ -225,14 +226,15 @@ class SQLiteStore(RecorderAppends):
 
     def insert_stored(
         self,
-        pages: Iterable[Sequence[tuple[Any, ...]]],
+        pages: Iterable[Sequence[Any]],
         *,
         head: ChainEntry | None,
         create: bool = False,
+        split: Splitter = split_rows,
     ) -> int:
         """Insert verified rows verbatim in one transaction (``store/verbatim.py``)."""
         try:
-            return int(self.recorder.insert_stored(pages, head, create=create))
+            return int(self.recorder.insert_stored(pages, head, create=create, split=split))
         except (ESIntegrityError, sqlite3.IntegrityError) as exc:
             raise StoreError(
                 f"{self.path} refused the replayed events ({exc}); nothing was written"

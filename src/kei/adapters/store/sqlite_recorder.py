@@ -27,7 +27,7 @@ from eventsourcing.sqlite import (
 
 from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, ChainEntry, PendingRecord
 from kei.adapters.store.recording import link_entries
-from kei.adapters.store.verbatim import check_head, split_rows
+from kei.adapters.store.verbatim import Splitter, check_head, split_rows
 from kei.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -168,15 +168,18 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
 
     def insert_stored(
         self,
-        pages: Iterable[Sequence[tuple[Any, ...]]],
+        pages: Iterable[Sequence[Any]],
         head: ChainEntry | None,
         *,
         create: bool,
+        split: Splitter = split_rows,
     ) -> int:
         """Insert verifier rows verbatim, at their own rowids, in one transaction.
 
         The first write (table creation, or a write that changes nothing) takes
         SQLite's write lock, so the head read next cannot move until the commit.
+        ``split`` turns a page into event and chain rows (``split_records`` for pages
+        of records whose text is decoded already).
         """
         with self.datastore.transaction(commit=True) as c:
             if create:
@@ -190,7 +193,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             check_head(head, None if found is None else (found[2], found[0], found[1]), top)
             inserted = 0
             for page in pages:
-                events, chain = split_rows(page)
+                events, chain = split(page)
                 c.executemany(_INSERT_STORED, events)
                 c.executemany(_INSERT_CHAIN, chain)
                 inserted += len(events)

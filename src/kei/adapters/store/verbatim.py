@@ -15,14 +15,16 @@ position) would no longer verify. Both stores' ``insert_stored`` share these rul
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kei.adapters.store.base import ChainEntry
+from kei.domain.records import StoredRecord
 from kei.errors import ConcurrencyError, InputError
 
 EventRow = tuple[int, str, int, str, bytes]
 ChainRow = tuple[int, int, bytes, bytes]
+Splitter = Callable[[Sequence[Any]], tuple[list[EventRow], list[ChainRow]]]
 
 
 def split_rows(rows: Sequence[tuple[Any, ...]]) -> tuple[list[EventRow], list[ChainRow]]:
@@ -35,6 +37,14 @@ def split_rows(rows: Sequence[tuple[Any, ...]]) -> tuple[list[EventRow], list[Ch
         events = [(r[0], _text(r[1]), r[2], _text(r[3]), bytes(r[4])) for r in rows]
     chain = [(r[0], r[5], bytes(r[6]), bytes(r[7])) for r in rows]
     return events, chain
+
+
+def split_records(records: Sequence[StoredRecord]) -> tuple[list[EventRow], list[ChainRow]]:
+    """``split_rows`` for records, whose stream and type are text already (replay has
+    decoded them for its fold, and staging them should not decode them again)."""
+    events = [(r.position, r.stream, r.version, r.type, r.state) for r in records]
+    chain = [(r.position, r.seq, r.prev_hash, r.hash) for r in records]
+    return events, chain  # type: ignore[return-value]  # a staged record is chained
 
 
 def _text(value: bytes | str) -> str:
