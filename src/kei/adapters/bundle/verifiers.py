@@ -7,8 +7,9 @@ cost the main process (which also stages and folds them) about 1.5 µs a row. Th
 worker decodes the frames again and checks the rows.
 
 - ``jobs`` processes, started with "spawn" (nothing inherited), each with its own task
-  queue, bounded to ``DEPTH`` waiting ranges: memory stays flat, and a reader that
-  runs ahead blocks and leaves its core to the workers;
+  queue, bounded to ``DEPTH`` waiting ranges: memory stays flat, a reader that runs
+  ahead blocks and leaves its core to the workers, and what is still queued when the
+  reader is done covers the digests it takes meanwhile (two ranges did not);
 - ranges go round-robin, so the oldest range in flight is always at the worker
   ``_order`` names first, and results come back in submission order;
 - each range is checked "floating" (``RangeChecker(link_first=False)``); the caller
@@ -38,7 +39,7 @@ from kei.domain.records import StoredRecord
 from kei.domain.verify import RangeChecker, RangeResult
 from kei.errors import StoreError
 
-DEPTH: Final = 2
+DEPTH: Final = 4
 POLL_S: Final = 1.0
 STOP_S: Final = 5.0
 
