@@ -15,9 +15,9 @@ Steps (``docs/events.md``, "Bundles"):
     exist yet, move the staged database into place in one rename;
 11. catch up the target's own projections and compare their digests again.
 
-Steps 2, 5 and 9 run in one pass over the bundle (``pipeline.py``): each range of
-rows is staged, sent to a verification worker and folded into the rebuild as it is
-read, so replay runs at about the pace of its signature checks. Until step 10
+Steps 2, 5 and 9 run in one pass over the bundle (``pipeline.py``): the rows are
+staged, sent to verification workers and folded into the rebuild as they are read,
+so the workers check signatures while this process stages and folds. Until step 10
 commits, the target is untouched, whatever fails or kills the process. After it, a
 crash leaves the projections merely behind (the next catch-up repairs them); a
 digest mismatch at step 9 never reaches step 10.
