@@ -97,3 +97,34 @@ def test_a_failure_in_a_later_page_rolls_back_every_page(
         assert not target.is_created() or target.count() == 0
     finally:
         target.close()
+
+
+@pytest.mark.parametrize("split", [[1], [199], [249, 1], [200, 300], [498, 2]])
+def test_pages_of_any_size_land_whole(ledger: Ledger, tmp_path: Path, split: list[int]) -> None:
+    """SQLite inserts many rows to a statement (199 event rows, 249 chain rows) and the
+    rest one by one: every cut of the pages gives the same rows."""
+    _fill(ledger, 499)  # 500 events with the genesis
+    source = rows_of(ledger.store)
+    pages, at = [], 0
+    for n in [*split, len(source)]:
+        pages.append(source[at : at + n])
+        at += n
+    target = open_store(f"sqlite:///{tmp_path / 't.db'}", create=True)
+    try:
+        assert target.insert_stored(pages, head=None, create=True) == len(source)
+        assert rows_of(target) == source
+        assert verify_store(target).ok
+    finally:
+        target.close()
+
+
+def test_a_clash_inside_a_many_row_statement_writes_nothing(ledger: Ledger, tmp_path: Path) -> None:
+    _fill(ledger, 299)
+    source = rows_of(ledger.store)
+    target = open_store(f"sqlite:///{tmp_path / 't.db'}", create=True)
+    try:
+        with pytest.raises(StoreError, match="refused the replayed events"):
+            target.insert_stored([source[:100] + source[99:]], head=None, create=True)
+        assert not target.is_created() or target.count() == 0
+    finally:
+        target.close()

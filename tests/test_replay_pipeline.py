@@ -10,6 +10,7 @@ only the event checks can catch them.
 
 from __future__ import annotations
 
+import sqlite3
 import struct
 from collections.abc import Callable
 from dataclasses import replace
@@ -101,6 +102,23 @@ def test_both_modes_restore_and_extend_to_the_same_rows_and_digests(
         assert rows_of(store) == source_rows(full, tmp_path)
     finally:
         store.close()
+
+
+def test_a_restored_file_is_a_wal_store_like_any_other(
+    source: tuple[Path, Path, SigningKey], tmp_path: Path
+) -> None:
+    """The stage keeps its journal in memory; the file it becomes is WAL, and nothing
+    of the stage (its folder, a journal) is left beside it."""
+    _, full, key = source
+    path = tmp_path / "ledger.db"
+    replay_bundle(full, f"sqlite:///{path}", **MODES["workers"])  # type: ignore[arg-type]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ledger.db"]
+    with Ledger.open(f"sqlite:///{path}", key=key) as ledger:
+        fill(ledger, 3, tag="after")
+        assert ledger.verify().ok
 
 
 @pytest.mark.parametrize("mode", sorted(MODES))

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from kei import Ledger, NewEvent, StoreError
+from kei.adapters.projection_db import make_engine
 from kei.adapters.store.sqlite import SQLiteStore
 from kei.domain import events
 from kei.domain.verify import FindingKind
@@ -61,3 +62,45 @@ def test_unknown_durability_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="unknown SQLite durability 'FAST'"):
         SQLiteStore(tmp_path / "l.db", synchronous="FAST", create=True)
     assert not (tmp_path / "l.db").exists()
+
+
+@pytest.mark.parametrize("journal", ["WAL", "MEMORY"])
+def test_journal_is_applied(tmp_path: Path, journal: str) -> None:
+    """A scratch store (MEMORY) never turns its file into WAL; every other one is WAL."""
+    store = SQLiteStore(tmp_path / "l.db", synchronous="OFF", create=True, journal=journal)
+    try:
+        store.create()
+        assert store._query("PRAGMA journal_mode")[0][0] == journal.lower()
+    finally:
+        store.close()
+    assert not (tmp_path / "l.db-wal").exists() or journal == "WAL"
+    with sqlite3.connect(tmp_path / "l.db") as conn:  # WAL lives in the file; MEMORY not
+        found = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    conn.close()
+    assert found == ("wal" if journal == "WAL" else "delete")
+
+
+def test_unknown_journal_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="unknown SQLite journal 'OFF'"):
+        SQLiteStore(tmp_path / "l.db", create=True, journal="OFF")
+    assert not (tmp_path / "l.db").exists()
+
+
+@pytest.mark.parametrize("scratch", [False, True])
+def test_projection_engines_on_scratch_files_keep_their_journal_in_memory(
+    tmp_path: Path, scratch: bool
+) -> None:
+    """A replay's rebuild (scratch) writes each page once and never syncs; the read
+    models beside a live log stay in WAL with NORMAL durability."""
+    store = SQLiteStore(tmp_path / "l.db", create=True)
+    store.create()  # a kei store: WAL
+    store.close()
+    url = f"sqlite:///{tmp_path / ('scratch.db' if scratch else 'l.db')}"
+    engine = make_engine(url, scratch=scratch)
+    try:
+        with engine.connect() as conn:
+            journal = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+            synchronous = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+    finally:
+        engine.dispose()
+    assert (journal, synchronous) == (("memory", 0) if scratch else ("wal", 1))

@@ -29,6 +29,10 @@ __all__ = ["STATE_TABLE", "driver_errors", "make_engine", "sqlalchemy_url", "sta
 
 STATE_TABLE: Final = "kei_projections"
 SQLITE_BUSY_TIMEOUT_S: Final = 30.0
+# Read models are rebuilt from the log, so a commit lost to a power cut costs a
+# catch-up, never data: WAL's NORMAL is durable enough and spares an fsync per page.
+_SHARED: Final = ("PRAGMA synchronous=NORMAL", "PRAGMA wal_autocheckpoint=16384")
+_SCRATCH: Final = ("PRAGMA journal_mode=MEMORY", "PRAGMA synchronous=OFF")
 
 _metadata = sa.MetaData()
 state_table = sa.Table(
@@ -50,22 +54,25 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
-    """An engine whose SQLite transactions are real ones (``BEGIN IMMEDIATE``, DDL too)."""
+def make_engine(url: str, *, scratch: bool = False) -> Engine:
+    """An engine whose SQLite transactions are real ones (``BEGIN IMMEDIATE``, DDL too).
+
+    ``scratch``: the SQLite file is private to this process and thrown away unless
+    everything succeeds (a replay's rebuild), so its connections keep the rollback
+    journal in memory and never sync (``SQLiteStore(journal="MEMORY")``).
+    """
     engine = sa.create_engine(
         sqlalchemy_url(url),
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S} if url.startswith("sqlite") else {},
     )
     if engine.dialect.name == "sqlite":
+        pragmas = _SCRATCH if scratch else _SHARED
 
         @sa_event.listens_for(engine, "connect")
         def _no_implicit(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None
-            # Read models are rebuilt from the log, so a commit lost to a power cut
-            # costs a catch-up, never data: WAL's NORMAL is durable enough and spares
-            # an fsync per page.
-            dbapi_conn.execute("PRAGMA synchronous=NORMAL")
-            dbapi_conn.execute("PRAGMA wal_autocheckpoint=16384")
+            for pragma in pragmas:
+                dbapi_conn.execute(pragma)
 
         @sa_event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:

@@ -93,7 +93,11 @@ class _Cursor:
 
 
 class ProjectionEngine:
-    """Catches projections up with the log and answers for their state."""
+    """Catches projections up with the log and answers for their state.
+
+    ``scratch``: ``url`` is a SQLite file private to this engine, thrown away unless
+    the work succeeds (``make_engine``).
+    """
 
     def __init__(
         self,
@@ -102,6 +106,7 @@ class ProjectionEngine:
         projections: Iterable[Projection],
         *,
         page_size: int = COMMIT,
+        scratch: bool = False,
     ) -> None:
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
@@ -115,7 +120,7 @@ class ProjectionEngine:
         for p in projections:
             self._add(p)
         with self._errors("open"):
-            self._engine = make_engine(url)
+            self._engine = make_engine(url, scratch=scratch)
             with self._engine.begin() as conn:
                 lock_schema(conn)
                 _state.metadata.create_all(conn)

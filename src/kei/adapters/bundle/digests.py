@@ -62,7 +62,7 @@ def rebuild_digests(view: HeadView, scratch_url: str) -> list[ProjectionDigest]:
     from kei.adapters.projection_engine import ProjectionEngine
     from kei.projections.registry import default_projections
 
-    engine = ProjectionEngine(scratch_url, view.as_store(), default_projections())
+    engine = ProjectionEngine(scratch_url, view.as_store(), default_projections(), scratch=True)
     try:
         return _digests(engine.status())
     finally:
@@ -79,7 +79,9 @@ class Rebuild:
         from kei.projections.registry import default_projections
 
         view = HeadView(lower, split, None, split)
-        self._engine = ProjectionEngine(scratch_url, view.as_store(), default_projections())
+        self._engine = ProjectionEngine(
+            scratch_url, view.as_store(), default_projections(), scratch=True
+        )
         try:
             self._engine.catch_up()
         except BaseException:

@@ -64,7 +64,8 @@ def replay_bundle(
         with BundleReader(path, limits=limits) as reader:
             manifest = reader.manifest()  # step 1
             the_plan = plan(manifest, target)  # step 3 (before reading the rest)
-            with Staging(None if dry_run else stage_folder(target)) as staging:
+            folder = None if dry_run else stage_folder(target)
+            with Staging(folder, journal="MEMORY") as staging:
                 work = Work(jobs, sizes, progress)
                 report = _replay(reader, manifest, target, the_plan, staging, dry_run, work)
         if report.appended and target.new_file is not None:

@@ -5,8 +5,12 @@ the bundle's rows are inserted verbatim as they are read, so they can be verifie
 worker processes (which open it by URL) and read back in pages; memory stays flat
 however large the bundle. Durability is off while staging: the folder is thrown
 away, except when ``move_to`` makes the staged database the target itself (a replay
-into a SQLite file that does not exist yet), which checkpoints and fsyncs it first,
-then renames it into place in one step.
+into a SQLite file that does not exist yet), which switches it to WAL (as every kei
+store is) and fsyncs it first, then links it into place in one step.
+
+A replay's stage is opened by this process only, so it keeps its rollback journal
+in memory (``journal="MEMORY"``) and writes each page once; ``kei events import``
+has verification workers open it by URL, so it stays WAL.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from kei.errors import ConcurrencyError, InputError, StoreError
 class Staging:
     """A temporary folder with a staging store; a context manager that removes it."""
 
-    def __init__(self, folder: Path | None) -> None:
+    def __init__(self, folder: Path | None, *, journal: str = "WAL") -> None:
         try:
             self._tmp = tempfile.TemporaryDirectory(prefix=".kei-replay-", dir=folder)
         except OSError as exc:
@@ -41,7 +45,7 @@ class Staging:
         self.folder = Path(self._tmp.name)
         self.path = self.folder / "stage.db"
         self.url = f"sqlite:///{self.path}"
-        self.store = SQLiteStore(self.path, synchronous="OFF", create=True)
+        self.store = SQLiteStore(self.path, synchronous="OFF", create=True, journal=journal)
         self._open = True
         self._head: ChainEntry | None = None
 
@@ -92,10 +96,13 @@ class Staging:
         self._open = False
         conn = sqlite3.connect(self.path)
         try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        except sqlite3.Error:
+            mode, busy = "", 1
         finally:
             conn.close()
-        if busy:
+        if busy or mode.lower() != "wal":
             raise StoreError(
                 f"the staged database {self.path} is still in use; nothing was written"
             )

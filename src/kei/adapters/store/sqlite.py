@@ -3,7 +3,9 @@
 Appends go through ``ChainedSQLiteRecorder`` (``sqlite_recorder.py``), which links
 each batch into the chain under SQLite's write lock; this module opens the file,
 reads it back as raw records, and turns driver errors into kei's. Durability
-(``PRAGMA synchronous``) is FULL unless the caller asks for NORMAL or OFF.
+(``PRAGMA synchronous``) is FULL unless the caller asks for NORMAL or OFF; the
+journal is WAL, except for a private scratch file (``journal="MEMORY"``, see
+``sqlite_recorder._Pool``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from kei.adapters.store.base import (
 )
 from kei.adapters.store.recording import RecorderAppends
 from kei.adapters.store.sqlite_recorder import (
+    JOURNAL_MODES,
     SYNCHRONOUS_MODES,
     ChainedSQLiteDatastore,
     ChainedSQLiteRecorder,
@@ -49,7 +52,12 @@ class SQLiteStore(RecorderAppends):
     """kei's event store on one SQLite file."""
 
     def __init__(
-        self, path: str | Path, *, synchronous: str = "FULL", create: bool = False
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "FULL",
+        create: bool = False,
+        journal: str = "WAL",
     ) -> None:
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
@@ -59,6 +67,10 @@ class SQLiteStore(RecorderAppends):
                 f"unknown SQLite durability {synchronous!r}",
                 hint=f"use one of {', '.join(SYNCHRONOUS_MODES)}",
             )
+        if journal not in JOURNAL_MODES:
+            raise StoreError(
+                f"unknown SQLite journal {journal!r}", hint=f"use one of {', '.join(JOURNAL_MODES)}"
+            )
         if not create and not self.path.exists():
             raise StoreNotInitialisedError(
                 f"no ledger at {self.path}", hint="run `kei init` first, or pass --db"
@@ -66,7 +78,9 @@ class SQLiteStore(RecorderAppends):
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._datastore = ChainedSQLiteDatastore(str(self.path), synchronous=mode)
+            self._datastore = ChainedSQLiteDatastore(
+                str(self.path), synchronous=mode, journal=journal
+            )
             self.recorder = ChainedSQLiteRecorder(self._datastore, events_table_name=EVENTS_TABLE)
         except (PersistenceError, sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
