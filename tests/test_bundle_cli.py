@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from bundle_helpers import snapshot
 from cli_helpers import cli_env, kei
 from hostile_bundles import CASES, pack, unpack
+from kei.adapters.cli.replay_cmd import collector_paused
 from kei.adapters.keyfile import write_key
 from kei.domain.keys import SigningKey
 from kei.projections.registry import default_projections
@@ -98,3 +100,16 @@ def test_export_needs_an_existing_ledger(tmp_path: Path) -> None:
     out = kei(["hibernate", "export", "--out", str(tmp_path / "b.tar.zst")], env)
     assert out.returncode == 3
     assert not (tmp_path / "b.tar.zst").exists()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_replay_pauses_the_cycle_collector_and_restores_it(enabled: bool) -> None:
+    """Off for the replay, then as it was, even when the replay fails."""
+    (gc.enable if enabled else gc.disable)()
+    try:
+        with pytest.raises(RuntimeError), collector_paused():
+            assert not gc.isenabled()
+            raise RuntimeError("refused")
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable()

@@ -11,7 +11,7 @@ here when the bundle is small or there is one core; every ``batch_rows`` rows ar
 and the workers' results are joined in order as they come in. Signatures cost about
 three times what reading, staging and folding cost together, so this process and the
 workers keep two cores busy until the last range, instead of reading first and
-verifying after: on two cores replay takes about 1.3 times as long as
+verifying after: on two cores replay takes about 1.2 times as long as
 ``verify-chain`` (``docs/benchmarks.md``).
 
 Nothing is trusted before the end. A reader error (the bundle's structure) propagates
