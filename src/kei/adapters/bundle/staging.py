@@ -98,11 +98,13 @@ class Staging:
         try:
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-        except sqlite3.Error:
-            mode, busy = "", 1
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"cannot finish the staged database {self.path} ({exc}); nothing was written"
+            ) from exc
         finally:
             conn.close()
-        if busy or mode.lower() != "wal":
+        if busy or str(mode).lower() != "wal":
             raise StoreError(
                 f"the staged database {self.path} is still in use; nothing was written"
             )
