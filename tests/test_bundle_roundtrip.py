@@ -180,7 +180,7 @@ def test_dry_run_verifies_everything_and_writes_nothing(
     assert (report.mode, report.appended, report.dry_run) == ("restore", 0, True)
     assert [d.status for d in report.digests] == ["matched"] * len(default_projections())
     assert not target.exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".kei-replay")]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".kei-")]
 
 
 def test_exporting_past_the_head_is_refused(ledger: Ledger, store_url: str, tmp_path: Path) -> None:

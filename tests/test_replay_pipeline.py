@@ -192,7 +192,7 @@ def test_a_changed_event_is_refused_at_its_position_and_nothing_is_written(
     assert err.value.kind == "events", str(err.value)
     assert f"the first at position {position}: {kind}" in str(err.value)
     assert not (tmp_path / "new").exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".kei-replay")]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".kei-")]
 
 
 @settings(

@@ -4,7 +4,8 @@ ed25519 signing is about three quarters of an append's CPU time, and PyNaCl hold
 the GIL while it signs, so threads cannot share the work; a second process can. The
 helper is started (``spawn``) on the first batch big enough to be worth it, holds the
 32-byte seed it was handed over a pipe, signs what it is sent and nothing else, and
-is stopped by ``close()`` (or when the parent exits: it is a daemon). If it dies,
+is stopped by ``close()``; it never outlives its parent, however the parent ends,
+and never runs the caller's script (``workers.py``). If it dies,
 signing carries on here, and says so once in the log.
 
 It is opt-in (``Ledger.open(..., parallel_signing=True)``): a library that starts
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -24,6 +24,7 @@ from typing import Final
 
 import nacl.bindings
 
+from kei.adapters import workers
 from kei.domain.keys import SigningKey
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class ParallelSigner:
             return True
         if self._broken:
             return False
-        ctx = multiprocessing.get_context("spawn")
+        ctx = workers.context()
         parent, child = ctx.Pipe()
         process = ctx.Process(
             target=_serve, args=(child, self.key.seed), daemon=True, name="kei-signer"

@@ -2,8 +2,9 @@
 
 ed25519 verification holds the GIL, so only processes scale. Rules:
 
-- workers are started with the "spawn" context (no forked database connections or
-  locks) and each opens the store itself, by URL, once (``_start_worker``);
+- workers are started from ``workers.context()`` ("spawn": no forked database
+  connections or locks; they die with this process and never import the caller's
+  script) and each opens the store itself, by URL, once (``_start_worker``);
 - a worker checks one range of positions on its own, "floating" (``RangeChecker``
   with ``link_first=False``), and returns only its findings and edges; the caller
   joins ranges in order and re-checks a range whose first link does not hold;
@@ -13,7 +14,6 @@ ed25519 verification holds the GIL, so only processes scale. Rules:
 
 from __future__ import annotations
 
-import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -21,6 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
+from kei.adapters import workers
 from kei.adapters.store import EventStore, open_store
 from kei.domain.keyring import build_keyring
 from kei.domain.records import StoredRecord
@@ -81,7 +82,7 @@ def check_in_processes(
     task: RangeTask, top: int, jobs: int, progress: Progress
 ) -> Iterator[Ranged]:
     """Range results in position order, checked by ``jobs`` spawned processes."""
-    ctx = multiprocessing.get_context("spawn")
+    ctx = workers.context()
     window: deque[tuple[int, int, Future[RangeResult]]] = deque()
     try:
         with ProcessPoolExecutor(

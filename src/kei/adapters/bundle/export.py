@@ -36,6 +36,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kei.adapters import workers
 from kei.adapters.bundle import layout
 from kei.adapters.bundle.archive import BundleWriter
 from kei.adapters.bundle.digests import HeadView, live_digests, rebuild_digests
@@ -152,7 +153,7 @@ class _Digests:
         self._answered = False
 
     def __enter__(self) -> _Digests:
-        ctx = multiprocessing.get_context("spawn")
+        ctx = workers.context()
         receive, send = ctx.Pipe(duplex=False)
         process = ctx.Process(
             target=_live_digests_child, args=(self._url, send), daemon=True,

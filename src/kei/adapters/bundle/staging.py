@@ -1,6 +1,7 @@
 """The scratch store a bundle is read into before anything reaches the target.
 
-A ``Staging`` is a temporary folder holding a SQLite store (``stage.db``) into which
+A ``Staging`` is a scratch folder (``scratch.py``: one a killed run leaves behind is
+removed by the next) holding a SQLite store (``stage.db``) into which
 the bundle's rows are inserted verbatim as they are read, so they can be verified in
 worker processes (which open it by URL) and read back in pages; memory stays flat
 however large the bundle. Durability is off while staging: the folder is thrown
@@ -23,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from kei.adapters import scratch
 from kei.adapters.store.base import PAGE, ChainEntry
 from kei.adapters.store.sqlite import SQLiteStore
 from kei.adapters.store.verbatim import split_records
@@ -35,7 +37,7 @@ class Staging:
 
     def __init__(self, folder: Path | None, *, journal: str = "WAL") -> None:
         try:
-            self._tmp = tempfile.TemporaryDirectory(prefix=".kei-replay-", dir=folder)
+            self._tmp = scratch.make(folder, "stage")
         except OSError as exc:
             where = folder or Path(tempfile.gettempdir())
             raise InputError(

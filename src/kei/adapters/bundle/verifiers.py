@@ -6,7 +6,8 @@ sent as the frames it was read from: one copy of bytes, where pickling the rows 
 cost the main process (which also stages and folds them) about 1.5 µs a row. The
 worker decodes the frames again and checks the rows.
 
-- ``jobs`` processes, started with "spawn" (nothing inherited), each with its own task
+- ``jobs`` processes, started from ``workers.context()`` ("spawn": nothing inherited;
+  they die with this process), each with its own task
   queue, bounded to ``DEPTH`` waiting ranges: memory stays flat, a reader that runs
   ahead blocks and leaves its core to the workers, and what is still queued when the
   reader is done covers the digests it takes meanwhile (two ranges did not);
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import multiprocessing
 import queue
 from collections import deque
 from collections.abc import Sequence
@@ -38,6 +38,7 @@ from multiprocessing.queues import Queue
 from types import TracebackType
 from typing import Any, Final
 
+from kei.adapters import workers
 from kei.adapters.bundle.segments import FrameReader
 from kei.domain.keyring import KeyRing
 from kei.domain.records import StoredRecord
@@ -64,7 +65,7 @@ class FrameVerifiers:
     """``jobs`` verification processes fed with frames; a context manager."""
 
     def __init__(self, jobs: int, *, max_frame: int, max_findings: int) -> None:
-        ctx = multiprocessing.get_context("spawn")
+        ctx = workers.context()
         self._workers: list[_Worker] = []
         self._order: deque[_Worker] = deque()
         self._turn = 0
