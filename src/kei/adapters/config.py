@@ -4,15 +4,21 @@ Nothing reads ``os.environ`` behind the caller's back: the CLI passes it in, the
 Python API passes what it likes. Precedence: an explicit argument (``--db``,
 ``--key``), then ``KEI_DB`` / ``KEI_KEY``, then defaults under ``KEI_HOME``
 (``~/.kei``): ``$KEI_HOME/ledger.db`` and ``$KEI_HOME/keys/default.key``.
+
+``KEI_HOME`` holds the private keys, so kei creates it (and ``keys/``) 0700, and
+``check_home`` refuses one that is not a folder and warns about one that others can
+write (they could swap the keys or the ledger inside it).
 """
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from kei.adapters.keyfile import KEY_SUFFIX
+from kei.adapters.keyfile import KEY_SUFFIX, make_private_folder
+from kei.errors import InputError
 
 DEFAULT_KEY = "default"
 
@@ -53,3 +59,47 @@ def resolve(
         key_name=key or env.get("KEI_KEY") or DEFAULT_KEY,
         synchronous=(synchronous or env.get("KEI_SQLITE_SYNCHRONOUS") or "FULL").upper(),
     )
+
+
+def check_home(home: Path) -> str | None:
+    """Refuse a ``KEI_HOME`` that is not a folder (one line, not a traceback later);
+    return a warning when users other than its owner may write into it."""
+    try:
+        info = home.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise InputError(
+            f"cannot use KEI_HOME {_short(home)}: {exc.strerror or exc}",
+            hint="set KEI_HOME to a folder of yours",
+        ) from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise InputError(
+            f"KEI_HOME {_short(home)} is not a folder",
+            hint="set KEI_HOME to a folder (kei creates it), or move that file away",
+        )
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        who = "everyone" if info.st_mode & stat.S_IWOTH else "its group"
+        mode = stat.S_IMODE(info.st_mode)
+        return (
+            f"KEI_HOME {home} can be written by {who} (mode {mode:04o}): they could "
+            f"replace its keys or ledger; run: chmod 700 {home}"
+        )
+    return None
+
+
+def prepare_home(home: Path) -> None:
+    """Create ``KEI_HOME`` and its ``keys`` folder 0700 where they do not exist."""
+    check_home(home)
+    try:
+        make_private_folder(home / "keys")
+    except OSError as exc:
+        raise InputError(
+            f"cannot create KEI_HOME {_short(home)}: {exc.strerror or exc}",
+            hint="set KEI_HOME to a folder you may write",
+        ) from None
+
+
+def _short(path: Path) -> str:
+    text = str(path)
+    return text if len(text) <= 200 else text[:200] + "..."

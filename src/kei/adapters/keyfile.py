@@ -4,14 +4,19 @@ The format is kei-ledger-sign's, so existing upstream keys load unchanged::
 
     {"version": 1, "private_hex": "<32-byte seed>", "public_hex": "<32-byte key>"}
 
-kei adds an optional ``"name"``. Loading checks, in order: the file exists, nobody
-but the owner can read or write it, it parses, the seed has 32 bytes, and the stored
-public key equals the one derived from the seed.
+kei adds an optional ``"name"``. Loading checks, in order: the file exists and is a
+regular file, not a symlink (the link, or a folder on the way that someone else
+controls, could swap the key under a ledger), it belongs to the user running kei,
+nobody else can read or write it, it parses, the seed has 32 bytes, and the stored
+public key equals the one derived from the seed. The file is opened without
+following a symlink and checked to be the one inspected. Folders kei makes for keys
+(and ``KEI_HOME``) are 0700, whatever the umask.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import stat
@@ -21,13 +26,17 @@ from kei.domain.keys import SigningKey
 from kei.errors import KeyFileError
 
 KEY_SUFFIX = ".key"
+MAX_KEY_BYTES = 64 * 1024
 
 
 def write_key(path: Path, key: SigningKey) -> None:
     """Write ``key`` to ``path`` atomically with mode 0600; an existing file is refused."""
-    if path.exists():
+    if key_exists(path):
         raise KeyFileError(f"key file {path} already exists", hint="pick another name")
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        make_private_folder(path.parent)
+    except OSError as exc:
+        raise KeyFileError(f"cannot create {path.parent}: {exc.strerror or exc}") from exc
     body = json.dumps(
         {
             "version": 1,
@@ -54,22 +63,101 @@ def write_key(path: Path, key: SigningKey) -> None:
         os.close(dir_fd)
 
 
-def load_key(path: Path) -> SigningKey:
-    """Load and check a key file; every failure is a one-line KeyFileError."""
+def make_private_folder(folder: Path) -> None:
+    """Create ``folder`` and its missing parents with mode 0700 (umask or not);
+    folders that exist are left as they are."""
+    missing: list[Path] = []
+    while not folder.is_dir():
+        missing.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    for new in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(new, 0o700)
+            os.chmod(new, 0o700)
+
+
+def key_exists(path: Path) -> bool:
+    """Is there anything at ``path`` (a dangling symlink too)? A path that cannot be
+    looked at is a one-line KeyFileError."""
     try:
-        info = path.stat()
+        os.lstat(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise _unusable(path, exc) from None
+    return True
+
+
+def _unusable(path: Path, exc: OSError) -> KeyFileError:
+    shown = str(path) if len(str(path)) <= 200 else str(path)[:200] + "..."
+    if exc.errno == errno.ENOTDIR:
+        return KeyFileError(
+            f"no key file at {shown}: a part of the path is not a folder",
+            hint="check --key / KEI_KEY / KEI_HOME",
+        )
+    return KeyFileError(
+        f"cannot use key file {shown}: {exc.strerror or exc}",
+        hint="check --key / KEI_KEY / KEI_HOME",
+    )
+
+
+def _checked_info(path: Path) -> os.stat_result:
+    """The key file's ``lstat``, refused unless it is this user's regular file, closed
+    to others."""
+    try:
+        info = os.lstat(path)
     except FileNotFoundError:
         raise KeyFileError(
             f"no key file at {path}", hint="run `kei init` or `kei keys new NAME`"
         ) from None
+    except OSError as exc:
+        raise _unusable(path, exc) from None
+    if stat.S_ISLNK(info.st_mode):
+        raise KeyFileError(
+            f"key file {path} is a symbolic link; kei loads only the file itself",
+            hint="pass the real file's path with --key (or move the key there)",
+        )
+    if not stat.S_ISREG(info.st_mode):
+        raise KeyFileError(f"key file {path} is not a regular file")
+    if info.st_uid != os.geteuid():
+        raise KeyFileError(
+            f"key file {path} belongs to another user (uid {info.st_uid}), not to you "
+            f"(uid {os.geteuid()})",
+            hint="use a key of your own (`kei keys new NAME`), or take ownership with chown",
+        )
     if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         mode = stat.S_IMODE(info.st_mode)
         raise KeyFileError(
             f"key file {path} is open to other users (mode {mode:04o})",
             hint=f"run: chmod 600 {path}",
         )
+    return info
+
+
+def _read_checked(path: Path) -> bytes:
+    """Read the file ``_checked_info`` approved, never through a symlink, and only
+    if it is still that file."""
+    info = _checked_info(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise _unusable(path, exc) from None
+    with os.fdopen(fd, "rb") as fh:
+        now = os.fstat(fh.fileno())
+        if (now.st_dev, now.st_ino) != (info.st_dev, info.st_ino):
+            raise KeyFileError(f"key file {path} was replaced while it was read; try again")
+        return fh.read(MAX_KEY_BYTES + 1)
+
+
+def load_key(path: Path) -> SigningKey:
+    """Load and check a key file; every failure is a one-line KeyFileError."""
+    body = _read_checked(path)
+    if len(body) > MAX_KEY_BYTES:
+        raise KeyFileError(f"key file {path} is not a kei key (over {MAX_KEY_BYTES} bytes)")
+    try:
+        data = json.loads(body.decode("utf-8"))
         seed = bytes.fromhex(data["private_hex"])
         public = bytes.fromhex(data["public_hex"])
     except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -97,15 +97,17 @@ class Ledger:
         clock: Callable[[], datetime] = _now,
         parallel_signing: bool = False,
         leaks: Matrix | None = None,
+        read_only: bool = False,
     ) -> Ledger:
-        """Open the ledger at ``url``; ``create`` makes the store (not the genesis).
+        """Open the ledger at ``url``; ``create`` makes the store (not the genesis);
+        ``read_only`` opens a SQLite file so nothing can be written (``open_store``).
 
         ``parallel_signing`` signs batches of 32 events or more on two cores, half
         of them in a helper process (``adapters/parallel_signer.py``). ``leaks`` is
         the leak matrix every append scans free text with (``adapters/leak_guard.py``);
         None means the rules shipped with kei, ``Matrix(())`` none at all.
         """
-        store = open_store(url, create=create, synchronous=synchronous)
+        store = open_store(url, create=create, synchronous=synchronous, read_only=read_only)
         if create:
             store.create()
         elif not store.is_created():

@@ -30,6 +30,7 @@ from urllib.parse import quote
 
 from kei.adapters.memory_service import Item, MemoryQuery
 from kei.adapters.store.base import PAGE, EventStore
+from kei.adapters.urls import redact_url
 from kei.domain.memory_events import MemoryCompacted, MemoryForgotten, MemoryWritten
 from kei.domain.recorded import RecordedEvent
 from kei.domain.verify import Link, first_break
@@ -55,7 +56,7 @@ class RedisMemory:
                                                             socket_timeout=5)  # fmt: skip
             self.r.ping()
         except redis_lib.RedisError as exc:
-            raise StoreError(f"Redis at {url} is unreachable: {exc}") from exc
+            raise StoreError(f"Redis at {redact_url(url)} is unreachable: {exc}") from exc
 
     def close(self) -> None:
         self.r.close()

@@ -110,7 +110,7 @@ _WORKER: dict[str, Any] = {}
 
 def _start_worker(task: RangeTask) -> None:
     """Runs once in each spawned process: open the store by URL, build the key ring."""
-    _WORKER["store"] = open_store(task.url, synchronous=task.synchronous)
+    _WORKER["store"] = open_store(task.url, synchronous=task.synchronous, read_only=True)
     _WORKER["ring"] = build_keyring(task.key_records)
     _WORKER["task"] = task
 

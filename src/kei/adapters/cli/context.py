@@ -34,7 +34,13 @@ class Globals:
     verbose: bool = False
 
     def settings(self) -> config.Settings:
-        return config.resolve(os.environ, db=self.db, key=self.key, synchronous=self.synchronous)
+        settings = config.resolve(
+            os.environ, db=self.db, key=self.key, synchronous=self.synchronous
+        )
+        warning = config.check_home(settings.home)  # a file there: InputError
+        if warning:
+            stderr().print(f"kei: WARNING: {warning}", markup=False)
+        return settings
 
 
 def stderr() -> Console:
@@ -77,13 +83,17 @@ def load_signing_key(settings: config.Settings, ref: str | None = None) -> Signi
 
 
 @contextmanager
-def open_ledger(settings: config.Settings, *, with_key: bool = False) -> Iterator[Ledger]:
+def open_ledger(
+    settings: config.Settings, *, with_key: bool = False, read_only: bool = False
+) -> Iterator[Ledger]:
     # Imported here, not at the top: every command module imports this one, and
     # `kei --help` or `kei models` should not load the store's libraries.
     from kei.adapters.ledger import Ledger
 
     key = load_signing_key(settings) if with_key else None
-    ledger = Ledger.open(settings.db_url, key=key, synchronous=settings.synchronous)
+    ledger = Ledger.open(
+        settings.db_url, key=key, synchronous=settings.synchronous, read_only=read_only
+    )
     try:
         yield ledger
     finally:

@@ -16,21 +16,24 @@ def register(app: typer.Typer) -> None:
         name: Annotated[str, typer.Option("--name", help="A human name for this ledger.")] = "kei",
     ) -> None:
         """Create the ledger: store, signing key (if missing) and genesis event."""
-        from kei.adapters.keyfile import load_key, write_key
+        from kei.adapters.config import prepare_home
+        from kei.adapters.keyfile import key_exists, load_key, write_key
         from kei.adapters.ledger import Ledger
+        from kei.adapters.urls import redact_url
         from kei.domain.keys import SigningKey
 
         with handled(ctx) as g:
             settings = g.settings()
+            prepare_home(settings.home)
             path = settings.key_path()
-            created_key = not path.exists()
+            created_key = not key_exists(path)
             key = SigningKey.generate(name=path.stem) if created_key else load_key(path)
             with Ledger.open(
                 settings.db_url, key=key, create=True, synchronous=settings.synchronous
             ) as ledger:
                 if ledger.is_initialised():
                     stderr().print(
-                        f"kei: ledger {ledger.ledger_id} already exists in {settings.db_url}; "
+                        f"kei: ledger {ledger.ledger_id} already exists in {ledger.store.url}; "
                         "nothing changed",
                         markup=False,
                     )
@@ -48,7 +51,7 @@ def register(app: typer.Typer) -> None:
             if created_key:
                 out.print(f"created key {key.key_id_hex} at {path}", markup=False)
             out.print(
-                f"initialised ledger {ledger_id} in {settings.db_url} "
+                f"initialised ledger {ledger_id} in {redact_url(settings.db_url)} "
                 f"(genesis at position {genesis.position})",
                 markup=False,
             )

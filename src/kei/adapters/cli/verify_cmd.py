@@ -71,7 +71,10 @@ def verify_chain(
         settings = g.settings()
         cp_text = None if checkpoint_file is None else read_checkpoint_file(checkpoint_file)
         started = time.monotonic()
-        with open_ledger(settings) as ledger, _progress(ledger.store.max_position()) as tick:
+        with (
+            open_ledger(settings, read_only=True) as ledger,
+            _progress(ledger.store.max_position()) as tick,
+        ):
             report = verify_store(
                 ledger.store,
                 jobs=jobs or default_jobs(),

@@ -12,20 +12,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import psycopg
 from eventsourcing.persistence import IntegrityError as ESIntegrityError
 from eventsourcing.persistence import PersistenceError
 from eventsourcing.postgres import PostgresDatastore
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import tuple_row
 
 from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, PAGE, ChainEntry
 from kei.adapters.store.postgres_recorder import ENDS_SQL, ChainedPostgresRecorder
 from kei.adapters.store.recording import RecorderAppends
+from kei.adapters.urls import redact_url
 from kei.domain.records import StoredRecord
 from kei.errors import ConcurrencyError, InputError, StoreError, StoreNotInitialisedError
 
@@ -38,38 +41,64 @@ _SELECT: Final = (
 )
 
 
+_SCHEMES: Final = ("postgresql", "postgres", "postgresql+psycopg")
+_BAD_ESCAPE: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
 def parse_url(url: str) -> dict[str, Any]:
-    """Connection arguments from a SQLAlchemy-style ``postgresql://`` URL."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
-        raise InputError(f"not a PostgreSQL URL: {url!r}")
-    dbname = unquote(parts.path.lstrip("/"))
-    if not dbname:
+    """Connection arguments from a SQLAlchemy-style ``postgresql://`` URL, parsed by
+    libpq's own parser (``conninfo_to_dict``), so ``?password=``, ``?user=``,
+    ``?host=``, ``?port=`` and percent-escapes mean what they mean to ``psql``.
+    A URL that does not parse is a one-line StoreError that shows it redacted."""
+    scheme = url.partition("://")[0]
+    if scheme not in _SCHEMES:
+        raise InputError(f"not a PostgreSQL URL: {redact_url(url)!r}")
+    libpq_url = "postgresql" + url[len(scheme) :]
+    if _BAD_ESCAPE.search(url):
+        raise _malformed(url, "a '%' that does not start a two-digit hex escape")
+    try:
+        urlsplit(url).port  # noqa: B018 - raises ValueError on a bad port
+        given = conninfo_to_dict(libpq_url)
+    except (ValueError, psycopg.Error) as exc:
+        raise _malformed(url, _without_values(str(exc))) from None
+    args: dict[str, Any] = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "password": ""}
+    args.update({k: v for k, v in given.items() if k in _USED and v not in (None, "")})
+    if not args.get("dbname"):
         raise InputError(
-            f"PostgreSQL URL {url!r} names no database",
+            f"PostgreSQL URL {redact_url(url)!r} names no database",
             hint="use postgresql://user@host:port/dbname",
         )
-    return {
-        "dbname": dbname,
-        "host": parts.hostname or "127.0.0.1",
-        "port": parts.port or 5432,
-        "user": unquote(parts.username or "postgres"),
-        "password": unquote(parts.password or ""),
-    }
+    try:
+        args["port"] = int(args["port"])
+    except (TypeError, ValueError):
+        raise _malformed(url, "the port is not a number") from None
+    if not 0 < args["port"] < 65536:
+        raise _malformed(url, "the port is out of range 1-65535")
+    return args
 
 
-def _redacted(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@")
-    return url
+_USED: Final = ("dbname", "host", "port", "user", "password")
+
+
+def _malformed(url: str, why: str) -> StoreError:
+    return StoreError(
+        f"malformed PostgreSQL URL {redact_url(url)}: {why}",
+        hint="use postgresql://user:password@host:port/dbname (percent-escape special "
+        "characters in the password)",
+    )
+
+
+def _without_values(message: str) -> str:
+    """libpq's message on its first line, with quoted values (maybe secrets) hidden."""
+    first = message.strip().splitlines()[0] if message.strip() else "it does not parse"
+    return re.sub(r'"[^"]*"', '"***"', first)
 
 
 class PostgresStore(RecorderAppends):
     """kei's event store on one PostgreSQL database."""
 
     def __init__(self, url: str, *, pool_size: int = 2) -> None:
-        self.url = _redacted(url)
+        self.url = redact_url(url)
         self._args = parse_url(url)
         self._probe()
         try:

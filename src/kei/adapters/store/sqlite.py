@@ -58,8 +58,10 @@ class SQLiteStore(RecorderAppends):
         synchronous: str = "FULL",
         create: bool = False,
         journal: str = "WAL",
+        read_only: bool = False,
     ) -> None:
         self.path = Path(path)
+        self.read_only = read_only
         self.url = f"sqlite:///{self.path}"
         mode = synchronous.upper()
         if mode not in SYNCHRONOUS_MODES:
@@ -75,15 +77,20 @@ class SQLiteStore(RecorderAppends):
             raise StoreNotInitialisedError(
                 f"no ledger at {self.path}", hint="run `kei init` first, or pass --db"
             )
-        if create:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            if create:
+                _create_private(self.path)
+            name = read_only_uri(self.path) if read_only else str(self.path)
             self._datastore = ChainedSQLiteDatastore(
-                str(self.path), synchronous=mode, journal=journal
+                name, synchronous=mode, journal=journal, read_only=read_only
             )
             self.recorder = ChainedSQLiteRecorder(self._datastore, events_table_name=EVENTS_TABLE)
-        except (PersistenceError, sqlite3.Error, OSError) as exc:
+        except (PersistenceError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
+        except OSError as exc:
+            raise StoreError(
+                f"cannot open SQLite store {self.path}: {exc.strerror or exc}"
+            ) from exc
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
@@ -282,6 +289,35 @@ class PollWaiter:
 
     def close(self) -> None:
         return None
+
+
+def _create_private(path: Path) -> None:
+    """A new store file is made 0600 whatever the umask: its -wal and -shm files
+    take the same mode from it (SQLite copies the database file's permissions)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def read_only_uri(path: Path) -> str:
+    """A ``file:`` URI that opens ``path`` read-only (``mode=ro``), and immutable when
+    SQLite could not share it anyway: no write-ahead log beside it and no right to
+    write the folder (or the file), as on a read-only copy or mount. Immutable means
+    SQLite takes no lock and makes no -shm file; with a -wal present it is never
+    used, since it would hide the events still in the log."""
+    uri = path.absolute().as_uri() + "?mode=ro"
+    wal = path.with_name(path.name + "-wal")
+    pending = wal.exists() and wal.stat().st_size > 0
+    writable = os.access(path.parent, os.W_OK) and os.access(path, os.W_OK)
+    if not pending and not writable:
+        uri += "&immutable=1"
+    return uri
 
 
 def _record(r: Any) -> StoredRecord:

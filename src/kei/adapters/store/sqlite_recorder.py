@@ -61,8 +61,10 @@ class _Pool(SQLiteConnectionPool):
     the file); a replay staging a million events spends about 1.5 CPU-s on that.
     """
 
-    def __init__(self, *, synchronous: str, journal: str = "WAL", **kwargs: Any) -> None:
-        self.synchronous, self.journal = synchronous, journal
+    def __init__(
+        self, *, synchronous: str, journal: str = "WAL", read_only: bool = False, **kwargs: Any
+    ) -> None:
+        self.synchronous, self.journal, self.read_only = synchronous, journal, read_only
         super().__init__(**kwargs)
 
     def _create_connection(self) -> SQLiteConnection:
@@ -77,7 +79,9 @@ class _Pool(SQLiteConnectionPool):
             )
         except (sqlite3.Error, TypeError) as exc:
             raise InterfaceError(exc) from exc
-        if self.journal != "WAL":
+        if self.read_only:  # a read-only file keeps the journal it has
+            pass
+        elif self.journal != "WAL":
             raw.execute(f"PRAGMA journal_mode={self.journal}")
         elif not self.is_sqlite_memory_mode and not self.is_journal_mode_wal:
             if raw.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
@@ -90,10 +94,16 @@ class _Pool(SQLiteConnectionPool):
 
 
 class ChainedSQLiteDatastore(SQLiteDatastore):
-    def __init__(self, db_name: str, *, synchronous: str, journal: str = "WAL") -> None:
+    def __init__(
+        self, db_name: str, *, synchronous: str, journal: str = "WAL", read_only: bool = False
+    ) -> None:
         super().__init__(db_name, lock_timeout=LOCK_TIMEOUT_S, originator_id_type="text")
         self.pool = _Pool(
-            db_name=db_name, lock_timeout=LOCK_TIMEOUT_S, synchronous=synchronous, journal=journal
+            db_name=db_name,
+            lock_timeout=LOCK_TIMEOUT_S,
+            synchronous=synchronous,
+            journal=journal,
+            read_only=read_only,
         )
 
 
