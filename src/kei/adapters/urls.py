@@ -33,7 +33,7 @@ def redact_url(url: str) -> str:
     shown = f"{parts.scheme}://{netloc}{parts.path}"
     # a '#' in an unquoted password starts a "fragment": it is shown only when no
     # query value was hidden
-    fragment = parts.fragment if query == parts.query else HIDDEN
+    fragment = parts.fragment if query == parts.query or not parts.fragment else HIDDEN
     return shown + (f"?{query}" if query else "") + (f"#{fragment}" if fragment else "")
 
 

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -308,16 +309,26 @@ def _create_private(path: Path) -> None:
 def read_only_uri(path: Path) -> str:
     """A ``file:`` URI that opens ``path`` read-only (``mode=ro``), and immutable when
     SQLite could not share it anyway: no write-ahead log beside it and no right to
-    write the folder (or the file), as on a read-only copy or mount. Immutable means
+    write the folder (or the file: a mode without write bits counts, even for root),
+    as on a read-only copy or mount. Immutable means
     SQLite takes no lock and makes no -shm file; with a -wal present it is never
     used, since it would hide the events still in the log."""
     uri = path.absolute().as_uri() + "?mode=ro"
     wal = path.with_name(path.name + "-wal")
     pending = wal.exists() and wal.stat().st_size > 0
-    writable = os.access(path.parent, os.W_OK) and os.access(path, os.W_OK)
-    if not pending and not writable:
+    if not pending and not (_writable(path.parent) and _writable(path)):
         uri += "&immutable=1"
     return uri
+
+
+def _writable(path: Path) -> bool:
+    """May we write ``path``, and does its mode allow writes at all? (root may write
+    a 0444 file, but its owner made it read-only: it is treated so.)"""
+    try:
+        bits = path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    except OSError:
+        return False
+    return bool(bits) and os.access(path, os.W_OK)
 
 
 def _record(r: Any) -> StoredRecord:
