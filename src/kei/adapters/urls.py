@@ -24,6 +24,7 @@ def redact_url(url: str) -> str:
         return url  # a file path: nothing secret, and kept byte for byte
     try:
         parts = urlsplit(url)
+        parts.port  # noqa: B018 - "user:secret" without a host reads as a bad port
         netloc = _redact_userinfo(parts.netloc)
         query = _redact_query(parts.query)
     except ValueError:

@@ -89,9 +89,10 @@ def _malformed(url: str, why: str) -> StoreError:
 
 
 def _without_values(message: str) -> str:
-    """libpq's message on its first line, with quoted values (maybe secrets) hidden."""
+    """The parser's message on its first line, with quoted values (maybe a secret:
+    ``postgresql://user:secret/db`` reads as host ``user``, port ``secret``) hidden."""
     first = message.strip().splitlines()[0] if message.strip() else "it does not parse"
-    return re.sub(r'"[^"]*"', '"***"', first)
+    return re.sub(r"'[^']*'", "'***'", re.sub(r'"[^"]*"', '"***"', first))
 
 
 class PostgresStore(RecorderAppends):
