@@ -1,4 +1,5 @@
-"""``kei verify-chain`` audits a read-only copy of a ledger and writes nothing to it.
+"""``kei verify-chain`` (and ``events tail`` / ``events export``) read a read-only copy
+of a ledger and write nothing to it.
 
 Tests may run as root, for whom file modes stop no write, so the promise is checked
 three ways: on a real read-only mount (``mount -o ro``, skipped where mounting is not
@@ -72,7 +73,13 @@ def test_verify_chain_on_a_read_only_mount(tmp_path: Path) -> None:
     shutil.copy2(db, copy / "ledger.db")
     with read_only_mount(copy):
         before = _fingerprint(copy)
-        for args in (["verify-chain"], ["verify-chain", "--json"], ["verify-chain", "-j", "2"]):
+        for args in (
+            ["verify-chain"],
+            ["verify-chain", "--json"],
+            ["verify-chain", "-j", "2"],
+            ["events", "tail"],
+            ["events", "export"],
+        ):
             done = kei(["--db", str(copy / "ledger.db"), *args], cli_env(home))
             assert done.returncode == 0, done.stderr
             assert "Traceback" not in done.stderr

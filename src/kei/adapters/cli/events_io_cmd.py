@@ -46,7 +46,7 @@ def export(
     with handled(ctx) as g, stdout_closed_ok():
         if fmt not in FORMATS:
             raise InputError(f"unknown format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
-        with open_ledger(g.settings()) as ledger:
+        with open_ledger(g.settings(), read_only=True) as ledger:
             if out is None:
                 count = export_jsonl(ledger.store, sys.stdout.buffer, since=since)
                 sys.stdout.flush()

@@ -45,7 +45,11 @@ def tail(
     """Show the latest events; with --follow, keep going and check every new link."""
     where = TailFilter(types=tuple(types or ()), streams=tuple(streams or ()))
     printer = EventPrinter(as_json=as_json)
-    with handled(ctx) as g, stdout_closed_ok(), open_ledger(g.settings()) as ledger:
+    with (
+        handled(ctx) as g,
+        stdout_closed_ok(),
+        open_ledger(g.settings(), read_only=True) as ledger,
+    ):
         shown, head = latest(ledger.store, lines, where)
         for event in shown:
             printer.show(event)
