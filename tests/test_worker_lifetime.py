@@ -64,6 +64,20 @@ replay_bundle(Path(sys.argv[1]), sys.argv[2], jobs=2, progress=progress,
 """
 
 
+SIGNER_CHILD = r"""
+import sys, time
+from kei import Ledger, NewEvent, SigningKey
+from kei.domain import events
+
+with Ledger.open(sys.argv[1], key=SigningKey(bytes.fromhex(sys.argv[2]), name="k"),
+                 parallel_signing=True) as ledger:
+    ledger.append([NewEvent("agent-1", events.CostRecorded(
+        agent_id="agent-1", provider="p", model="m", micro_cents=i + 1)) for i in range(64)])
+    print("working", flush=True)
+    time.sleep(120)
+"""
+
+
 def _ppid_and_state(pid: int) -> tuple[int, str] | None:
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
@@ -268,3 +282,41 @@ def test_verify_workers_never_rerun_an_unguarded_script(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["script ran", "ok 501"]
+
+
+def test_the_parallel_signer_dies_with_its_parent(tmp_path: Path) -> None:
+    key = SigningKey.generate(name="k")
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    with Ledger.open(url, key=key, create=True) as ledger:
+        ledger.init("signer")
+    workers = kill_while_working([sys.executable, "-c", SIGNER_CHILD, url, key.seed.hex()])
+    assert len(workers) == 1
+    assert_all_gone(workers)
+
+
+THREAD_CHILD = r"""
+import threading, time
+from kei.adapters import workers
+
+started = []
+def start():
+    p = workers.context().Process(target=time.sleep, args=(120,), daemon=True)
+    p.start()
+    started.append(p)
+
+t = threading.Thread(target=start)
+t.start()
+t.join()  # the starting thread is gone: the worker must live on (no death signal)
+time.sleep(1)
+assert started[0].is_alive()
+print("working", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_worker_started_from_a_thread_outlives_the_thread_not_the_process() -> None:
+    """Without the kernel's death signal (asked only from the main thread), the
+    watcher thread alone ends the worker."""
+    workers = kill_while_working([sys.executable, "-c", THREAD_CHILD])
+    assert len(workers) == 1
+    assert_all_gone(workers)
