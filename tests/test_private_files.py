@@ -12,6 +12,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cli_helpers import cli_env, kei
 from kei import SigningKey
@@ -164,3 +166,16 @@ def test_write_key_makes_missing_folders_0700(tmp_path: Path) -> None:
         os.umask(old)
     assert _mode(tmp_path / "a") == 0o700 and _mode(tmp_path / "a" / "b") == 0o700
     assert load_key(path).name == "k"
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=st.text(min_size=1, max_size=600))
+def test_any_key_path_is_a_key_or_one_key_file_error(tmp_path: Path, name: str) -> None:
+    """Whatever the path (NUL bytes, '..', very long, control characters), loading a key
+    either works or raises one KeyFileError of one line."""
+    try:
+        load_key(tmp_path / name)
+    except KeyFileError as exc:
+        assert "\n" not in str(exc)

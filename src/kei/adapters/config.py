@@ -68,9 +68,9 @@ def check_home(home: Path) -> str | None:
         info = home.stat()
     except FileNotFoundError:
         return None
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise InputError(
-            f"cannot use KEI_HOME {_short(home)}: {exc.strerror or exc}",
+            f"cannot use KEI_HOME {_short(home)}: {getattr(exc, 'strerror', None) or exc}",
             hint="set KEI_HOME to a folder of yours",
         ) from None
     if not stat.S_ISDIR(info.st_mode):
@@ -82,8 +82,8 @@ def check_home(home: Path) -> str | None:
         who = "everyone" if info.st_mode & stat.S_IWOTH else "its group"
         mode = stat.S_IMODE(info.st_mode)
         return (
-            f"KEI_HOME {home} can be written by {who} (mode {mode:04o}): they could "
-            f"replace its keys or ledger; run: chmod 700 {home}"
+            f"KEI_HOME {_short(home)} can be written by {who} (mode {mode:04o}): they "
+            f"could replace its keys or ledger; run: chmod 700 {_short(home)}"
         )
     return None
 
@@ -101,5 +101,7 @@ def prepare_home(home: Path) -> None:
 
 
 def _short(path: Path) -> str:
+    """The path for a one-line message: control characters escaped, at most 200."""
     text = str(path)
-    return text if len(text) <= 200 else text[:200] + "..."
+    cut = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:200])
+    return cut if len(text) <= 200 else cut + "..."

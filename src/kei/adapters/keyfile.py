@@ -32,11 +32,11 @@ MAX_KEY_BYTES = 64 * 1024
 def write_key(path: Path, key: SigningKey) -> None:
     """Write ``key`` to ``path`` atomically with mode 0600; an existing file is refused."""
     if key_exists(path):
-        raise KeyFileError(f"key file {path} already exists", hint="pick another name")
+        raise KeyFileError(f"key file {_shown(path)} already exists", hint="pick another name")
     try:
         make_private_folder(path.parent)
     except OSError as exc:
-        raise KeyFileError(f"cannot create {path.parent}: {exc.strerror or exc}") from exc
+        raise KeyFileError(f"cannot create {_shown(path.parent)}: {exc.strerror or exc}") from exc
     body = json.dumps(
         {
             "version": 1,
@@ -78,6 +78,15 @@ def make_private_folder(folder: Path) -> None:
             os.chmod(new, 0o700)
 
 
+def _shown(path: Path) -> str:
+    """The path for a one-line message: control characters escaped, at most 200."""
+    text = str(path)
+    cut = text[:200]
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in cut) + (
+        "..." if len(text) > 200 else ""
+    )
+
+
 def key_exists(path: Path) -> bool:
     """Is there anything at ``path`` (a dangling symlink too)? A path that cannot be
     looked at is a one-line KeyFileError."""
@@ -85,13 +94,15 @@ def key_exists(path: Path) -> bool:
         os.lstat(path)
     except FileNotFoundError:
         return False
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise _unusable(path, exc) from None
     return True
 
 
-def _unusable(path: Path, exc: OSError) -> KeyFileError:
-    shown = str(path) if len(str(path)) <= 200 else str(path)[:200] + "..."
+def _unusable(path: Path, exc: OSError | ValueError) -> KeyFileError:
+    shown = _shown(path)
+    if isinstance(exc, ValueError):  # a NUL byte in the path
+        return KeyFileError(f"cannot use key file {shown}: {exc}")
     if exc.errno == errno.ENOTDIR:
         return KeyFileError(
             f"no key file at {shown}: a part of the path is not a folder",
@@ -110,28 +121,28 @@ def _checked_info(path: Path) -> os.stat_result:
         info = os.lstat(path)
     except FileNotFoundError:
         raise KeyFileError(
-            f"no key file at {path}", hint="run `kei init` or `kei keys new NAME`"
+            f"no key file at {_shown(path)}", hint="run `kei init` or `kei keys new NAME`"
         ) from None
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise _unusable(path, exc) from None
     if stat.S_ISLNK(info.st_mode):
         raise KeyFileError(
-            f"key file {path} is a symbolic link; kei loads only the file itself",
+            f"key file {_shown(path)} is a symbolic link; kei loads only the file itself",
             hint="pass the real file's path with --key (or move the key there)",
         )
     if not stat.S_ISREG(info.st_mode):
-        raise KeyFileError(f"key file {path} is not a regular file")
+        raise KeyFileError(f"key file {_shown(path)} is not a regular file")
     if info.st_uid != os.geteuid():
         raise KeyFileError(
-            f"key file {path} belongs to another user (uid {info.st_uid}), not to you "
+            f"key file {_shown(path)} belongs to another user (uid {info.st_uid}), not to you "
             f"(uid {os.geteuid()})",
             hint="use a key of your own (`kei keys new NAME`), or take ownership with chown",
         )
     if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         mode = stat.S_IMODE(info.st_mode)
         raise KeyFileError(
-            f"key file {path} is open to other users (mode {mode:04o})",
-            hint=f"run: chmod 600 {path}",
+            f"key file {_shown(path)} is open to other users (mode {mode:04o})",
+            hint=f"run: chmod 600 {_shown(path)}",
         )
     return info
 
@@ -147,7 +158,7 @@ def _read_checked(path: Path) -> bytes:
     with os.fdopen(fd, "rb") as fh:
         now = os.fstat(fh.fileno())
         if (now.st_dev, now.st_ino) != (info.st_dev, info.st_ino):
-            raise KeyFileError(f"key file {path} was replaced while it was read; try again")
+            raise KeyFileError(f"key file {_shown(path)} was replaced while it was read; try again")
         return fh.read(MAX_KEY_BYTES + 1)
 
 
@@ -155,19 +166,19 @@ def load_key(path: Path) -> SigningKey:
     """Load and check a key file; every failure is a one-line KeyFileError."""
     body = _read_checked(path)
     if len(body) > MAX_KEY_BYTES:
-        raise KeyFileError(f"key file {path} is not a kei key (over {MAX_KEY_BYTES} bytes)")
+        raise KeyFileError(f"key file {_shown(path)} is not a kei key (over {MAX_KEY_BYTES} bytes)")
     try:
         data = json.loads(body.decode("utf-8"))
         seed = bytes.fromhex(data["private_hex"])
         public = bytes.fromhex(data["public_hex"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise KeyFileError(f"key file {path} is not a kei key ({exc})") from exc
+        raise KeyFileError(f"key file {_shown(path)} is not a kei key ({exc})") from exc
     if len(seed) != 32:
-        raise KeyFileError(f"key file {path} holds a {len(seed)}-byte seed, expected 32")
+        raise KeyFileError(f"key file {_shown(path)} holds a {len(seed)}-byte seed, expected 32")
     name = data.get("name") or path.stem
     key = SigningKey(seed, name=str(name))
     if key.public_key != public:
-        raise KeyFileError(f"key file {path}: stored public key does not match the seed")
+        raise KeyFileError(f"key file {_shown(path)}: stored public key does not match the seed")
     return key
 
 
