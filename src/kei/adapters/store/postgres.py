@@ -43,6 +43,7 @@ _SELECT: Final = (
 
 _SCHEMES: Final = ("postgresql", "postgres", "postgresql+psycopg")
 _BAD_ESCAPE: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_USED: Final = ("dbname", "host", "port", "user", "password")
 
 
 def parse_url(url: str) -> dict[str, Any]:
@@ -75,9 +76,6 @@ def parse_url(url: str) -> dict[str, Any]:
     if not 0 < args["port"] < 65536:
         raise _malformed(url, "the port is out of range 1-65535")
     return args
-
-
-_USED: Final = ("dbname", "host", "port", "user", "password")
 
 
 def _malformed(url: str, why: str) -> StoreError:

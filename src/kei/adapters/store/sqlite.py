@@ -308,11 +308,10 @@ def _create_private(path: Path) -> None:
 
 def read_only_uri(path: Path) -> str:
     """A ``file:`` URI that opens ``path`` read-only (``mode=ro``), and immutable when
-    SQLite could not share it anyway: no write-ahead log beside it and no right to
-    write the folder (or the file: a mode without write bits counts, even for root),
-    as on a read-only copy or mount. Immutable means
-    SQLite takes no lock and makes no -shm file; with a -wal present it is never
-    used, since it would hide the events still in the log."""
+    nothing may write it: no write-ahead log beside it, and no right to write the
+    folder or the file (a mode without write bits counts, even for root), as on a
+    read-only copy or mount. Immutable means SQLite takes no lock and makes no -shm
+    file; with a -wal holding events it is never used, since it would hide them."""
     uri = path.absolute().as_uri() + "?mode=ro"
     wal = path.with_name(path.name + "-wal")
     pending = wal.exists() and wal.stat().st_size > 0
