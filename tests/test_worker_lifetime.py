@@ -188,18 +188,33 @@ def _export(folder: Path, bundle: Path) -> None:
 def test_a_live_owners_scratch_folder_is_kept(tmp_path: Path) -> None:
     mine = scratch.make(tmp_path, "stage")
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    gone = _dead_pid()
+    here = os.readlink("/proc/self/ns/pid")
+
+    def folder(name: str, owner: str | None, age_s: float = 0) -> Path:
+        path = tmp_path / f"{scratch.PREFIX}stage-{name}"
+        path.mkdir()
+        (path / "data").write_text("x")
+        if owner is not None:
+            (path / scratch.OWNER_FILE).write_text(owner)
+        if age_s:
+            os.utime(path, (time.time() - age_s, time.time() - age_s))
+        return path
+
     try:
-        theirs = tmp_path / f"{scratch.PREFIX}stage-{other.pid}-abc"
-        theirs.mkdir()
-        dead = tmp_path / f"{scratch.PREFIX}stage-{_dead_pid()}-abc"
-        dead.mkdir()
-        (dead / "data").write_text("x")
+        theirs = folder(f"{other.pid}-a", f"{other.pid} - {here}\n")
+        dead = folder(f"{gone}-b", f"{gone} - {here}\n")
+        reused = folder(f"{other.pid}-c", f"{other.pid} 1 {here}\n")  # another start time
+        elsewhere = folder(f"{gone}-d", f"{gone} - pid:[1]\n")  # another namespace
+        starting = folder(f"{gone}-e", None)  # no owner file yet, just made
+        abandoned = folder(f"{gone}-f", None, age_s=2 * scratch.YOUNG_S)
         foreign = tmp_path / ".kei-scratch-stage-notapid"
         foreign.mkdir()
-        link = tmp_path / f"{scratch.PREFIX}stage-{_dead_pid()}-lnk"
+        link = tmp_path / f"{scratch.PREFIX}stage-{gone}-lnk"
         link.symlink_to(foreign)
-        assert scratch.sweep(tmp_path) == [dead]
-        assert Path(mine.name).is_dir() and theirs.is_dir() and foreign.is_dir()
+        assert sorted(scratch.sweep(tmp_path)) == sorted([dead, reused, abandoned])
+        for kept in (Path(mine.name), theirs, elsewhere, starting, foreign):
+            assert kept.is_dir()
         assert link.is_symlink()
     finally:
         other.kill()

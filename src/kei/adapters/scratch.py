@@ -1,7 +1,7 @@
 """Scratch folders that a killed run leaves behind are removed by the next run.
 
 A scratch folder is named ``.kei-scratch-<purpose>-<pid>-<random>`` and holds an
-``owner`` file with its process's id and start time. A process killed with SIGKILL
+``owner`` file with its process's id, start time and process-id namespace. A process killed with SIGKILL
 cannot remove its folder; the next kei run that makes a scratch folder in the same
 place (``make``) first removes (``sweep``) every such folder whose owner is gone:
 
@@ -9,7 +9,9 @@ place (``make``) first removes (``sweep``) every such folder whose owner is gone
   (Linux's ``/proc``), started at the recorded time (an id reused by another process
   does not keep a folder);
 - a folder of another user, a symlink, or a name that is not kei's is never touched,
-  nor one whose owner is alive (or cannot be checked: no permission to signal it).
+  nor one whose owner is alive or cannot be checked: no permission to signal it,
+  another process-id namespace (a container sharing the folder), or no ``owner``
+  file yet in a folder made in the last ``YOUNG_S`` seconds (its owner is starting).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Final
 
@@ -26,6 +29,7 @@ log = logging.getLogger(__name__)
 PREFIX: Final = ".kei-scratch-"
 OWNER_FILE: Final = "owner"
 _NAME: Final = re.compile(r"\.kei-scratch-[a-z]+-(\d+)-")
+YOUNG_S: Final = 60.0
 
 
 def make(folder: Path | None, purpose: str) -> tempfile.TemporaryDirectory[str]:
@@ -36,7 +40,8 @@ def make(folder: Path | None, purpose: str) -> tempfile.TemporaryDirectory[str]:
     pid = os.getpid()
     tmp = tempfile.TemporaryDirectory(prefix=f"{PREFIX}{purpose}-{pid}-", dir=base)
     try:
-        (Path(tmp.name) / OWNER_FILE).write_text(f"{pid} {_start_time(pid) or ''}\n")
+        owner = f"{pid} {_start_time(pid) or '-'} {_pid_namespace() or '-'}\n"
+        (Path(tmp.name) / OWNER_FILE).write_text(owner)
     except OSError:
         tmp.cleanup()
         raise
@@ -69,15 +74,28 @@ def _is_stale(entry: os.DirEntry[str]) -> bool:
     except OSError:
         return False
     pid = int(match.group(1))
-    return not _alive(pid, _recorded_start(Path(entry.path)))
+    owner = _owner(Path(entry.path))
+    if owner is None:  # not written yet (the owner is starting), or unreadable
+        try:
+            age = time.time() - entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            return False
+        return age > YOUNG_S and not _alive(pid, None)
+    started, namespace = owner
+    if namespace is not None and namespace != _pid_namespace():
+        return False
+    return not _alive(pid, started)
 
 
-def _recorded_start(folder: Path) -> str | None:
+def _owner(folder: Path) -> tuple[str | None, str | None] | None:
+    """(start time, pid namespace) from the ``owner`` file; None without one."""
     try:
         fields = (folder / OWNER_FILE).read_text().split()
     except (OSError, UnicodeDecodeError):
-        return None  # not written yet (the owner is starting) or unreadable
-    return fields[1] if len(fields) > 1 else None
+        return None
+    known = [None if f == "-" else f for f in fields[1:3]]
+    known += [None] * (2 - len(known))
+    return known[0], known[1]
 
 
 def _alive(pid: int, started: str | None) -> bool:
@@ -89,6 +107,14 @@ def _alive(pid: int, started: str | None) -> bool:
         return True  # someone else's process: not ours to judge
     now = _start_time(pid)
     return started is None or now is None or now == started
+
+
+def _pid_namespace() -> str | None:
+    """This process's process-id namespace (Linux), else None."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
 
 
 def _start_time(pid: int) -> str | None:
