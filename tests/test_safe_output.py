@@ -236,3 +236,56 @@ def test_a_target_swapped_for_a_device_is_not_replaced(tmp_path: Path) -> None:
 
 def test_every_kind_is_driven(home: Path) -> None:
     assert set(targets(home)) == set(KINDS)
+
+
+def test_leftovers_of_killed_writers_are_swept_live_ones_kept(tmp_path: Path) -> None:
+    """What a writer killed outright left (its lock died with it) goes at the next
+    write to the same name; what a live writer holds stays."""
+    import fcntl
+
+    target = tmp_path / "out"
+    dead_tmp = tmp_path / ".out.0123456789ab.tmp"
+    dead_tmp.write_bytes(b"half")
+    dead_folder = tmp_path / ".out.abcdefgh"
+    dead_folder.mkdir()
+    (dead_folder / ".held").touch()
+    (dead_folder / "segment").write_bytes(b"spooled")
+    live_tmp = tmp_path / ".out.ba9876543210.tmp"
+    live_tmp.write_bytes(b"being written")
+    unrelated = tmp_path / ".out.notours"
+    unrelated.write_bytes(b"keep")
+    fd = os.open(live_tmp, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        from kei.adapters.safe_output import write_bytes
+
+        write_bytes(target, Protected(), b"new")
+        names = sorted(p.name for p in tmp_path.iterdir())
+    finally:
+        os.close(fd)
+    assert names == [".out.ba9876543210.tmp", ".out.notours", "out"]
+    assert target.read_bytes() == b"new"
+
+
+def test_a_killed_export_leaves_nothing_after_the_next_one(home: Path, tmp_path: Path) -> None:
+    """SIGKILL mid-export, then export again to the same name: only the bundle stays."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    target = tmp_path / "b.tar.zst"
+    env = cli_env(home)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kei", "hibernate", "export", "--out", str(target)],
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not list(tmp_path.glob(".b.tar.zst.*")) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert list(tmp_path.glob(".b.tar.zst.*")), "killed too late: nothing was left"
+    assert kei(["hibernate", "export", "--out", str(target), "--force"], env).returncode == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["b.tar.zst"]

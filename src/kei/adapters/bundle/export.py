@@ -29,7 +29,6 @@ private folder and the temporary bundle are removed.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import io
@@ -37,8 +36,7 @@ import logging
 import multiprocessing
 import os
 import socket
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
@@ -57,7 +55,7 @@ from kei.adapters.bundle.manifest import (
     sign_manifest,
 )
 from kei.adapters.bundle.spool import Spooled, spool_segments
-from kei.adapters.safe_output import Protected, check_output, write_error
+from kei.adapters.safe_output import Protected, check_output, private_folder, write_error
 from kei.adapters.store.base import EventStore
 from kei.domain.checkpoint import sign_checkpoint
 from kei.domain.envelope import open_state
@@ -113,7 +111,7 @@ def export_bundle(
         raise LedgerStateError(f"key {key.key_id_hex} is not active at the head ({head})")
     try:
         with (
-            _private_folder(out) as spool_dir,
+            private_folder(out) as spool_dir,
             _Digests(url, head, spool_dir) as pending,  # step 2
         ):
             spooled = spool_segments(  # step 3
@@ -136,18 +134,6 @@ def export_bundle(
     except OSError as exc:  # the spool or the bundle: the output's disk
         raise write_error(out, exc) from None
     return ExportReport(out, size, manifest, len(spooled.files), digests)
-
-
-@contextlib.contextmanager
-def _private_folder(out: Path) -> Iterator[Path]:
-    """The export's scratch folder beside the output (segments and the digests'
-    database), removed whatever happens."""
-    try:
-        folder = tempfile.TemporaryDirectory(prefix=f".{out.name[:64]}.", dir=out.parent)
-    except OSError as exc:
-        raise write_error(out, exc) from None
-    with folder as name:
-        yield Path(name)
 
 
 def _digests_at(
