@@ -60,6 +60,7 @@ class Protected:
 
     files: tuple[Path, ...] = ()
     folders: tuple[Path, ...] = ()
+    keys: tuple[Path, ...] = ()
 
     @classmethod
     def of(cls, db_url: str, keys_dir: Path, key_file: Path | None = None) -> Protected:
@@ -69,9 +70,8 @@ class Protected:
         if db_url.startswith("sqlite:///"):
             store = db_url[len("sqlite:///") :]
             files += [Path(store + suffix) for suffix in _STORE_SIBLINGS]
-        if key_file is not None:
-            files.append(key_file)
-        return cls(tuple(files), (keys_dir,))
+        keys = () if key_file is None else (key_file,)
+        return cls(tuple(files), (keys_dir,), keys)
 
     @classmethod
     def of_settings(cls, settings: Settings) -> Protected:
@@ -125,9 +125,9 @@ def _refuse_protected_name(target: Path, protected: Protected) -> None:
         inside = folder.resolve()
         if target == inside or inside in target.parents:
             raise _protected(target, "it is in the keys folder")
-    for file in protected.files:
+    for file, why in _named(protected):
         if target == _resolved(file):
-            raise _protected(target, _why(file))
+            raise _protected(target, why)
 
 
 def _refuse_existing(
@@ -144,9 +144,9 @@ def _refuse_existing(
             hint="name a regular file",
         )
     same = (info.st_dev, info.st_ino)
-    for file in protected.files:
+    for file, why in _named(protected):
         if _identity(file) == same:
-            raise _protected(target, _why(file))
+            raise _protected(target, why)
     for folder in protected.folders:
         if same in _identities(folder):
             raise _protected(target, "it is a key file (a link to one in the keys folder)")
@@ -165,10 +165,11 @@ def _protected(target: Path, why: str) -> InputError:
     )
 
 
-def _why(file: Path) -> str:
-    if file.name.endswith(".key"):
-        return "it is the signing key file"
-    return "it is the live store (or one of its files)"
+def _named(protected: Protected) -> list[tuple[Path, str]]:
+    """Each protected file, with why it is."""
+    return [(f, "it is the live store (or one of its files)") for f in protected.files] + [
+        (k, "it is the signing key file") for k in protected.keys
+    ]
 
 
 def _resolved(path: Path) -> Path:
