@@ -250,7 +250,7 @@ def test_cli_checkpoint_round_trip_then_truncation(home: Path) -> None:
 def test_cli_checkpoint_errors(home: Path) -> None:
     proc = kei(["checkpoint", "--out", str(home / "no" / "such" / "dir" / "cp")], cli_env(home))
     assert proc.returncode == Exit.USAGE
-    assert proc.stderr.startswith("kei: error: cannot write checkpoint to ")
+    assert proc.stderr.startswith("kei: error: cannot write ") and "does not exist" in proc.stderr
     proc = kei(["--key", "nosuch", "checkpoint"], cli_env(home))
     assert proc.returncode == Exit.USAGE and "no key file at" in proc.stderr
     proc = kei(["checkpoint"], cli_env(home, str(home / "missing.db")))

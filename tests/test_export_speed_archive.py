@@ -2,9 +2,9 @@
 
 - The archive writer lays out the tar exactly as ``tarfile`` does and compresses it
   in zstd's multi-threaded mode: one frame, the same bytes for any worker count.
-- The digests computed in a helper process are the ones computed in this process;
-  when the helper fails, or the store's projections do not stand at the head, the
-  export computes them itself and the bundle is byte for byte the same.
+- The digests folded from the log in a helper process are the ones folded in this
+  process: when the helper fails, the export folds them itself and the bundle is
+  byte for byte the same; the store's own read models play no part.
 """
 
 from __future__ import annotations
@@ -95,12 +95,24 @@ def test_a_failed_helper_gives_the_same_bundle(
     assert _export(filled, sqlite_url, tmp_path / "fallback.tar.zst") == plain
 
 
-def test_projections_off_the_head_are_rebuilt_to_the_same_bundle(
-    filled: Ledger, sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_stores_own_projections_do_not_change_the_bundle(
+    filled: Ledger, sqlite_url: str, tmp_path: Path
 ) -> None:
-    plain = _export(filled, sqlite_url, tmp_path / "plain.tar.zst")
-    monkeypatch.setattr(export_module._Digests, "result", lambda self: None)
-    assert _export(filled, sqlite_url, tmp_path / "rebuilt.tar.zst") == plain
+    """The digests are folded from the log: the store's read models, behind, caught
+    up or edited, play no part."""
+    from kei.adapters.projection_engine import ProjectionEngine
+    from kei.projections.registry import default_projections
+
+    behind = _export(filled, sqlite_url, tmp_path / "behind.tar.zst")
+    engine = ProjectionEngine(sqlite_url, filled.store, default_projections())
+    try:
+        engine.catch_up()
+    finally:
+        engine.close()
+    assert _export(filled, sqlite_url, tmp_path / "caught-up.tar.zst") == behind
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as conn:
+        conn.execute("UPDATE costs_events SET micro_cents = 1")
+    assert _export(filled, sqlite_url, tmp_path / "edited.tar.zst") == behind
 
 
 def test_a_failed_export_ends_its_helper_and_leaves_no_file(

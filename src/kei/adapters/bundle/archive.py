@@ -15,9 +15,10 @@ output is still one frame, deterministic for a given level and the same for any
 number of workers from 1 up (zstd's streaming multi-threaded mode is built to be,
 and ``tests/test_export_speed_archive.py`` checks it; only 0 workers lays the frame
 out differently), so the bytes do not depend on the machine's cores. The frame carries a
-checksum. The file is written beside its destination and renamed into place only
-when complete (fsync first), so a failed or killed export never leaves a partial
-bundle under the destination's name.
+checksum. The file is written beside its destination and put in place only when
+complete (fsync first; ``safe_output.OutputFile``, which never replaces the store, a
+key, a device or, without ``force``, an existing file), so a failed or killed export
+never leaves a partial bundle under the destination's name.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import IO
 
 import zstandard
 
+from kei.adapters.safe_output import OutputFile, Protected, write_error
 from kei.errors import InputError
 
 MIN_LEVEL = 1
@@ -43,15 +45,20 @@ _RECORD = tarfile.RECORDSIZE
 class BundleWriter:
     """Add entries with ``add``; ``commit`` renames the finished file into place."""
 
-    def __init__(self, out: Path, *, level: int = 3, threads: int = THREADS) -> None:
+    def __init__(
+        self,
+        out: Path,
+        *,
+        level: int = 3,
+        threads: int = THREADS,
+        force: bool = False,
+        protected: Protected = Protected(),
+    ) -> None:
         if not MIN_LEVEL <= level <= MAX_LEVEL:
             raise InputError(f"zstd level must be {MIN_LEVEL}..{MAX_LEVEL}, got {level}")
-        self.out = out
-        self._tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        try:
-            self._fh: IO[bytes] = self._tmp.open("xb")
-        except OSError as exc:
-            raise InputError(f"cannot write {out}: {exc.strerror or exc}") from exc
+        self._file = OutputFile(out, protected, force=force)
+        self.out = self._file.target
+        self._fh: IO[bytes] = self._file.fh
         compressor = zstandard.ZstdCompressor(
             level=level, write_checksum=True, threads=max(1, threads)
         )
@@ -72,7 +79,10 @@ class BundleWriter:
 
     def _write(self, data: bytes) -> None:
         if data:
-            self._zstd.write(data)
+            try:
+                self._zstd.write(data)
+            except OSError as exc:
+                raise write_error(self.out, exc) from None
             self._offset += len(data)
 
     def _finish_tar(self) -> None:
@@ -85,31 +95,19 @@ class BundleWriter:
         try:
             self._finish_tar()
             self._zstd.close()  # type: ignore[no-untyped-call]  # ends the one frame
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
-            os.replace(self._tmp, self.out)
-            _fsync_dir(self.out.parent)
         except OSError as exc:
             self.abort()
-            raise InputError(f"cannot write {self.out}: {exc.strerror or exc}") from exc
-        return self.out.stat().st_size
+            raise write_error(self.out, exc) from None
+        except BaseException:
+            self.abort()
+            raise
+        return self._file.commit()
 
     def abort(self) -> None:
         """Drop the unfinished file."""
-        for close in (self._zstd.close, self._fh.close):
-            with contextlib.suppress(Exception):
-                close()
-        with contextlib.suppress(OSError):
-            self._tmp.unlink()
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        with contextlib.suppress(Exception):
+            self._zstd.close()  # type: ignore[no-untyped-call]
+        self._file.abort()
 
 
 def _header(name: str, size: int) -> bytes:

@@ -8,9 +8,10 @@
   database (SQLite, thrown away by the caller) and returns every digest.
 - ``Rebuild`` does the same for a replay, which folds the bundle's rows as it reads
   them, before a single row of the bundle is committed.
-- ``live_digests`` catches up the store's own projections and returns their
-  digests when every one of them stands at the same position (the head); export
-  takes that fast path and falls back to a rebuild when writers moved the log on.
+- ``log_digests`` is what export signs: every projection folded from the store's
+  log up to the head into a scratch database. It never reads the store's own
+  read-model tables (which anyone with write access could have edited) and never
+  writes into the store.
 """
 
 from __future__ import annotations
@@ -100,18 +101,7 @@ class Rebuild:
         self._engine.close()
 
 
-def live_digests(url: str, store: EventStore) -> tuple[int, list[ProjectionDigest]] | None:
-    """The store's own projections, caught up: (their common position, digests), or
-    None when they do not all stand at one position (the log moved meanwhile)."""
-    from kei.adapters.projection_engine import ProjectionEngine
-    from kei.projections.registry import default_projections
-
-    engine = ProjectionEngine(url, store, default_projections())
-    try:
-        statuses = engine.status()
-    finally:
-        engine.close()
-    positions = {s.position for s in statuses}
-    if len(positions) != 1:
-        return None
-    return positions.pop(), _digests(statuses)
+def log_digests(store: EventStore, head: int, scratch_url: str) -> list[ProjectionDigest]:
+    """Every shipped projection folded from ``store``'s log up to ``head`` into the
+    scratch database ``scratch_url`` (thrown away by the caller); their digests."""
+    return rebuild_digests(HeadView(store, head, None, head), scratch_url)

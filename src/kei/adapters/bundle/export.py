@@ -4,31 +4,38 @@ Order of work, so memory stays flat and a failure leaves nothing behind:
 
 1. fix the head: the store's last position;
 2. start the projection digests at that head in a helper process (``_Digests``):
-   it catches up the store's projections and digests them; when they do not all
-   stand at the head (writers moved the log meanwhile), the digests are rebuilt up
-   to the head in a scratch database instead (``digests.py``);
+   it folds every shipped projection from the log itself, up to the head, into a
+   scratch database in the export's private folder beside the output
+   (``digests.log_digests``). The store's own read-model tables are never read nor
+   caught up: export writes nothing into the store (it works when the store's disk
+   is full), and a read-model table edited by hand can never be signed into a bundle;
 3. meanwhile, stream the rows after ``since`` up to the head, a page at a time,
    checking every link and hash (``verify-chain --quick`` over that range: a bundle
    never carries a broken history), into segment files spooled beside the output,
    hashing each;
 4. sign a checkpoint of the head and the manifest with the exporter's key;
-5. write the archive (``archive.py``) and rename it into place.
+5. write the archive (``archive.py``) beside the output and put it in place
+   (``safe_output.OutputFile``: never over the store, a key, a device or, without
+   ``force``, an existing file).
 
 Steps 2 and 3 each keep a core busy in Python for seconds, so the digests run in a
 spawned process, not a thread: the two would only take turns on one GIL.
 
 Everything that goes into the bundle comes from the log (the creation time is the
-head event's timestamp), so exporting the same log twice gives the same bytes.
+head event's timestamp), so exporting the same log twice gives the same bytes. A
+full disk where the output goes is one line (``safe_output.write_error``), and the
+private folder and the temporary bundle are removed.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import logging
 import multiprocessing
+import os
 import socket
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from kei.adapters import workers
 from kei.adapters.bundle import layout
 from kei.adapters.bundle.archive import BundleWriter
-from kei.adapters.bundle.digests import HeadView, live_digests, rebuild_digests
+from kei.adapters.bundle.digests import log_digests
 from kei.adapters.bundle.keys import keys_document, ring_at
 from kei.adapters.bundle.manifest import (
     FileEntry,
@@ -49,12 +56,13 @@ from kei.adapters.bundle.manifest import (
     sign_manifest,
 )
 from kei.adapters.bundle.spool import Spooled, spool_segments
+from kei.adapters.safe_output import Protected, check_output, private_folder, write_error
 from kei.adapters.store.base import EventStore
 from kei.domain.checkpoint import sign_checkpoint
 from kei.domain.envelope import open_state
 from kei.domain.keyring import KeyStatus
 from kei.domain.keys import SigningKey
-from kei.errors import InputError, LedgerStateError
+from kei.errors import InputError, LedgerStateError, StoreError
 
 if TYPE_CHECKING:
     from kei.adapters.ledger import Ledger
@@ -62,7 +70,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int], None] | None
-Live = tuple[int, list[ProjectionDigest]] | None
 
 
 @dataclass(slots=True)
@@ -86,11 +93,13 @@ def export_bundle(
     segment_events: int = layout.SEGMENT_EVENTS,
     progress: Progress = None,
     machine: str | None = None,
+    force: bool = False,
+    protected: Protected = Protected(),
 ) -> ExportReport:
     """Write the events after position ``since`` of ``ledger`` (opened with its signing
-    key, at ``url``) to the bundle ``out``; see the module docstring for the steps."""
-    if not out.parent.is_dir():
-        raise InputError(f"cannot write {out}: folder {out.parent} does not exist")
+    key, at ``url``) to the bundle ``out``; see the module docstring for the steps.
+    ``force`` lets it replace an existing regular file; ``protected`` is never written."""
+    out = check_output(out, protected, force=force)
     key = ledger.key
     if key is None:
         raise LedgerStateError("no signing key loaded", hint="pass --key or set KEI_KEY")
@@ -101,40 +110,60 @@ def export_bundle(
     ring = ring_at(ledger.store, head)
     if ring.ledger_id is None or ring.status_at(key.key_id, head) is not KeyStatus.ACTIVE:
         raise LedgerStateError(f"key {key.key_id_hex} is not active at the head ({head})")
-    with (
-        tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as spool_dir,
-        _Digests(url) as pending,  # step 2
-    ):
-        spooled = spool_segments(  # step 3
-            ledger.store, ring, since=since, head=head, folder=Path(spool_dir),
-            segment_events=segment_events, progress=progress,
-        )  # fmt: skip
-        digests = _digests_at(head, pending.result(), ledger.store, url, out.parent)
-        checkpoint = sign_checkpoint(ring.ledger_id, spooled.last_seq + 1, spooled.head_hash, key)
-        proofs = {
-            layout.CHECKPOINT: checkpoint.encode(),
-            layout.KEYS: keys_document(ring),
-        }
-        manifest = _manifest(ring.ledger_id, ring.ledger_name, key, spooled, checkpoint,
-                             proofs, digests, segment_events, machine)  # fmt: skip
-        body = encode_manifest(manifest)
-        size = _write(out, level, body, sign_manifest(body, key), proofs, spooled)  # step 4-5
+    try:
+        with (
+            private_folder(out) as spool_dir,
+            _Digests(url, head, spool_dir) as pending,  # step 2
+        ):
+            spooled = spool_segments(  # step 3
+                ledger.store, ring, since=since, head=head, folder=spool_dir,
+                segment_events=segment_events, progress=progress,
+            )  # fmt: skip
+            digests = _digests_at(head, pending.result(), ledger.store, spool_dir, out)
+            checkpoint = sign_checkpoint(
+                ring.ledger_id, spooled.last_seq + 1, spooled.head_hash, key
+            )
+            proofs = {
+                layout.CHECKPOINT: checkpoint.encode(),
+                layout.KEYS: keys_document(ring),
+            }
+            manifest = _manifest(ring.ledger_id, ring.ledger_name, key, spooled, checkpoint,
+                                 proofs, digests, segment_events, machine)  # fmt: skip
+            body = encode_manifest(manifest)
+            size = _write(out, level, body, sign_manifest(body, key), proofs, spooled,
+                          force, protected)  # fmt: skip  # steps 4-5
+    except OSError as exc:  # the spool or the bundle: the output's disk
+        raise write_error(out, exc) from None
     return ExportReport(out, size, manifest, len(spooled.files), digests)
 
 
 def _digests_at(
-    head: int, live: Live | _Failed, store: EventStore, url: str, scratch: Path
+    head: int, found: list[ProjectionDigest] | _Failed, store: EventStore, folder: Path, out: Path
 ) -> list[ProjectionDigest]:
-    """The digests at ``head``: the live ones when the store's projections stood
-    there, else rebuilt up to ``head`` in a scratch database."""
-    if isinstance(live, _Failed):
-        log.warning("projection digests in a helper process failed (%s); redone here", live)
-        live = live_digests(url, store)
-    if live is not None and live[0] == head:
-        return live[1]
-    with tempfile.TemporaryDirectory(prefix=".kei-digests.", dir=scratch) as folder:
-        view = HeadView(store, head, None, head)
-        return rebuild_digests(view, f"sqlite:///{Path(folder) / 'projections.db'}")
+    """The digests at ``head`` folded from the log: the helper's, or, when it failed,
+    folded here (so the error a user sees is the real one, raised in this process)."""
+    if not isinstance(found, _Failed):
+        return found
+    log.warning("projection digests in a helper process failed (%s); redone here", found)
+    scratch = folder / "projections-here.db"
+    try:
+        return log_digests(store, head, f"sqlite:///{scratch}")
+    except StoreError as exc:
+        if _disk_full(exc):
+            raise write_error(out, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))) from None
+        raise
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """Whether SQLite said its disk is full somewhere in ``exc``'s chain."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if getattr(seen, "sqlite_errorname", None) == "SQLITE_FULL":
+            return True
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        seen = seen.__cause__ or getattr(seen, "orig", None)
+    return False
 
 
 class _Failed(str):
@@ -143,11 +172,14 @@ class _Failed(str):
 
 
 class _Digests:
-    """``live_digests(url)`` running in a spawned helper process, started on entry;
-    ``result`` waits for it. Leaving the block early ends the helper."""
+    """``log_digests`` of the store at ``url`` up to ``head``, in a spawned helper
+    process started on entry, folding into a scratch database in ``folder``;
+    ``result`` waits for it. Leaving the block ends the helper before the caller
+    removes ``folder``."""
 
-    def __init__(self, url: str) -> None:
-        self._url = url
+    def __init__(self, url: str, head: int, folder: Path) -> None:
+        self._url, self._head = url, head
+        self._scratch = f"sqlite:///{folder / 'projections.db'}"
         self._conn: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
         self._answered = False
@@ -156,8 +188,8 @@ class _Digests:
         ctx = workers.context()
         receive, send = ctx.Pipe(duplex=False)
         process = ctx.Process(
-            target=_live_digests_child, args=(self._url, send), daemon=True,
-            name="kei-export-digests",
+            target=_log_digests_child, args=(self._url, self._head, self._scratch, send),
+            daemon=True, name="kei-export-digests",
         )  # fmt: skip
         try:
             process.start()
@@ -170,7 +202,7 @@ class _Digests:
         self._conn, self._process = receive, process
         return self
 
-    def result(self) -> Live | _Failed:
+    def result(self) -> list[ProjectionDigest] | _Failed:
         """What the helper computed, or why it could not."""
         if self._conn is None:
             return _Failed("no helper process")
@@ -193,15 +225,15 @@ class _Digests:
         process.join()
 
 
-def _live_digests_child(url: str, conn: Connection) -> None:
-    """The helper's body: send ``("ok", live_digests)`` or ``("failed", why)``."""
+def _log_digests_child(url: str, head: int, scratch: str, conn: Connection) -> None:
+    """The helper's body: send ``("ok", digests)`` or ``("failed", why)``."""
     from kei.adapters.store import open_store
 
     answer: tuple[str, Any]
     try:
         store = open_store(url)
         try:
-            answer = ("ok", live_digests(url, store))
+            answer = ("ok", log_digests(store, head, scratch))
         finally:
             store.close()
     except Exception as exc:  # reported, and redone in the parent
@@ -251,9 +283,16 @@ def _manifest(
 
 
 def _write(
-    out: Path, level: int, body: bytes, sig: bytes, proofs: dict[str, bytes], spooled: Spooled
+    out: Path,
+    level: int,
+    body: bytes,
+    sig: bytes,
+    proofs: dict[str, bytes],
+    spooled: Spooled,
+    force: bool,
+    protected: Protected,
 ) -> int:
-    writer = BundleWriter(out, level=level)
+    writer = BundleWriter(out, level=level, force=force, protected=protected)
     try:
         writer.add(layout.MANIFEST, len(body), io.BytesIO(body))
         writer.add(layout.SIGNATURE, len(sig), io.BytesIO(sig))

@@ -1,8 +1,9 @@
 """``kei events export|import``: the log as JSON lines for other tools, and back.
 
 Thin: export (``kei.adapters.jsonl``) streams the events to stdout or ``--out``
-(written to a temporary file beside it and renamed when complete, so no half-written
-export is left behind); import (``kei.adapters.jsonl_import``) verifies every line
+(``safe_output``: written to a temporary file beside it and put in place when
+complete, so no half-written export is left behind, and never over the store, a key,
+a device or, without ``--force``, an existing file); import (``kei.adapters.jsonl_import``) verifies every line
 and adds the new events to the store in one transaction, or nothing. Counts go to
 stderr.
 """
@@ -10,17 +11,19 @@ stderr.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import IO, Annotated
+from functools import partial
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
 from kei.adapters.cli.context import handled, open_ledger, stderr
 from kei.adapters.cli.output import stdout_closed_ok
 from kei.errors import InputError
+
+if TYPE_CHECKING:
+    from kei.adapters.safe_output import Protected
 
 FORMATS = ("jsonl",)
 
@@ -37,36 +40,46 @@ def export(
         int, typer.Option("--since", min=0, help="Only events after this position.")
     ] = 0,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Write to this file (default: stdout).")
+        str | None,
+        typer.Option("--out", help="Write to this file (default, or '-': stdout)."),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace FILE if it exists (a regular file only).")
+    ] = False,
 ) -> None:
     """Every event with its hashes, signature and stored bytes, one JSON object per line."""
     from kei.adapters.jsonl import export_jsonl
+    from kei.adapters.safe_output import Protected, check_output
 
     with handled(ctx) as g, stdout_closed_ok():
         if fmt not in FORMATS:
             raise InputError(f"unknown format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
-        with open_ledger(g.settings(), read_only=True) as ledger:
-            if out is None:
+        settings = g.settings()
+        protected = Protected.of_settings(settings)
+        if out is not None and out != "-":
+            check_output(out, protected, force=force)  # before reading the log
+        with open_ledger(settings, read_only=True) as ledger:
+            if out is None or out == "-":
                 count = export_jsonl(ledger.store, sys.stdout.buffer, since=since)
                 sys.stdout.flush()
             else:
-                count = _to_file(out, lambda f: export_jsonl(ledger.store, f, since=since))
+                write = partial(export_jsonl, ledger.store, since=since)
+                count = _to_file(out, protected, force, write)
         stderr().print(f"exported {count} events", markup=False)
 
 
-def _to_file(path: Path, write: Callable[[IO[bytes]], int]) -> int:
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        with tmp.open("wb") as f:
-            count: int = write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+def _to_file(
+    name: str, protected: Protected, force: bool, write: Callable[[IO[bytes]], int]
+) -> int:
+    """``write`` into the file ``name``, put in place only when complete."""
+    from kei.adapters.safe_output import OutputFile, write_error
+
+    with OutputFile(name, protected, force=force) as out:
+        try:
+            count = write(out.fh)
+        except OSError as exc:
+            raise write_error(out.target, exc) from None
+        out.commit()
     return count
 
 

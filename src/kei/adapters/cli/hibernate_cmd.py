@@ -19,6 +19,8 @@ from kei.adapters.cli import replay_cmd
 from kei.adapters.cli.context import handled, open_ledger, stderr
 from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.output import json_line
+from kei.adapters.safe_output import Protected, check_output, shown
+from kei.errors import InputError
 
 if TYPE_CHECKING:
     from kei.adapters.bundle.inspect import Inspection
@@ -37,7 +39,7 @@ def register(app: typer.Typer) -> None:
 def export(
     ctx: typer.Context,
     out: Annotated[
-        Path, typer.Option("--out", "-o", metavar="FILE", help="The bundle to write (.tar.zst).")
+        str, typer.Option("--out", "-o", metavar="FILE", help="The bundle to write (.tar.zst).")
     ],
     since: Annotated[
         int,
@@ -46,21 +48,29 @@ def export(
     level: Annotated[
         int, typer.Option("--level", min=1, max=19, metavar="N", help="zstd level (1-19).")
     ] = 3,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace FILE if it exists (a regular file only).")
+    ] = False,
 ) -> None:
     """Write the log (or the events after --since) as a signed, deterministic bundle."""
     from kei.adapters.bundle.export import export_bundle
 
     with handled(ctx) as g:
         settings = g.settings()
+        if out == "-":
+            raise InputError("a bundle is written to a file, not to stdout", hint="name a file")
+        protected = Protected.of_settings(settings)
+        target = check_output(out, protected, force=force)  # before any work
         with open_ledger(settings, with_key=True) as ledger, replay_cmd.phase_bars() as bars:
             total = ledger.store.count()
             tick = None if bars is None else (lambda n: bars("exporting", n, total))
             report = export_bundle(
-                ledger, out, url=settings.db_url, since=since, level=level, progress=tick
-            )
+                ledger, target, url=settings.db_url, since=since, level=level, progress=tick,
+                force=force, protected=protected,
+            )  # fmt: skip
         m = report.manifest
         stderr().print(
-            f"kei: wrote {out}: {m.events} events (positions {m.first_position}.."
+            f"kei: wrote {shown(out)}: {m.events} events (positions {m.first_position}.."
             f"{m.last_position}) in {report.segments} segment(s), {report.bytes} bytes; "
             f"head {m.head_hash}; {len(m.projections)} projection digests",
             markup=False,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +29,6 @@ from kei.adapters.verification import (
     read_checkpoint_file,
     verify_store,
 )
-from kei.errors import InputError
 
 
 def register(app: typer.Typer) -> None:
@@ -142,36 +140,33 @@ def _n(count: int, noun: str) -> str:
 def checkpoint(
     ctx: typer.Context,
     out: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            "--out", "-o", metavar="FILE", help="Write it to FILE (atomically) instead of stdout."
+            "--out",
+            "-o",
+            metavar="FILE",
+            help="Write it to FILE (atomically) instead of stdout ('-': stdout).",
         ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace FILE if it exists (a regular file only).")
+    ] = False,
 ) -> None:
     """Write a signed C2SP checkpoint of the log as it is now (origin, size, head hash)."""
+    from kei.adapters.safe_output import Protected, check_output, shown, write_bytes
+
     with handled(ctx) as g:
         settings = g.settings()
+        to_file = out is not None and out != "-"
+        protected = Protected.of_settings(settings)
+        if out is not None and to_file:
+            check_output(out, protected, force=force)  # before signing anything
         with open_ledger(settings, with_key=True) as ledger:
             text = ledger.checkpoint()
-        if out is None:
+        if out is None or not to_file:
             sys.stdout.write(text)
             return
-        _write_atomically(out, text)
+        write_bytes(out, protected, text.encode("utf-8"), force=force)
         size = text.split("\n", 2)[1]
         noun = "event" if size == "1" else "events"
-        stderr().print(f"kei: wrote a checkpoint of {size} {noun} to {out}", markup=False)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """tmp file in the same folder, fsync, then os.replace: never a half-written file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("x", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise InputError(f"cannot write checkpoint to {path}: {exc.strerror or exc}") from exc
+        stderr().print(f"kei: wrote a checkpoint of {size} {noun} to {shown(out)}", markup=False)
