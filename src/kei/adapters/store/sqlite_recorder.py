@@ -27,7 +27,7 @@ from eventsourcing.sqlite import (
 )
 
 from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, ChainEntry, PendingRecord
-from kei.adapters.store.recording import link_entries
+from kei.adapters.store.recording import guard_moved, link_entries
 from kei.adapters.store.verbatim import Splitter, check_head, split_rows
 from kei.errors import StoreError
 
@@ -38,6 +38,10 @@ LOCK_TIMEOUT_S: Final = 30
 STATEMENT_CACHE: Final = 64
 MAX_PARAMS: Final = 999  # the oldest SQLite's limit of parameters to a statement
 _HEAD: Final = f"SELECT seq, hash, position FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1"
+# A stream's end before the batch that starts at a position (one short index range).
+_GUARD: Final = (
+    f"SELECT MAX(originator_version) FROM {EVENTS_TABLE} WHERE originator_id = ? AND rowid < ?"
+)
 _TAKE_WRITE_LOCK: Final = f"UPDATE {CHAIN_TABLE} SET seq = seq WHERE position < 0"
 _INSERT_CHAIN: Final = (
     f"INSERT INTO {CHAIN_TABLE} (position, seq, prev_hash, hash) VALUES (?,?,?,?)"
@@ -147,6 +151,12 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             c.executemany(self.insert_events_statement, rows)
             c.execute("SELECT last_insert_rowid()")
             first = int(c.fetchone()[0]) - count + 1
+        guard = kwargs.get("guard")
+        if guard is not None:  # the write lock is held: the guarded stream cannot move
+            c.execute(_GUARD, (guard[0], first))
+            found = c.fetchone()[0]
+            if (found or 0) != guard[1]:
+                raise guard_moved(guard, found)
         c.execute(_HEAD)
         head = c.fetchone()
         if head is not None and head[2] >= first:
