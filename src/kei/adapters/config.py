@@ -4,6 +4,8 @@ Nothing reads ``os.environ`` behind the caller's back: the CLI passes it in, the
 Python API passes what it likes. Precedence: an explicit argument (``--db``,
 ``--key``), then ``KEI_DB`` / ``KEI_KEY``, then defaults under ``KEI_HOME``
 (``~/.kei``): ``$KEI_HOME/ledger.db`` and ``$KEI_HOME/keys/default.key``.
+``KEI_WRITE_ATTEMPTS`` sets how many times a write that loses a race is tried
+(``adapters/retrying.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kei.adapters.keyfile import KEY_SUFFIX
+from kei.adapters.retrying import DEFAULT_ATTEMPTS, MAX_ATTEMPTS, RetryPolicy
+from kei.errors import InputError
 
 DEFAULT_KEY = "default"
 
@@ -23,6 +27,12 @@ class Settings:
     db_url: str
     key_name: str
     synchronous: str
+    write_attempts: int = DEFAULT_ATTEMPTS
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry budget of every write through a ledger opened with these settings."""
+        return RetryPolicy(attempts=self.write_attempts)
 
     @property
     def keys_dir(self) -> Path:
@@ -52,4 +62,17 @@ def resolve(
         db_url=url,
         key_name=key or env.get("KEI_KEY") or DEFAULT_KEY,
         synchronous=(synchronous or env.get("KEI_SQLITE_SYNCHRONOUS") or "FULL").upper(),
+        write_attempts=_attempts(env.get("KEI_WRITE_ATTEMPTS")),
     )
+
+
+def _attempts(text: str | None) -> int:
+    if text is None or not text.strip():
+        return DEFAULT_ATTEMPTS
+    value = text.strip()
+    if not value.isdigit() or len(value) > 4 or not 1 <= int(value) <= MAX_ATTEMPTS:
+        raise InputError(
+            f"KEI_WRITE_ATTEMPTS must be a whole number from 1 to {MAX_ATTEMPTS}, got {text!r}",
+            hint=f"unset it for the default ({DEFAULT_ATTEMPTS})",
+        )
+    return int(value)

@@ -23,18 +23,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, TypeVar
-
-from tenacity import (
-    RetryCallState,
-    RetryError,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_random_exponential,
-)
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from kei.errors import ConcurrencyError, ContentionError, KeiError
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 __all__ = ["DEFAULT_ATTEMPTS", "RetryPolicy", "retry_write"]
 
@@ -77,6 +71,16 @@ def retry_write(
     error (a rule refused, a bad input) stops at once. ``what`` names the thing
     that kept changing, for the one-line error.
     """
+    # Imported here: the CLI's settings import this module, and `kei --help` should
+    # not pay for tenacity (tens of ms).
+    from tenacity import (
+        RetryError,
+        Retrying,
+        retry_if_exception_type,
+        stop_after_attempt,
+        wait_random_exponential,
+    )
+
     retrying = Retrying(
         stop=stop_after_attempt(policy.attempts),
         wait=wait_random_exponential(multiplier=policy.wait_initial, max=policy.wait_max),

@@ -83,7 +83,9 @@ def open_ledger(settings: config.Settings, *, with_key: bool = False) -> Iterato
     from kei.adapters.ledger import Ledger
 
     key = load_signing_key(settings) if with_key else None
-    ledger = Ledger.open(settings.db_url, key=key, synchronous=settings.synchronous)
+    ledger = Ledger.open(
+        settings.db_url, key=key, synchronous=settings.synchronous, retry=settings.retry
+    )
     try:
         yield ledger
     finally:
