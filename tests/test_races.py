@@ -330,3 +330,40 @@ def test_key_revoked_by_another_process_signs_nothing(
             open_ledger.append([NewEvent("mine", _cost("m", n + 1))])
     assert admin.store.count() == count
     assert verify_store(admin.store).ok
+
+
+# -- other writers that decide on what they read ------------------------------------------
+
+
+def _finish(procs: list[subprocess.Popen[str]]) -> list[tuple[int, str]]:
+    done = [(p.wait(timeout=180), p.communicate()[1]) for p in procs]
+    assert all("Traceback" not in err for _, err in done), done
+    return done
+
+
+def test_racing_forgets_leave_one_tombstone(store_url: str, tmp_path: Path) -> None:
+    env = _init(tmp_path / "home", store_url)
+    _finish([_start(["memory", "write", "k", "value"], env)])
+    done = _finish([_start(["memory", "forget", "k"], env) for _ in range(4)])
+    codes = sorted(code for code, _ in done)
+    assert codes == [0, 2, 2, 2], done  # the losers re-decide: nothing left to forget
+    assert all("nothing to forget" in err for code, err in done if code == 2)
+    assert _types(store_url, "memory/default/k") == ["memory.written", "memory.forgotten"]
+
+
+TRACE = Path(__file__).parent / "fixtures" / "traces" / "session-a.jsonl"
+
+
+def test_racing_ingests_of_one_session_append_each_event_once(
+    store_url: str, tmp_path: Path
+) -> None:
+    env = _init(tmp_path / "home", store_url)
+    args = ["retro", "ingest", str(TRACE), "--session", "s1"]
+    done = _finish([_start(args, env) for _ in range(3)])
+    assert [code for code, _ in done] == [0, 0, 0], done
+    alone = tmp_path / "alone"
+    env2 = _init(alone, f"sqlite:///{alone / 'ledger.db'}")
+    _finish([_start(args, env2)])
+    assert len(_types(store_url, "trace/s1")) == len(
+        _types(f"sqlite:///{alone / 'ledger.db'}", "trace/s1")
+    )

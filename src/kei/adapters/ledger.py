@@ -321,7 +321,7 @@ class Ledger:
         all_strict = all(v is not None for v in first.values())
         try:
             try:
-                return self._append_once(new_events, key, keys_at, cached=not all_strict)
+                return self._append_once(new_events, key, keys_at, first, cached=not all_strict)
             except ConcurrencyError:
                 self._ends.forget(first)
                 if all_strict:
@@ -337,6 +337,7 @@ class Ledger:
         new_events: Sequence[NewEvent],
         key: SigningKey,
         keys_at: int,
+        first: dict[str, int | None] | None = None,
         *,
         cached: bool = False,
     ) -> list[RecordedEvent]:
@@ -345,7 +346,8 @@ class Ledger:
         This is the hot path (``bench/append_batch.py``): at most one version query
         for the whole batch, none for streams this ledger wrote last (``cached``).
         """
-        first = first_versions(new_events)
+        if first is None:
+            first = first_versions(new_events)
         known = self._ends.ends if cached else {}
         ends = {s: known[s] for s, v in first.items() if v is None and s in known}
         unknown = [s for s, v in first.items() if v is None and s not in ends]
