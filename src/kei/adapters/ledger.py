@@ -274,7 +274,10 @@ class Ledger:
         """Append events in one transaction; returns them as recorded.
 
         Streams without an ``expected_version`` are appended at their end; with one,
-        a clash raises ConcurrencyError. Signing happens outside the store's write
+        a clash raises ConcurrencyError (only those streams are strict, also in a
+        mixed batch), and nothing is appended. A signing key revoked since this
+        ledger folded the key registry raises LedgerStateError, checked inside the
+        append transaction. Signing happens outside the store's write
         lock; only when that optimistic attempt clashes (another writer took a
         version first) is the batch sealed again *inside* the lock, where the
         streams' ends cannot move, so busy shared streams cannot starve a writer.
