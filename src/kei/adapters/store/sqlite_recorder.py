@@ -38,9 +38,11 @@ LOCK_TIMEOUT_S: Final = 30
 STATEMENT_CACHE: Final = 64
 MAX_PARAMS: Final = 999  # the oldest SQLite's limit of parameters to a statement
 _HEAD: Final = f"SELECT seq, hash, position FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1"
-# A stream's end before the batch that starts at a position (one short index range).
-_GUARD: Final = (
-    f"SELECT MAX(originator_version) FROM {EVENTS_TABLE} WHERE originator_id = ? AND rowid < ?"
+# The head, and a stream's end before the batch that starts at a position (one short
+# index range), in one statement: the guard costs no statement of its own.
+_HEAD_GUARDED: Final = (
+    f"SELECT seq, hash, position, (SELECT MAX(originator_version) FROM {EVENTS_TABLE} "
+    f"WHERE originator_id = ? AND rowid < ?) FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1"
 )
 _TAKE_WRITE_LOCK: Final = f"UPDATE {CHAIN_TABLE} SET seq = seq WHERE position < 0"
 _INSERT_CHAIN: Final = (
@@ -152,13 +154,15 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             c.execute("SELECT last_insert_rowid()")
             first = int(c.fetchone()[0]) - count + 1
         guard = kwargs.get("guard")
-        if guard is not None:  # the write lock is held: the guarded stream cannot move
-            c.execute(_GUARD, (guard[0], first))
-            found = c.fetchone()[0]
+        if guard is None:
+            c.execute(_HEAD)
+            head = c.fetchone()
+        else:  # the write lock is held: the guarded stream cannot move
+            c.execute(_HEAD_GUARDED, (guard[0], first))
+            head = c.fetchone()
+            found = None if head is None else head[3]  # no head: no event before the batch
             if (found or 0) != guard[1]:
                 raise guard_moved(guard, found)
-        c.execute(_HEAD)
-        head = c.fetchone()
         if head is not None and head[2] >= first:
             raise StoreError(
                 f"new events got position {first}, but the chain already reaches position "
