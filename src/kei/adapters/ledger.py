@@ -321,7 +321,7 @@ class Ledger:
         self.check_signer(key)
         keys_at = self._keys_version
         first = first_versions(new_events)
-        all_strict = all(v is not None for v in first.values())
+        all_strict = None not in first.values()
         try:
             try:
                 return self._append_once(new_events, key, keys_at, first, cached=not all_strict)
