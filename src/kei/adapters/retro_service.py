@@ -78,6 +78,7 @@ class RetroService:
             self.ledger.retry,
             lambda: self._ingest(path, session, mine),
             what=f"trace session {session}",
+            left="batches appended before the last race stay (ingesting again skips them)",
         )
 
     def _ingest(self, path: Path, session: str, mine: dict[str, bool]) -> IngestReport:

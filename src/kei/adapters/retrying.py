@@ -63,13 +63,15 @@ def retry_write(
     *,
     what: str,
     on: type[KeiError] = ConcurrencyError,
+    left: str = "nothing appended",
 ) -> T:
     """Run ``write`` until it does not raise ``on``, at most ``policy.attempts`` times.
 
     ``write`` must redo its reads and its decision on every call: a retry that
     re-sent the same batch would clash again, or worse, skip a rule. Any other
     error (a rule refused, a bad input) stops at once. ``what`` names the thing
-    that kept changing, for the one-line error.
+    that kept changing, for the one-line error; ``left`` says what the failed
+    command leaves in the log.
     """
     # Imported here: the CLI's settings import this module, and `kei --help` should
     # not pay for tenacity (tens of ms).
@@ -94,7 +96,7 @@ def retry_write(
         cause = exc.last_attempt.exception()
         raise ContentionError(
             f"{what} kept changing while this command ran ({policy.attempts} tries, other "
-            "writers won each race); nothing appended",
+            f"writers won each race); {left}",
             hint="run the command again (exit 75: a temporary failure)",
         ) from cause
 
