@@ -367,3 +367,26 @@ def test_racing_ingests_of_one_session_append_each_event_once(
     assert len(_types(store_url, "trace/s1")) == len(
         _types(f"sqlite:///{alone / 'ledger.db'}", "trace/s1")
     )
+
+
+def test_racing_revocations_keep_one_key_active(
+    store_url: str, make_ledger: Callable[[str], Ledger], key: SigningKey
+) -> None:
+    first = make_ledger(store_url)
+    k2 = SigningKey.generate(name="k2")
+    first.add_key(k2)
+    second = make_ledger(store_url)  # signs with the genesis key too
+    fold, raced = second.keyring, []
+
+    def keyring(*, refresh: bool = False) -> object:
+        ring = fold(refresh=refresh)
+        if refresh and not raced:  # ``first`` revokes k2 right after ``second`` read
+            raced.append(first.revoke_key(k2.key_id_hex, "rotated"))
+        return ring
+
+    second.keyring = keyring  # type: ignore[method-assign]
+    with pytest.raises(LedgerStateError, match=f"key {key.key_id_hex} is the last active key"):
+        second.revoke_key(key.key_id_hex, "rotated too")
+    ring = first.keyring(refresh=True)
+    assert [k.key_id for k in ring.active_keys()] == [key.key_id]
+    assert verify_store(first.store).ok
