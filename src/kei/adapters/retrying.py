@@ -42,9 +42,9 @@ MAX_ATTEMPTS: Final = 1000
 class RetryPolicy:
     """How hard a write tries before it gives up with ``ContentionError``.
 
-    ``attempts`` counts every try, the first included (1: never retry). The n-th
-    wait is uniform in ``[0, min(wait_max, wait_initial * 2**n)]`` seconds; the
-    defaults keep a losing command's total wait under about 2.5 s.
+    ``attempts`` counts every try, the first included (1: never retry). The wait
+    after the n-th try is uniform in ``[0, min(wait_max, wait_initial * 2**(n-1))]``
+    seconds; with the defaults a losing command waits at most 1.7 s in all.
     """
 
     attempts: int = DEFAULT_ATTEMPTS
