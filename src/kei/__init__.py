@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from kei.adapters.keyfile import load_key, write_key
     from kei.adapters.ledger import Ledger, NewEvent
+    from kei.adapters.retrying import RetryPolicy
     from kei.adapters.verification import VerifyReport, verify_store
     from kei.domain.events import (
         AgentCompleted,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from kei.domain.verify import Finding, FindingKind
     from kei.errors import (
         ConcurrencyError,
+        ContentionError,
         InputError,
         KeiError,
         KeyFileError,
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
 _HOMES = {
     "kei.adapters.keyfile": ("load_key", "write_key"),
     "kei.adapters.ledger": ("Ledger", "NewEvent"),
+    "kei.adapters.retrying": ("RetryPolicy",),
     "kei.adapters.verification": ("VerifyReport", "verify_store"),
     "kei.domain.events": (
         "AgentCompleted",
@@ -72,6 +75,7 @@ _HOMES = {
     "kei.domain.verify": ("Finding", "FindingKind"),
     "kei.errors": (
         "ConcurrencyError",
+        "ContentionError",
         "InputError",
         "KeiError",
         "KeyFileError",
@@ -101,6 +105,7 @@ __all__ = [
     "AgentForked",
     "AgentMerged",
     "ConcurrencyError",
+    "ContentionError",
     "CostRecorded",
     "Finding",
     "FindingKind",
@@ -115,6 +120,7 @@ __all__ = [
     "NewEvent",
     "Payload",
     "RecordedEvent",
+    "RetryPolicy",
     "SigningKey",
     "StoreError",
     "StoreNotInitialisedError",

@@ -7,6 +7,8 @@ exit code (``adapters/cli/exits.py``). Families are grouped by who is at fault::
     KeiError
     ├── InputError            the caller: bad argument, malformed value, unknown type
     │   └── ConcurrencyError  an append lost an optimistic-concurrency race
+    ├── ContentionError       a write still lost its races after every retry (temporary)
+    │   └── KeysChangedError  the key registry moved while a batch was being appended
     ├── KeyFileError          a key file is missing, unreadable, malformed or too open
     ├── StoreError            the environment: the store cannot be opened or used
     │   └── StoreNotInitialisedError
@@ -37,6 +39,22 @@ class InputError(KeiError):
 
 class ConcurrencyError(InputError):
     """Another writer appended to the same stream at the expected version first."""
+
+
+class ContentionError(KeiError):
+    """A write kept losing optimistic-concurrency races until its retries ran out.
+
+    Not the caller's fault and not a rule: running the same command again later
+    is expected to work. The CLI exits 75 (EX_TEMPFAIL) for it; nothing was appended.
+    """
+
+
+class KeysChangedError(ContentionError):
+    """The ``kei.keys`` stream moved after this ledger folded its key registry.
+
+    Raised inside the append transaction (nothing is appended); ``Ledger.append``
+    refolds the registry, checks its signing key again and retries.
+    """
 
 
 class KeyFileError(KeiError):

@@ -4,13 +4,15 @@ Each command reads the version of the stream it will append to, then catches the
 ``agents`` projection up (so the rows it reads hold at least that version), loads
 only the rows it touches (the agent, the owner of its DNA, its parent) into a
 ``LedgerState``, asks ``kei.domain.agents.decide_*`` and appends what it returns.
-Appends are conditional, so a racing writer makes the command fail cleanly instead
-of landing a move the table forbids:
+Appends are conditional, so a racing writer can never land a move the table
+forbids; a command that loses the race reads and decides again
+(``adapters/retrying.py``, the ledger's ``retry`` budget), and only a rule the new
+state breaks is an error:
 
 - ``fork`` appends ``agent.forked`` at version 0 of ``agent/<id>`` and, when a DNA is
   given, ``agent.dna.claimed`` at version 0 of ``dna/<dna>`` in the same batch. Two
-  racing forks of one id (or one DNA) cannot both land; the loser gets the same
-  message as if it had come second.
+  racing forks of one id (or one DNA) cannot both land; the loser decides again and
+  gets the message of coming second.
 - Every other command appends at the version of ``agent/<id>`` it read first.
 
 Nothing here prints; results are returned, refusals raised as ``KeiError``.
@@ -27,10 +29,10 @@ import sqlalchemy as sa
 from kei.adapters.ledger import Ledger, NewEvent
 from kei.adapters.projection_db import driver_errors, make_engine
 from kei.adapters.projection_engine import ProjectionEngine
+from kei.adapters.retrying import retry_write
 from kei.domain.agent_tree import walk
 from kei.domain.agents import (
     Accepted,
-    AgentState,
     Decision,
     LedgerState,
     decide_done,
@@ -40,7 +42,6 @@ from kei.domain.agents import (
     decide_outcome,
 )
 from kei.domain.events import AgentForked, DnaClaimed, Payload
-from kei.errors import ConcurrencyError
 from kei.projections.agents import Agents, Row, state_of
 
 Rows = list[dict[str, Any]]
@@ -115,6 +116,11 @@ class AgentService:
     # -- commands ----------------------------------------------------------------
 
     def fork(self, request: AgentForked) -> Outcome:
+        return retry_write(
+            self.ledger.retry, lambda: self._fork(request), what=f"agent {request.agent_id}"
+        )
+
+    def _fork(self, request: AgentForked) -> Outcome:
         self.caught_up()
         t = self.projection.table
         keys = [k for k in (request.agent_id, request.parent_agent_id) if k is not None]
@@ -126,24 +132,8 @@ class AgentService:
         if request.dna is not None:
             claim = DnaClaimed(dna=request.dna, agent_id=request.agent_id)
             batch.append(NewEvent(dna_stream(request.dna), claim, 0))
-        try:
-            self.ledger.append(batch)
-        except ConcurrencyError:
-            self._lost_fork(request)
-            raise
+        self.ledger.append(batch)  # ConcurrencyError: another fork came first; decide again
         return Outcome(f"forked {request.agent_id} -> {request.branch}", len(batch))
-
-    def _lost_fork(self, request: AgentForked) -> None:
-        """Another fork landed first: refuse with the message of coming second."""
-        state = LedgerState()
-        store = self.ledger.store
-        if store.stream_version(agent_stream(request.agent_id)) > 0:
-            state.agents[request.agent_id] = AgentState(request.agent_id)
-        elif request.dna is not None:
-            claims = self.ledger.read_stream(dna_stream(request.dna))
-            owner = claims[0].payload() if claims else None
-            state.by_dna[request.dna] = owner.agent_id if isinstance(owner, DnaClaimed) else "?"
-        decide_fork(state, request)
 
     def done(self, agent_id: str, summary: str) -> Outcome:
         return self._move(agent_id, lambda s: decide_done(s, agent_id, summary=summary), "done")
@@ -173,6 +163,13 @@ class AgentService:
         return self._move(agent_id, decide, f"outcome {outcome}")
 
     def _move(self, agent_id: str, decide: Any, what: str) -> Outcome:
+        return retry_write(
+            self.ledger.retry,
+            lambda: self._move_once(agent_id, decide, what),
+            what=f"agent {agent_id}",
+        )
+
+    def _move_once(self, agent_id: str, decide: Any, what: str) -> Outcome:
         stream = agent_stream(agent_id)
         version = self.ledger.store.stream_version(stream)
         self.caught_up()
@@ -182,13 +179,7 @@ class AgentService:
             return Outcome(decision.message, 0)
         payloads: tuple[Payload, ...] = decision.payloads
         batch = [NewEvent(stream, p, version + i) for i, p in enumerate(payloads)]
-        try:
-            self.ledger.append(batch)
-        except ConcurrencyError:
-            raise ConcurrencyError(
-                f"agent {agent_id} changed while this command ran; nothing appended",
-                hint="run the command again",
-            ) from None
+        self.ledger.append(batch)  # ConcurrencyError: another writer came first
         return Outcome(f"agent {agent_id} -> {what}", len(batch))
 
 

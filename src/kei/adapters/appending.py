@@ -29,7 +29,8 @@ _SIG_END = _SIG_START + SIG_LEN
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     """An event to append. ``expected_version`` is the stream's version before this
-    event; when given, a clash raises ConcurrencyError instead of being retried."""
+    event; when given, a clash raises ConcurrencyError instead of being retried
+    (streams without one in the same batch still append at their end)."""
 
     stream: str
     payload: events.Payload

@@ -8,6 +8,8 @@ Python API passes what it likes. Precedence: an explicit argument (``--db``,
 ``KEI_HOME`` holds the private keys, so kei creates it (and ``keys/``) 0700, and
 ``check_home`` refuses one that is not a folder and warns about one that others can
 write (they could swap the keys or the ledger inside it).
+``KEI_WRITE_ATTEMPTS`` sets how many times a write that loses a race is tried
+(``adapters/retrying.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kei.adapters.keyfile import KEY_SUFFIX, make_private_folder
+from kei.adapters.retrying import DEFAULT_ATTEMPTS, MAX_ATTEMPTS, RetryPolicy
 from kei.errors import InputError
 
 DEFAULT_KEY = "default"
@@ -29,6 +32,12 @@ class Settings:
     db_url: str
     key_name: str
     synchronous: str
+    write_attempts: int = DEFAULT_ATTEMPTS
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry budget of every write through a ledger opened with these settings."""
+        return RetryPolicy(attempts=self.write_attempts)
 
     @property
     def keys_dir(self) -> Path:
@@ -58,6 +67,7 @@ def resolve(
         db_url=url,
         key_name=key or env.get("KEI_KEY") or DEFAULT_KEY,
         synchronous=(synchronous or env.get("KEI_SQLITE_SYNCHRONOUS") or "FULL").upper(),
+        write_attempts=_attempts(env.get("KEI_WRITE_ATTEMPTS")),
     )
 
 
@@ -105,3 +115,13 @@ def _short(path: Path) -> str:
     text = str(path)
     cut = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:200])
     return cut if len(text) <= 200 else cut + "..."
+def _attempts(text: str | None) -> int:
+    if text is None or not text.strip():
+        return DEFAULT_ATTEMPTS
+    value = text.strip()
+    if not value.isdigit() or len(value) > 4 or not 1 <= int(value) <= MAX_ATTEMPTS:
+        raise InputError(
+            f"KEI_WRITE_ATTEMPTS must be a whole number from 1 to {MAX_ATTEMPTS}, got {text!r}",
+            hint=f"unset it for the default ({DEFAULT_ATTEMPTS})",
+        )
+    return int(value)

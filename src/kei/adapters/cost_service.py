@@ -3,8 +3,10 @@
 Writes work as the agent commands do (``kei.adapters.agent_service``): read the version of
 ``agent/<id>``, catch the ``agents`` and ``costs`` projections up, load the agent (and for
 an amendment the target's state) into a ``LedgerState``, ask
-``kei.domain.agents.decide_cost`` / ``decide_amend``, and append at the version read, so a
-racing writer makes the command fail cleanly. Cost events share the agent's stream.
+``kei.domain.agents.decide_cost`` / ``decide_amend``, and append at the version read. A
+command that loses the race to another writer reads and decides again
+(``adapters/retrying.py``): eight hooks recording costs for one agent at once all land.
+Cost events share the agent's stream.
 
 Pricing (:func:`price_request`): an explicit amount is stored as given, with no price
 entry. Tokens without an amount are priced from the catalog (``Catalog.price``), and the
@@ -30,10 +32,11 @@ from kei.adapters.cost_reads import Report, TreeNode
 from kei.adapters.ledger import Ledger, NewEvent
 from kei.adapters.projection_db import driver_errors, make_engine
 from kei.adapters.projection_engine import ProjectionEngine
+from kei.adapters.retrying import retry_write
 from kei.domain.agents import Accepted, LedgerState, decide_amend, decide_cost
 from kei.domain.catalog import Catalog
 from kei.domain.events import CostAmended, CostRecorded, TokenUsage
-from kei.errors import ConcurrencyError, InputError
+from kei.errors import InputError
 from kei.projections.agents import Agents, state_of
 from kei.projections.costs import Costs, event_name
 
@@ -141,18 +144,17 @@ class CostService:
         return found[0] if found else None
 
     def _append(self, agent_id: str, decide: Callable[[LedgerState], Accepted]) -> str:
+        return retry_write(
+            self.ledger.retry, lambda: self._append_once(agent_id, decide), what=f"agent {agent_id}"
+        )
+
+    def _append_once(self, agent_id: str, decide: Callable[[LedgerState], Accepted]) -> str:
         stream = agent_stream(agent_id)
         version = self.ledger.store.stream_version(stream)
         self.engine.catch_up()
         decision = decide(self._state(agent_id))
         batch = [NewEvent(stream, p, version + i) for i, p in enumerate(decision.payloads)]
-        try:
-            event = self.ledger.append(batch)[-1]
-        except ConcurrencyError:
-            raise ConcurrencyError(
-                f"agent {agent_id} changed while this command ran; nothing appended",
-                hint="run the command again",
-            ) from None
+        event = self.ledger.append(batch)[-1]  # ConcurrencyError: another writer came first
         return event_name(event.stream, event.version)
 
     # -- reads -------------------------------------------------------------------

@@ -6,6 +6,11 @@ at all. Only small batches on streams this ledger has not written yet, and retri
 after a version clash, are sealed inside the lock (see ``Ledger.append``). Reads return ``RecordedEvent`` views of the raw bytes; ``verify`` re-checks
 every byte (see ``adapters/verification.py``).
 
+The signing key is checked against a cached key registry, and every append
+transaction checks, under the store's write lock, that the ``kei.keys`` stream still
+ends where that registry was folded (one index probe per batch): a key another
+process revoked meanwhile signs nothing more (``KeysChangedError``, refold, check).
+
 Example::
 
     from kei import Ledger, NewEvent, AgentForked
@@ -34,6 +39,7 @@ from kei.adapters.appending import (
 from kei.adapters.leak_files import shipped_matrix
 from kei.adapters.leak_guard import guard_batch
 from kei.adapters.parallel_signer import ParallelSigner
+from kei.adapters.retrying import RetryPolicy, retry_write
 from kei.adapters.store import EventStore, open_store
 from kei.adapters.store.base import PendingRecord, iter_all
 from kei.adapters.verification import VerifyReport, verify_store
@@ -47,6 +53,7 @@ from kei.domain.records import StoredRecord
 from kei.errors import (
     ConcurrencyError,
     InputError,
+    KeysChangedError,
     LedgerStateError,
     StoreNotInitialisedError,
     VerificationError,
@@ -74,14 +81,17 @@ class Ledger:
         clock: Callable[[], datetime] = _now,
         parallel_signing: bool = False,
         leaks: Matrix | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.store = store
+        self.retry = retry if retry is not None else RetryPolicy()
         self._leaks = leaks if leaks is not None else shipped_matrix()
         self._parallel = parallel_signing
         self._parallel_signer: ParallelSigner | None = None
         self.key = key
         self._clock = clock
         self._keyring: KeyRing | None = None
+        self._keys_version = 0  # the kei.keys stream's end that _keyring was folded from
         self._ends = KnownEnds()
         self._worker_url: str | None = None  # the URL as given (store.url hides passwords)
         self._synchronous = "FULL"
@@ -98,6 +108,7 @@ class Ledger:
         parallel_signing: bool = False,
         leaks: Matrix | None = None,
         read_only: bool = False,
+        retry: RetryPolicy | None = None,
     ) -> Ledger:
         """Open the ledger at ``url``; ``create`` makes the store (not the genesis);
         ``read_only`` opens a SQLite file so nothing can be written (``open_store``).
@@ -105,7 +116,9 @@ class Ledger:
         ``parallel_signing`` signs batches of 32 events or more on two cores, half
         of them in a helper process (``adapters/parallel_signer.py``). ``leaks`` is
         the leak matrix every append scans free text with (``adapters/leak_guard.py``);
-        None means the rules shipped with kei, ``Matrix(())`` none at all.
+        None means the rules shipped with kei, ``Matrix(())`` none at all. ``retry``
+        is the budget of every write that loses a race (``adapters/retrying.py``),
+        which the services built on this ledger use too.
         """
         store = open_store(url, create=create, synchronous=synchronous, read_only=read_only)
         if create:
@@ -115,7 +128,9 @@ class Ledger:
             raise StoreNotInitialisedError(
                 f"{store.url} holds no kei ledger", hint="run `kei init`"
             )
-        ledger = cls(store, key=key, clock=clock, parallel_signing=parallel_signing, leaks=leaks)
+        ledger = cls(
+            store, key=key, clock=clock, parallel_signing=parallel_signing, leaks=leaks, retry=retry
+        )
         ledger._worker_url, ledger._synchronous = url, synchronous
         return ledger
 
@@ -142,6 +157,7 @@ class Ledger:
         if self._keyring is None or refresh:
             records = sorted(self.store.read_stream(events.SYSTEM_STREAM), key=_by_position)
             self._keyring = build_keyring(records)
+            self._keys_version = max((r.version for r in records), default=0)
         return self._keyring
 
     @property
@@ -174,8 +190,8 @@ class Ledger:
             key_name=key.name,
         )
         try:
-            recorded = self._append_once([NewEvent(events.SYSTEM_STREAM, genesis, 0)], key)
-        except ConcurrencyError:
+            recorded = self._append_once([NewEvent(events.SYSTEM_STREAM, genesis, 0)], key, 0)
+        except (ConcurrencyError, KeysChangedError):
             raise LedgerStateError(
                 f"a ledger already exists in {self.store.url}", hint="nothing was changed"
             ) from None
@@ -184,6 +200,9 @@ class Ledger:
 
     def add_key(self, new_key: SigningKey) -> RecordedEvent:
         """Register ``new_key``, vouched for by this ledger's signing key."""
+        return retry_write(self.retry, lambda: self._add_key(new_key), what="the key registry")
+
+    def _add_key(self, new_key: SigningKey) -> RecordedEvent:
         if new_key.key_id in self.keyring(refresh=True).keys:
             raise LedgerStateError(f"key {new_key.key_id_hex} is already registered")
         payload = events.KeyAdded(
@@ -192,7 +211,16 @@ class Ledger:
         return self._append_system(payload)
 
     def revoke_key(self, key_id: str, reason: str) -> RecordedEvent:
-        """Revoke a key for every later event; refuses to revoke the last active key."""
+        """Revoke a key for every later event; refuses to revoke the last active key.
+
+        Appended at the registry's version, so two revocations racing for the last
+        two active keys cannot both pass that rule: the second re-decides and fails.
+        """
+        return retry_write(
+            self.retry, lambda: self._revoke_key(key_id, reason), what="the key registry"
+        )
+
+    def _revoke_key(self, key_id: str, reason: str) -> RecordedEvent:
         ring = self.keyring(refresh=True)
         entry = ring.keys.get(bytes.fromhex(key_id)) if _is_key_id(key_id) else None
         if entry is None:
@@ -210,8 +238,12 @@ class Ledger:
         return self._append_system(events.KeyRevoked(key_id=key_id, reason=reason))
 
     def _append_system(self, payload: events.Payload) -> RecordedEvent:
-        result = self.append([NewEvent(events.SYSTEM_STREAM, payload)])
-        self._keyring = None
+        """Append at the version the registry was just folded from (strict)."""
+        batch = [NewEvent(events.SYSTEM_STREAM, payload, self._keys_version)]
+        try:
+            result = self.append(batch)
+        finally:
+            self._keyring = None
         return result[0]
 
     def _signer(self) -> SigningKey:
@@ -244,7 +276,10 @@ class Ledger:
         """Append events in one transaction; returns them as recorded.
 
         Streams without an ``expected_version`` are appended at their end; with one,
-        a clash raises ConcurrencyError. Signing happens outside the store's write
+        a clash raises ConcurrencyError (only those streams are strict, also in a
+        mixed batch), and nothing is appended. A signing key revoked since this
+        ledger folded the key registry raises LedgerStateError, checked inside the
+        append transaction. Signing happens outside the store's write
         lock; only when that optimistic attempt clashes (another writer took a
         version first) is the batch sealed again *inside* the lock, where the
         streams' ends cannot move, so busy shared streams cannot starve a writer.
@@ -264,53 +299,97 @@ class Ledger:
         if len(new_events) > MAX_BATCH:
             raise InputError(f"a batch holds at most {MAX_BATCH} events with its leak notes")
         key = self._signer()
+        try:  # the hot path pays for no retry machinery
+            return self._append_checked(new_events, key)
+        except KeysChangedError:
+            log.debug("%s moved since the key registry was folded; refolding", events.SYSTEM_STREAM)
+        return retry_write(
+            self.retry,
+            lambda: self._append_checked(new_events, key),
+            what=f"the key registry ({events.SYSTEM_STREAM})",
+            on=KeysChangedError,
+        )
+
+    def _append_checked(
+        self, new_events: Sequence[NewEvent], key: SigningKey
+    ) -> list[RecordedEvent]:
+        """One try: check the signer, append optimistically, on a clash under the lock.
+
+        Only streams that carry ``expected_version`` are strict. A clash on a batch
+        whose every stream is strict is the caller's (ConcurrencyError); in a mixed
+        batch it may be on a stream without one, so the batch is redone under the
+        store's write lock, which refuses it only if a strict stream moved.
+        """
         self.check_signer(key)
-        strict = any(e.expected_version is not None for e in new_events)
+        keys_at = self._keys_version
+        first = first_versions(new_events)
+        all_strict = None not in first.values()
         try:
-            return self._append_once(new_events, key, cached=not strict)
-        except ConcurrencyError:
-            self._ends.forget(e.stream for e in new_events)
-            if strict:
-                raise
-        log.debug("stream version clash; appending again under the store's write lock")
-        return self._append_locked(new_events, key)
+            try:
+                return self._append_once(new_events, key, keys_at, first, cached=not all_strict)
+            except ConcurrencyError:
+                self._ends.forget(first)
+                if all_strict:
+                    raise
+            log.debug("stream version clash; appending again under the store's write lock")
+            return self._append_locked(new_events, key, keys_at)
+        except KeysChangedError:
+            self._keyring = None  # refold before the next try, which checks the key again
+            raise
 
     def _append_once(
-        self, new_events: Sequence[NewEvent], key: SigningKey, *, cached: bool = False
+        self,
+        new_events: Sequence[NewEvent],
+        key: SigningKey,
+        keys_at: int,
+        first: dict[str, int | None] | None = None,
+        *,
+        cached: bool = False,
     ) -> list[RecordedEvent]:
         """Seal every event, then hand the batch to the store in one transaction.
 
         This is the hot path (``bench/append_batch.py``): at most one version query
         for the whole batch, none for streams this ledger wrote last (``cached``).
         """
-        first = first_versions(new_events)
+        if first is None:
+            first = first_versions(new_events)
         known = self._ends.ends if cached else {}
         ends = {s: known[s] for s, v in first.items() if v is None and s in known}
         unknown = [s for s, v in first.items() if v is None and s not in ends]
         if unknown and len(new_events) <= SMALL_BATCH:
             # Signing a few events inside the lock costs less than a query before it.
-            return self._append_locked(new_events, key)
+            return self._append_locked(new_events, key, keys_at)
         if unknown:
             ends.update(self.store.stream_versions(unknown))
         signer = self._batch_signer(key)
         sealed = seal_batch(new_events, signer, starts(first, ends), self._timestamp_us())
-        entries = self.store.append(sealed.pending)
+        entries = self.store.append(sealed.pending, (events.SYSTEM_STREAM, keys_at))
         self._ends.remember(sealed.ends)
         return sealed.recorded(entries, key.key_id_hex)
 
     def _append_locked(
-        self, new_events: Sequence[NewEvent], key: SigningKey
+        self, new_events: Sequence[NewEvent], key: SigningKey, keys_at: int
     ) -> list[RecordedEvent]:
-        """Read the ends, seal and insert, all inside the store's write lock."""
+        """Read the ends, check the strict ones and the key registry's, seal and
+        insert, all inside the store's write lock."""
         first = first_versions(new_events)
         done: list[SealedBatch] = []
 
         def build(stored: dict[str, int]) -> list[PendingRecord]:
+            if stored.get(events.SYSTEM_STREAM, 0) != keys_at:
+                raise KeysChangedError(f"{events.SYSTEM_STREAM} moved; nothing appended")
+            for stream, expected in first.items():
+                if expected is not None and stored.get(stream, 0) != expected:
+                    raise ConcurrencyError(
+                        f"stream {stream} is at version {stored.get(stream, 0)}, not at the "
+                        f"expected_version {expected}: a stream version was taken by another "
+                        "writer; nothing appended"
+                    )
             ts = self._timestamp_us()
             done[:] = [seal_batch(new_events, self._batch_signer(key), starts(first, stored), ts)]
             return done[0].pending
 
-        entries = self.store.append_locked([s for s, v in first.items() if v is None], build)
+        entries = self.store.append_locked([*first, events.SYSTEM_STREAM], build)
         self._ends.remember(done[0].ends)
         return done[0].recorded(entries, key.key_id_hex)
 

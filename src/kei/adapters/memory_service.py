@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from kei.adapters.ledger import Ledger, NewEvent
 from kei.adapters.projection_db import driver_errors, make_engine
 from kei.adapters.projection_engine import ProjectionEngine
+from kei.adapters.retrying import retry_write
 from kei.domain.memory_events import (
     MemoryCompacted,
     MemoryForgotten,
@@ -90,10 +91,21 @@ class MemoryService:
         return _name(self.ledger.append([NewEvent(stream, payload)])[-1])
 
     def forget(self, namespace: str, key: str, reason: str = "") -> str:
+        """Append a tombstone at the version the value was read at, so it hides that
+        value: a write or forget racing in between makes this one decide again."""
+        return retry_write(
+            self.ledger.retry,
+            lambda: self._forget(namespace, key, reason),
+            what=f"memory {namespace}/{key}",
+        )
+
+    def _forget(self, namespace: str, key: str, reason: str) -> str:
+        stream = memory_stream(namespace, key)
+        version = self.ledger.store.stream_version(stream)
         if self.get(namespace, key) is None:
             raise InputError(f"no value under {namespace}/{key}: nothing to forget")
         payload = MemoryForgotten(namespace=namespace, key=key, reason=reason)
-        return _name(self.ledger.append([NewEvent(memory_stream(namespace, key), payload)])[-1])
+        return _name(self.ledger.append([NewEvent(stream, payload, version)])[-1])
 
     def compact(self, namespace: str, before_us: int) -> tuple[str, int]:
         """Hide the namespace's values written before ``before_us``; returns the event

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from kei.adapters.ledger import Ledger, NewEvent
 from kei.adapters.projection_db import driver_errors, make_engine
 from kei.adapters.projection_engine import ProjectionEngine
+from kei.adapters.retrying import retry_write
 from kei.domain.guard import Blocked
 from kei.domain.leaks import Matrix
 from kei.domain.payload import Payload
@@ -66,10 +67,26 @@ class RetroService:
     # -- ingesting -------------------------------------------------------------------
 
     def ingest(self, path: Path, session: str) -> IngestReport:
-        """Append the events of ``path`` the log does not hold yet for ``session``."""
+        """Append the events of ``path`` the log does not hold yet for ``session``.
+
+        Batches are appended at the session stream's version read with the known
+        hashes, so two ingests of one session racing cannot both append an event:
+        the loser reads the hashes again and goes on (``adapters/retrying.py``).
+        """
+        mine: dict[str, bool] = {}  # hash -> rejected, of events an earlier try appended
+        return retry_write(
+            self.ledger.retry,
+            lambda: self._ingest(path, session, mine),
+            what=f"trace session {session}",
+            left="batches appended before the last race stay (ingesting again skips them)",
+        )
+
+    def _ingest(self, path: Path, session: str, mine: dict[str, bool]) -> IngestReport:
         report = IngestReport(session)
-        known = self._hashes(session)
-        pending: list[NewEvent] = []
+        stream = trace_stream(session)
+        version = self.ledger.store.stream_version(stream)
+        known, seen = self._hashes(session), set[str]()
+        pending: list[tuple[str, Payload]] = []
         for line_no, raw in enumerate(_lines(path), 1):
             report.lines = line_no
             parsed = parse_line(raw, line_no, session)
@@ -77,19 +94,41 @@ class RetroService:
                 report.skipped.append(parsed)
                 continue
             for event in parsed:
-                if event.content_hash in known:
+                digest = event.content_hash
+                if digest in mine and digest not in seen:
+                    report.appended += 1
+                    report.rejected += mine[digest]
+                elif digest in known or digest in seen:
                     report.known += 1
-                    continue
-                known.add(event.content_hash)
-                payload = self._payload(event)
-                report.rejected += isinstance(payload, TraceRejected)
-                pending.append(NewEvent(trace_stream(session), payload))
+                else:
+                    pending.append((digest, self._payload(event)))
+                seen.add(digest)
             if len(pending) >= BATCH:
-                report.appended += len(self.ledger.append(pending))
+                version = self._flush(stream, version, pending, mine, report)
                 pending = []
         if pending:
-            report.appended += len(self.ledger.append(pending))
+            self._flush(stream, version, pending, mine, report)
         return report
+
+    def _flush(
+        self,
+        stream: str,
+        version: int,
+        pending: list[tuple[str, Payload]],
+        mine: dict[str, bool],
+        report: IngestReport,
+    ) -> int:
+        """Append one batch at ``version`` (ConcurrencyError when another ingest
+        moved the stream); returns the stream's version after it."""
+        batch = [
+            NewEvent(stream, p, version if i == 0 else None) for i, (_, p) in enumerate(pending)
+        ]
+        report.appended += len(self.ledger.append(batch))
+        for digest, payload in pending:
+            rejected = isinstance(payload, TraceRejected)
+            mine[digest] = rejected
+            report.rejected += rejected
+        return version + len(batch)
 
     def _payload(self, event: TraceEvent) -> Payload:
         """The event, or its refusal by the injection guard or the leak matrix."""

@@ -16,11 +16,12 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Final
+from typing import Final, TypeVar
 
 from kei.adapters.ledger import Ledger, NewEvent
+from kei.adapters.retrying import retry_write
 from kei.adapters.route_evidence import FoldedEvidence, TableEvidence
 from kei.domain.calibrate import Calibration, Observation, calibrate
 from kei.domain.catalog import Catalog
@@ -46,10 +47,11 @@ from kei.domain.route_records import (
     weights_value,
 )
 from kei.domain.routing import Decision, DecisionInput, select
-from kei.errors import ConcurrencyError, InputError
+from kei.errors import InputError
 from kei.projections.posteriors import Posteriors, is_success
 
 OUTCOME_TYPE: Final = "route.outcome"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +162,11 @@ class RouteService:
     def outcome(self, decision_id: str, outcome: str, depth: int | None = None) -> str:
         """Record how the routed work turned out; ``depth`` defaults to the number of
         escalations the decision went through."""
+        return self._retried(
+            lambda: self._outcome(decision_id, outcome, depth), f"decision {decision_id}"
+        )
+
+    def _outcome(self, decision_id: str, outcome: str, depth: int | None) -> str:
         if outcome not in OUTCOMES:
             raise InputError(
                 f"unknown outcome {outcome!r}", hint=f"use one of {', '.join(OUTCOMES)}"
@@ -182,6 +189,9 @@ class RouteService:
 
     def escalate(self, decision_id: str) -> RouteEscalated | None:
         """One step up the ladder after a failure; None when the ladder says surrender."""
+        return self._retried(lambda: self._escalate(decision_id), f"decision {decision_id}")
+
+    def _escalate(self, decision_id: str) -> RouteEscalated | None:
         events, decided = self.decision(decision_id)
         if any(e.type == OUTCOME_TYPE for e in events):
             raise InputError(
@@ -232,8 +242,12 @@ class RouteService:
             weights=weights_event(result.weights), mse=result.mse,
             baseline_mse=result.baseline_mse, observations=len(rows), evaluated=result.evaluated,
         )  # fmt: skip
-        version = self.ledger.store.stream_version(WEIGHTS_STREAM)
-        return result, _name(self._append(WEIGHTS_STREAM, version, [payload])[-1])
+
+        def write() -> str:
+            version = self.ledger.store.stream_version(WEIGHTS_STREAM)
+            return _name(self._append(WEIGHTS_STREAM, version, [payload])[-1])
+
+        return result, self._retried(write, "the routing weights")
 
     def posteriors(self, task_class: str | None = None) -> list[PosteriorRow]:
         """Every (model, task class) count, or one class's."""
@@ -252,14 +266,14 @@ class RouteService:
     def _append(
         self, stream: str, version: int, payloads: Sequence[Payload]
     ) -> list[RecordedEvent]:
-        batch = [NewEvent(stream, p, version + i) for i, p in enumerate(payloads)]
-        try:
-            return self.ledger.append(batch)
-        except ConcurrencyError:
-            raise ConcurrencyError(
-                f"{stream} changed while this command ran; nothing appended",
-                hint="run the command again",
-            ) from None
+        """Append at ``version``; a lost race raises ConcurrencyError, which the
+        public command retries whole (``_retried``), reading and deciding again."""
+        return self.ledger.append(
+            [NewEvent(stream, p, version + i) for i, p in enumerate(payloads)]
+        )
+
+    def _retried(self, write: Callable[[], T], what: str) -> T:
+        return retry_write(self.ledger.retry, write, what=what)
 
 
 def _current(events: list[RecordedEvent], decided: RouteDecided) -> tuple[str, int]:

@@ -92,7 +92,11 @@ def open_ledger(
 
     key = load_signing_key(settings) if with_key else None
     ledger = Ledger.open(
-        settings.db_url, key=key, synchronous=settings.synchronous, read_only=read_only
+        settings.db_url,
+        key=key,
+        synchronous=settings.synchronous,
+        read_only=read_only,
+        retry=settings.retry,
     )
     try:
         yield ledger

@@ -6,6 +6,8 @@ from enum import IntEnum
 
 from kei.domain.catalog import CatalogError, FallbackCycleError, UnknownFilterError
 from kei.errors import (
+    ConcurrencyError,
+    ContentionError,
     InputError,
     KeiError,
     KeyFileError,
@@ -20,10 +22,13 @@ class Exit(IntEnum):
     FINDINGS = 1
     USAGE = 2
     STORE = 3
+    TEMPFAIL = 75  # sysexits.h EX_TEMPFAIL: lost a race every retry; run it again
 
 
 def exit_code_for(error: KeiError) -> Exit:
     """Map an error family to its exit code."""
+    if isinstance(error, ContentionError | ConcurrencyError):
+        return Exit.TEMPFAIL  # a lost race is never a usage error
     if isinstance(error, StoreError):
         return Exit.STORE
     if isinstance(error, VerificationError):

@@ -37,7 +37,9 @@ def new(
             raise InputError(f"key file {path} already exists", hint="pick another name")
         key = SigningKey.generate(name=name)
         signer = load_signing_key(settings)
-        with Ledger.open(settings.db_url, key=signer, synchronous=settings.synchronous) as ledger:
+        with Ledger.open(
+            settings.db_url, key=signer, synchronous=settings.synchronous, retry=settings.retry
+        ) as ledger:
             ledger.check_signer(signer)
             write_key(path, key)
             try:

@@ -4,7 +4,8 @@ Thin: resolves the target (``--db`` here, else the global store), calls
 ``kei.adapters.bundle.replay``, prints a short report on stdout (``--json``: one
 object). Progress bars go to stderr, on a terminal only. Exit codes: 0 replayed (or
 verified, with ``--dry-run``); 1 the bundle was refused (hostile, inconsistent, a
-fork, another ledger, a digest mismatch); 2 usage; 3 the store cannot be opened.
+fork, another ledger, a digest mismatch); 2 usage; 3 the store cannot be opened; 75
+another writer appended while the bundle was checked.
 ``kei hibernate import`` is the same command.
 """
 

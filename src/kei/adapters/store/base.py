@@ -17,6 +17,7 @@ from kei.domain.records import StoredRecord
 EVENTS_TABLE = "kei_events"
 CHAIN_TABLE = "kei_chain"
 PAGE = 1000
+Guard = tuple[str, int]  # (stream, version): the stream must end there, or no append
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +57,15 @@ class EventStore(Protocol):
     def is_created(self) -> bool:
         """True when kei's tables exist."""
 
-    def append(self, records: Sequence[PendingRecord]) -> list[ChainEntry]:
-        """Append all records in one transaction, chained; ConcurrencyError on a clash."""
+    def append(
+        self, records: Sequence[PendingRecord], guard: Guard | None = None
+    ) -> list[ChainEntry]:
+        """Append all records in one transaction, chained; ConcurrencyError on a clash.
+
+        With ``guard`` = (stream, version), the transaction also checks, under the
+        write lock, that ``stream`` ended at ``version`` before this batch, else
+        raises ``KeysChangedError`` and appends nothing (the ledger guards its
+        cached key registry with the ``kei.keys`` stream this way)."""
 
     def stream_version(self, stream: str) -> int:
         """The highest version in ``stream``, 0 when it is empty."""

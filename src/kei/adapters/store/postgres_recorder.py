@@ -18,7 +18,7 @@ from eventsourcing.persistence import ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
 from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, ChainEntry, PendingRecord
-from kei.adapters.store.recording import link_entries
+from kei.adapters.store.recording import guard_moved, link_entries
 from kei.adapters.store.verbatim import check_head, split_rows
 
 _INSERT_CHAIN: Final = (
@@ -53,6 +53,8 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             "WITH ins AS (INSERT INTO {schema}.{table} "
             "(originator_id, originator_version, topic, state) "
             "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) "
+            "WHERE (SELECT COALESCE(MAX(originator_version), 0) FROM {schema}.{table} "
+            "WHERE originator_id = %s) = %s "
             "RETURNING notification_id) "
             "SELECT ins.notification_id, h.seq, h.hash FROM ins LEFT JOIN "
             f"(SELECT seq, hash FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1) h ON true "
@@ -87,9 +89,14 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         The library sends a batch as one text-encoded array of a composite type,
         escaping every state byte (about 20 µs per event); this sends four arrays,
         the states in binary, and reads the chain head in the same statement (its
-        snapshot is taken after the lock statement, so the head is current).
+        snapshot is taken after the lock statement, so the head is current), and the
+        end of the ``guard`` stream before this batch (the statement's snapshot does
+        not see its own inserts): when it moved, nothing is inserted, and
+        ``_fetch_ids_after_insert_events`` raises. (The library commits the
+        transaction before it re-raises an error of that method, so the check must
+        stop the insert itself, not come after it.)
         """
-        del kwargs
+        guard = kwargs.get("guard")
         self._lock_table(curs)
         self._notify_channel(curs)
         curs.execute(
@@ -99,6 +106,8 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                 [s.originator_version for s in stored_events],
                 [s.topic for s in stored_events],
                 [s.state for s in stored_events],
+                None if guard is None else guard[0],  # NULL matches no stream: 0
+                0 if guard is None else guard[1],
             ),
             prepare=True,
         )
@@ -108,6 +117,9 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         """Link the batch to the head read by the insert; queue the chain rows."""
         rows = curs.fetchall()
+        guard = kwargs.get("guard")
+        if guard is not None and stored_events and not rows:
+            raise guard_moved(guard, None)  # the insert found the guard moved: no rows
         if len(rows) != len(stored_events):
             raise ProgrammingError(f"inserted {len(stored_events)} events, got {len(rows)} ids")
         positions = [r["notification_id"] for r in rows]

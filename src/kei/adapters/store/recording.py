@@ -14,8 +14,9 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 
-from kei.adapters.store.base import ChainEntry, PendingRecord
+from kei.adapters.store.base import ChainEntry, Guard, PendingRecord
 from kei.domain.envelope import GENESIS_PREV, chain_hash
+from kei.errors import KeysChangedError
 
 Build = Callable[[dict[str, int]], Sequence[PendingRecord]]
 
@@ -28,11 +29,13 @@ class RecorderAppends:
     def _appending(self) -> AbstractContextManager[None]:
         raise NotImplementedError
 
-    def append(self, records: Sequence[PendingRecord]) -> list[ChainEntry]:
+    def append(
+        self, records: Sequence[PendingRecord], guard: Guard | None = None
+    ) -> list[ChainEntry]:
         stored = [StoredEvent(r.stream, r.version, r.type, r.state) for r in records]
         chain_out: list[ChainEntry] = []
         with self._appending():
-            self.recorder.insert_events(stored, chain_out=chain_out)
+            self.recorder.insert_events(stored, chain_out=chain_out, guard=guard)
         return chain_out
 
     def append_locked(self, streams: Sequence[str], build: Build) -> list[ChainEntry]:
@@ -40,6 +43,14 @@ class RecorderAppends:
         with self._appending():
             self.recorder.insert_locked(streams, build, chain_out)
         return chain_out
+
+
+def guard_moved(guard: Guard, found: int | None) -> KeysChangedError:
+    """The error of a ``guard`` whose stream was found at version ``found``."""
+    where = "moved" if found is None else f"moved to version {found}"
+    return KeysChangedError(
+        f"stream {guard[0]} {where} (this ledger read version {guard[1]}); nothing appended"
+    )
 
 
 def link_entries(

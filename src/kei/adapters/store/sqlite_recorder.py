@@ -27,7 +27,7 @@ from eventsourcing.sqlite import (
 )
 
 from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, ChainEntry, PendingRecord
-from kei.adapters.store.recording import link_entries
+from kei.adapters.store.recording import guard_moved, link_entries
 from kei.adapters.store.verbatim import Splitter, check_head, split_rows
 from kei.errors import StoreError
 
@@ -38,6 +38,12 @@ LOCK_TIMEOUT_S: Final = 30
 STATEMENT_CACHE: Final = 64
 MAX_PARAMS: Final = 999  # the oldest SQLite's limit of parameters to a statement
 _HEAD: Final = f"SELECT seq, hash, position FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1"
+# The head, and a stream's end before the batch that starts at a position (one short
+# index range), in one statement: the guard costs no statement of its own.
+_HEAD_GUARDED: Final = (
+    f"SELECT seq, hash, position, (SELECT MAX(originator_version) FROM {EVENTS_TABLE} "
+    f"WHERE originator_id = ? AND rowid < ?) FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1"
+)
 _TAKE_WRITE_LOCK: Final = f"UPDATE {CHAIN_TABLE} SET seq = seq WHERE position < 0"
 _INSERT_CHAIN: Final = (
     f"INSERT INTO {CHAIN_TABLE} (position, seq, prev_hash, hash) VALUES (?,?,?,?)"
@@ -157,8 +163,16 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             c.executemany(self.insert_events_statement, rows)
             c.execute("SELECT last_insert_rowid()")
             first = int(c.fetchone()[0]) - count + 1
-        c.execute(_HEAD)
-        head = c.fetchone()
+        guard = kwargs.get("guard")
+        if guard is None:
+            c.execute(_HEAD)
+            head = c.fetchone()
+        else:  # the write lock is held: the guarded stream cannot move
+            c.execute(_HEAD_GUARDED, (guard[0], first))
+            head = c.fetchone()
+            found = None if head is None else head[3]  # no head: no event before the batch
+            if (found or 0) != guard[1]:
+                raise guard_moved(guard, found)
         if head is not None and head[2] >= first:
             raise StoreError(
                 f"new events got position {first}, but the chain already reaches position "
