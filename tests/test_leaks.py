@@ -23,7 +23,7 @@ from typer.testing import CliRunner, Result
 
 from cli_helpers import cli_env
 from kei.adapters.cli import leaks_cmd
-from kei.adapters.leak_files import ENV_VAR, load_matrix, walk_scannable
+from kei.adapters.leak_files import ENV_VAR, Skipped, load_matrix, walk_texts
 from kei.domain.leak_rules import LeakMatrixError, shannon_entropy
 from kei.domain.leaks import SCOPES, Blocked, LeakBlockedError, Matrix, redact_match
 from kei.errors import InputError
@@ -33,6 +33,12 @@ SECRETS = FIXTURES / "secrets"
 CLEAN = FIXTURES / "clean"
 REPO = Path(__file__).resolve().parents[1]
 B62 = string.ascii_letters + string.digits
+
+
+def walk_scannable(root: Path) -> list[Path]:
+    """The files a folder scan of ``root`` reads."""
+    return [Path(item[0]) for item in walk_texts(root) if not isinstance(item, Skipped)]
+
 
 # fixture file -> times its intended rule (the file's stem) fires
 EXPECTED = {
@@ -542,18 +548,21 @@ def test_scan_json_lines_and_severity_filter(tmp_path: Path) -> None:
     assert set(rows[0]) == {"rule_id", "severity", "file", "line", "matched_redacted"}
 
 
-def test_a_folder_is_walked_as_upstream(tmp_path: Path) -> None:
+def test_a_folder_is_walked_by_content_not_name(tmp_path: Path) -> None:
     token = fake("ghp_", 36)
     tree = tmp_path / "tree"
     for rel in ("a.py", "b.md", "c.txt", ".git/d.py", "node_modules/e.js", "target/f.rs",
-                "sub/g.json", "sub/h.rs", "bin.sh"):  # fmt: skip
+                ".venv/g.py", "sub/g.json", "sub/h.rs", "bin.sh", "nul.bin"):  # fmt: skip
         (tree / rel).parent.mkdir(parents=True, exist_ok=True)
         (tree / rel).write_text(f"x = 1\n{token}\n", encoding="utf-8")
-    (tree / "bin.sh").write_bytes(b"\xff\xfe " + token.encode())
+    (tree / "bin.sh").write_bytes(b"\xff\xfe " + token.encode())  # not UTF-8: scanned
+    (tree / "nul.bin").write_bytes(b"\x7fELF\0\0 " + token.encode())  # binary: skipped
     result = run(tmp_path, "scan", str(tree))
     assert result.exit_code == 2
     files = sorted(line.split(":")[0] for line in result.stdout.splitlines())
-    assert files == [str(tree / p) for p in ("a.py", "b.md", "sub/g.json", "sub/h.rs")]
+    expected = ("a.py", "b.md", "bin.sh", "c.txt", "sub/g.json", "sub/h.rs")
+    assert files == [str(tree / p) for p in expected]
+    assert "skipped 1: binary" in result.stderr
 
 
 def test_list_is_a_markdown_table_without_patterns(shipped: Matrix, tmp_path: Path) -> None:

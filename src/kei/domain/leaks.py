@@ -63,6 +63,8 @@ __all__ = [
 ]
 
 SHOWN_CHARS = 12
+MEMO_CHARS = 512  # identifiers at most this long are remembered once found clean
+MEMO_ENTRIES = 16_384  # then the memo starts over (at most about 8 MB)
 _EMPTY: Mapping[str, tuple[str, ...]] = MappingProxyType({})
 _NO_FIELDS: Mapping[str, str] = MappingProxyType({})
 
@@ -90,11 +92,16 @@ class Blocked:
 
     rule_id: str
     field: str
+    severity: str = "block"
+    identifier: bool = False
 
     @property
     def message(self) -> str:
+        what = self.severity
+        if self.identifier:
+            what += ": an identifier is refused, never redacted"
         return (f"refused to write: field {self.field!r} matches leak rule {self.rule_id!r} "
-                "(block); nothing was appended")  # fmt: skip
+                f"({what}); nothing was appended")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +147,8 @@ class _Active:
     block: tuple[Rule, ...]
     substitute: tuple[Rule, ...]
     warn: tuple[Rule, ...]
+    refuse_id: tuple[Rule, ...]  # block, then substitute: what refuses an identifier
+    shortest: int  # no rule of the scope matches a shorter text
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +157,19 @@ class Matrix:
 
     rules: tuple[Rule, ...]
     _active: Mapping[str, _Active] = field(init=False, repr=False, compare=False)
+    _clean: dict[str, None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         active = {s: _split([r for r in self.rules if r.applies_to(s)]) for s in SCOPES}
         object.__setattr__(self, "_active", MappingProxyType(active))
+        # Identifiers the write path already found clean: a memo of a pure function of
+        # this (immutable) matrix, bounded, so repeated agent ids, models and hashes
+        # cost one dict lookup instead of a search per rule.
+        object.__setattr__(self, "_clean", {})
+
+    def fires(self, scope: str = ALL_WRITES) -> bool:
+        """Whether any rule can fire in ``scope``: a scan with none proves nothing."""
+        return bool(self._rules(scope).scanning)
 
     @classmethod
     def from_data(cls, data: Mapping[str, object], *, source: str) -> Matrix:
@@ -231,6 +249,32 @@ class Matrix:
         return Verdict(None, MappingProxyType(out), MappingProxyType(redactions),
                        MappingProxyType(warnings))  # fmt: skip
 
+    def check_identifiers(
+        self, values: Iterable[tuple[str, str]], scope: str = ALL_WRITES
+    ) -> Verdict:
+        """The write path's check of every string that is not free text (ids, names,
+        keys, tags, stream names): a ``block`` *or* ``substitute`` match refuses the
+        write, because redacting an identifier would change what other events refer
+        to; ``warn`` rules flag. ``values`` pairs a field's name with its value."""
+        active = self._rules(scope)
+        memo = self._clean if scope == ALL_WRITES else {}
+        warnings: dict[str, tuple[str, ...]] = {}
+        for name, value in values:
+            if len(value) < active.shortest or value in memo:
+                continue
+            for rule in active.refuse_id:
+                if rule.matches(value):
+                    return Verdict(Blocked(rule.id, name, rule.severity, identifier=True),
+                                   _NO_FIELDS)  # fmt: skip
+            flagged = tuple(r.id for r in active.warn if r.matches(value))
+            if flagged:
+                warnings[name] = warnings.get(name, ()) + flagged
+            elif len(value) <= MEMO_CHARS:
+                if len(memo) >= MEMO_ENTRIES:
+                    memo.clear()
+                memo[value] = None
+        return Verdict(None, _NO_FIELDS, warnings=MappingProxyType(warnings))
+
     def _rules(self, scope: str) -> _Active:
         active = self._active.get(scope)
         if active is None:
@@ -259,7 +303,9 @@ def _split(rules: list[Rule]) -> _Active:
         return tuple(r for r in rules if r.severity == severity)
 
     scanning = tuple(r for r in rules if r.severity != "exclude")
-    return _Active(scanning, only("block"), only("substitute"), only("warn"))
+    shortest = min((r.min_len for r in scanning), default=0)
+    return _Active(scanning, only("block"), only("substitute"), only("warn"),
+                   only("block") + only("substitute"), shortest)  # fmt: skip
 
 
 def _union(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
