@@ -143,14 +143,15 @@ def _walked(path: str) -> tuple[str, str] | Skipped:
         with os.fdopen(os.open(path, flags), "rb") as f:
             if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
                 return Skipped(path, "not a regular file", incomplete=False)
-            raw = f.read(MAX_SCAN_BYTES + 1)
+            raw = f.read(SNIFF_BYTES)
+            if b"\0" in raw and not raw.startswith(_UTF16_BOMS):
+                log.debug("skipping binary file %s", path)
+                return Skipped(path, "binary", incomplete=False)
+            raw += f.read(MAX_SCAN_BYTES + 1 - len(raw))
     except OSError as exc:
         return Skipped(path, _why(exc), incomplete=True)
     if len(raw) > MAX_SCAN_BYTES:
         return Skipped(path, f"larger than {MAX_SCAN_BYTES} bytes", incomplete=True)
-    if b"\0" in raw[:SNIFF_BYTES] and not raw.startswith(_UTF16_BOMS):
-        log.debug("skipping binary file %s", path)
-        return Skipped(path, "binary", incomplete=False)
     return path, _decode(raw)
 
 
