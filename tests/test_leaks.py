@@ -52,6 +52,7 @@ EXPECTED = {
     "perplexity-api-key.ts": 1, "private-key.md": 3, "pypi-token.toml": 1,
     "replicate-api-token.sh": 1, "sk-api-key.py": 2, "slack-token.js": 3,
     "slack-webhook-url.json": 1, "stripe-secret-key.js": 2, "xai-api-key.sh": 1,
+    "password-assignment.env": 3, "password-flag.sh": 2,
 }  # fmt: skip
 
 
