@@ -171,8 +171,9 @@ class Ledger:
             public_key=key.public_key.hex(),
             key_name=key.name,
         )
+        batch, _ = guard_batch([NewEvent(events.SYSTEM_STREAM, genesis, 0)], self._leaks)
         try:
-            recorded = self._append_once([NewEvent(events.SYSTEM_STREAM, genesis, 0)], key)
+            recorded = self._append_once(batch, key)
         except ConcurrencyError:
             raise LedgerStateError(
                 f"a ledger already exists in {self.store.url}", hint="nothing was changed"
