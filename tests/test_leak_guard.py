@@ -5,6 +5,7 @@ never hold the secret."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -305,3 +306,21 @@ def test_a_ledger_name_with_a_secret_is_refused_at_init(store_url: str, tmp_path
     assert "field 'name' matches leak rule 'github-token'" in result.stderr
     with Ledger.open(store_url) as opened:
         assert opened.store.count() == 0
+
+
+def test_a_token_in_a_trace_path_rejects_that_event_not_the_ingest(
+    store_url: str, tmp_path: Path
+) -> None:
+    lines = (TRACES / "session-a.jsonl").read_text(encoding="utf-8").splitlines()
+    lines[1] = lines[1].replace('"cwd":"/repo"', f'"cwd":"/repo-{GITHUB}"')
+    assert GITHUB in lines[1]
+    trace = tmp_path / "t.jsonl"
+    trace.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run = in_process(cli_env(tmp_path / "home", store_url))
+    run("init")
+    report = json.loads(run("retro", "ingest", str(trace), "--session", "s", "--json").stdout)
+    assert report["rejected"] >= 1 and report["appended"] > report["rejected"]
+    with Ledger.open(store_url) as opened:
+        assert GITHUB.encode() not in b"".join(e.payload_bytes for e in opened.read())
+        rejected = [e.payload() for e in opened.read() if e.type == "trace.rejected"]
+    assert {(r.source, r.rule) for r in rejected} == {("leak-matrix", "github-token")}  # type: ignore[attr-defined]
