@@ -26,9 +26,11 @@ import msgspec
 
 from kei.adapters.appending import NewEvent
 from kei.domain.events import event_type_of
-from kei.domain.free_text import FREE_TEXT, identifier_strings
+from kei.domain.free_text import FREE_TEXT, identifier_strings, identifier_values
 from kei.domain.leak_events import LEAKS_STREAM, LeakNoted
-from kei.domain.leaks import Matrix
+from kei.domain.leaks import Matrix, Verdict
+
+_CLEAN = Verdict(None, {})
 
 STREAM_FIELD = "<stream>"  # how a refusal names the stream an event was headed for
 
@@ -41,10 +43,12 @@ def guard_batch(batch: Sequence[NewEvent], matrix: Matrix) -> tuple[list[NewEven
     for event in batch:
         name = event_type_of(event.payload).name
         free = FREE_TEXT.get(name, ())
-        ids = matrix.check_identifiers(
-            [(STREAM_FIELD, event.stream), *identifier_strings(event.payload, free)]
-        )
-        ids.raise_if_blocked()
+        ids = _CLEAN
+        if not matrix.known_clean((event.stream, *identifier_values(event.payload, free))):
+            strings = identifier_strings(event.payload, free)
+            strings.append((STREAM_FIELD, event.stream))
+            ids = matrix.check_identifiers(strings)
+            ids.raise_if_blocked()
         fields = {f: v for f in free if (v := getattr(event.payload, f))}
         if not fields and not ids.warnings:
             out.append(event)

@@ -249,6 +249,16 @@ class Matrix:
         return Verdict(None, MappingProxyType(out), MappingProxyType(redactions),
                        MappingProxyType(warnings))  # fmt: skip
 
+    def known_clean(self, values: Iterable[object]) -> bool:
+        """True when every value is None, or a string too short for any rule or found
+        clean before (on ``all-writes``): the write path's fast check, which spares
+        most events building field names at all. False means "check them"."""
+        memo, shortest = self._clean, self._active[ALL_WRITES].shortest
+        for v in values:
+            if v is not None and (v.__class__ is not str or (len(v) >= shortest and v not in memo)):
+                return False
+        return True
+
     def check_identifiers(
         self, values: Iterable[tuple[str, str]], scope: str = ALL_WRITES
     ) -> Verdict:
@@ -258,10 +268,12 @@ class Matrix:
         to; ``warn`` rules flag. ``values`` pairs a field's name with its value."""
         active = self._rules(scope)
         memo = self._clean if scope == ALL_WRITES else {}
+        shortest = active.shortest
+        todo = [(n, v) for n, v in values if len(v) >= shortest and v not in memo]
+        if not todo:
+            return _CLEAN
         warnings: dict[str, tuple[str, ...]] = {}
-        for name, value in values:
-            if len(value) < active.shortest or value in memo:
-                continue
+        for name, value in todo:
             for rule in active.refuse_id:
                 if rule.matches(value):
                     return Verdict(Blocked(rule.id, name, rule.severity, identifier=True),
@@ -281,6 +293,9 @@ class Matrix:
             check_filters(scope)  # raises: the scope is unknown
             raise AssertionError(scope)
         return active
+
+
+_CLEAN = Verdict(None, _NO_FIELDS)
 
 
 def redact_match(match: str) -> str:
