@@ -829,3 +829,24 @@ def test_no_false_positive_on_the_python_standard_library(shipped: Matrix) -> No
     wrong = [v for v in found if not (v.rule_id == "private-key" and "/certdata/" in v.file
                                       and v.file.endswith(".pem"))]  # fmt: skip
     assert wrong == []
+
+
+def test_a_folder_too_deep_to_open_fails_the_scan_even_for_root(tmp_path: Path) -> None:
+    """A subfolder os.walk cannot list (its path is longer than PATH_MAX, which stops
+    root as well as anyone) is named, and the scan exits 2 instead of "no leaks"."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "ok.txt").write_text("fine\n", encoding="utf-8")
+    fd = os.open(tree, os.O_RDONLY)
+    try:
+        for _ in range(18):  # 18 x 250 characters: past Linux's 4096
+            os.mkdir("d" * 250, dir_fd=fd)
+            deeper = os.open("d" * 250, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = deeper
+    finally:
+        os.close(fd)
+    result = run(tmp_path, "scan", str(tree))
+    assert result.exit_code == 2, result.output
+    assert "kei: cannot read " in result.stderr and "File name too long" in result.stderr
+    assert "the scan is incomplete" in result.stderr and "Traceback" not in result.output
