@@ -3,7 +3,10 @@
 Pure. A :class:`Matrix` holds compiled rules (``leak_rules.py``) and answers three
 questions: which rules a text trips (:meth:`Matrix.scan_text`, for ``kei leaks scan``),
 what a text becomes once redacted (:meth:`Matrix.substitute`), and, on the write path,
-whether an event may be written and with which field values (:meth:`Matrix.check_fields`).
+whether an event may be written and with which field values (:meth:`Matrix.check_fields`
+for free text; :meth:`Matrix.check_identifiers` for every other string, where a
+``substitute`` match refuses like a ``block``: redacting an id would break what refers
+to it).
 Rules:
 
 - ``exclude`` rules never fire. A rule applies to a scope it lists, or to every scope if
