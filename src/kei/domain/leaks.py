@@ -150,7 +150,7 @@ class _Active:
     block: tuple[Rule, ...]
     substitute: tuple[Rule, ...]
     warn: tuple[Rule, ...]
-    refuse_id: tuple[Rule, ...]  # block, then substitute: what refuses an identifier
+    refuse_id: tuple[Rule, ...]  # block and substitute, shortest match first
     shortest: int  # no rule of the scope matches a shorter text
 
 
@@ -258,8 +258,13 @@ class Matrix:
         most events building field names at all. False means "check them"."""
         memo, shortest = self._clean, self._active[ALL_WRITES].shortest
         for v in values:
-            if v is not None and (v.__class__ is not str or (len(v) >= shortest and v not in memo)):
-                return False
+            if v is None or (v.__class__ is str and (len(v) < shortest or v in memo)):
+                continue
+            if v.__class__ is tuple and all(  # tags and other tuples of strings
+                i.__class__ is str and (len(i) < shortest or i in memo) for i in v
+            ):
+                continue
+            return False
         return True
 
     def check_identifiers(
@@ -277,7 +282,10 @@ class Matrix:
             return _CLEAN
         warnings: dict[str, tuple[str, ...]] = {}
         for name, value in todo:
+            n = len(value)
             for rule in active.refuse_id:
+                if rule.min_len > n:
+                    break  # refuse_id is sorted by min_len: no later rule fits either
                 if rule.matches(value):
                     return Verdict(Blocked(rule.id, name, rule.severity, identifier=True),
                                    _NO_FIELDS)  # fmt: skip
@@ -322,8 +330,11 @@ def _split(rules: list[Rule]) -> _Active:
 
     scanning = tuple(r for r in rules if r.severity != "exclude")
     shortest = min((r.min_len for r in scanning), default=0)
+    # By shortest match (a stable sort: block before substitute at equal lengths), so
+    # check_identifiers stops at the first rule too long for the value.
+    refuse = sorted(only("block") + only("substitute"), key=lambda r: r.min_len)
     return _Active(scanning, only("block"), only("substitute"), only("warn"),
-                   only("block") + only("substitute"), shortest)  # fmt: skip
+                   tuple(refuse), shortest)  # fmt: skip
 
 
 def _union(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
