@@ -324,3 +324,22 @@ def test_a_token_in_a_trace_path_rejects_that_event_not_the_ingest(
         assert GITHUB.encode() not in b"".join(e.payload_bytes for e in opened.read())
         rejected = [e.payload() for e in opened.read() if e.type == "trace.rejected"]
     assert {(r.source, r.rule) for r in rejected} == {("leak-matrix", "github-token")}  # type: ignore[attr-defined]
+
+
+@settings(max_examples=200, deadline=None)
+@given(ident=st.lists(st.sampled_from([GITHUB, JWT, "agent-7", "sk-", "ghp_", "/", "token="])
+                      | st.text(max_size=8), max_size=6).map("".join))  # fmt: skip
+def test_an_identifier_is_refused_exactly_when_a_block_or_substitute_rule_matches(
+    ident: str,
+) -> None:
+    """The memo and the length cut-offs never change the answer, asked twice."""
+    matrix = shipped_matrix()
+    expected = any(r.matches(ident) for r in matrix.rules if r.severity in ("block", "substitute"))
+    event = NewEvent("agent/x", events.AgentForked(agent_id="x", branch="b", creator=ident))
+    for _ in range(2):
+        try:
+            guard_batch([event], matrix)
+            refused = False
+        except LeakBlockedError:
+            refused = True
+        assert refused == expected, ident

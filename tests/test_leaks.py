@@ -711,8 +711,8 @@ def test_stdin_is_read_up_to_a_bound(tmp_path: Path) -> None:
     assert "stdin: more than" in done.stderr
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads through chmod 000; the oversize "
-                    "test below covers an incomplete scan for root")  # fmt: skip
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads through chmod 000; the too-deep "
+                    "and oversize tests cover an incomplete scan for root")  # fmt: skip
 def test_an_unreadable_subfolder_fails_the_scan_and_is_named(tmp_path: Path) -> None:
     tree = tmp_path / "tree"
     (tree / "locked").mkdir(parents=True)
