@@ -7,10 +7,12 @@ stays clean for any scanner; the real-format fakes live in ``fixtures/leaks/secr
 from __future__ import annotations
 
 import json
+import os
 import random
 import string
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,9 +23,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
-from cli_helpers import cli_env
+from cli_helpers import cli_env, kei
+from kei.adapters import leak_files
 from kei.adapters.cli import leaks_cmd
-from kei.adapters.leak_files import ENV_VAR, load_matrix, walk_scannable
+from kei.adapters.leak_files import ENV_VAR, Skipped, load_matrix, walk_texts
 from kei.domain.leak_rules import LeakMatrixError, shannon_entropy
 from kei.domain.leaks import SCOPES, Blocked, LeakBlockedError, Matrix, redact_match
 from kei.errors import InputError
@@ -33,6 +36,12 @@ SECRETS = FIXTURES / "secrets"
 CLEAN = FIXTURES / "clean"
 REPO = Path(__file__).resolve().parents[1]
 B62 = string.ascii_letters + string.digits
+
+
+def walk_scannable(root: Path) -> list[Path]:
+    """The files a folder scan of ``root`` reads."""
+    return [Path(item[0]) for item in walk_texts(root) if not isinstance(item, Skipped)]
+
 
 # fixture file -> times its intended rule (the file's stem) fires
 EXPECTED = {
@@ -46,6 +55,7 @@ EXPECTED = {
     "perplexity-api-key.ts": 1, "private-key.md": 3, "pypi-token.toml": 1,
     "replicate-api-token.sh": 1, "sk-api-key.py": 2, "slack-token.js": 3,
     "slack-webhook-url.json": 1, "stripe-secret-key.js": 2, "xai-api-key.sh": 1,
+    "password-assignment.env": 3, "password-flag.sh": 2,
 }  # fmt: skip
 
 
@@ -89,7 +99,7 @@ def test_shipped_rules_are_documented_secrets_for_every_write(shipped: Matrix) -
     assert len(shipped.rules) >= 25
     assert len({r.id for r in shipped.rules}) == len(shipped.rules)
     for r in shipped.rules:
-        assert r.rationale and r.added == "2026-11-25", r.id
+        assert r.rationale and r.added in ("2026-11-25", "2026-12-07"), r.id
         assert (r.category, r.scope) == ("secret", ("all-writes",)), r.id
         assert r.severity in ("block", "substitute"), r.id
     assert {f.split(".", maxsplit=1)[0] for f in EXPECTED} == {r.id for r in shipped.rules}
@@ -542,18 +552,21 @@ def test_scan_json_lines_and_severity_filter(tmp_path: Path) -> None:
     assert set(rows[0]) == {"rule_id", "severity", "file", "line", "matched_redacted"}
 
 
-def test_a_folder_is_walked_as_upstream(tmp_path: Path) -> None:
+def test_a_folder_is_walked_by_content_not_name(tmp_path: Path) -> None:
     token = fake("ghp_", 36)
     tree = tmp_path / "tree"
     for rel in ("a.py", "b.md", "c.txt", ".git/d.py", "node_modules/e.js", "target/f.rs",
-                "sub/g.json", "sub/h.rs", "bin.sh"):  # fmt: skip
+                ".venv/g.py", "sub/g.json", "sub/h.rs", "bin.sh", "nul.bin"):  # fmt: skip
         (tree / rel).parent.mkdir(parents=True, exist_ok=True)
         (tree / rel).write_text(f"x = 1\n{token}\n", encoding="utf-8")
-    (tree / "bin.sh").write_bytes(b"\xff\xfe " + token.encode())
+    (tree / "bin.sh").write_bytes(b"\xff\xfe " + token.encode())  # not UTF-8: scanned
+    (tree / "nul.bin").write_bytes(b"\x7fELF\0\0 " + token.encode())  # binary: skipped
     result = run(tmp_path, "scan", str(tree))
     assert result.exit_code == 2
     files = sorted(line.split(":")[0] for line in result.stdout.splitlines())
-    assert files == [str(tree / p) for p in ("a.py", "b.md", "sub/g.json", "sub/h.rs")]
+    expected = ("a.py", "b.md", "bin.sh", "c.txt", "sub/g.json", "sub/h.rs")
+    assert files == [str(tree / p) for p in expected]
+    assert "skipped 1: binary" in result.stderr
 
 
 def test_list_is_a_markdown_table_without_patterns(shipped: Matrix, tmp_path: Path) -> None:
@@ -626,3 +639,214 @@ def test_the_cli_runs_as_a_real_process(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [f"{SECRETS / 'jwt.md'}:3: substitute jwt eyJhbGciOiJI…",
                                         f"{SECRETS / 'jwt.md'}:5: substitute jwt eyJhbGciOiJS…"]  # fmt: skip
+
+
+# --- folder scans read every regular file, and say what they could not -------------------
+
+RECALL = FIXTURES / "recall"
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+EXTENSIONS = (".env", ".yml", ".yaml", ".ini", ".cfg", ".txt", ".conf", ".properties", ".xml",
+              ".pem", ".key", ".tf", ".log", "", ".unknown-ext")  # fmt: skip
+
+
+def test_every_extension_is_scanned_by_content(tmp_path: Path) -> None:
+    token = fake("ghp_", 36)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    names = [f"f{i}{ext}" if ext else "Dockerfile" for i, ext in enumerate(EXTENSIONS)]
+    for name in names:
+        (tree / name).write_text(f"value: {token}\n", encoding="utf-8")
+    result = run(tmp_path, "scan", str(tree))
+    assert result.exit_code == 2
+    assert sorted(Path(line.split(":")[0]).name for line in result.stdout.splitlines()) == sorted(
+        names
+    )
+    assert f"in {len(names)} files" in result.stderr
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252", "utf-16"])
+def test_files_that_are_not_utf8_are_scanned_too(tmp_path: Path, encoding: str) -> None:
+    token = fake("ghp_", 36)
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "notes.txt").write_bytes(f"café: {token}\n".encode(encoding))
+    for target in (tmp_path / "tree", tmp_path / "tree" / "notes.txt"):
+        result = run(tmp_path, "scan", str(target))
+        assert result.exit_code == 2, (encoding, result.output)
+        assert "github-token" in result.stdout
+    result = run(tmp_path, "scan", "-", stdin=f"caf\xe9 {token}".encode("latin-1"))
+    assert result.exit_code == 2 and "github-token" in result.stdout
+
+
+def test_links_devices_and_fifos_in_a_folder_are_skipped_never_opened(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "ok.txt").write_text("nothing\n", encoding="utf-8")
+    (tree / "zero").symlink_to("/dev/zero")
+    (tree / "outside").symlink_to(SECRETS / "github-token.sh")
+    os.mkfifo(tree / "pipe")
+    result = run(tmp_path, "scan", str(tree))
+    assert result.exit_code == 0, result.output
+    assert "no leaks found in 1 file" in result.stderr
+    assert (
+        "skipped 2: symbolic link" in result.stderr and "skipped 1: not a regular" in result.stderr
+    )
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "fifo"])
+def test_a_named_special_file_is_refused_at_once(tmp_path: Path, target: str) -> None:
+    if target == "fifo":
+        os.mkfifo(tmp_path / "fifo")
+        target = str(tmp_path / "fifo")
+    done = kei(["leaks", "scan", target], cli_env(tmp_path))  # a real process: no hang
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"kei: error: {target}: not a regular file")
+
+
+def test_stdin_is_read_up_to_a_bound(tmp_path: Path) -> None:
+    with open("/dev/zero", "rb") as zero:
+        done = subprocess.run([sys.executable, "-m", "kei", "leaks", "scan", "-"], stdin=zero,
+                              env=cli_env(tmp_path), capture_output=True, text=True,
+                              timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "stdin: more than" in done.stderr
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads through chmod 000; the too-deep "
+                    "and oversize tests cover an incomplete scan for root")  # fmt: skip
+def test_an_unreadable_subfolder_fails_the_scan_and_is_named(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "locked").mkdir(parents=True)
+    (tree / "locked" / "a.txt").write_text(fake("ghp_", 36), encoding="utf-8")
+    (tree / "ok.txt").write_text("fine\n", encoding="utf-8")
+    (tree / "locked").chmod(0)
+    try:
+        result = run(tmp_path, "scan", str(tree))
+    finally:
+        (tree / "locked").chmod(0o700)
+    assert result.exit_code == 2
+    assert f"kei: cannot read {tree / 'locked'}" in result.stderr
+    assert "1 file or folder could not be read; the scan is incomplete" in result.stderr
+
+
+def test_a_file_too_large_to_read_fails_the_scan_and_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(leak_files, "MAX_SCAN_BYTES", 64)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "big.txt").write_text("a" * 65, encoding="utf-8")
+    (tree / "small.txt").write_text("a" * 64, encoding="utf-8")
+    result = run(tmp_path, "scan", str(tree))
+    assert result.exit_code == 2
+    assert f"kei: cannot read {tree / 'big.txt'}: larger than 64 bytes" in result.stderr
+    assert "no leaks found in 1 file" in result.stderr
+    assert "the scan is incomplete" in result.stderr
+
+
+@pytest.mark.parametrize("content", ["", "# nothing but a comment\n", "rule = []\n"])
+def test_an_empty_rule_file_is_refused_never_no_leaks_found(tmp_path: Path, content: str) -> None:
+    (tmp_path / "m.toml").write_text(content, encoding="utf-8")
+    for args in (["--matrix", str(tmp_path / "m.toml")], []):
+        result = run(
+            tmp_path, "scan", str(CLEAN), *args, KEI_LEAK_MATRIX_PATH=str(tmp_path / "m.toml")
+        )
+        assert result.exit_code == 2
+        assert "holds no [[rule]]" in result.stderr and "no leaks found" not in result.stderr
+
+
+def test_a_matrix_with_no_rule_firing_in_the_scope_is_refused(tmp_path: Path) -> None:
+    rules = write_rules(tmp_path / "m.toml", rule("x", "NOPE", "exclude"),
+                        {**rule("g", "PUSHME"), "scope": ["github-push"]})  # fmt: skip
+    result = run(tmp_path, "scan", str(CLEAN), "--matrix", str(rules))
+    assert result.exit_code == 2 and "no rule that fires in scope 'all-writes'" in result.stderr
+    assert run(tmp_path, "scan", "-", "--matrix", str(rules), "--scope", "github-push",
+               stdin="PUSHME").exit_code == 2  # fmt: skip
+
+
+def test_fail_on_moves_the_bar(tmp_path: Path) -> None:
+    rules = write_rules(tmp_path / "m.toml", rule("w", "WARNME", "warn"),
+                        rule("s", "SUBME", "substitute"), rule("b", "BLOCKME"))  # fmt: skip
+    cases = {  # text: exit codes with --fail-on block, warn (the default), substitute
+        "nothing here": (0, 0, 0), "SUBME only": (0, 0, 1), "WARNME": (0, 1, 1),
+        "WARNME SUBME": (0, 1, 1), "BLOCKME": (2, 2, 2),
+    }  # fmt: skip
+    for text, codes in cases.items():
+        for level, code in zip(("block", "warn", "substitute"), codes, strict=True):
+            result = run(tmp_path, "scan", "-", "--matrix", str(rules), "--fail-on", level,
+                         stdin=text)  # fmt: skip
+            assert result.exit_code == code, (text, level, result.output)
+    jwt = RECALL.parent / "secrets" / "jwt.md"
+    assert run(tmp_path, "scan", str(jwt)).exit_code == 0
+    assert run(tmp_path, "scan", str(jwt), "--fail-on", "substitute").exit_code == 1
+    bad = run(tmp_path, "scan", str(jwt), "--fail-on", "sometimes")
+    assert bad.exit_code == 2 and "unknown --fail-on 'sometimes'" in bad.stderr
+
+
+RECALL_RULES = {"pem-concatenated.py": "private-key", "pem-concatenated.js": "private-key",
+                "dsn-at-sign.py": "database-url-password",
+                "dsn-symbols.txt": "database-url-password"}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in RECALL.iterdir()))
+def test_generic_passwords_of_every_kind_are_found(shipped: Matrix, name: str) -> None:
+    """The recall corpus: one written-out password per file, of the kinds detect-secrets
+    finds (and some it does not); each is found, and redacted where substitute."""
+    text = (RECALL / name).read_text(encoding="utf-8")
+    found = {v.rule_id for v in shipped.scan_text(text, label=name)}
+    expected = RECALL_RULES.get(
+        name,
+        "password-flag"
+        if name.endswith(".sh") and any(w in text for w in ("mysql", "sshpass", "curl"))
+        else "password-assignment",
+    )
+    assert expected in found, found
+    redacted, used = shipped.substitute(text)
+    if expected != "private-key":
+        assert used and "[REDACTED:" in redacted
+
+
+def test_the_clean_corpus_stays_clean_with_the_password_rules(shipped: Matrix) -> None:
+    text = (CLEAN / "lookalikes.md").read_text(encoding="utf-8")
+    assert "docker run -p 8080:80" in text
+    assert shipped.scan_text(text) == []
+
+
+@pytest.mark.skipif(not (STDLIB / "os.py").is_file(), reason="no Python standard library "
+                    "sources on this machine (sysconfig's stdlib path has no os.py)")  # fmt: skip
+def test_no_false_positive_on_the_python_standard_library(shipped: Matrix) -> None:
+    """Every text file of the standard library (third-party site-packages left out),
+    read as `kei leaks scan` reads a folder. The only findings allowed are the private
+    keys CPython's test suite ships as PEM files (test/certdata): real key material, so
+    true positives."""
+    found = []
+    for entry in sorted(STDLIB.iterdir()):
+        if entry.name in ("site-packages", "dist-packages") or entry.is_symlink():
+            continue
+        items = walk_texts(entry) if entry.is_dir() else iter([leak_files._walked(str(entry))])
+        for item in items:
+            if not isinstance(item, Skipped):
+                found += shipped.scan_text(item[1], label=item[0])
+    wrong = [v for v in found if not (v.rule_id == "private-key" and "/certdata/" in v.file
+                                      and v.file.endswith(".pem"))]  # fmt: skip
+    assert wrong == []
+
+
+def test_a_folder_too_deep_to_open_fails_the_scan_even_for_root(tmp_path: Path) -> None:
+    """A subfolder os.walk cannot list (its path is longer than PATH_MAX, which stops
+    root as well as anyone) is named, and the scan exits 2 instead of "no leaks"."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "ok.txt").write_text("fine\n", encoding="utf-8")
+    fd = os.open(tree, os.O_RDONLY)
+    try:
+        for _ in range(18):  # 18 x 250 characters: past Linux's 4096
+            os.mkdir("d" * 250, dir_fd=fd)
+            deeper = os.open("d" * 250, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = deeper
+    finally:
+        os.close(fd)
+    result = run(tmp_path, "scan", str(tree))
+    assert result.exit_code == 2, result.output
+    assert "kei: cannot read " in result.stderr and "File name too long" in result.stderr
+    assert "the scan is incomplete" in result.stderr and "Traceback" not in result.output

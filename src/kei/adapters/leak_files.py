@@ -8,8 +8,18 @@
 - A matrix file larger than :data:`MAX_BYTES` is refused before parsing; every failure
   (unreadable, not UTF-8, bad TOML, a broken rule) is one :class:`LeakMatrixError` line
   naming the file. ``OSError`` and ``TOMLDecodeError`` never escape.
-- Scanning a folder walks it as upstream's scan-tree: only :data:`SCANNED_SUFFIXES`,
-  never into :data:`SKIPPED_DIRS`, and a file that cannot be read as UTF-8 is skipped.
+- A matrix without a single rule is refused (:func:`load_matrix`): an empty file would
+  otherwise make every scan say "no leaks found".
+- Scanning a folder (:func:`walk_texts`) reads every regular file by its content, not
+  its name, never descending into :data:`SKIPPED_DIRS` (version-control and
+  dependency folders). It never follows a symbolic link and never opens a device,
+  FIFO or socket (both are reported as skipped); a file whose first
+  :data:`SNIFF_BYTES` hold a NUL byte is binary and skipped, unless it starts with a
+  UTF-16 byte-order mark. Bytes that are not UTF-8 are scanned too (decoded with
+  U+FFFD in place of each bad byte). At most :data:`MAX_SCAN_BYTES` are read from a
+  file. A file or folder that cannot be read, or is larger than that, is reported as
+  :class:`Skipped` with ``incomplete=True``: the command then fails, since a scan that
+  missed a file proves nothing about it.
 
 Example::
 
@@ -19,12 +29,16 @@ Example::
 
 from __future__ import annotations
 
+import codecs
 import functools
 import logging
 import os
+import stat
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import BinaryIO
 
 from kei.adapters.toml_files import parse_toml, read_bounded
 from kei.domain.leaks import LeakMatrixError, Matrix
@@ -33,15 +47,17 @@ from kei.errors import InputError
 __all__ = [
     "ENV_VAR",
     "MAX_BYTES",
-    "SCANNED_SUFFIXES",
+    "MAX_SCAN_BYTES",
     "SHIPPED_NAME",
     "SKIPPED_DIRS",
+    "SNIFF_BYTES",
     "USER_FILE",
+    "Skipped",
     "load_matrix",
-    "read_scannable",
+    "read_stream",
     "read_text_file",
     "shipped_matrix",
-    "walk_scannable",
+    "walk_texts",
 ]
 
 log = logging.getLogger(__name__)
@@ -50,8 +66,21 @@ ENV_VAR = "KEI_LEAK_MATRIX_PATH"
 MAX_BYTES = 4 * 1024 * 1024
 SHIPPED_NAME = "kei/leaks/default.toml"
 USER_FILE = "leaks.toml"
-SCANNED_SUFFIXES = frozenset({".md", ".rs", ".sh", ".toml", ".ts", ".js", ".py", ".json"})
-SKIPPED_DIRS = frozenset({".git", "node_modules", "target"})
+MAX_SCAN_BYTES = 32 * 1024 * 1024
+SNIFF_BYTES = 8192
+SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "node_modules", "target"})
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A path a folder scan did not read, and why. ``incomplete``: it could not be
+    read (the scan must fail); otherwise it was left out on purpose (binary, a link,
+    not a regular file)."""
+
+    path: str
+    reason: str
+    incomplete: bool
 
 
 @functools.lru_cache(maxsize=1)
@@ -65,7 +94,13 @@ def load_matrix(explicit: Path | None, env: Mapping[str, str], home: Path | None
     """The matrix kei scans with; see the module rules for the order."""
     chosen = explicit or (Path(env[ENV_VAR]).expanduser() if env.get(ENV_VAR) else None)
     if chosen is not None:
-        return Matrix.from_data(_parse(_read(chosen), str(chosen)), source=str(chosen))
+        matrix = Matrix.from_data(_parse(_read(chosen), str(chosen)), source=str(chosen))
+        if not matrix.rules:
+            raise LeakMatrixError(
+                f"{chosen}: holds no [[rule]]; an empty matrix would find nothing anywhere",
+                hint="add rules, or drop --matrix / $KEI_LEAK_MATRIX_PATH to use the shipped ones",
+            )
+        return matrix
     shipped = resources.files("kei").joinpath("leaks", "default.toml")
     try:
         raw = shipped.read_bytes()
@@ -79,33 +114,97 @@ def load_matrix(explicit: Path | None, env: Mapping[str, str], home: Path | None
     return matrix.extend(_parse(_read(user), str(user)), source=str(user))
 
 
-def walk_scannable(root: Path) -> Iterator[Path]:
-    """Files under ``root`` that upstream's scan-tree reads, in a stable (sorted) order."""
-    for folder, dirs, files in os.walk(root):
+def walk_texts(root: Path) -> Iterator[tuple[str, str] | Skipped]:
+    """``(path, text)`` for every file under ``root`` a folder scan reads, in a stable
+    (sorted) order, and a :class:`Skipped` for everything it left out or could not
+    read (see the module rules)."""
+    trouble: list[Skipped] = []
+
+    def unreadable(exc: OSError) -> None:
+        trouble.append(Skipped(str(exc.filename or root), _why(exc), incomplete=True))
+
+    for folder, dirs, files in os.walk(root, onerror=unreadable):
+        yield from trouble
+        trouble.clear()
         dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
         for name in sorted(files):
-            path = Path(folder) / name
-            if path.suffix in SCANNED_SUFFIXES:
-                yield path
+            yield _walked(os.path.join(folder, name))
+    yield from trouble
 
 
-def read_scannable(path: Path) -> str | None:
-    """A file's text, or ``None`` if it cannot be read as UTF-8 (skipped silently)."""
+def _walked(path: str) -> tuple[str, str] | Skipped:
+    """One walked file: only a regular file is opened, and it is checked again once
+    open (it may have been swapped for a link or a FIFO in between)."""
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        log.debug("skipping %s: %s", path, exc)
-        return None
+        mode = os.lstat(path).st_mode
+        if not stat.S_ISREG(mode):
+            return Skipped(path, _kind(mode), incomplete=False)
+        flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+        with os.fdopen(os.open(path, flags), "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return Skipped(path, "not a regular file", incomplete=False)
+            raw = f.read(SNIFF_BYTES)
+            if b"\0" in raw and not raw.startswith(_UTF16_BOMS):
+                log.debug("skipping binary file %s", path)
+                return Skipped(path, "binary", incomplete=False)
+            raw += f.read(MAX_SCAN_BYTES + 1 - len(raw))
+    except OSError as exc:
+        return Skipped(path, _why(exc), incomplete=True)
+    if len(raw) > MAX_SCAN_BYTES:
+        return Skipped(path, f"larger than {MAX_SCAN_BYTES} bytes", incomplete=True)
+    return path, _decode(raw)
 
 
 def read_text_file(path: Path) -> str:
-    """A file the user named: unreadable or not UTF-8 is an error, not a silent skip."""
+    """A file the user named, as text: it must be a regular file (never a device or a
+    FIFO, which could be read for ever), of at most :data:`MAX_SCAN_BYTES`; bytes that
+    are not UTF-8 are scanned as U+FFFD."""
     try:
-        return path.read_text(encoding="utf-8")
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise InputError(f"{path}: {_kind(mode)}; kei scans regular files and folders",
+                                 hint="copy what you want scanned into a file, or pipe it to "
+                                 "`kei leaks scan -`")  # fmt: skip
+            return _decode(_bounded(f, str(path)))
     except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 (byte {exc.start})") from exc
+        raise InputError(f"{path}: cannot read ({_why(exc)})") from exc
+
+
+def read_stream(stream: BinaryIO, label: str) -> str:
+    """A stream (stdin) as text, read to its end but never past :data:`MAX_SCAN_BYTES`."""
+    try:
+        return _decode(_bounded(stream, label))
+    except OSError as exc:
+        raise InputError(f"{label}: cannot read ({_why(exc)})") from exc
+
+
+def _bounded(stream: BinaryIO, label: str) -> bytes:
+    raw = stream.read(MAX_SCAN_BYTES + 1)
+    if len(raw) > MAX_SCAN_BYTES:
+        raise InputError(f"{label}: more than {MAX_SCAN_BYTES} bytes; kei scans at most that",
+                         hint="split the input, or scan the folder it came from")  # fmt: skip
+    return raw
+
+
+def _decode(raw: bytes) -> str:
+    """UTF-8 (or UTF-16: a byte-order mark and NUL bytes); a byte that does not decode becomes
+    U+FFFD, so a secret beside it is still found."""
+    if raw.startswith(_UTF16_BOMS) and b"\0" in raw[:SNIFF_BYTES]:
+        return raw.decode("utf-16", errors="replace")
+    return raw.decode("utf-8", errors="replace")
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "symbolic link, not followed"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "not a regular file (a device, FIFO or socket)"
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
 
 
 def _read(path: Path) -> bytes:

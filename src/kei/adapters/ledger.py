@@ -189,8 +189,9 @@ class Ledger:
             public_key=key.public_key.hex(),
             key_name=key.name,
         )
+        batch, _ = guard_batch([NewEvent(events.SYSTEM_STREAM, genesis, 0)], self._leaks)
         try:
-            recorded = self._append_once([NewEvent(events.SYSTEM_STREAM, genesis, 0)], key, 0)
+            recorded = self._append_once(batch, key, 0)
         except (ConcurrencyError, KeysChangedError):
             raise LedgerStateError(
                 f"a ledger already exists in {self.store.url}", hint="nothing was changed"

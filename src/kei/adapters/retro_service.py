@@ -23,6 +23,7 @@ from kei.adapters.ledger import Ledger, NewEvent
 from kei.adapters.projection_db import driver_errors, make_engine
 from kei.adapters.projection_engine import ProjectionEngine
 from kei.adapters.retrying import retry_write
+from kei.domain.free_text import identifier_strings
 from kei.domain.guard import Blocked
 from kei.domain.leaks import Matrix
 from kei.domain.payload import Payload
@@ -138,7 +139,12 @@ class RetroService:
         leak = self.matrix.check_fields({"text": event.text})
         if leak.blocked is not None:
             return _refused(event, "leak-matrix", leak.blocked.rule_id)
-        return recorded(event)  # the ledger's leak guard redacts what must be
+        payload = recorded(event)  # the ledger's leak guard redacts what must be
+        # A secret in a path or tool name refuses this event, not the whole ingest.
+        ids = self.matrix.check_identifiers(identifier_strings(payload, ("text", "session")))
+        if ids.blocked is not None:
+            return _refused(event, "leak-matrix", ids.blocked.rule_id)
+        return payload
 
     def _hashes(self, session: str) -> set[str]:
         self.engine.catch_up()

@@ -86,12 +86,16 @@ class Rule:
     replacement: str = field(default="", repr=False)  # Python template; "" for non-substitute
     min_entropy: float | None = None
     needles: tuple[str, ...] = ()  # lower-case; a match holds one of them (kei's addition)
+    min_len: int = field(default=0, repr=False)  # no match is shorter (from the pattern)
 
     def could_match(self, text: str) -> bool:
-        """False only when no match is possible: none of the rule's ``needles`` is in
-        the lower-cased text. Cheap substring checks that spare the slow patterns (the
-        generic assignment rule tries a lookbehind at every k, t, s, p and c) on the
-        write path's ordinary text."""
+        """False only when no match is possible: the text is shorter than the shortest
+        match the pattern allows, or none of the rule's ``needles`` is in the
+        lower-cased text. Cheap checks that spare the patterns on the write path's
+        short identifiers and ordinary text (the generic assignment rule tries a
+        lookbehind at every k, t, s, p and c)."""
+        if len(text) < self.min_len:
+            return False
         if not self.needles:
             return True
         low = text.lower()
@@ -199,7 +203,20 @@ def _parse_rule(entry: object, index: int, source: str) -> Rule:
         replacement=template,
         min_entropy=_entropy(entry.get("min_entropy"), f"{where} 'min_entropy'"),
         needles=_needles(entry.get("needles"), f"{where} 'needles'"),
+        min_len=min_width(regex),
     )
+
+
+def min_width(regex: re.Pattern[str]) -> int:
+    """The length of the shortest text the pattern can match, from ``re``'s own parser
+    (0 if it cannot tell): a shorter text is never searched."""
+    try:
+        from re import _parser  # type: ignore[attr-defined]  # the parser re compiles with
+
+        low = _parser.parse(regex.pattern, regex.flags).getwidth()[0]
+    except Exception:  # a parser change only costs speed, never a match
+        return 0
+    return int(low) if isinstance(low, int) and 0 <= low < 1 << 20 else 0
 
 
 def compile_pattern(pattern: object, where: str) -> re.Pattern[str]:

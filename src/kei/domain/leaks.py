@@ -3,7 +3,10 @@
 Pure. A :class:`Matrix` holds compiled rules (``leak_rules.py``) and answers three
 questions: which rules a text trips (:meth:`Matrix.scan_text`, for ``kei leaks scan``),
 what a text becomes once redacted (:meth:`Matrix.substitute`), and, on the write path,
-whether an event may be written and with which field values (:meth:`Matrix.check_fields`).
+whether an event may be written and with which field values (:meth:`Matrix.check_fields`
+for free text; :meth:`Matrix.check_identifiers` for every other string, where a
+``substitute`` match refuses like a ``block``: redacting an id would break what refers
+to it).
 Rules:
 
 - ``exclude`` rules never fire. A rule applies to a scope it lists, or to every scope if
@@ -63,6 +66,8 @@ __all__ = [
 ]
 
 SHOWN_CHARS = 12
+MEMO_CHARS = 512  # identifiers at most this long are remembered once found clean
+MEMO_ENTRIES = 16_384  # then the memo starts over (at most about 8 MB)
 _EMPTY: Mapping[str, tuple[str, ...]] = MappingProxyType({})
 _NO_FIELDS: Mapping[str, str] = MappingProxyType({})
 
@@ -90,11 +95,16 @@ class Blocked:
 
     rule_id: str
     field: str
+    severity: str = "block"
+    identifier: bool = False
 
     @property
     def message(self) -> str:
+        what = self.severity
+        if self.identifier:
+            what += ": an identifier is refused, never redacted"
         return (f"refused to write: field {self.field!r} matches leak rule {self.rule_id!r} "
-                "(block); nothing was appended")  # fmt: skip
+                f"({what}); nothing was appended")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +150,8 @@ class _Active:
     block: tuple[Rule, ...]
     substitute: tuple[Rule, ...]
     warn: tuple[Rule, ...]
+    refuse_id: tuple[Rule, ...]  # block and substitute, shortest match first
+    shortest: int  # no rule of the scope matches a shorter text
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +160,19 @@ class Matrix:
 
     rules: tuple[Rule, ...]
     _active: Mapping[str, _Active] = field(init=False, repr=False, compare=False)
+    _clean: dict[str, None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         active = {s: _split([r for r in self.rules if r.applies_to(s)]) for s in SCOPES}
         object.__setattr__(self, "_active", MappingProxyType(active))
+        # Identifiers the write path already found clean: a memo of a pure function of
+        # this (immutable) matrix, bounded, so repeated agent ids, models and hashes
+        # cost one dict lookup instead of a search per rule.
+        object.__setattr__(self, "_clean", {})
+
+    def fires(self, scope: str = ALL_WRITES) -> bool:
+        """Whether any rule can fire in ``scope``: a scan with none proves nothing."""
+        return bool(self._rules(scope).scanning)
 
     @classmethod
     def from_data(cls, data: Mapping[str, object], *, source: str) -> Matrix:
@@ -231,12 +252,61 @@ class Matrix:
         return Verdict(None, MappingProxyType(out), MappingProxyType(redactions),
                        MappingProxyType(warnings))  # fmt: skip
 
+    def known_clean(self, values: Iterable[object]) -> bool:
+        """True when every value is None, or a string too short for any rule or found
+        clean before (on ``all-writes``): the write path's fast check, which spares
+        most events building field names at all. False means "check them"."""
+        memo, shortest = self._clean, self._active[ALL_WRITES].shortest
+        for v in values:
+            if v is None or (v.__class__ is str and (len(v) < shortest or v in memo)):
+                continue
+            if v.__class__ is tuple and all(  # tags and other tuples of strings
+                i.__class__ is str and (len(i) < shortest or i in memo) for i in v
+            ):
+                continue
+            return False
+        return True
+
+    def check_identifiers(
+        self, values: Iterable[tuple[str, str]], scope: str = ALL_WRITES
+    ) -> Verdict:
+        """The write path's check of every string that is not free text (ids, names,
+        keys, tags, stream names): a ``block`` *or* ``substitute`` match refuses the
+        write, because redacting an identifier would change what other events refer
+        to; ``warn`` rules flag. ``values`` pairs a field's name with its value."""
+        active = self._rules(scope)
+        memo = self._clean if scope == ALL_WRITES else {}
+        shortest = active.shortest
+        todo = [(n, v) for n, v in values if len(v) >= shortest and v not in memo]
+        if not todo:
+            return _CLEAN
+        warnings: dict[str, tuple[str, ...]] = {}
+        for name, value in todo:
+            n = len(value)
+            for rule in active.refuse_id:
+                if rule.min_len > n:
+                    break  # refuse_id is sorted by min_len: no later rule fits either
+                if rule.matches(value):
+                    return Verdict(Blocked(rule.id, name, rule.severity, identifier=True),
+                                   _NO_FIELDS)  # fmt: skip
+            flagged = tuple(r.id for r in active.warn if r.matches(value))
+            if flagged:
+                warnings[name] = warnings.get(name, ()) + flagged
+            elif len(value) <= MEMO_CHARS:
+                if len(memo) >= MEMO_ENTRIES:
+                    memo.clear()
+                memo[value] = None
+        return Verdict(None, _NO_FIELDS, warnings=MappingProxyType(warnings))
+
     def _rules(self, scope: str) -> _Active:
         active = self._active.get(scope)
         if active is None:
             check_filters(scope)  # raises: the scope is unknown
             raise AssertionError(scope)
         return active
+
+
+_CLEAN = Verdict(None, _NO_FIELDS)
 
 
 def redact_match(match: str) -> str:
@@ -259,7 +329,12 @@ def _split(rules: list[Rule]) -> _Active:
         return tuple(r for r in rules if r.severity == severity)
 
     scanning = tuple(r for r in rules if r.severity != "exclude")
-    return _Active(scanning, only("block"), only("substitute"), only("warn"))
+    shortest = min((r.min_len for r in scanning), default=0)
+    # By shortest match (a stable sort: block before substitute at equal lengths), so
+    # check_identifiers stops at the first rule too long for the value.
+    refuse = sorted(only("block") + only("substitute"), key=lambda r: r.min_len)
+    return _Active(scanning, only("block"), only("substitute"), only("warn"),
+                   tuple(refuse), shortest)  # fmt: skip
 
 
 def _union(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:

@@ -2,10 +2,13 @@
 
 Thin: load the matrix (``adapters/leak_files.py``), ask ``kei.domain.leaks``, print.
 Nothing printed ever holds a pattern or a whole secret: a finding shows at most the first
-12 characters of its match. ``scan`` keeps upstream's exit codes: 2 if any finding is
-``block``, else 1 if any is ``warn``, else 0 (substitute-only findings, or none). A bad
-matrix, an unknown scope or an unreadable file is one ``kei: error:`` line and exit 2, so
-a CI gate fails closed either way.
+12 characters of its match. ``scan`` keeps upstream's exit codes by default: 2 if any
+finding is ``block``, else 1 if any is ``warn``, else 0 (substitute-only findings, or
+none); ``--fail-on`` moves the bar (``block``: only block fails; ``substitute``: every
+finding fails, so a CI gate catches JWTs and URL passwords too). A bad or empty matrix,
+an unknown scope, an unreadable named file, and a folder scan that could not read some
+file or folder (each is named on stderr) are ``kei: error:`` and exit 2, so a CI gate
+fails closed.
 """
 
 from __future__ import annotations
@@ -24,12 +27,14 @@ from kei.adapters.cli.output import json_line, stdout_closed_ok
 from kei.errors import InputError
 
 if TYPE_CHECKING:
+    from kei.adapters.leak_files import Skipped
     from kei.domain.leaks import Matrix, Violation
 
 leaks_app = typer.Typer(help="The leak matrix: scan text for secrets, list and test the rules.",
                         no_args_is_help=True)  # fmt: skip
 
 STDIN = "-"
+FAIL_ON = ("substitute", "warn", "block")  # from the most findings failing to the fewest
 MatrixOpt = Annotated[
     Path | None,
     typer.Option("--matrix", help="Rule file (default: $KEI_LEAK_MATRIX_PATH, else the "
@@ -54,16 +59,37 @@ def scan(
     ] = None,
     matrix_file: MatrixOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per finding.")] = False,
-) -> None:
+    fail_on: Annotated[
+        str,
+        typer.Option("--fail-on", help="Lowest finding that fails the scan: block (exit 2), "
+                     "warn (the default: block exits 2, warn 1) or substitute (any finding; "
+                     "substitute exits 1)."),
+    ] = "warn",
+) -> None:  # fmt: skip
     """Find secrets in files: exit 2 if any finding blocks, 1 if any warns, else 0."""
     with handled(ctx) as g, stdout_closed_ok():
-        from kei.domain.leaks import check_filters
+        from kei.adapters.leak_files import Skipped
+        from kei.domain.leaks import LeakMatrixError, check_filters
 
         check_filters(scope, severity)
+        if fail_on not in FAIL_ON:
+            raise InputError(f"unknown --fail-on {fail_on!r}; expected one of "
+                             f"{', '.join(FAIL_ON)}")  # fmt: skip
         matrix = _load(matrix_file, g.settings().home)
+        if not matrix.fires(scope):
+            raise LeakMatrixError(f"the leak matrix has no rule that fires in scope {scope!r}; "
+                                  "a scan with it would find nothing",
+                                  hint="add rules, or check --matrix and --scope")  # fmt: skip
         found: list[Violation] = []
         files = 0
-        for label, text in _sources(path):
+        skipped: list[Skipped] = []
+        for item in _sources(path):
+            if isinstance(item, Skipped):
+                skipped.append(item)
+                if item.incomplete:
+                    print(f"kei: cannot read {item.path}: {item.reason}", file=sys.stderr)
+                continue
+            label, text = item
             files += 1
             for v in matrix.scan_text(text, scope, label, severity):
                 found.append(v)
@@ -71,8 +97,13 @@ def scan(
                     json_line(v.to_dict())
                 else:
                     _say(f"{v.file}:{v.line}: {v.severity} {v.rule_id} {v.matched_redacted}")
-        _summary(found, files)
-    raise typer.Exit(exit_code(found))
+        _summary(found, files, skipped)
+        missed = sum(s.incomplete for s in skipped)
+        if missed:
+            raise InputError(f"{missed} {'file or folder' if missed == 1 else 'files or folders'} "
+                             "could not be read; the scan is incomplete",
+                             hint="fix the permissions, or scan a folder kei can read")  # fmt: skip
+    raise typer.Exit(exit_code(found, fail_on))
 
 
 @leaks_app.command("list")
@@ -122,10 +153,14 @@ def substitute(ctx: typer.Context, scope: ScopeOpt = "all-writes",
             print(f"kei: redacted by {', '.join(used)}", file=sys.stderr)
 
 
-def exit_code(found: Sequence[Violation]) -> int:
-    """Upstream's scan exit code: 2 for any block, else 1 for any warn, else 0."""
+def exit_code(found: Sequence[Violation], fail_on: str = "warn") -> int:
+    """2 for any block; else 1 for any finding at or above ``fail_on`` (block, then
+    warn, then substitute); else 0. The default is upstream's exit code."""
     severities = {v.severity for v in found}
-    return 2 if "block" in severities else 1 if "warn" in severities else 0
+    if "block" in severities:
+        return 2
+    failing = FAIL_ON[FAIL_ON.index(fail_on) :]
+    return 1 if severities & set(failing) else 0
 
 
 def _load(explicit: Path | None, home: Path) -> Matrix:
@@ -134,41 +169,39 @@ def _load(explicit: Path | None, home: Path) -> Matrix:
     return load_matrix(explicit, os.environ, home)
 
 
-def _sources(path: str) -> Iterator[tuple[str, str]]:
-    """(label, text) for stdin, one named file, or every scannable file of a folder."""
-    from kei.adapters.leak_files import read_scannable, read_text_file, walk_scannable
+def _sources(path: str) -> Iterator[tuple[str, str] | Skipped]:
+    """(label, text) for stdin, one named file, or every regular file of a folder, and
+    what a folder scan skipped or could not read."""
+    from kei.adapters.leak_files import read_text_file, walk_texts
 
     if path == STDIN:
         yield "<stdin>", _stdin()
         return
     root = Path(path)
     if root.is_dir():
-        for file in walk_scannable(root):
-            text = read_scannable(file)
-            if text is not None:
-                yield str(file), text
-    elif root.exists():
+        yield from walk_texts(root)
+    elif root.exists() or root.is_symlink():
         yield path, read_text_file(root)
     else:
         raise InputError(f"{path}: no such file or folder")
 
 
 def _stdin() -> str:
-    raw = sys.stdin.buffer.read()
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"stdin: not UTF-8 (byte {exc.start})") from None
+    from kei.adapters.leak_files import read_stream
+
+    return read_stream(sys.stdin.buffer, "stdin")
 
 
-def _summary(found: Sequence[Violation], files: int) -> None:
+def _summary(found: Sequence[Violation], files: int, skipped: Sequence[Skipped]) -> None:
     noun = "file" if files == 1 else "files"
+    left = Counter(s.reason for s in skipped if not s.incomplete)
+    extra = "".join(f"; skipped {n}: {reason}" for reason, n in sorted(left.items()))
     if not found:
-        print(f"kei: no leaks found in {files} {noun}", file=sys.stderr)
+        print(f"kei: no leaks found in {files} {noun}{extra}", file=sys.stderr)
         return
     counts = Counter(v.severity for v in found)
     parts = ", ".join(f"{counts[s]} {s}" for s in ("block", "warn", "substitute") if counts[s])
-    print(f"kei: {len(found)} findings ({parts}) in {files} {noun}", file=sys.stderr)
+    print(f"kei: {len(found)} findings ({parts}) in {files} {noun}{extra}", file=sys.stderr)
 
 
 def _cell(text: str) -> str:
