@@ -15,6 +15,7 @@ price counts as unverified unless the catalog still vouches for its entry.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any, Final
@@ -73,13 +74,21 @@ class TreeNode:
 # -- freshness ---------------------------------------------------------------------------
 
 
-def caught_up(store: EventStore, url: str, *, seal_key: bytes | None = None) -> None:
-    """Make sure ``agents`` and ``costs`` answer for the whole log (see the docstring).
+def caught_up(
+    store: EventStore,
+    url: str,
+    *,
+    seal_key: bytes | None = None,
+    only: Sequence[str] | None = None,
+) -> None:
+    """Make sure ``agents`` and ``costs`` (or ``only`` these) answer for the whole log
+    (see the docstring).
 
-    With ``seal_key`` the engine always runs: it checks both read models' seals (a
-    full digest of their tables) and rebuilds from the log one that does not match.
-    Without it, the plain-SQL check below still makes sure the log holds the event the
-    read models last folded; an edited row goes unnoticed."""
+    With ``seal_key`` the engine always runs: it checks the seals of the read models a
+    command reads (a full digest of their tables: ``only=["costs"]`` for a report) and
+    rebuilds from the log one that does not match. Without it, the plain-SQL check
+    below still makes sure the log holds the event the read models last folded; an
+    edited row goes unnoticed."""
     if seal_key is None and is_fresh(store):
         return
     from kei.adapters.projection_engine import ProjectionEngine
@@ -88,7 +97,7 @@ def caught_up(store: EventStore, url: str, *, seal_key: bytes | None = None) -> 
 
     engine = ProjectionEngine(url, store, [Agents(), Costs()], seal_key=seal_key)
     try:
-        engine.catch_up()
+        engine.catch_up(None if only is None else list(only))
     finally:
         engine.close()
 

@@ -219,7 +219,9 @@ def report(
         settings = g.settings()
         catalog = load_catalog(settings.home)
         with open_ledger(settings) as ledger:
-            cost_reads.caught_up(ledger.store, settings.db_url, seal_key=seal_key(settings))
+            cost_reads.caught_up(
+                ledger.store, settings.db_url, seal_key=seal_key(settings), only=["costs"]
+            )
             result = cost_reads.report(ledger.store, by, catalog, since_us)
         if as_json:
             json_line(report_dict(result, since_us, limit))
