@@ -46,8 +46,8 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -55,7 +55,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from kei.adapters import projection_seal
-from kei.adapters.projection_db import STATE_TABLE, driver_errors, lock_schema, make_engine
+from kei.adapters.projection_db import (
+    SNAPSHOT,
+    STATE_TABLE,
+    driver_errors,
+    lock_schema,
+    make_engine,
+)
 from kei.adapters.projection_db import state_table as _state
 from kei.adapters.projection_seal import Sealed, seal_table
 from kei.adapters.store.base import PAGE, EventStore
@@ -310,7 +316,7 @@ class ProjectionEngine:
         for n in names:
             if n in bad:
                 continue
-            with self._engine.begin() as conn:
+            with self._reading() as conn:
                 state = self._locked_state(conn, n)
                 why, _ = projection_seal.check(conn, self._seal_key, state, self.tables[n])
             if why is None:
@@ -320,17 +326,35 @@ class ProjectionEngine:
         return good
 
     def _seal(self, names: Sequence[str]) -> None:
-        """Seal each of ``names`` as it stands (state row locked while its digest runs)."""
+        """Seal each of ``names`` as it stands: its digest read in one snapshot (SQLite)
+        or with its state row locked (PostgreSQL), the seal written only if the state
+        row has not moved since. An edit made after the snapshot is not in the seal,
+        so the next check finds it."""
         assert self._seal_key is not None
         for n in names:
-            with self._engine.begin() as conn:
+            with self._reading() as conn:
                 state = self._locked_state(conn, n)
                 digest = state_digest(conn, self.tables[n])
-                projection_seal.store(conn, self._seal_key, state, digest)
+                if conn.dialect.name == "postgresql":  # the row lock keeps it as read
+                    projection_seal.store(conn, self._seal_key, state, digest)
+                    continue
+            with self._engine.begin() as conn:
+                if self._locked_state(conn, n) == state:
+                    projection_seal.store(conn, self._seal_key, state, digest)
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A transaction for a digest: on SQLite a read snapshot (no write lock while
+        it runs, so the log's writers go on); on PostgreSQL an ordinary one."""
+        with self._engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.execution_options(**{SNAPSHOT: True})
+            with conn.begin():
+                yield conn
 
     def _locked_state(self, conn: Connection, name: str) -> Sealed:
-        """``name``'s state row, held until the transaction ends, so no page commits
-        between it and a digest (SQLite's BEGIN IMMEDIATE holds everything already)."""
+        """``name``'s state row; on PostgreSQL held until the transaction ends, so no
+        page commits between it and a digest (a SQLite transaction is one snapshot)."""
         sql = f"SELECT name, version, position, seq, hash FROM {STATE_TABLE} WHERE name = ?"
         if conn.dialect.name == "postgresql":
             sql += " FOR UPDATE"
