@@ -10,6 +10,8 @@ forged value with nothing said.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -264,3 +266,24 @@ def _fold_digest(ledger: Ledger, name: str, *, tmp: Path) -> bytes:
         return engine.digest(name)
     finally:
         engine.close()
+
+
+def test_parallel_sealed_commands_never_take_each_other_for_forgers(
+    kei: Run, store_url: str, home: Path
+) -> None:
+    """Four processes recording costs and four reading reports at once: every keyed
+    catch-up checks, folds and re-seals under the sealer lock, so none sees another's
+    rows ahead of their seal, and nothing is rebuilt."""
+    env = cli_env(home, store_url)
+    record = ["cost", "record", "kid", "--provider", "x", "--model", "y", "--micro-cents", "1"]
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "kei", *args], env=env, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for args in [record, ["cost", "report"]] * 4
+    ]  # fmt: skip
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert REBUILT not in err
+        assert p.returncode in (0, 2), err  # 2: the optimistic-concurrency race of issue 13.3
+    kei("projections", "verify")
+    assert REBUILT not in kei("cost", "report").stderr

@@ -224,7 +224,10 @@ class ProjectionEngine:
         events were applied. VerificationError at the first break in the chain."""
         chosen = self._names(names)
         with self._errors("catch-up"):
-            return self._catch_up(chosen)
+            if self._seal_key is None:
+                return self._catch_up(chosen)
+            with projection_seal.one_sealer(self._engine):
+                return self._catch_up(chosen)
 
     def _catch_up(self, chosen: list[str]) -> int:
         fed, self._fed = self._fed, None  # apply_checked reads where everyone stands again

@@ -12,21 +12,25 @@ one full ``state_digest`` of the projection's tables (see docs/benchmarks.md).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import hmac
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from typing import Final, NamedTuple
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from kei.projections.digest import digest_rows, state_digest
 
-__all__ = ["SEAL_TABLE", "Sealed", "empty_digest", "seal_mac", "seal_table"]
+__all__ = ["SEAL_TABLE", "Sealed", "empty_digest", "one_sealer", "seal_mac", "seal_table"]
 
 SEAL_TABLE: Final = "kei_projection_seals"
 _CONTEXT: Final = "kei read-model seal v1"
+SEALER_LOCK_KEY: Final = 0x6B65_6973  # "keis": one keyed catch-up at a time
 _encode = msgspec.msgpack.Encoder().encode
 
 _metadata = sa.MetaData()
@@ -90,3 +94,36 @@ def store(conn: Connection, key: bytes, state: Sealed, digest: bytes) -> None:
     mac = seal_mac(key, state, digest)
     conn.execute(seal_table.delete().where(seal_table.c.name == state.name))
     conn.execute(seal_table.insert().values(name=state.name, position=state.position, mac=mac))
+
+
+@contextlib.contextmanager
+def one_sealer(engine: Engine) -> Iterator[None]:
+    """Hold the database's sealer lock while a keyed catch-up checks, folds and
+    re-seals, so no other keyed engine sees the rows ahead of their seal in between
+    (it would take that for an edit and rebuild). PostgreSQL: a session advisory
+    lock; SQLite: ``flock`` on ``<database file>.seal-lock`` (a database in a folder
+    this process cannot write goes without: it cannot be folded into either)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT pg_advisory_lock(%s)", (SEALER_LOCK_KEY,))
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(%s)", (SEALER_LOCK_KEY,))
+                conn.commit()
+        return
+    path = engine.url.database
+    if not path or path == ":memory:":
+        yield
+        return
+    try:
+        fd = os.open(f"{path}.seal-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
