@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cli_helpers import cli_env, in_process, run_sql
 from kei.adapters import cost_reads
@@ -287,3 +289,39 @@ def test_parallel_sealed_commands_never_take_each_other_for_forgers(
         assert p.returncode in (0, 2), err  # 2: the optimistic-concurrency race of issue 13.3
     kei("projections", "verify")
     assert REBUILT not in kei("cost", "report").stderr
+
+
+FORGERIES = {
+    "cost": "UPDATE costs_events SET micro_cents = micro_cents * 1000",
+    "cost-row-gone": "DELETE FROM costs_events WHERE agent_id = 'root'",
+    "agent-merged": "UPDATE agents_agents SET status = 'merged'",
+    "agent-gone": "DELETE FROM agents_agents WHERE id = 'kid'",
+    "state-back": "UPDATE kei_projections SET position = position - 1",
+    "state-ahead": "UPDATE kei_projections SET position = position + 1",
+    "state-zero": "UPDATE kei_projections SET position = 0, seq = NULL, hash = NULL",
+    "seals-gone": "DELETE FROM kei_projection_seals",
+    "seal-moved": "UPDATE kei_projection_seals SET position = position - 1",
+}
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chosen=st.lists(st.sampled_from(sorted(FORGERIES)), min_size=1, max_size=4, unique=True))
+def test_any_mix_of_forgeries_reads_the_truth(
+    chosen: list[str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Property: whatever mix of edits is made behind kei's back, `cost report` and
+    `agent tree` answer the log's truth, and afterwards every read model verifies."""
+    home = tmp_path_factory.mktemp("mix")
+    url = f"sqlite:///{home / 'ledger.db'}"
+    run = in_process(cli_env(home, url))
+    run("init")
+    run("agent", "fork", "root", "agent/root")
+    run("agent", "fork", "kid", "agent/kid", "--parent", "root")
+    run("cost", "record", "kid", "--provider", "x", "--model", "y", "--micro-cents", "700")
+    run("cost", "record", "root", "--provider", "x", "--model", "y", "--micro-cents", "500")
+    for name in chosen:
+        run_sql(url, FORGERIES[name])
+    truthful_report(run)
+    truthful_tree(run)
+    run("projections", "status")
+    run("projections", "verify")
