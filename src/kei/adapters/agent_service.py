@@ -67,10 +67,10 @@ class Outcome:
 class AgentService:
     """The agent commands over one ledger and its ``agents`` read model."""
 
-    def __init__(self, ledger: Ledger, url: str) -> None:
+    def __init__(self, ledger: Ledger, url: str, *, seal_key: bytes | None = None) -> None:
         self.ledger = ledger
         self.projection = Agents()
-        self.engine = ProjectionEngine(url, ledger.store, [self.projection])
+        self.engine = ProjectionEngine(url, ledger.store, [self.projection], seal_key=seal_key)
         with driver_errors(f"agents in {ledger.store.url}: open failed"):
             self._db = make_engine(url)
 

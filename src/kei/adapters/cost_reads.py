@@ -15,6 +15,7 @@ price counts as unverified unless the catalog still vouches for its entry.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any, Final
@@ -73,33 +74,62 @@ class TreeNode:
 # -- freshness ---------------------------------------------------------------------------
 
 
-def caught_up(store: EventStore, url: str) -> None:
-    """Make sure ``agents`` and ``costs`` answer for the whole log (see the docstring)."""
-    if is_fresh(store):
+def caught_up(
+    store: EventStore,
+    url: str,
+    *,
+    seal_key: bytes | None = None,
+    only: Sequence[str] | None = None,
+) -> None:
+    """Make sure ``agents`` and ``costs`` (or ``only`` these) answer for the whole log
+    (see the docstring).
+
+    With ``seal_key`` the engine always runs: it checks the seals of the read models a
+    command reads (a full digest of their tables: ``only=["costs"]`` for a report) and
+    rebuilds from the log one that does not match. Without it, the plain-SQL check
+    below still makes sure the log holds the event the read models last folded; an
+    edited row goes unnoticed."""
+    if seal_key is None and is_fresh(store):
         return
     from kei.adapters.projection_engine import ProjectionEngine
     from kei.projections.agents import Agents
     from kei.projections.costs import Costs
 
-    engine = ProjectionEngine(url, store, [Agents(), Costs()])
+    engine = ProjectionEngine(url, store, [Agents(), Costs()], seal_key=seal_key)
     try:
-        engine.catch_up()
+        engine.catch_up(None if only is None else list(only))
     finally:
         engine.close()
 
 
 def is_fresh(store: EventStore) -> bool:
-    """Both read models at the head, at this code's versions, with the tree's indexes."""
+    """Both read models at the head, at this code's versions, with the tree's indexes,
+    and the event they last folded still in the log with the same seq and hash (after
+    a truncated log the head may be back at their position with another event there)."""
     marks = ",".join("?" * len(_VERSIONS))
-    sql = f"SELECT name, version, position FROM kei_projections WHERE name IN ({marks})"
+    sql = f"SELECT name, version, position, seq, hash FROM kei_projections WHERE name IN ({marks})"
     try:
-        found = {n: (v, p) for n, v, p in store.select(sql, list(_VERSIONS))}
+        rows = store.select(sql, list(_VERSIONS))
         indexes = _index_names(store)
     except Exception:  # no state table yet, or any other surprise: let the engine decide
         return False
+    found = {n: (v, p) for n, v, p, _, _ in rows}
     head = store.max_position()
     wanted = {n: (v, head) for n, v in _VERSIONS.items()}
-    return found == wanted and set(names.TREE_INDEXES) <= indexes
+    if found != wanted or not set(names.TREE_INDEXES) <= indexes:
+        return False
+    points = {(s, None if h is None else bytes(h)) for _, _, _, s, h in rows}
+    if head == 0:
+        return points == {(None, None)}
+    return _holds(store, head, points)
+
+
+def _holds(store: EventStore, position: int, points: set[tuple[Any, bytes | None]]) -> bool:
+    """Does the log hold, at ``position``, the one event every state row names?"""
+    last = store.read(after=position - 1, limit=1)
+    if len(points) != 1 or not last or last[0].position != position:
+        return False
+    return points == {(last[0].seq, last[0].hash)}
 
 
 def _index_names(store: EventStore) -> set[str]:

@@ -83,11 +83,13 @@ def price_request(
 class CostService:
     """The cost commands over one ledger and its ``agents`` and ``costs`` read models."""
 
-    def __init__(self, ledger: Ledger, url: str) -> None:
+    def __init__(self, ledger: Ledger, url: str, *, seal_key: bytes | None = None) -> None:
         self.ledger = ledger
         self.agents = Agents()
         self.costs = Costs()
-        self.engine = ProjectionEngine(url, ledger.store, [self.agents, self.costs])
+        self.engine = ProjectionEngine(
+            url, ledger.store, [self.agents, self.costs], seal_key=seal_key
+        )
         with driver_errors(f"costs in {ledger.store.url}: open failed"):
             self._db = make_engine(url)
 

@@ -65,10 +65,10 @@ def check_write(p: MemoryWritten) -> None:
 class MemoryService:
     """The memory commands over one ledger and its ``memory`` read model."""
 
-    def __init__(self, ledger: Ledger, url: str) -> None:
+    def __init__(self, ledger: Ledger, url: str, *, seal_key: bytes | None = None) -> None:
         self.ledger = ledger
         self.projection = Memory()
-        self.engine = ProjectionEngine(url, ledger.store, [self.projection])
+        self.engine = ProjectionEngine(url, ledger.store, [self.projection], seal_key=seal_key)
         with driver_errors(f"memory in {ledger.store.url}: open failed"):
             self._db = make_engine(url)
 

@@ -7,6 +7,8 @@
   (``rebuild`` drops and re-creates tables) is transactional too and a page's writer
   holds the write lock from its first statement (no lock upgrade deadlocks with the
   log's own writers); a busy database is waited for up to ``SQLITE_BUSY_TIMEOUT_S``.
+  A connection given the ``SNAPSHOT`` execution option starts a plain ``BEGIN``
+  instead: a read-only snapshot that blocks no writer.
 - ``kei_projections(name, version, position, seq, hash)`` is the state table.
 - SQLAlchemy and driver errors stop here: ``driver_errors`` turns them into a one-line
   ``StoreError`` chained with ``from``.
@@ -25,9 +27,19 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from kei.errors import StoreError
 
-__all__ = ["STATE_TABLE", "driver_errors", "make_engine", "sqlalchemy_url", "state_table"]
+__all__ = [
+    "SNAPSHOT",
+    "STATE_TABLE",
+    "driver_errors",
+    "make_engine",
+    "sqlalchemy_url",
+    "state_table",
+]
 
 STATE_TABLE: Final = "kei_projections"
+# An execution option: this SQLite transaction only reads, so it starts with a plain
+# BEGIN (a WAL snapshot) and holds no write lock while a seal's digest runs.
+SNAPSHOT: Final = "kei_snapshot"
 SQLITE_BUSY_TIMEOUT_S: Final = 30.0
 # Read models are rebuilt from the log, so a commit lost to a power cut costs a
 # catch-up, never data: WAL's NORMAL is durable enough and spares an fsync per page.
@@ -76,7 +88,8 @@ def make_engine(url: str, *, scratch: bool = False) -> Engine:
 
         @sa_event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            snapshot = conn.get_execution_options().get(SNAPSHOT, False)
+            conn.exec_driver_sql("BEGIN" if snapshot else "BEGIN IMMEDIATE")
 
     return engine
 

@@ -25,6 +25,15 @@ through ``postgresql+psycopg://``. What it trusts and does:
   only queries read (``deferred_index``); whichever engine next finishes a catch-up
   builds the missing ones, so a rebuild pays one sort per index instead of a
   million random inserts, and a crash mid-rebuild cannot leave them missing.
+- Every catch-up first checks that the log still holds the event each projection
+  last folded (same position, ``seq`` and hash as its state row); a projection whose
+  state row names an event the log does not hold (a truncated log, an edited state
+  row) or stands past the log's end is rebuilt from the log, with a warning logged.
+- Given a ``seal_key``, every catch-up also checks each projection's seal (its state
+  digest authenticated with an HMAC, ``kei.adapters.projection_seal``) before it
+  trusts or extends its rows, rebuilds from the log one that does not match (with a
+  warning logged), and re-seals what it changed. Without a key only the check above
+  runs: rows edited in place go unnoticed until ``kei projections verify``.
 - Errors from SQLAlchemy and the drivers stop here as a one-line ``StoreError``.
   An exception raised by a projection's own code propagates unchanged.
 
@@ -37,16 +46,24 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from kei.adapters.projection_db import STATE_TABLE, driver_errors, lock_schema, make_engine
+from kei.adapters import projection_seal
+from kei.adapters.projection_db import (
+    SNAPSHOT,
+    STATE_TABLE,
+    driver_errors,
+    lock_schema,
+    make_engine,
+)
 from kei.adapters.projection_db import state_table as _state
+from kei.adapters.projection_seal import Sealed, seal_table
 from kei.adapters.store.base import PAGE, EventStore
 from kei.domain.recorded import RecordedEvent
 from kei.domain.records import StoredRecord
@@ -96,7 +113,8 @@ class ProjectionEngine:
     """Catches projections up with the log and answers for their state.
 
     ``scratch``: ``url`` is a SQLite file private to this engine, thrown away unless
-    the work succeeds (``make_engine``).
+    the work succeeds (``make_engine``). ``seal_key``: the secret that seals the read
+    models (``kei.adapters.seal_key``); None checks them against the log only.
     """
 
     def __init__(
@@ -107,6 +125,7 @@ class ProjectionEngine:
         *,
         page_size: int = COMMIT,
         scratch: bool = False,
+        seal_key: bytes | None = None,
     ) -> None:
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
@@ -117,6 +136,7 @@ class ProjectionEngine:
         self._metadata: dict[str, sa.MetaData] = {}
         self._indexed: set[str] = set()  # deferred indexes known to exist
         self._fed: _Cursor | None = None  # where apply_checked left every projection
+        self._seal_key = seal_key
         for p in projections:
             self._add(p)
         with self._errors("open"):
@@ -124,6 +144,7 @@ class ProjectionEngine:
             with self._engine.begin() as conn:
                 lock_schema(conn)
                 _state.metadata.create_all(conn)
+                seal_table.metadata.create_all(conn)
                 for name in self.projections:
                     self._create(conn, name)
 
@@ -170,6 +191,7 @@ class ProjectionEngine:
         tables, so both take their locks in the same order and cannot deadlock.
         """
         conn.execute(_state.delete().where(_state.c.name == name))
+        conn.execute(seal_table.delete().where(seal_table.c.name == name))
         self._metadata[name].drop_all(conn)
         _drop_retired(conn, self.projections[name])
         self._metadata[name].create_all(conn)
@@ -202,10 +224,13 @@ class ProjectionEngine:
         events were applied. VerificationError at the first break in the chain."""
         chosen = self._names(names)
         with self._errors("catch-up"):
-            return self._catch_up(chosen)
+            if self._seal_key is None:
+                return self._catch_up(chosen)
+            with projection_seal.one_sealer(self._engine):
+                return self._catch_up(chosen)
 
     def _catch_up(self, chosen: list[str]) -> int:
-        self._fed = None  # apply_checked reads where everyone stands again
+        fed, self._fed = self._fed, None  # apply_checked reads where everyone stands again
         rows = {r.name: r for r in self._rows(chosen)}
         stale = [
             n for n in chosen if n not in rows or rows[n].version != self.projections[n].version
@@ -213,6 +238,15 @@ class ProjectionEngine:
         if stale:
             log.info("projection version changed, rebuilding: %s", ", ".join(stale))
             self._reset_all(stale)
+            rows = {r.name: r for r in self._rows(chosen)}
+        # Where apply_checked left them was folded from records its caller holds (a
+        # replay's bundle), which the store read here may not hold yet.
+        bad = self._off_log(r for r in rows.values() if fed is None or _point(r) != fed)
+        sealed = {} if self._seal_key is None else self._check_seals(chosen, bad)
+        if bad:
+            found = "; ".join(f"{n}: {why}" for n, why in bad.items())
+            log.warning("read models rebuilt from the log, they disagreed with it: %s", found)
+            self._reset_all(list(bad))
             rows = {r.name: r for r in self._rows(chosen)}
         cursors = {n: _Cursor(r.position, r.seq, r.hash) for n, r in rows.items()}
         read = 0
@@ -234,7 +268,102 @@ class ProjectionEngine:
             if cursors:  # where everyone stands now (another engine may have moved them)
                 cursors = self._cursors(list(cursors))
         self._build_deferred(chosen)
+        if self._seal_key is not None:
+            now = self._rows(chosen)
+            self._seal([r.name for r in now if sealed.get(r.name) != r.position])
         return read
+
+    # -- checking against the log and the seals ------------------------------------
+
+    def off_log(self, names: Sequence[str] | None = None) -> dict[str, str]:
+        """Why each of ``names`` disagrees with the log (see ``_off_log``); no catch-up."""
+        chosen = self._names(names)
+        with self._errors("check"):
+            return self._off_log(self._rows(chosen))
+
+    def _off_log(self, rows: Iterable[_StateRow]) -> dict[str, str]:
+        """The projections whose state row names an event the log does not hold at
+        that position (same seq and hash), and why: one read of the log per point."""
+        out: dict[str, str] = {}
+        seen: dict[tuple[int, int | None, bytes | None], str | None] = {}
+        for r in rows:
+            point = (r.position, r.seq, r.hash)
+            if point not in seen:
+                seen[point] = self._holds(*point)
+            why = seen[point]
+            if why is not None:
+                out[r.name] = why
+        return out
+
+    def _holds(self, position: int, seq: int | None, hash: bytes | None) -> str | None:
+        """Why the log does not hold the event (position, seq, hash); None if it does."""
+        if position == 0 and seq is None and hash is None:
+            return None
+        if position <= 0:
+            return f"its state row is malformed (position {position}, seq {seq})"
+        found = self.store.read(after=position - 1, limit=1)
+        if not found or found[0].position != position:
+            return (
+                f"it last folded position {position}, which the log does not hold "
+                "(truncated log, or an edited state row)"
+            )
+        if found[0].seq != seq or found[0].hash != hash:
+            return f"the event at position {position} is not the one it folded"
+        return None
+
+    def _check_seals(self, names: list[str], bad: dict[str, str]) -> dict[str, int]:
+        """Check the seal of each of ``names`` not already in ``bad``; add the ones
+        that fail to ``bad``; return the position each good seal was checked at."""
+        assert self._seal_key is not None
+        good: dict[str, int] = {}
+        for n in names:
+            if n in bad:
+                continue
+            with self._reading() as conn:
+                state = self._locked_state(conn, n)
+                why, _ = projection_seal.check(conn, self._seal_key, state, self.tables[n])
+            if why is None:
+                good[n] = state.position
+            else:
+                bad[n] = why
+        return good
+
+    def _seal(self, names: Sequence[str]) -> None:
+        """Seal each of ``names`` as it stands: its digest read in one snapshot (SQLite)
+        or with its state row locked (PostgreSQL), the seal written only if the state
+        row has not moved since. An edit made after the snapshot is not in the seal,
+        so the next check finds it."""
+        assert self._seal_key is not None
+        for n in names:
+            with self._reading() as conn:
+                state = self._locked_state(conn, n)
+                digest = state_digest(conn, self.tables[n])
+                if conn.dialect.name == "postgresql":  # the row lock keeps it as read
+                    projection_seal.store(conn, self._seal_key, state, digest)
+                    continue
+            with self._engine.begin() as conn:
+                if self._locked_state(conn, n) == state:
+                    projection_seal.store(conn, self._seal_key, state, digest)
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A transaction for a digest: on SQLite a read snapshot (no write lock while
+        it runs, so the log's writers go on); on PostgreSQL an ordinary one."""
+        with self._engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.execution_options(**{SNAPSHOT: True})
+            with conn.begin():
+                yield conn
+
+    def _locked_state(self, conn: Connection, name: str) -> Sealed:
+        """``name``'s state row; on PostgreSQL held until the transaction ends, so no
+        page commits between it and a digest (a SQLite transaction is one snapshot)."""
+        sql = f"SELECT name, version, position, seq, hash FROM {STATE_TABLE} WHERE name = ?"
+        if conn.dialect.name == "postgresql":
+            sql += " FOR UPDATE"
+        row = conn.exec_driver_sql(_driver_sql(conn, sql), (name,)).one()
+        n, v, p, s, h = row
+        return Sealed(n, v, p, s, None if h is None else bytes(h))
 
     def _build_deferred(self, names: list[str]) -> None:
         """Build the deferred indexes a rebuild dropped (checked once per engine)."""
@@ -384,6 +513,11 @@ class ProjectionEngine:
                 out.append(ProjectionStatus(n, by_name[n].version, by_name[n].position, digest))
         return out
 
+    def states(self) -> dict[str, tuple[int, int]]:
+        """Each projection's stored (version, position), as they are (no catch-up)."""
+        with self._errors("status"):
+            return {r.name: (r.version, r.position) for r in self._rows(list(self.projections))}
+
     def digest(self, name: str) -> bytes:
         """The digest of one projection's state as it is now (no catch-up)."""
         self._names([name])
@@ -411,6 +545,10 @@ def _drop_retired(conn: Connection, p: Projection) -> None:
         if not table.startswith(p.name + "_"):
             raise ValueError(f"projection {p.name} cannot retire table {table}")
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {quote(table)}")
+
+
+def _point(row: _StateRow) -> _Cursor:
+    return _Cursor(row.position, row.seq, row.hash)
 
 
 class _StateRow(NamedTuple):

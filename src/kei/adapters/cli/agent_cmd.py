@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 import typer
 from rich.console import Console
 
-from kei.adapters.cli.context import handled, is_tty, open_ledger, stderr
+from kei.adapters.cli.context import handled, is_tty, open_ledger, seal_key, stderr
 from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 from kei.domain.events import OUTCOMES, AgentForked
@@ -48,7 +48,7 @@ def _service(settings: Settings, *, write: bool = False) -> Iterator[AgentServic
 
     with (
         open_ledger(settings, with_key=write) as ledger,
-        AgentService(ledger, settings.db_url) as service,
+        AgentService(ledger, settings.db_url, seal_key=seal_key(settings)) as service,
     ):
         yield service
 
@@ -200,7 +200,7 @@ def tree_cmd(
         settings = g.settings()
         catalog = load_catalog(settings.home)
         with open_ledger(settings) as ledger:
-            cost_reads.caught_up(ledger.store, settings.db_url)
+            cost_reads.caught_up(ledger.store, settings.db_url, seal_key=seal_key(settings))
             nodes = cost_reads.tree(ledger.store, root, catalog, full=as_json)
         if as_json:
             for n in nodes:

@@ -7,6 +7,7 @@ loads only what it uses (``kei --help`` and ``kei models`` never load a store).
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -71,9 +72,38 @@ def handled(ctx: typer.Context) -> Iterator[Globals]:
     """Run a command body, turning any KeiError into one line and its exit code."""
     g = globals_of(ctx)
     try:
-        yield g
+        with _repairs_on_stderr():
+            yield g
     except KeiError as exc:
         raise fail(exc, verbose=g.verbose) from None
+
+
+class _WarningLine(logging.Handler):
+    """A library warning (a read model rebuilt from the log) as one ``kei: warning:`` line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = " ".join(record.getMessage().split())
+        stderr().print(f"kei: warning: {line}", markup=False)
+
+
+@contextmanager
+def _repairs_on_stderr() -> Iterator[None]:
+    """Say on stderr when the projection engine rebuilt a read model that disagreed with
+    the log, so a user never reads repaired numbers without knowing."""
+    logger = logging.getLogger("kei.adapters.projection_engine")
+    handler = _WarningLine(logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
+def seal_key(settings: config.Settings) -> bytes:
+    """The read models' seal key in ``KEI_HOME`` (made on first use)."""
+    from kei.adapters.seal_key import load_or_create
+
+    return load_or_create(settings.home)
 
 
 def load_signing_key(settings: config.Settings, ref: str | None = None) -> SigningKey:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 import typer
 from rich.console import Console
 
-from kei.adapters.cli.context import handled, is_tty, open_ledger, stderr
+from kei.adapters.cli.context import handled, is_tty, open_ledger, seal_key, stderr
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 from kei.domain import skills as sk
 from kei.domain.events import CostAmended, CostRecorded, TokenUsage
@@ -58,7 +58,7 @@ def _service(settings: Settings, *, write: bool = False) -> Iterator[CostService
 
     with (
         open_ledger(settings, with_key=write) as ledger,
-        CostService(ledger, settings.db_url) as service,
+        CostService(ledger, settings.db_url, seal_key=seal_key(settings)) as service,
     ):
         yield service
 
@@ -219,7 +219,9 @@ def report(
         settings = g.settings()
         catalog = load_catalog(settings.home)
         with open_ledger(settings) as ledger:
-            cost_reads.caught_up(ledger.store, settings.db_url)
+            cost_reads.caught_up(
+                ledger.store, settings.db_url, seal_key=seal_key(settings), only=["costs"]
+            )
             result = cost_reads.report(ledger.store, by, catalog, since_us)
         if as_json:
             json_line(report_dict(result, since_us, limit))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kei.adapters.cli.context import handled, open_ledger, stderr
+from kei.adapters.cli.context import handled, open_ledger, seal_key, stderr
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 from kei.domain.memory_events import DEFAULT_NAMESPACE
 from kei.errors import InputError
@@ -73,7 +73,7 @@ def _service(settings: Settings, *, write: bool = False) -> Iterator[MemoryServi
 
     with (
         open_ledger(settings, with_key=write) as ledger,
-        MemoryService(ledger, settings.db_url) as s,
+        MemoryService(ledger, settings.db_url, seal_key=seal_key(settings)) as s,
     ):
         yield s
 

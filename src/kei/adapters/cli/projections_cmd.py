@@ -1,10 +1,13 @@
-"""``kei projections status|rebuild``: the read models' positions and digests.
+"""``kei projections status|rebuild|verify``: the read models' positions and digests.
 
 Thin: opens the ledger and a ``ProjectionEngine`` over the shipped projections
-(``kei.projections.registry``), calls it, prints. Both commands catch up first, so
-what they show is the state after every verified event. Data on stdout (a table, or
-NDJSON with ``--json``, one object per projection); a chain break stops them with
-exit 1, like ``verify-chain``.
+(``kei.projections.registry``), calls it, prints. ``status`` and ``rebuild`` catch up
+first (checking each read model against the log and its seal, rebuilding one that
+disagrees), so what they show is the state after every verified event. ``verify``
+changes nothing: it re-folds every projection from the log into a scratch database
+and compares digests with the live read models (``kei.adapters.read_model_audit``).
+Data on stdout (a table, or NDJSON with ``--json``, one object per projection); a
+chain break stops them with exit 1, like ``verify-chain``; so does a mismatch.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from kei.adapters.cli.context import handled, is_tty, open_ledger
+from kei.adapters.cli.context import handled, is_tty, open_ledger, seal_key, stderr
+from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 from kei.adapters.config import Settings
 
 if TYPE_CHECKING:
     from kei.adapters.projection_engine import ProjectionEngine, ProjectionStatus
+    from kei.adapters.read_model_audit import Audit
 
 projections_app = typer.Typer(help="Read models built from the log.", no_args_is_help=True)
 
@@ -41,7 +46,10 @@ def _engine(settings: Settings) -> Iterator[ProjectionEngine]:
     from kei.projections.registry import default_projections
 
     with open_ledger(settings) as ledger:
-        engine = ProjectionEngine(settings.db_url, ledger.store, default_projections())
+        key = seal_key(settings)
+        engine = ProjectionEngine(
+            settings.db_url, ledger.store, default_projections(), seal_key=key
+        )
         try:
             yield engine
         finally:
@@ -68,6 +76,44 @@ def rebuild(
         names = None if name is None else [name]
         engine.rebuild(names)
         _show(engine.status(names), as_json=as_json)
+
+
+@projections_app.command("verify")
+def verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Re-fold every projection from the log in a scratch database and compare its
+    digest with the live read model (exit 1 on a mismatch); changes nothing."""
+    from kei.adapters.read_model_audit import audit_read_models
+
+    with handled(ctx) as g, stdout_closed_ok():
+        settings = g.settings()
+        with open_ledger(settings) as ledger:
+            audits = audit_read_models(settings.db_url, ledger.store)
+        ok = show_audits(audits, as_json=as_json)
+    raise typer.Exit(int(Exit.OK if ok else Exit.FINDINGS))
+
+
+def show_audits(audits: list[Audit], *, as_json: bool) -> bool:
+    """Print one line per projection (matched or MISMATCH) and a summary on stderr;
+    True when every read model matched its fold of the log."""
+    for a in audits:
+        if as_json:
+            json_line(a.to_dict())
+            continue
+        verdict = "matched" if a.matched else "MISMATCH"
+        why = "" if a.problem is None else f"\t{a.problem}"
+        print(f"{a.name}\t{verdict}\tposition {a.position}{why}")
+    bad = [a.name for a in audits if not a.matched]
+    err = stderr()
+    if not bad:
+        err.print(f"kei: OK: {len(audits)} read models match the log", markup=False)
+        return True
+    err.print(
+        f"kei: FAIL: {len(bad)} of {len(audits)} read models disagree with the log: "
+        + ", ".join(bad),
+        markup=False,
+    )
+    err.print("kei: hint: run `kei projections rebuild` to rebuild them from the log", markup=False)
+    return False
 
 
 def _show(statuses: list[ProjectionStatus], *, as_json: bool) -> None:

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from kei.adapters.cli.context import handled, open_ledger, stderr
 from kei.adapters.cli.exits import Exit
+from kei.adapters.config import Settings
 from kei.adapters.verification import (
     VerifyReport,
     default_jobs,
@@ -63,6 +64,14 @@ def verify_chain(
             "--checkpoint", metavar="FILE", help="Also prove the log still holds this checkpoint."
         ),
     ] = None,
+    read_models: Annotated[
+        bool,
+        typer.Option(
+            "--read-models",
+            help="Also re-fold every read model from the log and compare digests "
+            "(as `kei projections verify`).",
+        ),
+    ] = False,
 ) -> None:
     """Re-read every stored byte and report every finding (exit 1 when there are any)."""
     with handled(ctx) as g:
@@ -83,7 +92,18 @@ def verify_chain(
                 url=settings.db_url,
             )
         _render(report, as_json=as_json, seconds=time.monotonic() - started)
-    raise typer.Exit(int(Exit.OK if report.ok else Exit.FINDINGS))
+        models_ok = _read_models(settings, as_json=as_json) if read_models and report.ok else True
+    raise typer.Exit(int(Exit.OK if report.ok and models_ok else Exit.FINDINGS))
+
+
+def _read_models(settings: Settings, *, as_json: bool) -> bool:
+    """``--read-models``: the live read models against a fold of the (verified) log."""
+    from kei.adapters.cli.projections_cmd import show_audits
+    from kei.adapters.read_model_audit import audit_read_models
+
+    with open_ledger(settings) as ledger:
+        audits = audit_read_models(settings.db_url, ledger.store)
+    return show_audits(audits, as_json=as_json)
 
 
 @contextlib.contextmanager
