@@ -81,6 +81,34 @@ def note_key_id(name: str, public_key: bytes) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + _ED25519 + public_key).digest()[:4]
 
 
+def vkey(name: str, public_key: bytes) -> str:
+    """The C2SP signed-note verifier key: ``<name>+<hex key id>+<base64(0x01 || key)>``.
+
+    The key id is ``note_key_id(name, public_key)``, the same 4 bytes that open this
+    key's signature lines in a checkpoint named ``name``.
+    """
+    key_data = base64.b64encode(_ED25519 + public_key).decode()
+    return f"{name}+{note_key_id(name, public_key).hex()}+{key_data}"
+
+
+def parse_vkey(text: str) -> tuple[str, bytes]:
+    """(name, ed25519 public key) of a verifier key; ValueError naming what is wrong."""
+    parts = text.strip().split("+")
+    if len(parts) != 3 or not parts[0] or any(c.isspace() for c in parts[0]):
+        raise ValueError("a verifier key reads <name>+<8 hex digits>+<base64 key>")
+    name, id_hex, data = parts
+    try:
+        raw = base64.b64decode(data, validate=True)
+        key_id = bytes.fromhex(id_hex)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("the verifier key's id or key is not hex / base64") from exc
+    if len(raw) != 33 or raw[:1] != _ED25519:
+        raise ValueError("the verifier key is not an ed25519 key (type 0x01, 32 bytes)")
+    if note_key_id(name, raw[1:]) != key_id:
+        raise ValueError("the verifier key's id does not match its name and key")
+    return name, raw[1:]
+
+
 def body_text(origin: str, size: int, root_hash: bytes, extensions: tuple[str, ...] = ()) -> str:
     if not origin or "\n" in origin:
         raise ValueError("origin must be one non-empty line")
