@@ -93,7 +93,7 @@ def vkey(name: str, public_key: bytes) -> str:
 
 def parse_vkey(text: str) -> tuple[str, bytes]:
     """(name, ed25519 public key) of a verifier key; ValueError naming what is wrong."""
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 2)  # base64 may hold '+', names and ids never do
     if len(parts) != 3 or not parts[0] or any(c.isspace() for c in parts[0]):
         raise ValueError("a verifier key reads <name>+<8 hex digits>+<base64 key>")
     name, id_hex, data = parts

@@ -117,16 +117,22 @@ def _vkeys(values: list[str]) -> list[tuple[str, bytes]]:
 
     found = []
     for value in values:
-        text = value
-        if value.count("+") != 2 and Path(value).is_file():
-            text = Path(value).read_text(encoding="utf-8", errors="replace")[:4096]
         try:
-            found.append(parse_vkey(text))
+            found.append(parse_vkey(value))
+            continue
         except ValueError as exc:
-            raise InputError(
-                f"bad verifier key {value[:60]!r}: {exc}",
-                hint="print one with `kei keys export KEY_ID --vkey`",
-            ) from exc
+            problem = str(exc)
+        path = Path(value)
+        if path.is_file():
+            try:
+                found.append(parse_vkey(path.read_text(encoding="utf-8", errors="replace")[:4096]))
+                continue
+            except ValueError as exc:
+                problem = str(exc)
+        raise InputError(
+            f"bad verifier key {value[:60]!r}: {problem}",
+            hint="print one with `kei keys export KEY_ID --vkey`",
+        )
     return found
 
 
