@@ -312,3 +312,27 @@ def test_keys_list_and_export_show_the_vkey_that_signs_checkpoints(
     missing = run("keys", "export", "0123456789abcdef", "--vkey", code=Exit.USAGE)
     assert "no key" in missing.stderr  # type: ignore[attr-defined]
     run("keys", "export", str(rows[0]["key_id"]), code=Exit.USAGE)
+
+
+def test_the_tree_pass_beside_the_worker_processes_finds_the_same(
+    grown: Ledger, store_url: str
+) -> None:
+    from kei.adapters.verification import VerifyLimits
+
+    text = grown.checkpoint()
+    prove_inclusion(grown.store, grown.ledger_id, 2, parse_checkpoint(text))
+    limits = VerifyLimits(page=97, range_size=250, parallel_min=0)
+    url = store_url
+    one = verify_store(grown.store, jobs=1, checkpoint_text=text, limits=limits, url=url)
+    two = verify_store(grown.store, jobs=2, checkpoint_text=text, limits=limits, url=url)
+    assert one.ok and two.ok and (one.tree_size, one.tree_root) == (two.tree_size, two.tree_root)
+    run_sql(store_url, "UPDATE kei_merkle_nodes SET hash = ? WHERE idx = 1", (bytes(32),))
+    positions = [e.position for e in grown.read()]
+    run_sql(
+        store_url, "UPDATE kei_chain SET hash = ? WHERE position = ?", (bytes(32), positions[9])
+    )
+    one = verify_store(grown.store, jobs=1, checkpoint_text=text, limits=limits, url=url)
+    two = verify_store(grown.store, jobs=2, checkpoint_text=text, limits=limits, url=url)
+    assert one.to_dict() == two.to_dict()
+    kinds = {f.kind for f in two.findings}
+    assert {FindingKind.STORED_TREE, FindingKind.FORKED} <= kinds

@@ -23,13 +23,14 @@ rest are counted in ``findings_omitted``).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from kei.adapters.merkle_tree import BEFORE_ALL
-from kei.adapters.store import EventStore
+from kei.adapters.store import EventStore, open_store
 from kei.adapters.store.base import CHAIN_TABLE, TREE_TABLE
 from kei.adapters.verify_pool import (
     LOWEST,
@@ -167,9 +168,12 @@ def verify_store(
         url or store.url, synchronous, key_records, quick,
         limits.page, limits.range_size, limits.max_findings,
     )  # fmt: skip
+    tree_at = cp.size if cp is not None and cp.is_tree else None
+    tree_job = None
     if jobs <= 1 or top < limits.parallel_min or ":memory:" in task.url:
         results = _serial(store, ring, task, top, progress)
     else:
+        tree_job = _TreeJob(task.url, synchronous, tree_at, limits.page)  # step 5, alongside
         results = check_in_processes(task, top, jobs, progress)
 
     def recheck(lo: int, hi: int, ref: Link | None) -> RangeResult:
@@ -189,8 +193,10 @@ def verify_store(
     _classify_step_backs(store, report)  # step 4
     if ring.genesis_position is None and report.events_checked:
         report.add([Finding(FindingKind.UNKNOWN_KEY, None, "no valid genesis event")])
-    tree_at = cp.size if cp is not None and cp.is_tree else None
-    root_at = _recompute_tree(store, report, tree_at, limits.page)  # step 5
+    if tree_job is None:
+        root_at = _recompute_tree(store, report, tree_at, limits.page)  # step 5
+    else:
+        root_at = tree_job.join(report)
     if cp is not None:
         _check_checkpoint(store, ring, cp, report, root_at)  # step 6
     report.findings.sort(key=lambda f: (f.position is None, f.position or 0))
@@ -267,6 +273,38 @@ def _classify_step_backs(store: EventStore, report: VerifyReport) -> None:
                 finding.position,
                 f"repeats the entry of sequence {seq} at position {original.position}",
             )
+
+
+class _TreeJob:
+    """Step 5 on a thread of its own store connection while the worker processes
+    check signatures: this process only waits for them, so the tree costs the run a
+    share of a core instead of a serial pass at the end."""
+
+    def __init__(self, url: str, synchronous: str, at: int | None, page: int) -> None:
+        self._url, self._synchronous, self._at, self._page = url, synchronous, at, page
+        self._report = VerifyReport(url, None)
+        self._root_at: bytes | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="kei-verify-tree", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            store = open_store(self._url, synchronous=self._synchronous)
+            try:
+                self._root_at = _recompute_tree(store, self._report, self._at, self._page)
+            finally:
+                store.close()
+        except BaseException as exc:  # re-raised in the caller's thread by join()
+            self._error = exc
+
+    def join(self, report: VerifyReport) -> bytes | None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        report.add(self._report.findings, self._report.findings_omitted)
+        report.tree_size, report.tree_root = self._report.tree_size, self._report.tree_root
+        return self._root_at
 
 
 def _as_hash(value: Any) -> bytes:

@@ -57,9 +57,11 @@ class LeafList:
 
 def subtree_of_leaves(leaves: Sequence[bytes]) -> bytes:
     """The hash of a complete subtree (a power-of-two count of leaf hashes), level by level."""
+    sha, prefix = _sha256, NODE_PREFIX
     level = list(leaves)
     while len(level) > 1:
-        level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+        pairs = iter(level)  # a power of two: the pairs come out even
+        level = [sha(prefix + a + b).digest() for a, b in zip(pairs, pairs, strict=False)]
     return level[0]
 
 
@@ -222,7 +224,7 @@ class CompactRange:
                 continue
             block.append(h)
             if len(block) == tile:
-                top = subtree_of_leaves([leaf_hash(b) for b in block])
+                top = subtree_of_leaves([_sha256(LEAF_PREFIX + b).digest() for b in block])
                 if self._on_tile is not None:
                     self._on_tile(TILE_HEIGHT, self.size >> TILE_HEIGHT, top)
                 self._push(TILE_HEIGHT, top)
