@@ -72,19 +72,21 @@ class StoredTree:
 
     def prepare(self, size: int) -> None:
         """Make sure every complete stored subtree inside the first ``size`` leaves exists."""
+        held: dict[int, tuple[int, int]] = {}
+        if size >> TILE_HEIGHT and self.store.has_tree_table():
+            rows = self.store.select(
+                f"SELECT level, COUNT(*), MAX(idx) FROM {TREE_TABLE} GROUP BY level"
+            )
+            held = {int(lv): (int(count), int(top)) for lv, count, top in rows}
         level = TILE_HEIGHT
         while size >> level:
-            self._extend(level, size >> level)
+            count, top = held.get(level, (0, -1))
+            self._extend(level, 0 if count != top + 1 else count, size >> level)
             level += TILE_HEIGHT
         self.size = size
 
-    def _extend(self, level: int, want: int) -> None:
-        count, top = 0, None
-        if self.store.has_tree_table():
-            count, top = self.store.select(
-                f"SELECT COUNT(*), MAX(idx) FROM {TREE_TABLE} WHERE level = ?", (level,)
-            )[0]
-        start = 0 if top is None or int(count) != int(top) + 1 else int(top) + 1
+    def _extend(self, level: int, start: int, want: int) -> None:
+        """Add the rows ``[start, want)`` of ``level`` (from 0 when the stored ones have gaps)."""
         if start >= want:
             return
         if level == TILE_HEIGHT:
@@ -128,11 +130,14 @@ class StoredTree:
     # -- reads --------------------------------------------------------------------------
 
     def _stored_range(self, level: int, lo: int, hi: int) -> list[tuple[bytes, int]]:
+        """Stored rows ``[lo, hi)`` of ``level``; fetched by whole aligned blocks of 256,
+        so a proof or root costs a handful of queries (round trips, on PostgreSQL)."""
         if any((level, i) not in self._nodes for i in range(lo, hi)):
+            block_lo, block_hi = lo - lo % TILE, -(-hi // TILE) * TILE
             found = self.store.select(
                 f"SELECT idx, hash, last_position FROM {TREE_TABLE} "
                 "WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx",
-                (level, lo, hi),
+                (level, block_lo, block_hi),
             )
             for idx, h, last in found:
                 self._nodes[(level, int(idx))] = (_blob(h), int(last))

@@ -256,12 +256,8 @@ class PostgresStore(RecorderAppends):
     # -- stored Merkle subtree hashes (adapters/merkle_tree.py) ------------------------
 
     def has_tree_table(self) -> bool:
-        rows = self._query(
-            "SELECT count(*) AS n FROM information_schema.tables "
-            "WHERE table_schema = current_schema() AND table_name = %s",
-            (TREE_TABLE,),
-        )
-        return bool(rows[0]["n"])
+        rows = self._query("SELECT to_regclass(%s) IS NOT NULL AS found", (TREE_TABLE,))
+        return bool(rows[0]["found"])
 
     def put_tree_nodes(self, rows: Sequence[tuple[int, int, bytes, int]]) -> None:
         try:
