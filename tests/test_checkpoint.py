@@ -28,10 +28,12 @@ from kei.domain.checkpoint import (
     note_key_id,
     parse_checkpoint,
     sign_checkpoint,
+    sign_tree_checkpoint,
     signed_by,
 )
 from kei.domain.envelope import open_state, seal
 from kei.domain.keys import SigningKey
+from kei.domain.merkle import LeafList, leaf_hash, root
 from kei.domain.verify import FindingKind
 from test_verify_findings import chain_row, event_row, fill, pos_col, relink, set_state
 
@@ -50,17 +52,40 @@ def test_a_checkpoint_round_trips(ledger: Ledger, key: SigningKey) -> None:
     text = ledger.checkpoint()
     cp = parse_checkpoint(text)
     assert (cp.origin, cp.size) == (ledger.ledger_id, len(positions))
-    assert cp.head_hash == chain_row(ledger.store.url, positions[-1])[2]
+    hashes = [chain_row(ledger.store.url, p)[2] for p in positions]
+    assert cp.is_tree
+    assert cp.root_hash == root(LeafList([leaf_hash(h) for h in hashes]), len(hashes))
     assert signed_by(cp, [key.public_key]) == key.public_key
-    assert text == sign_checkpoint(
-        cp.origin, cp.size, cp.head_hash, key
+    assert text == sign_tree_checkpoint(
+        cp.origin, cp.size, cp.root_hash, key
     )  # ed25519 is deterministic
     report = verify_store(ledger.store, checkpoint_text=text)
     assert report.ok and report.checkpoint == {
         "origin": ledger.ledger_id,
         "size": len(positions),
-        "head_hash": "sha256:" + cp.head_hash.hex(),
+        "format": "tree",
+        "root_hash": "sha256:" + cp.root_hash.hex(),
     }
+
+
+def chain_head_checkpoint(ledger: Ledger, key: SigningKey) -> str:
+    """A checkpoint in the format kei wrote before Merkle roots (root line = chain head)."""
+    size = ledger.store.chain_size()
+    entry = ledger.store.chain_at(size - 1)
+    assert entry is not None
+    return sign_checkpoint(ledger.ledger_id, size, entry.hash, key)
+
+
+def test_a_chain_head_checkpoint_still_verifies(ledger: Ledger, key: SigningKey) -> None:
+    positions = fill(ledger)
+    text = chain_head_checkpoint(ledger, key)
+    cp = parse_checkpoint(text)
+    assert not cp.is_tree and cp.head_hash == chain_row(ledger.store.url, positions[-1])[2]
+    report = verify_store(ledger.store, checkpoint_text=text)
+    assert report.ok and report.checkpoint is not None
+    assert report.checkpoint["format"] == "chain-head"
+    fill(ledger, 3)
+    assert cp_findings(ledger, text) == []
 
 
 def test_a_log_that_grew_since_its_checkpoint_verifies(ledger: Ledger) -> None:
@@ -77,15 +102,15 @@ def test_a_note_signed_by_a_later_added_key_and_an_unknown_one_verifies(ledger: 
     ledger.add_key(second)
     cp = parse_checkpoint(ledger.checkpoint())
     stranger = SigningKey.generate()
-    foreign = sign_checkpoint(cp.origin, cp.size, cp.head_hash, stranger).split("\n\n")[1]
-    ours = sign_checkpoint(cp.origin, cp.size, cp.head_hash, second).split("\n\n")[1]
+    foreign = sign_tree_checkpoint(cp.origin, cp.size, cp.root_hash, stranger).split("\n\n")[1]
+    ours = sign_tree_checkpoint(cp.origin, cp.size, cp.root_hash, second).split("\n\n")[1]
     assert cp_findings(ledger, cp.body + "\n" + foreign + ours) == []
 
 
-@pytest.mark.parametrize("where", ["signature", "size", "head"])
+@pytest.mark.parametrize("where", ["signature", "size", "head", "format"])
 def test_a_tampered_checkpoint_is_checkpoint_invalid(ledger: Ledger, where: str) -> None:
     fill(ledger, 3)
-    origin, size, head, blank, sig, end = ledger.checkpoint().split("\n")
+    origin, size, head, ext, blank, sig, end = ledger.checkpoint().split("\n")
     if where == "signature":
         name, blob = sig.rsplit(" ", 1)
         raw = bytearray(base64.b64decode(blob))
@@ -93,9 +118,11 @@ def test_a_tampered_checkpoint_is_checkpoint_invalid(ledger: Ledger, where: str)
         sig = f"{name} {base64.b64encode(bytes(raw)).decode()}"
     elif where == "size":
         size = str(int(size) - 1)
+    elif where == "format":
+        ext = "kei-root chain-head"
     else:
         head = base64.b64encode(bytes(32)).decode()
-    text = "\n".join((origin, size, head, blank, sig, end))
+    text = "\n".join((origin, size, head, ext, blank, sig, end))
     assert cp_findings(ledger, text) == [
         (K.BAD_CHECKPOINT, None, "checkpoint has no valid signature by a key of this ledger")
     ]
@@ -121,7 +148,7 @@ def test_a_checkpoint_signed_by_a_stranger_under_our_name_is_checkpoint_invalid(
 ) -> None:
     fill(ledger, 2)
     cp = parse_checkpoint(ledger.checkpoint())
-    forged = sign_checkpoint(cp.origin, cp.size, cp.head_hash, SigningKey.generate())
+    forged = sign_tree_checkpoint(cp.origin, cp.size, cp.root_hash, SigningKey.generate())
     assert [k for k, _, _ in cp_findings(ledger, forged)] == [K.BAD_CHECKPOINT]
     assert note_key_id(cp.origin, b"\x00" * 32) != cp.signatures[0][1]
 
@@ -152,10 +179,14 @@ def test_a_rolled_back_and_regrown_log_is_forked(ledger: Ledger, store_url: str)
         [NewEvent(f"other-{i}", events.AgentMerged(agent_id=f"other-{i}")) for i in range(5)]
     )
     found = cp_findings(ledger, text)
-    assert [(k, d) for k, _, d in found] == [
-        (K.FORKED, f"entry {len(positions) - 1} differs from the checkpoint's head: "
-         "history was rewritten")
-    ]  # fmt: skip
+    assert [(k, d) for k, _, d in found] == [(K.FORKED, forked_detail(len(positions)))]
+
+
+def forked_detail(size: int) -> str:
+    return (
+        f"the tree root of the first {size} entries differs from the checkpoint's: "
+        "history was rewritten"
+    )
 
 
 def test_history_rewritten_and_resigned_with_our_key_is_forked(
@@ -163,6 +194,7 @@ def test_history_rewritten_and_resigned_with_our_key_is_forked(
 ) -> None:
     positions = fill(ledger)
     text = ledger.checkpoint()
+    old_format = chain_head_checkpoint(ledger, key)
     target = positions[3]
     stream, version, type_, state = event_row(store_url, target)
     env = open_state(state)
@@ -174,14 +206,15 @@ def test_history_rewritten_and_resigned_with_our_key_is_forked(
     set_state(store_url, target, forged)
     relink(store_url, target)
     assert verify_store(ledger.store).ok  # signatures and chain are all valid again
-    assert cp_findings(ledger, text) == [
+    assert cp_findings(ledger, text) == [(K.FORKED, None, forked_detail(len(positions)))]
+    assert cp_findings(ledger, text, quick=True) == cp_findings(ledger, text)
+    assert cp_findings(ledger, old_format) == [
         (
             K.FORKED,
             positions[-1],
             f"entry {len(positions) - 1} differs from the checkpoint's head: history was rewritten",
         )
     ]
-    assert cp_findings(ledger, text, quick=True) == cp_findings(ledger, text)
 
 
 # -- malformed files and the CLI ---------------------------------------------------------

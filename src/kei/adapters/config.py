@@ -115,6 +115,8 @@ def _short(path: Path) -> str:
     text = str(path)
     cut = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:200])
     return cut if len(text) <= 200 else cut + "..."
+
+
 def _attempts(text: str | None) -> int:
     if text is None or not text.strip():
         return DEFAULT_ATTEMPTS

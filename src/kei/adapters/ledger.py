@@ -44,7 +44,7 @@ from kei.adapters.store import EventStore, open_store
 from kei.adapters.store.base import PendingRecord, iter_all
 from kei.adapters.verification import VerifyReport, verify_store
 from kei.domain import events
-from kei.domain.checkpoint import sign_checkpoint
+from kei.domain.checkpoint import sign_tree_checkpoint
 from kei.domain.keyring import KeyRing, build_keyring
 from kei.domain.keys import SigningKey
 from kei.domain.leaks import Matrix
@@ -423,7 +423,8 @@ class Ledger:
         return [RecordedEvent.from_record(r) for r in self.store.last(n)]
 
     def checkpoint(self) -> str:
-        """A signed C2SP checkpoint of the whole log as it is now.
+        """A signed C2SP checkpoint of the whole log as it is now: its Merkle tree root,
+        recomputed from the chain by the check below (never from stored tree hashes).
 
         The chain is checked first (``--quick``: links and hashes): a checkpoint vouches
         for what it covers, so kei refuses to sign over a log with findings.
@@ -439,9 +440,9 @@ class Ledger:
                 position=first.position,
                 kind=first.kind.value,
             )
-        if report.chain_size == 0 or report.head_hash is None:
+        if report.chain_size == 0 or report.tree_root is None:
             raise LedgerStateError("the log is empty", hint="run `kei init`")
-        return sign_checkpoint(self.ledger_id, report.chain_size, report.head_hash, key)
+        return sign_tree_checkpoint(self.ledger_id, report.tree_size, report.tree_root, key)
 
     def verify(
         self, *, jobs: int = 1, quick: bool = False, checkpoint: str | None = None

@@ -9,7 +9,11 @@ The pure checks live in ``kei.domain.verify``; this module feeds them. Order:
 3. chain rows whose event row is gone are event-missing (only looked for when the
    number of chain rows differs from the number of chained rows seen);
 4. a step back in sequence that repeats an earlier entry's hash is a duplicate;
-5. against a checkpoint: origin and signature, then truncation and forks.
+5. the RFC 9162 Merkle tree of the chain rows (in position order) is recomputed in
+   one more pass over their hashes, keeping only a compact range (O(log n) hashes);
+   every stored subtree hash it meets (``adapters/merkle_tree.py``) is compared;
+6. against a checkpoint: origin and signature, then truncation and forks (by tree
+   root, or by the chain head for checkpoints written before Merkle roots).
 
 Memory stays flat: rows are read a page at a time, few ranges are in flight
 (``adapters/verify_pool.py``), and only findings are kept (at most ``VerifyLimits.max_findings``; the
@@ -19,12 +23,15 @@ rest are counted in ``findings_omitted``).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from kei.adapters.store import EventStore
+from kei.adapters.merkle_tree import BEFORE_ALL
+from kei.adapters.store import EventStore, open_store
+from kei.adapters.store.base import CHAIN_TABLE, TREE_TABLE
 from kei.adapters.verify_pool import (
     LOWEST,
     Progress,
@@ -42,6 +49,7 @@ from kei.domain.checkpoint import (
     parse_checkpoint,
 )
 from kei.domain.keyring import KeyRing, build_keyring
+from kei.domain.merkle import EMPTY_ROOT, CompactRange
 from kei.domain.records import StoredRecord
 from kei.domain.verify import (
     Finding,
@@ -81,6 +89,8 @@ class VerifyReport:
     checkpoint: dict[str, Any] | None = None
     findings_omitted: int = 0
     max_findings: int = MAX_FINDINGS
+    tree_size: int = 0
+    tree_root: bytes | None = None
 
     @property
     def ok(self) -> bool:
@@ -101,6 +111,8 @@ class VerifyReport:
             "head_hash": None if self.head_hash is None else "sha256:" + self.head_hash.hex(),
             "quick": self.quick,
             "checkpoint": self.checkpoint,
+            "tree_size": self.tree_size,
+            "tree_root": None if self.tree_root is None else "sha256:" + self.tree_root.hex(),
             "findings": [f.to_dict() for f in self.findings],
             "findings_omitted": self.findings_omitted,
         }
@@ -156,9 +168,12 @@ def verify_store(
         url or store.url, synchronous, key_records, quick,
         limits.page, limits.range_size, limits.max_findings,
     )  # fmt: skip
+    tree_at = cp.size if cp is not None and cp.is_tree else None
+    tree_job = None
     if jobs <= 1 or top < limits.parallel_min or ":memory:" in task.url:
         results = _serial(store, ring, task, top, progress)
     else:
+        tree_job = _TreeJob(task.url, synchronous, tree_at, limits.page)  # step 5, alongside
         results = check_in_processes(task, top, jobs, progress)
 
     def recheck(lo: int, hi: int, ref: Link | None) -> RangeResult:
@@ -178,8 +193,12 @@ def verify_store(
     _classify_step_backs(store, report)  # step 4
     if ring.genesis_position is None and report.events_checked:
         report.add([Finding(FindingKind.UNKNOWN_KEY, None, "no valid genesis event")])
+    if tree_job is None:
+        root_at = _recompute_tree(store, report, tree_at, limits.page)  # step 5
+    else:
+        root_at = tree_job.join(report)
     if cp is not None:
-        _check_checkpoint(store, ring, cp, report)  # step 5
+        _check_checkpoint(store, ring, cp, report, root_at)  # step 6
     report.findings.sort(key=lambda f: (f.position is None, f.position or 0))
     return report
 
@@ -256,14 +275,108 @@ def _classify_step_backs(store: EventStore, report: VerifyReport) -> None:
             )
 
 
-def _check_checkpoint(
-    store: EventStore, ring: KeyRing, cp: Checkpoint, report: VerifyReport
+class _TreeJob:
+    """Step 5 on a thread of its own store connection while the worker processes
+    check signatures: this process only waits for them, so the tree costs the run a
+    share of a core instead of a serial pass at the end."""
+
+    def __init__(self, url: str, synchronous: str, at: int | None, page: int) -> None:
+        self._url, self._synchronous, self._at, self._page = url, synchronous, at, page
+        self._report = VerifyReport(url, None)
+        self._root_at: bytes | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="kei-verify-tree", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            store = open_store(self._url, synchronous=self._synchronous)
+            try:
+                self._root_at = _recompute_tree(store, self._report, self._at, self._page)
+            finally:
+                store.close()
+        except BaseException as exc:  # re-raised in the caller's thread by join()
+            self._error = exc
+
+    def join(self, report: VerifyReport) -> bytes | None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        report.add(self._report.findings, self._report.findings_omitted)
+        report.tree_size, report.tree_root = self._report.tree_size, self._report.tree_root
+        return self._root_at
+
+
+def _as_hash(value: Any) -> bytes:
+    """A stored hash as bytes; a value of another type (an edited row) hashes as its text."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    return b"" if value is None else str(value).encode()
+
+
+def _recompute_tree(
+    store: EventStore, report: VerifyReport, at: int | None, page: int
+) -> bytes | None:
+    """Step 5: the tree of every chain row; returns the root at ``at`` leaves, if asked."""
+    stored = store.has_tree_table()
+    met: list[tuple[int, int, bytes]] = []
+    tree = CompactRange(on_tile=(lambda *node: met.append(node)) if stored else None)
+    root_at = EMPTY_ROOT if at == 0 else None
+    after = BEFORE_ALL
+    sql = f"SELECT position, hash FROM {CHAIN_TABLE} WHERE position > ? ORDER BY position LIMIT ?"
+    while rows := store.select(sql, (after, page)):
+        first = tree.size
+        hashes = [h if type(h) is bytes else _as_hash(h) for _, h in rows]
+        if at is not None and first < at <= first + len(hashes):
+            tree.extend(hashes[: at - first])
+            root_at = tree.root()
+            hashes = hashes[at - first :]
+        tree.extend(hashes)
+        if met:
+            _compare_stored(store, report, met, [int(r[0]) for r in rows], first)
+            met.clear()
+        after = int(rows[-1][0])
+    report.tree_size, report.tree_root = tree.size, tree.root()
+    return root_at
+
+
+def _compare_stored(
+    store: EventStore,
+    report: VerifyReport,
+    met: list[tuple[int, int, bytes]],
+    positions: list[int],
+    first: int,
 ) -> None:
-    """Step 5 (``kei.domain.checkpoint.check_checkpoint``), fed from the store."""
+    """Stored subtree hashes must equal the ones just computed from the chain."""
+    for level in sorted({m[0] for m in met}):
+        mine = {i: h for lv, i, h in met if lv == level}
+        rows = store.select(
+            f"SELECT idx, hash, last_position FROM {TREE_TABLE} "
+            "WHERE level = ? AND idx >= ? AND idx <= ? ORDER BY idx",
+            (level, min(mine), max(mine)),
+        )
+        for idx, h, last in rows:
+            want = mine.get(int(idx))
+            end = ((int(idx) + 1) << level) - 1
+            position = positions[end - first] if 0 <= end - first < len(positions) else None
+            if want is not None and (_as_hash(h) != want or last != position):
+                lo, hi = int(idx) << level, (int(idx) + 1) << level
+                detail = (
+                    f"the stored hash of tree leaves [{lo}, {hi}) differs from the chain's; "
+                    f"delete the rows of {TREE_TABLE} and kei recomputes them"
+                )
+                report.add([Finding(FindingKind.STORED_TREE, position, detail)])
+
+
+def _check_checkpoint(
+    store: EventStore, ring: KeyRing, cp: Checkpoint, report: VerifyReport, root_at: bytes | None
+) -> None:
+    """Step 6 (``kei.domain.checkpoint.check_checkpoint``), fed from the store."""
     report.checkpoint = {
         "origin": cp.origin,
         "size": cp.size,
-        "head_hash": "sha256:" + cp.head_hash.hex(),
+        "format": "tree" if cp.is_tree else "chain-head",
+        "root_hash": "sha256:" + cp.root_hash.hex(),
     }
 
     def entry_at(seq: int) -> tuple[int, bytes] | None:
@@ -277,5 +390,6 @@ def _check_checkpoint(
             public_keys=[k.public_key for k in ring.keys.values()],
             chain_size=report.chain_size or store.chain_size(),
             entry_at=entry_at,
+            tree_root_at=lambda size: root_at if size == cp.size else None,
         )
     )

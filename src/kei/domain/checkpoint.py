@@ -1,14 +1,19 @@
 """Signed checkpoints in the C2SP tlog-checkpoint / signed-note text format.
 
-A checkpoint commits to the first ``size`` entries of the log by the chain hash of
-entry ``size - 1`` (kei's log is a hash chain, so the third line is that head hash,
-not an RFC 6962 Merkle root). The note is signed with ed25519 (signed-note type 0x01)
-by a ledger key under the key name ``origin``; any C2SP signed-note verifier can check
-the signature.
+A checkpoint commits to the first ``size`` entries of the log. Since kei 0.x (this
+change) its root line is the RFC 9162 Merkle tree root of those entries
+(``kei.domain.merkle``) and the body carries the extension line ``TREE_EXTENSION``:
+a true tlog-checkpoint that transparency-log tools, witnesses and proof verifiers can
+use. Checkpoints written before carry no extension line and their root line is the
+chain hash of entry ``size - 1`` (the "chain head" format); they are still read and
+checked. The signature covers the whole body, extension line included, so nobody can
+turn one format into the other. The note is signed with ed25519 (signed-note type
+0x01) by a ledger key under the key name ``origin``; any C2SP signed-note verifier
+can check the signature.
 
 Text layout::
 
-    <origin>\\n<size>\\n<base64 head hash>\\n
+    <origin>\\n<size>\\n<base64 root hash>\\n[kei-root rfc9162\\n]
     \\n
     — <origin> <base64(4-byte note key id || 64-byte signature)>\\n
 
@@ -18,8 +23,9 @@ but a note with no line verifiable by a known key is rejected.
 ``check_checkpoint`` compares a parsed checkpoint with the log, in order: it names this
 ledger, it carries a valid signature by one of the ledger's keys (else
 checkpoint-invalid); the log holds at least ``size`` entries (else truncated); the
-entry at sequence ``size - 1`` still has the checkpoint's head hash (else forked: the
-history it covers was rewritten, or rolled back and appended to again).
+tree root of the first ``size`` entries (chain-head format: the entry at sequence
+``size - 1``) still equals the checkpoint's root line (else forked: the history it
+covers was rewritten, or rolled back and appended to again).
 """
 
 from __future__ import annotations
@@ -39,6 +45,9 @@ MAX_NOTE_BYTES: Final = 16 * 1024
 MAX_SIGNATURES: Final = 16
 _DASH: Final = "\u2014 "
 _ED25519: Final = b"\x01"
+TREE_EXTENSION: Final = "kei-root rfc9162"
+"""The extension line that marks a root line holding the Merkle tree root."""
+MAX_EXTENSIONS: Final = 16
 
 
 class CheckpointFormatError(ValueError):
@@ -51,9 +60,20 @@ class Checkpoint:
 
     origin: str
     size: int
-    head_hash: bytes
+    root_hash: bytes
     body: str
     signatures: tuple[tuple[str, bytes, bytes], ...] = ()
+    extensions: tuple[str, ...] = ()
+
+    @property
+    def is_tree(self) -> bool:
+        """True when the root line is the Merkle tree root (else: the chain head)."""
+        return TREE_EXTENSION in self.extensions
+
+    @property
+    def head_hash(self) -> bytes:
+        """The root line under its pre-tree name (chain-head checkpoints, bundles)."""
+        return self.root_hash
 
 
 def note_key_id(name: str, public_key: bytes) -> bytes:
@@ -61,15 +81,52 @@ def note_key_id(name: str, public_key: bytes) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + _ED25519 + public_key).digest()[:4]
 
 
-def body_text(origin: str, size: int, head_hash: bytes) -> str:
+def vkey(name: str, public_key: bytes) -> str:
+    """The C2SP signed-note verifier key: ``<name>+<hex key id>+<base64(0x01 || key)>``.
+
+    The key id is ``note_key_id(name, public_key)``, the same 4 bytes that open this
+    key's signature lines in a checkpoint named ``name``.
+    """
+    key_data = base64.b64encode(_ED25519 + public_key).decode()
+    return f"{name}+{note_key_id(name, public_key).hex()}+{key_data}"
+
+
+def parse_vkey(text: str) -> tuple[str, bytes]:
+    """(name, ed25519 public key) of a verifier key; ValueError naming what is wrong."""
+    parts = text.strip().split("+", 2)  # base64 may hold '+', names and ids never do
+    if len(parts) != 3 or not parts[0] or any(c.isspace() for c in parts[0]):
+        raise ValueError("a verifier key reads <name>+<8 hex digits>+<base64 key>")
+    name, id_hex, data = parts
+    try:
+        raw = base64.b64decode(data, validate=True)
+        key_id = bytes.fromhex(id_hex)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("the verifier key's id or key is not hex / base64") from exc
+    if len(raw) != 33 or raw[:1] != _ED25519:
+        raise ValueError("the verifier key is not an ed25519 key (type 0x01, 32 bytes)")
+    if note_key_id(name, raw[1:]) != key_id:
+        raise ValueError("the verifier key's id does not match its name and key")
+    return name, raw[1:]
+
+
+def body_text(origin: str, size: int, root_hash: bytes, extensions: tuple[str, ...] = ()) -> str:
     if not origin or "\n" in origin:
         raise ValueError("origin must be one non-empty line")
-    return f"{origin}\n{size}\n{base64.b64encode(head_hash).decode()}\n"
+    extra = "".join(f"{line}\n" for line in extensions)
+    return f"{origin}\n{size}\n{base64.b64encode(root_hash).decode()}\n{extra}"
+
+
+def sign_tree_checkpoint(origin: str, size: int, tree_root: bytes, key: SigningKey) -> str:
+    """A checkpoint whose root line is the Merkle tree root of the first ``size`` entries."""
+    return _sign(body_text(origin, size, tree_root, (TREE_EXTENSION,)), origin, key)
 
 
 def sign_checkpoint(origin: str, size: int, head_hash: bytes, key: SigningKey) -> str:
-    """The full signed note text."""
-    body = body_text(origin, size, head_hash)
+    """A chain-head checkpoint (the format before Merkle roots; bundles still write it)."""
+    return _sign(body_text(origin, size, head_hash), origin, key)
+
+
+def _sign(body: str, origin: str, key: SigningKey) -> str:
     sig = key.sign(body.encode())
     blob = base64.b64encode(note_key_id(origin, key.public_key) + sig).decode()
     return f"{body}\n{_DASH}{origin} {blob}\n"
@@ -94,7 +151,12 @@ def parse_checkpoint(text: str) -> Checkpoint:
         raise CheckpointFormatError("hash line is not base64") from exc
     if len(head_hash) != HASH_LEN:
         raise CheckpointFormatError(f"hash has {len(head_hash)} bytes, expected {HASH_LEN}")
-    return Checkpoint(origin, int(size_text), head_hash, body + "\n", _parse_signatures(sig_block))
+    extensions = tuple(lines[3:])
+    if len(extensions) > MAX_EXTENSIONS or not all(extensions):
+        raise CheckpointFormatError("checkpoint has empty or too many extension lines")
+    return Checkpoint(
+        origin, int(size_text), head_hash, body + "\n", _parse_signatures(sig_block), extensions
+    )
 
 
 def _parse_signatures(block: str) -> tuple[tuple[str, bytes, bytes], ...]:
@@ -135,8 +197,10 @@ def check_checkpoint(
     public_keys: list[bytes],
     chain_size: int,
     entry_at: Callable[[int], tuple[int, bytes] | None],
+    tree_root_at: Callable[[int], bytes | None] | None = None,
 ) -> list[Finding]:
-    """Findings of the log against ``cp``; ``entry_at(seq)`` is (position, stored hash)."""
+    """Findings of the log against ``cp``; ``entry_at(seq)`` is (position, stored hash),
+    ``tree_root_at(size)`` the Merkle root of the first ``size`` entries (None: unknown)."""
     if cp.origin != ledger_id:
         detail = f"checkpoint is for ledger {cp.origin}, not {ledger_id}"
         return [Finding(FindingKind.BAD_CHECKPOINT, None, detail)]
@@ -148,6 +212,18 @@ def check_checkpoint(
     if chain_size < cp.size:
         detail = f"checkpoint covers {cp.size} events but the log holds {chain_size}"
         return [Finding(FindingKind.TRUNCATED, None, detail)]
+    if cp.is_tree:
+        tree_root = None if tree_root_at is None else tree_root_at(cp.size)
+        if tree_root is None:
+            detail = "the tree root at the checkpoint's size could not be computed here"
+            return [Finding(FindingKind.BAD_CHECKPOINT, None, detail)]
+        if tree_root != cp.root_hash:
+            detail = (
+                f"the tree root of the first {cp.size} entries differs from the checkpoint's: "
+                "history was rewritten"
+            )
+            return [Finding(FindingKind.FORKED, None, detail)]
+        return []
     entry = entry_at(cp.size - 1)
     if entry is None or entry[1] != cp.head_hash:
         detail = f"entry {cp.size - 1} differs from the checkpoint's head: history was rewritten"

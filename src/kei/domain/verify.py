@@ -69,6 +69,7 @@ class FindingKind(StrEnum):
     TRUNCATED = "truncated"
     FORKED = "forked"
     BAD_CHECKPOINT = "checkpoint-invalid"
+    STORED_TREE = "stored-tree-hash"
 
 
 @dataclass(frozen=True, slots=True)

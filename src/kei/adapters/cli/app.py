@@ -21,6 +21,7 @@ from kei.adapters.cli import (
     memory_cmd,
     models_cmd,
     projections_cmd,
+    prove_cmd,
     replay_cmd,
     retro_cmd,
     route_cmd,
@@ -65,6 +66,7 @@ def main_options(
 init_cmd.register(app)
 keys_cmd.register(app)
 verify_cmd.register(app)
+prove_cmd.register(app)
 tail_cmd.register(app)
 events_io_cmd.register(tail_cmd.events_app)
 models_cmd.register(app)

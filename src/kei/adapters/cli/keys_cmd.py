@@ -11,7 +11,7 @@ from rich.table import Table
 from kei.adapters.cli.context import handled, is_tty, load_signing_key, open_ledger, stderr
 from kei.errors import InputError
 
-keys_app = typer.Typer(help="Create, list and revoke signing keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create, list, export and revoke signing keys.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -59,10 +59,13 @@ def list_keys(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per key.")] = False,
 ) -> None:
     """List the keys registered in the ledger, with their status and local key files."""
+    from kei.domain.checkpoint import vkey
+
     with handled(ctx) as g:
         settings = g.settings()
         with open_ledger(settings) as ledger:
             ring = ledger.keyring(refresh=True)
+            origin = ledger.ledger_id
         local = (
             {p.stem: p for p in settings.keys_dir.glob("*.key")}
             if settings.keys_dir.is_dir()
@@ -77,6 +80,8 @@ def list_keys(
                 "revoked_at": e.revoked_at,
                 "reason": e.reason or None,
                 "local_file": str(local[e.name]) if e.name in local else None,
+                "public_key": e.public_key.hex(),
+                "vkey": vkey(origin, e.public_key),
             }
             for e in ring.keys.values()
         ]
@@ -97,6 +102,34 @@ def list_keys(
         from rich.console import Console
 
         Console().print(table)
+
+
+@keys_app.command("export")
+def export(
+    ctx: typer.Context,
+    key_id: Annotated[str, typer.Argument(help="The 16-hex-digit key id (see `kei keys list`).")],
+    as_vkey: Annotated[
+        bool,
+        typer.Option("--vkey", help="Print the C2SP verifier key (the only format so far)."),
+    ] = False,
+) -> None:
+    """Print a key's C2SP verifier key, which checks checkpoints and proofs without the log."""
+    from kei.domain.checkpoint import vkey
+
+    with handled(ctx) as g:
+        if not as_vkey:
+            raise InputError("say which form to export", hint="pass --vkey")
+        settings = g.settings()
+        with open_ledger(settings) as ledger:
+            ring = ledger.keyring(refresh=True)
+            origin = ledger.ledger_id
+        wanted = key_id.lower()
+        entry = next((e for e in ring.keys.values() if e.key_id.hex() == wanted), None)
+        if entry is None:
+            raise InputError(
+                f"no key {key_id!r} in this ledger", hint="see `kei keys list` for the key ids"
+            )
+        typer.echo(vkey(origin, entry.public_key))
 
 
 @keys_app.command("revoke")

@@ -16,6 +16,8 @@ from kei.domain.records import StoredRecord
 
 EVENTS_TABLE = "kei_events"
 CHAIN_TABLE = "kei_chain"
+TREE_TABLE = "kei_merkle_nodes"
+"""Stored Merkle subtree hashes (``adapters/merkle_tree.py``); a cache, never trusted."""
 PAGE = 1000
 Guard = tuple[str, int]  # (stream, version): the stream must end there, or no append
 
@@ -130,6 +132,13 @@ class EventStore(Protocol):
 
     def scan_types(self, types: Sequence[str]) -> list[tuple[Any, ...]]:
         """Raw verifier rows (as ``scan``) of the given event types, in position order."""
+
+    def has_tree_table(self) -> bool:
+        """True when the table of stored Merkle subtree hashes exists."""
+
+    def put_tree_nodes(self, rows: Sequence[tuple[int, int, bytes, int]]) -> None:
+        """Create the subtree-hash table if missing and add (level, index, hash, last
+        position) rows in one transaction; rows already there are left as they are."""
 
     def insert_stored(
         self,

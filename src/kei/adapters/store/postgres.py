@@ -25,7 +25,7 @@ from eventsourcing.postgres import PostgresDatastore
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import tuple_row
 
-from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, PAGE, ChainEntry
+from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, PAGE, TREE_TABLE, ChainEntry
 from kei.adapters.store.postgres_recorder import ENDS_SQL, ChainedPostgresRecorder
 from kei.adapters.store.recording import RecorderAppends
 from kei.adapters.urls import redact_url
@@ -281,6 +281,25 @@ class PostgresStore(RecorderAppends):
             rows: list[tuple[Any, ...]] = c.fetchall()
             return rows
 
+    # -- stored Merkle subtree hashes (adapters/merkle_tree.py) ------------------------
+
+    def has_tree_table(self) -> bool:
+        rows = self._query("SELECT to_regclass(%s) IS NOT NULL AS found", (TREE_TABLE,))
+        return bool(rows[0]["found"])
+
+    def put_tree_nodes(self, rows: Sequence[tuple[int, int, bytes, int]]) -> None:
+        try:
+            with self._datastore.transaction(commit=True) as c:
+                c.execute(_TREE_DDL)
+                if rows:
+                    c.executemany(
+                        f"INSERT INTO {TREE_TABLE} (level, idx, hash, last_position) "
+                        "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                        rows,
+                    )
+        except (PersistenceError, psycopg.Error) as exc:
+            raise StoreError(f"PostgreSQL store {self.url} failed: {exc}") from exc
+
     # -- replay (kei replay) ---------------------------------------------------------
 
     def insert_stored(
@@ -318,6 +337,11 @@ _SCAN_TYPES: Final = (
     "convert_to(e.topic, 'UTF8'), e.state, c.seq, c.prev_hash, c.hash "
     f"FROM {EVENTS_TABLE} e LEFT JOIN {CHAIN_TABLE} c ON c.position = e.notification_id "
     "WHERE e.topic = ANY(%s) ORDER BY e.notification_id"
+)
+
+_TREE_DDL: Final = (
+    f"CREATE TABLE IF NOT EXISTS {TREE_TABLE} (level integer NOT NULL, idx bigint NOT NULL, "
+    "hash bytea NOT NULL, last_position bigint NOT NULL, PRIMARY KEY (level, idx))"
 )
 
 

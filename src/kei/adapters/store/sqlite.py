@@ -27,6 +27,7 @@ from kei.adapters.store.base import (
     CHAIN_TABLE,
     EVENTS_TABLE,
     PAGE,
+    TREE_TABLE,
     ChainEntry,
 )
 from kei.adapters.store.recording import RecorderAppends
@@ -244,6 +245,27 @@ class SQLiteStore(RecorderAppends):
         except (PersistenceError, sqlite3.Error) as exc:
             raise _store_error(self.path, exc) from exc
 
+    # -- stored Merkle subtree hashes (adapters/merkle_tree.py) ------------------------
+
+    def has_tree_table(self) -> bool:
+        rows = self._query(
+            "SELECT count(*) FROM sqlite_master WHERE type='table' AND name = ?", (TREE_TABLE,)
+        )
+        return bool(rows[0][0])
+
+    def put_tree_nodes(self, rows: Sequence[tuple[int, int, bytes, int]]) -> None:
+        try:
+            with self._datastore.transaction(commit=True) as c:
+                c.execute(_TREE_DDL)
+                if rows:
+                    c.executemany(
+                        f"INSERT OR IGNORE INTO {TREE_TABLE} "
+                        "(level, idx, hash, last_position) VALUES (?,?,?,?)",
+                        rows,
+                    )
+        except (PersistenceError, sqlite3.Error) as exc:
+            raise _store_error(self.path, exc) from exc
+
     # -- replay (kei replay) ---------------------------------------------------------
 
     def insert_stored(
@@ -278,6 +300,11 @@ _SCAN_TYPES: Final = (
     f"CAST(c.hash AS BLOB) FROM {EVENTS_TABLE} e "
     f"LEFT JOIN {CHAIN_TABLE} c ON c.position = e.rowid "
     "WHERE e.topic IN ({marks}) ORDER BY e.rowid"
+)
+
+_TREE_DDL: Final = (
+    f"CREATE TABLE IF NOT EXISTS {TREE_TABLE} (level INTEGER NOT NULL, idx INTEGER NOT NULL, "
+    "hash BLOB NOT NULL, last_position INTEGER NOT NULL, PRIMARY KEY (level, idx))"
 )
 
 

@@ -1,0 +1,187 @@
+"""``kei prove inclusion|consistency`` and ``kei verify-proof``: Merkle proofs.
+
+Proving reads the store (``kei.adapters.proving``); checking a proof needs only the
+proof, the checkpoint(s) and a verifier key (``kei.domain.proofs``), never the store,
+so an outsider holding a checkpoint can run it. Exit codes: 0 the proof holds, 1 it
+does not, 2 usage (bad file, wrong ledger, sizes), 3 the store cannot be opened.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from kei.adapters.cli.context import handled, open_ledger, stderr
+from kei.errors import InputError, VerificationError
+
+if TYPE_CHECKING:
+    from kei.domain.checkpoint import Checkpoint
+    from kei.domain.proofs import Proof
+
+MAX_PROOF_BYTES = 64 * 1024
+
+prove_app = typer.Typer(
+    help="Prove an event is in the log, or that the log only grew since a checkpoint.",
+    no_args_is_help=True,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(prove_app, name="prove")
+    app.command("verify-proof")(verify_proof)
+
+
+def _checkpoint(path: Path) -> Checkpoint:
+    from kei.adapters.verification import read_checkpoint_file
+    from kei.domain.checkpoint import parse_checkpoint
+
+    return parse_checkpoint(read_checkpoint_file(path))
+
+
+def _emit(proof: Proof, as_json: bool) -> None:
+    doc = proof.to_dict()
+    if as_json:
+        sys.stdout.write(json.dumps(doc) + "\n")
+        return
+    lines = [f"{k} {v}" for k, v in doc.items() if k != "hashes"]
+    lines.append(f"hashes {len(doc['hashes'])}")
+    lines.extend(doc["hashes"])
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+@prove_app.command("inclusion")
+def inclusion(
+    ctx: typer.Context,
+    position: Annotated[int, typer.Argument(min=1, help="The event's position in the log.")],
+    checkpoint_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint", metavar="FILE", help="Prove against this checkpoint (default: now)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Print the audit path of one event: leaf index, tree size, root and hashes."""
+    from kei.adapters.proving import prove_inclusion
+
+    with handled(ctx) as g:
+        settings = g.settings()
+        cp = None if checkpoint_file is None else _checkpoint(checkpoint_file)
+        with open_ledger(settings) as ledger:
+            proof = prove_inclusion(ledger.store, ledger.ledger_id, position, cp)
+        _emit(proof, as_json)
+
+
+@prove_app.command("consistency")
+def consistency(
+    ctx: typer.Context,
+    old_file: Annotated[Path, typer.Option("--from", metavar="OLD", help="The older checkpoint.")],
+    new_file: Annotated[
+        Path | None,
+        typer.Option("--to", metavar="NEW", help="The newer checkpoint (default: the log now)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Print the proof that the log of NEW (or now) extends the log of OLD."""
+    from kei.adapters.proving import prove_consistency
+
+    with handled(ctx) as g:
+        settings = g.settings()
+        old = _checkpoint(old_file)
+        new = None if new_file is None else _checkpoint(new_file)
+        with open_ledger(settings) as ledger:
+            proof = prove_consistency(ledger.store, ledger.ledger_id, old, new)
+        _emit(proof, as_json)
+
+
+def _read_proof(source: str) -> str:
+    try:
+        if source == "-":
+            raw = sys.stdin.buffer.read(MAX_PROOF_BYTES + 1)
+        else:
+            with Path(source).open("rb") as fh:
+                raw = fh.read(MAX_PROOF_BYTES + 1)
+        return raw.decode("utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read proof {source}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"proof {source} is not UTF-8 text") from exc
+
+
+def _vkeys(values: list[str]) -> list[tuple[str, bytes]]:
+    from kei.domain.checkpoint import parse_vkey
+
+    found = []
+    for value in values:
+        try:
+            found.append(parse_vkey(value))
+            continue
+        except ValueError as exc:
+            problem = str(exc)
+        path = Path(value)
+        if path.is_file():
+            try:
+                found.append(parse_vkey(path.read_text(encoding="utf-8", errors="replace")[:4096]))
+                continue
+            except ValueError as exc:
+                problem = str(exc)
+        raise InputError(
+            f"bad verifier key {value[:60]!r}: {problem}",
+            hint="print one with `kei keys export KEY_ID --vkey`",
+        )
+    return found
+
+
+def verify_proof(
+    ctx: typer.Context,
+    proof_file: Annotated[
+        str, typer.Argument(metavar="PROOF", help="A proof from `kei prove ... --json`, or -.")
+    ],
+    checkpoint_file: Annotated[
+        Path,
+        typer.Option("--checkpoint", metavar="FILE", help="The checkpoint the proof is for."),
+    ],
+    vkey_values: Annotated[
+        list[str],
+        typer.Option(
+            "--vkey", metavar="VKEY", help="A verifier key (text or file); repeat for several."
+        ),
+    ],
+    old_file: Annotated[
+        Path | None,
+        typer.Option("--from", metavar="OLD", help="The older checkpoint (consistency proofs)."),
+    ] = None,
+) -> None:
+    """Check a proof against a signed checkpoint and a verifier key, without the database."""
+    from kei.domain.proofs import ConsistencyProof, ProofFormatError, check_proof, parse_proof
+
+    with handled(ctx):
+        vkeys = _vkeys(vkey_values)
+        cp = _checkpoint(checkpoint_file)
+        old = None if old_file is None else _checkpoint(old_file)
+        try:
+            proof = parse_proof(_read_proof(proof_file))
+        except ProofFormatError as exc:
+            raise InputError(
+                f"proof {proof_file} is malformed: {exc}", hint="write one with `kei prove --json`"
+            ) from exc
+        if isinstance(proof, ConsistencyProof) and old is None:
+            raise InputError(
+                "a consistency proof needs the old checkpoint", hint="pass --from OLD.ckpt"
+            )
+        problem = check_proof(proof, cp, vkeys, old)
+        if problem:
+            raise VerificationError(f"the proof does not hold: {problem}", kind="proof")
+        what = (
+            f"entry at position {proof.position} (leaf {proof.leaf_index}) is in"
+            if not isinstance(proof, ConsistencyProof)
+            else f"the log of {proof.old_size} entries is a prefix of"
+        )
+        stderr().print(
+            f"kei: OK: {what} the log of {proof.tree_size} entries signed for {cp.origin}",
+            markup=False,
+        )
