@@ -104,11 +104,14 @@ def test_verify_chain_on_a_read_only_file_in_a_read_only_folder(tmp_path: Path) 
         copy.chmod(0o755)
 
 
-def test_read_only_opening_uses_sqlites_read_only_uri(tmp_path: Path) -> None:
+def test_read_only_opening_refuses_writes_and_leaves_no_files(tmp_path: Path) -> None:
+    """A ledger kei may write is opened as usual but query_only (so closing removes
+    the -wal and -shm as always); one it may not write gets a ``mode=ro`` URI."""
     home = tmp_path / "home"
     db = _ledger(home)
+    before = sorted(p.name for p in db.parent.iterdir())
     uri = read_only_uri(db)
-    assert uri.startswith("file://") and "mode=ro" in uri
+    assert uri == str(db)
     store = open_store(f"sqlite:///{db}", read_only=True)
     try:
         assert isinstance(store, SQLiteStore) and store.read_only
@@ -120,9 +123,10 @@ def test_read_only_opening_uses_sqlites_read_only_uri(tmp_path: Path) -> None:
             c.execute("CREATE TABLE sneaky (x)")
     finally:
         store.close()
-    assert "immutable=1" not in uri  # a ledger others may be writing: never immutable
+    assert sorted(p.name for p in db.parent.iterdir()) == before
     db.chmod(0o444)
-    assert "immutable=1" in read_only_uri(db)
+    ro = read_only_uri(db)
+    assert ro.startswith("file://") and "mode=ro" in ro and "immutable=1" in ro
 
 
 def test_immutable_is_never_used_while_a_write_ahead_log_holds_events(tmp_path: Path) -> None:

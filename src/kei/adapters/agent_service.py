@@ -33,6 +33,7 @@ from kei.adapters.retrying import retry_write
 from kei.domain.agent_tree import walk
 from kei.domain.agents import (
     Accepted,
+    AgentState,
     Decision,
     LedgerState,
     decide_done,
@@ -42,6 +43,7 @@ from kei.domain.agents import (
     decide_outcome,
 )
 from kei.domain.events import AgentForked, DnaClaimed, Payload
+from kei.errors import ConcurrencyError
 from kei.projections.agents import Agents, Row, state_of
 
 Rows = list[dict[str, Any]]
@@ -132,8 +134,28 @@ class AgentService:
         if request.dna is not None:
             claim = DnaClaimed(dna=request.dna, agent_id=request.agent_id)
             batch.append(NewEvent(dna_stream(request.dna), claim, 0))
-        self.ledger.append(batch)  # ConcurrencyError: another fork came first; decide again
+        try:
+            self.ledger.append(batch)
+        except ConcurrencyError:
+            self._lost_fork(request)  # the rule error of coming second, if the claims say so
+            raise  # otherwise decide again
         return Outcome(f"forked {request.agent_id} -> {request.branch}", len(batch))
+
+    def _lost_fork(self, request: AgentForked) -> None:
+        """Another fork landed first: refuse with the message of coming second.
+
+        The streams' version-0 claims decide, not the read model, which may lag (or
+        never show a stream holding only raw events): retrying could never win them.
+        """
+        state = LedgerState()
+        store = self.ledger.store
+        if store.stream_version(agent_stream(request.agent_id)) > 0:
+            state.agents[request.agent_id] = AgentState(request.agent_id)
+        elif request.dna is not None:
+            claims = self.ledger.read_stream(dna_stream(request.dna))
+            owner = claims[0].payload() if claims else None
+            state.by_dna[request.dna] = owner.agent_id if isinstance(owner, DnaClaimed) else "?"
+        decide_fork(state, request)
 
     def done(self, agent_id: str, summary: str) -> Outcome:
         return self._move(agent_id, lambda s: decide_done(s, agent_id, summary=summary), "done")

@@ -334,15 +334,20 @@ def _create_private(path: Path) -> None:
 
 
 def read_only_uri(path: Path) -> str:
-    """A ``file:`` URI that opens ``path`` read-only (``mode=ro``), and immutable when
-    nothing may write it: no write-ahead log beside it, and no right to write the
-    folder or the file (a mode without write bits counts, even for root), as on a
-    read-only copy or mount. Immutable means SQLite takes no lock and makes no -shm
+    """How to open ``path`` so nothing is written: a file kei may write is opened as
+    usual but ``query_only``; one it may not write (no right to write the folder or
+    the file, and a mode without write bits counts, even for root, as on a read-only
+    copy or mount) by a ``file:`` URI with ``mode=ro``, immutable when no write-ahead
+    log beside it holds events. Immutable means SQLite takes no lock and makes no -shm
     file; with a -wal holding events it is never used, since it would hide them."""
+    if _writable(path.parent) and _writable(path):
+        # A live ledger: opened as usual, so the last connection to close removes the
+        # -wal and -shm files as always (a ``mode=ro`` connection leaves them behind);
+        # the connection is made ``query_only`` (``sqlite_recorder._Pool``).
+        return str(path)
     uri = path.absolute().as_uri() + "?mode=ro"
     wal = path.with_name(path.name + "-wal")
-    pending = wal.exists() and wal.stat().st_size > 0
-    if not pending and not (_writable(path.parent) and _writable(path)):
+    if not (wal.exists() and wal.stat().st_size > 0):
         uri += "&immutable=1"
     return uri
 

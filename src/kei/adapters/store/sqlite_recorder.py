@@ -85,8 +85,8 @@ class _Pool(SQLiteConnectionPool):
             )
         except (sqlite3.Error, TypeError) as exc:
             raise InterfaceError(exc) from exc
-        if self.read_only:  # a read-only file keeps the journal it has
-            pass
+        if self.read_only:  # keeps the journal it has; refuses every write
+            raw.execute("PRAGMA query_only=ON")
         elif self.journal != "WAL":
             raw.execute(f"PRAGMA journal_mode={self.journal}")
         elif not self.is_sqlite_memory_mode and not self.is_journal_mode_wal:
