@@ -8,10 +8,12 @@ loads only what it uses (``kei --help`` and ``kei models`` never load a store).
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -19,7 +21,8 @@ from rich.console import Console
 
 from kei.adapters import config
 from kei.adapters.cli.exits import exit_code_for
-from kei.errors import KeiError
+from kei.adapters.cli.limits import too_long
+from kei.errors import InputError, KeiError
 
 if TYPE_CHECKING:
     from kei.adapters.ledger import Ledger
@@ -34,7 +37,34 @@ class Globals:
     verbose: bool = False
 
     def settings(self) -> config.Settings:
-        return config.resolve(os.environ, db=self.db, key=self.key, synchronous=self.synchronous)
+        """The resolved settings; an empty ``--db``/``--key`` or a ``KEI_HOME`` that is
+        not a folder is refused here, never silently replaced by a default."""
+        for flag, value in (("--db", self.db), ("--key", self.key)):
+            if value is not None and not value.strip():
+                raise InputError(
+                    f"{flag} is empty", hint=f"give a value, or leave {flag} out for the default"
+                )
+        settings = config.resolve(
+            os.environ, db=self.db, key=self.key, synchronous=self.synchronous
+        )
+        _check_home(settings.home)
+        return settings
+
+
+def _check_home(home: Path) -> None:
+    """KEI_HOME may be missing (``kei init`` creates it) but must not be something else."""
+    try:
+        st = home.stat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise too_long(exc) or InputError(
+            f"KEI_HOME {home} cannot be read: {exc.strerror or exc}"
+        ) from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise InputError(
+            f"KEI_HOME {home} is not a folder", hint="point KEI_HOME at a folder (or unset it)"
+        )
 
 
 def stderr() -> Console:
@@ -68,6 +98,11 @@ def handled(ctx: typer.Context) -> Iterator[Globals]:
         yield g
     except KeiError as exc:
         raise fail(exc, verbose=g.verbose) from None
+    except OSError as exc:
+        error = too_long(exc)  # a path the user gave that no file system accepts
+        if error is None:
+            raise
+        raise fail(error, verbose=g.verbose) from None
 
 
 def load_signing_key(settings: config.Settings, ref: str | None = None) -> SigningKey:

@@ -19,6 +19,7 @@ from typing import IO, Annotated
 import typer
 
 from kei.adapters.cli.context import handled, open_ledger, stderr
+from kei.adapters.cli.limits import INT64_MAX
 from kei.adapters.cli.output import stdout_closed_ok
 from kei.errors import InputError
 
@@ -34,7 +35,7 @@ def export(
     ctx: typer.Context,
     fmt: Annotated[str, typer.Option("--format", help="Output format: jsonl.")] = "jsonl",
     since: Annotated[
-        int, typer.Option("--since", min=0, help="Only events after this position.")
+        int, typer.Option("--since", min=0, max=INT64_MAX, help="Only events after this position.")
     ] = 0,
     out: Annotated[
         Path | None, typer.Option("--out", help="Write to this file (default: stdout).")
@@ -98,13 +99,13 @@ def import_(
 
 
 @contextlib.contextmanager
-def _input(source: str) -> Iterator[IO[bytes]]:
+def _input(source: str) -> Iterator[Iterator[bytes]]:
+    """The lines to import: stdin for ``-``, else a regular file; each line bounded."""
+    from kei.adapters.bounded_read import bounded_lines, open_regular
+
     if source == "-":
-        yield sys.stdin.buffer
+        yield bounded_lines(sys.stdin.buffer, "standard input")
         return
-    try:
-        f = open(source, "rb")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise InputError(f"cannot read {source}: {exc.strerror}") from None
-    with f:
-        yield f
+    hint = "give a file written by `kei events export --format jsonl`, or - for stdin"
+    with open_regular(Path(source), hint=hint) as f:
+        yield bounded_lines(f, source)

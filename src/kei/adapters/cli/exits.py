@@ -20,6 +20,7 @@ class Exit(IntEnum):
     FINDINGS = 1
     USAGE = 2
     STORE = 3
+    INTERNAL = 70  # a bug in kei (EX_SOFTWARE): `kei: internal error: ...`, one line
 
 
 def exit_code_for(error: KeiError) -> Exit:
