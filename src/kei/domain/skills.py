@@ -196,6 +196,7 @@ def parse_success(text: str) -> bool:
 # Times kei stores are 64-bit microseconds; a --since beyond them cannot be compared.
 _MIN_US = -(1 << 63)
 _MAX_US = (1 << 63) - 1
+_MAX_SINCE_CHARS = 64
 
 
 def parse_since(text: str, now_us: int) -> int:
@@ -214,10 +215,12 @@ def _since_us(text: str, now_us: int) -> int:
     ``12h``, ``90m``, ``45s``, ``2w``), unix seconds (upstream's ``--since TS``), or an
     ISO 8601 date or time (UTC unless it names an offset)."""
     value = text.strip()
+    if len(value) > _MAX_SINCE_CHARS:
+        return _MAX_US + 1  # no date, time or duration is this long: out of range
     match = _DURATION.fullmatch(value)
     if match is not None:
         return now_us - int(match.group(1)) * _UNITS[match.group(2)] * _US
-    if value.isdigit():
+    if value.isdecimal():
         return int(value) * _US
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
