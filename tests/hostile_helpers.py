@@ -37,10 +37,10 @@ def run_kei(
     args: Sequence[str], env: Mapping[str, str], stdin: bytes | str | None = None
 ) -> Outcome:
     """kei's console-script entry point in this process, with ``env`` as os.environ."""
+    import os
+
     from kei.adapters.cli.app import app
     from kei.adapters.cli.output import run
-
-    import os
 
     unset: dict[str, str | None] = {k: None for k in os.environ if k.startswith("KEI_")}
     runner = CliRunner()

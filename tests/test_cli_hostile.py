@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import typer
 
+from cli_helpers import cli_env
+from hostile_helpers import Outcome, assert_no_crash, log_rows, run_kei
 from kei.adapters.bounded_read import bounded_lines, open_regular
 from kei.adapters.cli.limits import COUNT_MAX, INT64_MAX
 from kei.errors import InputError
-from cli_helpers import cli_env
-from hostile_helpers import Outcome, assert_no_crash, log_rows, run_kei
 
 HUGE = "99999999999999999999"
 LONG_NAME = "a" * 300
