@@ -51,7 +51,7 @@ WRITERS = {
     "agent outcome", "cost record", "cost amend", "skill record", "import kei-ledger",
     "import kei-hibernate", "retro ingest", "route select", "route outcome",
     "route escalate", "route calibrate", "llm chat", "checkpoint", "replay",
-    "hibernate import", "projections rebuild", "leaks scan",
+    "hibernate import",
 }  # fmt: skip
 # Options that name a file or folder kei writes: only paths inside the test folder.
 OUTPUTS = {"--out", "-o", "--keep"}
@@ -63,6 +63,15 @@ NEVER_FLAGS = {"--follow", "--start-server"}
 # Commands that read neither KEI_HOME nor the global options (a throwaway folder, probes).
 HOMELESS = {"demo", "machine probe", "llm backends", "models providers"}
 SLOW = {"demo", "hibernate export", "verify-chain", "replay", "hibernate import", "machine probe"}
+
+# Until "validate" is merged, writers accept empty, blank, control-character and
+# 120,000-character identifiers (issue 13, Why 8): `kei agent fork ' ' ' '`,
+# `kei memory write $'k\x1b[31m' v`, `kei cost record ' ' --provider ' ' --model m
+# --cents 1` all exit 0. Set to False after merging: then a writer given such a value
+# in any argument but free text must refuse it.
+PENDING_VALIDATE = True
+# Free text, where newlines and blanks may be meant (values, prompts, patterns).
+FREE_TEXT = {"value", "prompt", "system", "text", "pattern", "trajectory"}
 
 # Known failures owned by other engineers' branches (owner, command, argv fragment).
 # Each is skipped by the property and run alone, xfail(strict=False), below.
@@ -135,6 +144,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 class Value:
     text: str
     bad: bool  # always wrong, whatever the command: must end non-zero
+    suspect: bool = False  # empty, blank, control characters, huge: wrong in an identifier
 
 
 def _ok(text: str) -> Value:
@@ -147,12 +157,13 @@ def _bad(text: str) -> Value:
 
 LONG_NAME = "n" * 300
 LONG_PATH = "/".join(["p" * 200] * 25)
-SUSPECT_TEXT = ["", " ", "\t", "a\nb", "\x1b[31mred\x1b[0m", "a\x00b", "\u202eevil", "x" * 120_000]
+SUSPECT_TEXT = ["", " ", "\t", "a\nb", "\x1b[31mred\x1b[0m", "a\x00b", "x" * 120_000]
 
 
 def text_values() -> st.SearchStrategy[Value]:
+    suspects = [Value(t, False, suspect=True) for t in SUSPECT_TEXT]
     return st.one_of(
-        st.sampled_from([_ok(t) for t in SUSPECT_TEXT] + [_ok("a1"), _ok("-1"), _ok("--")]),
+        st.sampled_from([*suspects, _ok("\u202eevil"), _ok("a1"), _ok("-1"), _ok("--")]),
         st.text(max_size=40).map(_ok),
         st.text(max_size=10).map(lambda t: _bad(t + "\udcff")),  # invalid UTF-8 in argv
     )
@@ -271,6 +282,7 @@ class Case:
     env: dict[str, str]
     bad: bool
     stdin: bytes | None = None
+    suspect: bool = False
 
     def __repr__(self) -> str:
         kei_env = {k: v for k, v in self.env.items() if k == "KEI_HOME"}
@@ -280,7 +292,7 @@ class Case:
 @st.composite
 def cases(draw: st.DrawFn, w: World, command: str, cmd: Command) -> Case:
     args = command.split()
-    bad = False
+    bad = suspect = False
     for param in cmd.params:
         if isinstance(param.type, BoolParamType) and getattr(param, "is_flag", False):
             if draw(st.booleans()) and param.opts[0] not in NEVER_FLAGS:
@@ -294,6 +306,7 @@ def cases(draw: st.DrawFn, w: World, command: str, cmd: Command) -> Case:
             continue
         value = draw(values_for(param, w, command))
         bad = bad or value.bad
+        suspect = suspect or (value.suspect and param.name not in FREE_TEXT)
         args += _argv(param, value.text)
     glob, glob_bad = draw(GLOBALS)
     env = dict(w.env)
@@ -304,7 +317,7 @@ def cases(draw: st.DrawFn, w: World, command: str, cmd: Command) -> Case:
     if command in HOMELESS:
         glob_bad = False
         env["KEI_HOME"] = w.env["KEI_HOME"]
-    return Case([*glob, *args], env, bad or glob_bad, stdin)
+    return Case([*glob, *args], env, bad or glob_bad, stdin, suspect and command in WRITERS)
 
 
 def _pending(case: Case, command: str) -> str | None:
@@ -321,7 +334,7 @@ def _check(w: World, command: str, case: Case) -> Outcome:
     before = log_rows(w.db)
     out = run_kei(case.args, case.env, case.stdin)
     assert_no_crash(out)
-    if case.bad:
+    if case.bad or (case.suspect and not PENDING_VALIDATE):
         assert out.code != 0, (case, out)
     if out.code != 0 or command not in WRITERS:
         assert log_rows(w.db) == before, (case, out)
