@@ -107,7 +107,6 @@ INT_CASES = [
     ["cost", "record", "a1", "--provider", "p", "--model", "m", "--tokens-in", HUGE],
     ["cost", "record", "a1", "--provider", "p", "--model", "m", "--micro-cents", HUGE],
     ["cost", "record", "a1", "--provider", "p", "--model", "m", "--cents", str(INT64_MAX)],
-    ["cost", "record", "a1", "--provider", "p", "--model", "m", "--tokens-in", "-1"],
     ["skill", "record", "s", "--success", "1", "--duration-ms", HUGE],
     ["agent", "outcome", "a1", "--outcome", "success", "--stubs", HUGE],
     ["agent", "outcome", "a1", "--outcome", "success", "--escalation-depth", "-1"],

@@ -178,7 +178,7 @@ def int_values(param: Parameter) -> st.SearchStrategy[Value]:
     return st.one_of(
         st.sampled_from([0, 1, -1, INT64_MAX, INT64_MAX + 1, -INT64_MAX - 2, 10**20]).map(judge),
         st.integers().map(judge),
-        st.sampled_from(["", " ", "1e3", "0x10", "nan", "inf", "1_0", "9" * 5000]).map(_bad),
+        st.sampled_from(["", " ", "1e3", "0x10", "nan", "inf", "9" * 5000]).map(_bad),
     )
 
 
@@ -268,7 +268,7 @@ GLOBALS = st.sampled_from(
         (("--key", "  "), True),
         (("--db", f"postgresql://u@{CLOSED}/db"), False),
         (("--db", "mysql://x"), False),
-        (("--db", LONG_PATH), True),
+        (("--db", LONG_PATH), False),  # refused only by commands that open the store
         (("--key", "missing-key"), False),
         (("--key", LONG_NAME), False),
         (("--sqlite-sync", "bogus"), False),

@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 
 from kei.adapters.cli.context import handled, is_tty, open_ledger, stderr
-from kei.adapters.cli.limits import CENTS_MAX, COUNT_MAX, INT64_MAX
+from kei.adapters.cli.limits import CENTS_MAX, COUNT_MAX, INT64_MAX, INT64_MIN
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 from kei.domain import skills as sk
 from kei.domain.events import CostAmended, CostRecorded, TokenUsage
@@ -37,18 +37,23 @@ cost_app = typer.Typer(help="Model-call costs: record, amend, report.", no_args_
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 Count = int | None
-TokensIn = Annotated[Count, typer.Option("--tokens-in", min=0, max=INT64_MAX, help="Input tokens.")]
+TokensIn = Annotated[
+    Count, typer.Option("--tokens-in", min=INT64_MIN, max=INT64_MAX, help="Input tokens.")
+]
 TokensOut = Annotated[
-    Count, typer.Option("--tokens-out", min=0, max=INT64_MAX, help="Output tokens.")
+    Count, typer.Option("--tokens-out", min=INT64_MIN, max=INT64_MAX, help="Output tokens.")
 ]
 CacheRead = Annotated[
-    Count, typer.Option("--cache-read-tokens", min=0, max=INT64_MAX, help="Cache-read tokens.")
+    Count,
+    typer.Option("--cache-read-tokens", min=INT64_MIN, max=INT64_MAX, help="Cache-read tokens."),
 ]
 CacheWrite = Annotated[
-    Count, typer.Option("--cache-write-tokens", min=0, max=INT64_MAX, help="Cache-write tokens.")
+    Count,
+    typer.Option("--cache-write-tokens", min=INT64_MIN, max=INT64_MAX, help="Cache-write tokens."),
 ]
 Reasoning = Annotated[
-    Count, typer.Option("--reasoning-tokens", min=0, max=INT64_MAX, help="Reasoning tokens.")
+    Count,
+    typer.Option("--reasoning-tokens", min=INT64_MIN, max=INT64_MAX, help="Reasoning tokens."),
 ]
 Micro = Annotated[
     Count,

@@ -17,6 +17,7 @@ from kei.errors import InputError
 # The widest integer SQLite and PostgreSQL store (a signed 64-bit BIGINT): positions,
 # token counts, money in micro-cents, seeds.
 INT64_MAX = (1 << 63) - 1
+INT64_MIN = -(1 << 63)
 # Whole cents whose micro-cents (x 1,000,000) still fit that width.
 CENTS_MAX = INT64_MAX // 1_000_000
 # Processes ``verify-chain -j`` may start.
