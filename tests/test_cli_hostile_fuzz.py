@@ -60,6 +60,8 @@ SECOND_STORE = {"replay", "hibernate import"}
 # Commands too slow to run more than a few examples of (whole demo, process pools).
 # Flags that never end on their own (a follow) or start a server: never drawn.
 NEVER_FLAGS = {"--follow", "--start-server"}
+# Commands that record their own failure (a failed model call is an event, then exit 1-3).
+RECORDS_FAILURES = {"llm chat"}
 # Commands that read neither KEI_HOME nor the global options (a throwaway folder, probes).
 HOMELESS = {"demo", "machine probe", "llm backends", "models providers"}
 SLOW = {"demo", "hibernate export", "verify-chain", "replay", "hibernate import", "machine probe"}
@@ -80,6 +82,12 @@ PENDING: list[tuple[str, str, tuple[str, ...]]] = [
     ("outputs", "events export", ("--out", "")),
     ("outputs", "hibernate export", ("--out", "")),
     ("secrets", "leaks scan", ("/dev/zero",)),
+    ("validate", "llm chat", ("--model", "", "hi")),  # refused, yet signed as a failed call
+    ("validate", "keys new", (" ",)),
+    ("validate", "keys new", ("a\tb",)),
+    ("validate", "agent fork", (" ", " ")),
+    ("validate", "memory write", ("k\x1b[31m", "v")),
+    ("validate", "route select", ("--dna", "")),
 ]
 
 
@@ -289,6 +297,11 @@ class Case:
         return f"Case(args={self.args!r}, env={kei_env!r}, bad={self.bad}, stdin={self.stdin!r})"
 
 
+def _one_in(n: int) -> st.SearchStrategy[bool]:
+    """True about once in ``n`` draws (False is the simpler value hypothesis leans to)."""
+    return st.sampled_from([False] * (n - 1) + [True])
+
+
 @st.composite
 def cases(draw: st.DrawFn, w: World, command: str, cmd: Command) -> Case:
     args = command.split()
@@ -308,11 +321,13 @@ def cases(draw: st.DrawFn, w: World, command: str, cmd: Command) -> Case:
         bad = bad or value.bad
         suspect = suspect or (value.suspect and param.name not in FREE_TEXT)
         args += _argv(param, value.text)
-    glob, glob_bad = draw(GLOBALS)
+    # A bad global option or KEI_HOME ends most commands at once: drawn a quarter and
+    # a tenth of the time, so the arguments are reached the rest of the time.
+    glob, glob_bad = draw(GLOBALS) if draw(_one_in(4)) else ((), False)
     env = dict(w.env)
-    if draw(st.integers(0, 9)) == 0:
+    if draw(_one_in(10)):
         env["KEI_HOME"] = str(w.home_file)
-        bad = command not in HOMELESS
+        bad = bad or command not in HOMELESS
     stdin = draw(st.sampled_from([None, b"", b"\xff\xfe\n", b"\0" * 1000, b"{}\n"]))
     if command in HOMELESS:
         glob_bad = False
@@ -336,7 +351,7 @@ def _check(w: World, command: str, case: Case) -> Outcome:
     assert_no_crash(out)
     if case.bad or (case.suspect and not PENDING_VALIDATE):
         assert out.code != 0, (case, out)
-    if out.code != 0 or command not in WRITERS:
+    if (out.code != 0 and command not in RECORDS_FAILURES) or command not in WRITERS:
         assert log_rows(w.db) == before, (case, out)
     return out
 
@@ -399,10 +414,9 @@ def test_known_pending(
     """Run alone in a child process (bounded memory and time), so an unbounded read
     cannot take this process down; xfail until ``owner``'s branch is merged."""
     request.applymarker(pytest.mark.xfail(strict=False, reason=f"pending: {owner}"))
-    extra = ["--out"] if fragment[0] != "--out" and command.endswith("export") else []
-    args = [*command.split(), *extra, *fragment]
+    before = log_rows(world.db)
     done = subprocess.run(
-        [sys.executable, "-m", "kei", *args],
+        [sys.executable, "-m", "kei", *command.split(), *fragment],
         env=world.env,
         capture_output=True,
         text=True,
@@ -412,6 +426,6 @@ def test_known_pending(
         cwd=world.root,
     )
     assert_no_crash(Outcome(done.returncode, done.stdout, done.stderr))
-    assert done.returncode != 0
+    assert done.returncode != 0, done.stderr
     assert len(done.stderr.splitlines()) <= 2, done.stderr
-    assert os.path.exists(world.db)
+    assert log_rows(world.db) == before
