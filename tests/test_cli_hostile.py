@@ -78,6 +78,10 @@ def test_surrogate_escaped_arguments_are_refused(
     assert "is not valid UTF-8" in refused(home, env, args)
 
 
+def test_an_argument_holding_a_nul_is_refused(home: Path, env: dict[str, str]) -> None:
+    assert "contains a NUL character" in refused(home, env, ["keys", "new", "a\x00b"])
+
+
 def test_a_kei_variable_that_is_not_utf8_is_refused(home: Path, env: dict[str, str]) -> None:
     out = run_kei(["events", "tail"], {**env, "KEI_KEY": "k\udcff"})
     out.assert_one_line_error(2)

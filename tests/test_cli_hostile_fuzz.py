@@ -284,6 +284,23 @@ GLOBALS = st.sampled_from(
 )
 
 
+# Hostile environments: (variable, value, always wrong for every command).
+ENVS = st.sampled_from(
+    [
+        ("KEI_DB", f"postgresql://u@{CLOSED}/db", False),
+        ("KEI_DB", "mysql://x", False),
+        ("KEI_DB", "/dev/null/ledger.db", False),
+        ("KEI_KEY", "k\udcff", True),  # not UTF-8: refused before any command runs
+        ("KEI_KEY", "../../etc/passwd", False),
+        ("KEI_REDIS_URL", "nonsense", False),
+        ("KEI_REDIS_URL", "", False),
+        ("KEI_SQLITE_SYNCHRONOUS", "bogus", False),
+        ("KEI_LEAK_MATRIX_PATH", "/dev/zero", False),
+        ("KEI_LLM_BACKENDS", "bogus", False),
+    ]
+)
+
+
 @dataclass
 class Case:
     args: list[str]
@@ -293,7 +310,7 @@ class Case:
     suspect: bool = False
 
     def __repr__(self) -> str:
-        kei_env = {k: v for k, v in self.env.items() if k == "KEI_HOME"}
+        kei_env = {k: v for k, v in self.env.items() if k.startswith("KEI_") and "URL" not in k}
         return f"Case(args={self.args!r}, env={kei_env!r}, bad={self.bad}, stdin={self.stdin!r})"
 
 
@@ -328,6 +345,10 @@ def cases(draw: st.DrawFn, w: World, command: str, cmd: Command) -> Case:
     if draw(_one_in(10)):
         env["KEI_HOME"] = str(w.home_file)
         bad = bad or command not in HOMELESS
+    if draw(_one_in(6)):
+        name, value, env_bad = draw(ENVS)
+        env[name] = value
+        bad = bad or env_bad
     stdin = draw(st.sampled_from([None, b"", b"\xff\xfe\n", b"\0" * 1000, b"{}\n"]))
     if command in HOMELESS:
         glob_bad = False

@@ -30,7 +30,8 @@ NAME_MAX_BYTES = 255
 
 
 def check_text(args: Sequence[str], env: Mapping[str, str]) -> None:
-    """Refuse an argument, or a ``KEI_*`` variable, that is not valid UTF-8.
+    """Refuse an argument, or a ``KEI_*`` variable, that is not valid UTF-8 (and an
+    argument holding a NUL, which no path, name or URL may contain).
 
     Python hands such bytes over as lone surrogates ("surrogateescape"); they cannot
     be signed, stored or printed, so they are refused before any command runs."""
@@ -40,6 +41,8 @@ def check_text(args: Sequence[str], env: Mapping[str, str]) -> None:
                 f"argument {index} is not valid UTF-8 ({_shown(arg)})",
                 hint="pass text in UTF-8",
             )
+        if "\x00" in arg:  # impossible in a real argv, possible from Python callers
+            raise InputError(f"argument {index} contains a NUL character ({_shown(arg)})")
     for name, value in env.items():
         if name.startswith("KEI_") and not _is_utf8(value):
             raise InputError(
