@@ -42,6 +42,7 @@ from hostile_helpers import Outcome, assert_no_crash, log_rows, run_kei
 from kei.adapters.cli.app import app
 from kei.adapters.cli.limits import INT64_MAX
 
+INPUT_TEXT = '{"a": 1}\n'
 CLOSED = "127.0.0.1:9"  # the discard port: nothing listens on it here
 
 # Commands that may append to the log when they succeed on valid input.
@@ -88,6 +89,8 @@ PENDING: list[tuple[str, str, tuple[str, ...]]] = [
     ("validate", "agent fork", (" ", " ")),
     ("validate", "memory write", ("k\x1b[31m", "v")),
     ("validate", "route select", ("--dna", "")),
+    # a store whose folder cannot be made (its parent is a file): FileExistsError
+    ("faults", "--db /dev/null/ledger.db init", ()),
 ]
 
 
@@ -139,7 +142,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         del env[key]
     for args in (["init"], ["agent", "fork", "a1", "main"], ["memory", "write", "k", "v"]):
         assert run_kei(args, env).code == 0
-    (root / "file.txt").write_text('{"a": 1}\n')
+    (root / "file.txt").write_text(INPUT_TEXT)
     (root / "folder").mkdir()
     (root / "home-file").write_text("x\n")
     return World(root, home, env, root / "file.txt", root / "folder", root / "home-file")
@@ -254,6 +257,8 @@ def values_for(param: Parameter, w: World, command: str) -> st.SearchStrategy[Va
 
 
 def valid_for(param: Parameter, w: World) -> str:
+    if param.opts[0] in OUTPUTS:
+        return str(w.root / "written.out")  # never an input file the other cases read
     if _is_path(param):
         return str(w.file)
     if isinstance(param.type, IntParamType | FloatParamType):
@@ -289,7 +294,6 @@ ENVS = st.sampled_from(
     [
         ("KEI_DB", f"postgresql://u@{CLOSED}/db", False),
         ("KEI_DB", "mysql://x", False),
-        ("KEI_DB", "/dev/null/ledger.db", False),
         ("KEI_KEY", "k\udcff", True),  # not UTF-8: refused before any command runs
         ("KEI_KEY", "../../etc/passwd", False),
         ("KEI_REDIS_URL", "nonsense", False),
@@ -370,6 +374,9 @@ def _check(w: World, command: str, case: Case) -> Outcome:
     before = log_rows(w.db)
     out = run_kei(case.args, case.env, case.stdin)
     assert_no_crash(out)
+    # files only ever read (inputs, KEI_HOME as a file) are never written
+    assert w.file.read_text() == INPUT_TEXT, (case, out)
+    assert w.home_file.read_text() == "x\n", (case, out)
     if case.bad or (case.suspect and not PENDING_VALIDATE):
         assert out.code != 0, (case, out)
     if (out.code != 0 and command not in RECORDS_FAILURES) or command not in WRITERS:
