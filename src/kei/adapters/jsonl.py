@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 import msgspec
@@ -81,7 +81,7 @@ def _check_page(page: list[StoredRecord], link: Link | None) -> None:
         )
 
 
-def read_jsonl(lines: IO[bytes]) -> Iterator[StoredRecord]:
+def read_jsonl(lines: Iterable[bytes]) -> Iterator[StoredRecord]:
     """Stored records from JSON lines written by ``export_jsonl`` (nothing checked yet:
     the importer verifies signatures and the chain); InputError names a bad line."""
     for number, line in enumerate(lines, start=1):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from kei.adapters.bundle.checks import MAX_FINDINGS, PAGE, RANGE, check_events
 from kei.adapters.bundle.keys import ring_of
@@ -50,7 +50,7 @@ class JsonlImport:
 
 
 def import_jsonl(
-    lines: IO[bytes], url: str, *, dry_run: bool = False, synchronous: str = "FULL"
+    lines: Iterable[bytes], url: str, *, dry_run: bool = False, synchronous: str = "FULL"
 ) -> JsonlImport:
     """Verify the events in ``lines`` and add the new ones to the store at ``url``."""
     target = open_target(url, synchronous)

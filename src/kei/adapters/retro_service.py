@@ -19,6 +19,7 @@ from typing import Final
 
 import sqlalchemy as sa
 
+from kei.adapters.bounded_read import bounded_lines, open_regular
 from kei.adapters.ledger import Ledger, NewEvent
 from kei.adapters.projection_db import driver_errors, make_engine
 from kei.adapters.projection_engine import ProjectionEngine
@@ -29,7 +30,6 @@ from kei.domain.leaks import Matrix
 from kei.domain.payload import Payload
 from kei.domain.trace import Skipped, TraceEvent, parse_line, screen
 from kei.domain.trace_events import TraceRejected, recorded, trace_stream
-from kei.errors import InputError
 from kei.projections.traces import Traces
 
 BATCH: Final = 500
@@ -176,14 +176,9 @@ class RetroService:
 
 
 def _lines(path: Path) -> Iterator[bytes]:
-    """The file's lines, read as they are needed."""
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}",
-                         hint="give the path of a .jsonl transcript") from exc  # fmt: skip
-    with handle:
-        yield from handle
+    """The file's lines, read as they are needed: a regular file only, each line bounded."""
+    with open_regular(path, hint="give the path of a .jsonl transcript") as handle:
+        yield from bounded_lines(handle, str(path))
 
 
 def _refused(event: TraceEvent, source: str, rule: str) -> TraceRejected:

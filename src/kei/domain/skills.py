@@ -193,15 +193,34 @@ def parse_success(text: str) -> bool:
     raise InputError(f"--success must be 0 or 1, got {text!r}")
 
 
+# Times kei stores are 64-bit microseconds; a --since beyond them cannot be compared.
+_MIN_US = -(1 << 63)
+_MAX_US = (1 << 63) - 1
+_MAX_SINCE_CHARS = 64
+
+
 def parse_since(text: str, now_us: int) -> int:
+    """``--since`` as a microsecond timestamp, refused outside the stored 64-bit range."""
+    since_us = _since_us(text, now_us)
+    if not _MIN_US <= since_us <= _MAX_US:
+        raise InputError(
+            f"--since {text[:40]!r} is out of range",
+            hint="give a time between 1970 and 9999, or a duration such as 30d",
+        )
+    return since_us
+
+
+def _since_us(text: str, now_us: int) -> int:
     """``--since`` as a microsecond timestamp: a duration back from ``now_us`` (``30d``,
     ``12h``, ``90m``, ``45s``, ``2w``), unix seconds (upstream's ``--since TS``), or an
     ISO 8601 date or time (UTC unless it names an offset)."""
     value = text.strip()
+    if len(value) > _MAX_SINCE_CHARS:
+        return _MAX_US + 1  # no date, time or duration is this long: out of range
     match = _DURATION.fullmatch(value)
     if match is not None:
         return now_us - int(match.group(1)) * _UNITS[match.group(2)] * _US
-    if value.isdigit():
+    if value.isdecimal():
         return int(value) * _US
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -22,6 +22,7 @@ from rich.console import Console
 
 from kei.adapters.cli.context import handled, is_tty, open_ledger, seal_key, stderr
 from kei.adapters.cli.exits import Exit
+from kei.adapters.cli.limits import COUNT_MAX, INT64_MAX
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 from kei.domain.events import OUTCOMES, AgentForked
 
@@ -127,9 +128,11 @@ def outcome(
     agent_id: Id,
     result: Annotated[str, typer.Option("--outcome", help=" | ".join(OUTCOMES))],
     escalation_depth: Annotated[
-        int | None, typer.Option("--escalation-depth", help="0 = first pass.")
+        int | None, typer.Option("--escalation-depth", min=0, max=INT64_MAX, help="0 = first pass.")
     ] = None,
-    stubs: Annotated[int | None, typer.Option("--stubs", help="Stubs left in the work.")] = None,
+    stubs: Annotated[
+        int | None, typer.Option("--stubs", min=0, max=INT64_MAX, help="Stubs left in the work.")
+    ] = None,
 ) -> None:
     """Record how a finished agent's work turned out; a later outcome wins."""
     with handled(ctx) as g, _service(g.settings(), write=True) as service:
@@ -217,7 +220,8 @@ def descendants_cmd(
     ctx: typer.Context,
     dna: Annotated[str, typer.Argument(help="The DNA (or creator id) to start from.")],
     depth: Annotated[
-        int | None, typer.Option("--depth", min=1, help="Levels to follow (default: all).")
+        int | None,
+        typer.Option("--depth", min=1, max=COUNT_MAX, help="Levels to follow (default: all)."),
     ] = None,
     as_json: Json = False,
 ) -> None:

@@ -20,7 +20,8 @@ from rich.console import Console
 
 from kei.adapters import config
 from kei.adapters.cli.exits import exit_code_for
-from kei.errors import KeiError
+from kei.adapters.cli.limits import too_long
+from kei.errors import InputError, KeiError
 
 if TYPE_CHECKING:
     from kei.adapters.ledger import Ledger
@@ -35,6 +36,13 @@ class Globals:
     verbose: bool = False
 
     def settings(self) -> config.Settings:
+        """The resolved settings; an empty ``--db``/``--key`` or a ``KEI_HOME`` that is
+        not a folder is refused here, never silently replaced by a default."""
+        for flag, value in (("--db", self.db), ("--key", self.key)):
+            if value is not None and not value.strip():
+                raise InputError(
+                    f"{flag} is empty", hint=f"give a value, or leave {flag} out for the default"
+                )
         settings = config.resolve(
             os.environ, db=self.db, key=self.key, synchronous=self.synchronous
         )
@@ -76,6 +84,11 @@ def handled(ctx: typer.Context) -> Iterator[Globals]:
             yield g
     except KeiError as exc:
         raise fail(exc, verbose=g.verbose) from None
+    except OSError as exc:
+        error = too_long(exc)  # a path the user gave that no file system accepts
+        if error is None:
+            raise
+        raise fail(error, verbose=g.verbose) from None
 
 
 class _WarningLine(logging.Handler):

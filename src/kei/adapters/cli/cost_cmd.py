@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 
 from kei.adapters.cli.context import handled, is_tty, open_ledger, seal_key, stderr
+from kei.adapters.cli.limits import CENTS_MAX, COUNT_MAX, INT64_MAX, INT64_MIN
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 from kei.domain import skills as sk
 from kei.domain.events import CostAmended, CostRecorded, TokenUsage
@@ -36,15 +37,36 @@ cost_app = typer.Typer(help="Model-call costs: record, amend, report.", no_args_
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 Count = int | None
-TokensIn = Annotated[Count, typer.Option("--tokens-in", help="Input tokens.")]
-TokensOut = Annotated[Count, typer.Option("--tokens-out", help="Output tokens.")]
-CacheRead = Annotated[Count, typer.Option("--cache-read-tokens", help="Cache-read tokens.")]
-CacheWrite = Annotated[Count, typer.Option("--cache-write-tokens", help="Cache-write tokens.")]
-Reasoning = Annotated[Count, typer.Option("--reasoning-tokens", help="Reasoning tokens.")]
-Micro = Annotated[
-    Count, typer.Option("--micro-cents", help="The amount in micro-cents (1 cent = 1,000,000).")
+TokensIn = Annotated[
+    Count, typer.Option("--tokens-in", min=INT64_MIN, max=INT64_MAX, help="Input tokens.")
 ]
-Cents = Annotated[Count, typer.Option("--cents", help="The amount in whole cents.")]
+TokensOut = Annotated[
+    Count, typer.Option("--tokens-out", min=INT64_MIN, max=INT64_MAX, help="Output tokens.")
+]
+CacheRead = Annotated[
+    Count,
+    typer.Option("--cache-read-tokens", min=INT64_MIN, max=INT64_MAX, help="Cache-read tokens."),
+]
+CacheWrite = Annotated[
+    Count,
+    typer.Option("--cache-write-tokens", min=INT64_MIN, max=INT64_MAX, help="Cache-write tokens."),
+]
+Reasoning = Annotated[
+    Count,
+    typer.Option("--reasoning-tokens", min=INT64_MIN, max=INT64_MAX, help="Reasoning tokens."),
+]
+Micro = Annotated[
+    Count,
+    typer.Option(
+        "--micro-cents",
+        min=-INT64_MAX,
+        max=INT64_MAX,
+        help="The amount in micro-cents (1 cent = 1,000,000).",
+    ),
+]
+Cents = Annotated[
+    Count, typer.Option("--cents", min=-CENTS_MAX, max=CENTS_MAX, help="The amount in whole cents.")
+]
 GROUPS: Final = ("agent", "provider", "model", "day")  # as kei.adapters.cost_service
 
 
@@ -204,7 +226,9 @@ def report(
     ] = None,
     limit: Annotated[
         int | None,
-        typer.Option("--limit", min=1, help="Only the N biggest rows (the TOTAL covers all)."),
+        typer.Option(
+            "--limit", min=1, max=COUNT_MAX, help="Only the N biggest rows (the TOTAL covers all)."
+        ),
     ] = None,
     as_json: Json = False,
 ) -> None:

@@ -14,11 +14,13 @@ import contextlib
 import sys
 from collections.abc import Callable, Iterator
 from functools import partial
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
 from kei.adapters.cli.context import handled, open_ledger, stderr
+from kei.adapters.cli.limits import INT64_MAX
 from kei.adapters.cli.output import stdout_closed_ok
 from kei.errors import InputError
 
@@ -37,7 +39,7 @@ def export(
     ctx: typer.Context,
     fmt: Annotated[str, typer.Option("--format", help="Output format: jsonl.")] = "jsonl",
     since: Annotated[
-        int, typer.Option("--since", min=0, help="Only events after this position.")
+        int, typer.Option("--since", min=0, max=INT64_MAX, help="Only events after this position.")
     ] = 0,
     out: Annotated[
         str | None,
@@ -111,13 +113,13 @@ def import_(
 
 
 @contextlib.contextmanager
-def _input(source: str) -> Iterator[IO[bytes]]:
+def _input(source: str) -> Iterator[Iterator[bytes]]:
+    """The lines to import: stdin for ``-``, else a regular file; each line bounded."""
+    from kei.adapters.bounded_read import bounded_lines, open_regular
+
     if source == "-":
-        yield sys.stdin.buffer
+        yield bounded_lines(sys.stdin.buffer, "standard input")
         return
-    try:
-        f = open(source, "rb")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise InputError(f"cannot read {source}: {exc.strerror}") from None
-    with f:
-        yield f
+    hint = "give a file written by `kei events export --format jsonl`, or - for stdin"
+    with open_regular(Path(source), hint=hint) as f:
+        yield bounded_lines(f, source)

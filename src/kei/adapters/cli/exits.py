@@ -23,6 +23,7 @@ class Exit(IntEnum):
     USAGE = 2
     STORE = 3
     TEMPFAIL = 75  # sysexits.h EX_TEMPFAIL: lost a race every retry; run it again
+    INTERNAL = 70  # a bug in kei (EX_SOFTWARE): `kei: internal error: ...`, one line
 
 
 def exit_code_for(error: KeiError) -> Exit:

@@ -18,6 +18,7 @@ import typer
 from kei.adapters.cli import replay_cmd
 from kei.adapters.cli.context import handled, open_ledger, stderr
 from kei.adapters.cli.exits import Exit
+from kei.adapters.cli.limits import INT64_MAX
 from kei.adapters.cli.output import json_line
 from kei.adapters.safe_output import Protected, check_output, shown
 from kei.errors import InputError
@@ -43,7 +44,9 @@ def export(
     ],
     since: Annotated[
         int,
-        typer.Option("--since", min=0, metavar="POSITION", help="Only events after POSITION."),
+        typer.Option(
+            "--since", min=0, max=INT64_MAX, metavar="POSITION", help="Only events after POSITION."
+        ),
     ] = 0,
     level: Annotated[
         int, typer.Option("--level", min=1, max=19, metavar="N", help="zstd level (1-19).")

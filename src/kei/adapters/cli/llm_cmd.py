@@ -29,6 +29,7 @@ import typer
 
 from kei.adapters.cli.context import fail, globals_of, open_ledger, stderr
 from kei.adapters.cli.exits import exit_code_for
+from kei.adapters.cli.limits import INT64_MAX
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 from kei.errors import KeiError
 
@@ -53,7 +54,9 @@ RoleOpt = Annotated[
 ]
 BudgetOpt = Annotated[
     int | None,
-    typer.Option("--budget-micro", min=0, help="Most µ¢ for 1k input + 1k output tokens."),
+    typer.Option(
+        "--budget-micro", min=0, max=INT64_MAX, help="Most µ¢ for 1k input + 1k output tokens."
+    ),
 ]
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kei.adapters.cli.context import handled, open_ledger, seal_key, stderr
+from kei.adapters.cli.limits import COUNT_MAX
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 from kei.domain.memory_events import DEFAULT_NAMESPACE
 from kei.errors import InputError
@@ -39,6 +40,7 @@ Redis = Annotated[
                  help="Read from the Redis mirror at this URL (caught up first)."),
 ]  # fmt: skip
 MAX_STDIN = 1 << 20
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 def register(app: typer.Typer) -> None:
@@ -47,6 +49,15 @@ def register(app: typer.Typer) -> None:
 
 def namespace_of(namespace: str, session: str | None) -> str:
     return namespace if session is None else f"session/{session}"
+
+
+def _check_redis_url(url: str) -> None:
+    """An empty or scheme-less ``--redis`` is refused, never read as "no mirror"."""
+    if url.split("://", 1)[0] not in REDIS_SCHEMES or not url.partition("://")[2].strip():
+        raise InputError(
+            f"--redis {url[:80]!a} is not a Redis URL",
+            hint="use redis://host:port/db, rediss://host:port/db or unix:///path/to/socket",
+        )
 
 
 @contextmanager
@@ -58,6 +69,7 @@ def _reader(settings: Settings, redis_url: str | None) -> Iterator[MemoryService
         return
     from kei.adapters.memory_redis import RedisMemory
 
+    _check_redis_url(redis_url)
     with open_ledger(settings) as ledger:
         mirror = RedisMemory(redis_url, ledger.store, prefix=f"kei:{ledger.ledger_id}")
         try:
@@ -114,10 +126,17 @@ def write_cmd(
 
 
 def _stdin() -> str:
-    data = sys.stdin.read(MAX_STDIN + 1)
+    """The value on stdin: at most MAX_STDIN bytes of UTF-8."""
+    data = sys.stdin.buffer.read(MAX_STDIN + 1)
     if len(data) > MAX_STDIN:
-        raise InputError(f"the value on standard input is over {MAX_STDIN} characters")
-    return data
+        raise InputError(f"the value on standard input is over {MAX_STDIN} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"the value on standard input is not valid UTF-8 (byte {exc.start})",
+            hint="pass text in UTF-8",
+        ) from None
 
 
 @memory_app.command("get")
@@ -157,7 +176,9 @@ def query_cmd(
     since: Annotated[
         str | None, typer.Option("--since", help="Written since: 7d, a date, unix s.")
     ] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most N items.")] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, max=COUNT_MAX, help="At most N items.")
+    ] = None,
     namespace: Annotated[
         str | None, typer.Option("--namespace", help="Only this namespace.")
     ] = None,
@@ -190,7 +211,9 @@ def _query(namespace: str | None, session: str | None, kind: str | None,
 def search_cmd(
     ctx: typer.Context,
     text: Annotated[str, typer.Argument(help="Words every value found must hold.")],
-    limit: Annotated[int, typer.Option("--limit", min=1, help="At most N items.")] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=COUNT_MAX, help="At most N items.")
+    ] = 20,
     namespace: Annotated[
         str | None, typer.Option("--namespace", help="Only this namespace.")
     ] = None,

@@ -22,6 +22,7 @@ from rich.table import Table
 from kei.adapters.catalog_files import load_catalog
 from kei.adapters.cli.context import fail, globals_of, is_tty
 from kei.adapters.cli.exits import models_exit_code_for
+from kei.adapters.cli.limits import INT64_MAX
 from kei.adapters.cli.output import json_line, stdout_closed_ok, warn
 from kei.domain.catalog import (
     Catalog,
@@ -85,7 +86,9 @@ def resolve(
     role: Annotated[str, typer.Option("--role", help="The role to find a model for.")],
     budget_micro: Annotated[
         int | None,
-        typer.Option("--budget-micro", min=0, help="Most µ¢ for 1k input + 1k output tokens."),
+        typer.Option(
+            "--budget-micro", min=0, max=INT64_MAX, help="Most µ¢ for 1k input + 1k output tokens."
+        ),
     ] = None,
     cap: CapOpt = None,
     as_json: JsonOpt = False,
@@ -106,9 +109,11 @@ def resolve(
 def price(
     ctx: typer.Context,
     model_id: Annotated[str, typer.Argument(help="Model id or alias.")],
-    input_tokens: Annotated[int, typer.Option("--input-tokens", min=0, help="Input tokens.")],
+    input_tokens: Annotated[
+        int, typer.Option("--input-tokens", min=0, max=INT64_MAX, help="Input tokens.")
+    ],
     output_tokens: Annotated[
-        int, typer.Option("--output-tokens", min=0, help="Output tokens (or units).")
+        int, typer.Option("--output-tokens", min=0, max=INT64_MAX, help="Output tokens (or units).")
     ],
     as_json: JsonOpt = False,
 ) -> None:

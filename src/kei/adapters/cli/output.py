@@ -22,9 +22,11 @@ from rich.console import Console
 from rich.text import Text
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
-from kei.adapters.cli.exits import Exit
+from kei.adapters.cli.exits import Exit, exit_code_for
+from kei.adapters.cli.limits import check_text, too_long
 from kei.adapters.tail import ChainBreak, event_dict, printable, summary, time_text
 from kei.domain.recorded import RecordedEvent
+from kei.errors import KeiError
 
 TYPE_WIDTH = 20
 STREAM_WIDTH = 16
@@ -109,15 +111,55 @@ def _usage_error(exc: ClickException) -> None:
 
 def run(app: typer.Typer, args: Sequence[str] | None = None) -> NoReturn:
     """Run the CLI and exit; click's usage errors become one ``kei: error:`` line and
-    exit 2 (never click's own codes, since 1 means "findings" in kei's table)."""
+    exit 2 (never click's own codes, since 1 means "findings" in kei's table).
+
+    Arguments and ``KEI_*`` variables that are not UTF-8 are refused first. Anything a
+    command lets escape is a bug: it ends as one ``kei: internal error:`` line and exit
+    70 (the traceback with ``--verbose``), never as a traceback on a user's terminal."""
+    argv = list(sys.argv[1:] if args is None else args)
+    verbose = "--verbose" in argv
+    try:
+        code = _dispatch(app, argv)
+    except KeiError as exc:  # raised outside a command's own handler (e.g. bad argv)
+        code = _fail(exc)
+    except OSError as exc:
+        error = too_long(exc)
+        code = _internal(exc, verbose) if error is None or verbose else _fail(error)
+    except Exception as exc:
+        code = _internal(exc, verbose)
+    sys.exit(code)
+
+
+def _dispatch(app: typer.Typer, argv: list[str]) -> int:
+    check_text(argv, os.environ)
     command = typer.main.get_command(app)
     try:
-        code = command.main(args=args, prog_name="kei", standalone_mode=False)
+        code = command.main(args=argv, prog_name="kei", standalone_mode=False)
     except NoArgsIsHelpError:
-        code = Exit.USAGE  # the help text has been printed already
+        return Exit.USAGE  # the help text has been printed already
     except ClickException as exc:
         _usage_error(exc)
-        code = Exit.USAGE
+        return Exit.USAGE
     except typer.Abort:
-        code = 130
-    sys.exit(code if isinstance(code, int) else Exit.OK)
+        return 130
+    return code if isinstance(code, int) else Exit.OK
+
+
+def _fail(error: KeiError) -> int:
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console.print(f"kei: error: {error}", markup=False)
+    if error.hint:
+        console.print(f"kei: hint: {error.hint}", markup=False)
+    return int(exit_code_for(error))
+
+
+def _internal(exc: Exception, verbose: bool) -> int:
+    if verbose:
+        raise exc
+    detail = ascii(f"{type(exc).__name__}: {exc}")[1:-1]
+    if len(detail) > 200:
+        detail = f"{detail[:200]}..."
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"kei: internal error: {detail} (run with --verbose for the traceback)", markup=False
+    )
+    return Exit.INTERNAL

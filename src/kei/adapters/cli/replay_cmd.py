@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import os
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kei.adapters import config
 from kei.adapters.cli.context import handled, stderr
 from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.output import json_line
@@ -63,7 +62,8 @@ def replay(
 
     with handled(ctx) as g:
         settings = g.settings()
-        url = config.resolve(os.environ, db=db).db_url if db else settings.db_url
+        # an empty --db is refused by settings(), never read as "the global store"
+        url = settings.db_url if db is None else replace(g, db=db).settings().db_url
         with phase_bars() as tick, collector_paused():
             report = replay_bundle(
                 source, url, dry_run=dry_run, jobs=default_jobs(),

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kei.adapters.cli.context import handled, open_ledger, stderr
+from kei.adapters.cli.limits import COUNT_MAX
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 
 if TYPE_CHECKING:
@@ -99,7 +100,9 @@ def show_cmd(ctx: typer.Context, session: SessionArg, as_json: JsonOption = Fals
 @retro_app.command("patterns")
 def patterns_cmd(
     ctx: typer.Context,
-    min_count: Annotated[int, typer.Option("--min-count", min=1, help="At least N times.")] = 2,
+    min_count: Annotated[
+        int, typer.Option("--min-count", min=1, max=COUNT_MAX, help="At least N times.")
+    ] = 2,
     as_json: JsonOption = False,
 ) -> None:
     """Event classes that recur within a session, and across sessions."""
@@ -120,7 +123,7 @@ def patterns_cmd(
 def similar_cmd(
     ctx: typer.Context,
     session: SessionArg,
-    k: Annotated[int, typer.Option("-k", min=1, help="How many sessions.")] = 5,
+    k: Annotated[int, typer.Option("-k", min=1, max=COUNT_MAX, help="How many sessions.")] = 5,
     as_json: JsonOption = False,
 ) -> None:
     """The sessions most like SESSION by TF-IDF over their real content."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kei.adapters.cli.context import handled, open_ledger, stderr
+from kei.adapters.cli.limits import INT64_MAX
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 from kei.domain.posterior import Beta
 
@@ -59,7 +60,10 @@ def select_cmd(
     pin: Annotated[str | None, typer.Option("--pin", help="Use this model, no questions.")] = None,
     policy: Annotated[str, typer.Option("--policy", help="bound | thompson")] = "bound",
     seed: Annotated[
-        int | None, typer.Option("--seed", help="Thompson seed (default: random, recorded).")
+        int | None,
+        typer.Option(
+            "--seed", min=0, max=INT64_MAX, help="Thompson seed (default: random, recorded)."
+        ),
     ] = None,
     agent: Annotated[str | None, typer.Option("--agent", help="The agent the task is for.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Decide, append nothing.")] = False,
@@ -110,7 +114,9 @@ def outcome_cmd(
     ],
     depth: Annotated[
         int | None,
-        typer.Option("--escalation-depth", min=0, help="Default: the escalations recorded."),
+        typer.Option(
+            "--escalation-depth", min=0, max=INT64_MAX, help="Default: the escalations recorded."
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 
 from kei.adapters.cli.context import handled, is_tty, open_ledger, stderr
+from kei.adapters.cli.limits import INT64_MAX, INT64_MIN
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 from kei.domain import skills as sk
 from kei.domain.events import SkillInvoked
@@ -52,7 +53,10 @@ def record(
     name: NameArg,
     success: Annotated[str, typer.Option("--success", help="1 if it worked, 0 if not.")],
     duration_ms: Annotated[
-        int | None, typer.Option("--duration-ms", help="How long it ran, in ms (>= 0).")
+        int | None,
+        typer.Option(
+            "--duration-ms", min=INT64_MIN, max=INT64_MAX, help="How long it ran, in ms (>= 0)."
+        ),
     ] = None,
     agent: Annotated[str | None, typer.Option("--agent", help="The agent that used it.")] = None,
     trajectory: Annotated[

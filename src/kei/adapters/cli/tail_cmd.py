@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from kei.adapters.cli.context import handled, open_ledger
+from kei.adapters.cli.limits import COUNT_MAX
 from kei.adapters.cli.output import EventPrinter, stdout_closed_ok
 from kei.adapters.tail import Follower, TailFilter, latest
 
@@ -25,7 +26,10 @@ def register(app: typer.Typer) -> None:
 def tail(
     ctx: typer.Context,
     lines: Annotated[
-        int, typer.Option("-n", "--lines", min=0, help="How many of the latest events to show.")
+        int,
+        typer.Option(
+            "-n", "--lines", min=0, max=COUNT_MAX, help="How many of the latest events to show."
+        ),
     ] = 20,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new events as they commit.")

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from kei.adapters.cli.context import handled, open_ledger, stderr
 from kei.adapters.cli.exits import Exit
+from kei.adapters.cli.limits import JOBS_MAX
 from kei.adapters.config import Settings
 from kei.adapters.verification import (
     VerifyReport,
@@ -45,6 +46,7 @@ def verify_chain(
             "--jobs",
             "-j",
             min=1,
+            max=JOBS_MAX,
             metavar="N",
             help="Processes verifying signatures (default: all cores).",
         ),

@@ -1,0 +1,64 @@
+"""Reading files a user names (an export to import, a transcript to ingest) without
+trusting them: only regular files are opened (``/dev/zero``, a FIFO or a folder would
+block or never end), and no line may grow past a bound, so a file without newlines
+cannot fill the memory. Every refusal is an :class:`InputError` naming the file."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from kei.errors import InputError
+
+# The longest line kei reads from a user's file (an exported event, a transcript line).
+# Claude Code transcripts carry tool results and pasted images inline, so this is large;
+# it only has to stop a file without newlines from being read whole.
+MAX_LINE_BYTES = 64 << 20
+
+
+def open_regular(path: Path, *, hint: str | None = None) -> IO[bytes]:
+    """``path`` opened for reading, refused unless it is a regular file.
+
+    Opened non-blocking first, so naming a FIFO does not hang before the check."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise InputError(f"cannot read {_shown(path)}: {_why(exc)}", hint=hint) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError(f"{_shown(path)} is not a regular file", hint=hint)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def bounded_lines(
+    handle: IO[bytes], source: str, max_bytes: int = MAX_LINE_BYTES
+) -> Iterator[bytes]:
+    """The lines of ``handle`` (newline kept), refusing one longer than ``max_bytes``."""
+    number = 0
+    while line := handle.readline(max_bytes + 1):
+        number += 1
+        if len(line) > max_bytes:
+            raise InputError(
+                f"{source}: line {number} is longer than {max_bytes} bytes",
+                hint="give a file of JSON lines",
+            )
+        yield line
+
+
+def _shown(path: Path) -> str:
+    text = str(path)
+    return text if len(text) <= 200 else f"{text[:100]}...{text[-40:]}"
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno == errno.ENAMETOOLONG:
+        return "the path is too long"
+    return exc.strerror or str(exc)
