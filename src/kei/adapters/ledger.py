@@ -42,6 +42,7 @@ from kei.domain.checkpoint import sign_checkpoint
 from kei.domain.keyring import KeyRing, build_keyring
 from kei.domain.keys import SigningKey
 from kei.domain.leaks import Matrix
+from kei.domain.limits import check_batch
 from kei.domain.recorded import RecordedEvent
 from kei.domain.records import StoredRecord
 from kei.errors import (
@@ -255,6 +256,7 @@ class Ledger:
             return []
         if len(new_events) > MAX_BATCH:
             raise InputError(f"a batch holds at most {MAX_BATCH} events, got {len(new_events)}")
+        check_batch(new_events)  # every field within its limits (domain/limits.py), or nothing
         guarded, mine = guard_batch(new_events, self._leaks)  # refuses secrets: nothing appended
         return self._append(guarded)[:mine]
 

@@ -52,6 +52,7 @@ from kei.domain.recorded import RecordedEvent
 from kei.domain.records import StoredRecord
 from kei.domain.verify import Link, first_break
 from kei.errors import ConcurrencyError, InputError, VerificationError
+from kei.projections import faults
 from kei.projections.base import Projection, apply_page, deferred_indexes, wants
 from kei.projections.digest import state_digest
 
@@ -202,7 +203,10 @@ class ProjectionEngine:
         events were applied. VerificationError at the first break in the chain."""
         chosen = self._names(names)
         with self._errors("catch-up"):
-            return self._catch_up(chosen)
+            read = self._catch_up(chosen)
+            with self._engine.begin() as conn:  # events a read model skipped: warn on every read
+                faults.report(conn, {n: self.tables[n] for n in chosen})
+            return read
 
     def _catch_up(self, chosen: list[str]) -> int:
         self._fed = None  # apply_checked reads where everyone stands again

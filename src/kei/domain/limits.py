@@ -1,0 +1,476 @@
+"""What a writer may put in an event: every payload field's range and shape.
+
+A value is signed into the log for ever, and every reader folds it, so a value no
+reader can hold (an integer wider than a 64-bit column, a NUL that PostgreSQL text
+refuses, a timestamp past year 9999) must be refused *before* it is signed.
+``Ledger.append`` calls ``check_batch`` first: a bad value is an ``InputError``
+naming the event type, the field and the limit, and nothing is appended.
+
+The limits are declared once, in ``RULES`` (one ``Rule`` per field of every payload
+and nested struct; a test checks none is missing) and documented in
+``docs/events.md`` ("Field limits"). They are deliberately *not* msgspec ``Meta``
+annotations on the payload Structs themselves: those are enforced on decode too,
+which would make an event signed by an earlier release undecodable. Instead each
+payload type gets a twin Struct with the constraints (``_mirror``), used only here:
+the payload is encoded (exactly as it will be signed) and decoded into its twin,
+which checks every type, integer range, length and nested struct at C speed. What
+msgspec cannot check cheaply (control characters, blank identifiers, NUL) is checked
+on the strings afterwards, a few C-level string calls per event.
+
+Kinds of field:
+
+- ``ID``: an identifier (agent id, branch, model, memory key, tag, key name...): at
+  most 256 characters, no control character (C0, DEL, C1, U+2028/U+2029), not blank
+  unless the rule allows ``""``.
+- ``STREAM``: a stream name: the same, at most 1,024 characters.
+- ``PATH``: a file path: the same, at most 4,096 characters.
+- ``TEXT``: free text (summaries, reasons, memory values, trace text): at most
+  1,048,576 characters, no NUL; newlines and other control characters allowed (they
+  are neutralised when printed); not blank where the rule needs a value.
+- ``COUNT``: an integer 0 .. 2^63-1 (token counts, durations, depths, versions).
+- ``MONEY``: integer micro-cents, -10^15 .. 10^15 (ten million dollars either way:
+  sums of many such amounts still fit a 64-bit column).
+- ``TIME``: integer microseconds since the epoch, 0 .. 253,402,300,799,999,999 (the
+  last microsecond of year 9999, the last a calendar date can show).
+- ``INT``: any signed 64-bit integer.
+- ``FLOAT``: a finite float. ``LIST``: a tuple of at most 10,000 items.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from operator import attrgetter
+from types import NoneType, UnionType
+from typing import Annotated, Any, Final, Union, get_args, get_origin
+
+import msgspec
+
+from kei.domain.events import REGISTRY, Payload
+from kei.errors import InputError
+
+INT64_MIN: Final = -(2**63)
+INT64_MAX: Final = 2**63 - 1
+ID_MAX: Final = 256
+STREAM_MAX: Final = 1_024
+PATH_MAX: Final = 4_096
+TEXT_MAX: Final = 1 << 20
+LIST_MAX: Final = 10_000
+MONEY_MAX: Final = 10**15
+TIME_MAX: Final = 253_402_300_799_999_999
+FLOAT_MAX: Final = 1.7976931348623157e308
+
+_CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_HINT: Final = "see the field limits in docs/events.md; nothing was appended"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """How one field is checked: its kind, and whether a string may be blank."""
+
+    kind: str
+    blank_ok: bool = False
+
+    @property
+    def is_string(self) -> bool:
+        return self.kind in _STRING_MAX
+
+    def describe(self) -> str:
+        """The limit in words, as docs/events.md lists it."""
+        if self.is_string:
+            need = "" if self.blank_ok else ", not blank"
+            chars = "no NUL" if self.kind == TEXT else "no control characters"
+            return f"{self.kind}: at most {_STRING_MAX[self.kind]:,} characters, {chars}{need}"
+        low, high = _INT_RANGE.get(self.kind, (None, None))
+        if low is not None:
+            return f"{self.kind}: an integer from {low:,} to {high:,}"
+        return {FLOAT: "a finite number", BOOL: "true or false"}.get(self.kind, self.kind)
+
+
+ID, STREAM, PATH, TEXT = "identifier", "stream", "path", "text"
+COUNT, MONEY, TIME, INT, FLOAT, BOOL, ENUM, STRUCT = (
+    "count", "money", "time", "integer", "float", "bool", "enum", "struct",
+)  # fmt: skip
+_STRING_MAX: Final = {ID: ID_MAX, STREAM: STREAM_MAX, PATH: PATH_MAX, TEXT: TEXT_MAX}
+_INT_RANGE: Final = {
+    COUNT: (0, INT64_MAX),
+    MONEY: (-MONEY_MAX, MONEY_MAX),
+    TIME: (0, TIME_MAX),
+    INT: (INT64_MIN, INT64_MAX),
+}
+
+_id, _id_or_blank, _text, _text_or_blank = Rule(ID), Rule(ID, True), Rule(TEXT), Rule(TEXT, True)
+_count, _money, _time, _float, _bool = Rule(COUNT), Rule(MONEY), Rule(TIME), Rule(FLOAT), Rule(BOOL)
+_stream, _path, _enum, _struct = Rule(STREAM), Rule(PATH), Rule(ENUM), Rule(STRUCT)
+
+# Fields named alike mean alike in every payload; exceptions are listed per type below.
+_BY_NAME: Final[dict[str, Rule]] = {
+    # identifiers that need a value when present
+    **dict.fromkeys(
+        [
+            "agent_id",
+            "branch",
+            "provider",
+            "model",
+            "dna",
+            "parent_dna",
+            "ledger_id",
+            "key_id",
+            "public_key",
+            "parent_agent_id",
+            "parent_branch",
+            "spec_sha",
+            "creator",
+            "fork_parent",
+            "price_entry_id",
+            "price_entry_hash",
+            "skill_name",
+            "trajectory_id",
+            "decision_id",
+            "policy",
+            "fallback",
+            "weights_ref",
+            "pinned",
+            "prompt_sha256",
+            "from_model",
+            "to_model",
+            "call_id",
+            "requested_model",
+            "backend",
+            "capability",
+            "finish_reason",
+            "namespace",
+            "key",
+            "kind",
+            "tags",
+            "ladder",
+            "complexity_features",
+            "tried",
+            "redacted_by",
+            "flagged_by",
+            "session",
+            "content_hash",
+            "event_class",
+            "tool",
+            "rule",
+            "source",
+            "ref",
+            "event_type",
+            "fields",
+        ],
+        _id,
+    ),
+    # identifiers whose schema default is "" (a key or ledger without a name, no tier)
+    **dict.fromkeys(["name", "key_name", "tier", "task_class"], _id_or_blank),
+    **dict.fromkeys(["stream", "supersedes_stream"], _stream),
+    **dict.fromkeys(["worktree", "file_path", "cwd"], _path),
+    **dict.fromkeys(["summary", "reason", "rationale"], _text),
+    **dict.fromkeys(["value", "text", "error"], _text_or_blank),
+    **dict.fromkeys(
+        [
+            "supersedes_version",
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "reasoning_tokens",
+            "duration_ms",
+            "escalation_depth",
+            "stub_count",
+            "tokens_in",
+            "tokens_out",
+            "n",
+            "depth",
+            "observations",
+            "evaluated",
+            "line_no",
+            "block",
+            "total_us",
+            "load_us",
+            "prompt_us",
+            "generation_us",
+        ],
+        _count,
+    ),
+    **dict.fromkeys(["micro_cents", "expected_cost_micro_cents"], _money),
+    **dict.fromkeys(["occurred_at_us", "before_us", "ts_us"], _time),
+    "seed": Rule(INT),
+    **dict.fromkeys(
+        [
+            "q_threshold",
+            "delta",
+            "lower_bound",
+            "complexity_tau",
+            "mse",
+            "baseline_mse",
+            "alpha",
+            "beta",
+            "sample",
+            "role",
+            "caps",
+            "scope",
+            "body",
+        ],
+        _float,
+    ),
+    **dict.fromkeys(
+        ["success", "exact", "require_local", "ok", "is_error", "smoothed", "feasible"], _bool
+    ),
+    "outcome": _enum,
+    **dict.fromkeys(["origin", "usage", "weights", "candidates"], _struct),
+}
+# (payload type name, field) -> rule, where a field departs from its name's rule.
+_EXCEPTIONS: Final[dict[tuple[str, str], Rule]] = {
+    ("RouteDecided", "dna"): _id_or_blank,  # a prompt may give no DNA segments
+    ("RouteDecided", "task_class"): _id_or_blank,
+    ("MemoryForgotten", "reason"): _text_or_blank,  # schema default ""
+    ("TraceRejected", "source"): _id,
+}
+
+
+def rule_for(struct: type[msgspec.Struct], field: str) -> Rule:
+    """The rule of ``field`` of ``struct``; KeyError for a field no rule covers."""
+    return _EXCEPTIONS.get((struct.__name__, field)) or _BY_NAME[field]
+
+
+# -- the twin Structs ------------------------------------------------------------------
+
+
+def _leaf(rule: Rule, tp: Any) -> Any:
+    """The constrained type of one scalar of ``rule``'s kind."""
+    if tp is str and rule.is_string:
+        low = 0 if rule.blank_ok else 1
+        return Annotated[str, msgspec.Meta(min_length=low, max_length=_STRING_MAX[rule.kind])]
+    if tp is int and rule.kind in _INT_RANGE:
+        low, high = _INT_RANGE[rule.kind]
+        return Annotated[int, msgspec.Meta(ge=low, le=high)]
+    if tp is float and rule.kind == FLOAT:
+        return Annotated[float, msgspec.Meta(ge=-FLOAT_MAX, le=FLOAT_MAX)]
+    if tp is bool and rule.kind == BOOL:
+        return bool
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct) and rule.kind == STRUCT:
+        return _mirror(tp)
+    if get_origin(tp) is not None and rule.kind == ENUM:  # a Literal
+        return tp
+    raise TypeError(f"rule {rule.kind} does not fit type {tp!r}")
+
+
+def _constrained(rule: Rule, tp: Any) -> Any:
+    """``tp`` with every scalar in it constrained by ``rule`` (unions, tuples)."""
+    origin = get_origin(tp)
+    if origin in (Union, UnionType):
+        args = tuple(_constrained(rule, a) if a is not NoneType else NoneType for a in get_args(tp))
+        return Union[args]  # noqa: UP007 - built from a tuple of types
+    if origin is tuple:
+        item, _ = get_args(tp)
+        return Annotated[tuple[_constrained(rule, item), ...], msgspec.Meta(max_length=LIST_MAX)]  # type: ignore[misc]
+    return _leaf(rule, tp)
+
+
+def _mirror(struct: type[msgspec.Struct]) -> type[msgspec.Struct]:
+    """A Struct with ``struct``'s fields and the constraints of their rules."""
+    fields = [
+        (f.name, _constrained(rule_for(struct, f.name), f.type))
+        for f in msgspec.structs.fields(struct)
+    ]
+    return msgspec.defstruct(
+        f"Checked{struct.__name__}", fields, forbid_unknown_fields=True, gc=False
+    )
+
+
+# -- the string checks ----------------------------------------------------------------
+
+Check = Callable[[Any], str | None]
+
+
+def _getter(names: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:
+    if not names:
+        return lambda _p: ()
+    if len(names) == 1:
+        one = attrgetter(names[0])
+        return lambda p: (one(p),)
+    return attrgetter(*names)
+
+
+def _string_check(struct: type[msgspec.Struct]) -> Check:
+    """A function that returns the first bad string of a (type-checked) ``struct``
+    value, as ``field problem (limit)``, or None. The usual case (every string clean)
+    costs one join, one ``isprintable`` and one search for a blank identifier; only a
+    suspect value goes through the slow check, which names the field or passes it."""
+    fields = msgspec.structs.fields(struct)
+    ids = [f for f in fields if rule_for(struct, f.name).kind in (ID, STREAM, PATH)]
+    scalars = [f.name for f in ids if get_origin(f.type) is not tuple]
+    lists = [f.name for f in ids if get_origin(f.type) is tuple]
+    texts = [f.name for f in fields if rule_for(struct, f.name).kind == TEXT]
+    nested = {
+        f.name: _string_check(_struct_of(f.type))
+        for f in fields
+        if rule_for(struct, f.name).kind == STRUCT and _string_fields(_struct_of(f.type))
+    }
+    get_scalars, get_lists, get_texts = _getter(scalars), _getter(lists), _getter(texts)
+    text_lists = any(get_origin(f.type) is tuple for f in fields if f.name in texts)
+    slow = _slow_check(struct)
+
+    def check(p: Any) -> str | None:
+        # None and "" drop out here: msgspec has already refused "" where a rule needs
+        # a value, and a None is a field left out.
+        strings = [*filter(None, get_scalars(p))]
+        for items in get_lists(p):
+            strings += items
+        if strings and not (" ".join(strings).isprintable() and not any(map(str.isspace, strings))):
+            return slow(p)
+        if texts:
+            values = [*filter(None, get_texts(p))]
+            if text_lists:
+                values = [s for v in values for s in (v if isinstance(v, tuple) else (v,))]
+            if any(map(_NUL, values)) or any(map(str.isspace, values)):
+                return slow(p)
+        for name, inner in nested.items():
+            value = getattr(p, name)
+            items = value if isinstance(value, tuple) else () if value is None else (value,)
+            for i, item in enumerate(items):
+                found = inner(item)
+                if found is not None:
+                    where = f"[{i}]" if isinstance(value, tuple) else ""
+                    return f"{name}{where}.{found}"
+        return None
+
+    return check
+
+
+_NUL: Final = re.compile("\x00").search
+
+
+def _string_fields(struct: type[msgspec.Struct]) -> bool:
+    """Does ``struct`` hold any string, itself or in a struct inside it?"""
+    return any(
+        rule_for(struct, f.name).is_string
+        or (rule_for(struct, f.name).kind == STRUCT and _string_fields(_struct_of(f.type)))
+        for f in msgspec.structs.fields(struct)
+    )
+
+
+def _struct_of(tp: Any) -> type[msgspec.Struct]:
+    """The Struct type inside ``tp`` (``S``, ``S | None``, ``tuple[S, ...]``)."""
+    for candidate in (tp, *get_args(tp)):
+        if isinstance(candidate, type) and issubclass(candidate, msgspec.Struct):
+            return candidate
+    raise TypeError(f"no struct in {tp!r}")
+
+
+def _slow_check(struct: type[msgspec.Struct]) -> Check:
+    """Every string field of ``struct`` one at a time, naming the first bad one."""
+    rules = [
+        (f.name, rule_for(struct, f.name))
+        for f in msgspec.structs.fields(struct)
+        if rule_for(struct, f.name).is_string
+    ]
+
+    def check(p: Any) -> str | None:
+        for name, rule in rules:
+            value = getattr(p, name)
+            items = value if isinstance(value, tuple) else (value,)
+            for i, s in enumerate(items):
+                problem = None if s is None else string_problem(rule, s)
+                if problem is not None:
+                    where = f"{name}[{i}]" if isinstance(value, tuple) else name
+                    return f"{where} {problem} ({rule.describe()})"
+        return None
+
+    return check
+
+
+def string_problem(rule: Rule, s: str) -> str | None:
+    """What is wrong with ``s`` under ``rule``, or None."""
+    if rule.kind == TEXT:
+        if "\x00" in s:
+            return "holds a NUL character"
+    else:
+        bad = _CONTROL.search(s)
+        if bad is not None:
+            return f"holds control character {bad.group()!r} at offset {bad.start()}"
+    if not rule.blank_ok and (not s or s.isspace()):
+        return "is blank"
+    return None
+
+
+# -- the whole check -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Checker:
+    name: str
+    decoder: msgspec.msgpack.Decoder[Any]
+    strings: Check
+
+
+def _checkers() -> dict[type[Payload], _Checker]:
+    return {
+        t.payload_type: _Checker(
+            t.name, msgspec.msgpack.Decoder(_mirror(t.payload_type)), _string_check(t.payload_type)
+        )
+        for t in REGISTRY.values()
+    }
+
+
+_CHECKERS: Final = _checkers()
+_ENCODE: Final = msgspec.msgpack.Encoder().encode
+
+
+def payload_problem(payload: Payload) -> str | None:
+    """What makes ``payload`` unfit to sign, as ``<event type>: <field> <problem>``,
+    or None when every field is within its limits."""
+    checker = _CHECKERS.get(type(payload))
+    if checker is None:
+        return f"{type(payload).__name__} is not a registered event type"
+    try:
+        checker.decoder.decode(_ENCODE(payload))
+    except msgspec.ValidationError as exc:
+        return f"{checker.name}: {_field_message(str(exc))}"
+    except (TypeError, UnicodeEncodeError, OverflowError) as exc:
+        return f"{checker.name}: a value cannot be encoded ({exc})"
+    found = checker.strings(payload)
+    return None if found is None else f"{checker.name}: field {found}"
+
+
+def _field_message(msgspec_message: str) -> str:
+    """msgspec's ``Expected `int` <= 9 - at `$.usage.input_tokens``` as
+    ``field usage.input_tokens: expected `int` <= 9``."""
+    text, _, where = msgspec_message.rpartition(" - at `")
+    if not text:
+        return msgspec_message
+    path = where.rstrip("`").removeprefix("$.").removeprefix("$")
+    return f"field {path or '(payload)'}: {text[:1].lower()}{text[1:]}"
+
+
+def check_payload(payload: Payload) -> None:
+    """Raise InputError when ``payload`` holds a value outside its field's limits."""
+    problem = payload_problem(payload)
+    if problem is not None:
+        raise InputError(problem, hint=_HINT)
+
+
+def check_batch(events: Sequence[Any]) -> None:
+    """Check every event of a batch (``NewEvent``-like: ``stream``, ``payload``,
+    ``expected_version``) before any is signed; InputError at the first bad one."""
+    for i, event in enumerate(events):
+        problem = payload_problem(event.payload)
+        if problem is None:
+            problem = _stream_problem(event.stream, event.expected_version)
+        if problem is not None:
+            where = f"event {i + 1} of {len(events)}: " if len(events) > 1 else ""
+            raise InputError(where + problem, hint=_HINT)
+
+
+def _stream_problem(stream: Any, expected: Any) -> str | None:
+    if not isinstance(stream, str):
+        return f"stream must be text, got {type(stream).__name__}"
+    if len(stream) > STREAM_MAX or _CONTROL.search(stream) or not stream.strip():
+        return (
+            f"stream {stream[:64]!r} is blank, longer than {STREAM_MAX:,} characters "
+            "or holds a control character"
+        )
+    if expected is not None and (type(expected) is not int or not 0 <= expected <= INT64_MAX):
+        return f"expected_version {expected!r} is not an integer from 0 to {INT64_MAX:,}"
+    return None
