@@ -43,11 +43,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from types import NoneType, UnionType
-from typing import Annotated, Any, Final, Union, get_args, get_origin
+from typing import Annotated, Any, Final, NoReturn, Union, get_args, get_origin
 
 import msgspec
 
-from kei.domain.events import REGISTRY, Payload
+from kei.domain.events import REGISTRY, Payload, event_type_of
 from kei.errors import InputError
 
 INT64_MIN: Final = -(2**63)
@@ -282,6 +282,7 @@ def _mirror(struct: type[msgspec.Struct]) -> type[msgspec.Struct]:
 # -- the string checks ----------------------------------------------------------------
 
 Check = Callable[[Any], str | None]
+Collect = Callable[[Any, list[str], list[str]], None]
 
 
 def _getter(names: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:
@@ -293,50 +294,51 @@ def _getter(names: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:
     return attrgetter(*names)
 
 
-def _string_check(struct: type[msgspec.Struct]) -> Check:
-    """A function that returns the first bad string of a (type-checked) ``struct``
-    value, as ``field problem (limit)``, or None. The usual case (every string clean)
-    costs one join, one ``isprintable`` and one search for a blank identifier; only a
-    suspect value goes through the slow check, which names the field or passes it."""
+def _collector(struct: type[msgspec.Struct]) -> Collect:
+    """A function that adds the strings of a (type-checked) ``struct`` value to two
+    lists, the identifiers and the free texts, for ``_clean`` to judge at once.
+
+    None and "" are left out: msgspec has already refused "" where a rule needs a
+    value, and None is a field left out."""
     fields = msgspec.structs.fields(struct)
     ids = [f for f in fields if rule_for(struct, f.name).kind in (ID, STREAM, PATH)]
-    scalars = [f.name for f in ids if get_origin(f.type) is not tuple]
+    get_scalars = _getter([f.name for f in ids if get_origin(f.type) is not tuple])
     lists = [f.name for f in ids if get_origin(f.type) is tuple]
     texts = [f.name for f in fields if rule_for(struct, f.name).kind == TEXT]
-    nested = {
-        f.name: _string_check(_struct_of(f.type))
+    nested = [
+        (f.name, _collector(_struct_of(f.type)))
         for f in fields
         if rule_for(struct, f.name).kind == STRUCT and _string_fields(_struct_of(f.type))
-    }
-    get_scalars, get_lists, get_texts = _getter(scalars), _getter(lists), _getter(texts)
-    text_lists = any(get_origin(f.type) is tuple for f in fields if f.name in texts)
-    slow = _slow_check(struct)
+    ]
+    get_lists, get_texts = _getter(lists), _getter(texts)
 
-    def check(p: Any) -> str | None:
-        # None and "" drop out here: msgspec has already refused "" where a rule needs
-        # a value, and a None is a field left out.
-        strings = [*filter(None, get_scalars(p))]
-        for items in get_lists(p):
-            strings += items
-        if strings and not (" ".join(strings).isprintable() and not any(map(str.isspace, strings))):
-            return slow(p)
+    def collect(p: Any, id_strings: list[str], text_strings: list[str]) -> None:
+        id_strings += filter(None, get_scalars(p))
+        if lists:
+            for items in get_lists(p):
+                id_strings += items
         if texts:
-            values = [*filter(None, get_texts(p))]
-            if text_lists:
-                values = [s for v in values for s in (v if isinstance(v, tuple) else (v,))]
-            if any(map(_NUL, values)) or any(map(str.isspace, values)):
-                return slow(p)
-        for name, inner in nested.items():
+            for value in get_texts(p):
+                if value:
+                    text_strings += value if isinstance(value, tuple) else (value,)
+        for name, inner in nested:
             value = getattr(p, name)
-            items = value if isinstance(value, tuple) else () if value is None else (value,)
-            for i, item in enumerate(items):
-                found = inner(item)
-                if found is not None:
-                    where = f"[{i}]" if isinstance(value, tuple) else ""
-                    return f"{name}{where}.{found}"
-        return None
+            if value is not None:
+                for item in value if isinstance(value, tuple) else (value,):
+                    inner(item, id_strings, text_strings)
 
-    return check
+    return collect
+
+
+def _clean(id_strings: list[str], text_strings: list[str]) -> bool:
+    """The fast verdict on many strings at once: no control character in the
+    identifiers, none of them blank, no NUL and no blank in the texts. False only
+    sends the values to the slow check, which names the field or lets them pass."""
+    if id_strings and not (
+        " ".join(id_strings).isprintable() and not any(map(str.isspace, id_strings))
+    ):
+        return False
+    return not (any(map(_NUL, text_strings)) or any(map(str.isspace, text_strings)))
 
 
 _NUL: Final = re.compile("\x00").search
@@ -401,14 +403,18 @@ def string_problem(rule: Rule, s: str) -> str | None:
 @dataclass(frozen=True, slots=True)
 class _Checker:
     name: str
-    decoder: msgspec.msgpack.Decoder[Any]
-    strings: Check
+    decode: Callable[[bytes], Any]
+    collect: Collect
+    slow: Check
 
 
 def _checkers() -> dict[type[Payload], _Checker]:
     return {
         t.payload_type: _Checker(
-            t.name, msgspec.msgpack.Decoder(_mirror(t.payload_type)), _string_check(t.payload_type)
+            t.name,
+            msgspec.msgpack.Decoder(_mirror(t.payload_type)).decode,
+            _collector(t.payload_type),
+            _slow_check(t.payload_type),
         )
         for t in REGISTRY.values()
     }
@@ -416,22 +422,45 @@ def _checkers() -> dict[type[Payload], _Checker]:
 
 _CHECKERS: Final = _checkers()
 _ENCODE: Final = msgspec.msgpack.Encoder().encode
+_NOT_ENCODABLE: Final = (TypeError, UnicodeEncodeError, OverflowError)
 
 
 def payload_problem(payload: Payload) -> str | None:
-    """What makes ``payload`` unfit to sign, as ``<event type>: <field> <problem>``,
+    """What makes ``payload`` unfit to sign, as ``<event type>: field <name> <problem>``,
     or None when every field is within its limits."""
     checker = _CHECKERS.get(type(payload))
     if checker is None:
-        return f"{type(payload).__name__} is not a registered event type"
+        return f"unknown event type {type(payload).__name__}"
     try:
-        checker.decoder.decode(_ENCODE(payload))
+        checker.decode(_ENCODE(payload))
     except msgspec.ValidationError as exc:
         return f"{checker.name}: {_field_message(str(exc))}"
-    except (TypeError, UnicodeEncodeError, OverflowError) as exc:
+    except _NOT_ENCODABLE as exc:
         return f"{checker.name}: a value cannot be encoded ({exc})"
-    found = checker.strings(payload)
+    ids: list[str] = []
+    texts: list[str] = []
+    checker.collect(payload, ids, texts)
+    if _clean(ids, texts):
+        return None
+    found = _nested_problem(payload, checker.slow)
     return None if found is None else f"{checker.name}: field {found}"
+
+
+def _nested_problem(p: Any, slow: Check) -> str | None:
+    """The first bad string of ``p`` or of a struct inside it, by its path."""
+    found = slow(p)
+    if found is not None:
+        return found
+    for f in msgspec.structs.fields(type(p)):
+        value = getattr(p, f.name)
+        items = value if isinstance(value, tuple) else (value,)
+        for i, item in enumerate(items):
+            if isinstance(item, msgspec.Struct):
+                inner = _nested_problem(item, _slow_check(type(item)))
+                if inner is not None:
+                    where = f"[{i}]" if isinstance(value, tuple) else ""
+                    return f"{f.name}{where}.{inner}"
+    return None
 
 
 def _field_message(msgspec_message: str) -> str:
@@ -453,14 +482,55 @@ def check_payload(payload: Payload) -> None:
 
 def check_batch(events: Sequence[Any]) -> None:
     """Check every event of a batch (``NewEvent``-like: ``stream``, ``payload``,
-    ``expected_version``) before any is signed; InputError at the first bad one."""
+    ``expected_version``) before any is signed; InputError naming the first bad one.
+
+    This runs on every append, so the per-event work is one encode and one decode
+    (types, ranges, lengths) and gathering the strings; the strings of the whole
+    batch are then judged in a few C-level calls. Only a batch that fails that is
+    checked again event by event, to name the culprit."""
+    ids: list[str] = []
+    texts: list[str] = []
+    streams: list[str] = []
     for i, event in enumerate(events):
-        problem = payload_problem(event.payload)
-        if problem is None:
-            problem = _stream_problem(event.stream, event.expected_version)
-        if problem is not None:
-            where = f"event {i + 1} of {len(events)}: " if len(events) > 1 else ""
-            raise InputError(where + problem, hint=_HINT)
+        checker = _CHECKERS.get(type(event.payload))
+        if checker is None:
+            event_type_of(event.payload)  # raises: unknown event type
+            _refuse(events, i)
+        try:
+            checker.decode(_ENCODE(event.payload))
+        except (msgspec.ValidationError, *_NOT_ENCODABLE):
+            _refuse(events, i)
+        checker.collect(event.payload, ids, texts)
+        streams.append(event.stream)
+        if event.expected_version is not None:
+            _expected_ok(events, i)
+    try:
+        clean = _clean(ids + streams, texts) and max(map(len, streams)) <= STREAM_MAX
+    except TypeError:  # a stream that is not text
+        clean = False
+    if not clean:
+        for i in range(len(events)):
+            if _problem(events, i) is not None:
+                _refuse(events, i)
+
+
+def _refuse(events: Sequence[Any], i: int) -> NoReturn:
+    """Raise InputError naming what is wrong with event ``i`` of ``events``."""
+    raise InputError(_problem(events, i) or "refused", hint=_HINT)
+
+
+def _problem(events: Sequence[Any], i: int) -> str | None:
+    event = events[i]
+    problem = payload_problem(event.payload) or _stream_problem(event.stream, None)
+    where = f"event {i + 1} of {len(events)}: " if len(events) > 1 else ""
+    return None if problem is None else where + problem
+
+
+def _expected_ok(events: Sequence[Any], i: int) -> None:
+    problem = _stream_problem(events[i].stream, events[i].expected_version)
+    if problem is not None:
+        where = f"event {i + 1} of {len(events)}: " if len(events) > 1 else ""
+        raise InputError(where + problem, hint=_HINT)
 
 
 def _stream_problem(stream: Any, expected: Any) -> str | None:

@@ -18,9 +18,11 @@ its own savepoint, and every event that still fails gets a row in the projection
   existed, so bundles exported earlier still replay.
 - ``report`` (called after every catch-up) logs one warning per read model that has
   faults, on logger ``kei.projections.faults``: the CLI prints it as ``kei: WARNING:``.
-- Only errors caused by the data are faults. A lost connection, a full disk or a
-  lock (``OperationalError``) and running out of memory still propagate, so a store
-  problem never turns into skipped events.
+- Only errors a value can cause are faults (``is_data_error``: a payload that does
+  not decode, an integer too wide for the driver, a date out of range, a value the
+  store refuses as data). A lost connection, a full disk, a lock, running out of
+  memory or a bug in a projection (any other exception) still propagate and leave
+  the previous page, so a store problem never turns into skipped events.
 """
 
 from __future__ import annotations
@@ -43,7 +45,10 @@ log = logging.getLogger(__name__)
 SUFFIX: Final = "_faults"
 DIGEST_IF_ROWS: Final = "kei_digest_if_rows"
 REASON_MAX: Final = 500
-_NOT_DATA: Final = (exc.OperationalError, exc.DisconnectionError, MemoryError, RecursionError)
+# What a value can make a fold raise: a payload that does not decode (KeiError), an
+# integer too wide for the driver (OverflowError), a date out of range (ValueError),
+# a field of the wrong type (TypeError, LookupError).
+_DATA_ERRORS: Final = (KeiError, ValueError, TypeError, ArithmeticError, LookupError)
 
 Fold = Callable[["Connection", Sequence[RecordedEvent]], None]
 
@@ -68,18 +73,28 @@ def fold_page(conn: Connection, name: str, fold: Fold, events: Sequence[Recorded
         with conn.begin_nested():
             fold(conn, events)
         return
-    except _NOT_DATA:
-        raise
-    except Exception:
+    except Exception as error:
+        if not is_data_error(error):
+            raise
         log.debug("read model %s could not fold a page; folding it one event at a time", name)
     for event in events:
         try:
             with conn.begin_nested():
                 fold(conn, [event])
-        except _NOT_DATA:
-            raise
         except Exception as error:
+            if not is_data_error(error):
+                raise
             _record(conn, name, event, error)
+
+
+def is_data_error(error: BaseException) -> bool:
+    """Is ``error`` one a value in an event can cause (a fault), rather than a store
+    problem or a bug (which must stop the catch-up, leaving the last page)?"""
+    if isinstance(error, exc.DBAPIError):
+        return isinstance(error, exc.DataError | exc.IntegrityError)
+    if isinstance(error, exc.StatementError):  # a Python error while binding a value
+        return error.orig is None or is_data_error(error.orig)
+    return isinstance(error, _DATA_ERRORS)
 
 
 def _record(conn: Connection, name: str, event: RecordedEvent, error: BaseException) -> None:
