@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import BigInteger, Column, MetaData, String, Table, exc
 
@@ -126,19 +126,29 @@ def _printable(text: str) -> str:
 def report(conn: Connection, tables: Mapping[str, Sequence[Table]]) -> list[str]:
     """One line per read model of ``tables`` (name -> its tables) that skipped events,
     each also logged as a warning; one query for all of them."""
-    found = [(n, t.name) for n, ts in tables.items() for t in ts if t.name == n + SUFFIX]
-    if not found:
+    names = [n for n, ts in tables.items() if any(t.name == n + SUFFIX for t in ts)]
+    if not names:
         return []
-    quote = conn.dialect.identifier_preparer.quote
-    sql = " UNION ALL ".join(
-        f"SELECT {i}, position, reason, (SELECT count(*) FROM {quote(t)}) "
-        f"FROM (SELECT position, reason FROM {quote(t)} ORDER BY position LIMIT 1) AS f{i}"
-        for i, (_, t) in enumerate(found)
+    return warn(names, conn.exec_driver_sql(report_sql(names)).all())
+
+
+def report_sql(names: Sequence[str]) -> str:
+    """The query ``warn`` reads: for each read model with faults, its index in
+    ``names``, its first skipped position, why, and how many it skipped. Names are
+    the projections' own (letters and underscores), quoted."""
+    return " UNION ALL ".join(
+        f'SELECT {i}, position, reason, (SELECT count(*) FROM "{n}{SUFFIX}") '
+        f'FROM (SELECT position, reason FROM "{n}{SUFFIX}" ORDER BY position LIMIT 1) AS f{i}'
+        for i, n in enumerate(names)
     )
+
+
+def warn(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """Log one warning line per row of ``report_sql(names)``; returns the lines."""
     lines = []
-    for i, position, reason, count in sorted(conn.exec_driver_sql(sql).all()):
+    for i, position, reason, count in sorted(tuple(r) for r in rows):
         more = f" (and {count - 1} more)" if count > 1 else ""
-        line = f"read model {found[i][0]} skipped position {position}: {reason}{more}"
+        line = f"read model {names[i]} skipped position {position}: {reason}{more}"
         log.warning("%s", line)
         lines.append(line)
     return lines

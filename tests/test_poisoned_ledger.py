@@ -1,0 +1,143 @@
+"""Poison events: values an earlier release signed that no read model can hold.
+
+``kei cost record --tokens-in 9223372036854775808`` (and a huge ``skill record
+--duration-ms`` or ``agent outcome --stubs``) used to be signed and then crash every
+later read for ever. Now writers refuse them (exit 2, log unchanged), and a ledger
+that already holds them (written here behind the validation, through
+``Ledger._append``, as the old release could) stays readable on both stores: the read
+models record and skip the event and every read says so in one warning line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from cli_helpers import cli_env, run_sql
+from cli_helpers import kei as kei_process
+from kei.adapters.keyfile import load_key
+from kei.adapters.ledger import Ledger, NewEvent
+from kei.domain.events import (
+    CostRecorded,
+    OutcomeRecorded,
+    Payload,
+    SkillInvoked,
+    TokenUsage,
+)
+
+Kei = Callable[..., Result]
+HUGE = 2**63
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def kei(store_url: str, home: Path) -> Kei:
+    env = cli_env(home, store_url)
+
+    def run(*args: str, code: int | None = 0) -> Result:
+        from kei.adapters.cli.app import app
+
+        result = CliRunner().invoke(app, list(args), env=env)
+        if code is not None:
+            assert result.exit_code == code, (args, result.stdout, result.stderr)
+        return result
+
+    run("init")
+    run("agent", "fork", "a1", "agent/a1")
+    run("agent", "fork", "a2", "agent/a2")
+    run("agent", "done", "a2", "--summary", "finished")
+    return run
+
+
+def poison(url: str, home: Path, *payloads: tuple[str, Payload]) -> list[int]:
+    """Sign ``payloads`` as the release before the limits did: no validation."""
+    with Ledger.open(url, key=load_key(home / "keys" / "default.key")) as ledger:
+        done = ledger._append([NewEvent(stream, p) for stream, p in payloads])
+        return [e.position for e in done]
+
+
+def count(url: str) -> int:
+    with Ledger.open(url) as ledger:
+        return ledger.store.count()
+
+
+POISON_CASES = [
+    ("cost", "record", "a1", "--provider", "x", "--model", "gpt-4o", "--micro-cents", "5",
+     "--tokens-in", str(HUGE)),
+    ("skill", "record", "s1", "--success", "1", "--duration-ms", str(HUGE)),
+    ("agent", "outcome", "a2", "--outcome", "functional", "--stubs", str(HUGE)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("args", POISON_CASES, ids=["tokens", "duration", "stubs"])
+def test_writers_refuse_the_poison_values(kei: Kei, store_url: str, args: tuple[str, ...]) -> None:
+    before = count(store_url)
+    result = kei(*args, code=2)
+    assert "kei: error:" in result.stderr and "9223372036854775807" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert count(store_url) == before
+
+
+def test_a_poisoned_ledger_stays_readable(kei: Kei, store_url: str, home: Path) -> None:
+    bad_cost = CostRecorded(
+        agent_id="a1", provider="x", model="m", micro_cents=7, usage=TokenUsage(input_tokens=HUGE)
+    )
+    bad_skill = SkillInvoked(skill_name="s1", success=True, duration_ms=HUGE)
+    bad_outcome = OutcomeRecorded(agent_id="a2", outcome="functional", stub_count=HUGE)
+    positions = poison(
+        store_url, home, ("a1", bad_cost), ("skill/s1", bad_skill), ("a2", bad_outcome)
+    )
+
+    report = kei("cost", "report")
+    assert f"read model costs skipped position {positions[0]}" in report.stderr
+    assert "usage.input_tokens" in report.stderr and "Traceback" not in report.stderr
+    tree = kei("agent", "tree", "a1")
+    assert "a1" in tree.stdout
+    assert f"read model agents skipped position {positions[2]}" in tree.stderr
+    assert "skills skipped" in kei("skill", "report").stderr
+
+    # a later write is folded as usual, past the poison
+    kei("cost", "record", "a1", "--provider", "x", "--model", "gpt-4o", "--micro-cents", "9")
+    shown = json.loads(kei("cost", "report", "--json").stdout.splitlines()[0])
+    assert shown["total_micro_cents"] == 9
+
+    status = kei("projections", "status", "--json")
+    rebuilt = kei("projections", "rebuild", "--json")
+    digests = [{d["name"]: d["digest"] for d in map(json.loads, r.stdout.splitlines())}
+               for r in (status, rebuilt)]  # fmt: skip
+    assert digests[0] == digests[1]  # the faults are part of the state, reproduced
+    faults = run_sql(store_url, "SELECT position, type, reason FROM costs_faults")
+    assert [(p, t) for p, t, _ in faults] == [(positions[0], "cost.recorded")]
+    assert "usage.input_tokens" in faults[0][2]
+
+
+def test_export_and_replay_of_a_poisoned_ledger(
+    kei: Kei, store_url: str, home: Path, tmp_path: Path
+) -> None:
+    poison(store_url, home, ("a1", CostRecorded(
+        agent_id="a1", provider="x", model="m", micro_cents=HUGE)))  # fmt: skip
+    bundle = tmp_path / "b.tar.zst"
+    env = cli_env(home, store_url)
+    done = kei_process(["hibernate", "export", "--out", str(bundle)], env)
+    assert done.returncode == 0, done.stderr
+    target = tmp_path / "replayed.db"
+    out = kei_process(["replay", "--from", str(bundle), "--db", str(target)], env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_payload_that_no_longer_decodes_is_a_fault(kei: Kei, store_url: str, home: Path) -> None:
+    """A signed payload that is not what its type says: an outcome the type does not
+    allow (a Struct does not check its values when made; the decoder does)."""
+    poison(store_url, home, ("a1", OutcomeRecorded(agent_id="a1", outcome="bogus")))  # type: ignore[arg-type]
+    result = kei("agent", "tree", "a1")
+    assert "read model agents skipped" in result.stderr and "outcome" in result.stderr
+    assert "Traceback" not in result.stderr
