@@ -23,6 +23,7 @@ from rich.console import Console
 from kei.adapters.cli.context import handled, is_tty, open_ledger, stderr
 from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.output import json_line, stdout_closed_ok
+from kei.adapters.tail import printable
 from kei.domain.events import OUTCOMES, AgentForked
 
 if TYPE_CHECKING:
@@ -267,4 +268,4 @@ def _field(key: str, value: Any) -> str:
 
     if key.endswith("_us"):
         return utc_time(value)
-    return "-" if value is None else str(value)
+    return "-" if value is None else printable(str(value))
