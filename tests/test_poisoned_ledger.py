@@ -141,3 +141,26 @@ def test_a_payload_that_no_longer_decodes_is_a_fault(kei: Kei, store_url: str, h
     result = kei("agent", "tree", "a1")
     assert "read model agents skipped" in result.stderr and "outcome" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_bad_upstream_rows_are_reported_not_signed(
+    sqlite_url: str, make_ledger: Callable[[str], Ledger], tmp_path: Path
+) -> None:
+    """kei-ledger rows with values kei's limits refuse are skipped, each with its
+    reason in the report; the rest is carried over; no traceback."""
+    from kei.adapters.importers import import_kei_ledger
+    from upstream_ledger import UpstreamLedger
+
+    db = UpstreamLedger(tmp_path / "upstream.db")
+    db.agent("good", status="done", summary=None)
+    db.agent("esc\x1b[2Jape")
+    db.skill("s\nkill", 1_700_000_000)
+    db.skill("fine", 1_700_000_000, duration_ms=5)
+    ledger = make_ledger(sqlite_url)
+    report = import_kei_ledger(ledger, sqlite_url, db.path)
+    skipped = {(c.row, c.what): c.why for c in report.not_carried}
+    assert report.agents_imported == 1 and report.skill_invocations == 1
+    assert any("agent_id" in why and "control" in why for why in skipped.values()), skipped
+    assert any("skill_name" in why for why in skipped.values()), skipped
+    summaries = [e.payload() for e in ledger.read() if e.type == "agent.completed"]
+    assert [p.summary for p in summaries] == ["(no summary upstream)"]  # type: ignore[attr-defined]
