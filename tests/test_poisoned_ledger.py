@@ -164,3 +164,32 @@ def test_bad_upstream_rows_are_reported_not_signed(
     assert any("skill_name" in why for why in skipped.values()), skipped
     summaries = [e.payload() for e in ledger.read() if e.type == "agent.completed"]
     assert [p.summary for p in summaries] == ["(no summary upstream)"]  # type: ignore[attr-defined]
+
+
+BAD_VALUES = [
+    ("agent", "fork", "", "b"),
+    ("agent", "fork", "x", "   "),
+    ("agent", "fork", "a\nb", "b"),
+    ("agent", "fork", "a\x1b[2Jb", "b"),
+    ("agent", "fork", "x" * 120_000, "b"),
+    ("agent", "done", "a1", "--summary", "  "),
+    ("agent", "fail", "a1", "--reason", ""),
+    ("cost", "record", "a1", "--provider", " ", "--model", "gpt-4o", "--micro-cents", "5"),
+    ("memory", "write", "k\x1b]0;pwned\x07", "v"),
+    ("memory", "write", "k", "v", "--tag", "t\nu"),
+    ("memory", "write", "k", "v", "--kind", " "),
+    ("memory", "write", "k", "v", "--namespace", "n\rs"),
+    ("keys", "new", "na\nme"),
+    ("skill", "record", " ", "--success", "1"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("args", BAD_VALUES, ids=[str(i) for i in range(len(BAD_VALUES))])
+def test_clearly_bad_values_exit_2_and_append_nothing(
+    kei: Kei, store_url: str, args: tuple[str, ...]
+) -> None:
+    before = count(store_url)
+    result = kei(*args, code=2)
+    assert result.stderr.startswith("kei: error:"), result.stderr
+    assert "Traceback" not in result.stderr
+    assert count(store_url) == before

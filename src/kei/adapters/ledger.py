@@ -172,6 +172,7 @@ class Ledger:
             public_key=key.public_key.hex(),
             key_name=key.name,
         )
+        check_batch([NewEvent(events.SYSTEM_STREAM, genesis, 0)])  # e.g. the key's name
         try:
             recorded = self._append_once([NewEvent(events.SYSTEM_STREAM, genesis, 0)], key)
         except ConcurrencyError:

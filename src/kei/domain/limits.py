@@ -6,8 +6,9 @@ refuses, a timestamp past year 9999) must be refused *before* it is signed.
 ``Ledger.append`` calls ``check_batch`` first: a bad value is an ``InputError``
 naming the event type, the field and the limit, and nothing is appended.
 
-The limits are declared once, in ``RULES`` (one ``Rule`` per field of every payload
-and nested struct; a test checks none is missing) and documented in
+The limits are declared once, as a ``Rule`` per field name (``_BY_NAME``, with the
+few per-type ``_EXCEPTIONS``) covering every field of every payload and nested struct
+(a test checks none is missing), and documented in
 ``docs/events.md`` ("Field limits"). They are deliberately *not* msgspec ``Meta``
 annotations on the payload Structs themselves: those are enforced on decode too,
 which would make an event signed by an earlier release undecodable. Instead each
