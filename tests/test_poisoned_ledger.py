@@ -193,3 +193,23 @@ def test_clearly_bad_values_exit_2_and_append_nothing(
     assert result.stderr.startswith("kei: error:"), result.stderr
     assert "Traceback" not in result.stderr
     assert count(store_url) == before
+
+
+def test_retro_ingest_skips_a_line_whose_values_break_the_limits(
+    kei: Kei, store_url: str, tmp_path: Path
+) -> None:
+    rows = [
+        {"type": "assistant", "timestamp": "2026-11-25T10:00:00Z",
+         "message": {"role": "assistant", "content": [
+             {"type": "tool_use", "name": "Ba\x1b[2Jsh", "input": {"command": "ls"}}]}},
+        {"type": "assistant", "timestamp": "2026-11-25T10:00:09Z",
+         "message": {"role": "assistant", "content": [{"type": "text", "text": "fine"}]}},
+    ]  # fmt: skip
+    path = tmp_path / "t.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    before = count(store_url)
+    report = json.loads(kei("retro", "ingest", str(path), "--session", "s", "--json").stdout)
+    assert report["appended"] == 1, report
+    assert [s["line"] for s in report["skipped"]] == [1]
+    assert "control character" in report["skipped"][0]["reason"]
+    assert count(store_url) == before + 1

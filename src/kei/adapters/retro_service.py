@@ -24,6 +24,7 @@ from kei.adapters.projection_db import driver_errors, make_engine
 from kei.adapters.projection_engine import ProjectionEngine
 from kei.domain.guard import Blocked
 from kei.domain.leaks import Matrix
+from kei.domain.limits import payload_problem
 from kei.domain.payload import Payload
 from kei.domain.trace import Skipped, TraceEvent, parse_line, screen
 from kei.domain.trace_events import TraceRejected, recorded, trace_stream
@@ -82,6 +83,10 @@ class RetroService:
                     continue
                 known.add(event.content_hash)
                 payload = self._payload(event)
+                problem = payload_problem(payload)  # kei's field limits: skip the line
+                if problem is not None:
+                    report.skipped.append(Skipped(line_no, problem))
+                    continue
                 report.rejected += isinstance(payload, TraceRejected)
                 pending.append(NewEvent(trace_stream(session), payload))
             if len(pending) >= BATCH:
