@@ -13,10 +13,11 @@ few per-type ``_EXCEPTIONS``) covering every field of every payload and nested s
 annotations on the payload Structs themselves: those are enforced on decode too,
 which would make an event signed by an earlier release undecodable. Instead each
 payload type gets a twin Struct with the constraints (``_mirror``), used only here:
-the payload is encoded (exactly as it will be signed) and decoded into its twin,
-which checks every type, integer range, length and nested struct at C speed. What
-msgspec cannot check cheaply (control characters, blank identifiers, NUL) is checked
-on the strings afterwards, a few C-level string calls per event.
+msgspec converts the payload's attributes into its twin (``msgspec.convert``), which
+checks every type, enum value, integer range, length and nested struct at C speed.
+What msgspec cannot check cheaply (control characters, blank identifiers, NUL, lone
+surrogates) is checked on the strings afterwards: those of a whole batch are joined
+and judged in a few C-level calls.
 
 Kinds of field:
 
@@ -62,7 +63,8 @@ MONEY_MAX: Final = 10**15
 TIME_MAX: Final = 253_402_300_799_999_999
 FLOAT_MAX: Final = 1.7976931348623157e308
 
-_CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Control characters (C0, DEL, C1), line and paragraph separators, lone surrogates.
+_CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _HINT: Final = "see the field limits in docs/events.md; nothing was appended"
 
 
@@ -312,6 +314,22 @@ def _collector(struct: type[msgspec.Struct]) -> Collect:
         if rule_for(struct, f.name).kind == STRUCT and _string_fields(_struct_of(f.type))
     ]
     get_lists, get_texts = _getter(lists), _getter(texts)
+    if not lists and not texts and not nested:  # most types: one call, no branches
+
+        def only_scalars(p: Any, id_strings: list[str], text_strings: list[str]) -> None:
+            id_strings += filter(None, get_scalars(p))
+
+        return only_scalars
+    if not lists and not texts and len(nested) == 1 and not _is_tuple(struct, nested[0][0]):
+        get_one, one = attrgetter(nested[0][0]), nested[0][1]
+
+        def with_one_struct(p: Any, id_strings: list[str], text_strings: list[str]) -> None:
+            id_strings += filter(None, get_scalars(p))
+            value = get_one(p)
+            if value is not None:
+                one(value, id_strings, text_strings)
+
+        return with_one_struct
 
     def collect(p: Any, id_strings: list[str], text_strings: list[str]) -> None:
         id_strings += filter(None, get_scalars(p))
@@ -331,6 +349,12 @@ def _collector(struct: type[msgspec.Struct]) -> Collect:
     return collect
 
 
+def _is_tuple(struct: type[msgspec.Struct], name: str) -> bool:
+    return any(
+        get_origin(f.type) is tuple for f in msgspec.structs.fields(struct) if f.name == name
+    )
+
+
 def _clean(id_strings: list[str], text_strings: list[str]) -> bool:
     """The fast verdict on many strings at once: no control character in the
     identifiers, none of them blank, no NUL and no blank in the texts. False only
@@ -342,7 +366,7 @@ def _clean(id_strings: list[str], text_strings: list[str]) -> bool:
     return not (any(map(_NUL, text_strings)) or any(map(str.isspace, text_strings)))
 
 
-_NUL: Final = re.compile("\x00").search
+_NUL: Final = re.compile("[\x00\ud800-\udfff]").search  # a NUL, or a lone surrogate
 
 
 def _string_fields(struct: type[msgspec.Struct]) -> bool:
@@ -387,8 +411,8 @@ def _slow_check(struct: type[msgspec.Struct]) -> Check:
 def string_problem(rule: Rule, s: str) -> str | None:
     """What is wrong with ``s`` under ``rule``, or None."""
     if rule.kind == TEXT:
-        if "\x00" in s:
-            return "holds a NUL character"
+        if _NUL(s):
+            return "holds a NUL character or a lone surrogate"
     else:
         bad = _CONTROL.search(s)
         if bad is not None:
@@ -404,16 +428,27 @@ def string_problem(rule: Rule, s: str) -> str | None:
 @dataclass(frozen=True, slots=True)
 class _Checker:
     name: str
-    decode: Callable[[bytes], Any]
+    decode: Callable[[Any], Any]
     collect: Collect
     slow: Check
+
+
+def _converter(mirror: type[msgspec.Struct]) -> Callable[[Any], Any]:
+    """Checks a payload against its twin: msgspec reads its attributes (nested structs
+    too) into the constrained type, at C speed, without encoding it first."""
+    convert = msgspec.convert
+
+    def check(payload: Any) -> Any:
+        return convert(payload, mirror, from_attributes=True)
+
+    return check
 
 
 def _checkers() -> dict[type[Payload], _Checker]:
     return {
         t.payload_type: _Checker(
             t.name,
-            msgspec.msgpack.Decoder(_mirror(t.payload_type)).decode,
+            _converter(_mirror(t.payload_type)),
             _collector(t.payload_type),
             _slow_check(t.payload_type),
         )
@@ -434,7 +469,8 @@ def payload_problem(payload: Payload) -> str | None:
     if checker is None:
         return f"unknown event type {type(payload).__name__}"
     try:
-        checker.decode(_ENCODE(payload))
+        checker.decode(payload)
+        _ENCODE(payload)
     except msgspec.ValidationError as exc:
         return f"{checker.name}: {_field_message(str(exc))}"
     except _NOT_ENCODABLE as exc:
@@ -487,19 +523,19 @@ def check_batch(events: Sequence[Any]) -> None:
     ``expected_version``) before any is signed; InputError naming the first bad one.
 
     This runs on every append (``bench/append_batch.py``), so the per-event work is
-    one encode and one decode (types, ranges, lengths) and gathering the strings;
+    one ``msgspec.convert`` (types, ranges, lengths) and gathering the strings;
     the strings of the whole batch (streams included) are then judged in a few
     C-level calls. Only a batch that fails any of it is checked again event by
     event, to name the culprit."""
     ids: list[str] = []
     texts: list[str] = []
-    fast, encode, add = _FAST, _ENCODE, ids.append
+    fast, add = _FAST, ids.append
     clean = True
     try:
         for event in events:
             payload = event.payload
             decode, collect = fast[type(payload)]
-            decode(encode(payload))
+            decode(payload)
             collect(payload, ids, texts)
             add(event.stream)
             if event.expected_version is not None:
