@@ -43,6 +43,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from operator import attrgetter
 from types import NoneType, UnionType
 from typing import Annotated, Any, Final, NoReturn, Union, get_args, get_origin
@@ -314,22 +315,6 @@ def _collector(struct: type[msgspec.Struct]) -> Collect:
         if rule_for(struct, f.name).kind == STRUCT and _string_fields(_struct_of(f.type))
     ]
     get_lists, get_texts = _getter(lists), _getter(texts)
-    if not lists and not texts and not nested:  # most types: one call, no branches
-
-        def only_scalars(p: Any, id_strings: list[str], text_strings: list[str]) -> None:
-            id_strings += filter(None, get_scalars(p))
-
-        return only_scalars
-    if not lists and not texts and len(nested) == 1 and not _is_tuple(struct, nested[0][0]):
-        get_one, one = attrgetter(nested[0][0]), nested[0][1]
-
-        def with_one_struct(p: Any, id_strings: list[str], text_strings: list[str]) -> None:
-            id_strings += filter(None, get_scalars(p))
-            value = get_one(p)
-            if value is not None:
-                one(value, id_strings, text_strings)
-
-        return with_one_struct
 
     def collect(p: Any, id_strings: list[str], text_strings: list[str]) -> None:
         id_strings += filter(None, get_scalars(p))
@@ -347,6 +332,49 @@ def _collector(struct: type[msgspec.Struct]) -> Collect:
                     inner(item, id_strings, text_strings)
 
     return collect
+
+
+def _group_collector(struct: type[msgspec.Struct]) -> Collect:
+    """``_collector`` over a list of ``struct`` values at once: for the usual types
+    (strings in scalar fields, at most one nested struct such as ``origin``) the
+    strings are gathered in C-level loops (``map``, ``chain``, ``filter``)."""
+    one_by_one = _collector(struct)
+    fields = msgspec.structs.fields(struct)
+    kinds = {f.name: rule_for(struct, f.name).kind for f in fields}
+    scalars = [
+        f.name
+        for f in fields
+        if kinds[f.name] in (ID, STREAM, PATH) and not _is_tuple(struct, f.name)
+    ]
+    others = [
+        f.name for f in fields
+        if kinds[f.name] == TEXT or (kinds[f.name] in (ID, STREAM, PATH) and f.name not in scalars)
+    ]  # fmt: skip
+    nested = [
+        f.name for f in fields if kinds[f.name] == STRUCT and _string_fields(_struct_of(f.type))
+    ]
+    if others or len(nested) > 1 or (nested and _is_tuple(struct, nested[0])):
+
+        def each(ps: Any, id_strings: list[str], text_strings: list[str]) -> None:
+            for p in ps:
+                one_by_one(p, id_strings, text_strings)
+
+        return each
+    get_scalars = _getter(scalars)
+    get_nested = attrgetter(nested[0]) if nested else None
+    inner = (
+        _collector(_struct_of(next(f.type for f in fields if f.name == nested[0])))
+        if nested
+        else None
+    )
+
+    def group(ps: Any, id_strings: list[str], text_strings: list[str]) -> None:
+        id_strings += filter(None, chain.from_iterable(map(get_scalars, ps)))
+        if get_nested is not None and inner is not None:
+            for value in filter(None, map(get_nested, ps)):
+                inner(value, id_strings, text_strings)
+
+    return group
 
 
 def _is_tuple(struct: type[msgspec.Struct], name: str) -> bool:
@@ -444,6 +472,16 @@ def _converter(mirror: type[msgspec.Struct]) -> Callable[[Any], Any]:
     return check
 
 
+def _group_converter(mirror: type[msgspec.Struct]) -> Callable[[Any], Any]:
+    """``_converter`` over a list of payloads of one type, in one call."""
+    convert, many = msgspec.convert, list[mirror]  # type: ignore[valid-type]
+
+    def check(payloads: Any) -> Any:
+        return convert(payloads, many, from_attributes=True)
+
+    return check
+
+
 def _checkers() -> dict[type[Payload], _Checker]:
     return {
         t.payload_type: _Checker(
@@ -457,7 +495,10 @@ def _checkers() -> dict[type[Payload], _Checker]:
 
 
 _CHECKERS: Final = _checkers()
-_FAST: Final = {t: (c.decode, c.collect) for t, c in _CHECKERS.items()}
+_FAST: Final = {
+    t.payload_type: (_group_converter(_mirror(t.payload_type)), _group_collector(t.payload_type))
+    for t in REGISTRY.values()
+}
 _ENCODE: Final = msgspec.msgpack.Encoder().encode
 _NOT_ENCODABLE: Final = (TypeError, UnicodeEncodeError, OverflowError)
 
@@ -529,17 +570,18 @@ def check_batch(events: Sequence[Any]) -> None:
     event, to name the culprit."""
     ids: list[str] = []
     texts: list[str] = []
-    fast, add = _FAST, ids.append
+    payloads = [e.payload for e in events]
     clean = True
     try:
+        for kind in set(map(type, payloads)):
+            convert, collect = _FAST[kind]
+            group = [p for p in payloads if type(p) is kind] if len(payloads) > 1 else payloads
+            convert(group)
+            collect(group, ids, texts)
         for event in events:
-            payload = event.payload
-            decode, collect = fast[type(payload)]
-            decode(payload)
-            collect(payload, ids, texts)
-            add(event.stream)
             if event.expected_version is not None:
                 clean = clean and _stream_problem(event.stream, event.expected_version) is None
+        ids += (e.stream for e in events)
         clean = clean and _clean(ids, texts) and max(map(len, ids), default=0) <= STREAM_MAX
     except (KeyError, msgspec.ValidationError, *_NOT_ENCODABLE):  # TypeError: a non-text stream
         clean = False
