@@ -581,8 +581,9 @@ def check_batch(events: Sequence[Any]) -> None:
         for event in events:
             if event.expected_version is not None:
                 clean = clean and _stream_problem(event.stream, event.expected_version) is None
-        ids += (e.stream for e in events)
-        clean = clean and _clean(ids, texts) and max(map(len, ids), default=0) <= STREAM_MAX
+        streams = [e.stream for e in events]  # payload strings: lengths checked by msgspec
+        ids += streams
+        clean = clean and _clean(ids, texts) and max(map(len, streams), default=0) <= STREAM_MAX
     except (KeyError, msgspec.ValidationError, *_NOT_ENCODABLE):  # TypeError: a non-text stream
         clean = False
     if not clean:
