@@ -568,6 +568,9 @@ def check_batch(events: Sequence[Any]) -> None:
     the strings of the whole batch (streams included) are then judged in a few
     C-level calls. Only a batch that fails any of it is checked again event by
     event, to name the culprit."""
+    if len(events) == 1:  # one event per append: no grouping to pay for
+        _check_one(events)
+        return
     ids: list[str] = []
     texts: list[str] = []
     payloads = [e.payload for e in events]
@@ -592,6 +595,33 @@ def check_batch(events: Sequence[Any]) -> None:
                 event_type_of(event.payload)  # raises: unknown event type
             if _problem(events, i) is not None:
                 _refuse(events, i)
+
+
+def _check_one(events: Sequence[Any]) -> None:
+    event = events[0]
+    payload, stream = event.payload, event.stream
+    checker = _CHECKERS.get(type(payload))
+    ids: list[str] = [stream]
+    texts: list[str] = []
+    try:
+        if checker is not None:
+            checker.decode(payload)
+            checker.collect(payload, ids, texts)
+            if (
+                _clean(ids, texts)
+                and len(stream) <= STREAM_MAX
+                and (
+                    event.expected_version is None
+                    or _stream_problem(stream, event.expected_version) is None
+                )
+            ):
+                return
+    except (msgspec.ValidationError, TypeError):  # TypeError: a stream that is not text
+        pass
+    if checker is None:
+        event_type_of(payload)  # raises: unknown event type
+    if _problem(events, 0) is not None:  # else the fast verdict was a false alarm
+        _refuse(events, 0)
 
 
 def _refuse(events: Sequence[Any], i: int) -> NoReturn:
