@@ -212,7 +212,7 @@ def test_costs_apply_and_apply_page_agree(ledger: Ledger, store_url: str) -> Non
     for how in ("apply", "page"):
         costs = Costs(f"costs_{how}_{uuid.uuid4().hex[:8]}")
         metadata = sa.MetaData()
-        (table,) = costs.define(metadata)
+        table, _faults = costs.define(metadata)
         engine = sa.create_engine(store_url)
         metadata.create_all(engine)
         with engine.begin() as conn:

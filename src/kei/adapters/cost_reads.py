@@ -24,12 +24,13 @@ from kei.adapters.store.base import EventStore
 from kei.domain.agent_tree import walk
 from kei.domain.catalog import Catalog
 from kei.errors import InputError
-from kei.projections import names
+from kei.projections import faults, names
 
 GROUPS: Final = ("agent", "provider", "model", "day")
 _COLUMN: Final = {"agent": "agent_id", "provider": "provider", "model": "model", "day": "day"}
 TREE_COLUMNS: Final = ("id", "parent_agent_id", "status", "branch")
 _VERSIONS: Final = {names.AGENTS: names.AGENTS_VERSION, names.COSTS: names.COSTS_VERSION}
+_FOLDED: Final = (names.AGENTS, names.COSTS)
 
 
 @dataclass(slots=True)
@@ -89,7 +90,7 @@ def caught_up(
     rebuilds from the log one that does not match. Without it, the plain-SQL check
     below still makes sure the log holds the event the read models last folded; an
     edited row goes unnoticed."""
-    if seal_key is None and is_fresh(store):
+    if seal_key is None and is_fresh(store) and _faults_told(store):
         return
     from kei.adapters.projection_engine import ProjectionEngine
     from kei.projections.agents import Agents
@@ -100,6 +101,17 @@ def caught_up(
         engine.catch_up(None if only is None else list(only))
     finally:
         engine.close()
+
+
+def _faults_told(store: EventStore) -> bool:
+    """Warn of the events either read model skipped (``projections/faults.py``); False
+    when that cannot be read (no faults tables yet: the engine makes them)."""
+    try:
+        rows = store.select(faults.report_sql(_FOLDED))
+    except Exception:
+        return False
+    faults.warn(_FOLDED, rows)
+    return True
 
 
 def is_fresh(store: EventStore) -> bool:

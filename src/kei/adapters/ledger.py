@@ -48,6 +48,7 @@ from kei.domain.checkpoint import sign_tree_checkpoint
 from kei.domain.keyring import KeyRing, build_keyring
 from kei.domain.keys import SigningKey
 from kei.domain.leaks import Matrix
+from kei.domain.limits import check_batch
 from kei.domain.recorded import RecordedEvent
 from kei.domain.records import StoredRecord
 from kei.errors import (
@@ -189,6 +190,7 @@ class Ledger:
             public_key=key.public_key.hex(),
             key_name=key.name,
         )
+        check_batch([NewEvent(events.SYSTEM_STREAM, genesis, 0)])  # e.g. the key's name
         batch, _ = guard_batch([NewEvent(events.SYSTEM_STREAM, genesis, 0)], self._leaks)
         try:
             recorded = self._append_once(batch, key, 0)
@@ -293,6 +295,7 @@ class Ledger:
             return []
         if len(new_events) > MAX_BATCH:
             raise InputError(f"a batch holds at most {MAX_BATCH} events, got {len(new_events)}")
+        check_batch(new_events)  # every field within its limits (domain/limits.py), or nothing
         guarded, mine = guard_batch(new_events, self._leaks)  # refuses secrets: nothing appended
         return self._append(guarded)[:mine]
 

@@ -69,6 +69,7 @@ from kei.domain.recorded import RecordedEvent
 from kei.domain.records import StoredRecord
 from kei.domain.verify import Link, first_break
 from kei.errors import ConcurrencyError, InputError, VerificationError
+from kei.projections import faults
 from kei.projections.base import Projection, apply_page, deferred_indexes, wants
 from kei.projections.digest import state_digest
 
@@ -225,9 +226,13 @@ class ProjectionEngine:
         chosen = self._names(names)
         with self._errors("catch-up"):
             if self._seal_key is None:
-                return self._catch_up(chosen)
-            with projection_seal.one_sealer(self._engine):
-                return self._catch_up(chosen)
+                read = self._catch_up(chosen)
+            else:
+                with projection_seal.one_sealer(self._engine):
+                    read = self._catch_up(chosen)
+            with self._engine.begin() as conn:  # events a read model skipped: warn on every read
+                faults.report(conn, {n: self.tables[n] for n in chosen})
+            return read
 
     def _catch_up(self, chosen: list[str]) -> int:
         fed, self._fed = self._fed, None  # apply_checked reads where everyone stands again

@@ -27,6 +27,7 @@ from kei.adapters.retrying import retry_write
 from kei.domain.free_text import identifier_strings
 from kei.domain.guard import Blocked
 from kei.domain.leaks import Matrix
+from kei.domain.limits import payload_problem
 from kei.domain.payload import Payload
 from kei.domain.trace import Skipped, TraceEvent, parse_line, screen
 from kei.domain.trace_events import TraceRejected, recorded, trace_stream
@@ -102,7 +103,12 @@ class RetroService:
                 elif digest in known or digest in seen:
                     report.known += 1
                 else:
-                    pending.append((digest, self._payload(event)))
+                    payload = self._payload(event)
+                    problem = payload_problem(payload)  # kei's field limits: skip the line
+                    if problem is None:
+                        pending.append((digest, payload))
+                    else:
+                        report.skipped.append(Skipped(line_no, problem))
                 seen.add(digest)
             if len(pending) >= BATCH:
                 version = self._flush(stream, version, pending, mine, report)

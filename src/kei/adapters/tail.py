@@ -185,6 +185,18 @@ def summary(event: RecordedEvent) -> str:
     )
 
 
+_CONTROLS: Final = {
+    c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)] if c not in (9, 10)
+}
+
+
+def terminal_text(text: str) -> str:
+    """Multi-line stored text safe to print: newlines and tabs kept, every other
+    control character (ESC, CR, C1...) shown as ``\\xNN``, so it cannot drive the
+    terminal."""
+    return text if text.isprintable() else text.translate(_CONTROLS)
+
+
 def printable(text: str) -> str:
     """``text`` itself when printable, else JSON-quoted with ASCII escapes, so a hostile
     stream id or payload cannot send escape sequences to the reader's terminal."""

@@ -36,6 +36,7 @@ from kei.domain.events import (
 from kei.domain.recorded import RecordedEvent
 from kei.projections import names
 from kei.projections.base import KeyLookup, PagedTable, deferred_index
+from kei.projections.faults import faults_table
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -100,7 +101,8 @@ class Agents(PagedTable):
 
     def define(self, metadata: MetaData) -> list[Table]:
         self._table = agents_table(metadata, self.name)
-        return [self._table]
+        self.faults = faults_table(metadata, self.name)
+        return [self._table, self.faults]
 
     def apply_page(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         payloads = _decode(events)

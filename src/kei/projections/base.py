@@ -54,6 +54,7 @@ from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from kei.domain.recorded import RecordedEvent
+from kei.projections import faults
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Dialect
@@ -131,13 +132,24 @@ def wants(projection: Projection, event_type: str) -> bool:
 
 
 def apply_page(conn: Connection, projection: Projection, events: Sequence[RecordedEvent]) -> None:
-    """Fold a page of events: the projection's ``apply_page`` if it has one, else ``apply``."""
+    """Fold a page of events: the projection's ``apply_page`` if it has one, else
+    ``apply``. A projection with a faults table (``faults.faults_table``) records the
+    events it cannot fold there and skips them (``faults.fold_page``); one without
+    raises, as before."""
     batch = getattr(projection, "apply_page", None)
-    if batch is not None:
-        batch(conn, events)
-        return
-    for event in events:
-        projection.apply(conn, event)
+    fold = batch if batch is not None else _one_by_one(projection)
+    if getattr(projection, "faults", None) is not None:
+        faults.fold_page(conn, projection.name, fold, events)
+    else:
+        fold(conn, events)
+
+
+def _one_by_one(projection: Projection) -> faults.Fold:
+    def fold(conn: Connection, events: Sequence[RecordedEvent]) -> None:
+        for event in events:
+            projection.apply(conn, event)
+
+    return fold
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -30,6 +30,7 @@ from kei.domain.events import CostAmended, CostRecorded, Payload
 from kei.domain.recorded import RecordedEvent
 from kei.projections import names
 from kei.projections.base import PagedTable, deferred_index
+from kei.projections.faults import faults_table
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -91,7 +92,8 @@ class Costs(PagedTable):
             deferred_index(f"{t}_call_idx", "call_us"),
             deferred_index(f"{t}_agent_idx", "agent_id"),
         )
-        return [self._table]
+        self.faults = faults_table(metadata, self.name)
+        return [self._table, self.faults]
 
     def apply_page(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         types = self.event_types

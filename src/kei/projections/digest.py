@@ -13,6 +13,8 @@ Two read models built from the same events hold the same rows, so this digest is
 - Values are normalised: int, str, bytes and None as they are, bool as int,
   memoryview as bytes. Anything else (floats, dates, decimals) is a ``TypeError``: a
   projection must store such values as integers or text (see ``base.py``).
+- A table marked ``kei_digest_if_rows`` (a read model's faults table) is left out
+  while it is empty, so adding one changed no existing digest.
 - The digest is SHA-256 over all of it; shown as ``sha256:<hex>``.
 
 ``digest_rows`` is that definition, row by row. ``state_digest`` computes the same
@@ -34,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from sqlalchemy import String, Table, select
 from sqlalchemy.sql.elements import ColumnElement
+
+from kei.projections.faults import DIGEST_IF_ROWS
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Dialect
@@ -158,7 +162,17 @@ def _batches(conn: Connection, table: Table) -> Iterator[Batch]:
         cursor.close()
 
 
+def _counts(conn: Connection, table: Table) -> bool:
+    """Does ``table`` belong in the digest? Every table does, but one marked
+    ``kei_digest_if_rows`` (a read model's faults, ``faults.py``) only once it has a
+    row, so a read model without faults digests as it did before that table existed."""
+    if not table.info.get(DIGEST_IF_ROWS):
+        return True
+    quote = conn.dialect.identifier_preparer.quote
+    return conn.exec_driver_sql(f"SELECT 1 FROM {quote(table.name)} LIMIT 1").first() is not None
+
+
 def state_digest(conn: Connection, tables: Sequence[Table]) -> bytes:
     """The digest of ``tables`` as ``conn`` sees them now (call it inside a transaction)."""
-    ordered = sorted(tables, key=lambda t: t.name)
+    ordered = sorted((t for t in tables if _counts(conn, t)), key=lambda t: t.name)
     return digest_batches((t.name, [c.name for c in t.columns], _batches(conn, t)) for t in ordered)

@@ -28,6 +28,7 @@ from sqlalchemy import BigInteger, Column, MetaData, String, Table
 
 from kei.domain.recorded import RecordedEvent
 from kei.projections.base import ALL_TYPES, upsert_add
+from kei.projections.faults import faults_table
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -51,7 +52,8 @@ class EventCounts:
             Column("type", String, primary_key=True),
             Column("count", BigInteger, nullable=False),
         )
-        return [self.by_type]
+        self.faults = faults_table(metadata, self.name)
+        return [self.by_type, self.faults]
 
     def _table(self) -> Table:
         if self.by_type is None:

@@ -45,6 +45,7 @@ from sqlalchemy import (
 from kei.domain.memory_events import MemoryCompacted, MemoryForgotten, MemoryWritten
 from kei.domain.recorded import RecordedEvent
 from kei.projections.base import deferred_index
+from kei.projections.faults import faults_table
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -105,7 +106,8 @@ class Memory:
             Index(f"{self.name}_tags_tag_idx", "tag"),
         )  # fmt: skip
         self._full_text_table(self._items)
-        return [self._items, self._tags]
+        self.faults = faults_table(metadata, self.name)
+        return [self._items, self._tags, self.faults]
 
     def _full_text_table(self, items: Table) -> None:
         create = f"CREATE VIRTUAL TABLE IF NOT EXISTS {self.fts} USING fts5(value)"

@@ -25,6 +25,7 @@ from kei.domain.recorded import RecordedEvent
 from kei.domain.route_events import RouteOutcome
 from kei.projections import names
 from kei.projections.base import PagedTable, upsert_add
+from kei.projections.faults import faults_table
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -55,7 +56,8 @@ class Posteriors(PagedTable):
             Column("successes", BigInteger, nullable=False),
             Column("failures", BigInteger, nullable=False),
         )
-        return [self._table]
+        self.faults = faults_table(metadata, self.name)
+        return [self._table, self.faults]
 
     def apply_page(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         wins, losses = Counter[tuple[str, str]](), Counter[tuple[str, str]]()

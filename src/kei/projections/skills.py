@@ -31,6 +31,7 @@ from kei.domain.events import SkillInvoked
 from kei.domain.recorded import RecordedEvent
 from kei.domain.skills import Invocation
 from kei.projections.base import PagedTable
+from kei.projections.faults import faults_table
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -59,7 +60,8 @@ class Skills(PagedTable):
             Column("agent_id", String, nullable=True),
             Column("trajectory_id", String, nullable=True),
         )
-        return [self._table]
+        self.faults = faults_table(metadata, self.name)
+        return [self._table, self.faults]
 
     def apply_page(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         self.insert(conn, [_row(e) for e in events if e.type == SKILL_INVOKED])

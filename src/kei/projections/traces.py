@@ -24,6 +24,7 @@ from sqlalchemy import BigInteger, Boolean, Column, MetaData, String, Table
 from kei.domain.recorded import RecordedEvent
 from kei.domain.trace_events import TraceRecorded, TraceRejected
 from kei.projections.base import dialect_insert
+from kei.projections.faults import faults_table
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -74,7 +75,8 @@ class Traces:
             Column("line_no", BigInteger, nullable=False),
             Column("source", String, nullable=False), Column("rule", String, nullable=False),
         )  # fmt: skip
-        return [self._events, self._rejected]
+        self.faults = faults_table(metadata, self.name)
+        return [self._events, self._rejected, self.faults]
 
     def apply(self, conn: Connection, event: RecordedEvent) -> None:
         self.apply_page(conn, [event])

@@ -24,6 +24,7 @@ from kei.adapters.cli.context import handled, is_tty, open_ledger, seal_key, std
 from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.limits import COUNT_MAX, INT64_MAX
 from kei.adapters.cli.output import json_line, stdout_closed_ok
+from kei.adapters.tail import printable
 from kei.domain.events import OUTCOMES, AgentForked
 
 if TYPE_CHECKING:
@@ -271,4 +272,4 @@ def _field(key: str, value: Any) -> str:
 
     if key.endswith("_us"):
         return utc_time(value)
-    return "-" if value is None else str(value)
+    return "-" if value is None else printable(str(value))

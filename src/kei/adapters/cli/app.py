@@ -30,6 +30,7 @@ from kei.adapters.cli import (
     verify_cmd,
 )
 from kei.adapters.cli.context import Globals
+from kei.adapters.cli.output import route_warnings
 
 app = typer.Typer(
     name="kei",
@@ -61,6 +62,7 @@ def main_options(
     verbose: Annotated[bool, typer.Option("--verbose", help="Show tracebacks on errors.")] = False,
 ) -> None:
     ctx.obj = Globals(db=db, key=key, synchronous=synchronous, verbose=verbose)
+    route_warnings()  # a read model's skipped events, as `kei: WARNING:` lines
 
 
 init_cmd.register(app)

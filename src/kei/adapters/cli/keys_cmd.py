@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from kei.adapters.cli.context import handled, is_tty, load_signing_key, open_ledger, stderr
+from kei.adapters.tail import printable as safe
 from kei.errors import InputError
 
 keys_app = typer.Typer(help="Create, list, export and revoke signing keys.", no_args_is_help=True)
@@ -91,13 +92,14 @@ def list_keys(
                     typer.echo(json.dumps(row))
                 return
             for row in rows:
-                typer.echo(f"{row['key_id']}\t{row['status']}\t{row['name']}\t{row['added_at']}")
+                name = safe(str(row["name"]))
+                typer.echo(f"{row['key_id']}\t{row['status']}\t{name}\t{row['added_at']}")
             return
         table = Table("key id", "name", "status", "added at", "revoked at", "reason")
         for row in rows:
             table.add_row(
-                str(row["key_id"]), str(row["name"]), str(row["status"]), str(row["added_at"]),
-                str(row["revoked_at"] or ""), str(row["reason"] or ""),
+                safe(str(row["key_id"])), safe(str(row["name"])), str(row["status"]),
+                str(row["added_at"]), str(row["revoked_at"] or ""), safe(str(row["reason"] or "")),
             )  # fmt: skip
         from rich.console import Console
 

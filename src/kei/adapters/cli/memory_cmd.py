@@ -19,6 +19,8 @@ import typer
 from kei.adapters.cli.context import handled, open_ledger, seal_key, stderr
 from kei.adapters.cli.limits import COUNT_MAX
 from kei.adapters.cli.output import json_line, stdout_closed_ok
+from kei.adapters.tail import printable as safe
+from kei.adapters.tail import terminal_text
 from kei.domain.memory_events import DEFAULT_NAMESPACE
 from kei.errors import InputError
 
@@ -152,12 +154,14 @@ def get_cmd(
     with handled(ctx) as g, stdout_closed_ok(), _reader(g.settings(), redis) as reader:
         item = reader.get(namespace_of(namespace, session), key)
     if item is None:
-        stderr().print(f"kei: nothing under {namespace_of(namespace, session)}/{key}", markup=False)
+        where = safe(f"{namespace_of(namespace, session)}/{key}")
+        stderr().print(f"kei: nothing under {where}", markup=False)
         raise typer.Exit(1)
     if as_json:
         json_line(_jsonable(item))
     else:
-        sys.stdout.write(item["value"] + ("" if item["value"].endswith("\n") else "\n"))
+        value = terminal_text(item["value"])  # --json gives the exact value
+        sys.stdout.write(value + ("" if value.endswith("\n") else "\n"))
 
 
 @memory_app.command("query")
@@ -268,10 +272,9 @@ def _print(items: list[dict[str, Any]], as_json: bool) -> None:
         else:
             value = item["value"].replace("\n", " ")
             value = value if len(value) <= 80 else value[:79] + "…"
-            tags = ",".join(item["tags"])
-            sys.stdout.write(
-                f"{item['namespace']}\t{item['key']}\t{item['kind']}\t{tags}\t{value}\n"
-            )
+            tags = ",".join(map(safe, item["tags"]))
+            ns, key, kind = safe(item["namespace"]), safe(item["key"]), safe(item["kind"])
+            sys.stdout.write(f"{ns}\t{key}\t{kind}\t{tags}\t{safe(value)}\n")
 
 
 def _jsonable(item: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,8 @@ from kei.adapters.cli.context import fail, globals_of, is_tty
 from kei.adapters.cli.exits import models_exit_code_for
 from kei.adapters.cli.limits import INT64_MAX
 from kei.adapters.cli.output import json_line, stdout_closed_ok, warn
+from kei.adapters.tail import printable as safe
+from kei.adapters.tail import terminal_text
 from kei.domain.catalog import (
     Catalog,
     Model,
@@ -209,12 +211,14 @@ def _caps(cap: str | None) -> list[str]:
 
 
 def _say(line: str) -> None:
-    sys.stdout.write(line + "\n")
+    """One line of catalog text (user files): escapes and newlines in it neutralised."""
+    sys.stdout.write(terminal_text(line).replace("\n", "\\x0a") + "\n")
     sys.stdout.flush()
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """A rich table on a terminal; aligned plain columns when piped."""
+    rows = [[safe(str(c)) for c in row] for row in rows]
     if is_tty():
         table = Table(*header)
         for row in rows:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -54,6 +55,34 @@ def warn(message: str) -> None:
     Console(stderr=True, highlight=False, soft_wrap=True).print(
         Text(f"kei: WARNING: {message}", style="bold red"), markup=False
     )
+
+
+class _WarningLines(logging.Handler):
+    """Warnings the library logs for the user (a read model that skipped events) as
+    ``kei: WARNING:`` lines, each at most once per command."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message not in self.seen:
+            self.seen.add(message)
+            warn(message)
+
+
+USER_WARNINGS = ("kei.projections.faults",)
+
+
+def route_warnings() -> None:
+    """Send the loggers of ``USER_WARNINGS`` to stderr as warning lines (once a command)."""
+    for name in USER_WARNINGS:
+        logger = logging.getLogger(name)
+        for handler in [h for h in logger.handlers if isinstance(h, _WarningLines)]:
+            logger.removeHandler(handler)
+        logger.addHandler(_WarningLines())
+        logger.propagate = False
 
 
 def warn_break(brk: ChainBreak) -> None:

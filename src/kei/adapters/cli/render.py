@@ -9,6 +9,9 @@ without a terminal (render into ``Console(file=io.StringIO())``). Rules:
 - Rich renderables are for people. Above ``RICH_LIMIT`` nodes or rows the commands
   print the plain lines even on a terminal (a rich tree of 100,000 agents takes
   seconds to lay out); :func:`fits` says which.
+- Stored text (ids, branches, names) is shown through ``safe``: as it is when it is
+  printable, else JSON-quoted with escapes, so a value an older release signed with
+  terminal escapes or newlines in it can neither drive the terminal nor forge a line.
 - Money is summed exactly in micro-cents and rounded once, half up, when shown
   (``format_usd``). A cost that includes a catalog price the catalog cannot vouch for
   says so in every form: ``(unverified price)`` after a cost, ``UNVERIFIED (n of m)``
@@ -30,6 +33,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from kei.adapters.tail import printable as safe
 from kei.domain.money import format_usd
 
 if TYPE_CHECKING:
@@ -56,7 +60,7 @@ def utc_time(us: int | None) -> str:
 
 
 def _status(status: str) -> Text:
-    return Text(status, style=STATUS_STYLE.get(status, ""))
+    return Text(safe(status), style=STATUS_STYLE.get(status, ""))
 
 
 # -- kei agent tree -------------------------------------------------------------------
@@ -72,7 +76,8 @@ def tree_line(node: TreeNode) -> str:
     """``{2 spaces per depth}{id} [{status}] branch={branch} cost=$0.12``."""
     r = node.row
     indent = "  " * node.depth
-    return f"{indent}{r['id']} [{r['status']}] branch={r['branch']} cost={cost_text(node.cost)}"
+    agent, status, branch = safe(r["id"]), safe(r["status"]), safe(r["branch"])
+    return f"{indent}{agent} [{status}] branch={branch} cost={cost_text(node.cost)}"
 
 
 def tree_text(nodes: Sequence[TreeNode]) -> str:
@@ -82,7 +87,7 @@ def tree_text(nodes: Sequence[TreeNode]) -> str:
 def agent_label(node: TreeNode) -> Text:
     r = node.row
     label = Text.assemble(
-        (r["id"], "bold"), " ", _status(r["status"]), " ", (r["branch"], "dim"), "  "
+        (safe(r["id"]), "bold"), " ", _status(r["status"]), " ", (safe(r["branch"]), "dim"), "  "
     )
     label.append(format_usd(node.cost.micro_cents), style="bold")
     if node.cost.unverified:
@@ -107,8 +112,15 @@ LIST_COLUMNS = ("id", "status", "branch", "forked_us", "parent_agent_id", "spec_
 
 
 def list_fields(r: dict[str, Any]) -> tuple[str, ...]:
-    parent, spec = r["parent_agent_id"] or "-", (r["spec_sha"] or "-")[:12]
-    return (r["id"], r["status"], r["branch"], utc_time(r["forked_us"]), parent, spec)
+    parent, spec = safe(r["parent_agent_id"] or "-"), safe((r["spec_sha"] or "-")[:12])
+    return (
+        safe(r["id"]),
+        safe(r["status"]),
+        safe(r["branch"]),
+        utc_time(r["forked_us"]),
+        parent,
+        spec,
+    )
 
 
 def list_line(r: dict[str, Any]) -> str:
@@ -139,7 +151,7 @@ def shown(result: Report, limit: int | None) -> list[ReportRow]:
 
 def _report_fields(row: ReportRow) -> tuple[str, str, str, str, str]:
     usd = format_usd(row.micro_cents)
-    return (row.key, str(row.events), usd, str(row.micro_cents), price_mark(row))
+    return (safe(str(row.key)), str(row.events), usd, str(row.micro_cents), price_mark(row))
 
 
 def report_text(result: Report, limit: int | None = None) -> str:
@@ -184,7 +196,7 @@ def skill_table(rows: Sequence[SkillMetrics]) -> Table:
     for r in rows:
         advice = r.recommendation.value
         table.add_row(
-            r.skill_name,
+            safe(r.skill_name),
             str(r.total_invocations),
             f"{r.success_rate * 100:.1f}%",
             str(r.p50_duration_ms),

@@ -20,6 +20,7 @@ import typer
 from kei.adapters.cli.context import handled, open_ledger, stderr
 from kei.adapters.cli.limits import COUNT_MAX
 from kei.adapters.cli.output import json_line, stdout_closed_ok
+from kei.adapters.tail import printable as safe
 
 if TYPE_CHECKING:
     from kei.adapters.config import Settings
@@ -71,7 +72,7 @@ def ingest_cmd(
         markup=False,
     )
     for s in skipped[:10]:
-        stderr().print(f"kei: line {s['line']}: {s['reason']}", markup=False)
+        stderr().print(f"kei: line {s['line']}: {safe(str(s['reason']))}", markup=False)
 
 
 @retro_app.command("show")
@@ -82,19 +83,19 @@ def show_cmd(ctx: typer.Context, session: SessionArg, as_json: JsonOption = Fals
     with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
         retro = retrospective(service.events(session), session)
     if retro is None:
-        stderr().print(f"kei: no events for session {session}", markup=False)
+        stderr().print(f"kei: no events for session {safe(session)}", markup=False)
         raise typer.Exit(1)
     data = asdict(retro) | {"duration_us": retro.duration_us}
     if as_json:
         json_line(data)
         return
     seconds = "?" if retro.duration_us is None else f"{retro.duration_us / 1e6:.0f}"
-    typer.echo(f"session {session}: {retro.events} events, {retro.tool_calls} tool calls, "
+    typer.echo(f"session {safe(session)}: {retro.events} events, {retro.tool_calls} tool calls, "
                f"{retro.errors} errors, {seconds} s")  # fmt: skip
     for title, ranked in (("tools", retro.top_tools), ("files", retro.top_files),
                           ("classes", retro.classes)):  # fmt: skip
         if ranked:
-            typer.echo(f"{title}: " + ", ".join(f"{name} ({n})" for name, n in ranked))
+            typer.echo(f"{title}: " + ", ".join(f"{safe(str(name))} ({n})" for name, n in ranked))
 
 
 @retro_app.command("patterns")
@@ -115,8 +116,8 @@ def patterns_cmd(
         if as_json:
             json_line(asdict(p))
         else:
-            where = p.session if p.session is not None else "(across sessions)"
-            typer.echo(f"{p.event_class}\t{where}\t{p.count}")
+            where = safe(p.session) if p.session is not None else "(across sessions)"
+            typer.echo(f"{safe(p.event_class)}\t{where}\t{p.count}")
 
 
 @retro_app.command("similar")
@@ -135,7 +136,7 @@ def similar_cmd(
         if as_json:
             json_line(asdict(s))
         else:
-            typer.echo(f"{s.session}\t{s.score:.3f}")
+            typer.echo(f"{safe(s.session)}\t{s.score:.3f}")
 
 
 @retro_app.command("coaccess")
@@ -150,4 +151,4 @@ def coaccess_cmd(ctx: typer.Context, as_json: JsonOption = False) -> None:
         if as_json:
             json_line(row)
         else:
-            typer.echo(f"{p.file_a}\t{p.file_b}\t{p.count}")
+            typer.echo(f"{safe(p.file_a)}\t{safe(p.file_b)}\t{p.count}")

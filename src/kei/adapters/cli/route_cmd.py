@@ -20,6 +20,7 @@ import typer
 from kei.adapters.cli.context import handled, open_ledger, stderr
 from kei.adapters.cli.limits import INT64_MAX
 from kei.adapters.cli.output import json_line, stdout_closed_ok
+from kei.adapters.tail import printable as safe
 from kei.domain.posterior import Beta
 
 if TYPE_CHECKING:
@@ -90,12 +91,14 @@ def _print_routed(routed: Routed, as_json: bool) -> None:
         json_line({"decision_id": e.decision_id, "event": routed.name, **_decided(e)})
         return
     cost = e.expected_cost_micro_cents
-    typer.echo(f"decision: {e.decision_id}" + ("" if routed.name else " (dry run, not recorded)"))
-    typer.echo(f"model: {e.model}")
+    typer.echo(
+        f"decision: {safe(e.decision_id)}" + ("" if routed.name else " (dry run, not recorded)")
+    )
+    typer.echo(f"model: {safe(e.model)}")
     typer.echo(f"expected_cost ${cost / 100_000_000:.4f} (microcents={cost})")
     typer.echo(f"q_lower_bound {e.lower_bound:.3f} (posterior n={e.n})")
-    typer.echo(f"reason: {e.reason}")
-    typer.echo(f"complexity: tau={e.complexity_tau:.2f} tier={e.tier}")
+    typer.echo(f"reason: {safe(e.reason)}")
+    typer.echo(f"complexity: tau={e.complexity_tau:.2f} tier={safe(e.tier)}")
 
 
 def _decided(e: Any) -> dict[str, Any]:
@@ -126,7 +129,7 @@ def outcome_cmd(
     if as_json:
         json_line({"ok": True, "decision_id": decision, "event": name, "outcome": outcome})
     else:
-        stderr().print(f"kei: recorded {outcome} for {decision} ({name})", markup=False)
+        stderr().print(f"kei: recorded {outcome} for {safe(decision)} ({name})", markup=False)
 
 
 @route_app.command("escalate")
@@ -171,24 +174,27 @@ def _explained(x: Explanation) -> dict[str, Any]:
 
 def _print_explanation(x: Explanation) -> None:
     e = x.recorded
-    typer.echo(f"decision {e.decision_id} at position {x.position}: {e.model} ({e.reason})")
-    typer.echo(f"task class: {e.task_class}  policy: {e.policy}  seed: {e.seed}")
+    typer.echo(
+        f"decision {safe(e.decision_id)} at position {x.position}: {safe(e.model)} "
+        f"({safe(e.reason)})"
+    )
+    typer.echo(f"task class: {safe(str(e.task_class))}  policy: {safe(e.policy)}  seed: {e.seed}")
     typer.echo(f"q* {e.q_threshold}  delta {e.delta}  weights {_weights(e)}")
     typer.echo(f"evidence: {x.outcomes_before} outcome(s) in the log before it")
     typer.echo("model\talpha\tbeta\tn\tlower_bound\tcost_micro\tsmoothed\tfeasible\tsample")
     for c in e.candidates:
         sample = "" if c.sample is None else f"{c.sample:.4f}"
-        typer.echo(f"{c.model}\t{c.alpha:g}\t{c.beta:g}\t{c.n}\t{c.lower_bound:.4f}\t"
+        typer.echo(f"{safe(c.model)}\t{c.alpha:g}\t{c.beta:g}\t{c.n}\t{c.lower_bound:.4f}\t"
                    f"{c.expected_cost_micro_cents}\t{c.smoothed}\t{c.feasible}\t{sample}")  # fmt: skip
     if not x.differences:
         typer.echo("re-derived from the log: identical")
     for d in x.differences:
-        typer.echo(f"differs: {d}")
+        typer.echo(f"differs: {safe(str(d))}")
 
 
 def _weights(e: Any) -> str:
     w = e.weights
-    ref = f" ({e.weights_ref})" if e.weights_ref else " (defaults)"
+    ref = f" ({safe(e.weights_ref)})" if e.weights_ref else " (defaults)"
     return f"role={w.role:g} caps={w.caps:g} scope={w.scope:g} body={w.body:g}{ref}"
 
 
@@ -240,5 +246,5 @@ def show_cmd(
                        "beta": b.beta, "n": b.n, "mean": b.mean,
                        "lower_bound": b.lower_bound(DELTA)})  # fmt: skip
         else:
-            typer.echo(f"{r.task_class}\t{r.model}\t{b.alpha:g}\t{b.beta:g}\t{b.n}\t"
+            typer.echo(f"{safe(r.task_class)}\t{safe(r.model)}\t{b.alpha:g}\t{b.beta:g}\t{b.n}\t"
                        f"{b.mean:.3f}\t{b.lower_bound(DELTA):.3f}")  # fmt: skip

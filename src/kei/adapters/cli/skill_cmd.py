@@ -23,6 +23,7 @@ from rich.console import Console
 from kei.adapters.cli.context import handled, is_tty, open_ledger, stderr
 from kei.adapters.cli.limits import INT64_MAX, INT64_MIN
 from kei.adapters.cli.output import json_line, stdout_closed_ok
+from kei.adapters.tail import printable as safe
 from kei.domain import skills as sk
 from kei.domain.events import SkillInvoked
 from kei.errors import InputError
@@ -141,7 +142,7 @@ def markdown(rows: list[sk.SkillMetrics]) -> str:
     lines = [HEADER, RULE]
     for r in rows:
         lines.append(
-            f"| {r.skill_name} | {r.total_invocations} | {r.success_rate * 100:.1f}% "
+            f"| {safe(r.skill_name)} | {r.total_invocations} | {r.success_rate * 100:.1f}% "
             f"| {r.p50_duration_ms} | {r.p95_duration_ms} | {r.last_invoked_ts} "
             f"| {r.recommendation.label} |"
         )

@@ -35,6 +35,7 @@ from kei.adapters.importers.upstream import US, UpstreamSkill, read_upstream
 from kei.adapters.ledger import Ledger, NewEvent
 from kei.domain.agents import decide_skill
 from kei.domain.events import Origin, SkillInvoked
+from kei.domain.limits import check_payload
 from kei.domain.skills import skill_stream
 from kei.errors import ConcurrencyError, KeiError
 
@@ -82,6 +83,7 @@ def plan_skills(view: KeiView, rows: list[UpstreamSkill], report: ImportReport) 
         )
         try:
             decide_skill(payload)
+            check_payload(payload)  # kei's field limits (domain/limits.py)
         except KeiError as exc:
             report.skip(row.ref, "skill invocation", str(exc))
             continue

@@ -49,7 +49,8 @@ from kei.domain.agents import (
     decide_merged,
     decide_outcome,
 )
-from kei.domain.events import DnaClaimed, OutcomeRecorded, Payload
+from kei.domain.events import DnaClaimed, OutcomeRecorded, Payload, event_type_of
+from kei.domain.limits import payload_problem
 from kei.errors import KeiError
 
 UPSTREAM_STATUSES: Final = frozenset({"running", "done", "failed", "merged", "rejected"})
@@ -113,6 +114,9 @@ class AgentPlanner:
             if value is not None and len(value) > MAX_BRANCH:
                 return self._skip(agent, f"{name} length {len(value)} exceeds cap {MAX_BRANCH}")
         fork = fork_of(self.view, self.report, agent)
+        problem = payload_problem(fork)  # a value kei's limits refuse: the row is not carried
+        if problem is not None:
+            return self._skip(agent, problem)
         try:
             decide_fork(self.state, fork)
         except KeiError as exc:
@@ -161,11 +165,11 @@ class AgentPlanner:
 
     def _decide(self, step: str, agent: UpstreamAgent) -> Decision:
         if step == "done":
-            return decide_done(self.state, agent.id, summary=agent.summary or "")
+            return decide_done(self.state, agent.id, summary=_given(agent.summary, NO_SUMMARY))
         if step == "merged":
             return decide_merged(self.state, agent.id)
-        default = "rejected upstream" if agent.status == "rejected" else ""
-        return decide_fail(self.state, agent.id, reason=agent.summary or default)
+        default = "rejected upstream" if agent.status == "rejected" else NO_REASON
+        return decide_fail(self.state, agent.id, reason=_given(agent.summary, default))
 
     def _outcome(self, agent: UpstreamAgent, group: _Group, existing: Existing | None) -> None:
         if agent.outcome is None:
@@ -212,6 +216,10 @@ class AgentPlanner:
     # -- plumbing ----------------------------------------------------------------------
 
     def _add(self, group: _Group, payload: Payload) -> None:
+        problem = payload_problem(payload)
+        if problem is not None:  # a value kei's limits refuse (limits.py): not carried
+            self.report.skip(shown(group.stream), event_type_of(payload).name, problem)
+            return
         group.events.append(NewEvent(group.stream, payload, group.version))
         group.version += 1
         apply_payload(self.state, payload, stream=group.stream, version=group.version)
@@ -234,3 +242,13 @@ def _reachable(start: str, target: str) -> bool:
     """Can ``target`` follow ``start`` in the transition table (in any number of moves)?"""
     nxt = TRANSITIONS.get(start, frozenset())
     return target in nxt or any(_reachable(n, target) for n in nxt)
+
+
+NO_SUMMARY: Final = "(no summary upstream)"
+NO_REASON: Final = "(no reason upstream)"
+
+
+def _given(text: str | None, fallback: str) -> str:
+    """Upstream's text, or ``fallback`` where it left none (kei needs a summary or a
+    reason that is not blank)."""
+    return text if text is not None and text.strip() else fallback
