@@ -15,9 +15,8 @@ Only 127.0.0.1 ports nothing listens on are ever named as servers. Output option
 (``--out``, ``--keep``, a replay's ``--db``) only ever get paths inside the test's
 folder: run as root, a device node handed to ``--out`` would be replaced.
 
-Cases that still fail because another engineer's fix is not merged yet are listed in
-``PENDING`` with their owner, kept out of the property and run on their own as
-``xfail(strict=False)`` in ``test_known_pending``: enable them by deleting their line.
+The cases this test first found failing are pinned in ``REGRESSIONS`` and run each
+on its own, in a child process with bounded memory and time (``test_regression``).
 """
 
 from __future__ import annotations
@@ -67,30 +66,26 @@ RECORDS_FAILURES = {"llm chat"}
 HOMELESS = {"demo", "machine probe", "llm backends", "models providers"}
 SLOW = {"demo", "hibernate export", "verify-chain", "replay", "hibernate import", "machine probe"}
 
-# Until "validate" is merged, writers accept empty, blank, control-character and
-# 120,000-character identifiers (issue 13, Why 8): `kei agent fork ' ' ' '`,
-# `kei memory write $'k\x1b[31m' v`, `kei cost record ' ' --provider ' ' --model m
-# --cents 1` all exit 0. Set to False after merging: then a writer given such a value
-# in any argument but free text must refuse it.
-PENDING_VALIDATE = True
 # Free text, where newlines and blanks may be meant (values, prompts, patterns).
 FREE_TEXT = {"value", "prompt", "system", "text", "pattern", "trajectory"}
+# Where an empty value has a meaning: `route select --dna ''` falls back (reason
+# empty_dna), as upstream's router does.
+FREE_TEXT |= {"dna"}
 
-# Known failures owned by other engineers' branches (owner, command, argv fragment).
-# Each is skipped by the property and run alone, xfail(strict=False), below.
-PENDING: list[tuple[str, str, tuple[str, ...]]] = [
-    ("outputs", "checkpoint", ("--out", "")),
-    ("outputs", "events export", ("--out", "")),
-    ("outputs", "hibernate export", ("--out", "")),
-    ("secrets", "leaks scan", ("/dev/zero",)),
-    ("validate", "llm chat", ("--model", "", "hi")),  # refused, yet signed as a failed call
-    ("validate", "keys new", (" ",)),
-    ("validate", "keys new", ("a\tb",)),
-    ("validate", "agent fork", (" ", " ")),
-    ("validate", "memory write", ("k\x1b[31m", "v")),
-    ("validate", "route select", ("--dna", "")),
-    # a store whose folder cannot be made (its parent is a file): FileExistsError
-    ("faults", "--db /dev/null/ledger.db init", ()),
+# Cases the first runs of this test found failing (a traceback, an unbounded read, a
+# bad value signed into the log), each run on its own below.
+REGRESSIONS: list[tuple[str, tuple[str, ...]]] = [
+    ("checkpoint", ("--out", "")),
+    ("events export", ("--out", "")),
+    ("hibernate export", ("--out", "")),
+    ("leaks scan", ("/dev/zero",)),
+    ("llm chat", ("--model", "", "hi")),  # was refused, yet signed as a failed call
+    ("keys new", (" ",)),
+    ("keys new", ("a\tb",)),
+    ("agent fork", (" ", " ")),
+    ("memory write", ("k\x1b[31m", "v")),
+    ("init", ("--name", "")),
+    ("--db /dev/null/ledger.db init", ()),  # a store whose folder's parent is a file
 ]
 
 
@@ -360,16 +355,6 @@ def cases(draw: st.DrawFn, w: World, command: str, cmd: Command) -> Case:
     return Case([*glob, *args], env, bad or glob_bad, stdin, suspect and command in WRITERS)
 
 
-def _pending(case: Case, command: str) -> str | None:
-    for owner, cmd, fragment in PENDING:
-        n = len(fragment)
-        if cmd == command and any(
-            tuple(case.args[i : i + n]) == fragment for i in range(len(case.args))
-        ):
-            return owner
-    return None
-
-
 def _check(w: World, command: str, case: Case) -> Outcome:
     before = log_rows(w.db)
     out = run_kei(case.args, case.env, case.stdin)
@@ -377,7 +362,7 @@ def _check(w: World, command: str, case: Case) -> Outcome:
     # files only ever read (inputs, KEI_HOME as a file) are never written
     assert w.file.read_text() == INPUT_TEXT, (case, out)
     assert w.home_file.read_text() == "x\n", (case, out)
-    if case.bad or (case.suspect and not PENDING_VALIDATE):
+    if case.bad or case.suspect:
         assert out.code != 0, (case, out)
     if (out.code != 0 and command not in RECORDS_FAILURES) or command not in WRITERS:
         assert log_rows(w.db) == before, (case, out)
@@ -401,8 +386,7 @@ def test_every_command_survives_hostile_input(world: World, command: str, cmd: C
     )
     @given(case=cases(world, command, cmd))
     def prop(case: Case) -> None:
-        if _pending(case, command) is None:
-            _check(world, command, case)
+        _check(world, command, case)
 
     prop()
 
@@ -422,26 +406,17 @@ def test_no_integer_option_is_unbounded(command: str, cmd: Command) -> None:
             assert -INT64_MAX - 1 <= lo <= hi <= INT64_MAX, (command, param.opts)
 
 
-# -- known failures owned by other branches ------------------------------------------------
+# -- regressions, each in a child process ------------------------------------------------
 
 
 def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 
 
-@pytest.mark.parametrize(
-    ("owner", "command", "fragment"), PENDING, ids=[f"{o}: {c}" for o, c, _ in PENDING]
-)
-def test_known_pending(
-    world: World,
-    owner: str,
-    command: str,
-    fragment: tuple[str, ...],
-    request: pytest.FixtureRequest,
-) -> None:
+@pytest.mark.parametrize(("command", "fragment"), REGRESSIONS, ids=[c for c, _ in REGRESSIONS])
+def test_regression(world: World, command: str, fragment: tuple[str, ...]) -> None:
     """Run alone in a child process (bounded memory and time), so an unbounded read
-    cannot take this process down; xfail until ``owner``'s branch is merged."""
-    request.applymarker(pytest.mark.xfail(strict=False, reason=f"pending: {owner}"))
+    cannot take this process down: one error line, non-zero, the log unchanged."""
     before = log_rows(world.db)
     done = subprocess.run(
         [sys.executable, "-m", "kei", *command.split(), *fragment],

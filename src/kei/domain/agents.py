@@ -78,6 +78,7 @@ from kei.domain.events import (
     SkillInvoked,
     TokenUsage,
 )
+from kei.domain.limits import check_payload
 from kei.domain.recorded import RecordedEvent
 from kei.errors import InputError
 
@@ -203,6 +204,7 @@ def decide_skill(request: SkillInvoked) -> Accepted:
 
 
 def _transition(state: LedgerState, agent_id: str, target: str, payload: Payload) -> Decision:
+    check_payload(payload)  # a bad summary is an error even where it would be a no-op
     agent = _agent(state, agent_id)
     if agent.status == target:
         kept = {"done": "; first summary kept", "failed": "; first reason kept"}.get(target, "")

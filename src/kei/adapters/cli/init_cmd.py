@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from kei.adapters.cli.context import handled, stderr
+from kei.errors import InputError
 
 
 def register(app: typer.Typer) -> None:
@@ -20,9 +21,16 @@ def register(app: typer.Typer) -> None:
         from kei.adapters.keyfile import key_exists, load_key, write_key
         from kei.adapters.ledger import Ledger
         from kei.adapters.urls import redact_url
+        from kei.domain.events import LedgerGenesis
         from kei.domain.keys import SigningKey
+        from kei.domain.limits import check_payload
 
         with handled(ctx) as g:
+            # The name is checked first, even where a ledger exists: a bad value is an
+            # error, never "nothing changed".
+            if not name.strip():
+                raise InputError("--name is blank", hint="name the ledger, or leave --name out")
+            check_payload(LedgerGenesis(ledger_id="-", name=name, key_id="-", public_key="-"))
             settings = g.settings()
             prepare_home(settings.home)
             path = settings.key_path()

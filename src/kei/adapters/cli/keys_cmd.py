@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated
 
 import typer
@@ -19,6 +20,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(keys_app, name="keys")
 
 
+_KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
+
+
 @keys_app.command("new")
 def new(
     ctx: typer.Context,
@@ -31,8 +35,11 @@ def new(
 
     with handled(ctx) as g:
         settings = g.settings()
-        if not name or "/" in name or name.startswith("."):
-            raise InputError(f"bad key name {name!r}", hint="use letters, digits, '-' or '_'")
+        if not _KEY_NAME.fullmatch(name):
+            raise InputError(
+                f"bad key name {name!r}",
+                hint="use at most 64 letters, digits, '.', '-' or '_', starting with a letter or digit",
+            )
         path = settings.key_path(name)
         if path.exists():
             raise InputError(f"key file {path} already exists", hint="pick another name")

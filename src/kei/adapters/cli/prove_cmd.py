@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kei.adapters.cli.context import handled, open_ledger, stderr
+from kei.adapters.cli.limits import INT64_MAX
 from kei.errors import InputError, VerificationError
 
 if TYPE_CHECKING:
@@ -56,7 +57,9 @@ def _emit(proof: Proof, as_json: bool) -> None:
 @prove_app.command("inclusion")
 def inclusion(
     ctx: typer.Context,
-    position: Annotated[int, typer.Argument(min=1, help="The event's position in the log.")],
+    position: Annotated[
+        int, typer.Argument(min=1, max=INT64_MAX, help="The event's position in the log.")
+    ],
     checkpoint_file: Annotated[
         Path | None,
         typer.Option(
