@@ -91,6 +91,30 @@ def test_a_clean_ledger_verifies_and_reads_quietly(kei: Run) -> None:
     assert REBUILT not in kei("verify-chain", "--read-models").stderr
 
 
+def test_no_command_leaves_a_read_model_unsealed(store_url: str, home: Path) -> None:
+    """Every command that catches read models up seals them, so a later read never
+    takes honest work for an edit (no "rebuilt" warning on a clean ledger)."""
+    run = in_process(cli_env(home, store_url))
+    run("init")
+    steps = [
+        ("agent", "fork", "a1", "agent/a1"),
+        ("cost", "record", "a1", "--provider", "x", "--model", "y", "--micro-cents", "9"),
+        ("skill", "record", "cargo-test", "--success", "1", "--duration-ms", "5"),
+        ("skill", "report"),
+        ("route", "select", "--dna", "impl::rust::3F2A9C01::7B1E44D0-9a0c11fe"),
+        ("posterior", "show"),
+        ("memory", "write", "k", "v"),
+        ("memory", "get", "k"),
+        ("agent", "done", "a1", "--summary", "done"),
+        ("cost", "report"),
+        ("agent", "tree", "a1"),
+        ("projections", "status"),
+    ]
+    for step in steps:
+        assert REBUILT not in run(*step).stderr, step
+    assert run("projections", "verify").stdout.count("\tmatched\t") == 7
+
+
 def test_a_cost_updated_to_42000_dollars(kei: Run, store_url: str) -> None:
     run_sql(store_url, "UPDATE costs_events SET micro_cents = ?", (FORGED_MICRO,))
     verify_finds(kei, "costs")

@@ -107,6 +107,7 @@ class LlmService:
         *,
         projection_url: str | None = None,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        seal_key: bytes | None = None,
     ) -> None:
         self.ledger = ledger
         self.catalog = catalog
@@ -114,6 +115,7 @@ class LlmService:
         self.capacity = capacity
         self.projection_url = projection_url or ledger.store.url
         self._new_id = new_id
+        self._seal_key = seal_key
 
     def inventories(self) -> list[Inventory]:
         return inventories_of(self.backends, self.capacity)
@@ -189,7 +191,7 @@ class LlmService:
             micro_cents=done.micro_cents, usage=done.usage, price_entry_id=entry.id,
             price_entry_hash=entry.price_digest,
         )  # fmt: skip
-        with CostService(self.ledger, self.projection_url) as costs:
+        with CostService(self.ledger, self.projection_url, seal_key=self._seal_key) as costs:
             return costs.record(request), ()
 
     def _check_agent(self, agent_id: str) -> None:

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from kei.projections.digest import digest_rows, state_digest
+from kei.projections.faults import DIGEST_IF_ROWS
 
 __all__ = ["SEAL_TABLE", "Sealed", "empty_digest", "one_sealer", "seal_mac", "seal_table"]
 
@@ -61,7 +62,8 @@ def seal_mac(key: bytes, state: Sealed, digest: bytes) -> bytes:
 
 def empty_digest(tables: Sequence[sa.Table]) -> bytes:
     """The digest of ``tables`` holding no rows (a projection at position 0)."""
-    ordered = sorted(tables, key=lambda t: t.name)
+    counted = (t for t in tables if not t.info.get(DIGEST_IF_ROWS))  # as ``state_digest``
+    ordered = sorted(counted, key=lambda t: t.name)
     return digest_rows((t.name, [c.name for c in t.columns], []) for t in ordered)
 
 

@@ -49,10 +49,12 @@ class IngestReport:
 class RetroService:
     """Trace ingestion and retrospectives over one ledger and its ``traces`` read model."""
 
-    def __init__(self, ledger: Ledger, url: str, matrix: Matrix) -> None:
+    def __init__(
+        self, ledger: Ledger, url: str, matrix: Matrix, *, seal_key: bytes | None = None
+    ) -> None:
         self.ledger, self.matrix = ledger, matrix
         self.projection = Traces()
-        self.engine = ProjectionEngine(url, ledger.store, [self.projection])
+        self.engine = ProjectionEngine(url, ledger.store, [self.projection], seal_key=seal_key)
         with driver_errors(f"traces in {ledger.store.url}: open failed"):
             self._db = make_engine(url)
 

@@ -85,11 +85,13 @@ class PosteriorRow:
 class RouteService:
     """The routing commands over one ledger and its ``posteriors`` read model."""
 
-    def __init__(self, ledger: Ledger, url: str, catalog: Catalog) -> None:
+    def __init__(
+        self, ledger: Ledger, url: str, catalog: Catalog, *, seal_key: bytes | None = None
+    ) -> None:
         from kei.adapters.projection_engine import ProjectionEngine
 
         self.ledger, self.catalog = ledger, catalog
-        self.engine = ProjectionEngine(url, ledger.store, [Posteriors()])
+        self.engine = ProjectionEngine(url, ledger.store, [Posteriors()], seal_key=seal_key)
 
     def close(self) -> None:
         self.engine.close()

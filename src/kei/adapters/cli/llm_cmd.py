@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
-from kei.adapters.cli.context import fail, globals_of, open_ledger, stderr
+from kei.adapters.cli.context import fail, globals_of, open_ledger, seal_key, stderr
 from kei.adapters.cli.exits import exit_code_for
 from kei.adapters.cli.limits import INT64_MAX
 from kei.adapters.cli.output import json_line, stdout_closed_ok
@@ -277,7 +277,14 @@ def _service(ctx: typer.Context, read_s: float, *, start_server: bool) -> Iterat
         _parts(ctx, read_s, start_server=start_server) as p,
         open_ledger(settings, with_key=True) as ledger,
     ):
-        yield LlmService(ledger, p.catalog, p.clients, p.capacity, projection_url=settings.db_url)
+        yield LlmService(
+            ledger,
+            p.catalog,
+            p.clients,
+            p.capacity,
+            projection_url=settings.db_url,
+            seal_key=seal_key(settings),
+        )
 
 
 # -- output -------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kei.adapters.cli.context import handled, open_ledger, stderr
+from kei.adapters.cli.context import handled, open_ledger, seal_key, stderr
 from kei.adapters.cli.limits import COUNT_MAX
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 from kei.adapters.tail import printable as safe
@@ -45,7 +45,7 @@ def _service(settings: Settings, *, write: bool = False) -> Iterator[RetroServic
     matrix = load_matrix(None, os.environ, settings.home)
     with (
         open_ledger(settings, with_key=write) as ledger,
-        RetroService(ledger, settings.db_url, matrix) as service,
+        RetroService(ledger, settings.db_url, matrix, seal_key=seal_key(settings)) as service,
     ):
         yield service
 

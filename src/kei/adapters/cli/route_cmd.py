@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kei.adapters.cli.context import handled, open_ledger, stderr
+from kei.adapters.cli.context import handled, open_ledger, seal_key, stderr
 from kei.adapters.cli.limits import INT64_MAX
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 from kei.adapters.tail import printable as safe
@@ -48,7 +48,7 @@ def _service(settings: Settings, *, write: bool = False) -> Iterator[RouteServic
     catalog = load_catalog(settings.home)
     with (
         open_ledger(settings, with_key=write) as ledger,
-        RouteService(ledger, settings.db_url, catalog) as service,
+        RouteService(ledger, settings.db_url, catalog, seal_key=seal_key(settings)) as service,
     ):
         yield service
 

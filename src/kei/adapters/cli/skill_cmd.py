@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from kei.adapters.cli.context import handled, is_tty, open_ledger, stderr
+from kei.adapters.cli.context import handled, is_tty, open_ledger, seal_key, stderr
 from kei.adapters.cli.limits import INT64_MAX, INT64_MIN
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 from kei.adapters.tail import printable as safe
@@ -168,7 +168,9 @@ def _caught_up(settings: Settings) -> Iterator[tuple[Skills, Connection]]:
     skills = Skills()
     with open_ledger(settings) as ledger:
         where = ledger.store.url  # the URL without its password
-        engine = ProjectionEngine(settings.db_url, ledger.store, [skills])
+        engine = ProjectionEngine(
+            settings.db_url, ledger.store, [skills], seal_key=seal_key(settings)
+        )
         try:
             engine.catch_up()
         finally:
