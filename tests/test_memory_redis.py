@@ -80,7 +80,7 @@ def test_the_mirror_answers_as_the_sql_read_model(
         assert mirror.get("default", "run1") == service.get("default", "run1")
         assert mirror.get("default", "other") is None
         ledger.append([NewEvent(compaction_stream("default"),
-                                MemoryCompacted(namespace="default", before_us=2**62))])  # fmt: skip
+                                MemoryCompacted(namespace="default", before_us=4_102_444_800_000_000))])  # fmt: skip
         mirror.catch_up()
         assert mirror.query(MemoryQuery(namespace="default")) == []
         assert mirror.query(MemoryQuery()) == service.query(MemoryQuery())

@@ -78,10 +78,15 @@ POISON_CASES = [
 
 
 @pytest.mark.parametrize("args", POISON_CASES, ids=["tokens", "duration", "stubs"])
-def test_writers_refuse_the_poison_values(kei: Kei, store_url: str, args: tuple[str, ...]) -> None:
+def test_writers_refuse_the_poison_values(
+    kei: Kei, store_url: str, home: Path, args: tuple[str, ...]
+) -> None:
+    """Through the real entry point: the option's range refuses the value before the
+    payload's limits would (both say the limit, exit 2, append nothing)."""
     before = count(store_url)
-    result = kei(*args, code=2)
-    assert "kei: error:" in result.stderr and "9223372036854775807" in result.stderr
+    result = kei_process(list(args), cli_env(home, store_url))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("kei: error:") and "9223372036854775807" in result.stderr
     assert "Traceback" not in result.stderr
     assert count(store_url) == before
 
