@@ -31,7 +31,7 @@ from typing import Any, Final
 
 from kei.adapters.merkle_tree import BEFORE_ALL
 from kei.adapters.store import EventStore, open_store
-from kei.adapters.store.base import CHAIN_TABLE, TREE_TABLE
+from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, TREE_TABLE
 from kei.adapters.verify_pool import (
     LOWEST,
     Progress,
@@ -48,7 +48,7 @@ from kei.domain.checkpoint import (
     check_checkpoint,
     parse_checkpoint,
 )
-from kei.domain.keyring import KeyRing, build_keyring
+from kei.domain.keyring import KeyRing, KeyStatus, build_keyring
 from kei.domain.merkle import EMPTY_ROOT, CompactRange
 from kei.domain.records import StoredRecord
 from kei.domain.verify import (
@@ -59,6 +59,7 @@ from kei.domain.verify import (
     RangeResult,
     check_row_link,
 )
+from kei.domain.versions import VersionChecker
 from kei.errors import InputError
 
 MAX_STEP_BACKS_CLASSIFIED: Final = 1_000
@@ -191,8 +192,8 @@ def verify_store(
             ]
         )
     _classify_step_backs(store, report)  # step 4
-    if ring.genesis_position is None and report.events_checked:
-        report.add([Finding(FindingKind.UNKNOWN_KEY, None, "no valid genesis event")])
+    report.add(_key_findings(store, ring))
+    report.add(_version_gaps(store, limits.page))
     if tree_job is None:
         root_at = _recompute_tree(store, report, tree_at, limits.page)  # step 5
     else:
@@ -201,6 +202,40 @@ def verify_store(
         _check_checkpoint(store, ring, cp, report, root_at)  # step 6
     report.findings.sort(key=lambda f: (f.position is None, f.position or 0))
     return report
+
+
+def _key_findings(store: EventStore, ring: KeyRing) -> list[Finding]:
+    """Key events not applied as written, and a first event that is not the genesis."""
+    found = [Finding(FindingKind(p.kind), p.position, p.detail) for p in ring.problems]
+    first = store.next_position(LOWEST)
+    if first is not None and ring.genesis_position != first:
+        detail = (
+            "the first event is not a valid self-signed kei.ledger.genesis"
+            if ring.genesis_position is None
+            else f"the first event is not the genesis (at position {ring.genesis_position})"
+        )
+        found.append(Finding(FindingKind.BAD_GENESIS, first, detail))
+    return found
+
+
+def _version_gaps(store: EventStore, page: int) -> list[Finding]:
+    """Every stream's versions are 1, 2, 3, ... in position order (docs/events.md §1):
+    one pass along the (stream, version) index, a page at a time, one stream in memory."""
+    pg = store.url.startswith("postgres")
+    col, stream = (
+        ("notification_id", "originator_id") if pg else ("rowid", "CAST(originator_id AS BLOB)")
+    )
+    head = f"SELECT {stream}, originator_version, {col} FROM {EVENTS_TABLE} "
+    order = "ORDER BY originator_id, originator_version LIMIT ?"
+    sql = head + "WHERE (originator_id, originator_version) > (CAST(? AS TEXT), ?) " + order
+    first = head + order
+    checker = VersionChecker()
+    rows = store.select(first, (page,))
+    while rows:
+        checker.feed(rows)
+        stream, version = rows[-1][0], rows[-1][1]
+        rows = store.select(sql, (stream, version, page)) if len(rows) == page else []
+    return checker.findings
 
 
 def _key_records(store: EventStore) -> list[StoredRecord]:
@@ -388,6 +423,11 @@ def _check_checkpoint(
             cp,
             ledger_id=ring.ledger_id,
             public_keys=[k.public_key for k in ring.keys.values()],
+            keys_at=lambda pos: [
+                k.public_key
+                for k in ring.keys.values()
+                if ring.status_at(k.key_id, pos) is KeyStatus.ACTIVE
+            ],
             chain_size=report.chain_size or store.chain_size(),
             entry_at=entry_at,
             tree_root_at=lambda size: root_at if size == cp.size else None,
