@@ -9,11 +9,15 @@ The pure checks live in ``kei.domain.verify``; this module feeds them. Order:
 3. chain rows whose event row is gone are event-missing (only looked for when the
    number of chain rows differs from the number of chained rows seen);
 4. a step back in sequence that repeats an earlier entry's hash is a duplicate;
+   key events not applied as written (``KeyRing.problems``) and a first event that
+   is not the genesis are findings; every stream's versions are checked along the
+   (stream, version) index (``kei.domain.versions``), one stream in memory;
 5. the RFC 9162 Merkle tree of the chain rows (in position order) is recomputed in
    one more pass over their hashes, keeping only a compact range (O(log n) hashes);
    every stored subtree hash it meets (``adapters/merkle_tree.py``) is compared;
-6. against a checkpoint: origin and signature, then truncation and forks (by tree
-   root, or by the chain head for checkpoints written before Merkle roots).
+6. against a checkpoint: origin and signature (by a key valid at its size), then
+   truncation and forks (by tree root, or by the chain head for checkpoints written
+   before Merkle roots).
 
 Memory stays flat: rows are read a page at a time, few ranges are in flight
 (``adapters/verify_pool.py``), and only findings are kept (at most ``VerifyLimits.max_findings``; the
@@ -193,7 +197,7 @@ def verify_store(
         )
     _classify_step_backs(store, report)  # step 4
     report.add(_key_findings(store, ring))
-    report.add(_version_gaps(store, limits.page))
+    report.add(*_version_gaps(store, limits.page, limits.max_findings))
     if tree_job is None:
         root_at = _recompute_tree(store, report, tree_at, limits.page)  # step 5
     else:
@@ -218,7 +222,7 @@ def _key_findings(store: EventStore, ring: KeyRing) -> list[Finding]:
     return found
 
 
-def _version_gaps(store: EventStore, page: int) -> list[Finding]:
+def _version_gaps(store: EventStore, page: int, max_findings: int) -> tuple[list[Finding], int]:
     """Every stream's versions are 1, 2, 3, ... in position order (docs/events.md §1):
     one pass along the (stream, version) index, a page at a time, one stream in memory."""
     pg = store.url.startswith("postgres")
@@ -229,13 +233,13 @@ def _version_gaps(store: EventStore, page: int) -> list[Finding]:
     order = "ORDER BY originator_id, originator_version LIMIT ?"
     sql = head + "WHERE (originator_id, originator_version) > (CAST(? AS TEXT), ?) " + order
     first = head + order
-    checker = VersionChecker()
+    checker = VersionChecker(max_findings)
     rows = store.select(first, (page,))
     while rows:
         checker.feed(rows)
         stream, version = rows[-1][0], rows[-1][1]
         rows = store.select(sql, (stream, version, page)) if len(rows) == page else []
-    return checker.findings
+    return checker.findings, checker.omitted
 
 
 def _key_records(store: EventStore) -> list[StoredRecord]:

@@ -10,17 +10,25 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from kei.domain.verify import Finding, FindingKind
+from kei.domain.verify import MAX_FINDINGS_DEFAULT, Finding
 
 
 class VersionChecker:
     """Findings for streams whose versions, in position order, are not 1, 2, 3, ..."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_findings: int = MAX_FINDINGS_DEFAULT) -> None:
         self._stream: Any = None
         self._version = 0
         self._position = 0
+        self._max = max_findings
         self.findings: list[Finding] = []
+        self.omitted = 0
+
+    def _add(self, position: Any, detail: str) -> None:
+        if len(self.findings) < self._max:
+            self._add(position, detail)
+        else:
+            self.omitted += 1
 
     def feed(self, rows: Iterable[tuple[Any, Any, Any]]) -> None:
         """Check (stream, version, position) rows, sorted by stream then version."""
@@ -33,18 +41,18 @@ class VersionChecker:
         name = stream.decode("utf-8", "replace") if isinstance(stream, bytes) else str(stream)
         if type(version) is not int:
             detail = f"stream {name!r} has version {version!r}, not an integer"
-            self.findings.append(Finding(FindingKind.VERSION_GAP, position, detail))
+            self._add(position, detail)
             return
         if version != before + 1:
             what = f"starts at version {version}"
             if before:
                 what = f"jumps from version {before} to {version}"
             detail = f"stream {name!r} {what}"
-            self.findings.append(Finding(FindingKind.VERSION_GAP, position, detail))
+            self._add(position, detail)
         elif before and position < self._position:
             detail = (
                 f"stream {name!r} version {version} is stored before version {before} "
                 f"(position {self._position})"
             )
-            self.findings.append(Finding(FindingKind.VERSION_GAP, position, detail))
+            self._add(position, detail)
         self._version, self._position = version, position
