@@ -13,6 +13,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cli_helpers import run_sql
 from kei.adapters.ledger import Ledger
@@ -22,6 +24,7 @@ from kei.domain import events
 from kei.domain.checkpoint import sign_tree_checkpoint
 from kei.domain.envelope import open_state, seal
 from kei.domain.keys import SigningKey
+from kei.domain.versions import VersionChecker
 from test_verify_findings import (
     K,
     append_signed_by,
@@ -249,3 +252,31 @@ def test_a_checkpoint_signed_by_a_key_added_after_its_size_is_checkpoint_invalid
     text = sign_tree_checkpoint(report.ledger_id, report.tree_size, report.tree_root, later)
     kinds = [f.kind for f in verify_store(ledger.store, checkpoint_text=text).findings]
     assert kinds == [K.BAD_CHECKPOINT]
+
+
+# -- the version check, as a property ---------------------------------------------------
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(min_value=0, max_value=6)),
+        max_size=30,
+        unique=True,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_version_gaps_are_found_exactly_when_a_stream_does_not_count_1_2_3(
+    rows: list[tuple[str, int]], rnd: Any
+) -> None:
+    """Positions are a random order of the (stream, version) rows; a stream is clean
+    exactly when its versions, in position order, are 1, 2, ..., n."""
+    order = list(range(len(rows)))
+    rnd.shuffle(order)
+    placed = [(stream, version, pos) for (stream, version), pos in zip(rows, order, strict=True)]
+    checker = VersionChecker()
+    checker.feed(sorted(placed, key=lambda r: (r[0], r[1])))
+    flagged = {f.detail.split("'")[1] for f in checker.findings}
+    for stream in ("a", "b", "c"):
+        in_position_order = [v for s, v, _ in sorted(placed, key=lambda r: r[2]) if s == stream]
+        clean = in_position_order == list(range(1, len(in_position_order) + 1))
+        assert (stream not in flagged) == clean

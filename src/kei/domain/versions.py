@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from kei.domain.verify import MAX_FINDINGS_DEFAULT, Finding
+from kei.domain.verify import MAX_FINDINGS_DEFAULT, Finding, FindingKind
 
 
 class VersionChecker:
@@ -26,7 +26,7 @@ class VersionChecker:
 
     def _add(self, position: Any, detail: str) -> None:
         if len(self.findings) < self._max:
-            self._add(position, detail)
+            self.findings.append(Finding(FindingKind.VERSION_GAP, position, detail))
         else:
             self.omitted += 1
 
