@@ -178,7 +178,7 @@ def verify_store(
     if jobs <= 1 or top < limits.parallel_min or ":memory:" in task.url:
         results = _serial(store, ring, task, top, progress)
     else:
-        tree_job = _TreeJob(task.url, synchronous, tree_at, limits.page)  # step 5, alongside
+        tree_job = _TreeJob(task.url, synchronous, tree_at, limits)  # steps 4-5, alongside
         results = check_in_processes(task, top, jobs, progress)
 
     def recheck(lo: int, hi: int, ref: Link | None) -> RangeResult:
@@ -197,8 +197,8 @@ def verify_store(
         )
     _classify_step_backs(store, report)  # step 4
     report.add(_key_findings(store, ring))
-    report.add(*_version_gaps(store, limits.page, limits.max_findings))
     if tree_job is None:
+        report.add(*_version_gaps(store, limits.page, limits.max_findings))  # step 4
         root_at = _recompute_tree(store, report, tree_at, limits.page)  # step 5
     else:
         root_at = tree_job.join(report)
@@ -315,13 +315,13 @@ def _classify_step_backs(store: EventStore, report: VerifyReport) -> None:
 
 
 class _TreeJob:
-    """Step 5 on a thread of its own store connection while the worker processes
-    check signatures: this process only waits for them, so the tree costs the run a
-    share of a core instead of a serial pass at the end."""
+    """Step 5 (and step 4's stream versions) on a thread of its own store connection
+    while the worker processes check signatures: this process only waits for them, so
+    these passes cost the run a share of a core instead of serial passes at the end."""
 
-    def __init__(self, url: str, synchronous: str, at: int | None, page: int) -> None:
-        self._url, self._synchronous, self._at, self._page = url, synchronous, at, page
-        self._report = VerifyReport(url, None)
+    def __init__(self, url: str, synchronous: str, at: int | None, limits: VerifyLimits) -> None:
+        self._url, self._synchronous, self._at, self._limits = url, synchronous, at, limits
+        self._report = VerifyReport(url, None, max_findings=limits.max_findings)
         self._root_at: bytes | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="kei-verify-tree", daemon=True)
@@ -331,7 +331,9 @@ class _TreeJob:
         try:
             store = open_store(self._url, synchronous=self._synchronous)
             try:
-                self._root_at = _recompute_tree(store, self._report, self._at, self._page)
+                page = self._limits.page
+                self._report.add(*_version_gaps(store, page, self._limits.max_findings))
+                self._root_at = _recompute_tree(store, self._report, self._at, page)
             finally:
                 store.close()
         except BaseException as exc:  # re-raised in the caller's thread by join()
