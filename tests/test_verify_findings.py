@@ -213,8 +213,11 @@ def test_a_deleted_event_is_event_missing(ledger: Ledger, store_url: str) -> Non
     gone, after = positions[4], positions[5]
     run_sql(store_url, f"DELETE FROM kei_events WHERE {pos_col(store_url)} = ?", (gone,))
     run_sql(store_url, "DELETE FROM kei_chain WHERE position = ?", (gone,))
-    assert found(ledger) == {(K.EVENT_MISSING, after)}
+    # fill() puts event i in stream agent-{i % 3} (positions[i + 1]: genesis first);
+    # event 3 (agent-0 v2) is gone, so agent-0 jumps from version 1 to 3 at event 6
+    assert found(ledger) == {(K.EVENT_MISSING, after), (K.VERSION_GAP, positions[7])}
     assert details(ledger, K.EVENT_MISSING) == ["sequence 4 missing before it"]
+    assert details(ledger, K.VERSION_GAP) == ["stream 'agent-0' jumps from version 1 to 3"]
 
 
 def test_an_event_row_deleted_under_its_chain_row_is_event_missing(
@@ -223,7 +226,13 @@ def test_an_event_row_deleted_under_its_chain_row_is_event_missing(
     positions = fill(ledger)
     gone, after = positions[2], positions[3]
     run_sql(store_url, f"DELETE FROM kei_events WHERE {pos_col(store_url)} = ?", (gone,))
-    assert found(ledger) == {(K.EVENT_MISSING, gone), (K.EVENT_MISSING, after)}
+    # one deletion, three findings (docs/events.md §5): the orphan chain row, the
+    # sequence jump the scan sees, and the version gap in the event's stream
+    assert found(ledger) == {
+        (K.EVENT_MISSING, gone),
+        (K.EVENT_MISSING, after),
+        (K.VERSION_GAP, positions[5]),  # agent-1 now starts at version 2
+    }
     assert "event of sequence 2 is gone" in details(ledger, K.EVENT_MISSING)
 
 
@@ -347,6 +356,7 @@ def test_worker_processes_report_exactly_what_one_process_does(
     one = verify_store(ledger.store, jobs=1, limits=limits)
     two = verify_store(ledger.store, jobs=2, limits=limits)
     assert one.findings and two.findings == one.findings
+    assert K.VERSION_GAP in {f.kind for f in two.findings}  # the pass beside the workers
     assert (two.events_checked, two.head_hash) == (one.events_checked, one.head_hash)
 
 

@@ -9,11 +9,15 @@ The pure checks live in ``kei.domain.verify``; this module feeds them. Order:
 3. chain rows whose event row is gone are event-missing (only looked for when the
    number of chain rows differs from the number of chained rows seen);
 4. a step back in sequence that repeats an earlier entry's hash is a duplicate;
+   key events not applied as written (``KeyRing.problems``) and a first event that
+   is not the genesis are findings; every stream's versions are checked along the
+   (stream, version) index (``kei.domain.versions``), one stream in memory;
 5. the RFC 9162 Merkle tree of the chain rows (in position order) is recomputed in
    one more pass over their hashes, keeping only a compact range (O(log n) hashes);
    every stored subtree hash it meets (``adapters/merkle_tree.py``) is compared;
-6. against a checkpoint: origin and signature, then truncation and forks (by tree
-   root, or by the chain head for checkpoints written before Merkle roots).
+6. against a checkpoint: origin and signature (by a key valid at its size), then
+   truncation and forks (by tree root, or by the chain head for checkpoints written
+   before Merkle roots).
 
 Memory stays flat: rows are read a page at a time, few ranges are in flight
 (``adapters/verify_pool.py``), and only findings are kept (at most ``VerifyLimits.max_findings``; the
@@ -31,7 +35,7 @@ from typing import Any, Final
 
 from kei.adapters.merkle_tree import BEFORE_ALL
 from kei.adapters.store import EventStore, open_store
-from kei.adapters.store.base import CHAIN_TABLE, TREE_TABLE
+from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, TREE_TABLE
 from kei.adapters.verify_pool import (
     LOWEST,
     Progress,
@@ -48,7 +52,7 @@ from kei.domain.checkpoint import (
     check_checkpoint,
     parse_checkpoint,
 )
-from kei.domain.keyring import KeyRing, build_keyring
+from kei.domain.keyring import KeyRing, KeyStatus, build_keyring
 from kei.domain.merkle import EMPTY_ROOT, CompactRange
 from kei.domain.records import StoredRecord
 from kei.domain.verify import (
@@ -59,6 +63,7 @@ from kei.domain.verify import (
     RangeResult,
     check_row_link,
 )
+from kei.domain.versions import VersionChecker
 from kei.errors import InputError
 
 MAX_STEP_BACKS_CLASSIFIED: Final = 1_000
@@ -173,7 +178,7 @@ def verify_store(
     if jobs <= 1 or top < limits.parallel_min or ":memory:" in task.url:
         results = _serial(store, ring, task, top, progress)
     else:
-        tree_job = _TreeJob(task.url, synchronous, tree_at, limits.page)  # step 5, alongside
+        tree_job = _TreeJob(task.url, synchronous, tree_at, limits)  # steps 4-5, alongside
         results = check_in_processes(task, top, jobs, progress)
 
     def recheck(lo: int, hi: int, ref: Link | None) -> RangeResult:
@@ -191,9 +196,9 @@ def verify_store(
             ]
         )
     _classify_step_backs(store, report)  # step 4
-    if ring.genesis_position is None and report.events_checked:
-        report.add([Finding(FindingKind.UNKNOWN_KEY, None, "no valid genesis event")])
+    report.add(_key_findings(store, ring))
     if tree_job is None:
+        report.add(*_version_gaps(store, limits.page, limits.max_findings))  # step 4
         root_at = _recompute_tree(store, report, tree_at, limits.page)  # step 5
     else:
         root_at = tree_job.join(report)
@@ -201,6 +206,40 @@ def verify_store(
         _check_checkpoint(store, ring, cp, report, root_at)  # step 6
     report.findings.sort(key=lambda f: (f.position is None, f.position or 0))
     return report
+
+
+def _key_findings(store: EventStore, ring: KeyRing) -> list[Finding]:
+    """Key events not applied as written, and a first event that is not the genesis."""
+    found = [Finding(FindingKind(p.kind), p.position, p.detail) for p in ring.problems]
+    first = store.next_position(LOWEST)
+    if first is not None and ring.genesis_position != first:
+        detail = (
+            "the first event is not a valid self-signed kei.ledger.genesis"
+            if ring.genesis_position is None
+            else f"the first event is not the genesis (at position {ring.genesis_position})"
+        )
+        found.append(Finding(FindingKind.BAD_GENESIS, first, detail))
+    return found
+
+
+def _version_gaps(store: EventStore, page: int, max_findings: int) -> tuple[list[Finding], int]:
+    """Every stream's versions are 1, 2, 3, ... in position order (docs/events.md §1):
+    one pass along the (stream, version) index, a page at a time, one stream in memory."""
+    pg = store.url.startswith("postgres")
+    col, stream = (
+        ("notification_id", "originator_id") if pg else ("rowid", "CAST(originator_id AS BLOB)")
+    )
+    head = f"SELECT {stream}, originator_version, {col} FROM {EVENTS_TABLE} "
+    order = "ORDER BY originator_id, originator_version LIMIT ?"
+    sql = head + "WHERE (originator_id, originator_version) > (CAST(? AS TEXT), ?) " + order
+    first = head + order
+    checker = VersionChecker(max_findings)
+    rows = store.select(first, (page,))
+    while rows:
+        checker.feed(rows)
+        stream, version = rows[-1][0], rows[-1][1]
+        rows = store.select(sql, (stream, version, page)) if len(rows) == page else []
+    return checker.findings, checker.omitted
 
 
 def _key_records(store: EventStore) -> list[StoredRecord]:
@@ -276,13 +315,13 @@ def _classify_step_backs(store: EventStore, report: VerifyReport) -> None:
 
 
 class _TreeJob:
-    """Step 5 on a thread of its own store connection while the worker processes
-    check signatures: this process only waits for them, so the tree costs the run a
-    share of a core instead of a serial pass at the end."""
+    """Step 5 (and step 4's stream versions) on a thread of its own store connection
+    while the worker processes check signatures: this process only waits for them, so
+    these passes cost the run a share of a core instead of serial passes at the end."""
 
-    def __init__(self, url: str, synchronous: str, at: int | None, page: int) -> None:
-        self._url, self._synchronous, self._at, self._page = url, synchronous, at, page
-        self._report = VerifyReport(url, None)
+    def __init__(self, url: str, synchronous: str, at: int | None, limits: VerifyLimits) -> None:
+        self._url, self._synchronous, self._at, self._limits = url, synchronous, at, limits
+        self._report = VerifyReport(url, None, max_findings=limits.max_findings)
         self._root_at: bytes | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="kei-verify-tree", daemon=True)
@@ -292,7 +331,9 @@ class _TreeJob:
         try:
             store = open_store(self._url, synchronous=self._synchronous)
             try:
-                self._root_at = _recompute_tree(store, self._report, self._at, self._page)
+                page = self._limits.page
+                self._report.add(*_version_gaps(store, page, self._limits.max_findings))
+                self._root_at = _recompute_tree(store, self._report, self._at, page)
             finally:
                 store.close()
         except BaseException as exc:  # re-raised in the caller's thread by join()
@@ -388,6 +429,11 @@ def _check_checkpoint(
             cp,
             ledger_id=ring.ledger_id,
             public_keys=[k.public_key for k in ring.keys.values()],
+            keys_at=lambda pos: [
+                k.public_key
+                for k in ring.keys.values()
+                if ring.status_at(k.key_id, pos) is KeyStatus.ACTIVE
+            ],
             chain_size=report.chain_size or store.chain_size(),
             entry_at=entry_at,
             tree_root_at=lambda size: root_at if size == cp.size else None,

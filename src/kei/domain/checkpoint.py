@@ -198,9 +198,11 @@ def check_checkpoint(
     chain_size: int,
     entry_at: Callable[[int], tuple[int, bytes] | None],
     tree_root_at: Callable[[int], bytes | None] | None = None,
+    keys_at: Callable[[int], list[bytes]] | None = None,
 ) -> list[Finding]:
     """Findings of the log against ``cp``; ``entry_at(seq)`` is (position, stored hash),
-    ``tree_root_at(size)`` the Merkle root of the first ``size`` entries (None: unknown)."""
+    ``tree_root_at(size)`` the Merkle root of the first ``size`` entries (None: unknown),
+    ``keys_at(position)`` the public keys valid at a position (None: not checked)."""
     if cp.origin != ledger_id:
         detail = f"checkpoint is for ledger {cp.origin}, not {ledger_id}"
         return [Finding(FindingKind.BAD_CHECKPOINT, None, detail)]
@@ -209,6 +211,10 @@ def check_checkpoint(
         return [Finding(FindingKind.BAD_CHECKPOINT, None, detail)]
     if cp.size == 0:
         return []
+    if keys_at is not None and chain_size >= cp.size:
+        found = _check_signer_at_size(cp, entry_at, keys_at)
+        if found:
+            return found
     if chain_size < cp.size:
         detail = f"checkpoint covers {cp.size} events but the log holds {chain_size}"
         return [Finding(FindingKind.TRUNCATED, None, detail)]
@@ -229,3 +235,20 @@ def check_checkpoint(
         detail = f"entry {cp.size - 1} differs from the checkpoint's head: history was rewritten"
         return [Finding(FindingKind.FORKED, None if entry is None else entry[0], detail)]
     return []
+
+
+def _check_signer_at_size(
+    cp: Checkpoint,
+    entry_at: Callable[[int], tuple[int, bytes] | None],
+    keys_at: Callable[[int], list[bytes]],
+) -> list[Finding]:
+    """Fail closed: a checkpoint must be signed by a key valid at its last entry, so a
+    key unknown there (added later) or revoked before it vouches for nothing."""
+    entry = entry_at(cp.size - 1)
+    if entry is None or signed_by(cp, keys_at(entry[0])) is not None:
+        return []
+    detail = (
+        f"checkpoint is signed only by keys not valid at its size {cp.size} "
+        f"(position {entry[0]}): unknown there or revoked before it"
+    )
+    return [Finding(FindingKind.BAD_CHECKPOINT, None, detail)]

@@ -8,22 +8,37 @@ Rules, checked here and in ``docs/events.md``:
    the position of the event that revoked it (so a key may revoke itself).
 4. Key events count only in the ``kei.keys`` stream; elsewhere they are ordinary
    events and change nothing (so the registry is one indexed stream read).
-5. Key events whose signature or content is not valid change nothing.
+5. Key events whose signature is not valid change nothing (the scan reports them).
+6. Fail closed (``docs/events.md`` §4): key payloads are read field by field, so a
+   field a future schema adds is ignored and a missing or mistyped one is a problem
+   (``KeyProblem``, reported as a finding), never a silent skip. A revocation whose
+   key id can be read revokes that key whatever else is wrong with it; a revocation
+   whose key id cannot be read (or whose envelope or payload cannot be read at all)
+   revokes every key active at its position, since any of them may be the one meant.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any, Final
 
 import nacl.exceptions
 import nacl.signing
 
 from kei.domain import events
-from kei.domain.envelope import Envelope, MalformedEnvelopeError, open_state, signed_message
+from kei.domain.envelope import (
+    KEY_ID_LEN,
+    Envelope,
+    MalformedEnvelopeError,
+    open_state,
+    signed_message,
+)
 from kei.domain.keys import key_id_for
 from kei.domain.records import StoredRecord
-from kei.errors import InputError
+
+BAD_KEY_EVENT: Final = "bad-key-event"
+SECOND_GENESIS: Final = "second-genesis"
 
 
 class KeyStatus(Enum):
@@ -54,6 +69,15 @@ class KeyEntry:
         return True
 
 
+@dataclass(frozen=True, slots=True)
+class KeyProblem:
+    """A key event that was not applied as written; ``kind`` names the finding."""
+
+    position: int
+    kind: str
+    detail: str
+
+
 @dataclass(slots=True)
 class KeyRing:
     """Which key was valid where. Built once, then queried by position."""
@@ -62,6 +86,7 @@ class KeyRing:
     ledger_id: str | None = None
     ledger_name: str = ""
     genesis_position: int | None = None
+    problems: list[KeyProblem] = field(default_factory=list)
 
     def status_at(self, key_id: bytes, position: int) -> KeyStatus:
         entry = self.keys.get(key_id)
@@ -77,37 +102,69 @@ class KeyRing:
         return [k for k in self.keys.values() if k.revoked_at is None]
 
     def apply(self, record: StoredRecord) -> bool:
-        """Fold one key event in; returns False (and changes nothing) when it is invalid."""
-        if record.stream != events.SYSTEM_STREAM:
+        """Fold one key event in; returns False when it changed nothing.
+
+        Never drops a key event silently: what cannot be applied as written is
+        recorded in ``problems`` (rule 6).
+        """
+        if record.stream != events.SYSTEM_STREAM or record.type not in events.KEY_EVENT_TYPES:
             return False
         try:
             env = open_state(record.state)
-            payload = events.decode_payload(record.type, env.payload)
-        except (MalformedEnvelopeError, InputError):
-            return False
-        if isinstance(payload, events.LedgerGenesis):
-            return self._apply_genesis(record, env, payload)
+        except MalformedEnvelopeError as exc:
+            return self._unreadable(record, f"envelope cannot be read: {exc}")
+        fields = _payload_fields(env.payload)
+        if record.type == events.GENESIS:
+            return self._apply_genesis(record, env, fields)
         if not self._signed_by_active(record, env):
             return False
-        if isinstance(payload, events.KeyAdded):
-            return self._apply_added(record, payload)
-        if isinstance(payload, events.KeyRevoked):
-            return self._apply_revoked(record, payload)
-        return False
+        if fields is None:
+            return self._unreadable(record, "payload is not a msgpack map")
+        if record.type == events.KEY_ADDED:
+            return self._apply_added(record, fields)
+        return self._apply_revoked(record, fields)
+
+    def _problem(self, record: StoredRecord, detail: str, kind: str = BAD_KEY_EVENT) -> None:
+        self.problems.append(KeyProblem(record.position, kind, f"{record.type}: {detail}"))
+
+    def _unreadable(self, record: StoredRecord, detail: str) -> bool:
+        """A key event that cannot be read: for a revocation, every active key is suspect."""
+        if record.type != events.KEY_REVOKED:
+            self._problem(record, detail)
+            return False
+        suspects = [
+            k for k in self.keys.values() if k.revoked_at is None and k.added_at <= record.position
+        ]
+        for entry in suspects:
+            entry.revoked_at = record.position
+            entry.reason = f"unreadable revocation at position {record.position}"
+        names = ", ".join(k.key_id.hex() for k in suspects) or "none"
+        self._problem(record, f"{detail}; every key active here is revoked: {names}")
+        return bool(suspects)
 
     def _apply_genesis(
-        self, record: StoredRecord, env: Envelope, payload: events.LedgerGenesis
+        self, record: StoredRecord, env: Envelope, fields: dict[str, Any] | None
     ) -> bool:
-        if self.genesis_position is not None or record.seq not in (0, None):
+        if self.genesis_position is not None:
+            where = f"the genesis is at position {self.genesis_position}"
+            self._problem(record, f"a second genesis ({where}); ignored", SECOND_GENESIS)
             return False
-        entry = _entry(payload.public_key, payload.key_name, record.position)
-        if entry is None or entry.key_id != env.key_id or entry.key_id.hex() != payload.key_id:
+        if record.seq not in (0, None):
+            return False  # reported as bad-genesis: the first entry is not a genesis
+        values = _read(fields, ("ledger_id", "name", "key_id", "public_key"), ("key_name",))
+        if isinstance(values, str):
+            self._problem(record, values)
+            return False
+        ledger_id, name, key_hex, public_hex, key_name = values
+        entry = _entry(public_hex, key_name, record.position)
+        if entry is None or entry.key_id != env.key_id or entry.key_id.hex() != key_hex:
+            self._problem(record, "its key is not the key that signed it")
             return False
         message = signed_message(record.stream, record.version, record.type, record.state)
         if not entry.verify(message, env.signature):
             return False
         self.keys[entry.key_id] = entry
-        self.ledger_id, self.ledger_name = payload.ledger_id, payload.name
+        self.ledger_id, self.ledger_name = ledger_id, name
         self.genesis_position = record.position
         return True
 
@@ -117,19 +174,60 @@ class KeyRing:
         message = signed_message(record.stream, record.version, record.type, record.state)
         return self.keys[env.key_id].verify(message, env.signature)
 
-    def _apply_added(self, record: StoredRecord, payload: events.KeyAdded) -> bool:
-        entry = _entry(payload.public_key, payload.name, record.position)
-        if entry is None or entry.key_id.hex() != payload.key_id or entry.key_id in self.keys:
+    def _apply_added(self, record: StoredRecord, fields: dict[str, Any]) -> bool:
+        values = _read(fields, ("key_id", "public_key"), ("name",))
+        if isinstance(values, str):
+            self._problem(record, f"{values}; the key is not added")
+            return False
+        key_hex, public_hex, name = values
+        entry = _entry(public_hex, name, record.position)
+        if entry is None or entry.key_id.hex() != key_hex:
+            self._problem(record, "public_key is not an ed25519 key matching key_id")
+            return False
+        if entry.key_id in self.keys:
             return False
         self.keys[entry.key_id] = entry
         return True
 
-    def _apply_revoked(self, record: StoredRecord, payload: events.KeyRevoked) -> bool:
-        entry = self.keys.get(bytes.fromhex(payload.key_id)) if _is_hex(payload.key_id) else None
-        if entry is None or entry.revoked_at is not None:
+    def _apply_revoked(self, record: StoredRecord, fields: dict[str, Any]) -> bool:
+        key_hex = fields.get("key_id")
+        if not (isinstance(key_hex, str) and len(key_hex) == 2 * KEY_ID_LEN and _is_hex(key_hex)):
+            return self._unreadable(record, "key_id missing or not a key id")
+        entry = self.keys.get(bytes.fromhex(key_hex))
+        if entry is None:
+            self._problem(record, f"names key {key_hex}, which was never added")
             return False
-        entry.revoked_at, entry.reason = record.position, payload.reason
+        reason = fields.get("reason")
+        if not isinstance(reason, str):
+            self._problem(record, f"reason missing or not text; key {key_hex} is revoked anyway")
+            reason = ""
+        if entry.revoked_at is not None:
+            return False
+        entry.revoked_at, entry.reason = record.position, reason
         return True
+
+
+def _payload_fields(raw: bytes) -> dict[str, Any] | None:
+    """The payload as a map of field name to value, any fields tolerated; None if not one."""
+    value = events.decode_untyped(raw)
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        return None
+    return value
+
+
+def _read(
+    fields: dict[str, Any] | None, required: tuple[str, ...], optional: tuple[str, ...]
+) -> list[str] | str:
+    """The text fields named, required then optional (default ""); a problem as a str."""
+    if fields is None:
+        return "payload is not a msgpack map"
+    values = []
+    for name in (*required, *optional):
+        value = fields.get(name, None if name in required else "")
+        if not isinstance(value, str):
+            return f"field {name} missing or not text"
+        values.append(value)
+    return values
 
 
 def _is_hex(text: str) -> bool:

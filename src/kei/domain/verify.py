@@ -70,6 +70,11 @@ class FindingKind(StrEnum):
     FORKED = "forked"
     BAD_CHECKPOINT = "checkpoint-invalid"
     STORED_TREE = "stored-tree-hash"
+    BAD_FORMAT = "bad-format"
+    BAD_GENESIS = "bad-genesis"
+    SECOND_GENESIS = "second-genesis"
+    BAD_KEY_EVENT = "bad-key-event"
+    VERSION_GAP = "version-gap"
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,9 +179,7 @@ def check_row_signature(keyring: KeyRing, row: Row) -> Finding | None:
     """Step 5 for one row: signer known and active at this position, signature valid."""
     pos, stream, version, type_, state = row[0], row[1], row[2], row[3], row[4]
     if type(state) is not bytes or len(state) < HEADER_LEN or state[0] != FORMAT_V1:
-        return Finding(
-            FindingKind.BAD_SIGNATURE, pos, "no readable signature: not a format-1 envelope"
-        )
+        return _bad_format(pos, state)
     key_id = state[1:_SIG_START]
     entry = keyring.keys.get(key_id)
     if entry is None or pos < entry.added_at:
@@ -194,6 +197,17 @@ def check_row_signature(keyring: KeyRing, row: Row) -> Finding | None:
     if not message or not entry.verify(message, state[_SIG_START:_SIG_END]):
         return Finding(FindingKind.BAD_SIGNATURE, pos, f"signature by {key_id.hex()} is invalid")
     return None
+
+
+def _bad_format(position: int, state: Any) -> Finding:
+    """The envelope cannot be read, so neither can its signature."""
+    if type(state) is not bytes:
+        what = f"state is a {type(state).__name__}, not bytes"
+    elif len(state) < HEADER_LEN:
+        what = f"state of {len(state)} bytes is shorter than the {HEADER_LEN}-byte header"
+    else:
+        what = f"format byte is {state[0]:#04x}, not {FORMAT_V1:#04x}"
+    return Finding(FindingKind.BAD_FORMAT, position, f"no readable signature: {what}")
 
 
 def check_signature(record: StoredRecord, keyring: KeyRing) -> list[Finding]:
