@@ -70,6 +70,7 @@ class FindingKind(StrEnum):
     FORKED = "forked"
     BAD_CHECKPOINT = "checkpoint-invalid"
     STORED_TREE = "stored-tree-hash"
+    WITNESS_QUORUM = "witness-quorum"
 
 
 @dataclass(frozen=True, slots=True)
