@@ -286,9 +286,10 @@ def test_two_cosigns_at_once_never_both_pass_on_forked_roots(tmp_path: Path) -> 
     t=st.integers(0, 2**63 - 1),
     size=st.integers(0, 2**40),
     name=st.from_regex(r"[a-z./0-9]{1,30}", fullmatch=True),
+    flip=st.integers(0, 10_000),
 )
 def test_cosignature_lines_verify_by_the_spec_and_break_on_any_change(
-    t: int, size: int, name: str
+    t: int, size: int, name: str, flip: int
 ) -> None:
     key = SigningKey.generate(name=name)
     body = f"example.org/log\n{size}\n{base64.b64encode(bytes(32)).decode()}\n"
@@ -298,6 +299,12 @@ def test_cosignature_lines_verify_by_the_spec_and_break_on_any_change(
     assert parse_witness_vkey(witness_vkey(name, key.public_key)) == (name, key.public_key)
     other = body.replace(f"\n{size}\n", f"\n{size + 1}\n")
     assert cosigned_by(note, other, name, key.public_key) is None
+    head, blob64 = note.rstrip("\n").rsplit(" ", 1)
+    blob = bytearray(base64.b64decode(blob64))
+    blob[flip % len(blob)] ^= 1 << (flip % 8)
+    broken = f"{head} {base64.b64encode(bytes(blob)).decode()}\n"
+    assert not spec_verify(broken, name, key.public_key)
+    assert cosigned_by(broken, body, name, key.public_key) is None
 
 
 def test_automatic_checkpoints_appear_and_verify(store_url: str, tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ def maybe_checkpoint(ledger: Ledger, settings: Settings) -> Path | None:
         store_folder = Path(settings.db_url[len("sqlite:///") :]).parent
         if folder.resolve() == store_folder.resolve():
             raise ValueError(f"KEI_CHECKPOINT_DIR {folder} is the store's own folder")
-    if ledger.store.count() - last_size(folder) < every:
+    if ledger.store.max_position() - last_size(folder) < every:  # positions: 1, 2, ...
         return None
     text = ledger.checkpoint()
     size = int(text.split("\n", 2)[1])
