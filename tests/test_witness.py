@@ -328,3 +328,42 @@ def test_automatic_checkpoints_appear_and_verify(store_url: str, tmp_path: Path)
     r = bad("agent", "fork", "a3", "agent/a3")
     assert "no automatic checkpoint written" in r.stderr
     assert blocker.read_text() == "x"
+
+
+def test_two_witness_processes_at_once_cosign_only_one_branch(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Two real ``kei witness cosign`` processes racing on forked checkpoints of one
+    size, from a fresh state: exactly one is cosigned, the other refused."""
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    env = cli_env(home, sqlite_url)
+    main = in_process(env)
+    main("init")
+    grow(sqlite_url, home, 5, "base")
+    fork_url = _copy_sqlite(sqlite_url, tmp_path / "fork.db")
+    grow(sqlite_url, home, 4, "honest")
+    grow(fork_url, home, 4, "evil")
+    a, b = tmp_path / "a.ckpt", tmp_path / "b.ckpt"
+    main("checkpoint", "-o", str(a))
+    in_process(cli_env(home, fork_url))("checkpoint", "-o", str(b))
+    vkey = log_vkey(main)
+    wkey, _ = make_witness(main, tmp_path, "w1")
+    state = tmp_path / "state"
+    args = ["--vkey", vkey, "--state", str(state), "--key", str(wkey)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "kei", "witness", "cosign", str(c), *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for c in (a, b)
+    ]
+    codes = sorted(p.wait(timeout=120) for p in procs)
+    for p in procs:
+        assert p.stderr is not None
+        p.stderr.close()
+    assert codes == [Exit.OK, Exit.FINDINGS]
