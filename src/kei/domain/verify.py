@@ -75,6 +75,7 @@ class FindingKind(StrEnum):
     SECOND_GENESIS = "second-genesis"
     BAD_KEY_EVENT = "bad-key-event"
     VERSION_GAP = "version-gap"
+    WITNESS_QUORUM = "witness-quorum"
 
 
 @dataclass(frozen=True, slots=True)

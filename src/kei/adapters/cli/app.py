@@ -28,6 +28,7 @@ from kei.adapters.cli import (
     skill_cmd,
     tail_cmd,
     verify_cmd,
+    witness_cmd,
 )
 from kei.adapters.cli.context import Globals
 from kei.adapters.cli.output import route_warnings
@@ -86,6 +87,7 @@ replay_cmd.register(app)
 retro_cmd.register(app)
 route_cmd.register(app)
 demo_cmd.register(app)
+witness_cmd.register(app)
 
 
 def main() -> None:

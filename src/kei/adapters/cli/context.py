@@ -143,8 +143,22 @@ def open_ledger(
     )
     try:
         yield ledger
+        if with_key and not read_only:
+            _auto_checkpoint(ledger, settings)
     finally:
         ledger.close()
+
+
+def _auto_checkpoint(ledger: Ledger, settings: config.Settings) -> None:
+    """``KEI_CHECKPOINT_EVERY``: a checkpoint after a write, when due; a failure is one
+    warning line, never a failed write (the write has committed already)."""
+    from kei.adapters.cli.auto_checkpoint import maybe_checkpoint
+
+    try:
+        maybe_checkpoint(ledger, settings)
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        stderr().print(f"kei: warning: no automatic checkpoint written: {reason}", markup=False)
 
 
 def is_tty() -> bool:

@@ -31,6 +31,8 @@ from kei.adapters.verification import (
     read_checkpoint_file,
     verify_store,
 )
+from kei.domain.verify import Finding, FindingKind
+from kei.errors import InputError
 
 
 def register(app: typer.Typer) -> None:
@@ -66,6 +68,21 @@ def verify_chain(
             "--checkpoint", metavar="FILE", help="Also prove the log still holds this checkpoint."
         ),
     ] = None,
+    witnesses: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--witness",
+            metavar="VKEY",
+            help="A witness verifier key (text or file) whose cosignature the --checkpoint "
+            "must carry; repeat for several.",
+        ),
+    ] = None,
+    quorum: Annotated[
+        int | None,
+        typer.Option(
+            "--quorum", min=1, metavar="N", help="Valid cosignatures needed (default: all)."
+        ),
+    ] = None,
     read_models: Annotated[
         bool,
         typer.Option(
@@ -79,6 +96,7 @@ def verify_chain(
     with handled(ctx) as g:
         settings = g.settings()
         cp_text = None if checkpoint_file is None else read_checkpoint_file(checkpoint_file)
+        witness_keys = _witness_keys(witnesses or [], quorum, cp_text)
         started = time.monotonic()
         with (
             open_ledger(settings, read_only=True) as ledger,
@@ -93,9 +111,49 @@ def verify_chain(
                 synchronous=settings.synchronous,
                 url=settings.db_url,
             )
+        if cp_text is not None and witness_keys:
+            report.add(_quorum_findings(cp_text, witness_keys, quorum))
         _render(report, as_json=as_json, seconds=time.monotonic() - started)
         models_ok = _read_models(settings, as_json=as_json) if read_models and report.ok else True
     raise typer.Exit(int(Exit.OK if report.ok and models_ok else Exit.FINDINGS))
+
+
+def _witness_keys(
+    values: list[str], quorum: int | None, cp_text: str | None
+) -> list[tuple[str, bytes]]:
+    """The parsed ``--witness`` keys; usage errors for flags that cannot work together."""
+    from kei.adapters.cli.witness_cmd import parse_witness_keys
+
+    if (values or quorum is not None) and cp_text is None:
+        raise InputError("--witness and --quorum need --checkpoint FILE")
+    if quorum is not None and not values:
+        raise InputError("--quorum needs at least one --witness VKEY")
+    keys = parse_witness_keys(values)
+    if quorum is not None and quorum > len(set(keys)):
+        raise InputError(
+            f"--quorum {quorum} is more than the {len(set(keys))} distinct witnesses given"
+        )
+    return keys
+
+
+def _quorum_findings(
+    cp_text: str, keys: list[tuple[str, bytes]], quorum: int | None
+) -> list[Finding]:
+    """A ``witness-quorum`` finding when fewer than ``quorum`` witnesses cosigned."""
+    from kei.domain.checkpoint import parse_checkpoint
+    from kei.domain.cosignature import cosigned_by
+
+    body = parse_checkpoint(cp_text).body
+    distinct = sorted(set(keys))
+    need = len(distinct) if quorum is None else quorum
+    missing = [name for name, key in distinct if cosigned_by(cp_text, body, name, key) is None]
+    if len(distinct) - len(missing) >= need:
+        return []
+    detail = (
+        f"the checkpoint has {len(distinct) - len(missing)} valid witness cosignature(s), "
+        f"{need} needed; missing or invalid: {', '.join(missing)}"
+    )
+    return [Finding(FindingKind.WITNESS_QUORUM, None, detail)]
 
 
 def _read_models(settings: Settings, *, as_json: bool) -> bool:
