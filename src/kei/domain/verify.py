@@ -70,6 +70,7 @@ class FindingKind(StrEnum):
     FORKED = "forked"
     BAD_CHECKPOINT = "checkpoint-invalid"
     STORED_TREE = "stored-tree-hash"
+    PIN_MISMATCH = "pin-mismatch"
 
 
 @dataclass(frozen=True, slots=True)
