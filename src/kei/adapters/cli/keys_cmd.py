@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Annotated
@@ -98,20 +99,30 @@ def import_key(
                     f"(as {safe(known.name)!r}, position {known.added_at})",
                     hint="nothing to import; see `kei keys list`",
                 )
-            if path.exists() or path.is_symlink():
+            in_place = _same_file(file, path)  # already in the keys folder: no copy
+            if not in_place and (path.exists() or path.is_symlink()):
                 raise InputError(
                     f"key file {path} already exists", hint="pick another name with --name"
                 )
-            write_key(path, key)
+            if not in_place:
+                write_key(path, key)
             try:
                 event = ledger.add_key(key)
             except BaseException:
-                path.unlink(missing_ok=True)  # never leave a key the ledger does not know
+                if not in_place:
+                    path.unlink(missing_ok=True)  # never leave a key the ledger does not know
                 raise
         stderr().print(
             f"imported key {key.key_id_hex} as {path} (registered at position {event.position})",
             markup=False,
         )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _check_name(name: str) -> None:
