@@ -226,3 +226,30 @@ def test_read_pin_refuses_a_symlink(home: Path, tmp_path: Path) -> None:
     path.symlink_to(target)
     with pytest.raises(InputError, match="pin file"):
         read_pin(home, url)
+
+
+def test_checkpoints_without_or_with_a_bad_genesis_line(
+    env: dict[str, str], home: Path, sqlite_url: str, tmp_path: Path
+) -> None:
+    from kei.domain.checkpoint import sign_tree_checkpoint
+
+    env = {**env, "KEI_DB": sqlite_url}
+    assert invoke(env, "init").exit_code == 0
+    key = load_key(home / "keys" / "default.key")
+    cp = parse_checkpoint(invoke(env, "checkpoint").stdout)
+    old = tmp_path / "old.ckpt"  # as written before the kei-genesis line existed
+    old.write_text(sign_tree_checkpoint(cp.origin, cp.size, cp.root_hash, key))
+    assert invoke(env, "verify-chain", "--checkpoint", str(old)).exit_code == 0
+    bad = tmp_path / "bad.ckpt"  # signed by the ledger's key, but the line is garbage
+    bad.write_text(
+        sign_tree_checkpoint(cp.origin, cp.size, cp.root_hash, key, ("kei-genesis nope",))
+    )
+    result = invoke(env, "verify-chain", "--json", "--checkpoint", str(bad))
+    assert result.exit_code == 1 and _kinds(result) == ["pin-mismatch"]
+
+
+def test_a_pin_that_is_a_folder_is_a_one_line_error(home: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    pin_path(home, url).mkdir(parents=True)
+    with pytest.raises(InputError, match="pin file"):
+        read_pin(home, url)

@@ -80,8 +80,11 @@ def read_pin(home: Path, url: str) -> Pin | None:
         return None
     except OSError as exc:
         raise _bad(path, exc.strerror or str(exc)) from None
-    with os.fdopen(fd, "rb") as fh:
-        body = fh.read(MAX_PIN_BYTES + 1)
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            body = fh.read(MAX_PIN_BYTES + 1)
+    except OSError as exc:  # a folder, a device that fails
+        raise _bad(path, exc.strerror or str(exc)) from None
     try:
         data = json.loads(body.decode("utf-8")) if len(body) <= MAX_PIN_BYTES else None
     except (UnicodeDecodeError, ValueError):
@@ -144,12 +147,19 @@ def identity_findings(
         wants.append(("the pin in KEI_HOME", pin.ledger_id, pin.genesis_key))
     if expect_ledger is not None:
         wants.append(("--expect-ledger", expect_ledger, None))
+    findings: list[Finding] = []
     if checkpoint_text is not None:
-        with contextlib.suppress(ValueError):  # malformed: reported by the checkpoint check
-            genesis = genesis_of(parse_checkpoint(checkpoint_text).extensions)
+        try:
+            extensions = parse_checkpoint(checkpoint_text).extensions
+        except ValueError:  # malformed: refused before verification, by the checkpoint check
+            extensions = ()
+        try:
+            genesis = genesis_of(extensions)
+        except ValueError as exc:
+            findings.append(_mismatch(str(exc)))
+        else:
             if genesis is not None:
                 wants.append(("the checkpoint's kei-genesis line", None, genesis))
-    findings: list[Finding] = []
     for source, ledger_id, key_fp in wants:
         if ledger_id is not None and found.ledger_id != ledger_id:
             findings.append(
