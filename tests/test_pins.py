@@ -11,6 +11,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
 from cli_helpers import cli_env, run_sql
@@ -253,3 +255,23 @@ def test_a_pin_that_is_a_folder_is_a_one_line_error(home: Path, tmp_path: Path) 
     pin_path(home, url).mkdir(parents=True)
     with pytest.raises(InputError, match="pin file"):
         read_pin(home, url)
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.binary(min_size=32, max_size=32), other=st.binary(min_size=32, max_size=32))
+def test_every_key_form_matches_its_key_only(seed: bytes, other: bytes) -> None:
+    from kei.domain.checkpoint import vkey
+    from kei.domain.identity import genesis_line
+
+    key = SigningKey(seed)
+    forms = (
+        vkey("ledger", key.public_key),
+        fingerprint(key.public_key),
+        key.public_key.hex(),
+        key.key_id_hex,
+    )
+    assert genesis_of((genesis_line(key.public_key),)) == fingerprint(key.public_key)
+    for form in forms:
+        assert key_matches(key_matcher(form), key.public_key)
+        if other != seed:
+            assert not key_matches(key_matcher(form), SigningKey(other).public_key)
