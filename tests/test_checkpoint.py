@@ -32,6 +32,7 @@ from kei.domain.checkpoint import (
     signed_by,
 )
 from kei.domain.envelope import open_state, seal
+from kei.domain.identity import genesis_line
 from kei.domain.keys import SigningKey
 from kei.domain.merkle import LeafList, leaf_hash, root
 from kei.domain.verify import FindingKind
@@ -56,8 +57,9 @@ def test_a_checkpoint_round_trips(ledger: Ledger, key: SigningKey) -> None:
     assert cp.is_tree
     assert cp.root_hash == root(LeafList([leaf_hash(h) for h in hashes]), len(hashes))
     assert signed_by(cp, [key.public_key]) == key.public_key
+    assert cp.extensions == ("kei-root rfc9162", genesis_line(key.public_key))
     assert text == sign_tree_checkpoint(
-        cp.origin, cp.size, cp.root_hash, key
+        cp.origin, cp.size, cp.root_hash, key, (genesis_line(key.public_key),)
     )  # ed25519 is deterministic
     report = verify_store(ledger.store, checkpoint_text=text)
     assert report.ok and report.checkpoint == {
@@ -102,15 +104,17 @@ def test_a_note_signed_by_a_later_added_key_and_an_unknown_one_verifies(ledger: 
     ledger.add_key(second)
     cp = parse_checkpoint(ledger.checkpoint())
     stranger = SigningKey.generate()
-    foreign = sign_tree_checkpoint(cp.origin, cp.size, cp.root_hash, stranger).split("\n\n")[1]
-    ours = sign_tree_checkpoint(cp.origin, cp.size, cp.root_hash, second).split("\n\n")[1]
+    extra = cp.extensions[1:]  # the kei-genesis line
+    foreign = sign_tree_checkpoint(cp.origin, cp.size, cp.root_hash, stranger, extra)
+    ours = sign_tree_checkpoint(cp.origin, cp.size, cp.root_hash, second, extra)
+    foreign, ours = foreign.split("\n\n")[1], ours.split("\n\n")[1]
     assert cp_findings(ledger, cp.body + "\n" + foreign + ours) == []
 
 
 @pytest.mark.parametrize("where", ["signature", "size", "head", "format"])
 def test_a_tampered_checkpoint_is_checkpoint_invalid(ledger: Ledger, where: str) -> None:
     fill(ledger, 3)
-    origin, size, head, ext, blank, sig, end = ledger.checkpoint().split("\n")
+    origin, size, head, ext, genesis, blank, sig, end = ledger.checkpoint().split("\n")
     if where == "signature":
         name, blob = sig.rsplit(" ", 1)
         raw = bytearray(base64.b64decode(blob))
@@ -122,7 +126,7 @@ def test_a_tampered_checkpoint_is_checkpoint_invalid(ledger: Ledger, where: str)
         ext = "kei-root chain-head"
     else:
         head = base64.b64encode(bytes(32)).decode()
-    text = "\n".join((origin, size, head, ext, blank, sig, end))
+    text = "\n".join((origin, size, head, ext, genesis, blank, sig, end))
     assert cp_findings(ledger, text) == [
         (K.BAD_CHECKPOINT, None, "checkpoint has no valid signature by a key of this ledger")
     ]

@@ -134,3 +134,17 @@ def test_demo_runs_as_a_real_process(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "tampering caught" in proc.stdout
     assert proc.stderr == ""
+
+
+def test_demo_checks_an_inclusion_proof_without_the_database(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["demo"], env=cli_env(tmp_path / "h"))
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    prove = next(i for i, line in enumerate(lines) if line.startswith("[prove] "))
+    assert re.fullmatch(
+        r"\[prove\] kei prove inclusion \d+ \(agent\.merged\): leaf \d+ of 54, \d+ hashes in "
+        r"the audit path",
+        lines[prove],
+    )
+    assert lines[prove + 1].startswith("[verify-proof] ")
+    assert "OK" in lines[prove + 1] and "without the database" in lines[prove + 1]

@@ -45,6 +45,7 @@ from kei.adapters.store.base import PendingRecord, iter_all
 from kei.adapters.verification import VerifyReport, verify_store
 from kei.domain import events
 from kei.domain.checkpoint import sign_tree_checkpoint
+from kei.domain.identity import genesis_line
 from kei.domain.keyring import KeyRing, build_keyring
 from kei.domain.keys import SigningKey
 from kei.domain.leaks import Matrix
@@ -265,7 +266,8 @@ class Ledger:
         if entry is None:
             raise LedgerStateError(
                 f"key {key.key_id_hex} ({key.name}) is not registered in this ledger",
-                hint="register it with `kei keys new` or pick another with --key",
+                hint="register this key file with `kei keys import FILE --key ACTIVE_KEY`, "
+                "or pick another with --key",
             )
         if entry.revoked_at is not None:
             raise LedgerStateError(
@@ -445,7 +447,16 @@ class Ledger:
             )
         if report.chain_size == 0 or report.tree_root is None:
             raise LedgerStateError("the log is empty", hint="run `kei init`")
-        return sign_tree_checkpoint(self.ledger_id, report.tree_size, report.tree_root, key)
+        extra = () if (genesis := self.genesis_key()) is None else (genesis_line(genesis),)
+        return sign_tree_checkpoint(self.ledger_id, report.tree_size, report.tree_root, key, extra)
+
+    def genesis_key(self) -> bytes | None:
+        """The public key the genesis event introduced (None: no valid genesis)."""
+        ring = self.keyring(refresh=True)
+        return next(
+            (e.public_key for e in ring.keys.values() if e.added_at == ring.genesis_position),
+            None,
+        )
 
     def verify(
         self, *, jobs: int = 1, quick: bool = False, checkpoint: str | None = None

@@ -13,7 +13,7 @@ can check the signature.
 
 Text layout::
 
-    <origin>\\n<size>\\n<base64 root hash>\\n[kei-root rfc9162\\n]
+    <origin>\\n<size>\\n<base64 root hash>\\n[kei-root rfc9162\\n[kei-genesis sha256:<hex>\\n]]
     \\n
     — <origin> <base64(4-byte note key id || 64-byte signature)>\\n
 
@@ -116,9 +116,13 @@ def body_text(origin: str, size: int, root_hash: bytes, extensions: tuple[str, .
     return f"{origin}\n{size}\n{base64.b64encode(root_hash).decode()}\n{extra}"
 
 
-def sign_tree_checkpoint(origin: str, size: int, tree_root: bytes, key: SigningKey) -> str:
-    """A checkpoint whose root line is the Merkle tree root of the first ``size`` entries."""
-    return _sign(body_text(origin, size, tree_root, (TREE_EXTENSION,)), origin, key)
+def sign_tree_checkpoint(
+    origin: str, size: int, tree_root: bytes, key: SigningKey, extra: tuple[str, ...] = ()
+) -> str:
+    """A checkpoint whose root line is the Merkle tree root of the first ``size`` entries;
+    ``extra`` extension lines (e.g. ``kei-genesis``, ``kei.domain.identity``) follow
+    ``kei-root rfc9162`` and are covered by the signature."""
+    return _sign(body_text(origin, size, tree_root, (TREE_EXTENSION, *extra)), origin, key)
 
 
 def sign_checkpoint(origin: str, size: int, head_hash: bytes, key: SigningKey) -> str:

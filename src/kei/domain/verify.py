@@ -76,6 +76,7 @@ class FindingKind(StrEnum):
     BAD_KEY_EVENT = "bad-key-event"
     VERSION_GAP = "version-gap"
     WITNESS_QUORUM = "witness-quorum"
+    PIN_MISMATCH = "pin-mismatch"
 
 
 @dataclass(frozen=True, slots=True)

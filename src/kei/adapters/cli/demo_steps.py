@@ -364,6 +364,47 @@ def step_verify(run: DemoRun) -> None:
     _say_report(run, "kei verify-chain", verify_store(run.open().store))
 
 
+def step_prove(run: DemoRun) -> None:
+    """``kei checkpoint``, ``kei prove inclusion`` and ``kei keys export --vkey`` write three
+    small files; ``kei verify-proof`` then checks the merge is in the signed log from those
+    files alone, without the database."""
+    import json
+
+    from kei.adapters.proving import prove_inclusion
+    from kei.domain.checkpoint import parse_checkpoint, parse_vkey, vkey
+    from kei.domain.proofs import check_proof, parse_proof
+
+    ledger = run.open()
+    assert ledger.key is not None
+    merged = next(e for e in ledger.read() if e.type == "agent.merged")
+    head = ledger.checkpoint()
+    inclusion = prove_inclusion(ledger.store, ledger.ledger_id, merged.position)
+    files = {
+        "head.ckpt": head,
+        "merge.proof.json": json.dumps(inclusion.to_dict()),
+        "vkey": vkey(ledger.ledger_id, ledger.key.public_key),
+    }
+    for name, text in files.items():
+        (run.folder / name).write_text(text, encoding="utf-8")
+    run.say(
+        f"[prove] kei prove inclusion {merged.position} ({merged.type}): leaf "
+        f"{inclusion.leaf_index} of {inclusion.tree_size}, {len(inclusion.hashes)} hashes in the "
+        "audit path"
+    )
+    # From here on, only the three files: no database, no KEI_HOME.
+    cp = parse_checkpoint((run.folder / "head.ckpt").read_text(encoding="utf-8"))
+    vkeys = [parse_vkey((run.folder / "vkey").read_text(encoding="utf-8"))]
+    proof = parse_proof((run.folder / "merge.proof.json").read_text(encoding="utf-8"))
+    problem = check_proof(proof, cp, vkeys)
+    if problem:
+        raise RuntimeError(f"the demo's inclusion proof does not hold ({problem}): a kei bug")
+    run.say(
+        "[verify-proof] kei verify-proof merge.proof.json --checkpoint head.ckpt --vkey vkey: "
+        f"OK, position {merged.position} is in the signed log of {cp.size}, checked without "
+        "the database"
+    )
+
+
 def step_tamper(run: DemoRun) -> None:
     """Copy the database (backup API, so WAL content comes along) and flip one stored byte."""
     ledger = run.open()
@@ -419,6 +460,7 @@ STEPS: tuple[Callable[[DemoRun], None], ...] = (
     step_retro,
     step_bundle,
     step_verify,
+    step_prove,
     step_tamper,
     step_catch,
 )

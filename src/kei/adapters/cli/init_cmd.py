@@ -1,4 +1,5 @@
-"""``kei init``: create the store, a key if none exists, and the genesis event."""
+"""``kei init``: create the store, a key if none exists, and the genesis event, and
+pin the ledger id and genesis key in ``KEI_HOME`` (``kei.adapters.pins``)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ def register(app: typer.Typer) -> None:
         from kei.adapters.config import prepare_home
         from kei.adapters.keyfile import key_exists, load_key, write_key
         from kei.adapters.ledger import Ledger
+        from kei.adapters.pins import write_pin
         from kei.adapters.urls import redact_url
         from kei.domain.events import LedgerGenesis
         from kei.domain.keys import SigningKey
@@ -55,11 +57,15 @@ def register(app: typer.Typer) -> None:
                         path.unlink(missing_ok=True)
                     raise
                 ledger_id = ledger.ledger_id
+            try:
+                pinned = str(write_pin(settings.home, settings.db_url, ledger_id, key.public_key))
+            except OSError as exc:  # the ledger exists: `kei verify-chain` pins it later
+                pinned = f"nowhere ({exc.strerror or exc}; `kei verify-chain` pins it)"
             out = stderr()
             if created_key:
                 out.print(f"created key {key.key_id_hex} at {path}", markup=False)
             out.print(
                 f"initialised ledger {ledger_id} in {redact_url(settings.db_url)} "
-                f"(genesis at position {genesis.position})",
+                f"(genesis at position {genesis.position}); pinned in {pinned}",
                 markup=False,
             )

@@ -1,9 +1,11 @@
-"""``kei keys new|list|revoke``: key files on disk, the key registry in the log."""
+"""``kei keys new|import|list|export|revoke``: key files on disk, the key registry in the log."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -58,6 +60,77 @@ def new(
         stderr().print(
             f"created key {key.key_id_hex} at {path} (registered at position {event.position})",
             markup=False,
+        )
+
+
+@keys_app.command("import")
+def import_key(
+    ctx: typer.Context,
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="A key file (kei-ledger-sign's JSON format).")
+    ],
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Name of the copy in the keys folder (default: the file's)."),
+    ] = None,
+) -> None:
+    """Register an existing key file in the ledger, signed by --key, and copy it (0600)
+    into the keys folder."""
+    from kei.adapters.keyfile import load_key, write_key
+    from kei.adapters.ledger import Ledger
+    from kei.domain.keys import SigningKey
+
+    with handled(ctx) as g:
+        settings = g.settings()
+        loaded = load_key(file)  # the file's own rules: no symlink, yours, 0600, well-formed
+        key_name = name if name is not None else loaded.name
+        _check_name(key_name)
+        key = SigningKey(loaded.seed, name=key_name)
+        path = settings.key_path(key_name)
+        signer = load_signing_key(settings)
+        with Ledger.open(
+            settings.db_url, key=signer, synchronous=settings.synchronous, retry=settings.retry
+        ) as ledger:
+            ledger.check_signer(signer)
+            known = ledger.keyring(refresh=True).keys.get(key.key_id)
+            if known is not None:
+                raise InputError(
+                    f"key {key.key_id_hex} is already registered in this ledger "
+                    f"(as {safe(known.name)!r}, position {known.added_at})",
+                    hint="nothing to import; see `kei keys list`",
+                )
+            in_place = _same_file(file, path)  # already in the keys folder: no copy
+            if not in_place and (path.exists() or path.is_symlink()):
+                raise InputError(
+                    f"key file {path} already exists", hint="pick another name with --name"
+                )
+            if not in_place:
+                write_key(path, key)
+            try:
+                event = ledger.add_key(key)
+            except BaseException:
+                if not in_place:
+                    path.unlink(missing_ok=True)  # never leave a key the ledger does not know
+                raise
+        stderr().print(
+            f"imported key {key.key_id_hex} as {path} (registered at position {event.position})",
+            markup=False,
+        )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _check_name(name: str) -> None:
+    if not _KEY_NAME.fullmatch(name):
+        raise InputError(
+            f"bad key name {safe(name)!r}",
+            hint="use at most 64 letters, digits, '.', '-' or '_', starting with a letter or digit"
+            " (--name)",
         )
 
 

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -25,14 +25,19 @@ from kei.adapters.cli.context import handled, open_ledger, stderr
 from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.limits import JOBS_MAX
 from kei.adapters.config import Settings
+from kei.adapters.pins import Identity, identity_findings, read_pin, write_pin
 from kei.adapters.verification import (
     VerifyReport,
     default_jobs,
     read_checkpoint_file,
     verify_store,
 )
+from kei.domain.identity import fingerprint
 from kei.domain.verify import Finding, FindingKind
-from kei.errors import InputError
+from kei.errors import InputError, KeiError
+
+if TYPE_CHECKING:
+    from kei.adapters.ledger import Ledger
 
 
 def register(app: typer.Typer) -> None:
@@ -91,17 +96,33 @@ def verify_chain(
             "(as `kei projections verify`).",
         ),
     ] = False,
+    expect_ledger: Annotated[
+        str | None,
+        typer.Option("--expect-ledger", metavar="ID", help="The ledger id the genesis must name."),
+    ] = None,
+    expect_key: Annotated[
+        str | None,
+        typer.Option(
+            "--expect-key",
+            metavar="VKEY",
+            help="The genesis key: a verifier key (`kei keys export --vkey`), "
+            "sha256:<fingerprint>, hex public key or key id.",
+        ),
+    ] = None,
 ) -> None:
     """Re-read every stored byte and report every finding (exit 1 when there are any)."""
     with handled(ctx) as g:
         settings = g.settings()
+        key_matcher = None if expect_key is None else _key_matcher(expect_key)
         cp_text = None if checkpoint_file is None else read_checkpoint_file(checkpoint_file)
         witness_keys = _witness_keys(witnesses or [], quorum, cp_text)
+        pin = read_pin(settings.home, settings.db_url)
         started = time.monotonic()
         with (
             open_ledger(settings, read_only=True) as ledger,
             _progress(ledger.store.max_position()) as tick,
         ):
+            found = _identity(ledger)
             report = verify_store(
                 ledger.store,
                 jobs=jobs or default_jobs(),
@@ -113,7 +134,18 @@ def verify_chain(
             )
         if cp_text is not None and witness_keys:
             report.add(_quorum_findings(cp_text, witness_keys, quorum))
+        report.add(
+            identity_findings(
+                found,
+                pin=pin,
+                expect_ledger=expect_ledger,
+                expect_key=key_matcher,
+                checkpoint_text=cp_text,
+            )
+        )
         _render(report, as_json=as_json, seconds=time.monotonic() - started)
+        if pin is None and report.ok:
+            _pin_on_first_use(settings, found)
         models_ok = _read_models(settings, as_json=as_json) if read_models and report.ok else True
     raise typer.Exit(int(Exit.OK if report.ok and models_ok else Exit.FINDINGS))
 
@@ -154,6 +186,40 @@ def _quorum_findings(
         f"{need} needed; missing or invalid: {', '.join(missing)}"
     )
     return [Finding(FindingKind.WITNESS_QUORUM, None, detail)]
+
+
+def _key_matcher(spec: str) -> str:
+    from kei.domain.identity import key_matcher
+
+    try:
+        return key_matcher(spec)
+    except ValueError as exc:
+        raise InputError(f"--expect-key: {exc}", hint="see `kei keys export --vkey`") from None
+
+
+def _identity(ledger: Ledger) -> Identity:
+    """The log's own ledger id and genesis key; an invalid genesis is a finding of
+    ``verify_store``, so it reads here as an identity of None."""
+    try:
+        return Identity(ledger.keyring(refresh=True).ledger_id, ledger.genesis_key())
+    except KeiError:
+        return Identity(None, None)
+
+
+def _pin_on_first_use(settings: Settings, found: Identity) -> None:
+    """Trust on first use: a clean ledger with no pin yet is pinned as it is now."""
+    if found.ledger_id is None or found.genesis_key is None:
+        return
+    try:
+        path = write_pin(settings.home, settings.db_url, found.ledger_id, found.genesis_key)
+    except OSError as exc:
+        stderr().print(f"kei: warning: could not pin ledger {found.ledger_id}: {exc}", markup=False)
+        return
+    stderr().print(
+        f"kei: pinned ledger {found.ledger_id} (genesis key {fingerprint(found.genesis_key)}) "
+        f"in {path} on first use",
+        markup=False,
+    )
 
 
 def _read_models(settings: Settings, *, as_json: bool) -> bool:
