@@ -349,3 +349,39 @@ def test_an_identifier_is_refused_exactly_when_a_block_or_substitute_rule_matche
         except LeakBlockedError:
             refused = True
         assert refused == expected, ident
+
+
+# -- the identifiers' one-search shortcut ------------------------------------------------
+
+
+def _texts_of_corpus() -> list[str]:
+    root = Path(__file__).parent / "fixtures" / "leaks"
+    lines: list[str] = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        text = path.read_bytes().decode("utf-8", "replace")
+        lines += [line for line in text.splitlines() if line.strip()]
+    return lines
+
+
+def test_the_union_pattern_finds_every_line_a_rule_matches() -> None:
+    """``any_id`` is a prefilter: wherever one refusing or warning rule matches, the
+    joined pattern must find something too (else a secret id would pass unchecked)."""
+    active = shipped_matrix()._active["all-writes"]
+    assert active.any_id is not None
+    rules = [*active.refuse_id, *active.warn]
+    hits = 0
+    for line in _texts_of_corpus():
+        if any(r.matches(line) for r in rules):
+            hits += 1
+            assert active.any_id.search(line) is not None, line[:120]
+    assert hits > 50  # the corpus really exercises the rules
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.sampled_from(_texts_of_corpus()), min_size=1, max_size=3), st.text(max_size=20))
+def test_the_union_pattern_never_misses_a_rule_on_mixed_text(parts: list[str], noise: str) -> None:
+    active = shipped_matrix()._active["all-writes"]
+    assert active.any_id is not None
+    text = noise.join(parts)
+    if any(r.matches(text) for r in [*active.refuse_id, *active.warn]):
+        assert active.any_id.search(text) is not None

@@ -34,6 +34,7 @@ Example::
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -152,6 +153,7 @@ class _Active:
     warn: tuple[Rule, ...]
     refuse_id: tuple[Rule, ...]  # block and substitute, shortest match first
     shortest: int  # no rule of the scope matches a shorter text
+    any_id: re.Pattern[str] | None = None  # matches where any refuse_id or warn rule's does
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +283,11 @@ class Matrix:
         if not todo:
             return _CLEAN
         warnings: dict[str, tuple[str, ...]] = {}
+        any_id = active.any_id
         for name, value in todo:
+            if any_id is not None and any_id.search(value) is None:
+                _remember_clean(memo, value)  # one C-level search: no rule can match
+                continue
             n = len(value)
             for rule in active.refuse_id:
                 if rule.min_len > n:
@@ -292,10 +298,8 @@ class Matrix:
             flagged = tuple(r.id for r in active.warn if r.matches(value))
             if flagged:
                 warnings[name] = warnings.get(name, ()) + flagged
-            elif len(value) <= MEMO_CHARS:
-                if len(memo) >= MEMO_ENTRIES:
-                    memo.clear()
-                memo[value] = None
+            else:
+                _remember_clean(memo, value)
         return Verdict(None, _NO_FIELDS, warnings=MappingProxyType(warnings))
 
     def _rules(self, scope: str) -> _Active:
@@ -334,7 +338,33 @@ def _split(rules: list[Rule]) -> _Active:
     # check_identifiers stops at the first rule too long for the value.
     refuse = sorted(only("block") + only("substitute"), key=lambda r: r.min_len)
     return _Active(scanning, only("block"), only("substitute"), only("warn"),
-                   tuple(refuse), shortest)  # fmt: skip
+                   tuple(refuse), shortest, _any_of([*refuse, *only("warn")]))  # fmt: skip
+
+
+def _any_of(rules: list[Rule]) -> re.Pattern[str] | None:
+    """One pattern that finds something wherever any of ``rules`` could match: the
+    alternation of their patterns (named groups made plain). Alternation tries every
+    branch at every position, so no match of it means no match of any branch; a
+    match only sends the value down the exact rule-by-rule path. Group names get the
+    rule's number (``(?P<q>``, ``(?P=q)`` and ``(?(q)`` alike), so two rules may use
+    one name. None (no shortcut) where the patterns cannot be joined: numbered
+    references, inline global flags, or flags other than the ones every rule shares."""
+    if not rules or any(r.regex.flags != rules[0].regex.flags for r in rules):
+        return None
+    parts = []
+    for i, r in enumerate(rules):
+        text = r.regex.pattern
+        if _UNJOINABLE.search(text):
+            return None
+        parts.append("(?:" + _GROUP_NAME.sub(rf"\1r{i}_\2", text) + ")")
+    try:
+        return re.compile("|".join(parts), rules[0].regex.flags)
+    except re.error:
+        return None
+
+
+_UNJOINABLE = re.compile(r"\\[1-9]|\\g<|\(\?\([0-9]|\(\?[aiLmsux]+\)")
+_GROUP_NAME = re.compile(r"(\(\?P<|\(\?P=|\(\?\()([A-Za-z_][A-Za-z0-9_]*)(?=[>)])")
 
 
 def _union(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
@@ -346,3 +376,11 @@ def check_filters(scope: str, severity: str | None = None) -> None:
     for name, value, allowed in (("scope", scope, SCOPES), ("severity", severity, SEVERITIES)):
         if value is not None and value not in allowed:
             raise InputError(f"unknown {name} {value!r}; expected one of {', '.join(allowed)}")
+
+
+def _remember_clean(memo: dict[str, None], value: str) -> None:
+    """Remember a short clean identifier (bounded: the memo is emptied when full)."""
+    if len(value) <= MEMO_CHARS:
+        if len(memo) >= MEMO_ENTRIES:
+            memo.clear()
+        memo[value] = None
