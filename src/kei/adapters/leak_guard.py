@@ -35,9 +35,17 @@ _CLEAN = Verdict(None, {})
 STREAM_FIELD = "<stream>"  # how a refusal names the stream an event was headed for
 
 
-def guard_batch(batch: Sequence[NewEvent], matrix: Matrix) -> tuple[list[NewEvent], int]:
+def guard_batch(
+    batch: Sequence[NewEvent], matrix: Matrix, gathered: Sequence[str] | None = None
+) -> tuple[list[NewEvent], int]:
     """The batch to append (redacted where needed) followed by its ``leak.noted``
-    events, and how many of the returned events are the caller's."""
+    events, and how many of the returned events are the caller's.
+
+    ``gathered``: every string of the batch, as ``limits.check_batch`` gathered them;
+    when no rule can match any of them the batch goes through as it is, without the
+    event-by-event pass (which would change nothing)."""
+    if gathered is not None and matrix.all_clean(gathered):
+        return list(batch), len(batch)
     out: list[NewEvent] = []
     notes: list[NewEvent] = []
     for event in batch:

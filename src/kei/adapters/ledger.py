@@ -297,8 +297,8 @@ class Ledger:
             return []
         if len(new_events) > MAX_BATCH:
             raise InputError(f"a batch holds at most {MAX_BATCH} events, got {len(new_events)}")
-        check_batch(new_events)  # every field within its limits (domain/limits.py), or nothing
-        guarded, mine = guard_batch(new_events, self._leaks)  # refuses secrets: nothing appended
+        strings = check_batch(new_events)  # every field within its limits (domain/limits.py)
+        guarded, mine = guard_batch(new_events, self._leaks, strings)  # refuses secrets
         return self._append(guarded)[:mine]
 
     def _append(self, new_events: Sequence[NewEvent]) -> list[RecordedEvent]:

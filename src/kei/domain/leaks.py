@@ -269,6 +269,23 @@ class Matrix:
             return False
         return True
 
+    def all_clean(self, strings: Iterable[str]) -> bool:
+        """True when no rule of ``all-writes`` can match any of ``strings``: one search
+        of the union pattern per string not seen clean before. The write path's batch
+        check (``leak_guard``); False means "check event by event"."""
+        active = self._active[ALL_WRITES]
+        search = None if active.any_id is None else active.any_id.search
+        if search is None:
+            return False
+        memo, shortest = self._clean, active.shortest
+        for s in strings:
+            if len(s) < shortest or s in memo:
+                continue
+            if search(s) is not None:
+                return False
+            _remember_clean(memo, s)
+        return True
+
     def check_identifiers(
         self, values: Iterable[tuple[str, str]], scope: str = ALL_WRITES
     ) -> Verdict:

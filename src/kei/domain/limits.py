@@ -559,9 +559,14 @@ def check_payload(payload: Payload) -> None:
         raise InputError(problem, hint=_HINT)
 
 
-def check_batch(events: Sequence[Any]) -> None:
+def check_batch(events: Sequence[Any]) -> list[str] | None:
     """Check every event of a batch (``NewEvent``-like: ``stream``, ``payload``,
     ``expected_version``) before any is signed; InputError naming the first bad one.
+
+    Returns every string of the batch (streams, identifiers, free text; not the
+    values of enum fields, which can only be their literals) when the fast check
+    gathered them, for the leak matrix to scan in one pass (``leak_guard``); None
+    when the batch took the slow path.
 
     This runs on every append (``bench/append_batch.py``), so the per-event work is
     one ``msgspec.convert`` (types, ranges, lengths) and gathering the strings;
@@ -569,8 +574,7 @@ def check_batch(events: Sequence[Any]) -> None:
     C-level calls. Only a batch that fails any of it is checked again event by
     event, to name the culprit."""
     if len(events) == 1:  # one event per append: no grouping to pay for
-        _check_one(events)
-        return
+        return _check_one(events)
     ids: list[str] = []
     texts: list[str] = []
     payloads = [e.payload for e in events]
@@ -589,15 +593,17 @@ def check_batch(events: Sequence[Any]) -> None:
         clean = clean and _clean(ids, texts) and max(map(len, streams), default=0) <= STREAM_MAX
     except (KeyError, msgspec.ValidationError, *_NOT_ENCODABLE):  # TypeError: a non-text stream
         clean = False
-    if not clean:
-        for i, event in enumerate(events):
-            if type(event.payload) not in _CHECKERS:
-                event_type_of(event.payload)  # raises: unknown event type
-            if _problem(events, i) is not None:
-                _refuse(events, i)
+    if clean:
+        return ids + texts
+    for i, event in enumerate(events):
+        if type(event.payload) not in _CHECKERS:
+            event_type_of(event.payload)  # raises: unknown event type
+        if _problem(events, i) is not None:
+            _refuse(events, i)
+    return None
 
 
-def _check_one(events: Sequence[Any]) -> None:
+def _check_one(events: Sequence[Any]) -> list[str] | None:
     event = events[0]
     payload, stream = event.payload, event.stream
     checker = _CHECKERS.get(type(payload))
@@ -615,13 +621,14 @@ def _check_one(events: Sequence[Any]) -> None:
                     or _stream_problem(stream, event.expected_version) is None
                 )
             ):
-                return
+                return ids + texts
     except (msgspec.ValidationError, TypeError):  # TypeError: a stream that is not text
         pass
     if checker is None:
         event_type_of(payload)  # raises: unknown event type
     if _problem(events, 0) is not None:  # else the fast verdict was a false alarm
         _refuse(events, 0)
+    return None
 
 
 def _refuse(events: Sequence[Any], i: int) -> NoReturn:
