@@ -46,12 +46,21 @@ def write_key(path: Path, key: SigningKey) -> None:
         },
         indent=2,
     ).encode()
+    write_private(path, body)
+
+
+def write_private(path: Path, body: bytes) -> None:
+    """Put ``body`` in place at ``path`` as a file only its owner may read (0600):
+    written to ``NAME.tmp`` beside it (never through a link), fsynced, renamed over
+    ``path``, and the folder fsynced, so a crash leaves the old file or the new one."""
     tmp = path.with_name(path.name + ".tmp")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
-        os.write(fd, body)
+        view = memoryview(body)
+        while view:
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from kei.adapters.keyfile import make_private_folder
+from kei.adapters.keyfile import make_private_folder, write_private
 from kei.errors import InputError
 
 MAX_STATE_BYTES = 4096
@@ -74,21 +74,7 @@ class WitnessState:
                 "root_hash": base64.b64encode(seen.root_hash).decode(),
             }
         ).encode()
-        tmp = path.with_name(path.name + ".tmp")
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        try:
-            os.write(fd, body)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        dir_fd = os.open(self.folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_private(path, body)
 
 
 def _decode(raw: bytes, origin: str, path: Path) -> Seen:

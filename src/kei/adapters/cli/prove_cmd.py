@@ -116,27 +116,15 @@ def _read_proof(source: str) -> str:
 
 
 def _vkeys(values: list[str]) -> list[tuple[str, bytes]]:
+    from kei.adapters.cli.vkey_args import read_vkeys
     from kei.domain.checkpoint import parse_vkey
 
-    found = []
-    for value in values:
-        try:
-            found.append(parse_vkey(value))
-            continue
-        except ValueError as exc:
-            problem = str(exc)
-        path = Path(value)
-        if path.is_file():
-            try:
-                found.append(parse_vkey(path.read_text(encoding="utf-8", errors="replace")[:4096]))
-                continue
-            except ValueError as exc:
-                problem = str(exc)
-        raise InputError(
-            f"bad verifier key {value[:60]!r}: {problem}",
-            hint="print one with `kei keys export KEY_ID --vkey`",
-        )
-    return found
+    return read_vkeys(
+        values,
+        parse_vkey,
+        what="verifier key",
+        hint="print one with `kei keys export KEY_ID --vkey`",
+    )
 
 
 def verify_proof(

@@ -224,25 +224,12 @@ def _refuse(why: str) -> None:
 
 def parse_witness_keys(values: list[str]) -> list[tuple[str, bytes]]:
     """Witness verifier keys given as text or as files holding one; InputError if bad."""
+    from kei.adapters.cli.vkey_args import read_vkeys
     from kei.domain.cosignature import parse_witness_vkey
 
-    found = []
-    for value in values:
-        try:
-            found.append(parse_witness_vkey(value))
-            continue
-        except ValueError as exc:
-            problem = str(exc)
-        path = Path(value)
-        if path.is_file():
-            try:
-                text = path.read_text(encoding="utf-8", errors="replace")[:4096]
-                found.append(parse_witness_vkey(text))
-                continue
-            except ValueError as exc:
-                problem = str(exc)
-        raise InputError(
-            f"bad witness key {value[:60]!r}: {problem}",
-            hint="print one with `kei witness vkey` on the witness",
-        )
-    return found
+    return read_vkeys(
+        values,
+        parse_witness_vkey,
+        what="witness key",
+        hint="print one with `kei witness vkey` on the witness",
+    )
