@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from kei.adapters.cli.context import handled, open_ledger, stderr
 from kei.adapters.cli.exits import Exit
-from kei.adapters.cli.limits import JOBS_MAX
+from kei.adapters.cli.limits import COUNT_MAX, JOBS_MAX
 from kei.adapters.config import Settings
 from kei.adapters.pins import Identity, identity_findings, read_pin, write_pin
 from kei.adapters.verification import (
@@ -85,7 +85,11 @@ def verify_chain(
     quorum: Annotated[
         int | None,
         typer.Option(
-            "--quorum", min=1, metavar="N", help="Valid cosignatures needed (default: all)."
+            "--quorum",
+            min=1,
+            max=COUNT_MAX,
+            metavar="N",
+            help="Valid cosignatures needed (default: all).",
         ),
     ] = None,
     read_models: Annotated[
