@@ -93,19 +93,40 @@ def vkey(name: str, public_key: bytes) -> str:
 
 def parse_vkey(text: str) -> tuple[str, bytes]:
     """(name, ed25519 public key) of a verifier key; ValueError naming what is wrong."""
+    return parse_typed_vkey(
+        text,
+        _ED25519,
+        note_key_id,
+        what="verifier key",
+        wrong_type="the verifier key is not an ed25519 key (type 0x01, 32 bytes)",
+    )
+
+
+def parse_typed_vkey(
+    text: str,
+    type_byte: bytes,
+    key_id_of: Callable[[str, bytes], bytes],
+    *,
+    what: str,
+    wrong_type: str,
+) -> tuple[str, bytes]:
+    """(name, public key) of a C2SP verifier key ``<name>+<hex id>+<base64(type ‖
+    key)>`` whose type byte is ``type_byte`` and whose id ``key_id_of`` derives:
+    the log's own keys (0x01) and witnesses' cosigning keys (0x04) differ only there."""
     parts = text.strip().split("+", 2)  # base64 may hold '+', names and ids never do
     if len(parts) != 3 or not parts[0] or any(c.isspace() for c in parts[0]):
-        raise ValueError("a verifier key reads <name>+<8 hex digits>+<base64 key>")
+        article = "an" if what[0] in "aeiou" else "a"
+        raise ValueError(f"{article} {what} reads <name>+<8 hex digits>+<base64 key>")
     name, id_hex, data = parts
     try:
         raw = base64.b64decode(data, validate=True)
         key_id = bytes.fromhex(id_hex)
     except (binascii.Error, ValueError) as exc:
-        raise ValueError("the verifier key's id or key is not hex / base64") from exc
-    if len(raw) != 33 or raw[:1] != _ED25519:
-        raise ValueError("the verifier key is not an ed25519 key (type 0x01, 32 bytes)")
-    if note_key_id(name, raw[1:]) != key_id:
-        raise ValueError("the verifier key's id does not match its name and key")
+        raise ValueError(f"the {what}'s id or key is not hex / base64") from exc
+    if len(raw) != 33 or raw[:1] != type_byte:
+        raise ValueError(wrong_type)
+    if key_id_of(name, raw[1:]) != key_id:
+        raise ValueError(f"the {what}'s id does not match its name and key")
     return name, raw[1:]
 
 

@@ -22,6 +22,7 @@ import binascii
 import hashlib
 from typing import Final
 
+from kei.domain.checkpoint import parse_typed_vkey
 from kei.domain.keys import SigningKey, verify_signature
 
 COSIGNATURE_TYPE: Final = b"\x04"
@@ -50,20 +51,13 @@ def check_name(name: str) -> None:
 
 def parse_witness_vkey(text: str) -> tuple[str, bytes]:
     """(name, public key) of a witness verifier key; ValueError naming what is wrong."""
-    parts = text.strip().split("+", 2)
-    if len(parts) != 3 or not parts[0] or any(c.isspace() for c in parts[0]):
-        raise ValueError("a witness verifier key reads <name>+<8 hex digits>+<base64 key>")
-    name, id_hex, data = parts
-    try:
-        raw = base64.b64decode(data, validate=True)
-        key_id = bytes.fromhex(id_hex)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("the witness verifier key's id or key is not hex / base64") from exc
-    if len(raw) != 33 or raw[:1] != COSIGNATURE_TYPE:
-        raise ValueError("not a witness key (type 0x04, 32-byte Ed25519 key)")
-    if cosigner_key_id(name, raw[1:]) != key_id:
-        raise ValueError("the witness verifier key's id does not match its name and key")
-    return name, raw[1:]
+    return parse_typed_vkey(
+        text,
+        COSIGNATURE_TYPE,
+        cosigner_key_id,
+        what="witness verifier key",
+        wrong_type="not a witness key (type 0x04, 32-byte Ed25519 key)",
+    )
 
 
 def cosigned_message(body: str, timestamp: int) -> bytes:
