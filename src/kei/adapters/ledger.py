@@ -45,6 +45,7 @@ from kei.adapters.store.base import PendingRecord, iter_all
 from kei.adapters.verification import VerifyReport, verify_store
 from kei.domain import events
 from kei.domain.checkpoint import sign_tree_checkpoint
+from kei.domain.heads import HeadSigner, head_signer
 from kei.domain.identity import genesis_line
 from kei.domain.keyring import KeyRing, build_keyring
 from kei.domain.keys import SigningKey
@@ -190,11 +191,12 @@ class Ledger:
             key_id=key.key_id_hex,
             public_key=key.public_key.hex(),
             key_name=key.name,
+            signed_heads=True,
         )
         check_batch([NewEvent(events.SYSTEM_STREAM, genesis, 0)])  # e.g. the key's name
         batch, _ = guard_batch([NewEvent(events.SYSTEM_STREAM, genesis, 0)], self._leaks)
         try:
-            recorded = self._append_once(batch, key, 0)
+            recorded = self._append_once(batch, key, 0, new_ledger=genesis.ledger_id)
         except (ConcurrencyError, KeysChangedError):
             raise LedgerStateError(
                 f"a ledger already exists in {self.store.url}", hint="nothing was changed"
@@ -351,6 +353,7 @@ class Ledger:
         first: dict[str, int | None] | None = None,
         *,
         cached: bool = False,
+        new_ledger: str | None = None,
     ) -> list[RecordedEvent]:
         """Seal every event, then hand the batch to the store in one transaction.
 
@@ -369,7 +372,9 @@ class Ledger:
             ends.update(self.store.stream_versions(unknown))
         signer = self._batch_signer(key)
         sealed = seal_batch(new_events, signer, starts(first, ends), self._timestamp_us())
-        entries = self.store.append(sealed.pending, (events.SYSTEM_STREAM, keys_at))
+        entries = self.store.append(
+            sealed.pending, (events.SYSTEM_STREAM, keys_at), self._head_signer(key, new_ledger)
+        )
         self._ends.remember(sealed.ends)
         return sealed.recorded(entries, key.key_id_hex)
 
@@ -395,9 +400,22 @@ class Ledger:
             done[:] = [seal_batch(new_events, self._batch_signer(key), starts(first, stored), ts)]
             return done[0].pending
 
-        entries = self.store.append_locked([*first, events.SYSTEM_STREAM], build)
+        entries = self.store.append_locked(
+            [*first, events.SYSTEM_STREAM], build, self._head_signer(key)
+        )
         self._ends.remember(done[0].ends)
         return done[0].recorded(entries, key.key_id_hex)
+
+    def _head_signer(self, key: SigningKey, new_ledger: str | None = None) -> HeadSigner | None:
+        """What signs each append transaction's head (``kei.domain.heads``): only for
+        ledgers whose genesis declares signed heads, or for the genesis of
+        ``new_ledger`` (whose head it signs itself)."""
+        if new_ledger is not None:
+            return head_signer(new_ledger, key.key_id, key.sign)
+        ring = self.keyring()
+        if not ring.signed_heads or ring.ledger_id is None:
+            return None
+        return head_signer(ring.ledger_id, key.key_id, key.sign)
 
     def _batch_signer(self, key: SigningKey) -> BatchSigner:
         """``key`` itself, or a two-core signer for it when ``parallel_signing`` is on."""

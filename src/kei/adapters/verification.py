@@ -52,6 +52,7 @@ from kei.domain.checkpoint import (
     check_checkpoint,
     parse_checkpoint,
 )
+from kei.domain.heads import HeadChecker
 from kei.domain.keyring import KeyRing, KeyStatus, build_keyring
 from kei.domain.merkle import EMPTY_ROOT, CompactRange
 from kei.domain.records import StoredRecord
@@ -174,11 +175,12 @@ def verify_store(
         limits.page, limits.range_size, limits.max_findings,
     )  # fmt: skip
     tree_at = cp.size if cp is not None and cp.is_tree else None
+    heads = _head_checker(ring, quick)
     tree_job = None
     if jobs <= 1 or top < limits.parallel_min or ":memory:" in task.url:
         results = _serial(store, ring, task, top, progress)
     else:
-        tree_job = _TreeJob(task.url, synchronous, tree_at, limits)  # steps 4-5, alongside
+        tree_job = _TreeJob(task.url, synchronous, tree_at, limits, heads)  # steps 4-5
         results = check_in_processes(task, top, jobs, progress)
 
     def recheck(lo: int, hi: int, ref: Link | None) -> RangeResult:
@@ -199,13 +201,20 @@ def verify_store(
     report.add(_key_findings(store, ring))
     if tree_job is None:
         report.add(*_version_gaps(store, limits.page, limits.max_findings))  # step 4
-        root_at = _recompute_tree(store, report, tree_at, limits.page)  # step 5
+        root_at = _recompute_tree(store, report, tree_at, limits.page, heads)  # step 5
     else:
         root_at = tree_job.join(report)
     if cp is not None:
         _check_checkpoint(store, ring, cp, report, root_at)  # step 6
     report.findings.sort(key=lambda f: (f.position is None, f.position or 0))
     return report
+
+
+def _head_checker(ring: KeyRing, quick: bool) -> HeadChecker | None:
+    """Heads are checked only when the genesis declares them (older ledgers have none)."""
+    if not ring.signed_heads or ring.ledger_id is None:
+        return None
+    return HeadChecker(ring, ring.ledger_id, quick=quick)
 
 
 def _key_findings(store: EventStore, ring: KeyRing) -> list[Finding]:
@@ -319,8 +328,16 @@ class _TreeJob:
     while the worker processes check signatures: this process only waits for them, so
     these passes cost the run a share of a core instead of serial passes at the end."""
 
-    def __init__(self, url: str, synchronous: str, at: int | None, limits: VerifyLimits) -> None:
+    def __init__(
+        self,
+        url: str,
+        synchronous: str,
+        at: int | None,
+        limits: VerifyLimits,
+        heads: HeadChecker | None,
+    ) -> None:
         self._url, self._synchronous, self._at, self._limits = url, synchronous, at, limits
+        self._heads = heads
         self._report = VerifyReport(url, None, max_findings=limits.max_findings)
         self._root_at: bytes | None = None
         self._error: BaseException | None = None
@@ -333,7 +350,7 @@ class _TreeJob:
             try:
                 page = self._limits.page
                 self._report.add(*_version_gaps(store, page, self._limits.max_findings))
-                self._root_at = _recompute_tree(store, self._report, self._at, page)
+                self._root_at = _recompute_tree(store, self._report, self._at, page, self._heads)
             finally:
                 store.close()
         except BaseException as exc:  # re-raised in the caller's thread by join()
@@ -356,18 +373,29 @@ def _as_hash(value: Any) -> bytes:
 
 
 def _recompute_tree(
-    store: EventStore, report: VerifyReport, at: int | None, page: int
+    store: EventStore,
+    report: VerifyReport,
+    at: int | None,
+    page: int,
+    heads: HeadChecker | None = None,
 ) -> bytes | None:
-    """Step 5: the tree of every chain row; returns the root at ``at`` leaves, if asked."""
+    """Step 5: the tree of every chain row; returns the root at ``at`` leaves, if asked.
+    With ``heads``, the same pass checks the signed heads (step 5b)."""
     stored = store.has_tree_table()
     met: list[tuple[int, int, bytes]] = []
     tree = CompactRange(on_tile=(lambda *node: met.append(node)) if stored else None)
     root_at = EMPTY_ROOT if at == 0 else None
     after = BEFORE_ALL
-    sql = f"SELECT position, hash FROM {CHAIN_TABLE} WHERE position > ? ORDER BY position LIMIT ?"
+    loader = None if heads is None else _HeadLoader(store, heads, page)
+    sql = (
+        f"SELECT position, hash, seq FROM {CHAIN_TABLE} WHERE position > ? "
+        "ORDER BY position LIMIT ?"
+    )
     while rows := store.select(sql, (after, page)):
+        if loader is not None:
+            loader.feed(rows)
         first = tree.size
-        hashes = [h if type(h) is bytes else _as_hash(h) for _, h in rows]
+        hashes = [h if type(h) is bytes else _as_hash(h) for _, h, _ in rows]
         if at is not None and first < at <= first + len(hashes):
             tree.extend(hashes[: at - first])
             root_at = tree.root()
@@ -377,8 +405,37 @@ def _recompute_tree(
             _compare_stored(store, report, met, [int(r[0]) for r in rows], first)
             met.clear()
         after = int(rows[-1][0])
+    if loader is not None:
+        report.add(loader.finish())
     report.tree_size, report.tree_root = tree.size, tree.root()
     return root_at
+
+
+class _HeadLoader:
+    """Feeds a ``HeadChecker`` head rows a page at a time, just ahead of the chain walk."""
+
+    def __init__(self, store: EventStore, checker: HeadChecker, page: int) -> None:
+        self._store, self._checker, self._page = store, checker, page
+        self._after, self._done = -1, False
+
+    def _load(self) -> None:
+        rows = self._store.read_heads(after=self._after, limit=self._page)
+        self._checker.add_heads(rows)
+        self._done = len(rows) < self._page
+        if rows:
+            last = rows[-1][0]
+            self._after = last if type(last) is int else self._after + len(rows)
+
+    def feed(self, rows: list[tuple[Any, ...]]) -> None:
+        want = max((s for _, _, s in rows if type(s) is int), default=-1)
+        while not self._done and self._checker.reach < want:
+            self._load()
+        self._checker.feed((p, s, h) for p, h, s in rows)
+
+    def finish(self) -> list[Finding]:
+        while not self._done:
+            self._load()
+        return self._checker.finish()
 
 
 def _compare_stored(

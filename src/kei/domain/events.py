@@ -86,13 +86,18 @@ KEY_EVENT_TYPES: Final = frozenset({GENESIS, KEY_ADDED, KEY_REVOKED})
 
 
 class LedgerGenesis(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """The first event: names the ledger and its first key (self-signed)."""
+    """The first event: names the ledger and its first key (self-signed).
+
+    ``signed_heads`` (new ledgers: True) declares that every append transaction ends
+    with a signed head (``kei.domain.heads``); genesis events written before it existed
+    lack the field and decode as False, so their ledgers verify as they always did."""
 
     ledger_id: str
     name: str
     key_id: str
     public_key: str
     key_name: str = ""
+    signed_heads: bool = False
 
 
 class KeyAdded(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):

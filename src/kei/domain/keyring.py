@@ -86,6 +86,7 @@ class KeyRing:
     ledger_id: str | None = None
     ledger_name: str = ""
     genesis_position: int | None = None
+    signed_heads: bool = False
     problems: list[KeyProblem] = field(default_factory=list)
 
     def status_at(self, key_id: bytes, position: int) -> KeyStatus:
@@ -165,6 +166,7 @@ class KeyRing:
             return False
         self.keys[entry.key_id] = entry
         self.ledger_id, self.ledger_name = ledger_id, name
+        self.signed_heads = _signed_heads(self, record, fields)
         self.genesis_position = record.position
         return True
 
@@ -205,6 +207,16 @@ class KeyRing:
             return False
         entry.revoked_at, entry.reason = record.position, reason
         return True
+
+
+def _signed_heads(ring: KeyRing, record: StoredRecord, fields: dict[str, Any] | None) -> bool:
+    """The genesis's ``signed_heads`` flag; a value that is not a boolean is a problem
+    and counts as True (fail closed: heads are then required)."""
+    value = (fields or {}).get("signed_heads", False)
+    if type(value) is not bool:
+        ring._problem(record, "field signed_heads is not a boolean; heads are required")
+        return True
+    return value
 
 
 def _payload_fields(raw: bytes) -> dict[str, Any] | None:

@@ -219,7 +219,17 @@ _BY_NAME: Final[dict[str, Rule]] = {
         _float,
     ),
     **dict.fromkeys(
-        ["success", "exact", "require_local", "ok", "is_error", "smoothed", "feasible"], _bool
+        [
+            "success",
+            "exact",
+            "require_local",
+            "ok",
+            "is_error",
+            "smoothed",
+            "feasible",
+            "signed_heads",
+        ],
+        _bool,
     ),
     "outcome": _enum,
     **dict.fromkeys(["origin", "usage", "weights", "candidates"], _struct),

@@ -77,6 +77,9 @@ class FindingKind(StrEnum):
     VERSION_GAP = "version-gap"
     WITNESS_QUORUM = "witness-quorum"
     PIN_MISMATCH = "pin-mismatch"
+    BAD_HEAD_SIGNATURE = "bad-head-signature"
+    HEAD_MISSING = "head-missing"
+    UNSIGNED_TAIL = "unsigned-tail"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,12 +12,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from kei.domain.heads import HeadRow, HeadSigner
 from kei.domain.records import StoredRecord
 
 EVENTS_TABLE = "kei_events"
 CHAIN_TABLE = "kei_chain"
 TREE_TABLE = "kei_merkle_nodes"
 """Stored Merkle subtree hashes (``adapters/merkle_tree.py``); a cache, never trusted."""
+HEADS_TABLE = "kei_heads"
+"""One signed head per append transaction (``kei.domain.heads``)."""
 PAGE = 1000
 Guard = tuple[str, int]  # (stream, version): the stream must end there, or no append
 
@@ -60,9 +63,15 @@ class EventStore(Protocol):
         """True when kei's tables exist."""
 
     def append(
-        self, records: Sequence[PendingRecord], guard: Guard | None = None
+        self,
+        records: Sequence[PendingRecord],
+        guard: Guard | None = None,
+        sign_head: HeadSigner | None = None,
     ) -> list[ChainEntry]:
         """Append all records in one transaction, chained; ConcurrencyError on a clash.
+
+        With ``sign_head``, the transaction ends with a ``kei_heads`` row: the next head
+        counter, the batch's sequence range and what ``sign_head`` returns for them.
 
         With ``guard`` = (stream, version), the transaction also checks, under the
         write lock, that ``stream`` ended at ``version`` before this batch, else
@@ -76,7 +85,10 @@ class EventStore(Protocol):
         """The highest version of each stream in one query; empty streams are left out."""
 
     def append_locked(
-        self, streams: Sequence[str], build: Callable[[dict[str, int]], Sequence[PendingRecord]]
+        self,
+        streams: Sequence[str],
+        build: Callable[[dict[str, int]], Sequence[PendingRecord]],
+        sign_head: HeadSigner | None = None,
     ) -> list[ChainEntry]:
         """Like ``append``, but take the write lock first, read the ends of ``streams``
         and append what ``build(ends)`` returns, all in one transaction."""
@@ -146,11 +158,18 @@ class EventStore(Protocol):
         *,
         head: ChainEntry | None,
         create: bool = False,
+        heads: Iterable[HeadRow] = (),
     ) -> int:
         """Insert verified rows verbatim (same positions, bytes and chain rows) in ONE
         transaction, only if the chain still ends at ``head`` (None: the store holds no
-        event); ``create`` makes missing tables in that transaction. Returns the rows
-        inserted. For replaying bundles; see ``store/verbatim.py``."""
+        event); ``create`` makes missing tables in that transaction. ``heads`` are
+        signed head rows inserted verbatim in the same transaction (rows of a head
+        counter already stored are left as they are). Returns the rows inserted. For
+        replaying bundles; see ``store/verbatim.py``."""
+
+    def read_heads(self, *, after: int, limit: int) -> list[HeadRow]:
+        """Signed head rows with counter above ``after``, in counter order, as stored;
+        none when the store has no heads table."""
 
 
 def iter_all(

@@ -25,10 +25,18 @@ from eventsourcing.postgres import PostgresDatastore
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import tuple_row
 
-from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, PAGE, TREE_TABLE, ChainEntry
+from kei.adapters.store.base import (
+    CHAIN_TABLE,
+    EVENTS_TABLE,
+    HEADS_TABLE,
+    PAGE,
+    TREE_TABLE,
+    ChainEntry,
+)
 from kei.adapters.store.postgres_recorder import ENDS_SQL, ChainedPostgresRecorder
 from kei.adapters.store.recording import RecorderAppends
 from kei.adapters.urls import redact_url
+from kei.domain.heads import HeadRow
 from kei.domain.records import StoredRecord
 from kei.errors import ConcurrencyError, InputError, StoreError, StoreNotInitialisedError
 
@@ -300,6 +308,17 @@ class PostgresStore(RecorderAppends):
         except (PersistenceError, psycopg.Error) as exc:
             raise StoreError(f"PostgreSQL store {self.url} failed: {exc}") from exc
 
+    def read_heads(self, *, after: int, limit: int) -> list[HeadRow]:
+        if not self._query("SELECT to_regclass(%s) IS NOT NULL AS found", (HEADS_TABLE,))[0][
+            "found"
+        ]:
+            return []
+        return self.select(
+            f"SELECT position, first_seq, seq, key_id, signature FROM {HEADS_TABLE} "
+            "WHERE position > ? ORDER BY position LIMIT ?",
+            (after, limit),
+        )
+
     # -- replay (kei replay) ---------------------------------------------------------
 
     def insert_stored(
@@ -308,10 +327,11 @@ class PostgresStore(RecorderAppends):
         *,
         head: ChainEntry | None,
         create: bool = False,
+        heads: Iterable[HeadRow] = (),
     ) -> int:
         """Insert verified rows verbatim in one transaction (``store/verbatim.py``)."""
         try:
-            inserted = int(self.recorder.insert_stored(pages, head, create=create))
+            inserted = int(self.recorder.insert_stored(pages, head, create=create, heads=heads))
         except (ESIntegrityError, psycopg.errors.IntegrityError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise StoreError(

@@ -17,13 +17,31 @@ import psycopg
 from eventsourcing.persistence import ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
-from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, ChainEntry, PendingRecord
-from kei.adapters.store.recording import guard_moved, link_entries
+from kei.adapters.store.base import (
+    CHAIN_TABLE,
+    EVENTS_TABLE,
+    HEADS_TABLE,
+    ChainEntry,
+    PendingRecord,
+)
+from kei.adapters.store.recording import guard_moved, head_row, link_entries
 from kei.adapters.store.verbatim import check_head, split_rows
+from kei.domain.heads import HeadRow, HeadSigner
 
 _INSERT_CHAIN: Final = (
     f"INSERT INTO {CHAIN_TABLE} (position, seq, prev_hash, hash) "
     "SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::bytea[], %b::bytea[])"
+)
+_NEXT_HEAD: Final = f"SELECT COALESCE(MAX(position) + 1, 0) AS n FROM {HEADS_TABLE}"
+_INSERT_HEAD: Final = (
+    f"INSERT INTO {HEADS_TABLE} (position, first_seq, seq, key_id, signature) "
+    "VALUES (%s, %s, %s, %s, %s)"
+)
+_COPY_HEAD: Final = _INSERT_HEAD + " ON CONFLICT (position) DO NOTHING"
+CREATE_HEADS: Final = (
+    f"CREATE TABLE IF NOT EXISTS {HEADS_TABLE} ("
+    "position bigint PRIMARY KEY, first_seq bigint NOT NULL, seq bigint NOT NULL, "
+    "key_id bytea NOT NULL, signature bytea NOT NULL)"
 )
 _HEAD: Final = f"SELECT position, seq, hash FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1"
 # The highest version of each stream: one MAX subquery each, a single index probe.
@@ -49,6 +67,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                 ]
             )
         )
+        self.sql_create_statements.append(psycopg.sql.Composed([psycopg.sql.SQL(CREATE_HEADS)]))
         self._insert_and_head = psycopg.sql.SQL(
             "WITH ins AS (INSERT INTO {schema}.{table} "
             "(originator_id, originator_version, topic, state) "
@@ -136,6 +155,12 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                 ),
                 prepare=True,
             )
+            sign_head: HeadSigner | None = kwargs.get("sign_head")
+            if sign_head is not None and entries:  # the table lock is held
+                c.execute(_NEXT_HEAD, prepare=True)
+                row: Any = c.fetchone()
+                n = int(row["n"] if isinstance(row, dict) else row[0])
+                c.execute(_INSERT_HEAD, head_row(sign_head, n, entries), prepare=True)
         kwargs.get("chain_out", []).extend(entries)
         return positions
 
@@ -144,6 +169,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         streams: Sequence[str],
         build: Callable[[dict[str, int]], Sequence[PendingRecord]],
         chain_out: list[ChainEntry],
+        sign_head: HeadSigner | None = None,
     ) -> None:
         """Lock the table, then read the ends of ``streams``, build and insert the
         records and link them, in one transaction (the library's insert re-takes
@@ -155,7 +181,9 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             records = build(ends)
             stored = [StoredEvent(r.stream, r.version, r.type, r.state) for r in records]
             self._insert_stored_events(curs, stored)
-            self._fetch_ids_after_insert_events(curs, stored, chain_out=chain_out)
+            self._fetch_ids_after_insert_events(
+                curs, stored, chain_out=chain_out, sign_head=sign_head
+            )
 
     def insert_stored(
         self,
@@ -163,6 +191,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         head: ChainEntry | None,
         *,
         create: bool,
+        heads: Iterable[HeadRow] = (),
     ) -> int:
         """Insert verifier rows verbatim, with their own ``notification_id``s, in one
         transaction under the table lock, then move the id sequence past them.
@@ -197,6 +226,10 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                 with curs.connection.cursor() as c:
                     c.execute(_INSERT_CHAIN, [list(col) for col in zip(*chain, strict=True)])
                 inserted, last = inserted + len(events), events[-1][0]
+            rows = [tuple(h) for h in heads]
+            if rows:
+                curs.execute(CREATE_HEADS)
+                curs.executemany(_COPY_HEAD, rows)
             if inserted:
                 table = f"{self.datastore.schema}.{EVENTS_TABLE}"
                 curs.execute(

@@ -16,6 +16,7 @@ from eventsourcing.persistence import StoredEvent
 
 from kei.adapters.store.base import ChainEntry, Guard, PendingRecord
 from kei.domain.envelope import GENESIS_PREV, chain_hash
+from kei.domain.heads import HeadSigner
 from kei.errors import KeysChangedError
 
 Build = Callable[[dict[str, int]], Sequence[PendingRecord]]
@@ -30,18 +31,25 @@ class RecorderAppends:
         raise NotImplementedError
 
     def append(
-        self, records: Sequence[PendingRecord], guard: Guard | None = None
+        self,
+        records: Sequence[PendingRecord],
+        guard: Guard | None = None,
+        sign_head: HeadSigner | None = None,
     ) -> list[ChainEntry]:
         stored = [StoredEvent(r.stream, r.version, r.type, r.state) for r in records]
         chain_out: list[ChainEntry] = []
         with self._appending():
-            self.recorder.insert_events(stored, chain_out=chain_out, guard=guard)
+            self.recorder.insert_events(
+                stored, chain_out=chain_out, guard=guard, sign_head=sign_head
+            )
         return chain_out
 
-    def append_locked(self, streams: Sequence[str], build: Build) -> list[ChainEntry]:
+    def append_locked(
+        self, streams: Sequence[str], build: Build, sign_head: HeadSigner | None = None
+    ) -> list[ChainEntry]:
         chain_out: list[ChainEntry] = []
         with self._appending():
-            self.recorder.insert_locked(streams, build, chain_out)
+            self.recorder.insert_locked(streams, build, chain_out, sign_head)
         return chain_out
 
 
@@ -68,3 +76,12 @@ def link_entries(
         prev = digest
         seq += 1
     return entries
+
+
+def head_row(
+    sign_head: HeadSigner, head_position: int, entries: Sequence[ChainEntry]
+) -> tuple[int, int, int, bytes, bytes]:
+    """The ``kei_heads`` row that signs a linked batch (``entries``, in order)."""
+    first, last = entries[0].seq, entries[-1].seq
+    key_id, signature = sign_head(first, last, head_position, entries[-1].hash)
+    return head_position, first, last, key_id, signature

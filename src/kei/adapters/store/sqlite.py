@@ -26,6 +26,7 @@ from eventsourcing.persistence import PersistenceError
 from kei.adapters.store.base import (
     CHAIN_TABLE,
     EVENTS_TABLE,
+    HEADS_TABLE,
     PAGE,
     TREE_TABLE,
     ChainEntry,
@@ -39,6 +40,7 @@ from kei.adapters.store.sqlite_recorder import (
     read_ends,
 )
 from kei.adapters.store.verbatim import Splitter, split_rows
+from kei.domain.heads import HeadRow
 from kei.domain.records import StoredRecord
 from kei.errors import ConcurrencyError, StoreError, StoreNotInitialisedError
 
@@ -266,6 +268,20 @@ class SQLiteStore(RecorderAppends):
         except (PersistenceError, sqlite3.Error) as exc:
             raise _store_error(self.path, exc) from exc
 
+    def read_heads(self, *, after: int, limit: int) -> list[HeadRow]:
+        if not self._query(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name = ?", (HEADS_TABLE,)
+        ):
+            return []
+        return [
+            tuple(r)
+            for r in self._query(
+                f"SELECT position, first_seq, seq, key_id, signature FROM {HEADS_TABLE} "
+                "WHERE position > ? ORDER BY position LIMIT ?",
+                (after, limit),
+            )
+        ]
+
     # -- replay (kei replay) ---------------------------------------------------------
 
     def insert_stored(
@@ -275,10 +291,13 @@ class SQLiteStore(RecorderAppends):
         head: ChainEntry | None,
         create: bool = False,
         split: Splitter = split_rows,
+        heads: Iterable[HeadRow] = (),
     ) -> int:
         """Insert verified rows verbatim in one transaction (``store/verbatim.py``)."""
         try:
-            return int(self.recorder.insert_stored(pages, head, create=create, split=split))
+            return int(
+                self.recorder.insert_stored(pages, head, create=create, split=split, heads=heads)
+            )
         except (ESIntegrityError, sqlite3.IntegrityError) as exc:
             raise StoreError(
                 f"{self.path} refused the replayed events ({exc}); nothing was written"

@@ -26,9 +26,16 @@ from eventsourcing.sqlite import (
     SQLiteDatastore,
 )
 
-from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, ChainEntry, PendingRecord
-from kei.adapters.store.recording import guard_moved, link_entries
+from kei.adapters.store.base import (
+    CHAIN_TABLE,
+    EVENTS_TABLE,
+    HEADS_TABLE,
+    ChainEntry,
+    PendingRecord,
+)
+from kei.adapters.store.recording import guard_moved, head_row, link_entries
 from kei.adapters.store.verbatim import Splitter, check_head, split_rows
+from kei.domain.heads import HeadRow, HeadSigner
 from kei.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -47,6 +54,16 @@ _HEAD_GUARDED: Final = (
 _TAKE_WRITE_LOCK: Final = f"UPDATE {CHAIN_TABLE} SET seq = seq WHERE position < 0"
 _INSERT_CHAIN: Final = (
     f"INSERT INTO {CHAIN_TABLE} (position, seq, prev_hash, hash) VALUES (?,?,?,?)"
+)
+_NEXT_HEAD: Final = f"SELECT COALESCE(MAX(position) + 1, 0) FROM {HEADS_TABLE}"
+_INSERT_HEAD: Final = (
+    f"INSERT INTO {HEADS_TABLE} (position, first_seq, seq, key_id, signature) VALUES (?,?,?,?,?)"
+)
+_COPY_HEAD: Final = _INSERT_HEAD.replace("INSERT INTO", "INSERT OR IGNORE INTO")
+CREATE_HEADS: Final = (
+    f"CREATE TABLE IF NOT EXISTS {HEADS_TABLE} ("
+    "position INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL, seq INTEGER NOT NULL, "
+    "key_id BLOB NOT NULL, signature BLOB NOT NULL)"
 )
 _INSERT_STORED: Final = (
     f"INSERT INTO {EVENTS_TABLE} (rowid, originator_id, originator_version, topic, state) "
@@ -139,6 +156,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ("
             "position INTEGER PRIMARY KEY, seq INTEGER NOT NULL, "
             "prev_hash BLOB NOT NULL, hash BLOB NOT NULL)",
+            CREATE_HEADS,
         ]
 
     def _insert_events(
@@ -185,6 +203,10 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             c.execute(_INSERT_CHAIN, chain_rows[0])
         else:
             c.executemany(_INSERT_CHAIN, chain_rows)
+        sign_head: HeadSigner | None = kwargs.get("sign_head")
+        if sign_head is not None and entries:  # the head counter cannot move: lock held
+            c.execute(_NEXT_HEAD)
+            c.execute(_INSERT_HEAD, head_row(sign_head, int(c.fetchone()[0]), entries))
         kwargs.get("chain_out", []).extend(entries)
         return list(positions)
 
@@ -193,6 +215,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         streams: Sequence[str],
         build: Callable[[dict[str, int]], Sequence[PendingRecord]],
         chain_out: list[ChainEntry],
+        sign_head: HeadSigner | None = None,
     ) -> None:
         """Take the write lock (a write that changes nothing), then read the ends of
         ``streams``, build the records and insert them, in one transaction."""
@@ -200,7 +223,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             c.execute(_TAKE_WRITE_LOCK)
             records = build(read_ends(c, streams))
             stored = [StoredEvent(r.stream, r.version, r.type, r.state) for r in records]
-            self._insert_events(c, stored, chain_out=chain_out)
+            self._insert_events(c, stored, chain_out=chain_out, sign_head=sign_head)
 
     def insert_stored(
         self,
@@ -209,6 +232,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         *,
         create: bool,
         split: Splitter = split_rows,
+        heads: Iterable[HeadRow] = (),
     ) -> int:
         """Insert verifier rows verbatim, at their own rowids, in one transaction.
 
@@ -233,6 +257,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                 _insert_many(c, _INSERT_STORED, events)
                 _insert_many(c, _INSERT_CHAIN, chain)
                 inserted += len(events)
+            copy_heads(c, heads)
             return inserted
 
 
@@ -251,6 +276,15 @@ def _insert_many(c: SQLiteCursor, one: str, rows: Sequence[tuple[Any, ...]]) -> 
         c.executemany(many, [tuple(flat(rows[i : i + k])) for i in range(0, full, k)])
     if full < len(rows):
         c.executemany(one, rows[full:])
+
+
+def copy_heads(c: SQLiteCursor, heads: Iterable[HeadRow]) -> None:
+    """Insert head rows verbatim (a counter already stored keeps its row), creating the
+    table if an older store lacks it."""
+    rows = [tuple(h) for h in heads]
+    if rows:
+        c.execute(CREATE_HEADS)
+        c.executemany(_COPY_HEAD, rows)
 
 
 def read_ends(c: SQLiteCursor, streams: Sequence[str]) -> dict[str, int]:
