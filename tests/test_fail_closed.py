@@ -32,7 +32,9 @@ from test_verify_findings import (
     event_row,
     fill,
     found,
+    heads_by,
     relink,
+    resign_heads,
     set_state,
 )
 
@@ -48,6 +50,7 @@ def resign(url: str, pos: int, payload: Any, signer: SigningKey) -> None:
     )  # fmt: skip
     set_state(url, pos, new)
     relink(url, pos)
+    resign_heads(url, signer)  # a key holder re-signs the heads over the rewritten chain
 
 
 def revoked_second(ledger: Ledger) -> tuple[SigningKey, int]:
@@ -68,7 +71,7 @@ def test_a_future_schema_revocation_with_an_extra_field_still_revokes(
     payload = {"key_id": second.key_id_hex, "reason": "stolen", "revoked_by": "ops"}
     resign(store_url, at, payload, key)
     pos = append_signed_by(ledger, second)
-    assert found(ledger) == {(K.REVOKED_KEY, pos)}
+    assert found(ledger) == {(K.REVOKED_KEY, pos), (K.BAD_HEAD_SIGNATURE, pos)}
 
 
 def test_a_revocation_missing_a_field_is_a_finding_and_still_revokes(
@@ -77,7 +80,11 @@ def test_a_revocation_missing_a_field_is_a_finding_and_still_revokes(
     second, at = revoked_second(ledger)
     resign(store_url, at, {"key_id": second.key_id_hex}, key)
     pos = append_signed_by(ledger, second)
-    assert found(ledger) == {(K.BAD_KEY_EVENT, at), (K.REVOKED_KEY, pos)}
+    assert found(ledger) == {
+        (K.BAD_KEY_EVENT, at),
+        (K.REVOKED_KEY, pos),
+        (K.BAD_HEAD_SIGNATURE, pos),
+    }
     assert details(ledger, K.BAD_KEY_EVENT) == [
         f"kei.key.revoked: reason missing or not text; key {second.key_id_hex} is revoked anyway"
     ]
@@ -103,6 +110,8 @@ def test_an_unreadable_revocation_revokes_every_key_active_there(
         (K.BAD_KEY_EVENT, at),
         (K.REVOKED_KEY, by_second),
         (K.REVOKED_KEY, by_first),
+        (K.BAD_HEAD_SIGNATURE, by_second),  # each head is signed by its (revoked) writer
+        (K.BAD_HEAD_SIGNATURE, by_first),
     }
     assert "every key active here is revoked" in details(ledger, K.BAD_KEY_EVENT)[0]
 
@@ -115,7 +124,11 @@ def test_an_added_key_missing_its_public_key_is_a_finding_and_never_trusted(
     at = ledger.add_key(second).position
     resign(store_url, at, {"key_id": second.key_id_hex, "name": "second"}, key)
     pos = append_signed_by(ledger, second)
-    assert found(ledger) == {(K.BAD_KEY_EVENT, at), (K.UNKNOWN_KEY, pos)}
+    assert found(ledger) == {
+        (K.BAD_KEY_EVENT, at),
+        (K.UNKNOWN_KEY, pos),
+        (K.BAD_HEAD_SIGNATURE, pos),
+    }
 
 
 def test_an_added_key_with_an_extra_field_is_trusted(
@@ -149,7 +162,8 @@ def test_a_second_genesis_is_second_genesis(ledger: Ledger, key: SigningKey) -> 
         stream=stream, version=version, type_=events.GENESIS, schema_version=1,
         timestamp_us=1_764_000_000_000_000, payload=events.encode_payload(genesis), signer=key,
     )  # fmt: skip
-    pos = ledger.store.append([PendingRecord(stream, version, events.GENESIS, state)])[0].position
+    record = PendingRecord(stream, version, events.GENESIS, state)
+    pos = ledger.store.append([record], sign_head=heads_by(ledger, key))[0].position
     assert found(ledger) == {(K.SECOND_GENESIS, pos)}
     assert verify_store(ledger.store).ledger_id != "another"
 
@@ -165,12 +179,13 @@ def test_a_genesis_that_does_not_verify_is_bad_genesis(
     assert (K.BAD_KEY_EVENT, positions[0]) in found(ledger)
 
 
-def test_a_bad_format_byte_is_bad_format(ledger: Ledger, store_url: str) -> None:
+def test_a_bad_format_byte_is_bad_format(ledger: Ledger, store_url: str, key: SigningKey) -> None:
     positions = fill(ledger, 4)
     pos = positions[2]
     state = event_row(store_url, pos)[3]
     set_state(store_url, pos, b"\x02" + state[1:])
     relink(store_url, pos)
+    resign_heads(store_url, key)
     assert found(ledger) == {(K.BAD_FORMAT, pos)}
     assert details(ledger, K.BAD_FORMAT) == ["no readable signature: format byte is 0x02, not 0x01"]
 
@@ -187,7 +202,7 @@ def test_a_skipped_stream_version_is_version_gap(ledger: Ledger, key: SigningKey
         payload=events.encode_payload(events.AgentMerged(agent_id="agent-0")), signer=key,
     )  # fmt: skip
     record = PendingRecord("agent-0", version, "agent.merged", state)
-    pos = ledger.store.append([record])[0].position
+    pos = ledger.store.append([record], sign_head=heads_by(ledger, key))[0].position
     assert found(ledger) == {(K.VERSION_GAP, pos)}
     assert details(ledger, K.VERSION_GAP) == ["stream 'agent-0' jumps from version 1 to 3"]
 

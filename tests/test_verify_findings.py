@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from cli_helpers import cli_env, kei, run_sql
@@ -23,7 +24,8 @@ from kei.adapters.ledger import Ledger, NewEvent
 from kei.adapters.store.base import PendingRecord
 from kei.adapters.verification import VerifyLimits, verify_store
 from kei.domain import events
-from kei.domain.envelope import GENESIS_PREV, chain_hash, seal
+from kei.domain.envelope import GENESIS_PREV, chain_hash, open_state, seal
+from kei.domain.heads import HeadSigner, head_message, head_signer
 from kei.domain.keys import SigningKey
 from kei.domain.verify import FindingKind
 
@@ -108,15 +110,40 @@ def relink(url: str, start: int) -> None:
         prev = digest
 
 
+def heads_by(ledger: Ledger, signer: SigningKey) -> HeadSigner:
+    """What a writer holding ``signer`` signs each transaction's head with."""
+    return head_signer(ledger.ledger_id, signer.key_id, signer.sign)
+
+
+def resign_heads(url: str, signer: SigningKey) -> None:
+    """Re-sign every head over the chain as it now is: what a key holder who rewrote
+    history does after relinking (a keyless forger cannot)."""
+    genesis = run_sql(url, f"SELECT state FROM kei_events ORDER BY {pos_col(url)} LIMIT 1")
+    ledger_id = msgspec.msgpack.decode(open_state(bytes(genesis[0][0])).payload)["ledger_id"]
+    for position, first, last in run_sql(url, "SELECT position, first_seq, seq FROM kei_heads"):
+        found = run_sql(url, "SELECT hash FROM kei_chain WHERE seq = ?", (last,))
+        if found:
+            message = head_message(ledger_id, first, last, position, bytes(found[0][0]))
+            run_sql(
+                url,
+                "UPDATE kei_heads SET key_id = ?, signature = ? WHERE position = ?",
+                (signer.key_id, signer.sign(message), position),
+            )
+
+
 def append_signed_by(ledger: Ledger, signer: SigningKey, stream: str = "intruder") -> int:
-    """Append one event sealed by ``signer``, straight through the store (no key checks)."""
+    """Append one event sealed by ``signer``, straight through the store (no key checks);
+    its transaction's head is signed by ``signer`` too, as any writer holding it would."""
     version = ledger.store.stream_version(stream) + 1
     state = seal(
         stream=stream, version=version, type_="agent.merged", schema_version=1,
         timestamp_us=1_764_000_000_000_000,
         payload=events.encode_payload(events.AgentMerged(agent_id=stream)), signer=signer,
     )  # fmt: skip
-    entries = ledger.store.append([PendingRecord(stream, version, "agent.merged", state)])
+    entries = ledger.store.append(
+        [PendingRecord(stream, version, "agent.merged", state)],
+        sign_head=heads_by(ledger, signer),
+    )
     return entries[0].position
 
 
@@ -140,7 +167,10 @@ def test_an_event_of_a_type_kei_does_not_know_verifies_clean(
         stream="vendor-1", version=1, type_="vendor.thing.happened", schema_version=7,
         timestamp_us=1, payload=b"\xc4\x03raw", signer=key,
     )  # fmt: skip
-    ledger.store.append([PendingRecord("vendor-1", 1, "vendor.thing.happened", state)])
+    ledger.store.append(
+        [PendingRecord("vendor-1", 1, "vendor.thing.happened", state)],
+        sign_head=heads_by(ledger, key),
+    )
     report = verify_store(ledger.store)
     assert report.ok, report.findings
     assert report.events_checked == 5
@@ -160,10 +190,12 @@ def test_a_changed_payload_byte_is_content_changed(ledger: Ledger, store_url: st
 def test_a_forged_signature_behind_a_relinked_chain_is_bad_signature(
     ledger: Ledger, store_url: str, key: SigningKey
 ) -> None:
-    pos = fill(ledger)[5]
+    positions = fill(ledger)
+    pos = positions[5]
     set_state(store_url, pos, flip(event_row(store_url, pos)[3], 20))  # inside the signature
     relink(store_url, pos)
-    assert found(ledger) == {(K.BAD_SIGNATURE, pos)}
+    # the relinked chain no longer matches what the batch's head signed
+    assert found(ledger) == {(K.BAD_SIGNATURE, pos), (K.BAD_HEAD_SIGNATURE, positions[-1])}
     assert details(ledger, K.BAD_SIGNATURE) == [f"signature by {key.key_id_hex} is invalid"]
     assert found(ledger, quick=True) == set()  # --quick trusts signatures
 
@@ -172,7 +204,7 @@ def test_an_event_signed_by_an_unknown_key_is_unknown_key(ledger: Ledger) -> Non
     fill(ledger, 3)
     stranger = SigningKey.generate(name="stranger")
     pos = append_signed_by(ledger, stranger)
-    assert found(ledger) == {(K.UNKNOWN_KEY, pos)}
+    assert found(ledger) == {(K.UNKNOWN_KEY, pos), (K.BAD_HEAD_SIGNATURE, pos)}
     assert details(ledger, K.UNKNOWN_KEY) == [f"signed by unknown key {stranger.key_id_hex}"]
 
 
@@ -182,7 +214,7 @@ def test_an_event_signed_after_revocation_is_revoked_key(ledger: Ledger) -> None
     ledger.add_key(second)
     revoked = ledger.revoke_key(second.key_id_hex, "laptop stolen").position
     pos = append_signed_by(ledger, second)
-    assert found(ledger) == {(K.REVOKED_KEY, pos)}
+    assert found(ledger) == {(K.REVOKED_KEY, pos), (K.BAD_HEAD_SIGNATURE, pos)}
     assert details(ledger, K.REVOKED_KEY) == [
         f"signed by key {second.key_id_hex} revoked at position {revoked}"
     ]
@@ -204,7 +236,8 @@ def test_a_changed_previous_hash_is_chain_broken(ledger: Ledger, store_url: str)
 def test_a_deleted_chain_row_is_chain_broken(ledger: Ledger, store_url: str) -> None:
     positions = fill(ledger)
     run_sql(store_url, "DELETE FROM kei_chain WHERE position = ?", (positions[-1],))
-    assert found(ledger) == {(K.CHAIN_BROKEN, positions[-1])}
+    # and the batch's head signs a sequence the chain no longer reaches
+    assert found(ledger) == {(K.CHAIN_BROKEN, positions[-1]), (K.TRUNCATED, None)}
     assert details(ledger, K.CHAIN_BROKEN) == ["event has no chain entry"]
 
 

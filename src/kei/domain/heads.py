@@ -112,7 +112,7 @@ class HeadChecker:
     @property
     def reach(self) -> int:
         """The highest sequence the loaded heads sign (-1: none loaded)."""
-        return self._pending[-1].seq if self._pending else self._next_first - 1
+        return self._next_first - 1
 
     def add_heads(self, rows: Iterable[HeadRow]) -> None:
         """Check tiling of the next heads (in counter order) and queue them."""
@@ -151,9 +151,8 @@ class HeadChecker:
                 self._add(FindingKind.BAD_HEAD_SIGNATURE, None, detail)
             if pending and pending[0].seq == seq:
                 self._check(pending.popleft(), position, stored)
-                self._unsigned_from = None
-            elif seq > self._last_seq and self._unsigned_from is None:
-                self._unsigned_from = (position, seq)
+            elif seq > self._next_first - 1 and self._unsigned_from is None:
+                self._unsigned_from = (position, seq)  # past every head (all are loaded)
             self._last_seq = max(self._last_seq, seq)
 
     def finish(self) -> list[Finding]:
