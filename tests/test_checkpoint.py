@@ -36,7 +36,15 @@ from kei.domain.identity import genesis_line
 from kei.domain.keys import SigningKey
 from kei.domain.merkle import LeafList, leaf_hash, root
 from kei.domain.verify import FindingKind
-from test_verify_findings import chain_row, event_row, fill, pos_col, relink, set_state
+from test_verify_findings import (
+    chain_row,
+    event_row,
+    fill,
+    pos_col,
+    relink,
+    resign_heads,
+    set_state,
+)
 
 K = FindingKind
 
@@ -158,14 +166,19 @@ def test_a_checkpoint_signed_by_a_stranger_under_our_name_is_checkpoint_invalid(
 
 
 def cut_tail(url: str, positions: list[int]) -> None:
-    """Delete the newest events, both rows each, as someone rolling the log back would."""
+    """Delete the newest events, both rows each, and the signed heads of what is cut, as
+    someone rolling the log back to the end of an earlier transaction would (heads
+    catch a cut inside a transaction; only a checkpoint catches this one)."""
     col = pos_col(url)
+    (seq,) = run_sql(url, "SELECT seq FROM kei_chain WHERE position = ?", (positions[0],))[0]
     run_sql(url, f"DELETE FROM kei_events WHERE {col} >= ?", (positions[0],))
     run_sql(url, "DELETE FROM kei_chain WHERE position >= ?", (positions[0],))
+    run_sql(url, "DELETE FROM kei_heads WHERE seq >= ?", (seq,))
 
 
 def test_a_truncated_log_is_truncated(ledger: Ledger, store_url: str) -> None:
-    positions = fill(ledger)
+    fill(ledger)
+    positions = fill(ledger, 3)  # a transaction of its own, cut below
     text = ledger.checkpoint()
     cut_tail(store_url, positions[-3:])
     assert verify_store(ledger.store).ok  # the chain alone cannot tell
@@ -176,7 +189,8 @@ def test_a_truncated_log_is_truncated(ledger: Ledger, store_url: str) -> None:
 
 
 def test_a_rolled_back_and_regrown_log_is_forked(ledger: Ledger, store_url: str) -> None:
-    positions = fill(ledger)
+    fill(ledger)
+    positions = fill(ledger, 3)
     text = ledger.checkpoint()
     cut_tail(store_url, positions[-3:])
     ledger.append(
@@ -209,7 +223,8 @@ def test_history_rewritten_and_resigned_with_our_key_is_forked(
     )  # fmt: skip
     set_state(store_url, target, forged)
     relink(store_url, target)
-    assert verify_store(ledger.store).ok  # signatures and chain are all valid again
+    resign_heads(store_url, key)
+    assert verify_store(ledger.store).ok  # signatures, chain and heads are all valid again
     assert cp_findings(ledger, text) == [(K.FORKED, None, forked_detail(len(positions)))]
     assert cp_findings(ledger, text, quick=True) == cp_findings(ledger, text)
     assert cp_findings(ledger, old_format) == [
@@ -266,7 +281,8 @@ def test_cli_malformed_checkpoint_file_exits_2(home: Path, raw: bytes, text: str
 def test_cli_checkpoint_round_trip_then_truncation(home: Path) -> None:
     url = f"sqlite:///{home / 'ledger.db'}"
     with Ledger.open(url, key=load_key(home / "keys/default.key")) as ledger:
-        positions = fill(ledger, 4)
+        fill(ledger, 2)
+        positions = fill(ledger, 2)
     out = home / "cp" / "ledger.cp"
     out.parent.mkdir()
     proc = kei(["checkpoint", "--out", str(out)], cli_env(home))

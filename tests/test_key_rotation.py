@@ -8,8 +8,10 @@ scenario is a list of steps appended to a fresh ledger whose genesis key is ``k1
 - ``("event", LABEL, BY)``: an ordinary agent event, signed by BY.
 
 Steps go straight to the store (sealed by hand), so keys the ledger would refuse to
-use can still sign, as an attacker with a stolen or revoked key would. ``expect``
-maps a step's label to the finding it must get; every other step must verify clean.
+use can still sign, as an attacker with a stolen or revoked key would; each step's
+transaction head is signed by the step's key too. ``expect`` maps a step's label to
+the finding it must get (and a step whose key is unknown or revoked there also gets
+``bad-head-signature``); every other step must verify clean.
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ from kei.adapters.store.base import PendingRecord
 from kei.adapters.verification import verify_store
 from kei.domain import events
 from kei.domain.envelope import seal
+from kei.domain.heads import head_signer
 from kei.domain.keys import SigningKey
 from kei.domain.verify import FindingKind
 
 K = FindingKind
+BAD_KEY = {K.UNKNOWN_KEY, K.REVOKED_KEY}
 Step = tuple[str, str, str]
 
 
@@ -110,7 +114,10 @@ def append_step(ledger: Ledger, step: Step, keys: dict[str, SigningKey]) -> int:
         stream=stream, version=version, type_=type_, schema_version=1,
         timestamp_us=1_764_000_000_000_000, payload=payload, signer=keys[by],
     )  # fmt: skip
-    return ledger.store.append([PendingRecord(stream, version, type_, state)])[0].position
+    signer = keys[by]
+    heads = head_signer(ledger.ledger_id, signer.key_id, signer.sign)
+    record = PendingRecord(stream, version, type_, state)
+    return ledger.store.append([record], sign_head=heads)[0].position
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS.values()), ids=list(SCENARIOS))
@@ -121,9 +128,9 @@ def test_key_rotation(
     keys = {"k1": key} | {f"k{i}": SigningKey.generate(name=f"k{i}") for i in (2, 3, 9)}
     where = {label(step): append_step(ledger, step, keys) for step in scenario.steps}
     report = verify_store(ledger.store)
-    assert {(f.position, f.kind) for f in report.findings} == {
-        (where[name], kind) for name, kind in scenario.expect.items()
-    }
+    expected = {(where[name], kind) for name, kind in scenario.expect.items()}
+    expected |= {(pos, K.BAD_HEAD_SIGNATURE) for pos, kind in expected if kind in BAD_KEY}
+    assert {(f.position, f.kind) for f in report.findings} == expected
     if scenario.registered is not None:
         names = {k.key_id: name for name, k in keys.items()}
         ring = ledger.keyring(refresh=True)
@@ -137,7 +144,7 @@ def test_revoked_key_error_text(sqlite_url: str, make_ledger: Callable[[str], Le
     ledger.add_key(second)
     revoked_at = ledger.revoke_key(second.key_id_hex, "laptop stolen").position
     pos = append_step(ledger, ("event", "e1", "k2"), {"k2": second})
-    (finding,) = verify_store(ledger.store).findings
+    (finding,) = [f for f in verify_store(ledger.store).findings if f.kind is K.REVOKED_KEY]
     assert str(finding) == (
         f"position {pos}: revoked-key: signed by key {second.key_id_hex} "
         f"revoked at position {revoked_at}"
