@@ -34,7 +34,11 @@ def test_export_reads_back_to_the_exact_stored_records(ledger: Ledger) -> None:
     assert export_jsonl(ledger.store, out) == 32  # with the genesis
     back = list(read_jsonl(io.BytesIO(out.getvalue())))
     assert back == list(iter_all(ledger.store))
-    first = json.loads(out.getvalue().splitlines()[1])
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(d["head"], d["first_seq"], d["seq"]) for d in lines if "head" in d] == [
+        (i, i, i) for i in range(32)
+    ]  # each transaction's signed head follows its last event (here one event each)
+    first = [d for d in lines if "head" not in d][1]
     assert first["type"] == "agent.forked" and first["payload"]["agent_id"] == "a"
     assert first["hash"].startswith("sha256:") and first["signature"].startswith("ed25519:")
 
@@ -69,7 +73,9 @@ def test_cli_export_to_a_file(tmp_path: Path) -> None:
     target = tmp_path / "log.jsonl"
     done = kei(["events", "export", "--format", "jsonl", "--out", str(target)], env)
     assert done.returncode == 0 and "exported 1 events" in done.stderr
-    assert json.loads(target.read_text())["type"] == "kei.ledger.genesis"
+    first, head = target.read_text().splitlines()
+    assert json.loads(first)["type"] == "kei.ledger.genesis"
+    assert json.loads(head)["head"] == 0
     bad = kei(["events", "export", "--format", "csv"], env)
     assert bad.returncode != 0 and "unknown format 'csv'" in bad.stderr
     assert not list(tmp_path.glob(".*.part"))
@@ -124,12 +130,13 @@ def test_a_tampered_line_another_ledger_and_a_gap_are_refused_with_nothing_writt
     ledger = make_ledger(sqlite_url)
     fill(ledger, 6)
     lines = exported(ledger).splitlines(keepends=True)
-    tampered = json.loads(lines[3])
+    assert "head" not in json.loads(lines[4])  # genesis, its head, an event, its head
+    tampered = json.loads(lines[4])
     tampered["payload"]["micro_cents"] = 999  # the payload is informational: change state
     state = bytearray(base64.b64decode(tampered["state"]))
     state[-1] ^= 1
     tampered["state"] = base64.b64encode(bytes(state)).decode()
-    bad = b"".join([*lines[:3], json.dumps(tampered).encode() + b"\n", *lines[4:]])
+    bad = b"".join([*lines[:4], json.dumps(tampered).encode() + b"\n", *lines[5:]])
     target = tmp_path / "copy.db"
     with pytest.raises(VerificationError, match="do not verify"):
         import_jsonl(io.BytesIO(bad), f"sqlite:///{target}")

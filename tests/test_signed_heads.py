@@ -10,6 +10,7 @@ to an earlier head) is pinned down too, and caught by a checkpoint.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from kei.domain.envelope import GENESIS_PREV, HEADER_LEN, chain_hash, open_state
 from kei.domain.heads import head_message
 from kei.domain.keys import SigningKey
 from kei.domain.verify import FindingKind
+from kei.errors import VerificationError
 from test_verify_findings import pos_col
 
 K = FindingKind
@@ -389,3 +391,76 @@ def test_random_batches_verify_and_any_head_tamper_is_a_finding(
 
 def _flip(data: bytes, index: int) -> bytes:
     return data[:index] + bytes([data[index] ^ 0x01]) + data[index + 1 :]
+
+
+# -- copies: bundles and JSON lines carry the heads -------------------------------------
+
+
+def all_heads(url: str) -> list[tuple[Any, ...]]:
+    rows = run_sql(url, "SELECT position, first_seq, seq, key_id, signature FROM kei_heads")
+    return sorted((p, f, s, bytes(k), bytes(g)) for p, f, s, k, g in rows)
+
+
+def test_a_bundle_round_trip_carries_the_heads(
+    ledger: Ledger, store_url: str, tmp_path: Path
+) -> None:
+    from kei.adapters.bundle.export import export_bundle
+    from kei.adapters.bundle.replay import replay_bundle
+
+    batches(ledger, [3, 1, 2])
+    bundle = tmp_path / "b.tar.zst"
+    export_bundle(ledger, bundle, url=store_url)
+    target = f"sqlite:///{tmp_path / 'restored.db'}"
+    replay_bundle(bundle, target)
+    assert all_heads(target) == all_heads(store_url)
+    with Ledger.open(target) as restored:
+        assert verify_store(restored.store).ok
+
+
+def exported_lines(ledger: Ledger) -> list[bytes]:
+    from kei.adapters.jsonl import export_jsonl
+
+    out = io.BytesIO()
+    export_jsonl(ledger.store, out)
+    return out.getvalue().splitlines(keepends=True)
+
+
+def test_a_jsonl_round_trip_carries_the_heads(
+    ledger: Ledger, store_url: str, tmp_path: Path
+) -> None:
+    from kei.adapters.jsonl_import import import_jsonl
+
+    batches(ledger, [3, 1])
+    target = f"sqlite:///{tmp_path / 'copy.db'}"
+    import_jsonl(io.BytesIO(b"".join(exported_lines(ledger))), target)
+    assert all_heads(target) == all_heads(store_url)
+    with Ledger.open(target) as copy:
+        assert verify_store(copy.store).ok
+
+
+def test_jsonl_without_the_heads_of_a_ledger_that_signs_them_is_refused(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    from kei.adapters.jsonl_import import import_jsonl
+
+    batches(ledger, [2])
+    lines = [line for line in exported_lines(ledger) if b'"head"' not in line]
+    target = tmp_path / "copy.db"
+    with pytest.raises(VerificationError, match="signed heads do not hold"):
+        import_jsonl(io.BytesIO(b"".join(lines)), f"sqlite:///{target}")
+    assert not target.exists()
+
+
+def test_jsonl_of_an_old_format_ledger_imports_without_heads(
+    sqlite_url: str, key: SigningKey, tmp_path: Path
+) -> None:
+    from kei.adapters.jsonl_import import import_jsonl
+
+    with legacy_ledger(sqlite_url, key) as ledger:
+        batches(ledger, [2, 1])
+        lines = exported_lines(ledger)
+    assert not [line for line in lines if b'"head"' in line]
+    target = f"sqlite:///{tmp_path / 'copy.db'}"
+    assert import_jsonl(io.BytesIO(b"".join(lines)), target).new == 4
+    with Ledger.open(target) as copy:
+        assert verify_store(copy.store).ok

@@ -10,6 +10,14 @@ One object per line, in log order (keys as in ``RecordedEvent.to_dict`` plus
      "payload": {…}, "prev_hash": "sha256:…", "hash": "sha256:…",
      "signature": "ed25519:…", "state": "AQ…"}
 
+For a ledger whose genesis declares signed heads (``docs/events.md`` §4b), each
+transaction's head follows the line of its last event, as one more object::
+
+    {"head": 3, "first_seq": 1, "seq": 4, "key_id": "…", "signature": "ed25519:…"}
+
+(``head`` is the head's counter). Readers that know only event lines can skip objects
+with a ``head`` key; files written before heads have none and import as before.
+
 Export reads the log in pages (memory stays flat) and checks every link and hash as
 it goes: it stops with ``VerificationError`` at the first break instead of handing a
 damaged history to another tool.
@@ -25,6 +33,7 @@ from typing import IO, Any
 import msgspec
 
 from kei.adapters.store.base import PAGE, EventStore
+from kei.domain.heads import HeadRow
 from kei.domain.recorded import RecordedEvent
 from kei.domain.records import StoredRecord
 from kei.domain.verify import Link, first_break
@@ -41,17 +50,52 @@ def line_of(record: StoredRecord) -> bytes:
     return _ENCODE.encode(data) + b"\n"
 
 
+def head_line(row: HeadRow) -> bytes:
+    """One signed head as one JSON line (with its newline)."""
+    position, first_seq, seq, key_id, signature = row
+    data = {
+        "head": position, "first_seq": first_seq, "seq": seq, "key_id": bytes(key_id).hex(),
+        "signature": "ed25519:" + bytes(signature).hex(),
+    }  # fmt: skip
+    return _ENCODE.encode(data) + b"\n"
+
+
 def export_jsonl(store: EventStore, out: IO[bytes], *, since: int = 0) -> int:
-    """Write every event after position ``since`` to ``out``; returns how many."""
+    """Write every event after position ``since`` to ``out``, each transaction's signed
+    head after its last event; returns how many events."""
     link = _link_before(store, since)
+    heads = _Heads(store)
     written, after = 0, since
     while page := store.read(after=after, limit=PAGE):
         _check_page(page, link)
-        out.write(b"".join(line_of(r) for r in page))
+        out.write(b"".join(heads.after(r, line_of(r)) for r in page))
         written += len(page)
         last = page[-1]
         link, after = Link(last.position, last.seq, last.hash), last.position
     return written
+
+
+class _Heads:
+    """The head rows, read a page at a time as the export's events pass their seqs."""
+
+    def __init__(self, store: EventStore) -> None:
+        self._store, self._after, self._done = store, -1, False
+        self._queue: list[HeadRow] = []
+
+    def after(self, record: StoredRecord, line: bytes) -> bytes:
+        """``line``, followed by the line of the head ending at ``record``, if any."""
+        seq = record.seq if record.seq is not None else -1
+        while not self._done and (not self._queue or self._queue[-1][2] < seq):
+            page = self._store.read_heads(after=self._after, limit=PAGE)
+            self._done = len(page) < PAGE
+            if page:
+                self._after = int(page[-1][0])
+            self._queue += page
+        while self._queue and self._queue[0][2] < seq:
+            self._queue.pop(0)
+        if self._queue and self._queue[0][2] == seq:
+            return line + head_line(self._queue.pop(0))
+        return line
 
 
 def _link_before(store: EventStore, since: int) -> Link | None:
@@ -81,14 +125,22 @@ def _check_page(page: list[StoredRecord], link: Link | None) -> None:
         )
 
 
-def read_jsonl(lines: Iterable[bytes]) -> Iterator[StoredRecord]:
+def read_jsonl(
+    lines: Iterable[bytes], heads: list[HeadRow] | None = None
+) -> Iterator[StoredRecord]:
     """Stored records from JSON lines written by ``export_jsonl`` (nothing checked yet:
-    the importer verifies signatures and the chain); InputError names a bad line."""
+    the importer verifies signatures, the chain and heads); InputError names a bad line.
+    Head lines are added to ``heads`` (skipped when it is None)."""
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            yield _record(_DECODE.decode(line))
+            data = _DECODE.decode(line)
+            if isinstance(data, dict) and "head" in data:
+                if heads is not None:
+                    heads.append(_head(data))
+                continue
+            yield _record(data)
         except (msgspec.DecodeError, KeyError, TypeError, ValueError, binascii.Error) as exc:
             raise InputError(
                 f"line {number} is not a kei event ({type(exc).__name__}: {exc})",
@@ -107,6 +159,16 @@ def _record(data: dict[str, Any]) -> StoredRecord:
         prev_hash=_digest(data["prev_hash"]),
         hash=_digest(data["hash"]),
     )
+
+
+def _head(data: dict[str, Any]) -> HeadRow:
+    signature = str(data["signature"])
+    if not signature.startswith("ed25519:"):
+        raise ValueError(f"expected 'ed25519:<hex>', found {signature[:20]!r}")
+    return (
+        _int(data["head"]), _int(data["first_seq"]), _int(data["seq"]),
+        bytes.fromhex(str(data["key_id"])), bytes.fromhex(signature.removeprefix("ed25519:")),
+    )  # fmt: skip
 
 
 def _int(value: Any) -> int:

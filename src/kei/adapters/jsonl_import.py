@@ -9,9 +9,10 @@ Steps (the bundle replayer's parts, ``kei.adapters.bundle``):
    chain or overlap it exactly (extend), or lie inside it (prefix: nothing to do);
    anything else is a fork, a gap or another ledger, and refused;
 3. verify every line as ``verify-chain`` does (link, hash, signature, key validity),
-   linked to the target's entry the first line follows;
-4. insert the new rows verbatim in ONE transaction that checks the target has not
-   moved (or move the scratch database into place for a new SQLite file);
+   linked to the target's entry the first line follows, and the signed heads the
+   lines carry over them (a ledger whose genesis declares heads needs them);
+4. insert the new rows and heads verbatim in ONE transaction that checks the target
+   has not moved (or move the scratch database into place for a new SQLite file);
 5. catch the target's read models up.
 
 Until step 4 commits the target is untouched, whatever fails.
@@ -29,10 +30,12 @@ from kei.adapters.bundle.layout import BundleError
 from kei.adapters.bundle.replay import stage_folder
 from kei.adapters.bundle.staging import Staging
 from kei.adapters.bundle.target import Target, first_difference, fork_error, open_target
+from kei.adapters.heads_io import check_staged_heads
 from kei.adapters.jsonl import read_jsonl
 from kei.adapters.store.base import EventStore
 from kei.adapters.verify_pool import RangeTask
 from kei.domain import events
+from kei.domain.heads import HeadRow
 from kei.domain.records import StoredRecord
 from kei.domain.verify import Link
 from kei.errors import InputError
@@ -56,16 +59,17 @@ def import_jsonl(
     target = open_target(url, synchronous)
     try:
         with Staging(None if dry_run else stage_folder(target)) as staging:
-            count = staging.load(_pages(read_jsonl(lines)))
+            heads: list[HeadRow] = []
+            count = staging.load(_pages(read_jsonl(lines, heads)))
             if count == 0:
                 raise InputError("no events to import", hint="give a non-empty JSON lines file")
             mode, link, split = _place(target, staging.store)
-            _verify(target, staging, link)
+            _verify(target, staging, link, heads)
             last = staging.store.last(1)[0]
             assert last.seq is not None
             new = max(0, last.seq + 1 - target.size)
             if new and not dry_run:
-                _commit(target, staging, split)
+                _commit(target, staging, split, heads)
             head = last.position
     finally:
         target.close()
@@ -147,7 +151,7 @@ def _same_ledger(store: EventStore, staged: EventStore, first_seq: int) -> None:
         )
 
 
-def _verify(target: Target, staging: Staging, link: Link | None) -> None:
+def _verify(target: Target, staging: Staging, link: Link | None, heads: list[HeadRow]) -> None:
     staged = staging.store
     first = staged.read(after=0, limit=1)[0].position
     keys = [r for r in target.key_records if r.position < first]
@@ -162,16 +166,23 @@ def _verify(target: Target, staging: Staging, link: Link | None) -> None:
             f"{f.position}: {f.kind.value}: {f.detail}",
             kind="events",
         )
+    found = check_staged_heads(staged, ring, heads)
+    if found:
+        raise BundleError(
+            f"the signed heads do not hold: {len(found)} finding(s), the first: {found[0]}",
+            kind="heads",
+        )
 
 
-def _commit(target: Target, staging: Staging, split: int) -> int:
+def _commit(target: Target, staging: Staging, split: int, heads: list[HeadRow]) -> int:
     if target.new_file is not None:
         count = staging.store.count()
+        staging.put_heads(heads)
         staging.move_to(target.new_file)
         return count
     assert target.store is not None
     return target.store.insert_stored(
-        staging.rows_after(split), head=target.head, create=not target.created
+        staging.rows_after(split), head=target.head, create=not target.created, heads=heads
     )
 
 

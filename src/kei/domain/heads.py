@@ -109,6 +109,17 @@ class HeadChecker:
     _unsigned_from: tuple[int, Any] | None = None
     _last_seq: int = -1
 
+    @classmethod
+    def starting_at(
+        cls, ring: KeyRing, ledger_id: str, position: int, first_seq: int
+    ) -> HeadChecker:
+        """A checker for heads that continue a log checked elsewhere: the first head
+        must be number ``position`` and start at sequence ``first_seq`` (an import
+        that extends a log starts mid-way; its first chain rows may follow that)."""
+        checker = cls(ring, ledger_id)
+        checker._next_position, checker._next_first = position, first_seq
+        return checker
+
     @property
     def reach(self) -> int:
         """The highest sequence the loaded heads sign (-1: none loaded)."""

@@ -10,6 +10,8 @@ Numbered as in ``docs/events.md`` ("Bundles", replay steps 4-8):
 6. the manifest's exporter key is a key of this ledger, active at the bundle's head;
 7. the checkpoint is the manifest's, covers exactly the bundle's head, names this
    ledger and is signed by one of its keys;
+7b. for a ledger whose genesis declares signed heads, ``proof/heads`` covers every
+   row from the bundle's first, tiles, and signs the staged chain (``heads_io.py``);
 8. ``proof/keys.json`` says what the key events say.
 
 Any failure is a ``BundleError``; the staging store is thrown away by the caller.
@@ -23,9 +25,10 @@ from collections.abc import Callable, Iterator
 
 from kei.adapters.bundle.content import BundleContent
 from kei.adapters.bundle.keys import keys_document, ring_of
-from kei.adapters.bundle.layout import CHECKPOINT, KEYS, BundleError
+from kei.adapters.bundle.layout import CHECKPOINT, HEADS, KEYS, BundleError
 from kei.adapters.bundle.pipeline import PassResult
 from kei.adapters.bundle.target import Target
+from kei.adapters.heads_io import check_staged_heads, decode_heads
 from kei.adapters.store.base import EventStore
 from kei.adapters.verify_pool import (
     LOWEST,
@@ -35,6 +38,7 @@ from kei.adapters.verify_pool import (
     check_range_rows,
 )
 from kei.domain.checkpoint import CheckpointFormatError, check_checkpoint, parse_checkpoint
+from kei.domain.heads import HeadRow
 from kei.domain.keyring import KeyRing, KeyStatus
 from kei.domain.verify import Finding, Link, RangeChecker, RangeResult, check_row_link
 
@@ -72,6 +76,7 @@ def verify_bundle(
         )
     _check_exporter(ring, m.exporter_key_id, m.last_position)  # step 6
     _check_checkpoint(staged, target, content, ring)  # step 7
+    content.heads = _check_heads(staged, content, ring)  # step 7b
     if content.proofs.get(KEYS) != keys_document(ring):  # step 8
         raise BundleError(f"{KEYS} does not match the ledger's key events", kind="keys")
     return ring
@@ -109,6 +114,26 @@ def check_events(
         findings += result.findings
         ref = result.last or ref
     return count, findings
+
+
+def _check_heads(staged: EventStore, content: BundleContent, ring: KeyRing) -> list[HeadRow]:
+    """Step 7b: the signed heads of the bundle's range hold over its rows (a ledger whose
+    genesis declares no heads has none; bundles written before heads carry none)."""
+    raw = content.proofs.get(HEADS)
+    if raw is None and not ring.signed_heads:
+        return []
+    try:
+        heads = decode_heads(raw or b"")
+    except ValueError as exc:
+        raise BundleError(f"{HEADS} is malformed: {exc}", kind="heads") from exc
+    found = check_staged_heads(staged, ring, heads)
+    if found:
+        raise BundleError(
+            f"the bundle's signed heads do not hold: {len(found)} finding(s), the first: "
+            f"{found[0]}",
+            kind="heads",
+        )
+    return heads
 
 
 def _check_exporter(ring: KeyRing, key_id: str, head: int) -> None:

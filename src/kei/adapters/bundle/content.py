@@ -18,11 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from kei.adapters.bundle.layout import BundleError, is_segment, segment_name
+from kei.adapters.bundle.layout import HEADS, BundleError, is_segment, segment_name
 from kei.adapters.bundle.manifest import FileEntry, Manifest
 from kei.adapters.bundle.reader import BundleReader
 from kei.adapters.bundle.segments import FrameReader, RowTuple
 from kei.domain import events
+from kei.domain.heads import HeadRow
 from kei.domain.records import StoredRecord
 
 _KEY_TYPES = frozenset(t.encode() for t in events.KEY_EVENT_TYPES)
@@ -43,6 +44,7 @@ class BundleContent:
     manifest: Manifest
     proofs: dict[str, bytes] = field(default_factory=dict)
     key_records: list[StoredRecord] = field(default_factory=list)
+    heads: list[HeadRow] = field(default_factory=list)  # checked ones (``checks.py``)
     count: int = 0
     first: RowTuple | None = None
     last: RowTuple | None = None
@@ -58,7 +60,8 @@ class BundleContent:
             if is_segment(entry.name):
                 yield from self._segment(entry, chunks, reader.limits.max_frame_bytes)
             else:
-                limit = reader.limits.max_proof_bytes
+                limits = reader.limits
+                limit = limits.max_heads_bytes if entry.name == HEADS else limits.max_proof_bytes
                 if entry.size > limit:
                     raise _bad(f"{entry.name} has {entry.size} bytes, over the limit of {limit}")
                 self.proofs[entry.name] = b"".join(chunks)

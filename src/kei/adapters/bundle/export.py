@@ -56,6 +56,7 @@ from kei.adapters.bundle.manifest import (
     sign_manifest,
 )
 from kei.adapters.bundle.spool import Spooled, spool_segments
+from kei.adapters.heads_io import encode_heads, heads_from
 from kei.adapters.safe_output import Protected, check_output, private_folder, write_error
 from kei.adapters.store.base import EventStore
 from kei.domain.checkpoint import sign_checkpoint
@@ -127,6 +128,9 @@ def export_bundle(
                 layout.CHECKPOINT: checkpoint.encode(),
                 layout.KEYS: keys_document(ring),
             }
+            if ring.signed_heads:
+                heads = heads_from(ledger.store, spooled.first_seq)
+                proofs[layout.HEADS] = encode_heads([h for h in heads if h[2] <= spooled.last_seq])
             manifest = _manifest(ring.ledger_id, ring.ledger_name, key, spooled, checkpoint,
                                  proofs, digests, segment_events, machine)  # fmt: skip
             body = encode_manifest(manifest)

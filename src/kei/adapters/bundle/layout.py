@@ -6,6 +6,8 @@ are the same rule)::
     manifest.json                         the manifest (``manifest.py``)
     manifest.sig                          its ed25519 signature
     proof/checkpoint                      the signed C2SP checkpoint of the head
+    proof/heads                           the signed heads of the range (``heads_io.py``),
+                                          for ledgers whose genesis declares them
     proof/keys.json                       the ledger's keys at the head
     segments/<first position, 20 digits>.kseg   the events, at most SEGMENT_EVENTS each
 
@@ -27,6 +29,7 @@ MANIFEST: Final = "manifest.json"
 SIGNATURE: Final = "manifest.sig"
 CHECKPOINT: Final = "proof/checkpoint"
 KEYS: Final = "proof/keys.json"
+HEADS: Final = "proof/heads"
 SEGMENT_DIR: Final = "segments/"
 SEGMENT_SUFFIX: Final = ".kseg"
 SEGMENT_EVENTS: Final = 100_000
@@ -70,6 +73,7 @@ class BundleLimits:
     ratio_grace: int = 64 << 20
     max_manifest_bytes: int = 4 << 20
     max_proof_bytes: int = 4 << 20
+    max_heads_bytes: int = 1 << 30  # 96 bytes a transaction: ~11M one-event appends
     max_files: int = 100_000
     max_frame_bytes: int = 64 << 20
     max_window_bytes: int = 1 << 27
@@ -102,7 +106,7 @@ def unsafe_name(name: str) -> str | None:
 
 def known_name(name: str) -> bool:
     """Is ``name`` one the format defines (manifest, signature, proofs, segments)?"""
-    return name in (MANIFEST, SIGNATURE, CHECKPOINT, KEYS) or is_segment(name)
+    return name in (MANIFEST, SIGNATURE, CHECKPOINT, HEADS, KEYS) or is_segment(name)
 
 
 def tar_size(sizes: list[int]) -> int:

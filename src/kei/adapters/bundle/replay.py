@@ -40,6 +40,7 @@ from kei.adapters.bundle.reader import BundleReader
 from kei.adapters.bundle.report import DigestCheck, ReplayReport, compare
 from kei.adapters.bundle.staging import Staging
 from kei.adapters.bundle.target import Plan, Target, check_overlap, open_target, plan
+from kei.domain.heads import HeadRow
 
 P = TypeVar("P", bound=Sized)
 PhaseProgress = Callable[[str, int, int], None] | None
@@ -127,7 +128,7 @@ def _replay(
         )
     if dry_run or the_plan.mode == "prefix":
         return report
-    report.appended = _commit(target, the_plan, staging, m, work.progress)  # step 10
+    report.appended = _commit(target, the_plan, staging, m, work.progress, content.heads)
     return report
 
 
@@ -153,15 +154,24 @@ def stage_folder(target: Target) -> Path | None:
 
 
 def _commit(
-    target: Target, the_plan: Plan, staging: Staging, m: Manifest, progress: PhaseProgress
+    target: Target,
+    the_plan: Plan,
+    staging: Staging,
+    m: Manifest,
+    progress: PhaseProgress,
+    heads: list[HeadRow],
 ) -> int:
+    """Step 10; the bundle's signed heads land in the same transaction (or file)."""
     if target.new_file is not None:
+        staging.put_heads(heads)
         staging.move_to(target.new_file)
         return m.events
     assert target.store is not None
     total = m.last_seq + 1 - target.size
     pages = _ticking(staging.rows_after(the_plan.split), "writing", total, progress)
-    return target.store.insert_stored(pages, head=target.head, create=not target.created)
+    return target.store.insert_stored(
+        pages, head=target.head, create=not target.created, heads=heads
+    )
 
 
 def _catch_up(url: str, m: Manifest) -> list[DigestCheck]:

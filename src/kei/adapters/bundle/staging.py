@@ -27,7 +27,9 @@ from typing import Any
 from kei.adapters import scratch
 from kei.adapters.store.base import PAGE, ChainEntry
 from kei.adapters.store.sqlite import SQLiteStore
+from kei.adapters.store.sqlite_recorder import copy_heads
 from kei.adapters.store.verbatim import split_records
+from kei.domain.heads import HeadRow
 from kei.domain.records import StoredRecord
 from kei.errors import ConcurrencyError, InputError, StoreError
 
@@ -68,6 +70,12 @@ class Staging:
     def load(self, pages: Iterable[list[Any]]) -> int:
         """Insert the rows of ``pages`` (read from the bundle) as they come."""
         return self.store.insert_stored(pages, head=None, create=True)
+
+    def put_heads(self, heads: Sequence[HeadRow]) -> None:
+        """Add checked signed head rows, before ``move_to`` makes this the target."""
+        if heads:
+            with self.store.recorder.datastore.transaction(commit=True) as c:
+                copy_heads(c, heads)
 
     def append(self, records: Sequence[StoredRecord]) -> None:
         """Stage the next records in a transaction of their own, so they can be read
