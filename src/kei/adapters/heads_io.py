@@ -56,7 +56,7 @@ def check_staged_heads(staged: EventStore, ring: KeyRing, heads: list[HeadRow]) 
     if not ring.signed_heads or ring.ledger_id is None:
         return []
     sql = (
-        f"SELECT position, seq, hash FROM {CHAIN_TABLE} WHERE position > ? "
+        f"SELECT position, hash, seq FROM {CHAIN_TABLE} WHERE position > ? "
         "ORDER BY position LIMIT ?"
     )
     first = staged.select(sql, (-1, 1))
@@ -64,12 +64,12 @@ def check_staged_heads(staged: EventStore, ring: KeyRing, heads: list[HeadRow]) 
         start = (0, 0)
     else:
         start = (int(heads[0][0]), int(heads[0][1]))
-        if first and type(first[0][1]) is int and start[1] > first[0][1]:
-            start = (start[0], int(first[0][1]))  # the first staged rows are uncovered
+        if first and type(first[0][2]) is int and start[1] > first[0][2]:
+            start = (start[0], int(first[0][2]))  # the first staged rows are uncovered
     checker = HeadChecker.starting_at(ring, ring.ledger_id, *start)
     checker.add_heads(heads)
     after = -1
     while rows := staged.select(sql, (after, PAGE)):
-        checker.feed((p, s, h) for p, s, h in rows)
+        checker.feed(rows)
         after = int(rows[-1][0])
     return checker.finish()

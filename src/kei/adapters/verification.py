@@ -427,10 +427,13 @@ class _HeadLoader:
             self._after = last if type(last) is int else self._after + len(rows)
 
     def feed(self, rows: list[tuple[Any, ...]]) -> None:
-        want = max((s for _, _, s in rows if type(s) is int), default=-1)
-        while not self._done and self._checker.reach < want:
+        """Chain rows (position, hash, seq): heads are loaded past the page's last seq
+        first (in a log whose seqs go back, the highest may be earlier: then the
+        rows past the loaded heads are findings anyway)."""
+        want = rows[-1][2]
+        while not self._done and (type(want) is not int or self._checker.reach < want):
             self._load()
-        self._checker.feed((p, s, h) for p, h, s in rows)
+        self._checker.feed(rows)
 
     def finish(self) -> list[Finding]:
         while not self._done:

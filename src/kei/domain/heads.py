@@ -148,10 +148,19 @@ class HeadChecker:
             self._pending.append(head)
 
     def feed(self, rows: Iterable[tuple[Any, Any, Any]]) -> None:
-        """Chain rows (position, seq, hash) in position order."""
+        """Chain rows (position, hash, seq) in position order.
+
+        Most rows sign nothing: a row below the next head's sequence costs one
+        comparison (this runs for every event, also under ``--quick``)."""
         pending = self._pending
-        for position, seq, stored in rows:
+        nxt = pending[0].seq if pending else -1
+        last = self._last_seq
+        for position, stored, seq in rows:
             if type(seq) is not int:
+                continue
+            if seq < nxt:
+                if seq > last:  # noqa: PLR1730 - cheaper than max() in the hot loop
+                    last = seq
                 continue
             while pending and pending[0].seq < seq:
                 head = pending.popleft()
@@ -164,7 +173,9 @@ class HeadChecker:
                 self._check(pending.popleft(), position, stored)
             elif seq > self._next_first - 1 and self._unsigned_from is None:
                 self._unsigned_from = (position, seq)  # past every head (all are loaded)
-            self._last_seq = max(self._last_seq, seq)
+            last = max(last, seq)
+            nxt = pending[0].seq if pending else -1
+        self._last_seq = last
 
     def finish(self) -> list[Finding]:
         """Call once every head and chain row was fed: the tail rules."""

@@ -51,6 +51,12 @@ _HEAD_GUARDED: Final = (
     f"SELECT seq, hash, position, (SELECT MAX(originator_version) FROM {EVENTS_TABLE} "
     f"WHERE originator_id = ? AND rowid < ?) FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1"
 )
+# The same, with the next head counter as the last column (appends that sign a head).
+_NEXT_HEAD_COLUMN: Final = f", (SELECT COALESCE(MAX(position) + 1, 0) FROM {HEADS_TABLE}) FROM "
+_HEAD_SIGNED: Final = _HEAD.replace(" FROM ", _NEXT_HEAD_COLUMN, 1)
+_HEAD_GUARDED_SIGNED: Final = _HEAD_GUARDED.replace(
+    f" FROM {CHAIN_TABLE}", _NEXT_HEAD_COLUMN + CHAIN_TABLE
+)
 _TAKE_WRITE_LOCK: Final = f"UPDATE {CHAIN_TABLE} SET seq = seq WHERE position < 0"
 _INSERT_CHAIN: Final = (
     f"INSERT INTO {CHAIN_TABLE} (position, seq, prev_hash, hash) VALUES (?,?,?,?)"
@@ -182,11 +188,14 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             c.execute("SELECT last_insert_rowid()")
             first = int(c.fetchone()[0]) - count + 1
         guard = kwargs.get("guard")
+        sign_head: HeadSigner | None = kwargs.get("sign_head")
         if guard is None:
-            c.execute(_HEAD)
+            c.execute(_HEAD if sign_head is None else _HEAD_SIGNED)
             head = c.fetchone()
         else:  # the write lock is held: the guarded stream cannot move
-            c.execute(_HEAD_GUARDED, (guard[0], first))
+            c.execute(
+                _HEAD_GUARDED if sign_head is None else _HEAD_GUARDED_SIGNED, (guard[0], first)
+            )
             head = c.fetchone()
             found = None if head is None else head[3]  # no head: no event before the batch
             if (found or 0) != guard[1]:
@@ -203,10 +212,11 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             c.execute(_INSERT_CHAIN, chain_rows[0])
         else:
             c.executemany(_INSERT_CHAIN, chain_rows)
-        sign_head: HeadSigner | None = kwargs.get("sign_head")
         if sign_head is not None and entries:  # the head counter cannot move: lock held
-            c.execute(_NEXT_HEAD)
-            c.execute(_INSERT_HEAD, head_row(sign_head, int(c.fetchone()[0]), entries))
+            if head is None:  # the first append: no head row to read it from
+                c.execute(_NEXT_HEAD)
+                head = (None, None, None, int(c.fetchone()[0]))
+            c.execute(_INSERT_HEAD, head_row(sign_head, int(head[-1]), entries))
         kwargs.get("chain_out", []).extend(entries)
         return list(positions)
 
