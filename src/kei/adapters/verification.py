@@ -15,6 +15,8 @@ The pure checks live in ``kei.domain.verify``; this module feeds them. Order:
 5. the RFC 9162 Merkle tree of the chain rows (in position order) is recomputed in
    one more pass over their hashes, keeping only a compact range (O(log n) hashes);
    every stored subtree hash it meets (``adapters/merkle_tree.py``) is compared;
+   in the same pass, for a ledger whose genesis declares them, the signed heads are
+   read a page at a time beside the chain rows and checked (``kei.domain.heads``);
 6. against a checkpoint: origin and signature (by a key valid at its size), then
    truncation and forks (by tree root, or by the chain head for checkpoints written
    before Merkle roots).
