@@ -78,14 +78,19 @@ class _Head:
 
 
 def _parse(row: HeadRow) -> _Head | None:
-    """A head row with the types and sizes it must have, else None."""
+    """A head row with the types and sizes it must have, else None (runs once per
+    append transaction, so checks are spelled out rather than generated)."""
     try:
         position, first_seq, seq, key_id, signature = row
-        key_id, signature = bytes(key_id), bytes(signature)
+        if type(key_id) is not bytes or type(signature) is not bytes:
+            key_id, signature = bytes(key_id), bytes(signature)  # memoryview, bytearray
     except (TypeError, ValueError):
         return None
-    ints = all(type(v) is int and v >= 0 for v in (position, first_seq, seq))
-    if not ints or seq < first_seq or len(key_id) != KEY_ID_LEN or len(signature) != SIG_LEN:
+    if type(position) is not int or type(first_seq) is not int or type(seq) is not int:
+        return None
+    if position < 0 or first_seq < 0 or seq < first_seq:
+        return None
+    if len(key_id) != KEY_ID_LEN or len(signature) != SIG_LEN:
         return None
     return _Head(position, first_seq, seq, key_id, signature)
 
