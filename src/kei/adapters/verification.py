@@ -177,7 +177,7 @@ def verify_store(
         limits.page, limits.range_size, limits.max_findings,
     )  # fmt: skip
     tree_at = cp.size if cp is not None and cp.is_tree else None
-    heads = _head_checker(ring, quick)
+    heads = _head_checker(ring, quick, limits.max_findings)
     tree_job = None
     if jobs <= 1 or top < limits.parallel_min or ":memory:" in task.url:
         results = _serial(store, ring, task, top, progress)
@@ -212,11 +212,11 @@ def verify_store(
     return report
 
 
-def _head_checker(ring: KeyRing, quick: bool) -> HeadChecker | None:
+def _head_checker(ring: KeyRing, quick: bool, max_findings: int) -> HeadChecker | None:
     """Heads are checked only when the genesis declares them (older ledgers have none)."""
     if not ring.signed_heads or ring.ledger_id is None:
         return None
-    return HeadChecker(ring, ring.ledger_id, quick=quick)
+    return HeadChecker(ring, ring.ledger_id, quick=quick, max_findings=max_findings)
 
 
 def _key_findings(store: EventStore, ring: KeyRing) -> list[Finding]:
@@ -408,7 +408,7 @@ def _recompute_tree(
             met.clear()
         after = int(rows[-1][0])
     if loader is not None:
-        report.add(loader.finish())
+        report.add(loader.finish(), heads.omitted if heads is not None else 0)
     report.tree_size, report.tree_root = tree.size, tree.root()
     return root_at
 

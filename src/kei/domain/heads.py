@@ -33,7 +33,7 @@ from typing import Any, Final, TypeAlias
 
 from kei.domain.envelope import KEY_ID_LEN, SIG_LEN
 from kei.domain.keyring import KeyRing, KeyStatus
-from kei.domain.verify import Finding, FindingKind
+from kei.domain.verify import MAX_FINDINGS_DEFAULT, Finding, FindingKind
 
 HEAD_TAG: Final = b"kei/head/v1\x00"
 _U32 = struct.Struct(">I").pack
@@ -99,14 +99,17 @@ def _parse(row: HeadRow) -> _Head | None:
 class HeadChecker:
     """The rules above, fed head rows (``add_heads``) ahead of chain rows (``feed``).
 
-    ``want_seq`` tells the feeder how far the loaded heads reach, so it loads heads a
-    page at a time only as the chain walk needs them: memory stays flat.
+    ``reach`` tells the feeder how far the loaded heads go, so it loads heads a page
+    at a time only as the chain walk needs them: memory stays flat. At most
+    ``max_findings`` findings are kept; the rest are counted in ``omitted``.
     """
 
     ring: KeyRing
     ledger_id: str
     quick: bool = False
+    max_findings: int = MAX_FINDINGS_DEFAULT
     findings: list[Finding] = field(default_factory=list)
+    omitted: int = 0
     heads_seen: int = 0
     _pending: deque[_Head] = field(default_factory=deque)
     _next_position: int = 0
@@ -214,4 +217,7 @@ class HeadChecker:
             self._add(FindingKind.BAD_HEAD_SIGNATURE, position, detail)
 
     def _add(self, kind: FindingKind, position: Any, detail: str) -> None:
+        if len(self.findings) >= self.max_findings:
+            self.omitted += 1
+            return
         self.findings.append(Finding(kind, position if type(position) is int else None, detail))
