@@ -14,6 +14,7 @@ import pytest
 
 from bundle_helpers import rows_of, store_url_of
 from kei import Ledger, NewEvent
+from kei.adapters.heads_io import heads_from
 from kei.adapters.store import open_store
 from kei.adapters.store.base import ChainEntry
 from kei.adapters.verification import verify_store
@@ -44,7 +45,8 @@ def test_rows_land_verbatim_and_appends_continue_after_them(
     target = open_store(url, create=True)
     try:
         pages = [source[:10], source[10:]]
-        assert target.insert_stored(pages, head=None, create=True) == len(source)
+        heads = heads_from(ledger.store, 0)  # copied with the rows, as replay does
+        assert target.insert_stored(pages, head=None, create=True, heads=heads) == len(source)
         assert rows_of(target) == source
         assert verify_store(target).ok
     finally:
@@ -111,7 +113,8 @@ def test_pages_of_any_size_land_whole(ledger: Ledger, tmp_path: Path, split: lis
         at += n
     target = open_store(f"sqlite:///{tmp_path / 't.db'}", create=True)
     try:
-        assert target.insert_stored(pages, head=None, create=True) == len(source)
+        heads = heads_from(ledger.store, 0)
+        assert target.insert_stored(pages, head=None, create=True, heads=heads) == len(source)
         assert rows_of(target) == source
         assert verify_store(target).ok
     finally:

@@ -10,6 +10,7 @@ import kei
 from kei import ConcurrencyError, InputError, Ledger, LedgerStateError, NewEvent, SigningKey
 from kei.adapters.store.base import PendingRecord
 from kei.domain import events
+from kei.domain.heads import head_signer
 
 
 def forked(agent: str) -> NewEvent:
@@ -131,7 +132,8 @@ def test_store_append_takes_raw_records(
         stream="x", version=1, type_="future.thing", schema_version=3, timestamp_us=0,
         payload=b"\x80", signer=key,
     )  # fmt: skip
-    entries = ledger.store.append([PendingRecord("x", 1, "future.thing", state)])
+    heads = head_signer(ledger.ledger_id, key.key_id, key.sign)  # as Ledger.append signs
+    entries = ledger.store.append([PendingRecord("x", 1, "future.thing", state)], sign_head=heads)
     assert entries[0].seq == 1
     event = ledger.last(1)[0]
     assert (event.type, event.schema_version, event.payload_data()) == ("future.thing", 3, {})
@@ -158,7 +160,8 @@ def test_key_event_outside_the_keys_stream_registers_nothing(
         stream="elsewhere", version=1, type_=events.KEY_ADDED, schema_version=1,
         timestamp_us=0, payload=events.encode_payload(payload), signer=key,
     )  # fmt: skip
-    ledger.store.append([PendingRecord("elsewhere", 1, events.KEY_ADDED, state)])
+    heads = head_signer(ledger.ledger_id, key.key_id, key.sign)
+    ledger.store.append([PendingRecord("elsewhere", 1, events.KEY_ADDED, state)], sign_head=heads)
     assert stranger.key_id not in ledger.keyring(refresh=True).keys
     assert ledger.verify().ok
 
