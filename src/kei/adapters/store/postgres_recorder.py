@@ -38,6 +38,11 @@ _INSERT_HEAD: Final = (
     "VALUES (%s, %s, %s, %s, %s)"
 )
 _COPY_HEAD: Final = _INSERT_HEAD + " ON CONFLICT (position) DO NOTHING"
+_NEXT_HEAD_COLUMN: Final = (
+    f", (SELECT COALESCE(MAX(position) + 1, 0) FROM {HEADS_TABLE}) AS next_head"
+)
+# The chain rows and the head row in one statement: one round trip inside the lock.
+_INSERT_CHAIN_AND_HEAD: Final = f"WITH c AS ({_INSERT_CHAIN}) {_INSERT_HEAD}"
 CREATE_HEADS: Final = (
     f"CREATE TABLE IF NOT EXISTS {HEADS_TABLE} ("
     "position bigint PRIMARY KEY, first_seq bigint NOT NULL, seq bigint NOT NULL, "
@@ -68,20 +73,23 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             )
         )
         self.sql_create_statements.append(psycopg.sql.Composed([psycopg.sql.SQL(CREATE_HEADS)]))
-        self._insert_and_head = psycopg.sql.SQL(
-            "WITH ins AS (INSERT INTO {schema}.{table} "
-            "(originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) "
-            "WHERE (SELECT COALESCE(MAX(originator_version), 0) FROM {schema}.{table} "
-            "WHERE originator_id = %s) = %s "
-            "RETURNING notification_id) "
-            "SELECT ins.notification_id, h.seq, h.hash FROM ins LEFT JOIN "
-            f"(SELECT seq, hash FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1) h ON true "
-            "ORDER BY ins.notification_id"
-        ).format(
-            schema=psycopg.sql.Identifier(datastore.schema),
-            table=psycopg.sql.Identifier(EVENTS_TABLE),
-            id_type=psycopg.sql.Identifier(datastore.originator_id_type),
+        self._insert_and_head, self._insert_and_head_signed = (
+            psycopg.sql.SQL(
+                "WITH ins AS (INSERT INTO {schema}.{table} "
+                "(originator_id, originator_version, topic, state) "
+                "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) "
+                "WHERE (SELECT COALESCE(MAX(originator_version), 0) FROM {schema}.{table} "
+                "WHERE originator_id = %s) = %s "
+                "RETURNING notification_id) "
+                f"SELECT ins.notification_id, h.seq, h.hash{outer} FROM ins LEFT JOIN "
+                f"(SELECT seq, hash{inner} FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1) h "
+                "ON true ORDER BY ins.notification_id"
+            ).format(
+                schema=psycopg.sql.Identifier(datastore.schema),
+                table=psycopg.sql.Identifier(EVENTS_TABLE),
+                id_type=psycopg.sql.Identifier(datastore.originator_id_type),
+            )
+            for outer, inner in (("", ""), (", h.next_head", _NEXT_HEAD_COLUMN))  # signing
         )
         self._insert_stored = psycopg.sql.SQL(
             "INSERT INTO {schema}.{table} "
@@ -118,8 +126,9 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         guard = kwargs.get("guard")
         self._lock_table(curs)
         self._notify_channel(curs)
+        signed = kwargs.get("sign_head") is not None
         curs.execute(
-            self._insert_and_head,
+            self._insert_and_head_signed if signed else self._insert_and_head,
             (
                 [s.originator_id for s in stored_events],
                 [s.originator_version for s in stored_events],
@@ -144,23 +153,24 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         positions = [r["notification_id"] for r in rows]
         head = (rows[0]["seq"], rows[0]["hash"]) if rows[0]["seq"] is not None else None
         entries = link_entries(head, positions, stored_events)
+        chain = (
+            positions,
+            [e.seq for e in entries],
+            [e.prev_hash for e in entries],
+            [e.hash for e in entries],
+        )
+        sign_head: HeadSigner | None = kwargs.get("sign_head")
         with curs.connection.cursor() as c:
-            c.execute(
-                _INSERT_CHAIN,
-                (
-                    positions,
-                    [e.seq for e in entries],
-                    [e.prev_hash for e in entries],
-                    [e.hash for e in entries],
-                ),
-                prepare=True,
-            )
-            sign_head: HeadSigner | None = kwargs.get("sign_head")
-            if sign_head is not None and entries:  # the table lock is held
-                c.execute(_NEXT_HEAD, prepare=True)
-                row: Any = c.fetchone()
-                n = int(row["n"] if isinstance(row, dict) else row[0])
-                c.execute(_INSERT_HEAD, head_row(sign_head, n, entries), prepare=True)
+            if sign_head is None or not entries:
+                c.execute(_INSERT_CHAIN, chain, prepare=True)
+            else:  # the table lock is held: the head counter cannot move
+                n = rows[0]["next_head"]
+                if n is None:  # the first append: no head row to read it from
+                    c.execute(_NEXT_HEAD)
+                    row: Any = c.fetchone()
+                    n = row["n"] if isinstance(row, dict) else row[0]
+                signed = head_row(sign_head, int(n), entries)
+                c.execute(_INSERT_CHAIN_AND_HEAD, (*chain, *signed), prepare=True)
         kwargs.get("chain_out", []).extend(entries)
         return positions
 
@@ -180,7 +190,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             ends = {str(r["s"]): int(r["v"]) for r in curs.fetchall() if r["v"] is not None}
             records = build(ends)
             stored = [StoredEvent(r.stream, r.version, r.type, r.state) for r in records]
-            self._insert_stored_events(curs, stored)
+            self._insert_stored_events(curs, stored, sign_head=sign_head)
             self._fetch_ids_after_insert_events(
                 curs, stored, chain_out=chain_out, sign_head=sign_head
             )
