@@ -17,8 +17,14 @@ import psycopg
 from eventsourcing.persistence import ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
-from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, ChainEntry, PendingRecord
-from kei.adapters.store.recording import guard_moved, link_entries
+from kei.adapters.store.base import (
+    CHAIN_TABLE,
+    EVENTS_TABLE,
+    ChainEntry,
+    Guard,
+    PendingRecord,
+)
+from kei.adapters.store.recording import guard_moved, link_entries, pending_of
 from kei.adapters.store.verbatim import check_head, split_rows
 
 _INSERT_CHAIN: Final = (
@@ -124,7 +130,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             raise ProgrammingError(f"inserted {len(stored_events)} events, got {len(rows)} ids")
         positions = [r["notification_id"] for r in rows]
         head = (rows[0]["seq"], rows[0]["hash"]) if rows[0]["seq"] is not None else None
-        entries = link_entries(head, positions, stored_events)
+        entries = link_entries(head, positions, pending_of(stored_events))
         with curs.connection.cursor() as c:
             c.execute(
                 _INSERT_CHAIN,
@@ -138,6 +144,13 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             )
         kwargs.get("chain_out", []).extend(entries)
         return positions
+
+    def insert_pending(
+        self, records: Sequence[PendingRecord], chain_out: list[ChainEntry], guard: Guard | None
+    ) -> None:
+        """kei's own append, through the library's transaction (lock, NOTIFY, pipeline)."""
+        stored = [StoredEvent(r.stream, r.version, r.type, r.state) for r in records]
+        self.insert_events(stored, chain_out=chain_out, guard=guard)
 
     def insert_locked(
         self,

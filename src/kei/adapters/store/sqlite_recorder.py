@@ -15,7 +15,6 @@ import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
-from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, StoredEvent
 from eventsourcing.sqlite import (
@@ -26,8 +25,14 @@ from eventsourcing.sqlite import (
     SQLiteDatastore,
 )
 
-from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, ChainEntry, PendingRecord
-from kei.adapters.store.recording import guard_moved, link_entries
+from kei.adapters.store.base import (
+    CHAIN_TABLE,
+    EVENTS_TABLE,
+    ChainEntry,
+    Guard,
+    PendingRecord,
+)
+from kei.adapters.store.recording import guard_moved, link_entries, pending_of
 from kei.adapters.store.verbatim import Splitter, check_head, split_rows
 from kei.errors import StoreError
 
@@ -141,9 +146,27 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             "prev_hash BLOB NOT NULL, hash BLOB NOT NULL)",
         ]
 
+    def insert_pending(
+        self, records: Sequence[PendingRecord], chain_out: list[ChainEntry], guard: Guard | None
+    ) -> None:
+        """kei's own append: the rows go to SQLite as they are, in one transaction."""
+        with self.datastore.transaction(commit=True) as c:
+            self._insert_rows(c, records, chain_out, guard)
+
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        """The library's hook (its recorder contract tests append through it)."""
+        chain_out: list[ChainEntry] = kwargs.get("chain_out", [])
+        return self._insert_rows(c, pending_of(stored_events), chain_out, kwargs.get("guard"))
+
+    def _insert_rows(
+        self,
+        c: SQLiteCursor,
+        records: Sequence[PendingRecord],
+        chain_out: list[ChainEntry],
+        guard: Guard | None,
+    ) -> list[int]:
         """Insert the batch with one ``executemany``, then link it into the chain.
 
         The event INSERTs come first, so the transaction holds SQLite's write lock
@@ -151,19 +174,14 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         the largest rowid plus one, so the batch's positions are the contiguous run
         ending at ``last_insert_rowid()``; the guard below refuses anything else.
         """
-        count = len(stored_events)
-        rows = [
-            (_id_text(s.originator_id), s.originator_version, s.topic, s.state)
-            for s in stored_events
-        ]
+        count = len(records)
         if count == 1:  # one-event appends: skip a statement
-            c.execute(self.insert_events_statement, rows[0])
+            c.execute(self.insert_events_statement, records[0])
             first = int(c.lastrowid)
         else:
-            c.executemany(self.insert_events_statement, rows)
+            c.executemany(self.insert_events_statement, records)
             c.execute("SELECT last_insert_rowid()")
             first = int(c.fetchone()[0]) - count + 1
-        guard = kwargs.get("guard")
         if guard is None:
             c.execute(_HEAD)
             head = c.fetchone()
@@ -179,13 +197,12 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                 f"{head[2]}; run `kei verify-chain`"
             )
         positions = range(first, first + count)
-        entries = link_entries(head, positions, stored_events)
-        chain_rows = [(e.position, e.seq, e.prev_hash, e.hash) for e in entries]
+        entries = link_entries(head, positions, records)
         if count == 1:
-            c.execute(_INSERT_CHAIN, chain_rows[0])
+            c.execute(_INSERT_CHAIN, entries[0])
         else:
-            c.executemany(_INSERT_CHAIN, chain_rows)
-        kwargs.get("chain_out", []).extend(entries)
+            c.executemany(_INSERT_CHAIN, entries)
+        chain_out.extend(entries)
         return list(positions)
 
     def insert_locked(
@@ -198,9 +215,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         ``streams``, build the records and insert them, in one transaction."""
         with self.datastore.transaction(commit=True) as c:
             c.execute(_TAKE_WRITE_LOCK)
-            records = build(read_ends(c, streams))
-            stored = [StoredEvent(r.stream, r.version, r.type, r.state) for r in records]
-            self._insert_events(c, stored, chain_out=chain_out)
+            self._insert_rows(c, build(read_ends(c, streams)), chain_out, None)
 
     def insert_stored(
         self,
@@ -270,8 +285,3 @@ def read_ends(c: SQLiteCursor, streams: Sequence[str]) -> dict[str, int]:
         )
         found.update((str(r[0]), int(r[1])) for r in c.fetchall() if r[1] is not None)
     return found
-
-
-def _id_text(originator_id: UUID | str) -> str:
-    """kei's stream ids are text; the library's own tests also pass UUIDs (stored as hex)."""
-    return originator_id.hex if isinstance(originator_id, UUID) else originator_id
