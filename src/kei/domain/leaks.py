@@ -39,6 +39,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from kei.domain.leak_prefilter import prefilter
 from kei.domain.leak_rules import (
     ALL_WRITES,
     CATEGORIES,
@@ -154,6 +155,9 @@ class _Active:
     refuse_id: tuple[Rule, ...]  # block and substitute, shortest match first
     shortest: int  # no rule of the scope matches a shorter text
     any_id: re.Pattern[str] | None = None  # matches where any refuse_id or warn rule's does
+    # finds a literal every match of every scanning rule contains (``leak_prefilter``):
+    # no match, nothing to search for; None when some rule has no such literal
+    needs: re.Pattern[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,10 +282,11 @@ class Matrix:
         if search is None:
             return False
         memo, shortest = self._clean, active.shortest
+        needs = _NOTHING if active.needs is None else active.needs.search
         for s in strings:
             if len(s) < shortest or s in memo:
                 continue
-            if search(s) is not None:
+            if needs(s) is not None and search(s) is not None:
                 return False
             _remember_clean(memo, s)
         return True
@@ -301,8 +306,9 @@ class Matrix:
             return _CLEAN
         warnings: dict[str, tuple[str, ...]] = {}
         any_id = active.any_id
+        needs = _NOTHING if active.needs is None else active.needs.search
         for name, value in todo:
-            if any_id is not None and any_id.search(value) is None:
+            if needs(value) is None or (any_id is not None and any_id.search(value) is None):
                 _remember_clean(memo, value)  # one C-level search: no rule can match
                 continue
             n = len(value)
@@ -330,6 +336,11 @@ class Matrix:
 _CLEAN = Verdict(None, _NO_FIELDS)
 
 
+def _NOTHING(_: str) -> bool:  # noqa: N802 - stands in for a pattern's ``search``
+    """The prefilter of a matrix that has none: always "search on"."""
+    return True
+
+
 def redact_match(match: str) -> str:
     """At most the first 12 characters of a match, never more than half of it, and ``…``."""
     return match[: min(SHOWN_CHARS, len(match) // 2)] + "…"
@@ -355,7 +366,8 @@ def _split(rules: list[Rule]) -> _Active:
     # check_identifiers stops at the first rule too long for the value.
     refuse = sorted(only("block") + only("substitute"), key=lambda r: r.min_len)
     return _Active(scanning, only("block"), only("substitute"), only("warn"),
-                   tuple(refuse), shortest, _any_of([*refuse, *only("warn")]))  # fmt: skip
+                   tuple(refuse), shortest, _any_of([*refuse, *only("warn")]),
+                   prefilter([r.regex for r in scanning]))  # fmt: skip
 
 
 def _any_of(rules: list[Rule]) -> re.Pattern[str] | None:

@@ -43,6 +43,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from itertools import chain
 from operator import attrgetter
 from types import NoneType, UnionType
@@ -52,6 +53,10 @@ import msgspec
 
 from kei.domain.events import REGISTRY, Payload, event_type_of
 from kei.errors import InputError
+
+_fields: Final = cache(msgspec.structs.fields)
+"""A struct's fields, worked out once: msgspec evaluates the annotations on each call
+(about 0.1 ms each), and building the checkers asks for each struct's fields often."""
 
 INT64_MIN: Final = -(2**63)
 INT64_MAX: Final = 2**63 - 1
@@ -284,10 +289,7 @@ def _constrained(rule: Rule, tp: Any) -> Any:
 
 def _mirror(struct: type[msgspec.Struct]) -> type[msgspec.Struct]:
     """A Struct with ``struct``'s fields and the constraints of their rules."""
-    fields = [
-        (f.name, _constrained(rule_for(struct, f.name), f.type))
-        for f in msgspec.structs.fields(struct)
-    ]
+    fields = [(f.name, _constrained(rule_for(struct, f.name), f.type)) for f in _fields(struct)]
     return msgspec.defstruct(
         f"Checked{struct.__name__}", fields, forbid_unknown_fields=True, gc=False
     )
@@ -314,7 +316,7 @@ def _collector(struct: type[msgspec.Struct]) -> Collect:
 
     None and "" are left out: msgspec has already refused "" where a rule needs a
     value, and None is a field left out."""
-    fields = msgspec.structs.fields(struct)
+    fields = _fields(struct)
     ids = [f for f in fields if rule_for(struct, f.name).kind in (ID, STREAM, PATH)]
     get_scalars = _getter([f.name for f in ids if get_origin(f.type) is not tuple])
     lists = [f.name for f in ids if get_origin(f.type) is tuple]
@@ -349,7 +351,7 @@ def _group_collector(struct: type[msgspec.Struct]) -> Collect:
     (strings in scalar fields, at most one nested struct such as ``origin``) the
     strings are gathered in C-level loops (``map``, ``chain``, ``filter``)."""
     one_by_one = _collector(struct)
-    fields = msgspec.structs.fields(struct)
+    fields = _fields(struct)
     kinds = {f.name: rule_for(struct, f.name).kind for f in fields}
     scalars = [
         f.name
@@ -388,9 +390,7 @@ def _group_collector(struct: type[msgspec.Struct]) -> Collect:
 
 
 def _is_tuple(struct: type[msgspec.Struct], name: str) -> bool:
-    return any(
-        get_origin(f.type) is tuple for f in msgspec.structs.fields(struct) if f.name == name
-    )
+    return any(get_origin(f.type) is tuple for f in _fields(struct) if f.name == name)
 
 
 def _clean(id_strings: list[str], text_strings: list[str]) -> bool:
@@ -412,7 +412,7 @@ def _string_fields(struct: type[msgspec.Struct]) -> bool:
     return any(
         rule_for(struct, f.name).is_string
         or (rule_for(struct, f.name).kind == STRUCT and _string_fields(_struct_of(f.type)))
-        for f in msgspec.structs.fields(struct)
+        for f in _fields(struct)
     )
 
 
@@ -428,7 +428,7 @@ def _slow_check(struct: type[msgspec.Struct]) -> Check:
     """Every string field of ``struct`` one at a time, naming the first bad one."""
     rules = [
         (f.name, rule_for(struct, f.name))
-        for f in msgspec.structs.fields(struct)
+        for f in _fields(struct)
         if rule_for(struct, f.name).is_string
     ]
 

@@ -9,8 +9,7 @@ or ``ConcurrencyError``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from kei.domain.heads import HeadRow, HeadSigner
 from kei.domain.records import StoredRecord
@@ -25,9 +24,9 @@ PAGE = 1000
 Guard = tuple[str, int]  # (stream, version): the stream must end there, or no append
 
 
-@dataclass(frozen=True, slots=True)
-class PendingRecord:
-    """A sealed event on its way into the store."""
+class PendingRecord(NamedTuple):
+    """A sealed event on its way into the store: a tuple in the column order of the
+    events table's insert, so a batch goes to the driver as it is (no row copies)."""
 
     stream: str
     version: int
@@ -35,8 +34,10 @@ class PendingRecord:
     state: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class ChainEntry:
+class ChainEntry(NamedTuple):
+    """One chain row, in the column order of its insert (``position, seq, prev_hash,
+    hash``), so a batch's entries go to the driver as they are."""
+
     position: int
     seq: int
     prev_hash: bytes

@@ -22,9 +22,10 @@ from kei.adapters.store.base import (
     EVENTS_TABLE,
     HEADS_TABLE,
     ChainEntry,
+    Guard,
     PendingRecord,
 )
-from kei.adapters.store.recording import guard_moved, head_row, link_entries
+from kei.adapters.store.recording import guard_moved, head_row, link_entries, pending_of
 from kei.adapters.store.verbatim import check_head, split_rows
 from kei.domain.heads import HeadRow, HeadSigner
 
@@ -152,7 +153,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             raise ProgrammingError(f"inserted {len(stored_events)} events, got {len(rows)} ids")
         positions = [r["notification_id"] for r in rows]
         head = (rows[0]["seq"], rows[0]["hash"]) if rows[0]["seq"] is not None else None
-        entries = link_entries(head, positions, stored_events)
+        entries = link_entries(head, positions, pending_of(stored_events))
         chain = (
             positions,
             [e.seq for e in entries],
@@ -173,6 +174,17 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                 c.execute(_INSERT_CHAIN_AND_HEAD, (*chain, *signed), prepare=True)
         kwargs.get("chain_out", []).extend(entries)
         return positions
+
+    def insert_pending(
+        self,
+        records: Sequence[PendingRecord],
+        chain_out: list[ChainEntry],
+        guard: Guard | None,
+        sign_head: HeadSigner | None = None,
+    ) -> None:
+        """kei's own append, through the library's transaction (lock, NOTIFY, pipeline)."""
+        stored = [StoredEvent(r.stream, r.version, r.type, r.state) for r in records]
+        self.insert_events(stored, chain_out=chain_out, guard=guard, sign_head=sign_head)
 
     def insert_locked(
         self,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
@@ -36,12 +37,9 @@ class RecorderAppends:
         guard: Guard | None = None,
         sign_head: HeadSigner | None = None,
     ) -> list[ChainEntry]:
-        stored = [StoredEvent(r.stream, r.version, r.type, r.state) for r in records]
         chain_out: list[ChainEntry] = []
         with self._appending():
-            self.recorder.insert_events(
-                stored, chain_out=chain_out, guard=guard, sign_head=sign_head
-            )
+            self.recorder.insert_pending(records, chain_out, guard, sign_head)
         return chain_out
 
     def append_locked(
@@ -62,16 +60,14 @@ def guard_moved(guard: Guard, found: int | None) -> KeysChangedError:
 
 
 def link_entries(
-    head: Any, positions: Sequence[int], stored_events: Sequence[StoredEvent]
+    head: Any, positions: Sequence[int], records: Sequence[PendingRecord]
 ) -> list[ChainEntry]:
     """Chain entries for a batch, continuing from ``head`` (a (seq, hash, ...) row or None)."""
     seq, prev = (head[0] + 1, bytes(head[1])) if head else (0, GENESIS_PREV)
     entries: list[ChainEntry] = []
     add = entries.append
-    for position, s in zip(positions, stored_events, strict=True):
-        digest = chain_hash(
-            prev, seq, position, str(s.originator_id), s.originator_version, s.topic, s.state
-        )
+    for position, (stream, version, type_, state) in zip(positions, records, strict=True):
+        digest = chain_hash(prev, seq, position, stream, version, type_, state)
         add(ChainEntry(position, seq, prev, digest))
         prev = digest
         seq += 1
@@ -85,3 +81,16 @@ def head_row(
     first, last = entries[0].seq, entries[-1].seq
     key_id, signature = sign_head(first, last, head_position, entries[-1].hash)
     return head_position, first, last, key_id, signature
+
+
+def pending_of(stored_events: Sequence[StoredEvent]) -> list[PendingRecord]:
+    """The library's stored events as kei's rows (its own recorder tests pass UUID ids,
+    stored as their hex text)."""
+    return [
+        PendingRecord(_id_text(s.originator_id), s.originator_version, s.topic, s.state)
+        for s in stored_events
+    ]
+
+
+def _id_text(originator_id: UUID | str) -> str:
+    return originator_id.hex if isinstance(originator_id, UUID) else originator_id

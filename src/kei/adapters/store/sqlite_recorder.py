@@ -15,7 +15,6 @@ import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
-from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, StoredEvent
 from eventsourcing.sqlite import (
@@ -31,9 +30,10 @@ from kei.adapters.store.base import (
     EVENTS_TABLE,
     HEADS_TABLE,
     ChainEntry,
+    Guard,
     PendingRecord,
 )
-from kei.adapters.store.recording import guard_moved, head_row, link_entries
+from kei.adapters.store.recording import guard_moved, head_row, link_entries, pending_of
 from kei.adapters.store.verbatim import Splitter, check_head, split_rows
 from kei.domain.heads import HeadRow, HeadSigner
 from kei.errors import StoreError
@@ -165,9 +165,33 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             CREATE_HEADS,
         ]
 
+    def insert_pending(
+        self,
+        records: Sequence[PendingRecord],
+        chain_out: list[ChainEntry],
+        guard: Guard | None,
+        sign_head: HeadSigner | None = None,
+    ) -> None:
+        """kei's own append: the rows go to SQLite as they are, in one transaction
+        (ending with the signed head row when ``sign_head`` is given)."""
+        with self.datastore.transaction(commit=True) as c:
+            self._insert_rows(c, records, chain_out, guard, sign_head)
+
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        """The library's hook (its recorder contract tests append through it)."""
+        chain_out: list[ChainEntry] = kwargs.get("chain_out", [])
+        return self._insert_rows(c, pending_of(stored_events), chain_out, kwargs.get("guard"))
+
+    def _insert_rows(
+        self,
+        c: SQLiteCursor,
+        records: Sequence[PendingRecord],
+        chain_out: list[ChainEntry],
+        guard: Guard | None,
+        sign_head: HeadSigner | None = None,
+    ) -> list[int]:
         """Insert the batch with one ``executemany``, then link it into the chain.
 
         The event INSERTs come first, so the transaction holds SQLite's write lock
@@ -175,27 +199,20 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         the largest rowid plus one, so the batch's positions are the contiguous run
         ending at ``last_insert_rowid()``; the guard below refuses anything else.
         """
-        count = len(stored_events)
-        rows = [
-            (_id_text(s.originator_id), s.originator_version, s.topic, s.state)
-            for s in stored_events
-        ]
+        count = len(records)
         if count == 1:  # one-event appends: skip a statement
-            c.execute(self.insert_events_statement, rows[0])
+            c.execute(self.insert_events_statement, records[0])
             first = int(c.lastrowid)
         else:
-            c.executemany(self.insert_events_statement, rows)
+            c.executemany(self.insert_events_statement, records)
             c.execute("SELECT last_insert_rowid()")
             first = int(c.fetchone()[0]) - count + 1
-        guard = kwargs.get("guard")
-        sign_head: HeadSigner | None = kwargs.get("sign_head")
         if guard is None:
             c.execute(_HEAD if sign_head is None else _HEAD_SIGNED)
             head = c.fetchone()
         else:  # the write lock is held: the guarded stream cannot move
-            c.execute(
-                _HEAD_GUARDED if sign_head is None else _HEAD_GUARDED_SIGNED, (guard[0], first)
-            )
+            sql = _HEAD_GUARDED if sign_head is None else _HEAD_GUARDED_SIGNED
+            c.execute(sql, (guard[0], first))
             head = c.fetchone()
             found = None if head is None else head[3]  # no head: no event before the batch
             if (found or 0) != guard[1]:
@@ -206,18 +223,17 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                 f"{head[2]}; run `kei verify-chain`"
             )
         positions = range(first, first + count)
-        entries = link_entries(head, positions, stored_events)
-        chain_rows = [(e.position, e.seq, e.prev_hash, e.hash) for e in entries]
+        entries = link_entries(head, positions, records)
         if count == 1:
-            c.execute(_INSERT_CHAIN, chain_rows[0])
+            c.execute(_INSERT_CHAIN, entries[0])
         else:
-            c.executemany(_INSERT_CHAIN, chain_rows)
+            c.executemany(_INSERT_CHAIN, entries)
         if sign_head is not None and entries:  # the head counter cannot move: lock held
             if head is None:  # the first append: no head row to read it from
                 c.execute(_NEXT_HEAD)
                 head = (None, None, None, int(c.fetchone()[0]))
             c.execute(_INSERT_HEAD, head_row(sign_head, int(head[-1]), entries))
-        kwargs.get("chain_out", []).extend(entries)
+        chain_out.extend(entries)
         return list(positions)
 
     def insert_locked(
@@ -231,9 +247,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         ``streams``, build the records and insert them, in one transaction."""
         with self.datastore.transaction(commit=True) as c:
             c.execute(_TAKE_WRITE_LOCK)
-            records = build(read_ends(c, streams))
-            stored = [StoredEvent(r.stream, r.version, r.type, r.state) for r in records]
-            self._insert_events(c, stored, chain_out=chain_out, sign_head=sign_head)
+            self._insert_rows(c, build(read_ends(c, streams)), chain_out, None, sign_head)
 
     def insert_stored(
         self,
@@ -314,8 +328,3 @@ def read_ends(c: SQLiteCursor, streams: Sequence[str]) -> dict[str, int]:
         )
         found.update((str(r[0]), int(r[1])) for r in c.fetchall() if r[1] is not None)
     return found
-
-
-def _id_text(originator_id: UUID | str) -> str:
-    """kei's stream ids are text; the library's own tests also pass UUIDs (stored as hex)."""
-    return originator_id.hex if isinstance(originator_id, UUID) else originator_id
