@@ -120,7 +120,7 @@ class SQLiteStore(RecorderAppends):
     def _appending(self) -> Iterator[None]:
         try:
             yield
-        except ESIntegrityError as exc:
+        except (ESIntegrityError, sqlite3.IntegrityError) as exc:
             raise ConcurrencyError(f"a stream version was taken by another writer: {exc}") from exc
         except (PersistenceError, sqlite3.Error) as exc:
             raise _store_error(self.path, exc) from exc
