@@ -162,9 +162,7 @@ def test_export_from_an_idle_store_on_a_full_disk(tmp_path: Path, small_disk: Pa
     done = kei(["hibernate", "export", "--out", str(bundle)], env)
     assert done.returncode == 0, done.stderr
     assert store_files(home) == before
-    assert sorted(p.name for p in home.iterdir() if p.name.startswith("ledger.db")) == [
-        "ledger.db"
-    ]
+    assert sorted(p.name for p in home.iterdir() if p.name.startswith("ledger.db")) == ["ledger.db"]
     verified = kei(["verify-chain"], env)
     assert verified.returncode == 0, verified.stderr
     replayed = kei(["replay", "--from", str(bundle), "--db", str(tmp_path / "r.db")], env)
