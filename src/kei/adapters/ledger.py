@@ -25,6 +25,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 
 from kei.adapters.appending import (
@@ -36,6 +37,7 @@ from kei.adapters.appending import (
     seal_batch,
     starts,
 )
+from kei.adapters.checkpointing import sign_now
 from kei.adapters.leak_files import shipped_matrix
 from kei.adapters.leak_guard import guard_batch
 from kei.adapters.parallel_signer import ParallelSigner
@@ -44,8 +46,6 @@ from kei.adapters.store import EventStore, open_store
 from kei.adapters.store.base import PendingRecord, iter_all
 from kei.adapters.verification import VerifyReport, verify_store
 from kei.domain import events
-from kei.domain.checkpoint import sign_tree_checkpoint
-from kei.domain.identity import genesis_line
 from kei.domain.keyring import KeyRing, build_keyring
 from kei.domain.keys import SigningKey
 from kei.domain.leaks import Matrix
@@ -58,7 +58,6 @@ from kei.errors import (
     KeysChangedError,
     LedgerStateError,
     StoreNotInitialisedError,
-    VerificationError,
 )
 
 __all__ = ["MAX_BATCH", "Ledger", "NewEvent"]
@@ -84,8 +83,10 @@ class Ledger:
         parallel_signing: bool = False,
         leaks: Matrix | None = None,
         retry: RetryPolicy | None = None,
+        checkpoint_state: Path | None = None,
     ) -> None:
         self.store = store
+        self._checkpoint_state = checkpoint_state
         self.retry = retry if retry is not None else RetryPolicy()
         self._leaks = leaks if leaks is not None else shipped_matrix()
         self._parallel = parallel_signing
@@ -111,6 +112,7 @@ class Ledger:
         leaks: Matrix | None = None,
         read_only: bool = False,
         retry: RetryPolicy | None = None,
+        checkpoint_state: Path | None = None,
     ) -> Ledger:
         """Open the ledger at ``url``; ``create`` makes the store (not the genesis);
         ``read_only`` opens a SQLite file so nothing can be written (``open_store``).
@@ -120,7 +122,9 @@ class Ledger:
         the leak matrix every append scans free text with (``adapters/leak_guard.py``);
         None means the rules shipped with kei, ``Matrix(())`` none at all. ``retry``
         is the budget of every write that loses a race (``adapters/retrying.py``),
-        which the services built on this ledger use too.
+        which the services built on this ledger use too. ``checkpoint_state`` is
+        the folder where ``checkpoint`` remembers the last checkpoint it signed, so the
+        next one checks only the events appended since (None: always the whole log).
         """
         store = open_store(url, create=create, synchronous=synchronous, read_only=read_only)
         if create:
@@ -131,7 +135,13 @@ class Ledger:
                 f"{store.url} holds no kei ledger", hint="run `kei init`"
             )
         ledger = cls(
-            store, key=key, clock=clock, parallel_signing=parallel_signing, leaks=leaks, retry=retry
+            store,
+            key=key,
+            clock=clock,
+            parallel_signing=parallel_signing,
+            leaks=leaks,
+            retry=retry,
+            checkpoint_state=checkpoint_state,
         )
         ledger._worker_url, ledger._synchronous = url, synchronous
         return ledger
@@ -429,26 +439,15 @@ class Ledger:
 
     def checkpoint(self) -> str:
         """A signed C2SP checkpoint of the whole log as it is now: its Merkle tree root,
-        recomputed from the chain by the check below (never from stored tree hashes).
+        recomputed from the chain (never from stored tree hashes).
 
-        The chain is checked first (``--quick``: links and hashes): a checkpoint vouches
-        for what it covers, so kei refuses to sign over a log with findings.
+        The log is checked first (``--quick``: links and hashes): a checkpoint vouches
+        for what it covers, so kei refuses to sign over a log with findings. With a
+        ``checkpoint_state`` folder (``Ledger.open``) only what was appended since the
+        last checkpoint signed here is checked (``adapters/checkpointing.py``).
         """
-        key = self._signer()
-        self.check_signer(key)
-        report = self.verify(quick=True)
-        if not report.ok:
-            first = report.findings[0]
-            raise VerificationError(
-                f"the log has {len(report.findings)} finding(s), the first at position "
-                f"{first.position}: {first.kind.value}; no checkpoint was signed",
-                position=first.position,
-                kind=first.kind.value,
-            )
-        if report.chain_size == 0 or report.tree_root is None:
-            raise LedgerStateError("the log is empty", hint="run `kei init`")
-        extra = () if (genesis := self.genesis_key()) is None else (genesis_line(genesis),)
-        return sign_tree_checkpoint(self.ledger_id, report.tree_size, report.tree_root, key, extra)
+        url = self._worker_url or self.store.url
+        return sign_now(self, self._signer(), self._checkpoint_state, url)
 
     def genesis_key(self) -> bytes | None:
         """The public key the genesis event introduced (None: no valid genesis)."""
