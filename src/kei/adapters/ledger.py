@@ -41,11 +41,14 @@ from kei.adapters.checkpointing import sign_now
 from kei.adapters.leak_files import shipped_matrix
 from kei.adapters.leak_guard import guard_batch
 from kei.adapters.parallel_signer import ParallelSigner
+from kei.adapters.pins import Identity, Pin, identity_findings
 from kei.adapters.retrying import RetryPolicy, retry_write
 from kei.adapters.store import EventStore, open_store
 from kei.adapters.store.base import PendingRecord, iter_all
 from kei.adapters.verification import VerifyReport, verify_store
+from kei.adapters.verify_pool import Progress
 from kei.domain import events
+from kei.domain.identity import key_matcher
 from kei.domain.keyring import KeyRing, build_keyring
 from kei.domain.keys import SigningKey
 from kei.domain.leaks import Matrix
@@ -55,6 +58,7 @@ from kei.domain.records import StoredRecord
 from kei.errors import (
     ConcurrencyError,
     InputError,
+    KeiError,
     KeysChangedError,
     LedgerStateError,
     StoreNotInitialisedError,
@@ -457,18 +461,61 @@ class Ledger:
             None,
         )
 
+    def identity(self) -> Identity:
+        """What the log says it is: its genesis ledger id and key (None where the
+        genesis does not verify; ``verify`` reports that as a finding)."""
+        try:
+            return Identity(self.keyring(refresh=True).ledger_id, self.genesis_key())
+        except KeiError:
+            return Identity(None, None)
+
     def verify(
-        self, *, jobs: int = 1, quick: bool = False, checkpoint: str | None = None
+        self,
+        *,
+        jobs: int = 1,
+        quick: bool = False,
+        checkpoint: str | None = None,
+        progress: Progress = None,
+        pin: Pin | None = None,
+        expect_ledger: str | None = None,
+        expect_key: str | None = None,
     ) -> VerifyReport:
-        """Re-check every stored byte; see ``kei.adapters.verification``."""
-        return verify_store(
+        """Re-check every stored byte; see ``kei.adapters.verification``.
+
+        The genesis is also checked against every outside value given (``pin-mismatch``
+        findings): ``pin`` (``adapters/pins.read_pin``), ``expect_ledger`` (a ledger id),
+        ``expect_key`` (a verifier key, fingerprint, public key or key id; see
+        ``kei.domain.identity.key_matcher``) and the ``checkpoint``'s ``kei-genesis`` line.
+        """
+        matcher = None if expect_key is None else _key_matcher(expect_key)
+        report = verify_store(
             self.store,
             jobs=jobs,
             quick=quick,
             checkpoint_text=checkpoint,
+            progress=progress,
             url=self._worker_url,
             synchronous=self._synchronous,
         )
+        report.add(
+            identity_findings(
+                self.identity(),
+                pin=pin,
+                expect_ledger=expect_ledger,
+                expect_key=matcher,
+                checkpoint_text=checkpoint,
+            )
+        )
+        return report
+
+
+def _key_matcher(spec: str) -> str:
+    try:
+        return key_matcher(spec)
+    except ValueError as exc:
+        raise InputError(
+            f"expected genesis key: {exc}", hint="see `kei keys export --vkey`"
+        ) from None
 
 
 def _is_key_id(text: str) -> bool:
