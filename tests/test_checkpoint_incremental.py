@@ -322,3 +322,42 @@ def test_a_history_re_signed_from_a_new_genesis_meets_the_pin(
         assert forged.verify().ok  # clean on its own
         kinds = [f.kind for f in forged.verify(pin=pin).findings]
         assert kinds == [FindingKind.PIN_MISMATCH, FindingKind.PIN_MISMATCH]
+
+
+def test_a_stream_version_gap_after_the_checkpoint_is_refused(
+    tracked: Ledger, store_url: str
+) -> None:
+    """A new event renumbered past the new one before it (hashes recomputed, as a forger
+    would) continues no stream: a version-gap, found without reading old events."""
+    tracked.checkpoint()
+    append(tracked, 6)
+    victim = tracked.store.max_position()
+    version = event_row(store_url, victim)[1]  # agent-0, whose first new event came before
+    run_sql(
+        store_url,
+        f"UPDATE kei_events SET originator_version = ? WHERE {pos_col(store_url)} = ?",
+        (version + 5, victim),
+    )
+    relink(store_url, victim)
+    with pytest.raises(VerificationError) as caught:
+        tracked.checkpoint()
+    assert (caught.value.kind, caught.value.position) == (FindingKind.VERSION_GAP.value, victim)
+
+
+def test_a_stream_that_skips_versions_across_the_checkpoint_is_refused(
+    tracked: Ledger, store_url: str
+) -> None:
+    tracked.checkpoint()
+    tracked.append([NewEvent("agent-0", events.AgentForked(agent_id="agent-0", branch="x"))])
+    victim = tracked.store.max_position()
+    version = event_row(store_url, victim)[1]
+    run_sql(
+        store_url,
+        f"UPDATE kei_events SET originator_version = ? WHERE {pos_col(store_url)} = ?",
+        (version + 1, victim),
+    )
+    relink(store_url, victim)
+    with pytest.raises(VerificationError) as caught:
+        tracked.checkpoint()
+    assert (caught.value.kind, caught.value.position) == (FindingKind.VERSION_GAP.value, victim)
+    assert not verify_store(tracked.store, quick=True).ok  # the whole-log check agrees

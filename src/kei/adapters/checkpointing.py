@@ -7,11 +7,12 @@ lets the next one check only what was appended since:
 
 1. the state must be this ledger's and whole: its checkpoint signed by a key of the
    ledger, for this ledger id, and its compact range must give that checkpoint's root;
-2. the store's chain entry at the state's last sequence (the anchor) must still be
-   at the same position with the same hash; else the whole log is checked *against
+2. the store's chain entry at the anchor's position (the state's last entry) must
+   still have the anchor's sequence and hash; else the whole log is checked *against
    the state's checkpoint*, so a rewritten, cut or forked history is refused;
 3. the rows after the anchor are checked (links from the anchor, recomputed hashes,
-   every chain row with its event), the key events and the genesis as always, and
+   every chain row with its event, stream versions continuing their streams:
+   ``adapters/new_versions.py``), the key events and the genesis as always, and
    their hashes extend the compact range: the new root.
 
 Why that is sound, and what it does not re-check, is in docs/architecture.md
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from kei.adapters.checkpoint_state import CheckpointState, load_state, save_state, state_path
+from kei.adapters.new_versions import NewVersions
 from kei.adapters.store import EventStore
 from kei.adapters.store.base import CHAIN_TABLE
 from kei.adapters.verification import (
@@ -126,8 +128,8 @@ def _extend(store: EventStore, ring: KeyRing, prior: _Prior) -> _Tree | None:
     moved or chain rows lack their events (the whole log is checked then)."""
     anchor = prior.tree.anchor
     assert anchor is not None and anchor.seq is not None
-    entry = store.chain_at(anchor.seq)
-    if entry is None or entry.position != anchor.position or entry.hash != anchor.hash:
+    at = store.select(f"SELECT seq, hash FROM {CHAIN_TABLE} WHERE position = ?", (anchor.position,))
+    if not at or at[0][0] != anchor.seq or _as_hash(at[0][1]) != anchor.hash:
         log.warning("the chain entry the last checkpoint ended at changed; checking the whole log")
         return None
     report = VerifyReport(store.url, ring.ledger_id, quick=True)
@@ -157,6 +159,7 @@ def _check_after(
     stored = store.has_tree_table()
     tree = CompactRange.resume(start.size, start.hashes, (lambda *n: met.append(n)) if stored else None)  # fmt: skip
     checker = RangeChecker(ring, quick=True, prev=anchor, max_findings=report.max_findings)
+    versions = NewVersions()
     page = VerifyLimits().page
     after, last = anchor.position, anchor
     while after < top:
@@ -169,6 +172,7 @@ def _check_after(
             after = nxt - 1
             continue
         checker.feed(rows)
+        versions.feed(rows)
         chained = [(int(r[0]), _as_hash(r[7]), r[5]) for r in rows if r[5] is not None]
         first = tree.size
         tree.extend(h for _, h, _ in chained)
@@ -180,6 +184,7 @@ def _check_after(
             last = Link(pos, seq, digest)
         after = window
     report.add(checker.result.findings, checker.result.omitted)
+    report.add(versions.check_before(store, anchor.position))
     return tree, last
 
 
