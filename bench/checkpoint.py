@@ -14,6 +14,9 @@
   figures are the steadier ones. Every incremental checkpoint is compared byte for
   byte with the whole-log one of the same size.
 
+- ``--pg``: the same on PostgreSQL, on a ledger of ``--events`` built in the run
+  (``Ledger.append`` in batches of 1,000) in a throwaway database.
+
 Target (issue 14): checkpoint at 1M events <= 50 ms.
 """
 
@@ -25,12 +28,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from common import Figure, new_events, parse_args, report, scratch_dir, wait_quiet
+from common import Figure, new_events, parse_args, report, scratch_dir, scratch_pg, wait_quiet
 from kei.adapters.ledger import Ledger
 from kei.domain.keys import SigningKey
 from verify_chain import cached_ledger
 
 TARGET_MS = 50.0
+QUIET_WAIT = 10.0  # s; the CPU-time figures hold under load, the wall ones less so
 
 
 def clocked(fn: Callable[[], str]) -> tuple[float, float, str]:
@@ -49,49 +53,79 @@ def copy_ledger(url: str, folder: Path) -> str:
     return f"sqlite:///{target}"
 
 
+def build_pg(url: str, events: int, key: SigningKey) -> str:
+    """A signed ledger of ``events`` events in a throwaway PostgreSQL database."""
+    started = time.perf_counter()
+    with Ledger.open(url, key=key, create=True) as ledger:
+        ledger.init("bench-checkpoint")
+        for lo in range(0, events, 10_000):
+            chunk = new_events(min(10_000, events - lo), seed=lo)
+            for i in range(0, len(chunk), 1000):
+                ledger.append(chunk[i : i + 1000])
+    print(f"built {events:,} events in PostgreSQL in {time.perf_counter() - started:.0f} s")
+    return url
+
+
+Runs = dict[str, list[tuple[float, float]]]
+
+
+def measure(url: str, key: SigningKey, state: Path, reps: int) -> tuple[Runs, int]:
+    """First, +1, +1000 (incremental) and the whole-log path, alternated."""
+    runs: Runs = {"first": [], "+1": [], "+1000": [], "whole": []}
+    with (
+        Ledger.open(url, key=key, checkpoint_state=state) as ledger,
+        Ledger.open(url, key=key) as plain,
+    ):
+        wait_quiet(QUIET_WAIT)
+        wall, cpu, text = clocked(ledger.checkpoint)
+        runs["first"].append((wall, cpu))
+        for rep in range(reps):
+            for label, n in (("+1", 1), ("+1000", 1000)):
+                ledger.append(new_events(n, seed=10_000 + rep * 7 + n))
+                wait_quiet(QUIET_WAIT)
+                wall, cpu, text = clocked(ledger.checkpoint)
+                runs[label].append((wall, cpu))
+            wait_quiet(QUIET_WAIT)
+            wall, cpu, whole_text = clocked(plain.checkpoint)
+            runs["whole"].append((wall, cpu))
+            assert whole_text == text, "incremental checkpoint differs from the whole-log one"
+    return runs, int(text.split("\n", 2)[1])
+
+
+def figures(store: str, runs: Runs) -> list[Figure]:
+    med = {k: (_med([w for w, _ in v]), _med([c for _, c in v])) for k, v in runs.items()}
+    names = {
+        "first": ("first (whole log; writes the state)", None),
+        "+1": ("after +1 event", TARGET_MS),
+        "+1000": ("after +1000 events", TARGET_MS),
+        "whole": ("whole log every time (before)", None),
+    }
+    return [
+        Figure("checkpoint", f"{store}: {name}, {clock}", med[k][i], target=target, unit="ms",
+               higher=False)
+        for k, (name, target) in names.items()
+        for i, clock in ((0, "wall"), (1, "CPU"))
+    ]  # fmt: skip
+
+
 def main() -> None:
-    args = parse_args(__doc__ or "", default_events=1_000_000)
+    args = parse_args(
+        __doc__ or "",
+        default_events=1_000_000,
+        pg={"action": "store_true", "help": "also on PostgreSQL (a ledger built in the run)"},
+    )
     key = SigningKey(b"\x05" * 32, name="bench")  # the cached ledger's key
     with scratch_dir("checkpoint") as tmp:
         url = copy_ledger(cached_ledger(args.events), tmp)
-        runs: dict[str, list[tuple[float, float]]] = {"+1": [], "+1000": [], "whole": []}
-        with (
-            Ledger.open(url, key=key, checkpoint_state=tmp / "state") as ledger,
-            Ledger.open(url, key=key) as plain,
-        ):
-            wait_quiet()
-            first_wall, first_cpu, _ = clocked(ledger.checkpoint)
-            for rep in range(args.reps):
-                for label, n in (("+1", 1), ("+1000", 1000)):
-                    ledger.append(new_events(n, seed=10_000 + rep * 7 + n))
-                    wait_quiet()
-                    wall, cpu, text = clocked(ledger.checkpoint)
-                    runs[label].append((wall, cpu))
-                wait_quiet()
-                wall, cpu, whole_text = clocked(plain.checkpoint)
-                runs["whole"].append((wall, cpu))
-                assert whole_text == text, "incremental checkpoint differs from the whole-log one"
-        size = int(text.split("\n", 2)[1])
-    print(f"Ledger.checkpoint() at {size:,} events (SQLite), median of {args.reps}")
-    med = {k: (_med([w for w, _ in v]), _med([c for _, c in v])) for k, v in runs.items()}
-    figures = [
-        Figure("checkpoint", "first (whole log; writes the state), wall", first_wall, unit="ms",
-               higher=False),
-        Figure("checkpoint", "first (whole log), CPU", first_cpu, unit="ms", higher=False),
-        Figure("checkpoint", "after +1 event, wall", med["+1"][0], target=TARGET_MS, unit="ms",
-               higher=False),
-        Figure("checkpoint", "after +1 event, CPU", med["+1"][1], target=TARGET_MS, unit="ms",
-               higher=False),
-        Figure("checkpoint", "after +1000 events, wall", med["+1000"][0], target=TARGET_MS,
-               unit="ms", higher=False),
-        Figure("checkpoint", "after +1000 events, CPU", med["+1000"][1], target=TARGET_MS,
-               unit="ms", higher=False),
-        Figure("checkpoint", "whole log every time (before), wall", med["whole"][0], unit="ms",
-               higher=False),
-        Figure("checkpoint", "whole log every time (before), CPU", med["whole"][1], unit="ms",
-               higher=False),
-    ]  # fmt: skip
-    report(figures, args.json)
+        runs, size = measure(url, key, tmp / "state", args.reps)
+    print(f"Ledger.checkpoint() at {size:,} events, median of {args.reps}")
+    results = figures("SQLite", runs)
+    if args.pg:
+        with scratch_pg() as pg, scratch_dir("checkpoint-pg") as tmp:
+            runs, size = measure(build_pg(pg, args.events, key), key, tmp / "state", args.reps)
+        print(f"PostgreSQL: {size:,} events")
+        results += figures("PostgreSQL", runs)
+    report(results, args.json)
 
 
 def _med(values: list[float]) -> float:

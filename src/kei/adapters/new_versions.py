@@ -61,12 +61,14 @@ class NewVersions:
 
 
 def _present(store: EventStore, keys: list[tuple[str, int]], upto: int) -> set[tuple[str, int]]:
-    pg = store.url.startswith("postgres")
-    col = "notification_id" if pg else "rowid"
+    """Which (stream, version) pairs are stored at or before position ``upto``: one
+    probe of the (stream, version) index per pair (the wanted pairs drive the join)."""
+    col = "notification_id" if store.url.startswith("postgres") else "rowid"
     values = ", ".join(["(CAST(? AS TEXT), CAST(? AS BIGINT))"] * len(keys))
     rows = store.select(
-        f"SELECT originator_id, originator_version FROM {EVENTS_TABLE} "
-        f"WHERE (originator_id, originator_version) IN (VALUES {values}) AND {col} <= ?",
+        f"WITH w (s, v) AS (VALUES {values}) "
+        f"SELECT e.originator_id, e.originator_version FROM w CROSS JOIN {EVENTS_TABLE} e "
+        f"WHERE e.originator_id = w.s AND e.originator_version = w.v AND e.{col} <= ?",
         [*(x for key in keys for x in key), upto],
     )
     return {(str(s), int(v)) for s, v in rows}
