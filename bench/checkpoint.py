@@ -15,7 +15,9 @@
   byte with the whole-log one of the same size.
 
 - ``--pg``: the same on PostgreSQL, on a ledger of ``--events`` built in the run
-  (``Ledger.append`` in batches of 1,000) in a throwaway database.
+  (``Ledger.append`` in batches of 1,000) in a throwaway database, then ``ANALYZE``d:
+  right after a bulk load PostgreSQL has no statistics and joins the key stream's read
+  to the whole chain table (50 ms at 300k events); autovacuum analyzes a live one.
 
 Target (issue 14): checkpoint at 1M events <= 50 ms.
 """
@@ -63,6 +65,10 @@ def build_pg(url: str, events: int, key: SigningKey) -> str:
             for i in range(0, len(chunk), 1000):
                 ledger.append(chunk[i : i + 1000])
     print(f"built {events:,} events in PostgreSQL in {time.perf_counter() - started:.0f} s")
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:  # a live database has statistics
+        conn.execute("ANALYZE")
     return url
 
 

@@ -80,15 +80,15 @@ class _Prior:
 
 def sign_now(ledger: Ledger, key: SigningKey, state_dir: Path | None, url: str) -> str:
     """Check the log (incrementally when ``state_dir`` holds a usable state) and sign."""
+    ring = ledger.keyring(refresh=True)  # once: a key revoked elsewhere signs nothing
     ledger.check_signer(key)
-    ring = ledger.keyring(refresh=True)
     prior = None if state_dir is None else _usable(load_state(state_dir, url), ring)
     tree = None if prior is None else _extend(ledger.store, ring, prior)
     if tree is None:
         tree = _whole(ledger, prior, None if state_dir is None else state_path(state_dir, url))
     if ring.ledger_id is None:  # a valid genesis was checked above; this is for mypy
         raise LedgerStateError("the log has no valid genesis", hint="run `kei verify-chain`")
-    genesis = ledger.genesis_key()
+    genesis = ledger.genesis_key(refresh=False)
     extra = () if genesis is None else (genesis_line(genesis),)
     text = sign_tree_checkpoint(ring.ledger_id, tree.size, tree.root, key, extra)
     if state_dir is not None and tree.anchor is not None:

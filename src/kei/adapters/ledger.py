@@ -453,9 +453,10 @@ class Ledger:
         url = self._worker_url or self.store.url
         return sign_now(self, self._signer(), self._checkpoint_state, url)
 
-    def genesis_key(self) -> bytes | None:
-        """The public key the genesis event introduced (None: no valid genesis)."""
-        ring = self.keyring(refresh=True)
+    def genesis_key(self, *, refresh: bool = True) -> bytes | None:
+        """The public key the genesis event introduced (None: no valid genesis);
+        ``refresh=False`` reads it from the key registry as last folded."""
+        ring = self.keyring(refresh=refresh)
         return next(
             (e.public_key for e in ring.keys.values() if e.added_at == ring.genesis_position),
             None,
