@@ -84,8 +84,6 @@ class SQLiteStore(RecorderAppends):
                 _create_private(self.path)
             name = read_only_uri(self.path) if read_only else str(self.path)
             self._open(name, mode, journal)
-            if read_only and "immutable=1" not in name:
-                self._readable_or_immutable(mode, journal)
         except (PersistenceError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
         except OSError as exc:
@@ -98,21 +96,6 @@ class SQLiteStore(RecorderAppends):
             name, synchronous=mode, journal=journal, read_only=self.read_only
         )
         self.recorder = ChainedSQLiteRecorder(self._datastore, events_table_name=EVENTS_TABLE)
-
-    def _readable_or_immutable(self, mode: str, journal: str) -> None:
-        """A read-only open of a WAL store needs its ``-shm`` file; when no process
-        has the store open, SQLite must create it, which fails on a full disk. With no
-        write-ahead log holding events, the file alone is the whole store: read it
-        ``immutable`` then (no lock, no ``-shm``), so an export or an audit still works.
-        Nobody can be writing: a writer would need the space too."""
-        try:
-            self._query("SELECT count(*) FROM sqlite_master")
-        except StoreError:
-            if _wal_holds_events(self.path):
-                raise
-            log.warning("%s: opened immutable, read-only (no -shm could be made)", self.path)
-            self._datastore.close()
-            self._open(self.path.absolute().as_uri() + "?mode=ro&immutable=1", mode, journal)
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
