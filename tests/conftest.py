@@ -128,3 +128,15 @@ def make_ledger(key: SigningKey) -> Iterator[Callable[[str], Ledger]]:
 @pytest.fixture
 def ledger(store_url: str, make_ledger: Callable[[str], Ledger]) -> Ledger:
     return make_ledger(store_url)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _out_of_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Run every test from a scratch folder: a command given a relative path (a hostile
+    ``--db -1``, an ``--out x.tar.zst``) must not leave files in the checkout."""
+    before = Path.cwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    try:
+        yield
+    finally:
+        os.chdir(before)

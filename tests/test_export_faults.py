@@ -150,6 +150,25 @@ def test_export_from_a_store_on_a_full_disk(tmp_path: Path, small_disk: Path) ->
     assert "digests: 7 of 7 matched" in replayed.stdout
 
 
+def test_export_from_an_idle_store_on_a_full_disk(tmp_path: Path, small_disk: Path) -> None:
+    """No process holds the store open, so no ``-shm`` file exists and none can be
+    made on the full disk: export reads the file immutable instead, and replays."""
+    home = small_disk / "home"
+    env = make_home(home, 500)
+    assert not (home / "ledger.db-wal").exists()
+    fill_disk(small_disk)
+    before = store_files(home)
+    bundle = tmp_path / "brain.tar.zst"
+    done = kei(["hibernate", "export", "--out", str(bundle)], env)
+    assert done.returncode == 0, done.stderr
+    assert store_files(home) == before
+    assert sorted(p.name for p in home.iterdir() if p.name.startswith("ledger.db")) == ["ledger.db"]
+    verified = kei(["verify-chain"], env)
+    assert verified.returncode == 0, verified.stderr
+    replayed = kei(["replay", "--from", str(bundle), "--db", str(tmp_path / "r.db")], env)
+    assert replayed.returncode == 0, replayed.stderr
+
+
 def test_edited_read_models_are_never_signed(tmp_path: Path, store_url: str) -> None:
     """Rows edited behind kei's back (a cost multiplied, an agent's branch changed)
     change what `cost report` shows, but the bundle exported afterwards is byte for

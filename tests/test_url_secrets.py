@@ -112,3 +112,23 @@ def test_the_cli_reports_a_malformed_url_in_one_line(url: str, tmp_path: Path) -
     assert "Traceback" not in done.stderr and SECRET not in done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("kei: error: ")]
     assert len(errors) == 1 and "malformed PostgreSQL URL" in errors[0]
+
+
+def test_libpq_options_in_the_url_reach_every_connection(pg_url: str) -> None:
+    """``?application_name=`` shows on the server's side of the pool's connections,
+    and ``?sslmode=require`` is obeyed (this server speaks no TLS: refused, one line),
+    never dropped: a dropped sslmode would connect in clear without a word."""
+    from kei.adapters.store import open_store
+
+    store = open_store(pg_url + "?application_name=kei-options-test")
+    try:
+        store.create()
+        rows = store.select(
+            "SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+        )
+    finally:
+        store.close()
+    assert rows == [("kei-options-test",)]
+    with pytest.raises(StoreError) as caught:
+        open_store(pg_url + "?sslmode=require")
+    assert "SSL" in str(caught.value) and "\n" not in str(caught.value)

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from kei.adapters.store.base import ChainEntry, PendingRecord
 from kei.domain import events
-from kei.domain.envelope import HEADER_LEN, KEY_ID_LEN, SIG_LEN, unsigned_parts
+from kei.domain.envelope import HEADER_LEN, KEY_ID_LEN, SIG_LEN, batch_parts
 from kei.domain.recorded import RecordedEvent
 from kei.errors import InputError
 
@@ -107,7 +107,8 @@ def seal_batch(
     All messages are built first and signed in one call, so a ``ParallelSigner``
     can share the signatures between two cores.
     """
-    type_of, encode, key_id = events.event_type_of, events.encode_payload, signer.key_id
+    type_of, encode = events.event_type_of, events.encode_payload
+    unsigned = batch_parts(signer.key_id, timestamp_us)
     parts: list[tuple[bytes, bytes, bytes]] = []
     where: list[tuple[str, int, str]] = []
     schemas: list[int] = []
@@ -122,15 +123,7 @@ def seal_batch(
             )
         version = versions[stream] = version + 1
         parts.append(
-            unsigned_parts(
-                stream=stream,
-                version=version,
-                type_=etype.name,
-                schema_version=etype.schema_version,
-                timestamp_us=timestamp_us,
-                payload=encode(event.payload),
-                key_id=key_id,
-            )
+            unsigned(stream, version, etype.name, etype.schema_version, encode(event.payload))
         )
         where.append((stream, version, etype.name))
         schemas.append(etype.schema_version)

@@ -43,6 +43,12 @@ class Settings:
     def keys_dir(self) -> Path:
         return self.home / "keys"
 
+    @property
+    def checkpoint_state(self) -> Path:
+        """Where ``kei checkpoint`` remembers the last checkpoint it signed per store
+        (``adapters/checkpoint_state.py``), so the next checks only what was appended."""
+        return self.home / "checkpoint-state"
+
     def key_path(self, name_or_path: str | None = None) -> Path:
         """A key given by name (in the keys folder) or by a path to a file."""
         ref = name_or_path or self.key_name

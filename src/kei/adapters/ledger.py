@@ -25,6 +25,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 
 from kei.adapters.appending import (
@@ -36,17 +37,19 @@ from kei.adapters.appending import (
     seal_batch,
     starts,
 )
+from kei.adapters.checkpointing import sign_now
 from kei.adapters.leak_files import shipped_matrix
 from kei.adapters.leak_guard import guard_batch
 from kei.adapters.parallel_signer import ParallelSigner
+from kei.adapters.pins import Identity, Pin, identity_findings
 from kei.adapters.retrying import RetryPolicy, retry_write
 from kei.adapters.store import EventStore, open_store
 from kei.adapters.store.base import PendingRecord, iter_all
 from kei.adapters.verification import VerifyReport, verify_store
+from kei.adapters.verify_pool import Progress
 from kei.domain import events
-from kei.domain.checkpoint import sign_tree_checkpoint
 from kei.domain.heads import HeadSigner, head_signer
-from kei.domain.identity import genesis_line
+from kei.domain.identity import key_matcher
 from kei.domain.keyring import KeyRing, build_keyring
 from kei.domain.keys import SigningKey
 from kei.domain.leaks import Matrix
@@ -56,10 +59,10 @@ from kei.domain.records import StoredRecord
 from kei.errors import (
     ConcurrencyError,
     InputError,
+    KeiError,
     KeysChangedError,
     LedgerStateError,
     StoreNotInitialisedError,
-    VerificationError,
 )
 
 __all__ = ["MAX_BATCH", "Ledger", "NewEvent"]
@@ -85,8 +88,10 @@ class Ledger:
         parallel_signing: bool = False,
         leaks: Matrix | None = None,
         retry: RetryPolicy | None = None,
+        checkpoint_state: Path | None = None,
     ) -> None:
         self.store = store
+        self._checkpoint_state = checkpoint_state
         self.retry = retry if retry is not None else RetryPolicy()
         self._leaks = leaks if leaks is not None else shipped_matrix()
         self._parallel = parallel_signing
@@ -112,6 +117,7 @@ class Ledger:
         leaks: Matrix | None = None,
         read_only: bool = False,
         retry: RetryPolicy | None = None,
+        checkpoint_state: Path | None = None,
     ) -> Ledger:
         """Open the ledger at ``url``; ``create`` makes the store (not the genesis);
         ``read_only`` opens a SQLite file so nothing can be written (``open_store``).
@@ -121,7 +127,9 @@ class Ledger:
         the leak matrix every append scans free text with (``adapters/leak_guard.py``);
         None means the rules shipped with kei, ``Matrix(())`` none at all. ``retry``
         is the budget of every write that loses a race (``adapters/retrying.py``),
-        which the services built on this ledger use too.
+        which the services built on this ledger use too. ``checkpoint_state`` is
+        the folder where ``checkpoint`` remembers the last checkpoint it signed, so the
+        next one checks only the events appended since (None: always the whole log).
         """
         store = open_store(url, create=create, synchronous=synchronous, read_only=read_only)
         if create:
@@ -132,7 +140,13 @@ class Ledger:
                 f"{store.url} holds no kei ledger", hint="run `kei init`"
             )
         ledger = cls(
-            store, key=key, clock=clock, parallel_signing=parallel_signing, leaks=leaks, retry=retry
+            store,
+            key=key,
+            clock=clock,
+            parallel_signing=parallel_signing,
+            leaks=leaks,
+            retry=retry,
+            checkpoint_state=checkpoint_state,
         )
         ledger._worker_url, ledger._synchronous = url, synchronous
         return ledger
@@ -447,47 +461,83 @@ class Ledger:
 
     def checkpoint(self) -> str:
         """A signed C2SP checkpoint of the whole log as it is now: its Merkle tree root,
-        recomputed from the chain by the check below (never from stored tree hashes).
+        recomputed from the chain (never from stored tree hashes).
 
-        The chain is checked first (``--quick``: links and hashes): a checkpoint vouches
-        for what it covers, so kei refuses to sign over a log with findings.
+        The log is checked first (``--quick``: links and hashes): a checkpoint vouches
+        for what it covers, so kei refuses to sign over a log with findings. With a
+        ``checkpoint_state`` folder (``Ledger.open``) only what was appended since the
+        last checkpoint signed here is checked (``adapters/checkpointing.py``).
         """
-        key = self._signer()
-        self.check_signer(key)
-        report = self.verify(quick=True)
-        if not report.ok:
-            first = report.findings[0]
-            raise VerificationError(
-                f"the log has {len(report.findings)} finding(s), the first at position "
-                f"{first.position}: {first.kind.value}; no checkpoint was signed",
-                position=first.position,
-                kind=first.kind.value,
-            )
-        if report.chain_size == 0 or report.tree_root is None:
-            raise LedgerStateError("the log is empty", hint="run `kei init`")
-        extra = () if (genesis := self.genesis_key()) is None else (genesis_line(genesis),)
-        return sign_tree_checkpoint(self.ledger_id, report.tree_size, report.tree_root, key, extra)
+        url = self._worker_url or self.store.url
+        return sign_now(self, self._signer(), self._checkpoint_state, url)
 
-    def genesis_key(self) -> bytes | None:
-        """The public key the genesis event introduced (None: no valid genesis)."""
-        ring = self.keyring(refresh=True)
+    def genesis_key(self, *, refresh: bool = True) -> bytes | None:
+        """The public key the genesis event introduced (None: no valid genesis);
+        ``refresh=False`` reads it from the key registry as last folded."""
+        ring = self.keyring(refresh=refresh)
         return next(
             (e.public_key for e in ring.keys.values() if e.added_at == ring.genesis_position),
             None,
         )
 
+    def identity(self) -> Identity:
+        """What the log says it is: its genesis ledger id and key (None where the
+        genesis does not verify; ``verify`` reports that as a finding)."""
+        try:
+            ledger_id = self.keyring(refresh=True).ledger_id
+            return Identity(ledger_id, self.genesis_key(refresh=False))
+        except KeiError:
+            return Identity(None, None)
+
     def verify(
-        self, *, jobs: int = 1, quick: bool = False, checkpoint: str | None = None
+        self,
+        *,
+        jobs: int = 1,
+        quick: bool = False,
+        checkpoint: str | None = None,
+        progress: Progress = None,
+        pin: Pin | None = None,
+        expect_ledger: str | None = None,
+        expect_key: str | None = None,
     ) -> VerifyReport:
-        """Re-check every stored byte; see ``kei.adapters.verification``."""
-        return verify_store(
+        """Re-check every stored byte; see ``kei.adapters.verification``.
+
+        The genesis is also checked against every outside value given (``pin-mismatch``
+        findings): ``pin`` (``adapters/pins.read_pin``), ``expect_ledger`` (a ledger id),
+        ``expect_key`` (a verifier key, fingerprint, public key or key id; see
+        ``kei.domain.identity.key_matcher``) and the ``checkpoint``'s ``kei-genesis`` line.
+        """
+        matcher = None if expect_key is None else _key_matcher(expect_key)
+        report = verify_store(
             self.store,
             jobs=jobs,
             quick=quick,
             checkpoint_text=checkpoint,
+            progress=progress,
             url=self._worker_url,
             synchronous=self._synchronous,
         )
+        if pin is None and expect_ledger is None and matcher is None and checkpoint is None:
+            return report
+        report.add(
+            identity_findings(
+                self.identity(),
+                pin=pin,
+                expect_ledger=expect_ledger,
+                expect_key=matcher,
+                checkpoint_text=checkpoint,
+            )
+        )
+        return report
+
+
+def _key_matcher(spec: str) -> str:
+    try:
+        return key_matcher(spec)
+    except ValueError as exc:
+        raise InputError(
+            f"expected genesis key: {exc}", hint="see `kei keys export --vkey`"
+        ) from None
 
 
 def _is_key_id(text: str) -> bool:

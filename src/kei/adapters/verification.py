@@ -99,6 +99,8 @@ class VerifyReport:
     max_findings: int = MAX_FINDINGS
     tree_size: int = 0
     tree_root: bytes | None = None
+    tree_hashes: tuple[bytes, ...] = ()
+    """The compact range of the recomputed tree (``CompactRange.hashes``), not reported."""
 
     @property
     def ok(self) -> bool:
@@ -364,6 +366,7 @@ class _TreeJob:
             raise self._error
         report.add(self._report.findings, self._report.findings_omitted)
         report.tree_size, report.tree_root = self._report.tree_size, self._report.tree_root
+        report.tree_hashes = self._report.tree_hashes
         return self._root_at
 
 
@@ -409,7 +412,7 @@ def _recompute_tree(
         after = int(rows[-1][0])
     if loader is not None:
         report.add(loader.finish(), heads.omitted if heads is not None else 0)
-    report.tree_size, report.tree_root = tree.size, tree.root()
+    report.tree_size, report.tree_root, report.tree_hashes = tree.size, tree.root(), tree.hashes
     return root_at
 
 

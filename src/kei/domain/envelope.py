@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final, Protocol
 
 import msgspec
@@ -130,6 +130,30 @@ def unsigned_parts(
     tail = _U16_I64.pack(schema_version, timestamp_us) + payload
     message = b"".join((EVENT_TAG, _lp(stream), _U64.pack(version), _lp(type_), head, tail))
     return message, head, tail
+
+
+Parts = Callable[[str, int, str, int, bytes], tuple[bytes, bytes, bytes]]
+"""(stream, version, type, schema_version, payload) -> ``unsigned_parts``' triple."""
+
+
+def batch_parts(key_id: bytes, timestamp_us: int) -> Parts:
+    """``unsigned_parts`` for a batch signed by one key at one time: what the events
+    share (the header, the timestamp per schema version) is built once, and each
+    event's call is positional (the batch append's loop, ``adapters/appending.py``)."""
+    head = _FORMAT_BYTE + key_id
+    stamps: dict[int, bytes] = {}
+    join, u64, lp, tag = b"".join, _U64.pack, _lp, EVENT_TAG
+
+    def parts(
+        stream: str, version: int, type_: str, schema_version: int, payload: bytes
+    ) -> tuple[bytes, bytes, bytes]:
+        stamp = stamps.get(schema_version)
+        if stamp is None:
+            stamp = stamps[schema_version] = _U16_I64.pack(schema_version, timestamp_us)
+        tail = stamp + payload
+        return join((tag, lp(stream), u64(version), lp(type_), head, tail)), head, tail
+
+    return parts
 
 
 def open_state(state: bytes) -> Envelope:

@@ -283,8 +283,8 @@ class Matrix:
             return False
         memo, shortest = self._clean, active.shortest
         needs = _NOTHING if active.needs is None else active.needs.search
-        for s in strings:
-            if len(s) < shortest or s in memo:
+        for s in set(strings).difference(memo):  # a batch repeats most of its strings
+            if len(s) < shortest:
                 continue
             if needs(s) is not None and search(s) is not None:
                 return False

@@ -201,6 +201,27 @@ class CompactRange:
         self._stack: list[bytes] = []
         self._on_tile = on_tile
 
+    @classmethod
+    def resume(
+        cls, size: int, hashes: Sequence[bytes], on_tile: NodeSink | None = None
+    ) -> CompactRange:
+        """The range of ``size`` leaves saved as ``hashes`` (see ``hashes``), so a later
+        run extends it without reading the leaves again; ValueError when they cannot
+        be such a range (one hash per set bit of ``size``, each 32 bytes)."""
+        if size < 0 or len(hashes) != size.bit_count():
+            raise ValueError(f"a range of {size} leaves has {max(size, 0).bit_count()} hashes")
+        if any(type(h) is not bytes or len(h) != HASH_LEN for h in hashes):
+            raise ValueError(f"a subtree hash has {HASH_LEN} bytes")
+        tree = cls(on_tile)
+        tree.size, tree._stack = size, list(hashes)
+        return tree
+
+    @property
+    def hashes(self) -> tuple[bytes, ...]:
+        """The complete subtrees' roots, leftmost (largest) first: with ``size``, all
+        that ``resume`` needs."""
+        return tuple(self._stack)
+
     def _push(self, level: int, node: bytes) -> None:
         """Add a complete subtree of ``2**level`` leaves at the current end."""
         end = self.size + (1 << level)

@@ -235,7 +235,7 @@ def _log_digests_child(url: str, head: int, scratch: str, conn: Connection) -> N
 
     answer: tuple[str, Any]
     try:
-        store = open_store(url)
+        store = open_store(url, read_only=True)  # writes nothing; works on a full disk
         try:
             answer = ("ok", log_digests(store, head, scratch))
         finally:

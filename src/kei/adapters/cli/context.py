@@ -140,6 +140,7 @@ def open_ledger(
         synchronous=settings.synchronous,
         read_only=read_only,
         retry=settings.retry,
+        checkpoint_state=settings.checkpoint_state,
     )
     try:
         yield ledger

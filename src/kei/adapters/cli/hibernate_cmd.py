@@ -64,7 +64,11 @@ def export(
             raise InputError("a bundle is written to a file, not to stdout", hint="name a file")
         protected = Protected.of_settings(settings)
         target = check_output(out, protected, force=force)  # before any work
-        with open_ledger(settings, with_key=True) as ledger, replay_cmd.phase_bars() as bars:
+        # Read-only: export writes nothing into the store (whose disk may be full).
+        with (
+            open_ledger(settings, with_key=True, read_only=True) as ledger,
+            replay_cmd.phase_bars() as bars,
+        ):
             total = ledger.store.count()
             tick = None if bars is None else (lambda n: bars("exporting", n, total))
             report = export_bundle(

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -25,19 +25,15 @@ from kei.adapters.cli.context import handled, open_ledger, stderr
 from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.limits import COUNT_MAX, JOBS_MAX
 from kei.adapters.config import Settings
-from kei.adapters.pins import Identity, identity_findings, read_pin, write_pin
+from kei.adapters.pins import Identity, read_pin, write_pin
 from kei.adapters.verification import (
     VerifyReport,
     default_jobs,
     read_checkpoint_file,
-    verify_store,
 )
 from kei.domain.identity import fingerprint
 from kei.domain.verify import Finding, FindingKind
-from kei.errors import InputError, KeiError
-
-if TYPE_CHECKING:
-    from kei.adapters.ledger import Ledger
+from kei.errors import InputError
 
 
 def register(app: typer.Typer) -> None:
@@ -117,7 +113,8 @@ def verify_chain(
     """Re-read every stored byte and report every finding (exit 1 when there are any)."""
     with handled(ctx) as g:
         settings = g.settings()
-        key_matcher = None if expect_key is None else _key_matcher(expect_key)
+        if expect_key is not None:
+            _key_matcher(expect_key)  # a usage error before the store is opened
         cp_text = None if checkpoint_file is None else read_checkpoint_file(checkpoint_file)
         witness_keys = _witness_keys(witnesses or [], quorum, cp_text)
         pin = read_pin(settings.home, settings.db_url)
@@ -126,27 +123,18 @@ def verify_chain(
             open_ledger(settings, read_only=True) as ledger,
             _progress(ledger.store.max_position()) as tick,
         ):
-            found = _identity(ledger)
-            report = verify_store(
-                ledger.store,
+            found = ledger.identity()
+            report = ledger.verify(
                 jobs=jobs or default_jobs(),
                 quick=quick,
-                checkpoint_text=cp_text,
+                checkpoint=cp_text,
                 progress=tick,
-                synchronous=settings.synchronous,
-                url=settings.db_url,
+                pin=pin,
+                expect_ledger=expect_ledger,
+                expect_key=expect_key,
             )
         if cp_text is not None and witness_keys:
             report.add(_quorum_findings(cp_text, witness_keys, quorum))
-        report.add(
-            identity_findings(
-                found,
-                pin=pin,
-                expect_ledger=expect_ledger,
-                expect_key=key_matcher,
-                checkpoint_text=cp_text,
-            )
-        )
         _render(report, as_json=as_json, seconds=time.monotonic() - started)
         if pin is None and report.ok:
             _pin_on_first_use(settings, found)
@@ -199,15 +187,6 @@ def _key_matcher(spec: str) -> str:
         return key_matcher(spec)
     except ValueError as exc:
         raise InputError(f"--expect-key: {exc}", hint="see `kei keys export --vkey`") from None
-
-
-def _identity(ledger: Ledger) -> Identity:
-    """The log's own ledger id and genesis key; an invalid genesis is a finding of
-    ``verify_store``, so it reads here as an identity of None."""
-    try:
-        return Identity(ledger.keyring(refresh=True).ledger_id, ledger.genesis_key())
-    except KeiError:
-        return Identity(None, None)
 
 
 def _pin_on_first_use(settings: Settings, found: Identity) -> None:

@@ -86,6 +86,24 @@ def parse_url(url: str) -> dict[str, Any]:
     return args
 
 
+def connection_options(url: str) -> dict[str, str]:
+    """The URL's other libpq options (``sslmode``, ``sslrootcert``, ``application_name``,
+    ``options``, ``target_session_attrs``...), passed to every connection as given: a
+    ``?sslmode=require`` that kei dropped would connect in clear without a word. Call
+    after ``parse_url``, which has refused a URL that does not parse."""
+    given = conninfo_to_dict("postgresql" + url[len(url.partition("://")[0]) :])
+    return {k: str(v) for k, v in given.items() if k not in _USED and v not in (None, "")}
+
+
+def _add_options(datastore: PostgresDatastore, args: dict[str, Any]) -> None:
+    """Give the library's pool (opened lazily, on first use) every connection argument,
+    the libpq options it takes no parameter for included."""
+    kwargs = datastore.pool.kwargs
+    if not isinstance(kwargs, dict):  # pragma: no cover - the library's pool changed
+        raise StoreError("cannot pass connection options to the PostgreSQL pool")
+    kwargs.update(args)
+
+
 def _malformed(url: str, why: str) -> StoreError:
     return StoreError(
         f"malformed PostgreSQL URL {redact_url(url)}: {why}",
@@ -106,11 +124,12 @@ class PostgresStore(RecorderAppends):
 
     def __init__(self, url: str, *, pool_size: int = 2) -> None:
         self.url = redact_url(url)
-        self._args = parse_url(url)
+        named = parse_url(url)
+        self._args: dict[str, Any] = {**named, **connection_options(url)}
         self._probe()
         try:
             self._datastore = PostgresDatastore(
-                **self._args,
+                **named,
                 connect_timeout=CONNECT_TIMEOUT_S,
                 pool_size=pool_size,
                 max_overflow=2,
@@ -118,6 +137,7 @@ class PostgresStore(RecorderAppends):
                 enable_db_functions=False,
                 lock_timeout=0,
             )
+            _add_options(self._datastore, self._args)
             self.recorder = ChainedPostgresRecorder(self._datastore)
         except (PersistenceError, psycopg.Error) as exc:
             raise StoreError(f"cannot open PostgreSQL store {self.url}: {exc}") from exc

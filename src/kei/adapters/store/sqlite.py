@@ -85,16 +85,19 @@ class SQLiteStore(RecorderAppends):
             if create:
                 _create_private(self.path)
             name = read_only_uri(self.path) if read_only else str(self.path)
-            self._datastore = ChainedSQLiteDatastore(
-                name, synchronous=mode, journal=journal, read_only=read_only
-            )
-            self.recorder = ChainedSQLiteRecorder(self._datastore, events_table_name=EVENTS_TABLE)
+            self._open(name, mode, journal)
         except (PersistenceError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
         except OSError as exc:
             raise StoreError(
                 f"cannot open SQLite store {self.path}: {exc.strerror or exc}"
             ) from exc
+
+    def _open(self, name: str, mode: str, journal: str) -> None:
+        self._datastore = ChainedSQLiteDatastore(
+            name, synchronous=mode, journal=journal, read_only=self.read_only
+        )
+        self.recorder = ChainedSQLiteRecorder(self._datastore, events_table_name=EVENTS_TABLE)
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
@@ -122,7 +125,7 @@ class SQLiteStore(RecorderAppends):
     def _appending(self) -> Iterator[None]:
         try:
             yield
-        except ESIntegrityError as exc:
+        except (ESIntegrityError, sqlite3.IntegrityError) as exc:
             raise ConcurrencyError(f"a stream version was taken by another writer: {exc}") from exc
         except (PersistenceError, sqlite3.Error) as exc:
             raise _store_error(self.path, exc) from exc
@@ -359,16 +362,40 @@ def read_only_uri(path: Path) -> str:
     copy or mount) by a ``file:`` URI with ``mode=ro``, immutable when no write-ahead
     log beside it holds events. Immutable means SQLite takes no lock and makes no -shm
     file; with a -wal holding events it is never used, since it would hide them."""
-    if _writable(path.parent) and _writable(path):
+    if _writable(path.parent) and _writable(path) and not _idle_on_full_disk(path):
         # A live ledger: opened as usual, so the last connection to close removes the
         # -wal and -shm files as always (a ``mode=ro`` connection leaves them behind);
         # the connection is made ``query_only`` (``sqlite_recorder._Pool``).
         return str(path)
     uri = path.absolute().as_uri() + "?mode=ro"
-    wal = path.with_name(path.name + "-wal")
-    if not (wal.exists() and wal.stat().st_size > 0):
+    if not _wal_holds_events(path):
         uri += "&immutable=1"
     return uri
+
+
+MIN_FREE_TO_OPEN: Final = 256 * 1024
+"""Free bytes below which an idle store is read ``immutable`` rather than opened as
+usual: SQLite would make its ``-wal`` and 32 KiB ``-shm`` files, and fail half-way."""
+
+
+def _idle_on_full_disk(path: Path) -> bool:
+    """No process has the store open (no ``-shm``), its log holds nothing, and its
+    disk has almost no room: an ordinary open would fail, or leave files behind."""
+    if path.with_name(path.name + "-shm").exists() or _wal_holds_events(path):
+        return False
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < MIN_FREE_TO_OPEN
+
+
+def _wal_holds_events(path: Path) -> bool:
+    wal = path.with_name(path.name + "-wal")
+    try:
+        return wal.stat().st_size > 0
+    except FileNotFoundError:
+        return False
 
 
 def _writable(path: Path) -> bool:
