@@ -361,3 +361,30 @@ def test_a_stream_that_skips_versions_across_the_checkpoint_is_refused(
         tracked.checkpoint()
     assert (caught.value.kind, caught.value.position) == (FindingKind.VERSION_GAP.value, victim)
     assert not verify_store(tracked.store, quick=True).ok  # the whole-log check agrees
+
+
+@pytest.mark.parametrize("damage", ["delete", "renumber"])
+def test_heads_of_the_new_transactions_are_checked(
+    tracked: Ledger, store_url: str, damage: str
+) -> None:
+    """The fast path checks the signed heads of what was appended since the last
+    checkpoint as the whole-log check does: a head row deleted (the tail is unsigned)
+    or renumbered (the heads no longer tile) is refused, nothing signed."""
+    tracked.checkpoint()
+    append(tracked, 3)
+    top = run_sql(store_url, "SELECT MAX(position) FROM kei_heads")[0][0]
+    if damage == "delete":
+        run_sql(store_url, "DELETE FROM kei_heads WHERE position = ?", (top,))
+    else:
+        run_sql(store_url, "UPDATE kei_heads SET position = ? WHERE position = ?", (top + 5, top))
+    with pytest.raises(VerificationError) as caught:
+        tracked.checkpoint()
+    kinds = {FindingKind.UNSIGNED_TAIL.value, FindingKind.HEAD_MISSING.value}
+    assert caught.value.kind in kinds
+
+
+def test_a_clean_append_after_a_checkpoint_passes_the_head_check(tracked: Ledger) -> None:
+    tracked.checkpoint()
+    append(tracked, 3)
+    append(tracked, 1)
+    assert tracked.checkpoint()

@@ -29,12 +29,13 @@ from typing import TYPE_CHECKING, Final
 from kei.adapters.checkpoint_state import CheckpointState, load_state, save_state, state_path
 from kei.adapters.new_versions import NewVersions
 from kei.adapters.store import EventStore
-from kei.adapters.store.base import CHAIN_TABLE
+from kei.adapters.store.base import CHAIN_TABLE, HEADS_TABLE
 from kei.adapters.verification import (
     VerifyLimits,
     VerifyReport,
     _as_hash,
     _compare_stored,
+    _HeadLoader,
     _key_findings,
 )
 from kei.domain.checkpoint import (
@@ -44,11 +45,12 @@ from kei.domain.checkpoint import (
     sign_tree_checkpoint,
     signed_by,
 )
+from kei.domain.heads import HeadChecker
 from kei.domain.identity import genesis_line
 from kei.domain.keyring import KeyRing
 from kei.domain.keys import SigningKey
 from kei.domain.merkle import CompactRange
-from kei.domain.verify import FindingKind, Link, RangeChecker
+from kei.domain.verify import Finding, FindingKind, Link, RangeChecker
 from kei.errors import LedgerStateError, VerificationError
 
 if TYPE_CHECKING:
@@ -159,6 +161,7 @@ def _check_after(
     stored = store.has_tree_table()
     tree = CompactRange.resume(start.size, start.hashes, (lambda *n: met.append(n)) if stored else None)  # fmt: skip
     checker = RangeChecker(ring, quick=True, prev=anchor, max_findings=report.max_findings)
+    heads = _heads_after(store, ring, anchor, report)
     versions = NewVersions()
     page = VerifyLimits().page
     after, last = anchor.position, anchor
@@ -174,6 +177,8 @@ def _check_after(
         checker.feed(rows)
         versions.feed(rows)
         chained = [(int(r[0]), _as_hash(r[7]), r[5]) for r in rows if r[5] is not None]
+        if heads is not None and chained:
+            heads.feed(chained)
         first = tree.size
         tree.extend(h for _, h, _ in chained)
         if met:
@@ -184,8 +189,56 @@ def _check_after(
             last = Link(pos, seq, digest)
         after = window
     report.add(checker.result.findings, checker.result.omitted)
+    if heads is not None:
+        report.add(heads.finish())
     report.add(versions.check_before(store, anchor.position))
     return tree, last
+
+
+def _heads_after(
+    store: EventStore, ring: KeyRing, anchor: Link, report: VerifyReport
+) -> _HeadLoader | None:
+    """The signed heads of what was appended since the anchor, checked as the whole-log
+    path checks them under ``--quick`` (they tile from the anchor on, cover every new
+    entry, none signs past the end); None for a ledger whose genesis declares none.
+
+    A checkpoint ends where a transaction ended, so a head ends at the anchor and the
+    next starts after it; they are found by their counter (a binary search over the
+    heads table's key, a few index probes), never by a scan."""
+    if not ring.signed_heads or ring.ledger_id is None or anchor.seq is None:
+        return None
+    first = _first_head_after(store, anchor.seq)
+    before = (
+        store.select(f"SELECT seq FROM {HEADS_TABLE} WHERE position = ?", (first - 1,))
+        if first
+        else []
+    )
+    if not before or before[0][0] != anchor.seq:
+        detail = f"no head {first - 1} signs the last checkpoint's end (sequence {anchor.seq})"
+        report.add([Finding(FindingKind.HEAD_MISSING, None, detail)])
+    checker = HeadChecker.starting_at(ring, ring.ledger_id, first, anchor.seq + 1)
+    checker.quick, checker.max_findings = True, report.max_findings
+    loader = _HeadLoader(store, checker, VerifyLimits().page)
+    loader.start_after(first - 1)
+    return loader
+
+
+def _first_head_after(store: EventStore, seq: int) -> int:
+    """The counter of the first head signing past ``seq`` (one past the last head when
+    none does): heads' sequences grow with their counter in a log that verifies, and
+    in one that does not the checker's tiling rule names what is wrong."""
+    if not store.read_heads(after=-1, limit=1):  # none, or no table: nothing signs past
+        return 0
+    top = store.select(f"SELECT MAX(position) FROM {HEADS_TABLE}")
+    lo, hi = 0, (int(top[0][0]) + 1) if top and top[0][0] is not None else 0
+    while lo < hi:
+        mid = (lo + hi) // 2
+        row = store.select(f"SELECT seq FROM {HEADS_TABLE} WHERE position = ?", (mid,))
+        if row and type(row[0][0]) is int and row[0][0] > seq:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 def _whole(ledger: Ledger, prior: _Prior | None, path: Path | None) -> _Tree:

@@ -423,6 +423,10 @@ class _HeadLoader:
         self._store, self._checker, self._page = store, checker, page
         self._after, self._done = -1, False
 
+    def start_after(self, counter: int) -> None:
+        """Load heads after counter ``counter`` only (a check of part of a log)."""
+        self._after = counter
+
     def _load(self) -> None:
         rows = self._store.read_heads(after=self._after, limit=self._page)
         self._checker.add_heads(rows)
