@@ -349,3 +349,33 @@ def test_any_mix_of_forgeries_reads_the_truth(
     truthful_tree(run)
     run("projections", "status")
     run("projections", "verify")
+
+
+@pytest.mark.parametrize("into", ["new", "extend"])
+def test_replayed_read_models_are_sealed(kei: Run, home: Path, tmp_path: Path, into: str) -> None:
+    """After `kei replay` (into a new file, and onto a store that holds the first
+    events) the target's read models are sealed with this KEI_HOME's key: the next read
+    trusts them, no "rebuilt" warning."""
+    target = tmp_path / "target.db"
+    if into == "extend":
+        early = tmp_path / "early.tar.zst"
+        kei("hibernate", "export", "--out", str(early))
+        kei("replay", "--from", str(early), "--db", str(target))
+        kei("cost", "record", "root", "--provider", "x", "--model", "y", "--micro-cents", "1")
+    bundle = tmp_path / "b.tar.zst"
+    kei("hibernate", "export", "--out", str(bundle))
+    kei("replay", "--from", str(bundle), "--db", str(target))
+    for args in (("cost", "report"), ("agent", "tree", "root"), ("memory", "get", "policy")):
+        result = kei("--db", str(target), *args)
+        assert REBUILT not in result.stderr, (args, result.stderr)
+
+
+def test_imported_read_models_are_sealed(kei: Run, tmp_path: Path) -> None:
+    """The same after `kei events import` into a new store."""
+    lines = tmp_path / "log.jsonl"
+    kei("events", "export", "--format", "jsonl", "--out", str(lines))
+    target = tmp_path / "imported.db"
+    kei("--db", str(target), "events", "import", str(lines))
+    for args in (("cost", "report"), ("agent", "tree", "root")):
+        result = kei("--db", str(target), *args)
+        assert REBUILT not in result.stderr, (args, result.stderr)

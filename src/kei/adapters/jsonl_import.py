@@ -53,9 +53,15 @@ class JsonlImport:
 
 
 def import_jsonl(
-    lines: Iterable[bytes], url: str, *, dry_run: bool = False, synchronous: str = "FULL"
+    lines: Iterable[bytes],
+    url: str,
+    *,
+    dry_run: bool = False,
+    synchronous: str = "FULL",
+    seal_key: bytes | None = None,
 ) -> JsonlImport:
-    """Verify the events in ``lines`` and add the new ones to the store at ``url``."""
+    """Verify the events in ``lines`` and add the new ones to the store at ``url``;
+    ``seal_key``: the read models caught up afterwards end sealed."""
     target = open_target(url, synchronous)
     try:
         with Staging(None if dry_run else stage_folder(target)) as staging:
@@ -74,7 +80,7 @@ def import_jsonl(
     finally:
         target.close()
     if new and not dry_run:
-        _catch_up(url)
+        _catch_up(url, seal_key)
     return JsonlImport(count, mode, new, head, dry_run)
 
 
@@ -186,14 +192,14 @@ def _commit(target: Target, staging: Staging, split: int, heads: list[HeadRow]) 
     )
 
 
-def _catch_up(url: str) -> None:
+def _catch_up(url: str, seal_key: bytes | None) -> None:
     from kei.adapters.projection_engine import ProjectionEngine
     from kei.adapters.store import open_store
     from kei.projections.registry import default_projections
 
     store = open_store(url)
     try:
-        engine = ProjectionEngine(url, store, default_projections())
+        engine = ProjectionEngine(url, store, default_projections(), seal_key=seal_key)
         try:
             engine.catch_up()
         finally:

@@ -333,6 +333,16 @@ class ProjectionEngine:
                 bad[n] = why
         return good
 
+    def seal(self, names: Sequence[str] | None = None) -> None:
+        """Seal read models as they stand, without checking them first: for a caller
+        that has just checked them itself (a replay compares each with the digest the
+        bundle's signed manifest names). Needs a ``seal_key``."""
+        if self._seal_key is None:
+            raise ValueError("sealing needs a seal_key")
+        chosen = self._names(names)
+        with self._errors("seal"), projection_seal.one_sealer(self._engine):
+            self._seal(chosen)
+
     def _seal(self, names: Sequence[str]) -> None:
         """Seal each of ``names`` as it stands: its digest read in one snapshot (SQLite)
         or with its state row locked (PostgreSQL), the seal written only if the state

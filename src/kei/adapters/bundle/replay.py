@@ -57,9 +57,12 @@ def replay_bundle(
     synchronous: str = "FULL",
     progress: PhaseProgress = None,
     sizes: PassSizes = PassSizes(),
+    seal_key: bytes | None = None,
 ) -> ReplayReport:
     """Verify the bundle at ``path`` and replay it into the store at ``url``; ``jobs``
-    verification processes (for a bundle of ``sizes.parallel_min`` events or more)."""
+    verification processes (for a bundle of ``sizes.parallel_min`` events or more).
+    ``seal_key``: the target's read models end sealed (``projection_seal``), so the
+    next read command trusts them without rebuilding."""
     target = open_target(url, synchronous)
     try:
         with BundleReader(path, limits=limits) as reader:
@@ -71,8 +74,10 @@ def replay_bundle(
                 report = _replay(reader, manifest, target, the_plan, staging, dry_run, work)
         if report.appended and target.new_file is not None:
             report.live = report.digests  # step 11: the moved file's projections are step 9's
+            if seal_key is not None and all(d.status != "differs" for d in report.live):
+                _seal(target.url, seal_key)
         elif report.appended:
-            report.live = _catch_up(target.url, manifest)  # step 11
+            report.live = _catch_up(target.url, manifest, seal_key)  # step 11
         return report
     finally:
         target.close()
@@ -174,7 +179,25 @@ def _commit(
     )
 
 
-def _catch_up(url: str, m: Manifest) -> list[DigestCheck]:
+def _seal(url: str, seal_key: bytes) -> None:
+    """Seal the moved file's read models: step 9 folded them from the bundle's rows
+    and each matched the digest the signed manifest names."""
+    from kei.adapters.projection_engine import ProjectionEngine
+    from kei.adapters.store import open_store
+    from kei.projections.registry import default_projections
+
+    store = open_store(url)
+    try:
+        engine = ProjectionEngine(url, store, default_projections(), seal_key=seal_key)
+        try:
+            engine.seal()
+        finally:
+            engine.close()
+    finally:
+        store.close()
+
+
+def _catch_up(url: str, m: Manifest, seal_key: bytes | None = None) -> list[DigestCheck]:
     """Step 11: the target's own projections, caught up, against the manifest; a
     projection that differs is rebuilt once (the log reproduced the digest at step 9)."""
     from kei.adapters.projection_engine import ProjectionEngine
@@ -183,7 +206,7 @@ def _catch_up(url: str, m: Manifest) -> list[DigestCheck]:
 
     store = open_store(url)
     try:
-        engine = ProjectionEngine(url, store, default_projections())
+        engine = ProjectionEngine(url, store, default_projections(), seal_key=seal_key)
         try:
             checks = _live(engine, m)
             stale = [c.name for c in checks if c.status == "differs"]

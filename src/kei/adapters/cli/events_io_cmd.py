@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
-from kei.adapters.cli.context import handled, open_ledger, stderr
+from kei.adapters.cli.context import handled, open_ledger, seal_key, stderr
 from kei.adapters.cli.limits import INT64_MAX
 from kei.adapters.cli.output import stdout_closed_ok
 from kei.errors import InputError
@@ -102,8 +102,9 @@ def import_(
         settings = g.settings()
         with _input(source) as lines:
             done = import_jsonl(
-                lines, settings.db_url, dry_run=dry_run, synchronous=settings.synchronous
-            )
+                lines, settings.db_url, dry_run=dry_run, synchronous=settings.synchronous,
+                seal_key=None if dry_run else seal_key(settings),
+            )  # fmt: skip
         verb = "would append" if dry_run else "appended"
         stderr().print(
             f"{done.lines} events verified ({done.mode}); {verb} {done.new}; "
