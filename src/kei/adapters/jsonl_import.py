@@ -193,16 +193,7 @@ def _commit(target: Target, staging: Staging, split: int, heads: list[HeadRow]) 
 
 
 def _catch_up(url: str, seal_key: bytes | None) -> None:
-    from kei.adapters.projection_engine import ProjectionEngine
-    from kei.adapters.store import open_store
-    from kei.projections.registry import default_projections
+    from kei.adapters.projection_engine import default_engine
 
-    store = open_store(url)
-    try:
-        engine = ProjectionEngine(url, store, default_projections(), seal_key=seal_key)
-        try:
-            engine.catch_up()
-        finally:
-            engine.close()
-    finally:
-        store.close()
+    with default_engine(url, seal_key) as engine:
+        engine.catch_up()

@@ -591,3 +591,21 @@ def _verified(
         kind=f.kind.value,
     )
     return records[:i], error
+
+
+@contextmanager
+def default_engine(url: str, seal_key: bytes | None = None) -> Iterator[ProjectionEngine]:
+    """The default read models of the store at ``url``, with the store opened for them
+    and both closed afterwards (replay and import catch the target up this way)."""
+    from kei.adapters.store import open_store
+    from kei.projections.registry import default_projections
+
+    store = open_store(url)
+    try:
+        engine = ProjectionEngine(url, store, default_projections(), seal_key=seal_key)
+        try:
+            yield engine
+        finally:
+            engine.close()
+    finally:
+        store.close()

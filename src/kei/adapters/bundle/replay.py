@@ -182,41 +182,23 @@ def _commit(
 def _seal(url: str, seal_key: bytes) -> None:
     """Seal the moved file's read models: step 9 folded them from the bundle's rows
     and each matched the digest the signed manifest names."""
-    from kei.adapters.projection_engine import ProjectionEngine
-    from kei.adapters.store import open_store
-    from kei.projections.registry import default_projections
+    from kei.adapters.projection_engine import default_engine
 
-    store = open_store(url)
-    try:
-        engine = ProjectionEngine(url, store, default_projections(), seal_key=seal_key)
-        try:
-            engine.seal()
-        finally:
-            engine.close()
-    finally:
-        store.close()
+    with default_engine(url, seal_key) as engine:
+        engine.seal()
 
 
 def _catch_up(url: str, m: Manifest, seal_key: bytes | None = None) -> list[DigestCheck]:
     """Step 11: the target's own projections, caught up, against the manifest; a
     projection that differs is rebuilt once (the log reproduced the digest at step 9)."""
-    from kei.adapters.projection_engine import ProjectionEngine
-    from kei.adapters.store import open_store
-    from kei.projections.registry import default_projections
+    from kei.adapters.projection_engine import default_engine
 
-    store = open_store(url)
-    try:
-        engine = ProjectionEngine(url, store, default_projections(), seal_key=seal_key)
-        try:
+    with default_engine(url, seal_key) as engine:
+        checks = _live(engine, m)
+        stale = [c.name for c in checks if c.status == "differs"]
+        if stale:
+            engine.rebuild(stale)
             checks = _live(engine, m)
-            stale = [c.name for c in checks if c.status == "differs"]
-            if stale:
-                engine.rebuild(stale)
-                checks = _live(engine, m)
-        finally:
-            engine.close()
-    finally:
-        store.close()
     return checks
 
 
