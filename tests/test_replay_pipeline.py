@@ -219,6 +219,26 @@ def test_any_changed_byte_of_a_segment_is_refused(
     assert not (folder / "new").exists()
 
 
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_a_byte_that_makes_two_events_claim_one_version_is_refused(
+    source: tuple[Path, Path, SigningKey], tmp_path: Path, mode: str
+) -> None:
+    """Found by the test above: one flipped bit early in a segment gave two staged rows
+    one (stream, version); the staging store's UNIQUE error escaped as a StoreError
+    (exit 3) instead of the bundle being refused, nothing written."""
+    _, full, key = source
+
+    def flip(b: bytes) -> bytes:
+        i = int(0.005 * len(b))
+        return b[:i] + bytes([b[i] ^ 1]) + b[i + 1 :]
+
+    bundle = tampered(full, key, tmp_path / "bad.tar.zst", flip)
+    url = f"sqlite:///{tmp_path / 'new' / 'ledger.db'}"
+    with pytest.raises(BundleError):
+        replay_bundle(bundle, url, **MODES[mode])  # type: ignore[arg-type]
+    assert not (tmp_path / "new").exists()
+
+
 def test_workers_check_frames_as_this_process_checks_rows(
     source: tuple[Path, Path, SigningKey], tmp_path: Path
 ) -> None:

@@ -16,6 +16,7 @@ has verification workers open it by URL, so it stays WAL.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import tempfile
@@ -24,7 +25,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from eventsourcing.persistence import IntegrityError as ESIntegrityError
+
 from kei.adapters import scratch
+from kei.adapters.bundle.layout import BundleError
 from kei.adapters.store.base import PAGE, ChainEntry
 from kei.adapters.store.sqlite import SQLiteStore
 from kei.adapters.store.sqlite_recorder import copy_heads
@@ -69,7 +73,8 @@ class Staging:
 
     def load(self, pages: Iterable[list[Any]]) -> int:
         """Insert the rows of ``pages`` (read from the bundle) as they come."""
-        return self.store.insert_stored(pages, head=None, create=True)
+        with _one_event_per_version():
+            return self.store.insert_stored(pages, head=None, create=True)
 
     def put_heads(self, heads: Sequence[HeadRow]) -> None:
         """Add checked signed head rows, before ``move_to`` makes this the target."""
@@ -83,9 +88,10 @@ class Staging:
         of the bundle is still being read."""
         if not records:
             return
-        self.store.insert_stored(
-            [records], head=self._head, create=self._head is None, split=split_records
-        )
+        with _one_event_per_version():
+            self.store.insert_stored(
+                [records], head=self._head, create=self._head is None, split=split_records
+            )
         last = records[-1]
         assert last.seq is not None and last.prev_hash is not None and last.hash is not None
         self._head = ChainEntry(last.position, last.seq, last.prev_hash, last.hash)
@@ -138,3 +144,18 @@ class Staging:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+@contextlib.contextmanager
+def _one_event_per_version() -> Iterator[None]:
+    """Staged rows that collide on (stream, version) or position are the bundle's
+    fault (a changed byte can make two events claim one version), refused as such."""
+    try:
+        yield
+    except StoreError as exc:
+        if not isinstance(exc.__cause__, (sqlite3.IntegrityError, ESIntegrityError)):
+            raise
+        raise BundleError(
+            "the bundle holds two events with one stream version or one position",
+            kind="events",
+        ) from exc

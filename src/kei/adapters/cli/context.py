@@ -119,6 +119,19 @@ def seal_key(settings: config.Settings) -> bytes:
     return load_or_create(settings.home)
 
 
+def seal_key_or_none(settings: config.Settings) -> bytes | None:
+    """The seal key, or None with one warning line when it cannot be read or made (a
+    full disk under ``KEI_HOME``): for commands that work as well without sealing what
+    they fold (replay, import), whose read models the next checked read then rebuilds."""
+    from kei.errors import KeyFileError
+
+    try:
+        return seal_key(settings)
+    except KeyFileError as exc:
+        stderr().print(f"kei: warning: read models left unsealed: {exc}", markup=False)
+        return None
+
+
 def load_signing_key(settings: config.Settings, ref: str | None = None) -> SigningKey:
     from kei.adapters.keyfile import load_key
 

@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
-from kei.adapters.cli.context import handled, open_ledger, seal_key, stderr
+from kei.adapters.cli.context import handled, open_ledger, seal_key_or_none, stderr
 from kei.adapters.cli.limits import INT64_MAX
 from kei.adapters.cli.output import stdout_closed_ok
 from kei.errors import InputError
@@ -103,7 +103,7 @@ def import_(
         with _input(source) as lines:
             done = import_jsonl(
                 lines, settings.db_url, dry_run=dry_run, synchronous=settings.synchronous,
-                seal_key=None if dry_run else seal_key(settings),
+                seal_key=None if dry_run else seal_key_or_none(settings),
             )  # fmt: skip
         verb = "would append" if dry_run else "appended"
         stderr().print(

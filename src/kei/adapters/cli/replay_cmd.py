@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kei.adapters.cli.context import handled, seal_key, stderr
+from kei.adapters.cli.context import handled, seal_key_or_none, stderr
 from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.output import json_line
 
@@ -68,7 +68,7 @@ def replay(
             report = replay_bundle(
                 source, url, dry_run=dry_run, jobs=default_jobs(),
                 synchronous=settings.synchronous, progress=tick,
-                seal_key=None if dry_run else seal_key(settings),
+                seal_key=None if dry_run else seal_key_or_none(settings),
             )  # fmt: skip
         if as_json:
             json_line(report.to_dict())
