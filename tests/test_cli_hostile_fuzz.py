@@ -64,6 +64,16 @@ NEVER_FLAGS = {"--follow", "--start-server"}
 RECORDS_FAILURES = {"llm chat"}
 # Commands that read neither KEI_HOME nor the global options (a throwaway folder, probes).
 HOMELESS = {"demo", "machine probe", "llm backends", "models providers"}
+# Commands whose only use of KEI_HOME is a default path an option replaces: a witness
+# keeps its key at KEI_HOME/keys/witness.key unless --key names one.
+HOME_DEFAULTS = {"witness": "--key"}
+
+
+def _home_replaced(command: str, args: list[str]) -> bool:
+    option = HOME_DEFAULTS.get(command.split(maxsplit=1)[0])
+    return option is not None and option in args
+
+
 SLOW = {"demo", "hibernate export", "verify-chain", "replay", "hibernate import", "machine probe"}
 
 # Free text, where newlines and blanks may be meant (values, prompts, patterns).
@@ -343,7 +353,7 @@ def cases(draw: st.DrawFn, w: World, command: str, cmd: Command) -> Case:
     env = dict(w.env)
     if draw(_one_in(10)):
         env["KEI_HOME"] = str(w.home_file)
-        bad = bad or command not in HOMELESS
+        bad = bad or not (command in HOMELESS or _home_replaced(command, args))
     if draw(_one_in(6)):
         name, value, env_bad = draw(ENVS)
         env[name] = value
