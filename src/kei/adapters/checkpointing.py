@@ -31,11 +31,11 @@ from kei.adapters.new_versions import NewVersions
 from kei.adapters.store import EventStore
 from kei.adapters.store.base import CHAIN_TABLE, HEADS_TABLE
 from kei.adapters.verification import (
+    HeadLoader,
     VerifyLimits,
     VerifyReport,
     _as_hash,
     _compare_stored,
-    _HeadLoader,
     _key_findings,
 )
 from kei.domain.checkpoint import (
@@ -197,7 +197,7 @@ def _check_after(
 
 def _heads_after(
     store: EventStore, ring: KeyRing, anchor: Link, report: VerifyReport
-) -> _HeadLoader | None:
+) -> HeadLoader | None:
     """The signed heads of what was appended since the anchor, checked as the whole-log
     path checks them under ``--quick`` (they tile from the anchor on, cover every new
     entry, none signs past the end); None for a ledger whose genesis declares none.
@@ -218,7 +218,7 @@ def _heads_after(
         report.add([Finding(FindingKind.HEAD_MISSING, None, detail)])
     checker = HeadChecker.starting_at(ring, ring.ledger_id, first, anchor.seq + 1)
     checker.quick, checker.max_findings = True, report.max_findings
-    loader = _HeadLoader(store, checker, VerifyLimits().page)
+    loader = HeadLoader(store, checker, VerifyLimits().page)
     loader.start_after(first - 1)
     return loader
 

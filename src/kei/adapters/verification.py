@@ -391,7 +391,7 @@ def _recompute_tree(
     tree = CompactRange(on_tile=(lambda *node: met.append(node)) if stored else None)
     root_at = EMPTY_ROOT if at == 0 else None
     after = BEFORE_ALL
-    loader = None if heads is None else _HeadLoader(store, heads, page)
+    loader = None if heads is None else HeadLoader(store, heads, page)
     sql = (
         f"SELECT position, hash, seq FROM {CHAIN_TABLE} WHERE position > ? "
         "ORDER BY position LIMIT ?"
@@ -416,7 +416,7 @@ def _recompute_tree(
     return root_at
 
 
-class _HeadLoader:
+class HeadLoader:
     """Feeds a ``HeadChecker`` head rows a page at a time, just ahead of the chain walk."""
 
     def __init__(self, store: EventStore, checker: HeadChecker, page: int) -> None:
