@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from common import BENCH_TMP, MODELS
-from kei.adapters.ledger import Ledger, NewEvent
-from kei.domain.dna import build_dna
+from kei.app.ledger.ledger import Ledger, NewEvent
+from kei.domain.agents.dna import build_dna
 from kei.domain.events import (
     AgentCompleted,
     AgentFailed,
@@ -35,7 +35,7 @@ from kei.domain.events import (
     SkillInvoked,
     TokenUsage,
 )
-from kei.domain.keys import SigningKey
+from kei.domain.log.keys import SigningKey
 
 SESSION = 100
 ROOT = "orchestrator"

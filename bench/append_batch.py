@@ -38,7 +38,7 @@ from common import (
     shaped_sqlite_append,
     timed,
 )
-from kei.adapters.ledger import NewEvent
+from kei.app.ledger.ledger import NewEvent
 
 KEI_BATCH = 100
 RAW_TXN = 1000

@@ -17,8 +17,8 @@ import tempfile
 import time
 
 from common import new_events
-from kei.adapters.ledger import Ledger
-from kei.domain.keys import SigningKey
+from kei.app.ledger.ledger import Ledger
+from kei.domain.log.keys import SigningKey
 
 
 def main() -> None:

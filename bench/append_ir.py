@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import new_events
-from kei.adapters.ledger import Ledger
-from kei.domain.keys import SigningKey
+from kei.app.ledger.ledger import Ledger
+from kei.domain.log.keys import SigningKey
 
 WARM = 200
 

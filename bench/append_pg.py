@@ -34,8 +34,8 @@ from common import (
     report,
     scratch_pg,
 )
-from kei.adapters.ledger import Ledger, NewEvent
-from kei.domain.keys import SigningKey
+from kei.app.ledger.ledger import Ledger, NewEvent
+from kei.domain.log.keys import SigningKey
 
 WRITERS = 4
 BATCH = 100

@@ -18,8 +18,8 @@ import uuid
 import psycopg
 
 from common import new_events
-from kei.adapters.ledger import Ledger
-from kei.domain.keys import SigningKey
+from kei.app.ledger.ledger import Ledger
+from kei.domain.log.keys import SigningKey
 
 ADMIN = os.environ.get("KEI_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 

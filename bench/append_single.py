@@ -27,7 +27,7 @@ from common import (
     scratch_dir,
     timed,
 )
-from kei.adapters.ledger import NewEvent
+from kei.app.ledger.ledger import NewEvent
 
 
 def run_kei(evs: Sequence[NewEvent]) -> float:

@@ -31,8 +31,8 @@ import zstandard
 
 from agent_ledger import cached_agent_ledger
 from common import Figure, report, wait_quiet
-from kei.adapters.keyfile import write_key
-from kei.domain.keys import SigningKey
+from kei.adapters.files.keyfile import write_key
+from kei.domain.log.keys import SigningKey
 
 KEI = str(Path(sys.executable).with_name("kei"))
 

@@ -31,8 +31,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from common import Figure, new_events, parse_args, report, scratch_dir, scratch_pg, wait_quiet
-from kei.adapters.ledger import Ledger
-from kei.domain.keys import SigningKey
+from kei.app.ledger.ledger import Ledger
+from kei.domain.log.keys import SigningKey
 from verify_chain import cached_ledger
 
 TARGET_MS = 50.0

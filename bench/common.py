@@ -38,9 +38,9 @@ from typing import Any
 import msgspec
 import nacl.signing
 
-from kei.adapters.ledger import Ledger, NewEvent
+from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.domain.events import AgentForked, CostRecorded, Payload, TokenUsage, event_type_of
-from kei.domain.keys import SigningKey
+from kei.domain.log.keys import SigningKey
 
 PG_URL = os.environ.get("KEI_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 AGENTS = 1000

@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 
 from common import Figure, report, scratch_dir
-from kei.adapters.leak_files import shipped_matrix
-from kei.adapters.ledger import Ledger, NewEvent
-from kei.domain.keys import SigningKey
-from kei.domain.leaks import Matrix
-from kei.domain.memory_events import MemoryWritten, memory_stream
+from kei.adapters.files.leaks import shipped_matrix
+from kei.app.ledger.ledger import Ledger, NewEvent
+from kei.domain.events.memory import MemoryWritten, memory_stream
+from kei.domain.leaks.matrix import Matrix
+from kei.domain.log.keys import SigningKey
 
 WORDS = ("retry", "backoff", "jitter", "cargo", "test", "tokenizer", "unicode", "deploy",
          "the", "a", "is", "with", "when", "agent", "session", "timeout", "fn", "let",

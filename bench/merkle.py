@@ -34,10 +34,10 @@ import time
 from pathlib import Path
 
 from common import BENCH_TMP, Figure, parse_args, report, scratch_pg
-from kei.adapters.merkle_tree import StoredTree, head_size
 from kei.adapters.store import open_store
-from kei.adapters.verification import VerifyReport, _recompute_tree
-from kei.domain.merkle import consistency_proof, inclusion_proof, verify_inclusion
+from kei.app.ledger.merkle_tree import StoredTree, head_size
+from kei.app.ledger.verification import VerifyReport, _recompute_tree
+from kei.domain.log.merkle import consistency_proof, inclusion_proof, verify_inclusion
 
 PROOFS = 200
 
@@ -150,8 +150,8 @@ def raw_tree_rate(hashes: list[bytes]) -> float:
 
 
 def ledger_figures(events: int, base_src: Path | None, reps: int) -> list[Figure]:
-    from kei.adapters.ledger import Ledger
-    from kei.domain.keys import SigningKey
+    from kei.app.ledger.ledger import Ledger
+    from kei.domain.log.keys import SigningKey
     from verify_chain import cached_ledger, raw_verify_rate, run_cli
 
     url = cached_ledger(events)

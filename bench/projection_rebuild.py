@@ -19,10 +19,10 @@ import time
 
 from agent_ledger import cached_agent_ledger
 from common import Figure, parse_args, report
-from kei.adapters.projection_engine import ProjectionEngine
+from kei.adapters.readmodels.engine import ProjectionEngine
 from kei.adapters.store import open_store
 from kei.adapters.store.base import iter_all
-from kei.domain.recorded import RecordedEvent
+from kei.domain.log.recorded import RecordedEvent
 from kei.projections.registry import default_projections
 
 

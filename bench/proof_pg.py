@@ -23,9 +23,9 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import PG_URL, new_events
-from kei.adapters.ledger import Ledger
-from kei.adapters.proving import prove_inclusion
-from kei.domain.keys import SigningKey
+from kei.app.ledger.ledger import Ledger
+from kei.app.ledger.proving import prove_inclusion
+from kei.domain.log.keys import SigningKey
 
 
 def main() -> None:

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from agent_ledger import SESSION, agent_id, cached_agent_ledger
 from common import Figure, compile_kei, report
-from kei.adapters.keyfile import write_key
-from kei.domain.keys import SigningKey
+from kei.adapters.files.keyfile import write_key
+from kei.domain.log.keys import SigningKey
 
 RUN = "from kei.adapters.cli.app import main; main()"
 NO_SEAL = "import kei.adapters.cli.context as c; c.seal_key = lambda settings: None; " + RUN
@@ -42,9 +42,9 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
 
 def check_alone_s(db: Path, home: Path, reps: int) -> tuple[float, float]:
     """One catch-up of agents and costs that finds nothing new: (without, with) a key."""
-    from kei.adapters.ledger import Ledger
-    from kei.adapters.projection_engine import ProjectionEngine
-    from kei.adapters.seal_key import load_or_create
+    from kei.adapters.readmodels.engine import ProjectionEngine
+    from kei.adapters.readmodels.seal_key import load_or_create
+    from kei.app.ledger.ledger import Ledger
     from kei.projections.agents import Agents
     from kei.projections.costs import Costs
 

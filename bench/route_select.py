@@ -11,7 +11,7 @@ catches the projection up (the decisions appended since), reads the counts, deci
 and appends its ``route.decided`` event, signed, on its own stream. Measured apart:
 decisions for known classes (the target), and decisions for classes no outcome names,
 which read every class of every model for kernel smoothing. Raw limit: the same
-decisions by ``kei.domain.routing.select`` over an in-memory dict of the same counts
+decisions by ``kei.domain.routing.select.select`` over an in-memory dict of the same counts
 (the Beta bounds and kernel sums alone), no log, no SQL, no signature.
 
     .venv/bin/python bench/route_select.py --events 1000000 --decisions 2000
@@ -27,15 +27,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from common import BENCH_TMP, Figure, report
-from kei.adapters.catalog_files import load_catalog
-from kei.adapters.ledger import Ledger, NewEvent
-from kei.adapters.route_evidence import FoldedEvidence
-from kei.adapters.route_service import RouteService
-from kei.domain.dna import build_dna
-from kei.domain.kernel import similarity
-from kei.domain.keys import SigningKey
-from kei.domain.route_events import RouteOutcome, decision_stream
-from kei.domain.routing import DEFAULT_LADDER, DecisionInput, select
+from kei.adapters.files.catalog import load_catalog
+from kei.app.ledger.ledger import Ledger, NewEvent
+from kei.app.route_evidence import FoldedEvidence
+from kei.app.routing import RouteService
+from kei.domain.agents.dna import build_dna
+from kei.domain.events.routing import RouteOutcome, decision_stream
+from kei.domain.log.keys import SigningKey
+from kei.domain.routing.kernel import similarity
+from kei.domain.routing.select import DEFAULT_LADDER, DecisionInput, select
 
 UNIT = "decisions/s"
 ROLES = ("coder", "tester", "critic", "planner", "docs", "infra", "ml", "review", "ops", "data")

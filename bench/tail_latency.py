@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 
 from common import BENCH_TMP, Figure, parse_args, report, scratch_dir, scratch_pg, wait_quiet
-from kei.adapters.ledger import Ledger, NewEvent
+from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.domain.events import CostRecorded
-from kei.domain.keys import SigningKey
+from kei.domain.log.keys import SigningKey
 
 KEI = Path(sys.executable).with_name("kei")
 SEED = b"\x09" * 32

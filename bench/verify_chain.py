@@ -25,10 +25,10 @@ from typing import Any
 import nacl.signing
 
 from common import BENCH_TMP, Figure, new_events, parse_args, report, wait_quiet
-from kei.adapters.ledger import Ledger
 from kei.adapters.store import open_store
-from kei.domain.envelope import open_state, signed_message
-from kei.domain.keys import SigningKey
+from kei.app.ledger.ledger import Ledger
+from kei.domain.log.envelope import open_state, signed_message
+from kei.domain.log.keys import SigningKey
 
 CACHE = Path(os.environ.get("KEI_BENCH_CACHE", "/tmp/kei-bench-cache"))
 KEI = Path(sys.executable).with_name("kei")

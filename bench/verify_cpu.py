@@ -16,9 +16,9 @@ import tempfile
 import time
 
 from common import new_events
-from kei.adapters.ledger import Ledger
-from kei.adapters.verification import verify_store
-from kei.domain.keys import SigningKey
+from kei.app.ledger.ledger import Ledger
+from kei.app.ledger.verification import verify_store
+from kei.domain.log.keys import SigningKey
 
 
 def main() -> None:

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from kei.adapters.ledger import Ledger
-from kei.domain.keys import SigningKey
+from kei.app.ledger.ledger import Ledger
+from kei.domain.log.keys import SigningKey
 
 PG_ENV = "KEI_TEST_POSTGRES_URL"
 

@@ -21,10 +21,10 @@ from typing import Any
 
 import zstandard
 
-from kei.adapters.bundle.layout import segment_name
-from kei.adapters.bundle.manifest import MANIFEST_TAG
-from kei.adapters.bundle.segments import encode_frame
-from kei.domain.keys import SigningKey
+from kei.app.bundle.layout import segment_name
+from kei.app.bundle.manifest import MANIFEST_TAG
+from kei.app.bundle.segments import encode_frame
+from kei.domain.log.keys import SigningKey
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,13 @@ from typer.testing import CliRunner, Result
 
 from cli_helpers import cli_env
 from cli_helpers import kei as run_cli
-from kei.adapters.agent_service import AgentService
 from kei.adapters.cli.app import app
-from kei.adapters.keyfile import load_key
-from kei.adapters.ledger import Ledger, NewEvent
-from kei.domain.agents import DnaCollisionError, DuplicateAgentError
+from kei.adapters.files.keyfile import load_key
+from kei.app.agents import AgentService
+from kei.app.ledger.ledger import Ledger, NewEvent
+from kei.domain.agents.rules import DnaCollisionError, DuplicateAgentError
 from kei.domain.events import AgentForked, CostRecorded
-from kei.domain.keys import SigningKey
+from kei.domain.log.keys import SigningKey
 
 DNA = "impl::rust-test::ABCDEF12::12345678-abcdef01"
 DNA2 = "impl::rust-test::ABCDEF12::12345678-abcdef02"

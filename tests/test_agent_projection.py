@@ -12,11 +12,11 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kei.adapters.agent_service import AgentService, tree
-from kei.adapters.ledger import Ledger, NewEvent
-from kei.adapters.projection_engine import ProjectionEngine
+from kei.adapters.readmodels.engine import ProjectionEngine
+from kei.app.agents import AgentService, tree
+from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.domain import events
-from kei.domain.agents import (
+from kei.domain.agents.rules import (
     AgentRuleError,
     DnaCollisionError,
     DuplicateAgentError,

@@ -1,4 +1,4 @@
-"""Agent ledger rules (kei.domain.agents): upstream's pinned behaviours and the fold."""
+"""Agent ledger rules (kei.domain.agents.rules): upstream's pinned behaviours and the fold."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kei.domain import agents as ag
 from kei.domain import events as ev
-from kei.domain.recorded import RecordedEvent
+from kei.domain.agents import rules as ag
+from kei.domain.log.recorded import RecordedEvent
 from kei.errors import InputError, LedgerStateError
 
 DNA = "edit-local::NG-FW::5435F821::AC73A6A3-b3d36aa6"

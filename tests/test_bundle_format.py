@@ -10,10 +10,10 @@ import zstandard
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kei.adapters.bundle.archive import BundleWriter
-from kei.adapters.bundle.layout import BundleError, segment_name, tar_size, unsafe_name
-from kei.adapters.bundle.segments import FrameReader, encode_frame
-from kei.adapters.bundle.stream import frame_problem
+from kei.app.bundle.archive import BundleWriter
+from kei.app.bundle.layout import BundleError, segment_name, tar_size, unsafe_name
+from kei.app.bundle.segments import FrameReader, encode_frame
+from kei.app.bundle.stream import frame_problem
 
 rows = st.tuples(
     st.integers(1, 2**62), st.binary(max_size=40), st.integers(0, 2**62), st.binary(max_size=30),

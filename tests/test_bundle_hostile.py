@@ -16,10 +16,10 @@ import pytest
 from bundle_helpers import fill, snapshot, store_url_of
 from hostile_bundles import CASES, pack, truncate, unpack
 from kei import Ledger, SigningKey
-from kei.adapters.bundle.export import export_bundle
-from kei.adapters.bundle.inspect import inspect_bundle
-from kei.adapters.bundle.layout import BundleError
-from kei.adapters.bundle.replay import replay_bundle
+from kei.app.bundle.export import export_bundle
+from kei.app.bundle.inspect import inspect_bundle
+from kei.app.bundle.layout import BundleError
+from kei.app.bundle.replay import replay_bundle
 
 
 @dataclass(frozen=True)

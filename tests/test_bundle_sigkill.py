@@ -19,16 +19,16 @@ import pytest
 
 from bundle_helpers import fill, rows_of, snapshot, store_url_of
 from kei import Ledger, SigningKey
-from kei.adapters.bundle.export import export_bundle
-from kei.adapters.bundle.replay import replay_bundle
 from kei.adapters.store import open_store
+from kei.app.bundle.export import export_bundle
+from kei.app.bundle.replay import replay_bundle
 
 pytestmark = pytest.mark.slow
 
 CHILD = r"""
 import sys, time
 from pathlib import Path
-from kei.adapters.bundle.replay import replay_bundle
+from kei.app.bundle.replay import replay_bundle
 
 path, url, phase, at = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 calls = 0

@@ -14,10 +14,10 @@ import pytest
 
 from bundle_helpers import rows_of, store_url_of
 from kei import Ledger, NewEvent
-from kei.adapters.heads_io import heads_from
 from kei.adapters.store import open_store
 from kei.adapters.store.base import ChainEntry
-from kei.adapters.verification import verify_store
+from kei.app.ledger.heads_io import heads_from
+from kei.app.ledger.verification import verify_store
 from kei.domain import events
 from kei.errors import ConcurrencyError, StoreError
 

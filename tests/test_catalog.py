@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from kei.adapters.catalog_files import load_catalog
-from kei.domain.catalog import (
+from kei.adapters.files.catalog import load_catalog
+from kei.domain.catalog.catalog import (
     CORE_PROVIDERS,
     Catalog,
     CatalogError,

@@ -9,9 +9,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kei.domain.envelope import GENESIS_PREV, chain_hash, chained_prefix
-from kei.domain.records import StoredRecord
-from kei.domain.verify import Link, check_content, check_link
+from kei.domain.log.envelope import GENESIS_PREV, chain_hash, chained_prefix
+from kei.domain.log.records import StoredRecord
+from kei.domain.log.verify import Link, check_content, check_link
 
 
 def chain(n: int) -> list[StoredRecord]:

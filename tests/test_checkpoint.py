@@ -18,11 +18,11 @@ import pytest
 
 from cli_helpers import cli_env, kei, run_sql
 from kei.adapters.cli.exits import Exit
-from kei.adapters.keyfile import load_key
-from kei.adapters.ledger import Ledger, NewEvent
-from kei.adapters.verification import verify_store
+from kei.adapters.files.keyfile import load_key
+from kei.app.ledger.ledger import Ledger, NewEvent
+from kei.app.ledger.verification import verify_store
 from kei.domain import events
-from kei.domain.checkpoint import (
+from kei.domain.log.checkpoint import (
     MAX_NOTE_BYTES,
     CheckpointFormatError,
     note_key_id,
@@ -31,11 +31,11 @@ from kei.domain.checkpoint import (
     sign_tree_checkpoint,
     signed_by,
 )
-from kei.domain.envelope import open_state, seal
-from kei.domain.identity import genesis_line
-from kei.domain.keys import SigningKey
-from kei.domain.merkle import LeafList, leaf_hash, root
-from kei.domain.verify import FindingKind
+from kei.domain.log.envelope import open_state, seal
+from kei.domain.log.identity import genesis_line
+from kei.domain.log.keys import SigningKey
+from kei.domain.log.merkle import LeafList, leaf_hash, root
+from kei.domain.log.verify import FindingKind
 from test_verify_findings import (
     chain_row,
     event_row,

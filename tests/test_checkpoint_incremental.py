@@ -1,4 +1,4 @@
-"""Incremental checkpoints (``adapters/checkpointing.py``) and the pin check in
+"""Incremental checkpoints (``app/ledger/checkpointing.py``) and the pin check in
 ``Ledger.verify``.
 
 A ledger opened with a ``checkpoint_state`` folder remembers the last checkpoint it
@@ -24,15 +24,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cli_helpers import cli_env, kei, run_sql
-from kei.adapters.checkpoint_state import load_state, state_path
-from kei.adapters.ledger import Ledger, NewEvent
-from kei.adapters.pins import Pin
-from kei.adapters.verification import verify_store
+from kei.adapters.files.checkpoint_state import load_state, state_path
+from kei.adapters.files.pins import Pin
+from kei.app.ledger.ledger import Ledger, NewEvent
+from kei.app.ledger.verification import verify_store
 from kei.domain import events
-from kei.domain.checkpoint import parse_checkpoint
-from kei.domain.identity import fingerprint
-from kei.domain.keys import SigningKey
-from kei.domain.verify import FindingKind
+from kei.domain.log.checkpoint import parse_checkpoint
+from kei.domain.log.identity import fingerprint
+from kei.domain.log.keys import SigningKey
+from kei.domain.log.verify import FindingKind
 from kei.errors import InputError, LedgerStateError, VerificationError
 from test_pins import _wipe
 from test_verify_findings import event_row, flip, pos_col, relink, set_state
@@ -88,7 +88,7 @@ def tracked(
 def test_incremental_checkpoints_equal_the_whole_log_ones(
     tracked: Ledger, store_url: str, key: SigningKey, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="kei.adapters.checkpointing")
+    caplog.set_level(logging.INFO, logger="kei.app.ledger.checkpointing")
     first = tracked.checkpoint()  # no state yet: the whole log
     assert first == whole(store_url, key)
     assert incremental_runs(caplog) == []
@@ -220,7 +220,7 @@ def test_a_damaged_or_foreign_state_costs_only_speed(
     damage: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="kei.adapters.checkpointing")
+    caplog.set_level(logging.INFO, logger="kei.app.ledger.checkpointing")
     tracked.checkpoint()
     append(tracked, 5)
     path = next(p for p in state_dir.iterdir() if p.suffix == ".json")
@@ -239,7 +239,7 @@ def test_a_damaged_or_foreign_state_costs_only_speed(
             doc["ledger_id"] = "00000000-0000-0000-0000-000000000000"
         elif damage == "foreign-key":
             other = SigningKey.generate(name="default")
-            from kei.domain.checkpoint import sign_tree_checkpoint
+            from kei.domain.log.checkpoint import sign_tree_checkpoint
 
             cp = parse_checkpoint(doc["checkpoint"])
             doc["checkpoint"] = sign_tree_checkpoint(

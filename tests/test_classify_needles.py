@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kei.domain import classify as c
+from kei.domain.retro import classify as c
 
 WORDS = ["permission denied", "Access  Denied", "again", "stop doing", "don't repeat",
          "you're wrong", "BROKEN", "wrong once more", "опять", "не делай", "worktree",

@@ -14,8 +14,8 @@ import typer
 
 from cli_helpers import cli_env
 from hostile_helpers import Outcome, assert_no_crash, log_rows, run_kei
-from kei.adapters.bounded_read import bounded_lines, open_regular
 from kei.adapters.cli.limits import COUNT_MAX, INT64_MAX
+from kei.adapters.files.bounded_read import bounded_lines, open_regular
 from kei.errors import InputError
 
 HUGE = "99999999999999999999"

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import pytest
 
 from kei import ConcurrencyError, Ledger, NewEvent, SigningKey
-from kei.adapters.verification import verify_store
+from kei.app.ledger.verification import verify_store
 from kei.domain import events
 
 pytestmark = pytest.mark.slow
@@ -45,7 +45,7 @@ class Count(logging.Handler):
         global clashes
         clashes += 1
 
-log = logging.getLogger("kei.adapters.ledger")
+log = logging.getLogger("kei.app.ledger.ledger")
 log.setLevel(logging.DEBUG)
 log.addHandler(Count())
 ledger = Ledger.open(url, key=SigningKey(bytes.fromhex(seed), name="default"))

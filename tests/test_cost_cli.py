@@ -17,11 +17,11 @@ from typer.testing import CliRunner, Result
 
 from cli_helpers import cli_env
 from cli_helpers import kei as kei_process
-from kei.adapters.catalog_files import load_catalog
-from kei.adapters.cost_service import CostService
-from kei.adapters.ledger import Ledger
-from kei.domain.catalog import Catalog
-from kei.domain.money import display_cents
+from kei.adapters.files.catalog import load_catalog
+from kei.app.costs import CostService
+from kei.app.ledger.ledger import Ledger
+from kei.domain.agents.money import display_cents
+from kei.domain.catalog.catalog import Catalog
 
 Kei = Callable[..., Result]
 
@@ -277,7 +277,7 @@ def test_tree_and_report_agree_on_what_the_catalog_vouches_for(
 def test_report_groups_match_the_service() -> None:
     """``cost_cmd`` repeats the groupings for its help text, so that ``kei --help`` stays
     fast without the service's imports; they must not drift apart."""
-    from kei.adapters import cost_reads
     from kei.adapters.cli import cost_cmd
+    from kei.app import cost_reads
 
     assert cost_cmd.GROUPS == cost_reads.GROUPS

@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from cli_helpers import cli_env, run_sql
-from kei.adapters import cost_reads
-from kei.adapters.catalog_files import load_catalog
-from kei.adapters.cost_service import CostService
-from kei.adapters.ledger import Ledger
+from kei.adapters.files.catalog import load_catalog
+from kei.app import cost_reads
+from kei.app.costs import CostService
+from kei.app.ledger.ledger import Ledger
 from kei.projections import names
 from kei.projections.agents import Agents
 from kei.projections.costs import Costs

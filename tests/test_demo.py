@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from cli_helpers import cli_env, kei
 from kei.adapters.cli.app import app
 from kei.adapters.store import open_store
-from kei.adapters.verification import verify_store
+from kei.app.ledger.verification import verify_store
 
 
 def test_demo_exits_0_and_reports_the_tampering(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kei.adapters.projection_db import make_engine
+from kei.adapters.readmodels.db import make_engine
 from kei.projections.digest import digest_batches, digest_rows, encode_batch, state_digest
 
 Row = tuple[Any, ...]

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kei.domain.dna import Dna, build_dna, parse_dna, task_class_of
+from kei.domain.agents.dna import Dna, build_dna, parse_dna, task_class_of
 from kei.errors import InputError
 
 HEX = "0123456789abcdefABCDEF"

@@ -18,7 +18,7 @@ import pytest
 from bundle_helpers import fill
 from cli_helpers import cli_env, kei, run_sql
 from kei import Ledger
-from kei.adapters.keyfile import load_key
+from kei.adapters.files.keyfile import load_key
 
 COMMANDS = {
     "bundle": ["hibernate", "export", "--out"],

@@ -21,10 +21,10 @@ import zstandard
 
 from bundle_helpers import fill
 from kei import Ledger
-from kei.adapters.bundle import export as export_module
-from kei.adapters.bundle.archive import BundleWriter
-from kei.adapters.bundle.export import export_bundle
-from kei.adapters.bundle.stream import frame_problem
+from kei.app.bundle import export as export_module
+from kei.app.bundle.archive import BundleWriter
+from kei.app.bundle.export import export_bundle
+from kei.app.bundle.stream import frame_problem
 from kei.errors import VerificationError
 
 FILES = [
@@ -100,7 +100,7 @@ def test_the_stores_own_projections_do_not_change_the_bundle(
 ) -> None:
     """The digests are folded from the log: the store's read models, behind, caught
     up or edited, play no part."""
-    from kei.adapters.projection_engine import ProjectionEngine
+    from kei.adapters.readmodels.engine import ProjectionEngine
     from kei.projections.registry import default_projections
 
     behind = _export(filled, sqlite_url, tmp_path / "behind.tar.zst")

@@ -17,14 +17,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cli_helpers import run_sql
-from kei.adapters.ledger import Ledger
 from kei.adapters.store.base import PendingRecord
-from kei.adapters.verification import verify_store
+from kei.app.ledger.ledger import Ledger
+from kei.app.ledger.verification import verify_store
 from kei.domain import events
-from kei.domain.checkpoint import sign_tree_checkpoint
-from kei.domain.envelope import open_state, seal
-from kei.domain.keys import SigningKey
-from kei.domain.versions import VersionChecker
+from kei.domain.log.checkpoint import sign_tree_checkpoint
+from kei.domain.log.envelope import open_state, seal
+from kei.domain.log.keys import SigningKey
+from kei.domain.log.versions import VersionChecker
 from test_verify_findings import (
     K,
     append_signed_by,

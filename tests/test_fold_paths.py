@@ -15,13 +15,13 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from kei.adapters.ledger import Ledger, NewEvent
-from kei.adapters.projection_engine import ProjectionEngine
+from kei.adapters.readmodels.engine import ProjectionEngine
+from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.domain import events as ev
-from kei.domain.envelope import HEADER_LEN, state_parts
-from kei.domain.payload import Origin, TokenUsage
-from kei.domain.recorded import RecordedEvent
-from kei.domain.records import StoredRecord
+from kei.domain.events.payload import Origin, TokenUsage
+from kei.domain.log.envelope import HEADER_LEN, state_parts
+from kei.domain.log.recorded import RecordedEvent
+from kei.domain.log.records import StoredRecord
 from kei.projections.base import KeyLookup, RowInserter
 from kei.projections.costs import Costs
 from kei.projections.registry import default_projections

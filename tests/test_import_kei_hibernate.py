@@ -18,9 +18,9 @@ import pytest
 import zstandard
 
 from cli_helpers import cli_env, kei
-from kei.adapters.importers.hibernate_bundle import BundleError, Limits
-from kei.adapters.importers.kei_hibernate import LEDGER_ENTRY, import_kei_hibernate
-from kei.adapters.ledger import Ledger
+from kei.app.importers.hibernate_bundle import BundleError, Limits
+from kei.app.importers.kei_hibernate import LEDGER_ENTRY, import_kei_hibernate
+from kei.app.ledger.ledger import Ledger
 from kei.errors import InputError
 from upstream_ledger import UpstreamLedger
 

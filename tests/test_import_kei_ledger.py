@@ -16,17 +16,17 @@ import pytest
 from typer.testing import CliRunner
 
 from cli_helpers import cli_env, kei
-from kei.adapters.agent_service import AgentService
 from kei.adapters.cli.app import app
-from kei.adapters.cost_service import CostService
-from kei.adapters.importers import ImportReport, import_kei_ledger, kei_view
-from kei.adapters.importers import kei_ledger as importer
-from kei.adapters.ledger import Ledger, NewEvent
-from kei.adapters.projection_db import make_engine
-from kei.adapters.projection_engine import ProjectionEngine
-from kei.domain.catalog import Catalog
+from kei.adapters.readmodels.db import make_engine
+from kei.adapters.readmodels.engine import ProjectionEngine
+from kei.app.agents import AgentService
+from kei.app.costs import CostService
+from kei.app.importers import ImportReport, import_kei_ledger, kei_view
+from kei.app.importers import kei_ledger as importer
+from kei.app.ledger.ledger import Ledger, NewEvent
+from kei.domain.agents.skills import Invocation
+from kei.domain.catalog.catalog import Catalog
 from kei.domain.events import AgentForked, CostAmended, Origin
-from kei.domain.skills import Invocation
 from kei.errors import ConcurrencyError
 from kei.projections.registry import default_projections
 from kei.projections.skills import Skills

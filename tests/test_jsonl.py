@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from cli_helpers import cli_env, kei, run_sql
-from kei.adapters.jsonl import export_jsonl, read_jsonl
-from kei.adapters.jsonl_import import import_jsonl
-from kei.adapters.ledger import Ledger, NewEvent
 from kei.adapters.store import open_store
 from kei.adapters.store.base import iter_all
+from kei.app.jsonl.export import export_jsonl, read_jsonl
+from kei.app.jsonl.importing import import_jsonl
+from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.domain.events import AgentForked, CostRecorded
-from kei.domain.records import StoredRecord
+from kei.domain.log.records import StoredRecord
 from kei.errors import InputError, VerificationError
 
 

@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from kei.adapters.ledger import Ledger
 from kei.adapters.store.base import PendingRecord
-from kei.adapters.verification import verify_store
+from kei.app.ledger.ledger import Ledger
+from kei.app.ledger.verification import verify_store
 from kei.domain import events
-from kei.domain.envelope import seal
-from kei.domain.heads import head_signer
-from kei.domain.keys import SigningKey
-from kei.domain.verify import FindingKind
+from kei.domain.log.envelope import seal
+from kei.domain.log.heads import head_signer
+from kei.domain.log.keys import SigningKey
+from kei.domain.log.verify import FindingKind
 
 K = FindingKind
 BAD_KEY = {K.UNKNOWN_KEY, K.REVOKED_KEY}

@@ -14,10 +14,10 @@ from typer.testing import CliRunner, Result
 
 from cli_helpers import cli_env
 from kei import Ledger, NewEvent
-from kei.adapters.keyfile import load_key
+from kei.adapters.files.keyfile import load_key
 from kei.adapters.store import open_store
 from kei.domain import events
-from kei.domain.keys import SigningKey
+from kei.domain.log.keys import SigningKey
 
 
 def invoke(env: dict[str, str], *args: str) -> Result:

@@ -15,14 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cli_helpers import cli_env, in_process
-from kei.adapters.leak_files import shipped_matrix
-from kei.adapters.leak_guard import guard_batch
-from kei.adapters.ledger import Ledger, NewEvent
+from kei.adapters.files.leaks import shipped_matrix
+from kei.app.ledger.leak_guard import guard_batch
+from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.domain import events
-from kei.domain.free_text import FREE_TEXT
-from kei.domain.leak_events import LeakNoted
-from kei.domain.leaks import LeakBlockedError, Matrix
-from kei.domain.memory_events import MemoryWritten, memory_stream
+from kei.domain.events.leaks import LeakNoted
+from kei.domain.events.memory import MemoryWritten, memory_stream
+from kei.domain.leaks.free_text import FREE_TEXT
+from kei.domain.leaks.matrix import LeakBlockedError, Matrix
 
 CORPUS = Path(__file__).parent / "fixtures" / "leaks" / "secrets"
 GITHUB = "ghp_" + "aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789"

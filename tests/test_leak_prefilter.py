@@ -1,6 +1,6 @@
 """The literal prefilter of the leak matrix must never hide a match.
 
-``kei.domain.leak_prefilter`` derives, per rule, literals every match contains; the
+``kei.domain.leaks.prefilter`` derives, per rule, literals every match contains; the
 write path skips the full search when a string holds none of them. A wrong literal
 would let a secret into the signed log, so the property tested here is soundness:
 whenever a pattern matches a text, its prefilter finds something in that text.
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kei.adapters.leak_files import shipped_matrix
-from kei.domain.leak_prefilter import prefilter, required_literals
+from kei.adapters.files.leaks import shipped_matrix
+from kei.domain.leaks.prefilter import prefilter, required_literals
 
 ALPHABET = "ab:-=Ssk_ \u017f\u212aK"
 
@@ -101,7 +101,7 @@ def test_no_requirement_means_no_prefilter(pattern: str) -> None:
 
 
 def test_every_shipped_rule_has_a_prefilter() -> None:
-    """The shipped rules keep their literal leads (``leaks/default.toml``): a rule
+    """The shipped rules keep their literal leads (``data/leaks.toml``): a rule
     without one would silently turn the shortcut off for every write."""
     matrix = shipped_matrix()
     missing = [r.id for r in matrix.rules if required_literals(r.regex) is None]

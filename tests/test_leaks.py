@@ -24,11 +24,11 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
 from cli_helpers import cli_env, kei
-from kei.adapters import leak_files
 from kei.adapters.cli import leaks_cmd
-from kei.adapters.leak_files import ENV_VAR, Skipped, load_matrix, walk_texts
-from kei.domain.leak_rules import LeakMatrixError, shannon_entropy
-from kei.domain.leaks import SCOPES, Blocked, LeakBlockedError, Matrix, redact_match
+from kei.adapters.files import leaks as leak_files
+from kei.adapters.files.leaks import ENV_VAR, Skipped, load_matrix, walk_texts
+from kei.domain.leaks.matrix import SCOPES, Blocked, LeakBlockedError, Matrix, redact_match
+from kei.domain.leaks.rules import LeakMatrixError, shannon_entropy
 from kei.errors import InputError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "leaks"

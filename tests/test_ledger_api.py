@@ -10,7 +10,7 @@ import kei
 from kei import ConcurrencyError, InputError, Ledger, LedgerStateError, NewEvent, SigningKey
 from kei.adapters.store.base import PendingRecord
 from kei.domain import events
-from kei.domain.heads import head_signer
+from kei.domain.log.heads import head_signer
 
 
 def forked(agent: str) -> NewEvent:
@@ -125,7 +125,7 @@ def test_store_append_takes_raw_records(
     store_url: str, make_ledger: Callable[[str], Ledger], key: SigningKey
 ) -> None:
     """Events of types this kei does not know are stored and chained like any other."""
-    from kei.domain.envelope import seal
+    from kei.domain.log.envelope import seal
 
     ledger = make_ledger(store_url)
     state = seal(
@@ -150,7 +150,7 @@ def test_key_event_outside_the_keys_stream_registers_nothing(
     ledger: Ledger, key: SigningKey
 ) -> None:
     """Only ``kei.keys`` holds the registry: a key.added elsewhere is an ordinary event."""
-    from kei.domain.envelope import seal
+    from kei.domain.log.envelope import seal
 
     stranger = SigningKey.generate(name="smuggled")
     payload = events.KeyAdded(

@@ -1,4 +1,4 @@
-"""The field limits writers enforce (``kei.domain.limits``), and what they promise:
+"""The field limits writers enforce (``kei.domain.events.limits``), and what they promise:
 
 - every field of every registered payload (and nested struct) has a rule;
 - a payload the limits accept encodes, decodes back equal, and folds in every
@@ -20,9 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kei.adapters.ledger import Ledger, NewEvent
-from kei.adapters.projection_engine import ProjectionEngine
-from kei.domain import limits
+from kei.adapters.readmodels.engine import ProjectionEngine
+from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.domain.events import (
     REGISTRY,
     AgentCompleted,
@@ -37,6 +36,7 @@ from kei.domain.events import (
     decode_payload,
     encode_payload,
     event_type_of,
+    limits,
 )
 from kei.errors import InputError
 from kei.projections.registry import default_projections
@@ -49,8 +49,8 @@ MONEY = st.integers(-limits.MONEY_MAX, limits.MONEY_MAX)
 
 
 def _nested_structs() -> list[type[msgspec.Struct]]:
-    from kei.domain.payload import Origin, TokenUsage
-    from kei.domain.route_events import RouteCandidate, Weights
+    from kei.domain.events.payload import Origin, TokenUsage
+    from kei.domain.events.routing import RouteCandidate, Weights
 
     return [Origin, TokenUsage, RouteCandidate, Weights]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from kei.adapters.catalog_files import load_catalog
+from kei.adapters.files.catalog import load_catalog
 from kei.adapters.llm.health import Endpoints, check_all, check_llamacpp, check_ollama
 from kei.adapters.llm.llamacpp import (
     LlamaCppBackend,
@@ -51,8 +51,8 @@ from kei.adapters.llm.router import (
     decide,
     discover,
 )
-from kei.domain.catalog import Catalog
-from kei.domain.payload import TokenUsage
+from kei.domain.catalog.catalog import Catalog
+from kei.domain.events.payload import TokenUsage
 from kei.errors import InputError
 from llm_servers import (
     Behaviour,

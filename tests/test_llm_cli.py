@@ -19,15 +19,15 @@ import typer
 from typer.testing import CliRunner, Result
 
 from cli_helpers import cli_env
-from kei.adapters.catalog_files import load_catalog
 from kei.adapters.cli import agent_cmd, init_cmd, llm_cmd
 from kei.adapters.cli.app import main_options
-from kei.adapters.ledger import Ledger
+from kei.adapters.files.catalog import load_catalog
 from kei.adapters.llm.ollama import OllamaBackend
 from kei.adapters.llm.protocol import Chunk, Message, Timeouts
 from kei.adapters.llm.router import Capacity
-from kei.adapters.llm_service import CallRequest, LlmService, price_call
-from kei.domain.payload import TokenUsage
+from kei.app.ledger.ledger import Ledger
+from kei.app.llm import CallRequest, LlmService, price_call
+from kei.domain.events.payload import TokenUsage
 from llm_servers import Behaviour, OllamaServer, closed_port_url, fake_llama_server, free_port
 
 Kei = Callable[..., Result]

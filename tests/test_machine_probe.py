@@ -16,14 +16,14 @@ from typer.testing import CliRunner, Result
 
 from kei.adapters.cli import machine_cmd
 from kei.adapters.cli.machine_cmd import machine_app
-from kei.adapters.machine_probe import (
+from kei.adapters.machine.probe import (
     NVIDIA_SMI,
     FixtureRunner,
     SubprocessRunner,
     fixture_stem,
     probe,
 )
-from kei.domain.machine import (
+from kei.domain.machine.facts import (
     GIB,
     AppleIntegrated,
     AppleVariant,
@@ -38,7 +38,7 @@ from kei.domain.machine import (
     OsFamily,
     Tooling,
 )
-from kei.domain.machine_parse import (
+from kei.domain.machine.parse import (
     DEFAULT_PAGE_SIZE,
     CpuFacts,
     apple_variant,
@@ -54,7 +54,7 @@ from kei.domain.machine_parse import (
     parse_uname_sr,
     parse_vm_stat,
 )
-from kei.domain.machine_recommend import Capability, Recommendation, recommend
+from kei.domain.machine.recommend import Capability, Recommendation, recommend
 from kei.errors import InputError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "probe"

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from cli_helpers import run_sql
-from kei.adapters.ledger import Ledger, NewEvent
-from kei.adapters.memory_redis import RedisMemory
-from kei.adapters.memory_service import MemoryQuery, MemoryService
-from kei.domain.memory_events import MemoryCompacted, MemoryWritten, compaction_stream
+from kei.adapters.redis.memory import RedisMemory
+from kei.app.ledger.ledger import Ledger, NewEvent
+from kei.app.memory import MemoryService
+from kei.domain.events.memory import MemoryCompacted, MemoryWritten, compaction_stream
+from kei.domain.memory.query import MemoryQuery
 from kei.errors import VerificationError
 
 REDIS_ENV = "KEI_TEST_REDIS_URL"

@@ -14,7 +14,7 @@ import hashlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kei.domain.merkle import (
+from kei.domain.log.merkle import (
     EMPTY_ROOT,
     CompactRange,
     LeafList,
@@ -25,7 +25,7 @@ from kei.domain.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from kei.domain.proofs import ConsistencyProof, InclusionProof, parse_proof
+from kei.domain.log.proofs import ConsistencyProof, InclusionProof, parse_proof
 
 
 def H(data: bytes) -> bytes:  # noqa: N802 - the RFC's name

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kei.domain.model_match import DROPPED, Match, normalise_base, pick_match
+from kei.domain.catalog.match import DROPPED, Match, normalise_base, pick_match
 
 NAMES = st.lists(st.text(min_size=1, max_size=20), max_size=8)
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kei.domain.money import (
+from kei.domain.agents.money import (
     MICRO_CENTS_PER_CENT,
     MICRO_CENTS_PER_DOLLAR,
     compose_micro_cents,

@@ -7,7 +7,7 @@ import signal
 from collections.abc import Callable
 
 from kei import Ledger, NewEvent, SigningKey
-from kei.adapters.parallel_signer import MIN_PARALLEL, ParallelSigner
+from kei.adapters.workers.parallel_signer import MIN_PARALLEL, ParallelSigner
 from kei.domain import events
 
 

@@ -17,12 +17,12 @@ from typer.testing import CliRunner, Result
 
 from cli_helpers import cli_env, run_sql
 from kei import Ledger, NewEvent
-from kei.adapters.keyfile import load_key
-from kei.adapters.pins import pin_path, read_pin
+from kei.adapters.files.keyfile import load_key
+from kei.adapters.files.pins import pin_path, read_pin
 from kei.domain import events
-from kei.domain.checkpoint import parse_checkpoint
-from kei.domain.identity import fingerprint, genesis_of, key_matcher, key_matches
-from kei.domain.keys import SigningKey, key_id_for
+from kei.domain.log.checkpoint import parse_checkpoint
+from kei.domain.log.identity import fingerprint, genesis_of, key_matcher, key_matches
+from kei.domain.log.keys import SigningKey, key_id_for
 from kei.errors import InputError
 
 
@@ -65,7 +65,7 @@ def _forge(url: str, monkeypatch: pytest.MonkeyPatch, ledger_id: str | None) -> 
     _wipe(url)
     forger = SigningKey.generate(name="default")
     if ledger_id is not None:
-        monkeypatch.setattr("kei.adapters.ledger.uuid.uuid4", lambda: uuid.UUID(ledger_id))
+        monkeypatch.setattr("kei.app.ledger.ledger.uuid.uuid4", lambda: uuid.UUID(ledger_id))
     with Ledger.open(url, key=forger, create=True) as ledger:
         ledger.init("kei")
     _fill(url, forger)
@@ -213,7 +213,7 @@ def test_pins_of_two_stores_in_one_home_are_separate(tmp_path: Path) -> None:
     assert pins[0] is not None and pins[1] is not None
     assert pins[0].ledger_id != pins[1].ledger_id
     assert len(os.listdir(home / "pins")) == 2
-    from kei.adapters.pins import store_identity
+    from kei.adapters.files.pins import store_identity
 
     # a relative path is pinned by its real path
     assert store_identity("sqlite:///./x/../y.db") == f"sqlite:///{Path.cwd() / 'y.db'}"
@@ -233,7 +233,7 @@ def test_read_pin_refuses_a_symlink(home: Path, tmp_path: Path) -> None:
 def test_checkpoints_without_or_with_a_bad_genesis_line(
     env: dict[str, str], home: Path, sqlite_url: str, tmp_path: Path
 ) -> None:
-    from kei.domain.checkpoint import sign_tree_checkpoint
+    from kei.domain.log.checkpoint import sign_tree_checkpoint
 
     env = {**env, "KEI_DB": sqlite_url}
     assert invoke(env, "init").exit_code == 0
@@ -260,8 +260,8 @@ def test_a_pin_that_is_a_folder_is_a_one_line_error(home: Path, tmp_path: Path) 
 @settings(max_examples=50, deadline=None)
 @given(seed=st.binary(min_size=32, max_size=32), other=st.binary(min_size=32, max_size=32))
 def test_every_key_form_matches_its_key_only(seed: bytes, other: bytes) -> None:
-    from kei.domain.checkpoint import vkey
-    from kei.domain.identity import genesis_line
+    from kei.domain.log.checkpoint import vkey
+    from kei.domain.log.identity import genesis_line
 
     key = SigningKey(seed)
     forms = (

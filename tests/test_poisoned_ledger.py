@@ -19,8 +19,8 @@ from typer.testing import CliRunner, Result
 
 from cli_helpers import cli_env, run_sql
 from cli_helpers import kei as kei_process
-from kei.adapters.keyfile import load_key
-from kei.adapters.ledger import Ledger, NewEvent
+from kei.adapters.files.keyfile import load_key
+from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.domain.events import (
     CostRecorded,
     OutcomeRecorded,
@@ -153,7 +153,7 @@ def test_bad_upstream_rows_are_reported_not_signed(
 ) -> None:
     """kei-ledger rows with values kei's limits refuse are skipped, each with its
     reason in the report; the rest is carried over; no traceback."""
-    from kei.adapters.importers import import_kei_ledger
+    from kei.app.importers import import_kei_ledger
     from upstream_ledger import UpstreamLedger
 
     db = UpstreamLedger(tmp_path / "upstream.db")

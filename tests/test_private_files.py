@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from cli_helpers import cli_env, kei
 from kei import SigningKey
-from kei.adapters.keyfile import load_key, write_key
+from kei.adapters.files.keyfile import load_key, write_key
 from kei.errors import KeyFileError
 
 ROOT = os.geteuid() == 0

@@ -9,12 +9,12 @@ import uuid
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from kei.adapters.agent_service import AgentService, agent_stream
-from kei.adapters.cost_service import CostService
-from kei.adapters.ledger import Ledger, NewEvent
-from kei.adapters.projection_engine import ProjectionEngine
-from kei.domain import skills as sk
-from kei.domain.agents import AgentRuleError, decide_skill
+from kei.adapters.readmodels.engine import ProjectionEngine
+from kei.app.agents import AgentService, agent_stream
+from kei.app.costs import CostService
+from kei.app.ledger.ledger import Ledger, NewEvent
+from kei.domain.agents import skills as sk
+from kei.domain.agents.rules import AgentRuleError, decide_skill
 from kei.domain.events import OUTCOMES, AgentForked, CostAmended, CostRecorded, SkillInvoked
 from kei.errors import KeiError
 from kei.projections.registry import default_projections

@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Connection
 
 from cli_helpers import cli_env, kei, run_sql
-from kei.adapters.ledger import Ledger, NewEvent
-from kei.adapters.projection_engine import ProjectionEngine
+from kei.adapters.readmodels.engine import ProjectionEngine
+from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.domain import events
-from kei.domain.recorded import RecordedEvent
+from kei.domain.log.recorded import RecordedEvent
 from kei.errors import InputError, VerificationError
 from kei.projections.agents import Agents
 from kei.projections.base import Projection
@@ -353,7 +353,7 @@ def test_engines_opening_a_fresh_database_together_all_succeed(
     """Table creation is serialised: racing engines never trip over each other's DDL."""
     import threading
 
-    from kei.adapters.projection_engine import ProjectionEngine
+    from kei.adapters.readmodels.engine import ProjectionEngine
     from kei.projections.registry import default_projections
 
     ledger = make_ledger(store_url)

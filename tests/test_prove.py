@@ -20,27 +20,27 @@ import pytest
 
 from cli_helpers import cli_env, in_process, run_sql
 from kei.adapters.cli.exits import Exit
-from kei.adapters.keyfile import load_key
-from kei.adapters.ledger import Ledger, NewEvent
-from kei.adapters.merkle_tree import StoredTree
-from kei.adapters.proving import prove_consistency, prove_inclusion
+from kei.adapters.files.keyfile import load_key
 from kei.adapters.store import open_store
-from kei.adapters.verification import verify_store
+from kei.app.ledger.ledger import Ledger, NewEvent
+from kei.app.ledger.merkle_tree import StoredTree
+from kei.app.ledger.proving import prove_consistency, prove_inclusion
+from kei.app.ledger.verification import verify_store
 from kei.domain import events
-from kei.domain.checkpoint import (
+from kei.domain.log.checkpoint import (
     note_key_id,
     parse_checkpoint,
     parse_vkey,
     sign_checkpoint,
 )
-from kei.domain.merkle import (
+from kei.domain.log.merkle import (
     LeafList,
     consistency_proof,
     inclusion_proof,
     leaf_hash,
     root,
 )
-from kei.domain.verify import FindingKind
+from kei.domain.log.verify import FindingKind
 from kei.errors import KeiError, VerificationError
 
 
@@ -246,8 +246,8 @@ def test_prove_and_verify_proof_round_trip(
 
 
 def run_other_vkey(name: str) -> str:
-    from kei.domain.checkpoint import vkey
-    from kei.domain.keys import SigningKey
+    from kei.domain.log.checkpoint import vkey
+    from kei.domain.log.keys import SigningKey
 
     return vkey(name, SigningKey.generate().public_key)
 
@@ -317,7 +317,7 @@ def test_keys_list_and_export_show_the_vkey_that_signs_checkpoints(
 def test_the_tree_pass_beside_the_worker_processes_finds_the_same(
     grown: Ledger, store_url: str
 ) -> None:
-    from kei.adapters.verification import VerifyLimits
+    from kei.app.ledger.verification import VerifyLimits
 
     text = grown.checkpoint()
     prove_inclusion(grown.store, grown.ledger_id, 2, parse_checkpoint(text))

@@ -24,8 +24,8 @@ from typer.testing import CliRunner
 from cli_helpers import cli_env, run_sql
 from kei import ConcurrencyError, Ledger, LedgerStateError, NewEvent, SigningKey
 from kei.adapters.cli.exits import Exit, exit_code_for
-from kei.adapters.retrying import RetryPolicy, retry_write
-from kei.adapters.verification import verify_store
+from kei.app.ledger.retrying import RetryPolicy, retry_write
+from kei.app.ledger.verification import verify_store
 from kei.domain import events
 from kei.errors import ContentionError, InputError, KeysChangedError
 

@@ -21,10 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cli_helpers import cli_env, in_process, run_sql
-from kei.adapters import cost_reads
-from kei.adapters.ledger import Ledger
-from kei.adapters.projection_engine import ProjectionEngine
-from kei.adapters.seal_key import SEAL_FILE, load_or_create
+from kei.adapters.readmodels.engine import ProjectionEngine
+from kei.adapters.readmodels.seal_key import SEAL_FILE, load_or_create
+from kei.app import cost_reads
+from kei.app.ledger.ledger import Ledger
 from kei.projections.agents import Agents
 from kei.projections.costs import Costs
 from kei.projections.registry import default_projections
@@ -279,7 +279,7 @@ def _columns(url: str, table: str) -> list[Any]:
 
 
 def _catalog() -> Any:
-    from kei.adapters.catalog_files import load_catalog
+    from kei.adapters.files.catalog import load_catalog
 
     return load_catalog(None)
 

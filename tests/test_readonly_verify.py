@@ -21,7 +21,7 @@ import pytest
 from bundle_helpers import fill
 from cli_helpers import cli_env, kei
 from kei import Ledger
-from kei.adapters.keyfile import load_key
+from kei.adapters.files.keyfile import load_key
 from kei.adapters.store import open_store
 from kei.adapters.store.sqlite import SQLiteStore, read_only_uri
 

@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 from cli_helpers import cli_env, kei
 from kei.adapters.cli import render
 from kei.adapters.cli.app import app
-from kei.adapters.cost_reads import Report, ReportRow, TreeNode
-from kei.domain.skills import Invocation, aggregate
+from kei.app.cost_reads import Report, ReportRow, TreeNode
+from kei.domain.agents.skills import Invocation, aggregate
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 

@@ -25,15 +25,15 @@ from hypothesis import strategies as st
 from bundle_helpers import fill, rows_of, snapshot, store_url_of
 from hostile_bundles import pack, resign, unpack
 from kei import Ledger, SigningKey
-from kei.adapters.bundle.export import export_bundle
-from kei.adapters.bundle.layout import BundleError, segment_name
-from kei.adapters.bundle.pipeline import PassSizes
-from kei.adapters.bundle.replay import replay_bundle
-from kei.adapters.bundle.segments import encode_frame
-from kei.adapters.bundle.verifiers import FrameVerifiers
 from kei.adapters.store import open_store
-from kei.domain.keyring import build_keyring
-from kei.domain.verify import RangeChecker
+from kei.app.bundle.export import export_bundle
+from kei.app.bundle.layout import BundleError, segment_name
+from kei.app.bundle.pipeline import PassSizes
+from kei.app.bundle.replay import replay_bundle
+from kei.app.bundle.segments import encode_frame
+from kei.app.bundle.verifiers import FrameVerifiers
+from kei.domain.log.keyring import build_keyring
+from kei.domain.log.verify import RangeChecker
 from kei.errors import StoreError
 from kei.projections.registry import default_projections
 
@@ -287,7 +287,7 @@ class FoldFailedError(Exception):
 
 def failing_fold(calls: int) -> Callable[..., None]:
     """A ``Rebuild.fold`` that works ``calls`` times, then fails."""
-    from kei.adapters.bundle.digests import Rebuild
+    from kei.app.bundle.digests import Rebuild
 
     real = Rebuild.fold
     seen = [0]
@@ -309,7 +309,7 @@ def test_a_failed_fold_is_raised_after_verification_and_nothing_is_written(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _, full, key = source
-    monkeypatch.setattr("kei.adapters.bundle.digests.Rebuild.fold", failing_fold(2))
+    monkeypatch.setattr("kei.app.bundle.digests.Rebuild.fold", failing_fold(2))
     url = f"sqlite:///{tmp_path / 'new' / 'ledger.db'}"
     with pytest.raises(FoldFailedError):
         replay_bundle(full, url, **MODES[mode])  # type: ignore[arg-type]

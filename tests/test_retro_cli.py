@@ -13,7 +13,7 @@ import pytest
 from typer.testing import Result
 
 from cli_helpers import cli_env, in_process
-from kei.adapters.ledger import Ledger
+from kei.app.ledger.ledger import Ledger
 
 TRACES = Path(__file__).parent / "fixtures" / "traces"
 Kei = Callable[..., Result]

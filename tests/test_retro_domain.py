@@ -20,10 +20,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kei.domain import retro
-from kei.domain.classify import classify
-from kei.domain.guard import Blocked, Ok, Severity, scan, scan_all, scan_texts
-from kei.domain.trace import (
+from kei.domain.memory.guard import Blocked, Ok, Severity, scan, scan_all, scan_texts
+from kei.domain.retro import sessions as retro
+from kei.domain.retro.classify import classify
+from kei.domain.retro.trace import (
     Skipped,
     TraceEvent,
     parse_line,

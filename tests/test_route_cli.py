@@ -13,7 +13,7 @@ import pytest
 from typer.testing import Result
 
 from cli_helpers import cli_env, in_process
-from kei.adapters.ledger import Ledger
+from kei.app.ledger.ledger import Ledger
 
 DNA = "coder::rust-test::3F2A9C01::7B1E44D0-9a0c11fe"
 OTHER = "critic::docs::00AA00AA::11BB11BB-22cc22cc"

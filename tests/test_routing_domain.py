@@ -12,11 +12,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kei.domain.calibrate import GRID, Calibration, Observation, calibrate
-from kei.domain.catalog import Catalog
-from kei.domain.complexity import Complexity, Tier, estimate, tier_of
-from kei.domain.dna import build_dna
-from kei.domain.escalation import (
+from kei.domain.agents.dna import build_dna
+from kei.domain.agents.money import price_micro_cents
+from kei.domain.catalog.catalog import Catalog
+from kei.domain.routing.calibrate import GRID, Calibration, Observation, calibrate
+from kei.domain.routing.complexity import Complexity, Tier, estimate, tier_of
+from kei.domain.routing.escalation import (
     MAX_ESCALATION_DEPTH,
     AtTop,
     Next,
@@ -26,10 +27,9 @@ from kei.domain.escalation import (
     next_after_failure,
     next_model,
 )
-from kei.domain.kernel import KernelWeights, similarity, smoothed
-from kei.domain.money import price_micro_cents
-from kei.domain.posterior import Beta, z_for
-from kei.domain.routing import Decision, DecisionInput, select
+from kei.domain.routing.kernel import KernelWeights, similarity, smoothed
+from kei.domain.routing.posterior import Beta, z_for
+from kei.domain.routing.select import Decision, DecisionInput, select
 from kei.errors import InputError
 
 HAIKU, SONNET, OPUS = "claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-7"

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cli_helpers import cli_env, in_process, kei
-from kei.adapters.safe_output import OutputFile, Protected, check_output
+from kei.adapters.files.safe_output import OutputFile, Protected, check_output
 from kei.errors import InputError
 
 LINKS = ("key-copy.json", "store-hardlink", "key-hardlink", "to-store", "to-key", "to-null",
@@ -257,7 +257,7 @@ def test_leftovers_of_killed_writers_are_swept_live_ones_kept(tmp_path: Path) ->
     fd = os.open(live_tmp, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        from kei.adapters.safe_output import write_bytes
+        from kei.adapters.files.safe_output import write_bytes
 
         write_bytes(target, Protected(), b"new")
         names = sorted(p.name for p in tmp_path.iterdir())

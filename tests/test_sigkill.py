@@ -21,7 +21,7 @@ from collections.abc import Callable
 import pytest
 
 from kei import Ledger, SigningKey
-from kei.adapters.verification import verify_store
+from kei.app.ledger.verification import verify_store
 
 pytestmark = pytest.mark.slow
 

@@ -21,14 +21,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cli_helpers import run_sql
-from kei.adapters.ledger import Ledger, NewEvent
 from kei.adapters.store.base import PendingRecord
-from kei.adapters.verification import verify_store
+from kei.app.ledger.ledger import Ledger, NewEvent
+from kei.app.ledger.verification import verify_store
 from kei.domain import events
-from kei.domain.envelope import GENESIS_PREV, HEADER_LEN, chain_hash, open_state, seal
-from kei.domain.heads import head_message
-from kei.domain.keys import SigningKey
-from kei.domain.verify import FindingKind
+from kei.domain.log.envelope import GENESIS_PREV, HEADER_LEN, chain_hash, open_state, seal
+from kei.domain.log.heads import head_message
+from kei.domain.log.keys import SigningKey
+from kei.domain.log.verify import FindingKind
 from kei.errors import VerificationError
 from test_verify_findings import pos_col
 
@@ -404,8 +404,8 @@ def all_heads(url: str) -> list[tuple[Any, ...]]:
 def test_a_bundle_round_trip_carries_the_heads(
     ledger: Ledger, store_url: str, tmp_path: Path
 ) -> None:
-    from kei.adapters.bundle.export import export_bundle
-    from kei.adapters.bundle.replay import replay_bundle
+    from kei.app.bundle.export import export_bundle
+    from kei.app.bundle.replay import replay_bundle
 
     batches(ledger, [3, 1, 2])
     bundle = tmp_path / "b.tar.zst"
@@ -418,7 +418,7 @@ def test_a_bundle_round_trip_carries_the_heads(
 
 
 def exported_lines(ledger: Ledger) -> list[bytes]:
-    from kei.adapters.jsonl import export_jsonl
+    from kei.app.jsonl.export import export_jsonl
 
     out = io.BytesIO()
     export_jsonl(ledger.store, out)
@@ -428,7 +428,7 @@ def exported_lines(ledger: Ledger) -> list[bytes]:
 def test_a_jsonl_round_trip_carries_the_heads(
     ledger: Ledger, store_url: str, tmp_path: Path
 ) -> None:
-    from kei.adapters.jsonl_import import import_jsonl
+    from kei.app.jsonl.importing import import_jsonl
 
     batches(ledger, [3, 1])
     target = f"sqlite:///{tmp_path / 'copy.db'}"
@@ -441,7 +441,7 @@ def test_a_jsonl_round_trip_carries_the_heads(
 def test_jsonl_without_the_heads_of_a_ledger_that_signs_them_is_refused(
     ledger: Ledger, tmp_path: Path
 ) -> None:
-    from kei.adapters.jsonl_import import import_jsonl
+    from kei.app.jsonl.importing import import_jsonl
 
     batches(ledger, [2])
     lines = [line for line in exported_lines(ledger) if b'"head"' not in line]
@@ -454,7 +454,7 @@ def test_jsonl_without_the_heads_of_a_ledger_that_signs_them_is_refused(
 def test_jsonl_of_an_old_format_ledger_imports_without_heads(
     sqlite_url: str, key: SigningKey, tmp_path: Path
 ) -> None:
-    from kei.adapters.jsonl_import import import_jsonl
+    from kei.app.jsonl.importing import import_jsonl
 
     with legacy_ledger(sqlite_url, key) as ledger:
         batches(ledger, [2, 1])

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kei.adapters.ledger import Ledger, NewEvent
-from kei.adapters.projection_db import make_engine
-from kei.adapters.projection_engine import ProjectionEngine
-from kei.domain import skills as sk
+from kei.adapters.readmodels.db import make_engine
+from kei.adapters.readmodels.engine import ProjectionEngine
+from kei.app.ledger.ledger import Ledger, NewEvent
+from kei.domain.agents import skills as sk
 from kei.domain.events import SkillInvoked
-from kei.domain.keys import SigningKey
+from kei.domain.log.keys import SigningKey
 from kei.errors import InputError
 from kei.projections.skills import Skills
 

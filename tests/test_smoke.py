@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from kei.adapters.ledger import Ledger, NewEvent
-from kei.adapters.verification import verify_store
+from kei.app.ledger.ledger import Ledger, NewEvent
+from kei.app.ledger.verification import verify_store
 from kei.domain import events
 
 

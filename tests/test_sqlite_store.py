@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from kei import Ledger, NewEvent, StoreError
-from kei.adapters.projection_db import make_engine
+from kei.adapters.readmodels.db import make_engine
 from kei.adapters.store.sqlite import SQLiteStore
 from kei.domain import events
-from kei.domain.verify import FindingKind
+from kei.domain.log.verify import FindingKind
 
 
 def _fill(ledger: Ledger, n: int) -> None:

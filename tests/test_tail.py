@@ -20,12 +20,12 @@ from typer.testing import CliRunner
 from cli_helpers import WAIT_S, Follower, cli_env, run_sql
 from kei.adapters.cli.app import app
 from kei.adapters.cli.output import EventPrinter
-from kei.adapters.ledger import Ledger, NewEvent
 from kei.adapters.store.base import PAGE
-from kei.adapters.tail import ChainBreak, TailFilter, event_dict, latest, summary
-from kei.adapters.tail import Follower as TailFollower
+from kei.app.ledger.ledger import Ledger, NewEvent
+from kei.app.ledger.tail import ChainBreak, TailFilter, event_dict, latest, summary
+from kei.app.ledger.tail import Follower as TailFollower
 from kei.domain import events as ev
-from kei.domain.recorded import RecordedEvent
+from kei.domain.log.recorded import RecordedEvent
 
 
 def fork(agent: str, parent: str | None = None) -> NewEvent:

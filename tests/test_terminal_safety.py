@@ -1,7 +1,7 @@
 """Stored text never drives the terminal: commands that print ids, keys, tags, names or
 values neutralise control and escape sequences (as ``events tail`` does).
 
-Writers refuse such values now (``kei.domain.limits``); the ledger here holds them
+Writers refuse such values now (``kei.domain.events.limits``); the ledger here holds them
 anyway, signed behind the validation as an older release could.
 """
 
@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from cli_helpers import cli_env
-from kei.adapters.keyfile import load_key
-from kei.adapters.ledger import Ledger, NewEvent
+from kei.adapters.files.keyfile import load_key
+from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.domain.events import (
     AgentCompleted,
     AgentForked,
@@ -23,8 +23,8 @@ from kei.domain.events import (
     MemoryWritten,
     SkillInvoked,
 )
-from kei.domain.route_events import RouteOutcome
-from kei.domain.trace_events import TraceRecorded
+from kei.domain.events.routing import RouteOutcome
+from kei.domain.events.traces import TraceRecorded
 
 EVIL = "\x1b[31mRED\x1b[0m\nFORGED\r\x9b2J"
 Kei = Callable[..., Result]

@@ -19,15 +19,15 @@ import pytest
 
 from cli_helpers import cli_env, kei, run_sql
 from kei.adapters.cli.exits import Exit
-from kei.adapters.keyfile import load_key
-from kei.adapters.ledger import Ledger, NewEvent
+from kei.adapters.files.keyfile import load_key
 from kei.adapters.store.base import PendingRecord
-from kei.adapters.verification import VerifyLimits, verify_store
+from kei.app.ledger.ledger import Ledger, NewEvent
+from kei.app.ledger.verification import VerifyLimits, verify_store
 from kei.domain import events
-from kei.domain.envelope import GENESIS_PREV, chain_hash, open_state, seal
-from kei.domain.heads import HeadSigner, head_message, head_signer
-from kei.domain.keys import SigningKey
-from kei.domain.verify import FindingKind
+from kei.domain.log.envelope import GENESIS_PREV, chain_hash, open_state, seal
+from kei.domain.log.heads import HeadSigner, head_message, head_signer
+from kei.domain.log.keys import SigningKey
+from kei.domain.log.verify import FindingKind
 
 K = FindingKind
 

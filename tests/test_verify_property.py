@@ -20,10 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from kei.adapters.ledger import Ledger, NewEvent
-from kei.adapters.verification import verify_store
+from kei.app.ledger.ledger import Ledger, NewEvent
+from kei.app.ledger.verification import verify_store
 from kei.domain import events
-from kei.domain.keys import SigningKey
+from kei.domain.log.keys import SigningKey
 
 COLUMNS = [
     ("kei_events", "state"),

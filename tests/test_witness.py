@@ -27,17 +27,17 @@ from hypothesis import strategies as st
 
 from cli_helpers import cli_env, in_process
 from kei.adapters.cli.exits import Exit
-from kei.adapters.keyfile import load_key
-from kei.adapters.ledger import Ledger, NewEvent
-from kei.adapters.witness_state import Seen, locked
+from kei.adapters.files.keyfile import load_key
+from kei.adapters.files.witness_state import Seen, locked
+from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.domain import events
-from kei.domain.cosignature import (
+from kei.domain.log.cosignature import (
     cosignature_line,
     cosigned_by,
     parse_witness_vkey,
     witness_vkey,
 )
-from kei.domain.keys import SigningKey
+from kei.domain.log.keys import SigningKey
 
 Run = Callable[..., Any]
 
@@ -216,7 +216,7 @@ def test_a_bad_log_signature_or_wrong_vkey_is_refused(run: Run, tmp_path: Path) 
     wkey, _ = make_witness(run, tmp_path, "w1")
     state = tmp_path / "state"
     other = SigningKey.generate()
-    from kei.domain.checkpoint import parse_checkpoint, vkey
+    from kei.domain.log.checkpoint import parse_checkpoint, vkey
 
     origin = parse_checkpoint(ckpt.read_text()).origin
     r = cosign(run, ckpt, vkey(origin, other.public_key), wkey, state, code=Exit.FINDINGS)

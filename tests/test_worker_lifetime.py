@@ -21,11 +21,11 @@ import pytest
 
 from bundle_helpers import fill
 from kei import Ledger, SigningKey
-from kei.adapters import scratch
-from kei.adapters.bundle.export import export_bundle
-from kei.adapters.bundle.pipeline import PassSizes
-from kei.adapters.bundle.replay import replay_bundle
 from kei.adapters.store import open_store
+from kei.adapters.workers import scratch
+from kei.app.bundle.export import export_bundle
+from kei.app.bundle.pipeline import PassSizes
+from kei.app.bundle.replay import replay_bundle
 
 pytestmark = [
     pytest.mark.slow,
@@ -37,7 +37,7 @@ GONE_WITHIN_S = 30.0
 VERIFY_CHILD = r"""
 import sys, time
 from kei.adapters.store import open_store
-from kei.adapters.verification import VerifyLimits, verify_store
+from kei.app.ledger.verification import VerifyLimits, verify_store
 
 url = sys.argv[1]
 def progress(n):
@@ -51,8 +51,8 @@ verify_store(open_store(url), jobs=2, url=url, progress=progress,
 REPLAY_CHILD = r"""
 import sys, time
 from pathlib import Path
-from kei.adapters.bundle.pipeline import PassSizes
-from kei.adapters.bundle.replay import replay_bundle
+from kei.app.bundle.pipeline import PassSizes
+from kei.app.bundle.replay import replay_bundle
 
 def progress(name, done, total):
     if name == "verifying" and done:
@@ -248,7 +248,7 @@ ledger.close()
 UNGUARDED_VERIFY = r"""
 import sys
 from kei.adapters.store import open_store
-from kei.adapters.verification import VerifyLimits, verify_store
+from kei.app.ledger.verification import VerifyLimits, verify_store
 
 url = sys.argv[1]
 print("script ran", flush=True)

@@ -19,10 +19,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kei.adapters.keyfile import load_key, write_key
-    from kei.adapters.ledger import Ledger, NewEvent
-    from kei.adapters.retrying import RetryPolicy
-    from kei.adapters.verification import VerifyReport, verify_store
+    from kei.adapters.files.keyfile import load_key, write_key
+    from kei.app.ledger.ledger import Ledger, NewEvent
+    from kei.app.ledger.retrying import RetryPolicy
+    from kei.app.ledger.verification import VerifyReport, verify_store
     from kei.domain.events import (
         AgentCompleted,
         AgentFailed,
@@ -35,9 +35,9 @@ if TYPE_CHECKING:
         Payload,
         TokenUsage,
     )
-    from kei.domain.keys import SigningKey
-    from kei.domain.recorded import RecordedEvent
-    from kei.domain.verify import Finding, FindingKind
+    from kei.domain.log.keys import SigningKey
+    from kei.domain.log.recorded import RecordedEvent
+    from kei.domain.log.verify import Finding, FindingKind
     from kei.errors import (
         ConcurrencyError,
         ContentionError,
@@ -54,10 +54,10 @@ if TYPE_CHECKING:
 # this package on every run, and a command that never opens a store should not pay
 # for the store's libraries.
 _HOMES = {
-    "kei.adapters.keyfile": ("load_key", "write_key"),
-    "kei.adapters.ledger": ("Ledger", "NewEvent"),
-    "kei.adapters.retrying": ("RetryPolicy",),
-    "kei.adapters.verification": ("VerifyReport", "verify_store"),
+    "kei.adapters.files.keyfile": ("load_key", "write_key"),
+    "kei.app.ledger.ledger": ("Ledger", "NewEvent"),
+    "kei.app.ledger.retrying": ("RetryPolicy",),
+    "kei.app.ledger.verification": ("VerifyReport", "verify_store"),
     "kei.domain.events": (
         "AgentCompleted",
         "AgentFailed",
@@ -70,9 +70,9 @@ _HOMES = {
         "Payload",
         "TokenUsage",
     ),
-    "kei.domain.keys": ("SigningKey",),
-    "kei.domain.recorded": ("RecordedEvent",),
-    "kei.domain.verify": ("Finding", "FindingKind"),
+    "kei.domain.log.keys": ("SigningKey",),
+    "kei.domain.log.recorded": ("RecordedEvent",),
+    "kei.domain.log.verify": ("Finding", "FindingKind"),
     "kei.errors": (
         "ConcurrencyError",
         "ContentionError",

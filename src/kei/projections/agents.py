@@ -1,8 +1,8 @@
 """``agents``: one row per agent, folded from the lifecycle events with the domain's rules.
 
 The rows answer ``kei agent list|tree|descendants|show`` and give the command side
-(``kei.adapters.agent_service``) the few agents a command touches. The fold is
-``kei.domain.agents.apply_payload``: this module loads the touched rows into a
+(``kei.app.agents``) the few agents a command touches. The fold is
+``kei.domain.agents.rules.apply_payload``: this module loads the touched rows into a
 ``LedgerState``, lets the domain accept or skip each event (a log written by racing
 writers folds the same way everywhere) and copies the accepted events' extra fields
 (branch, lineage, times, outcome details) into the rows. ``apply_page`` folds a whole
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table
 
-from kei.domain.agent_state import AgentState, LedgerState, fold_payload
+from kei.domain.agents.state import AgentState, LedgerState, fold_payload
 from kei.domain.events import (
     AgentCompleted,
     AgentFailed,
@@ -33,7 +33,7 @@ from kei.domain.events import (
     OutcomeRecorded,
     Payload,
 )
-from kei.domain.recorded import RecordedEvent
+from kei.domain.log.recorded import RecordedEvent
 from kei.projections import names
 from kei.projections.base import KeyLookup, PagedTable, deferred_index
 from kei.projections.faults import faults_table

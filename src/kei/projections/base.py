@@ -3,7 +3,7 @@
 A projection is pure logic over the connection it is handed: it defines its tables
 once with SQLAlchemy Core (the same definition serves SQLite and PostgreSQL) and turns
 each event into Core statements. It never opens a connection, never commits and never
-reads the log itself; the engine (``kei.adapters.projection_engine``) does all of
+reads the log itself; the engine (``kei.adapters.readmodels.engine``) does all of
 that, verifies every event first and wraps each page in one transaction with the
 projection's position, so ``apply`` runs exactly once per event.
 
@@ -53,7 +53,7 @@ from sqlalchemy import Index, MetaData, Table, bindparam, select
 from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from kei.domain.recorded import RecordedEvent
+from kei.domain.log.recorded import RecordedEvent
 from kei.projections import faults
 
 if TYPE_CHECKING:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 from sqlalchemy import BigInteger, Column, MetaData, String, Table, select, tuple_
 
 from kei.domain.events import CostAmended, CostRecorded, Payload
-from kei.domain.recorded import RecordedEvent
+from kei.domain.log.recorded import RecordedEvent
 from kei.projections import names
 from kei.projections.base import PagedTable, deferred_index
 from kei.projections.faults import faults_table

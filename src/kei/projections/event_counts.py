@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import BigInteger, Column, MetaData, String, Table
 
-from kei.domain.recorded import RecordedEvent
+from kei.domain.log.recorded import RecordedEvent
 from kei.projections.base import ALL_TYPES, upsert_add
 from kei.projections.faults import faults_table
 

@@ -2,7 +2,7 @@
 
 A signed event is in the log for ever. If a projection cannot fold one (an integer
 wider than its 64-bit column, a payload that no longer decodes; writers refuse such
-values since ``kei.domain.limits``, but an older release signed them), raising would
+values since ``kei.domain.events.limits``, but an older release signed them), raising would
 stop that read model at the event for good, and every command that reads it with it.
 Instead ``fold_page`` folds the page inside a savepoint; if the fold raises, it
 rolls back to the savepoint and folds the page again one event at a time, each in
@@ -10,7 +10,7 @@ its own savepoint, and every event that still fails gets a row in the projection
 ``<name>_faults`` table (in the same transaction as the page) and is skipped.
 
 - The row holds the event's position, stream, version, type and why. The reason is
-  the domain's (``kei.domain.limits.payload_problem``, or the decode error), not the
+  the domain's (``kei.domain.events.limits.payload_problem``, or the decode error), not the
   driver's, so SQLite and PostgreSQL record the same bytes and replay reproduces the
   digest; only a fault the limits do not explain is named by its exception class.
 - The table is part of the projection's state and its digest, but only once it has a
@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import BigInteger, Column, MetaData, String, Table, exc
 
-from kei.domain.limits import payload_problem
-from kei.domain.recorded import RecordedEvent
+from kei.domain.events.limits import payload_problem
+from kei.domain.log.recorded import RecordedEvent
 from kei.errors import KeiError
 
 if TYPE_CHECKING:

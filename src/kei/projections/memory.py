@@ -42,8 +42,8 @@ from sqlalchemy import (
     select,
 )
 
-from kei.domain.memory_events import MemoryCompacted, MemoryForgotten, MemoryWritten
-from kei.domain.recorded import RecordedEvent
+from kei.domain.events.memory import MemoryCompacted, MemoryForgotten, MemoryWritten
+from kei.domain.log.recorded import RecordedEvent
 from kei.projections.base import deferred_index
 from kei.projections.faults import faults_table
 

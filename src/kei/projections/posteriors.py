@@ -6,7 +6,7 @@ What ``kei route select`` weighs and ``kei posterior show`` prints. It folds
 functional one reached only after escalating, is a failure. Models are catalog ids,
 resolved before the outcome was appended, so an alias counts as its model here as
 everywhere. The Beta posterior itself, Beta(1 + successes, 1 + failures), is computed
-by the reader (``kei.domain.posterior``): the table keeps exact integer counts.
+by the reader (``kei.domain.routing.posterior``): the table keeps exact integer counts.
 
 Table ``posteriors_counts``, primary key ``(model, task_class)`` so that the classes a
 model has evidence for (kernel smoothing) are one key range: ``successes``,
@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Final
 
 from sqlalchemy import BigInteger, Column, MetaData, String, Table
 
-from kei.domain.recorded import RecordedEvent
-from kei.domain.route_events import RouteOutcome
+from kei.domain.events.routing import RouteOutcome
+from kei.domain.log.recorded import RecordedEvent
 from kei.projections import names
 from kei.projections.base import PagedTable, upsert_add
 from kei.projections.faults import faults_table

@@ -2,7 +2,7 @@
 
 Percentiles need every duration and ``--since`` needs every timestamp, so the read
 model keeps the invocations themselves (upstream's ``skill_invocations`` table)
-rather than running totals; the report folds them with ``kei.domain.skills``.
+rather than running totals; the report folds them with ``kei.domain.agents.skills``.
 
 Table ``<name>_invocations`` (``<name>`` is ``skills`` by default), primary key
 ``(skill, position)``, so one skill's rows are contiguous in the key:
@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import BigInteger, Boolean, Column, MetaData, String, Table, func, select
 
+from kei.domain.agents.skills import Invocation
 from kei.domain.events import SkillInvoked
-from kei.domain.recorded import RecordedEvent
-from kei.domain.skills import Invocation
+from kei.domain.log.recorded import RecordedEvent
 from kei.projections.base import PagedTable
 from kei.projections.faults import faults_table
 

@@ -1,6 +1,6 @@
 """``traces``: every distinct trace event, and every refused one, per session.
 
-What ``kei retro`` analyses (``kei.domain.retro``) and what ``kei retro ingest`` reads
+What ``kei retro`` analyses (``kei.domain.retro.sessions``) and what ``kei retro ingest`` reads
 to skip the hashes already in the log. Rows are keyed by ``(session, content_hash)``
 and a second event with the same key changes nothing (``ON CONFLICT DO NOTHING``), so
 two racing ingests of one file still count each event once.
@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import BigInteger, Boolean, Column, MetaData, String, Table
 
-from kei.domain.recorded import RecordedEvent
-from kei.domain.trace_events import TraceRecorded, TraceRejected
+from kei.domain.events.traces import TraceRecorded, TraceRejected
+from kei.domain.log.recorded import RecordedEvent
 from kei.projections.base import dialect_insert
 from kei.projections.faults import faults_table
 

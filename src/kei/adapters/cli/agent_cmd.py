@@ -1,7 +1,7 @@
 """``kei agent ...``: the agent ledger (upstream kei-ledger's verbs) over the event log.
 
-Thin: the rules live in ``kei.domain.agents``, the appends and lookups in
-``kei.adapters.agent_service``. Habits (upstream's, in kei's output conventions):
+Thin: the rules live in ``kei.domain.agents.rules``, the appends and lookups in
+``kei.app.agents``. Habits (upstream's, in kei's output conventions):
 success messages (``forked <id> -> <branch>``) and "nothing found" notes go to
 stderr, data to stdout; ``--json`` writes NDJSON for lists and one object for single
 answers. Reads catch the ``agents`` projection up first (``tree`` the ``costs`` one
@@ -24,12 +24,12 @@ from kei.adapters.cli.context import handled, is_tty, open_ledger, seal_key, std
 from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.limits import COUNT_MAX, INT64_MAX
 from kei.adapters.cli.output import json_line, stdout_closed_ok
-from kei.adapters.tail import printable
+from kei.app.ledger.tail import printable
 from kei.domain.events import OUTCOMES, AgentForked
 
 if TYPE_CHECKING:
-    from kei.adapters.agent_service import AgentService
-    from kei.adapters.config import Settings
+    from kei.adapters.cli.config import Settings
+    from kei.app.agents import AgentService
 
 agent_app = typer.Typer(
     help="Agents: fork, finish, merge, and their lineage.", no_args_is_help=True
@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
 
 @contextmanager
 def _service(settings: Settings, *, write: bool = False) -> Iterator[AgentService]:
-    from kei.adapters.agent_service import AgentService
+    from kei.app.agents import AgentService
 
     with (
         open_ledger(settings, with_key=write) as ledger,
@@ -168,10 +168,10 @@ def list_agents(
 @agent_app.command("show")
 def show(ctx: typer.Context, agent_id: Id, as_json: Json = False) -> None:
     """One agent's row and its whole history from the log."""
-    from kei.adapters.agent_service import agent_stream
     from kei.adapters.cli.output import EventPrinter
-    from kei.adapters.tail import event_dict
-    from kei.domain.agents import UnknownAgentError
+    from kei.app.agents import agent_stream
+    from kei.app.ledger.tail import event_dict
+    from kei.domain.agents.rules import UnknownAgentError
 
     with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
         row = service.caught_up().get(agent_id)
@@ -196,9 +196,9 @@ def tree_cmd(
 ) -> None:
     """ROOT and every agent below it (by parent agent id), indented by depth, with status
     and current cost."""
-    from kei.adapters import cost_reads
-    from kei.adapters.catalog_files import load_catalog
     from kei.adapters.cli import render
+    from kei.adapters.files.catalog import load_catalog
+    from kei.app import cost_reads
 
     with handled(ctx) as g, stdout_closed_ok():
         settings = g.settings()
@@ -227,7 +227,7 @@ def descendants_cmd(
     as_json: Json = False,
 ) -> None:
     """Agents forked from or spawned by DNA, and theirs, at any depth."""
-    from kei.adapters.agent_service import descendants
+    from kei.app.agents import descendants
 
     with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
         found = descendants(service.caught_up(), dna, depth)

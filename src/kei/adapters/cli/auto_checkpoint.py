@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kei.adapters.config import Settings
-    from kei.adapters.ledger import Ledger
+    from kei.adapters.cli.config import Settings
+    from kei.app.ledger.ledger import Ledger
 
 _NAME = re.compile(r"^(\d{20})\.ckpt$")
 
@@ -52,8 +52,8 @@ def checkpoint_path(folder: Path, size: int) -> Path:
 
 def maybe_checkpoint(ledger: Ledger, settings: Settings) -> Path | None:
     """Write a checkpoint when due; the file written, or None. Raises on failure."""
-    from kei.adapters.keyfile import make_private_folder
-    from kei.adapters.safe_output import Protected, write_bytes
+    from kei.adapters.files.keyfile import make_private_folder
+    from kei.adapters.files.safe_output import write_bytes
 
     found = settings_folder(settings)
     if found is None:
@@ -69,5 +69,5 @@ def maybe_checkpoint(ledger: Ledger, settings: Settings) -> Path | None:
     size = int(text.split("\n", 2)[1])
     make_private_folder(folder)
     path = checkpoint_path(folder, size)
-    write_bytes(path, Protected.of_settings(settings), text.encode())
+    write_bytes(path, settings.protected(), text.encode())
     return path

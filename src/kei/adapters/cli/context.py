@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
-from kei.adapters import config
+from kei.adapters.cli import config
 from kei.adapters.cli.exits import exit_code_for
 from kei.adapters.cli.limits import too_long
 from kei.errors import InputError, KeiError
 
 if TYPE_CHECKING:
-    from kei.adapters.ledger import Ledger
-    from kei.domain.keys import SigningKey
+    from kei.app.ledger.ledger import Ledger
+    from kei.domain.log.keys import SigningKey
 
 
 @dataclass(slots=True)
@@ -103,7 +103,7 @@ class _WarningLine(logging.Handler):
 def _repairs_on_stderr() -> Iterator[None]:
     """Say on stderr when the projection engine rebuilt a read model that disagreed with
     the log, so a user never reads repaired numbers without knowing."""
-    logger = logging.getLogger("kei.adapters.projection_engine")
+    logger = logging.getLogger("kei.adapters.readmodels.engine")
     handler = _WarningLine(logging.WARNING)
     logger.addHandler(handler)
     try:
@@ -114,7 +114,7 @@ def _repairs_on_stderr() -> Iterator[None]:
 
 def seal_key(settings: config.Settings) -> bytes:
     """The read models' seal key in ``KEI_HOME`` (made on first use)."""
-    from kei.adapters.seal_key import load_or_create
+    from kei.adapters.readmodels.seal_key import load_or_create
 
     return load_or_create(settings.home)
 
@@ -133,7 +133,7 @@ def seal_key_or_none(settings: config.Settings) -> bytes | None:
 
 
 def load_signing_key(settings: config.Settings, ref: str | None = None) -> SigningKey:
-    from kei.adapters.keyfile import load_key
+    from kei.adapters.files.keyfile import load_key
 
     return load_key(settings.key_path(ref))
 
@@ -144,7 +144,7 @@ def open_ledger(
 ) -> Iterator[Ledger]:
     # Imported here, not at the top: every command module imports this one, and
     # `kei --help` or `kei models` should not load the store's libraries.
-    from kei.adapters.ledger import Ledger
+    from kei.app.ledger.ledger import Ledger
 
     key = load_signing_key(settings) if with_key else None
     ledger = Ledger.open(

@@ -1,9 +1,9 @@
 """``kei cost record|amend|report``: what agents' model calls cost, in integer micro-cents.
 
-Thin: pricing and the report live in ``kei.adapters.cost_service``, the rules in
-``kei.domain.agents``. Confirmations go to stderr, data to stdout; ``--json`` prints
+Thin: pricing and the report live in ``kei.app.costs``, the rules in
+``kei.domain.agents.rules``. Confirmations go to stderr, data to stdout; ``--json`` prints
 one object. Money is shown exactly (``… µ¢``) and as dollars rounded once, half up
-(``kei.domain.money``). Every report row that uses a catalog price the catalog cannot
+(``kei.domain.agents.money``). Every report row that uses a catalog price the catalog cannot
 vouch for says ``UNVERIFIED``. The report is a rich table on a terminal and
 tab-separated lines when piped (``render.py``); ``--limit`` shows the biggest rows, the
 TOTAL always covers every row.
@@ -23,15 +23,15 @@ from rich.console import Console
 from kei.adapters.cli.context import handled, is_tty, open_ledger, seal_key, stderr
 from kei.adapters.cli.limits import CENTS_MAX, COUNT_MAX, INT64_MAX, INT64_MIN
 from kei.adapters.cli.output import json_line, stdout_closed_ok
-from kei.domain import skills as sk
+from kei.domain.agents import skills as sk
+from kei.domain.agents.money import MICRO_CENTS_PER_CENT, display_cents, format_usd
 from kei.domain.events import CostAmended, CostRecorded, TokenUsage
-from kei.domain.money import MICRO_CENTS_PER_CENT, display_cents, format_usd
 from kei.errors import InputError
 
 if TYPE_CHECKING:
-    from kei.adapters.config import Settings
-    from kei.adapters.cost_reads import Report
-    from kei.adapters.cost_service import CostService
+    from kei.adapters.cli.config import Settings
+    from kei.app.cost_reads import Report
+    from kei.app.costs import CostService
 
 cost_app = typer.Typer(help="Model-call costs: record, amend, report.", no_args_is_help=True)
 
@@ -67,7 +67,7 @@ Micro = Annotated[
 Cents = Annotated[
     Count, typer.Option("--cents", min=-CENTS_MAX, max=CENTS_MAX, help="The amount in whole cents.")
 ]
-GROUPS: Final = ("agent", "provider", "model", "day")  # as kei.adapters.cost_service
+GROUPS: Final = ("agent", "provider", "model", "day")  # as kei.app.costs
 
 
 def register(app: typer.Typer) -> None:
@@ -76,7 +76,7 @@ def register(app: typer.Typer) -> None:
 
 @contextmanager
 def _service(settings: Settings, *, write: bool = False) -> Iterator[CostService]:
-    from kei.adapters.cost_service import CostService
+    from kei.app.costs import CostService
 
     with (
         open_ledger(settings, with_key=write) as ledger,
@@ -94,9 +94,9 @@ def _amount(micro: int | None, cents: int | None) -> int | None:
 def _charge(
     settings: Settings, provider: str, model: str, usage: TokenUsage, micro: int | None
 ) -> Any:
-    from kei.adapters.catalog_files import load_catalog
-    from kei.adapters.cost_service import price_request
-    from kei.domain.catalog import Catalog
+    from kei.adapters.files.catalog import load_catalog
+    from kei.app.costs import price_request
+    from kei.domain.catalog.catalog import Catalog
 
     catalog = Catalog(()) if micro is not None else load_catalog(settings.home)
     return price_request(catalog, provider, model, usage, micro)
@@ -179,7 +179,7 @@ def amend(
     as_json: Json = False,
 ) -> None:
     """Append one cost.amended event that replaces EVENT's amount (once; amend the latest)."""
-    from kei.adapters.cost_service import parse_event_name
+    from kei.app.costs import parse_event_name
 
     with handled(ctx) as g, stdout_closed_ok():
         stream, version = parse_event_name(event)
@@ -233,9 +233,9 @@ def report(
     as_json: Json = False,
 ) -> None:
     """Exact totals per agent, provider, model or UTC day; amended costs count once."""
-    from kei.adapters import cost_reads
-    from kei.adapters.catalog_files import load_catalog
     from kei.adapters.cli import render
+    from kei.adapters.files.catalog import load_catalog
+    from kei.app import cost_reads
 
     with handled(ctx) as g, stdout_closed_ok():
         now_us = int(datetime.now(UTC).timestamp() * 1_000_000)

@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING, Any, Final
 
 from rich.console import Console
 
-from kei.adapters import config
+from kei.adapters.cli import config
 from kei.domain import events as ev
-from kei.domain.envelope import HEADER_LEN
-from kei.domain.keys import SigningKey
+from kei.domain.log.envelope import HEADER_LEN
+from kei.domain.log.keys import SigningKey
 
 if TYPE_CHECKING:
-    from kei.adapters.ledger import Ledger, NewEvent
-    from kei.adapters.memory_service import MemoryService
-    from kei.adapters.verification import VerifyReport
-    from kei.domain.catalog import Catalog
+    from kei.app.ledger.ledger import Ledger, NewEvent
+    from kei.app.ledger.verification import VerifyReport
+    from kei.app.memory import MemoryService
+    from kei.domain.catalog.catalog import Catalog
 
 
 @dataclass(slots=True)
@@ -44,7 +44,7 @@ class DemoRun:
         return self.settings.db_url
 
     def catalog(self) -> Catalog:
-        from kei.adapters.catalog_files import load_catalog
+        from kei.adapters.files.catalog import load_catalog
 
         return load_catalog(self.folder)
 
@@ -57,8 +57,8 @@ class DemoRun:
 
 
 def step_init(run: DemoRun) -> None:
-    from kei.adapters.keyfile import write_key
-    from kei.adapters.ledger import Ledger
+    from kei.adapters.files.keyfile import write_key
+    from kei.app.ledger.ledger import Ledger
 
     settings = run.settings
     key = SigningKey.generate(name="bootstrap")
@@ -69,7 +69,7 @@ def step_init(run: DemoRun) -> None:
 
 
 def _cost(agent: str, provider: str, model: str, micro_cents: int, tin: int, tout: int) -> NewEvent:
-    from kei.adapters.ledger import NewEvent
+    from kei.app.ledger.ledger import NewEvent
 
     usage = ev.TokenUsage(input_tokens=tin, output_tokens=tout)
     payload = ev.CostRecorded(
@@ -81,7 +81,7 @@ def _cost(agent: str, provider: str, model: str, micro_cents: int, tin: int, tou
 def step_append(run: DemoRun) -> None:
     """A planner forks a coder and a tester; they spend, one fails, one merges; the key
     rotates from ``bootstrap`` to ``default``, so a kept folder works with plain ``kei``."""
-    from kei.adapters.ledger import NewEvent
+    from kei.app.ledger.ledger import NewEvent
 
     ledger = run.open()
     fork = ev.AgentForked
@@ -113,7 +113,7 @@ def step_append(run: DemoRun) -> None:
 
 
 def _rotate_key(run: DemoRun, ledger: Ledger) -> None:
-    from kei.adapters.keyfile import write_key
+    from kei.adapters.files.keyfile import write_key
 
     old, new = ledger.key, SigningKey.generate(name="default")
     assert old is not None
@@ -125,7 +125,7 @@ def _rotate_key(run: DemoRun, ledger: Ledger) -> None:
 
 def step_tail(run: DemoRun) -> None:
     from kei.adapters.cli.output import EventPrinter
-    from kei.adapters.tail import latest
+    from kei.app.ledger.tail import latest
 
     shown, _ = latest(run.open().store, 100)
     run.say("[tail] kei events tail:")
@@ -166,8 +166,8 @@ AMEND: Final = ("tests", "anthropic", "claude-haiku-4-5", 15_000, 2_000, None)
 def step_agents(run: DemoRun) -> None:
     """The team forks, spends (priced from the catalog, given by hand, one amended), one
     agent fails, one is merged with an outcome: what ``kei agent``/``kei cost`` append."""
-    from kei.adapters.agent_service import AgentService
-    from kei.adapters.cost_service import CostService, parse_event_name
+    from kei.app.agents import AgentService
+    from kei.app.costs import CostService, parse_event_name
 
     ledger, catalog = run.open(), run.catalog()
     before = ledger.store.count()
@@ -194,7 +194,7 @@ def step_agents(run: DemoRun) -> None:
 def _charge(catalog: Catalog, agent: str, provider: str, model: str, tokens_in: int,
             tokens_out: int, given: int | None) -> dict[str, Any]:  # fmt: skip
     """A cost event's fields, priced as ``kei cost record`` prices them."""
-    from kei.adapters.cost_service import price_request
+    from kei.app.costs import price_request
 
     usage = ev.TokenUsage(input_tokens=tokens_in, output_tokens=tokens_out)
     price = price_request(catalog, provider, model, usage, given)
@@ -206,7 +206,7 @@ def _charge(catalog: Catalog, agent: str, provider: str, model: str, tokens_in: 
 def step_show(run: DemoRun) -> None:
     """``kei agent tree orchestrator`` and ``kei cost report``, as they print here."""
     from kei.adapters.cli import render
-    from kei.adapters.cost_service import CostService
+    from kei.app.costs import CostService
 
     with CostService(run.open(), run.url) as costs:
         nodes = costs.tree("orchestrator", run.catalog())
@@ -230,8 +230,8 @@ def step_route(run: DemoRun) -> None:
     """``kei route``: an unknown task class goes to the top model; six clean first-pass
     successes on the cheap one move its posterior over the bar; the router then picks
     it, and ``explain`` re-derives that decision from the log alone."""
-    from kei.adapters.route_service import RouteService
-    from kei.domain.routing import DecisionInput
+    from kei.app.routing import RouteService
+    from kei.domain.routing.select import DecisionInput
 
     with RouteService(run.open(), run.url, run.catalog()) as router:
         first = router.select(DecisionInput(dna=ROUTED_DNA)).event
@@ -256,8 +256,8 @@ def step_route(run: DemoRun) -> None:
 def step_memory(run: DemoRun) -> None:
     """``kei memory``: two notes written, one rewritten (the log keeps both), and a
     full-text search that finds the latest value."""
-    from kei.adapters.memory_service import MemoryService
-    from kei.domain.memory_events import MemoryWritten
+    from kei.app.memory import MemoryService
+    from kei.domain.events.memory import MemoryWritten
 
     notes = (
         ("retry-policy", "jittered exponential backoff, at most 5 tries", ("rust", "retry")),
@@ -279,8 +279,8 @@ def step_memory(run: DemoRun) -> None:
 
 def _refused_secret(memory: MemoryService) -> str:
     """A fake AWS key (the documented format, not a real key) never reaches the log."""
-    from kei.domain.leaks import LeakBlockedError
-    from kei.domain.memory_events import MemoryWritten
+    from kei.domain.events.memory import MemoryWritten
+    from kei.domain.leaks.matrix import LeakBlockedError
 
     fake = "AKIA" + "Q7RZ5W3NPL4HGT2X"
     try:
@@ -295,9 +295,9 @@ def step_retro(run: DemoRun) -> None:
     appends nothing), and the session's retrospective from the trace's own times."""
     import json
 
-    from kei.adapters.leak_files import shipped_matrix
-    from kei.adapters.retro_service import RetroService
-    from kei.domain.retro import retrospective
+    from kei.adapters.files.leaks import shipped_matrix
+    from kei.app.retro import RetroService
+    from kei.domain.retro.sessions import retrospective
 
     path = run.folder / "session.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in _transcript()))
@@ -340,8 +340,8 @@ def _transcript() -> list[dict[str, object]]:
 def step_bundle(run: DemoRun) -> None:
     """``kei hibernate export`` then ``kei replay --from`` into a second, empty store:
     the same events, and every read model rebuilt there to the exporter's digest."""
-    from kei.adapters.bundle.export import export_bundle
-    from kei.adapters.bundle.replay import replay_bundle
+    from kei.app.bundle.export import export_bundle
+    from kei.app.bundle.replay import replay_bundle
 
     bundle = run.folder / "brain.tar.zst"
     exported = export_bundle(run.open(), bundle, url=run.url, machine="demo")
@@ -359,7 +359,7 @@ def step_bundle(run: DemoRun) -> None:
 
 
 def step_verify(run: DemoRun) -> None:
-    from kei.adapters.verification import verify_store
+    from kei.app.ledger.verification import verify_store
 
     _say_report(run, "kei verify-chain", verify_store(run.open().store))
 
@@ -370,9 +370,9 @@ def step_prove(run: DemoRun) -> None:
     files alone, without the database."""
     import json
 
-    from kei.adapters.proving import prove_inclusion
-    from kei.domain.checkpoint import parse_checkpoint, parse_vkey, vkey
-    from kei.domain.proofs import check_proof, parse_proof
+    from kei.app.ledger.proving import prove_inclusion
+    from kei.domain.log.checkpoint import parse_checkpoint, parse_vkey, vkey
+    from kei.domain.log.proofs import check_proof, parse_proof
 
     ledger = run.open()
     assert ledger.key is not None
@@ -435,7 +435,7 @@ def step_tamper(run: DemoRun) -> None:
 
 def step_catch(run: DemoRun) -> None:
     from kei.adapters.store import open_store
-    from kei.adapters.verification import verify_store
+    from kei.app.ledger.verification import verify_store
 
     assert run.tampered is not None, "step_tamper runs first"
     store = open_store(f"sqlite:///{run.tampered}")

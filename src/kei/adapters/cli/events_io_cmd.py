@@ -1,9 +1,9 @@
 """``kei events export|import``: the log as JSON lines for other tools, and back.
 
-Thin: export (``kei.adapters.jsonl``) streams the events to stdout or ``--out``
+Thin: export (``kei.app.jsonl.export``) streams the events to stdout or ``--out``
 (``safe_output``: written to a temporary file beside it and put in place when
 complete, so no half-written export is left behind, and never over the store, a key,
-a device or, without ``--force``, an existing file); import (``kei.adapters.jsonl_import``) verifies every line
+a device or, without ``--force``, an existing file); import (``kei.app.jsonl.importing``) verifies every line
 and adds the new events to the store in one transaction, or nothing. Counts go to
 stderr.
 """
@@ -25,7 +25,7 @@ from kei.adapters.cli.output import stdout_closed_ok
 from kei.errors import InputError
 
 if TYPE_CHECKING:
-    from kei.adapters.safe_output import Protected
+    from kei.adapters.files.safe_output import Protected
 
 FORMATS = ("jsonl",)
 
@@ -50,14 +50,14 @@ def export(
     ] = False,
 ) -> None:
     """Every event with its hashes, signature and stored bytes, one JSON object per line."""
-    from kei.adapters.jsonl import export_jsonl
-    from kei.adapters.safe_output import Protected, check_output
+    from kei.adapters.files.safe_output import check_output
+    from kei.app.jsonl.export import export_jsonl
 
     with handled(ctx) as g, stdout_closed_ok():
         if fmt not in FORMATS:
             raise InputError(f"unknown format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
         settings = g.settings()
-        protected = Protected.of_settings(settings)
+        protected = settings.protected()
         if out is not None and out != "-":
             check_output(out, protected, force=force)  # before reading the log
         with open_ledger(settings, read_only=True) as ledger:
@@ -74,7 +74,7 @@ def _to_file(
     name: str, protected: Protected, force: bool, write: Callable[[IO[bytes]], int]
 ) -> int:
     """``write`` into the file ``name``, put in place only when complete."""
-    from kei.adapters.safe_output import OutputFile, write_error
+    from kei.adapters.files.safe_output import OutputFile, write_error
 
     with OutputFile(name, protected, force=force) as out:
         try:
@@ -94,7 +94,7 @@ def import_(
     ] = False,
 ) -> None:
     """Verify events written by `kei events export` and add the new ones, all or nothing."""
-    from kei.adapters.jsonl_import import import_jsonl
+    from kei.app.jsonl.importing import import_jsonl
 
     with handled(ctx) as g:
         if fmt not in FORMATS:
@@ -116,7 +116,7 @@ def import_(
 @contextlib.contextmanager
 def _input(source: str) -> Iterator[Iterator[bytes]]:
     """The lines to import: stdin for ``-``, else a regular file; each line bounded."""
-    from kei.adapters.bounded_read import bounded_lines, open_regular
+    from kei.adapters.files.bounded_read import bounded_lines, open_regular
 
     if source == "-":
         yield bounded_lines(sys.stdin.buffer, "standard input")

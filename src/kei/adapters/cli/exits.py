@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from kei.domain.catalog import CatalogError, FallbackCycleError, UnknownFilterError
+from kei.domain.catalog.catalog import CatalogError, FallbackCycleError, UnknownFilterError
 from kei.errors import (
     ConcurrencyError,
     ContentionError,

@@ -1,6 +1,6 @@
 """``kei hibernate export|inspect|import``: the whole log in one signed bundle file.
 
-Thin: each command calls ``kei.adapters.bundle``. ``export`` writes the bundle
+Thin: each command calls ``kei.app.bundle``. ``export`` writes the bundle
 atomically and says what it wrote on stderr; ``inspect`` prints the manifest and
 every problem on stdout (``--json``: one object) and writes nothing; ``import`` is
 ``kei replay`` under this group's name. Exit codes as everywhere: 0 fine, 1 a bundle
@@ -20,11 +20,11 @@ from kei.adapters.cli.context import handled, open_ledger, stderr
 from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.limits import INT64_MAX
 from kei.adapters.cli.output import json_line
-from kei.adapters.safe_output import Protected, check_output, shown
+from kei.adapters.files.safe_output import check_output, shown
 from kei.errors import InputError
 
 if TYPE_CHECKING:
-    from kei.adapters.bundle.inspect import Inspection
+    from kei.app.bundle.inspect import Inspection
 
 hibernate_app = typer.Typer(
     help="Bundles: the whole signed log in one file, to move or restore it.",
@@ -56,13 +56,13 @@ def export(
     ] = False,
 ) -> None:
     """Write the log (or the events after --since) as a signed, deterministic bundle."""
-    from kei.adapters.bundle.export import export_bundle
+    from kei.app.bundle.export import export_bundle
 
     with handled(ctx) as g:
         settings = g.settings()
         if out == "-":
             raise InputError("a bundle is written to a file, not to stdout", hint="name a file")
-        protected = Protected.of_settings(settings)
+        protected = settings.protected()
         target = check_output(out, protected, force=force)  # before any work
         # Read-only: export writes nothing into the store (whose disk may be full).
         with (
@@ -91,7 +91,7 @@ def inspect(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Print a bundle's manifest and check its structure, writing nothing."""
-    from kei.adapters.bundle.inspect import inspect_bundle
+    from kei.app.bundle.inspect import inspect_bundle
 
     with handled(ctx):
         found = inspect_bundle(bundle)

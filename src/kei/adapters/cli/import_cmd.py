@@ -1,7 +1,7 @@
 """``kei import kei-ledger PATH`` and ``kei import kei-hibernate BUNDLE``: carry another
 system's history into kei as events.
 
-Thin: the import lives in ``kei.adapters.importers``. The summary goes to stdout
+Thin: the import lives in ``kei.app.importers``. The summary goes to stdout
 (it is the command's answer): counts, notes, then what was not carried over, one
 tab-separated line per item (upstream row, what, why). On a terminal only the first
 ``SHOWN`` items are listed with the count; piped, all of them; ``--json`` prints one
@@ -22,8 +22,8 @@ from kei.adapters.cli.context import handled, is_tty, open_ledger
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 
 if TYPE_CHECKING:
-    from kei.adapters.importers import ImportReport
-    from kei.adapters.ledger import Ledger
+    from kei.app.importers import ImportReport
+    from kei.app.ledger.ledger import Ledger
 
 
 class Importer(Protocol):
@@ -52,7 +52,7 @@ def kei_ledger(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Import an upstream kei-ledger database; a re-run appends only what is missing."""
-    from kei.adapters.importers import import_kei_ledger
+    from kei.app.importers import import_kei_ledger
 
     _run(ctx, import_kei_ledger, path, dry_run=dry_run, as_json=as_json)
 
@@ -69,7 +69,7 @@ def kei_hibernate(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Check an upstream kei-hibernate bundle whole, then import its kei-ledger database."""
-    from kei.adapters.importers.kei_hibernate import import_kei_hibernate
+    from kei.app.importers.kei_hibernate import import_kei_hibernate
 
     _run(ctx, import_kei_hibernate, bundle, dry_run=dry_run, as_json=as_json)
 

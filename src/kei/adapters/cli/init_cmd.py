@@ -1,5 +1,5 @@
 """``kei init``: create the store, a key if none exists, and the genesis event, and
-pin the ledger id and genesis key in ``KEI_HOME`` (``kei.adapters.pins``)."""
+pin the ledger id and genesis key in ``KEI_HOME`` (``kei.adapters.files.pins``)."""
 
 from __future__ import annotations
 
@@ -18,14 +18,14 @@ def register(app: typer.Typer) -> None:
         name: Annotated[str, typer.Option("--name", help="A human name for this ledger.")] = "kei",
     ) -> None:
         """Create the ledger: store, signing key (if missing) and genesis event."""
-        from kei.adapters.config import prepare_home
-        from kei.adapters.keyfile import key_exists, load_key, write_key
-        from kei.adapters.ledger import Ledger
-        from kei.adapters.pins import write_pin
-        from kei.adapters.urls import redact_url
+        from kei.adapters.cli.config import prepare_home
+        from kei.adapters.files.keyfile import key_exists, load_key, write_key
+        from kei.adapters.files.pins import write_pin
+        from kei.adapters.store.urls import redact_url
+        from kei.app.ledger.ledger import Ledger
         from kei.domain.events import LedgerGenesis
-        from kei.domain.keys import SigningKey
-        from kei.domain.limits import check_payload
+        from kei.domain.events.limits import check_payload
+        from kei.domain.log.keys import SigningKey
 
         with handled(ctx) as g:
             # The name is checked first, even where a ledger exists: a bad value is an

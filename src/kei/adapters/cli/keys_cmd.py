@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from kei.adapters.cli.context import handled, is_tty, load_signing_key, open_ledger, stderr
-from kei.adapters.tail import printable as safe
+from kei.app.ledger.tail import printable as safe
 from kei.errors import InputError
 
 keys_app = typer.Typer(help="Create, list, export and revoke signing keys.", no_args_is_help=True)
@@ -31,9 +31,9 @@ def new(
     name: Annotated[str, typer.Argument(help="Name of the new key file.")] = "default",
 ) -> None:
     """Create a key file (mode 0600) and register the key in the ledger, signed by --key."""
-    from kei.adapters.keyfile import write_key
-    from kei.adapters.ledger import Ledger
-    from kei.domain.keys import SigningKey
+    from kei.adapters.files.keyfile import write_key
+    from kei.app.ledger.ledger import Ledger
+    from kei.domain.log.keys import SigningKey
 
     with handled(ctx) as g:
         settings = g.settings()
@@ -76,9 +76,9 @@ def import_key(
 ) -> None:
     """Register an existing key file in the ledger, signed by --key, and copy it (0600)
     into the keys folder."""
-    from kei.adapters.keyfile import load_key, write_key
-    from kei.adapters.ledger import Ledger
-    from kei.domain.keys import SigningKey
+    from kei.adapters.files.keyfile import load_key, write_key
+    from kei.app.ledger.ledger import Ledger
+    from kei.domain.log.keys import SigningKey
 
     with handled(ctx) as g:
         settings = g.settings()
@@ -140,7 +140,7 @@ def list_keys(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per key.")] = False,
 ) -> None:
     """List the keys registered in the ledger, with their status and local key files."""
-    from kei.domain.checkpoint import vkey
+    from kei.domain.log.checkpoint import vkey
 
     with handled(ctx) as g:
         settings = g.settings()
@@ -196,7 +196,7 @@ def export(
     ] = False,
 ) -> None:
     """Print a key's C2SP verifier key, which checks checkpoints and proofs without the log."""
-    from kei.domain.checkpoint import vkey
+    from kei.domain.log.checkpoint import vkey
 
     with handled(ctx) as g:
         if not as_vkey:

@@ -1,6 +1,6 @@
 """``kei leaks scan|list|lint|substitute``: the leak matrix (upstream kei-leak-matrix).
 
-Thin: load the matrix (``adapters/leak_files.py``), ask ``kei.domain.leaks``, print.
+Thin: load the matrix (``adapters/files/leaks.py``), ask ``kei.domain.leaks.matrix``, print.
 Nothing printed ever holds a pattern or a whole secret: a finding shows at most the first
 12 characters of its match. ``scan`` keeps upstream's exit codes by default: 2 if any
 finding is ``block``, else 1 if any is ``warn``, else 0 (substitute-only findings, or
@@ -27,8 +27,8 @@ from kei.adapters.cli.output import json_line, stdout_closed_ok
 from kei.errors import InputError
 
 if TYPE_CHECKING:
-    from kei.adapters.leak_files import Skipped
-    from kei.domain.leaks import Matrix, Violation
+    from kei.adapters.files.leaks import Skipped
+    from kei.domain.leaks.matrix import Matrix, Violation
 
 leaks_app = typer.Typer(help="The leak matrix: scan text for secrets, list and test the rules.",
                         no_args_is_help=True)  # fmt: skip
@@ -68,8 +68,8 @@ def scan(
 ) -> None:  # fmt: skip
     """Find secrets in files: exit 2 if any finding blocks, 1 if any warns, else 0."""
     with handled(ctx) as g, stdout_closed_ok():
-        from kei.adapters.leak_files import Skipped
-        from kei.domain.leaks import LeakMatrixError, check_filters
+        from kei.adapters.files.leaks import Skipped
+        from kei.domain.leaks.matrix import LeakMatrixError, check_filters
 
         check_filters(scope, severity)
         if fail_on not in FAIL_ON:
@@ -164,7 +164,7 @@ def exit_code(found: Sequence[Violation], fail_on: str = "warn") -> int:
 
 
 def _load(explicit: Path | None, home: Path) -> Matrix:
-    from kei.adapters.leak_files import load_matrix
+    from kei.adapters.files.leaks import load_matrix
 
     return load_matrix(explicit, os.environ, home)
 
@@ -172,7 +172,7 @@ def _load(explicit: Path | None, home: Path) -> Matrix:
 def _sources(path: str) -> Iterator[tuple[str, str] | Skipped]:
     """(label, text) for stdin, one named file, or every regular file of a folder, and
     what a folder scan skipped or could not read."""
-    from kei.adapters.leak_files import read_text_file, walk_texts
+    from kei.adapters.files.leaks import read_text_file, walk_texts
 
     if path == STDIN:
         yield "<stdin>", _stdin()
@@ -187,7 +187,7 @@ def _sources(path: str) -> Iterator[tuple[str, str] | Skipped]:
 
 
 def _stdin() -> str:
-    from kei.adapters.leak_files import read_stream
+    from kei.adapters.files.leaks import read_stream
 
     return read_stream(sys.stdin.buffer, "stdin")
 

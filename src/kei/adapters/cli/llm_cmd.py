@@ -1,7 +1,7 @@
 """``kei llm backends|route|chat``: kei's local LLM backends (upstream kei-llm-router).
 
 Thin: health in ``kei.adapters.llm.health``, routing in ``kei.adapters.llm.router``, one
-recorded call in ``kei.adapters.llm_service``. Habits:
+recorded call in ``kei.app.llm``. Habits:
 
 - ``backends`` and ``route`` only ask; ``chat`` is the one command that writes: every
   call appends its route decision and outcome (and an agent's cost) to the ledger.
@@ -36,8 +36,8 @@ from kei.errors import KeiError
 if TYPE_CHECKING:
     from kei.adapters.llm.protocol import LlmBackend, Timeouts
     from kei.adapters.llm.router import Capacity, RouteDecision
-    from kei.adapters.llm_service import CallResult, LlmService
-    from kei.domain.catalog import Catalog
+    from kei.app.llm import CallResult, LlmService
+    from kei.domain.catalog.catalog import Catalog
 
 llm_app = typer.Typer(help="Local LLM backends: health, routing, recorded chat calls.",
                       no_args_is_help=True)  # fmt: skip
@@ -125,7 +125,7 @@ def route(
 ) -> None:
     """The backend that would serve a model (or its first servable fallback), and why."""
     from kei.adapters.llm.router import decide
-    from kei.adapters.llm_service import inventories_of
+    from kei.app.llm import inventories_of
 
     with _handled(ctx), _parts(ctx) as p:
         decision = decide(model, inventories_of(p.clients, p.capacity), p.capacity,
@@ -163,7 +163,7 @@ def chat(
 ) -> None:
     """Send one chat message through the routed backend; the call is recorded in the ledger."""
     from kei.adapters.llm.protocol import Chunk, Message
-    from kei.adapters.llm_service import CallRequest
+    from kei.app.llm import CallRequest
 
     messages = ([Message("system", system)] if system is not None else []) + [
         Message("user", prompt)
@@ -211,8 +211,8 @@ def capacity_of(env: Mapping[str, str]) -> Capacity:
         why = f"backends set by {BACKENDS_ENV}"
         return Capacity("Overridden" if kinds else "NoLocalInferenceViable", kinds, (why,))
     try:
-        from kei.adapters.machine_probe import SubprocessRunner, probe
-        from kei.domain.machine_recommend import recommend
+        from kei.adapters.machine.probe import SubprocessRunner, probe
+        from kei.domain.machine.recommend import recommend
 
         advice = recommend(probe(SubprocessRunner(), tooling=False))
     except (OSError, ValueError) as exc:
@@ -251,7 +251,7 @@ class _Parts:
 def _parts(
     ctx: typer.Context, read_s: float = 120.0, *, start_server: bool = False
 ) -> Iterator[_Parts]:
-    from kei.adapters.catalog_files import load_catalog
+    from kei.adapters.files.catalog import load_catalog
     from kei.adapters.llm.protocol import Timeouts
 
     env = dict(os.environ)
@@ -270,7 +270,7 @@ def _parts(
 
 @contextmanager
 def _service(ctx: typer.Context, read_s: float, *, start_server: bool) -> Iterator[LlmService]:
-    from kei.adapters.llm_service import LlmService
+    from kei.app.llm import LlmService
 
     settings = globals_of(ctx).settings()
     with (

@@ -1,7 +1,7 @@
 """``kei machine probe``: this machine's hardware and tooling, and the local models it can run
 (upstream kei-machine-probe).
 
-Thin: probe (``adapters/machine_probe.py``), recommend (``kei.domain.machine_recommend``),
+Thin: probe (``adapters/machine/probe.py``), recommend (``kei.domain.machine.recommend``),
 render. ``--json`` prints one object, ``{"machine": ..., "recommendation": ...}``. The exit
 code is 0 on every OS: upstream exits 2 when the OS is not macOS, which would make every
 probe on Linux, where kei runs, look like a failure. A machine that cannot run models says
@@ -21,8 +21,8 @@ from kei.adapters.cli.context import handled, is_tty
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 
 if TYPE_CHECKING:
-    from kei.domain.machine import Gpu, Machine
-    from kei.domain.machine_recommend import Recommendation
+    from kei.domain.machine.facts import Gpu, Machine
+    from kei.domain.machine.recommend import Recommendation
 
 machine_app = typer.Typer(help="This machine: hardware, tooling, and the local models it can run.",
                           no_args_is_help=True)  # fmt: skip
@@ -49,8 +49,8 @@ def probe_machine(
     ] = False,
 ) -> None:
     """OS, CPU, memory, GPUs and local-LLM tooling, and which models fit (exit 0 on any OS)."""
-    from kei.adapters.machine_probe import FixtureRunner, Runner, SubprocessRunner, probe
-    from kei.domain.machine_recommend import recommend
+    from kei.adapters.machine.probe import FixtureRunner, Runner, SubprocessRunner, probe
+    from kei.domain.machine.recommend import recommend
 
     with handled(ctx), stdout_closed_ok():
         runner: Runner = SubprocessRunner() if mock_dir is None else FixtureRunner(mock_dir)
@@ -101,7 +101,7 @@ def _memory(total: int | None, available: int | None, pressure: int | None) -> s
 
 
 def _gpu(gpu: Gpu) -> str:
-    from kei.domain.machine import AppleIntegrated, Discrete
+    from kei.domain.machine.facts import AppleIntegrated, Discrete
 
     if isinstance(gpu, AppleIntegrated):
         return gpu.name + ("" if gpu.cores is None else f" ({gpu.cores} GPU cores)")

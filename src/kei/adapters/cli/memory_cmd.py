@@ -1,6 +1,6 @@
 """``kei memory write|get|query|search|forget|compact``: what agents remember.
 
-Thin: ``kei.adapters.memory_service`` appends and reads. ``--session S`` is the
+Thin: ``kei.app.memory`` appends and reads. ``--session S`` is the
 namespace ``session/S``; without it, ``--namespace`` (default ``default``). VALUE ``-``
 reads standard input. Data goes to stdout (``--json``: one object per item),
 confirmations to stderr.
@@ -19,15 +19,16 @@ import typer
 from kei.adapters.cli.context import handled, open_ledger, seal_key, stderr
 from kei.adapters.cli.limits import COUNT_MAX
 from kei.adapters.cli.output import json_line, stdout_closed_ok
-from kei.adapters.tail import printable as safe
-from kei.adapters.tail import terminal_text
-from kei.domain.memory_events import DEFAULT_NAMESPACE
+from kei.app.ledger.tail import printable as safe
+from kei.app.ledger.tail import terminal_text
+from kei.domain.events.memory import DEFAULT_NAMESPACE
 from kei.errors import InputError
 
 if TYPE_CHECKING:
-    from kei.adapters.config import Settings
-    from kei.adapters.memory_redis import RedisMemory
-    from kei.adapters.memory_service import MemoryQuery, MemoryService
+    from kei.adapters.cli.config import Settings
+    from kei.adapters.redis.memory import RedisMemory
+    from kei.app.memory import MemoryService
+    from kei.domain.memory.query import MemoryQuery
 
 memory_app = typer.Typer(help="What agents remember: write, query, search, forget.",
                          no_args_is_help=True)  # fmt: skip
@@ -69,7 +70,7 @@ def _reader(settings: Settings, redis_url: str | None) -> Iterator[MemoryService
         with _service(settings) as service:
             yield service
         return
-    from kei.adapters.memory_redis import RedisMemory
+    from kei.adapters.redis.memory import RedisMemory
 
     _check_redis_url(redis_url)
     with open_ledger(settings) as ledger:
@@ -83,7 +84,7 @@ def _reader(settings: Settings, redis_url: str | None) -> Iterator[MemoryService
 
 @contextmanager
 def _service(settings: Settings, *, write: bool = False) -> Iterator[MemoryService]:
-    from kei.adapters.memory_service import MemoryService
+    from kei.app.memory import MemoryService
 
     with (
         open_ledger(settings, with_key=write) as ledger,
@@ -110,8 +111,8 @@ def write_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Remember VALUE under KEY (a later write to KEY replaces it; the log keeps both)."""
-    from kei.adapters.memory_service import tags_of
-    from kei.domain.memory_events import MemoryWritten
+    from kei.app.memory import tags_of
+    from kei.domain.events.memory import MemoryWritten
 
     with handled(ctx) as g, stdout_closed_ok():
         text = _stdin() if value == "-" else value
@@ -200,8 +201,9 @@ def query_cmd(
 def _query(namespace: str | None, session: str | None, kind: str | None,
            key_prefix: str | None, tag_any: list[str] | None, tag_all: list[str] | None,
            since: str | None, limit: int | None) -> MemoryQuery:  # fmt: skip
-    from kei.adapters.memory_service import MemoryQuery, tags_of
-    from kei.domain.skills import parse_since
+    from kei.app.memory import tags_of
+    from kei.domain.agents.skills import parse_since
+    from kei.domain.memory.query import MemoryQuery
 
     now_us = int(datetime.now(UTC).timestamp() * 1_000_000)
     return MemoryQuery(
@@ -255,7 +257,7 @@ def compact_cmd(
     session: Session = None,
 ) -> None:
     """Stop returning the namespace's values written before a time."""
-    from kei.domain.skills import parse_since
+    from kei.domain.agents.skills import parse_since
 
     with handled(ctx) as g, stdout_closed_ok(), _service(g.settings(), write=True) as service:
         now_us = int(datetime.now(UTC).timestamp() * 1_000_000)

@@ -1,6 +1,6 @@
 """``kei models list|resolve|price|chain|providers``: the model catalog (upstream kei-model).
 
-Thin: load the catalog (``adapters/catalog_files.py``), ask ``kei.domain.catalog``, render.
+Thin: load the catalog (``adapters/files/catalog.py``), ask ``kei.domain.catalog.catalog``, render.
 Every price shown says whether the catalog vouches for it (``verified``) or not
 (``UNVERIFIED: needs-verification`` / ``placeholder``); JSON carries ``price_vouched``.
 Exit codes follow upstream kei-model (``exits.models_exit_code_for``), else kei's table.
@@ -19,18 +19,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from kei.adapters.catalog_files import load_catalog
 from kei.adapters.cli.context import fail, globals_of, is_tty
 from kei.adapters.cli.exits import models_exit_code_for
 from kei.adapters.cli.limits import INT64_MAX
 from kei.adapters.cli.output import json_line, stdout_closed_ok, warn
-from kei.adapters.tail import printable as safe
-from kei.adapters.tail import terminal_text
-from kei.domain.catalog import (
+from kei.adapters.files.catalog import load_catalog
+from kei.app.ledger.tail import printable as safe
+from kei.app.ledger.tail import terminal_text
+from kei.domain.agents.money import MICRO_CENTS_PER_DOLLAR, format_cents_exact, format_usd
+from kei.domain.catalog.catalog import (
     Catalog,
     Model,
 )
-from kei.domain.money import MICRO_CENTS_PER_DOLLAR, format_cents_exact, format_usd
 from kei.errors import KeiError
 
 models_app = typer.Typer(help="The model catalog: list, resolve, price, fallback chains.",

@@ -25,8 +25,8 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 
 from kei.adapters.cli.exits import Exit, exit_code_for
 from kei.adapters.cli.limits import check_text, too_long
-from kei.adapters.tail import ChainBreak, event_dict, printable, summary, time_text
-from kei.domain.recorded import RecordedEvent
+from kei.app.ledger.tail import ChainBreak, event_dict, printable, summary, time_text
+from kei.domain.log.recorded import RecordedEvent
 from kei.errors import KeiError
 
 TYPE_WIDTH = 20

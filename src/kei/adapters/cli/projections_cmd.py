@@ -5,7 +5,7 @@ Thin: opens the ledger and a ``ProjectionEngine`` over the shipped projections
 first (checking each read model against the log and its seal, rebuilding one that
 disagrees), so what they show is the state after every verified event. ``verify``
 changes nothing: it re-folds every projection from the log into a scratch database
-and compares digests with the live read models (``kei.adapters.read_model_audit``).
+and compares digests with the live read models (``kei.app.read_model_audit``).
 Data on stdout (a table, or NDJSON with ``--json``, one object per projection); a
 chain break stops them with exit 1, like ``verify-chain``; so does a mismatch.
 """
@@ -20,14 +20,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from kei.adapters.cli.config import Settings
 from kei.adapters.cli.context import handled, is_tty, open_ledger, seal_key, stderr
 from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.output import json_line, stdout_closed_ok
-from kei.adapters.config import Settings
 
 if TYPE_CHECKING:
-    from kei.adapters.projection_engine import ProjectionEngine, ProjectionStatus
-    from kei.adapters.read_model_audit import Audit
+    from kei.adapters.readmodels.engine import ProjectionEngine, ProjectionStatus
+    from kei.app.read_model_audit import Audit
 
 projections_app = typer.Typer(help="Read models built from the log.", no_args_is_help=True)
 
@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
 
 @contextmanager
 def _engine(settings: Settings) -> Iterator[ProjectionEngine]:
-    from kei.adapters.projection_engine import ProjectionEngine
+    from kei.adapters.readmodels.engine import ProjectionEngine
     from kei.projections.registry import default_projections
 
     with open_ledger(settings) as ledger:
@@ -82,7 +82,7 @@ def rebuild(
 def verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Re-fold every projection from the log in a scratch database and compare its
     digest with the live read model (exit 1 on a mismatch); changes nothing."""
-    from kei.adapters.read_model_audit import audit_read_models
+    from kei.app.read_model_audit import audit_read_models
 
     with handled(ctx) as g, stdout_closed_ok():
         settings = g.settings()

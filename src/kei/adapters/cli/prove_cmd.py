@@ -1,7 +1,7 @@
 """``kei prove inclusion|consistency`` and ``kei verify-proof``: Merkle proofs.
 
-Proving reads the store (``kei.adapters.proving``); checking a proof needs only the
-proof, the checkpoint(s) and a verifier key (``kei.domain.proofs``), never the store,
+Proving reads the store (``kei.app.ledger.proving``); checking a proof needs only the
+proof, the checkpoint(s) and a verifier key (``kei.domain.log.proofs``), never the store,
 so an outsider holding a checkpoint can run it. Exit codes: 0 the proof holds, 1 it
 does not, 2 usage (bad file, wrong ledger, sizes), 3 the store cannot be opened.
 """
@@ -20,8 +20,8 @@ from kei.adapters.cli.limits import INT64_MAX
 from kei.errors import InputError, VerificationError
 
 if TYPE_CHECKING:
-    from kei.domain.checkpoint import Checkpoint
-    from kei.domain.proofs import Proof
+    from kei.domain.log.checkpoint import Checkpoint
+    from kei.domain.log.proofs import Proof
 
 MAX_PROOF_BYTES = 64 * 1024
 
@@ -37,8 +37,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _checkpoint(path: Path) -> Checkpoint:
-    from kei.adapters.verification import read_checkpoint_file
-    from kei.domain.checkpoint import parse_checkpoint
+    from kei.app.ledger.verification import read_checkpoint_file
+    from kei.domain.log.checkpoint import parse_checkpoint
 
     return parse_checkpoint(read_checkpoint_file(path))
 
@@ -69,7 +69,7 @@ def inclusion(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Print the audit path of one event: leaf index, tree size, root and hashes."""
-    from kei.adapters.proving import prove_inclusion
+    from kei.app.ledger.proving import prove_inclusion
 
     with handled(ctx) as g:
         settings = g.settings()
@@ -90,7 +90,7 @@ def consistency(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Print the proof that the log of NEW (or now) extends the log of OLD."""
-    from kei.adapters.proving import prove_consistency
+    from kei.app.ledger.proving import prove_consistency
 
     with handled(ctx) as g:
         settings = g.settings()
@@ -117,7 +117,7 @@ def _read_proof(source: str) -> str:
 
 def _vkeys(values: list[str]) -> list[tuple[str, bytes]]:
     from kei.adapters.cli.vkey_args import read_vkeys
-    from kei.domain.checkpoint import parse_vkey
+    from kei.domain.log.checkpoint import parse_vkey
 
     return read_vkeys(
         values,
@@ -148,7 +148,7 @@ def verify_proof(
     ] = None,
 ) -> None:
     """Check a proof against a signed checkpoint and a verifier key, without the database."""
-    from kei.domain.proofs import ConsistencyProof, ProofFormatError, check_proof, parse_proof
+    from kei.domain.log.proofs import ConsistencyProof, ProofFormatError, check_proof, parse_proof
 
     with handled(ctx):
         vkeys = _vkeys(vkey_values)

@@ -33,12 +33,12 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from kei.adapters.tail import printable as safe
-from kei.domain.money import format_usd
+from kei.app.ledger.tail import printable as safe
+from kei.domain.agents.money import format_usd
 
 if TYPE_CHECKING:
-    from kei.adapters.cost_reads import Report, ReportRow, TreeNode
-    from kei.domain.skills import SkillMetrics
+    from kei.app.cost_reads import Report, ReportRow, TreeNode
+    from kei.domain.agents.skills import SkillMetrics
 
 RICH_LIMIT: Final = 2_000
 UNVERIFIED: Final = "(unverified price)"

@@ -1,7 +1,7 @@
 """``kei replay --from FILE``: verify a bundle, then replay it into a store, all or nothing.
 
 Thin: resolves the target (``--db`` here, else the global store), calls
-``kei.adapters.bundle.replay``, prints a short report on stdout (``--json``: one
+``kei.app.bundle.replay``, prints a short report on stdout (``--json``: one
 object). Progress bars go to stderr, on a terminal only. Exit codes: 0 replayed (or
 verified, with ``--dry-run``); 1 the bundle was refused (hostile, inconsistent, a
 fork, another ledger, a digest mismatch); 2 usage; 3 the store cannot be opened; 75
@@ -26,7 +26,7 @@ from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.output import json_line
 
 if TYPE_CHECKING:
-    from kei.adapters.bundle.report import ReplayReport
+    from kei.app.bundle.report import ReplayReport
 
 FromOption = Annotated[
     Path, typer.Option("--from", metavar="FILE", help="The bundle to replay (.tar.zst).")
@@ -57,8 +57,8 @@ def replay(
     as_json: JsonOption = False,
 ) -> None:
     """Verify a bundle (signatures, chain, checkpoint, digests) and replay it into a store."""
-    from kei.adapters.bundle.replay import replay_bundle
-    from kei.adapters.verification import default_jobs
+    from kei.app.bundle.replay import replay_bundle
+    from kei.app.ledger.verification import default_jobs
 
     with handled(ctx) as g:
         settings = g.settings()

@@ -1,6 +1,6 @@
 """``kei retro ingest|show|patterns|similar|coaccess``: session retrospectives.
 
-Thin: ``kei.adapters.retro_service`` ingests and reads, ``kei.domain.retro`` analyses.
+Thin: ``kei.app.retro`` ingests and reads, ``kei.domain.retro.sessions`` analyses.
 Every analysis is a function of the distinct events in the log, so it gives the same
 answer however often a transcript was ingested or the read model rebuilt. Data goes to
 stdout (``--json``: one object per line), the ingest summary to stderr.
@@ -20,11 +20,11 @@ import typer
 from kei.adapters.cli.context import handled, open_ledger, seal_key, stderr
 from kei.adapters.cli.limits import COUNT_MAX
 from kei.adapters.cli.output import json_line, stdout_closed_ok
-from kei.adapters.tail import printable as safe
+from kei.app.ledger.tail import printable as safe
 
 if TYPE_CHECKING:
-    from kei.adapters.config import Settings
-    from kei.adapters.retro_service import RetroService
+    from kei.adapters.cli.config import Settings
+    from kei.app.retro import RetroService
 
 retro_app = typer.Typer(help="Session retrospectives from ingested transcripts.",
                         no_args_is_help=True)  # fmt: skip
@@ -39,8 +39,8 @@ def register(app: typer.Typer) -> None:
 
 @contextmanager
 def _service(settings: Settings, *, write: bool = False) -> Iterator[RetroService]:
-    from kei.adapters.leak_files import load_matrix
-    from kei.adapters.retro_service import RetroService
+    from kei.adapters.files.leaks import load_matrix
+    from kei.app.retro import RetroService
 
     matrix = load_matrix(None, os.environ, settings.home)
     with (
@@ -78,7 +78,7 @@ def ingest_cmd(
 @retro_app.command("show")
 def show_cmd(ctx: typer.Context, session: SessionArg, as_json: JsonOption = False) -> None:
     """A session's retrospective: duration from its own times, tools, files, errors."""
-    from kei.domain.retro import retrospective
+    from kei.domain.retro.sessions import retrospective
 
     with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
         retro = retrospective(service.events(session), session)
@@ -107,7 +107,7 @@ def patterns_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Event classes that recur within a session, and across sessions."""
-    from kei.domain.retro import all_patterns, patterns_across_sessions
+    from kei.domain.retro.sessions import all_patterns, patterns_across_sessions
 
     with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
         events = service.events()
@@ -128,7 +128,7 @@ def similar_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """The sessions most like SESSION by TF-IDF over their real content."""
-    from kei.domain.retro import documents, similar_sessions
+    from kei.domain.retro.sessions import documents, similar_sessions
 
     with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
         found = similar_sessions(session, documents(service.events()), k)
@@ -142,7 +142,7 @@ def similar_cmd(
 @retro_app.command("coaccess")
 def coaccess_cmd(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Files touched within 300 s of each other, most often first."""
-    from kei.domain.retro import coaccess_pairs
+    from kei.domain.retro.sessions import coaccess_pairs
 
     with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
         pairs = coaccess_pairs(service.events())

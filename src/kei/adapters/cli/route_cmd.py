@@ -1,6 +1,6 @@
 """``kei route select|outcome|escalate|explain|calibrate`` and ``kei posterior show``.
 
-Thin: ``kei.adapters.route_service`` decides and appends; this module parses flags,
+Thin: ``kei.app.routing`` decides and appends; this module parses flags,
 prints, and maps results to exit codes. Data goes to stdout (``--json``: one object per
 line), confirmations to stderr. ``select`` prints upstream's lines (``model:``,
 ``expected_cost``, ``q_lower_bound``, ``reason:``) after the decision id that later
@@ -20,12 +20,12 @@ import typer
 from kei.adapters.cli.context import handled, open_ledger, seal_key, stderr
 from kei.adapters.cli.limits import INT64_MAX
 from kei.adapters.cli.output import json_line, stdout_closed_ok
-from kei.adapters.tail import printable as safe
-from kei.domain.posterior import Beta
+from kei.app.ledger.tail import printable as safe
+from kei.domain.routing.posterior import Beta
 
 if TYPE_CHECKING:
-    from kei.adapters.config import Settings
-    from kei.adapters.route_service import Explanation, Routed, RouteService
+    from kei.adapters.cli.config import Settings
+    from kei.app.routing import Explanation, Routed, RouteService
 
 route_app = typer.Typer(help="Route tasks to the cheapest model good enough.", no_args_is_help=True)
 posterior_app = typer.Typer(help="The Beta posteriors the router learns.", no_args_is_help=True)
@@ -42,8 +42,8 @@ def register(app: typer.Typer) -> None:
 
 @contextmanager
 def _service(settings: Settings, *, write: bool = False) -> Iterator[RouteService]:
-    from kei.adapters.catalog_files import load_catalog
-    from kei.adapters.route_service import RouteService
+    from kei.adapters.files.catalog import load_catalog
+    from kei.app.routing import RouteService
 
     catalog = load_catalog(settings.home)
     with (
@@ -71,7 +71,7 @@ def select_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Choose the cheapest model whose posterior clears the bar, and record why."""
-    from kei.domain.routing import DecisionInput
+    from kei.domain.routing.select import DecisionInput
 
     with handled(ctx) as g, stdout_closed_ok():
         if policy == "thompson" and seed is None:

@@ -1,6 +1,6 @@
 """``kei skill record|report|last-used``: skill invocations and upstream's Phase-D metrics.
 
-Thin: ``record`` checks its input (``kei.domain.skills``) before the ledger is even
+Thin: ``record`` checks its input (``kei.domain.agents.skills``) before the ledger is even
 opened, then appends one ``skill.invoked`` event to stream ``skill/<NAME>`` without
 an expected version (invocations are independent facts). ``report`` and
 ``last-used`` catch the ``skills`` projection up (verifying the chain it reads),
@@ -23,15 +23,15 @@ from rich.console import Console
 from kei.adapters.cli.context import handled, is_tty, open_ledger, seal_key, stderr
 from kei.adapters.cli.limits import INT64_MAX, INT64_MIN
 from kei.adapters.cli.output import json_line, stdout_closed_ok
-from kei.adapters.tail import printable as safe
-from kei.domain import skills as sk
+from kei.app.ledger.tail import printable as safe
+from kei.domain.agents import skills as sk
 from kei.domain.events import SkillInvoked
 from kei.errors import InputError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-    from kei.adapters.config import Settings
+    from kei.adapters.cli.config import Settings
     from kei.projections.skills import Skills
 
 skill_app = typer.Typer(help="Skill invocations and their success metrics.", no_args_is_help=True)
@@ -66,7 +66,7 @@ def record(
     as_json: JsonOption = False,
 ) -> None:
     """Append one skill.invoked event to stream skill/NAME."""
-    from kei.adapters.ledger import NewEvent
+    from kei.app.ledger.ledger import NewEvent
 
     with handled(ctx) as g, stdout_closed_ok():
         ok = sk.parse_success(success)
@@ -161,8 +161,8 @@ def _format(fmt: str | None, *, as_json: bool) -> str:
 @contextmanager
 def _caught_up(settings: Settings) -> Iterator[tuple[Skills, Connection]]:
     """The ``skills`` projection caught up, and a connection to read it."""
-    from kei.adapters.projection_db import driver_errors, make_engine
-    from kei.adapters.projection_engine import ProjectionEngine
+    from kei.adapters.readmodels.db import driver_errors, make_engine
+    from kei.adapters.readmodels.engine import ProjectionEngine
     from kei.projections.skills import Skills
 
     skills = Skills()

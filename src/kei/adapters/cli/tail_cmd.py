@@ -1,6 +1,6 @@
 """``kei events tail``: the latest events, and (``--follow``) new ones as they commit.
 
-Thin: parses options, calls ``kei.adapters.tail`` and prints. Data on stdout, chain
+Thin: parses options, calls ``kei.app.ledger.tail`` and prints. Data on stdout, chain
 warnings on stderr; Ctrl-C ends a follow quietly with exit 0.
 """
 
@@ -13,7 +13,7 @@ import typer
 from kei.adapters.cli.context import handled, open_ledger
 from kei.adapters.cli.limits import COUNT_MAX
 from kei.adapters.cli.output import EventPrinter, stdout_closed_ok
-from kei.adapters.tail import Follower, TailFilter, latest
+from kei.app.ledger.tail import Follower, TailFilter, latest
 
 events_app = typer.Typer(help="Read the event log.", no_args_is_help=True)
 

@@ -1,6 +1,6 @@
 """``kei verify-chain`` and ``kei checkpoint``: audit the log, and pin its head.
 
-Both are thin: parse the flags, call ``kei.adapters.verification`` or
+Both are thin: parse the flags, call ``kei.app.ledger.verification`` or
 ``Ledger.checkpoint``, render. Findings are data (stdout, one line each, or one JSON
 report with ``--json``); the OK/FAIL summary and the progress bar go to stderr.
 Exit codes: 0 clean, 1 findings, 2 usage (bad flag, unreadable or malformed
@@ -21,18 +21,18 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from kei.adapters.cli.config import Settings
 from kei.adapters.cli.context import handled, open_ledger, stderr
 from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.limits import COUNT_MAX, JOBS_MAX
-from kei.adapters.config import Settings
-from kei.adapters.pins import Identity, read_pin, write_pin
-from kei.adapters.verification import (
+from kei.adapters.files.pins import Identity, read_pin, write_pin
+from kei.app.ledger.verification import (
     VerifyReport,
     default_jobs,
     read_checkpoint_file,
 )
-from kei.domain.identity import fingerprint
-from kei.domain.verify import Finding, FindingKind
+from kei.domain.log.identity import fingerprint
+from kei.domain.log.verify import Finding, FindingKind
 from kei.errors import InputError
 
 
@@ -164,8 +164,8 @@ def _quorum_findings(
     cp_text: str, keys: list[tuple[str, bytes]], quorum: int | None
 ) -> list[Finding]:
     """A ``witness-quorum`` finding when fewer than ``quorum`` witnesses cosigned."""
-    from kei.domain.checkpoint import parse_checkpoint
-    from kei.domain.cosignature import cosigned_by
+    from kei.domain.log.checkpoint import parse_checkpoint
+    from kei.domain.log.cosignature import cosigned_by
 
     body = parse_checkpoint(cp_text).body
     distinct = sorted(set(keys))
@@ -181,7 +181,7 @@ def _quorum_findings(
 
 
 def _key_matcher(spec: str) -> str:
-    from kei.domain.identity import key_matcher
+    from kei.domain.log.identity import key_matcher
 
     try:
         return key_matcher(spec)
@@ -208,7 +208,7 @@ def _pin_on_first_use(settings: Settings, found: Identity) -> None:
 def _read_models(settings: Settings, *, as_json: bool) -> bool:
     """``--read-models``: the live read models against a fold of the (verified) log."""
     from kei.adapters.cli.projections_cmd import show_audits
-    from kei.adapters.read_model_audit import audit_read_models
+    from kei.app.read_model_audit import audit_read_models
 
     with open_ledger(settings) as ledger:
         audits = audit_read_models(settings.db_url, ledger.store)
@@ -282,12 +282,12 @@ def checkpoint(
     ] = False,
 ) -> None:
     """Write a signed C2SP checkpoint of the log as it is now (origin, size, head hash)."""
-    from kei.adapters.safe_output import Protected, check_output, shown, write_bytes
+    from kei.adapters.files.safe_output import check_output, shown, write_bytes
 
     with handled(ctx) as g:
         settings = g.settings()
         to_file = out is not None and out != "-"
-        protected = Protected.of_settings(settings)
+        protected = settings.protected()
         if out is not None and to_file:
             check_output(out, protected, force=force)  # before signing anything
         with open_ledger(settings, with_key=True) as ledger:

@@ -21,9 +21,9 @@ from kei.adapters.cli.context import handled, stderr
 from kei.errors import InputError, KeyFileError, VerificationError
 
 if TYPE_CHECKING:
-    from kei.adapters.witness_state import Seen
-    from kei.domain.checkpoint import Checkpoint
-    from kei.domain.keys import SigningKey
+    from kei.adapters.files.witness_state import Seen
+    from kei.domain.log.checkpoint import Checkpoint
+    from kei.domain.log.keys import SigningKey
 
 witness_app = typer.Typer(
     help="Cosign checkpoints of other ledgers (C2SP tlog-cosignature).", no_args_is_help=True
@@ -63,9 +63,9 @@ def init(
     key: KeyOption = None,
 ) -> None:
     """Make a new witness key (0600) and print its verifier key."""
-    from kei.adapters.keyfile import write_key
-    from kei.domain.cosignature import check_name
-    from kei.domain.keys import SigningKey
+    from kei.adapters.files.keyfile import write_key
+    from kei.domain.log.cosignature import check_name
+    from kei.domain.log.keys import SigningKey
 
     with handled(ctx):
         try:
@@ -87,8 +87,8 @@ def vkey(ctx: typer.Context, key: KeyOption = None) -> None:
 
 
 def _load(path: Path) -> SigningKey:
-    from kei.adapters.keyfile import load_key
-    from kei.domain.cosignature import check_name
+    from kei.adapters.files.keyfile import load_key
+    from kei.domain.log.cosignature import check_name
 
     found = load_key(path)
     try:
@@ -102,7 +102,7 @@ def _load(path: Path) -> SigningKey:
 
 
 def _print_vkey(key: SigningKey) -> None:
-    from kei.domain.cosignature import witness_vkey
+    from kei.domain.log.cosignature import witness_vkey
 
     sys.stdout.write(witness_vkey(key.name, key.public_key) + "\n")
 
@@ -136,16 +136,16 @@ def cosign(
 ) -> None:
     """Check a checkpoint extends what this witness saw, and add its cosignature."""
     from kei.adapters.cli.prove_cmd import _vkeys
-    from kei.adapters.safe_output import Protected, check_output, shown, write_bytes
-    from kei.adapters.verification import read_checkpoint_file
-    from kei.adapters.witness_state import Seen, locked
-    from kei.domain.checkpoint import parse_checkpoint
-    from kei.domain.cosignature import cosignature_line
-    from kei.domain.proofs import signed_by_vkey
+    from kei.adapters.files.safe_output import check_output, shown, write_bytes
+    from kei.adapters.files.witness_state import Seen, locked
+    from kei.app.ledger.verification import read_checkpoint_file
+    from kei.domain.log.checkpoint import parse_checkpoint
+    from kei.domain.log.cosignature import cosignature_line
+    from kei.domain.log.proofs import signed_by_vkey
 
     with handled(ctx) as g:
         signer = _load(_key_path(ctx, key))
-        protected = Protected.of_settings(g.settings())
+        protected = g.settings().protected()
         to_file = out is not None and out != "-"
         if out is not None and to_file:
             check_output(out, protected, force=force)
@@ -202,7 +202,7 @@ def _check_extends(seen: Seen | None, cp: Checkpoint, proof_file: str | None) ->
 
 def _check_proof(seen: Seen, cp: Checkpoint, proof_file: str) -> None:
     from kei.adapters.cli.prove_cmd import _read_proof
-    from kei.domain.proofs import ConsistencyProof, ProofFormatError, parse_proof
+    from kei.domain.log.proofs import ConsistencyProof, ProofFormatError, parse_proof
 
     try:
         proof = parse_proof(_read_proof(proof_file))
@@ -225,7 +225,7 @@ def _refuse(why: str) -> None:
 def parse_witness_keys(values: list[str]) -> list[tuple[str, bytes]]:
     """Witness verifier keys given as text or as files holding one; InputError if bad."""
     from kei.adapters.cli.vkey_args import read_vkeys
-    from kei.domain.cosignature import parse_witness_vkey
+    from kei.domain.log.cosignature import parse_witness_vkey
 
     return read_vkeys(
         values,

@@ -48,7 +48,7 @@ from kei.adapters.llm.protocol import (
     one_line,
 )
 from kei.adapters.llm.transport import HttpBackend
-from kei.domain.payload import TokenUsage
+from kei.domain.events.payload import TokenUsage
 
 __all__ = [
     "DEFAULT_URL",

@@ -43,7 +43,7 @@ from kei.adapters.llm.protocol import (
     Timeouts,
     one_line,
 )
-from kei.domain.payload import TokenUsage
+from kei.domain.events.payload import TokenUsage
 
 __all__ = ["MAX_TOKENS", "MlxBackend", "MlxBinaries", "hf_cache_models", "parse_stats"]
 

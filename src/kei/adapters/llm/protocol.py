@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
 
-from kei.domain.payload import TokenUsage
+from kei.domain.events.payload import TokenUsage
 from kei.errors import InputError, KeiError
 
 __all__ = [

@@ -8,7 +8,7 @@ backend (the model names it serves, from :func:`discover`). Rules of :func:`deci
 1. A machine where no local inference is viable, with ``require_local``:
    :class:`NoCompatibleBackendError` whose reason is the probe's rationale joined by "; ".
 2. The requested model is matched against each backend's names in order
-   (``kei.domain.model_match.pick_match``); the first backend with a match wins, with
+   (``kei.domain.catalog.match.pick_match``); the first backend with a match wins, with
    rationale ``first viable backend `k` matched `name` (exact|fuzzy)``.
 3. The fix: when no backend serves it, walk the catalog's fallback chain
    (``Catalog.chain``) and try each fallback model the same way; every model tried is
@@ -33,9 +33,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from kei.adapters.llm.protocol import LlmError
-from kei.domain.catalog import Catalog, FallbackCycleError, Model, Pricing
-from kei.domain.model_match import Match, pick_match
-from kei.domain.money import price_micro_cents
+from kei.domain.agents.money import price_micro_cents
+from kei.domain.catalog.catalog import Catalog, FallbackCycleError, Model, Pricing
+from kei.domain.catalog.match import Match, pick_match
 from kei.errors import InputError
 
 __all__ = [

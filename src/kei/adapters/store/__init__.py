@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kei.adapters.store.base import EventStore
-from kei.adapters.urls import redact_url
+from kei.adapters.store.urls import redact_url
 from kei.errors import InputError
 
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from kei.domain.heads import HeadRow, HeadSigner
-from kei.domain.records import StoredRecord
+from kei.domain.log.heads import HeadRow, HeadSigner
+from kei.domain.log.records import StoredRecord
 
 EVENTS_TABLE = "kei_events"
 CHAIN_TABLE = "kei_chain"
 TREE_TABLE = "kei_merkle_nodes"
-"""Stored Merkle subtree hashes (``adapters/merkle_tree.py``); a cache, never trusted."""
+"""Stored Merkle subtree hashes (``app/ledger/merkle_tree.py``); a cache, never trusted."""
 HEADS_TABLE = "kei_heads"
-"""One signed head per append transaction (``kei.domain.heads``)."""
+"""One signed head per append transaction (``kei.domain.log.heads``)."""
 PAGE = 1000
 Guard = tuple[str, int]  # (stream, version): the stream must end there, or no append
 

@@ -35,9 +35,9 @@ from kei.adapters.store.base import (
 )
 from kei.adapters.store.postgres_recorder import ENDS_SQL, ChainedPostgresRecorder
 from kei.adapters.store.recording import RecorderAppends
-from kei.adapters.urls import redact_url
-from kei.domain.heads import HeadRow
-from kei.domain.records import StoredRecord
+from kei.adapters.store.urls import redact_url
+from kei.domain.log.heads import HeadRow
+from kei.domain.log.records import StoredRecord
 from kei.errors import ConcurrencyError, InputError, StoreError, StoreNotInitialisedError
 
 log = logging.getLogger(__name__)
@@ -309,7 +309,7 @@ class PostgresStore(RecorderAppends):
             rows: list[tuple[Any, ...]] = c.fetchall()
             return rows
 
-    # -- stored Merkle subtree hashes (adapters/merkle_tree.py) ------------------------
+    # -- stored Merkle subtree hashes (app/ledger/merkle_tree.py) ------------------------
 
     def has_tree_table(self) -> bool:
         rows = self._query("SELECT to_regclass(%s) IS NOT NULL AS found", (TREE_TABLE,))

@@ -27,7 +27,7 @@ from kei.adapters.store.base import (
 )
 from kei.adapters.store.recording import guard_moved, head_row, link_entries, pending_of
 from kei.adapters.store.verbatim import check_head, split_rows
-from kei.domain.heads import HeadRow, HeadSigner
+from kei.domain.log.heads import HeadRow, HeadSigner
 
 _INSERT_CHAIN: Final = (
     f"INSERT INTO {CHAIN_TABLE} (position, seq, prev_hash, hash) "

@@ -16,8 +16,8 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from kei.adapters.store.base import ChainEntry, Guard, PendingRecord
-from kei.domain.envelope import GENESIS_PREV, chain_hash
-from kei.domain.heads import HeadSigner
+from kei.domain.log.envelope import GENESIS_PREV, chain_hash
+from kei.domain.log.heads import HeadSigner
 from kei.errors import KeysChangedError
 
 Build = Callable[[dict[str, int]], Sequence[PendingRecord]]

@@ -40,8 +40,8 @@ from kei.adapters.store.sqlite_recorder import (
     read_ends,
 )
 from kei.adapters.store.verbatim import Splitter, split_rows
-from kei.domain.heads import HeadRow
-from kei.domain.records import StoredRecord
+from kei.domain.log.heads import HeadRow
+from kei.domain.log.records import StoredRecord
 from kei.errors import ConcurrencyError, StoreError, StoreNotInitialisedError
 
 log = logging.getLogger(__name__)
@@ -250,7 +250,7 @@ class SQLiteStore(RecorderAppends):
         except (PersistenceError, sqlite3.Error) as exc:
             raise _store_error(self.path, exc) from exc
 
-    # -- stored Merkle subtree hashes (adapters/merkle_tree.py) ------------------------
+    # -- stored Merkle subtree hashes (app/ledger/merkle_tree.py) ------------------------
 
     def has_tree_table(self) -> bool:
         rows = self._query(

@@ -35,7 +35,7 @@ from kei.adapters.store.base import (
 )
 from kei.adapters.store.recording import guard_moved, head_row, link_entries, pending_of
 from kei.adapters.store.verbatim import Splitter, check_head, split_rows
-from kei.domain.heads import HeadRow, HeadSigner
+from kei.domain.log.heads import HeadRow, HeadSigner
 from kei.errors import StoreError
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ a replay instead carries rows that another store already holds, and must land th
 at the same positions with the same bytes, or their chain hashes (which cover the
 position) would no longer verify. Both stores' ``insert_stored`` share these rules:
 
-- The rows are the verifier's raw ``Row`` tuples (``kei.domain.verify``): position,
+- The rows are the verifier's raw ``Row`` tuples (``kei.domain.log.verify``): position,
   stream and type as UTF-8 bytes, version, state, seq, prev_hash, hash. The caller
   has verified them; the store only refuses rows it cannot store as they are.
 - Everything lands in ONE transaction, taken under the same write lock as appends,
@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kei.adapters.store.base import ChainEntry
-from kei.domain.records import StoredRecord
+from kei.domain.log.records import StoredRecord
 from kei.errors import ConcurrencyError, InputError
 
 EventRow = tuple[int, str, int, str, bytes]

@@ -1,0 +1,61 @@
+"""Read the model catalog: the TOML shipped inside kei, then ``$KEI_HOME/models.toml``.
+
+- The shipped catalog is package data (``kei/data/models.toml``), read with
+  ``importlib.resources`` so it works from a wheel or a zip.
+- The user catalog is optional; when present it overlays the shipped one
+  (:meth:`kei.domain.catalog.catalog.Catalog.overlay`).
+- Files larger than :data:`MAX_BYTES` are refused before parsing. Every failure (unreadable,
+  not UTF-8, bad TOML, a broken rule) is one :class:`CatalogError` line naming the file;
+  ``OSError`` and ``TOMLDecodeError`` never escape.
+
+Example::
+
+    catalog = load_catalog(Path("~/.kei").expanduser())
+    catalog.price("sonnet", 1000, 500).micro_cents
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from pathlib import Path
+
+from kei.adapters.files.toml import parse_toml, read_bounded
+from kei.domain.catalog.catalog import Catalog, CatalogError
+
+__all__ = ["MAX_BYTES", "SHIPPED_NAME", "USER_FILE", "load_catalog", "user_catalog_path"]
+
+log = logging.getLogger(__name__)
+
+MAX_BYTES = 4 * 1024 * 1024
+SHIPPED_NAME = "kei/data/models.toml"
+USER_FILE = "models.toml"
+
+
+def user_catalog_path(home: Path) -> Path:
+    return home / USER_FILE
+
+
+def load_catalog(home: Path | None) -> Catalog:
+    """The shipped catalog, overlaid by ``home/models.toml`` if that file exists."""
+    shipped = resources.files("kei").joinpath("data", "models.toml")
+    try:
+        raw = shipped.read_bytes()
+    except OSError as exc:
+        raise CatalogError(f"{SHIPPED_NAME}: cannot read the shipped catalog ({exc})") from exc
+    catalog = Catalog.from_data(_parse(raw, SHIPPED_NAME), source=SHIPPED_NAME)
+    if home is None:
+        return catalog
+    path = user_catalog_path(home)
+    if not path.exists():
+        return catalog
+    log.debug("overlaying user catalog %s", path)
+    return catalog.overlay(_parse(_read(path), str(path)), source=str(path))
+
+
+def _read(path: Path) -> bytes:
+    return read_bounded(path, MAX_BYTES, CatalogError)
+
+
+def _parse(raw: bytes, source: str) -> dict[str, object]:
+    return parse_toml(raw, source, CatalogError)

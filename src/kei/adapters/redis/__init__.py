@@ -1,0 +1,1 @@
+"""Redis: a low-latency mirror of the memory read model, fed from the log."""

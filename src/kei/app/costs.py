@@ -1,0 +1,182 @@
+"""The cost commands: record and amend with the domain rules, report from the ``costs`` read model.
+
+Writes work as the agent commands do (``kei.app.agents``): read the version of
+``agent/<id>``, catch the ``agents`` and ``costs`` projections up, load the agent (and for
+an amendment the target's state) into a ``LedgerState``, ask
+``kei.domain.agents.rules.decide_cost`` / ``decide_amend``, and append at the version read. A
+command that loses the race to another writer reads and decides again
+(``app/ledger/retrying.py``): eight hooks recording costs for one agent at once all land.
+Cost events share the agent's stream.
+
+Pricing (:func:`price_request`): an explicit amount is stored as given, with no price
+entry. Tokens without an amount are priced from the catalog (``Catalog.price``), and the
+event names the entry that produced the amount (model id and ``Model.price_digest``).
+Catalog pricing needs both input and output tokens (an unknown count is never priced as
+zero) and a model whose catalog provider is the one given.
+
+Reads (``report``, and ``tree`` for ``kei agent tree``) catch the read models up and
+ask ``kei.app.cost_reads``, which holds the money rules of every report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from kei.adapters.readmodels.db import driver_errors, make_engine
+from kei.adapters.readmodels.engine import ProjectionEngine
+from kei.app import cost_reads
+from kei.app.agents import agent_stream
+from kei.app.cost_reads import Report, TreeNode
+from kei.app.ledger.ledger import Ledger, NewEvent
+from kei.app.ledger.retrying import retry_write
+from kei.domain.agents.rules import Accepted, LedgerState, decide_amend, decide_cost
+from kei.domain.catalog.catalog import Catalog
+from kei.domain.events import CostAmended, CostRecorded, TokenUsage
+from kei.errors import InputError
+from kei.projections.agents import Agents, state_of
+from kei.projections.costs import Costs, event_name
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """An amount and the catalog entry that priced it (both None when given by hand)."""
+
+    micro_cents: int
+    entry_id: str | None = None
+    entry_hash: str | None = None
+
+
+def parse_event_name(text: str) -> tuple[str, int]:
+    """``STREAM:VERSION`` (as ``kei cost record`` prints it) -> ``(stream, version)``."""
+    stream, sep, version = text.rpartition(":")
+    if not sep or not stream or not version.isdigit():
+        raise InputError(f"event {text!r} is not STREAM:VERSION (e.g. agent/a1:2)")
+    return stream, int(version)
+
+
+def price_request(
+    catalog: Catalog, provider: str, model: str, usage: TokenUsage, micro: int | None
+) -> Charge:
+    """The amount to store: ``micro`` as given, else the catalog's price of ``usage``."""
+    if micro is not None:
+        return Charge(micro)
+    tin, tout = usage.input_tokens, usage.output_tokens
+    if tin is None or tout is None:
+        raise InputError(
+            "no amount: give --micro-cents (or --cents), or both --tokens-in and --tokens-out "
+            "to price the call from the catalog"
+        )
+    entry = catalog.get(model)
+    if entry.provider != provider:
+        raise InputError(
+            f"model {model!r} is a {entry.provider} model in the catalog, not {provider}",
+            hint="fix --provider, or give the amount with --micro-cents",
+        )
+    quote = catalog.price(model, tin, tout)
+    return Charge(quote.micro_cents, entry.id, entry.price_digest)
+
+
+class CostService:
+    """The cost commands over one ledger and its ``agents`` and ``costs`` read models."""
+
+    def __init__(self, ledger: Ledger, url: str, *, seal_key: bytes | None = None) -> None:
+        self.ledger = ledger
+        self.agents = Agents()
+        self.costs = Costs()
+        self.engine = ProjectionEngine(
+            url, ledger.store, [self.agents, self.costs], seal_key=seal_key
+        )
+        with driver_errors(f"costs in {ledger.store.url}: open failed"):
+            self._db = make_engine(url)
+
+    def close(self) -> None:
+        self.engine.close()
+        self._db.dispose()
+
+    def __enter__(self) -> CostService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _select(self, query: Any) -> list[dict[str, Any]]:
+        with driver_errors("costs: read failed"), self._db.connect() as conn:
+            result = conn.execute(query)
+            keys = list(result.keys())  # zip is ~3x faster than Row._asdict on big trees
+            return [dict(zip(keys, r, strict=True)) for r in result.all()]
+
+    def _state(self, agent_id: str) -> LedgerState:
+        t = self.agents.table
+        return state_of(self._select(sa.select(t).where(t.c.id == agent_id)))
+
+    # -- commands ----------------------------------------------------------------
+
+    def record(self, request: CostRecorded) -> str:
+        """Append ``request``; returns its ``STREAM:VERSION``."""
+        return self._append(request.agent_id, lambda s: decide_cost(s, request))
+
+    def amend(self, request: CostAmended) -> str:
+        """Append ``request``, which replaces the cost event it names."""
+        key = (request.supersedes_stream, request.supersedes_version)
+        target = self.target(*key)
+
+        def decide(state: LedgerState) -> Accepted:
+            row = self.cost_row(*key)
+            if row is not None and row["superseded_by"] is not None:
+                state.superseded[key] = parse_event_name(row["superseded_by"])
+            return decide_amend(state, request, target)
+
+        return self._append(request.agent_id, decide)
+
+    def target(self, stream: str, version: int) -> Any:
+        """The recorded event at ``stream``:``version`` (refused when there is none)."""
+        for event in self.ledger.read_stream(stream):
+            if event.version == version:
+                return event
+        raise InputError(f"no event {event_name(stream, version)} in the log")
+
+    def cost_row(self, stream: str, version: int) -> dict[str, Any] | None:
+        t = self.costs.table
+        where = sa.and_(t.c.stream == stream, t.c.version == version)
+        found = self._select(sa.select(t).where(where))
+        return found[0] if found else None
+
+    def _append(self, agent_id: str, decide: Callable[[LedgerState], Accepted]) -> str:
+        return retry_write(
+            self.ledger.retry, lambda: self._append_once(agent_id, decide), what=f"agent {agent_id}"
+        )
+
+    def _append_once(self, agent_id: str, decide: Callable[[LedgerState], Accepted]) -> str:
+        stream = agent_stream(agent_id)
+        version = self.ledger.store.stream_version(stream)
+        self.engine.catch_up()
+        decision = decide(self._state(agent_id))
+        batch = [NewEvent(stream, p, version + i) for i, p in enumerate(decision.payloads)]
+        event = self.ledger.append(batch)[-1]  # ConcurrencyError: another writer came first
+        return event_name(event.stream, event.version)
+
+    # -- reads -------------------------------------------------------------------
+
+    def report(self, by: str, catalog: Catalog, since_us: int | None = None) -> Report:
+        """Current cost events summed exactly per ``by`` key, biggest first."""
+        self.engine.catch_up()
+        return cost_reads.report(self.ledger.store, by, catalog, since_us)
+
+    def tree(self, root: str, catalog: Catalog, *, full: bool = False) -> list[TreeNode]:
+        """``kei agent tree``: ``root`` and every agent below it, each with its cost."""
+        self.engine.catch_up()
+        return cost_reads.tree(self.ledger.store, root, catalog, full=full)
+
+    def agent_total(self, agent_id: str) -> int:
+        """The agent's current cost in micro-cents, exact (on the ``agent_id`` index, as
+        in ``tree``)."""
+        self.engine.catch_up()
+        t = self.costs.table
+        spent = sa.func.sum(sa.case((t.c.state == "current", t.c.micro_cents), else_=0))
+        found = self._select(sa.select(spent.label("s")).where(t.c.agent_id == agent_id))
+        value = found[0]["s"] if found else None
+        return 0 if value is None else int(value)

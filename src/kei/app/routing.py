@@ -1,0 +1,292 @@
+"""The router's commands over one ledger: select, outcome, escalate, explain, calibrate.
+
+``select`` catches the ``posteriors`` read model up, reads its counts in plain SQL
+(``route_evidence.TableEvidence``), prices the ladder from the catalog, lets
+``kei.domain.routing.select.select`` decide, and appends the decision with all its evidence
+on ``route/<decision_id>`` (``--dry-run`` appends nothing). Model names the user
+gives (a pin, a ladder) are resolved through the catalog first, so an alias and its
+model are one model in every event and count. Later events of a decision go on its
+stream at the version read, so two racing outcomes cannot both land unseen.
+``explain`` folds every outcome before the decision's position and decides again
+from the recorded input: the log alone re-derives the decision, seed included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Final, TypeVar
+
+from kei.app.ledger.ledger import Ledger, NewEvent
+from kei.app.ledger.retrying import retry_write
+from kei.app.route_evidence import FoldedEvidence, TableEvidence
+from kei.domain.agents.dna import parse_dna
+from kei.domain.catalog.catalog import Catalog
+from kei.domain.events import Payload
+from kei.domain.events.payload import OUTCOMES
+from kei.domain.events.routing import (
+    WEIGHTS_STREAM,
+    RouteDecided,
+    RouteEscalated,
+    RouteOutcome,
+    WeightsCalibrated,
+    decision_stream,
+)
+from kei.domain.log.recorded import RecordedEvent
+from kei.domain.routing.calibrate import Calibration, Observation, calibrate
+from kei.domain.routing.escalation import Retry, next_after_failure
+from kei.domain.routing.records import (
+    decided_event,
+    differences,
+    input_of,
+    recorded_price,
+    weights_event,
+    weights_value,
+)
+from kei.domain.routing.select import Decision, DecisionInput, select
+from kei.errors import InputError
+from kei.projections.posteriors import Posteriors, is_success
+
+OUTCOME_TYPE: Final = "route.outcome"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """A decision, its event, and its name in the log (None for a dry run)."""
+
+    decision: Decision
+    event: RouteDecided
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """A recorded decision beside the one the log re-derives."""
+
+    recorded: RouteDecided
+    position: int
+    outcomes_before: int
+    rederived: Decision
+    differences: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class PosteriorRow:
+    model: str
+    task_class: str
+    successes: int
+    failures: int
+
+
+class RouteService:
+    """The routing commands over one ledger and its ``posteriors`` read model."""
+
+    def __init__(
+        self, ledger: Ledger, url: str, catalog: Catalog, *, seal_key: bytes | None = None
+    ) -> None:
+        from kei.adapters.readmodels.engine import ProjectionEngine
+
+        self.ledger, self.catalog = ledger, catalog
+        self.engine = ProjectionEngine(url, ledger.store, [Posteriors()], seal_key=seal_key)
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def __enter__(self) -> RouteService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- deciding ------------------------------------------------------------------
+
+    def select(
+        self, inp: DecisionInput, *, dry_run: bool = False, agent_id: str | None = None
+    ) -> Routed:
+        """Decide for ``inp`` (its models resolved through the catalog) and append the
+        decision unless ``dry_run``."""
+        if inp.dna:
+            parse_dna(inp.dna)  # a malformed DNA is refused, naming the bad segment
+        inp = self.resolved(inp)
+        self.engine.catch_up()
+        weights_ref, weights = self.current_weights()
+        if weights is not None:
+            inp = replace(inp, weights=weights_value(weights.weights))
+        decision = select(inp, TableEvidence(self.ledger.store), self._price)
+        decision_id = secrets.token_hex(8)
+        prompt_sha = hashlib.sha256(inp.prompt.encode()).hexdigest() if inp.prompt else None
+        event = decided_event(decision_id, inp, decision, weights_ref=weights_ref,
+                              prompt_sha256=prompt_sha, agent_id=agent_id)  # fmt: skip
+        if dry_run:
+            return Routed(decision, event, None)
+        recorded = self._append(decision_stream(decision_id), 0, [event])
+        return Routed(decision, event, _name(recorded[-1]))
+
+    def resolved(self, inp: DecisionInput) -> DecisionInput:
+        """``inp`` with catalog ids for every model."""
+        pinned = None if inp.pinned is None else self._model_id(inp.pinned)
+        ladder = tuple(self._model_id(m) for m in inp.ladder)
+        return replace(inp, pinned=pinned, ladder=ladder, fallback=self._model_id(inp.fallback))
+
+    def _model_id(self, name: str) -> str:
+        return self.catalog.get(name).id  # an alias resolves; an unknown name is refused
+
+    def _price(self, model: str, tokens_in: int, tokens_out: int) -> int:
+        return self.catalog.price(model, tokens_in, tokens_out).micro_cents
+
+    def current_weights(self) -> tuple[str | None, WeightsCalibrated | None]:
+        """The latest applied calibration and its name, or (None, None): the defaults."""
+        found = self.ledger.store.read_stream(WEIGHTS_STREAM)
+        if not found:
+            return None, None
+        last = RecordedEvent.from_record(found[-1])
+        payload = last.payload()
+        assert isinstance(payload, WeightsCalibrated)
+        return _name(last), payload
+
+    # -- after a decision ------------------------------------------------------------
+
+    def decision(self, decision_id: str) -> tuple[list[RecordedEvent], RouteDecided]:
+        events = self.ledger.read_stream(decision_stream(decision_id))
+        if not events:
+            raise InputError(
+                f"no routing decision {decision_id!r} in the log",
+                hint="use the id `kei route select` printed",
+            )
+        first = events[0].payload()
+        assert isinstance(first, RouteDecided)
+        return events, first
+
+    def outcome(self, decision_id: str, outcome: str, depth: int | None = None) -> str:
+        """Record how the routed work turned out; ``depth`` defaults to the number of
+        escalations the decision went through."""
+        return self._retried(
+            lambda: self._outcome(decision_id, outcome, depth), f"decision {decision_id}"
+        )
+
+    def _outcome(self, decision_id: str, outcome: str, depth: int | None) -> str:
+        if outcome not in OUTCOMES:
+            raise InputError(
+                f"unknown outcome {outcome!r}", hint=f"use one of {', '.join(OUTCOMES)}"
+            )
+        events, decided = self.decision(decision_id)
+        if decided.task_class is None:
+            raise InputError(
+                f"decision {decision_id} has no task class (empty DNA): nothing to learn"
+            )
+        done = [e for e in events if e.type == OUTCOME_TYPE]
+        if done:
+            raise InputError(f"decision {decision_id} already has an outcome ({_name(done[0])})")
+        model, escalations = _current(events, decided)
+        payload = RouteOutcome(
+            decision_id=decision_id, task_class=decided.task_class, model=model,
+            outcome=outcome,  # type: ignore[arg-type]  # checked against OUTCOMES above
+            escalation_depth=escalations if depth is None else depth, agent_id=decided.agent_id,
+        )  # fmt: skip
+        return _name(self._append(decision_stream(decision_id), len(events), [payload])[-1])
+
+    def escalate(self, decision_id: str) -> RouteEscalated | None:
+        """One step up the ladder after a failure; None when the ladder says surrender."""
+        return self._retried(lambda: self._escalate(decision_id), f"decision {decision_id}")
+
+    def _escalate(self, decision_id: str) -> RouteEscalated | None:
+        events, decided = self.decision(decision_id)
+        if any(e.type == OUTCOME_TYPE for e in events):
+            raise InputError(
+                f"decision {decision_id} already has an outcome: escalate before recording it"
+            )
+        model, depth = _current(events, decided)
+        step = next_after_failure(decided.ladder, model, depth, True)
+        if not isinstance(step, Retry):
+            return None
+        payload = RouteEscalated(decision_id=decision_id, from_model=model,
+                                 to_model=step.model, depth=step.depth)  # fmt: skip
+        self._append(decision_stream(decision_id), len(events), [payload])
+        return payload
+
+    def explain(self, decision_id: str, prompt: str = "") -> Explanation:
+        """Decide again from the log as it stood before the decision."""
+        events, decided = self.decision(decision_id)
+        position = events[0].position
+        before = [o for o in self._outcomes() if o[0] < position]
+        evidence = FoldedEvidence(o for _, o in before)
+        again = select(input_of(decided, prompt), evidence, recorded_price(decided))
+        return Explanation(decided, position, len(before), again, differences(decided, again))
+
+    def _outcomes(self) -> list[tuple[int, RouteOutcome]]:
+        found = []
+        for record in self.ledger.store.read_types([OUTCOME_TYPE]):
+            event = RecordedEvent.from_record(record)
+            payload = event.payload()
+            assert isinstance(payload, RouteOutcome)
+            found.append((event.position, payload))
+        return found
+
+    # -- calibration and posteriors ------------------------------------------------------
+
+    def calibrate(self, *, apply: bool = False) -> tuple[Calibration, str | None]:
+        """Upstream's leave-one-out grid search over every outcome; ``apply`` records
+        the weights as an event later decisions use."""
+        rows = [Observation(o.task_class, o.model, is_success(o)) for _, o in self._outcomes()]
+        result = calibrate(rows)
+        if not apply:
+            return result, None
+        if math.isnan(result.mse):  # too few outcomes to calibrate
+            raise InputError(
+                f"{len(rows)} outcome(s) recorded; calibration needs at least 5",
+                hint="record outcomes with `kei route outcome` first",
+            )
+        payload = WeightsCalibrated(
+            weights=weights_event(result.weights), mse=result.mse,
+            baseline_mse=result.baseline_mse, observations=len(rows), evaluated=result.evaluated,
+        )  # fmt: skip
+
+        def write() -> str:
+            version = self.ledger.store.stream_version(WEIGHTS_STREAM)
+            return _name(self._append(WEIGHTS_STREAM, version, [payload])[-1])
+
+        return result, self._retried(write, "the routing weights")
+
+    def posteriors(self, task_class: str | None = None) -> list[PosteriorRow]:
+        """Every (model, task class) count, or one class's."""
+        from kei.projections import names
+
+        self.engine.catch_up()
+        sql = f"SELECT model, task_class, successes, failures FROM {names.POSTERIORS_TABLE}"
+        params: list[str] = []
+        if task_class is not None:
+            sql, params = sql + " WHERE task_class = ?", [task_class]
+        rows = self.ledger.store.select(sql + " ORDER BY task_class, model", params)
+        return [PosteriorRow(m, tc, int(s), int(f)) for m, tc, s, f in rows]
+
+    # -- appending -------------------------------------------------------------------
+
+    def _append(
+        self, stream: str, version: int, payloads: Sequence[Payload]
+    ) -> list[RecordedEvent]:
+        """Append at ``version``; a lost race raises ConcurrencyError, which the
+        public command retries whole (``_retried``), reading and deciding again."""
+        return self.ledger.append(
+            [NewEvent(stream, p, version + i) for i, p in enumerate(payloads)]
+        )
+
+    def _retried(self, write: Callable[[], T], what: str) -> T:
+        return retry_write(self.ledger.retry, write, what=what)
+
+
+def _current(events: list[RecordedEvent], decided: RouteDecided) -> tuple[str, int]:
+    """The model the decision now stands on, and how many escalations led there."""
+    model, depth = decided.model, 0
+    for e in events:
+        p = e.payload()
+        if isinstance(p, RouteEscalated):
+            model, depth = p.to_model, p.depth
+    return model, depth
+
+
+def _name(event: RecordedEvent) -> str:
+    return f"{event.stream}:{event.version}"

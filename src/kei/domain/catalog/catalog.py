@@ -1,0 +1,271 @@
+"""The model catalog (upstream kei-model): parse, validate, resolve, price, fallback chains.
+
+Pure: it takes TOML data already read into dicts (``adapters/files/catalog.py`` reads
+the files) and a ``source`` label used only in error messages. Rules:
+
+- Every field is checked; an unknown key, a wrong type or a value outside upstream's
+  vocabularies is one :class:`CatalogError` line naming the source, model id and field.
+- A *placeholder* price has both rates 0; a *verified* price carries ``source_url`` and
+  ``verified_at``. Only a verified price is vouched for (:attr:`Pricing.vouched`); every
+  output that uses a price says which it is.
+- A user catalog overlays the shipped one: a known id overlays field by field, except
+  ``pricing``, which is replaced whole (a new rate must never inherit an old
+  ``verified`` status); a new id is added; ``[selectors]`` overlays role by role.
+- ``resolve``, ``chain`` and ``price`` keep upstream's semantics (``docs/cli.md``).
+
+Example::
+
+    >>> cat = Catalog.from_data({"models": [{"id": "m", "provider": "local",
+    ...     "status": "active", "pricing": {"input_per_mtok_micro": 0,
+    ...     "output_per_mtok_micro": 0, "status": "placeholder"}}]}, source="x.toml")
+    >>> cat.price("m", 1000, 1000).micro_cents
+    0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from kei.domain.agents.money import price_micro_cents
+from kei.domain.catalog.entries import (
+    CAPABILITIES,
+    CORE_PROVIDERS,
+    MAX_MODELS,
+    PRICE_STATUSES,
+    PROVIDERS,
+    STATUSES,
+    UNITS,
+    CatalogError,
+    FallbackCycleError,
+    Model,
+    NoMatchError,
+    Pricing,
+    UnknownFilterError,
+    UnknownModelError,
+    check_keys,
+    check_text,
+    parse_entry,
+)
+
+__all__ = [
+    "CAPABILITIES",
+    "CORE_PROVIDERS",
+    "PRICE_STATUSES",
+    "PROVIDERS",
+    "STATUSES",
+    "UNITS",
+    "Catalog",
+    "CatalogError",
+    "FallbackChain",
+    "FallbackCycleError",
+    "Model",
+    "NoMatchError",
+    "Pricing",
+    "ProviderCount",
+    "Quote",
+    "Resolution",
+    "UnknownFilterError",
+    "UnknownModelError",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    model: Model
+    input_tokens: int
+    output_tokens: int
+    micro_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    model: Model
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackChain:
+    models: tuple[Model, ...]
+    dangling: str | None = None  # an unknown id that ended the chain (upstream: silently)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCount:
+    name: str
+    active_count: int
+    deprecated_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    models: tuple[Model, ...]
+    selectors: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, object], *, source: str) -> Catalog:
+        """Parse and validate one catalog's TOML data (``[[models]]``, ``[selectors]``)."""
+        return Catalog((), {}).overlay(data, source=source)
+
+    def overlay(self, data: Mapping[str, object], *, source: str) -> Catalog:
+        """This catalog with ``data`` (a user catalog) laid over it; see the module rules."""
+        check_keys(data, {"models", "selectors"}, source, "catalog")
+        entries = data.get("models", [])
+        if not isinstance(entries, list) or len(entries) > MAX_MODELS:
+            raise CatalogError(f"{source}: 'models' must be a list of at most {MAX_MODELS} tables")
+        by_id = {m.id: m for m in self.models}
+        seen: set[str] = set()
+        for raw in entries:
+            model = parse_entry(raw, by_id, source)
+            if model.id in seen:
+                raise CatalogError(f"{source}: model {model.id!r} is listed twice")
+            seen.add(model.id)
+            by_id[model.id] = model
+        selectors = dict(self.selectors)
+        raw_sel = data.get("selectors", {})
+        if not isinstance(raw_sel, dict):
+            raise CatalogError(f"{source}: 'selectors' must be a table of role = model id")
+        for role, target in raw_sel.items():
+            selectors[role] = check_text(target, f"{source}:", f"selector {role!r}", "value")
+        catalog = Catalog(tuple(by_id.values()), selectors)
+        catalog._check_names(source)
+        return catalog
+
+    def _check_names(self, source: str) -> None:
+        names: dict[str, str] = {}
+        for m in self.models:
+            for name in (m.id, *m.aliases):
+                if names.setdefault(name, m.id) != m.id:
+                    raise CatalogError(
+                        f"{source}: model {m.id!r} field 'aliases': {name!r} already names "
+                        f"model {names[name]!r}"
+                    )
+        for role, target in self.selectors.items():
+            if target not in names:
+                raise CatalogError(f"{source}: selector {role!r} names unknown model {target!r}")
+
+    def get(self, name: str) -> Model:
+        """The model with this id or alias."""
+        for m in self.models:
+            if name == m.id or name in m.aliases:
+                return m
+        raise UnknownModelError(f"unknown model {name!r}", hint="see `kei models list`")
+
+    def find(self, name: str) -> Model | None:
+        try:
+            return self.get(name)
+        except UnknownModelError:
+            return None
+
+    def select(
+        self,
+        *,
+        provider: str | None = None,
+        caps: Iterable[str] = (),
+        status: str | None = None,
+        role: str | None = None,
+    ) -> list[Model]:
+        """Upstream ``list`` filters; an unknown provider, cap or status is an error."""
+        caps = tuple(caps)
+        _known("provider", provider, PROVIDERS)
+        _known("status", status, STATUSES)
+        for cap in caps:
+            _known("capability", cap, CAPABILITIES)
+        return [
+            m
+            for m in self.models
+            if (provider is None or m.provider == provider)
+            and (status is None or m.status == status)
+            and (role is None or role in m.role_tags)
+            and set(caps) <= set(m.capabilities)
+        ]
+
+    def resolve(
+        self, role: str, *, budget_micro: int | None = None, caps: Iterable[str] = ()
+    ) -> Resolution:
+        """Upstream ``resolve``: the cheapest active model with the caps and role tag.
+
+        1. active models with every requested cap; 2. of those, the ones tagged with
+        ``role``; if none, the role's ``[selectors]`` default, which (as upstream)
+        skips the status and caps checks; 3. with a budget, keep models whose price of
+        1,000 input plus 1,000 output tokens is within it; 4. the least
+        (input rate, output rate, id).
+        """
+        caps = tuple(caps)
+        for cap in caps:
+            _known("capability", cap, CAPABILITIES)
+        able = [m for m in self.models if m.status == "active" and set(caps) <= set(m.capabilities)]
+        found = [m for m in able if role in m.role_tags]
+        why = f"cheapest active model tagged {role!r}"
+        if not found and role in self.selectors and (default := self.find(self.selectors[role])):
+            found = [default]
+            why = f"[selectors] default for {role!r} (status and caps not checked)"
+        if budget_micro is not None:
+            found = [m for m in found if _estimate_1k(m) <= budget_micro]
+            why += f", within {budget_micro} µ¢ per 1k input + 1k output tokens"
+        if not found:
+            budget = "none" if budget_micro is None else str(budget_micro)
+            raise NoMatchError(
+                f"no active model matches role={role}, caps=[{', '.join(caps)}], budget={budget}"
+            )
+        best = min(found, key=lambda m: (m.pricing.input_per_mtok_micro,
+                                         m.pricing.output_per_mtok_micro, m.id))  # fmt: skip
+        return Resolution(best, why)
+
+    def price(self, name: str, input_tokens: int, output_tokens: int) -> Quote:
+        """Upstream ``estimate``: each side floored on its own (``money.price_micro_cents``).
+
+        For a generation model (``pricing.unit`` not ``token``) the output rate is the
+        price of one unit, so ``output_tokens`` counts units and is multiplied exactly;
+        upstream divides it by a million too, which prices 4 images at 15 µ¢.
+        """
+        m = self.get(name)
+        p = m.pricing
+        if p.unit == "token":
+            micro = price_micro_cents(
+                input_tokens, output_tokens, p.input_per_mtok_micro, p.output_per_mtok_micro
+            )
+        else:
+            micro = price_micro_cents(input_tokens, output_tokens, p.input_per_mtok_micro, 0)
+            micro += output_tokens * p.output_per_mtok_micro
+        return Quote(m, input_tokens, output_tokens, micro)
+
+    def chain(self, primary: str) -> FallbackChain:
+        """Follow ``fallback`` from ``primary``; a revisited id is a cycle, an unknown
+        later id ends the chain (upstream ends it silently; kei reports it as dangling)."""
+        first = self.find(primary)
+        if first is None:
+            raise UnknownModelError(f"unknown primary model_id: {primary}")
+        models, seen, current = [first], {first.id}, first
+        while current.fallback:
+            nxt = self.find(current.fallback)
+            if nxt is None:
+                return FallbackChain(tuple(models), dangling=current.fallback)
+            if nxt.id in seen:
+                raise FallbackCycleError(f"cycle in fallback chain at {nxt.id}")
+            models.append(nxt)
+            seen.add(nxt.id)
+            current = nxt
+        return FallbackChain(tuple(models))
+
+    def providers(self) -> list[ProviderCount]:
+        """Upstream's six core providers, then any other provider the catalog uses."""
+        used = [p for p in PROVIDERS if p not in CORE_PROVIDERS and self.select(provider=p)]
+        return [
+            ProviderCount(
+                name,
+                sum(m.provider == name and m.status == "active" for m in self.models),
+                sum(m.provider == name and m.status == "deprecated" for m in self.models),
+            )
+            for name in (*CORE_PROVIDERS, *used)
+        ]
+
+
+def _estimate_1k(m: Model) -> int:
+    return price_micro_cents(1000, 1000, m.pricing.input_per_mtok_micro,
+                             m.pricing.output_per_mtok_micro)  # fmt: skip
+
+
+def _known(what: str, value: str | None, allowed: tuple[str, ...]) -> None:
+    if value is not None and value not in allowed:
+        raise UnknownFilterError(f"unknown {what} {value!r}; expected one of {', '.join(allowed)}")

@@ -1,0 +1,146 @@
+"""The closed event registry: every type's name, payload Struct and schema version.
+
+Decoding only ever resolves names through this table (never by importing a topic).
+Evolution rules (``docs/events.md``): a new field gets a default and bumps the schema
+version; a field's type never changes; names are never reused. Payloads reject
+unknown fields, because a signed payload that decodes to less than it holds would
+hide data from readers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgspec
+
+from kei.domain.events.agents import (
+    AgentCompleted,
+    AgentFailed,
+    AgentForked,
+    AgentMerged,
+    CostAmended,
+    CostRecorded,
+    DnaClaimed,
+    OutcomeRecorded,
+    SkillInvoked,
+)
+from kei.domain.events.leaks import LeakNoted
+from kei.domain.events.ledger import (
+    GENESIS,
+    KEY_ADDED,
+    KEY_REVOKED,
+    KeyAdded,
+    KeyRevoked,
+    LedgerGenesis,
+)
+from kei.domain.events.llm import BackendRouteDecided, LlmCallCompleted
+from kei.domain.events.memory import MemoryCompacted, MemoryForgotten, MemoryWritten
+from kei.domain.events.payload import Origin, Payload
+from kei.domain.events.routing import RouteDecided, RouteEscalated, RouteOutcome, WeightsCalibrated
+from kei.domain.events.traces import TraceRecorded, TraceRejected
+from kei.errors import InputError
+
+
+@dataclass(frozen=True, slots=True)
+class EventType:
+    """One registered event type."""
+
+    name: str
+    payload_type: type[Payload]
+    schema_version: int
+    summary_fields: tuple[str, ...]
+
+
+REGISTRY: Final[dict[str, EventType]] = {
+    t.name: t
+    for t in (
+        EventType(GENESIS, LedgerGenesis, 1, ("name", "key_id")),
+        EventType(KEY_ADDED, KeyAdded, 1, ("key_id", "name")),
+        EventType(KEY_REVOKED, KeyRevoked, 1, ("key_id", "reason")),
+        EventType("agent.forked", AgentForked, 2, ("agent_id", "branch", "parent_agent_id")),
+        EventType("agent.completed", AgentCompleted, 2, ("agent_id", "summary")),
+        EventType("agent.failed", AgentFailed, 2, ("agent_id", "reason")),
+        EventType("agent.merged", AgentMerged, 2, ("agent_id",)),
+        EventType("agent.dna.claimed", DnaClaimed, 1, ("dna", "agent_id")),
+        EventType("cost.recorded", CostRecorded, 2, ("agent_id", "model", "micro_cents")),
+        EventType("agent.outcome", OutcomeRecorded, 2, ("agent_id", "outcome")),
+        EventType(
+            "cost.amended",
+            CostAmended,
+            2,
+            ("agent_id", "supersedes_stream", "supersedes_version", "micro_cents"),
+        ),
+        EventType("skill.invoked", SkillInvoked, 2, ("skill_name", "success", "agent_id")),
+        EventType("route.decided", RouteDecided, 1, ("decision_id", "model", "reason")),
+        EventType("route.escalated", RouteEscalated, 1, ("decision_id", "to_model", "depth")),
+        EventType("route.outcome", RouteOutcome, 1, ("decision_id", "model", "outcome")),
+        EventType("route.weights.calibrated", WeightsCalibrated, 1, ("mse", "baseline_mse")),
+        EventType("llm.route.decided", BackendRouteDecided, 1, ("requested_model", "backend")),
+        EventType("llm.call.completed", LlmCallCompleted, 1, ("backend", "model", "ok")),
+        EventType("memory.written", MemoryWritten, 1, ("namespace", "key", "kind")),
+        EventType("memory.forgotten", MemoryForgotten, 1, ("namespace", "key")),
+        EventType("memory.compacted", MemoryCompacted, 1, ("namespace", "before_us")),
+        EventType("leak.noted", LeakNoted, 1, ("stream", "event_type", "redacted_by")),
+        EventType("trace.recorded", TraceRecorded, 1, ("session", "kind", "event_class")),
+        EventType("trace.rejected", TraceRejected, 1, ("session", "line_no", "rule")),
+    )
+}
+_BY_CLASS: Final = {t.payload_type: t for t in REGISTRY.values()}
+_ENCODER: Final = msgspec.msgpack.Encoder()
+_RAW_DECODER: Final = msgspec.msgpack.Decoder()
+_DECODERS: Final = {name: msgspec.msgpack.Decoder(t.payload_type) for name, t in REGISTRY.items()}
+
+
+def occurred_us(payload: Payload, recorded_us: int) -> int:
+    """When the fact happened: an import's upstream time, else when kei signed it."""
+    origin = getattr(payload, "origin", None)
+    if isinstance(origin, Origin) and origin.occurred_at_us is not None:
+        return origin.occurred_at_us
+    return recorded_us
+
+
+def event_type_of(payload: Payload) -> EventType:
+    """The registered type of a payload object; refuses unregistered classes."""
+    try:
+        return _BY_CLASS[type(payload)]
+    except KeyError:
+        raise InputError(
+            f"unknown event type {type(payload).__name__}",
+            hint="register the payload class in kei.domain.events.REGISTRY",
+        ) from None
+
+
+def lookup(name: str) -> EventType:
+    """The registered type called ``name``; refuses unknown names."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise InputError(f"unknown event type {name!r}", hint=f"known types: {known}") from None
+
+
+def encode_payload(payload: Payload) -> bytes:
+    """Deterministic msgpack: Struct fields in declaration order."""
+    return _ENCODER.encode(payload)
+
+
+def decode_payload(type_name: str, raw: bytes) -> Payload:
+    """Decode into the registered Struct; raises InputError for unknown or invalid data."""
+    decoder = _DECODERS.get(type_name)
+    if decoder is None:
+        lookup(type_name)
+    assert decoder is not None
+    try:
+        result: Payload = decoder.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
+        raise InputError(f"payload of {type_name} does not decode: {exc}") from exc
+    return result
+
+
+def decode_untyped(raw: bytes) -> Any:
+    """Decode any payload without knowing its type (for tail and unknown events)."""
+    try:
+        return _RAW_DECODER.decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None

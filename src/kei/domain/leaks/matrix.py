@@ -1,0 +1,415 @@
+"""The leak matrix (upstream kei-leak-matrix): scan, substitute, and vet an event's fields.
+
+Pure. A :class:`Matrix` holds compiled rules (``leak_rules.py``) and answers three
+questions: which rules a text trips (:meth:`Matrix.scan_text`, for ``kei leaks scan``),
+what a text becomes once redacted (:meth:`Matrix.substitute`), and, on the write path,
+whether an event may be written and with which field values (:meth:`Matrix.check_fields`
+for free text; :meth:`Matrix.check_identifiers` for every other string, where a
+``substitute`` match refuses like a ``block``: redacting an id would break what refers
+to it).
+Rules:
+
+- ``exclude`` rules never fire. A rule applies to a scope it lists, or to every scope if
+  it lists ``all-writes``.
+- A pattern is matched against the whole text, not line by line as upstream does, so a
+  match may span lines (a PEM block is found, and redacted, as a whole); ``^`` and ``$``
+  still mean the start and end of a line. ``line`` is the 1-based line where a match
+  starts. Empty matches never count.
+- Nothing here ever shows a pattern or a whole secret: a violation carries at most the
+  first 12 characters of its match (never more than half of it) and ``…``; a blocked
+  write names the rule and the field only.
+- ``check_fields`` runs block rules on the original text of every field first (one hit
+  refuses the write, and nothing else is computed), then substitutes, then runs warn
+  rules on what will actually be written. A field no rule matches costs one compiled
+  ``search`` per rule (each pattern starts with a literal, so ``re`` skips ahead fast).
+
+Example::
+
+    >>> url = "postgres://app:" + "hX9vq2Lr@db/x"  # split: kei's own sources stay clean
+    >>> verdict = matrix.check_fields({"summary": "db at " + url})
+    >>> verdict.fields["summary"], verdict.redacted_by
+    ('db at postgres://app:[REDACTED:database-url-password]@db/x', ('database-url-password',))
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from kei.domain.leaks.prefilter import prefilter
+from kei.domain.leaks.rules import (
+    ALL_WRITES,
+    CATEGORIES,
+    SCOPES,
+    SEVERITIES,
+    LeakMatrixError,
+    Rule,
+    parse_rules,
+)
+from kei.errors import InputError
+
+__all__ = [
+    "ALL_WRITES",
+    "CATEGORIES",
+    "SCOPES",
+    "SEVERITIES",
+    "Blocked",
+    "LeakBlockedError",
+    "LeakMatrixError",
+    "Matrix",
+    "Rule",
+    "Verdict",
+    "Violation",
+    "check_filters",
+    "redact_match",
+]
+
+SHOWN_CHARS = 12
+MEMO_CHARS = 512  # identifiers at most this long are remembered once found clean
+MEMO_ENTRIES = 16_384  # then the memo starts over (at most about 8 MB)
+_EMPTY: Mapping[str, tuple[str, ...]] = MappingProxyType({})
+_NO_FIELDS: Mapping[str, str] = MappingProxyType({})
+
+
+class LeakBlockedError(InputError):
+    """A write was refused because a field matched a ``block`` rule."""
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    rule_id: str
+    severity: str
+    file: str
+    line: int
+    matched_redacted: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"rule_id": self.rule_id, "severity": self.severity, "file": self.file,
+                "line": self.line, "matched_redacted": self.matched_redacted}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Blocked:
+    """The first ``block`` rule that matched, and the field it matched in."""
+
+    rule_id: str
+    field: str
+    severity: str = "block"
+    identifier: bool = False
+
+    @property
+    def message(self) -> str:
+        what = self.severity
+        if self.identifier:
+            what += ": an identifier is refused, never redacted"
+        return (f"refused to write: field {self.field!r} matches leak rule {self.rule_id!r} "
+                f"({what}); nothing was appended")  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the write path does with one event's free-text fields.
+
+    ``fields`` holds every field's value to encode (redacted where a substitute rule
+    matched); it is empty when the write is ``blocked``. ``redactions`` and ``warnings``
+    map a field name to the rule ids that redacted or flagged it, in matrix order.
+    """
+
+    blocked: Blocked | None
+    fields: Mapping[str, str]
+    redactions: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _EMPTY)
+    warnings: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _EMPTY)
+
+    @property
+    def ok(self) -> bool:
+        return self.blocked is None
+
+    @property
+    def redacted_by(self) -> tuple[str, ...]:
+        """Every rule id that redacted some field, once each: what the event records."""
+        return _union(self.redactions.values())
+
+    @property
+    def warned_by(self) -> tuple[str, ...]:
+        return _union(self.warnings.values())
+
+    def raise_if_blocked(self) -> None:
+        if self.blocked is not None:
+            raise LeakBlockedError(
+                self.blocked.message,
+                hint="remove the secret from the text, or review the rule with `kei leaks list`",
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class _Active:
+    """One scope's rules, split once by what they do."""
+
+    scanning: tuple[Rule, ...]
+    block: tuple[Rule, ...]
+    substitute: tuple[Rule, ...]
+    warn: tuple[Rule, ...]
+    refuse_id: tuple[Rule, ...]  # block and substitute, shortest match first
+    shortest: int  # no rule of the scope matches a shorter text
+    any_id: re.Pattern[str] | None = None  # matches where any refuse_id or warn rule's does
+    # finds a literal every match of every scanning rule contains (``leak_prefilter``):
+    # no match, nothing to search for; None when some rule has no such literal
+    needs: re.Pattern[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Matrix:
+    """Compiled rules in file order, pre-split per scope and severity at construction."""
+
+    rules: tuple[Rule, ...]
+    _active: Mapping[str, _Active] = field(init=False, repr=False, compare=False)
+    _clean: dict[str, None] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        active = {s: _split([r for r in self.rules if r.applies_to(s)]) for s in SCOPES}
+        object.__setattr__(self, "_active", MappingProxyType(active))
+        # Identifiers the write path already found clean: a memo of a pure function of
+        # this (immutable) matrix, bounded, so repeated agent ids, models and hashes
+        # cost one dict lookup instead of a search per rule.
+        object.__setattr__(self, "_clean", {})
+
+    def fires(self, scope: str = ALL_WRITES) -> bool:
+        """Whether any rule can fire in ``scope``: a scan with none proves nothing."""
+        return bool(self._rules(scope).scanning)
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, object], *, source: str) -> Matrix:
+        """Parse and compile one matrix file's TOML data."""
+        return cls(parse_rules(data, source))
+
+    def extend(self, data: Mapping[str, object], *, source: str) -> Matrix:
+        """This matrix plus a user file's rules: a new id is appended, a known id is
+        replaced whole, in place (so a user can also relax a shipped rule)."""
+        extra = {r.id: r for r in parse_rules(data, source)}
+        kept = tuple(extra.pop(r.id, r) for r in self.rules)
+        return Matrix((*kept, *extra.values()))
+
+    def rule(self, rule_id: str) -> Rule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+    def select(self, category: str | None = None) -> tuple[Rule, ...]:
+        if category is not None and category not in CATEGORIES:
+            raise InputError(f"unknown category {category!r}; expected one of "
+                             f"{', '.join(CATEGORIES)}")  # fmt: skip
+        return tuple(r for r in self.rules if category in (None, r.category))
+
+    def lint(self, candidate: str) -> Rule | None:
+        """The first rule (any severity, any scope) whose regex matches ``candidate``."""
+        return next((r for r in self.rules if r.matches(candidate)), None)
+
+    def scan_text(
+        self, text: str, scope: str = ALL_WRITES, label: str = "<text>",
+        severity: str | None = None,
+    ) -> list[Violation]:  # fmt: skip
+        """Every match of every firing rule, ordered by line, then rule, then offset."""
+        check_filters(scope, severity)
+        rules = self._rules(scope).scanning
+        if severity is not None:
+            rules = tuple(r for r in rules if r.severity == severity)
+        found = [(m.start(), order, m.group(0))
+                 for order, rule in enumerate(rules) for m in rule.finditer(text)]  # fmt: skip
+        if not found:
+            return []
+        breaks = _newlines(text)
+        rows = sorted((bisect.bisect_left(breaks, start) + 1, order, start, match)
+                      for start, order, match in found)  # fmt: skip
+        return [Violation(rules[order].id, rules[order].severity, label, line,
+                          redact_match(match)) for line, order, _, match in rows]  # fmt: skip
+
+    def substitute(self, text: str, scope: str = ALL_WRITES) -> tuple[str, tuple[str, ...]]:
+        """``text`` with every substitute rule applied in matrix order, and the ids of the
+        rules that changed it. Block and warn rules are never applied as substitutions."""
+        used: list[str] = []
+        for rule in self._rules(scope).substitute:
+            new, count = rule.sub(text)
+            if count and new != text:
+                used.append(rule.id)
+                text = new
+        return text, tuple(used)
+
+    def check_fields(self, fields: Mapping[str, str], scope: str = ALL_WRITES) -> Verdict:
+        """The write path's one call per event: block, else redact and flag. Cheap when
+        nothing matches: one compiled search per rule per field, no string copied."""
+        active = self._rules(scope)
+        for name, value in fields.items():
+            for rule in active.block:
+                if rule.matches(value):
+                    return Verdict(Blocked(rule.id, name), _NO_FIELDS)
+        out = dict(fields)
+        redactions: dict[str, tuple[str, ...]] = {}
+        warnings: dict[str, tuple[str, ...]] = {}
+        for name, value in fields.items():
+            if active.substitute:
+                new, used = self.substitute(value, scope)
+                if used:
+                    out[name] = new
+                    redactions[name] = used
+            flagged = tuple(r.id for r in active.warn if r.matches(out[name]))
+            if flagged:
+                warnings[name] = flagged
+        return Verdict(None, MappingProxyType(out), MappingProxyType(redactions),
+                       MappingProxyType(warnings))  # fmt: skip
+
+    def known_clean(self, values: Iterable[object]) -> bool:
+        """True when every value is None, or a string too short for any rule or found
+        clean before (on ``all-writes``): the write path's fast check, which spares
+        most events building field names at all. False means "check them"."""
+        memo, shortest = self._clean, self._active[ALL_WRITES].shortest
+        for v in values:
+            if v is None or (v.__class__ is str and (len(v) < shortest or v in memo)):
+                continue
+            if v.__class__ is tuple and all(  # tags and other tuples of strings
+                i.__class__ is str and (len(i) < shortest or i in memo) for i in v
+            ):
+                continue
+            return False
+        return True
+
+    def all_clean(self, strings: Iterable[str]) -> bool:
+        """True when no rule of ``all-writes`` can match any of ``strings``: one search
+        of the union pattern per string not seen clean before. The write path's batch
+        check (``leak_guard``); False means "check event by event"."""
+        active = self._active[ALL_WRITES]
+        search = None if active.any_id is None else active.any_id.search
+        if search is None:
+            return False
+        memo, shortest = self._clean, active.shortest
+        needs = _NOTHING if active.needs is None else active.needs.search
+        for s in set(strings).difference(memo):  # a batch repeats most of its strings
+            if len(s) < shortest:
+                continue
+            if needs(s) is not None and search(s) is not None:
+                return False
+            _remember_clean(memo, s)
+        return True
+
+    def check_identifiers(
+        self, values: Iterable[tuple[str, str]], scope: str = ALL_WRITES
+    ) -> Verdict:
+        """The write path's check of every string that is not free text (ids, names,
+        keys, tags, stream names): a ``block`` *or* ``substitute`` match refuses the
+        write, because redacting an identifier would change what other events refer
+        to; ``warn`` rules flag. ``values`` pairs a field's name with its value."""
+        active = self._rules(scope)
+        memo = self._clean if scope == ALL_WRITES else {}
+        shortest = active.shortest
+        todo = [(n, v) for n, v in values if len(v) >= shortest and v not in memo]
+        if not todo:
+            return _CLEAN
+        warnings: dict[str, tuple[str, ...]] = {}
+        any_id = active.any_id
+        needs = _NOTHING if active.needs is None else active.needs.search
+        for name, value in todo:
+            if needs(value) is None or (any_id is not None and any_id.search(value) is None):
+                _remember_clean(memo, value)  # one C-level search: no rule can match
+                continue
+            n = len(value)
+            for rule in active.refuse_id:
+                if rule.min_len > n:
+                    break  # refuse_id is sorted by min_len: no later rule fits either
+                if rule.matches(value):
+                    return Verdict(Blocked(rule.id, name, rule.severity, identifier=True),
+                                   _NO_FIELDS)  # fmt: skip
+            flagged = tuple(r.id for r in active.warn if r.matches(value))
+            if flagged:
+                warnings[name] = warnings.get(name, ()) + flagged
+            else:
+                _remember_clean(memo, value)
+        return Verdict(None, _NO_FIELDS, warnings=MappingProxyType(warnings))
+
+    def _rules(self, scope: str) -> _Active:
+        active = self._active.get(scope)
+        if active is None:
+            check_filters(scope)  # raises: the scope is unknown
+            raise AssertionError(scope)
+        return active
+
+
+_CLEAN = Verdict(None, _NO_FIELDS)
+
+
+def _NOTHING(_: str) -> bool:  # noqa: N802 - stands in for a pattern's ``search``
+    """The prefilter of a matrix that has none: always "search on"."""
+    return True
+
+
+def redact_match(match: str) -> str:
+    """At most the first 12 characters of a match, never more than half of it, and ``…``."""
+    return match[: min(SHOWN_CHARS, len(match) // 2)] + "…"
+
+
+def _newlines(text: str) -> list[int]:
+    """Offsets of every ``\\n`` in ``text``, ascending."""
+    offsets: list[int] = []
+    at = text.find("\n")
+    while at >= 0:
+        offsets.append(at)
+        at = text.find("\n", at + 1)
+    return offsets
+
+
+def _split(rules: list[Rule]) -> _Active:
+    def only(severity: str) -> tuple[Rule, ...]:
+        return tuple(r for r in rules if r.severity == severity)
+
+    scanning = tuple(r for r in rules if r.severity != "exclude")
+    shortest = min((r.min_len for r in scanning), default=0)
+    # By shortest match (a stable sort: block before substitute at equal lengths), so
+    # check_identifiers stops at the first rule too long for the value.
+    refuse = sorted(only("block") + only("substitute"), key=lambda r: r.min_len)
+    return _Active(scanning, only("block"), only("substitute"), only("warn"),
+                   tuple(refuse), shortest, _any_of([*refuse, *only("warn")]),
+                   prefilter([r.regex for r in scanning]))  # fmt: skip
+
+
+def _any_of(rules: list[Rule]) -> re.Pattern[str] | None:
+    """One pattern that finds something wherever any of ``rules`` could match: the
+    alternation of their patterns (named groups made plain). Alternation tries every
+    branch at every position, so no match of it means no match of any branch; a
+    match only sends the value down the exact rule-by-rule path. Group names get the
+    rule's number (``(?P<q>``, ``(?P=q)`` and ``(?(q)`` alike), so two rules may use
+    one name. None (no shortcut) where the patterns cannot be joined: numbered
+    references, inline global flags, or flags other than the ones every rule shares."""
+    if not rules or any(r.regex.flags != rules[0].regex.flags for r in rules):
+        return None
+    parts = []
+    for i, r in enumerate(rules):
+        text = r.regex.pattern
+        if _UNJOINABLE.search(text):
+            return None
+        parts.append("(?:" + _GROUP_NAME.sub(rf"\1r{i}_\2", text) + ")")
+    try:
+        return re.compile("|".join(parts), rules[0].regex.flags)
+    except re.error:
+        return None
+
+
+_UNJOINABLE = re.compile(r"\\[1-9]|\\g<|\(\?\([0-9]|\(\?[aiLmsux]+\)")
+_GROUP_NAME = re.compile(r"(\(\?P<|\(\?P=|\(\?\()([A-Za-z_][A-Za-z0-9_]*)(?=[>)])")
+
+
+def _union(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(rid for group in groups for rid in group))
+
+
+def check_filters(scope: str, severity: str | None = None) -> None:
+    """Refuse an unknown scope or severity filter with one line naming the choices."""
+    for name, value, allowed in (("scope", scope, SCOPES), ("severity", severity, SEVERITIES)):
+        if value is not None and value not in allowed:
+            raise InputError(f"unknown {name} {value!r}; expected one of {', '.join(allowed)}")
+
+
+def _remember_clean(memo: dict[str, None], value: str) -> None:
+    """Remember a short clean identifier (bounded: the memo is emptied when full)."""
+    if len(value) <= MEMO_CHARS:
+        if len(memo) >= MEMO_ENTRIES:
+            memo.clear()
+        memo[value] = None

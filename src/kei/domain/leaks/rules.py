@@ -1,0 +1,328 @@
+"""Leak-matrix rules (upstream kei-leak-matrix): parse, validate and compile one ``[[rule]]``.
+
+Pure: it takes TOML data already read into dicts (``adapters/files/leaks.py`` reads the
+files) and a ``source`` label used only in error messages. Rules:
+
+- Every field is checked; an unknown key, a wrong type, an unknown enum value or a bad
+  regex is one :class:`LeakMatrixError` line naming the source, the rule id and the field.
+  The message never quotes the pattern: it may hold a fragment of a real secret.
+- Every regex is compiled once, at load, with ``re.MULTILINE`` (``^``/``$`` mean the start
+  and end of a line, as in upstream's line-by-line scan). kei compiles with Python's
+  ``re``; Rust's ``(?<name>...)`` is accepted, other Rust-only syntax (``\\p{L}``,
+  ``[[:alpha:]]``, mid-pattern flags) is refused. A pattern that matches the empty
+  string is refused: it would fire on every text.
+- ``substitute_with`` uses Rust's replacement syntax (``$1``, ``$name``, ``${name}``,
+  ``$$``); it is translated into a Python template once, and every group it names must
+  exist. A substitute rule without one redacts with ``[REDACTED:<id>]``: upstream lets
+  such a match through unchanged, kei never does.
+- ``min_entropy`` (a kei extension, optional) is a floor in Shannon bits per character
+  on the group named ``secret`` (or the whole match): a generic ``token=...`` rule fires
+  only on values that look random.
+
+Example::
+
+    >>> rule, = parse_rules({"rule": [{"id": "demo", "pattern": "(pw=)\\\\S+",
+    ...     "category": "secret", "severity": "substitute", "substitute_with": "${1}***",
+    ...     "scope": ["all-writes"], "rationale": "demo", "added": "2026-11-25"}]}, "x.toml")
+    >>> rule.sub("login pw=hunter2")
+    ('login pw=***', 1)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import warnings
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+from kei.errors import InputError
+
+__all__ = [
+    "ALL_WRITES",
+    "CATEGORIES",
+    "SCOPES",
+    "SEVERITIES",
+    "LeakMatrixError",
+    "Rule",
+    "parse_rules",
+    "shannon_entropy",
+    "translate_replacement",
+]
+
+CATEGORIES = ("patent-ip", "secret", "personal", "internal-infra", "private-project")
+SEVERITIES = ("block", "warn", "substitute", "exclude")
+SCOPES = ("all-writes", "public-mirror", "github-push", "commit-msg")
+ALL_WRITES = "all-writes"
+MAX_RULES = 2_000
+MAX_PATTERN = 4_096
+MAX_TEXT = 2_000
+_RULE_KEYS = {"id", "pattern", "category", "severity", "substitute_with", "scope",
+              "rationale", "added", "min_entropy", "needles"}  # fmt: skip
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
+_RUST_REF = re.compile(r"\$(?:\$|\{([^}]*)\}|([A-Za-z0-9_]+))")
+_RUST_NAMED_GROUP = re.compile(r"(?<!\\)((?:\\\\)*)\(\?<(?=[A-Za-z_])")
+_SHOWN = 60
+
+
+class LeakMatrixError(InputError):
+    """A leak-matrix file is malformed or holds a rule kei cannot compile."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One compiled rule. ``regex`` is hidden from ``repr``: patterns stay out of logs."""
+
+    id: str
+    category: str
+    severity: str
+    scope: tuple[str, ...]
+    rationale: str
+    added: str
+    regex: re.Pattern[str] = field(repr=False)
+    substitute_with: str | None = None
+    replacement: str = field(default="", repr=False)  # Python template; "" for non-substitute
+    min_entropy: float | None = None
+    needles: tuple[str, ...] = ()  # lower-case; a match holds one of them (kei's addition)
+    min_len: int = field(default=0, repr=False)  # no match is shorter (from the pattern)
+
+    def could_match(self, text: str) -> bool:
+        """False only when no match is possible: the text is shorter than the shortest
+        match the pattern allows, or none of the rule's ``needles`` is in the
+        lower-cased text. Cheap checks that spare the patterns on the write path's
+        short identifiers and ordinary text (the generic assignment rule tries a
+        lookbehind at every k, t, s, p and c)."""
+        if len(text) < self.min_len:
+            return False
+        if not self.needles:
+            return True
+        low = text.lower()
+        return any(n in low for n in self.needles)
+
+    def applies_to(self, scope: str) -> bool:
+        """Upstream's scope rule: the scope is listed, or the rule covers ``all-writes``."""
+        return scope in self.scope or ALL_WRITES in self.scope
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        """Every non-empty match in ``text`` that clears ``min_entropy``."""
+        if not self.could_match(text):
+            return
+        for m in self.regex.finditer(text):
+            if m.end() > m.start() and self._random_enough(m):
+                yield m
+
+    def matches(self, text: str) -> bool:
+        # One C-level search answers the common case (no match) without a generator.
+        if not self.could_match(text):
+            return False
+        first = self.regex.search(text)
+        if first is None:
+            return False
+        if first.end() > first.start() and self._random_enough(first):
+            return True
+        return next(self.finditer(text), None) is not None
+
+    def sub(self, text: str) -> tuple[str, int]:
+        """``text`` with every match :meth:`finditer` yields replaced by the translated
+        ``substitute_with``; the count includes matches left as they were."""
+        if not self.could_match(text):
+            return text, 0
+        return self.regex.subn(self._replace, text)
+
+    def _replace(self, m: re.Match[str]) -> str:
+        if m.end() > m.start() and self._random_enough(m):
+            return m.expand(self.replacement)
+        return m.group(0)
+
+    def _random_enough(self, m: re.Match[str]) -> bool:
+        if self.min_entropy is None:
+            return True
+        value = m.group("secret") if "secret" in self.regex.groupindex else m.group(0)
+        return value is not None and shannon_entropy(value) >= self.min_entropy
+
+
+def shannon_entropy(text: str) -> float:
+    """Shannon entropy of ``text`` in bits per character (0.0 for the empty string)."""
+    n = len(text)
+    return -sum(c / n * math.log2(c / n) for c in Counter(text).values()) if n else 0.0
+
+
+def parse_rules(data: Mapping[str, object], source: str) -> tuple[Rule, ...]:
+    """Every ``[[rule]]`` of one matrix file, validated and compiled, in file order."""
+    extra = sorted(set(data) - {"rule"})
+    if extra:
+        raise LeakMatrixError(f"{source}: unknown top-level key {extra[0]!r}; expected [[rule]]")
+    raw = data.get("rule", [])
+    if not isinstance(raw, list) or len(raw) > MAX_RULES:
+        raise LeakMatrixError(f"{source}: 'rule' must be a list of at most {MAX_RULES} tables")
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(raw, 1):
+        rule = _parse_rule(entry, index, source)
+        if rule.id in seen:
+            raise LeakMatrixError(f"{source}: rule {rule.id!r} field 'id': defined twice")
+        seen.add(rule.id)
+        rules.append(rule)
+    return tuple(rules)
+
+
+def _parse_rule(entry: object, index: int, source: str) -> Rule:
+    if not isinstance(entry, dict):
+        raise LeakMatrixError(f"{source}: [[rule]] number {index} must be a table")
+    rid = entry.get("id")
+    if not isinstance(rid, str) or not _ID.fullmatch(rid):
+        raise LeakMatrixError(f"{source}: [[rule]] number {index} field 'id': expected 1-80 of "
+                              f"A-Z a-z 0-9 . _ - (starting alphanumeric), found {_quote(rid)}")  # fmt: skip
+    where = f"{source}: rule {rid!r} field"
+    extra = sorted(set(entry) - _RULE_KEYS)
+    if extra:
+        raise LeakMatrixError(f"{where} {extra[0]!r}: unknown field")
+    for req in ("pattern", "category", "severity", "scope", "rationale", "added"):
+        if req not in entry:
+            raise LeakMatrixError(f"{where} {req!r}: missing")
+    severity = _choice(entry["severity"], SEVERITIES, f"{where} 'severity'")
+    regex = compile_pattern(entry["pattern"], f"{where} 'pattern'")
+    sub_with = entry.get("substitute_with")
+    if sub_with is not None:
+        _text(sub_with, f"{where} 'substitute_with'", empty=True)
+    template = ""
+    if severity == "substitute":
+        rust = sub_with if isinstance(sub_with, str) and sub_with else f"[REDACTED:{rid}]"
+        template = translate_replacement(rust, regex, f"{where} 'substitute_with'")
+    return Rule(
+        id=rid,
+        category=_choice(entry["category"], CATEGORIES, f"{where} 'category'"),
+        severity=severity,
+        scope=_scopes(entry["scope"], f"{where} 'scope'"),
+        rationale=_text(entry["rationale"], f"{where} 'rationale'"),
+        added=_date(entry["added"], f"{where} 'added'"),
+        regex=regex,
+        substitute_with=sub_with if isinstance(sub_with, str) else None,
+        replacement=template,
+        min_entropy=_entropy(entry.get("min_entropy"), f"{where} 'min_entropy'"),
+        needles=_needles(entry.get("needles"), f"{where} 'needles'"),
+        min_len=min_width(regex),
+    )
+
+
+def min_width(regex: re.Pattern[str]) -> int:
+    """The length of the shortest text the pattern can match, from ``re``'s own parser
+    (0 if it cannot tell): a shorter text is never searched."""
+    try:
+        from re import _parser  # type: ignore[attr-defined]  # the parser re compiles with
+
+        low = _parser.parse(regex.pattern, regex.flags).getwidth()[0]
+    except Exception:  # a parser change only costs speed, never a match
+        return 0
+    return int(low) if isinstance(low, int) and 0 <= low < 1 << 20 else 0
+
+
+def compile_pattern(pattern: object, where: str) -> re.Pattern[str]:
+    """Compile once; a Rust ``(?<name>`` group becomes Python's ``(?P<name>``."""
+    if not isinstance(pattern, str) or not pattern or len(pattern) > MAX_PATTERN:
+        raise LeakMatrixError(f"{where}: expected a non-empty regex of at most {MAX_PATTERN} chars")
+    python = _RUST_NAMED_GROUP.sub(r"\1(?P<", pattern)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            regex = re.compile(python, re.MULTILINE)
+    except (re.error, FutureWarning, DeprecationWarning) as exc:
+        detail = exc.msg if isinstance(exc, re.error) else "ambiguous syntax"
+        pos = f" at offset {exc.pos}" if isinstance(exc, re.error) and exc.pos is not None else ""
+        raise LeakMatrixError(
+            f"{where}: not a valid regex ({detail}{pos})",
+            hint="kei compiles patterns with Python's re; Rust-only syntax such as \\p{..} "
+            "or [[:alpha:]] is not supported",
+        ) from None
+    if regex.search("") is not None:
+        raise LeakMatrixError(f"{where}: matches the empty string, so it would fire on every text")
+    return regex
+
+
+def translate_replacement(rust: str, regex: re.Pattern[str], where: str) -> str:
+    """Rust's ``$1`` / ``$name`` / ``${name}`` / ``$$`` as a Python ``re`` template.
+
+    Like Rust, ``$name`` takes the longest run of ``[A-Za-z0-9_]`` (so ``$1a`` names the
+    group ``1a``; write ``${1}a``), and a ``$`` that starts no reference is a literal.
+    Unlike Rust, which substitutes "" for a group that does not exist, kei refuses it.
+    """
+    out: list[str] = []
+    last = 0
+    for m in _RUST_REF.finditer(rust):
+        out.append(rust[last : m.start()].replace("\\", "\\\\"))
+        last = m.end()
+        name = m.group(1) if m.group(1) is not None else m.group(2)
+        if name is None:
+            out.append("$")
+        elif not name:
+            out.append("${}")
+        else:
+            out.append(f"\\g<{_group(name, regex, where)}>")
+    out.append(rust[last:].replace("\\", "\\\\"))
+    return "".join(out)
+
+
+def _group(name: str, regex: re.Pattern[str], where: str) -> str:
+    if name.isdigit():
+        if int(name) > regex.groups:
+            raise LeakMatrixError(f"{where}: group ${name} does not exist in the pattern")
+        return str(int(name))
+    if name not in regex.groupindex:
+        raise LeakMatrixError(f"{where}: group {name!r} does not exist in the pattern")
+    return name
+
+
+def _scopes(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise LeakMatrixError(f"{where}: expected a non-empty list of {', '.join(SCOPES)}")
+    return tuple(dict.fromkeys(_choice(v, SCOPES, where) for v in value))
+
+
+def _choice(value: object, allowed: tuple[str, ...], where: str) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise LeakMatrixError(
+            f"{where}: expected one of {', '.join(allowed)}, found {_quote(value)}"
+        )
+    return value
+
+
+def _text(value: object, where: str, *, empty: bool = False) -> str:
+    if not isinstance(value, str) or (not value and not empty) or len(value) > MAX_TEXT:
+        raise LeakMatrixError(f"{where}: expected a {'' if empty else 'non-empty '}string "
+                              f"of at most {MAX_TEXT} chars")  # fmt: skip
+    return value
+
+
+def _date(value: object, where: str) -> str:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value).isoformat()
+        except ValueError:
+            pass
+    raise LeakMatrixError(f"{where}: expected a date YYYY-MM-DD, found {_quote(value)}")
+
+
+def _entropy(value: object, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 8:
+        raise LeakMatrixError(f"{where}: expected a number of bits per char from 0 to 8")
+    return float(value)
+
+
+def _needles(value: object, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise LeakMatrixError(f"{where}: expected a list of non-empty strings")
+    return tuple(v.lower() for v in value)
+
+
+def _quote(value: object) -> str:
+    """Quote an untrusted value on one bounded line."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"

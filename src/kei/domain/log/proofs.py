@@ -1,0 +1,215 @@
+"""Inclusion and consistency proofs as data: their JSON form, and the offline check.
+
+A proof is worth nothing on its own; ``check_proof`` accepts one only against a
+checkpoint whose signature verifies under a verifier key the caller trusts (C2SP
+vkey, ``checkpoint.parse_vkey``), whose root line is a Merkle root (tree format), and
+whose size and root are the ones the proof names. Everything it needs is in the
+proof, the checkpoint(s) and the key: no database.
+
+JSON (one object; hashes base64 like the checkpoint's root line)::
+
+    {"type": "inclusion", "origin", "position", "leaf_index", "tree_size",
+     "root_hash", "entry_hash", "hashes": [...]}
+    {"type": "consistency", "origin", "old_size", "old_root_hash", "tree_size",
+     "root_hash", "hashes": [...]}
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any, Final
+
+from kei.domain.log.checkpoint import Checkpoint, note_key_id
+from kei.domain.log.envelope import HASH_LEN
+from kei.domain.log.keys import verify_signature
+from kei.domain.log.merkle import leaf_hash, verify_consistency, verify_inclusion
+
+MAX_PROOF_BYTES: Final = 64 * 1024
+"""The CLI reads at most this much (``adapters/cli/prove_cmd.MAX_PROOF_BYTES``)."""
+MAX_PROOF_HASHES: Final = 128
+
+
+class ProofFormatError(ValueError):
+    """The text is not a well-formed kei proof."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class InclusionProof:
+    origin: str
+    position: int
+    leaf_index: int
+    tree_size: int
+    root_hash: bytes
+    entry_hash: bytes
+    hashes: tuple[bytes, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "inclusion",
+            "origin": self.origin,
+            "position": self.position,
+            "leaf_index": self.leaf_index,
+            "tree_size": self.tree_size,
+            "root_hash": _b64(self.root_hash),
+            "entry_hash": _b64(self.entry_hash),
+            "hashes": [_b64(h) for h in self.hashes],
+        }
+
+    def holds(self) -> bool:
+        """The audit path leads from the entry's leaf to ``root_hash`` (RFC 9162)."""
+        return verify_inclusion(
+            self.leaf_index, self.tree_size, leaf_hash(self.entry_hash), self.hashes, self.root_hash
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencyProof:
+    origin: str
+    old_size: int
+    old_root_hash: bytes
+    tree_size: int
+    root_hash: bytes
+    hashes: tuple[bytes, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "consistency",
+            "origin": self.origin,
+            "old_size": self.old_size,
+            "old_root_hash": _b64(self.old_root_hash),
+            "tree_size": self.tree_size,
+            "root_hash": _b64(self.root_hash),
+            "hashes": [_b64(h) for h in self.hashes],
+        }
+
+    def holds(self) -> bool:
+        """The tree of ``root_hash`` extends the tree of ``old_root_hash`` (RFC 9162)."""
+        return verify_consistency(
+            self.old_size, self.tree_size, self.old_root_hash, self.root_hash, self.hashes
+        )
+
+
+Proof = InclusionProof | ConsistencyProof
+
+
+def parse_proof(text: str) -> Proof:
+    """Strict: known type, every field present with the right type and length."""
+    if len(text.encode()) > MAX_PROOF_BYTES:
+        raise ProofFormatError(f"proof is larger than {MAX_PROOF_BYTES} bytes")
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise ProofFormatError(f"proof is not JSON ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise ProofFormatError("proof is not a JSON object")
+    kind = doc.get("type")
+    hashes = _hashes(doc.get("hashes"))
+    origin = doc.get("origin")
+    if not isinstance(origin, str):
+        raise ProofFormatError("proof field 'origin' must be a string")
+    if kind == "inclusion":
+        return InclusionProof(
+            origin,
+            _count(doc, "position"),
+            _count(doc, "leaf_index"),
+            _count(doc, "tree_size"),
+            _hash(doc, "root_hash"),
+            _hash(doc, "entry_hash"),
+            hashes,
+        )
+    if kind == "consistency":
+        return ConsistencyProof(
+            origin,
+            _count(doc, "old_size"),
+            _hash(doc, "old_root_hash"),
+            _count(doc, "tree_size"),
+            _hash(doc, "root_hash"),
+            hashes,
+        )
+    raise ProofFormatError("proof field 'type' must be 'inclusion' or 'consistency'")
+
+
+def _count(doc: dict[str, Any], name: str) -> int:
+    value = doc.get(name)
+    if type(value) is not int or value < 0:
+        raise ProofFormatError(f"proof field {name!r} must be a non-negative integer")
+    return value
+
+
+def _decode(value: Any, name: str) -> bytes:
+    try:
+        raw = base64.b64decode(value, validate=True) if isinstance(value, str) else b""
+    except binascii.Error:
+        raw = b""
+    if len(raw) != HASH_LEN:
+        raise ProofFormatError(f"proof field {name!r} must hold base64 of {HASH_LEN} bytes")
+    return raw
+
+
+def _hash(doc: dict[str, Any], name: str) -> bytes:
+    return _decode(doc.get(name), name)
+
+
+def _hashes(value: Any) -> tuple[bytes, ...]:
+    if not isinstance(value, list) or len(value) > MAX_PROOF_HASHES:
+        raise ProofFormatError(f"proof field 'hashes' must be a list of at most {MAX_PROOF_HASHES}")
+    return tuple(_decode(v, "hashes") for v in value)
+
+
+def signed_by_vkey(cp: Checkpoint, vkeys: list[tuple[str, bytes]]) -> bool:
+    """True when a signature line of ``cp`` verifies under one of the (name, key) vkeys."""
+    message = cp.body.encode()
+    for name, note_id, sig in cp.signatures:
+        for vname, public_key in vkeys:
+            if (
+                name == vname
+                and note_key_id(vname, public_key) == note_id
+                and verify_signature(public_key, message, sig)
+            ):
+                return True
+    return False
+
+
+def _checkpoint_problem(cp: Checkpoint, vkeys: list[tuple[str, bytes]], what: str) -> str | None:
+    if not cp.is_tree:
+        return f"{what} predates Merkle roots (its root line is a chain head)"
+    if not signed_by_vkey(cp, vkeys):
+        return f"{what} has no valid signature by the given verifier key"
+    return None
+
+
+def check_proof(
+    proof: Proof, cp: Checkpoint, vkeys: list[tuple[str, bytes]], old: Checkpoint | None = None
+) -> str | None:
+    """Why ``proof`` does not hold against ``cp`` (and ``old``), or None when it does."""
+    label = "the new checkpoint" if old is not None else "the checkpoint"
+    problem = _checkpoint_problem(cp, vkeys, label)
+    if problem:
+        return problem
+    if proof.origin != cp.origin:
+        return f"the proof is for {proof.origin}, the checkpoint for {cp.origin}"
+    if (proof.tree_size, proof.root_hash) != (cp.size, cp.root_hash):
+        return (
+            f"the proof is for a tree of size {proof.tree_size}, not the checkpoint's "
+            f"(size {cp.size}) or its root differs"
+        )
+    if isinstance(proof, ConsistencyProof):
+        if old is None:
+            return "a consistency proof needs the old checkpoint too"
+        problem = _checkpoint_problem(old, vkeys, "the old checkpoint")
+        if problem:
+            return problem
+        if old.origin != cp.origin:
+            return f"the old checkpoint is for {old.origin}, the new one for {cp.origin}"
+        if (proof.old_size, proof.old_root_hash) != (old.size, old.root_hash):
+            return "the proof starts from another tree than the old checkpoint's"
+    if not proof.holds():
+        return f"the {proof.to_dict()['type']} proof does not verify (RFC 9162)"
+    return None

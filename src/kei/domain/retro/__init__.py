@@ -1,0 +1,3 @@
+"""Session retrospectives: transcript lines into trace values, their event classes, and
+what a session's trace events say about it.
+"""
