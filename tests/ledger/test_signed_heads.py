@@ -19,6 +19,7 @@ import nacl.signing
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_verify_findings import pos_col
 
 from cli_helpers import run_sql
 from kei.adapters.store.base import PendingRecord
@@ -30,7 +31,6 @@ from kei.domain.log.heads import head_message
 from kei.domain.log.keys import SigningKey
 from kei.domain.log.verify import FindingKind
 from kei.errors import VerificationError
-from test_verify_findings import pos_col
 
 K = FindingKind
 HEAD_KINDS = {K.BAD_HEAD_SIGNATURE, K.HEAD_MISSING, K.UNSIGNED_TAIL, K.TRUNCATED}

@@ -15,16 +15,6 @@ import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from cli_helpers import run_sql
-from kei.adapters.store.base import PendingRecord
-from kei.app.ledger.ledger import Ledger
-from kei.app.ledger.verification import verify_store
-from kei.domain import events
-from kei.domain.log.checkpoint import sign_tree_checkpoint
-from kei.domain.log.envelope import open_state, seal
-from kei.domain.log.keys import SigningKey
-from kei.domain.log.versions import VersionChecker
 from test_verify_findings import (
     K,
     append_signed_by,
@@ -37,6 +27,16 @@ from test_verify_findings import (
     resign_heads,
     set_state,
 )
+
+from cli_helpers import run_sql
+from kei.adapters.store.base import PendingRecord
+from kei.app.ledger.ledger import Ledger
+from kei.app.ledger.verification import verify_store
+from kei.domain import events
+from kei.domain.log.checkpoint import sign_tree_checkpoint
+from kei.domain.log.envelope import open_state, seal
+from kei.domain.log.keys import SigningKey
+from kei.domain.log.versions import VersionChecker
 
 
 def resign(url: str, pos: int, payload: Any, signer: SigningKey) -> None:

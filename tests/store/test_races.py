@@ -351,7 +351,7 @@ def test_racing_forgets_leave_one_tombstone(store_url: str, tmp_path: Path) -> N
     assert _types(store_url, "memory/default/k") == ["memory.written", "memory.forgotten"]
 
 
-TRACE = Path(__file__).parent / "fixtures" / "traces" / "session-a.jsonl"
+TRACE = Path(__file__).parents[1] / "fixtures" / "traces" / "session-a.jsonl"
 
 
 def test_racing_ingests_of_one_session_append_each_event_once(

@@ -24,7 +24,7 @@ from kei.domain.events.memory import MemoryWritten, memory_stream
 from kei.domain.leaks.free_text import FREE_TEXT
 from kei.domain.leaks.matrix import LeakBlockedError, Matrix
 
-CORPUS = Path(__file__).parent / "fixtures" / "leaks" / "secrets"
+CORPUS = Path(__file__).parents[1] / "fixtures" / "leaks" / "secrets"
 GITHUB = "ghp_" + "aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789"
 
 
@@ -148,7 +148,7 @@ def test_the_corpora_need_no_needle_they_lack() -> None:
 # --- every string, identifiers included -------------------------------------------------
 
 JWT = ("eyJhbGciOiJIUzI1NiJ9." + "eyJzdWIiOiJhZ2VudC03In0." + "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U")  # fmt: skip
-TRACES = Path(__file__).parent / "fixtures" / "traces"
+TRACES = Path(__file__).parents[1] / "fixtures" / "traces"
 
 
 def sample(t: msgspec.inspect.Type, secret: str | None = None) -> object:
@@ -355,7 +355,7 @@ def test_an_identifier_is_refused_exactly_when_a_block_or_substitute_rule_matche
 
 
 def _texts_of_corpus() -> list[str]:
-    root = Path(__file__).parent / "fixtures" / "leaks"
+    root = Path(__file__).parents[1] / "fixtures" / "leaks"
     lines: list[str] = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         text = path.read_bytes().decode("utf-8", "replace")

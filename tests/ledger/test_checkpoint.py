@@ -15,6 +15,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from test_verify_findings import (
+    chain_row,
+    event_row,
+    fill,
+    pos_col,
+    relink,
+    resign_heads,
+    set_state,
+)
 
 from cli_helpers import cli_env, kei, run_sql
 from kei.adapters.cli.exits import Exit
@@ -36,15 +45,6 @@ from kei.domain.log.identity import genesis_line
 from kei.domain.log.keys import SigningKey
 from kei.domain.log.merkle import LeafList, leaf_hash, root
 from kei.domain.log.verify import FindingKind
-from test_verify_findings import (
-    chain_row,
-    event_row,
-    fill,
-    pos_col,
-    relink,
-    resign_heads,
-    set_state,
-)
 
 K = FindingKind
 
@@ -312,8 +312,9 @@ def test_cli_checkpoint_errors(home: Path) -> None:
 
 def test_no_checkpoint_is_signed_over_a_tampered_log(ledger: Ledger, store_url: str) -> None:
     """A checkpoint vouches for what it covers: kei refuses to sign a log with findings."""
-    from kei.errors import VerificationError
     from test_verify_findings import event_row, fill, flip, set_state
+
+    from kei.errors import VerificationError
 
     positions = fill(ledger)
     state = event_row(store_url, positions[2])[3]

@@ -31,10 +31,10 @@ from kei.domain.leaks.matrix import SCOPES, Blocked, LeakBlockedError, Matrix, r
 from kei.domain.leaks.rules import LeakMatrixError, shannon_entropy
 from kei.errors import InputError
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "leaks"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "leaks"
 SECRETS = FIXTURES / "secrets"
 CLEAN = FIXTURES / "clean"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 B62 = string.ascii_letters + string.digits
 
 

@@ -57,7 +57,7 @@ from kei.domain.machine.parse import (
 from kei.domain.machine.recommend import Capability, Recommendation, recommend
 from kei.errors import InputError
 
-FIXTURES = Path(__file__).parent / "fixtures" / "probe"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "probe"
 MIB = 1 << 20
 TOOL_COMMANDS = {
     "ollama --version",

@@ -15,7 +15,7 @@ from typer.testing import Result
 from cli_helpers import cli_env, in_process
 from kei.app.ledger.ledger import Ledger
 
-TRACES = Path(__file__).parent / "fixtures" / "traces"
+TRACES = Path(__file__).parents[1] / "fixtures" / "traces"
 Kei = Callable[..., Result]
 
 

@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_pins import _wipe
+from test_verify_findings import event_row, flip, pos_col, relink, set_state
 
 from cli_helpers import cli_env, kei, run_sql
 from kei.adapters.files.checkpoint_state import load_state, state_path
@@ -34,8 +36,6 @@ from kei.domain.log.identity import fingerprint
 from kei.domain.log.keys import SigningKey
 from kei.domain.log.verify import FindingKind
 from kei.errors import InputError, LedgerStateError, VerificationError
-from test_pins import _wipe
-from test_verify_findings import event_row, flip, pos_col, relink, set_state
 
 INCREMENTAL = "checkpoint: checked %d entries after size %d"
 

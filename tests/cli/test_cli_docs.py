@@ -12,7 +12,7 @@ from typer.core import TyperGroup
 
 from kei.adapters.cli.app import app
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 
 
 def walk(command: Command, path: tuple[str, ...] = ()) -> Iterator[tuple[str, Command]]:

@@ -32,7 +32,7 @@ from kei.domain.retro.trace import (
 )
 from kei.errors import InputError
 
-TRACES = Path(__file__).parent / "fixtures" / "traces"
+TRACES = Path(__file__).parents[1] / "fixtures" / "traces"
 S = 1_000_000  # µs per second
 
 
