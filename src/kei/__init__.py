@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kei.adapters.files.keyfile import load_key, write_key
+    from kei.app.agents import AgentService
+    from kei.app.costs import CostService
     from kei.app.ledger.ledger import Ledger, NewEvent
     from kei.app.ledger.retrying import RetryPolicy
     from kei.app.ledger.verification import VerifyReport, verify_store
@@ -28,12 +30,29 @@ if TYPE_CHECKING:
         AgentFailed,
         AgentForked,
         AgentMerged,
+        BackendRouteDecided,
+        CostAmended,
         CostRecorded,
+        DnaClaimed,
         KeyAdded,
         KeyRevoked,
+        LeakNoted,
         LedgerGenesis,
+        LlmCallCompleted,
+        MemoryCompacted,
+        MemoryForgotten,
+        MemoryWritten,
+        Origin,
+        OutcomeRecorded,
         Payload,
+        RouteDecided,
+        RouteEscalated,
+        RouteOutcome,
+        SkillInvoked,
         TokenUsage,
+        TraceRecorded,
+        TraceRejected,
+        WeightsCalibrated,
     )
     from kei.domain.log.keys import SigningKey
     from kei.domain.log.recorded import RecordedEvent
@@ -55,6 +74,8 @@ if TYPE_CHECKING:
 # for the store's libraries.
 _HOMES = {
     "kei.adapters.files.keyfile": ("load_key", "write_key"),
+    "kei.app.agents": ("AgentService",),
+    "kei.app.costs": ("CostService",),
     "kei.app.ledger.ledger": ("Ledger", "NewEvent"),
     "kei.app.ledger.retrying": ("RetryPolicy",),
     "kei.app.ledger.verification": ("VerifyReport", "verify_store"),
@@ -63,12 +84,29 @@ _HOMES = {
         "AgentFailed",
         "AgentForked",
         "AgentMerged",
+        "BackendRouteDecided",
+        "CostAmended",
         "CostRecorded",
+        "DnaClaimed",
         "KeyAdded",
         "KeyRevoked",
+        "LeakNoted",
         "LedgerGenesis",
+        "LlmCallCompleted",
+        "MemoryCompacted",
+        "MemoryForgotten",
+        "MemoryWritten",
+        "Origin",
+        "OutcomeRecorded",
         "Payload",
+        "RouteDecided",
+        "RouteEscalated",
+        "RouteOutcome",
+        "SkillInvoked",
         "TokenUsage",
+        "TraceRecorded",
+        "TraceRejected",
+        "WeightsCalibrated",
     ),
     "kei.domain.log.keys": ("SigningKey",),
     "kei.domain.log.recorded": ("RecordedEvent",),
@@ -99,14 +137,23 @@ def __getattr__(name: str) -> Any:
 
 __version__ = "0.1.0"
 
+# The names promised to embedders, and only these: every other module path may move
+# between releases. A literal list, so type checkers see the re-exports;
+# tests/ledger/test_public_api.py keeps it, _HOMES, the TYPE_CHECKING imports, the
+# event registry and the README in step.
 __all__ = [
     "AgentCompleted",
     "AgentFailed",
     "AgentForked",
     "AgentMerged",
+    "AgentService",
+    "BackendRouteDecided",
     "ConcurrencyError",
     "ContentionError",
+    "CostAmended",
     "CostRecorded",
+    "CostService",
+    "DnaClaimed",
     "Finding",
     "FindingKind",
     "InputError",
@@ -114,19 +161,33 @@ __all__ = [
     "KeyAdded",
     "KeyFileError",
     "KeyRevoked",
+    "LeakNoted",
     "Ledger",
     "LedgerGenesis",
     "LedgerStateError",
+    "LlmCallCompleted",
+    "MemoryCompacted",
+    "MemoryForgotten",
+    "MemoryWritten",
     "NewEvent",
+    "Origin",
+    "OutcomeRecorded",
     "Payload",
     "RecordedEvent",
     "RetryPolicy",
+    "RouteDecided",
+    "RouteEscalated",
+    "RouteOutcome",
     "SigningKey",
+    "SkillInvoked",
     "StoreError",
     "StoreNotInitialisedError",
     "TokenUsage",
+    "TraceRecorded",
+    "TraceRejected",
     "VerificationError",
     "VerifyReport",
+    "WeightsCalibrated",
     "load_key",
     "verify_store",
     "write_key",

@@ -14,31 +14,8 @@ from typing import Any, Final
 
 import msgspec
 
-from kei.domain.events.agents import (
-    AgentCompleted,
-    AgentFailed,
-    AgentForked,
-    AgentMerged,
-    CostAmended,
-    CostRecorded,
-    DnaClaimed,
-    OutcomeRecorded,
-    SkillInvoked,
-)
-from kei.domain.events.leaks import LeakNoted
-from kei.domain.events.ledger import (
-    GENESIS,
-    KEY_ADDED,
-    KEY_REVOKED,
-    KeyAdded,
-    KeyRevoked,
-    LedgerGenesis,
-)
-from kei.domain.events.llm import BackendRouteDecided, LlmCallCompleted
-from kei.domain.events.memory import MemoryCompacted, MemoryForgotten, MemoryWritten
+from kei.domain.events import agents, leaks, ledger, llm, memory, routing, traces
 from kei.domain.events.payload import Origin, Payload
-from kei.domain.events.routing import RouteDecided, RouteEscalated, RouteOutcome, WeightsCalibrated
-from kei.domain.events.traces import TraceRecorded, TraceRejected
 from kei.errors import InputError
 
 
@@ -55,35 +32,39 @@ class EventType:
 REGISTRY: Final[dict[str, EventType]] = {
     t.name: t
     for t in (
-        EventType(GENESIS, LedgerGenesis, 1, ("name", "key_id")),
-        EventType(KEY_ADDED, KeyAdded, 1, ("key_id", "name")),
-        EventType(KEY_REVOKED, KeyRevoked, 1, ("key_id", "reason")),
-        EventType("agent.forked", AgentForked, 2, ("agent_id", "branch", "parent_agent_id")),
-        EventType("agent.completed", AgentCompleted, 2, ("agent_id", "summary")),
-        EventType("agent.failed", AgentFailed, 2, ("agent_id", "reason")),
-        EventType("agent.merged", AgentMerged, 2, ("agent_id",)),
-        EventType("agent.dna.claimed", DnaClaimed, 1, ("dna", "agent_id")),
-        EventType("cost.recorded", CostRecorded, 2, ("agent_id", "model", "micro_cents")),
-        EventType("agent.outcome", OutcomeRecorded, 2, ("agent_id", "outcome")),
+        EventType(ledger.GENESIS, ledger.LedgerGenesis, 1, ("name", "key_id")),
+        EventType(ledger.KEY_ADDED, ledger.KeyAdded, 1, ("key_id", "name")),
+        EventType(ledger.KEY_REVOKED, ledger.KeyRevoked, 1, ("key_id", "reason")),
+        EventType("agent.forked", agents.AgentForked, 2, ("agent_id", "branch", "parent_agent_id")),
+        EventType("agent.completed", agents.AgentCompleted, 2, ("agent_id", "summary")),
+        EventType("agent.failed", agents.AgentFailed, 2, ("agent_id", "reason")),
+        EventType("agent.merged", agents.AgentMerged, 2, ("agent_id",)),
+        EventType("agent.dna.claimed", agents.DnaClaimed, 1, ("dna", "agent_id")),
+        EventType("cost.recorded", agents.CostRecorded, 2, ("agent_id", "model", "micro_cents")),
+        EventType("agent.outcome", agents.OutcomeRecorded, 2, ("agent_id", "outcome")),
         EventType(
             "cost.amended",
-            CostAmended,
+            agents.CostAmended,
             2,
             ("agent_id", "supersedes_stream", "supersedes_version", "micro_cents"),
         ),
-        EventType("skill.invoked", SkillInvoked, 2, ("skill_name", "success", "agent_id")),
-        EventType("route.decided", RouteDecided, 1, ("decision_id", "model", "reason")),
-        EventType("route.escalated", RouteEscalated, 1, ("decision_id", "to_model", "depth")),
-        EventType("route.outcome", RouteOutcome, 1, ("decision_id", "model", "outcome")),
-        EventType("route.weights.calibrated", WeightsCalibrated, 1, ("mse", "baseline_mse")),
-        EventType("llm.route.decided", BackendRouteDecided, 1, ("requested_model", "backend")),
-        EventType("llm.call.completed", LlmCallCompleted, 1, ("backend", "model", "ok")),
-        EventType("memory.written", MemoryWritten, 1, ("namespace", "key", "kind")),
-        EventType("memory.forgotten", MemoryForgotten, 1, ("namespace", "key")),
-        EventType("memory.compacted", MemoryCompacted, 1, ("namespace", "before_us")),
-        EventType("leak.noted", LeakNoted, 1, ("stream", "event_type", "redacted_by")),
-        EventType("trace.recorded", TraceRecorded, 1, ("session", "kind", "event_class")),
-        EventType("trace.rejected", TraceRejected, 1, ("session", "line_no", "rule")),
+        EventType("skill.invoked", agents.SkillInvoked, 2, ("skill_name", "success", "agent_id")),
+        EventType("route.decided", routing.RouteDecided, 1, ("decision_id", "model", "reason")),
+        EventType(
+            "route.escalated", routing.RouteEscalated, 1, ("decision_id", "to_model", "depth")
+        ),
+        EventType("route.outcome", routing.RouteOutcome, 1, ("decision_id", "model", "outcome")),
+        EventType(
+            "route.weights.calibrated", routing.WeightsCalibrated, 1, ("mse", "baseline_mse")
+        ),
+        EventType("llm.route.decided", llm.BackendRouteDecided, 1, ("requested_model", "backend")),
+        EventType("llm.call.completed", llm.LlmCallCompleted, 1, ("backend", "model", "ok")),
+        EventType("memory.written", memory.MemoryWritten, 1, ("namespace", "key", "kind")),
+        EventType("memory.forgotten", memory.MemoryForgotten, 1, ("namespace", "key")),
+        EventType("memory.compacted", memory.MemoryCompacted, 1, ("namespace", "before_us")),
+        EventType("leak.noted", leaks.LeakNoted, 1, ("stream", "event_type", "redacted_by")),
+        EventType("trace.recorded", traces.TraceRecorded, 1, ("session", "kind", "event_class")),
+        EventType("trace.rejected", traces.TraceRejected, 1, ("session", "line_no", "rule")),
     )
 }
 _BY_CLASS: Final = {t.payload_type: t for t in REGISTRY.values()}
