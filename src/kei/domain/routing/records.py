@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from kei.domain.events.routing import RouteCandidate, RouteDecided, Weights
+from kei.domain.events.routing import RouteDecided, Weights
 from kei.domain.routing.kernel import KernelWeights
-from kei.domain.routing.select import Candidate, Decision, DecisionInput
+from kei.domain.routing.select import Decision, DecisionInput
 
 
 def weights_event(w: KernelWeights) -> Weights:
@@ -39,20 +39,12 @@ def decided_event(
         decision_id=decision_id, dna=inp.dna, task_class=d.task_class, model=d.model,
         reason=d.reason, policy=d.policy, q_threshold=inp.q_threshold, delta=inp.delta,
         tokens_in=inp.tokens_in, tokens_out=inp.tokens_out, ladder=tuple(inp.ladder),
-        fallback=inp.fallback, candidates=tuple(_candidate_event(c) for c in d.candidates),
+        fallback=inp.fallback, candidates=d.candidates,
         lower_bound=d.lower_bound, n=d.n, expected_cost_micro_cents=d.expected_cost_micro_cents,
         weights=weights_event(inp.weights), weights_ref=weights_ref, seed=d.seed,
         pinned=inp.pinned, complexity_tau=d.complexity.tau,
         complexity_features=d.complexity.features, tier=d.tier.value,
         prompt_sha256=prompt_sha256, agent_id=agent_id,
-    )  # fmt: skip
-
-
-def _candidate_event(c: Candidate) -> RouteCandidate:
-    return RouteCandidate(
-        model=c.model, alpha=c.alpha, beta=c.beta, n=c.n, lower_bound=c.lower_bound,
-        expected_cost_micro_cents=c.expected_cost_micro_cents, smoothed=c.smoothed,
-        feasible=c.feasible, sample=c.sample,
     )  # fmt: skip
 
 
@@ -91,7 +83,7 @@ def differences(e: RouteDecided, d: Decision) -> list[str]:
     ]
     if not _close(e.lower_bound, d.lower_bound):
         found.append(f"lower bound: recorded {e.lower_bound!r}, re-derived {d.lower_bound!r}")
-    again = tuple(_candidate_event(c) for c in d.candidates)
+    again = d.candidates
     for was, now in zip(e.candidates, again, strict=False):
         if was != now:
             found.append(f"candidate {was.model}: recorded {was}, re-derived {now}")

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 from kei.domain.agents.dna import parse_dna
+from kei.domain.events.routing import RouteCandidate as Candidate
 from kei.domain.routing.complexity import Complexity, Tier, estimate
 from kei.domain.routing.kernel import KernelWeights, smoothed
 from kei.domain.routing.posterior import Beta
@@ -113,21 +114,6 @@ class DecisionInput:
 
 
 @dataclass(frozen=True, slots=True)
-class Candidate:
-    """One ladder model as the decision saw it."""
-
-    model: str
-    alpha: float
-    beta: float
-    n: int
-    lower_bound: float
-    expected_cost_micro_cents: int
-    smoothed: bool
-    feasible: bool
-    sample: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Decision:
     """The chosen model, why, and the evidence behind it."""
 
@@ -190,6 +176,7 @@ def _candidates(
         sample = post.sample(rng) if rng is not None else None
         score = lb if sample is None else sample
         cost = price(model, inp.tokens_in, inp.tokens_out)
-        out.append(Candidate(model, post.alpha, post.beta, post.n, lb, cost, is_smoothed,
-                             score >= inp.q_threshold, sample))  # fmt: skip
+        out.append(Candidate(model=model, alpha=post.alpha, beta=post.beta, n=post.n,
+                             lower_bound=lb, expected_cost_micro_cents=cost, smoothed=is_smoothed,
+                             feasible=score >= inp.q_threshold, sample=sample))  # fmt: skip
     return tuple(out)
