@@ -311,7 +311,7 @@ def test_the_parallel_signer_dies_with_its_parent(tmp_path: Path) -> None:
 
 THREAD_CHILD = r"""
 import threading, time
-from kei.adapters import workers
+from kei.adapters.workers import processes as workers
 
 started = []
 def start():
