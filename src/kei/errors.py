@@ -1,25 +1,59 @@
-"""The single exception tree of kei.
+"""The single exception tree of kei: every exception class kei defines lives here.
 
 Every error a user can cause or meet derives from :class:`KeiError`, so a caller
 catches "anything kei refused" in one place and the CLI maps each family to one
-exit code (``adapters/cli/exits.py``). Families are grouped by who is at fault::
+exit code (``adapters/cli/exits.py``; ``kei models`` and ``kei llm`` keep upstream's
+codes for a few classes). Families are grouped by who is at fault::
 
     KeiError
-    ├── InputError            the caller: bad argument, malformed value, unknown type
-    │   └── ConcurrencyError  an append lost an optimistic-concurrency race
-    ├── ContentionError       a write still lost its races after every retry (temporary)
-    │   └── KeysChangedError  the key registry moved while a batch was being appended
-    ├── KeyFileError          a key file is missing, unreadable, malformed or too open
-    ├── StoreError            the environment: the store cannot be opened or used
+    ├── InputError                   the caller: bad argument, malformed value, unknown type
+    │   ├── ConcurrencyError         an append lost an optimistic-concurrency race
+    │   ├── CatalogError             a model-catalog file is malformed or breaks a rule
+    │   ├── UnknownFilterError       a catalog filter names no provider, capability, status
+    │   ├── UnknownModelError        no catalog model has this id or alias
+    │   ├── NoMatchError             no catalog model fits the role, caps and budget
+    │   ├── FallbackCycleError       a catalog fallback chain revisits a model
+    │   ├── LeakMatrixError          a leak-matrix file is malformed or will not compile
+    │   ├── LeakBlockedError         a write matched a leak ``block`` rule
+    │   ├── ModelNotServedError      a local LLM backend does not have the model
+    │   ├── NoCompatibleBackendError this machine can run no local LLM backend
+    │   └── NoBackendAvailableError  no local LLM backend serves the model or a fallback
+    ├── ContentionError              a write still lost its races after every retry (temporary)
+    │   └── KeysChangedError         the key registry moved while a batch was being appended
+    ├── KeyFileError                 a key file is missing, unreadable, malformed or too open
+    ├── StoreError                   the environment: the store cannot be opened or used
     │   └── StoreNotInitialisedError
-    ├── LedgerStateError      the ledger forbids the operation (no active key, exists)
-    └── VerificationError     the data: a stored event failed a check (has position)
+    ├── LedgerStateError             the ledger forbids the operation (no active key, exists)
+    │   └── AgentRuleError           the agent rules forbid the command
+    │       ├── UnknownAgentError    the agent was never forked
+    │       ├── DuplicateAgentError  a fork reuses an agent id
+    │       ├── DnaCollisionError    a fork reuses another agent's DNA
+    │       ├── TransitionError      the move is not in the transition table
+    │       └── AlreadyAmendedError  the cost event was already superseded
+    ├── VerificationError            the data: a stored event failed a check (has position)
+    └── LlmError                     a local LLM backend could not answer
+        ├── BackendUnreachableError  nothing answers at its address
+        ├── BackendTimeoutError      no connection or answer within the timeout
+        ├── BackendResponseError     an HTTP error, broken JSON, a stream cut short
+        └── PlatformError            the backend cannot run on this machine
 
-Third-party exceptions (sqlite3, psycopg, nacl, msgspec) never escape an adapter;
-they are chained with ``from``. Programmer mistakes stay TypeError/ValueError.
+    ValueError                       text that is not in a kei format (callers catch ValueError)
+    ├── MalformedEnvelopeError       a stored ``state`` blob too short or of unknown format
+    ├── CheckpointFormatError        not a well-formed kei checkpoint
+    └── ProofFormatError             not a well-formed kei proof
+
+Third-party exceptions (sqlite3, psycopg, nacl, msgspec, httpx) never escape an
+adapter; they are chained with ``from``. Programmer mistakes stay TypeError/ValueError.
+The three format errors stay ValueErrors, not KeiErrors: the pure parsers raise them,
+and their callers (some catching plain ValueError) report a finding or a bad file.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 class KeiError(Exception):
@@ -39,6 +73,74 @@ class InputError(KeiError):
 
 class ConcurrencyError(InputError):
     """Another writer appended to the same stream at the expected version first."""
+
+
+# -- InputError: the model catalog (``kei models``; exit codes in ``cli/exits.MODELS_EXITS``)
+
+
+class CatalogError(InputError):
+    """A catalog file is malformed or breaks a rule (upstream exit 1)."""
+
+
+class UnknownFilterError(InputError):
+    """A filter names a provider, capability or status that does not exist (upstream exit 1)."""
+
+
+class UnknownModelError(InputError):
+    """No model has this id or alias (upstream exit 2)."""
+
+
+class NoMatchError(InputError):
+    """``resolve`` found no model for the role, caps and budget (upstream exit 2)."""
+
+
+class FallbackCycleError(InputError):
+    """A fallback chain revisits a model (upstream exit 3)."""
+
+
+# -- InputError: the leak matrix
+
+
+class LeakMatrixError(InputError):
+    """A leak-matrix file is malformed or holds a rule kei cannot compile."""
+
+
+class LeakBlockedError(InputError):
+    """A write was refused because a field matched a ``block`` rule."""
+
+
+# -- InputError: local LLM backends
+
+
+class ModelNotServedError(InputError):
+    """The backend does not have the requested model (HTTP 404, no such file)."""
+
+
+class NoCompatibleBackendError(InputError):
+    """Local inference is required and this machine cannot run any backend."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"no compatible local backend on this machine: {reason}",
+            hint="drop --require-local to let the caller use a remote model",
+        )
+        self.reason = reason
+
+
+class NoBackendAvailableError(InputError):
+    """No viable backend serves the model or any fallback of it."""
+
+    def __init__(
+        self, model_id: str, tried: Sequence[str], models: Sequence[str], notes: Sequence[str]
+    ) -> None:
+        walked = f"; models tried: {', '.join(models)}" if len(models) > 1 else ""
+        super().__init__(
+            f"no local backend serves {model_id!r} (backends tried: {', '.join(tried)}{walked})",
+            hint="; ".join(notes) or "see `kei llm backends`, or pull the model first",
+        )
+        self.model_id = model_id
+        self.tried = tuple(tried)
+        self.models_tried = tuple(models)
 
 
 class ContentionError(KeiError):
@@ -73,6 +175,30 @@ class LedgerStateError(KeiError):
     """The ledger's own state forbids the operation."""
 
 
+class AgentRuleError(LedgerStateError):
+    """The ledger's agent state forbids the command."""
+
+
+class UnknownAgentError(AgentRuleError):
+    """The command names an agent that was never forked."""
+
+
+class DuplicateAgentError(AgentRuleError):
+    """A fork reuses an agent id."""
+
+
+class DnaCollisionError(AgentRuleError):
+    """A fork reuses another agent's DNA."""
+
+
+class TransitionError(AgentRuleError):
+    """The move is not in the transition table."""
+
+
+class AlreadyAmendedError(AgentRuleError):
+    """The cost event was already superseded by an amendment."""
+
+
 class VerificationError(KeiError):
     """A stored event failed verification; carries where and what."""
 
@@ -80,3 +206,42 @@ class VerificationError(KeiError):
         super().__init__(message)
         self.position = position
         self.kind = kind
+
+
+class LlmError(KeiError):
+    """A backend could not answer: unreachable, too slow, or it answered wrongly."""
+
+
+class BackendUnreachableError(LlmError):
+    """Nothing answers at the backend's address (connection refused, no such host)."""
+
+
+class BackendTimeoutError(LlmError):
+    """The backend did not connect or answer within its timeout."""
+
+
+class BackendResponseError(LlmError):
+    """The backend answered with an HTTP error, broken JSON, or a stream cut short."""
+
+    def __init__(self, message: str, *, status: int | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.status = status
+
+
+class PlatformError(LlmError):
+    """The backend cannot run on this machine (MLX off Apple Silicon, no binary)."""
+
+
+# -- not KeiErrors: text that is not in a kei format (see the module docstring)
+
+
+class MalformedEnvelopeError(ValueError):
+    """The state blob is too short or has an unknown format byte."""
+
+
+class CheckpointFormatError(ValueError):
+    """The text is not a well-formed kei checkpoint."""
+
+
+class ProofFormatError(ValueError):
+    """The text is not a well-formed kei proof."""

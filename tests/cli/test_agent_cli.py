@@ -22,9 +22,9 @@ from kei.adapters.cli.app import app
 from kei.adapters.files.keyfile import load_key
 from kei.app.agents import AgentService
 from kei.app.ledger.ledger import Ledger, NewEvent
-from kei.domain.agents.rules import DnaCollisionError, DuplicateAgentError
 from kei.domain.events import AgentForked, CostRecorded
 from kei.domain.log.keys import SigningKey
+from kei.errors import DnaCollisionError, DuplicateAgentError
 
 DNA = "impl::rust-test::ABCDEF12::12345678-abcdef01"
 DNA2 = "impl::rust-test::ABCDEF12::12345678-abcdef02"

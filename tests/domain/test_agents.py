@@ -13,7 +13,15 @@ from hypothesis import strategies as st
 from kei.domain import events as ev
 from kei.domain.agents import rules as ag
 from kei.domain.log.recorded import RecordedEvent
-from kei.errors import InputError, LedgerStateError
+from kei.errors import (
+    AlreadyAmendedError,
+    DnaCollisionError,
+    DuplicateAgentError,
+    InputError,
+    LedgerStateError,
+    TransitionError,
+    UnknownAgentError,
+)
 
 DNA = "edit-local::NG-FW::5435F821::AC73A6A3-b3d36aa6"
 DNA2 = "edit-local::NG-FW::5435F821::AC73A6A3-00000001"
@@ -70,15 +78,15 @@ def test_second_done_appends_nothing_and_keeps_first_summary(log: Log) -> None:
 
 def test_duplicate_id_is_not_a_dna_collision(log: Log) -> None:
     log.fork("a", dna=DNA)
-    with pytest.raises(ag.DuplicateAgentError, match="agent a already exists") as info:
+    with pytest.raises(DuplicateAgentError, match="agent a already exists") as info:
         log.fork("a", dna=DNA2)
-    assert not isinstance(info.value, ag.DnaCollisionError)
+    assert not isinstance(info.value, DnaCollisionError)
     assert "dna collision" not in str(info.value)
 
 
 def test_duplicate_dna_is_a_collision_in_upstreams_words(log: Log) -> None:
     log.fork("a", dna=DNA)
-    with pytest.raises(ag.DnaCollisionError) as info:
+    with pytest.raises(DnaCollisionError) as info:
         log.fork("b", dna=DNA)
     assert str(info.value) == (
         f"agent b: dna collision: {DNA} already present — regenerate nonce and retry"
@@ -146,13 +154,13 @@ def test_transition_table(log: Log, history: list[str], command: str, expected: 
         assert isinstance(log.run(_command(log.state, command)), ag.NoOp)
         assert len(log.events) == before
     else:
-        with pytest.raises(ag.TransitionError, match=f"^{re.escape(expected)}$"):
+        with pytest.raises(TransitionError, match=f"^{re.escape(expected)}$"):
             _command(log.state, command)
 
 
 @pytest.mark.parametrize("command", ["done", "fail", "merged"])
 def test_unknown_agent_is_refused(log: Log, command: str) -> None:
-    with pytest.raises(ag.UnknownAgentError, match=r"^no agent with id ghost$"):
+    with pytest.raises(UnknownAgentError, match=r"^no agent with id ghost$"):
         _command(log.state, command, "ghost")
 
 
@@ -172,7 +180,7 @@ def test_empty_dna_is_refused_not_a_second_null(log: Log) -> None:
 
 
 def test_parent_must_exist_so_the_tree_has_no_cycles(log: Log) -> None:
-    with pytest.raises(ag.UnknownAgentError, match=r"^agent a: parent agent a not found$"):
+    with pytest.raises(UnknownAgentError, match=r"^agent a: parent agent a not found$"):
         log.fork("a", parent_agent_id="a")
     log.fork("p")
     log.fork("c", parent_agent_id="p")
@@ -192,7 +200,7 @@ def test_empty_agent_id_and_hostile_text_stay_on_one_line(log: Log) -> None:
 
 def test_outcome_needs_a_finished_agent(log: Log) -> None:
     log.fork("a")
-    with pytest.raises(ag.TransitionError, match="agent a is running: an outcome needs"):
+    with pytest.raises(TransitionError, match="agent a is running: an outcome needs"):
         ag.decide_outcome(log.state, "a", outcome="functional")
     log.run(ag.decide_done(log.state, "a", summary="s"))
     log.run(ag.decide_outcome(log.state, "a", outcome="partial", escalation_depth=1, stub_count=0))
@@ -217,7 +225,7 @@ def _cost(agent: str = "a", micro: int = 5) -> ev.CostRecorded:
 
 
 def test_cost_needs_a_known_agent_in_any_status(log: Log) -> None:
-    with pytest.raises(ag.UnknownAgentError, match=r"^no agent with id ghost$"):
+    with pytest.raises(UnknownAgentError, match=r"^no agent with id ghost$"):
         ag.decide_cost(log.state, _cost("ghost"))
     log.fork("a")
     log.run(ag.decide_fail(log.state, "a", reason="r"))
@@ -242,7 +250,7 @@ def test_amend_supersedes_one_cost_event_once(log: Log) -> None:
     with pytest.raises(InputError, match=r"event a@1 is agent\.forked, not a cost event"):
         ag.decide_amend(log.state, _amend(1), forked)
     log.run(ag.decide_amend(log.state, _amend(2), cost))
-    with pytest.raises(ag.AlreadyAmendedError, match="a@2 was already amended by a@3"):
+    with pytest.raises(AlreadyAmendedError, match="a@2 was already amended by a@3"):
         ag.decide_amend(log.state, _amend(2), cost)
     log.run(ag.decide_amend(log.state, _amend(3), log.events[-1]))
     assert log.state.superseded == {("a", 2): ("a", 3), ("a", 3): ("a", 4)}

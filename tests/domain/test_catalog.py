@@ -7,9 +7,8 @@ from typing import Any
 import pytest
 
 from kei.adapters.files.catalog import load_catalog
-from kei.domain.catalog.catalog import (
-    CORE_PROVIDERS,
-    Catalog,
+from kei.domain.catalog.catalog import CORE_PROVIDERS, Catalog
+from kei.errors import (
     CatalogError,
     FallbackCycleError,
     NoMatchError,

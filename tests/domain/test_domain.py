@@ -16,7 +16,7 @@ import kei.domain
 from kei.domain import events
 from kei.domain.log import envelope
 from kei.domain.log.keys import SigningKey, verify_signature
-from kei.errors import InputError
+from kei.errors import InputError, MalformedEnvelopeError
 
 KEY = SigningKey(bytes(range(32)), name="fixed")
 
@@ -61,7 +61,7 @@ def test_length_prefixes_keep_fields_apart() -> None:
 
 @pytest.mark.parametrize("state", [b"", b"\x01" * 10, b"\x02" + bytes(100)])
 def test_malformed_states_are_rejected(state: bytes) -> None:
-    with pytest.raises(envelope.MalformedEnvelopeError):
+    with pytest.raises(MalformedEnvelopeError):
         envelope.open_state(state)
 
 

@@ -31,29 +31,21 @@ from kei.adapters.llm.llamacpp import (
 )
 from kei.adapters.llm.mlx import MlxBackend, hf_cache_models, parse_stats
 from kei.adapters.llm.ollama import OllamaBackend
-from kei.adapters.llm.protocol import (
+from kei.adapters.llm.protocol import Chunk, Completion, Message, Timeouts
+from kei.adapters.llm.router import Capacity, Inventory, decide, discover
+from kei.domain.catalog.catalog import Catalog
+from kei.domain.events.payload import TokenUsage
+from kei.errors import (
     BackendResponseError,
     BackendTimeoutError,
     BackendUnreachableError,
-    Chunk,
-    Completion,
+    InputError,
     LlmError,
-    Message,
     ModelNotServedError,
-    PlatformError,
-    Timeouts,
-)
-from kei.adapters.llm.router import (
-    Capacity,
-    Inventory,
     NoBackendAvailableError,
     NoCompatibleBackendError,
-    decide,
-    discover,
+    PlatformError,
 )
-from kei.domain.catalog.catalog import Catalog
-from kei.domain.events.payload import TokenUsage
-from kei.errors import InputError
 from llm_servers import (
     Behaviour,
     LlamaServer,

@@ -33,7 +33,6 @@ from kei.app.ledger.verification import verify_store
 from kei.domain import events
 from kei.domain.log.checkpoint import (
     MAX_NOTE_BYTES,
-    CheckpointFormatError,
     note_key_id,
     parse_checkpoint,
     sign_checkpoint,
@@ -45,6 +44,7 @@ from kei.domain.log.identity import genesis_line
 from kei.domain.log.keys import SigningKey
 from kei.domain.log.merkle import LeafList, leaf_hash, root
 from kei.domain.log.verify import FindingKind
+from kei.errors import CheckpointFormatError
 
 K = FindingKind
 

@@ -22,7 +22,8 @@ from kei.domain import events
 from kei.domain.events.leaks import LeakNoted
 from kei.domain.events.memory import MemoryWritten, memory_stream
 from kei.domain.leaks.free_text import FREE_TEXT
-from kei.domain.leaks.matrix import LeakBlockedError, Matrix
+from kei.domain.leaks.matrix import Matrix
+from kei.errors import LeakBlockedError
 
 CORPUS = Path(__file__).parents[1] / "fixtures" / "leaks" / "secrets"
 GITHUB = "ghp_" + "aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789"

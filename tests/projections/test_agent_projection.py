@@ -16,15 +16,9 @@ from kei.adapters.readmodels.engine import ProjectionEngine
 from kei.app.agents import AgentService, tree
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.domain import events
-from kei.domain.agents.rules import (
-    AgentRuleError,
-    DnaCollisionError,
-    DuplicateAgentError,
-    LedgerState,
-    apply,
-)
+from kei.domain.agents.rules import LedgerState, apply
 from kei.domain.events import AgentForked
-from kei.errors import KeiError
+from kei.errors import AgentRuleError, DnaCollisionError, DuplicateAgentError, KeiError
 from kei.projections.agents import Agents
 
 Step = tuple[str, int, int]

@@ -14,9 +14,9 @@ from kei.app.agents import AgentService, agent_stream
 from kei.app.costs import CostService
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.domain.agents import skills as sk
-from kei.domain.agents.rules import AgentRuleError, decide_skill
+from kei.domain.agents.rules import decide_skill
 from kei.domain.events import OUTCOMES, AgentForked, CostAmended, CostRecorded, SkillInvoked
-from kei.errors import KeiError
+from kei.errors import AgentRuleError, KeiError
 from kei.projections.registry import default_projections
 
 VERBS = ("fork", "done", "fail", "merged", "outcome", "cost", "amend", "skill")

@@ -171,7 +171,7 @@ def show(ctx: typer.Context, agent_id: Id, as_json: Json = False) -> None:
     from kei.adapters.cli.output import EventPrinter
     from kei.app.agents import agent_stream
     from kei.app.ledger.tail import event_dict
-    from kei.domain.agents.rules import UnknownAgentError
+    from kei.errors import UnknownAgentError
 
     with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
         row = service.caught_up().get(agent_id)

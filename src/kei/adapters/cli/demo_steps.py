@@ -280,7 +280,7 @@ def step_memory(run: DemoRun) -> None:
 def _refused_secret(memory: MemoryService) -> str:
     """A fake AWS key (the documented format, not a real key) never reaches the log."""
     from kei.domain.events.memory import MemoryWritten
-    from kei.domain.leaks.matrix import LeakBlockedError
+    from kei.errors import LeakBlockedError
 
     fake = "AKIA" + "Q7RZ5W3NPL4HGT2X"
     try:

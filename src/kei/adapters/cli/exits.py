@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from kei.domain.catalog.catalog import CatalogError, FallbackCycleError, UnknownFilterError
 from kei.errors import (
+    CatalogError,
     ConcurrencyError,
     ContentionError,
+    FallbackCycleError,
     InputError,
     KeiError,
     KeyFileError,
     LedgerStateError,
     StoreError,
+    UnknownFilterError,
     VerificationError,
 )
 

@@ -69,7 +69,8 @@ def scan(
     """Find secrets in files: exit 2 if any finding blocks, 1 if any warns, else 0."""
     with handled(ctx) as g, stdout_closed_ok():
         from kei.adapters.files.leaks import Skipped
-        from kei.domain.leaks.matrix import LeakMatrixError, check_filters
+        from kei.domain.leaks.matrix import check_filters
+        from kei.errors import LeakMatrixError
 
         check_filters(scope, severity)
         if fail_on not in FAIL_ON:

@@ -66,8 +66,12 @@ def register(app: typer.Typer) -> None:
 
 def exit_code(error: KeiError) -> int:
     """Upstream kei-llm-router's codes where they apply, else kei's table."""
-    from kei.adapters.llm.protocol import LlmError, ModelNotServedError
-    from kei.adapters.llm.router import NoBackendAvailableError, NoCompatibleBackendError
+    from kei.errors import (
+        LlmError,
+        ModelNotServedError,
+        NoBackendAvailableError,
+        NoCompatibleBackendError,
+    )
 
     if isinstance(error, NoBackendAvailableError | NoCompatibleBackendError):
         return 2
@@ -196,8 +200,9 @@ def chat(
 
 def capacity_of(env: Mapping[str, str]) -> Capacity:
     """The viable backends: ``KEI_LLM_BACKENDS`` when set, else the machine probe's advice."""
-    from kei.adapters.llm.protocol import BACKEND_KINDS, PlatformError
+    from kei.adapters.llm.protocol import BACKEND_KINDS
     from kei.adapters.llm.router import Capacity
+    from kei.errors import PlatformError
 
     forced = env.get(BACKENDS_ENV)
     if forced is not None:

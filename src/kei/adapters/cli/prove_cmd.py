@@ -148,7 +148,8 @@ def verify_proof(
     ] = None,
 ) -> None:
     """Check a proof against a signed checkpoint and a verifier key, without the database."""
-    from kei.domain.log.proofs import ConsistencyProof, ProofFormatError, check_proof, parse_proof
+    from kei.domain.log.proofs import ConsistencyProof, check_proof, parse_proof
+    from kei.errors import ProofFormatError
 
     with handled(ctx):
         vkeys = _vkeys(vkey_values)

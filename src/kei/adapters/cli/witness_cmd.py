@@ -202,7 +202,8 @@ def _check_extends(seen: Seen | None, cp: Checkpoint, proof_file: str | None) ->
 
 def _check_proof(seen: Seen, cp: Checkpoint, proof_file: str) -> None:
     from kei.adapters.cli.prove_cmd import _read_proof
-    from kei.domain.log.proofs import ConsistencyProof, ProofFormatError, parse_proof
+    from kei.domain.log.proofs import ConsistencyProof, parse_proof
+    from kei.errors import ProofFormatError
 
     try:
         proof = parse_proof(_read_proof(proof_file))

@@ -21,7 +21,8 @@ from importlib import resources
 from pathlib import Path
 
 from kei.adapters.files.toml import parse_toml, read_bounded
-from kei.domain.catalog.catalog import Catalog, CatalogError
+from kei.domain.catalog.catalog import Catalog
+from kei.errors import CatalogError
 
 __all__ = ["MAX_BYTES", "SHIPPED_NAME", "USER_FILE", "load_catalog", "user_catalog_path"]
 

@@ -41,8 +41,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from kei.adapters.files.toml import parse_toml, read_bounded
-from kei.domain.leaks.matrix import LeakMatrixError, Matrix
-from kei.errors import InputError
+from kei.domain.leaks.matrix import Matrix
+from kei.errors import InputError, LeakMatrixError
 
 __all__ = [
     "ENV_VAR",

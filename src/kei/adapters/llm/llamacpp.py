@@ -34,21 +34,18 @@ from urllib.parse import urlsplit
 
 from kei.adapters.llm.protocol import (
     BackendKind,
-    BackendResponseError,
     Chunk,
     Completion,
     Health,
-    LlmError,
     Message,
-    ModelNotServedError,
     OnChunk,
-    PlatformError,
     Timeouts,
     finish_reason_of,
     one_line,
 )
 from kei.adapters.llm.transport import HttpBackend
 from kei.domain.events.payload import TokenUsage
+from kei.errors import BackendResponseError, LlmError, ModelNotServedError, PlatformError
 
 __all__ = [
     "DEFAULT_URL",

@@ -32,18 +32,16 @@ from typing import IO, Final
 
 from kei.adapters.llm.protocol import (
     BackendKind,
-    BackendResponseError,
-    BackendTimeoutError,
     Chunk,
     Completion,
     Health,
     Message,
     OnChunk,
-    PlatformError,
     Timeouts,
     one_line,
 )
 from kei.domain.events.payload import TokenUsage
+from kei.errors import BackendResponseError, BackendTimeoutError, PlatformError
 
 __all__ = ["MAX_TOKENS", "MlxBackend", "MlxBinaries", "hf_cache_models", "parse_stats"]
 

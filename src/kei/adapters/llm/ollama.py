@@ -26,11 +26,9 @@ from typing import Any, Final
 
 from kei.adapters.llm.protocol import (
     BackendKind,
-    BackendResponseError,
     Chunk,
     Completion,
     Health,
-    LlmError,
     Message,
     OnChunk,
     Timeouts,
@@ -39,6 +37,7 @@ from kei.adapters.llm.protocol import (
 )
 from kei.adapters.llm.transport import HttpBackend
 from kei.domain.events.payload import TokenUsage
+from kei.errors import BackendResponseError, LlmError
 
 __all__ = ["DEFAULT_URL", "HEALTH_TIMEOUT_S", "OllamaBackend", "completion_from_counters"]
 

@@ -22,23 +22,16 @@ from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
 
 from kei.domain.events.payload import TokenUsage
-from kei.errors import InputError, KeiError
 
 __all__ = [
     "BACKEND_KINDS",
     "BackendKind",
-    "BackendResponseError",
-    "BackendTimeoutError",
-    "BackendUnreachableError",
     "Chunk",
     "Completion",
     "Health",
     "LlmBackend",
-    "LlmError",
     "Message",
-    "ModelNotServedError",
     "OnChunk",
-    "PlatformError",
     "Timeouts",
     "finish_reason_of",
     "one_line",
@@ -46,34 +39,6 @@ __all__ = [
 
 BackendKind = Literal["mlx", "llamacpp", "ollama"]
 BACKEND_KINDS: Final[tuple[BackendKind, ...]] = ("mlx", "llamacpp", "ollama")
-
-
-class LlmError(KeiError):
-    """A backend could not answer: unreachable, too slow, or it answered wrongly."""
-
-
-class BackendUnreachableError(LlmError):
-    """Nothing answers at the backend's address (connection refused, no such host)."""
-
-
-class BackendTimeoutError(LlmError):
-    """The backend did not connect or answer within its timeout."""
-
-
-class BackendResponseError(LlmError):
-    """The backend answered with an HTTP error, broken JSON, or a stream cut short."""
-
-    def __init__(self, message: str, *, status: int | None = None, hint: str | None = None):
-        super().__init__(message, hint=hint)
-        self.status = status
-
-
-class PlatformError(LlmError):
-    """The backend cannot run on this machine (MLX off Apple Silicon, no binary)."""
-
-
-class ModelNotServedError(InputError):
-    """The backend does not have the requested model (HTTP 404, no such file)."""
 
 
 @dataclass(frozen=True, slots=True)

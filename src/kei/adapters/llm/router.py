@@ -32,18 +32,21 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from kei.adapters.llm.protocol import LlmError
 from kei.domain.agents.money import price_micro_cents
-from kei.domain.catalog.catalog import Catalog, FallbackCycleError, Model, Pricing
+from kei.domain.catalog.catalog import Catalog, Model, Pricing
 from kei.domain.catalog.match import Match, pick_match
-from kei.errors import InputError
+from kei.errors import (
+    FallbackCycleError,
+    InputError,
+    LlmError,
+    NoBackendAvailableError,
+    NoCompatibleBackendError,
+)
 
 __all__ = [
     "NONE_TRIED",
     "Capacity",
     "Inventory",
-    "NoBackendAvailableError",
-    "NoCompatibleBackendError",
     "RouteDecision",
     "decide",
     "discover",
@@ -51,33 +54,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 NONE_TRIED = "<none>"
-
-
-class NoCompatibleBackendError(InputError):
-    """Local inference is required and this machine cannot run any backend."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(
-            f"no compatible local backend on this machine: {reason}",
-            hint="drop --require-local to let the caller use a remote model",
-        )
-        self.reason = reason
-
-
-class NoBackendAvailableError(InputError):
-    """No viable backend serves the model or any fallback of it."""
-
-    def __init__(
-        self, model_id: str, tried: Sequence[str], models: Sequence[str], notes: Sequence[str]
-    ) -> None:
-        walked = f"; models tried: {', '.join(models)}" if len(models) > 1 else ""
-        super().__init__(
-            f"no local backend serves {model_id!r} (backends tried: {', '.join(tried)}{walked})",
-            hint="; ".join(notes) or "see `kei llm backends`, or pull the model first",
-        )
-        self.model_id = model_id
-        self.tried = tuple(tried)
-        self.models_tried = tuple(models)
 
 
 @dataclass(frozen=True, slots=True)

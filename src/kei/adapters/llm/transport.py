@@ -18,13 +18,12 @@ from typing import Any, Self
 
 import httpx
 
-from kei.adapters.llm.protocol import (
+from kei.adapters.llm.protocol import Timeouts, one_line
+from kei.errors import (
     BackendResponseError,
     BackendTimeoutError,
     BackendUnreachableError,
     ModelNotServedError,
-    Timeouts,
-    one_line,
 )
 
 __all__ = ["HttpBackend", "one_line"]

@@ -37,10 +37,11 @@ from kei.app.bundle.layout import CHECKPOINT, HEADS, KEYS, BundleError
 from kei.app.bundle.pipeline import PassResult
 from kei.app.bundle.target import Target
 from kei.app.ledger.heads_io import check_staged_heads, decode_heads
-from kei.domain.log.checkpoint import CheckpointFormatError, check_checkpoint, parse_checkpoint
+from kei.domain.log.checkpoint import check_checkpoint, parse_checkpoint
 from kei.domain.log.heads import HeadRow
 from kei.domain.log.keyring import KeyRing, KeyStatus
 from kei.domain.log.verify import Finding, Link, RangeChecker, RangeResult, check_row_link
+from kei.errors import CheckpointFormatError
 
 PAGE = 5_000
 RANGE = 10_000

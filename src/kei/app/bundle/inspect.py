@@ -19,9 +19,10 @@ from kei.app.bundle.content import BundleContent
 from kei.app.bundle.layout import CHECKPOINT, BundleError, BundleLimits
 from kei.app.bundle.manifest import Manifest
 from kei.app.bundle.reader import BundleReader
-from kei.domain.log.checkpoint import CheckpointFormatError, parse_checkpoint, signed_by
+from kei.domain.log.checkpoint import parse_checkpoint, signed_by
 from kei.domain.log.keyring import KeyRing
 from kei.domain.log.verify import RangeChecker
+from kei.errors import CheckpointFormatError
 
 
 @dataclass(slots=True)

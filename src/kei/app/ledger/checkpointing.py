@@ -38,20 +38,14 @@ from kei.app.ledger.verification import (
     _compare_stored,
     _key_findings,
 )
-from kei.domain.log.checkpoint import (
-    Checkpoint,
-    CheckpointFormatError,
-    parse_checkpoint,
-    sign_tree_checkpoint,
-    signed_by,
-)
+from kei.domain.log.checkpoint import Checkpoint, parse_checkpoint, sign_tree_checkpoint, signed_by
 from kei.domain.log.heads import HeadChecker
 from kei.domain.log.identity import genesis_line
 from kei.domain.log.keyring import KeyRing
 from kei.domain.log.keys import SigningKey
 from kei.domain.log.merkle import CompactRange
 from kei.domain.log.verify import Finding, FindingKind, Link, RangeChecker
-from kei.errors import LedgerStateError, VerificationError
+from kei.errors import CheckpointFormatError, LedgerStateError, VerificationError
 
 if TYPE_CHECKING:
     from kei.app.ledger.ledger import Ledger

@@ -47,13 +47,7 @@ from kei.adapters.workers.verify_pool import (
 )
 from kei.app.ledger.merkle_tree import BEFORE_ALL
 from kei.domain import events
-from kei.domain.log.checkpoint import (
-    MAX_NOTE_BYTES,
-    Checkpoint,
-    CheckpointFormatError,
-    check_checkpoint,
-    parse_checkpoint,
-)
+from kei.domain.log.checkpoint import MAX_NOTE_BYTES, Checkpoint, check_checkpoint, parse_checkpoint
 from kei.domain.log.heads import HeadChecker
 from kei.domain.log.keyring import KeyRing, KeyStatus, build_keyring
 from kei.domain.log.merkle import EMPTY_ROOT, CompactRange
@@ -67,7 +61,7 @@ from kei.domain.log.verify import (
     check_row_link,
 )
 from kei.domain.log.versions import VersionChecker
-from kei.errors import InputError
+from kei.errors import CheckpointFormatError, InputError
 
 MAX_STEP_BACKS_CLASSIFIED: Final = 1_000
 MAX_FINDINGS: Final = 100_000

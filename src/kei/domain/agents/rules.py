@@ -51,16 +51,10 @@ from kei.domain.agents.state import (
     MAX_BRANCH,
     TRANSITIONS,
     Accepted,
-    AgentRuleError,
     AgentState,
-    AlreadyAmendedError,
     Decision,
-    DnaCollisionError,
-    DuplicateAgentError,
     LedgerState,
     NoOp,
-    TransitionError,
-    UnknownAgentError,
     apply,
     apply_payload,
 )
@@ -80,13 +74,19 @@ from kei.domain.events import (
 )
 from kei.domain.events.limits import check_payload
 from kei.domain.log.recorded import RecordedEvent
-from kei.errors import InputError
+from kei.errors import (
+    AlreadyAmendedError,
+    DnaCollisionError,
+    DuplicateAgentError,
+    InputError,
+    TransitionError,
+    UnknownAgentError,
+)
 
 _SHOWN: Final = 80
 __all__ = [
-    "COST_TYPES", "FINISHED", "MAX_BRANCH", "TRANSITIONS", "Accepted", "AgentRuleError",
-    "AgentState", "AlreadyAmendedError", "Decision", "DnaCollisionError",
-    "DuplicateAgentError", "LedgerState", "NoOp", "TransitionError", "UnknownAgentError",
+    "COST_TYPES", "FINISHED", "MAX_BRANCH", "TRANSITIONS", "Accepted",
+    "AgentState", "Decision", "LedgerState", "NoOp",
     "apply", "apply_payload", "decide_amend", "decide_cost", "decide_done", "decide_fail",
     "decide_fork", "decide_merged", "decide_outcome", "decide_skill",
 ]  # fmt: skip

@@ -4,7 +4,8 @@
 copies) and applies only what the transition table allows, so a log written by
 racing writers still folds the same way everywhere; events it had to skip are
 counted in ``LedgerState.ignored``. The rules that decide what may be appended live
-in :mod:`kei.domain.agents.rules`, which re-exports everything here.
+in :mod:`kei.domain.agents.rules`, which re-exports the state types here (the
+errors live in :mod:`kei.errors`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from kei.domain.events import (
     Payload,
 )
 from kei.domain.log.recorded import RecordedEvent
-from kei.errors import LedgerStateError
 
 MAX_BRANCH: Final = 256
 TRANSITIONS: Final[Mapping[str, frozenset[str]]] = {
@@ -35,30 +35,6 @@ TRANSITIONS: Final[Mapping[str, frozenset[str]]] = {
 }
 COST_TYPES: Final = frozenset({"cost.recorded", "cost.amended"})
 FINISHED: Final = frozenset({"done", "failed", "merged"})
-
-
-class AgentRuleError(LedgerStateError):
-    """The ledger's agent state forbids the command."""
-
-
-class UnknownAgentError(AgentRuleError):
-    """The command names an agent that was never forked."""
-
-
-class DuplicateAgentError(AgentRuleError):
-    """A fork reuses an agent id."""
-
-
-class DnaCollisionError(AgentRuleError):
-    """A fork reuses another agent's DNA."""
-
-
-class TransitionError(AgentRuleError):
-    """The move is not in the transition table."""
-
-
-class AlreadyAmendedError(AgentRuleError):
-    """The cost event was already superseded by an amendment."""
 
 
 @dataclass(slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kei.domain.agents.state import UnknownAgentError
+from kei.errors import UnknownAgentError
 
 Row = dict[str, Any]
 

@@ -36,16 +36,18 @@ from kei.domain.catalog.entries import (
     PROVIDERS,
     STATUSES,
     UNITS,
-    CatalogError,
-    FallbackCycleError,
     Model,
-    NoMatchError,
     Pricing,
-    UnknownFilterError,
-    UnknownModelError,
     check_keys,
     check_text,
     parse_entry,
+)
+from kei.errors import (
+    CatalogError,
+    FallbackCycleError,
+    NoMatchError,
+    UnknownFilterError,
+    UnknownModelError,
 )
 
 __all__ = [
@@ -56,17 +58,12 @@ __all__ = [
     "STATUSES",
     "UNITS",
     "Catalog",
-    "CatalogError",
     "FallbackChain",
-    "FallbackCycleError",
     "Model",
-    "NoMatchError",
     "Pricing",
     "ProviderCount",
     "Quote",
     "Resolution",
-    "UnknownFilterError",
-    "UnknownModelError",
 ]
 
 

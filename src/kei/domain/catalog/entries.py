@@ -20,7 +20,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from kei.errors import InputError
+from kei.errors import CatalogError
 
 CORE_PROVIDERS = ("anthropic", "openai", "kimi", "mistral", "deepseek", "local")
 PROVIDERS = (*CORE_PROVIDERS, "google", "fal", "elevenlabs")
@@ -37,26 +37,6 @@ _MODEL_KEYS = {"id", "provider", "display_name", "context_tokens", "capabilities
                "role_tags", "fallback", "notes", "aliases", "pricing"}  # fmt: skip
 _PRICE_KEYS = {"input_per_mtok_micro", "output_per_mtok_micro", "status", "unit",
                "source_url", "verified_at"}  # fmt: skip
-
-
-class CatalogError(InputError):
-    """A catalog file is malformed or breaks a rule (upstream exit 1)."""
-
-
-class UnknownFilterError(InputError):
-    """A filter names a provider, capability or status that does not exist (upstream exit 1)."""
-
-
-class UnknownModelError(InputError):
-    """No model has this id or alias (upstream exit 2)."""
-
-
-class NoMatchError(InputError):
-    """``resolve`` found no model for the role, caps and budget (upstream exit 2)."""
-
-
-class FallbackCycleError(InputError):
-    """A fallback chain revisits a model (upstream exit 3)."""
 
 
 @dataclass(frozen=True, slots=True)

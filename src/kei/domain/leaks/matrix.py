@@ -40,16 +40,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from kei.domain.leaks.prefilter import prefilter
-from kei.domain.leaks.rules import (
-    ALL_WRITES,
-    CATEGORIES,
-    SCOPES,
-    SEVERITIES,
-    LeakMatrixError,
-    Rule,
-    parse_rules,
-)
-from kei.errors import InputError
+from kei.domain.leaks.rules import ALL_WRITES, CATEGORIES, SCOPES, SEVERITIES, Rule, parse_rules
+from kei.errors import InputError, LeakBlockedError
 
 __all__ = [
     "ALL_WRITES",
@@ -57,8 +49,6 @@ __all__ = [
     "SCOPES",
     "SEVERITIES",
     "Blocked",
-    "LeakBlockedError",
-    "LeakMatrixError",
     "Matrix",
     "Rule",
     "Verdict",
@@ -72,10 +62,6 @@ MEMO_CHARS = 512  # identifiers at most this long are remembered once found clea
 MEMO_ENTRIES = 16_384  # then the memo starts over (at most about 8 MB)
 _EMPTY: Mapping[str, tuple[str, ...]] = MappingProxyType({})
 _NO_FIELDS: Mapping[str, str] = MappingProxyType({})
-
-
-class LeakBlockedError(InputError):
-    """A write was refused because a field matched a ``block`` rule."""
 
 
 @dataclass(frozen=True, slots=True)

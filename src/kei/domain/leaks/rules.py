@@ -38,14 +38,13 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from kei.errors import InputError
+from kei.errors import LeakMatrixError
 
 __all__ = [
     "ALL_WRITES",
     "CATEGORIES",
     "SCOPES",
     "SEVERITIES",
-    "LeakMatrixError",
     "Rule",
     "parse_rules",
     "shannon_entropy",
@@ -65,10 +64,6 @@ _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 _RUST_REF = re.compile(r"\$(?:\$|\{([^}]*)\}|([A-Za-z0-9_]+))")
 _RUST_NAMED_GROUP = re.compile(r"(?<!\\)((?:\\\\)*)\(\?<(?=[A-Za-z_])")
 _SHOWN = 60
-
-
-class LeakMatrixError(InputError):
-    """A leak-matrix file is malformed or holds a rule kei cannot compile."""
 
 
 @dataclass(frozen=True, slots=True)

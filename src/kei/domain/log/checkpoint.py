@@ -40,6 +40,7 @@ from typing import Final
 from kei.domain.log.envelope import HASH_LEN
 from kei.domain.log.keys import SigningKey, verify_signature
 from kei.domain.log.verify import Finding, FindingKind
+from kei.errors import CheckpointFormatError
 
 MAX_NOTE_BYTES: Final = 16 * 1024
 MAX_SIGNATURES: Final = 16
@@ -48,10 +49,6 @@ _ED25519: Final = b"\x01"
 TREE_EXTENSION: Final = "kei-root rfc9162"
 """The extension line that marks a root line holding the Merkle tree root."""
 MAX_EXTENSIONS: Final = 16
-
-
-class CheckpointFormatError(ValueError):
-    """The text is not a well-formed kei checkpoint."""
 
 
 @dataclass(frozen=True, slots=True)

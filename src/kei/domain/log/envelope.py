@@ -28,6 +28,8 @@ from typing import Final, Protocol
 
 import msgspec
 
+from kei.errors import MalformedEnvelopeError
+
 FORMAT_V1: Final = 0x01
 EVENT_TAG: Final = b"kei/event/v1\x00"
 CHAIN_TAG: Final = b"kei/chain/v1\x00"
@@ -65,10 +67,6 @@ class Envelope(msgspec.Struct, frozen=True):
     schema_version: int
     timestamp_us: int
     payload: bytes
-
-
-class MalformedEnvelopeError(ValueError):
-    """The state blob is too short or has an unknown format byte."""
 
 
 @functools.lru_cache(maxsize=8192)

@@ -27,15 +27,10 @@ import nacl.exceptions
 import nacl.signing
 
 from kei.domain import events
-from kei.domain.log.envelope import (
-    KEY_ID_LEN,
-    Envelope,
-    MalformedEnvelopeError,
-    open_state,
-    signed_message,
-)
+from kei.domain.log.envelope import KEY_ID_LEN, Envelope, open_state, signed_message
 from kei.domain.log.keys import key_id_for
 from kei.domain.log.records import StoredRecord
+from kei.errors import MalformedEnvelopeError
 
 BAD_KEY_EVENT: Final = "bad-key-event"
 SECOND_GENESIS: Final = "second-genesis"

@@ -26,14 +26,11 @@ from kei.domain.log.checkpoint import Checkpoint, note_key_id
 from kei.domain.log.envelope import HASH_LEN
 from kei.domain.log.keys import verify_signature
 from kei.domain.log.merkle import leaf_hash, verify_consistency, verify_inclusion
+from kei.errors import ProofFormatError
 
 MAX_PROOF_BYTES: Final = 64 * 1024
 """The CLI reads at most this much (``adapters/cli/prove_cmd.MAX_PROOF_BYTES``)."""
 MAX_PROOF_HASHES: Final = 128
-
-
-class ProofFormatError(ValueError):
-    """The text is not a well-formed kei proof."""
 
 
 def _b64(data: bytes) -> str:
