@@ -36,6 +36,7 @@ from kei.domain.events import (
     decode_payload,
     encode_payload,
     event_type_of,
+    fields,
     limits,
 )
 from kei.errors import InputError
@@ -44,8 +45,8 @@ from kei.projections.registry import default_projections
 ID_OK = st.text(
     st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=40
 ).filter(lambda s: not s.isspace())
-COUNT = st.integers(0, limits.INT64_MAX)
-MONEY = st.integers(-limits.MONEY_MAX, limits.MONEY_MAX)
+COUNT = st.integers(0, fields.INT64_MAX)
+MONEY = st.integers(-fields.MONEY_MAX, fields.MONEY_MAX)
 
 
 def _nested_structs() -> list[type[msgspec.Struct]]:
@@ -58,7 +59,7 @@ def _nested_structs() -> list[type[msgspec.Struct]]:
 def test_every_field_of_every_payload_has_a_rule() -> None:
     for struct in [t.payload_type for t in REGISTRY.values()] + _nested_structs():
         for f in msgspec.structs.fields(struct):
-            assert limits.rule_for(struct, f.name).describe()
+            assert fields.rule_for(struct, f.name).describe()
 
 
 def test_the_payload_types_carry_no_constraints() -> None:
@@ -157,7 +158,7 @@ cost = st.builds(
                     cache_read_tokens=st.none() | COUNT, reasoning_tokens=st.none() | COUNT),
     price_entry_id=st.none() | ID_OK,
     origin=st.none() | st.builds(Origin, source=ID_OK,
-                                 occurred_at_us=st.none() | st.integers(0, limits.TIME_MAX)),
+                                 occurred_at_us=st.none() | st.integers(0, fields.TIME_MAX)),
 )  # fmt: skip
 fork = st.builds(
     AgentForked, agent_id=ID_OK, branch=ID_OK, parent_agent_id=st.none() | ID_OK,
@@ -247,12 +248,12 @@ def test_fold_on_postgres_of_the_widest_accepted_values(
 ) -> None:
     widest = [
         CostRecorded(agent_id="a" * 256, provider="p", model="m", micro_cents=-(10**15),
-                     usage=TokenUsage(input_tokens=limits.INT64_MAX,
-                                      output_tokens=limits.INT64_MAX),
-                     origin=Origin(source="s", occurred_at_us=limits.TIME_MAX)),
-        SkillInvoked(skill_name="s", success=True, duration_ms=limits.INT64_MAX),
-        OutcomeRecorded(agent_id="a", outcome="fail", stub_count=limits.INT64_MAX,
-                        escalation_depth=limits.INT64_MAX),
+                     usage=TokenUsage(input_tokens=fields.INT64_MAX,
+                                      output_tokens=fields.INT64_MAX),
+                     origin=Origin(source="s", occurred_at_us=fields.TIME_MAX)),
+        SkillInvoked(skill_name="s", success=True, duration_ms=fields.INT64_MAX),
+        OutcomeRecorded(agent_id="a", outcome="fail", stub_count=fields.INT64_MAX,
+                        escalation_depth=fields.INT64_MAX),
         MemoryWritten(namespace="n", key="k", value="v\x1b\n" * 10, tags=("t",) * 3),
     ]  # fmt: skip
     ledger = make_ledger(pg_url)

@@ -6,6 +6,7 @@ stays clean for any scanner; the real-format fakes live in ``fixtures/leaks/secr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -30,6 +31,7 @@ from kei.adapters.files.leaks import ENV_VAR, Skipped, load_matrix, walk_texts
 from kei.domain.leaks.matrix import SCOPES, Blocked, Matrix, redact_match
 from kei.domain.leaks.rules import shannon_entropy
 from kei.errors import InputError, LeakBlockedError, LeakMatrixError
+from kei.limits import LIMITS
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "leaks"
 SECRETS = FIXTURES / "secrets"
@@ -731,7 +733,7 @@ def test_an_unreadable_subfolder_fails_the_scan_and_is_named(tmp_path: Path) -> 
 def test_a_file_too_large_to_read_fails_the_scan_and_is_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(leak_files, "MAX_SCAN_BYTES", 64)
+    monkeypatch.setattr(leak_files, "LIMITS", dataclasses.replace(LIMITS, max_leak_scan_bytes=64))
     tree = tmp_path / "tree"
     tree.mkdir()
     (tree / "big.txt").write_text("a" * 65, encoding="utf-8")

@@ -32,7 +32,6 @@ from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.verification import verify_store
 from kei.domain import events
 from kei.domain.log.checkpoint import (
-    MAX_NOTE_BYTES,
     note_key_id,
     parse_checkpoint,
     sign_checkpoint,
@@ -45,6 +44,7 @@ from kei.domain.log.keys import SigningKey
 from kei.domain.log.merkle import LeafList, leaf_hash, root
 from kei.domain.log.verify import FindingKind
 from kei.errors import CheckpointFormatError
+from kei.limits import LIMITS
 
 K = FindingKind
 
@@ -246,7 +246,7 @@ MALFORMED = [
     pytest.param(b"origin\n3\n!!!!\n\n\xe2\x80\x94 o AAAA\n", "not base64", id="bad-hash"),
     pytest.param(b"origin\n3\nAAAA\n\n\xe2\x80\x94 o AAAA\n", "expected 32", id="short-hash"),
     pytest.param(b"o\n3\n" + base64.b64encode(bytes(32)) + b"\n\n- o AAAA\n", "em dash", id="dash"),
-    pytest.param(b"x" * (MAX_NOTE_BYTES + 1), "larger than", id="too-big"),
+    pytest.param(b"x" * (LIMITS.max_note_bytes + 1), "larger than", id="too-big"),
 ]
 
 

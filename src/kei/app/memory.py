@@ -14,7 +14,7 @@ uses SQLite's FTS5 or PostgreSQL's text search over values; every term must matc
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -31,9 +31,8 @@ from kei.domain.events.memory import (
 )
 from kei.domain.memory.query import Item, MemoryQuery
 from kei.errors import InputError
+from kei.limits import LIMITS
 from kei.projections.memory import Memory
-
-MAX_KEY: Final = 512
 
 
 def check_write(p: MemoryWritten) -> None:
@@ -41,8 +40,10 @@ def check_write(p: MemoryWritten) -> None:
     for name, value in (("namespace", p.namespace), ("key", p.key), ("kind", p.kind)):
         if not value.strip():
             raise InputError(f"memory {name} must not be empty")
-        if len(value) > MAX_KEY:
-            raise InputError(f"memory {name} is {len(value)} characters; at most {MAX_KEY}")
+        if len(value) > LIMITS.max_memory_key_chars:
+            raise InputError(
+                f"memory {name} is {len(value)} characters; at most {LIMITS.max_memory_key_chars}"
+            )
     if any(not t.strip() for t in p.tags):
         raise InputError("memory tags must not be empty")
 

@@ -21,8 +21,9 @@ from pathlib import Path
 
 from kei.adapters.files.keyfile import KEY_SUFFIX, make_private_folder
 from kei.adapters.files.safe_output import Protected
-from kei.app.ledger.retrying import DEFAULT_ATTEMPTS, MAX_ATTEMPTS, RetryPolicy
+from kei.app.ledger.retrying import DEFAULT_ATTEMPTS, RetryPolicy
 from kei.errors import InputError
+from kei.limits import LIMITS
 
 DEFAULT_KEY = "default"
 
@@ -133,9 +134,9 @@ def _attempts(text: str | None) -> int:
     if text is None or not text.strip():
         return DEFAULT_ATTEMPTS
     value = text.strip()
-    if not value.isdigit() or len(value) > 4 or not 1 <= int(value) <= MAX_ATTEMPTS:
+    if not value.isdigit() or len(value) > 4 or not 1 <= int(value) <= LIMITS.max_write_attempts:
         raise InputError(
-            f"KEI_WRITE_ATTEMPTS must be a whole number from 1 to {MAX_ATTEMPTS}, got {text!r}",
+            f"KEI_WRITE_ATTEMPTS must be a whole number from 1 to {LIMITS.max_write_attempts}, got {text!r}",
             hint=f"unset it for the default ({DEFAULT_ATTEMPTS})",
         )
     return int(value)

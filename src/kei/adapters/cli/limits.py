@@ -13,6 +13,7 @@ import errno
 from collections.abc import Mapping, Sequence
 
 from kei.errors import InputError
+from kei.limits import LIMITS
 
 # The widest integer SQLite and PostgreSQL store (a signed 64-bit BIGINT): positions,
 # token counts, money in micro-cents, seeds.
@@ -20,10 +21,10 @@ INT64_MAX = (1 << 63) - 1
 INT64_MIN = -(1 << 63)
 # Whole cents whose micro-cents (x 1,000,000) still fit that width.
 CENTS_MAX = INT64_MAX // 1_000_000
-# Processes ``verify-chain -j`` may start.
-JOBS_MAX = 256
-# How many rows a listing may ask for (``-n``, ``--limit``, ``-k``, ``--depth``...).
-COUNT_MAX = 1_000_000_000
+# Processes ``verify-chain -j`` may start, and rows a listing may ask for (``-n``,
+# ``--limit``, ``-k``, ``--depth``...): kept with every other bound in ``kei.limits``.
+JOBS_MAX = LIMITS.max_jobs
+COUNT_MAX = LIMITS.max_rows
 # Linux's PATH_MAX and NAME_MAX: a longer path cannot be opened on any file system.
 PATH_MAX_BYTES = 4096
 NAME_MAX_BYTES = 255

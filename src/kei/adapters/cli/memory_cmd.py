@@ -23,6 +23,7 @@ from kei.app.ledger.tail import printable as safe
 from kei.app.ledger.tail import terminal_text
 from kei.domain.events.memory import DEFAULT_NAMESPACE
 from kei.errors import InputError
+from kei.limits import LIMITS
 
 if TYPE_CHECKING:
     from kei.adapters.cli.config import Settings
@@ -42,7 +43,6 @@ Redis = Annotated[
     typer.Option("--redis", envvar="KEI_REDIS_URL",
                  help="Read from the Redis mirror at this URL (caught up first)."),
 ]  # fmt: skip
-MAX_STDIN = 1 << 20
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
@@ -129,10 +129,12 @@ def write_cmd(
 
 
 def _stdin() -> str:
-    """The value on stdin: at most MAX_STDIN bytes of UTF-8."""
-    data = sys.stdin.buffer.read(MAX_STDIN + 1)
-    if len(data) > MAX_STDIN:
-        raise InputError(f"the value on standard input is over {MAX_STDIN} bytes")
+    """The value on stdin: at most ``LIMITS.max_memory_stdin_bytes`` of UTF-8."""
+    data = sys.stdin.buffer.read(LIMITS.max_memory_stdin_bytes + 1)
+    if len(data) > LIMITS.max_memory_stdin_bytes:
+        raise InputError(
+            f"the value on standard input is over {LIMITS.max_memory_stdin_bytes} bytes"
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -18,12 +18,12 @@ import typer
 from kei.adapters.cli.context import handled, open_ledger, stderr
 from kei.adapters.cli.limits import INT64_MAX
 from kei.errors import InputError, VerificationError
+from kei.limits import LIMITS
 
 if TYPE_CHECKING:
     from kei.domain.log.checkpoint import Checkpoint
     from kei.domain.log.proofs import Proof
 
-MAX_PROOF_BYTES = 64 * 1024
 
 prove_app = typer.Typer(
     help="Prove an event is in the log, or that the log only grew since a checkpoint.",
@@ -104,10 +104,10 @@ def consistency(
 def _read_proof(source: str) -> str:
     try:
         if source == "-":
-            raw = sys.stdin.buffer.read(MAX_PROOF_BYTES + 1)
+            raw = sys.stdin.buffer.read(LIMITS.max_proof_bytes + 1)
         else:
             with Path(source).open("rb") as fh:
-                raw = fh.read(MAX_PROOF_BYTES + 1)
+                raw = fh.read(LIMITS.max_proof_bytes + 1)
         return raw.decode("utf-8")
     except OSError as exc:
         raise InputError(f"cannot read proof {source}: {exc.strerror or exc}") from exc

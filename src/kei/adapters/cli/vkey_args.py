@@ -12,8 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from kei.errors import InputError
-
-MAX_VKEY_FILE = 4096  # a vkey is about 100 characters; a file is read no further
+from kei.limits import LIMITS
 
 
 def read_vkeys(
@@ -36,7 +35,9 @@ def read_vkeys(
         if path.is_file():
             try:
                 with path.open("rb") as f:
-                    found.append(parse(f.read(MAX_VKEY_FILE).decode("utf-8", "replace")))
+                    found.append(
+                        parse(f.read(LIMITS.max_vkey_file_bytes).decode("utf-8", "replace"))
+                    )
                 continue
             except ValueError as exc:
                 problem = str(exc)

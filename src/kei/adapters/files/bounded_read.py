@@ -13,11 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from kei.errors import InputError
-
-# The longest line kei reads from a user's file (an exported event, a transcript line).
-# Claude Code transcripts carry tool results and pasted images inline, so this is large;
-# it only has to stop a file without newlines from being read whole.
-MAX_LINE_BYTES = 64 << 20
+from kei.limits import LIMITS
 
 
 def open_regular(path: Path, *, hint: str | None = None) -> IO[bytes]:
@@ -39,7 +35,7 @@ def open_regular(path: Path, *, hint: str | None = None) -> IO[bytes]:
 
 
 def bounded_lines(
-    handle: IO[bytes], source: str, max_bytes: int = MAX_LINE_BYTES
+    handle: IO[bytes], source: str, max_bytes: int = LIMITS.max_line_bytes
 ) -> Iterator[bytes]:
     """The lines of ``handle`` (newline kept), refusing one longer than ``max_bytes``."""
     number = 0

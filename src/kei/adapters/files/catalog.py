@@ -4,7 +4,7 @@
   ``importlib.resources`` so it works from a wheel or a zip.
 - The user catalog is optional; when present it overlays the shipped one
   (:meth:`kei.domain.catalog.catalog.Catalog.overlay`).
-- Files larger than :data:`MAX_BYTES` are refused before parsing. Every failure (unreadable,
+- Files larger than ``LIMITS.max_catalog_bytes`` are refused before parsing. Every failure (unreadable,
   not UTF-8, bad TOML, a broken rule) is one :class:`CatalogError` line naming the file;
   ``OSError`` and ``TOMLDecodeError`` never escape.
 
@@ -23,12 +23,12 @@ from pathlib import Path
 from kei.adapters.files.toml import parse_toml, read_bounded
 from kei.domain.catalog.catalog import Catalog
 from kei.errors import CatalogError
+from kei.limits import LIMITS
 
-__all__ = ["MAX_BYTES", "SHIPPED_NAME", "USER_FILE", "load_catalog", "user_catalog_path"]
+__all__ = ["SHIPPED_NAME", "USER_FILE", "load_catalog", "user_catalog_path"]
 
 log = logging.getLogger(__name__)
 
-MAX_BYTES = 4 * 1024 * 1024
 SHIPPED_NAME = "kei/data/models.toml"
 USER_FILE = "models.toml"
 
@@ -55,7 +55,7 @@ def load_catalog(home: Path | None) -> Catalog:
 
 
 def _read(path: Path) -> bytes:
-    return read_bounded(path, MAX_BYTES, CatalogError)
+    return read_bounded(path, LIMITS.max_catalog_bytes, CatalogError)
 
 
 def _parse(raw: bytes, source: str) -> dict[str, object]:

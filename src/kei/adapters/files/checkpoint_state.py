@@ -36,10 +36,10 @@ from typing import Any
 from kei.adapters.files.keyfile import make_private_folder, write_private
 from kei.adapters.files.pins import store_identity
 from kei.adapters.store.urls import redact_url
+from kei.limits import LIMITS
 
 log = logging.getLogger(__name__)
 
-MAX_STATE_BYTES = 65_536
 _LOCK = ".lock"
 
 
@@ -88,8 +88,8 @@ def load_state(folder: Path, url: str) -> CheckpointState | None:
         return None
     try:
         with os.fdopen(fd, "rb") as fh:
-            raw = fh.read(MAX_STATE_BYTES + 1)
-        state = _decode(raw) if len(raw) <= MAX_STATE_BYTES else None
+            raw = fh.read(LIMITS.max_checkpoint_state_bytes + 1)
+        state = _decode(raw) if len(raw) <= LIMITS.max_checkpoint_state_bytes else None
     except OSError as exc:
         log.warning("checkpoint state %s is unreadable (%s); checking the whole log", path, exc)
         return None

@@ -24,9 +24,9 @@ from pathlib import Path
 
 from kei.domain.log.keys import SigningKey
 from kei.errors import KeyFileError
+from kei.limits import LIMITS
 
 KEY_SUFFIX = ".key"
-MAX_KEY_BYTES = 64 * 1024
 
 
 def write_key(path: Path, key: SigningKey) -> None:
@@ -168,14 +168,16 @@ def _read_checked(path: Path) -> bytes:
         now = os.fstat(fh.fileno())
         if (now.st_dev, now.st_ino) != (info.st_dev, info.st_ino):
             raise KeyFileError(f"key file {_shown(path)} was replaced while it was read; try again")
-        return fh.read(MAX_KEY_BYTES + 1)
+        return fh.read(LIMITS.max_key_file_bytes + 1)
 
 
 def load_key(path: Path) -> SigningKey:
     """Load and check a key file; every failure is a one-line KeyFileError."""
     body = _read_checked(path)
-    if len(body) > MAX_KEY_BYTES:
-        raise KeyFileError(f"key file {_shown(path)} is not a kei key (over {MAX_KEY_BYTES} bytes)")
+    if len(body) > LIMITS.max_key_file_bytes:
+        raise KeyFileError(
+            f"key file {_shown(path)} is not a kei key (over {LIMITS.max_key_file_bytes} bytes)"
+        )
     try:
         data = json.loads(body.decode("utf-8"))
         seed = bytes.fromhex(data["private_hex"])

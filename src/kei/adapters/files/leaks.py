@@ -5,7 +5,7 @@
   ``importlib.resources``). An explicit or environment matrix is used alone, as upstream;
   the shipped one is extended by ``$KEI_HOME/leaks.toml`` when that file exists
   (:meth:`kei.domain.leaks.matrix.Matrix.extend`: new ids are added, a known id is replaced).
-- A matrix file larger than :data:`MAX_BYTES` is refused before parsing; every failure
+- A matrix file larger than ``LIMITS.max_leak_matrix_bytes`` is refused before parsing; every failure
   (unreadable, not UTF-8, bad TOML, a broken rule) is one :class:`LeakMatrixError` line
   naming the file. ``OSError`` and ``TOMLDecodeError`` never escape.
 - A matrix without a single rule is refused (:func:`load_matrix`): an empty file would
@@ -16,7 +16,7 @@
   FIFO or socket (both are reported as skipped); a file whose first
   :data:`SNIFF_BYTES` hold a NUL byte is binary and skipped, unless it starts with a
   UTF-16 byte-order mark. Bytes that are not UTF-8 are scanned too (decoded with
-  U+FFFD in place of each bad byte). At most :data:`MAX_SCAN_BYTES` are read from a
+  U+FFFD in place of each bad byte). At most ``LIMITS.max_leak_scan_bytes`` are read from a
   file. A file or folder that cannot be read, or is larger than that, is reported as
   :class:`Skipped` with ``incomplete=True``: the command then fails, since a scan that
   missed a file proves nothing about it.
@@ -43,11 +43,10 @@ from typing import BinaryIO
 from kei.adapters.files.toml import parse_toml, read_bounded
 from kei.domain.leaks.matrix import Matrix
 from kei.errors import InputError, LeakMatrixError
+from kei.limits import LIMITS
 
 __all__ = [
     "ENV_VAR",
-    "MAX_BYTES",
-    "MAX_SCAN_BYTES",
     "SHIPPED_NAME",
     "SKIPPED_DIRS",
     "SNIFF_BYTES",
@@ -63,10 +62,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ENV_VAR = "KEI_LEAK_MATRIX_PATH"
-MAX_BYTES = 4 * 1024 * 1024
 SHIPPED_NAME = "kei/data/leaks.toml"
 USER_FILE = "leaks.toml"
-MAX_SCAN_BYTES = 32 * 1024 * 1024
 SNIFF_BYTES = 8192
 SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "node_modules", "target"})
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
@@ -147,17 +144,17 @@ def _walked(path: str) -> tuple[str, str] | Skipped:
             if b"\0" in raw and not raw.startswith(_UTF16_BOMS):
                 log.debug("skipping binary file %s", path)
                 return Skipped(path, "binary", incomplete=False)
-            raw += f.read(MAX_SCAN_BYTES + 1 - len(raw))
+            raw += f.read(LIMITS.max_leak_scan_bytes + 1 - len(raw))
     except OSError as exc:
         return Skipped(path, _why(exc), incomplete=True)
-    if len(raw) > MAX_SCAN_BYTES:
-        return Skipped(path, f"larger than {MAX_SCAN_BYTES} bytes", incomplete=True)
+    if len(raw) > LIMITS.max_leak_scan_bytes:
+        return Skipped(path, f"larger than {LIMITS.max_leak_scan_bytes} bytes", incomplete=True)
     return path, _decode(raw)
 
 
 def read_text_file(path: Path) -> str:
     """A file the user named, as text: it must be a regular file (never a device or a
-    FIFO, which could be read for ever), of at most :data:`MAX_SCAN_BYTES`; bytes that
+    FIFO, which could be read for ever), of at most ``LIMITS.max_leak_scan_bytes``; bytes that
     are not UTF-8 are scanned as U+FFFD."""
     try:
         with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
@@ -172,7 +169,7 @@ def read_text_file(path: Path) -> str:
 
 
 def read_stream(stream: BinaryIO, label: str) -> str:
-    """A stream (stdin) as text, read to its end but never past :data:`MAX_SCAN_BYTES`."""
+    """A stream (stdin) as text, read to its end but never past ``LIMITS.max_leak_scan_bytes``."""
     try:
         return _decode(_bounded(stream, label))
     except OSError as exc:
@@ -180,9 +177,9 @@ def read_stream(stream: BinaryIO, label: str) -> str:
 
 
 def _bounded(stream: BinaryIO, label: str) -> bytes:
-    raw = stream.read(MAX_SCAN_BYTES + 1)
-    if len(raw) > MAX_SCAN_BYTES:
-        raise InputError(f"{label}: more than {MAX_SCAN_BYTES} bytes; kei scans at most that",
+    raw = stream.read(LIMITS.max_leak_scan_bytes + 1)
+    if len(raw) > LIMITS.max_leak_scan_bytes:
+        raise InputError(f"{label}: more than {LIMITS.max_leak_scan_bytes} bytes; kei scans at most that",
                          hint="split the input, or scan the folder it came from")  # fmt: skip
     return raw
 
@@ -208,7 +205,7 @@ def _why(exc: OSError) -> str:
 
 
 def _read(path: Path) -> bytes:
-    return read_bounded(path, MAX_BYTES, LeakMatrixError)
+    return read_bounded(path, LIMITS.max_leak_matrix_bytes, LeakMatrixError)
 
 
 def _parse(raw: bytes, source: str) -> dict[str, object]:

@@ -30,8 +30,7 @@ from kei.domain.log.checkpoint import parse_checkpoint
 from kei.domain.log.identity import fingerprint, genesis_of, is_fingerprint, key_matches
 from kei.domain.log.verify import Finding, FindingKind
 from kei.errors import InputError
-
-MAX_PIN_BYTES = 4096
+from kei.limits import LIMITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +81,11 @@ def read_pin(home: Path, url: str) -> Pin | None:
         raise _bad(path, exc.strerror or str(exc)) from None
     try:
         with os.fdopen(fd, "rb") as fh:
-            body = fh.read(MAX_PIN_BYTES + 1)
+            body = fh.read(LIMITS.max_pin_file_bytes + 1)
     except OSError as exc:  # a folder, a device that fails
         raise _bad(path, exc.strerror or str(exc)) from None
     try:
-        data = json.loads(body.decode("utf-8")) if len(body) <= MAX_PIN_BYTES else None
+        data = json.loads(body.decode("utf-8")) if len(body) <= LIMITS.max_pin_file_bytes else None
     except (UnicodeDecodeError, ValueError):
         data = None
     if (

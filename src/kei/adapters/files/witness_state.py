@@ -28,8 +28,8 @@ from pathlib import Path
 
 from kei.adapters.files.keyfile import make_private_folder, write_private
 from kei.errors import InputError
+from kei.limits import LIMITS
 
-MAX_STATE_BYTES = 4096
 _LOCK = ".lock"
 
 
@@ -61,7 +61,7 @@ class WitnessState:
         except OSError as exc:
             raise InputError(f"cannot read witness state {path}: {exc.strerror or exc}") from exc
         with os.fdopen(fd, "rb") as fh:
-            raw = fh.read(MAX_STATE_BYTES + 1)
+            raw = fh.read(LIMITS.max_witness_state_bytes + 1)
         return _decode(raw, origin, path)
 
     def put(self, seen: Seen) -> None:

@@ -5,7 +5,7 @@ start one on request (upstream kei-llm-llamacpp).
   as upstream) or on ``PATH``.
 - GGUF files: ``*.gguf`` under the folders of ``$KEI_GGUF_DIRS`` (``os.pathsep``
   separated), else llama.cpp's download caches and ``~/models``; at most
-  :data:`MAX_DEPTH` folders deep. A model's name is its file name without ``.gguf``.
+  ``LIMITS.max_gguf_depth`` folders deep. A model's name is its file name without ``.gguf``.
 - ``llama-server`` over HTTP: ``/health`` (200 when ready, 503 while loading),
   ``/v1/models``, ``/completion`` (SSE ``data: {...}`` lines when streaming; the final
   one has ``stop: true``, ``timings`` and the token counts) and ``/v1/chat/completions``
@@ -46,10 +46,10 @@ from kei.adapters.llm.protocol import (
 from kei.adapters.llm.transport import HttpBackend
 from kei.domain.events.payload import TokenUsage
 from kei.errors import BackendResponseError, LlmError, ModelNotServedError, PlatformError
+from kei.limits import LIMITS
 
 __all__ = [
     "DEFAULT_URL",
-    "MAX_DEPTH",
     "Binaries",
     "LlamaCppBackend",
     "LlamaServerBackend",
@@ -61,7 +61,6 @@ __all__ = [
 ]
 
 DEFAULT_URL: Final = "http://127.0.0.1:8080"
-MAX_DEPTH: Final = 4
 _SSE_DATA: Final = "data:"
 _DONE: Final = "[DONE]"
 _US_PER_MS: Final = 1000
@@ -108,7 +107,7 @@ def find_gguf(dirs: Sequence[Path]) -> dict[str, Path]:
     """Every ``*.gguf`` below ``dirs`` by model name (its stem), first found wins."""
     found: dict[str, Path] = {}
     for root in dirs:
-        for path in _walk(root, MAX_DEPTH):
+        for path in _walk(root, LIMITS.max_gguf_depth):
             found.setdefault(path.name[: -len(".gguf")], path)
     return found
 

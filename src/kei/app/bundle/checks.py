@@ -42,11 +42,11 @@ from kei.domain.log.heads import HeadRow
 from kei.domain.log.keyring import KeyRing, KeyStatus
 from kei.domain.log.verify import Finding, Link, RangeChecker, RangeResult, check_row_link
 from kei.errors import CheckpointFormatError
+from kei.limits import LIMITS
 
 PAGE = 5_000
 RANGE = 10_000
 PARALLEL_MIN = 20_000
-MAX_FINDINGS = 1_000
 
 
 def verify_bundle(
@@ -97,7 +97,7 @@ def check_events(
     top = staged.max_position()
 
     def serial(lo: int, hi: int, ref: Link | None, tick: bool) -> RangeResult:
-        checker = RangeChecker(ring, prev=ref, max_findings=MAX_FINDINGS)
+        checker = RangeChecker(ring, prev=ref, max_findings=LIMITS.max_bundle_findings)
         for n in check_range_rows(staged, checker, lo, hi, PAGE):
             if tick and progress:
                 progress(n)

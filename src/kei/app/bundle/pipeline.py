@@ -37,6 +37,7 @@ from kei.app.bundle.verifiers import FrameVerifiers
 from kei.domain.log.keyring import build_keyring
 from kei.domain.log.records import StoredRecord
 from kei.domain.log.verify import Finding, Link, RangeChecker, RangeResult, check_row_link
+from kei.limits import LIMITS
 
 PAGE: Final = 5_000
 Progress = Callable[[str, int, int], None] | None
@@ -52,7 +53,7 @@ class PassSizes:
     range_rows: int = 10_000
     batch_rows: int = 50_000
     parallel_min: int = 20_000
-    max_findings: int = 1_000
+    max_findings: int = LIMITS.max_bundle_findings
 
 
 @dataclass(slots=True)

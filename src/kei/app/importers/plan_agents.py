@@ -38,7 +38,6 @@ from kei.app.importers.report import ImportReport, shown
 from kei.app.importers.upstream import US, UpstreamAgent
 from kei.app.ledger.ledger import NewEvent
 from kei.domain.agents.rules import (
-    MAX_BRANCH,
     TRANSITIONS,
     Accepted,
     Decision,
@@ -52,6 +51,7 @@ from kei.domain.agents.rules import (
 from kei.domain.events import DnaClaimed, OutcomeRecorded, Payload, event_type_of
 from kei.domain.events.limits import payload_problem
 from kei.errors import KeiError
+from kei.limits import LIMITS
 
 UPSTREAM_STATUSES: Final = frozenset({"running", "done", "failed", "merged", "rejected"})
 
@@ -111,8 +111,10 @@ class AgentPlanner:
 
     def _new(self, agent: UpstreamAgent) -> list[NewEvent]:
         for name, value in (("branch", agent.branch), ("parent_branch", agent.parent_branch)):
-            if value is not None and len(value) > MAX_BRANCH:
-                return self._skip(agent, f"{name} length {len(value)} exceeds cap {MAX_BRANCH}")
+            if value is not None and len(value) > LIMITS.max_branch_chars:
+                return self._skip(
+                    agent, f"{name} length {len(value)} exceeds cap {LIMITS.max_branch_chars}"
+                )
         fork = fork_of(self.view, self.report, agent)
         problem = payload_problem(fork)  # a value kei's limits refuse: the row is not carried
         if problem is not None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from kei.adapters.store.base import EventStore
 from kei.adapters.workers.verify_pool import RangeTask
-from kei.app.bundle.checks import MAX_FINDINGS, PAGE, RANGE, check_events
+from kei.app.bundle.checks import PAGE, RANGE, check_events
 from kei.app.bundle.keys import ring_of
 from kei.app.bundle.layout import BundleError
 from kei.app.bundle.replay import stage_folder
@@ -39,6 +39,7 @@ from kei.domain.log.heads import HeadRow
 from kei.domain.log.records import StoredRecord
 from kei.domain.log.verify import Link
 from kei.errors import InputError
+from kei.limits import LIMITS
 
 
 @dataclass(slots=True)
@@ -163,7 +164,7 @@ def _verify(target: Target, staging: Staging, link: Link | None, heads: list[Hea
     keys = [r for r in target.key_records if r.position < first]
     keys += staged.read_stream(events.SYSTEM_STREAM)
     ring = ring_of(keys, staged.max_position())
-    task = RangeTask(staging.url, "OFF", keys, False, PAGE, RANGE, MAX_FINDINGS)
+    task = RangeTask(staging.url, "OFF", keys, False, PAGE, RANGE, LIMITS.max_bundle_findings)
     _, findings = check_events(staged, ring, task, link, 1, None)
     if findings:
         f = findings[0]

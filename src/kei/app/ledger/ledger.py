@@ -64,11 +64,11 @@ from kei.errors import (
     LedgerStateError,
     StoreNotInitialisedError,
 )
+from kei.limits import LIMITS
 
-__all__ = ["MAX_BATCH", "Ledger", "NewEvent"]
+__all__ = ["Ledger", "NewEvent"]
 
 log = logging.getLogger(__name__)
-MAX_BATCH = 10_000
 SMALL_BATCH = 4
 
 
@@ -311,15 +311,19 @@ class Ledger:
         """
         if not new_events:
             return []
-        if len(new_events) > MAX_BATCH:
-            raise InputError(f"a batch holds at most {MAX_BATCH} events, got {len(new_events)}")
+        if len(new_events) > LIMITS.max_batch_events:
+            raise InputError(
+                f"a batch holds at most {LIMITS.max_batch_events} events, got {len(new_events)}"
+            )
         strings = check_batch(new_events)  # every field within its limits (domain/events/limits.py)
         guarded, mine = guard_batch(new_events, self._leaks, strings)  # refuses secrets
         return self._append(guarded)[:mine]
 
     def _append(self, new_events: Sequence[NewEvent]) -> list[RecordedEvent]:
-        if len(new_events) > MAX_BATCH:
-            raise InputError(f"a batch holds at most {MAX_BATCH} events with its leak notes")
+        if len(new_events) > LIMITS.max_batch_events:
+            raise InputError(
+                f"a batch holds at most {LIMITS.max_batch_events} events with its leak notes"
+            )
         key = self._signer()
         try:  # the hot path pays for no retry machinery
             return self._append_checked(new_events, key)

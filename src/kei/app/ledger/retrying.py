@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, TypeVar
 
 from kei.errors import ConcurrencyError, ContentionError, KeiError
+from kei.limits import LIMITS
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState
@@ -35,7 +36,6 @@ __all__ = ["DEFAULT_ATTEMPTS", "RetryPolicy", "retry_write"]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 DEFAULT_ATTEMPTS: Final = 12
-MAX_ATTEMPTS: Final = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +53,10 @@ class RetryPolicy:
     sleep: Callable[[float], None] = time.sleep
 
     def __post_init__(self) -> None:
-        if not 1 <= self.attempts <= MAX_ATTEMPTS:
-            raise ValueError(f"attempts must be within 1..{MAX_ATTEMPTS}, got {self.attempts}")
+        if not 1 <= self.attempts <= LIMITS.max_write_attempts:
+            raise ValueError(
+                f"attempts must be within 1..{LIMITS.max_write_attempts}, got {self.attempts}"
+            )
 
 
 def retry_write(

@@ -33,7 +33,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from kei.adapters.store import EventStore, open_store
 from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, TREE_TABLE
@@ -47,7 +47,7 @@ from kei.adapters.workers.verify_pool import (
 )
 from kei.app.ledger.merkle_tree import BEFORE_ALL
 from kei.domain import events
-from kei.domain.log.checkpoint import MAX_NOTE_BYTES, Checkpoint, check_checkpoint, parse_checkpoint
+from kei.domain.log.checkpoint import Checkpoint, check_checkpoint, parse_checkpoint
 from kei.domain.log.heads import HeadChecker
 from kei.domain.log.keyring import KeyRing, KeyStatus, build_keyring
 from kei.domain.log.merkle import EMPTY_ROOT, CompactRange
@@ -62,9 +62,7 @@ from kei.domain.log.verify import (
 )
 from kei.domain.log.versions import VersionChecker
 from kei.errors import CheckpointFormatError, InputError
-
-MAX_STEP_BACKS_CLASSIFIED: Final = 1_000
-MAX_FINDINGS: Final = 100_000
+from kei.limits import LIMITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +72,7 @@ class VerifyLimits:
     page: int = 5_000
     range_size: int = 10_000
     parallel_min: int = 20_000
-    max_findings: int = MAX_FINDINGS
+    max_findings: int = LIMITS.max_verify_findings
 
 
 @dataclass(slots=True)
@@ -90,7 +88,7 @@ class VerifyReport:
     findings: list[Finding] = field(default_factory=list)
     checkpoint: dict[str, Any] | None = None
     findings_omitted: int = 0
-    max_findings: int = MAX_FINDINGS
+    max_findings: int = LIMITS.max_verify_findings
     tree_size: int = 0
     tree_root: bytes | None = None
     tree_hashes: tuple[bytes, ...] = ()
@@ -130,7 +128,7 @@ def read_checkpoint_file(path: Path) -> str:
     """The text of a checkpoint file, checked for shape; InputError when unusable."""
     try:
         with path.open("rb") as fh:
-            raw = fh.read(MAX_NOTE_BYTES + 1)
+            raw = fh.read(LIMITS.max_note_bytes + 1)
         text = raw.decode("utf-8")
         parse_checkpoint(text)
     except OSError as exc:
@@ -308,7 +306,7 @@ def _classify_step_backs(store: EventStore, report: VerifyReport) -> None:
         if finding.kind is not FindingKind.REORDERED or finding.position is None:
             continue
         looked += 1
-        if looked > MAX_STEP_BACKS_CLASSIFIED:
+        if looked > LIMITS.max_step_backs_classified:
             return
         rows = store.scan(after=finding.position - 1, upto=finding.position, limit=1)
         seq, stored_hash = (rows[0][5], rows[0][7]) if rows else (None, None)

@@ -48,7 +48,6 @@ from kei.domain.agents.dna import parse_dna
 from kei.domain.agents.state import (
     COST_TYPES,
     FINISHED,
-    MAX_BRANCH,
     TRANSITIONS,
     Accepted,
     AgentState,
@@ -82,10 +81,11 @@ from kei.errors import (
     TransitionError,
     UnknownAgentError,
 )
+from kei.limits import LIMITS
 
 _SHOWN: Final = 80
 __all__ = [
-    "COST_TYPES", "FINISHED", "MAX_BRANCH", "TRANSITIONS", "Accepted",
+    "COST_TYPES", "FINISHED", "TRANSITIONS", "Accepted",
     "AgentState", "Decision", "LedgerState", "NoOp",
     "apply", "apply_payload", "decide_amend", "decide_cost", "decide_done", "decide_fail",
     "decide_fork", "decide_merged", "decide_outcome", "decide_skill",
@@ -98,9 +98,9 @@ def decide_fork(state: LedgerState, request: AgentForked) -> Accepted:
     if not who:
         raise InputError("agent id must not be empty")
     for name, value in (("branch", request.branch), ("parent_branch", request.parent_branch)):
-        if value is not None and len(value) > MAX_BRANCH:
+        if value is not None and len(value) > LIMITS.max_branch_chars:
             raise InputError(
-                f"agent {_show(who)}: {name} length {len(value)} exceeds cap {MAX_BRANCH}"
+                f"agent {_show(who)}: {name} length {len(value)} exceeds cap {LIMITS.max_branch_chars}"
             )
     for name, dna in (("dna", request.dna), ("fork_parent", request.fork_parent)):
         if dna is not None:

@@ -26,7 +26,6 @@ from kei.domain.events import (
 )
 from kei.domain.log.recorded import RecordedEvent
 
-MAX_BRANCH: Final = 256
 TRANSITIONS: Final[Mapping[str, frozenset[str]]] = {
     "running": frozenset({"done", "failed"}),
     "done": frozenset({"merged"}),

@@ -31,7 +31,6 @@ from kei.domain.agents.money import price_micro_cents
 from kei.domain.catalog.entries import (
     CAPABILITIES,
     CORE_PROVIDERS,
-    MAX_MODELS,
     PRICE_STATUSES,
     PROVIDERS,
     STATUSES,
@@ -49,6 +48,7 @@ from kei.errors import (
     UnknownFilterError,
     UnknownModelError,
 )
+from kei.limits import LIMITS
 
 __all__ = [
     "CAPABILITIES",
@@ -108,8 +108,10 @@ class Catalog:
         """This catalog with ``data`` (a user catalog) laid over it; see the module rules."""
         check_keys(data, {"models", "selectors"}, source, "catalog")
         entries = data.get("models", [])
-        if not isinstance(entries, list) or len(entries) > MAX_MODELS:
-            raise CatalogError(f"{source}: 'models' must be a list of at most {MAX_MODELS} tables")
+        if not isinstance(entries, list) or len(entries) > LIMITS.max_catalog_models:
+            raise CatalogError(
+                f"{source}: 'models' must be a list of at most {LIMITS.max_catalog_models} tables"
+            )
         by_id = {m.id: m for m in self.models}
         seen: set[str] = set()
         for raw in entries:

@@ -9,7 +9,7 @@ Rules (upstream kei-model's test-checked invariants, plus fail-closed parsing):
 - rates are integers >= 0 of µ¢ per million units, never floats;
 - ``placeholder`` prices have both rates 0; ``verified`` ones carry ``source_url``
   (https) and ``verified_at`` (YYYY-MM-DD);
-- sizes are bounded (:data:`MAX_MODELS`, :data:`MAX_TEXT`).
+- sizes are bounded (``LIMITS.max_catalog_models``, ``LIMITS.max_catalog_text_chars``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from kei.errors import CatalogError
+from kei.limits import LIMITS
 
 CORE_PROVIDERS = ("anthropic", "openai", "kimi", "mistral", "deepseek", "local")
 PROVIDERS = (*CORE_PROVIDERS, "google", "fal", "elevenlabs")
@@ -31,8 +32,6 @@ CAPABILITIES = ("code", "vision", "streaming", "function-call", "long-context-20
 STATUSES = ("active", "deprecated", "preview", "beta")
 PRICE_STATUSES = ("verified", "needs-verification", "placeholder")
 UNITS = ("token", "image", "megapixel", "second", "1k-chars")
-MAX_MODELS = 10_000
-MAX_TEXT = 2_000
 _MODEL_KEYS = {"id", "provider", "display_name", "context_tokens", "capabilities", "status",
                "role_tags", "fallback", "notes", "aliases", "pricing"}  # fmt: skip
 _PRICE_KEYS = {"input_per_mtok_micro", "output_per_mtok_micro", "status", "unit",
@@ -171,7 +170,11 @@ def _choice(value: object, allowed: tuple[str, ...], where: str) -> str:
 
 def check_text(value: object, where: str, who: str, name: str, *, empty: bool = False) -> str:
     label = f"{where} {who}".strip()
-    if not isinstance(value, str) or (not value and not empty) or len(value) > MAX_TEXT:
+    if (
+        not isinstance(value, str)
+        or (not value and not empty)
+        or len(value) > LIMITS.max_catalog_text_chars
+    ):
         raise CatalogError(f"{label} {name!r}: expected a non-empty string, found {value!r}"
                            if not empty else
                            f"{label} {name!r}: expected a string, found {value!r}")  # fmt: skip

@@ -39,6 +39,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from kei.errors import LeakMatrixError
+from kei.limits import LIMITS
 
 __all__ = [
     "ALL_WRITES",
@@ -55,9 +56,6 @@ CATEGORIES = ("patent-ip", "secret", "personal", "internal-infra", "private-proj
 SEVERITIES = ("block", "warn", "substitute", "exclude")
 SCOPES = ("all-writes", "public-mirror", "github-push", "commit-msg")
 ALL_WRITES = "all-writes"
-MAX_RULES = 2_000
-MAX_PATTERN = 4_096
-MAX_TEXT = 2_000
 _RULE_KEYS = {"id", "pattern", "category", "severity", "substitute_with", "scope",
               "rationale", "added", "min_entropy", "needles"}  # fmt: skip
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
@@ -150,8 +148,10 @@ def parse_rules(data: Mapping[str, object], source: str) -> tuple[Rule, ...]:
     if extra:
         raise LeakMatrixError(f"{source}: unknown top-level key {extra[0]!r}; expected [[rule]]")
     raw = data.get("rule", [])
-    if not isinstance(raw, list) or len(raw) > MAX_RULES:
-        raise LeakMatrixError(f"{source}: 'rule' must be a list of at most {MAX_RULES} tables")
+    if not isinstance(raw, list) or len(raw) > LIMITS.max_leak_rules:
+        raise LeakMatrixError(
+            f"{source}: 'rule' must be a list of at most {LIMITS.max_leak_rules} tables"
+        )
     rules: list[Rule] = []
     seen: set[str] = set()
     for index, entry in enumerate(raw, 1):
@@ -216,8 +216,10 @@ def min_width(regex: re.Pattern[str]) -> int:
 
 def compile_pattern(pattern: object, where: str) -> re.Pattern[str]:
     """Compile once; a Rust ``(?<name>`` group becomes Python's ``(?P<name>``."""
-    if not isinstance(pattern, str) or not pattern or len(pattern) > MAX_PATTERN:
-        raise LeakMatrixError(f"{where}: expected a non-empty regex of at most {MAX_PATTERN} chars")
+    if not isinstance(pattern, str) or not pattern or len(pattern) > LIMITS.max_leak_pattern_chars:
+        raise LeakMatrixError(
+            f"{where}: expected a non-empty regex of at most {LIMITS.max_leak_pattern_chars} chars"
+        )
     python = _RUST_NAMED_GROUP.sub(r"\1(?P<", pattern)
     try:
         with warnings.catch_warnings():
@@ -284,9 +286,13 @@ def _choice(value: object, allowed: tuple[str, ...], where: str) -> str:
 
 
 def _text(value: object, where: str, *, empty: bool = False) -> str:
-    if not isinstance(value, str) or (not value and not empty) or len(value) > MAX_TEXT:
+    if (
+        not isinstance(value, str)
+        or (not value and not empty)
+        or len(value) > LIMITS.max_leak_text_chars
+    ):
         raise LeakMatrixError(f"{where}: expected a {'' if empty else 'non-empty '}string "
-                              f"of at most {MAX_TEXT} chars")  # fmt: skip
+                              f"of at most {LIMITS.max_leak_text_chars} chars")  # fmt: skip
     return value
 
 

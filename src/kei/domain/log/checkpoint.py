@@ -41,14 +41,12 @@ from kei.domain.log.envelope import HASH_LEN
 from kei.domain.log.keys import SigningKey, verify_signature
 from kei.domain.log.verify import Finding, FindingKind
 from kei.errors import CheckpointFormatError
+from kei.limits import LIMITS
 
-MAX_NOTE_BYTES: Final = 16 * 1024
-MAX_SIGNATURES: Final = 16
 _DASH: Final = "\u2014 "
 _ED25519: Final = b"\x01"
 TREE_EXTENSION: Final = "kei-root rfc9162"
 """The extension line that marks a root line holding the Merkle tree root."""
-MAX_EXTENSIONS: Final = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,8 +154,8 @@ def _sign(body: str, origin: str, key: SigningKey) -> str:
 
 def parse_checkpoint(text: str) -> Checkpoint:
     """Split and validate the note's shape; signatures are not checked here."""
-    if len(text.encode()) > MAX_NOTE_BYTES:
-        raise CheckpointFormatError(f"checkpoint is larger than {MAX_NOTE_BYTES} bytes")
+    if len(text.encode()) > LIMITS.max_note_bytes:
+        raise CheckpointFormatError(f"checkpoint is larger than {LIMITS.max_note_bytes} bytes")
     body, sep, sig_block = text.partition("\n\n")
     if not sep or not sig_block.endswith("\n"):
         raise CheckpointFormatError("no blank line between the checkpoint and its signatures")
@@ -174,7 +172,7 @@ def parse_checkpoint(text: str) -> Checkpoint:
     if len(head_hash) != HASH_LEN:
         raise CheckpointFormatError(f"hash has {len(head_hash)} bytes, expected {HASH_LEN}")
     extensions = tuple(lines[3:])
-    if len(extensions) > MAX_EXTENSIONS or not all(extensions):
+    if len(extensions) > LIMITS.max_note_extensions or not all(extensions):
         raise CheckpointFormatError("checkpoint has empty or too many extension lines")
     return Checkpoint(
         origin, int(size_text), head_hash, body + "\n", _parse_signatures(sig_block), extensions
@@ -195,8 +193,8 @@ def _parse_signatures(block: str) -> tuple[tuple[str, bytes, bytes], ...]:
             raise CheckpointFormatError("signature is not base64") from exc
         if len(blob) == 4 + 64:
             sigs.append((parts[0], blob[:4], blob[4:]))
-        if len(sigs) > MAX_SIGNATURES:
-            raise CheckpointFormatError(f"more than {MAX_SIGNATURES} signatures")
+        if len(sigs) > LIMITS.max_note_signatures:
+            raise CheckpointFormatError(f"more than {LIMITS.max_note_signatures} signatures")
     return tuple(sigs)
 
 

@@ -33,7 +33,8 @@ from typing import Any, Final, TypeAlias
 
 from kei.domain.log.envelope import KEY_ID_LEN, SIG_LEN
 from kei.domain.log.keyring import KeyRing, KeyStatus
-from kei.domain.log.verify import MAX_FINDINGS_DEFAULT, Finding, FindingKind
+from kei.domain.log.verify import Finding, FindingKind
+from kei.limits import LIMITS
 
 HEAD_TAG: Final = b"kei/head/v1\x00"
 _U32 = struct.Struct(">I").pack
@@ -107,7 +108,7 @@ class HeadChecker:
     ring: KeyRing
     ledger_id: str
     quick: bool = False
-    max_findings: int = MAX_FINDINGS_DEFAULT
+    max_findings: int = LIMITS.max_range_findings
     findings: list[Finding] = field(default_factory=list)
     omitted: int = 0
     heads_seen: int = 0

@@ -20,17 +20,14 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from kei.domain.log.checkpoint import Checkpoint, note_key_id
 from kei.domain.log.envelope import HASH_LEN
 from kei.domain.log.keys import verify_signature
 from kei.domain.log.merkle import leaf_hash, verify_consistency, verify_inclusion
 from kei.errors import ProofFormatError
-
-MAX_PROOF_BYTES: Final = 64 * 1024
-"""The CLI reads at most this much (``adapters/cli/prove_cmd.MAX_PROOF_BYTES``)."""
-MAX_PROOF_HASHES: Final = 128
+from kei.limits import LIMITS
 
 
 def _b64(data: bytes) -> str:
@@ -98,8 +95,8 @@ Proof = InclusionProof | ConsistencyProof
 
 def parse_proof(text: str) -> Proof:
     """Strict: known type, every field present with the right type and length."""
-    if len(text.encode()) > MAX_PROOF_BYTES:
-        raise ProofFormatError(f"proof is larger than {MAX_PROOF_BYTES} bytes")
+    if len(text.encode()) > LIMITS.max_proof_bytes:
+        raise ProofFormatError(f"proof is larger than {LIMITS.max_proof_bytes} bytes")
     try:
         doc = json.loads(text)
     except ValueError as exc:
@@ -155,8 +152,10 @@ def _hash(doc: dict[str, Any], name: str) -> bytes:
 
 
 def _hashes(value: Any) -> tuple[bytes, ...]:
-    if not isinstance(value, list) or len(value) > MAX_PROOF_HASHES:
-        raise ProofFormatError(f"proof field 'hashes' must be a list of at most {MAX_PROOF_HASHES}")
+    if not isinstance(value, list) or len(value) > LIMITS.max_proof_hashes:
+        raise ProofFormatError(
+            f"proof field 'hashes' must be a list of at most {LIMITS.max_proof_hashes}"
+        )
     return tuple(_decode(v, "hashes") for v in value)
 
 

@@ -40,6 +40,7 @@ from kei.domain.log.envelope import (
 )
 from kei.domain.log.keyring import KeyRing
 from kei.domain.log.records import StoredRecord
+from kei.limits import LIMITS
 
 Row: TypeAlias = tuple[Any, ...]
 """(position, stream bytes, version, type bytes, state, seq, prev_hash, hash); unverified."""
@@ -47,7 +48,6 @@ Row: TypeAlias = tuple[Any, ...]
 Edge: TypeAlias = tuple[int, Any, Any]
 """(position, seq, prev_hash) of a range's first row, for joining ranges."""
 
-MAX_FINDINGS_DEFAULT: Final = 10_000
 _MALFORMED: Final = (TypeError, ValueError, struct.error, OverflowError)
 _SIG_START: Final = 1 + KEY_ID_LEN
 _SIG_END: Final = _SIG_START + SIG_LEN
@@ -250,7 +250,7 @@ class RangeChecker:
         quick: bool = False,
         prev: Link | None = None,
         link_first: bool = True,
-        max_findings: int = MAX_FINDINGS_DEFAULT,
+        max_findings: int = LIMITS.max_range_findings,
     ) -> None:
         self.result = RangeResult(last=prev)
         self._ring = keyring

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from kei.domain.log.verify import MAX_FINDINGS_DEFAULT, Finding, FindingKind
+from kei.domain.log.verify import Finding, FindingKind
+from kei.limits import LIMITS
 
 
 class VersionChecker:
     """Findings for streams whose versions, in position order, are not 1, 2, 3, ..."""
 
-    def __init__(self, max_findings: int = MAX_FINDINGS_DEFAULT) -> None:
+    def __init__(self, max_findings: int = LIMITS.max_range_findings) -> None:
         self._stream: Any = None
         self._version = 0
         self._position = 0
