@@ -39,90 +39,58 @@ _MIB: Final = 1024 * _KIB
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """The bounds, by what they bound. Bytes are bytes read; chars are characters."""
+    """The bounds, by what they bound: bytes are bytes read, chars are characters.
 
-    # -- what a writer may append (``app/ledger``, ``domain/events/limits.py``) -------
-    max_batch_events: int = 10_000
-    """Events one ``Ledger.append`` takes (leak notes included)."""
-    max_id_chars: int = 256
-    """An identifier field of an event (agent id, model, key name, tag...)."""
-    max_stream_chars: int = 1_024
-    """A stream name."""
-    max_path_chars: int = 4_096
-    """A file-path field of an event."""
-    max_text_chars: int = 1 << 20
-    """A free-text field of an event (summary, memory value, trace text)."""
-    max_list_items: int = 10_000
-    """A tuple field of an event (tags, candidates...)."""
-    max_branch_chars: int = 256
-    """An agent's branch or parent branch (upstream kei-agent's cap)."""
-    max_memory_key_chars: int = 512
-    """A memory namespace or key."""
-    max_memory_stdin_bytes: int = _MIB
-    """A memory value given on standard input (``kei memory write -``)."""
-    max_write_attempts: int = 1_000
-    """The highest ``KEI_WRITE_ATTEMPTS`` (retries of a write that lost a race)."""
+    The three findings caps differ on purpose: ``kei verify`` reports on a whole
+    ledger; a bundle or an import needs only its first findings to be refused; one
+    check of a range of rows keeps its own default when its caller sets no other cap.
+    """
+
+    # -- what a writer may append (``app/ledger``, ``domain/events``) ------------------
+    max_batch_events: int = 10_000  # one ``Ledger.append``, leak notes included
+    max_id_chars: int = 256  # an identifier field: agent id, model, key name, tag...
+    max_stream_chars: int = 1_024  # a stream name
+    max_path_chars: int = 4_096  # a file-path field
+    max_text_chars: int = 1 << 20  # a free-text field: summary, memory value, trace text
+    max_list_items: int = 10_000  # a tuple field: tags, candidates...
+    max_branch_chars: int = 256  # an agent's branch or parent branch (upstream kei-agent)
+    max_memory_key_chars: int = 512  # a memory namespace or key
+    max_memory_stdin_bytes: int = _MIB  # a memory value on stdin (``kei memory write -``)
+    max_write_attempts: int = 1_000  # the highest ``KEI_WRITE_ATTEMPTS``
 
     # -- signed notes and proofs (``domain/log``) ---------------------------------------
-    max_note_bytes: int = 16 * _KIB
-    """A checkpoint (a signed note), read from a file or parsed."""
-    max_note_signatures: int = 16
-    """Signature lines on one checkpoint."""
-    max_note_extensions: int = 16
-    """Extension lines on one checkpoint."""
-    max_proof_bytes: int = 64 * _KIB
-    """An inclusion or consistency proof, read from a file or standard input, or parsed."""
-    max_proof_hashes: int = 128
-    """Hashes in one proof."""
+    max_note_bytes: int = 16 * _KIB  # a checkpoint (signed note), read or parsed
+    max_note_signatures: int = 16  # signature lines on one checkpoint
+    max_note_extensions: int = 16  # extension lines on one checkpoint
+    max_proof_bytes: int = 64 * _KIB  # a proof, read from a file or stdin, or parsed
+    max_proof_hashes: int = 128  # hashes in one proof
 
-    # -- findings kept; the rest are only counted -------------------------------------
-    max_range_findings: int = 10_000
-    """By one check of a range of rows, when its caller sets no other bound."""
-    max_verify_findings: int = 100_000
-    """By ``kei verify`` (``verify_store``) for a whole ledger."""
-    max_bundle_findings: int = 1_000
-    """By a bundle replay or inspection and by ``kei events import``."""
-    max_step_backs_classified: int = 1_000
-    """Reordered rows ``kei verify`` looks at again to tell a duplicate."""
+    # -- findings kept (the rest are only counted) ------------------------------------
+    max_range_findings: int = 10_000  # one check of a range of rows, by default
+    max_verify_findings: int = 100_000  # ``kei verify`` over a whole ledger
+    max_bundle_findings: int = 1_000  # a bundle replay or inspection, ``kei events import``
+    max_step_backs_classified: int = 1_000  # reordered rows re-read to tell a duplicate
 
     # -- files kei reads (``adapters/files``, ``adapters/cli``) ---------------------------
-    max_key_file_bytes: int = 64 * _KIB
-    """A private key file."""
-    max_vkey_file_bytes: int = 4_096
-    """A verifier-key file (a vkey is about 100 characters)."""
-    max_pin_file_bytes: int = 4_096
-    """A ledger pin file."""
-    max_checkpoint_state_bytes: int = 64 * _KIB
-    """The state file of the last checkpoint signed."""
-    max_witness_state_bytes: int = 4_096
-    """A witness's state file."""
-    max_line_bytes: int = 64 * _MIB
-    """One line of a user's file (an export to import, a transcript): large, because
-    transcripts carry pasted images inline; it only stops a file without newlines."""
-    max_catalog_bytes: int = 4 * _MIB
-    """A model-catalog file."""
-    max_catalog_models: int = 10_000
-    """Models in one catalog file."""
-    max_catalog_text_chars: int = 2_000
-    """A text field of a catalog entry."""
-    max_leak_matrix_bytes: int = 4 * _MIB
-    """A leak-matrix file."""
-    max_leak_rules: int = 2_000
-    """Rules in one leak-matrix file."""
-    max_leak_pattern_chars: int = 4_096
-    """One leak rule's regular expression."""
-    max_leak_text_chars: int = 2_000
-    """A text field of a leak rule."""
-    max_leak_scan_bytes: int = 32 * _MIB
-    """A file or standard input ``kei leaks scan`` reads (a larger file is skipped)."""
-    max_gguf_depth: int = 4
-    """Folders deep kei looks for GGUF model files."""
+    max_key_file_bytes: int = 64 * _KIB  # a private key file
+    max_vkey_file_bytes: int = 4_096  # a verifier-key file (a vkey is ~100 characters)
+    max_pin_file_bytes: int = 4_096  # a ledger pin file
+    max_checkpoint_state_bytes: int = 64 * _KIB  # the last signed checkpoint's state file
+    max_witness_state_bytes: int = 4_096  # a witness's state file
+    max_line_bytes: int = 64 * _MIB  # a line of an export or transcript; images come inline
+    max_catalog_bytes: int = 4 * _MIB  # a model-catalog file
+    max_catalog_models: int = 10_000  # models in one catalog file
+    max_catalog_text_chars: int = 2_000  # a text field of a catalog entry
+    max_leak_matrix_bytes: int = 4 * _MIB  # a leak-matrix file
+    max_leak_rules: int = 2_000  # rules in one leak-matrix file
+    max_leak_pattern_chars: int = 4_096  # one leak rule's regular expression
+    max_leak_text_chars: int = 2_000  # a text field of a leak rule
+    max_leak_scan_bytes: int = 32 * _MIB  # a file or stdin ``kei leaks scan`` reads
+    max_gguf_depth: int = 4  # folders deep kei looks for GGUF model files
 
     # -- command-line numbers (``adapters/cli/limits.py``) ------------------------------
-    max_jobs: int = 256
-    """Processes ``kei verify-chain -j`` may start."""
-    max_rows: int = 1_000_000_000
-    """Rows a listing may ask for (``-n``, ``--limit``, ``-k``, ``--depth``...)."""
+    max_jobs: int = 256  # processes ``kei verify-chain -j`` may start
+    max_rows: int = 1_000_000_000  # rows a listing may ask for (``-n``, ``--limit``...)
 
 
 LIMITS: Final = Limits()

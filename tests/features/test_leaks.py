@@ -28,8 +28,9 @@ from cli_helpers import cli_env, kei
 from kei.adapters.cli import leaks_cmd
 from kei.adapters.files import leaks as leak_files
 from kei.adapters.files.leaks import ENV_VAR, Skipped, load_matrix, walk_texts
-from kei.domain.leaks.matrix import SCOPES, Blocked, Matrix, redact_match
+from kei.domain.leaks.matrix import SCOPES, Matrix
 from kei.domain.leaks.rules import shannon_entropy
+from kei.domain.leaks.verdicts import Blocked, redact_match
 from kei.errors import InputError, LeakBlockedError, LeakMatrixError
 from kei.limits import LIMITS
 

@@ -21,9 +21,9 @@ import pytest
 
 from kei.adapters.files.catalog import load_catalog
 from kei.adapters.llm.health import Endpoints, check_all, check_llamacpp, check_ollama
+from kei.adapters.llm.llama_server import LlamaServerBackend
 from kei.adapters.llm.llamacpp import (
     LlamaCppBackend,
-    LlamaServerBackend,
     default_gguf_dirs,
     find_binaries,
     find_gguf,

@@ -28,7 +28,8 @@ from kei.errors import InputError
 
 if TYPE_CHECKING:
     from kei.adapters.files.leaks import Skipped
-    from kei.domain.leaks.matrix import Matrix, Violation
+    from kei.domain.leaks.matrix import Matrix
+    from kei.domain.leaks.verdicts import Violation
 
 leaks_app = typer.Typer(help="The leak matrix: scan text for secrets, list and test the rules.",
                         no_args_is_help=True)  # fmt: skip

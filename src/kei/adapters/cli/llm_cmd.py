@@ -229,7 +229,8 @@ def _backends(
     env: Mapping[str, str], timeouts: Timeouts, *, start_server: bool = False
 ) -> dict[str, LlmBackend]:
     from kei.adapters.llm.health import Endpoints
-    from kei.adapters.llm.llamacpp import LlamaCppBackend, LlamaServerBackend
+    from kei.adapters.llm.llama_server import LlamaServerBackend
+    from kei.adapters.llm.llamacpp import LlamaCppBackend
     from kei.adapters.llm.mlx import MlxBackend
     from kei.adapters.llm.ollama import OllamaBackend
 

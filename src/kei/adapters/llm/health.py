@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kei.adapters.llm.llamacpp import DEFAULT_URL as LLAMA_DEFAULT_URL
-from kei.adapters.llm.llamacpp import LlamaServerBackend, find_binaries
+from kei.adapters.llm.llama_server import DEFAULT_URL as LLAMA_DEFAULT_URL
+from kei.adapters.llm.llama_server import LlamaServerBackend
+from kei.adapters.llm.llamacpp import find_binaries
 from kei.adapters.llm.mlx import MlxBackend
 from kei.adapters.llm.ollama import DEFAULT_URL as OLLAMA_DEFAULT_URL
 from kei.adapters.llm.ollama import HEALTH_TIMEOUT_S, OllamaBackend

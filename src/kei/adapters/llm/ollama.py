@@ -25,19 +25,15 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 from kei.adapters.llm.protocol import (
-    BackendKind,
     Chunk,
     Completion,
-    Health,
     Message,
     OnChunk,
-    Timeouts,
     finish_reason_of,
-    one_line,
 )
-from kei.adapters.llm.transport import HttpBackend
+from kei.adapters.llm.transport import HttpBackend, chat_body
 from kei.domain.events.payload import TokenUsage
-from kei.errors import BackendResponseError, LlmError
+from kei.errors import BackendResponseError
 
 __all__ = ["DEFAULT_URL", "HEALTH_TIMEOUT_S", "OllamaBackend", "completion_from_counters"]
 
@@ -47,15 +43,12 @@ _NS_PER_US: Final = 1000
 
 
 class OllamaBackend(HttpBackend):
-    """An Ollama server at ``base_url``."""
+    """An Ollama server at ``base_url`` (default :data:`DEFAULT_URL`)."""
 
-    def __init__(self, base_url: str = DEFAULT_URL, timeouts: Timeouts = Timeouts()) -> None:
-        hint = "pull it with `ollama pull {model}`, or see `kei llm backends`"
-        super().__init__("ollama", base_url, timeouts, model_hint=hint)
-
-    @property
-    def kind(self) -> BackendKind:
-        return "ollama"
+    kind = "ollama"
+    name = "ollama"
+    default_url = DEFAULT_URL
+    model_hint = "pull it with `ollama pull {model}`, or see `kei llm backends`"
 
     def version(self, *, timeout_s: float | None = None) -> str:
         data = self.get_json("/api/version", timeout_s=timeout_s)
@@ -63,27 +56,17 @@ class OllamaBackend(HttpBackend):
             raise BackendResponseError(f"ollama at {self.url('/api/version')}: no version field")
         return str(data["version"])
 
-    def health(self) -> Health:
-        try:
-            version = self.version(timeout_s=HEALTH_TIMEOUT_S)
-        except LlmError as exc:
-            return Health("ollama", False, str(exc))
-        return Health("ollama", True, f"ollama {version} at {self.base_url}")
+    def probe(self) -> str:
+        """``/api/version`` within :data:`HEALTH_TIMEOUT_S`."""
+        return f"ollama {self.version(timeout_s=HEALTH_TIMEOUT_S)} at {self.base_url}"
 
     def list_models(self) -> list[str]:
         """Installed model tags (``/api/tags``), in Ollama's order."""
-        return self._names("/api/tags")
+        return self.names_in("/api/tags", "models", "name")
 
     def running_models(self) -> list[str]:
         """Models loaded in memory now (``/api/ps``)."""
-        return self._names("/api/ps")
-
-    def _names(self, path: str) -> list[str]:
-        data = self.get_json(path)
-        models = data.get("models") if isinstance(data, dict) else None
-        if not isinstance(models, list):
-            raise BackendResponseError(f"ollama at {self.url(path)}: no 'models' list")
-        return [str(m["name"]) for m in models if isinstance(m, dict) and "name" in m]
+        return self.names_in("/api/ps", "models", "name")
 
     def generate(
         self, model: str, prompt: str, *, system: str | None = None, on_chunk: OnChunk | None = None
@@ -96,21 +79,16 @@ class OllamaBackend(HttpBackend):
     def chat(
         self, model: str, messages: Sequence[Message], *, on_chunk: OnChunk | None = None
     ) -> Completion:
-        body: dict[str, Any] = {
-            "model": model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "stream": on_chunk is not None,
-        }
-        return self._call("/api/chat", body, on_chunk, _message_text)
+        return self._call(
+            "/api/chat", chat_body(model, messages, on_chunk), on_chunk, _message_text
+        )
 
     def _call(
         self, path: str, body: dict[str, Any], on_chunk: OnChunk | None, text_of: Any
     ) -> Completion:
         model = str(body["model"])
         if on_chunk is None:
-            final = self.post_json(path, body, model=model)
-            if not isinstance(final, dict):
-                raise BackendResponseError(f"ollama at {self.url(path)}: answer is not an object")
+            final = self.post_object(path, body, model=model)
             self._raise_error_line(final, path)
             return completion_from_counters(text_of(final), final)
         pieces: list[str] = []
@@ -121,10 +99,7 @@ class OllamaBackend(HttpBackend):
                 on_chunk(Chunk(piece))
             if obj.get("done") is True:
                 return completion_from_counters("".join(pieces), obj)
-        raise BackendResponseError(
-            f"ollama at {self.url(path)}: the stream ended before its final ('done') line",
-            hint="the server may have crashed or restarted; try again",
-        )
+        raise self.cut_short(path, "its final ('done') line")
 
     def _objects(self, path: str, body: dict[str, Any], model: str) -> Iterator[dict[str, Any]]:
         for line in self.stream_lines(path, body, model=model):
@@ -134,9 +109,7 @@ class OllamaBackend(HttpBackend):
 
     def _raise_error_line(self, obj: dict[str, Any], path: str) -> None:
         if "error" in obj:
-            raise BackendResponseError(
-                f"ollama at {self.url(path)} failed: {one_line(str(obj['error']))}"
-            )
+            raise self.failed(path, obj["error"])
 
 
 def completion_from_counters(text: str, final: dict[str, Any]) -> Completion:

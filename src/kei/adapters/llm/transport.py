@@ -6,41 +6,49 @@ An HTTP error answer becomes :class:`BackendResponseError` carrying the status a
 server's own message (Ollama's ``{"error": "..."}``, llama-server's
 ``{"error": {"message": "..."}}``), or :class:`ModelNotServedError` for a 404 on a call
 that names a model. Server text in a message is cut to one short line.
+
+:meth:`HttpBackend.health` is the one health check of every HTTP backend: one quick
+probe (:meth:`HttpBackend.probe`, each protocol's own) says how it is ready, and any
+:class:`LlmError` on the way says why it is not (:meth:`HttpBackend.unready`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Self
 
 import httpx
 
-from kei.adapters.llm.protocol import Timeouts, one_line
+from kei.adapters.llm.protocol import BackendKind, Health, Message, OnChunk, Timeouts, one_line
 from kei.errors import (
     BackendResponseError,
     BackendTimeoutError,
     BackendUnreachableError,
+    LlmError,
     ModelNotServedError,
 )
 
-__all__ = ["HttpBackend", "one_line"]
+__all__ = ["HttpBackend", "chat_body", "one_line"]
 
 log = logging.getLogger(__name__)
 
 
 class HttpBackend:
-    """One backend's HTTP client; subclasses add the protocol's endpoints."""
+    """One backend's HTTP client; subclasses add the protocol's endpoints and say who
+    they are (``kind``, ``name``, ``default_url``, and ``model_hint``: the hint of a
+    404 for a model, ``{model}`` replaced)."""
 
-    def __init__(
-        self, name: str, base_url: str, timeouts: Timeouts, *, model_hint: str = ""
-    ) -> None:
-        self.name = name
-        self.base_url = base_url.rstrip("/")
+    kind: BackendKind
+    name: str
+    default_url: str
+    model_hint: str = ""
+
+    def __init__(self, base_url: str | None = None, timeouts: Timeouts = Timeouts()) -> None:
+        self.base_url = (base_url or self.default_url).rstrip("/")
         self.timeouts = timeouts
-        self._model_hint = model_hint
         self._client = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeouts.read_s, connect=timeouts.connect_s),
@@ -54,6 +62,24 @@ class HttpBackend:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- health ------------------------------------------------------------------------
+
+    def health(self) -> Health:
+        """Up enough to take a request? Never raises: a failure is the reason."""
+        try:
+            ready = self.probe()
+        except LlmError as exc:
+            return Health(self.kind, False, self.unready(exc))
+        return Health(self.kind, True, ready)
+
+    def probe(self) -> str:
+        """Ask the server one quick question; how it is ready, or an LlmError."""
+        raise NotImplementedError
+
+    def unready(self, exc: LlmError) -> str:
+        """Why the probe says the server is not ready."""
+        return str(exc)
 
     # -- calls ---------------------------------------------------------------------
 
@@ -92,6 +118,36 @@ class HttpBackend:
 
     def url(self, path: str) -> str:
         return self.base_url + path
+
+    # -- answers -----------------------------------------------------------------------
+
+    def post_object(self, path: str, body: dict[str, Any], *, model: str) -> dict[str, Any]:
+        """POST ``path`` and the JSON object it answers (anything else is an error)."""
+        value = self.post_json(path, body, model=model)
+        if not isinstance(value, dict):
+            raise BackendResponseError(f"{self.name} at {self.url(path)}: answer is not an object")
+        return value
+
+    def names_in(self, path: str, items: str, name: str) -> list[str]:
+        """The ``name`` of each object in the list ``items`` of ``path``'s answer."""
+        data = self.get_json(path)
+        listed = data.get(items) if isinstance(data, dict) else None
+        if not isinstance(listed, list):
+            raise BackendResponseError(f"{self.name} at {self.url(path)}: no {items!r} list")
+        return [str(m[name]) for m in listed if isinstance(m, dict) and name in m]
+
+    def failed(self, path: str, error: object) -> BackendResponseError:
+        """The error for an answer in which the server says it failed."""
+        return BackendResponseError(
+            f"{self.name} at {self.url(path)} failed: {one_line(str(error))}"
+        )
+
+    def cut_short(self, path: str, final: str) -> BackendResponseError:
+        """The error for a stream that ended before ``final`` (its last event or line)."""
+        return BackendResponseError(
+            f"{self.name} at {self.url(path)}: the stream ended before {final}",
+            hint="the server may have crashed or restarted; try again",
+        )
 
     # -- errors ----------------------------------------------------------------------
 
@@ -136,7 +192,7 @@ class HttpBackend:
         if status == 404 and model is not None:
             raise ModelNotServedError(
                 f"{where} has no model {model!r} ({one_line(message, 120)})",
-                hint=self._model_hint.format(model=model) or "see `kei llm backends`",
+                hint=self.model_hint.format(model=model) or "see `kei llm backends`",
             )
         raise BackendResponseError(f"{where} answered HTTP {status}: {one_line(message)}",
                                    status=status)  # fmt: skip
@@ -149,6 +205,16 @@ class HttpBackend:
                 f"{self.name} at {self.url(path)} sent something that is not JSON: "
                 f"{one_line(text, 60)!r}"
             ) from None
+
+
+def chat_body(model: str, messages: Sequence[Message], on_chunk: OnChunk | None) -> dict[str, Any]:
+    """The chat request Ollama and llama-server both take (OpenAI's ``messages``),
+    streamed when there is an ``on_chunk`` to stream to."""
+    return {
+        "model": model,
+        "messages": [{"role": m.role, "content": m.content} for m in messages],
+        "stream": on_chunk is not None,
+    }
 
 
 def _server_message(text: str) -> str:

@@ -28,7 +28,8 @@ from kei.app.ledger.appending import NewEvent
 from kei.domain.events import event_type_of
 from kei.domain.events.leaks import LEAKS_STREAM, LeakNoted
 from kei.domain.leaks.free_text import FREE_TEXT, identifier_strings, identifier_values
-from kei.domain.leaks.matrix import Matrix, Verdict
+from kei.domain.leaks.matrix import Matrix
+from kei.domain.leaks.verdicts import Verdict
 
 _CLEAN = Verdict(None, {})
 

@@ -1,6 +1,6 @@
 """The leak matrix (upstream kei-leak-matrix): scan, substitute, and vet an event's fields.
 
-Pure. A :class:`Matrix` holds compiled rules (``leak_rules.py``) and answers three
+Pure. A :class:`Matrix` holds compiled rules (``rules.py``) and answers three
 questions: which rules a text trips (:meth:`Matrix.scan_text`, for ``kei leaks scan``),
 what a text becomes once redacted (:meth:`Matrix.substitute`), and, on the write path,
 whether an event may be written and with which field values (:meth:`Matrix.check_fields`
@@ -34,116 +34,27 @@ Example::
 from __future__ import annotations
 
 import bisect
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from kei.domain.leaks.prefilter import prefilter
 from kei.domain.leaks.rules import ALL_WRITES, CATEGORIES, SCOPES, SEVERITIES, Rule, parse_rules
-from kei.errors import InputError, LeakBlockedError
+from kei.domain.leaks.scopes import ScopeRules, split_scope
+from kei.domain.leaks.verdicts import CLEAN, NO_FIELDS, Blocked, Verdict, Violation, redact_match
+from kei.errors import InputError
 
 __all__ = [
     "ALL_WRITES",
     "CATEGORIES",
     "SCOPES",
     "SEVERITIES",
-    "Blocked",
     "Matrix",
     "Rule",
-    "Verdict",
-    "Violation",
     "check_filters",
-    "redact_match",
 ]
 
-SHOWN_CHARS = 12
 MEMO_CHARS = 512  # identifiers at most this long are remembered once found clean
 MEMO_ENTRIES = 16_384  # then the memo starts over (at most about 8 MB)
-_EMPTY: Mapping[str, tuple[str, ...]] = MappingProxyType({})
-_NO_FIELDS: Mapping[str, str] = MappingProxyType({})
-
-
-@dataclass(frozen=True, slots=True)
-class Violation:
-    rule_id: str
-    severity: str
-    file: str
-    line: int
-    matched_redacted: str
-
-    def to_dict(self) -> dict[str, object]:
-        return {"rule_id": self.rule_id, "severity": self.severity, "file": self.file,
-                "line": self.line, "matched_redacted": self.matched_redacted}  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class Blocked:
-    """The first ``block`` rule that matched, and the field it matched in."""
-
-    rule_id: str
-    field: str
-    severity: str = "block"
-    identifier: bool = False
-
-    @property
-    def message(self) -> str:
-        what = self.severity
-        if self.identifier:
-            what += ": an identifier is refused, never redacted"
-        return (f"refused to write: field {self.field!r} matches leak rule {self.rule_id!r} "
-                f"({what}); nothing was appended")  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """What the write path does with one event's free-text fields.
-
-    ``fields`` holds every field's value to encode (redacted where a substitute rule
-    matched); it is empty when the write is ``blocked``. ``redactions`` and ``warnings``
-    map a field name to the rule ids that redacted or flagged it, in matrix order.
-    """
-
-    blocked: Blocked | None
-    fields: Mapping[str, str]
-    redactions: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _EMPTY)
-    warnings: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _EMPTY)
-
-    @property
-    def ok(self) -> bool:
-        return self.blocked is None
-
-    @property
-    def redacted_by(self) -> tuple[str, ...]:
-        """Every rule id that redacted some field, once each: what the event records."""
-        return _union(self.redactions.values())
-
-    @property
-    def warned_by(self) -> tuple[str, ...]:
-        return _union(self.warnings.values())
-
-    def raise_if_blocked(self) -> None:
-        if self.blocked is not None:
-            raise LeakBlockedError(
-                self.blocked.message,
-                hint="remove the secret from the text, or review the rule with `kei leaks list`",
-            )
-
-
-@dataclass(frozen=True, slots=True)
-class _Active:
-    """One scope's rules, split once by what they do."""
-
-    scanning: tuple[Rule, ...]
-    block: tuple[Rule, ...]
-    substitute: tuple[Rule, ...]
-    warn: tuple[Rule, ...]
-    refuse_id: tuple[Rule, ...]  # block and substitute, shortest match first
-    shortest: int  # no rule of the scope matches a shorter text
-    any_id: re.Pattern[str] | None = None  # matches where any refuse_id or warn rule's does
-    # finds a literal every match of every scanning rule contains (``leak_prefilter``):
-    # no match, nothing to search for; None when some rule has no such literal
-    needs: re.Pattern[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,11 +62,11 @@ class Matrix:
     """Compiled rules in file order, pre-split per scope and severity at construction."""
 
     rules: tuple[Rule, ...]
-    _active: Mapping[str, _Active] = field(init=False, repr=False, compare=False)
+    _active: Mapping[str, ScopeRules] = field(init=False, repr=False, compare=False)
     _clean: dict[str, None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        active = {s: _split([r for r in self.rules if r.applies_to(s)]) for s in SCOPES}
+        active = {s: split_scope([r for r in self.rules if r.applies_to(s)]) for s in SCOPES}
         object.__setattr__(self, "_active", MappingProxyType(active))
         # Identifiers the write path already found clean: a memo of a pure function of
         # this (immutable) matrix, bounded, so repeated agent ids, models and hashes
@@ -228,7 +139,7 @@ class Matrix:
         for name, value in fields.items():
             for rule in active.block:
                 if rule.matches(value):
-                    return Verdict(Blocked(rule.id, name), _NO_FIELDS)
+                    return Verdict(Blocked(rule.id, name), NO_FIELDS)
         out = dict(fields)
         redactions: dict[str, tuple[str, ...]] = {}
         warnings: dict[str, tuple[str, ...]] = {}
@@ -289,7 +200,7 @@ class Matrix:
         shortest = active.shortest
         todo = [(n, v) for n, v in values if len(v) >= shortest and v not in memo]
         if not todo:
-            return _CLEAN
+            return CLEAN
         warnings: dict[str, tuple[str, ...]] = {}
         any_id = active.any_id
         needs = _NOTHING if active.needs is None else active.needs.search
@@ -303,15 +214,15 @@ class Matrix:
                     break  # refuse_id is sorted by min_len: no later rule fits either
                 if rule.matches(value):
                     return Verdict(Blocked(rule.id, name, rule.severity, identifier=True),
-                                   _NO_FIELDS)  # fmt: skip
+                                   NO_FIELDS)  # fmt: skip
             flagged = tuple(r.id for r in active.warn if r.matches(value))
             if flagged:
                 warnings[name] = warnings.get(name, ()) + flagged
             else:
                 _remember_clean(memo, value)
-        return Verdict(None, _NO_FIELDS, warnings=MappingProxyType(warnings))
+        return Verdict(None, NO_FIELDS, warnings=MappingProxyType(warnings))
 
-    def _rules(self, scope: str) -> _Active:
+    def _rules(self, scope: str) -> ScopeRules:
         active = self._active.get(scope)
         if active is None:
             check_filters(scope)  # raises: the scope is unknown
@@ -319,17 +230,9 @@ class Matrix:
         return active
 
 
-_CLEAN = Verdict(None, _NO_FIELDS)
-
-
 def _NOTHING(_: str) -> bool:  # noqa: N802 - stands in for a pattern's ``search``
     """The prefilter of a matrix that has none: always "search on"."""
     return True
-
-
-def redact_match(match: str) -> str:
-    """At most the first 12 characters of a match, never more than half of it, and ``…``."""
-    return match[: min(SHOWN_CHARS, len(match) // 2)] + "…"
 
 
 def _newlines(text: str) -> list[int]:
@@ -340,50 +243,6 @@ def _newlines(text: str) -> list[int]:
         offsets.append(at)
         at = text.find("\n", at + 1)
     return offsets
-
-
-def _split(rules: list[Rule]) -> _Active:
-    def only(severity: str) -> tuple[Rule, ...]:
-        return tuple(r for r in rules if r.severity == severity)
-
-    scanning = tuple(r for r in rules if r.severity != "exclude")
-    shortest = min((r.min_len for r in scanning), default=0)
-    # By shortest match (a stable sort: block before substitute at equal lengths), so
-    # check_identifiers stops at the first rule too long for the value.
-    refuse = sorted(only("block") + only("substitute"), key=lambda r: r.min_len)
-    return _Active(scanning, only("block"), only("substitute"), only("warn"),
-                   tuple(refuse), shortest, _any_of([*refuse, *only("warn")]),
-                   prefilter([r.regex for r in scanning]))  # fmt: skip
-
-
-def _any_of(rules: list[Rule]) -> re.Pattern[str] | None:
-    """One pattern that finds something wherever any of ``rules`` could match: the
-    alternation of their patterns (named groups made plain). Alternation tries every
-    branch at every position, so no match of it means no match of any branch; a
-    match only sends the value down the exact rule-by-rule path. Group names get the
-    rule's number (``(?P<q>``, ``(?P=q)`` and ``(?(q)`` alike), so two rules may use
-    one name. None (no shortcut) where the patterns cannot be joined: numbered
-    references, inline global flags, or flags other than the ones every rule shares."""
-    if not rules or any(r.regex.flags != rules[0].regex.flags for r in rules):
-        return None
-    parts = []
-    for i, r in enumerate(rules):
-        text = r.regex.pattern
-        if _UNJOINABLE.search(text):
-            return None
-        parts.append("(?:" + _GROUP_NAME.sub(rf"\1r{i}_\2", text) + ")")
-    try:
-        return re.compile("|".join(parts), rules[0].regex.flags)
-    except re.error:
-        return None
-
-
-_UNJOINABLE = re.compile(r"\\[1-9]|\\g<|\(\?\([0-9]|\(\?[aiLmsux]+\)")
-_GROUP_NAME = re.compile(r"(\(\?P<|\(\?P=|\(\?\()([A-Za-z_][A-Za-z0-9_]*)(?=[>)])")
-
-
-def _union(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(rid for group in groups for rid in group))
 
 
 def check_filters(scope: str, severity: str | None = None) -> None:

@@ -1,0 +1,75 @@
+"""One scope's rules, compiled once for the write path's fast checks.
+
+A :class:`Matrix` (``matrix.py``) splits its rules per scope at construction: by
+severity, the identifier-refusing rules sorted by shortest match, the shortest match
+of any rule, one alternation of every pattern (:func:`_any_of`) and a literal
+prefilter (``prefilter.py``), so a value no rule can match costs one C-level search.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from kei.domain.leaks.prefilter import prefilter
+from kei.domain.leaks.rules import Rule
+
+__all__ = ["ScopeRules", "split_scope"]
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeRules:
+    """One scope's rules, split once by what they do."""
+
+    scanning: tuple[Rule, ...]
+    block: tuple[Rule, ...]
+    substitute: tuple[Rule, ...]
+    warn: tuple[Rule, ...]
+    refuse_id: tuple[Rule, ...]  # block and substitute, shortest match first
+    shortest: int  # no rule of the scope matches a shorter text
+    any_id: re.Pattern[str] | None = None  # matches where any refuse_id or warn rule's does
+    # finds a literal every match of every scanning rule contains (``prefilter.py``):
+    # no match, nothing to search for; None when some rule has no such literal
+    needs: re.Pattern[str] | None = None
+
+
+def split_scope(rules: list[Rule]) -> ScopeRules:
+    """``rules`` (those of one scope, in matrix order) split and compiled once."""
+
+    def only(severity: str) -> tuple[Rule, ...]:
+        return tuple(r for r in rules if r.severity == severity)
+
+    scanning = tuple(r for r in rules if r.severity != "exclude")
+    shortest = min((r.min_len for r in scanning), default=0)
+    # By shortest match (a stable sort: block before substitute at equal lengths), so
+    # check_identifiers stops at the first rule too long for the value.
+    refuse = sorted(only("block") + only("substitute"), key=lambda r: r.min_len)
+    return ScopeRules(scanning, only("block"), only("substitute"), only("warn"),
+                      tuple(refuse), shortest, _any_of([*refuse, *only("warn")]),
+                      prefilter([r.regex for r in scanning]))  # fmt: skip
+
+
+def _any_of(rules: list[Rule]) -> re.Pattern[str] | None:
+    """One pattern that finds something wherever any of ``rules`` could match: the
+    alternation of their patterns (named groups made plain). Alternation tries every
+    branch at every position, so no match of it means no match of any branch; a
+    match only sends the value down the exact rule-by-rule path. Group names get the
+    rule's number (``(?P<q>``, ``(?P=q)`` and ``(?(q)`` alike), so two rules may use
+    one name. None (no shortcut) where the patterns cannot be joined: numbered
+    references, inline global flags, or flags other than the ones every rule shares."""
+    if not rules or any(r.regex.flags != rules[0].regex.flags for r in rules):
+        return None
+    parts = []
+    for i, r in enumerate(rules):
+        text = r.regex.pattern
+        if _UNJOINABLE.search(text):
+            return None
+        parts.append("(?:" + _GROUP_NAME.sub(rf"\1r{i}_\2", text) + ")")
+    try:
+        return re.compile("|".join(parts), rules[0].regex.flags)
+    except re.error:
+        return None
+
+
+_UNJOINABLE = re.compile(r"\\[1-9]|\\g<|\(\?\([0-9]|\(\?[aiLmsux]+\)")
+_GROUP_NAME = re.compile(r"(\(\?P<|\(\?P=|\(\?\()([A-Za-z_][A-Za-z0-9_]*)(?=[>)])")
