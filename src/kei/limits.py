@@ -81,6 +81,7 @@ class Limits:
     max_catalog_bytes: int = 4 * _MIB  # a model-catalog file
     max_catalog_models: int = 10_000  # models in one catalog file
     max_catalog_text_chars: int = 2_000  # a text field of a catalog entry
+    max_catalog_list_items: int = 100  # a list in a catalog entry (capabilities, aliases...)
     max_leak_matrix_bytes: int = 4 * _MIB  # a leak-matrix file
     max_leak_rules: int = 2_000  # rules in one leak-matrix file
     max_leak_pattern_chars: int = 4_096  # one leak rule's regular expression

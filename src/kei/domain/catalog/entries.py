@@ -182,6 +182,6 @@ def check_text(value: object, where: str, who: str, name: str, *, empty: bool = 
 
 
 def _texts(value: object, where: str, name: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or len(value) > 100:
+    if not isinstance(value, list) or len(value) > LIMITS.max_catalog_list_items:
         raise CatalogError(f"{where} {name!r}: expected a list of strings, found {value!r}")
     return tuple(check_text(v, where, "", name) for v in value)
