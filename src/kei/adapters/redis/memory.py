@@ -2,7 +2,7 @@
 
 Upstream kei-memory-redis was a backend of its own; here Redis is a read model like
 any other: ``catch_up`` reads the log after the mirror's cursor, checks every link and
-hash before it trusts an event (``verify.first_break``), and applies memory events in
+hash before it trusts an event (``kei.adapters.store.follow``), and applies memory events in
 Redis transactions that also move the cursor. Each transaction ``WATCH``es the cursor
 and writes only if it is where this catch-up found it, so two mirrors catching up at
 once never apply an event twice. Reads answer the SQL read model's questions with the
@@ -29,12 +29,13 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from kei.adapters.store.base import PAGE, EventStore
+from kei.adapters.store.follow import LogFollower, link_of
 from kei.adapters.store.urls import redact_url
 from kei.domain.events.memory import MemoryCompacted, MemoryForgotten, MemoryWritten
 from kei.domain.log.recorded import RecordedEvent
-from kei.domain.log.verify import Link, first_break
+from kei.domain.log.verify import Link
 from kei.domain.memory.query import Item, MemoryQuery
-from kei.errors import StoreError, VerificationError
+from kei.errors import StoreError
 
 TYPES: Final = frozenset({"memory.written", "memory.forgotten", "memory.compacted"})
 FIELDS: Final = (
@@ -64,26 +65,22 @@ class RedisMemory:
     # -- catching up -------------------------------------------------------------------
 
     def catch_up(self) -> int:
-        """Apply every verified memory event after the cursor; returns events read."""
+        """Apply every verified memory event after the cursor; returns events read.
+
+        Each page starts from the cursor as stored: another mirror may have moved it."""
         read = 0
         while True:
             link = self._cursor()
-            after = 0 if link is None else link.position
-            records = self.store.read(after=after, limit=PAGE)
-            if not records:
-                return read
-            i, finding = first_break(records, link)
-            for record in records[:i]:
+            follower = LogFollower(self.store, link)
+            records = follower.read(PAGE)
+            for record in records:
                 self._apply(record_event(record), link)
-                link = Link(record.position, record.seq, record.hash)
-            read += i
-            if finding is not None:
-                raise VerificationError(
-                    f"Redis memory catch-up stopped at position {finding.position}: "
-                    f"{finding.kind.value}: {finding.detail}",
-                    position=finding.position,
-                    kind=finding.kind.value,
-                )
+                link = link_of(record)
+            read += len(records)
+            if follower.broken is not None:
+                raise follower.error("Redis memory catch-up")
+            if follower.fetched == 0:
+                return read
 
     def _cursor(self) -> Link | None:
         found = self.r.hgetall(f"{self.prefix}:cursor")

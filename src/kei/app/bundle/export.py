@@ -117,7 +117,7 @@ def export_bundle(
             _Digests(url, head, spool_dir) as pending,  # step 2
         ):
             spooled = spool_segments(  # step 3
-                ledger.store, ring, since=since, head=head, folder=spool_dir,
+                ledger.store, since=since, head=head, folder=spool_dir,
                 segment_events=segment_events, progress=progress,
             )  # fmt: skip
             digests = _digests_at(head, pending.result(), ledger.store, spool_dir, out)

@@ -1,25 +1,26 @@
 """Export's step 2: stream the rows to export into segment files, checking the chain.
 
 Rows are read with the verifier's raw scan (``EventStore.scan``: bytes exactly as
-stored) in windows of ``PAGE`` positions, fed to a quick ``RangeChecker`` (links and
-hashes, from the entry before the first exported one), and framed into segment files
-of at most ``segment_events`` rows, each hashed as it is written. A finding stops the
-export: a bundle never carries a history that does not verify.
+stored) through the log's one follower (``LogFollower.scan``: windows of ``PAGE``
+positions, each row's link and hash quick-checked from the chain entry before the first
+exported one), and framed into segment files of at most ``segment_events`` rows, each
+hashed as it is written. Any finding stops the export once the range is read (its
+message counts them all): a bundle never carries a history that does not verify.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from kei.adapters.store.base import PAGE, EventStore
+from kei.adapters.store.base import EventStore
+from kei.adapters.store.follow import LogFollower
 from kei.app.bundle.layout import segment_name
 from kei.app.bundle.segments import encode_frames
-from kei.domain.log.keyring import KeyRing
-from kei.domain.log.verify import Link, RangeChecker
+from kei.domain.log.verify import Link, RangeResult
 from kei.errors import VerificationError
 
 
@@ -86,7 +87,6 @@ class _Segments:
 
 def spool_segments(
     store: EventStore,
-    ring: KeyRing,
     *,
     since: int,
     head: int,
@@ -95,40 +95,29 @@ def spool_segments(
     progress: Callable[[int], None] | None = None,
 ) -> Spooled:
     """Write the rows ``since < position <= head`` into segment files in ``folder``."""
+    probe = store.scan(after=since, upto=head, limit=1)
+    if not probe:
+        raise VerificationError(f"no events between positions {since} and {head}")
     spooled = Spooled()
+    _first(spooled, tuple(probe[0]))
+    follower = LogFollower(store, _link_before(store, probe[0]), position=since, upto=head)
     out = _Segments(folder, segment_events, spooled)
-    checker: RangeChecker | None = None
     last: tuple[Any, ...] = ()
-    after = since
     try:
-        while after < head:
-            window = min(head, after + PAGE)
-            rows = [tuple(r) for r in store.scan(after=after, upto=window, limit=PAGE)]
-            if not rows:
-                nxt = store.next_position(window)
-                if nxt is None or nxt > head:
-                    break
-                after = nxt - 1
-                continue
-            if checker is None:
-                checker = RangeChecker(ring, quick=True, prev=_link_before(store, rows[0]))
-                _first(spooled, rows[0])
-            checker.feed(rows)
+        while rows := follower.scan():
             out.write(rows)
             spooled.events += len(rows)
             last = rows[-1]
-            after = window
             if progress:
                 progress(len(rows))
     finally:
         out.close()
-    if checker is None:
-        raise VerificationError(f"no events between positions {since} and {head}")
-    _last(spooled, checker, last)
+    _last(spooled, follower.scanned, last)
     return spooled
 
 
-def _link_before(store: EventStore, first: tuple[Any, ...]) -> Link | None:
+def _link_before(store: EventStore, first: Sequence[Any]) -> Link | None:
+    """The chain entry before the first exported row, by its sequence number."""
     seq = first[5]
     if type(seq) is not int or seq == 0:
         return None
@@ -141,8 +130,7 @@ def _first(spooled: Spooled, row: tuple[Any, ...]) -> None:
     spooled.prev_hash = bytes(row[6] or b"")
 
 
-def _last(spooled: Spooled, checker: RangeChecker, row: tuple[Any, ...]) -> None:
-    result = checker.result
+def _last(spooled: Spooled, result: RangeResult, row: tuple[Any, ...]) -> None:
     if result.findings or result.omitted:
         first = result.findings[0]
         total = len(result.findings) + result.omitted

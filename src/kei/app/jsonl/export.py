@@ -18,9 +18,10 @@ transaction's head follows the line of its last event, as one more object::
 (``head`` is the head's counter). Readers that know only event lines can skip objects
 with a ``head`` key; files written before heads have none and import as before.
 
-Export reads the log in pages (memory stays flat) and checks every link and hash as
-it goes: it stops with ``VerificationError`` at the first break instead of handing a
-damaged history to another tool.
+Export reads the log in pages (memory stays flat) through the log's one follower
+(``kei.adapters.store.follow``), which checks every link and hash as it goes: it stops
+with ``VerificationError`` at the first break instead of handing a damaged history to
+another tool.
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ from typing import IO, Any
 import msgspec
 
 from kei.adapters.store.base import PAGE, EventStore
+from kei.adapters.store.follow import LogFollower
 from kei.domain.log.heads import HeadRow
 from kei.domain.log.recorded import RecordedEvent
 from kei.domain.log.records import StoredRecord
-from kei.domain.log.verify import Link, first_break
-from kei.errors import InputError, VerificationError
+from kei.domain.log.verify import Link
+from kei.errors import InputError
 
 _ENCODE = msgspec.json.Encoder()
 _DECODE = msgspec.json.Decoder()
@@ -62,17 +64,19 @@ def head_line(row: HeadRow) -> bytes:
 
 def export_jsonl(store: EventStore, out: IO[bytes], *, since: int = 0) -> int:
     """Write every event after position ``since`` to ``out``, each transaction's signed
-    head after its last event; returns how many events."""
-    link = _link_before(store, since)
+    head after its last event; returns how many events. A page with a break in it is
+    not written at all."""
+    follower = LogFollower(store, _link_before(store, since), position=since)
     heads = _Heads(store)
-    written, after = 0, since
-    while page := store.read(after=after, limit=PAGE):
-        _check_page(page, link)
+    written = 0
+    while True:
+        page = follower.read(PAGE)
+        if follower.broken is not None:
+            raise follower.error("export", "; run `kei verify-chain` for every finding")
+        if not page:
+            return written
         out.write(b"".join(heads.after(r, line_of(r)) for r in page))
         written += len(page)
-        last = page[-1]
-        link, after = Link(last.position, last.seq, last.hash), last.position
-    return written
 
 
 class _Heads:
@@ -112,17 +116,6 @@ def _link_before(store: EventStore, since: int) -> Link | None:
         if found is not None:
             return Link(found.position, found.seq, found.hash)
     return None
-
-
-def _check_page(page: list[StoredRecord], link: Link | None) -> None:
-    _, f = first_break(page, link)
-    if f is not None:
-        raise VerificationError(
-            f"export stopped at position {f.position}: {f.kind.value}: {f.detail}; "
-            "run `kei verify-chain` for every finding",
-            position=f.position,
-            kind=f.kind.value,
-        )
 
 
 def read_jsonl(

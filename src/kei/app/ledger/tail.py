@@ -5,8 +5,10 @@ What it trusts and checks:
 
 - Nothing read is trusted, but a live view checks only what is cheap: each new event's
   link to the event before it (sequence number and previous hash, as ``verify-chain``
-  steps 2-3) and its stored hash against its bytes (step 4). Signatures, keys and
-  checkpoints are ``verify-chain``'s job.
+  steps 2-3) and its stored hash against its bytes (step 4), through the log's one
+  follower (``kei.adapters.store.follow``). A break is shown as a warning and the
+  next event is checked against the broken one. Signatures, keys and checkpoints are
+  ``verify-chain``'s job.
 - Filters (``--type``/``--stream`` globs) decide what is shown, never what is checked:
   the link is tracked over every event read, shown or not.
 - Following reads strictly after the last position seen. Both stores assign positions
@@ -34,10 +36,11 @@ from typing import Any, Final
 from msgspec.structs import replace
 
 from kei.adapters.store.base import PAGE, EventStore, Waiter
+from kei.adapters.store.follow import Break, LogFollower
 from kei.domain import events
 from kei.domain.log.recorded import RecordedEvent
 from kei.domain.log.records import StoredRecord
-from kei.domain.log.verify import Link, check_content, check_link
+from kei.domain.log.verify import Link
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL_S: Final = 0.5
@@ -120,7 +123,9 @@ def _latest_filtered(
 
 
 class Follower:
-    """Reads every event committed after a starting point, checking each link."""
+    """Reads every event committed after a starting point, checking each link
+    (``kei.adapters.store.follow``): a break is warned about, and the next event is
+    checked against the broken one."""
 
     def __init__(
         self,
@@ -133,25 +138,22 @@ class Follower:
         self.store = store
         self.where = where
         self.poll_interval = poll_interval
-        self.link = after
-        self.position = 0 if after is None else after.position
+        self._log = LogFollower(store, after)
 
     def poll(self) -> Iterator[RecordedEvent | ChainBreak]:
         """Everything committed since the last call: breaks first, then the event."""
+        follower = self._log
         while True:
-            page = self.store.read(after=self.position, limit=PAGE)
-            for record in page:
-                yield from self._check(record)
-                self.link, self.position = link_of(record), record.position
+            for record in follower.read(PAGE):
                 if self.where.matches(record):
                     yield RecordedEvent.from_record(record)
-            if len(page) < PAGE:
+            if follower.broken is not None:
+                yield from _breaks(follower.broken)
+                record = follower.go_past()
+                if self.where.matches(record):
+                    yield RecordedEvent.from_record(record)
+            elif follower.fetched < PAGE:
                 return
-
-    def _check(self, record: StoredRecord) -> Iterator[ChainBreak]:
-        for finding in [*check_link(self.link, record), *check_content(record)]:
-            log.info("chain broken at position %s: %s", finding.position, finding.detail)
-            yield ChainBreak(record.position, finding.kind.value, finding.detail)
 
     def follow(self) -> Iterator[RecordedEvent | ChainBreak]:
         """Poll forever, waiting on the store between polls; stop by closing the iterator."""
@@ -171,6 +173,12 @@ class Follower:
         left = MIN_WAIT_S - (time.monotonic() - start)
         if left > 0:
             time.sleep(left)
+
+
+def _breaks(broken: Break) -> Iterator[ChainBreak]:
+    for finding in broken.findings:
+        log.info("chain broken at position %s: %s", finding.position, finding.detail)
+        yield ChainBreak(broken.record.position, finding.kind.value, finding.detail)
 
 
 def summary(event: RecordedEvent) -> str:
