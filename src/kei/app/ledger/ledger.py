@@ -1,15 +1,13 @@
 """The ledger: kei's public, embeddable face over one event store and one signing key.
 
-Appends seal (sign) every event outside the store's lock, then hand the batch to the
-store, which links it into the chain in one transaction: a batch lands whole or not
-at all. Only small batches on streams this ledger has not written yet, and retries
-after a version clash, are sealed inside the lock (see ``Ledger.append``). Reads return ``RecordedEvent`` views of the raw bytes; ``verify`` re-checks
-every byte (see ``app/ledger/verification.py``).
-
-The signing key is checked against a cached key registry, and every append
-transaction checks, under the store's write lock, that the ``kei.keys`` stream still
-ends where that registry was folded (one index probe per batch): a key another
-process revoked meanwhile signs nothing more (``KeysChangedError``, refold, check).
+Built in three layers, one job each: the key registry (``app/ledger/keyed.py``: which
+keys may sign), the write path (``app/ledger/writing.py``: every append sealed, guarded
+and linked into the chain in one transaction, a batch whole or not at all) and this
+class, which opens the store, reads, follows, verifies and checkpoints the log and
+registers or revokes keys. Reads return ``RecordedEvent`` views of the raw bytes;
+``follow`` hands over only events whose links and hashes check
+(``kei.adapters.store.follow``); ``verify`` re-checks every byte (see
+``app/ledger/verification.py``).
 
 Example::
 
@@ -21,62 +19,42 @@ Example::
 
 from __future__ import annotations
 
-import logging
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
-from kei.adapters.files.leaks import shipped_matrix
-from kei.adapters.files.pins import Identity, Pin, identity_findings
+from kei.adapters.files.pins import Pin, identity_findings
 from kei.adapters.store import EventStore, open_store
-from kei.adapters.store.base import PendingRecord, iter_all
-from kei.adapters.workers.parallel_signer import ParallelSigner
+from kei.adapters.store.base import iter_all
+from kei.adapters.store.follow import LogFollower
 from kei.adapters.workers.verify_pool import Progress
-from kei.app.ledger.appending import (
-    BatchSigner,
-    KnownEnds,
-    NewEvent,
-    SealedBatch,
-    first_versions,
-    seal_batch,
-    starts,
-)
+from kei.app.ledger.appending import NewEvent
 from kei.app.ledger.checkpointing import sign_now
 from kei.app.ledger.leak_guard import guard_batch
 from kei.app.ledger.retrying import RetryPolicy, retry_write
 from kei.app.ledger.verification import VerifyReport, verify_store
+from kei.app.ledger.writing import WritingLedger, now
 from kei.domain import events
 from kei.domain.events.limits import check_batch
 from kei.domain.leaks.matrix import Matrix
-from kei.domain.log.heads import HeadSigner, head_signer
 from kei.domain.log.identity import key_matcher
-from kei.domain.log.keyring import KeyRing, build_keyring
 from kei.domain.log.keys import SigningKey
 from kei.domain.log.recorded import RecordedEvent
-from kei.domain.log.records import StoredRecord
+from kei.domain.log.verify import Link
 from kei.errors import (
     ConcurrencyError,
     InputError,
-    KeiError,
     KeysChangedError,
     LedgerStateError,
     StoreNotInitialisedError,
 )
-from kei.limits import LIMITS
 
 __all__ = ["Ledger", "NewEvent"]
 
-log = logging.getLogger(__name__)
-SMALL_BATCH = 4
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class Ledger:
+class Ledger(WritingLedger):
     """One signed, hash-chained log on one store."""
 
     def __init__(
@@ -84,25 +62,26 @@ class Ledger:
         store: EventStore,
         *,
         key: SigningKey | None = None,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = now,
         parallel_signing: bool = False,
         leaks: Matrix | None = None,
         retry: RetryPolicy | None = None,
         checkpoint_state: Path | None = None,
     ) -> None:
-        self.store = store
+        super().__init__(
+            store, key=key, clock=clock, parallel_signing=parallel_signing, leaks=leaks,
+            retry=retry,
+        )  # fmt: skip
         self._checkpoint_state = checkpoint_state
-        self.retry = retry if retry is not None else RetryPolicy()
-        self._leaks = leaks if leaks is not None else shipped_matrix()
-        self._parallel = parallel_signing
-        self._parallel_signer: ParallelSigner | None = None
-        self.key = key
-        self._clock = clock
-        self._keyring: KeyRing | None = None
-        self._keys_version = 0  # the kei.keys stream's end that _keyring was folded from
-        self._ends = KnownEnds()
-        self._worker_url: str | None = None  # the URL as given (store.url hides passwords)
+        self._url: str | None = None  # the URL as given (store.url hides passwords)
         self._synchronous = "FULL"
+
+    @property
+    def url(self) -> str:
+        """The store's URL as given to ``open`` (with its password, if it has one: for
+        read models and worker processes, never for messages, which use ``store.url``);
+        a ledger built on a store directly has only the store's own URL."""
+        return self._url or self.store.url
 
     @classmethod
     def open(
@@ -112,7 +91,7 @@ class Ledger:
         key: SigningKey | None = None,
         create: bool = False,
         synchronous: str = "FULL",
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = now,
         parallel_signing: bool = False,
         leaks: Matrix | None = None,
         read_only: bool = False,
@@ -148,7 +127,7 @@ class Ledger:
             retry=retry,
             checkpoint_state=checkpoint_state,
         )
-        ledger._worker_url, ledger._synchronous = url, synchronous
+        ledger._url, ledger._synchronous = url, synchronous
         return ledger
 
     def __enter__(self) -> Ledger:
@@ -162,39 +141,7 @@ class Ledger:
     ) -> None:
         self.close()
 
-    def close(self) -> None:
-        if self._parallel_signer is not None:
-            self._parallel_signer.close()
-        self.store.close()
-
-    # -- keys and identity ---------------------------------------------------
-
-    def keyring(self, *, refresh: bool = False) -> KeyRing:
-        """The key registry folded from the log's key events (cached)."""
-        if self._keyring is None or refresh:
-            records = sorted(self.store.read_stream(events.SYSTEM_STREAM), key=_by_position)
-            self._keyring = build_keyring(records)
-            self._keys_version = max((r.version for r in records), default=0)
-        return self._keyring
-
-    @property
-    def ledger_id(self) -> str:
-        ring = self.keyring()
-        if ring.ledger_id is None:
-            raise self._no_genesis()
-        return ring.ledger_id
-
-    def _no_genesis(self) -> LedgerStateError:
-        """Tell an empty store (init it) from one whose genesis does not verify."""
-        if self.store.read_stream(events.SYSTEM_STREAM):
-            return LedgerStateError(
-                f"the genesis event in {self.store.url} does not verify",
-                hint="run `kei verify-chain` to see what changed",
-            )
-        return LedgerStateError(f"{self.store.url} has no genesis event", hint="run `kei init`")
-
-    def is_initialised(self) -> bool:
-        return self.keyring(refresh=True).genesis_position is not None
+    # -- keys ----------------------------------------------------------------
 
     def init(self, name: str = "kei") -> RecordedEvent:
         """Append the genesis event naming this ledger and its first key."""
@@ -266,188 +213,6 @@ class Ledger:
             self._keyring = None
         return result[0]
 
-    def _signer(self) -> SigningKey:
-        if self.key is None:
-            raise LedgerStateError("no signing key loaded", hint="pass --key or set KEI_KEY")
-        return self.key
-
-    def check_signer(self, key: SigningKey) -> None:
-        """Raise LedgerStateError unless ``key`` is registered and not revoked."""
-        ring = self.keyring()
-        if ring.genesis_position is None:
-            ring = self.keyring(refresh=True)
-        if ring.genesis_position is None:
-            raise self._no_genesis()
-        entry = ring.keys.get(key.key_id) or self.keyring(refresh=True).keys.get(key.key_id)
-        if entry is None:
-            raise LedgerStateError(
-                f"key {key.key_id_hex} ({key.name}) is not registered in this ledger",
-                hint="register this key file with `kei keys import FILE --key ACTIVE_KEY`, "
-                "or pick another with --key",
-            )
-        if entry.revoked_at is not None:
-            raise LedgerStateError(
-                f"key {key.key_id_hex} ({key.name}) was revoked at position {entry.revoked_at}",
-                hint="sign with another key (--key NAME)",
-            )
-
-    # -- appending -----------------------------------------------------------
-
-    def append(self, new_events: Sequence[NewEvent]) -> list[RecordedEvent]:
-        """Append events in one transaction; returns them as recorded.
-
-        Streams without an ``expected_version`` are appended at their end; with one,
-        a clash raises ConcurrencyError (only those streams are strict, also in a
-        mixed batch), and nothing is appended. A signing key revoked since this
-        ledger folded the key registry raises LedgerStateError, checked inside the
-        append transaction. Signing happens outside the store's write
-        lock; only when that optimistic attempt clashes (another writer took a
-        version first) is the batch sealed again *inside* the lock, where the
-        streams' ends cannot move, so busy shared streams cannot starve a writer.
-        Batches of at most ``SMALL_BATCH`` events whose stream ends are not known
-        yet go straight to the locked path: signing them there is cheaper than a
-        version query before the transaction. Free text is scanned first: a secret
-        refuses the batch, a redaction is recorded (``app/ledger/leak_guard.py``).
-        """
-        if not new_events:
-            return []
-        if len(new_events) > LIMITS.max_batch_events:
-            raise InputError(
-                f"a batch holds at most {LIMITS.max_batch_events} events, got {len(new_events)}"
-            )
-        strings = check_batch(new_events)  # every field within its limits (domain/events/limits.py)
-        guarded, mine = guard_batch(new_events, self._leaks, strings)  # refuses secrets
-        return self._append(guarded)[:mine]
-
-    def _append(self, new_events: Sequence[NewEvent]) -> list[RecordedEvent]:
-        if len(new_events) > LIMITS.max_batch_events:
-            raise InputError(
-                f"a batch holds at most {LIMITS.max_batch_events} events with its leak notes"
-            )
-        key = self._signer()
-        try:  # the hot path pays for no retry machinery
-            return self._append_checked(new_events, key)
-        except KeysChangedError:
-            log.debug("%s moved since the key registry was folded; refolding", events.SYSTEM_STREAM)
-        return retry_write(
-            self.retry,
-            lambda: self._append_checked(new_events, key),
-            what=f"the key registry ({events.SYSTEM_STREAM})",
-            on=KeysChangedError,
-        )
-
-    def _append_checked(
-        self, new_events: Sequence[NewEvent], key: SigningKey
-    ) -> list[RecordedEvent]:
-        """One try: check the signer, append optimistically, on a clash under the lock.
-
-        Only streams that carry ``expected_version`` are strict. A clash on a batch
-        whose every stream is strict is the caller's (ConcurrencyError); in a mixed
-        batch it may be on a stream without one, so the batch is redone under the
-        store's write lock, which refuses it only if a strict stream moved.
-        """
-        self.check_signer(key)
-        keys_at = self._keys_version
-        first = first_versions(new_events)
-        all_strict = None not in first.values()
-        try:
-            try:
-                return self._append_once(new_events, key, keys_at, first, cached=not all_strict)
-            except ConcurrencyError:
-                self._ends.forget(first)
-                if all_strict:
-                    raise
-            log.debug("stream version clash; appending again under the store's write lock")
-            return self._append_locked(new_events, key, keys_at)
-        except KeysChangedError:
-            self._keyring = None  # refold before the next try, which checks the key again
-            raise
-
-    def _append_once(
-        self,
-        new_events: Sequence[NewEvent],
-        key: SigningKey,
-        keys_at: int,
-        first: dict[str, int | None] | None = None,
-        *,
-        cached: bool = False,
-        new_ledger: str | None = None,
-    ) -> list[RecordedEvent]:
-        """Seal every event, then hand the batch to the store in one transaction.
-
-        This is the hot path (``bench/append_batch.py``): at most one version query
-        for the whole batch, none for streams this ledger wrote last (``cached``).
-        """
-        if first is None:
-            first = first_versions(new_events)
-        known = self._ends.ends if cached else {}
-        ends = {s: known[s] for s, v in first.items() if v is None and s in known}
-        unknown = [s for s, v in first.items() if v is None and s not in ends]
-        if unknown and len(new_events) <= SMALL_BATCH:
-            # Signing a few events inside the lock costs less than a query before it.
-            return self._append_locked(new_events, key, keys_at)
-        if unknown:
-            ends.update(self.store.stream_versions(unknown))
-        signer = self._batch_signer(key)
-        sealed = seal_batch(new_events, signer, starts(first, ends), self._timestamp_us())
-        entries = self.store.append(
-            sealed.pending, (events.SYSTEM_STREAM, keys_at), self._head_signer(key, new_ledger)
-        )
-        self._ends.remember(sealed.ends)
-        return sealed.recorded(entries, key.key_id_hex)
-
-    def _append_locked(
-        self, new_events: Sequence[NewEvent], key: SigningKey, keys_at: int
-    ) -> list[RecordedEvent]:
-        """Read the ends, check the strict ones and the key registry's, seal and
-        insert, all inside the store's write lock."""
-        first = first_versions(new_events)
-        done: list[SealedBatch] = []
-
-        def build(stored: dict[str, int]) -> list[PendingRecord]:
-            if stored.get(events.SYSTEM_STREAM, 0) != keys_at:
-                raise KeysChangedError(f"{events.SYSTEM_STREAM} moved; nothing appended")
-            for stream, expected in first.items():
-                if expected is not None and stored.get(stream, 0) != expected:
-                    raise ConcurrencyError(
-                        f"stream {stream} is at version {stored.get(stream, 0)}, not at the "
-                        f"expected_version {expected}: a stream version was taken by another "
-                        "writer; nothing appended"
-                    )
-            ts = self._timestamp_us()
-            done[:] = [seal_batch(new_events, self._batch_signer(key), starts(first, stored), ts)]
-            return done[0].pending
-
-        entries = self.store.append_locked(
-            [*first, events.SYSTEM_STREAM], build, self._head_signer(key)
-        )
-        self._ends.remember(done[0].ends)
-        return done[0].recorded(entries, key.key_id_hex)
-
-    def _head_signer(self, key: SigningKey, new_ledger: str | None = None) -> HeadSigner | None:
-        """What signs each append transaction's head (``kei.domain.log.heads``): only for
-        ledgers whose genesis declares signed heads, or for the genesis of
-        ``new_ledger`` (whose head it signs itself)."""
-        if new_ledger is not None:
-            return head_signer(new_ledger, key.key_id, key.sign)
-        ring = self.keyring()
-        if not ring.signed_heads or ring.ledger_id is None:
-            return None
-        return head_signer(ring.ledger_id, key.key_id, key.sign)
-
-    def _batch_signer(self, key: SigningKey) -> BatchSigner:
-        """``key`` itself, or a two-core signer for it when ``parallel_signing`` is on."""
-        if not self._parallel:
-            return key
-        if self._parallel_signer is None or self._parallel_signer.key is not key:
-            if self._parallel_signer is not None:
-                self._parallel_signer.close()
-            self._parallel_signer = ParallelSigner(key)
-        return self._parallel_signer
-
-    def _timestamp_us(self) -> int:
-        return int(self._clock().timestamp() * 1_000_000)
-
     # -- reading -------------------------------------------------------------
 
     def read(self, *, after: int = 0, limit: int | None = None) -> Iterator[RecordedEvent]:
@@ -456,6 +221,21 @@ class Ledger:
             if limit is not None and n >= limit:
                 return
             yield RecordedEvent.from_record(record)
+
+    def follow(self, after: Link | None = None, *, upto: int | None = None) -> LogFollower:
+        """A reader of the events after ``after`` (None: the whole log), up to ``upto``,
+        that hands over only what links to what it handed over before and stops at the
+        first break (``kei.adapters.store.follow``).
+
+        Example::
+
+            follower = ledger.follow()
+            for page in follower.pages():
+                ...  # verified StoredRecords, in log order
+            if follower.broken is not None:
+                raise follower.error("my reader")
+        """
+        return LogFollower(self.store, after, upto=upto)
 
     def read_stream(self, stream: str) -> list[RecordedEvent]:
         return [RecordedEvent.from_record(r) for r in self.store.read_stream(stream)]
@@ -472,26 +252,7 @@ class Ledger:
         ``checkpoint_state`` folder (``Ledger.open``) only what was appended since the
         last checkpoint signed here is checked (``app/ledger/checkpointing.py``).
         """
-        url = self._worker_url or self.store.url
-        return sign_now(self, self._signer(), self._checkpoint_state, url)
-
-    def genesis_key(self, *, refresh: bool = True) -> bytes | None:
-        """The public key the genesis event introduced (None: no valid genesis);
-        ``refresh=False`` reads it from the key registry as last folded."""
-        ring = self.keyring(refresh=refresh)
-        return next(
-            (e.public_key for e in ring.keys.values() if e.added_at == ring.genesis_position),
-            None,
-        )
-
-    def identity(self) -> Identity:
-        """What the log says it is: its genesis ledger id and key (None where the
-        genesis does not verify; ``verify`` reports that as a finding)."""
-        try:
-            ledger_id = self.keyring(refresh=True).ledger_id
-            return Identity(ledger_id, self.genesis_key(refresh=False))
-        except KeiError:
-            return Identity(None, None)
+        return sign_now(self, self._signer(), self._checkpoint_state, self.url)
 
     def verify(
         self,
@@ -518,7 +279,7 @@ class Ledger:
             quick=quick,
             checkpoint_text=checkpoint,
             progress=progress,
-            url=self._worker_url,
+            url=self._url,
             synchronous=self._synchronous,
         )
         if pin is None and expect_ledger is None and matcher is None and checkpoint is None:
@@ -546,7 +307,3 @@ def _key_matcher(spec: str) -> str:
 
 def _is_key_id(text: str) -> bool:
     return len(text) == 16 and all(c in "0123456789abcdef" for c in text)
-
-
-def _by_position(record: StoredRecord) -> int:
-    return record.position
