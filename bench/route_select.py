@@ -119,7 +119,7 @@ def main() -> None:
     known = inputs(args.decisions, args.classes, unseen=False)
     unseen = inputs(args.decisions // 10, args.classes, unseen=True)
     key = SigningKey(b"\x07" * 32, name="bench")
-    with Ledger.open(url, key=key) as ledger, RouteService(ledger, url, catalog) as router:
+    with Ledger.open(url, key=key) as ledger, RouteService(ledger, catalog) as router:
         started = time.perf_counter()
         router.engine.catch_up()
         print(f"caught up {args.events:,} outcomes in {time.perf_counter() - started:.1f} s")

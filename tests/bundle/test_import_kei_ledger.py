@@ -47,12 +47,12 @@ def run(ledger: Ledger, url: str, path: Path, *, dry_run: bool = False) -> Impor
 
 
 def agents(ledger: Ledger, url: str) -> dict[str, dict[str, Any]]:
-    with AgentService(ledger, url) as service:
+    with AgentService(ledger) as service:
         return {r["id"]: r for r in service.caught_up().rows()}
 
 
 def costs(ledger: Ledger, url: str) -> dict[str, int]:
-    with CostService(ledger, url) as service:
+    with CostService(ledger) as service:
         return {r.key: r.micro_cents for r in service.report("agent", Catalog(())).rows}
 
 
@@ -259,7 +259,7 @@ def test_awkward_v9_data_imports_completely(
 def test_pre_v5_duplicate_dnas_import(
     ledger: Ledger, store_url: str, upstream: Callable[..., UpstreamLedger]
 ) -> None:
-    with AgentService(ledger, store_url) as service:
+    with AgentService(ledger) as service:
         service.fork(AgentForked(agent_id="native", branch="n", dna=DNA3))
     db = upstream(4)
     db.agent("first", dna=DNA1, started=T).agent("second", dna=DNA1, started=T + 1)
@@ -276,7 +276,7 @@ def test_pre_v5_duplicate_dnas_import(
 def test_native_agent_with_the_same_id_is_not_imported(
     ledger: Ledger, store_url: str, upstream: Callable[..., UpstreamLedger]
 ) -> None:
-    with AgentService(ledger, store_url) as service:
+    with AgentService(ledger) as service:
         service.fork(AgentForked(agent_id="a", branch="mine"))
     db = upstream()
     db.agent("a", status="done", cost_cents=2, started=T)
@@ -358,7 +358,7 @@ def test_cost_change_amends_the_current_head_of_the_chain(
     db = upstream()
     db.agent("a", started=T, cost_cents=1, provider="p", model="m")
     run(ledger, store_url, db.path)
-    with CostService(ledger, store_url) as service:
+    with CostService(ledger) as service:
         service.amend(
             CostAmended(
                 agent_id="a", supersedes_stream="agent/a", supersedes_version=2, provider="p",

@@ -277,7 +277,7 @@ def race_fork(
     url: str, key: SigningKey, request: AgentForked, barrier: threading.Barrier
 ) -> object:
     """Fork once the other thread is ready too; the result or the refusal."""
-    with Ledger.open(url, key=key) as ledger, AgentService(ledger, url) as service:
+    with Ledger.open(url, key=key) as ledger, AgentService(ledger) as service:
         service.caught_up()
         barrier.wait()
         try:

@@ -261,7 +261,7 @@ def test_tree_and_report_agree_on_what_the_catalog_vouches_for(
     kei("cost", "record", "kid", "--provider", "p", "--model", "m", "--cents", "1")
 
     def both(catalog: Catalog) -> tuple[list[int], list[int]]:
-        with Ledger.open(store_url) as ledger, CostService(ledger, store_url) as service:
+        with Ledger.open(store_url) as ledger, CostService(ledger) as service:
             tree = [n.cost.unverified for n in service.tree("a1", catalog)]
             rows = {r.key: r.unverified for r in service.report("agent", catalog).rows}
         return tree, [rows["a1"], rows["kid"]]

@@ -67,7 +67,7 @@ QUERIES = [
 def test_the_mirror_answers_as_the_sql_read_model(
     ledger: Ledger, store_url: str, redis_url: str, prefix: str
 ) -> None:
-    with MemoryService(ledger, store_url) as service:
+    with MemoryService(ledger) as service:
         write(service, "run1", "a", "ci", "rust", kind="trace")
         write(service, "run2", "b", "rust", kind="trace")
         write(service, "other", "c", "ci")
@@ -91,7 +91,7 @@ def test_the_mirror_answers_as_the_sql_read_model(
 def test_two_mirrors_apply_each_event_once(
     ledger: Ledger, store_url: str, redis_url: str, prefix: str
 ) -> None:
-    with MemoryService(ledger, store_url) as service:
+    with MemoryService(ledger) as service:
         for i in range(5):
             write(service, f"k{i}", f"v{i}", "t")
     first = RedisMemory(redis_url, ledger.store, prefix=prefix)
@@ -102,7 +102,7 @@ def test_two_mirrors_apply_each_event_once(
 
 
 def test_a_broken_chain_is_not_mirrored(ledger: Ledger, redis_url: str, prefix: str) -> None:
-    with MemoryService(ledger, ledger.store.url) as service:
+    with MemoryService(ledger) as service:
         write(service, "a", "one")
         write(service, "b", "two")
     last = ledger.store.max_position()

@@ -65,11 +65,11 @@ def test_incremental_equals_rebuilt(
     store_url: str, ledger: Ledger, steps: list[Step], page_size: int
 ) -> None:
     prefix = uuid.uuid4().hex[:8]
-    with AgentService(ledger, store_url) as service:
+    with AgentService(ledger) as service:
         for step in steps:
             run_step(service, prefix, step)  # each command catches up first
         service.caught_up()
-        incremental = service.engine.digest("agents")
+        incremental = service.models.engine.digest("agents")
         small = ProjectionEngine(
             store_url, ledger.store, [Agents("agents_small")], page_size=page_size
         )
@@ -78,16 +78,16 @@ def test_incremental_equals_rebuilt(
             paged = _rows(service, small)
         finally:
             small.close()
-        service.engine.rebuild()
-        assert service.engine.digest("agents") == incremental
-        assert paged == _rows(service, service.engine)
+        service.models.engine.rebuild()
+        assert service.models.engine.digest("agents") == incremental
+        assert paged == _rows(service, service.models.engine)
 
 
 def _rows(service: AgentService, engine: ProjectionEngine) -> list[tuple[object, ...]]:
     """The rows of an engine's agents table (the digest would include its name)."""
     name = next(iter(engine.projections))
     table = engine.tables[name][0]
-    with service._db.connect() as conn:
+    with service.models.connect() as conn:
         rows = conn.execute(sa.select(table).order_by(table.c.id)).all()
     return [tuple(r) for r in rows]
 
@@ -107,7 +107,7 @@ def test_fold_follows_the_table_for_raw_events(store_url: str, ledger: Ledger) -
         events.AgentCompleted(agent_id="ghost", summary="?"),
     ]
     ledger.append([NewEvent("raw", p) for p in raw])
-    with AgentService(ledger, store_url) as service:
+    with AgentService(ledger) as service:
         rows = {r["id"]: r for r in service.caught_up().rows()}
     assert set(rows) == {"x"}
     x = rows["x"]
@@ -131,7 +131,7 @@ def test_many_agents_in_one_page(
     ]
     for i in range(0, len(batch), 200):
         ledger.append(batch[i : i + 200])
-    with AgentService(ledger, store_url) as service:
+    with AgentService(ledger) as service:
         rows = service.caught_up().rows()
         assert len(rows) == n and {r["status"] for r in rows} == {"failed"}
         assert {r["stream_version"] for r in rows} == {2}
@@ -145,7 +145,7 @@ def test_a_fork_that_loses_the_append_gets_the_second_comers_message(
     ledger.append([NewEvent("agent/x", events.AgentMerged(agent_id="not-x"))])
     ledger.append([NewEvent(f"dna/{dna}", events.DnaClaimed(dna=dna, agent_id="owner"))])
     before = ledger.store.count()
-    with AgentService(ledger, store_url) as service:
+    with AgentService(ledger) as service:
         with pytest.raises(DuplicateAgentError, match="agent x already exists"):
             service.fork(AgentForked(agent_id="x", branch="b"))
         with pytest.raises(DnaCollisionError, match="dna collision") as caught:
@@ -163,17 +163,17 @@ def test_a_cycle_of_raw_events_still_gives_a_finite_tree(store_url: str, ledger:
             NewEvent("raw", AgentForked(agent_id="c", branch="c", parent_agent_id="b")),
         ]
     )
-    with AgentService(ledger, store_url) as service:
+    with AgentService(ledger) as service:
         found = tree(service.caught_up(), "a")
     assert [(depth, row["id"]) for depth, row in found] == [(0, "a"), (1, "b"), (2, "c")]
 
 
 def test_reopening_three_times_is_idempotent(store_url: str, ledger: Ledger) -> None:
     for n in range(3):
-        with AgentService(ledger, store_url) as service:
+        with AgentService(ledger) as service:
             service.fork(AgentForked(agent_id=f"a{n}", branch="b"))
             assert len(service.caught_up().rows()) == n + 1
-            digest = service.engine.digest("agents")
-    with AgentService(ledger, store_url) as service:
-        service.engine.rebuild()
-        assert service.engine.digest("agents") == digest
+            digest = service.models.engine.digest("agents")
+    with AgentService(ledger) as service:
+        service.models.engine.rebuild()
+        assert service.models.engine.digest("agents") == digest

@@ -63,7 +63,7 @@ def test_a_new_store_is_not_fresh(store_url: str, tmp_path: Path) -> None:
     )
     with Ledger.open(store_url) as ledger:
         assert not cost_reads.is_fresh(ledger.store)  # no read models yet
-        cost_reads.caught_up(ledger.store, store_url)
+        cost_reads.caught_up(ledger)
         assert cost_reads.is_fresh(ledger.store)
         assert cost_reads.report(ledger.store, "agent", load_catalog(None)).rows == []
 
@@ -76,20 +76,20 @@ def test_fresh_only_at_the_head_at_this_version_with_the_indexes(
         assert cost_reads.is_fresh(store)  # `kei cost record` caught them up
         kei("agent", "fork", "late", "agent/late")
         assert not cost_reads.is_fresh(store)  # the log moved on
-        cost_reads.caught_up(store, store_url)
+        cost_reads.caught_up(ledger)
         run_sql(store_url, "UPDATE kei_projections SET version = 1 WHERE name = 'costs'")
         assert not cost_reads.is_fresh(store)  # an older version's tables
-        cost_reads.caught_up(store, store_url)
+        cost_reads.caught_up(ledger)
         assert cost_reads.is_fresh(store)
         run_sql(store_url, "DROP INDEX costs_events_agent_idx")
         assert not cost_reads.is_fresh(store)  # the tree would scan every cost per agent
-        cost_reads.caught_up(store, store_url)
+        cost_reads.caught_up(ledger)
         assert cost_reads.is_fresh(store)
 
 
 def test_the_reads_answer_as_the_service_does(kei: Callable[..., Any], store_url: str) -> None:
     catalog = load_catalog(None)
-    with Ledger.open(store_url) as ledger, CostService(ledger, store_url) as service:
+    with Ledger.open(store_url) as ledger, CostService(ledger) as service:
         by_service = [service.report(by, catalog) for by in cost_reads.GROUPS]
         tree = service.tree("root", catalog, full=True)
         assert cost_reads.is_fresh(ledger.store)

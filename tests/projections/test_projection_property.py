@@ -108,7 +108,7 @@ def test_every_projection_incremental_equals_rebuilt(
     store_url: str, ledger: Ledger, steps: list[Step], page_size: int
 ) -> None:
     prefix = uuid.uuid4().hex[:8]
-    with AgentService(ledger, store_url) as agents, CostService(ledger, store_url) as costs:
+    with AgentService(ledger) as agents, CostService(ledger) as costs:
         for step in steps:
             run_step(agents, costs, prefix, step)
             digests(store_url, ledger)  # every projection catches up after each command

@@ -211,7 +211,7 @@ def test_without_a_key_the_log_is_still_checked(kei: Run, store_url: str) -> Non
     run_sql(store_url, "UPDATE kei_projections SET position = position + 5")
     with Ledger.open(store_url) as ledger:
         assert not cost_reads.is_fresh(ledger.store)
-        cost_reads.caught_up(ledger.store, store_url)
+        cost_reads.caught_up(ledger)
         assert cost_reads.is_fresh(ledger.store)
         report = cost_reads.report(ledger.store, "agent", _catalog())
     assert report.total == 1200

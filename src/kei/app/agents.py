@@ -26,10 +26,9 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
-from kei.adapters.readmodels.db import driver_errors, make_engine
-from kei.adapters.readmodels.engine import ProjectionEngine
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.retrying import retry_write
+from kei.app.readmodels import ReadModels
 from kei.domain.agents.rules import (
     Accepted,
     AgentState,
@@ -69,16 +68,13 @@ class Outcome:
 class AgentService:
     """The agent commands over one ledger and its ``agents`` read model."""
 
-    def __init__(self, ledger: Ledger, url: str, *, seal_key: bytes | None = None) -> None:
+    def __init__(self, ledger: Ledger, *, seal_key: bytes | None = None) -> None:
         self.ledger = ledger
         self.projection = Agents()
-        self.engine = ProjectionEngine(url, ledger.store, [self.projection], seal_key=seal_key)
-        with driver_errors(f"agents in {ledger.store.url}: open failed"):
-            self._db = make_engine(url)
+        self.models = ReadModels(ledger, self.projection, name="agents", seal_key=seal_key)
 
     def close(self) -> None:
-        self.engine.close()
-        self._db.dispose()
+        self.models.close()
 
     def __enter__(self) -> AgentService:
         return self
@@ -89,7 +85,7 @@ class AgentService:
     # -- reads -------------------------------------------------------------------
 
     def caught_up(self) -> AgentService:
-        self.engine.catch_up()
+        self.models.catch_up()
         return self
 
     def rows(self, where: Any = None, order: Any = None, columns: Any = None) -> Rows:
@@ -100,10 +96,7 @@ class AgentService:
             query = query.where(where)
         if order is not None:
             query = query.order_by(*order)
-        with driver_errors("agents: read failed"), self._db.connect() as conn:
-            result = conn.execute(query)
-            keys = list(result.keys())  # zip is ~3x faster than Row._asdict on 100k rows
-            return [dict(zip(keys, r, strict=True)) for r in result.fetchall()]
+        return self.models.rows(query)
 
     def rows_in(self, column: Any, keys: list[str]) -> Rows:
         out: Rows = []

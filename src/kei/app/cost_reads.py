@@ -18,13 +18,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from kei.adapters.store.base import EventStore
 from kei.domain.agents.tree import walk
 from kei.domain.catalog.catalog import Catalog
 from kei.errors import InputError
 from kei.projections import faults, names
+
+if TYPE_CHECKING:
+    from kei.app.ledger.ledger import Ledger
 
 GROUPS: Final = ("agent", "provider", "model", "day")
 _COLUMN: Final = {"agent": "agent_id", "provider": "provider", "model": "model", "day": "day"}
@@ -76,11 +79,7 @@ class TreeNode:
 
 
 def caught_up(
-    store: EventStore,
-    url: str,
-    *,
-    seal_key: bytes | None = None,
-    only: Sequence[str] | None = None,
+    ledger: Ledger, *, seal_key: bytes | None = None, only: Sequence[str] | None = None
 ) -> None:
     """Make sure ``agents`` and ``costs`` (or ``only`` these) answer for the whole log
     (see the docstring).
@@ -90,17 +89,14 @@ def caught_up(
     rebuilds from the log one that does not match. Without it, the plain-SQL check
     below still makes sure the log holds the event the read models last folded; an
     edited row goes unnoticed."""
-    if seal_key is None and is_fresh(store) and _faults_told(store):
+    if seal_key is None and is_fresh(ledger.store) and _faults_told(ledger.store):
         return
-    from kei.adapters.readmodels.engine import ProjectionEngine
+    from kei.app.readmodels import ReadModels
     from kei.projections.agents import Agents
     from kei.projections.costs import Costs
 
-    engine = ProjectionEngine(url, store, [Agents(), Costs()], seal_key=seal_key)
-    try:
-        engine.catch_up(None if only is None else list(only))
-    finally:
-        engine.close()
+    with ReadModels(ledger, Agents(), Costs(), name="costs", seal_key=seal_key) as models:
+        models.catch_up(None if only is None else list(only))
 
 
 def _faults_told(store: EventStore) -> bool:

@@ -94,8 +94,8 @@ def inventories_of(backends: Mapping[str, LlmBackend], capacity: Capacity) -> li
 class LlmService:
     """Calls through the viable local backends, recorded on ``ledger``.
 
-    ``backends`` maps a kind to its client; ``projection_url`` is where ``CostService``
-    keeps its read models (default: the store's URL).
+    ``backends`` maps a kind to its client; a call's cost goes through ``CostService``
+    on the same ledger.
     """
 
     def __init__(
@@ -105,7 +105,6 @@ class LlmService:
         backends: Mapping[str, LlmBackend],
         capacity: Capacity,
         *,
-        projection_url: str | None = None,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         seal_key: bytes | None = None,
     ) -> None:
@@ -113,7 +112,6 @@ class LlmService:
         self.catalog = catalog
         self.backends = dict(backends)
         self.capacity = capacity
-        self.projection_url = projection_url or ledger.store.url
         self._new_id = new_id
         self._seal_key = seal_key
 
@@ -191,7 +189,7 @@ class LlmService:
             micro_cents=done.micro_cents, usage=done.usage, price_entry_id=entry.id,
             price_entry_hash=entry.price_digest,
         )  # fmt: skip
-        with CostService(self.ledger, self.projection_url, seal_key=self._seal_key) as costs:
+        with CostService(self.ledger, seal_key=self._seal_key) as costs:
             return costs.record(request), ()
 
     def _check_agent(self, agent_id: str) -> None:

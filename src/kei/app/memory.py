@@ -18,10 +18,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from kei.adapters.readmodels.db import driver_errors, make_engine
-from kei.adapters.readmodels.engine import ProjectionEngine
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.retrying import retry_write
+from kei.app.readmodels import ReadModels
 from kei.domain.events.memory import (
     MemoryCompacted,
     MemoryForgotten,
@@ -51,16 +50,13 @@ def check_write(p: MemoryWritten) -> None:
 class MemoryService:
     """The memory commands over one ledger and its ``memory`` read model."""
 
-    def __init__(self, ledger: Ledger, url: str, *, seal_key: bytes | None = None) -> None:
+    def __init__(self, ledger: Ledger, *, seal_key: bytes | None = None) -> None:
         self.ledger = ledger
         self.projection = Memory()
-        self.engine = ProjectionEngine(url, ledger.store, [self.projection], seal_key=seal_key)
-        with driver_errors(f"memory in {ledger.store.url}: open failed"):
-            self._db = make_engine(url)
+        self.models = ReadModels(ledger, self.projection, name="memory", seal_key=seal_key)
 
     def close(self) -> None:
-        self.engine.close()
-        self._db.dispose()
+        self.models.close()
 
     def __enter__(self) -> MemoryService:
         return self
@@ -121,7 +117,7 @@ class MemoryService:
             raise InputError("search needs at least one word")
         i = self.projection.items
         query = self._filtered(q)
-        if self._db.dialect.name == "sqlite":
+        if self.models.dialect == "sqlite":
             quoted = " ".join('"' + t.replace('"', '""') + '"' for t in terms)
             fts = sa.table(self.projection.fts, sa.column("rowid"), sa.column("rank"))
             match = sa.text(f"{self.projection.fts} MATCH :terms").bindparams(terms=quoted)
@@ -156,8 +152,7 @@ class MemoryService:
         return query if q.limit is None else query.limit(q.limit)
 
     def _items(self, query: sa.Select[Any]) -> list[Item]:
-        self.engine.catch_up()
-        with driver_errors("memory: read failed"), self._db.connect() as conn:
+        with self.models.catch_up().connect() as conn:
             result = conn.execute(query)
             keys = list(result.keys())
             rows = [dict(zip(keys, r, strict=True)) for r in result.all()]

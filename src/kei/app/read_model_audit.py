@@ -13,9 +13,12 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kei.adapters.store.base import EventStore
+
+if TYPE_CHECKING:
+    from kei.app.ledger.ledger import Ledger
 
 __all__ = ["Audit", "audit_read_models"]
 
@@ -46,12 +49,13 @@ class Audit:
         }
 
 
-def audit_read_models(url: str, store: EventStore) -> list[Audit]:
-    """Every shipped projection in ``url`` compared with its fold of ``store``."""
+def audit_read_models(ledger: Ledger) -> list[Audit]:
+    """Every shipped projection in ``ledger``'s database compared with its fold of the log."""
     from kei.adapters.readmodels.engine import ProjectionEngine
     from kei.projections.registry import default_projections
 
-    live = ProjectionEngine(url, store, default_projections())
+    store = ledger.store
+    live = ProjectionEngine(ledger.url, store, default_projections())
     try:
         states = live.states()
         off_log = live.off_log()

@@ -20,10 +20,9 @@ from typing import Final
 import sqlalchemy as sa
 
 from kei.adapters.files.bounded_read import bounded_lines, open_regular
-from kei.adapters.readmodels.db import driver_errors, make_engine
-from kei.adapters.readmodels.engine import ProjectionEngine
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.retrying import retry_write
+from kei.app.readmodels import ReadModels
 from kei.domain.events.limits import payload_problem
 from kei.domain.events.payload import Payload
 from kei.domain.events.traces import TraceRejected, recorded, trace_stream
@@ -49,18 +48,13 @@ class IngestReport:
 class RetroService:
     """Trace ingestion and retrospectives over one ledger and its ``traces`` read model."""
 
-    def __init__(
-        self, ledger: Ledger, url: str, matrix: Matrix, *, seal_key: bytes | None = None
-    ) -> None:
+    def __init__(self, ledger: Ledger, matrix: Matrix, *, seal_key: bytes | None = None) -> None:
         self.ledger, self.matrix = ledger, matrix
         self.projection = Traces()
-        self.engine = ProjectionEngine(url, ledger.store, [self.projection], seal_key=seal_key)
-        with driver_errors(f"traces in {ledger.store.url}: open failed"):
-            self._db = make_engine(url)
+        self.models = ReadModels(ledger, self.projection, name="traces", seal_key=seal_key)
 
     def close(self) -> None:
-        self.engine.close()
-        self._db.dispose()
+        self.models.close()
 
     def __enter__(self) -> RetroService:
         return self
@@ -155,9 +149,8 @@ class RetroService:
         return payload
 
     def _hashes(self, session: str) -> set[str]:
-        self.engine.catch_up()
         found: set[str] = set()
-        with driver_errors("traces: read failed"), self._db.connect() as conn:
+        with self.models.catch_up().connect() as conn:
             for table in (self.projection.events, self.projection.rejected):
                 query = sa.select(table.c.content_hash).where(table.c.session == session)
                 found.update(r[0] for r in conn.execute(query))
@@ -167,17 +160,15 @@ class RetroService:
 
     def events(self, session: str | None = None) -> list[TraceEvent]:
         """The recorded events (of one session, or all), for the analyses."""
-        self.engine.catch_up()
         t = self.projection.events
         query = sa.select(t) if session is None else sa.select(t).where(t.c.session == session)
-        with driver_errors("traces: read failed"), self._db.connect() as conn:
+        with self.models.catch_up().connect() as conn:
             rows = conn.execute(query.order_by(t.c.session, t.c.content_hash)).mappings().all()
         return [_event(r) for r in rows]
 
     def sessions(self) -> list[str]:
-        self.engine.catch_up()
         t = self.projection.events
-        with driver_errors("traces: read failed"), self._db.connect() as conn:
+        with self.models.catch_up().connect() as conn:
             return [
                 r[0] for r in conn.execute(sa.select(t.c.session).distinct().order_by(t.c.session))
             ]

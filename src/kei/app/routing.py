@@ -22,6 +22,7 @@ from typing import Final, TypeVar
 
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.retrying import retry_write
+from kei.app.readmodels import ReadModels
 from kei.app.route_evidence import FoldedEvidence, TableEvidence
 from kei.domain.agents.dna import parse_dna
 from kei.domain.catalog.catalog import Catalog
@@ -85,16 +86,12 @@ class PosteriorRow:
 class RouteService:
     """The routing commands over one ledger and its ``posteriors`` read model."""
 
-    def __init__(
-        self, ledger: Ledger, url: str, catalog: Catalog, *, seal_key: bytes | None = None
-    ) -> None:
-        from kei.adapters.readmodels.engine import ProjectionEngine
-
+    def __init__(self, ledger: Ledger, catalog: Catalog, *, seal_key: bytes | None = None) -> None:
         self.ledger, self.catalog = ledger, catalog
-        self.engine = ProjectionEngine(url, ledger.store, [Posteriors()], seal_key=seal_key)
+        self.models = ReadModels(ledger, Posteriors(), name="posteriors", seal_key=seal_key)
 
     def close(self) -> None:
-        self.engine.close()
+        self.models.close()
 
     def __enter__(self) -> RouteService:
         return self
@@ -112,7 +109,7 @@ class RouteService:
         if inp.dna:
             parse_dna(inp.dna)  # a malformed DNA is refused, naming the bad segment
         inp = self.resolved(inp)
-        self.engine.catch_up()
+        self.models.catch_up()
         weights_ref, weights = self.current_weights()
         if weights is not None:
             inp = replace(inp, weights=weights_value(weights.weights))
@@ -255,7 +252,7 @@ class RouteService:
         """Every (model, task class) count, or one class's."""
         from kei.projections import names
 
-        self.engine.catch_up()
+        self.models.catch_up()
         sql = f"SELECT model, task_class, successes, failures FROM {names.POSTERIORS_TABLE}"
         params: list[str] = []
         if task_class is not None:

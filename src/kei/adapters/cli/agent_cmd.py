@@ -50,7 +50,7 @@ def _service(settings: Settings, *, write: bool = False) -> Iterator[AgentServic
 
     with (
         open_ledger(settings, with_key=write) as ledger,
-        AgentService(ledger, settings.db_url, seal_key=seal_key(settings)) as service,
+        AgentService(ledger, seal_key=seal_key(settings)) as service,
     ):
         yield service
 
@@ -204,7 +204,7 @@ def tree_cmd(
         settings = g.settings()
         catalog = load_catalog(settings.home)
         with open_ledger(settings) as ledger:
-            cost_reads.caught_up(ledger.store, settings.db_url, seal_key=seal_key(settings))
+            cost_reads.caught_up(ledger, seal_key=seal_key(settings))
             nodes = cost_reads.tree(ledger.store, root, catalog, full=as_json)
         if as_json:
             for n in nodes:

@@ -80,7 +80,7 @@ def _service(settings: Settings, *, write: bool = False) -> Iterator[CostService
 
     with (
         open_ledger(settings, with_key=write) as ledger,
-        CostService(ledger, settings.db_url, seal_key=seal_key(settings)) as service,
+        CostService(ledger, seal_key=seal_key(settings)) as service,
     ):
         yield service
 
@@ -243,9 +243,7 @@ def report(
         settings = g.settings()
         catalog = load_catalog(settings.home)
         with open_ledger(settings) as ledger:
-            cost_reads.caught_up(
-                ledger.store, settings.db_url, seal_key=seal_key(settings), only=["costs"]
-            )
+            cost_reads.caught_up(ledger, seal_key=seal_key(settings), only=["costs"])
             result = cost_reads.report(ledger.store, by, catalog, since_us)
         if as_json:
             json_line(report_dict(result, since_us, limit))

@@ -171,7 +171,7 @@ def step_agents(run: DemoRun) -> None:
 
     ledger, catalog = run.open(), run.catalog()
     before = ledger.store.count()
-    with AgentService(ledger, run.url) as agents, CostService(ledger, run.url) as costs:
+    with AgentService(ledger) as agents, CostService(ledger) as costs:
         for agent_id, branch, parent in TEAM:
             agents.fork(ev.AgentForked(agent_id=agent_id, branch=branch, parent_agent_id=parent))
         names = [costs.record(ev.CostRecorded(**_charge(catalog, *call))) for call in SPEND]
@@ -208,7 +208,7 @@ def step_show(run: DemoRun) -> None:
     from kei.adapters.cli import render
     from kei.app.costs import CostService
 
-    with CostService(run.open(), run.url) as costs:
+    with CostService(run.open()) as costs:
         nodes = costs.tree("orchestrator", run.catalog())
         report = costs.report("agent", run.catalog())
     shown = (
@@ -233,7 +233,7 @@ def step_route(run: DemoRun) -> None:
     from kei.app.routing import RouteService
     from kei.domain.routing.select import DecisionInput
 
-    with RouteService(run.open(), run.url, run.catalog()) as router:
+    with RouteService(run.open(), run.catalog()) as router:
         first = router.select(DecisionInput(dna=ROUTED_DNA)).event
         run.say(f"[route] kei route select --dna {ROUTED_DNA}: {first.model} "
                 f"({first.reason}, n={first.n})")  # fmt: skip
@@ -264,7 +264,7 @@ def step_memory(run: DemoRun) -> None:
         ("flaky-test", "test_backoff_jitter times out under load; raise its timeout", ("ci",)),
         ("retry-policy", "jittered exponential backoff, at most 6 tries", ("rust", "retry")),
     )
-    with MemoryService(run.open(), run.url) as memory:
+    with MemoryService(run.open()) as memory:
         for key, value, tags in notes:
             memory.write(MemoryWritten(namespace="default", key=key, value=value,
                                        kind="concept", tags=tags))  # fmt: skip
@@ -301,7 +301,7 @@ def step_retro(run: DemoRun) -> None:
 
     path = run.folder / "session.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in _transcript()))
-    with RetroService(run.open(), run.url, shipped_matrix()) as retro:
+    with RetroService(run.open(), shipped_matrix()) as retro:
         first, again = retro.ingest(path, "demo"), retro.ingest(path, "demo")
         found = retrospective(retro.events("demo"), "demo")
     run.say(f"[retro] kei retro ingest session.jsonl --session demo: {first.appended} events; "

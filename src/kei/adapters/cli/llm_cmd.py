@@ -288,7 +288,6 @@ def _service(ctx: typer.Context, read_s: float, *, start_server: bool) -> Iterat
             p.catalog,
             p.clients,
             p.capacity,
-            projection_url=settings.db_url,
             seal_key=seal_key(settings),
         )
 

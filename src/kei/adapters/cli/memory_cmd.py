@@ -88,7 +88,7 @@ def _service(settings: Settings, *, write: bool = False) -> Iterator[MemoryServi
 
     with (
         open_ledger(settings, with_key=write) as ledger,
-        MemoryService(ledger, settings.db_url, seal_key=seal_key(settings)) as s,
+        MemoryService(ledger, seal_key=seal_key(settings)) as s,
     ):
         yield s
 

@@ -47,9 +47,7 @@ def _engine(settings: Settings) -> Iterator[ProjectionEngine]:
 
     with open_ledger(settings) as ledger:
         key = seal_key(settings)
-        engine = ProjectionEngine(
-            settings.db_url, ledger.store, default_projections(), seal_key=key
-        )
+        engine = ProjectionEngine(ledger.url, ledger.store, default_projections(), seal_key=key)
         try:
             yield engine
         finally:
@@ -87,7 +85,7 @@ def verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
     with handled(ctx) as g, stdout_closed_ok():
         settings = g.settings()
         with open_ledger(settings) as ledger:
-            audits = audit_read_models(settings.db_url, ledger.store)
+            audits = audit_read_models(ledger)
         ok = show_audits(audits, as_json=as_json)
     raise typer.Exit(int(Exit.OK if ok else Exit.FINDINGS))
 

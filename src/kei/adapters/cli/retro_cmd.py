@@ -45,7 +45,7 @@ def _service(settings: Settings, *, write: bool = False) -> Iterator[RetroServic
     matrix = load_matrix(None, os.environ, settings.home)
     with (
         open_ledger(settings, with_key=write) as ledger,
-        RetroService(ledger, settings.db_url, matrix, seal_key=seal_key(settings)) as service,
+        RetroService(ledger, matrix, seal_key=seal_key(settings)) as service,
     ):
         yield service
 

@@ -48,7 +48,7 @@ def _service(settings: Settings, *, write: bool = False) -> Iterator[RouteServic
     catalog = load_catalog(settings.home)
     with (
         open_ledger(settings, with_key=write) as ledger,
-        RouteService(ledger, settings.db_url, catalog, seal_key=seal_key(settings)) as service,
+        RouteService(ledger, catalog, seal_key=seal_key(settings)) as service,
     ):
         yield service
 

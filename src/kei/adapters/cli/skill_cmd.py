@@ -1,10 +1,9 @@
 """``kei skill record|report|last-used``: skill invocations and upstream's Phase-D metrics.
 
 Thin: ``record`` checks its input (``kei.domain.agents.skills``) before the ledger is even
-opened, then appends one ``skill.invoked`` event to stream ``skill/<NAME>`` without
-an expected version (invocations are independent facts). ``report`` and
-``last-used`` catch the ``skills`` projection up (verifying the chain it reads),
-then fold its rows with the domain maths. Data on stdout, confirmations on stderr.
+opened; ``kei.app.skills.SkillService`` appends and reads (``report`` and ``last-used``
+catch the ``skills`` projection up, verifying the chain it reads). This module parses,
+calls and renders: data on stdout, confirmations on stderr.
 The report is upstream's markdown table by default; on a terminal, without
 ``--format``, it is a rich table instead (``render.py``).
 """
@@ -29,10 +28,8 @@ from kei.domain.events import SkillInvoked
 from kei.errors import InputError
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
     from kei.adapters.cli.config import Settings
-    from kei.projections.skills import Skills
+    from kei.app.skills import SkillService
 
 skill_app = typer.Typer(help="Skill invocations and their success metrics.", no_args_is_help=True)
 
@@ -66,7 +63,7 @@ def record(
     as_json: JsonOption = False,
 ) -> None:
     """Append one skill.invoked event to stream skill/NAME."""
-    from kei.app.ledger.ledger import NewEvent
+    from kei.app.skills import SkillService
 
     with handled(ctx) as g, stdout_closed_ok():
         ok = sk.parse_success(success)
@@ -79,7 +76,7 @@ def record(
             trajectory_id=trajectory,
         )
         with open_ledger(g.settings(), with_key=True) as ledger:
-            event = ledger.append([NewEvent(sk.skill_stream(name), payload)])[0]
+            event = SkillService(ledger).record(payload)
         ts = event.timestamp_us // 1_000_000
         if as_json:
             json_line({"ok": True, "skill": name, "ts": ts, "position": event.position})
@@ -111,8 +108,8 @@ def report(
         chosen = _format(fmt, as_json=as_json)
         now_us = _now_us()
         since_us = sk.parse_since(since or f"{sk.DEFAULT_WINDOW_DAYS}d", now_us)
-        with _caught_up(g.settings()) as (skills, conn):
-            rows = sk.aggregate(skills.invocations(conn, since_us=since_us), since_us=since_us)
+        with _service(g.settings()) as skills:
+            rows = skills.report(since_us)
         if chosen == "json":
             print(json.dumps([r.to_dict() for r in rows], indent=2, ensure_ascii=False))
         elif fmt is None and rows and is_tty() and render.fits(len(rows)):
@@ -125,8 +122,8 @@ def report(
 def last_used(ctx: typer.Context, name: NameArg, as_json: JsonOption = False) -> None:
     """When the skill was last invoked (\"never\" when it never was)."""
     with handled(ctx) as g, stdout_closed_ok():
-        with _caught_up(g.settings()) as (skills, conn):
-            found = skills.last_used_us(conn, name)
+        with _service(g.settings()) as skills:
+            found = skills.last_used_us(name)
         moment = None if found is None else _rfc3339(found)
         if as_json:
             ts = None if found is None else found // 1_000_000
@@ -159,28 +156,12 @@ def _format(fmt: str | None, *, as_json: bool) -> str:
 
 
 @contextmanager
-def _caught_up(settings: Settings) -> Iterator[tuple[Skills, Connection]]:
-    """The ``skills`` projection caught up, and a connection to read it."""
-    from kei.adapters.readmodels.db import driver_errors, make_engine
-    from kei.adapters.readmodels.engine import ProjectionEngine
-    from kei.projections.skills import Skills
+def _service(settings: Settings) -> Iterator[SkillService]:
+    """The skill reads over the ledger ``settings`` name."""
+    from kei.app.skills import SkillService
 
-    skills = Skills()
     with open_ledger(settings) as ledger:
-        where = ledger.store.url  # the URL without its password
-        engine = ProjectionEngine(
-            settings.db_url, ledger.store, [skills], seal_key=seal_key(settings)
-        )
-        try:
-            engine.catch_up()
-        finally:
-            engine.close()
-    reader = make_engine(settings.db_url)
-    try:
-        with driver_errors(f"skills in {where}: read failed"), reader.connect() as conn:
-            yield skills, conn
-    finally:
-        reader.dispose()
+        yield SkillService(ledger, seal_key=seal_key(settings))
 
 
 def _now_us() -> int:

@@ -211,7 +211,7 @@ def _read_models(settings: Settings, *, as_json: bool) -> bool:
     from kei.app.read_model_audit import audit_read_models
 
     with open_ledger(settings) as ledger:
-        audits = audit_read_models(settings.db_url, ledger.store)
+        audits = audit_read_models(ledger)
     return show_audits(audits, as_json=as_json)
 
 

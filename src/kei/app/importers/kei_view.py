@@ -116,7 +116,7 @@ def _load_existing(view: KeiView, ledger: Ledger) -> None:
 def _load_agents(view: KeiView, ledger: Ledger, url: str, upstream: Upstream) -> None:
     branches = sorted({a.parent_branch for a in upstream.agents if a.parent_branch is not None})
     dnas = sorted({a.dna for a in upstream.agents if a.dna and a.id not in view.existing})
-    with AgentService(ledger, url) as service:
+    with AgentService(ledger) as service:
         t = service.caught_up().projection.table
         rows = service.rows_in(t.c.branch, branches) + service.rows_in(t.c.dna, dnas)
     for r in rows:
