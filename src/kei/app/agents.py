@@ -28,7 +28,7 @@ import sqlalchemy as sa
 
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.retrying import retry_write
-from kei.app.readmodels import ReadModels
+from kei.app.readmodels import ReadModels, ReadModelService
 from kei.domain.agents.rules import (
     Accepted,
     AgentState,
@@ -65,22 +65,12 @@ class Outcome:
     appended: int
 
 
-class AgentService:
+class AgentService(ReadModelService):
     """The agent commands over one ledger and its ``agents`` read model."""
 
     def __init__(self, ledger: Ledger, *, seal_key: bytes | None = None) -> None:
-        self.ledger = ledger
         self.projection = Agents()
-        self.models = ReadModels(ledger, self.projection, name="agents", seal_key=seal_key)
-
-    def close(self) -> None:
-        self.models.close()
-
-    def __enter__(self) -> AgentService:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().__init__(ReadModels(ledger, self.projection, name="agents", seal_key=seal_key))
 
     # -- reads -------------------------------------------------------------------
 

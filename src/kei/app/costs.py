@@ -31,7 +31,7 @@ from kei.app.agents import agent_stream
 from kei.app.cost_reads import Report, TreeNode
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.retrying import retry_write
-from kei.app.readmodels import ReadModels
+from kei.app.readmodels import ReadModels, ReadModelService
 from kei.domain.agents.rules import Accepted, LedgerState, decide_amend, decide_cost
 from kei.domain.catalog.catalog import Catalog
 from kei.domain.events import CostAmended, CostRecorded, TokenUsage
@@ -79,23 +79,14 @@ def price_request(
     return Charge(quote.micro_cents, entry.id, entry.price_digest)
 
 
-class CostService:
+class CostService(ReadModelService):
     """The cost commands over one ledger and its ``agents`` and ``costs`` read models."""
 
     def __init__(self, ledger: Ledger, *, seal_key: bytes | None = None) -> None:
-        self.ledger = ledger
-        self.agents = Agents()
-        self.costs = Costs()
-        self.models = ReadModels(ledger, self.agents, self.costs, name="costs", seal_key=seal_key)
-
-    def close(self) -> None:
-        self.models.close()
-
-    def __enter__(self) -> CostService:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self.agents, self.costs = Agents(), Costs()
+        super().__init__(
+            ReadModels(ledger, self.agents, self.costs, name="costs", seal_key=seal_key)
+        )
 
     def _state(self, agent_id: str) -> LedgerState:
         t = self.agents.table

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.retrying import retry_write
-from kei.app.readmodels import ReadModels
+from kei.app.readmodels import ReadModels, ReadModelService
 from kei.domain.events.memory import (
     MemoryCompacted,
     MemoryForgotten,
@@ -47,22 +47,12 @@ def check_write(p: MemoryWritten) -> None:
         raise InputError("memory tags must not be empty")
 
 
-class MemoryService:
+class MemoryService(ReadModelService):
     """The memory commands over one ledger and its ``memory`` read model."""
 
     def __init__(self, ledger: Ledger, *, seal_key: bytes | None = None) -> None:
-        self.ledger = ledger
         self.projection = Memory()
-        self.models = ReadModels(ledger, self.projection, name="memory", seal_key=seal_key)
-
-    def close(self) -> None:
-        self.models.close()
-
-    def __enter__(self) -> MemoryService:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().__init__(ReadModels(ledger, self.projection, name="memory", seal_key=seal_key))
 
     # -- writes ---------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -31,10 +31,23 @@ if TYPE_CHECKING:
     from kei.app.ledger.ledger import Ledger
     from kei.projections.base import Projection
 
-__all__ = ["ReadModels", "caught_up"]
+__all__ = ["ReadModelService", "ReadModels", "caught_up"]
 
 
-class ReadModels:
+class _Closing:
+    """A resource that is its own context manager: ``with`` closes it."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ReadModels(_Closing):
     """``projections`` kept by one engine on ``ledger``'s database; ``name`` says whose
     reads failed in an error (``"<name>: read failed: ..."``). ``seal_key``: see
     ``ProjectionEngine``."""
@@ -56,12 +69,6 @@ class ReadModels:
 
     def close(self) -> None:
         self.engine.close()
-
-    def __enter__(self) -> ReadModels:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def catch_up(self, names: Sequence[str] | None = None) -> ReadModels:
         """Fold every verified event the read models (or ``names``) have not folded yet."""
@@ -85,6 +92,17 @@ class ReadModels:
             result = conn.execute(query)
             keys = list(result.keys())  # zip is ~3x faster than Row._asdict on 100k rows
             return [dict(zip(keys, r, strict=True)) for r in result.all()]
+
+
+class ReadModelService(_Closing):
+    """A use case over one ledger and the read models it decides from or reports:
+    ``self.models``, closed with the service."""
+
+    def __init__(self, models: ReadModels) -> None:
+        self.ledger, self.models = models.ledger, models
+
+    def close(self) -> None:
+        self.models.close()
 
 
 @contextmanager

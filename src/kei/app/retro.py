@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from kei.adapters.files.bounded_read import bounded_lines, open_regular
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.retrying import retry_write
-from kei.app.readmodels import ReadModels
+from kei.app.readmodels import ReadModels, ReadModelService
 from kei.domain.events.limits import payload_problem
 from kei.domain.events.payload import Payload
 from kei.domain.events.traces import TraceRejected, recorded, trace_stream
@@ -45,22 +45,13 @@ class IngestReport:
     skipped: list[Skipped] = field(default_factory=list)
 
 
-class RetroService:
+class RetroService(ReadModelService):
     """Trace ingestion and retrospectives over one ledger and its ``traces`` read model."""
 
     def __init__(self, ledger: Ledger, matrix: Matrix, *, seal_key: bytes | None = None) -> None:
-        self.ledger, self.matrix = ledger, matrix
+        self.matrix = matrix
         self.projection = Traces()
-        self.models = ReadModels(ledger, self.projection, name="traces", seal_key=seal_key)
-
-    def close(self) -> None:
-        self.models.close()
-
-    def __enter__(self) -> RetroService:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().__init__(ReadModels(ledger, self.projection, name="traces", seal_key=seal_key))
 
     # -- ingesting -------------------------------------------------------------------
 

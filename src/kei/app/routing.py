@@ -22,7 +22,7 @@ from typing import Final, TypeVar
 
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.retrying import retry_write
-from kei.app.readmodels import ReadModels
+from kei.app.readmodels import ReadModels, ReadModelService
 from kei.app.route_evidence import FoldedEvidence, TableEvidence
 from kei.domain.agents.dna import parse_dna
 from kei.domain.catalog.catalog import Catalog
@@ -83,21 +83,12 @@ class PosteriorRow:
     failures: int
 
 
-class RouteService:
+class RouteService(ReadModelService):
     """The routing commands over one ledger and its ``posteriors`` read model."""
 
     def __init__(self, ledger: Ledger, catalog: Catalog, *, seal_key: bytes | None = None) -> None:
-        self.ledger, self.catalog = ledger, catalog
-        self.models = ReadModels(ledger, Posteriors(), name="posteriors", seal_key=seal_key)
-
-    def close(self) -> None:
-        self.models.close()
-
-    def __enter__(self) -> RouteService:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self.catalog = catalog
+        super().__init__(ReadModels(ledger, Posteriors(), name="posteriors", seal_key=seal_key))
 
     # -- deciding ------------------------------------------------------------------
 

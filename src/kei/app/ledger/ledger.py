@@ -20,10 +20,10 @@ Example::
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
-from datetime import datetime
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import Unpack
 
 from kei.adapters.files.pins import Pin, identity_findings
 from kei.adapters.store import EventStore, open_store
@@ -33,12 +33,11 @@ from kei.adapters.workers.verify_pool import Progress
 from kei.app.ledger.appending import NewEvent
 from kei.app.ledger.checkpointing import sign_now
 from kei.app.ledger.leak_guard import guard_batch
-from kei.app.ledger.retrying import RetryPolicy, retry_write
+from kei.app.ledger.retrying import retry_write
 from kei.app.ledger.verification import VerifyReport, verify_store
-from kei.app.ledger.writing import WritingLedger, now
+from kei.app.ledger.writing import WriteOptions, WritingLedger
 from kei.domain import events
 from kei.domain.events.limits import check_batch
-from kei.domain.leaks.matrix import Matrix
 from kei.domain.log.identity import key_matcher
 from kei.domain.log.keys import SigningKey
 from kei.domain.log.recorded import RecordedEvent
@@ -61,17 +60,10 @@ class Ledger(WritingLedger):
         self,
         store: EventStore,
         *,
-        key: SigningKey | None = None,
-        clock: Callable[[], datetime] = now,
-        parallel_signing: bool = False,
-        leaks: Matrix | None = None,
-        retry: RetryPolicy | None = None,
         checkpoint_state: Path | None = None,
+        **options: Unpack[WriteOptions],
     ) -> None:
-        super().__init__(
-            store, key=key, clock=clock, parallel_signing=parallel_signing, leaks=leaks,
-            retry=retry,
-        )  # fmt: skip
+        super().__init__(store, **options)
         self._checkpoint_state = checkpoint_state
         self._url: str | None = None  # the URL as given (store.url hides passwords)
         self._synchronous = "FULL"
@@ -88,27 +80,25 @@ class Ledger(WritingLedger):
         cls,
         url: str,
         *,
-        key: SigningKey | None = None,
         create: bool = False,
         synchronous: str = "FULL",
-        clock: Callable[[], datetime] = now,
-        parallel_signing: bool = False,
-        leaks: Matrix | None = None,
         read_only: bool = False,
-        retry: RetryPolicy | None = None,
         checkpoint_state: Path | None = None,
+        **options: Unpack[WriteOptions],
     ) -> Ledger:
         """Open the ledger at ``url``; ``create`` makes the store (not the genesis);
         ``read_only`` opens a SQLite file so nothing can be written (``open_store``).
 
-        ``parallel_signing`` signs batches of 32 events or more on two cores, half
-        of them in a helper process (``adapters/workers/parallel_signer.py``). ``leaks`` is
-        the leak matrix every append scans free text with (``app/ledger/leak_guard.py``);
-        None means the rules shipped with kei, ``Matrix(())`` none at all. ``retry``
-        is the budget of every write that loses a race (``app/ledger/retrying.py``),
-        which the services built on this ledger use too. ``checkpoint_state`` is
-        the folder where ``checkpoint`` remembers the last checkpoint it signed, so the
-        next one checks only the events appended since (None: always the whole log).
+        ``options`` are how appends are signed and guarded (``WriteOptions``): ``key``
+        signs them, ``clock`` stamps them, ``parallel_signing`` signs batches of 32
+        events or more on two cores, half of them in a helper process
+        (``adapters/workers/parallel_signer.py``), ``leaks`` is the leak matrix every
+        append scans free text with (``app/ledger/leak_guard.py``; None means the rules
+        shipped with kei, ``Matrix(())`` none at all) and ``retry`` is the budget of
+        every write that loses a race (``app/ledger/retrying.py``), which the services
+        built on this ledger use too. ``checkpoint_state`` is the folder where
+        ``checkpoint`` remembers the last checkpoint it signed, so the next one checks
+        only the events appended since (None: always the whole log).
         """
         store = open_store(url, create=create, synchronous=synchronous, read_only=read_only)
         if create:
@@ -118,15 +108,7 @@ class Ledger(WritingLedger):
             raise StoreNotInitialisedError(
                 f"{store.url} holds no kei ledger", hint="run `kei init`"
             )
-        ledger = cls(
-            store,
-            key=key,
-            clock=clock,
-            parallel_signing=parallel_signing,
-            leaks=leaks,
-            retry=retry,
-            checkpoint_state=checkpoint_state,
-        )
+        ledger = cls(store, checkpoint_state=checkpoint_state, **options)
         ledger._url, ledger._synchronous = url, synchronous
         return ledger
 

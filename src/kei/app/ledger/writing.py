@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import TypedDict
 
 from kei.adapters.files.leaks import shipped_matrix
 from kei.adapters.store import EventStore
@@ -48,8 +49,23 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+class WriteOptions(TypedDict, total=False):
+    """How a ledger signs and guards what it appends (see ``WritingLedger``)."""
+
+    key: SigningKey | None
+    clock: Callable[[], datetime]
+    parallel_signing: bool
+    leaks: Matrix | None
+    retry: RetryPolicy | None
+
+
 class WritingLedger(KeyedLedger):
-    """Appends to one store, signed by one key, checked against the key registry."""
+    """Appends to one store, signed by ``key``, checked against the key registry.
+
+    ``clock`` stamps each event; ``parallel_signing`` signs big batches on two cores;
+    ``leaks`` is the matrix free text is scanned with (None: the rules shipped with
+    kei); ``retry`` is the budget of every write that loses a race.
+    """
 
     def __init__(
         self,
