@@ -174,12 +174,18 @@ def _dispatch(app: typer.Typer, argv: list[str]) -> int:
     return code if isinstance(code, int) else Exit.OK
 
 
-def _fail(error: KeiError) -> int:
+def print_error(error: KeiError) -> None:
+    """An error as users see it: ``kei: error: ...`` and, when it has one, ``kei: hint:
+    ...``, one line each on stderr."""
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     console.print(f"kei: error: {error}", markup=False)
     if error.hint:
         console.print(f"kei: hint: {error.hint}", markup=False)
-    return int(exit_code_for(error))
+
+
+def _fail(error: KeiError) -> int:
+    print_error(error)
+    return exit_code_for(error)
 
 
 def _internal(exc: Exception, verbose: bool) -> int:

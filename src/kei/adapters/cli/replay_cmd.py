@@ -23,6 +23,7 @@ import typer
 
 from kei.adapters.cli.context import handled, seal_key_or_none, stderr
 from kei.adapters.cli.exits import Exit
+from kei.adapters.cli.options import DryRun, JsonObject
 from kei.adapters.cli.output import json_line
 
 if TYPE_CHECKING:
@@ -35,8 +36,6 @@ DbOption = Annotated[
     str | None,
     typer.Option("--db", metavar="URL", help="The store to replay into (default: the global one)."),
 ]
-DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Verify everything, write nothing.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON report on stdout.")]
 
 _MODES = {
     "restore": "restored the ledger into an empty store",
@@ -53,8 +52,8 @@ def replay(
     ctx: typer.Context,
     source: FromOption,
     db: DbOption = None,
-    dry_run: DryRunOption = False,
-    as_json: JsonOption = False,
+    dry_run: DryRun = False,
+    as_json: JsonObject = False,
 ) -> None:
     """Verify a bundle (signatures, chain, checkpoint, digests) and replay it into a store."""
     from kei.app.bundle.replay import replay_bundle
