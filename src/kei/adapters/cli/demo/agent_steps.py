@@ -64,7 +64,7 @@ def step_agents(run: DemoRun) -> None:
 def _charge(catalog: Catalog, agent: str, provider: str, model: str, tokens_in: int,
             tokens_out: int, given: int | None) -> dict[str, Any]:  # fmt: skip
     """A cost event's fields, priced as ``kei cost record`` prices them."""
-    from kei.adapters.cli.cost_cmd import cost_fields
+    from kei.adapters.cli.commands.cost_cmd import cost_fields
 
     usage = ev.TokenUsage(input_tokens=tokens_in, output_tokens=tokens_out)
     return {"agent_id": agent, **cost_fields(catalog, provider, model, usage, given)}

@@ -18,14 +18,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from kei.adapters.cli.config import Settings
 from kei.adapters.cli.context import handled, open_ledger, stderr
 from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.limits import COUNT_MAX, JOBS_MAX
 from kei.adapters.cli.options import Force, JsonObject, OutFile
+from kei.adapters.cli.output import progress_bars
 from kei.adapters.files.pins import Identity, read_pin, write_pin
 from kei.app.ledger.verification import (
     VerifyReport,
@@ -206,7 +205,7 @@ def _pin_on_first_use(settings: Settings, found: Identity) -> None:
 
 def _read_models(settings: Settings, *, as_json: bool) -> bool:
     """``--read-models``: the live read models against a fold of the (verified) log."""
-    from kei.adapters.cli.projections_cmd import show_audits
+    from kei.adapters.cli.commands.projections_cmd import show_audits
     from kei.app.read_model_audit import audit_read_models
 
     with open_ledger(settings) as ledger:
@@ -217,20 +216,8 @@ def _read_models(settings: Settings, *, as_json: bool) -> bool:
 @contextlib.contextmanager
 def _progress(total: int) -> Iterator[Callable[[int], None] | None]:
     """A progress bar on stderr, only when stderr is a terminal."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    bar = Progress(
-        TextColumn("verifying"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    task = bar.add_task("verify", total=max(total, 1))
-    with bar:
-        yield lambda n: bar.advance(task, n)
+    with progress_bars() as bars:
+        yield None if bars is None else (lambda n: bars("verifying", n, total))
 
 
 def _render(report: VerifyReport, *, as_json: bool, seconds: float) -> None:

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kei.adapters.cli import replay_cmd
+from kei.adapters.cli.commands import replay_cmd
 from kei.adapters.cli.context import handled, open_ledger, stderr
 from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.options import DryRun, Force, JsonObject, SincePosition
-from kei.adapters.cli.output import json_line
+from kei.adapters.cli.output import json_line, progress_bars
 from kei.adapters.files.safe_output import check_output, shown
 from kei.errors import InputError
 
@@ -60,7 +60,7 @@ def export(
         # Read-only: export writes nothing into the store (whose disk may be full).
         with (
             open_ledger(settings, with_key=True, read_only=True) as ledger,
-            replay_cmd.phase_bars() as bars,
+            progress_bars() as bars,
         ):
             total = ledger.store.count()
             tick = None if bars is None else (lambda n: bars("exporting", n, total))
