@@ -11,7 +11,7 @@ import pytest
 from bundle_helpers import snapshot
 from cli_helpers import cli_env, kei
 from hostile_bundles import CASES, pack, unpack
-from kei.adapters.cli.replay_cmd import collector_paused
+from kei.adapters.cli.commands.replay_cmd import collector_paused
 from kei.adapters.files.keyfile import write_key
 from kei.domain.log.keys import SigningKey
 from kei.projections.registry import default_projections

@@ -277,7 +277,7 @@ def test_tree_and_report_agree_on_what_the_catalog_vouches_for(
 def test_report_groups_match_the_service() -> None:
     """``cost_cmd`` repeats the groupings for its help text, so that ``kei --help`` stays
     fast without the service's imports; they must not drift apart."""
-    from kei.adapters.cli import cost_cmd
+    from kei.adapters.cli.commands import cost_cmd
     from kei.app import cost_reads
 
     assert cost_cmd.GROUPS == cost_reads.GROUPS

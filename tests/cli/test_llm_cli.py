@@ -19,8 +19,8 @@ import typer
 from typer.testing import CliRunner, Result
 
 from cli_helpers import cli_env
-from kei.adapters.cli import agent_cmd, init_cmd, llm_cmd
 from kei.adapters.cli.app import main_options
+from kei.adapters.cli.commands import agent_cmd, init_cmd, llm_cmd
 from kei.adapters.files.catalog import load_catalog
 from kei.adapters.llm.ollama import OllamaBackend
 from kei.adapters.llm.protocol import Chunk, Message, Timeouts

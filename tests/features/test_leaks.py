@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
 from cli_helpers import cli_env, kei
-from kei.adapters.cli import leaks_cmd
+from kei.adapters.cli.commands import leaks_cmd
 from kei.adapters.files import leaks as leak_files
 from kei.adapters.files.leaks import ENV_VAR, Skipped, load_matrix, walk_texts
 from kei.domain.leaks.matrix import SCOPES, Matrix
@@ -632,7 +632,7 @@ def test_a_bad_rule_file_is_one_line_exit_2(tmp_path: Path) -> None:
 
 
 def test_the_cli_runs_as_a_real_process(tmp_path: Path) -> None:
-    shim = ("import sys, typer\nfrom kei.adapters.cli import leaks_cmd\n"
+    shim = ("import sys, typer\nfrom kei.adapters.cli.commands import leaks_cmd\n"
             "from kei.adapters.cli.output import run\napp = typer.Typer()\n"
             "@app.callback()\ndef main() -> None: pass\n"
             "leaks_cmd.register(app)\nrun(app, sys.argv[1:])\n")  # fmt: skip

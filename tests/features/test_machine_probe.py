@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
-from kei.adapters.cli import machine_cmd
-from kei.adapters.cli.machine_cmd import machine_app
+from kei.adapters.cli.commands import machine_cmd
+from kei.adapters.cli.commands.machine_cmd import machine_app
 from kei.adapters.machine.probe import (
     NVIDIA_SMI,
     FixtureRunner,

@@ -24,8 +24,12 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def _type_checking_names() -> set[str]:
     tree = ast.parse(INIT.read_text())
-    block = next(n for n in tree.body if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test))
-    return {a.asname or a.name for n in block.body if isinstance(n, ast.ImportFrom) for a in n.names}
+    block = next(
+        n for n in tree.body if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test)
+    )
+    return {
+        a.asname or a.name for n in block.body if isinstance(n, ast.ImportFrom) for a in n.names
+    }
 
 
 def _readme_python() -> list[str]:

@@ -1,4 +1,5 @@
-"""The ``kei`` command: global options, and each command group registered from its module."""
+"""The ``kei`` command: global options, and each command group registered from its module
+in ``commands/``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from kei.adapters.cli import (
+from kei.adapters.cli.commands import (
     agent_cmd,
     cost_cmd,
     demo_cmd,

@@ -19,8 +19,9 @@ import typer
 from rich.console import Console
 
 from kei.adapters.cli import config
-from kei.adapters.cli.exits import exit_code_for
+from kei.adapters.cli.exits import ExitTable, exit_code_for
 from kei.adapters.cli.limits import too_long
+from kei.adapters.cli.output import print_error
 from kei.errors import InputError, KeiError
 
 if TYPE_CHECKING:
@@ -64,31 +65,30 @@ def globals_of(ctx: typer.Context) -> Globals:
     return obj
 
 
-def fail(error: KeiError, *, verbose: bool = False) -> typer.Exit:
-    """Print one line (plus an optional hint) to stderr; return the exit to raise."""
+def fail(error: KeiError, *, verbose: bool = False, table: ExitTable = ()) -> typer.Exit:
+    """Print one line (plus an optional hint) to stderr; return the exit to raise, with
+    the code ``table`` (else kei's table) gives the error."""
     if verbose:
         raise error
-    console = stderr()
-    console.print(f"kei: error: {error}", markup=False)
-    if error.hint:
-        console.print(f"kei: hint: {error.hint}", markup=False)
-    return typer.Exit(int(exit_code_for(error)))
+    print_error(error)
+    return typer.Exit(exit_code_for(error, table))
 
 
 @contextmanager
-def handled(ctx: typer.Context) -> Iterator[Globals]:
-    """Run a command body, turning any KeiError into one line and its exit code."""
+def handled(ctx: typer.Context, *, table: ExitTable = ()) -> Iterator[Globals]:
+    """Run a command body, turning any KeiError into one line and its exit code (from
+    ``table`` where a command group keeps an upstream tool's codes, see ``exits.py``)."""
     g = globals_of(ctx)
     try:
         with _repairs_on_stderr():
             yield g
     except KeiError as exc:
-        raise fail(exc, verbose=g.verbose) from None
+        raise fail(exc, verbose=g.verbose, table=table) from None
     except OSError as exc:
         error = too_long(exc)  # a path the user gave that no file system accepts
         if error is None:
             raise
-        raise fail(error, verbose=g.verbose) from None
+        raise fail(error, verbose=g.verbose, table=table) from None
 
 
 class _WarningLine(logging.Handler):

@@ -1,4 +1,9 @@
-"""Exit codes: the one table, used by every command."""
+"""Exit codes: kei's table, and the upstream tables two command groups keep, all here.
+
+Every command's errors go through ``context.handled(ctx, table=...)``: a group that
+keeps an upstream tool's codes passes that tool's table, whose entries are tried
+first; whatever it does not name gets kei's code.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,11 @@ from kei.errors import (
     ConcurrencyError,
     ContentionError,
     FallbackCycleError,
-    InputError,
     KeiError,
-    KeyFileError,
-    LedgerStateError,
+    LlmError,
+    ModelNotServedError,
+    NoBackendAvailableError,
+    NoCompatibleBackendError,
     StoreError,
     UnknownFilterError,
     VerificationError,
@@ -28,31 +34,42 @@ class Exit(IntEnum):
     INTERNAL = 70  # a bug in kei (EX_SOFTWARE): `kei: internal error: ...`, one line
 
 
-def exit_code_for(error: KeiError) -> Exit:
-    """Map an error family to its exit code."""
-    if isinstance(error, ContentionError | ConcurrencyError):
-        return Exit.TEMPFAIL  # a lost race is never a usage error
-    if isinstance(error, StoreError):
-        return Exit.STORE
-    if isinstance(error, VerificationError):
-        return Exit.FINDINGS
-    if isinstance(error, InputError | KeyFileError | LedgerStateError):
-        return Exit.USAGE
-    return Exit.USAGE
+# An error family and its exit code; the first entry the error is an instance of wins.
+ExitTable = tuple[tuple[type[KeiError], int], ...]
 
+# kei's own codes. A lost race is never a usage error; input, key-file and ledger-state
+# errors, and anything else, are usage errors (``Exit.USAGE``).
+KEI_EXITS: ExitTable = (
+    (ContentionError, Exit.TEMPFAIL),
+    (ConcurrencyError, Exit.TEMPFAIL),
+    (StoreError, Exit.STORE),
+    (VerificationError, Exit.FINDINGS),
+)
 
-# ``kei models`` keeps upstream kei-model's codes where they differ from the table
-# above, because scripts around kei-model test them: 1 = a bad catalog file or an
-# unknown provider/cap/status filter; 3 = a fallback cycle. Unknown model, unknown
-# primary and "no match" are 2 in both tables.
-MODELS_EXITS: tuple[tuple[type[KeiError], int], ...] = (
+# ``kei models`` keeps upstream kei-model's codes where they differ from kei's, because
+# scripts around kei-model test them: 1 = a bad catalog file or an unknown
+# provider/cap/status filter; 3 = a fallback cycle. Unknown model, unknown primary and
+# "no match" are 2 in both tables.
+MODELS_EXITS: ExitTable = (
     (CatalogError, 1),
     (UnknownFilterError, 1),
     (FallbackCycleError, 3),
 )
 
+# ``kei llm`` keeps upstream kei-llm-router's codes: 2 no backend available or no
+# compatible backend; 3 the backend does not have the model; 1 a probe or I/O failure
+# (unreachable, timeout, broken answer).
+LLM_EXITS: ExitTable = (
+    (NoBackendAvailableError, 2),
+    (NoCompatibleBackendError, 2),
+    (ModelNotServedError, 3),
+    (LlmError, 1),
+)
 
-def models_exit_code_for(error: KeiError) -> int:
-    """The exit code of a ``kei models`` error: upstream's where it differs."""
-    code = next((c for kind, c in MODELS_EXITS if isinstance(error, kind)), None)
-    return int(exit_code_for(error)) if code is None else code
+
+def exit_code_for(error: KeiError, table: ExitTable = ()) -> int:
+    """The exit code of ``error``: ``table``'s where it names the error, else kei's."""
+    for kind, code in (*table, *KEI_EXITS):
+        if isinstance(error, kind):
+            return int(code)
+    return int(Exit.USAGE)

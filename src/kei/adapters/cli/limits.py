@@ -3,7 +3,7 @@
 
 Integers are bounded where they are parsed (``typer.Option(min=..., max=...)`` with the
 constants below), so an out-of-range number is a usage error before anything runs;
-the fuzz test (tests/test_cli_hostile_fuzz.py) checks that no integer option is left
+the fuzz test (tests/cli/test_cli_hostile_fuzz.py) checks that no integer option is left
 unbounded.
 """
 

@@ -2,7 +2,7 @@
 
 - stdout carries data only: rich, coloured lines on a terminal, plain text when piped,
   NDJSON (one object per line, flushed per line) with ``--json``.
-- stderr carries warnings (``kei: WARNING: ...``) and errors (``kei: error: ...``, an
+- stderr carries progress bars (on a terminal only), warnings (``kei: WARNING: ...``) and errors (``kei: error: ...``, an
   optional ``kei: hint: ...``), one line each, never a traceback.
 - ``run`` is the console-script entry point: it turns click's usage errors (a bad flag,
   a missing argument) into the same one-line form and exit code 2.
@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
 import typer
@@ -48,6 +48,46 @@ def stdout_closed_ok() -> Iterator[None]:
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(0) from None
+
+
+# A progress report: ``tick(phase, done, total)`` says ``done`` more items of ``total``
+# went through ``phase`` (reading, verifying, writing, exporting...).
+ProgressTick = Callable[[str, int, int], None]
+
+
+@contextlib.contextmanager
+def progress_bars() -> Iterator[ProgressTick | None]:
+    """Progress bars on stderr, one per phase, only when stderr is a terminal (None
+    otherwise: a pipe or a log file gets no bars)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def tick(phase: str, done: int, total: int) -> None:
+        if phase not in tasks:
+            tasks[phase] = bar.add_task(phase, total=max(total, 1))
+        bar.advance(tasks[phase], done)
+
+    with bar:
+        yield tick
 
 
 def warn(message: str) -> None:
@@ -174,12 +214,18 @@ def _dispatch(app: typer.Typer, argv: list[str]) -> int:
     return code if isinstance(code, int) else Exit.OK
 
 
-def _fail(error: KeiError) -> int:
+def print_error(error: KeiError) -> None:
+    """An error as users see it: ``kei: error: ...`` and, when it has one, ``kei: hint:
+    ...``, one line each on stderr."""
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     console.print(f"kei: error: {error}", markup=False)
     if error.hint:
         console.print(f"kei: hint: {error.hint}", markup=False)
-    return int(exit_code_for(error))
+
+
+def _fail(error: KeiError) -> int:
+    print_error(error)
+    return exit_code_for(error)
 
 
 def _internal(exc: Exception, verbose: bool) -> int:

@@ -12,7 +12,7 @@ lines when piped (``render.py``).
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final
@@ -23,13 +23,14 @@ from rich.console import Console
 from kei.adapters.cli.context import handled, is_tty, open_ledger, seal_key, stderr
 from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.limits import COUNT_MAX, INT64_MAX
+from kei.adapters.cli.options import JsonLines, JsonObject
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 from kei.app.ledger.tail import printable
 from kei.domain.events import OUTCOMES, AgentForked
 
 if TYPE_CHECKING:
     from kei.adapters.cli.config import Settings
-    from kei.app.agents import AgentService
+    from kei.app.agents import AgentService, Outcome
 
 agent_app = typer.Typer(
     help="Agents: fork, finish, merge, and their lineage.", no_args_is_help=True
@@ -37,7 +38,6 @@ agent_app = typer.Typer(
 ARTEFACTS: Final = ("spec.md", "plan.md", "progress.json", "chatlog.md", "handoffs.md", "review.md")
 
 Id = Annotated[str, typer.Argument(help="The agent id.")]
-Json = Annotated[bool, typer.Option("--json", help="JSON output (NDJSON for lists).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -57,6 +57,12 @@ def _service(settings: Settings, *, write: bool = False) -> Iterator[AgentServic
 
 def _say(message: str) -> None:
     stderr().print(message, markup=False)
+
+
+def _append(ctx: typer.Context, change: Callable[[AgentService], Outcome]) -> None:
+    """Make one change through the agent service, and say what it did on stderr."""
+    with handled(ctx) as g, _service(g.settings(), write=True) as service:
+        _say(change(service).message)
 
 
 @agent_app.command("fork")
@@ -90,8 +96,7 @@ def fork(
         creator=creator,
         fork_parent=fork_parent,
     )
-    with handled(ctx) as g, _service(g.settings(), write=True) as service:
-        _say(service.fork(request).message)
+    _append(ctx, lambda service: service.fork(request))
 
 
 @agent_app.command("done")
@@ -101,8 +106,7 @@ def done(
     summary: Annotated[str, typer.Option("--summary", help="What the agent did.")],
 ) -> None:
     """running -> done; a second done keeps the first summary and appends nothing."""
-    with handled(ctx) as g, _service(g.settings(), write=True) as service:
-        _say(service.done(agent_id, summary).message)
+    _append(ctx, lambda service: service.done(agent_id, summary))
 
 
 @agent_app.command("fail")
@@ -112,15 +116,13 @@ def fail(
     reason: Annotated[str, typer.Option("--reason", help="Why the agent failed.")],
 ) -> None:
     """running -> failed; a second fail keeps the first reason and appends nothing."""
-    with handled(ctx) as g, _service(g.settings(), write=True) as service:
-        _say(service.fail(agent_id, reason).message)
+    _append(ctx, lambda service: service.fail(agent_id, reason))
 
 
 @agent_app.command("merged")
 def merged(ctx: typer.Context, agent_id: Id) -> None:
     """done | failed -> merged."""
-    with handled(ctx) as g, _service(g.settings(), write=True) as service:
-        _say(service.merged(agent_id).message)
+    _append(ctx, lambda service: service.merged(agent_id))
 
 
 @agent_app.command("outcome")
@@ -136,15 +138,14 @@ def outcome(
     ] = None,
 ) -> None:
     """Record how a finished agent's work turned out; a later outcome wins."""
-    with handled(ctx) as g, _service(g.settings(), write=True) as service:
-        _say(service.outcome(agent_id, result, escalation_depth, stubs).message)
+    _append(ctx, lambda service: service.outcome(agent_id, result, escalation_depth, stubs))
 
 
 @agent_app.command("list")
 def list_agents(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option("--status", help="Only this status.")] = None,
-    as_json: Json = False,
+    as_json: JsonLines = False,
 ) -> None:
     """Every agent, newest first: id, status, branch, fork time, parent, spec."""
     from kei.adapters.cli import render
@@ -166,7 +167,7 @@ def list_agents(
 
 
 @agent_app.command("show")
-def show(ctx: typer.Context, agent_id: Id, as_json: Json = False) -> None:
+def show(ctx: typer.Context, agent_id: Id, as_json: JsonObject = False) -> None:
     """One agent's row and its whole history from the log."""
     from kei.adapters.cli.output import EventPrinter
     from kei.app.agents import agent_stream
@@ -192,7 +193,7 @@ def show(ctx: typer.Context, agent_id: Id, as_json: Json = False) -> None:
 def tree_cmd(
     ctx: typer.Context,
     root: Annotated[str, typer.Argument(help="The root agent id.")],
-    as_json: Json = False,
+    as_json: JsonLines = False,
 ) -> None:
     """ROOT and every agent below it (by parent agent id), indented by depth, with status
     and current cost."""
@@ -224,7 +225,7 @@ def descendants_cmd(
         int | None,
         typer.Option("--depth", min=1, max=COUNT_MAX, help="Levels to follow (default: all)."),
     ] = None,
-    as_json: Json = False,
+    as_json: JsonLines = False,
 ) -> None:
     """Agents forked from or spawned by DNA, and theirs, at any depth."""
     from kei.app.agents import descendants

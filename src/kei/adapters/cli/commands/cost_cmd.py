@@ -14,17 +14,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 from rich.console import Console
 
 from kei.adapters.cli.context import handled, is_tty, open_ledger, seal_key, stderr
-from kei.adapters.cli.limits import CENTS_MAX, COUNT_MAX, INT64_MAX, INT64_MIN
+from kei.adapters.cli.limits import COUNT_MAX
+from kei.adapters.cli.options import ChargeOptions, JsonObject, Since, charge_options, since_us
 from kei.adapters.cli.output import json_line, stdout_closed_ok
-from kei.domain.agents import skills as sk
-from kei.domain.agents.money import MICRO_CENTS_PER_CENT, display_cents, format_usd
+from kei.domain.agents.money import display_cents, format_usd
+from kei.domain.catalog.catalog import Catalog
 from kei.domain.events import CostAmended, CostRecorded, TokenUsage
 from kei.errors import InputError
 
@@ -35,38 +35,6 @@ if TYPE_CHECKING:
 
 cost_app = typer.Typer(help="Model-call costs: record, amend, report.", no_args_is_help=True)
 
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-Count = int | None
-TokensIn = Annotated[
-    Count, typer.Option("--tokens-in", min=INT64_MIN, max=INT64_MAX, help="Input tokens.")
-]
-TokensOut = Annotated[
-    Count, typer.Option("--tokens-out", min=INT64_MIN, max=INT64_MAX, help="Output tokens.")
-]
-CacheRead = Annotated[
-    Count,
-    typer.Option("--cache-read-tokens", min=INT64_MIN, max=INT64_MAX, help="Cache-read tokens."),
-]
-CacheWrite = Annotated[
-    Count,
-    typer.Option("--cache-write-tokens", min=INT64_MIN, max=INT64_MAX, help="Cache-write tokens."),
-]
-Reasoning = Annotated[
-    Count,
-    typer.Option("--reasoning-tokens", min=INT64_MIN, max=INT64_MAX, help="Reasoning tokens."),
-]
-Micro = Annotated[
-    Count,
-    typer.Option(
-        "--micro-cents",
-        min=-INT64_MAX,
-        max=INT64_MAX,
-        help="The amount in micro-cents (1 cent = 1,000,000).",
-    ),
-]
-Cents = Annotated[
-    Count, typer.Option("--cents", min=-CENTS_MAX, max=CENTS_MAX, help="The amount in whole cents.")
-]
 GROUPS: Final = ("agent", "provider", "model", "day")  # as kei.app.costs
 
 
@@ -85,21 +53,28 @@ def _service(settings: Settings, *, write: bool = False) -> Iterator[CostService
         yield service
 
 
-def _amount(micro: int | None, cents: int | None) -> int | None:
-    if micro is not None and cents is not None:
-        raise InputError("give --micro-cents or --cents, not both")
-    return cents * MICRO_CENTS_PER_CENT if cents is not None else micro
-
-
-def _charge(
-    settings: Settings, provider: str, model: str, usage: TokenUsage, micro: int | None
-) -> Any:
-    from kei.adapters.files.catalog import load_catalog
+def cost_fields(
+    catalog: Catalog, provider: str, model: str, usage: TokenUsage, given: int | None
+) -> dict[str, Any]:
+    """A cost event's provider, model, usage and amount: ``given`` micro-cents, else the
+    catalog's price of ``usage`` and the entry that priced it (as ``kei demo`` records
+    its costs too)."""
     from kei.app.costs import price_request
-    from kei.domain.catalog.catalog import Catalog
 
-    catalog = Catalog(()) if micro is not None else load_catalog(settings.home)
-    return price_request(catalog, provider, model, usage, micro)
+    price = price_request(catalog, provider, model, usage, given)
+    return {"provider": provider, "model": model, "usage": usage,
+            "micro_cents": price.micro_cents, "price_entry_id": price.entry_id,
+            "price_entry_hash": price.entry_hash}  # fmt: skip
+
+
+def _priced(
+    settings: Settings, provider: str, model: str, usage: TokenUsage, given: int | None
+) -> dict[str, Any]:
+    """:func:`cost_fields`, the catalog read only when the amount was not given."""
+    from kei.adapters.files.catalog import load_catalog
+
+    catalog = Catalog(()) if given is not None else load_catalog(settings.home)
+    return cost_fields(catalog, provider, model, usage, given)
 
 
 def _done(service: CostService, agent_id: str, name: str, micro: int, *, as_json: bool) -> None:
@@ -123,68 +98,44 @@ def _done(service: CostService, agent_id: str, name: str, micro: int, *, as_json
 
 
 @cost_app.command("record")
+@charge_options
 def record(
     ctx: typer.Context,
     agent_id: Annotated[str, typer.Argument(help="The agent that made the call.")],
     provider: Annotated[str, typer.Option("--provider", help="The model's provider.")],
     model: Annotated[str, typer.Option("--model", help="The model id or alias.")],
-    tokens_in: TokensIn = None,
-    tokens_out: TokensOut = None,
-    cache_read: CacheRead = None,
-    cache_write: CacheWrite = None,
-    reasoning: Reasoning = None,
-    micro_cents: Micro = None,
-    cents: Cents = None,
-    as_json: Json = False,
+    *,
+    charge: ChargeOptions,
+    as_json: JsonObject = False,
 ) -> None:
     """Append one cost.recorded event; tokens without an amount are priced from the catalog."""
     with handled(ctx) as g, stdout_closed_ok():
-        usage = TokenUsage(
-            input_tokens=tokens_in,
-            output_tokens=tokens_out,
-            cache_read_tokens=cache_read,
-            cache_write_tokens=cache_write,
-            reasoning_tokens=reasoning,
-        )
         settings = g.settings()
-        charge = _charge(settings, provider, model, usage, _amount(micro_cents, cents))
-        request = CostRecorded(
-            agent_id=agent_id,
-            provider=provider,
-            model=model,
-            micro_cents=charge.micro_cents,
-            usage=usage,
-            price_entry_id=charge.entry_id,
-            price_entry_hash=charge.entry_hash,
-        )
+        fields = _priced(settings, provider, model, charge.usage(), charge.amount())
+        request = CostRecorded(agent_id=agent_id, **fields)
         with _service(settings, write=True) as service:
             name = service.record(request)
-            _done(service, agent_id, name, charge.micro_cents, as_json=as_json)
+            _done(service, agent_id, name, request.micro_cents, as_json=as_json)
 
 
 @cost_app.command("amend")
+@charge_options
 def amend(
     ctx: typer.Context,
     event: Annotated[str, typer.Argument(help="The cost event to replace, as STREAM:VERSION.")],
     provider: Annotated[str | None, typer.Option("--provider", help="Default: kept.")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Default: kept.")] = None,
-    tokens_in: TokensIn = None,
-    tokens_out: TokensOut = None,
-    cache_read: CacheRead = None,
-    cache_write: CacheWrite = None,
-    reasoning: Reasoning = None,
-    micro_cents: Micro = None,
-    cents: Cents = None,
+    *,
+    charge: ChargeOptions,
     reason: Annotated[str | None, typer.Option("--reason", help="Why it is amended.")] = None,
-    as_json: Json = False,
+    as_json: JsonObject = False,
 ) -> None:
     """Append one cost.amended event that replaces EVENT's amount (once; amend the latest)."""
     from kei.app.costs import parse_event_name
 
     with handled(ctx) as g, stdout_closed_ok():
         stream, version = parse_event_name(event)
-        amount = _amount(micro_cents, cents)
-        counts = (tokens_in, tokens_out, cache_read, cache_write, reasoning)
+        amount = charge.amount()
         settings = g.settings()
         with _service(settings, write=True) as service:
             target = service.target(stream, version)
@@ -192,45 +143,34 @@ def amend(
             if not isinstance(old, CostRecorded | CostAmended):
                 raise InputError(f"event {event} is {target.type}, not a cost event")
             usage = old.usage
-            if any(c is not None for c in counts):
-                usage = TokenUsage(**dict(zip(TokenUsage.__struct_fields__, counts, strict=True)))
+            if charge.has_tokens:
+                usage = charge.usage()
             elif amount is None:
                 raise InputError("give the new amount (--micro-cents or --cents) or tokens")
-            prov, mod = provider or old.provider, model or old.model
-            charge = _charge(settings, prov, mod, usage, amount)
+            fields = _priced(settings, provider or old.provider, model or old.model, usage, amount)
             request = CostAmended(
                 agent_id=old.agent_id,
                 supersedes_stream=stream,
                 supersedes_version=version,
-                provider=prov,
-                model=mod,
-                micro_cents=charge.micro_cents,
-                usage=usage,
-                price_entry_id=charge.entry_id,
-                price_entry_hash=charge.entry_hash,
                 reason=reason,
+                **fields,
             )
             name = service.amend(request)
-            _done(service, old.agent_id, name, charge.micro_cents, as_json=as_json)
+            _done(service, old.agent_id, name, request.micro_cents, as_json=as_json)
 
 
 @cost_app.command("report")
 def report(
     ctx: typer.Context,
     by: Annotated[str, typer.Option("--by", help=" | ".join(GROUPS))] = "agent",
-    since: Annotated[
-        str | None,
-        typer.Option(
-            "--since", help="Only calls from then on: 30d, 12h, a date/time or unix seconds."
-        ),
-    ] = None,
+    since: Since = None,
     limit: Annotated[
         int | None,
         typer.Option(
             "--limit", min=1, max=COUNT_MAX, help="Only the N biggest rows (the TOTAL covers all)."
         ),
     ] = None,
-    as_json: Json = False,
+    as_json: JsonObject = False,
 ) -> None:
     """Exact totals per agent, provider, model or UTC day; amended costs count once."""
     from kei.adapters.cli import render
@@ -238,15 +178,14 @@ def report(
     from kei.app import cost_reads
 
     with handled(ctx) as g, stdout_closed_ok():
-        now_us = int(datetime.now(UTC).timestamp() * 1_000_000)
-        since_us = None if since is None else sk.parse_since(since, now_us)
+        start_us = since_us(since)
         settings = g.settings()
         catalog = load_catalog(settings.home)
         with open_ledger(settings) as ledger:
             cost_reads.caught_up(ledger, seal_key=seal_key(settings), only=["costs"])
-            result = cost_reads.report(ledger.store, by, catalog, since_us)
+            result = cost_reads.report(ledger.store, by, catalog, start_us)
         if as_json:
-            json_line(report_dict(result, since_us, limit))
+            json_line(report_dict(result, start_us, limit))
         elif is_tty() and result.rows and render.fits(len(render.shown(result, limit))):
             Console(highlight=False).print(render.cost_table(result, limit))
         else:
@@ -262,7 +201,7 @@ def _money(micro: int) -> dict[str, Any]:
     return {"micro_cents": micro, "display_cents": display_cents(micro), "usd": format_usd(micro)}
 
 
-def report_dict(result: Report, since_us: int | None, limit: int | None = None) -> dict[str, Any]:
+def report_dict(result: Report, start_us: int | None, limit: int | None = None) -> dict[str, Any]:
     """One object: the shown rows, then totals over every row (``row_count`` of them)."""
     rows = [
         {
@@ -277,7 +216,7 @@ def report_dict(result: Report, since_us: int | None, limit: int | None = None) 
     total = {f"total_{k}": v for k, v in _money(result.total).items()}
     return {
         "by": result.by,
-        "since_us": since_us,
+        "since_us": start_us,
         "rows": rows,
         **total,
         "unverified": result.total_row.unverified,

@@ -14,16 +14,17 @@ from __future__ import annotations
 import contextlib
 import gc
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kei.adapters.cli.context import handled, seal_key_or_none, stderr
+from kei.adapters.cli.context import handled, seal_key_or_none
 from kei.adapters.cli.exits import Exit
-from kei.adapters.cli.output import json_line
+from kei.adapters.cli.options import DryRun, JsonObject
+from kei.adapters.cli.output import json_line, progress_bars
 
 if TYPE_CHECKING:
     from kei.app.bundle.report import ReplayReport
@@ -35,8 +36,6 @@ DbOption = Annotated[
     str | None,
     typer.Option("--db", metavar="URL", help="The store to replay into (default: the global one)."),
 ]
-DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Verify everything, write nothing.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON report on stdout.")]
 
 _MODES = {
     "restore": "restored the ledger into an empty store",
@@ -53,8 +52,8 @@ def replay(
     ctx: typer.Context,
     source: FromOption,
     db: DbOption = None,
-    dry_run: DryRunOption = False,
-    as_json: JsonOption = False,
+    dry_run: DryRun = False,
+    as_json: JsonObject = False,
 ) -> None:
     """Verify a bundle (signatures, chain, checkpoint, digests) and replay it into a store."""
     from kei.app.bundle.replay import replay_bundle
@@ -64,7 +63,7 @@ def replay(
         settings = g.settings()
         # an empty --db is refused by settings(), never read as "the global store"
         url = settings.db_url if db is None else replace(g, db=db).settings().db_url
-        with phase_bars() as tick, collector_paused():
+        with progress_bars() as tick, collector_paused():
             report = replay_bundle(
                 source, url, dry_run=dry_run, jobs=default_jobs(),
                 synchronous=settings.synchronous, progress=tick,
@@ -123,45 +122,3 @@ def render(report: ReplayReport) -> str:
             "(run `kei projections rebuild`)"
         )
     return "\n".join(lines) + "\n"
-
-
-_PHASES = {"reading": "reading", "verifying": "verifying", "writing": "writing"}
-
-
-@contextlib.contextmanager
-def phase_bars() -> Iterator[Callable[[str, int, int], None] | None]:
-    """Progress bars on stderr, one per phase, only when stderr is a terminal."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TaskID,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    bar = Progress(
-        TextColumn("{task.description:<10}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    tasks: dict[str, TaskID] = {}
-
-    def tick(phase: str, done: int, total: int) -> None:
-        if phase not in tasks:
-            tasks[phase] = bar.add_task(_PHASES.get(phase, phase), total=max(total, 1))
-        bar.advance(tasks[phase], done)
-
-    with bar:
-        yield tick
-
-
-def done_line(text: str) -> None:
-    stderr().print(text, markup=False)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kei.adapters.cli.context import handled, stderr
+from kei.adapters.cli.options import Force, OutFile
 from kei.errors import InputError, KeyFileError, VerificationError
 
 if TYPE_CHECKING:
@@ -128,14 +129,11 @@ def cosign(
         ),
     ] = None,
     key: KeyOption = None,
-    out: Annotated[
-        str | None,
-        typer.Option("--out", "-o", metavar="FILE", help="Write the cosigned checkpoint to FILE."),
-    ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
+    out: OutFile = None,
+    force: Force = False,
 ) -> None:
     """Check a checkpoint extends what this witness saw, and add its cosignature."""
-    from kei.adapters.cli.prove_cmd import _vkeys
+    from kei.adapters.cli.proof_args import LOG_KEYS, read_vkeys
     from kei.adapters.files.safe_output import check_output, shown, write_bytes
     from kei.adapters.files.witness_state import Seen, locked
     from kei.app.ledger.verification import read_checkpoint_file
@@ -151,7 +149,7 @@ def cosign(
             check_output(out, protected, force=force)
         text = read_checkpoint_file(checkpoint_file)
         cp = parse_checkpoint(text)
-        vkeys = _vkeys([log_vkey])
+        vkeys = read_vkeys([log_vkey], LOG_KEYS)
         if vkeys[0][0] != cp.origin:
             raise InputError(
                 f"the verifier key is for {vkeys[0][0]}, the checkpoint for {cp.origin}",
@@ -201,12 +199,12 @@ def _check_extends(seen: Seen | None, cp: Checkpoint, proof_file: str | None) ->
 
 
 def _check_proof(seen: Seen, cp: Checkpoint, proof_file: str) -> None:
-    from kei.adapters.cli.prove_cmd import _read_proof
+    from kei.adapters.cli.proof_args import read_proof
     from kei.domain.log.proofs import ConsistencyProof, parse_proof
     from kei.errors import ProofFormatError
 
     try:
-        proof = parse_proof(_read_proof(proof_file))
+        proof = parse_proof(read_proof(proof_file))
     except ProofFormatError as exc:
         raise InputError(f"proof {proof_file} is malformed: {exc}") from exc
     if not isinstance(proof, ConsistencyProof) or proof.origin != cp.origin:
@@ -221,16 +219,3 @@ def _check_proof(seen: Seen, cp: Checkpoint, proof_file: str) -> None:
 
 def _refuse(why: str) -> None:
     raise VerificationError(f"refused: {why}", kind="witness")
-
-
-def parse_witness_keys(values: list[str]) -> list[tuple[str, bytes]]:
-    """Witness verifier keys given as text or as files holding one; InputError if bad."""
-    from kei.adapters.cli.vkey_args import read_vkeys
-    from kei.domain.log.cosignature import parse_witness_vkey
-
-    return read_vkeys(
-        values,
-        parse_witness_vkey,
-        what="witness key",
-        hint="print one with `kei witness vkey` on the witness",
-    )

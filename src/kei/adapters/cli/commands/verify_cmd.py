@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from kei.adapters.cli.config import Settings
 from kei.adapters.cli.context import handled, open_ledger, stderr
 from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.limits import COUNT_MAX, JOBS_MAX
+from kei.adapters.cli.options import Force, JsonObject, OutFile
+from kei.adapters.cli.output import progress_bars
 from kei.adapters.files.pins import Identity, read_pin, write_pin
 from kei.app.ledger.verification import (
     VerifyReport,
@@ -60,9 +60,7 @@ def verify_chain(
             "--quick", help="Check the chain, hashes and checkpoint, not every signature."
         ),
     ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON report on stdout.")
-    ] = False,
+    as_json: JsonObject = False,
     checkpoint_file: Annotated[
         Path | None,
         typer.Option(
@@ -146,13 +144,13 @@ def _witness_keys(
     values: list[str], quorum: int | None, cp_text: str | None
 ) -> list[tuple[str, bytes]]:
     """The parsed ``--witness`` keys; usage errors for flags that cannot work together."""
-    from kei.adapters.cli.witness_cmd import parse_witness_keys
+    from kei.adapters.cli.proof_args import WITNESS_KEYS, read_vkeys
 
     if (values or quorum is not None) and cp_text is None:
         raise InputError("--witness and --quorum need --checkpoint FILE")
     if quorum is not None and not values:
         raise InputError("--quorum needs at least one --witness VKEY")
-    keys = parse_witness_keys(values)
+    keys = read_vkeys(values, WITNESS_KEYS)
     if quorum is not None and quorum > len(set(keys)):
         raise InputError(
             f"--quorum {quorum} is more than the {len(set(keys))} distinct witnesses given"
@@ -207,7 +205,7 @@ def _pin_on_first_use(settings: Settings, found: Identity) -> None:
 
 def _read_models(settings: Settings, *, as_json: bool) -> bool:
     """``--read-models``: the live read models against a fold of the (verified) log."""
-    from kei.adapters.cli.projections_cmd import show_audits
+    from kei.adapters.cli.commands.projections_cmd import show_audits
     from kei.app.read_model_audit import audit_read_models
 
     with open_ledger(settings) as ledger:
@@ -218,20 +216,8 @@ def _read_models(settings: Settings, *, as_json: bool) -> bool:
 @contextlib.contextmanager
 def _progress(total: int) -> Iterator[Callable[[int], None] | None]:
     """A progress bar on stderr, only when stderr is a terminal."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    bar = Progress(
-        TextColumn("verifying"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    task = bar.add_task("verify", total=max(total, 1))
-    with bar:
-        yield lambda n: bar.advance(task, n)
+    with progress_bars() as bars:
+        yield None if bars is None else (lambda n: bars("verifying", n, total))
 
 
 def _render(report: VerifyReport, *, as_json: bool, seconds: float) -> None:
@@ -268,18 +254,8 @@ def _n(count: int, noun: str) -> str:
 
 def checkpoint(
     ctx: typer.Context,
-    out: Annotated[
-        str | None,
-        typer.Option(
-            "--out",
-            "-o",
-            metavar="FILE",
-            help="Write it to FILE (atomically) instead of stdout ('-': stdout).",
-        ),
-    ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Replace FILE if it exists (a regular file only).")
-    ] = False,
+    out: OutFile = None,
+    force: Force = False,
 ) -> None:
     """Write a signed C2SP checkpoint of the log as it is now (origin, size, head hash)."""
     from kei.adapters.files.safe_output import check_output, shown, write_bytes

@@ -12,6 +12,7 @@ import typer
 
 from kei.adapters.cli.context import handled, open_ledger
 from kei.adapters.cli.limits import COUNT_MAX
+from kei.adapters.cli.options import JsonLines
 from kei.adapters.cli.output import EventPrinter, stdout_closed_ok
 from kei.app.ledger.tail import Follower, TailFilter, latest
 
@@ -34,9 +35,7 @@ def tail(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new events as they commit.")
     ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON object per event per line.")
-    ] = False,
+    as_json: JsonLines = False,
     types: Annotated[
         list[str] | None,
         typer.Option("--type", help="Only event types matching this glob (repeatable)."),

@@ -11,9 +11,7 @@ recorded call in ``kei.app.llm``. Habits:
   ``KEI_LLAMA_SERVER_URL`` (default http://127.0.0.1:8080). Which backends are viable
   comes from the machine probe, or from ``KEI_LLM_BACKENDS`` (comma-separated kinds,
   ``none`` for no local inference) when set.
-- Exit codes (upstream's): 2 no backend available / no compatible backend; 3 the
-  backend does not have the model; 1 a probe or I/O failure (unreachable, timeout,
-  broken answer); anything else kei's table.
+- Exit codes: upstream's where they apply (``exits.LLM_EXITS``), else kei's table.
 """
 
 from __future__ import annotations
@@ -27,11 +25,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
-from kei.adapters.cli.context import fail, globals_of, open_ledger, seal_key, stderr
-from kei.adapters.cli.exits import exit_code_for
-from kei.adapters.cli.limits import INT64_MAX
+from kei.adapters.cli.context import globals_of, handled, open_ledger, seal_key, stderr
+from kei.adapters.cli.exits import LLM_EXITS
+from kei.adapters.cli.options import BudgetMicro, JsonLines, JsonObject
 from kei.adapters.cli.output import json_line, stdout_closed_ok
-from kei.errors import KeiError
 
 if TYPE_CHECKING:
     from kei.adapters.llm.protocol import LlmBackend, Timeouts
@@ -43,8 +40,6 @@ llm_app = typer.Typer(help="Local LLM backends: health, routing, recorded chat c
                       no_args_is_help=True)  # fmt: skip
 
 BACKENDS_ENV: Final = "KEI_LLM_BACKENDS"
-Json = Annotated[bool, typer.Option("--json", help="JSON output (NDJSON for lists).")]
-OneJson = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 ModelOpt = Annotated[str, typer.Option("--model", help="Model id, alias or backend tag.")]
 RequireLocal = Annotated[
     bool, typer.Option("--require-local", help="Fail (exit 2) when no local backend can run.")
@@ -52,56 +47,21 @@ RequireLocal = Annotated[
 RoleOpt = Annotated[
     str | None, typer.Option("--role", help="Fallback models must carry this role tag.")
 ]
-BudgetOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--budget-micro", min=0, max=INT64_MAX, help="Most µ¢ for 1k input + 1k output tokens."
-    ),
-]
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(llm_app, name="llm")
 
 
-def exit_code(error: KeiError) -> int:
-    """Upstream kei-llm-router's codes where they apply, else kei's table."""
-    from kei.errors import (
-        LlmError,
-        ModelNotServedError,
-        NoBackendAvailableError,
-        NoCompatibleBackendError,
-    )
-
-    if isinstance(error, NoBackendAvailableError | NoCompatibleBackendError):
-        return 2
-    if isinstance(error, ModelNotServedError):
-        return 3
-    if isinstance(error, LlmError):
-        return 1
-    return int(exit_code_for(error))
-
-
-@contextmanager
-def _handled(ctx: typer.Context) -> Iterator[None]:
-    g = globals_of(ctx)
-    try:
-        with stdout_closed_ok():
-            yield
-    except KeiError as exc:
-        fail(exc, verbose=g.verbose)
-        raise typer.Exit(exit_code(exc)) from None
-
-
 # -- the commands ---------------------------------------------------------------------
 
 
 @llm_app.command("backends")
-def backends(ctx: typer.Context, as_json: Json = False) -> None:
+def backends(ctx: typer.Context, as_json: JsonLines = False) -> None:
     """Which local backends are up (MLX, llama.cpp, Ollama), and what this machine can run."""
     from kei.adapters.llm.health import Endpoints, check_all
 
-    with _handled(ctx):
+    with handled(ctx, table=LLM_EXITS), stdout_closed_ok():
         env = os.environ
         capacity = capacity_of(env)
         for h in check_all(env, Endpoints.from_env(env)):
@@ -124,14 +84,14 @@ def route(
     model: ModelOpt,
     require_local: RequireLocal = False,
     role: RoleOpt = None,
-    budget_micro: BudgetOpt = None,
-    as_json: OneJson = False,
+    budget_micro: BudgetMicro = None,
+    as_json: JsonObject = False,
 ) -> None:
     """The backend that would serve a model (or its first servable fallback), and why."""
     from kei.adapters.llm.router import decide
     from kei.app.llm import inventories_of
 
-    with _handled(ctx), _parts(ctx) as p:
+    with handled(ctx, table=LLM_EXITS), stdout_closed_ok(), _parts(ctx) as p:
         decision = decide(model, inventories_of(p.clients, p.capacity), p.capacity,
                           require_local=require_local, catalog=p.catalog, role=role,
                           budget_micro=budget_micro)  # fmt: skip
@@ -155,7 +115,7 @@ def chat(
     ] = None,
     require_local: RequireLocal = False,
     role: RoleOpt = None,
-    budget_micro: BudgetOpt = None,
+    budget_micro: BudgetMicro = None,
     timeout: Annotated[
         float, typer.Option("--timeout", min=0.1, help="Seconds to wait for each piece of answer.")
     ] = 120.0,
@@ -163,7 +123,7 @@ def chat(
         bool,
         typer.Option("--start-server", help="Start llama-server on the GGUF file if none runs."),
     ] = False,
-    as_json: OneJson = False,
+    as_json: JsonObject = False,
 ) -> None:
     """Send one chat message through the routed backend; the call is recorded in the ledger."""
     from kei.adapters.llm.protocol import Chunk, Message
@@ -182,7 +142,11 @@ def chat(
         sys.stdout.write(chunk.text)
         sys.stdout.flush()
 
-    with _handled(ctx), _service(ctx, timeout, start_server=start_server) as service:
+    with (
+        handled(ctx, table=LLM_EXITS),
+        stdout_closed_ok(),
+        _service(ctx, timeout, start_server=start_server) as service,
+    ):
         try:
             result = service.chat(request, on_chunk=None if as_json else show)
         finally:

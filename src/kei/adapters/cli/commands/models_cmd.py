@@ -3,7 +3,7 @@
 Thin: load the catalog (``adapters/files/catalog.py``), ask ``kei.domain.catalog.catalog``, render.
 Every price shown says whether the catalog vouches for it (``verified``) or not
 (``UNVERIFIED: needs-verification`` / ``placeholder``); JSON carries ``price_vouched``.
-Exit codes follow upstream kei-model (``exits.models_exit_code_for``), else kei's table.
+Exit codes follow upstream kei-model (``exits.MODELS_EXITS``), else kei's table.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from kei.adapters.cli.context import fail, globals_of, is_tty
-from kei.adapters.cli.exits import models_exit_code_for
+from kei.adapters.cli.context import handled, is_tty
+from kei.adapters.cli.exits import MODELS_EXITS
 from kei.adapters.cli.limits import INT64_MAX
+from kei.adapters.cli.options import BudgetMicro, JsonLines, JsonObject
 from kei.adapters.cli.output import json_line, stdout_closed_ok, warn
 from kei.adapters.files.catalog import load_catalog
 from kei.app.ledger.tail import printable as safe
@@ -31,12 +32,10 @@ from kei.domain.catalog.catalog import (
     Catalog,
     Model,
 )
-from kei.errors import KeiError
 
 models_app = typer.Typer(help="The model catalog: list, resolve, price, fallback chains.",
                          no_args_is_help=True)  # fmt: skip
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine output (NDJSON for lists).")]
 CapOpt = Annotated[
     str | None, typer.Option("--cap", help="Required capabilities, comma-separated.")
 ]
@@ -48,13 +47,9 @@ def register(app: typer.Typer) -> None:
 
 @contextlib.contextmanager
 def _catalog(ctx: typer.Context) -> Iterator[Catalog]:
-    g = globals_of(ctx)
-    try:
-        with stdout_closed_ok():
-            yield load_catalog(g.settings().home)
-    except KeiError as exc:
-        fail(exc, verbose=g.verbose)
-        raise typer.Exit(models_exit_code_for(exc)) from None
+    """The catalog, for a command body whose errors exit with upstream's codes."""
+    with handled(ctx, table=MODELS_EXITS) as g, stdout_closed_ok():
+        yield load_catalog(g.settings().home)
 
 
 @models_app.command("list")
@@ -68,7 +63,7 @@ def list_models(
     role: Annotated[
         str | None, typer.Option("--role", help="Only models with this role tag.")
     ] = None,
-    as_json: JsonOpt = False,
+    as_json: JsonLines = False,
 ) -> None:
     """List the catalog's models, with their prices and whether the catalog vouches for them."""
     with _catalog(ctx) as catalog:
@@ -86,14 +81,9 @@ def list_models(
 def resolve(
     ctx: typer.Context,
     role: Annotated[str, typer.Option("--role", help="The role to find a model for.")],
-    budget_micro: Annotated[
-        int | None,
-        typer.Option(
-            "--budget-micro", min=0, max=INT64_MAX, help="Most µ¢ for 1k input + 1k output tokens."
-        ),
-    ] = None,
+    budget_micro: BudgetMicro = None,
     cap: CapOpt = None,
-    as_json: JsonOpt = False,
+    as_json: JsonObject = False,
 ) -> None:
     """The cheapest active model for a role, with the caps and within the budget."""
     with _catalog(ctx) as catalog:
@@ -117,7 +107,7 @@ def price(
     output_tokens: Annotated[
         int, typer.Option("--output-tokens", min=0, max=INT64_MAX, help="Output tokens (or units).")
     ],
-    as_json: JsonOpt = False,
+    as_json: JsonObject = False,
 ) -> None:
     """Price a call from the catalog: each side floored to whole µ¢, as upstream."""
     with _catalog(ctx) as catalog:
@@ -138,7 +128,7 @@ def price(
 def chain(
     ctx: typer.Context,
     primary: Annotated[str, typer.Argument(help="The first model: id or alias.")],
-    as_json: JsonOpt = False,
+    as_json: JsonLines = False,
 ) -> None:
     """Follow a model's fallback links to the end; a cycle is an error (exit 3)."""
     with _catalog(ctx) as catalog:
@@ -156,7 +146,7 @@ def chain(
 
 
 @models_app.command("providers")
-def providers(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+def providers(ctx: typer.Context, as_json: JsonLines = False) -> None:
     """Active and deprecated model counts per provider."""
     with _catalog(ctx) as catalog:
         counts = catalog.providers()

@@ -19,6 +19,7 @@ import typer
 
 from kei.adapters.cli.context import handled, open_ledger, seal_key, stderr
 from kei.adapters.cli.limits import INT64_MAX
+from kei.adapters.cli.options import DryRun, JsonLines, JsonObject
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 from kei.app.ledger.tail import printable as safe
 from kei.domain.routing.posterior import Beta
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 route_app = typer.Typer(help="Route tasks to the cheapest model good enough.", no_args_is_help=True)
 posterior_app = typer.Typer(help="The Beta posteriors the router learns.", no_args_is_help=True)
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 DecisionArg = Annotated[str, typer.Argument(help="The decision id `kei route select` printed.")]
 DELTA = 0.10  # the bound `posterior show` prints, as select's default
 
@@ -67,8 +67,8 @@ def select_cmd(
         ),
     ] = None,
     agent: Annotated[str | None, typer.Option("--agent", help="The agent the task is for.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Decide, append nothing.")] = False,
-    as_json: JsonOption = False,
+    dry_run: DryRun = False,
+    as_json: JsonObject = False,
 ) -> None:
     """Choose the cheapest model whose posterior clears the bar, and record why."""
     from kei.domain.routing.select import DecisionInput
@@ -121,7 +121,7 @@ def outcome_cmd(
             "--escalation-depth", min=0, max=INT64_MAX, help="Default: the escalations recorded."
         ),
     ] = None,
-    as_json: JsonOption = False,
+    as_json: JsonObject = False,
 ) -> None:
     """Record how the routed work turned out: what the posteriors learn from."""
     with handled(ctx) as g, stdout_closed_ok(), _service(g.settings(), write=True) as service:
@@ -133,7 +133,7 @@ def outcome_cmd(
 
 
 @route_app.command("escalate")
-def escalate_cmd(ctx: typer.Context, decision: DecisionArg, as_json: JsonOption = False) -> None:
+def escalate_cmd(ctx: typer.Context, decision: DecisionArg, as_json: JsonObject = False) -> None:
     """After a failure: one step up the ladder (at most two), or surrender (exit 1)."""
     with handled(ctx) as g, stdout_closed_ok(), _service(g.settings(), write=True) as service:
         step = service.escalate(decision)
@@ -154,7 +154,7 @@ def explain_cmd(
     prompt: Annotated[
         str, typer.Option("--prompt", help="The prompt, to re-derive complexity.")
     ] = "",
-    as_json: JsonOption = False,
+    as_json: JsonObject = False,
 ) -> None:
     """Re-derive a decision from the log as of its position, and show the evidence."""
     with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
@@ -204,7 +204,7 @@ def calibrate_cmd(
     apply: Annotated[
         bool, typer.Option("--apply", help="Record the weights for later decisions.")
     ] = False,
-    as_json: JsonOption = False,
+    as_json: JsonObject = False,
 ) -> None:
     """Upstream's leave-one-out grid search for the kernel weights."""
     with handled(ctx) as g, stdout_closed_ok(), _service(g.settings(), write=apply) as service:
@@ -230,7 +230,7 @@ def _num(x: float) -> float | None:
 def show_cmd(
     ctx: typer.Context,
     task_class: Annotated[str | None, typer.Option("--task-class", help="Only this class.")] = None,
-    as_json: JsonOption = False,
+    as_json: JsonLines = False,
 ) -> None:
     """Each (task class, model): successes, failures, Beta mean and lower bound."""
     with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kei.adapters.cli.context import handled, is_tty
+from kei.adapters.cli.options import JsonObject
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 
 if TYPE_CHECKING:
@@ -35,9 +36,7 @@ def register(app: typer.Typer) -> None:
 @machine_app.command("probe")
 def probe_machine(
     ctx: typer.Context,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON object: machine and recommendation.")
-    ] = False,
+    as_json: JsonObject = False,
     mock_dir: Annotated[
         Path | None,
         typer.Option(

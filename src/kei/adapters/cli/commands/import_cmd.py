@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Final, Protocol
 import typer
 
 from kei.adapters.cli.context import handled, is_tty, open_ledger
+from kei.adapters.cli.options import DryRun, JsonObject
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 
 if TYPE_CHECKING:
@@ -46,10 +47,8 @@ def kei_ledger(
     path: Annotated[
         Path, typer.Argument(metavar="PATH", help="The upstream kei-ledger SQLite file (v1–v9).")
     ],
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Report what would be imported; append nothing.")
-    ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    dry_run: DryRun = False,
+    as_json: JsonObject = False,
 ) -> None:
     """Import an upstream kei-ledger database; a re-run appends only what is missing."""
     from kei.app.importers import import_kei_ledger
@@ -63,10 +62,8 @@ def kei_hibernate(
     bundle: Annotated[
         Path, typer.Argument(metavar="BUNDLE", help="The upstream kei-hibernate .tar.zst bundle.")
     ],
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Check and report; append nothing.")
-    ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    dry_run: DryRun = False,
+    as_json: JsonObject = False,
 ) -> None:
     """Check an upstream kei-hibernate bundle whole, then import its kei-ledger database."""
     from kei.app.importers.kei_hibernate import import_kei_hibernate

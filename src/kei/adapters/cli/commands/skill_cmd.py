@@ -21,11 +21,11 @@ from rich.console import Console
 
 from kei.adapters.cli.context import handled, is_tty, open_ledger, seal_key, stderr
 from kei.adapters.cli.limits import INT64_MAX, INT64_MIN
+from kei.adapters.cli.options import JsonObject, Since, chosen_format, time_us
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 from kei.app.ledger.tail import printable as safe
 from kei.domain.agents import skills as sk
 from kei.domain.events import SkillInvoked
-from kei.errors import InputError
 
 if TYPE_CHECKING:
     from kei.adapters.cli.config import Settings
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 skill_app = typer.Typer(help="Skill invocations and their success metrics.", no_args_is_help=True)
 
 NameArg = Annotated[str, typer.Argument(help="The skill's name.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 FORMATS = {"markdown": "markdown", "md": "markdown", "json": "json"}
 EMPTY = "*(no skill_invocations in window)*"
 HEADER = "| skill | total | success% | p50_ms | p95_ms | last_ts | recommendation |"
@@ -60,7 +59,7 @@ def record(
     trajectory: Annotated[
         str | None, typer.Option("--trajectory", help="The trajectory it was part of.")
     ] = None,
-    as_json: JsonOption = False,
+    as_json: JsonObject = False,
 ) -> None:
     """Append one skill.invoked event to stream skill/NAME."""
     from kei.app.skills import SkillService
@@ -90,24 +89,17 @@ def record(
 @skill_app.command("report")
 def report(
     ctx: typer.Context,
-    since: Annotated[
-        str | None,
-        typer.Option(
-            "--since",
-            help="Window start: a duration back (30d, 12h), a date/time or unix seconds "
-            "(default: 30d).",
-        ),
-    ] = None,
+    since: Since = None,
     fmt: Annotated[str | None, typer.Option("--format", help="markdown (default) or json.")] = None,
-    as_json: JsonOption = False,
+    as_json: JsonObject = False,
 ) -> None:
-    """Per-skill totals, success rate, p50/p95 duration and a recommendation."""
+    """Per-skill totals, success rate, p50/p95 duration and a recommendation, over the
+    last 30 days unless --since says otherwise (--json: one JSON array)."""
     from kei.adapters.cli import render
 
     with handled(ctx) as g, stdout_closed_ok():
-        chosen = _format(fmt, as_json=as_json)
-        now_us = _now_us()
-        since_us = sk.parse_since(since or f"{sk.DEFAULT_WINDOW_DAYS}d", now_us)
+        chosen = chosen_format(fmt, as_json=as_json, formats=FORMATS, default="markdown")
+        since_us = time_us(since or f"{sk.DEFAULT_WINDOW_DAYS}d")
         with _service(g.settings()) as skills:
             rows = skills.report(since_us)
         if chosen == "json":
@@ -119,7 +111,7 @@ def report(
 
 
 @skill_app.command("last-used")
-def last_used(ctx: typer.Context, name: NameArg, as_json: JsonOption = False) -> None:
+def last_used(ctx: typer.Context, name: NameArg, as_json: JsonObject = False) -> None:
     """When the skill was last invoked (\"never\" when it never was)."""
     with handled(ctx) as g, stdout_closed_ok():
         with _service(g.settings()) as skills:
@@ -146,15 +138,6 @@ def markdown(rows: list[sk.SkillMetrics]) -> str:
     return "\n".join(lines)
 
 
-def _format(fmt: str | None, *, as_json: bool) -> str:
-    chosen = FORMATS.get((fmt or ("json" if as_json else "markdown")).lower())
-    if chosen is None:
-        raise InputError(f"unknown format {fmt!r}; use json or markdown")
-    if as_json and chosen != "json":
-        raise InputError(f"--json conflicts with --format {fmt}")
-    return chosen
-
-
 @contextmanager
 def _service(settings: Settings) -> Iterator[SkillService]:
     """The skill reads over the ledger ``settings`` name."""
@@ -162,10 +145,6 @@ def _service(settings: Settings) -> Iterator[SkillService]:
 
     with open_ledger(settings) as ledger:
         yield SkillService(ledger, seal_key=seal_key(settings))
-
-
-def _now_us() -> int:
-    return int(datetime.now(UTC).timestamp() * 1_000_000)
 
 
 def _rfc3339(us: int) -> str:

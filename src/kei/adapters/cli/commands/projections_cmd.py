@@ -23,6 +23,7 @@ from rich.table import Table
 from kei.adapters.cli.config import Settings
 from kei.adapters.cli.context import handled, is_tty, open_ledger, seal_key, stderr
 from kei.adapters.cli.exits import Exit
+from kei.adapters.cli.options import JsonLines
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 
 if TYPE_CHECKING:
@@ -30,10 +31,6 @@ if TYPE_CHECKING:
     from kei.app.read_model_audit import Audit
 
 projections_app = typer.Typer(help="Read models built from the log.", no_args_is_help=True)
-
-JsonOption = Annotated[
-    bool, typer.Option("--json", help="One JSON object per projection per line.")
-]
 
 
 def register(app: typer.Typer) -> None:
@@ -55,7 +52,7 @@ def _engine(settings: Settings) -> Iterator[ProjectionEngine]:
 
 
 @projections_app.command("status")
-def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def status(ctx: typer.Context, as_json: JsonLines = False) -> None:
     """Catch every projection up, then show its name, version, position and digest."""
     with handled(ctx) as g, stdout_closed_ok(), _engine(g.settings()) as engine:
         _show(engine.status(), as_json=as_json)
@@ -67,7 +64,7 @@ def rebuild(
     name: Annotated[
         str | None, typer.Argument(help="The projection to rebuild (default: all).")
     ] = None,
-    as_json: JsonOption = False,
+    as_json: JsonLines = False,
 ) -> None:
     """Drop a projection's tables and rebuild them from the whole verified log."""
     with handled(ctx) as g, stdout_closed_ok(), _engine(g.settings()) as engine:
@@ -77,7 +74,7 @@ def rebuild(
 
 
 @projections_app.command("verify")
-def verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def verify(ctx: typer.Context, as_json: JsonLines = False) -> None:
     """Re-fold every projection from the log in a scratch database and compare its
     digest with the live read model (exit 1 on a mismatch); changes nothing."""
     from kei.app.read_model_audit import audit_read_models

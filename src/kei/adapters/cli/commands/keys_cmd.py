@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from kei.adapters.cli.context import handled, is_tty, load_signing_key, open_ledger, stderr
+from kei.adapters.cli.options import JsonLines
 from kei.app.ledger.tail import printable as safe
 from kei.errors import InputError
 
@@ -137,7 +138,7 @@ def _check_name(name: str) -> None:
 @keys_app.command("list")
 def list_keys(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per key.")] = False,
+    as_json: JsonLines = False,
 ) -> None:
     """List the keys registered in the ledger, with their status and local key files."""
     from kei.domain.log.checkpoint import vkey

@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Annotated
 import typer
 
 from kei.adapters.cli.context import handled, open_ledger, seal_key_or_none, stderr
-from kei.adapters.cli.limits import INT64_MAX
+from kei.adapters.cli.options import DryRun, Force, SincePosition
 from kei.adapters.cli.output import stdout_closed_ok
 from kei.errors import InputError
 
@@ -38,16 +38,12 @@ def register(events_app: typer.Typer) -> None:
 def export(
     ctx: typer.Context,
     fmt: Annotated[str, typer.Option("--format", help="Output format: jsonl.")] = "jsonl",
-    since: Annotated[
-        int, typer.Option("--since", min=0, max=INT64_MAX, help="Only events after this position.")
-    ] = 0,
+    since: SincePosition = 0,
     out: Annotated[
         str | None,
         typer.Option("--out", help="Write to this file (default, or '-': stdout)."),
     ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Replace FILE if it exists (a regular file only).")
-    ] = False,
+    force: Force = False,
 ) -> None:
     """Every event with its hashes, signature and stored bytes, one JSON object per line."""
     from kei.adapters.files.safe_output import check_output
@@ -89,9 +85,7 @@ def import_(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(metavar="FILE", help="JSON lines, or - for stdin.")],
     fmt: Annotated[str, typer.Option("--format", help="Input format: jsonl.")] = "jsonl",
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Verify and report; write nothing.")
-    ] = False,
+    dry_run: DryRun = False,
 ) -> None:
     """Verify events written by `kei events export` and add the new ones, all or nothing."""
     from kei.app.jsonl.importing import import_jsonl

@@ -2,7 +2,7 @@
 
 It never touches the user's ledger or keys: everything lives in a fresh temporary
 folder (or ``--keep DIR``), resolved from an explicit environment, ignoring ``--db``,
-``--key`` and ``KEI_*``. The steps live in ``demo_steps.py``.
+``--key`` and ``KEI_*``. The steps live in ``demo/``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import typer
 from rich.console import Console
 
 from kei.adapters.cli.context import handled
-from kei.adapters.cli.demo_steps import STEPS, DemoRun
+from kei.adapters.cli.demo.run import DemoRun
+from kei.adapters.cli.demo.steps import STEPS
 from kei.errors import InputError
 
 

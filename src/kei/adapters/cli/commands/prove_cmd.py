@@ -17,13 +17,12 @@ import typer
 
 from kei.adapters.cli.context import handled, open_ledger, stderr
 from kei.adapters.cli.limits import INT64_MAX
+from kei.adapters.cli.options import JsonObject
 from kei.errors import InputError, VerificationError
-from kei.limits import LIMITS
 
 if TYPE_CHECKING:
     from kei.domain.log.checkpoint import Checkpoint
     from kei.domain.log.proofs import Proof
-
 
 prove_app = typer.Typer(
     help="Prove an event is in the log, or that the log only grew since a checkpoint.",
@@ -66,7 +65,7 @@ def inclusion(
             "--checkpoint", metavar="FILE", help="Prove against this checkpoint (default: now)."
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonObject = False,
 ) -> None:
     """Print the audit path of one event: leaf index, tree size, root and hashes."""
     from kei.app.ledger.proving import prove_inclusion
@@ -87,7 +86,7 @@ def consistency(
         Path | None,
         typer.Option("--to", metavar="NEW", help="The newer checkpoint (default: the log now)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonObject = False,
 ) -> None:
     """Print the proof that the log of NEW (or now) extends the log of OLD."""
     from kei.app.ledger.proving import prove_consistency
@@ -99,32 +98,6 @@ def consistency(
         with open_ledger(settings) as ledger:
             proof = prove_consistency(ledger.store, ledger.ledger_id, old, new)
         _emit(proof, as_json)
-
-
-def _read_proof(source: str) -> str:
-    try:
-        if source == "-":
-            raw = sys.stdin.buffer.read(LIMITS.max_proof_bytes + 1)
-        else:
-            with Path(source).open("rb") as fh:
-                raw = fh.read(LIMITS.max_proof_bytes + 1)
-        return raw.decode("utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read proof {source}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"proof {source} is not UTF-8 text") from exc
-
-
-def _vkeys(values: list[str]) -> list[tuple[str, bytes]]:
-    from kei.adapters.cli.vkey_args import read_vkeys
-    from kei.domain.log.checkpoint import parse_vkey
-
-    return read_vkeys(
-        values,
-        parse_vkey,
-        what="verifier key",
-        hint="print one with `kei keys export KEY_ID --vkey`",
-    )
 
 
 def verify_proof(
@@ -148,15 +121,16 @@ def verify_proof(
     ] = None,
 ) -> None:
     """Check a proof against a signed checkpoint and a verifier key, without the database."""
+    from kei.adapters.cli.proof_args import LOG_KEYS, read_proof, read_vkeys
     from kei.domain.log.proofs import ConsistencyProof, check_proof, parse_proof
     from kei.errors import ProofFormatError
 
     with handled(ctx):
-        vkeys = _vkeys(vkey_values)
+        vkeys = read_vkeys(vkey_values, LOG_KEYS)
         cp = _checkpoint(checkpoint_file)
         old = None if old_file is None else _checkpoint(old_file)
         try:
-            proof = parse_proof(_read_proof(proof_file))
+            proof = parse_proof(read_proof(proof_file))
         except ProofFormatError as exc:
             raise InputError(
                 f"proof {proof_file} is malformed: {exc}", hint="write one with `kei prove --json`"

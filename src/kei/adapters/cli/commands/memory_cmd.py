@@ -11,13 +11,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from kei.adapters.cli.context import handled, open_ledger, seal_key, stderr
 from kei.adapters.cli.limits import COUNT_MAX
+from kei.adapters.cli.options import JsonLines, JsonObject, Since, since_us, time_us
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 from kei.app.ledger.tail import printable as safe
 from kei.app.ledger.tail import terminal_text
@@ -35,8 +35,11 @@ memory_app = typer.Typer(help="What agents remember: write, query, search, forge
                          no_args_is_help=True)  # fmt: skip
 
 KeyArg = Annotated[str, typer.Argument(help="The key.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 Namespace = Annotated[str, typer.Option("--namespace", help="The namespace.")]
+OnlyNamespace = Annotated[str | None, typer.Option("--namespace", help="Only this namespace.")]
+Limit = Annotated[
+    int | None, typer.Option("--limit", min=1, max=COUNT_MAX, help="At most N items.")
+]
 Session = Annotated[str | None, typer.Option("--session", help="Namespace session/S.")]
 Redis = Annotated[
     str | None,
@@ -108,7 +111,7 @@ def write_cmd(
     ] = None,
     namespace: Namespace = DEFAULT_NAMESPACE,
     session: Session = None,
-    as_json: JsonOption = False,
+    as_json: JsonObject = False,
 ) -> None:
     """Remember VALUE under KEY (a later write to KEY replaces it; the log keeps both)."""
     from kei.app.memory import tags_of
@@ -151,7 +154,7 @@ def get_cmd(
     namespace: Namespace = DEFAULT_NAMESPACE,
     session: Session = None,
     redis: Redis = None,
-    as_json: JsonOption = False,
+    as_json: JsonObject = False,
 ) -> None:
     """The value under KEY (exit 1 when there is none)."""
     with handled(ctx) as g, stdout_closed_ok(), _reader(g.settings(), redis) as reader:
@@ -180,18 +183,12 @@ def query_cmd(
     tag_all: Annotated[
         list[str] | None, typer.Option("--tag-all", help="All of these tags.")
     ] = None,
-    since: Annotated[
-        str | None, typer.Option("--since", help="Written since: 7d, a date, unix s.")
-    ] = None,
-    limit: Annotated[
-        int | None, typer.Option("--limit", min=1, max=COUNT_MAX, help="At most N items.")
-    ] = None,
-    namespace: Annotated[
-        str | None, typer.Option("--namespace", help="Only this namespace.")
-    ] = None,
+    since: Since = None,
+    limit: Limit = None,
+    namespace: OnlyNamespace = None,
     session: Session = None,
     redis: Redis = None,
-    as_json: JsonOption = False,
+    as_json: JsonLines = False,
 ) -> None:
     """Items by kind, key prefix, tags and time, newest first."""
     with handled(ctx) as g, stdout_closed_ok(), _reader(g.settings(), redis) as reader:
@@ -204,14 +201,12 @@ def _query(namespace: str | None, session: str | None, kind: str | None,
            key_prefix: str | None, tag_any: list[str] | None, tag_all: list[str] | None,
            since: str | None, limit: int | None) -> MemoryQuery:  # fmt: skip
     from kei.app.memory import tags_of
-    from kei.domain.agents.skills import parse_since
     from kei.domain.memory.query import MemoryQuery
 
-    now_us = int(datetime.now(UTC).timestamp() * 1_000_000)
     return MemoryQuery(
         namespace=f"session/{session}" if session is not None else namespace, kind=kind,
         key_prefix=key_prefix, tag_any=tags_of(tag_any or []), tag_all=tags_of(tag_all or []),
-        since_us=None if since is None else parse_since(since, now_us), limit=limit,
+        since_us=since_us(since), limit=limit,
     )  # fmt: skip
 
 
@@ -219,14 +214,10 @@ def _query(namespace: str | None, session: str | None, kind: str | None,
 def search_cmd(
     ctx: typer.Context,
     text: Annotated[str, typer.Argument(help="Words every value found must hold.")],
-    limit: Annotated[
-        int, typer.Option("--limit", min=1, max=COUNT_MAX, help="At most N items.")
-    ] = 20,
-    namespace: Annotated[
-        str | None, typer.Option("--namespace", help="Only this namespace.")
-    ] = None,
+    limit: Limit = 20,
+    namespace: OnlyNamespace = None,
     session: Session = None,
-    as_json: JsonOption = False,
+    as_json: JsonLines = False,
 ) -> None:
     """Full-text search over values, best match first."""
     with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
@@ -259,13 +250,8 @@ def compact_cmd(
     session: Session = None,
 ) -> None:
     """Stop returning the namespace's values written before a time."""
-    from kei.domain.agents.skills import parse_since
-
     with handled(ctx) as g, stdout_closed_ok(), _service(g.settings(), write=True) as service:
-        now_us = int(datetime.now(UTC).timestamp() * 1_000_000)
-        name, hidden = service.compact(
-            namespace_of(namespace, session), parse_since(before, now_us)
-        )
+        name, hidden = service.compact(namespace_of(namespace, session), time_us(before))
     stderr().print(f"kei: compacted {hidden} value(s) ({name})", markup=False)
 
 

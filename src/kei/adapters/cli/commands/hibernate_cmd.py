@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kei.adapters.cli import replay_cmd
+from kei.adapters.cli.commands import replay_cmd
 from kei.adapters.cli.context import handled, open_ledger, stderr
 from kei.adapters.cli.exits import Exit
-from kei.adapters.cli.limits import INT64_MAX
-from kei.adapters.cli.output import json_line
+from kei.adapters.cli.options import DryRun, Force, JsonObject, SincePosition
+from kei.adapters.cli.output import json_line, progress_bars
 from kei.adapters.files.safe_output import check_output, shown
 from kei.errors import InputError
 
@@ -42,18 +42,11 @@ def export(
     out: Annotated[
         str, typer.Option("--out", "-o", metavar="FILE", help="The bundle to write (.tar.zst).")
     ],
-    since: Annotated[
-        int,
-        typer.Option(
-            "--since", min=0, max=INT64_MAX, metavar="POSITION", help="Only events after POSITION."
-        ),
-    ] = 0,
+    since: SincePosition = 0,
     level: Annotated[
         int, typer.Option("--level", min=1, max=19, metavar="N", help="zstd level (1-19).")
     ] = 3,
-    force: Annotated[
-        bool, typer.Option("--force", help="Replace FILE if it exists (a regular file only).")
-    ] = False,
+    force: Force = False,
 ) -> None:
     """Write the log (or the events after --since) as a signed, deterministic bundle."""
     from kei.app.bundle.export import export_bundle
@@ -67,7 +60,7 @@ def export(
         # Read-only: export writes nothing into the store (whose disk may be full).
         with (
             open_ledger(settings, with_key=True, read_only=True) as ledger,
-            replay_cmd.phase_bars() as bars,
+            progress_bars() as bars,
         ):
             total = ledger.store.count()
             tick = None if bars is None else (lambda n: bars("exporting", n, total))
@@ -88,7 +81,7 @@ def export(
 def inspect(
     ctx: typer.Context,
     bundle: Annotated[Path, typer.Argument(metavar="FILE", help="The bundle to inspect.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonObject = False,
 ) -> None:
     """Print a bundle's manifest and check its structure, writing nothing."""
     from kei.app.bundle.inspect import inspect_bundle
@@ -133,8 +126,8 @@ def import_(
     ctx: typer.Context,
     source: replay_cmd.FromOption,
     db: replay_cmd.DbOption = None,
-    dry_run: replay_cmd.DryRunOption = False,
-    as_json: replay_cmd.JsonOption = False,
+    dry_run: DryRun = False,
+    as_json: JsonObject = False,
 ) -> None:
     """Verify a bundle and replay it into a store (the same as `kei replay`)."""
     replay_cmd.replay(ctx, source, db, dry_run, as_json)

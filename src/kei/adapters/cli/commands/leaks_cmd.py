@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kei.adapters.cli.context import handled
+from kei.adapters.cli.options import JsonLines
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 from kei.errors import InputError
 
@@ -59,7 +60,7 @@ def scan(
         str | None, typer.Option("--severity", help="Only block, warn or substitute findings.")
     ] = None,
     matrix_file: MatrixOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per finding.")] = False,
+    as_json: JsonLines = False,
     fail_on: Annotated[
         str,
         typer.Option("--fail-on", help="Lowest finding that fails the scan: block (exit 2), "

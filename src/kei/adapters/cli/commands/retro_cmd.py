@@ -19,6 +19,7 @@ import typer
 
 from kei.adapters.cli.context import handled, open_ledger, seal_key, stderr
 from kei.adapters.cli.limits import COUNT_MAX
+from kei.adapters.cli.options import JsonLines, JsonObject
 from kei.adapters.cli.output import json_line, stdout_closed_ok
 from kei.app.ledger.tail import printable as safe
 
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 retro_app = typer.Typer(help="Session retrospectives from ingested transcripts.",
                         no_args_is_help=True)  # fmt: skip
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 SessionArg = Annotated[str, typer.Argument(help="The session id.")]
 
 
@@ -55,7 +55,7 @@ def ingest_cmd(
     ctx: typer.Context,
     transcript: Annotated[Path, typer.Argument(help="A Claude Code or legacy .jsonl file.")],
     session: Annotated[str, typer.Option("--session", help="The session id.")],
-    as_json: JsonOption = False,
+    as_json: JsonObject = False,
 ) -> None:
     """Append the transcript's events the log does not hold yet (same file twice: none)."""
     with handled(ctx) as g, stdout_closed_ok(), _service(g.settings(), write=True) as service:
@@ -76,7 +76,7 @@ def ingest_cmd(
 
 
 @retro_app.command("show")
-def show_cmd(ctx: typer.Context, session: SessionArg, as_json: JsonOption = False) -> None:
+def show_cmd(ctx: typer.Context, session: SessionArg, as_json: JsonObject = False) -> None:
     """A session's retrospective: duration from its own times, tools, files, errors."""
     from kei.domain.retro.sessions import retrospective
 
@@ -104,7 +104,7 @@ def patterns_cmd(
     min_count: Annotated[
         int, typer.Option("--min-count", min=1, max=COUNT_MAX, help="At least N times.")
     ] = 2,
-    as_json: JsonOption = False,
+    as_json: JsonLines = False,
 ) -> None:
     """Event classes that recur within a session, and across sessions."""
     from kei.domain.retro.sessions import all_patterns, patterns_across_sessions
@@ -125,7 +125,7 @@ def similar_cmd(
     ctx: typer.Context,
     session: SessionArg,
     k: Annotated[int, typer.Option("-k", min=1, max=COUNT_MAX, help="How many sessions.")] = 5,
-    as_json: JsonOption = False,
+    as_json: JsonLines = False,
 ) -> None:
     """The sessions most like SESSION by TF-IDF over their real content."""
     from kei.domain.retro.sessions import documents, similar_sessions
@@ -140,7 +140,7 @@ def similar_cmd(
 
 
 @retro_app.command("coaccess")
-def coaccess_cmd(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def coaccess_cmd(ctx: typer.Context, as_json: JsonLines = False) -> None:
     """Files touched within 300 s of each other, most often first."""
     from kei.domain.retro.sessions import coaccess_pairs
 

@@ -1,0 +1,213 @@
+"""The options many commands share, declared once, so that one flag means one thing
+(and has one help text) everywhere ``kei`` takes it.
+
+- Output: ``--json`` is :data:`JsonObject` where a command answers with one object and
+  :data:`JsonLines` where it answers with one object per item (NDJSON, each line
+  flushed); :func:`chosen_format` is the one check of ``--format`` against ``--json``.
+- Time: :data:`Since` takes a duration back (``30d``), a date/time or unix seconds,
+  read against the clock by :func:`time_us`; :data:`SincePosition`
+  is a position in the log.
+- Files: :data:`OutFile` and :data:`Force` for the commands that write a file.
+- Money: :func:`charge_options` declares the seven token and amount options of
+  ``kei cost record`` and ``kei cost amend`` and hands them over as one :class:`ChargeOptions`.
+
+Integers are bounded here as everywhere (``limits.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+
+from kei.adapters.cli.limits import CENTS_MAX, INT64_MAX, INT64_MIN
+from kei.domain.agents.money import MICRO_CENTS_PER_CENT
+from kei.domain.events.payload import TokenUsage
+from kei.errors import InputError
+
+# -- output ---------------------------------------------------------------------------
+
+JsonObject = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+JsonLines = Annotated[
+    bool, typer.Option("--json", help="Print JSON on stdout, one object per line.")
+]
+
+
+def chosen_format(
+    fmt: str | None, *, as_json: bool, formats: Mapping[str, str], default: str
+) -> str:
+    """The output format ``--format`` names (an alias in ``formats`` maps to its format),
+    ``json`` for ``--json``, else ``default``; an unknown format, or ``--json`` with
+    another format, is a usage error."""
+    chosen = formats.get((fmt or ("json" if as_json else default)).lower())
+    if chosen is None:
+        names = " or ".join(sorted(set(formats.values())))
+        raise InputError(f"unknown format {fmt!r}; use {names}")
+    if as_json and chosen != "json":
+        raise InputError(f"--json conflicts with --format {fmt}")
+    return chosen
+
+
+# -- time and positions ---------------------------------------------------------------
+
+Since = Annotated[
+    str | None,
+    typer.Option(
+        "--since", help="From then on: a duration back (30d, 12h), a date/time or unix seconds."
+    ),
+]
+SincePosition = Annotated[
+    int,
+    typer.Option(
+        "--since", min=0, max=INT64_MAX, metavar="POSITION", help="Only events after POSITION."
+    ),
+]
+
+
+def since_us(text: str | None) -> int | None:
+    """A ``--since`` value as a microsecond timestamp; None when it was not given."""
+    return None if text is None else time_us(text)
+
+
+def time_us(text: str) -> int:
+    """A time option's value (``--since``, ``--before``) as a microsecond timestamp: a
+    duration is read back from now, the clock read here and nowhere else."""
+    from kei.domain.agents.skills import parse_since
+
+    return parse_since(text, now_us())
+
+
+def now_us() -> int:
+    """The wall clock in microseconds since the epoch, as events record time."""
+    return int(datetime.now(UTC).timestamp() * 1_000_000)
+
+
+# -- files ----------------------------------------------------------------------------
+
+OutFile = Annotated[
+    str | None,
+    typer.Option(
+        "--out",
+        "-o",
+        metavar="FILE",
+        help="Write it to FILE (atomically) instead of stdout ('-': stdout).",
+    ),
+]
+Force = Annotated[
+    bool, typer.Option("--force", help="Replace FILE if it exists (a regular file only).")
+]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Check and report; write nothing.")]
+
+# -- money ----------------------------------------------------------------------------
+
+BudgetMicro = Annotated[
+    int | None,
+    typer.Option(
+        "--budget-micro", min=0, max=INT64_MAX, help="Most µ¢ for 1k input + 1k output tokens."
+    ),
+]
+_Count = int | None
+_TokensIn = Annotated[
+    _Count, typer.Option("--tokens-in", min=INT64_MIN, max=INT64_MAX, help="Input tokens.")
+]
+_TokensOut = Annotated[
+    _Count, typer.Option("--tokens-out", min=INT64_MIN, max=INT64_MAX, help="Output tokens.")
+]
+_CacheRead = Annotated[
+    _Count,
+    typer.Option("--cache-read-tokens", min=INT64_MIN, max=INT64_MAX, help="Cache-read tokens."),
+]
+_CacheWrite = Annotated[
+    _Count,
+    typer.Option("--cache-write-tokens", min=INT64_MIN, max=INT64_MAX, help="Cache-write tokens."),
+]
+_Reasoning = Annotated[
+    _Count,
+    typer.Option("--reasoning-tokens", min=INT64_MIN, max=INT64_MAX, help="Reasoning tokens."),
+]
+_Micro = Annotated[
+    _Count,
+    typer.Option(
+        "--micro-cents",
+        min=-INT64_MAX,
+        max=INT64_MAX,
+        help="The amount in micro-cents (1 cent = 1,000,000).",
+    ),
+]
+_Cents = Annotated[
+    _Count,
+    typer.Option("--cents", min=-CENTS_MAX, max=CENTS_MAX, help="The amount in whole cents."),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeOptions:
+    """What a cost command was told about one model call: its token counts, and the
+    amount when it was given by hand (else the catalog prices the tokens)."""
+
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cache_read: int | None = None
+    cache_write: int | None = None
+    reasoning: int | None = None
+    micro_cents: int | None = None
+    cents: int | None = None
+
+    def usage(self) -> TokenUsage:
+        return TokenUsage(
+            input_tokens=self.tokens_in,
+            output_tokens=self.tokens_out,
+            cache_read_tokens=self.cache_read,
+            cache_write_tokens=self.cache_write,
+            reasoning_tokens=self.reasoning,
+        )
+
+    @property
+    def has_tokens(self) -> bool:
+        counts = (self.tokens_in, self.tokens_out, self.cache_read, self.cache_write)
+        return any(c is not None for c in (*counts, self.reasoning))
+
+    def amount(self) -> int | None:
+        """The amount in micro-cents given by ``--micro-cents`` or ``--cents`` (not both)."""
+        if self.micro_cents is not None and self.cents is not None:
+            raise InputError("give --micro-cents or --cents, not both")
+        return self.cents * MICRO_CENTS_PER_CENT if self.cents is not None else self.micro_cents
+
+
+_CHARGE_OPTIONS: dict[str, Any] = dict(
+    zip(
+        (f.name for f in fields(ChargeOptions)),
+        (_TokensIn, _TokensOut, _CacheRead, _CacheWrite, _Reasoning, _Micro, _Cents),
+        strict=True,
+    )
+)
+
+
+def charge_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` the seven charge options in place of its keyword-only ``charge:
+    ChargeOptions`` parameter (typer reads the signature), and call it with them as one
+    ``ChargeOptions``: the options are declared once, for every command that takes them."""
+    signature = inspect.signature(command, eval_str=True)
+    params: list[inspect.Parameter] = []
+    for p in signature.parameters.values():
+        if p.name != "charge":
+            params.append(p)
+            continue
+        params += [
+            inspect.Parameter(name, p.kind, default=None, annotation=kind)
+            for name, kind in _CHARGE_OPTIONS.items()
+        ]
+
+    @functools.wraps(command)
+    def with_charge(**given: Any) -> None:
+        charge = ChargeOptions(**{name: given.pop(name) for name in _CHARGE_OPTIONS})
+        command(**given, charge=charge)
+
+    with_charge.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    with_charge.__annotations__ = {p.name: p.annotation for p in params}
+    return with_charge
