@@ -77,7 +77,8 @@ def _home_replaced(command: str, args: list[str]) -> bool:
 SLOW = {"demo", "hibernate export", "verify-chain", "replay", "hibernate import", "machine probe"}
 
 # Free text, where newlines and blanks may be meant (values, prompts, patterns).
-FREE_TEXT = {"value", "prompt", "system", "text", "pattern", "trajectory"}
+# Free text in the payload (docs/events.md limits: newlines and any printable text allowed).
+FREE_TEXT = {"value", "prompt", "system", "text", "pattern", "trajectory", "summary", "reason"}
 # Where an empty value has a meaning: `route select --dna ''` falls back (reason
 # empty_dna), as upstream's router does.
 FREE_TEXT |= {"dna"}
