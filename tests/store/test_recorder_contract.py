@@ -20,9 +20,9 @@ from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.tests.persistence import ApplicationRecorderTestCase
 
 from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE
-from kei.adapters.store.postgres import parse_url
 from kei.adapters.store.postgres_recorder import ChainedPostgresRecorder
 from kei.adapters.store.sqlite_recorder import ChainedSQLiteRecorder
+from kei.adapters.store.urls import parse_url
 
 
 class TestChainedSQLiteRecorder(ApplicationRecorderTestCase[ChainedSQLiteRecorder]):

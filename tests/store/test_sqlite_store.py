@@ -52,7 +52,7 @@ def test_durability_is_applied(tmp_path: Path, mode: str) -> None:
     store = SQLiteStore(tmp_path / "l.db", synchronous=mode, create=True)
     try:
         store.create()
-        rows = store._query("PRAGMA synchronous")
+        rows = store.select("PRAGMA synchronous")
         assert rows[0][0] == {"OFF": 0, "NORMAL": 1, "FULL": 2}[mode]
     finally:
         store.close()
@@ -70,7 +70,7 @@ def test_journal_is_applied(tmp_path: Path, journal: str) -> None:
     store = SQLiteStore(tmp_path / "l.db", synchronous="OFF", create=True, journal=journal)
     try:
         store.create()
-        assert store._query("PRAGMA journal_mode")[0][0] == journal.lower()
+        assert store.select("PRAGMA journal_mode")[0][0] == journal.lower()
     finally:
         store.close()
     assert not (tmp_path / "l.db-wal").exists() or journal == "WAL"

@@ -16,8 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cli_helpers import cli_env, kei
-from kei.adapters.store.postgres import parse_url
-from kei.adapters.store.urls import redact_url
+from kei.adapters.store.urls import parse_url, redact_url
 from kei.errors import StoreError
 
 SECRET = "Xq7-SEKRET-9zP"

@@ -1,7 +1,8 @@
 """The SQL side of the projection engine: one SQLAlchemy engine on the log's database.
 
-- ``sqlite:///path`` is used as given; ``postgresql://`` (or ``postgres://``) becomes
-  ``postgresql+psycopg://``, the psycopg 3 driver kei already uses.
+- The URL is the store's, parsed once (``StoreURL``): ``sqlite:///path`` is used as
+  given; ``postgresql://`` (or ``postgres://``) becomes ``postgresql+psycopg://``, the
+  psycopg 3 driver kei already uses.
 - SQLite connections run real transactions: the driver's implicit transaction
   handling is off and every transaction starts with ``BEGIN IMMEDIATE``, so DDL
   (``rebuild`` drops and re-creates tables) is transactional too and a page's writer
@@ -25,6 +26,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from kei.adapters.store.urls import StoreURL
 from kei.errors import StoreError
 
 __all__ = [
@@ -58,24 +60,22 @@ state_table = sa.Table(
 )
 
 
-def sqlalchemy_url(url: str) -> str:
+def sqlalchemy_url(url: str | StoreURL) -> str:
     """The SQLAlchemy URL of a kei store URL (psycopg 3 as the PostgreSQL driver)."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
+    return StoreURL.parse(url).sqlalchemy
 
 
-def make_engine(url: str, *, scratch: bool = False) -> Engine:
+def make_engine(url: str | StoreURL, *, scratch: bool = False) -> Engine:
     """An engine whose SQLite transactions are real ones (``BEGIN IMMEDIATE``, DDL too).
 
     ``scratch``: the SQLite file is private to this process and thrown away unless
     everything succeeds (a replay's rebuild), so its connections keep the rollback
     journal in memory and never sync (``SQLiteStore(journal="MEMORY")``).
     """
+    parsed = StoreURL.parse(url)
     engine = sa.create_engine(
-        sqlalchemy_url(url),
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S} if url.startswith("sqlite") else {},
+        parsed.sqlalchemy,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S} if parsed.path is not None else {},
     )
     if engine.dialect.name == "sqlite":
         pragmas = _SCRATCH if scratch else _SHARED

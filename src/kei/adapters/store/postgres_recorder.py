@@ -17,38 +17,18 @@ import psycopg
 from eventsourcing.persistence import ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
-from kei.adapters.store.base import (
-    CHAIN_TABLE,
-    EVENTS_TABLE,
-    HEADS_TABLE,
-    ChainEntry,
-    Guard,
-    PendingRecord,
-)
+from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, ChainEntry, Guard, PendingRecord
+from kei.adapters.store.dialect import POSTGRES_SQL as SQL
 from kei.adapters.store.recording import guard_moved, head_row, link_entries, pending_of
-from kei.adapters.store.verbatim import check_head, split_rows
+from kei.adapters.store.verbatim import Splitter, check_head, split_rows
 from kei.domain.log.heads import HeadRow, HeadSigner
 
 _INSERT_CHAIN: Final = (
     f"INSERT INTO {CHAIN_TABLE} (position, seq, prev_hash, hash) "
     "SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::bytea[], %b::bytea[])"
 )
-_NEXT_HEAD: Final = f"SELECT COALESCE(MAX(position) + 1, 0) AS n FROM {HEADS_TABLE}"
-_INSERT_HEAD: Final = (
-    f"INSERT INTO {HEADS_TABLE} (position, first_seq, seq, key_id, signature) "
-    "VALUES (%s, %s, %s, %s, %s)"
-)
-_COPY_HEAD: Final = _INSERT_HEAD + " ON CONFLICT (position) DO NOTHING"
-_NEXT_HEAD_COLUMN: Final = (
-    f", (SELECT COALESCE(MAX(position) + 1, 0) FROM {HEADS_TABLE}) AS next_head"
-)
 # The chain rows and the head row in one statement: one round trip inside the lock.
-_INSERT_CHAIN_AND_HEAD: Final = f"WITH c AS ({_INSERT_CHAIN}) {_INSERT_HEAD}"
-CREATE_HEADS: Final = (
-    f"CREATE TABLE IF NOT EXISTS {HEADS_TABLE} ("
-    "position bigint PRIMARY KEY, first_seq bigint NOT NULL, seq bigint NOT NULL, "
-    "key_id bytea NOT NULL, signature bytea NOT NULL)"
-)
+_INSERT_CHAIN_AND_HEAD: Final = f"WITH c AS ({_INSERT_CHAIN}) {SQL.insert_head}"
 _HEAD: Final = f"SELECT position, seq, hash FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1"
 # The highest version of each stream: one MAX subquery each, a single index probe.
 ENDS_SQL: Final = (
@@ -62,18 +42,8 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
 
     def __init__(self, datastore: PostgresDatastore) -> None:
         super().__init__(datastore, events_table_name=EVENTS_TABLE)
-        self.sql_create_statements.append(
-            psycopg.sql.Composed(
-                [
-                    psycopg.sql.SQL(
-                        f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ("
-                        "position bigint PRIMARY KEY, seq bigint NOT NULL, "
-                        "prev_hash bytea NOT NULL, hash bytea NOT NULL)"
-                    )
-                ]
-            )
-        )
-        self.sql_create_statements.append(psycopg.sql.Composed([psycopg.sql.SQL(CREATE_HEADS)]))
+        for statement in (SQL.create_chain, SQL.create_heads):
+            self.sql_create_statements.append(psycopg.sql.Composed([psycopg.sql.SQL(statement)]))
         self._insert_and_head, self._insert_and_head_signed = (
             psycopg.sql.SQL(
                 "WITH ins AS (INSERT INTO {schema}.{table} "
@@ -90,7 +60,10 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                 table=psycopg.sql.Identifier(EVENTS_TABLE),
                 id_type=psycopg.sql.Identifier(datastore.originator_id_type),
             )
-            for outer, inner in (("", ""), (", h.next_head", _NEXT_HEAD_COLUMN))  # signing
+            for outer, inner in (
+                ("", ""),
+                (", h.next_head", f", {SQL.next_head_value} AS next_head"),
+            )
         )
         self._insert_stored = psycopg.sql.SQL(
             "INSERT INTO {schema}.{table} "
@@ -167,7 +140,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             else:  # the table lock is held: the head counter cannot move
                 n = rows[0]["next_head"]
                 if n is None:  # the first append: no head row to read it from
-                    c.execute(_NEXT_HEAD)
+                    c.execute(SQL.next_head)
                     row: Any = c.fetchone()
                     n = row["n"] if isinstance(row, dict) else row[0]
                 signed = head_row(sign_head, int(n), entries)
@@ -209,10 +182,11 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
 
     def insert_stored(
         self,
-        pages: Iterable[Sequence[tuple[Any, ...]]],
+        pages: Iterable[Sequence[Any]],
         head: ChainEntry | None,
         *,
         create: bool,
+        split: Splitter = split_rows,
         heads: Iterable[HeadRow] = (),
     ) -> int:
         """Insert verifier rows verbatim, with their own ``notification_id``s, in one
@@ -220,9 +194,9 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
 
         Tables are created in the same transaction (PostgreSQL DDL is transactional),
         without the library's composite type and insert function, which kei's inserts
-        never use (``create()`` adds them afterwards). ``setval`` is not transactional,
-        so it runs last: a failure after it leaves only a gap in future positions,
-        which PostgreSQL positions may always have.
+        never use (they are added after the commit, as ``create_table`` makes them).
+        ``setval`` is not transactional, so it runs last: a failure after it leaves only
+        a gap in future positions, which PostgreSQL positions may always have.
         """
         with self.datastore.transaction(commit=True) as curs:
             if create:
@@ -241,7 +215,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             check_head(head, stored, top)
             inserted, last = 0, 0
             for page in pages:
-                events, chain = split_rows(page)
+                events, chain = split(page)
                 if not events:
                     continue
                 curs.execute(self._insert_stored, [list(col) for col in zip(*events, strict=True)])
@@ -250,12 +224,14 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                 inserted, last = inserted + len(events), events[-1][0]
             rows = [tuple(h) for h in heads]
             if rows:
-                curs.execute(CREATE_HEADS)
-                curs.executemany(_COPY_HEAD, rows)
+                curs.execute(SQL.create_heads)
+                curs.executemany(SQL.copy_head, rows)
             if inserted:
                 table = f"{self.datastore.schema}.{EVENTS_TABLE}"
                 curs.execute(
                     "SELECT setval(pg_get_serial_sequence(%s, 'notification_id'), %s)",
                     (table, last),
                 )
-            return inserted
+        if create:
+            self.create_table()
+        return inserted

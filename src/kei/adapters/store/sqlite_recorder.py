@@ -25,14 +25,8 @@ from eventsourcing.sqlite import (
     SQLiteDatastore,
 )
 
-from kei.adapters.store.base import (
-    CHAIN_TABLE,
-    EVENTS_TABLE,
-    HEADS_TABLE,
-    ChainEntry,
-    Guard,
-    PendingRecord,
-)
+from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, ChainEntry, Guard, PendingRecord
+from kei.adapters.store.dialect import SQLITE_SQL as SQL
 from kei.adapters.store.recording import guard_moved, head_row, link_entries, pending_of
 from kei.adapters.store.verbatim import Splitter, check_head, split_rows
 from kei.domain.log.heads import HeadRow, HeadSigner
@@ -52,7 +46,7 @@ _HEAD_GUARDED: Final = (
     f"WHERE originator_id = ? AND rowid < ?) FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1"
 )
 # The same, with the next head counter as the last column (appends that sign a head).
-_NEXT_HEAD_COLUMN: Final = f", (SELECT COALESCE(MAX(position) + 1, 0) FROM {HEADS_TABLE}) FROM "
+_NEXT_HEAD_COLUMN: Final = f", {SQL.next_head_value} FROM "
 _HEAD_SIGNED: Final = _HEAD.replace(" FROM ", _NEXT_HEAD_COLUMN, 1)
 _HEAD_GUARDED_SIGNED: Final = _HEAD_GUARDED.replace(
     f" FROM {CHAIN_TABLE}", _NEXT_HEAD_COLUMN + CHAIN_TABLE
@@ -61,16 +55,7 @@ _TAKE_WRITE_LOCK: Final = f"UPDATE {CHAIN_TABLE} SET seq = seq WHERE position < 
 _INSERT_CHAIN: Final = (
     f"INSERT INTO {CHAIN_TABLE} (position, seq, prev_hash, hash) VALUES (?,?,?,?)"
 )
-_NEXT_HEAD: Final = f"SELECT COALESCE(MAX(position) + 1, 0) FROM {HEADS_TABLE}"
-_INSERT_HEAD: Final = (
-    f"INSERT INTO {HEADS_TABLE} (position, first_seq, seq, key_id, signature) VALUES (?,?,?,?,?)"
-)
-_COPY_HEAD: Final = _INSERT_HEAD.replace("INSERT INTO", "INSERT OR IGNORE INTO")
-CREATE_HEADS: Final = (
-    f"CREATE TABLE IF NOT EXISTS {HEADS_TABLE} ("
-    "position INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL, seq INTEGER NOT NULL, "
-    "key_id BLOB NOT NULL, signature BLOB NOT NULL)"
-)
+_INSERT_HEAD: Final = SQL.insert_head
 _INSERT_STORED: Final = (
     f"INSERT INTO {EVENTS_TABLE} (rowid, originator_id, originator_version, topic, state) "
     "VALUES (?,?,?,?,?)"
@@ -215,10 +200,8 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             f"CREATE TABLE IF NOT EXISTS {self.events_table_name} ("
             "rowid INTEGER PRIMARY KEY, originator_id TEXT, originator_version INTEGER, "
             "topic TEXT, state BLOB, UNIQUE (originator_id, originator_version))",
-            f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ("
-            "position INTEGER PRIMARY KEY, seq INTEGER NOT NULL, "
-            "prev_hash BLOB NOT NULL, hash BLOB NOT NULL)",
-            CREATE_HEADS,
+            SQL.create_chain,
+            SQL.create_heads,
         ]
 
     def insert_pending(
@@ -293,7 +276,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             c.executemany(_INSERT_CHAIN, entries)
         if sign_head is not None and entries:  # the head counter cannot move: lock held
             if head is None:  # the first append: no head row to read it from
-                c.execute(_NEXT_HEAD)
+                c.execute(SQL.next_head)
                 head = (None, None, None, int(c.fetchone()[0]))
             c.execute(_INSERT_HEAD, head_row(sign_head, int(head[-1]), entries))
         chain_out.extend(entries)
@@ -370,8 +353,8 @@ def copy_heads(c: SQLiteCursor, heads: Iterable[HeadRow]) -> None:
     table if an older store lacks it."""
     rows = [tuple(h) for h in heads]
     if rows:
-        c.execute(CREATE_HEADS)
-        c.executemany(_COPY_HEAD, rows)
+        c.execute(SQL.create_heads)
+        c.executemany(SQL.copy_head, rows)
 
 
 def read_ends(c: SQLiteCursor | sqlite3.Cursor, streams: Sequence[str]) -> dict[str, int]:
