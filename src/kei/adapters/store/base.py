@@ -44,6 +44,10 @@ class ChainEntry(NamedTuple):
     hash: bytes
 
 
+Build = Callable[[dict[str, int]], Sequence[PendingRecord]]
+"""What ``append_locked`` appends: records made from the ends of the streams it read."""
+
+
 class Waiter(Protocol):
     """Blocks until the store may hold new events (NOTIFY) or a timeout passes."""
 
@@ -52,16 +56,12 @@ class Waiter(Protocol):
     def close(self) -> None: ...
 
 
-class EventStore(Protocol):
-    """The storage seam; implemented for SQLite and PostgreSQL."""
-
-    url: str
+class LogWriter(Protocol):
+    """The write half of the storage seam: appends, replayed rows, and the caches and
+    tables beside the log."""
 
     def create(self) -> None:
         """Create tables if they are missing (idempotent)."""
-
-    def is_created(self) -> bool:
-        """True when kei's tables exist."""
 
     def append(
         self,
@@ -79,20 +79,48 @@ class EventStore(Protocol):
         raises ``KeysChangedError`` and appends nothing (the ledger guards its
         cached key registry with the ``kei.keys`` stream this way)."""
 
+    def append_locked(
+        self,
+        streams: Sequence[str],
+        build: Build,
+        sign_head: HeadSigner | None = None,
+    ) -> list[ChainEntry]:
+        """Like ``append``, but take the write lock first, read the ends of ``streams``
+        and append what ``build(ends)`` returns, all in one transaction."""
+
+    def insert_stored(
+        self,
+        pages: Iterable[Sequence[tuple[Any, ...]]],
+        *,
+        head: ChainEntry | None,
+        create: bool = False,
+        heads: Iterable[HeadRow] = (),
+    ) -> int:
+        """Insert verified rows verbatim (same positions, bytes and chain rows) in ONE
+        transaction, only if the chain still ends at ``head`` (None: the store holds no
+        event); ``create`` makes missing tables in that transaction. ``heads`` are
+        signed head rows inserted verbatim in the same transaction (rows of a head
+        counter already stored are left as they are). Returns the rows inserted. For
+        replaying bundles; see ``store/verbatim.py``."""
+
+    def put_tree_nodes(self, rows: Sequence[tuple[int, int, bytes, int]]) -> None:
+        """Create the subtree-hash table if missing and add (level, index, hash, last
+        position) rows in one transaction; rows already there are left as they are."""
+
+
+class LogReader(Protocol):
+    """The read half of the storage seam: raw records and chain rows, unverified."""
+
+    url: str
+
+    def is_created(self) -> bool:
+        """True when kei's tables exist."""
+
     def stream_version(self, stream: str) -> int:
         """The highest version in ``stream``, 0 when it is empty."""
 
     def stream_versions(self, streams: Sequence[str]) -> dict[str, int]:
         """The highest version of each stream in one query; empty streams are left out."""
-
-    def append_locked(
-        self,
-        streams: Sequence[str],
-        build: Callable[[dict[str, int]], Sequence[PendingRecord]],
-        sign_head: HeadSigner | None = None,
-    ) -> list[ChainEntry]:
-        """Like ``append``, but take the write lock first, read the ends of ``streams``
-        and append what ``build(ends)`` returns, all in one transaction."""
 
     def read(
         self, *, after: int = 0, limit: int = PAGE, upto: int | None = None
@@ -111,6 +139,9 @@ class EventStore(Protocol):
     def max_position(self) -> int:
         """The highest position, 0 when empty."""
 
+    def next_position(self, after: int) -> int | None:
+        """The lowest position above ``after``, None past the end."""
+
     def count(self) -> int:
         """The number of stored events."""
 
@@ -120,28 +151,15 @@ class EventStore(Protocol):
     def chain_size(self) -> int:
         """One more than the highest chain sequence number, 0 when empty."""
 
+    def chain_count(self) -> int:
+        """The number of chain rows."""
+
     def orphan_chain_entries(self) -> list[ChainEntry]:
         """Chain entries whose event row is gone."""
-
-    def open_waiter(self) -> Waiter:
-        """Something that blocks until new events may have been committed."""
-
-    def close(self) -> None: ...
 
     def scan(self, *, after: int, upto: int, limit: int) -> list[tuple[Any, ...]]:
         """Raw verifier rows ``after < position <= upto``: (position, stream bytes,
         version, type bytes, state, seq, prev_hash, hash), unverified, as stored."""
-
-    def select(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Rows of a read-only query on the store's database, written with ``?``
-        placeholders in SQL both databases speak (``kei.adapters.fast_reads``)."""
-        ...
-
-    def chain_count(self) -> int:
-        """The number of chain rows."""
-
-    def next_position(self, after: int) -> int | None:
-        """The lowest position above ``after``, None past the end."""
 
     def scan_types(self, types: Sequence[str]) -> list[tuple[Any, ...]]:
         """Raw verifier rows (as ``scan``) of the given event types, in position order."""
@@ -149,32 +167,32 @@ class EventStore(Protocol):
     def has_tree_table(self) -> bool:
         """True when the table of stored Merkle subtree hashes exists."""
 
-    def put_tree_nodes(self, rows: Sequence[tuple[int, int, bytes, int]]) -> None:
-        """Create the subtree-hash table if missing and add (level, index, hash, last
-        position) rows in one transaction; rows already there are left as they are."""
-
-    def insert_stored(
-        self,
-        pages: Iterable[Sequence[tuple[Any, ...]]],
-        *,
-        head: ChainEntry | None,
-        create: bool = False,
-        heads: Iterable[HeadRow] = (),
-    ) -> int:
-        """Insert verified rows verbatim (same positions, bytes and chain rows) in ONE
-        transaction, only if the chain still ends at ``head`` (None: the store holds no
-        event); ``create`` makes missing tables in that transaction. ``heads`` are
-        signed head rows inserted verbatim in the same transaction (rows of a head
-        counter already stored are left as they are). Returns the rows inserted. For
-        replaying bundles; see ``store/verbatim.py``."""
-
     def read_heads(self, *, after: int, limit: int) -> list[HeadRow]:
         """Signed head rows with counter above ``after``, in counter order, as stored;
         none when the store has no heads table."""
 
+    def open_waiter(self) -> Waiter:
+        """Something that blocks until new events may have been committed."""
+
+    def close(self) -> None: ...
+
+
+class Queries(Protocol):
+    """The read models' way into the log's database."""
+
+    def select(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query on the store's database, written with ``?``
+        placeholders in SQL both databases speak (``kei.app.cost_reads``)."""
+        ...
+
+
+class EventStore(LogWriter, LogReader, Queries, Protocol):
+    """The storage seam, implemented for SQLite and PostgreSQL (``store/sql.py`` holds
+    what the two share): raw bytes in, raw records out."""
+
 
 def iter_all(
-    store: EventStore, *, after: int = 0, upto: int | None = None
+    store: LogReader, *, after: int = 0, upto: int | None = None
 ) -> Iterator[StoredRecord]:
     """Stream every record in pages, keeping memory flat."""
     while True:

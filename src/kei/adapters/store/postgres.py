@@ -49,6 +49,7 @@ class PostgresStore(SqlStore):
     """kei's event store on one PostgreSQL database (the shared half is ``sql.SqlStore``)."""
 
     sql = POSTGRES_SQL
+    recorder: ChainedPostgresRecorder
     clash_errors = (ESIntegrityError, psycopg.errors.IntegrityError)
     driver_errors = (PersistenceError, psycopg.Error)
 

@@ -10,18 +10,17 @@ library's database-function insert path skips the lock and is forced off.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 import psycopg
 from eventsourcing.persistence import ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
-from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, ChainEntry, Guard, PendingRecord
+from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, Build, PendingRecord
 from kei.adapters.store.dialect import POSTGRES_SQL as SQL
-from kei.adapters.store.recording import guard_moved, head_row, link_entries, pending_of
-from kei.adapters.store.verbatim import Splitter, check_head, split_rows
-from kei.domain.log.heads import HeadRow, HeadSigner
+from kei.adapters.store.recording import Batch, guard_moved, head_row, link_entries, pending_of
+from kei.adapters.store.verbatim import ChainRow, EventRow, Found
 
 _INSERT_CHAIN: Final = (
     f"INSERT INTO {CHAIN_TABLE} (position, seq, prev_hash, hash) "
@@ -39,6 +38,8 @@ ENDS_SQL: Final = (
 
 class ChainedPostgresRecorder(PostgresApplicationRecorder):
     """Links inserted events into ``kei_chain`` while the table lock is held."""
+
+    sql = SQL
 
     def __init__(self, datastore: PostgresDatastore) -> None:
         super().__init__(datastore, events_table_name=EVENTS_TABLE)
@@ -95,12 +96,14 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         not see its own inserts): when it moved, nothing is inserted, and
         ``_fetch_ids_after_insert_events`` raises. (The library commits the
         transaction before it re-raises an error of that method, so the check must
-        stop the insert itself, not come after it.)
+        stop the insert itself, not come after it.) kei's appends pass their ``Batch``
+        as ``batch``; the library's contract tests pass none.
         """
-        guard = kwargs.get("guard")
+        batch: Batch | None = kwargs.get("batch")
+        guard = None if batch is None else batch.guard
         self._lock_table(curs)
         self._notify_channel(curs)
-        signed = kwargs.get("sign_head") is not None
+        signed = batch is not None and batch.sign_head is not None
         curs.execute(
             self._insert_and_head_signed if signed else self._insert_and_head,
             (
@@ -119,7 +122,8 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         """Link the batch to the head read by the insert; queue the chain rows."""
         rows = curs.fetchall()
-        guard = kwargs.get("guard")
+        batch: Batch = kwargs.get("batch") or Batch(None, None, [])
+        guard, sign_head = batch.guard, batch.sign_head
         if guard is not None and stored_events and not rows:
             raise guard_moved(guard, None)  # the insert found the guard moved: no rows
         if len(rows) != len(stored_events):
@@ -133,7 +137,6 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             [e.prev_hash for e in entries],
             [e.hash for e in entries],
         )
-        sign_head: HeadSigner | None = kwargs.get("sign_head")
         with curs.connection.cursor() as c:
             if sign_head is None or not entries:
                 c.execute(_INSERT_CHAIN, chain, prepare=True)
@@ -145,27 +148,15 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                     n = row["n"] if isinstance(row, dict) else row[0]
                 signed = head_row(sign_head, int(n), entries)
                 c.execute(_INSERT_CHAIN_AND_HEAD, (*chain, *signed), prepare=True)
-        kwargs.get("chain_out", []).extend(entries)
+        batch.linked.extend(entries)
         return positions
 
-    def insert_pending(
-        self,
-        records: Sequence[PendingRecord],
-        chain_out: list[ChainEntry],
-        guard: Guard | None,
-        sign_head: HeadSigner | None = None,
-    ) -> None:
+    def insert_pending(self, records: Sequence[PendingRecord], batch: Batch) -> None:
         """kei's own append, through the library's transaction (lock, NOTIFY, pipeline)."""
         stored = [StoredEvent(r.stream, r.version, r.type, r.state) for r in records]
-        self.insert_events(stored, chain_out=chain_out, guard=guard, sign_head=sign_head)
+        self.insert_events(stored, batch=batch)
 
-    def insert_locked(
-        self,
-        streams: Sequence[str],
-        build: Callable[[dict[str, int]], Sequence[PendingRecord]],
-        chain_out: list[ChainEntry],
-        sign_head: HeadSigner | None = None,
-    ) -> None:
+    def insert_locked(self, streams: Sequence[str], build: Build, batch: Batch) -> None:
         """Lock the table, then read the ends of ``streams``, build and insert the
         records and link them, in one transaction (the library's insert re-takes
         the lock it already holds and sends the NOTIFY)."""
@@ -175,63 +166,40 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             ends = {str(r["s"]): int(r["v"]) for r in curs.fetchall() if r["v"] is not None}
             records = build(ends)
             stored = [StoredEvent(r.stream, r.version, r.type, r.state) for r in records]
-            self._insert_stored_events(curs, stored, sign_head=sign_head)
-            self._fetch_ids_after_insert_events(
-                curs, stored, chain_out=chain_out, sign_head=sign_head
-            )
+            self._insert_stored_events(curs, stored, batch=batch)
+            self._fetch_ids_after_insert_events(curs, stored, batch=batch)
 
-    def insert_stored(
-        self,
-        pages: Iterable[Sequence[Any]],
-        head: ChainEntry | None,
-        *,
-        create: bool,
-        split: Splitter = split_rows,
-        heads: Iterable[HeadRow] = (),
-    ) -> int:
-        """Insert verifier rows verbatim, with their own ``notification_id``s, in one
-        transaction under the table lock, then move the id sequence past them.
+    # -- replay: the database's part of ``verbatim.insert_verbatim`` ------------------
 
-        Tables are created in the same transaction (PostgreSQL DDL is transactional),
-        without the library's composite type and insert function, which kei's inserts
-        never use (they are added after the commit, as ``create_table`` makes them).
-        ``setval`` is not transactional, so it runs last: a failure after it leaves only
-        a gap in future positions, which PostgreSQL positions may always have.
-        """
-        with self.datastore.transaction(commit=True) as curs:
-            if create:
-                for statement in self.sql_create_statements:
-                    text = statement.as_string()
-                    if "CREATE TYPE" not in text and "FUNCTION" not in text:
-                        curs.execute(statement, prepare=False)
-            self._lock_table(curs)
-            self._notify_channel(curs)
-            curs.execute(_HEAD)
-            found = curs.fetchone()
-            curs.execute(self._max_position)
-            row = curs.fetchone()
-            top = 0 if row is None else int(row["m"] or 0)
-            stored = None if found is None else (found["position"], found["seq"], found["hash"])
-            check_head(head, stored, top)
-            inserted, last = 0, 0
-            for page in pages:
-                events, chain = split(page)
-                if not events:
-                    continue
-                curs.execute(self._insert_stored, [list(col) for col in zip(*events, strict=True)])
-                with curs.connection.cursor() as c:
-                    c.execute(_INSERT_CHAIN, [list(col) for col in zip(*chain, strict=True)])
-                inserted, last = inserted + len(events), events[-1][0]
-            rows = [tuple(h) for h in heads]
-            if rows:
-                curs.execute(SQL.create_heads)
-                curs.executemany(SQL.copy_head, rows)
-            if inserted:
-                table = f"{self.datastore.schema}.{EVENTS_TABLE}"
-                curs.execute(
-                    "SELECT setval(pg_get_serial_sequence(%s, 'notification_id'), %s)",
-                    (table, last),
-                )
+    def begin_copy(self, curs: Any, create: bool) -> tuple[Found, int]:
+        """Tables are created in the copy's transaction (PostgreSQL DDL is
+        transactional), without the library's composite type and insert function,
+        which kei's inserts never use (``create_table`` adds them after the commit)."""
         if create:
-            self.create_table()
-        return inserted
+            for statement in self.sql_create_statements:
+                text = statement.as_string()
+                if "CREATE TYPE" not in text and "FUNCTION" not in text:
+                    curs.execute(statement, prepare=False)
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(_HEAD)
+        found = curs.fetchone()
+        curs.execute(self._max_position)
+        row = curs.fetchone()
+        top = 0 if row is None else int(row["m"] or 0)
+        return (None if found is None else (found["position"], found["seq"], found["hash"])), top
+
+    def copy_page(self, curs: Any, events: list[EventRow], chain: list[ChainRow]) -> None:
+        """With their own ``notification_id``s, each column as one binary array."""
+        curs.execute(self._insert_stored, [list(col) for col in zip(*events, strict=True)])
+        with curs.connection.cursor() as c:
+            c.execute(_INSERT_CHAIN, [list(col) for col in zip(*chain, strict=True)])
+
+    def end_copy(self, curs: Any, last: int) -> None:
+        """Move the id sequence past the copied rows. ``setval`` is not transactional,
+        so it runs last: a failure after it leaves only a gap in future positions,
+        which PostgreSQL positions may always have."""
+        curs.execute(
+            "SELECT setval(pg_get_serial_sequence(%s, 'notification_id'), %s)",
+            (f"{self.datastore.schema}.{EVENTS_TABLE}", last),
+        )

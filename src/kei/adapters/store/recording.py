@@ -1,54 +1,47 @@
-"""The append half both stores share: hand sealed records to a chained recorder,
-and link a committed batch into the chain (``link_entries``, run under the lock).
+"""The append half both stores share: what a store asks of its chained recorder
+(``ChainedRecorder``, a ``Batch`` at a time), and linking a batch into the chain
+(``link_entries``, run under the lock).
 
 Each store's recorder (``ChainedSQLiteRecorder``, ``ChainedPostgresRecorder``) does
-the SQL and the chain under its write lock; each store's ``_appending`` turns the
-driver's and the library's errors into kei's. Only the wiring between them is here.
+the SQL and the chain under its write lock; ``SqlStore.append`` hands it the batch
+and turns the driver's and the library's errors into kei's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from kei.adapters.store.base import ChainEntry, Guard, PendingRecord
+from kei.adapters.store.base import Build, ChainEntry, Guard, PendingRecord
+from kei.adapters.store.verbatim import Copier
 from kei.domain.log.envelope import GENESIS_PREV, chain_hash
 from kei.domain.log.heads import HeadSigner
 from kei.errors import KeysChangedError
 
-Build = Callable[[dict[str, int]], Sequence[PendingRecord]]
+
+class Batch(NamedTuple):
+    """How one batch is appended, handed to a recorder with its records: the stream
+    that must still end where the ledger read it (``guard``), who signs the batch's
+    head row (``sign_head``), and the list its chain entries are put in (``linked``,
+    filled under the write lock)."""
+
+    guard: Guard | None
+    sign_head: HeadSigner | None
+    linked: list[ChainEntry]
 
 
-class RecorderAppends:
-    """``append`` and ``append_locked`` over ``self.recorder``."""
+class ChainedRecorder(Copier, Protocol):
+    """What a store asks of its recorder: appends (``Batch``) and verbatim copies."""
 
-    recorder: Any
+    def insert_pending(self, records: Sequence[PendingRecord], batch: Batch) -> None:
+        """Append ``records`` in one transaction, chained."""
 
-    def _appending(self) -> AbstractContextManager[None]:
-        raise NotImplementedError
-
-    def append(
-        self,
-        records: Sequence[PendingRecord],
-        guard: Guard | None = None,
-        sign_head: HeadSigner | None = None,
-    ) -> list[ChainEntry]:
-        chain_out: list[ChainEntry] = []
-        with self._appending():
-            self.recorder.insert_pending(records, chain_out, guard, sign_head)
-        return chain_out
-
-    def append_locked(
-        self, streams: Sequence[str], build: Build, sign_head: HeadSigner | None = None
-    ) -> list[ChainEntry]:
-        chain_out: list[ChainEntry] = []
-        with self._appending():
-            self.recorder.insert_locked(streams, build, chain_out, sign_head)
-        return chain_out
+    def insert_locked(self, streams: Sequence[str], build: Build, batch: Batch) -> None:
+        """Take the write lock, read the ends of ``streams`` and append what ``build``
+        makes of them, in one transaction, chained."""
 
 
 def guard_moved(guard: Guard, found: int | None) -> KeysChangedError:

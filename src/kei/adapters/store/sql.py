@@ -1,7 +1,8 @@
 """The half of the two SQL stores that is the same code: ``SqlStore``.
 
-Reads, the verifier's scans, the read models' queries, the stored Merkle subtree
-hashes, replaying verified rows, and the mapping of driver errors onto kei's are
+Appends (handed to the store's recorder), reads, the verifier's scans, the read
+models' queries, the stored Merkle subtree hashes, replaying verified rows, and the
+mapping of driver errors onto kei's are
 written once here, over the statements of a dialect (``dialect.py``: the same SQL
 but for a few words, built once per database when this package is imported).
 ``SQLiteStore`` and ``PostgresStore`` keep only what really differs: connecting,
@@ -22,19 +23,22 @@ from kei.adapters.store.base import (
     HEADS_TABLE,
     PAGE,
     TREE_TABLE,
+    Build,
     ChainEntry,
+    Guard,
+    PendingRecord,
 )
 from kei.adapters.store.dialect import Params, Statements
-from kei.adapters.store.recording import RecorderAppends
-from kei.adapters.store.verbatim import Splitter, split_rows
-from kei.domain.log.heads import HeadRow
+from kei.adapters.store.recording import Batch, ChainedRecorder
+from kei.adapters.store.verbatim import Splitter, insert_verbatim, split_rows
+from kei.domain.log.heads import HeadRow, HeadSigner
 from kei.domain.log.records import StoredRecord
 from kei.errors import ConcurrencyError, StoreError
 
 Row = tuple[Any, ...]
 
 
-class SqlStore(RecorderAppends):
+class SqlStore:
     """What ``SQLiteStore`` and ``PostgresStore`` share: every method whose SQL is one
     statement of ``sql``, and how driver errors become kei's. A store sets the class
     attributes, ``name``, ``_datastore`` and ``recorder``, and says how it fetches rows
@@ -48,6 +52,7 @@ class SqlStore(RecorderAppends):
     url: str
     name: str
     """How messages name the store (its file, or its redacted URL)."""
+    recorder: ChainedRecorder
     _datastore: Any
 
     def _fetch(self, c: Any, sql: str, params: Params, binary: bool) -> list[Row]:
@@ -74,6 +79,25 @@ class SqlStore(RecorderAppends):
             raise ConcurrencyError(f"a stream version was taken by another writer: {exc}") from exc
         except self.driver_errors as exc:
             raise self._failed(exc, appending=True) from exc
+
+    def append(
+        self,
+        records: Sequence[PendingRecord],
+        guard: Guard | None = None,
+        sign_head: HeadSigner | None = None,
+    ) -> list[ChainEntry]:
+        batch = Batch(guard, sign_head, [])
+        with self._appending():
+            self.recorder.insert_pending(records, batch)
+        return batch.linked
+
+    def append_locked(
+        self, streams: Sequence[str], build: Build, sign_head: HeadSigner | None = None
+    ) -> list[ChainEntry]:
+        batch = Batch(None, sign_head, [])
+        with self._appending():
+            self.recorder.insert_locked(streams, build, batch)
+        return batch.linked
 
     def _rows(self, sql: str, params: Params = (), *, binary: bool = False) -> list[Row]:
         with self._errors(), self._datastore.transaction(commit=False) as c:
@@ -194,12 +218,10 @@ class SqlStore(RecorderAppends):
         split: Splitter = split_rows,
         heads: Iterable[HeadRow] = (),
     ) -> int:
-        """Insert verified rows verbatim in one transaction (``store/verbatim.py``);
-        ``split`` turns a page into event and chain rows (``split_records`` for pages
-        of records whose text is decoded already)."""
+        """Insert verified rows verbatim in one transaction (``verbatim.insert_verbatim``)."""
         try:
-            return int(
-                self.recorder.insert_stored(pages, head, create=create, split=split, heads=heads)
+            return insert_verbatim(
+                self.recorder, pages, head, create=create, split=split, heads=heads
             )
         except self.clash_errors as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -41,6 +41,7 @@ class SQLiteStore(SqlStore):
     """kei's event store on one SQLite file (the shared half is ``sql.SqlStore``)."""
 
     sql = SQLITE_SQL
+    recorder: ChainedSQLiteRecorder
     clash_errors = (ESIntegrityError, sqlite3.IntegrityError)
     driver_errors = (PersistenceError, sqlite3.Error)
 

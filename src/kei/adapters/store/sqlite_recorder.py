@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from eventsourcing.persistence import InterfaceError, StoredEvent
@@ -25,11 +25,12 @@ from eventsourcing.sqlite import (
     SQLiteDatastore,
 )
 
-from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, ChainEntry, Guard, PendingRecord
+from kei.adapters.store import verbatim
+from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, Build, PendingRecord
 from kei.adapters.store.dialect import SQLITE_SQL as SQL
-from kei.adapters.store.recording import guard_moved, head_row, link_entries, pending_of
-from kei.adapters.store.verbatim import Splitter, check_head, split_rows
-from kei.domain.log.heads import HeadRow, HeadSigner
+from kei.adapters.store.recording import Batch, guard_moved, head_row, link_entries, pending_of
+from kei.adapters.store.verbatim import ChainRow, EventRow, Found
+from kei.domain.log.heads import HeadRow
 from kei.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ class _Write:
     The same steps as the library's ``datastore.transaction(commit=True)``, without
     its three nested generator context managers and its cursor wrapper, which cost
     a one-event append about as much as checking the event's fields. Driver errors
-    come out as ``sqlite3`` errors; ``SQLiteStore._appending`` maps them.
+    come out as ``sqlite3`` errors; ``SqlStore._appending`` maps them.
     """
 
     __slots__ = ("_conn", "_cursor", "_pool")
@@ -188,6 +189,8 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     unique, which is what optimistic concurrency needs.
     """
 
+    sql = SQL
+
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = EVENTS_TABLE) -> None:
         super().__init__(datastore, events_table_name)
         self.insert_events_statement = (
@@ -204,24 +207,17 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             SQL.create_heads,
         ]
 
-    def insert_pending(
-        self,
-        records: Sequence[PendingRecord],
-        chain_out: list[ChainEntry],
-        guard: Guard | None,
-        sign_head: HeadSigner | None = None,
-    ) -> None:
+    def insert_pending(self, records: Sequence[PendingRecord], batch: Batch) -> None:
         """kei's own append: the rows go to SQLite as they are, in one transaction
-        (ending with the signed head row when ``sign_head`` is given)."""
+        (ending with the signed head row when the batch has a signer)."""
         with self._pool.writing() as c:
-            self._insert_rows(c, records, chain_out, guard, sign_head)
+            self._insert_rows(c, records, batch)
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         """The library's hook (its recorder contract tests append through it)."""
-        chain_out: list[ChainEntry] = kwargs.get("chain_out", [])
-        return self._insert_rows(c, pending_of(stored_events), chain_out, kwargs.get("guard"))
+        return self._insert_rows(c, pending_of(stored_events), Batch(None, None, []))
 
     @property
     def _pool(self) -> _Pool:
@@ -231,12 +227,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         return pool
 
     def _insert_rows(
-        self,
-        c: SQLiteCursor | sqlite3.Cursor,
-        records: Sequence[PendingRecord],
-        chain_out: list[ChainEntry],
-        guard: Guard | None,
-        sign_head: HeadSigner | None = None,
+        self, c: SQLiteCursor | sqlite3.Cursor, records: Sequence[PendingRecord], batch: Batch
     ) -> list[int]:
         """Insert the batch with one ``executemany``, then link it into the chain.
 
@@ -245,6 +236,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         the largest rowid plus one, so the batch's positions are the contiguous run
         ending at ``last_insert_rowid()``; the guard below refuses anything else.
         """
+        guard, sign_head = batch.guard, batch.sign_head
         count = len(records)
         if count == 1:  # one-event appends: skip a statement
             c.execute(self.insert_events_statement, records[0])
@@ -279,56 +271,38 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                 c.execute(SQL.next_head)
                 head = (None, None, None, int(c.fetchone()[0]))
             c.execute(_INSERT_HEAD, head_row(sign_head, int(head[-1]), entries))
-        chain_out.extend(entries)
+        batch.linked.extend(entries)
         return list(positions)
 
-    def insert_locked(
-        self,
-        streams: Sequence[str],
-        build: Callable[[dict[str, int]], Sequence[PendingRecord]],
-        chain_out: list[ChainEntry],
-        sign_head: HeadSigner | None = None,
-    ) -> None:
+    def insert_locked(self, streams: Sequence[str], build: Build, batch: Batch) -> None:
         """Take the write lock (a write that changes nothing), then read the ends of
         ``streams``, build the records and insert them, in one transaction."""
         with self._pool.writing() as c:
             c.execute(_TAKE_WRITE_LOCK)
-            self._insert_rows(c, build(read_ends(c, streams)), chain_out, None, sign_head)
+            self._insert_rows(c, build(read_ends(c, streams)), batch)
 
-    def insert_stored(
-        self,
-        pages: Iterable[Sequence[Any]],
-        head: ChainEntry | None,
-        *,
-        create: bool,
-        split: Splitter = split_rows,
-        heads: Iterable[HeadRow] = (),
-    ) -> int:
-        """Insert verifier rows verbatim, at their own rowids, in one transaction.
+    # -- replay: the database's part of ``verbatim.insert_verbatim`` ------------------
 
-        The first write (table creation, or a write that changes nothing) takes
-        SQLite's write lock, so the head read next cannot move until the commit.
-        ``split`` turns a page into event and chain rows (``split_records`` for pages
-        of records whose text is decoded already).
-        """
-        with self.datastore.transaction(commit=True) as c:
-            if create:
-                for statement in self.create_table_statements:
-                    c.execute(statement)
-            c.execute(_TAKE_WRITE_LOCK)
-            c.execute(_HEAD)
-            found = c.fetchone()
-            c.execute(f"SELECT MAX(rowid) FROM {EVENTS_TABLE}")
-            top = int(c.fetchone()[0] or 0)
-            check_head(head, None if found is None else (found[2], found[0], found[1]), top)
-            inserted = 0
-            for page in pages:
-                events, chain = split(page)
-                _insert_many(c, _INSERT_STORED, events)
-                _insert_many(c, _INSERT_CHAIN, chain)
-                inserted += len(events)
-            copy_heads(c, heads)
-            return inserted
+    def begin_copy(self, c: SQLiteCursor, create: bool) -> tuple[Found, int]:
+        """The first write (table creation, or a write that changes nothing) takes
+        SQLite's write lock, so the head read next cannot move until the commit."""
+        if create:
+            for statement in self.create_table_statements:
+                c.execute(statement)
+        c.execute(_TAKE_WRITE_LOCK)
+        c.execute(_HEAD)
+        found = c.fetchone()
+        c.execute(SQL.max_position)
+        top = int(c.fetchone()[0] or 0)
+        return (None if found is None else (found[2], found[0], found[1])), top
+
+    def copy_page(self, c: SQLiteCursor, events: list[EventRow], chain: list[ChainRow]) -> None:
+        """At their own rowids, many rows to a statement (``_insert_many``)."""
+        _insert_many(c, _INSERT_STORED, events)
+        _insert_many(c, _INSERT_CHAIN, chain)
+
+    def end_copy(self, c: SQLiteCursor, last: int) -> None:
+        """Nothing to do: SQLite's next rowid follows the largest one by itself."""
 
 
 def _insert_many(c: SQLiteCursor, one: str, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -349,12 +323,8 @@ def _insert_many(c: SQLiteCursor, one: str, rows: Sequence[tuple[Any, ...]]) -> 
 
 
 def copy_heads(c: SQLiteCursor, heads: Iterable[HeadRow]) -> None:
-    """Insert head rows verbatim (a counter already stored keeps its row), creating the
-    table if an older store lacks it."""
-    rows = [tuple(h) for h in heads]
-    if rows:
-        c.execute(SQL.create_heads)
-        c.executemany(SQL.copy_head, rows)
+    """``verbatim.copy_heads`` into a SQLite file (a replay's staging file)."""
+    verbatim.copy_heads(c, heads, SQL)
 
 
 def read_ends(c: SQLiteCursor | sqlite3.Cursor, streams: Sequence[str]) -> dict[str, int]:

@@ -11,20 +11,84 @@ position) would no longer verify. Both stores' ``insert_stored`` share these rul
 - Everything lands in ONE transaction, taken under the same write lock as appends,
   and only when the store's chain still ends at ``head`` (``None``: the store holds
   no event at all). Otherwise ``ConcurrencyError``, and nothing is written.
+
+``insert_verbatim`` is that transaction, for both stores; a store's recorder does
+only what its database does differently (``Copier``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
 
 from kei.adapters.store.base import ChainEntry
+from kei.adapters.store.dialect import Statements
+from kei.domain.log.heads import HeadRow
 from kei.domain.log.records import StoredRecord
 from kei.errors import ConcurrencyError, InputError
 
 EventRow = tuple[int, str, int, str, bytes]
 ChainRow = tuple[int, int, bytes, bytes]
 Splitter = Callable[[Sequence[Any]], tuple[list[EventRow], list[ChainRow]]]
+Found = tuple[int, int, bytes] | None
+
+
+class Copier(Protocol):
+    """What ``insert_verbatim`` asks of a store's recorder, inside its transaction."""
+
+    datastore: Any
+    sql: Statements
+
+    def begin_copy(self, c: Any, create: bool) -> tuple[Found, int]:
+        """Make missing tables (with ``create``) and take the write lock; return the
+        stored chain head as (position, seq, hash), None when there is none, and the
+        highest event position, 0 when there is none."""
+
+    def copy_page(self, c: Any, events: list[EventRow], chain: list[ChainRow]) -> None:
+        """Insert one page's event and chain rows as they are."""
+
+    def end_copy(self, c: Any, last: int) -> None:
+        """Rows were inserted, up to position ``last``."""
+
+    def create_table(self) -> None:
+        """Create kei's tables as ``EventStore.create`` does (after the commit)."""
+
+
+def insert_verbatim(
+    recorder: Copier,
+    pages: Iterable[Sequence[Any]],
+    head: ChainEntry | None,
+    *,
+    create: bool,
+    split: Splitter,
+    heads: Iterable[HeadRow],
+) -> int:
+    """Insert verifier rows verbatim, in one transaction, by the rules above; the
+    rows inserted. ``split`` turns a page into event and chain rows (``split_records``
+    for pages of records whose text is decoded already)."""
+    with recorder.datastore.transaction(commit=True) as c:
+        check_head(head, *recorder.begin_copy(c, create))
+        inserted, last = 0, 0
+        for page in pages:
+            events, chain = split(page)
+            if events:
+                recorder.copy_page(c, events, chain)
+                inserted, last = inserted + len(events), events[-1][0]
+        copy_heads(c, heads, recorder.sql)
+        if inserted:
+            recorder.end_copy(c, last)
+    if create:
+        recorder.create_table()
+    return inserted
+
+
+def copy_heads(c: Any, heads: Iterable[HeadRow], sql: Statements) -> None:
+    """Insert signed head rows verbatim (a counter already stored keeps its row),
+    creating the table if an older store lacks it."""
+    rows = [tuple(h) for h in heads]
+    if rows:
+        c.execute(sql.create_heads)
+        c.executemany(sql.copy_head, rows)
 
 
 def split_rows(rows: Sequence[tuple[Any, ...]]) -> tuple[list[EventRow], list[ChainRow]]:
@@ -51,9 +115,7 @@ def _text(value: bytes | str) -> str:
     return value if isinstance(value, str) else bytes(value).decode("utf-8")
 
 
-def check_head(
-    expected: ChainEntry | None, found: tuple[int, int, bytes] | None, max_position: int
-) -> None:
+def check_head(expected: ChainEntry | None, found: Found, max_position: int) -> None:
     """Refuse unless the store's chain ends at ``expected`` with no event after it.
 
     ``found`` is the stored head as (position, seq, hash); ``max_position`` the highest
