@@ -1,6 +1,6 @@
 """Inserting stored rows verbatim: the write half of replaying a bundle.
 
-Appends (``recording.py``) compute positions and chain hashes under the store's lock;
+Appends (``SqlStore.append``) compute positions and chain hashes under the store's lock;
 a replay instead carries rows that another store already holds, and must land them
 at the same positions with the same bytes, or their chain hashes (which cover the
 position) would no longer verify. Both stores' ``insert_stored`` share these rules:
@@ -67,7 +67,8 @@ def insert_verbatim(
     rows inserted. ``split`` turns a page into event and chain rows (``split_records``
     for pages of records whose text is decoded already)."""
     with recorder.datastore.transaction(commit=True) as c:
-        check_head(head, *recorder.begin_copy(c, create))
+        found, top = recorder.begin_copy(c, create)
+        check_head(head, found, top)
         inserted, last = 0, 0
         for page in pages:
             events, chain = split(page)
