@@ -99,11 +99,10 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         stop the insert itself, not come after it.) kei's appends pass their ``Batch``
         as ``batch``; the library's contract tests pass none.
         """
-        batch: Batch | None = kwargs.get("batch")
-        guard = None if batch is None else batch.guard
+        guard, sign_head, _ = kwargs.get("batch") or (None, None, [])
         self._lock_table(curs)
         self._notify_channel(curs)
-        signed = batch is not None and batch.sign_head is not None
+        signed = sign_head is not None
         curs.execute(
             self._insert_and_head_signed if signed else self._insert_and_head,
             (
@@ -122,8 +121,8 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         """Link the batch to the head read by the insert; queue the chain rows."""
         rows = curs.fetchall()
-        batch: Batch = kwargs.get("batch") or Batch(None, None, [])
-        guard, sign_head = batch.guard, batch.sign_head
+        batch: Batch = kwargs.get("batch") or (None, None, [])
+        guard, sign_head, linked = batch
         if guard is not None and stored_events and not rows:
             raise guard_moved(guard, None)  # the insert found the guard moved: no rows
         if len(rows) != len(stored_events):
@@ -148,7 +147,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                     n = row["n"] if isinstance(row, dict) else row[0]
                 signed = head_row(sign_head, int(n), entries)
                 c.execute(_INSERT_CHAIN_AND_HEAD, (*chain, *signed), prepare=True)
-        batch.linked.extend(entries)
+        linked.extend(entries)
         return positions
 
     def insert_pending(self, records: Sequence[PendingRecord], batch: Batch) -> None:

@@ -10,7 +10,7 @@ and turns the driver's and the library's errors into kei's.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -21,16 +21,12 @@ from kei.domain.log.envelope import GENESIS_PREV, chain_hash
 from kei.domain.log.heads import HeadSigner
 from kei.errors import KeysChangedError
 
-
-class Batch(NamedTuple):
-    """How one batch is appended, handed to a recorder with its records: the stream
-    that must still end where the ledger read it (``guard``), who signs the batch's
-    head row (``sign_head``), and the list its chain entries are put in (``linked``,
-    filled under the write lock)."""
-
-    guard: Guard | None
-    sign_head: HeadSigner | None
-    linked: list[ChainEntry]
+Batch = tuple[Guard | None, HeadSigner | None, list[ChainEntry]]
+"""How one batch is appended, handed to a recorder with its records: (guard, sign_head,
+linked): the stream that must still end where the ledger read it, who signs the
+batch's head row, and the list its chain entries are put in (filled under the write
+lock). A plain tuple: an append makes one, and a NamedTuple costs 0.3 % of a
+one-event append."""
 
 
 class ChainedRecorder(Copier, Protocol):

@@ -29,7 +29,7 @@ from kei.adapters.store.base import (
     PendingRecord,
 )
 from kei.adapters.store.dialect import Params, Statements
-from kei.adapters.store.recording import Batch, ChainedRecorder
+from kei.adapters.store.recording import ChainedRecorder
 from kei.adapters.store.verbatim import Splitter, insert_verbatim, split_rows
 from kei.domain.log.heads import HeadRow, HeadSigner
 from kei.domain.log.records import StoredRecord
@@ -86,18 +86,18 @@ class SqlStore:
         guard: Guard | None = None,
         sign_head: HeadSigner | None = None,
     ) -> list[ChainEntry]:
-        batch = Batch(guard, sign_head, [])
+        linked: list[ChainEntry] = []
         with self._appending():
-            self.recorder.insert_pending(records, batch)
-        return batch.linked
+            self.recorder.insert_pending(records, (guard, sign_head, linked))
+        return linked
 
     def append_locked(
         self, streams: Sequence[str], build: Build, sign_head: HeadSigner | None = None
     ) -> list[ChainEntry]:
-        batch = Batch(None, sign_head, [])
+        linked: list[ChainEntry] = []
         with self._appending():
-            self.recorder.insert_locked(streams, build, batch)
-        return batch.linked
+            self.recorder.insert_locked(streams, build, (None, sign_head, linked))
+        return linked
 
     def _rows(self, sql: str, params: Params = (), *, binary: bool = False) -> list[Row]:
         with self._errors(), self._datastore.transaction(commit=False) as c:

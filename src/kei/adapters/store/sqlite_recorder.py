@@ -217,7 +217,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         """The library's hook (its recorder contract tests append through it)."""
-        return self._insert_rows(c, pending_of(stored_events), Batch(None, None, []))
+        return self._insert_rows(c, pending_of(stored_events), (None, None, []))
 
     @property
     def _pool(self) -> _Pool:
@@ -236,7 +236,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         the largest rowid plus one, so the batch's positions are the contiguous run
         ending at ``last_insert_rowid()``; the guard below refuses anything else.
         """
-        guard, sign_head = batch.guard, batch.sign_head
+        guard, sign_head, linked = batch
         count = len(records)
         if count == 1:  # one-event appends: skip a statement
             c.execute(self.insert_events_statement, records[0])
@@ -271,7 +271,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
                 c.execute(SQL.next_head)
                 head = (None, None, None, int(c.fetchone()[0]))
             c.execute(_INSERT_HEAD, head_row(sign_head, int(head[-1]), entries))
-        batch.linked.extend(entries)
+        linked.extend(entries)
         return list(positions)
 
     def insert_locked(self, streams: Sequence[str], build: Build, batch: Batch) -> None:
