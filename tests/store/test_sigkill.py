@@ -70,6 +70,21 @@ def append_until_killed(url: str, key: SigningKey, rng: random.Random) -> int:
     return 1 + out.count("committed")
 
 
+# The killed child's server session outlives it: a COMMIT already sent still finishes,
+# and a transaction in flight is rolled back only when the server notices the closed
+# socket. Counting before then races the server, not kei.
+_BUSY_SESSIONS = (
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND pid <> pg_backend_pid() AND backend_type = 'client backend' AND state <> 'idle'"
+)
+
+
+def _wait_for_killed_sessions(ledger: Ledger) -> None:
+    deadline = time.monotonic() + 60
+    while ledger.store.select(_BUSY_SESSIONS, ())[0][0] and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])
 def test_sigkill_mid_append_leaves_whole_batches_only(
     store: str,
@@ -84,6 +99,8 @@ def test_sigkill_mid_append_leaves_whole_batches_only(
     committed = 0
     for round_ in range(ROUNDS):
         committed += append_until_killed(url, key, rng)
+        if store == "postgres":
+            _wait_for_killed_sessions(ledger)
         where = f"seed {seed}, round {round_}"
         events_after_genesis = ledger.store.count() - 1
         assert events_after_genesis % BATCH == 0, where
