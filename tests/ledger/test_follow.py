@@ -103,5 +103,6 @@ def test_scan_hands_over_every_raw_row_and_keeps_the_findings(
 
 
 def test_the_ledger_url_is_the_one_it_was_opened_with(ledger: Ledger, store_url: str) -> None:
-    assert ledger.url == store_url
-    assert Ledger(ledger.store).url == ledger.store.url  # built on a store: the store's own
+    assert ledger.url.redacted == ledger.store.url  # parsed once; messages show no password
+    assert ledger.url.text == store_url
+    assert Ledger(ledger.store).url.text == ledger.store.url  # built on a store: the store's own

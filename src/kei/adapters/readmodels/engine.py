@@ -62,6 +62,7 @@ from kei.adapters.readmodels.state import (
 )
 from kei.adapters.store.base import PAGE, EventStore
 from kei.adapters.store.follow import LogFollower
+from kei.adapters.store.urls import StoreURL
 from kei.domain.log.records import StoredRecord
 from kei.errors import ConcurrencyError, InputError
 from kei.projections import faults
@@ -86,7 +87,7 @@ class ProjectionEngine:
 
     def __init__(
         self,
-        url: str,
+        url: str | StoreURL,
         store: EventStore,
         projections: Iterable[Projection],
         *,

@@ -29,6 +29,7 @@ from kei.adapters.files.pins import Pin, identity_findings
 from kei.adapters.store import EventStore, open_store
 from kei.adapters.store.base import iter_all
 from kei.adapters.store.follow import LogFollower
+from kei.adapters.store.urls import StoreURL
 from kei.adapters.workers.verify_pool import Progress
 from kei.app.ledger.appending import NewEvent
 from kei.app.ledger.checkpointing import sign_now
@@ -65,15 +66,18 @@ class Ledger(WritingLedger):
     ) -> None:
         super().__init__(store, **options)
         self._checkpoint_state = checkpoint_state
-        self._url: str | None = None  # the URL as given (store.url hides passwords)
+        self._url: StoreURL | None = (
+            None  # the URL as given, parsed once (store.url hides passwords)
+        )
         self._synchronous = "FULL"
 
     @property
-    def url(self) -> str:
-        """The store's URL as given to ``open`` (with its password, if it has one: for
-        read models and worker processes, never for messages, which use ``store.url``);
-        a ledger built on a store directly has only the store's own URL."""
-        return self._url or self.store.url
+    def url(self) -> StoreURL:
+        """The store's URL as given to ``open``, parsed once (``.text`` keeps the password,
+        if it has one: for read models and worker processes, never for messages, which
+        use ``store.url`` or ``.redacted``); a ledger built on a store directly has only
+        the store's own URL."""
+        return self._url or StoreURL.parse(self.store.url)
 
     @classmethod
     def open(
@@ -100,7 +104,8 @@ class Ledger(WritingLedger):
         ``checkpoint`` remembers the last checkpoint it signed, so the next one checks
         only the events appended since (None: always the whole log).
         """
-        store = open_store(url, create=create, synchronous=synchronous, read_only=read_only)
+        location = StoreURL.parse(url)
+        store = open_store(location, create=create, synchronous=synchronous, read_only=read_only)
         if create:
             store.create()
         elif not store.is_created():
@@ -109,7 +114,7 @@ class Ledger(WritingLedger):
                 f"{store.url} holds no kei ledger", hint="run `kei init`"
             )
         ledger = cls(store, checkpoint_state=checkpoint_state, **options)
-        ledger._url, ledger._synchronous = url, synchronous
+        ledger._url, ledger._synchronous = location, synchronous
         return ledger
 
     def __enter__(self) -> Ledger:
@@ -234,7 +239,7 @@ class Ledger(WritingLedger):
         ``checkpoint_state`` folder (``Ledger.open``) only what was appended since the
         last checkpoint signed here is checked (``app/ledger/checkpointing.py``).
         """
-        return sign_now(self, self._signer(), self._checkpoint_state, self.url)
+        return sign_now(self, self._signer(), self._checkpoint_state, self.url.text)
 
     def verify(
         self,
@@ -261,7 +266,7 @@ class Ledger(WritingLedger):
             quick=quick,
             checkpoint_text=checkpoint,
             progress=progress,
-            url=self._url,
+            url=None if self._url is None else self._url.text,
             synchronous=self._synchronous,
         )
         if pin is None and expect_ledger is None and matcher is None and checkpoint is None:
