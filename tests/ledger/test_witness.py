@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import sqlite3
 import stat
 import threading
@@ -38,6 +39,7 @@ from kei.domain.log.cosignature import (
     witness_vkey,
 )
 from kei.domain.log.keys import SigningKey
+from kei.errors import InputError
 
 Run = Callable[..., Any]
 
@@ -280,6 +282,27 @@ def test_two_cosigns_at_once_never_both_pass_on_forked_roots(tmp_path: Path) -> 
     for t in threads:
         t.join()
     assert len(set(passed)) == 1
+
+
+@pytest.mark.parametrize("planted", ["fifo", "folder"])
+def test_a_fifo_or_folder_at_the_witness_state_path_is_an_error_not_a_hang(
+    tmp_path: Path, planted: str
+) -> None:
+    """Someone who can write the state folder cannot stall a witness or crash it."""
+    state = tmp_path / "state"
+    with locked(state) as s:
+        s.put(Seen("log", 5, bytes(32)))
+    (target,) = [p for p in state.iterdir() if p.suffix == ".json"]
+    target.unlink()
+    if planted == "fifo":
+        os.mkfifo(target)
+    else:
+        target.mkdir()
+    with (
+        locked(state) as s,
+        pytest.raises(InputError, match="witness state"),
+    ):
+        s.get("log")
 
 
 @given(

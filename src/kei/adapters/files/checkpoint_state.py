@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kei.adapters.files.keyfile import make_private_folder, write_private
+from kei.adapters.files.keyfile import make_private_folder, read_private, write_private
 from kei.adapters.files.pins import store_identity
 from kei.adapters.store.urls import redact_url
 from kei.limits import LIMITS
@@ -80,19 +80,13 @@ def load_state(folder: Path, url: str) -> CheckpointState | None:
     """The state of the store at ``url``, or None (missing or unusable: logged why)."""
     path = state_path(folder, url)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except FileNotFoundError:
-        return None
+        raw = read_private(path, LIMITS.max_checkpoint_state_bytes)
     except OSError as exc:
         log.warning("checkpoint state %s is unreadable (%s); checking the whole log", path, exc)
         return None
-    try:
-        with os.fdopen(fd, "rb") as fh:
-            raw = fh.read(LIMITS.max_checkpoint_state_bytes + 1)
-        state = _decode(raw) if len(raw) <= LIMITS.max_checkpoint_state_bytes else None
-    except OSError as exc:
-        log.warning("checkpoint state %s is unreadable (%s); checking the whole log", path, exc)
+    if raw is None:
         return None
+    state = _decode(raw) if len(raw) <= LIMITS.max_checkpoint_state_bytes else None
     if state is None:
         log.warning("checkpoint state %s is malformed; checking the whole log", path)
     return state

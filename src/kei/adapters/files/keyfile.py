@@ -72,6 +72,19 @@ def write_private(path: Path, body: bytes) -> None:
         os.close(dir_fd)
 
 
+def read_private(path: Path, max_bytes: int) -> bytes | None:
+    """A small file kei keeps for itself (a pin, checkpoint or witness state), or None
+    when there is none. Never follows a link or blocks on a FIFO someone put there;
+    reads at most ``max_bytes + 1`` bytes, so the caller can tell a file that is too
+    big. Any other failure (a folder, a device) is an OSError for the caller to word."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read(max_bytes + 1)
+
+
 def make_private_folder(folder: Path) -> None:
     """Create ``folder`` and its missing parents with mode 0700 (umask or not);
     folders that exist are left as they are."""

@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from kei.adapters.files.keyfile import make_private_folder
+from kei.adapters.files.keyfile import make_private_folder, read_private
 from kei.adapters.store.urls import redact_url
 from kei.domain.log.checkpoint import parse_checkpoint
 from kei.domain.log.identity import fingerprint, genesis_of, is_fingerprint, key_matches
@@ -74,16 +74,11 @@ def read_pin(home: Path, url: str) -> Pin | None:
     """The pin of the store at ``url`` (None: none yet); a malformed one is an InputError."""
     path = pin_path(home, url)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise _bad(path, exc.strerror or str(exc)) from None
-    try:
-        with os.fdopen(fd, "rb") as fh:
-            body = fh.read(LIMITS.max_pin_file_bytes + 1)
+        body = read_private(path, LIMITS.max_pin_file_bytes)
     except OSError as exc:  # a folder, a device that fails
         raise _bad(path, exc.strerror or str(exc)) from None
+    if body is None:
+        return None
     try:
         data = json.loads(body.decode("utf-8")) if len(body) <= LIMITS.max_pin_file_bytes else None
     except (UnicodeDecodeError, ValueError):

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from kei.adapters.files.keyfile import make_private_folder, write_private
+from kei.adapters.files.keyfile import make_private_folder, read_private, write_private
 from kei.errors import InputError
 from kei.limits import LIMITS
 
@@ -54,15 +54,11 @@ class WitnessState:
 
     def get(self, origin: str) -> Seen | None:
         path = _state_file(self.folder, origin)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        except FileNotFoundError:
-            return None
+        try:  # a folder or FIFO planted there is an error line, never a hang or a trace
+            raw = read_private(path, LIMITS.max_witness_state_bytes)
         except OSError as exc:
             raise InputError(f"cannot read witness state {path}: {exc.strerror or exc}") from exc
-        with os.fdopen(fd, "rb") as fh:
-            raw = fh.read(LIMITS.max_witness_state_bytes + 1)
-        return _decode(raw, origin, path)
+        return None if raw is None else _decode(raw, origin, path)
 
     def put(self, seen: Seen) -> None:
         path = _state_file(self.folder, seen.origin)
