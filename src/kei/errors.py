@@ -31,6 +31,7 @@ codes for a few classes). Families are grouped by who is at fault::
     │       ├── TransitionError      the move is not in the transition table
     │       └── AlreadyAmendedError  the cost event was already superseded
     ├── VerificationError            the data: a stored event failed a check (has position)
+    │   └── BundleError              a bundle is refused (also an InputError: the caller gave it)
     └── LlmError                     a local LLM backend could not answer
         ├── BackendUnreachableError  nothing answers at its address
         ├── BackendTimeoutError      no connection or answer within the timeout
@@ -206,6 +207,38 @@ class VerificationError(KeiError):
         super().__init__(message)
         self.position = position
         self.kind = kind
+
+
+_RELATIONS = frozenset({"forked", "other-ledger", "gap"})
+
+
+class BundleError(VerificationError, InputError):
+    """A bundle is refused: unsafe, damaged, inconsistent, or not what its manifest says.
+
+    One class for every archive kei reads (its own bundles for ``replay`` and
+    ``hibernate inspect``, upstream kei-hibernate bundles for ``import``) and for rows
+    offered to a log that do not fit it (``events import``). It is data that failed a
+    check (a VerificationError: exit 1) which the caller handed in (an InputError, so
+    code that catches bad input catches it too).
+
+    ``kind`` names the rule (``unsafe-path``, ``link``, ``special``, ``duplicate``,
+    ``unlisted``, ``missing``, ``size``, ``hash``, ``version``, ``bomb``, ``truncated``,
+    ``signature``, ``unknown-key``, ``events``, ``forked``, ``other-ledger``, ``gap``,
+    ``digest``, ...), shown by ``kei hibernate inspect --json``; ``entry`` the archive
+    entry at fault, when one is.
+    """
+
+    def __init__(
+        self, message: str, *, kind: str, entry: str | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, kind=kind)
+        self.entry = entry
+        if hint is not None:
+            self.hint = hint
+        elif kind in _RELATIONS:
+            self.hint = "nothing was written"
+        else:
+            self.hint = "nothing was written; the bundle cannot be used as it is"
 
 
 class LlmError(KeiError):

@@ -10,10 +10,11 @@ import zstandard
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kei.adapters.files.tarsafe import frame_problem
 from kei.app.bundle.archive import BundleWriter
-from kei.app.bundle.layout import BundleError, segment_name, tar_size, unsafe_name
+from kei.app.bundle.layout import segment_name, tar_size, unsafe_name
 from kei.app.bundle.segments import FrameReader, encode_frame
-from kei.app.bundle.stream import frame_problem
+from kei.errors import BundleError
 
 rows = st.tuples(
     st.integers(1, 2**62), st.binary(max_size=40), st.integers(0, 2**62), st.binary(max_size=30),

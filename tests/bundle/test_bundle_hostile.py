@@ -18,8 +18,8 @@ from hostile_bundles import CASES, pack, truncate, unpack
 from kei import Ledger, SigningKey
 from kei.app.bundle.export import export_bundle
 from kei.app.bundle.inspect import inspect_bundle
-from kei.app.bundle.layout import BundleError
 from kei.app.bundle.replay import replay_bundle
+from kei.errors import BundleError
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,10 @@ from bundle_helpers import fill, rows_of, snapshot, store_url_of
 from kei import Ledger, NewEvent, SigningKey
 from kei.adapters.store import open_store
 from kei.app.bundle.export import export_bundle
-from kei.app.bundle.layout import BundleError
 from kei.app.bundle.replay import replay_bundle
 from kei.app.ledger.verification import verify_store
 from kei.domain import events
-from kei.errors import InputError
+from kei.errors import BundleError, InputError
 from kei.projections.registry import default_projections
 
 

@@ -21,10 +21,10 @@ import zstandard
 
 from bundle_helpers import fill
 from kei import Ledger
+from kei.adapters.files.tarsafe import frame_problem
 from kei.app.bundle import export as export_module
 from kei.app.bundle.archive import BundleWriter
 from kei.app.bundle.export import export_bundle
-from kei.app.bundle.stream import frame_problem
 from kei.errors import VerificationError
 
 FILES = [

@@ -18,10 +18,10 @@ import pytest
 import zstandard
 
 from cli_helpers import cli_env, kei
-from kei.app.importers.hibernate_bundle import BundleError, Limits
+from kei.adapters.files.tarsafe import ArchiveLimits
 from kei.app.importers.kei_hibernate import LEDGER_ENTRY, import_kei_hibernate
 from kei.app.ledger.ledger import Ledger
-from kei.errors import InputError
+from kei.errors import BundleError, InputError
 from upstream_ledger import UpstreamLedger
 
 T = 1_700_000_000
@@ -175,9 +175,9 @@ def test_a_zstd_bomb_stops_early(
     k.files["skills/zeros.bin"] = bytes(8 << 20)  # compresses about 10,000 to 1
     bundle = k.write(tmp_path / "bomb.tar.zst")
     with pytest.raises(BundleError, match="zstd bomb"):
-        import_kei_hibernate(ledger, sqlite_url, bundle, limits=Limits(ratio_after=1 << 20))
+        import_kei_hibernate(ledger, sqlite_url, bundle, limits=ArchiveLimits(ratio_after=1 << 20))
     with pytest.raises(BundleError, match="beyond"):
-        import_kei_hibernate(ledger, sqlite_url, bundle, limits=Limits(max_bytes=4 << 20))
+        import_kei_hibernate(ledger, sqlite_url, bundle, limits=ArchiveLimits(max_bytes=4 << 20))
     assert len(streams(ledger)) == 1  # the genesis
 
 

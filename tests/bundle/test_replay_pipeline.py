@@ -27,14 +27,14 @@ from hostile_bundles import pack, resign, unpack
 from kei import Ledger, SigningKey
 from kei.adapters.store import open_store
 from kei.app.bundle.export import export_bundle
-from kei.app.bundle.layout import BundleError, segment_name
+from kei.app.bundle.layout import segment_name
 from kei.app.bundle.pipeline import PassSizes
 from kei.app.bundle.replay import replay_bundle
 from kei.app.bundle.segments import encode_frame
 from kei.app.bundle.verifiers import FrameVerifiers
 from kei.domain.log.keyring import build_keyring
 from kei.domain.log.verify import RangeChecker
-from kei.errors import StoreError
+from kei.errors import BundleError, StoreError
 from kei.projections.registry import default_projections
 
 RANGE = 23

@@ -21,36 +21,29 @@ which fails if the name appeared meanwhile, so nothing is ever clobbered; with i
 checked at first. Any failure, a full disk or Ctrl-C included, removes the temporary
 file, and the target stays as it was.
 
-A writer killed outright (SIGKILL, power loss) cannot clean up, so every temporary
-file, and every private folder a command keeps beside its output (``private_folder``),
-is held under an advisory lock (``flock``) while its writer lives; the next write to
-the same name removes those whose lock no process holds (``sweep``).
+A writer killed outright (SIGKILL, power loss) cannot clean up: what it leaves beside
+the output is removed by the next write to the same name (``leftovers.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
-import re
-import secrets
-import shutil
 import stat
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from kei.adapters.files.leftovers import held_temp
 from kei.errors import InputError
 
 _STORE_SIBLINGS = ("", "-wal", "-shm", "-journal")
 _KEY_SNIFF_BYTES = 64 * 1024
 _FULL = (errno.ENOSPC, errno.EDQUOT)
-_HELD = ".held"  # the lock file inside a private folder
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +227,21 @@ def write_error(target: Path, exc: OSError) -> InputError:
     return InputError(f"cannot write {shown(target)}: {exc.strerror or exc}; nothing was written")
 
 
+@contextlib.contextmanager
+def aborting(abort: Callable[[], None], target: Path) -> Iterator[None]:
+    """Run the block that finishes a write to ``target``; if anything in it fails,
+    ``abort`` first (so the target stays as it was), and an OSError (a full disk)
+    becomes the one-line ``write_error``."""
+    try:
+        yield
+    except OSError as exc:
+        abort()
+        raise write_error(target, exc) from None
+    except BaseException:
+        abort()
+        raise
+
+
 class OutputFile:
     """A temporary file beside ``target`` that ``commit`` puts in its place.
 
@@ -248,9 +256,10 @@ class OutputFile:
         target = check_output(name, protected, force=force)
         self.target, self.force = target, force
         self._before = _lstat(target)
-        sweep(target)
-        self.tmp, fd = _create_beside(target)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # new: nobody else holds it
+        try:
+            self.tmp, fd = held_temp(target)
+        except OSError as exc:
+            raise write_error(target, exc) from None
         self.fh: IO[bytes] = os.fdopen(fd, "wb")
         self._done = False
 
@@ -265,19 +274,13 @@ class OutputFile:
 
     def commit(self) -> int:
         """Make the file durable and put it in place; its size in bytes."""
-        try:
+        with aborting(self.abort, self.target):
             self.fh.flush()
             os.fsync(self.fh.fileno())
             size = os.fstat(self.fh.fileno()).st_size
             self._place()  # still open, so still locked: a sweep cannot take it
             self.fh.close()
             _fsync_dir(self.target.parent)
-        except OSError as exc:
-            self.abort()
-            raise write_error(self.target, exc) from None
-        except BaseException:
-            self.abort()
-            raise
         self._done = True
         return size
 
@@ -327,73 +330,6 @@ def _lstat(path: Path) -> os.stat_result | None:
         return path.lstat()
     except FileNotFoundError:
         return None
-
-
-def _create_beside(target: Path) -> tuple[Path, int]:
-    """A new file ``.<name>.<random>.tmp`` in the target's folder (the name cut so the
-    whole stays within the system's limit); its path and descriptor."""
-    while True:
-        tmp = target.with_name(f".{_stem(target)}.{secrets.token_hex(6)}.tmp")
-        try:
-            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise write_error(target, exc) from None
-
-
-def _stem(target: Path) -> str:
-    return target.name[:64]
-
-
-@contextlib.contextmanager
-def private_folder(target: Path) -> Iterator[Path]:
-    """A folder of scratch files beside ``target`` (``.<name>.<random>``), held locked
-    while in use and removed whatever happens; one a killed writer left is removed by
-    the next ``sweep``. OSError (a full disk) is the caller's."""
-    sweep(target)
-    with tempfile.TemporaryDirectory(prefix=f".{_stem(target)}.", dir=target.parent) as name:
-        folder = Path(name)
-        fd = os.open(folder / _HELD, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            yield folder
-        finally:
-            os.close(fd)
-
-
-def sweep(target: Path) -> None:
-    """Remove what writers killed outright left beside ``target``: temporary files and
-    private folders of its name whose lock no process holds."""
-    prefix = f".{_stem(target)}."
-    tmp = re.compile(re.escape(prefix) + r"[0-9a-f]{12}\.tmp")
-    try:
-        entries = [e for e in os.scandir(target.parent) if e.name.startswith(prefix)]
-    except OSError:
-        return
-    for entry in entries:
-        path = Path(entry.path)
-        if tmp.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
-            if _unheld(path):
-                with contextlib.suppress(OSError):
-                    path.unlink()
-        elif entry.is_dir(follow_symlinks=False) and _unheld(path / _HELD):
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _unheld(path: Path) -> bool:
-    """Whether no live process holds ``path``'s lock (its writer died)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-    return True
 
 
 def _fsync_dir(folder: Path) -> None:

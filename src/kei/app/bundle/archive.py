@@ -31,7 +31,7 @@ from typing import IO
 
 import zstandard
 
-from kei.adapters.files.safe_output import OutputFile, Protected, write_error
+from kei.adapters.files.safe_output import OutputFile, Protected, aborting, write_error
 from kei.errors import InputError
 
 MIN_LEVEL = 1
@@ -92,15 +92,9 @@ class BundleWriter:
 
     def commit(self) -> int:
         """Finish the archive, make it durable, move it into place; its size in bytes."""
-        try:
+        with aborting(self.abort, self.out):
             self._finish_tar()
             self._zstd.close()  # type: ignore[no-untyped-call]  # ends the one frame
-        except OSError as exc:
-            self.abort()
-            raise write_error(self.out, exc) from None
-        except BaseException:
-            self.abort()
-            raise
         return self._file.commit()
 
     def abort(self) -> None:

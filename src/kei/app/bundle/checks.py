@@ -33,15 +33,15 @@ from kei.adapters.workers.verify_pool import (
 )
 from kei.app.bundle.content import BundleContent
 from kei.app.bundle.keys import keys_document, ring_of
-from kei.app.bundle.layout import CHECKPOINT, HEADS, KEYS, BundleError
+from kei.app.bundle.layout import CHECKPOINT, HEADS, KEYS
 from kei.app.bundle.pipeline import PassResult
-from kei.app.bundle.target import Target
 from kei.app.ledger.heads_io import check_staged_heads, decode_heads
+from kei.app.restore.target import Target
 from kei.domain.log.checkpoint import check_checkpoint, parse_checkpoint
 from kei.domain.log.heads import HeadRow
 from kei.domain.log.keyring import KeyRing, KeyStatus
 from kei.domain.log.verify import Finding, Link, RangeChecker, RangeResult, check_row_link
-from kei.errors import CheckpointFormatError
+from kei.errors import BundleError, CheckpointFormatError
 from kei.limits import LIMITS
 
 PAGE = 5_000

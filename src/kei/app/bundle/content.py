@@ -18,13 +18,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from kei.app.bundle.layout import HEADS, BundleError, is_segment, segment_name
+from kei.app.bundle.layout import HEADS, is_segment, segment_name
 from kei.app.bundle.manifest import FileEntry, Manifest
 from kei.app.bundle.reader import BundleReader
 from kei.app.bundle.segments import FrameReader, RowTuple
 from kei.domain import events
 from kei.domain.log.heads import HeadRow
 from kei.domain.log.records import StoredRecord
+from kei.errors import BundleError
 
 _KEY_TYPES = frozenset(t.encode() for t in events.KEY_EVENT_TYPES)
 

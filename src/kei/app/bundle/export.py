@@ -43,7 +43,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kei.adapters.files.safe_output import Protected, check_output, private_folder, write_error
+from kei.adapters.files.leftovers import private_folder
+from kei.adapters.files.safe_output import Protected, check_output, write_error
 from kei.adapters.store.base import EventStore
 from kei.adapters.workers import processes as workers
 from kei.app.bundle import layout

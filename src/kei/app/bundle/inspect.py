@@ -11,18 +11,19 @@ must match the manifest's head and carry the exporter's signature.
 
 from __future__ import annotations
 
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kei.app.bundle.content import BundleContent
-from kei.app.bundle.layout import CHECKPOINT, BundleError, BundleLimits
+from kei.app.bundle.layout import CHECKPOINT, BundleLimits
 from kei.app.bundle.manifest import Manifest
 from kei.app.bundle.reader import BundleReader
 from kei.domain.log.checkpoint import parse_checkpoint, signed_by
 from kei.domain.log.keyring import KeyRing
 from kei.domain.log.verify import RangeChecker
-from kei.errors import CheckpointFormatError
+from kei.errors import BundleError, CheckpointFormatError
 
 
 @dataclass(slots=True)
@@ -53,7 +54,7 @@ class Inspection:
 def inspect_bundle(path: Path, *, limits: BundleLimits = BundleLimits()) -> Inspection:
     """Check the structure of the bundle at ``path`` without writing anything."""
     found = Inspection(str(path))
-    with BundleReader(path, limits=limits, strict=False) as reader:
+    with closing(BundleReader(path, limits=limits, strict=False)) as reader:
         try:
             found.manifest = reader.manifest()
             content = BundleContent(found.manifest)

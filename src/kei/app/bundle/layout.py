@@ -11,17 +11,18 @@ are the same rule)::
     proof/keys.json                       the ledger's keys at the head
     segments/<first position, 20 digits>.kseg   the events, at most SEGMENT_EVENTS each
 
-Everything here is pure; ``BundleError`` is how any part of the bundle package says
-"this bundle is refused", with a ``kind`` that ``kei hibernate inspect --json`` shows.
+Everything here is pure; ``kei.errors.BundleError`` is how any part of the bundle
+package says "this bundle is refused", with a ``kind`` that ``kei hibernate inspect
+--json`` shows.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
-from kei.errors import VerificationError
+from kei.adapters.files.tarsafe import ArchiveLimits, unsafe_path
 
 FORMAT: Final = "kei-bundle"
 FORMAT_VERSION: Final = 1
@@ -36,26 +37,8 @@ SEGMENT_EVENTS: Final = 100_000
 BLOCK: Final = 512
 RECORD: Final = 20 * BLOCK  # tarfile's record size: archives are padded to it
 
-_RELATIONS = frozenset({"forked", "other-ledger", "gap"})
 _SEGMENT_NAME = re.compile(r"segments/[0-9]{20}\.kseg")
 _SAFE_CHARS = re.compile(r"[A-Za-z0-9._/-]+")
-
-
-class BundleError(VerificationError):
-    """The bundle is refused: unsafe, inconsistent, or not what its manifest says.
-
-    ``kind`` names the rule (``unsafe-path``, ``link``, ``duplicate``, ``unlisted``,
-    ``missing``, ``size``, ``hash``, ``version``, ``bomb``, ``truncated``, ``signature``,
-    ``unknown-key``, ``events``, ``forked``, ``other-ledger``, ``digest``, ...).
-    """
-
-    def __init__(self, message: str, *, kind: str, entry: str | None = None) -> None:
-        super().__init__(message, kind=kind)
-        self.entry = entry
-        if kind in _RELATIONS:
-            self.hint = "nothing was written"
-        else:
-            self.hint = "nothing was written; the bundle cannot be used as it is"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,20 +46,16 @@ class BundleLimits:
     """Every bound a reader applies to what it decompresses and parses.
 
     The decompressed stream may never exceed what the manifest declares (the exact
-    tar size of its files) nor ``max_bytes``; past ``ratio_grace`` bytes it may not
-    exceed ``max_ratio`` times the compressed bytes read so far (a zstd frame need
-    not declare its content size, so both are counted as the stream is read).
+    tar size of its files) nor ``archive``'s bounds, those of every archive kei reads
+    (``adapters/files/tarsafe.py``: total bytes, expansion ratio, zstd window).
     """
 
-    max_bytes: int = 1 << 40
-    max_ratio: int = 1000
-    ratio_grace: int = 64 << 20
+    archive: ArchiveLimits = field(default_factory=ArchiveLimits)
     max_manifest_bytes: int = 4 << 20
     max_proof_bytes: int = 4 << 20
     max_heads_bytes: int = 1 << 30  # 96 bytes a transaction: ~11M one-event appends
     max_files: int = 100_000
     max_frame_bytes: int = 64 << 20
-    max_window_bytes: int = 1 << 27
 
 
 def segment_name(first_position: int) -> str:
@@ -89,15 +68,13 @@ def is_segment(name: str) -> bool:
 
 
 def unsafe_name(name: str) -> str | None:
-    """Why ``name`` may not appear in a bundle, or None when it is a safe relative path."""
-    if not name:
-        return "empty name"
-    if name.startswith("/") or re.match(r"[A-Za-z]:", name):
-        return "absolute path"
-    parts = name.replace("\\", "/").split("/")
-    if ".." in parts:
-        return "path climbs out with '..'"
-    if "\\" in name or "" in parts or "." in parts:
+    """Why ``name`` may not appear in a bundle, or None: a safe relative path
+    (``tarsafe.unsafe_path``) that is also canonical (no ``.`` part) and spelt in the
+    few characters the format's names use."""
+    why = unsafe_path(name)
+    if why is not None:
+        return why
+    if "." in name.split("/"):
         return "path is not in canonical form"
     if _SAFE_CHARS.fullmatch(name) is None:
         return "path has characters outside [A-Za-z0-9._/-]"

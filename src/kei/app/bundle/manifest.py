@@ -23,12 +23,12 @@ from kei.app.bundle.layout import (
     FORMAT,
     FORMAT_VERSION,
     KEYS,
-    BundleError,
     BundleLimits,
     known_name,
     unsafe_name,
 )
 from kei.domain.log.keys import SigningKey, key_id_for, verify_signature
+from kei.errors import BundleError
 
 MANIFEST_TAG: Final = b"kei/bundle-manifest/v1\x00"
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")

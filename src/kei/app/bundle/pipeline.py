@@ -29,14 +29,14 @@ from typing import Final
 
 from kei.adapters.workers.verify_pool import check_range_rows
 from kei.app.bundle.content import BundleContent, Page
-from kei.app.bundle.layout import BundleError
 from kei.app.bundle.reader import BundleReader
 from kei.app.bundle.segments import RowTuple
-from kei.app.bundle.staging import Staging
 from kei.app.bundle.verifiers import FrameVerifiers
+from kei.app.restore.staging import Staging
 from kei.domain.log.keyring import build_keyring
 from kei.domain.log.records import StoredRecord
 from kei.domain.log.verify import Finding, Link, RangeChecker, RangeResult, check_row_link
+from kei.errors import BundleError
 from kei.limits import LIMITS
 
 PAGE: Final = 5_000

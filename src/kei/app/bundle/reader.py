@@ -13,10 +13,12 @@ handed to the caller. Rules, in the order they are applied to each entry (the
 6. at the end, every listed file was present [missing], and the archive is exactly
    as long as the manifest says, with nothing after it [truncated].
 
-The manifest and its signature come first (``manifest()``); the signature is checked
-against the key the manifest names before anything else is read. The stream is
-capped (``stream.py``) against zstd bombs. A strict reader (replay) raises on the
-first problem; a lenient one (inspect) records every problem it can and goes on.
+Rules 1-3 and the caps against zstd bombs are those of every archive kei reads
+(``adapters/files/tarsafe.py``); rules 2 and 3 are stricter here (canonical names in
+the format's characters, in name order). The manifest and its signature come first
+(``manifest()``); the signature is checked against the key the manifest names before
+anything else is read. A strict reader (replay) raises on the first problem; a
+lenient one (inspect) records every problem it can and goes on.
 """
 
 from __future__ import annotations
@@ -25,14 +27,13 @@ import hashlib
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
-from typing import IO, cast
+from typing import IO
 
+from kei.adapters.files.tarsafe import TarReader, entry_error
 from kei.app.bundle.layout import (
     BLOCK,
     MANIFEST,
     SIGNATURE,
-    BundleError,
     BundleLimits,
     tar_size,
     unsafe_name,
@@ -43,15 +44,14 @@ from kei.app.bundle.manifest import (
     decode_manifest,
     verify_manifest_signature,
 )
-from kei.app.bundle.stream import CappedStream
-from kei.errors import InputError
+from kei.errors import BundleError, InputError
 
-CHUNK = 1 << 20
 MAX_SIGNATURE_BYTES = 1024
 
 
 class BundleReader:
-    """Reads one bundle file once, front to back; use as a context manager."""
+    """Reads one bundle file once, front to back; ``close`` it when done
+    (``with contextlib.closing(BundleReader(...))``)."""
 
     def __init__(
         self, path: Path, *, limits: BundleLimits = BundleLimits(), strict: bool = True
@@ -61,7 +61,6 @@ class BundleReader:
         self.strict = strict
         self.problems: list[BundleError] = []
         self.complete = False
-        self._seen: set[str] = set()
         self._last = ""
         try:
             self._file: IO[bytes] = path.open("rb")
@@ -71,28 +70,17 @@ class BundleReader:
                 hint="give the path of a file written by `kei hibernate export`",
             ) from exc
         try:
-            self._stream = CappedStream(self._file, limits)
-            self._stream.allow(limits.max_manifest_bytes + MAX_SIGNATURE_BYTES + 8 * BLOCK)
-            stream = cast(IO[bytes], self._stream)
-            self._tar = tarfile.open(fileobj=stream, mode="r|")  # noqa: SIM115 - see close()
-        except (tarfile.TarError, EOFError) as exc:
-            self.close()
-            raise BundleError(f"the bundle is not a tar archive ({exc})", kind="damaged") from exc
+            self._tar = TarReader(
+                self._file, limits.archive, label="kei bundle", name_rule=unsafe_name,
+                allow=limits.max_manifest_bytes + MAX_SIGNATURE_BYTES + 8 * BLOCK,
+            )  # fmt: skip
         except BaseException:
-            self.close()
+            self._file.close()
             raise
-
-    def __enter__(self) -> BundleReader:
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
+        self._stream = self._tar.stream
 
     def close(self) -> None:
-        if hasattr(self, "_stream"):
-            self._stream.close()
+        self._tar.close()
         self._file.close()
 
     def flag(self, error: BundleError) -> None:
@@ -114,27 +102,26 @@ class BundleReader:
         except BundleError as exc:
             self.flag(exc)
         total = tar_size([len(body), len(sig), *(f.size for f in manifest.files)])
-        if total > self.limits.max_bytes:
+        cap = self.limits.archive.max_bytes
+        if total > cap:
             raise BundleError(
-                f"the manifest declares {total} bytes, more than the limit of "
-                f"{self.limits.max_bytes}",
-                kind="bomb",
+                f"the manifest declares {total} bytes, more than the limit of {cap}", kind="bomb"
             )
-        slack = 0 if self.strict else self.limits.ratio_grace
+        slack = 0 if self.strict else self.limits.archive.ratio_after
         self._stream.allow(total + slack, declared=total)
         self._manifest = manifest
         return manifest
 
     def _first(self, name: str, limit: int) -> bytes:
-        member = self._next()
+        member = self._tar.next()
         while member is not None and not self._acceptable(member):
-            member = self._next()
+            member = self._tar.next()
         if member is None or member.name != name:
             found = "nothing" if member is None else repr(member.name)
             raise BundleError(f"the bundle must start with {name}, found {found}", kind="manifest")
         if member.size > limit:
             raise BundleError(f"{name} has {member.size} bytes, over {limit}", kind="manifest")
-        return b"".join(self._chunks(member))
+        return b"".join(self._tar.chunks(member))
 
     # -- the other entries ---------------------------------------------------------------
 
@@ -145,16 +132,16 @@ class BundleReader:
         caller leaves unread is read (and hashed) here.
         """
         listed = {f.name: f for f in self._manifest.files}
-        while (member := self._next()) is not None:
+        while (member := self._tar.next()) is not None:
             if not self._acceptable(member):
                 continue
             entry = listed.get(member.name)
             if entry is None:
-                self.flag(_error("unlisted", member.name, "is not listed in the manifest"))
+                self.flag(entry_error("unlisted", member.name, "is not listed in the manifest"))
                 continue
             if member.size != entry.size:
                 detail = f"has {member.size} bytes, the manifest says {entry.size}"
-                self.flag(_error("size", member.name, detail))
+                self.flag(entry_error("size", member.name, detail))
                 continue
             digest = hashlib.sha256()
             chunks = self._hashed(member, digest)
@@ -162,9 +149,11 @@ class BundleReader:
             for _ in chunks:
                 pass
             if "sha256:" + digest.hexdigest() != entry.sha256:
-                self.flag(_error("hash", member.name, "does not match its sha256 in the manifest"))
-        for name in sorted(set(listed) - self._seen):
-            self.flag(_error("missing", name, "is listed in the manifest but not in the bundle"))
+                detail = "does not match its sha256 in the manifest"
+                self.flag(entry_error("hash", member.name, detail))
+        for name in sorted(set(listed) - self._tar.seen):
+            detail = "is listed in the manifest but not in the bundle"
+            self.flag(entry_error("missing", name, detail))
         self._check_end()
 
     def _check_end(self) -> None:
@@ -181,68 +170,22 @@ class BundleReader:
             )
         self.complete = True
 
-    def _next(self) -> tarfile.TarInfo | None:
-        try:
-            member: tarfile.TarInfo | None = self._tar.next()
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            raise _broken(exc) from exc
-        return member
-
     def _acceptable(self, member: tarfile.TarInfo) -> bool:
         """Rules 1-3 for one entry; a refused entry is flagged and skipped."""
         name = member.name
-        why = unsafe_name(name)
-        if member.issym() or member.islnk():
-            what = "a symbolic link" if member.issym() else "a hard link"
-            self.flag(_error("link", name, f"is {what} (to {member.linkname!r})"))
-        elif member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE):
-            self.flag(_error("special", name, f"is {_kind(member)}, not a regular file"))
-        elif why is not None:
-            self.flag(_error("unsafe-path", name, why))
-        elif name in self._seen:
-            self.flag(_error("duplicate", name, "appears twice"))
-        elif name <= self._last:
-            self.flag(_error("order", name, f"comes after {self._last!r}: entries are unsorted"))
-        else:
-            self._seen.add(name)
-            self._last = name
-            return True
-        return False
-
-    def _chunks(self, member: tarfile.TarInfo) -> Iterator[bytes]:
-        data = self._tar.extractfile(member)
-        if data is None:
-            raise _error("special", member.name, "has no content")
-        try:
-            while chunk := data.read(CHUNK):
-                yield chunk
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            raise _broken(exc) from exc
+        problem = self._tar.refusal(member)
+        if problem is None and name <= self._last:
+            problem = entry_error(
+                "order", name, f"comes after {self._last!r}: entries are unsorted"
+            )
+        if problem is not None:
+            self.flag(problem)
+            return False
+        self._tar.accept(name)
+        self._last = name
+        return True
 
     def _hashed(self, member: tarfile.TarInfo, digest: hashlib._Hash) -> Iterator[bytes]:
-        for chunk in self._chunks(member):
+        for chunk in self._tar.chunks(member):
             digest.update(chunk)
             yield chunk
-
-
-def _error(kind: str, name: str, detail: str) -> BundleError:
-    return BundleError(f"bundle entry {name!r} {detail}", kind=kind, entry=name)
-
-
-def _kind(member: tarfile.TarInfo) -> str:
-    if member.ischr() or member.isblk():
-        return "a device"
-    if member.isfifo():
-        return "a fifo"
-    if member.isdir():
-        return "a directory"
-    return f"of tar type {member.type!r}"
-
-
-def _broken(exc: BaseException) -> BundleError:
-    if isinstance(exc, BundleError):
-        return exc
-    text = str(exc) or type(exc).__name__
-    if "unexpected end" in text or isinstance(exc, EOFError):
-        return BundleError(f"the bundle is truncated ({text})", kind="truncated")
-    return BundleError(f"the bundle's archive is damaged ({text})", kind="damaged")

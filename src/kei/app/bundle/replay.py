@@ -4,9 +4,10 @@ Steps (``docs/events.md``, "Bundles"):
 
 1. read the manifest and check its signature against the key it names;
 2. read every entry (``reader.py``: safe names, regular files, listed, sizes, hashes,
-   no bomb, not truncated) and stage its rows in a scratch store (``staging.py``);
-3. decide what the bundle may do to the target (``target.py``: restore, extend or
-   prefix; a fork, a gap or another ledger is refused);
+   no bomb, not truncated) and stage its rows in a scratch store
+   (``app/restore/staging.py``);
+3. decide what the bundle may do to the target (``app/restore/placement.py``: restore,
+   extend or prefix; a fork, a gap or another ledger is refused);
 4-8. verify the events, keys, exporter key and checkpoint (``checks.py``);
 9. rebuild every projection from the target's log followed by the bundle's rows, in
    a scratch database, and compare each digest with the manifest's;
@@ -26,6 +27,7 @@ digest mismatch at step 9 never reaches step 10.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sized
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,14 +35,16 @@ from typing import Any, TypeVar
 from kei.app.bundle.checks import verify_bundle
 from kei.app.bundle.content import BundleContent
 from kei.app.bundle.digests import Rebuild
-from kei.app.bundle.layout import BundleError, BundleLimits
+from kei.app.bundle.layout import BundleLimits
 from kei.app.bundle.manifest import Manifest, ProjectionDigest
 from kei.app.bundle.pipeline import PassSizes, ReplayPass
 from kei.app.bundle.reader import BundleReader
 from kei.app.bundle.report import DigestCheck, ReplayReport, compare
-from kei.app.bundle.staging import Staging
-from kei.app.bundle.target import Plan, Target, check_overlap, open_target, plan
+from kei.app.restore.placement import Incoming, Placement, Words, check_overlap, place
+from kei.app.restore.staging import Staging
+from kei.app.restore.target import Target, open_target, stage_folder
 from kei.domain.log.heads import HeadRow
+from kei.errors import BundleError
 
 P = TypeVar("P", bound=Sized)
 PhaseProgress = Callable[[str, int, int], None] | None
@@ -65,11 +69,11 @@ def replay_bundle(
     next read command trusts them without rebuilding."""
     target = open_target(url, synchronous)
     try:
-        with BundleReader(path, limits=limits) as reader:
+        with closing(BundleReader(path, limits=limits)) as reader:
             manifest = reader.manifest()  # step 1
-            the_plan = plan(manifest, target)  # step 3 (before reading the rest)
+            the_plan = place(incoming(manifest), target)  # step 3 (before reading the rest)
             folder = None if dry_run else stage_folder(target)
-            with Staging(folder, journal="MEMORY") as staging:
+            with closing(Staging(folder, journal="MEMORY")) as staging:
                 work = Work(jobs, sizes, progress)
                 report = _replay(reader, manifest, target, the_plan, staging, dry_run, work)
         if report.appended and target.new_file is not None:
@@ -96,7 +100,7 @@ def _replay(
     reader: BundleReader,
     m: Manifest,
     target: Target,
-    the_plan: Plan,
+    the_plan: Placement,
     staging: Staging,
     dry_run: bool,
     work: Work,
@@ -115,7 +119,7 @@ def _replay(
             jobs=work.jobs, sizes=work.sizes, progress=work.progress,
         ).run(reader, meanwhile=lambda: digests.extend(rebuild.digests()))  # fmt: skip
         if the_plan.mode == "extend":
-            check_overlap(m, target, staging.store)  # step 3, now that the rows are here
+            check_overlap(incoming(m), target, staging.store)  # step 3, now the rows are here
         ring = verify_bundle(staging.store, content, target, checked)  # steps 4-8
         if checked.fold_error is not None:
             raise checked.fold_error
@@ -137,7 +141,7 @@ def _replay(
     return report
 
 
-def _lower(target: Target, the_plan: Plan, m: Manifest) -> int:
+def _lower(target: Target, the_plan: Placement, m: Manifest) -> int:
     """Where the target's own log ends for the rebuild: nothing (restore), its head
     (extend), or the bundle's head (prefix: the bundle adds nothing to fold)."""
     if the_plan.mode == "restore":
@@ -147,20 +151,34 @@ def _lower(target: Target, the_plan: Plan, m: Manifest) -> int:
     return the_plan.split
 
 
-def stage_folder(target: Target) -> Path | None:
-    """Stage next to a SQLite target (same disk, and a new file is moved, not copied):
-    in its folder, or the nearest one that exists (nothing is created before the commit)."""
-    if not target.url.startswith("sqlite:///"):
-        return None
-    folder = Path(target.url[len("sqlite:///") :]).absolute().parent
-    while not folder.is_dir() and folder != folder.parent:
-        folder = folder.parent
-    return folder
+def incoming(m: Manifest) -> Incoming:
+    """The bundle's rows as its manifest states them, for ``placement.place``."""
+
+    def other_ledger(ours: str | None) -> str:
+        return (
+            f"the bundle is of ledger {m.ledger_id} ({m.ledger_name}), this store holds "
+            f"ledger {ours}: refused"
+        )
+
+    words = Words(
+        "the bundle starts",
+        f"it can only extend a store holding ledger {m.ledger_id}",
+        other_ledger,
+    )
+    return Incoming(
+        m.first_seq, _digest(m.prev_hash), m.last_seq, m.last_position, _digest(m.head_hash),
+        words, ledger_id=m.ledger_id,
+    )  # fmt: skip
+
+
+def _digest(text: str) -> bytes:
+    """The bytes of a manifest's ``sha256:<hex>`` (checked well-formed when decoded)."""
+    return bytes.fromhex(text.removeprefix("sha256:"))
 
 
 def _commit(
     target: Target,
-    the_plan: Plan,
+    the_plan: Placement,
     staging: Staging,
     m: Manifest,
     progress: PhaseProgress,

@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import msgspec
 
-from kei.app.bundle.layout import BundleError
+from kei.errors import BundleError
 
 RowTuple = tuple[int, bytes, int, bytes, bytes, int, bytes, bytes]
 

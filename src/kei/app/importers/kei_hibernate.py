@@ -13,16 +13,23 @@ import tempfile
 from pathlib import Path
 from typing import Final
 
-from kei.app.importers.hibernate_bundle import BundleError, Limits, read_bundle
+from kei.adapters.files.tarsafe import ArchiveLimits
+from kei.app.importers.hibernate_bundle import read_bundle
 from kei.app.importers.kei_ledger import import_kei_ledger
 from kei.app.importers.report import ImportReport
 from kei.app.ledger.ledger import Ledger
+from kei.errors import BundleError
 
 LEDGER_ENTRY: Final = ".claude/agents/ledger.sqlite"
 
 
 def import_kei_hibernate(
-    ledger: Ledger, url: str, path: str | Path, *, dry_run: bool = False, limits: Limits = Limits()
+    ledger: Ledger,
+    url: str,
+    path: str | Path,
+    *,
+    dry_run: bool = False,
+    limits: ArchiveLimits = ArchiveLimits(),
 ) -> ImportReport:
     """Check the bundle at ``path``; import the kei-ledger database it holds."""
     with tempfile.TemporaryDirectory(prefix="kei-hibernate-") as tmp:
@@ -30,6 +37,7 @@ def import_kei_hibernate(
         if bundle.kept is None:
             raise BundleError(
                 f"{path} holds no {LEDGER_ENTRY}; nothing to import",
+                kind="missing",
                 hint="kei imports the kei-ledger database of a kei-hibernate bundle",
             )
         report = import_kei_ledger(ledger, url, bundle.kept, dry_run=dry_run)

@@ -1,13 +1,14 @@
 """``kei events import --format jsonl``: events written by ``kei events export`` taken
 back byte for byte, with the checks replay makes, all or nothing.
 
-Steps (the bundle replayer's parts, ``kei.app.bundle``):
+Steps (the parts replay uses too, ``kei.app.restore``, and its event checks):
 
 1. read every line into a scratch store beside the target (memory stays flat);
-2. place the lines against the target's log: into an empty store they must start at
-   the genesis (restore); into a store of the same ledger they must continue its
-   chain or overlap it exactly (extend), or lie inside it (prefix: nothing to do);
-   anything else is a fork, a gap or another ledger, and refused;
+2. place the lines against the target's log (``restore/placement.py``): into an empty
+   store they must start at the genesis (restore); into a store of the same ledger
+   they must continue its chain or overlap it exactly (extend), or lie inside it
+   (prefix: nothing to do); anything else is a fork, a gap or another ledger, and
+   refused;
 3. verify every line as ``verify-chain`` does (link, hash, signature, key validity),
    linked to the target's entry the first line follows, and the signed heads the
    lines carry over them (a ledger whose genesis declares heads needs them);
@@ -21,6 +22,7 @@ Until step 4 commits the target is untouched, whatever fails.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,17 +30,16 @@ from kei.adapters.store.base import EventStore
 from kei.adapters.workers.verify_pool import RangeTask
 from kei.app.bundle.checks import PAGE, RANGE, check_events
 from kei.app.bundle.keys import ring_of
-from kei.app.bundle.layout import BundleError
-from kei.app.bundle.replay import stage_folder
-from kei.app.bundle.staging import Staging
-from kei.app.bundle.target import Target, first_difference, fork_error, open_target
 from kei.app.jsonl.export import read_jsonl
 from kei.app.ledger.heads_io import check_staged_heads
+from kei.app.restore.placement import Incoming, Words, place
+from kei.app.restore.staging import Staging
+from kei.app.restore.target import Target, open_target, stage_folder
 from kei.domain import events
 from kei.domain.log.heads import HeadRow
 from kei.domain.log.records import StoredRecord
 from kei.domain.log.verify import Link
-from kei.errors import InputError
+from kei.errors import BundleError, InputError
 from kei.limits import LIMITS
 
 
@@ -65,24 +66,24 @@ def import_jsonl(
     ``seal_key``: the read models caught up afterwards end sealed."""
     target = open_target(url, synchronous)
     try:
-        with Staging(None if dry_run else stage_folder(target)) as staging:
+        with closing(Staging(None if dry_run else stage_folder(target))) as staging:
             heads: list[HeadRow] = []
             count = staging.load(_pages(read_jsonl(lines, heads)))
             if count == 0:
                 raise InputError("no events to import", hint="give a non-empty JSON lines file")
-            mode, link, split = _place(target, staging.store)
-            _verify(target, staging, link, heads)
+            placed = place(_incoming(staging.store), target, staging.store)
+            _verify(target, staging, placed.link, heads)
             last = staging.store.last(1)[0]
             assert last.seq is not None
             new = max(0, last.seq + 1 - target.size)
             if new and not dry_run:
-                _commit(target, staging, split, heads)
+                _commit(target, staging, placed.split, heads)
             head = last.position
     finally:
         target.close()
     if new and not dry_run:
         _catch_up(url, seal_key)
-    return JsonlImport(count, mode, new, head, dry_run)
+    return JsonlImport(count, placed.mode, new, head, dry_run)
 
 
 def _pages(records: Iterable[StoredRecord]) -> Iterator[list[tuple[Any, ...]]]:
@@ -99,63 +100,24 @@ def _pages(records: Iterable[StoredRecord]) -> Iterator[list[tuple[Any, ...]]]:
         yield page
 
 
-def _place(target: Target, staged: EventStore) -> tuple[str, Link | None, int]:
-    """(mode, the link the first line follows, the target position new rows go after)."""
+_WORDS = Words(
+    "the lines start",
+    "they can only extend the ledger they came from",
+    lambda ours: (
+        "the lines are of another ledger (their genesis differs from this store's): refused"
+    ),
+)
+
+
+def _incoming(staged: EventStore) -> Incoming:
+    """The staged lines' edges, for ``placement.place``."""
     first, last = staged.read(after=0, limit=1)[0], staged.last(1)[0]
-    assert first.seq is not None and last.seq is not None
-    if target.head is None:
-        if first.seq != 0:
-            raise BundleError(
-                f"the lines start at sequence {first.seq} (exported with --since): they can "
-                "only extend the ledger they came from; this store is empty",
-                kind="gap",
-            )
-        return "restore", None, 0
-    store, size = target.store, target.size
-    assert store is not None
-    if first.seq > size:
-        raise BundleError(
-            f"the lines start at sequence {first.seq} but this store's log ends at sequence "
-            f"{size - 1} (position {target.head.position}): export with --since "
-            f"{target.head.position} or less",
-            kind="gap",
-        )
-    _same_ledger(store, staged, first.seq)
-    link = None
-    if first.seq > 0:
-        before = store.chain_at(first.seq - 1)
-        if before is None or before.hash != first.prev_hash:
-            raise fork_error(first.seq - 1, None if before is None else before.position)
-        link = Link(before.position, before.seq, before.hash)
-    overlap_end = min(last.seq, size - 1)
-    if overlap_end >= first.seq:
-        ours, theirs = store.chain_at(overlap_end), staged.chain_at(overlap_end)
-        if (
-            ours is None
-            or theirs is None
-            or (ours.position, ours.hash)
-            != (
-                theirs.position,
-                theirs.hash,
-            )
-        ):
-            seq = first_difference(store, staged, first.seq, overlap_end)
-            entry = store.chain_at(seq)
-            raise fork_error(seq, None if entry is None else entry.position)
-    if last.seq < size:
-        return "prefix", link, target.head.position
-    return "extend", link, target.head.position
-
-
-def _same_ledger(store: EventStore, staged: EventStore, first_seq: int) -> None:
-    if first_seq != 0:
-        return  # the link to the target's entry before the lines decides
-    ours, theirs = store.chain_at(0), staged.chain_at(0)
-    if ours is None or theirs is None or ours.hash != theirs.hash:
-        raise BundleError(
-            "the lines are of another ledger (their genesis differs from this store's): refused",
-            kind="other-ledger",
-        )
+    assert first.seq is not None and first.prev_hash is not None and first.hash is not None
+    assert last.seq is not None and last.hash is not None
+    return Incoming(
+        first.seq, first.prev_hash, last.seq, last.position, last.hash, _WORDS,
+        first_hash=first.hash,
+    )  # fmt: skip
 
 
 def _verify(target: Target, staging: Staging, link: Link | None, heads: list[HeadRow]) -> None:

@@ -22,7 +22,6 @@ import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError as ESIntegrityError
@@ -32,14 +31,14 @@ from kei.adapters.store.sqlite import SQLiteStore
 from kei.adapters.store.sqlite_recorder import copy_heads
 from kei.adapters.store.verbatim import split_records
 from kei.adapters.workers import scratch
-from kei.app.bundle.layout import BundleError
 from kei.domain.log.heads import HeadRow
 from kei.domain.log.records import StoredRecord
-from kei.errors import ConcurrencyError, InputError, StoreError
+from kei.errors import BundleError, ConcurrencyError, InputError, StoreError
 
 
 class Staging:
-    """A temporary folder with a staging store; a context manager that removes it."""
+    """A temporary folder with a staging store; ``close`` removes it (``with
+    contextlib.closing(Staging(...))``)."""
 
     def __init__(self, folder: Path | None, *, journal: str = "WAL") -> None:
         try:
@@ -56,14 +55,6 @@ class Staging:
         self.store = SQLiteStore(self.path, synchronous="OFF", create=True, journal=journal)
         self._open = True
         self._head: ChainEntry | None = None
-
-    def __enter__(self) -> Staging:
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         if self._open:
