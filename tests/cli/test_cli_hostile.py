@@ -1,6 +1,6 @@
 """One regression test per CLI-layer cause of a traceback found by the hostile-user run
 (issue 13, "Why" point 8): each bad input is refused in one line, exit 2, the log left
-as it was. The property test over every command is tests/test_cli_hostile_fuzz.py."""
+as it was. The property test over every command is tests/cli/test_cli_hostile_fuzz.py."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 ``kei.app.cost_reads`` answers ``kei cost report`` and ``kei agent tree`` in plain
 SQL and must first check that the tables it reads are the ones this code defines (same
 version) and carry the indexes its queries rely on. The projection modules take their
-versions from here; ``tests/test_cost_reads.py`` checks that the names below match the
+versions from here; ``tests/projections/test_cost_reads.py`` checks that the names below match the
 SQLAlchemy definitions, so the two cannot drift apart.
 """
 

@@ -6,7 +6,7 @@ hash before it trusts an event (``kei.adapters.store.follow``), and applies memo
 Redis transactions that also move the cursor. Each transaction ``WATCH``es the cursor
 and writes only if it is where this catch-up found it, so two mirrors catching up at
 once never apply an event twice. Reads answer the SQL read model's questions with the
-same answers (``tests/test_memory_redis.py`` compares them): ``get`` and ``query``
+same answers (``tests/features/test_memory_redis.py`` compares them): ``get`` and ``query``
 (kind, key prefix, tag any/all, since, limit, newest first). Full-text search stays
 with the SQL read model.
 

@@ -13,7 +13,7 @@ zstd runs in its multi-threaded mode (``THREADS`` workers beside this thread), s
 compression overlaps the reading of the spooled segments and uses every core. Its
 output is still one frame, deterministic for a given level and the same for any
 number of workers from 1 up (zstd's streaming multi-threaded mode is built to be,
-and ``tests/test_export_speed_archive.py`` checks it; only 0 workers lays the frame
+and ``tests/bundle/test_export_speed_archive.py`` checks it; only 0 workers lays the frame
 out differently), so the bytes do not depend on the machine's cores. The frame carries a
 checksum. The file is written beside its destination and put in place only when
 complete (fsync first; ``safe_output.OutputFile``, which never replaces the store, a
