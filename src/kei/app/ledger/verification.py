@@ -16,7 +16,14 @@ The pure checks live in ``kei.domain.log.verify``; this module feeds them. Order
    one more pass over their hashes, keeping only a compact range (O(log n) hashes);
    every stored subtree hash it meets (``app/ledger/merkle_tree.py``) is compared;
    in the same pass, for a ledger whose genesis declares them, the signed heads are
-   read a page at a time beside the chain rows and checked (``kei.domain.log.heads``);
+   read a page at a time beside the chain rows and checked (``kei.domain.log.heads``).
+
+   Under ``--quick`` steps 4-5 read the log only when they must: step 2 hands over
+   what its rows tell them (``verify_pool.Handover``: the chain rows with the leaves
+   already hashed into tiles, each stream's first and last version), and ``_Handed``
+   stands in for both passes as long as that is the whole story (each chain row's
+   sequence is its leaf index; each stream counts 1, 2, 3, ... in position order).
+   A log where it is not (it has findings anyway) gets the passes after step 2;
 6. against a checkpoint: origin and signature (by a key valid at its size), then
    truncation and forks (by tree root, or by the chain head for checkpoints written
    before Merkle roots).
@@ -30,19 +37,24 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from array import array
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from kei.adapters.store import EventStore, open_store
 from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, TREE_TABLE
 from kei.adapters.workers.verify_pool import (
     LOWEST,
+    Checked,
+    Collector,
+    Handover,
+    LeafRun,
     Progress,
-    Ranged,
     RangeTask,
-    check_in_processes,
+    check_in_processes_with_handover,
     check_range_rows,
 )
 from kei.app.ledger.merkle_tree import BEFORE_ALL
@@ -60,9 +72,13 @@ from kei.domain.log.verify import (
     RangeResult,
     check_row_link,
 )
-from kei.domain.log.versions import VersionChecker
+from kei.domain.log.versions import VersionChecker, VersionJoin
 from kei.errors import CheckpointFormatError, InputError
 from kei.limits import LIMITS
+
+MAX_STREAMS_HELD: Final = 100_000
+"""Streams whose last version ``--quick`` keeps to check versions in position order;
+a log with more gets the pass along the (stream, version) index."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,18 +182,21 @@ def verify_store(
     ring = build_keyring(key_records)  # step 1
     report = VerifyReport(store.url, ring.ledger_id, quick=quick, max_findings=limits.max_findings)
     top = store.max_position()
+    tree_at = cp.size if cp is not None and cp.is_tree else None
     task = RangeTask(
         url or store.url, synchronous, key_records, quick,
-        limits.page, limits.range_size, limits.max_findings,
+        limits.page, limits.range_size, limits.max_findings, handover=quick, tree_at=tree_at,
     )  # fmt: skip
-    tree_at = cp.size if cp is not None and cp.is_tree else None
     heads = _head_checker(ring, quick, limits.max_findings)
+    handed = _Handed(store, tree_at, limits, heads) if quick else None
     tree_job = None
-    if jobs <= 1 or top < limits.parallel_min or ":memory:" in task.url:
-        results = _serial(store, ring, task, top, progress)
+    serial = jobs <= 1 or top < limits.parallel_min or ":memory:" in task.url
+    if serial:
+        results = _serial(store, ring, task, top, progress, handed)
     else:
-        tree_job = _TreeJob(task.url, synchronous, tree_at, limits, heads)  # steps 4-5
-        results = check_in_processes(task, top, jobs, progress)
+        if handed is None:  # steps 4-5 beside the workers (which hand them nothing)
+            tree_job = _TreeJob(task.url, synchronous, tree_at, limits, heads)
+        results = check_in_processes_with_handover(task, top, jobs, progress)
 
     def recheck(lo: int, hi: int, ref: Link | None) -> RangeResult:
         checker = RangeChecker(ring, quick=quick, prev=ref, max_findings=limits.max_findings)
@@ -185,8 +204,9 @@ def verify_store(
             pass
         return checker.result
 
-    chained = _join(results, report, recheck)  # step 2
-    if store.chain_count() != chained:  # step 3
+    chained = _join(results, report, recheck, None if serial else handed)  # step 2
+    chain_rows = store.chain_count()
+    if chain_rows != chained:  # step 3
         report.add(
             [
                 Finding(FindingKind.EVENT_MISSING, e.position, f"event of sequence {e.seq} is gone")
@@ -195,11 +215,14 @@ def verify_store(
         )
     _classify_step_backs(store, report)  # step 4
     report.add(_key_findings(store, ring))
-    if tree_job is None:
+    if handed is not None:  # steps 4-5 from what step 2 read
+        fresh = partial(_head_checker, ring, quick, limits.max_findings)
+        root_at = handed.finish(report, chained, chain_rows, fresh)
+    elif tree_job is not None:
+        root_at = tree_job.join(report)
+    else:
         report.add(*_version_gaps(store, limits.page, limits.max_findings))  # step 4
         root_at = _recompute_tree(store, report, tree_at, limits.page, heads)  # step 5
-    else:
-        root_at = tree_job.join(report)
     if cp is not None:
         _check_checkpoint(store, ring, cp, report, root_at)  # step 6
     report.findings.sort(key=lambda f: (f.position is None, f.position or 0))
@@ -225,6 +248,19 @@ def _key_findings(store: EventStore, ring: KeyRing) -> list[Finding]:
         )
         found.append(Finding(FindingKind.BAD_GENESIS, first, detail))
     return found
+
+
+def _only_text_streams(store: EventStore, events: int) -> bool:
+    """Does the store hold exactly ``events`` event rows, every stream id stored as
+    text? (Then a check in position order saw what the pass along the index reads, and
+    grouped the streams as it does. SQLite keeps a blob as a blob even in a TEXT
+    column, and sorts it after every text; PostgreSQL's column is text.)"""
+    if store.url.startswith("postgres"):
+        return int(store.select(f"SELECT count(*) FROM {EVENTS_TABLE}")[0][0]) == events
+    rows, odd = store.select(
+        f"SELECT count(*), sum(typeof(originator_id) != 'text') FROM {EVENTS_TABLE}"
+    )[0]
+    return int(rows) == events and not odd
 
 
 def _version_gaps(store: EventStore, page: int, max_findings: int) -> tuple[list[Finding], int]:
@@ -264,32 +300,55 @@ def _key_records(store: EventStore) -> list[StoredRecord]:
 
 
 def _serial(
-    store: EventStore, ring: KeyRing, task: RangeTask, top: int, progress: Progress
-) -> Iterator[Ranged]:
+    store: EventStore,
+    ring: KeyRing,
+    task: RangeTask,
+    top: int,
+    progress: Progress,
+    handed: _Handed | None = None,
+) -> Iterator[Checked]:
+    """The whole log as one range, in this process; with ``handed``, what its rows
+    tell the later passes goes there as they are read, ``task.range_size`` rows at a
+    time."""
     checker = RangeChecker(ring, quick=task.quick, max_findings=task.max_findings)
-    for n in check_range_rows(store, checker, LOWEST, top, task.page):
+    collector = Collector(task.tree_at)
+    sink = None
+    if handed is not None:
+
+        def sink(rows: list[tuple[Any, ...]]) -> None:
+            collector.add(rows)
+            if collector.rows >= task.range_size:
+                handed.add(collector.take())
+
+    for n in check_range_rows(store, checker, LOWEST, top, task.page, sink):
         if progress:
             progress(n)
-    yield LOWEST, top, checker.result
+    if handed is not None:
+        handed.add(collector.take())
+    yield LOWEST, top, checker.result, None
 
 
 def _join(
-    results: Iterator[Ranged],
+    results: Iterator[Checked],
     report: VerifyReport,
     recheck: Callable[[int, int, Link | None], RangeResult],
+    handed: _Handed | None = None,
 ) -> int:
     """Collect range results in order; returns the number of chained rows seen.
 
     A range checked on its own (``first`` set) is only valid when its first chained
     row follows the reference entry of the ranges before it; otherwise (a tampered
     edge) the range is checked again here, from that reference, exactly as a
-    single-process run would.
+    single-process run would. Each range's ``Handover`` (None: it has none) goes to
+    ``handed``, when given.
     """
     ref: Link | None = None
     chained = 0
-    for lo, hi, result in results:
+    for lo, hi, result, handover in results:
         if result.first is not None and check_row_link(ref, *result.first):
             result = recheck(lo, hi, ref)
+        if handed is not None:
+            handed.add(handover)
         report.add(result.findings, result.omitted)
         report.events_checked += result.count
         chained += result.count - result.unchained
@@ -362,6 +421,108 @@ class _TreeJob:
         return self._root_at
 
 
+class _Handed:
+    """Steps 4-5 fed from step 2's own reads (``Handover``s, ``--quick``): the stream
+    versions, the tree, the stored subtree hashes and the signed heads, with the same
+    findings as ``_version_gaps`` and ``_recompute_tree``, which run instead when what
+    was handed over cannot stand for them.
+
+    Versions: when every stream counts 1, 2, 3, ... in position order over every
+    event row (``VersionJoin``) and every stream id is stored as text, the pass along
+    the index has nothing to find; otherwise it runs, and its findings are reported.
+
+    Tree: a run is taken at its word that its first row's sequence is its leaf index.
+    It must start where the tree ends, and ``finish`` confirms the rest (every chain
+    row was in a run); then the leaves are exactly the chain rows in position order.
+    Heads and stored hashes are handled in chunks of ``page`` leaves, the pages that
+    ``_recompute_tree`` reads, so even the order of the findings is its order.
+    """
+
+    def __init__(
+        self, store: EventStore, at: int | None, limits: VerifyLimits, heads: HeadChecker | None
+    ) -> None:
+        self._store, self._at, self._limits, self._page = store, at, limits, limits.page
+        self._met: list[tuple[int, int, bytes]] = []
+        stored = store.has_tree_table()
+        self.tree = CompactRange(on_tile=(lambda *n: self._met.append(n)) if stored else None)
+        self._root_at = EMPTY_ROOT if at == 0 else None
+        self._heads = heads
+        self._loader = None if heads is None else HeadLoader(store, heads, limits.page)
+        self._report = VerifyReport(store.url, None, max_findings=limits.max_findings)
+        self._held: list[LeafRun] = []
+        self._done = 0
+        self._valid = True
+        self._versions = VersionJoin(MAX_STREAMS_HELD)
+
+    def add(self, handover: Handover | None) -> None:
+        """The next range's handover, in position order (None: the range has none)."""
+        self._versions.add(None if handover is None else handover.streams)
+        if self._valid:
+            self._add_run(None if handover is None else handover.leaves)
+
+    def _add_run(self, run: LeafRun | None) -> None:
+        if run is None or (run.count and run.start != self.tree.size):
+            self._valid, self._held, self._met = False, [], []
+            return
+        if not run.count:
+            return
+        if self._at is None or not self.tree.size < self._at <= self.tree.size + run.count:
+            self.tree.add_pieces(run.pieces)
+        else:
+            for piece in run.pieces:  # no piece straddles `at` (``RangeTask.tree_at``)
+                self.tree.add_pieces((piece,))
+                if self.tree.size == self._at:
+                    self._root_at = self.tree.root()
+        self._held.append(run)
+        while self.tree.size - self._done >= self._page:
+            self._chunk(self._done + self._page)
+
+    def finish(
+        self,
+        report: VerifyReport,
+        chained: int,
+        chain_rows: int,
+        fresh_heads: Callable[[], HeadChecker | None],
+    ) -> bytes | None:
+        """Add steps 4-5's findings and the tree to ``report``, after step 2 saw
+        ``chained`` chained rows and the store holds ``chain_rows`` chain rows. Returns
+        the root at ``at`` leaves (None: not reached)."""
+        limits, store = self._limits, self._store
+        if not (self._versions.clean and _only_text_streams(store, report.events_checked)):
+            report.add(*_version_gaps(store, limits.page, limits.max_findings))
+        if not (self._valid and self.tree.size == chained == chain_rows):
+            return _recompute_tree(store, report, self._at, limits.page, fresh_heads())
+        if self.tree.size > self._done:
+            self._chunk(self.tree.size)
+        report.add(self._report.findings, self._report.findings_omitted)
+        if self._loader is not None and self._heads is not None:
+            report.add(self._loader.finish(), self._heads.omitted)
+        report.tree_size, report.tree_root = self.tree.size, self.tree.root()
+        report.tree_hashes = self.tree.hashes
+        return self._root_at
+
+    def _chunk(self, end: int) -> None:
+        """Leaves ``[self._done, end)``, all in held runs: their heads and stored hashes."""
+        first, runs = self._done, self._held
+
+        def entry(seq: int) -> tuple[int, bytes]:
+            return next(r for r in runs if seq < r.start + r.count).entry(seq)
+
+        if self._loader is not None:
+            self._loader.feed_run(first, end - first, entry)
+        split = next((i for i, m in enumerate(self._met) if ((m[1] + 1) << m[0]) > end), None)
+        met = self._met if split is None else self._met[:split]
+        if met:
+            positions = array("q")
+            for r in runs:
+                lo, hi = max(first, r.start) - r.start, min(end, r.start + r.count) - r.start
+                positions.extend(r.positions[max(lo, 0) : max(hi, 0)])
+            _compare_stored(self._store, self._report, met, positions, first)
+            self._met = [] if split is None else self._met[split:]
+        self._done = end
+        self._held = [r for r in runs if r.start + r.count > end]
+
+
 def _as_hash(value: Any) -> bytes:
     """A stored hash as bytes; a value of another type (an edited row) hashes as its text."""
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -427,6 +588,14 @@ class HeadLoader:
             last = rows[-1][0]
             self._after = last if type(last) is int else self._after + len(rows)
 
+    def feed_run(self, first_seq: int, count: int, entry: Callable[[int], tuple[int, Any]]) -> None:
+        """``feed`` of a run of rows whose sequences count up by one from ``first_seq``
+        (``HeadChecker.feed_run``): heads are loaded past its last sequence first."""
+        want = first_seq + count - 1
+        while not self._done and self._checker.reach < want:
+            self._load()
+        self._checker.feed_run(first_seq, count, entry)
+
     def feed(self, rows: list[tuple[Any, ...]]) -> None:
         """Chain rows (position, hash, seq): heads are loaded past the page's last seq
         first (in a log whose seqs go back, the highest may be earlier: then the
@@ -446,7 +615,7 @@ def _compare_stored(
     store: EventStore,
     report: VerifyReport,
     met: list[tuple[int, int, bytes]],
-    positions: list[int],
+    positions: Sequence[int],
     first: int,
 ) -> None:
     """Stored subtree hashes must equal the ones just computed from the chain."""

@@ -186,6 +186,31 @@ class HeadChecker:
             nxt = pending[0].seq if pending else -1
         self._last_seq = last
 
+    def feed_run(self, first_seq: int, count: int, entry: Callable[[int], tuple[int, Any]]) -> None:
+        """``feed`` of the chain rows of sequences ``first_seq .. first_seq + count - 1``,
+        one after the other in position order (a run that links); ``entry(seq)`` gives
+        a row's (position, stored hash) and is asked only for rows where something
+        happens: those at a head's sequence, or the first past every head.
+
+        The same findings as ``feed`` of every row of the run, at a cost per head,
+        not per row (the rows between heads only move ``_last_seq``)."""
+        end, seq, pending = first_seq + count, first_seq, self._pending
+        while seq < end:
+            if pending:
+                if seq < pending[0].seq:  # no head signs these: skip to the next one
+                    seq = min(pending[0].seq, end)
+                    continue
+            elif self._unsigned_from is not None:
+                break
+            elif seq < self._next_first:  # covered by a head already checked or refused
+                seq = min(self._next_first, end)
+                continue
+            position, stored = entry(seq)
+            self.feed(((position, stored, seq),))
+            seq += 1
+        if count > 0 and end - 1 > self._last_seq:
+            self._last_seq = end - 1
+
     def finish(self) -> list[Finding]:
         """Call once every head and chain row was fed: the tail rules."""
         if self._unsigned_from is not None:

@@ -55,6 +55,12 @@ class LeafList:
         return subtree_of_leaves(self.leaves[lo : lo + (1 << level)])
 
 
+def leaf_hashes(entry_hashes: Iterable[bytes]) -> list[bytes]:
+    """``leaf_hash`` of each entry hash, in one loop (a call per leaf costs as much again)."""
+    sha, prefix = _sha256, LEAF_PREFIX
+    return [sha(prefix + h).digest() for h in entry_hashes]
+
+
 def subtree_of_leaves(leaves: Sequence[bytes]) -> bytes:
     """The hash of a complete subtree (a power-of-two count of leaf hashes), level by level."""
     sha, prefix = _sha256, NODE_PREFIX
@@ -235,23 +241,27 @@ class CompactRange:
         self._stack.append(node)
         self.size = end
 
+    def add_subtree(self, level: int, node: bytes) -> None:
+        """Append a complete subtree of ``2**level`` leaves hashed elsewhere (level 0: a
+        leaf hash); ValueError unless the range's size is a multiple of its width."""
+        if self.size & ((1 << level) - 1):
+            raise ValueError(f"a subtree of 2**{level} leaves cannot start at leaf {self.size}")
+        if level and level % TILE_HEIGHT == 0 and self._on_tile is not None:
+            self._on_tile(level, self.size >> level, node)
+        self._push(level, node)
+
+    def add_pieces(self, pieces: Iterable[tuple[int, bytes]]) -> None:
+        """``add_subtree`` of each (level, hash) of ``subtree_pieces``, in order."""
+        push = self._push
+        for level, node in pieces:
+            if level:
+                self.add_subtree(level, node)
+            else:  # a leaf fits anywhere
+                push(0, node)
+
     def extend(self, entry_hashes: Iterable[bytes]) -> None:
         """Append leaves; aligned runs of 256 are hashed a level at a time (faster)."""
-        tile = 1 << TILE_HEIGHT
-        block: list[bytes] = []
-        for h in entry_hashes:
-            if self.size % tile:
-                self._push(0, leaf_hash(h))
-                continue
-            block.append(h)
-            if len(block) == tile:
-                top = subtree_of_leaves([_sha256(LEAF_PREFIX + b).digest() for b in block])
-                if self._on_tile is not None:
-                    self._on_tile(TILE_HEIGHT, self.size >> TILE_HEIGHT, top)
-                self._push(TILE_HEIGHT, top)
-                block = []
-        for h in block:
-            self._push(0, leaf_hash(h))
+        self.add_pieces(subtree_pieces(self.size, list(entry_hashes)))
 
     def root(self) -> bytes:
         if not self._stack:
@@ -260,3 +270,31 @@ class CompactRange:
         for left in reversed(self._stack[:-1]):
             r = node_hash(left, r)
         return r
+
+
+def subtree_pieces(
+    start: int, entry_hashes: Sequence[bytes], cut: int | None = None
+) -> list[tuple[int, bytes]]:
+    """Leaves ``[start, start + len(entry_hashes))`` as complete subtrees, in order:
+    (``TILE_HEIGHT``, tile hash) for every aligned tile of ``2**TILE_HEIGHT`` leaves the
+    run holds whole, (0, leaf hash) for the leaves around them.
+
+    ``CompactRange.add_pieces`` appends them as ``extend`` would the entry hashes, so
+    the tiles can be hashed where the leaves were read (a verification worker) and
+    only ~1/256 of the hashes cross to the process that keeps the range. No piece
+    straddles leaf ``cut`` (the caller wants the root of exactly ``cut`` leaves).
+    """
+    width = 1 << TILE_HEIGHT
+    n = len(entry_hashes)
+    lead = min(n, -start % width)
+    pieces = [(0, leaf) for leaf in leaf_hashes(entry_hashes[:lead])]
+    i = lead
+    while i + width <= n:
+        leaves = leaf_hashes(entry_hashes[i : i + width])
+        if cut is not None and start + i < cut < start + i + width:
+            pieces += [(0, leaf) for leaf in leaves]
+        else:
+            pieces.append((TILE_HEIGHT, subtree_of_leaves(leaves)))
+        i += width
+    pieces += [(0, leaf) for leaf in leaf_hashes(entry_hashes[i:])]
+    return pieces

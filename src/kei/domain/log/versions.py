@@ -57,3 +57,68 @@ class VersionChecker:
             )
             self._add(position, detail)
         self._version, self._position = version, position
+
+
+class StreamEnds:
+    """Each stream's first and last version over rows read in *position* order, while
+    every stream's versions count up by one there (``ok``; False at the first row that
+    does not, or whose version is not an integer, after which nothing is kept).
+
+    The ranges of a log checked apart (``verify_pool``) each make one; ``VersionJoin``
+    joins them. A log where they join cleanly has no version finding at all, so the
+    pass along the index is needed only when they do not (its findings are the ones
+    reported, in its order)."""
+
+    __slots__ = ("first", "last", "ok")
+
+    def __init__(self) -> None:
+        self.first: dict[Any, int] = {}
+        self.last: dict[Any, int] = {}
+        self.ok = True
+
+    def feed(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Verifier rows (``verify.Row``: position, stream, version, ...) in position order."""
+        if not self.ok:
+            return
+        first, last = self.first, self.last
+        get = last.get
+        for row in rows:
+            stream, version = row[1], row[2]
+            before = get(stream)
+            if type(version) is not int or (before is not None and version != before + 1):
+                self.ok, self.first, self.last = False, {}, {}
+                return
+            if before is None:
+                if stream is None:
+                    self.ok, self.first, self.last = False, {}, {}
+                    return
+                first[stream] = version
+            last[stream] = version
+
+
+class VersionJoin:
+    """Joins the ``StreamEnds`` of consecutive ranges, in position order: ``clean`` while
+    every stream so far starts at version 1 and each range continues where the ones
+    before it left the stream. Keeps one version per stream, up to ``max_streams``
+    streams (beyond that it gives up: memory stays flat, the index pass decides)."""
+
+    def __init__(self, max_streams: int) -> None:
+        self._last: dict[Any, int] = {}
+        self._max = max_streams
+        self.clean = True
+
+    def add(self, ends: StreamEnds | None) -> None:
+        """The next range's ends (None: the range made none)."""
+        if not self.clean:
+            return
+        last = self._last
+        if (
+            ends is None
+            or not ends.ok
+            or any(v != last.get(s, 0) + 1 for s, v in ends.first.items())
+        ):
+            self.clean, self._last = False, {}
+            return
+        last.update(ends.last)
+        if len(last) > self._max:
+            self.clean, self._last = False, {}
