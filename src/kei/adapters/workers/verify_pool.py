@@ -9,7 +9,9 @@ ed25519 verification holds the GIL, so only processes scale. Rules:
   with ``link_first=False``), and returns only its findings and edges; the caller
   joins ranges in order and re-checks a range whose first link does not hold;
 - at most ``IN_FLIGHT_PER_JOB × jobs`` ranges are queued, so memory stays flat however
-  long the log;
+  long the log; the processes start when ``InProcesses`` is made, so the caller can
+  read meanwhile (``--quick`` workers need no key ring: ``RangeTask.key_records`` is
+  empty for them);
 - asked (``RangeTask.handover``, for ``--quick``), a worker also hands back what its
   range's rows tell the later passes (``Handover``): the chain rows for the Merkle tree
   and the signed heads, the leaves already hashed into tiles (``LeafRun``), and each
@@ -24,6 +26,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
@@ -207,29 +210,55 @@ def check_in_processes(
     task: RangeTask, top: int, jobs: int, progress: Progress
 ) -> Iterator[Ranged]:
     """Range results in position order, checked by ``jobs`` spawned processes."""
-    for lo, hi, result, _ in check_in_processes_with_handover(task, top, jobs, progress):
-        yield lo, hi, result
+    with closing(InProcesses(task, top, jobs, progress)) as ranges:
+        for lo, hi, result, _ in ranges:
+            yield lo, hi, result
 
 
-def check_in_processes_with_handover(
-    task: RangeTask, top: int, jobs: int, progress: Progress
-) -> Iterator[Checked]:
-    """``check_in_processes``, with each range's ``Handover`` when ``task.handover``
-    (None otherwise)."""
-    ctx = workers.context()
-    window: deque[tuple[int, int, Future[tuple[RangeResult, Handover | None]]]] = deque()
-    try:
-        with ProcessPoolExecutor(
-            max_workers=jobs, mp_context=ctx, initializer=_start_worker, initargs=(task,)
-        ) as pool:
-            for lo, hi in bounds(top, task.range_size):
-                window.append((lo, hi, pool.submit(_worker, lo, hi)))
-                if len(window) >= IN_FLIGHT_PER_JOB * jobs:
-                    yield _done(*window.popleft(), progress)
-            while window:
-                yield _done(*window.popleft(), progress)
-    except BrokenProcessPool as exc:
-        raise StoreError(f"a verification worker process died: {exc}") from exc
+class InProcesses:
+    """Range results (with each range's ``Handover`` when ``task.handover``, else None)
+    in position order, checked by ``jobs`` spawned processes.
+
+    The processes start, and the first ranges are queued, as soon as this is made, so
+    the caller can read what it needs meanwhile; ``close`` (always call it) stops them.
+    """
+
+    def __init__(self, task: RangeTask, top: int, jobs: int, progress: Progress) -> None:
+        self._pool = ProcessPoolExecutor(
+            max_workers=jobs,
+            mp_context=workers.context(),
+            initializer=_start_worker,
+            initargs=(task,),
+        )
+        self._ranges = bounds(top, task.range_size)
+        self._window: deque[tuple[int, int, Future[tuple[RangeResult, Handover | None]]]]
+        self._window = deque()
+        self._in_flight = IN_FLIGHT_PER_JOB * jobs
+        self._progress = progress
+        try:
+            self._fill()
+        except BrokenProcessPool as exc:
+            self.close()
+            raise StoreError(f"a verification worker process died: {exc}") from exc
+
+    def _fill(self) -> None:
+        while len(self._window) < self._in_flight:
+            lo_hi = next(self._ranges, None)
+            if lo_hi is None:
+                return
+            self._window.append((*lo_hi, self._pool.submit(_worker, *lo_hi)))
+
+    def __iter__(self) -> Iterator[Checked]:
+        try:
+            while self._window:
+                yield _done(*self._window.popleft(), self._progress)
+                self._fill()
+        except BrokenProcessPool as exc:
+            raise StoreError(f"a verification worker process died: {exc}") from exc
+
+    def close(self) -> None:
+        """Stop the processes (ranges not started are dropped); waits for them."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _done(

@@ -39,7 +39,7 @@ import os
 import threading
 from array import array
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Final
@@ -51,10 +51,10 @@ from kei.adapters.workers.verify_pool import (
     Checked,
     Collector,
     Handover,
+    InProcesses,
     LeafRun,
     Progress,
     RangeTask,
-    check_in_processes_with_handover,
     check_range_rows,
 )
 from kei.app.ledger.merkle_tree import BEFORE_ALL
@@ -178,25 +178,48 @@ def verify_store(
         cp = None if checkpoint_text is None else parse_checkpoint(checkpoint_text)
     except CheckpointFormatError as exc:
         raise InputError(f"malformed checkpoint: {exc}") from exc
-    key_records = _key_records(store)
-    ring = build_keyring(key_records)  # step 1
-    report = VerifyReport(store.url, ring.ledger_id, quick=quick, max_findings=limits.max_findings)
     top = store.max_position()
-    tree_at = cp.size if cp is not None and cp.is_tree else None
     task = RangeTask(
-        url or store.url, synchronous, key_records, quick,
-        limits.page, limits.range_size, limits.max_findings, handover=quick, tree_at=tree_at,
+        url or store.url, synchronous, [], quick, limits.page, limits.range_size,
+        limits.max_findings, handover=quick,
+        tree_at=cp.size if cp is not None and cp.is_tree else None,
     )  # fmt: skip
+    serial = jobs <= 1 or top < limits.parallel_min or ":memory:" in task.url
+    # --quick checks no signature, so its workers need no key ring: they start now,
+    # while this process reads the key events (a scan of the whole events table)
+    pool = None if serial or not quick else InProcesses(task, top, jobs, progress)
+    try:
+        task = replace(task, key_records=_key_records(store))
+        if not serial and pool is None:
+            pool = InProcesses(task, top, jobs, progress)
+        return _verify(store, task, top, cp, limits, pool, progress)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _verify(
+    store: EventStore,
+    task: RangeTask,
+    top: int,
+    cp: Checkpoint | None,
+    limits: VerifyLimits,
+    pool: InProcesses | None,
+    progress: Progress,
+) -> VerifyReport:
+    """Steps 1-6 (``verify_store``), the ranges checked by ``pool`` (None: here)."""
+    ring = build_keyring(task.key_records)  # step 1
+    quick, tree_at = task.quick, task.tree_at
+    report = VerifyReport(store.url, ring.ledger_id, quick=quick, max_findings=limits.max_findings)
     heads = _head_checker(ring, quick, limits.max_findings)
     handed = _Handed(store, tree_at, limits, heads) if quick else None
     tree_job = None
-    serial = jobs <= 1 or top < limits.parallel_min or ":memory:" in task.url
-    if serial:
-        results = _serial(store, ring, task, top, progress, handed)
+    if pool is None:
+        results: Iterator[Checked] = _serial(store, ring, task, top, progress, handed)
     else:
         if handed is None:  # steps 4-5 beside the workers (which hand them nothing)
-            tree_job = _TreeJob(task.url, synchronous, tree_at, limits, heads)
-        results = check_in_processes_with_handover(task, top, jobs, progress)
+            tree_job = _TreeJob(task.url, task.synchronous, tree_at, limits, heads)
+        results = iter(pool)
 
     def recheck(lo: int, hi: int, ref: Link | None) -> RangeResult:
         checker = RangeChecker(ring, quick=quick, prev=ref, max_findings=limits.max_findings)
@@ -204,7 +227,7 @@ def verify_store(
             pass
         return checker.result
 
-    chained = _join(results, report, recheck, None if serial else handed)  # step 2
+    chained = _join(results, report, recheck, None if pool is None else handed)  # step 2
     chain_rows = store.chain_count()
     if chain_rows != chained:  # step 3
         report.add(
