@@ -464,3 +464,64 @@ def test_jsonl_of_an_old_format_ledger_imports_without_heads(
     assert import_jsonl(io.BytesIO(b"".join(lines)), target).new == 4
     with Ledger.open(target) as copy:
         assert verify_store(copy.store).ok
+
+
+# -- copies that overlap the target's own log ---------------------------------------------
+
+
+def grown_copy(ledger: Ledger, key: SigningKey, tmp_path: Path) -> str:
+    """A copy of ``ledger`` (its heads verbatim) that then grew on its own: a source
+    whose log and heads overlap ``ledger``'s, then go on."""
+    from kei.app.jsonl.importing import import_jsonl
+
+    source = f"sqlite:///{tmp_path / 'source.db'}"
+    import_jsonl(io.BytesIO(b"".join(exported_lines(ledger))), source)
+    with Ledger.open(source, key=key) as copy:
+        batches(copy, [2, 3], prefix="later")
+    return source
+
+
+def extend(kind: str, source: str, target: str, key: SigningKey, tmp_path: Path) -> None:
+    """Add ``source``'s log to ``target`` by a JSON-lines import or a bundle replay."""
+    from kei.app.bundle.export import export_bundle
+    from kei.app.bundle.replay import replay_bundle
+    from kei.app.jsonl.importing import import_jsonl
+
+    with Ledger.open(source, key=key) as copy:
+        if kind == "jsonl":
+            import_jsonl(io.BytesIO(b"".join(exported_lines(copy))), target)
+            return
+        bundle = tmp_path / "source.tar.zst"
+        export_bundle(copy, bundle, url=source)
+    replay_bundle(bundle, target)
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "bundle"])
+def test_heads_the_target_holds_already_are_accepted_when_identical(
+    ledger: Ledger, store_url: str, key: SigningKey, tmp_path: Path, kind: str
+) -> None:
+    batches(ledger, [3, 1])
+    source = grown_copy(ledger, key, tmp_path)
+    before = all_heads(store_url)
+    extend(kind, source, store_url, key, tmp_path)
+    assert all_heads(store_url) == all_heads(source)
+    assert all_heads(store_url)[: len(before)] == before
+    assert verify_store(ledger.store).ok
+
+
+@pytest.mark.parametrize(("kind", "column"), [("jsonl", "signature"), ("bundle", "first_seq")])
+def test_a_head_the_target_holds_otherwise_is_refused_and_nothing_is_written(
+    ledger: Ledger, store_url: str, key: SigningKey, tmp_path: Path, kind: str, column: str
+) -> None:
+    batches(ledger, [3, 1])
+    source = grown_copy(ledger, key, tmp_path)
+    counter = 1
+    value = run_sql(store_url, f"SELECT {column} FROM kei_heads WHERE position = ?", (counter,))
+    changed = _flip(bytes(value[0][0]), 0) if column == "signature" else int(value[0][0]) + 1
+    run_sql(store_url, f"UPDATE kei_heads SET {column} = ? WHERE position = ?", (changed, counter))
+    events_before, heads_before = log_rows(store_url), all_heads(store_url)
+    with pytest.raises(VerificationError, match=f"signed head {counter} ") as refused:
+        extend(kind, source, store_url, key, tmp_path)
+    assert "\n" not in str(refused.value) and refused.value.hint
+    assert refused.value.kind == "head-conflict"
+    assert (log_rows(store_url), all_heads(store_url)) == (events_before, heads_before)

@@ -166,6 +166,11 @@ class Statements:
             f"SELECT position, first_seq, seq, key_id, signature FROM {HEADS_TABLE} "
             f"WHERE position > {d.mark} ORDER BY position LIMIT {d.mark}"
         )
+        self.stored_heads = (
+            f"SELECT position, first_seq, seq, key_id, signature FROM {HEADS_TABLE} "
+            f"WHERE position >= {d.mark} AND position <= {d.mark}"
+        )
+        """The head rows of a range of counters (``verbatim.copy_heads``)."""
         self.create_tree = (
             f"CREATE TABLE IF NOT EXISTS {TREE_TABLE} (level {d.integer} NOT NULL, "
             f"idx {big} NOT NULL, hash {blob} NOT NULL, last_position {big} NOT NULL, "

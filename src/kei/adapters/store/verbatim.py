@@ -11,6 +11,11 @@ position) would no longer verify. Both stores' ``insert_stored`` share these rul
 - Everything lands in ONE transaction, taken under the same write lock as appends,
   and only when the store's chain still ends at ``head`` (``None``: the store holds
   no event at all). Otherwise ``ConcurrencyError``, and nothing is written.
+- Signed head rows land verbatim in the same transaction, before the events. A head
+  whose counter the store holds already must be that very row (a copy that overlaps
+  the store's own log carries the heads the store has): one that differs in any
+  column is refused (``check_heads``: ``VerificationError``, nothing written), an
+  identical one is left as it is.
 
 ``insert_verbatim`` is that transaction, for both stores; a store's recorder does
 only what its database does differently (``Copier``).
@@ -18,14 +23,14 @@ only what its database does differently (``Copier``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from kei.adapters.store.base import ChainEntry
 from kei.adapters.store.dialect import Statements
 from kei.domain.log.heads import HeadRow
 from kei.domain.log.records import StoredRecord
-from kei.errors import ConcurrencyError, InputError
+from kei.errors import ConcurrencyError, InputError, VerificationError
 
 EventRow = tuple[int, str, int, str, bytes]
 ChainRow = tuple[int, int, bytes, bytes]
@@ -69,13 +74,13 @@ def insert_verbatim(
     with recorder.datastore.transaction(commit=True) as c:
         found, top = recorder.begin_copy(c, create)
         check_head(head, found, top)
+        copy_heads(c, heads, recorder.sql)  # first: a head that differs refuses at once
         inserted, last = 0, 0
         for page in pages:
             events, chain = split(page)
             if events:
                 recorder.copy_page(c, events, chain)
                 inserted, last = inserted + len(events), events[-1][0]
-        copy_heads(c, heads, recorder.sql)
         if inserted:
             recorder.end_copy(c, last)
     if create:
@@ -84,12 +89,41 @@ def insert_verbatim(
 
 
 def copy_heads(c: Any, heads: Iterable[HeadRow], sql: Statements) -> None:
-    """Insert signed head rows verbatim (a counter already stored keeps its row),
-    creating the table if an older store lacks it."""
+    """Insert signed head rows verbatim, creating the table if an older store lacks
+    it; a counter already stored must hold the same row (``check_heads``), which it
+    keeps."""
     rows = [tuple(h) for h in heads]
     if rows:
         c.execute(sql.create_heads)
+        counters = [r[0] for r in rows]
+        c.execute(sql.stored_heads, (min(counters), max(counters)))
+        check_heads(iter(c.fetchone, None), rows)
         c.executemany(sql.copy_head, rows)
+
+
+def check_heads(stored: Iterable[Any], incoming: Sequence[HeadRow]) -> None:
+    """Refuse ``incoming`` head rows when the store holds a head of the same counter
+    that differs from it in any column; ``stored`` are the store's head rows (those of
+    the incoming counters, at least). Identical rows pass: they are the same head."""
+    theirs = {row[0]: _as_stored(row) for row in incoming}
+    for row in stored:
+        mine = _as_stored(row)
+        other = theirs.get(mine[0])
+        if other is not None and other != mine:
+            error = VerificationError(
+                f"signed head {mine[0]} of the rows to insert differs from head {mine[0]} "
+                "in this store: they are not the same log's; refused",
+                kind="head-conflict",
+            )
+            error.hint = "nothing was written; run `kei verify-chain` on both copies"
+            raise error
+
+
+def _as_stored(row: Any) -> tuple[Any, ...]:
+    """A head row as a tuple (a driver's row may be a mapping), its binary columns as
+    bytes (drivers hand out memoryview too)."""
+    values = row.values() if isinstance(row, Mapping) else row
+    return tuple(bytes(v) if isinstance(v, memoryview | bytearray) else v for v in values)
 
 
 def split_rows(rows: Sequence[tuple[Any, ...]]) -> tuple[list[EventRow], list[ChainRow]]:
