@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bundle_helpers import rows_of, store_url_of
+from cli_helpers import run_sql
 from kei import Ledger, NewEvent
 from kei.adapters.store import open_store
 from kei.adapters.store.base import ChainEntry
@@ -131,3 +132,44 @@ def test_a_clash_inside_a_many_row_statement_writes_nothing(ledger: Ledger, tmp_
         assert not target.is_created() or target.count() == 0
     finally:
         target.close()
+
+
+def _scanned(url: str, seq: int) -> ChainEntry | None:
+    """The chain row of ``seq`` at the lowest position, read by a scan (no index)."""
+    rows = run_sql(
+        url,
+        "SELECT position, seq, prev_hash, hash FROM kei_chain WHERE seq = ? "
+        "ORDER BY position LIMIT 1",
+        (seq,),
+    )
+    if not rows:
+        return None
+    position, found, prev_hash, digest = rows[0]
+    return ChainEntry(int(position), int(found), bytes(prev_hash), bytes(digest))
+
+
+def test_chain_at_finds_a_sequence_at_its_position_or_anywhere_else(
+    ledger: Ledger, store_url: str
+) -> None:
+    """Position seq + 1 is probed first (where kei's appends put entry seq); rows
+    elsewhere (PostgreSQL's gaps, moved rows) are still found, by the scan."""
+    _fill(ledger, 12)
+    seqs = range(-1, 16)
+    assert [ledger.store.chain_at(s) for s in seqs] == [_scanned(store_url, s) for s in seqs]
+    assert ledger.store.chain_at(2**63 - 1) is None
+    run_sql(store_url, "UPDATE kei_chain SET position = position + 1000")  # every probe misses
+    assert [ledger.store.chain_at(s) for s in seqs] == [_scanned(store_url, s) for s in seqs]
+    assert ledger.store.chain_at(4) is not None
+
+
+def test_chain_at_of_a_sequence_held_twice_prefers_position_seq_plus_1(
+    ledger: Ledger, store_url: str
+) -> None:
+    """A tampered log: seq 5 also at position 3. The probe's row is an entry of that
+    sequence, and it is the one returned (verify-chain looks for the earliest itself)."""
+    _fill(ledger, 12)
+    run_sql(store_url, "UPDATE kei_chain SET seq = 5 WHERE position = 3")
+    entry = ledger.store.chain_at(5)
+    assert entry is not None and (entry.position, entry.seq) == (6, 5)
+    lowest = _scanned(store_url, 5)
+    assert lowest is not None and lowest.position == 3

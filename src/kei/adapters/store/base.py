@@ -146,7 +146,14 @@ class LogReader(Protocol):
         """The number of stored events."""
 
     def chain_at(self, seq: int) -> ChainEntry | None:
-        """The chain entry with sequence ``seq``."""
+        """The chain entry with sequence ``seq``.
+
+        There is no index on sequences, but positions count from 1 and a log as kei
+        writes it keeps entry ``seq`` at position ``seq + 1`` (PostgreSQL's positions
+        may have gaps, which only move it later): that row is probed first, by primary
+        key, and the rows are scanned (for the lowest position holding ``seq``) only
+        when it holds another sequence. Where several rows hold ``seq`` (a tampered
+        log), the one at ``seq + 1`` wins if it is one of them."""
 
     def chain_size(self) -> int:
         """One more than the highest chain sequence number, 0 when empty."""

@@ -118,6 +118,14 @@ class Statements:
             f"SELECT position, seq, prev_hash, hash FROM {CHAIN_TABLE} WHERE seq = {m} "
             "ORDER BY position LIMIT 1"
         )
+        self.chain_at_probe = (
+            f"SELECT * FROM (SELECT position, seq, prev_hash, hash FROM {CHAIN_TABLE} "
+            f"WHERE position = {m} AND seq = {m}) AS probe "
+            f"UNION ALL SELECT * FROM ({self.chain_at}) AS scan LIMIT 1"
+        )
+        """``chain_at`` after a probe of the row at position ``seq + 1`` (parameters:
+        seq + 1, seq, seq): with the probe's row, ``LIMIT 1`` ends the statement before
+        the scan starts; one statement, so one round trip either way."""
         self.chain_size = f"SELECT MAX(seq) FROM {CHAIN_TABLE}"
         self.chain_count = f"SELECT count(*) FROM {CHAIN_TABLE}"
         self.orphans = (

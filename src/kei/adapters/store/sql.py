@@ -31,6 +31,7 @@ from kei.adapters.store.base import (
 from kei.adapters.store.dialect import Params, Statements
 from kei.adapters.store.recording import ChainedRecorder
 from kei.adapters.store.verbatim import Splitter, insert_verbatim, split_rows
+from kei.domain.events.fields import INT64_MAX
 from kei.domain.log.heads import HeadRow, HeadSigner
 from kei.domain.log.records import StoredRecord
 from kei.errors import ConcurrencyError, StoreError
@@ -145,7 +146,12 @@ class SqlStore:
         return int(self._value(self.sql.count))
 
     def chain_at(self, seq: int) -> ChainEntry | None:
-        rows = self._rows(self.sql.chain_at, (seq,))
+        """``LogReader.chain_at``: the row at position ``seq + 1`` by primary key, the
+        scan only when that row holds another sequence."""
+        if seq < INT64_MAX:
+            rows = self._rows(self.sql.chain_at_probe, (seq + 1, seq, seq))
+        else:  # no position seq + 1 to probe
+            rows = self._rows(self.sql.chain_at, (seq,))
         return entry(rows[0]) if rows else None
 
     def chain_size(self) -> int:

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from kei.adapters.store import EventStore, open_store
-from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, TREE_TABLE
+from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, TREE_TABLE, ChainEntry
 from kei.adapters.workers.verify_pool import (
     LOWEST,
     Checked,
@@ -392,13 +392,28 @@ def _classify_step_backs(store: EventStore, report: VerifyReport) -> None:
             return
         rows = store.scan(after=finding.position - 1, upto=finding.position, limit=1)
         seq, stored_hash = (rows[0][5], rows[0][7]) if rows else (None, None)
-        original = store.chain_at(seq) if type(seq) is int else None
+        original = _first_entry(store, seq) if type(seq) is int else None
         if original and original.position != finding.position and original.hash == stored_hash:
             report.findings[i] = Finding(
                 FindingKind.DUPLICATE,
                 finding.position,
                 f"repeats the entry of sequence {seq} at position {original.position}",
             )
+
+
+def _first_entry(store: EventStore, seq: int) -> ChainEntry | None:
+    """The chain row of sequence ``seq`` at the lowest position. A log that holds a
+    sequence twice has findings, and they name the *earlier* row, whereas
+    ``store.chain_at`` prefers the row at position ``seq + 1``."""
+    rows = store.select(
+        f"SELECT position, seq, prev_hash, hash FROM {CHAIN_TABLE} WHERE seq = ? "
+        "ORDER BY position LIMIT 1",
+        (seq,),
+    )
+    if not rows:
+        return None
+    position, found, prev_hash, stored = rows[0]
+    return ChainEntry(int(position), int(found), bytes(prev_hash), bytes(stored))
 
 
 class _TreeJob:
@@ -674,7 +689,7 @@ def _check_checkpoint(
     }
 
     def entry_at(seq: int) -> tuple[int, bytes] | None:
-        entry = store.chain_at(seq)
+        entry = _first_entry(store, seq)
         return None if entry is None else (entry.position, entry.hash)
 
     report.add(
