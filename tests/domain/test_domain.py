@@ -144,3 +144,49 @@ def test_domain_imports_no_adapters_and_no_io() -> None:
                 assert not root.startswith(forbidden), f"{path} imports {name}"
                 inside = name == "kei" or name.startswith("kei.")
                 assert not inside or name.startswith(allowed), f"{path} imports {name}"
+
+
+def _kei_imports(folder: Path) -> list[tuple[Path, str]]:
+    found = []
+    for path in sorted(folder.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("kei"):
+                found.append((path, node.module))
+            elif isinstance(node, ast.Import):
+                found += [(path, a.name) for a in node.names if a.name.startswith("kei")]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("folder", "forbidden"),
+    [
+        ("projections", ("kei.app", "kei.adapters")),
+        ("app", ("kei.adapters.cli",)),
+        ("adapters/store", ("kei.app", "kei.adapters.cli")),
+        ("adapters/readmodels", ("kei.app", "kei.adapters.cli")),
+        ("adapters/files", ("kei.app", "kei.adapters.cli")),
+        ("adapters/workers", ("kei.app", "kei.adapters.cli")),
+        ("adapters/llm", ("kei.app", "kei.adapters.cli")),
+        ("adapters/redis", ("kei.app", "kei.adapters.cli")),
+        ("adapters/machine", ("kei.app", "kei.adapters.cli")),
+    ],
+)
+def test_layers_import_inward_only(folder: str, forbidden: tuple[str, ...]) -> None:
+    """domain ← projections ← driven adapters ← app ← cli: nothing imports a layer above it."""
+    root = Path(kei.domain.__file__).parent.parent / folder
+    assert root.is_dir()
+    for path, name in _kei_imports(root):
+        assert not name.startswith(forbidden), f"{path} imports {name}"
+
+
+def test_only_subpackages_in_domain_and_adapters() -> None:
+    kei_root = Path(kei.domain.__file__).parent.parent
+    for layer in ("domain", "adapters"):
+        loose = [p.name for p in (kei_root / layer).glob("*.py") if p.name != "__init__.py"]
+        assert loose == [], f"loose modules in {layer}/: {loose}"
+
+
+def test_no_module_over_400_lines() -> None:
+    kei_root = Path(kei.domain.__file__).parent.parent
+    sizes = {p: len(p.read_text().splitlines()) for p in kei_root.rglob("*.py")}
+    assert {str(p.relative_to(kei_root)): n for p, n in sizes.items() if n > 400} == {}

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from test_verify_findings import flip, pos_col, set_state, swap
 
 from cli_helpers import run_sql
-from kei.app.ledger import verification
+from kei.app.ledger import tree_pass, verification
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.proving import prove_inclusion
 from kei.app.ledger.verification import VerifyLimits, verify_store
@@ -73,7 +73,7 @@ def grown(ledger: Ledger) -> tuple[Ledger, str]:
 def passes(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """How often each re-reading pass ran (in this process)."""
     calls = {"versions": 0, "tree": 0}
-    versions, tree = verification._version_gaps, verification._recompute_tree
+    versions, tree = tree_pass.version_gaps, tree_pass.recompute_tree
 
     def count_versions(*args: Any) -> Any:
         calls["versions"] += 1
@@ -83,8 +83,9 @@ def passes(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         calls["tree"] += 1
         return tree(*args)
 
-    monkeypatch.setattr(verification, "_version_gaps", count_versions)
-    monkeypatch.setattr(verification, "_recompute_tree", count_tree)
+    for module in (verification, tree_pass):  # both call them
+        monkeypatch.setattr(module, "version_gaps", count_versions)
+        monkeypatch.setattr(module, "recompute_tree", count_tree)
     return calls
 
 
@@ -97,9 +98,9 @@ def report(ledger: Ledger, url: str, text: str, jobs: int) -> dict[str, Any]:
 
 def reread(ledger: Ledger, url: str, text: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """The report of the passes that read the log again: nothing is handed over."""
-    add = verification._Handed.add
+    add = tree_pass.Handed.add
     with monkeypatch.context() as m:
-        m.setattr(verification._Handed, "add", lambda self, handover: add(self, None))
+        m.setattr(tree_pass.Handed, "add", lambda self, handover: add(self, None))
         return report(ledger, url, text, 1)
 
 
@@ -165,7 +166,7 @@ def _blob_stream(url: str) -> None:
     """The same bytes as a blob: every hash still holds, only the index pass sees it
     (SQLite sorts blobs after all text: the stream is cut in two)."""
     if not url.startswith("sqlite"):
-        pytest.skip("a PostgreSQL text column holds text")
+        pytest.skip("only SQLite lets a text column hold a blob")
     run_sql(
         url,
         "UPDATE kei_events SET originator_id = CAST(originator_id AS BLOB) WHERE rowid = ?",

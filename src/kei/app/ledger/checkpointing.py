@@ -30,14 +30,9 @@ from kei.adapters.files.checkpoint_state import CheckpointState, load_state, sav
 from kei.adapters.store import EventStore
 from kei.adapters.store.base import CHAIN_TABLE, HEADS_TABLE
 from kei.app.ledger.new_versions import NewVersions
-from kei.app.ledger.verification import (
-    HeadLoader,
-    VerifyLimits,
-    VerifyReport,
-    _as_hash,
-    _compare_stored,
-    _key_findings,
-)
+from kei.app.ledger.tree_pass import HeadLoader, as_hash, compare_stored
+from kei.app.ledger.verification import key_findings
+from kei.app.ledger.verify_report import VerifyLimits, VerifyReport
 from kei.domain.log.checkpoint import Checkpoint, parse_checkpoint, sign_tree_checkpoint, signed_by
 from kei.domain.log.heads import HeadChecker
 from kei.domain.log.identity import genesis_line
@@ -125,13 +120,13 @@ def _extend(store: EventStore, ring: KeyRing, prior: _Prior) -> _Tree | None:
     anchor = prior.tree.anchor
     assert anchor is not None and anchor.seq is not None
     at = store.select(f"SELECT seq, hash FROM {CHAIN_TABLE} WHERE position = ?", (anchor.position,))
-    if not at or at[0][0] != anchor.seq or _as_hash(at[0][1]) != anchor.hash:
+    if not at or at[0][0] != anchor.seq or as_hash(at[0][1]) != anchor.hash:
         log.warning("the chain entry the last checkpoint ended at changed; checking the whole log")
         return None
     report = VerifyReport(store.url, ring.ledger_id, quick=True)
     top = store.max_position()
     tree, last = _check_after(store, ring, prior.tree, anchor, top, report)
-    report.add(_key_findings(store, ring))
+    report.add(key_findings(store, ring))
     if not report.ok:
         raise _refused(report, None)
     rows = store.select(
@@ -170,13 +165,13 @@ def _check_after(
             continue
         checker.feed(rows)
         versions.feed(rows)
-        chained = [(int(r[0]), _as_hash(r[7]), r[5]) for r in rows if r[5] is not None]
+        chained = [(int(r[0]), as_hash(r[7]), r[5]) for r in rows if r[5] is not None]
         if heads is not None and chained:
             heads.feed(chained)
         first = tree.size
         tree.extend(h for _, h, _ in chained)
         if met:
-            _compare_stored(store, report, met, [p for p, _, _ in chained], first)
+            compare_stored(store, report, met, [p for p, _, _ in chained], first)
             met.clear()
         if chained:
             pos, digest, seq = chained[-1]
