@@ -65,7 +65,8 @@ RECORDS_FAILURES = {"llm chat"}
 # Commands that read neither KEI_HOME nor the global options (a throwaway folder, probes).
 HOMELESS = {"demo", "machine probe", "llm backends", "models providers"}
 # Commands whose only use of KEI_HOME is a default path an option replaces: a witness
-# keeps its key at KEI_HOME/keys/witness.key unless --key names one.
+# keeps its key at KEI_HOME/keys/witness.key unless --key names one. Given it, the
+# command reads no settings, so the global --db and --key are not its to refuse.
 HOME_DEFAULTS = {"witness": "--key"}
 
 
@@ -76,8 +77,8 @@ def _home_replaced(command: str, args: list[str]) -> bool:
 
 SLOW = {"demo", "hibernate export", "verify-chain", "replay", "hibernate import", "machine probe"}
 
-# Free text, where newlines and blanks may be meant (values, prompts, patterns).
-# Free text in the payload (docs/events.md limits: newlines and any printable text allowed).
+# Free text, where newlines and blanks may be meant (values, prompts, patterns, and the
+# payload's free-text fields, whose limits in docs/events.md allow newlines).
 FREE_TEXT = {"value", "prompt", "system", "text", "pattern", "trajectory", "summary", "reason"}
 # Where an empty value has a meaning: `route select --dna ''` falls back (reason
 # empty_dna), as upstream's router does.
@@ -361,8 +362,9 @@ def cases(draw: st.DrawFn, w: World, command: str, cmd: Command) -> Case:
         bad = bad or env_bad
     stdin = draw(st.sampled_from([None, b"", b"\xff\xfe\n", b"\0" * 1000, b"{}\n"]))
     if command in HOMELESS:
-        glob_bad = False
         env["KEI_HOME"] = w.env["KEI_HOME"]
+    if command in HOMELESS or _home_replaced(command, args):
+        glob_bad = False
     return Case([*glob, *args], env, bad or glob_bad, stdin, suspect and command in WRITERS)
 
 
