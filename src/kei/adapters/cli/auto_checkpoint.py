@@ -54,15 +54,15 @@ def maybe_checkpoint(ledger: Ledger, settings: Settings) -> Path | None:
     """Write a checkpoint when due; the file written, or None. Raises on failure."""
     from kei.adapters.files.keyfile import make_private_folder
     from kei.adapters.files.safe_output import write_bytes
+    from kei.adapters.store.urls import sqlite_path
 
     found = settings_folder(settings)
     if found is None:
         return None
     every, folder = found
-    if settings.db_url.startswith("sqlite:///"):
-        store_folder = Path(settings.db_url[len("sqlite:///") :]).parent
-        if folder.resolve() == store_folder.resolve():
-            raise ValueError(f"KEI_CHECKPOINT_DIR {folder} is the store's own folder")
+    store_file = sqlite_path(settings.db_url)
+    if store_file is not None and folder.resolve() == store_file.parent.resolve():
+        raise ValueError(f"KEI_CHECKPOINT_DIR {folder} is the store's own folder")
     if ledger.store.max_position() - last_size(folder) < every:  # positions: 1, 2, ...
         return None
     text = ledger.checkpoint()

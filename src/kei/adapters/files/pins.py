@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kei.adapters.files.keyfile import make_private_folder, read_private
-from kei.adapters.store.urls import redact_url
+from kei.adapters.store.urls import redact_url, sqlite_path
 from kei.domain.log.checkpoint import parse_checkpoint
 from kei.domain.log.identity import fingerprint, genesis_of, is_fingerprint, key_matches
 from kei.domain.log.verify import Finding, FindingKind
@@ -60,9 +60,8 @@ class Identity:
 
 
 def store_identity(url: str) -> str:
-    if url.startswith("sqlite:///"):
-        return "sqlite:///" + os.path.realpath(url[len("sqlite:///") :])
-    return redact_url(url)
+    path = sqlite_path(url)
+    return redact_url(url) if path is None else "sqlite:///" + os.path.realpath(path)
 
 
 def pin_path(home: Path, url: str) -> Path:

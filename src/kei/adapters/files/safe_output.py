@@ -39,6 +39,7 @@ from types import TracebackType
 from typing import IO
 
 from kei.adapters.files.leftovers import held_temp
+from kei.adapters.store.urls import sqlite_path
 from kei.errors import InputError
 
 _STORE_SIBLINGS = ("", "-wal", "-shm", "-journal")
@@ -59,9 +60,9 @@ class Protected:
         """The store at ``db_url`` (when it is a SQLite file), ``keys_dir`` and the key
         file in use."""
         files: list[Path] = []
-        if db_url.startswith("sqlite:///"):
-            store = db_url[len("sqlite:///") :]
-            files += [Path(store + suffix) for suffix in _STORE_SIBLINGS]
+        store = sqlite_path(db_url)
+        if store is not None:
+            files += [Path(f"{store}{suffix}") for suffix in _STORE_SIBLINGS]
         keys = () if key_file is None else (key_file,)
         return cls(tuple(files), (keys_dir,), keys)
 

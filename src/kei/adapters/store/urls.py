@@ -83,6 +83,15 @@ class StoreURL:
         return f"StoreURL({self.redacted!r})"
 
 
+def sqlite_path(url: str | StoreURL) -> Path | None:
+    """The SQLite file a store URL names, None for any other store: the cheap half of
+    ``StoreURL.parse`` for callers that only place files beside a SQLite store (it
+    needs no PostgreSQL driver and raises nothing)."""
+    if isinstance(url, StoreURL):
+        return url.path
+    return Path(url[len(SQLITE_PREFIX) :]) if url.startswith(SQLITE_PREFIX) else None
+
+
 def parse_url(url: str) -> dict[str, Any]:
     """The named connection arguments of a PostgreSQL URL (``StoreURL.connect_args``)."""
     if url.partition("://")[0] not in POSTGRES_SCHEMES:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from kei.adapters.store import EventStore, open_store
 from kei.adapters.store.base import ChainEntry
+from kei.adapters.store.urls import sqlite_path
 from kei.app.bundle.keys import ring_of
 from kei.domain import events
 from kei.domain.log.records import StoredRecord
@@ -40,10 +41,9 @@ class Target:
 
 def open_target(url: str, synchronous: str = "FULL") -> Target:
     """Look at the store at ``url`` (creating nothing)."""
-    if url.startswith("sqlite:///"):
-        path = Path(url[len("sqlite:///") :])
-        if not path.exists():
-            return Target(url, new_file=path)
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        return Target(url, new_file=path)
     store = open_store(url, synchronous=synchronous)
     target = Target(url, store=store)
     try:
@@ -76,9 +76,10 @@ def _read_log(target: Target, store: EventStore) -> None:
 def stage_folder(target: Target) -> Path | None:
     """Stage next to a SQLite target (same disk, and a new file is moved, not copied):
     in its folder, or the nearest one that exists (nothing is created before the commit)."""
-    if not target.url.startswith("sqlite:///"):
+    path = sqlite_path(target.url)
+    if path is None:
         return None
-    folder = Path(target.url[len("sqlite:///") :]).absolute().parent
+    folder = path.absolute().parent
     while not folder.is_dir() and folder != folder.parent:
         folder = folder.parent
     return folder
