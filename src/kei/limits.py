@@ -71,6 +71,12 @@ class Limits:
     max_bundle_findings: int = 1_000  # a bundle replay or inspection, ``kei events import``
     max_step_backs_classified: int = 1_000  # reordered rows re-read to tell a duplicate
 
+    # -- what verification holds in memory (``app/ledger``) -----------------------------
+    max_streams_held: int = 100_000
+    """Streams whose last version ``verify-chain --quick`` keeps, to check every
+    stream's versions in position order as the ranges are read; a log with more streams
+    gets the pass along the (stream, version) index instead, so memory stays flat."""
+
     # -- files kei reads (``adapters/files``, ``adapters/cli``) ---------------------------
     max_key_file_bytes: int = 64 * _KIB  # a private key file
     max_vkey_file_bytes: int = 4_096  # a verifier-key file (a vkey is ~100 characters)

@@ -29,9 +29,7 @@ from kei.domain.events import event_type_of
 from kei.domain.events.leaks import LEAKS_STREAM, LeakNoted
 from kei.domain.leaks.free_text import FREE_TEXT, identifier_strings, identifier_values
 from kei.domain.leaks.matrix import Matrix
-from kei.domain.leaks.verdicts import Verdict
-
-_CLEAN = Verdict(None, {})
+from kei.domain.leaks.verdicts import CLEAN
 
 STREAM_FIELD = "<stream>"  # how a refusal names the stream an event was headed for
 
@@ -52,7 +50,7 @@ def guard_batch(
     for event in batch:
         name = event_type_of(event.payload).name
         free = FREE_TEXT.get(name, ())
-        ids = _CLEAN
+        ids = CLEAN
         if not matrix.known_clean((event.stream, *identifier_values(event.payload, free))):
             strings = identifier_strings(event.payload, free)
             strings.append((STREAM_FIELD, event.stream))

@@ -18,7 +18,7 @@ from kei.adapters.workers.verify_pool import (
     LeafRun,
 )
 from kei.app.ledger.merkle_tree import BEFORE_ALL
-from kei.app.ledger.verify_report import MAX_STREAMS_HELD, VerifyLimits, VerifyReport
+from kei.app.ledger.verify_report import VerifyLimits, VerifyReport
 from kei.domain.log.heads import HeadChecker
 from kei.domain.log.merkle import EMPTY_ROOT, CompactRange
 from kei.domain.log.verify import (
@@ -26,6 +26,7 @@ from kei.domain.log.verify import (
     FindingKind,
 )
 from kei.domain.log.versions import VersionChecker, VersionJoin
+from kei.limits import LIMITS
 
 
 class TreeJob:
@@ -102,7 +103,7 @@ class Handed:
         self._held: list[LeafRun] = []
         self._done = 0
         self._valid = True
-        self._versions = VersionJoin(MAX_STREAMS_HELD)
+        self._versions = VersionJoin(LIMITS.max_streams_held)
 
     def add(self, handover: Handover | None) -> None:
         """The next range's handover, in position order (None: the range has none)."""

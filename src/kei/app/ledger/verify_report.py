@@ -5,14 +5,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
 from kei.domain.log.verify import Finding
 from kei.limits import LIMITS
-
-MAX_STREAMS_HELD: Final = 100_000
-"""Streams whose last version ``--quick`` keeps to check versions in position order;
-a log with more gets the pass along the (stream, version) index."""
 
 
 @dataclass(frozen=True, slots=True)
