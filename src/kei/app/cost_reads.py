@@ -21,6 +21,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Final
 
 from kei.adapters.store.base import EventStore
+from kei.adapters.store.dialect import SQLITE, Dialect
 from kei.domain.agents.tree import walk
 from kei.domain.catalog.catalog import Catalog
 from kei.errors import InputError
@@ -144,7 +145,7 @@ def _index_names(store: EventStore) -> set[str]:
     marks = ",".join("?" * len(names.TREE_INDEXES))
     sql = (
         f"SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ({marks})"
-        if store.url.startswith("sqlite")
+        if Dialect.of(store.url) is SQLITE
         else "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
         f"AND indexname IN ({marks})"
     )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, HEADS_TABLE, TREE_TABLE
+from kei.adapters.store.urls import sqlite_path
 
 Params = Sequence[Any] | Mapping[str, Any]
 
@@ -47,6 +48,12 @@ class Dialect:
     """One row: how many of two named tables exist."""
     table_exists: str
     """One row, truthy when the named table exists."""
+
+    @staticmethod
+    def of(url: str) -> Dialect:
+        """The dialect of the store at ``url`` (a store's password-free ``url`` will
+        do): code above the stores asks this rather than test the scheme itself."""
+        return SQLITE if sqlite_path(url) is not None else POSTGRES
 
     def any_of(self, values: Sequence[str]) -> tuple[str, Params]:
         """A condition "is one of ``values``" and its parameters."""

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from kei.adapters.store import EventStore
 from kei.adapters.store.base import EVENTS_TABLE
+from kei.adapters.store.dialect import Dialect
 from kei.domain.log.verify import Finding, FindingKind
 
 _CHUNK: Final = 200
@@ -63,7 +64,7 @@ class NewVersions:
 def _present(store: EventStore, keys: list[tuple[str, int]], upto: int) -> set[tuple[str, int]]:
     """Which (stream, version) pairs are stored at or before position ``upto``: one
     probe of the (stream, version) index per pair (the wanted pairs drive the join)."""
-    col = "notification_id" if store.url.startswith("postgres") else "rowid"
+    col = Dialect.of(store.url).position
     values = ", ".join(["(CAST(? AS TEXT), CAST(? AS BIGINT))"] * len(keys))
     rows = store.select(
         f"WITH w (s, v) AS (VALUES {values}) "

@@ -13,6 +13,7 @@ from typing import Any
 
 from kei.adapters.store import EventStore, open_store
 from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, TREE_TABLE
+from kei.adapters.store.dialect import POSTGRES, Dialect
 from kei.adapters.workers.verify_pool import (
     Handover,
     LeafRun,
@@ -295,7 +296,7 @@ def only_text_streams(store: EventStore, events: int) -> bool:
     text? (Then a check in position order saw what the pass along the index reads, and
     grouped the streams as it does. SQLite keeps a blob as a blob even in a TEXT
     column, and sorts it after every text; PostgreSQL's column is text.)"""
-    if store.url.startswith("postgres"):
+    if Dialect.of(store.url) is POSTGRES:
         return int(store.select(f"SELECT count(*) FROM {EVENTS_TABLE}")[0][0]) == events
     rows, odd = store.select(
         f"SELECT count(*), sum(typeof(originator_id) != 'text') FROM {EVENTS_TABLE}"
@@ -306,11 +307,9 @@ def only_text_streams(store: EventStore, events: int) -> bool:
 def version_gaps(store: EventStore, page: int, max_findings: int) -> tuple[list[Finding], int]:
     """Every stream's versions are 1, 2, 3, ... in position order (docs/events.md §1):
     one pass along the (stream, version) index, a page at a time, one stream in memory."""
-    pg = store.url.startswith("postgres")
-    col, stream = (
-        ("notification_id", "originator_id") if pg else ("rowid", "CAST(originator_id AS BLOB)")
-    )
-    head = f"SELECT {stream}, originator_version, {col} FROM {EVENTS_TABLE} "
+    dialect = Dialect.of(store.url)
+    stream = "originator_id" if dialect is POSTGRES else "CAST(originator_id AS BLOB)"
+    head = f"SELECT {stream}, originator_version, {dialect.position} FROM {EVENTS_TABLE} "
     order = "ORDER BY originator_id, originator_version LIMIT ?"
     sql = head + "WHERE (originator_id, originator_version) > (CAST(? AS TEXT), ?) " + order
     first = head + order
