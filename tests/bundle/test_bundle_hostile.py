@@ -39,10 +39,10 @@ def genuine(tmp_path_factory: pytest.TempPathFactory) -> Genuine:
         ledger.init("hostile")
         fill(ledger, 100)
         early = folder / "early.tar.zst"
-        export_bundle(ledger, early, url=url, segment_events=50)
+        export_bundle(ledger, early, segment_events=50)
         fill(ledger, 150, tag="b")
         later = folder / "later.tar.zst"
-        export_bundle(ledger, later, url=url, segment_events=50)
+        export_bundle(ledger, later, segment_events=50)
     return Genuine(early, later, key, folder)
 
 

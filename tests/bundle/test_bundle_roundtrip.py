@@ -30,8 +30,8 @@ def rotated_source(make_ledger: Callable[..., Ledger], url: str, key: SigningKey
     return ledger
 
 
-def export(ledger: Ledger, url: str, out: Path, **kwargs: int) -> Path:
-    export_bundle(ledger, out, url=url, machine="test-host", segment_events=100, **kwargs)
+def export(ledger: Ledger, out: Path, **kwargs: int) -> Path:
+    export_bundle(ledger, out, machine="test-host", segment_events=100, **kwargs)
     return out
 
 
@@ -45,7 +45,7 @@ def test_round_trip_restores_the_same_events_bytes_and_digests(
     key: SigningKey,
 ) -> None:
     source = rotated_source(make_ledger, store_url, key)
-    bundle = export(source, store_url, tmp_path / "brain.tar.zst")
+    bundle = export(source, tmp_path / "brain.tar.zst")
     url = store_url_of(target_kind, request, tmp_path, "target")
     report = replay_bundle(bundle, url)
     assert (report.mode, report.appended, report.keys) == ("restore", source.store.count(), 2)
@@ -67,10 +67,10 @@ def test_sqlite_to_postgres_to_sqlite_gives_the_same_bundle_bytes(
     key: SigningKey,
 ) -> None:
     source = rotated_source(make_ledger, sqlite_url, key)
-    first = export(source, sqlite_url, tmp_path / "one.tar.zst")
+    first = export(source, tmp_path / "one.tar.zst")
     replay_bundle(first, pg_url)
     with Ledger.open(pg_url, key=source.key) as middle:
-        second = export(middle, pg_url, tmp_path / "two.tar.zst")
+        second = export(middle, tmp_path / "two.tar.zst")
         pg_rows = rows_of(middle.store)
     assert second.read_bytes() == first.read_bytes()
     back = f"sqlite:///{tmp_path / 'back.db'}"
@@ -88,8 +88,8 @@ def test_exporting_twice_gives_identical_bytes(
     fill(ledger, 120)
     one = tmp_path / "one.tar.zst"
     two = tmp_path / "two.tar.zst"
-    export_bundle(ledger, one, url=store_url)
-    export_bundle(ledger, two, url=store_url)
+    export_bundle(ledger, one)
+    export_bundle(ledger, two)
     assert one.read_bytes() == two.read_bytes()
 
 
@@ -101,19 +101,18 @@ def test_a_later_bundle_extends_a_store_restored_from_an_earlier_one(
 ) -> None:
     source = make_ledger(f"sqlite:///{tmp_path / 'source.db'}")
     fill(source, 150)
-    source_url = source.store.url
-    early = export(source, source_url, tmp_path / "early.tar.zst")
+    early = export(source, tmp_path / "early.tar.zst")
     early_head = source.store.max_position()
     replay_bundle(early, store_url)
     fill(source, 80, tag="x")
-    later = export(source, source_url, tmp_path / "later.tar.zst")
+    later = export(source, tmp_path / "later.tar.zst")
     report = replay_bundle(later, store_url)
     assert (report.mode, report.appended) == ("extend", 80)
     again = replay_bundle(early, store_url)
     assert (again.mode, again.appended) == ("prefix", 0)
     other = store_url_of("sqlite", request, tmp_path, "other")
     replay_bundle(early, other)
-    tail = export(source, source_url, tmp_path / "tail.tar.zst", since=early_head)
+    tail = export(source, tmp_path / "tail.tar.zst", since=early_head)
     assert (replay_bundle(tail, other).mode, replay_bundle(tail, other).mode) == (
         "extend",
         "prefix",
@@ -131,11 +130,11 @@ def test_a_forked_bundle_is_refused_and_nothing_is_written(
 ) -> None:
     source = make_ledger(f"sqlite:///{tmp_path / 'source.db'}")
     fill(source, 60)
-    replay_bundle(export(source, source.store.url, tmp_path / "early.tar.zst"), store_url)
+    replay_bundle(export(source, tmp_path / "early.tar.zst"), store_url)
     with Ledger.open(store_url, key=key) as diverging:
         diverging.append([NewEvent("agent/z", events.AgentMerged(agent_id="z"))])
     fill(source, 10, tag="y")
-    later = export(source, source.store.url, tmp_path / "later.tar.zst")
+    later = export(source, tmp_path / "later.tar.zst")
     before = snapshot(store_url)
     with pytest.raises(BundleError, match="forks from this store's log at sequence 61") as err:
         replay_bundle(later, store_url)
@@ -149,7 +148,7 @@ def test_another_ledgers_bundle_is_refused(
     make_ledger(store_url)
     stranger = make_ledger(f"sqlite:///{tmp_path / 'stranger.db'}")
     fill(stranger, 5)
-    bundle = export(stranger, stranger.store.url, tmp_path / "s.tar.zst")
+    bundle = export(stranger, tmp_path / "s.tar.zst")
     before = snapshot(store_url)
     with pytest.raises(BundleError, match="this store holds ledger") as err:
         replay_bundle(bundle, store_url)
@@ -161,7 +160,7 @@ def test_a_since_bundle_cannot_restore_an_empty_store(
     ledger: Ledger, store_url: str, tmp_path: Path
 ) -> None:
     fill(ledger, 20)
-    bundle = export(ledger, store_url, tmp_path / "tail.tar.zst", since=5)
+    bundle = export(ledger, tmp_path / "tail.tar.zst", since=5)
     target = f"sqlite:///{tmp_path / 'empty.db'}"
     with pytest.raises(BundleError, match="starts at sequence 5") as err:
         replay_bundle(bundle, target)
@@ -173,7 +172,7 @@ def test_dry_run_verifies_everything_and_writes_nothing(
     ledger: Ledger, store_url: str, tmp_path: Path
 ) -> None:
     fill(ledger, 30)
-    bundle = export(ledger, store_url, tmp_path / "b.tar.zst")
+    bundle = export(ledger, tmp_path / "b.tar.zst")
     target = tmp_path / "new.db"
     report = replay_bundle(bundle, f"sqlite:///{target}", dry_run=True)
     assert (report.mode, report.appended, report.dry_run) == ("restore", 0, True)
@@ -185,7 +184,7 @@ def test_dry_run_verifies_everything_and_writes_nothing(
 def test_exporting_past_the_head_is_refused(ledger: Ledger, store_url: str, tmp_path: Path) -> None:
     out = tmp_path / "b.tar.zst"
     with pytest.raises(InputError, match="nothing to export after position 1"):
-        export_bundle(ledger, out, url=store_url, since=1)
+        export_bundle(ledger, out, since=1)
     assert not out.exists()
 
 
@@ -195,7 +194,7 @@ def test_a_large_bundle_is_verified_in_worker_processes(
 ) -> None:
     source = make_ledger(sqlite_url)
     fill(source, 21_000)
-    bundle = export(source, sqlite_url, tmp_path / "big.tar.zst")
+    bundle = export(source, tmp_path / "big.tar.zst")
     target = f"sqlite:///{tmp_path / 'big.db'}"
     report = replay_bundle(bundle, target, jobs=2)
     assert (report.mode, report.appended, report.ok) == ("restore", 21_001, True)

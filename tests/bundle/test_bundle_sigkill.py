@@ -72,10 +72,10 @@ def _bundles(folder: Path) -> tuple[Path, Path, list[object]]:
         ledger.init("sigkill")
         fill(ledger, 100)
         early = folder / "early.tar.zst"
-        export_bundle(ledger, early, url=url)
+        export_bundle(ledger, early)
         fill(ledger, 3000, tag="b")
         later = folder / "later.tar.zst"
-        export_bundle(ledger, later, url=url)
+        export_bundle(ledger, later)
         rows = list(rows_of(ledger.store))
     return early, later, rows
 

@@ -80,19 +80,19 @@ def filled(sqlite_url: str, make_ledger: Callable[[str], Ledger]) -> Ledger:
     return ledger
 
 
-def _export(ledger: Ledger, url: str, out: Path) -> bytes:
-    export_bundle(ledger, out, url=url, machine="test-host", segment_events=40)
+def _export(ledger: Ledger, out: Path) -> bytes:
+    export_bundle(ledger, out, machine="test-host", segment_events=40)
     return out.read_bytes()
 
 
 def test_a_failed_helper_gives_the_same_bundle(
     filled: Ledger, sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    plain = _export(filled, sqlite_url, tmp_path / "plain.tar.zst")
+    plain = _export(filled, tmp_path / "plain.tar.zst")
     monkeypatch.setattr(
         export_module._Digests, "result", lambda self: export_module._Failed("test")
     )
-    assert _export(filled, sqlite_url, tmp_path / "fallback.tar.zst") == plain
+    assert _export(filled, tmp_path / "fallback.tar.zst") == plain
 
 
 def test_the_stores_own_projections_do_not_change_the_bundle(
@@ -103,16 +103,16 @@ def test_the_stores_own_projections_do_not_change_the_bundle(
     from kei.adapters.readmodels.engine import ProjectionEngine
     from kei.projections.registry import default_projections
 
-    behind = _export(filled, sqlite_url, tmp_path / "behind.tar.zst")
+    behind = _export(filled, tmp_path / "behind.tar.zst")
     engine = ProjectionEngine(sqlite_url, filled.store, default_projections())
     try:
         engine.catch_up()
     finally:
         engine.close()
-    assert _export(filled, sqlite_url, tmp_path / "caught-up.tar.zst") == behind
+    assert _export(filled, tmp_path / "caught-up.tar.zst") == behind
     with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as conn:
         conn.execute("UPDATE costs_events SET micro_cents = 1")
-    assert _export(filled, sqlite_url, tmp_path / "edited.tar.zst") == behind
+    assert _export(filled, tmp_path / "edited.tar.zst") == behind
 
 
 def test_a_failed_export_ends_its_helper_and_leaves_no_file(
@@ -123,6 +123,6 @@ def test_a_failed_export_ends_its_helper_and_leaves_no_file(
         conn.execute("UPDATE kei_events SET state = state || x'00' WHERE rowid = 77")
     before = set(tmp_path.iterdir())
     with pytest.raises(VerificationError, match="export stopped"):
-        export_bundle(filled, tmp_path / "bad.tar.zst", url=sqlite_url, segment_events=40)
+        export_bundle(filled, tmp_path / "bad.tar.zst", segment_events=40)
     assert set(tmp_path.iterdir()) == before
     assert multiprocessing.active_children() == []

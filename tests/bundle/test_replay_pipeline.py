@@ -56,7 +56,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Signin
         ledger.init("pipeline")
         fill(ledger, 150)
         early = folder / "early.tar.zst"
-        export_bundle(ledger, early, url=url, segment_events=SEGMENT)
+        export_bundle(ledger, early, segment_events=SEGMENT)
         fill(ledger, 150, tag="b")
         second = SigningKey.generate(name="second")
         ledger.add_key(second)
@@ -64,7 +64,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Signin
         ledger.revoke_key(first.key_id_hex, "rotation")
         fill(ledger, 50, tag="c")
         full = folder / "full.tar.zst"
-        export_bundle(ledger, full, url=url, segment_events=SEGMENT)
+        export_bundle(ledger, full, segment_events=SEGMENT)
     return early, full, second
 
 

@@ -409,7 +409,7 @@ def test_a_bundle_round_trip_carries_the_heads(
 
     batches(ledger, [3, 1, 2])
     bundle = tmp_path / "b.tar.zst"
-    export_bundle(ledger, bundle, url=store_url)
+    export_bundle(ledger, bundle)
     target = f"sqlite:///{tmp_path / 'restored.db'}"
     replay_bundle(bundle, target)
     assert all_heads(target) == all_heads(store_url)
@@ -492,7 +492,7 @@ def extend(kind: str, source: str, target: str, key: SigningKey, tmp_path: Path)
             import_jsonl(io.BytesIO(b"".join(exported_lines(copy))), target)
             return
         bundle = tmp_path / "source.tar.zst"
-        export_bundle(copy, bundle, url=source)
+        export_bundle(copy, bundle)
     replay_bundle(bundle, target)
 
 

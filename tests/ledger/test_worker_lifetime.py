@@ -182,7 +182,7 @@ def _export(folder: Path, bundle: Path) -> None:
     with Ledger.open(url, key=SigningKey.generate(name="k"), create=True) as ledger:
         ledger.init("lifetime")
         fill(ledger, 2000)
-        export_bundle(ledger, bundle, url=url)
+        export_bundle(ledger, bundle)
 
 
 def test_a_live_owners_scratch_folder_is_kept(tmp_path: Path) -> None:

@@ -89,7 +89,6 @@ def export_bundle(
     ledger: Ledger,
     out: Path,
     *,
-    url: str,
     since: int = 0,
     level: int = 3,
     segment_events: int = layout.SEGMENT_EVENTS,
@@ -99,7 +98,7 @@ def export_bundle(
     protected: Protected = Protected(),
 ) -> ExportReport:
     """Write the events after position ``since`` of ``ledger`` (opened with its signing
-    key, at ``url``) to the bundle ``out``; see the module docstring for the steps.
+    key) to the bundle ``out``; see the module docstring for the steps.
     ``force`` lets it replace an existing regular file; ``protected`` is never written."""
     out = check_output(out, protected, force=force)
     key = ledger.key
@@ -115,7 +114,7 @@ def export_bundle(
     try:
         with (
             private_folder(out) as spool_dir,
-            _Digests(url, head, spool_dir) as pending,  # step 2
+            _Digests(ledger.url.text, head, spool_dir) as pending,  # step 2
         ):
             spooled = spool_segments(  # step 3
                 ledger.store, since=since, head=head, folder=spool_dir,

@@ -69,8 +69,10 @@ class _Prior:
     tree: _Tree
 
 
-def sign_now(ledger: Ledger, key: SigningKey, state_dir: Path | None, url: str) -> str:
-    """Check the log (incrementally when ``state_dir`` holds a usable state) and sign."""
+def sign_now(ledger: Ledger, key: SigningKey, state_dir: Path | None) -> str:
+    """Check the log (incrementally when ``state_dir`` holds a usable state) and sign.
+    The state is kept per store, under the ledger's URL as given."""
+    url = ledger.url.text
     ring = ledger.keyring(refresh=True)  # once: a key revoked elsewhere signs nothing
     ledger.check_signer(key)
     prior = None if state_dir is None else _usable(load_state(state_dir, url), ring)

@@ -239,7 +239,7 @@ class Ledger(WritingLedger):
         ``checkpoint_state`` folder (``Ledger.open``) only what was appended since the
         last checkpoint signed here is checked (``app/ledger/checkpointing.py``).
         """
-        return sign_now(self, self._signer(), self._checkpoint_state, self.url.text)
+        return sign_now(self, self._signer(), self._checkpoint_state)
 
     def verify(
         self,

@@ -65,7 +65,7 @@ def export(
             total = ledger.store.count()
             tick = None if bars is None else (lambda n: bars("exporting", n, total))
             report = export_bundle(
-                ledger, target, url=settings.db_url, since=since, level=level, progress=tick,
+                ledger, target, since=since, level=level, progress=tick,
                 force=force, protected=protected,
             )  # fmt: skip
         m = report.manifest

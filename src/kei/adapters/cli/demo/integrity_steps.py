@@ -16,7 +16,7 @@ def step_bundle(run: DemoRun) -> None:
     from kei.app.bundle.replay import replay_bundle
 
     bundle = run.folder / "brain.tar.zst"
-    exported = export_bundle(run.open(), bundle, url=run.url, machine="demo")
+    exported = export_bundle(run.open(), bundle, machine="demo")
     m = exported.manifest
     run.say(f"[bundle] kei hibernate export: {m.events} events, positions "
             f"{m.first_position}..{m.last_position}, {exported.bytes:,} bytes, signed")  # fmt: skip
