@@ -22,7 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
+
+from kei.app.closing import Closing
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -34,20 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["ReadModelService", "ReadModels", "caught_up"]
 
 
-class _Closing:
-    """A resource that is its own context manager: ``with`` closes it."""
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class ReadModels(_Closing):
+class ReadModels(Closing):
     """``projections`` kept by one engine on ``ledger``'s database; ``name`` says whose
     reads failed in an error (``"<name>: read failed: ..."``). ``seal_key``: see
     ``ProjectionEngine``."""
@@ -94,7 +83,7 @@ class ReadModels(_Closing):
             return [dict(zip(keys, r, strict=True)) for r in result.all()]
 
 
-class ReadModelService(_Closing):
+class ReadModelService(Closing):
     """A use case over one ledger and the read models it decides from or reports:
     ``self.models``, closed with the service."""
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Unpack
 
 from kei.adapters.files.pins import Pin, identity_findings
@@ -116,17 +115,6 @@ class Ledger(WritingLedger):
         ledger = cls(store, checkpoint_state=checkpoint_state, **options)
         ledger._url, ledger._synchronous = location, synchronous
         return ledger
-
-    def __enter__(self) -> Ledger:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- keys ----------------------------------------------------------------
 

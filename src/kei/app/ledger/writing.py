@@ -21,6 +21,7 @@ from kei.adapters.files.leaks import shipped_matrix
 from kei.adapters.store import EventStore
 from kei.adapters.store.base import PendingRecord
 from kei.adapters.workers.parallel_signer import ParallelSigner
+from kei.app.closing import Closing
 from kei.app.ledger.appending import (
     BatchSigner,
     KnownEnds,
@@ -59,7 +60,7 @@ class WriteOptions(TypedDict, total=False):
     retry: RetryPolicy | None
 
 
-class WritingLedger(KeyedLedger):
+class WritingLedger(KeyedLedger, Closing):
     """Appends to one store, signed by ``key``, checked against the key registry.
 
     ``clock`` stamps each event; ``parallel_signing`` signs big batches on two cores;
