@@ -17,10 +17,9 @@ Example::
 from __future__ import annotations
 
 import logging
-from importlib import resources
 from pathlib import Path
 
-from kei.adapters.files.toml import parse_toml, read_bounded
+from kei.adapters.files.toml import read_shipped_toml, read_toml
 from kei.domain.catalog.catalog import Catalog
 from kei.errors import CatalogError
 from kei.limits import LIMITS
@@ -29,7 +28,8 @@ __all__ = ["SHIPPED_NAME", "USER_FILE", "load_catalog", "user_catalog_path"]
 
 log = logging.getLogger(__name__)
 
-SHIPPED_NAME = "kei/data/models.toml"
+SHIPPED_FILE = "models.toml"
+SHIPPED_NAME = f"kei/data/{SHIPPED_FILE}"
 USER_FILE = "models.toml"
 
 
@@ -39,24 +39,13 @@ def user_catalog_path(home: Path) -> Path:
 
 def load_catalog(home: Path | None) -> Catalog:
     """The shipped catalog, overlaid by ``home/models.toml`` if that file exists."""
-    shipped = resources.files("kei").joinpath("data", "models.toml")
-    try:
-        raw = shipped.read_bytes()
-    except OSError as exc:
-        raise CatalogError(f"{SHIPPED_NAME}: cannot read the shipped catalog ({exc})") from exc
-    catalog = Catalog.from_data(_parse(raw, SHIPPED_NAME), source=SHIPPED_NAME)
+    shipped = read_shipped_toml(SHIPPED_FILE, "catalog", CatalogError)
+    catalog = Catalog.from_data(shipped, source=SHIPPED_NAME)
     if home is None:
         return catalog
     path = user_catalog_path(home)
     if not path.exists():
         return catalog
     log.debug("overlaying user catalog %s", path)
-    return catalog.overlay(_parse(_read(path), str(path)), source=str(path))
-
-
-def _read(path: Path) -> bytes:
-    return read_bounded(path, LIMITS.max_catalog_bytes, CatalogError)
-
-
-def _parse(raw: bytes, source: str) -> dict[str, object]:
-    return parse_toml(raw, source, CatalogError)
+    user = read_toml(path, LIMITS.max_catalog_bytes, CatalogError)
+    return catalog.overlay(user, source=str(path))

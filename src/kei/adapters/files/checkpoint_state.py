@@ -24,23 +24,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import fcntl
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kei.adapters.files.keyfile import make_private_folder, read_private, write_private
+from kei.adapters.files.keyfile import held, open_folder_lock, read_private, write_private
 from kei.adapters.files.pins import store_identity
 from kei.adapters.store.urls import redact_url
 from kei.limits import LIMITS
 
 log = logging.getLogger(__name__)
-
-_LOCK = ".lock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,12 +126,7 @@ def _well_typed(state: CheckpointState) -> bool:
 
 def save_state(folder: Path, url: str, state: CheckpointState) -> Path:
     """Replace the state of the store at ``url`` (atomically, 0600, folder 0700)."""
-    make_private_folder(folder)
     path = state_path(folder, url)
-    fd = os.open(folder / _LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with held(open_folder_lock(folder)):
         write_private(path, state.to_json(url))
-    finally:
-        os.close(fd)
     return path

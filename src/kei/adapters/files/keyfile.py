@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from kei.domain.log.keys import SigningKey
@@ -27,6 +29,7 @@ from kei.errors import KeyFileError
 from kei.limits import LIMITS
 
 KEY_SUFFIX = ".key"
+_FOLDER_LOCK = ".lock"
 
 
 def write_key(path: Path, key: SigningKey) -> None:
@@ -98,6 +101,25 @@ def make_private_folder(folder: Path) -> None:
         with contextlib.suppress(FileExistsError):
             os.mkdir(new, 0o700)
             os.chmod(new, 0o700)
+
+
+def open_folder_lock(folder: Path) -> int:
+    """Make ``folder`` private (``make_private_folder``) and open its lock file
+    ``<folder>/.lock`` (0600, never through a link), for ``held``; OSError as raised, for
+    the caller to word."""
+    make_private_folder(folder)
+    return os.open(folder / _FOLDER_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+
+
+@contextlib.contextmanager
+def held(lock_fd: int) -> Iterator[None]:
+    """An exclusive ``flock`` of an open lock file, released (the file closed) on exit:
+    what serialises the writers of a state folder (checkpoint and witness state)."""
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(lock_fd)
 
 
 def _shown(path: Path) -> str:

@@ -36,11 +36,10 @@ import os
 import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import BinaryIO
 
-from kei.adapters.files.toml import parse_toml, read_bounded
+from kei.adapters.files.toml import read_shipped_toml, read_toml
 from kei.domain.leaks.matrix import Matrix
 from kei.errors import InputError, LeakMatrixError
 from kei.limits import LIMITS
@@ -62,7 +61,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ENV_VAR = "KEI_LEAK_MATRIX_PATH"
-SHIPPED_NAME = "kei/data/leaks.toml"
+SHIPPED_FILE = "leaks.toml"
+SHIPPED_NAME = f"kei/data/{SHIPPED_FILE}"
 USER_FILE = "leaks.toml"
 SNIFF_BYTES = 8192
 SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "node_modules", "target"})
@@ -91,24 +91,22 @@ def load_matrix(explicit: Path | None, env: Mapping[str, str], home: Path | None
     """The matrix kei scans with; see the module rules for the order."""
     chosen = explicit or (Path(env[ENV_VAR]).expanduser() if env.get(ENV_VAR) else None)
     if chosen is not None:
-        matrix = Matrix.from_data(_parse(_read(chosen), str(chosen)), source=str(chosen))
+        data = read_toml(chosen, LIMITS.max_leak_matrix_bytes, LeakMatrixError)
+        matrix = Matrix.from_data(data, source=str(chosen))
         if not matrix.rules:
             raise LeakMatrixError(
                 f"{chosen}: holds no [[rule]]; an empty matrix would find nothing anywhere",
                 hint="add rules, or drop --matrix / $KEI_LEAK_MATRIX_PATH to use the shipped ones",
             )
         return matrix
-    shipped = resources.files("kei").joinpath("data", "leaks.toml")
-    try:
-        raw = shipped.read_bytes()
-    except OSError as exc:
-        raise LeakMatrixError(f"{SHIPPED_NAME}: cannot read the shipped rules ({exc})") from exc
-    matrix = Matrix.from_data(_parse(raw, SHIPPED_NAME), source=SHIPPED_NAME)
+    shipped = read_shipped_toml(SHIPPED_FILE, "rules", LeakMatrixError)
+    matrix = Matrix.from_data(shipped, source=SHIPPED_NAME)
     user = home / USER_FILE if home is not None else None
     if user is None or not user.exists():
         return matrix
     log.debug("extending the shipped leak rules with %s", user)
-    return matrix.extend(_parse(_read(user), str(user)), source=str(user))
+    extra = read_toml(user, LIMITS.max_leak_matrix_bytes, LeakMatrixError)
+    return matrix.extend(extra, source=str(user))
 
 
 def walk_texts(root: Path) -> Iterator[tuple[str, str] | Skipped]:
@@ -202,11 +200,3 @@ def _kind(mode: int) -> str:
 
 def _why(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
-
-
-def _read(path: Path) -> bytes:
-    return read_bounded(path, LIMITS.max_leak_matrix_bytes, LeakMatrixError)
-
-
-def _parse(raw: bytes, source: str) -> dict[str, object]:
-    return parse_toml(raw, source, LeakMatrixError)

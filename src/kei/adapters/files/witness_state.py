@@ -18,19 +18,15 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import fcntl
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from kei.adapters.files.keyfile import make_private_folder, read_private, write_private
+from kei.adapters.files.keyfile import held, open_folder_lock, read_private, write_private
 from kei.errors import InputError
 from kei.limits import LIMITS
-
-_LOCK = ".lock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,15 +89,11 @@ def _decode(raw: bytes, origin: str, path: Path) -> Seen:
 def locked(folder: Path) -> Iterator[WitnessState]:
     """The state folder (made 0700 if missing) under an exclusive lock."""
     try:
-        make_private_folder(folder)
-        fd = os.open(folder / _LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        fd = open_folder_lock(folder)
     except OSError as exc:
         raise InputError(
             f"cannot use witness state folder {folder}: {exc.strerror or exc}",
             hint="pass --state with a folder you own",
         ) from exc
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with held(fd):
         yield WitnessState(folder)
-    finally:
-        os.close(fd)

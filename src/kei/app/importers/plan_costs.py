@@ -17,8 +17,7 @@ rules (``decide_cost``, ``decide_amend``) accept or refuse each event.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypedDict
 
 from kei.app.importers.kei_view import SOURCE, Existing
 from kei.app.importers.report import ImportReport
@@ -33,12 +32,13 @@ UNKNOWN: Final = "unknown"
 REASON: Final = "the total changed upstream"
 
 
-@dataclass(frozen=True, slots=True)
-class _Fields:
+class _Fields(TypedDict):
+    """What a ``cost.recorded`` and the ``cost.amended`` replacing it both say."""
+
     agent_id: str
     provider: str
     model: str
-    micro: int
+    micro_cents: int
     usage: TokenUsage
     origin: Origin
 
@@ -64,12 +64,16 @@ class CostPlanner:
         if micro > MAX_MICRO:
             self.report.skip(ref, what, "exceeds the largest amount kei stores")
             return None
-        provider, model = agent.provider or UNKNOWN, agent.model or UNKNOWN
-        usage = TokenUsage(
-            input_tokens=count(agent.tokens_in), output_tokens=count(agent.tokens_out)
+        fields = _Fields(
+            agent_id=agent.id,
+            provider=agent.provider or UNKNOWN,
+            model=agent.model or UNKNOWN,
+            micro_cents=micro,
+            usage=TokenUsage(
+                input_tokens=count(agent.tokens_in), output_tokens=count(agent.tokens_out)
+            ),
+            origin=Origin(source=SOURCE, occurred_at_us=agent.ended_ts * US, ref=ref),
         )
-        origin = Origin(source=SOURCE, occurred_at_us=agent.ended_ts * US, ref=ref)
-        fields = _Fields(agent.id, provider, model, micro, usage, origin)
         try:
             payload = self._amend(fields, done, existing) if done else self._record(fields)
         except KeiError as exc:
@@ -85,14 +89,7 @@ class CostPlanner:
         return payload
 
     def _record(self, f: _Fields) -> CostRecorded:
-        payload = CostRecorded(
-            agent_id=f.agent_id,
-            provider=f.provider,
-            model=f.model,
-            micro_cents=f.micro,
-            usage=f.usage,
-            origin=f.origin,
-        )
+        payload = CostRecorded(**f)
         decide_cost(self.state, payload)
         return payload
 
@@ -103,20 +100,12 @@ class CostPlanner:
         last = done[-1].payload()
         if isinstance(last, CostRecorded | CostAmended) and (
             (last.provider, last.model, last.micro_cents, last.usage)
-            == (f.provider, f.model, f.micro, f.usage)
+            == (f["provider"], f["model"], f["micro_cents"], f["usage"])
         ):
             return None
         head = self._head(done[-1], existing)
         payload = CostAmended(
-            agent_id=f.agent_id,
-            supersedes_stream=head.stream,
-            supersedes_version=head.version,
-            provider=f.provider,
-            model=f.model,
-            micro_cents=f.micro,
-            usage=f.usage,
-            reason=REASON,
-            origin=f.origin,
+            **f, supersedes_stream=head.stream, supersedes_version=head.version, reason=REASON
         )
         decide_amend(self.state, payload, head)
         return payload

@@ -14,12 +14,12 @@ Rules (upstream kei-model's test-checked invariants, plus fail-closed parsing):
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
+from kei.domain.values.dates import iso_date
 from kei.errors import CatalogError
 from kei.limits import LIMITS
 
@@ -146,14 +146,10 @@ def _parse_pricing(raw: object, where: str) -> Pricing:
 def _date(value: object, where: str) -> str | None:
     if value is None:
         return None
-    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value).isoformat()
-        except ValueError:
-            pass
-    raise CatalogError(f"{where}: expected a date YYYY-MM-DD, found {value!r}")
+    when = iso_date(value)
+    if when is None:
+        raise CatalogError(f"{where}: expected a date YYYY-MM-DD, found {value!r}")
+    return when
 
 
 def check_keys(d: Mapping[str, object], allowed: set[str], where: str, what: str) -> None:

@@ -6,89 +6,51 @@ own (``ledger.py``), agent work (``agents.py``), the router (``routing.py``), th
 LLM backends (``llm.py``), memory, traces and the leak matrix; their shared base
 and values are in ``payload.py``. This package re-exports them all, so
 ``from kei.domain.events import AgentForked`` names a type without its family.
+Each import's ``X as X`` form is what marks it re-exported (PEP 484), so the names
+are listed once here and not again in an ``__all__``.
 """
 
 from __future__ import annotations
 
-from kei.domain.events.agents import (
-    AgentCompleted,
-    AgentFailed,
-    AgentForked,
-    AgentMerged,
-    CostAmended,
-    CostRecorded,
-    DnaClaimed,
-    OutcomeRecorded,
-    SkillInvoked,
-)
-from kei.domain.events.leaks import LeakNoted
-from kei.domain.events.ledger import (
-    GENESIS,
-    KEY_ADDED,
-    KEY_EVENT_TYPES,
-    KEY_REVOKED,
-    SYSTEM_STREAM,
-    KeyAdded,
-    KeyRevoked,
-    LedgerGenesis,
-)
-from kei.domain.events.llm import BackendRouteDecided, LlmCallCompleted
-from kei.domain.events.memory import MemoryCompacted, MemoryForgotten, MemoryWritten
-from kei.domain.events.payload import OUTCOMES, Origin, Outcome, Payload, TokenUsage
-from kei.domain.events.registry import (
-    REGISTRY,
-    EventType,
-    decode_payload,
-    decode_untyped,
-    encode_payload,
-    event_type_of,
-    lookup,
-    occurred_us,
-)
-from kei.domain.events.routing import RouteDecided, RouteEscalated, RouteOutcome, WeightsCalibrated
-from kei.domain.events.traces import TraceRecorded, TraceRejected
-
-__all__ = [
-    "GENESIS",
-    "KEY_ADDED",
-    "KEY_EVENT_TYPES",
-    "KEY_REVOKED",
-    "OUTCOMES",
-    "REGISTRY",
-    "SYSTEM_STREAM",
-    "AgentCompleted",
-    "AgentFailed",
-    "AgentForked",
-    "AgentMerged",
-    "BackendRouteDecided",
-    "CostAmended",
-    "CostRecorded",
-    "DnaClaimed",
-    "EventType",
-    "KeyAdded",
-    "KeyRevoked",
-    "LeakNoted",
-    "LedgerGenesis",
-    "LlmCallCompleted",
-    "MemoryCompacted",
-    "MemoryForgotten",
-    "MemoryWritten",
-    "Origin",
-    "Outcome",
-    "OutcomeRecorded",
-    "Payload",
-    "RouteDecided",
-    "RouteEscalated",
-    "RouteOutcome",
-    "SkillInvoked",
-    "TokenUsage",
-    "TraceRecorded",
-    "TraceRejected",
-    "WeightsCalibrated",
-    "decode_payload",
-    "decode_untyped",
-    "encode_payload",
-    "event_type_of",
-    "lookup",
-    "occurred_us",
-]
+from kei.domain.events.agents import AgentCompleted as AgentCompleted
+from kei.domain.events.agents import AgentFailed as AgentFailed
+from kei.domain.events.agents import AgentForked as AgentForked
+from kei.domain.events.agents import AgentMerged as AgentMerged
+from kei.domain.events.agents import CostAmended as CostAmended
+from kei.domain.events.agents import CostRecorded as CostRecorded
+from kei.domain.events.agents import DnaClaimed as DnaClaimed
+from kei.domain.events.agents import OutcomeRecorded as OutcomeRecorded
+from kei.domain.events.agents import SkillInvoked as SkillInvoked
+from kei.domain.events.leaks import LeakNoted as LeakNoted
+from kei.domain.events.ledger import GENESIS as GENESIS
+from kei.domain.events.ledger import KEY_ADDED as KEY_ADDED
+from kei.domain.events.ledger import KEY_EVENT_TYPES as KEY_EVENT_TYPES
+from kei.domain.events.ledger import KEY_REVOKED as KEY_REVOKED
+from kei.domain.events.ledger import SYSTEM_STREAM as SYSTEM_STREAM
+from kei.domain.events.ledger import KeyAdded as KeyAdded
+from kei.domain.events.ledger import KeyRevoked as KeyRevoked
+from kei.domain.events.ledger import LedgerGenesis as LedgerGenesis
+from kei.domain.events.llm import BackendRouteDecided as BackendRouteDecided
+from kei.domain.events.llm import LlmCallCompleted as LlmCallCompleted
+from kei.domain.events.memory import MemoryCompacted as MemoryCompacted
+from kei.domain.events.memory import MemoryForgotten as MemoryForgotten
+from kei.domain.events.memory import MemoryWritten as MemoryWritten
+from kei.domain.events.payload import OUTCOMES as OUTCOMES
+from kei.domain.events.payload import Origin as Origin
+from kei.domain.events.payload import Outcome as Outcome
+from kei.domain.events.payload import Payload as Payload
+from kei.domain.events.payload import TokenUsage as TokenUsage
+from kei.domain.events.registry import REGISTRY as REGISTRY
+from kei.domain.events.registry import EventType as EventType
+from kei.domain.events.registry import decode_payload as decode_payload
+from kei.domain.events.registry import decode_untyped as decode_untyped
+from kei.domain.events.registry import encode_payload as encode_payload
+from kei.domain.events.registry import event_type_of as event_type_of
+from kei.domain.events.registry import lookup as lookup
+from kei.domain.events.registry import occurred_us as occurred_us
+from kei.domain.events.routing import RouteDecided as RouteDecided
+from kei.domain.events.routing import RouteEscalated as RouteEscalated
+from kei.domain.events.routing import RouteOutcome as RouteOutcome
+from kei.domain.events.routing import WeightsCalibrated as WeightsCalibrated
+from kei.domain.events.traces import TraceRecorded as TraceRecorded
+from kei.domain.events.traces import TraceRejected as TraceRejected

@@ -5,7 +5,7 @@ from __future__ import annotations
 from kei.domain.events.payload import Origin, Outcome, Payload, TokenUsage
 
 
-class AgentForked(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class AgentForked(Payload, frozen=True, kw_only=True):
     """An agent started on a branch, possibly as the child of another agent."""
 
     agent_id: str
@@ -20,7 +20,7 @@ class AgentForked(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True
     origin: Origin | None = None
 
 
-class AgentCompleted(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class AgentCompleted(Payload, frozen=True, kw_only=True):
     """An agent finished its work."""
 
     agent_id: str
@@ -28,7 +28,7 @@ class AgentCompleted(Payload, frozen=True, forbid_unknown_fields=True, kw_only=T
     origin: Origin | None = None
 
 
-class AgentFailed(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class AgentFailed(Payload, frozen=True, kw_only=True):
     """An agent gave up or crashed."""
 
     agent_id: str
@@ -36,14 +36,14 @@ class AgentFailed(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True
     origin: Origin | None = None
 
 
-class AgentMerged(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class AgentMerged(Payload, frozen=True, kw_only=True):
     """An agent's branch was merged."""
 
     agent_id: str
     origin: Origin | None = None
 
 
-class DnaClaimed(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class DnaClaimed(Payload, frozen=True, kw_only=True):
     """A DNA taken by an agent, appended at version 0 of stream ``dna/<dna>`` in the
     fork's batch, so two racing forks with one DNA cannot both land."""
 
@@ -51,7 +51,7 @@ class DnaClaimed(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True)
     agent_id: str
 
 
-class CostRecorded(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class CostRecorded(Payload, frozen=True, kw_only=True):
     """What one model call cost, in integer micro-cents (1 cent = 1,000,000)."""
 
     agent_id: str
@@ -64,7 +64,7 @@ class CostRecorded(Payload, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     origin: Origin | None = None
 
 
-class OutcomeRecorded(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class OutcomeRecorded(Payload, frozen=True, kw_only=True):
     """How well an agent's work turned out: the router's success signal.
 
     Upstream had the columns (v9) but no writer; this event is the writer.
@@ -79,7 +79,7 @@ class OutcomeRecorded(Payload, frozen=True, forbid_unknown_fields=True, kw_only=
     origin: Origin | None = None
 
 
-class CostAmended(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class CostAmended(Payload, frozen=True, kw_only=True):
     """Replaces one earlier cost event (upstream's ``record-cost --replace``).
 
     The superseded event is named by its stream and version, which its signature
@@ -101,7 +101,7 @@ class CostAmended(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True
     origin: Origin | None = None
 
 
-class SkillInvoked(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class SkillInvoked(Payload, frozen=True, kw_only=True):
     """One use of a skill, successful or not (upstream ``skill_invocations``)."""
 
     skill_name: str

@@ -15,7 +15,7 @@ from kei.domain.events.payload import Payload
 LEAKS_STREAM: Final = "kei.leaks"
 
 
-class LeakNoted(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class LeakNoted(Payload, frozen=True, kw_only=True):
     """Rules that redacted (``substitute``) or flagged (``warn``) fields of one event."""
 
     stream: str

@@ -17,7 +17,7 @@ KEY_REVOKED: Final = "kei.key.revoked"
 KEY_EVENT_TYPES: Final = frozenset({GENESIS, KEY_ADDED, KEY_REVOKED})
 
 
-class LedgerGenesis(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class LedgerGenesis(Payload, frozen=True, kw_only=True):
     """The first event: names the ledger and its first key (self-signed).
 
     ``signed_heads`` (new ledgers: True) declares that every append transaction ends
@@ -32,7 +32,7 @@ class LedgerGenesis(Payload, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     signed_heads: bool = False
 
 
-class KeyAdded(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class KeyAdded(Payload, frozen=True, kw_only=True):
     """A new signing key, vouched for by a key that is already active."""
 
     key_id: str
@@ -40,7 +40,7 @@ class KeyAdded(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
     name: str = ""
 
 
-class KeyRevoked(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class KeyRevoked(Payload, frozen=True, kw_only=True):
     """A key stops being valid for every event after this one."""
 
     key_id: str

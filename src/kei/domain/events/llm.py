@@ -18,7 +18,7 @@ from kei.domain.events.payload import Payload, TokenUsage
 LLM_STREAM_PREFIX: Final = "llm/"
 
 
-class BackendRouteDecided(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class BackendRouteDecided(Payload, frozen=True, kw_only=True):
     """Which backend serves a requested model: ``exact`` or fuzzy name match, and the
     backends tried in order (upstream's ``RouteDecision`` plus what it left out)."""
 
@@ -33,7 +33,7 @@ class BackendRouteDecided(Payload, frozen=True, forbid_unknown_fields=True, kw_o
     capability: str | None = None
 
 
-class LlmCallCompleted(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class LlmCallCompleted(Payload, frozen=True, kw_only=True):
     """One generate or chat call, finished or failed (``error`` says how it failed).
 
     ``micro_cents`` is the call priced from the catalog (local models usually cost 0),

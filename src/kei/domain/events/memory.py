@@ -22,7 +22,7 @@ MEMORY_STREAM_PREFIX: Final = "memory/"
 DEFAULT_NAMESPACE: Final = "default"
 
 
-class MemoryWritten(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class MemoryWritten(Payload, frozen=True, kw_only=True):
     """One value stored under ``namespace``/``key`` (upstream ``MemoryItem``)."""
 
     namespace: str
@@ -36,7 +36,7 @@ class MemoryWritten(Payload, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     flagged_by: tuple[str, ...] = ()
 
 
-class MemoryForgotten(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class MemoryForgotten(Payload, frozen=True, kw_only=True):
     """A tombstone: the key's value is no longer returned (until written again)."""
 
     namespace: str
@@ -44,7 +44,7 @@ class MemoryForgotten(Payload, frozen=True, forbid_unknown_fields=True, kw_only=
     reason: str = ""
 
 
-class MemoryCompacted(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class MemoryCompacted(Payload, frozen=True, kw_only=True):
     """Values of ``namespace`` written before ``before_us`` are no longer returned
     (upstream's ``compact(since)`` deleted them)."""
 

@@ -13,7 +13,12 @@ import msgspec
 
 
 class Payload(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """Base of every event payload."""
+    """Base of every event payload.
+
+    Subclasses inherit ``forbid_unknown_fields`` from here. They still say
+    ``frozen=True`` (mypy refuses a frozen base without it) and ``kw_only=True``
+    (msgspec applies it only to the fields of the class that says it).
+    """
 
 
 class Origin(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -53,7 +53,7 @@ class RouteCandidate(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     sample: float | None = None
 
 
-class RouteDecided(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class RouteDecided(Payload, frozen=True, kw_only=True):
     """``kei route select``: the model chosen for a task, and why.
 
     ``weights_ref`` names the ``route.weights.calibrated`` event (``STREAM:VERSION``)
@@ -88,7 +88,7 @@ class RouteDecided(Payload, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     agent_id: str | None = None
 
 
-class RouteEscalated(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class RouteEscalated(Payload, frozen=True, kw_only=True):
     """A failed attempt moved the task one step up the ladder (at most two steps)."""
 
     decision_id: str
@@ -98,7 +98,7 @@ class RouteEscalated(Payload, frozen=True, forbid_unknown_fields=True, kw_only=T
     reason: str = "failure"
 
 
-class RouteOutcome(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class RouteOutcome(Payload, frozen=True, kw_only=True):
     """How the routed work turned out: what the posteriors learn from.
 
     Success for the posterior is ``functional`` at ``escalation_depth`` 0 (upstream's
@@ -113,7 +113,7 @@ class RouteOutcome(Payload, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     agent_id: str | None = None
 
 
-class WeightsCalibrated(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class WeightsCalibrated(Payload, frozen=True, kw_only=True):
     """``kei route calibrate --apply``: kernel weights later decisions use.
 
     ``mse`` of the chosen weights beside the defaults' ``baseline_mse`` over

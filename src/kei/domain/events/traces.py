@@ -20,7 +20,7 @@ from kei.domain.retro.trace import TraceEvent
 TRACE_STREAM_PREFIX: Final = "trace/"
 
 
-class TraceRecorded(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class TraceRecorded(Payload, frozen=True, kw_only=True):
     """One event of a session's trace."""
 
     session: str
@@ -39,7 +39,7 @@ class TraceRecorded(Payload, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     flagged_by: tuple[str, ...] = ()
 
 
-class TraceRejected(Payload, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class TraceRejected(Payload, frozen=True, kw_only=True):
     """A trace event refused by the injection guard or the leak matrix."""
 
     session: str

@@ -30,7 +30,6 @@ Example::
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import re
 import warnings
@@ -38,6 +37,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+from kei.domain.values.dates import iso_date
 from kei.errors import LeakMatrixError
 from kei.limits import LIMITS
 
@@ -297,14 +297,10 @@ def _text(value: object, where: str, *, empty: bool = False) -> str:
 
 
 def _date(value: object, where: str) -> str:
-    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value).isoformat()
-        except ValueError:
-            pass
-    raise LeakMatrixError(f"{where}: expected a date YYYY-MM-DD, found {_quote(value)}")
+    when = iso_date(value)
+    if when is None:
+        raise LeakMatrixError(f"{where}: expected a date YYYY-MM-DD, found {_quote(value)}")
+    return when
 
 
 def _entropy(value: object, where: str) -> float | None:

@@ -32,19 +32,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
 from kei.domain.log.envelope import HASH_LEN
 from kei.domain.log.keys import SigningKey, verify_signature
+from kei.domain.log.notekeys import LOG_KEY
 from kei.domain.log.verify import Finding, FindingKind
 from kei.errors import CheckpointFormatError
 from kei.limits import LIMITS
 
 _DASH: Final = "\u2014 "
-_ED25519: Final = b"\x01"
 TREE_EXTENSION: Final = "kei-root rfc9162"
 """The extension line that marks a root line holding the Merkle tree root."""
 
@@ -71,58 +70,10 @@ class Checkpoint:
         return self.root_hash
 
 
-def note_key_id(name: str, public_key: bytes) -> bytes:
-    """The 4-byte key id of a signed-note ed25519 key."""
-    return hashlib.sha256(name.encode() + b"\n" + _ED25519 + public_key).digest()[:4]
-
-
-def vkey(name: str, public_key: bytes) -> str:
-    """The C2SP signed-note verifier key: ``<name>+<hex key id>+<base64(0x01 || key)>``.
-
-    The key id is ``note_key_id(name, public_key)``, the same 4 bytes that open this
-    key's signature lines in a checkpoint named ``name``.
-    """
-    key_data = base64.b64encode(_ED25519 + public_key).decode()
-    return f"{name}+{note_key_id(name, public_key).hex()}+{key_data}"
-
-
-def parse_vkey(text: str) -> tuple[str, bytes]:
-    """(name, ed25519 public key) of a verifier key; ValueError naming what is wrong."""
-    return parse_typed_vkey(
-        text,
-        _ED25519,
-        note_key_id,
-        what="verifier key",
-        wrong_type="the verifier key is not an ed25519 key (type 0x01, 32 bytes)",
-    )
-
-
-def parse_typed_vkey(
-    text: str,
-    type_byte: bytes,
-    key_id_of: Callable[[str, bytes], bytes],
-    *,
-    what: str,
-    wrong_type: str,
-) -> tuple[str, bytes]:
-    """(name, public key) of a C2SP verifier key ``<name>+<hex id>+<base64(type ‖
-    key)>`` whose type byte is ``type_byte`` and whose id ``key_id_of`` derives:
-    the log's own keys (0x01) and witnesses' cosigning keys (0x04) differ only there."""
-    parts = text.strip().split("+", 2)  # base64 may hold '+', names and ids never do
-    if len(parts) != 3 or not parts[0] or any(c.isspace() for c in parts[0]):
-        article = "an" if what[0] in "aeiou" else "a"
-        raise ValueError(f"{article} {what} reads <name>+<8 hex digits>+<base64 key>")
-    name, id_hex, data = parts
-    try:
-        raw = base64.b64decode(data, validate=True)
-        key_id = bytes.fromhex(id_hex)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError(f"the {what}'s id or key is not hex / base64") from exc
-    if len(raw) != 33 or raw[:1] != type_byte:
-        raise ValueError(wrong_type)
-    if key_id_of(name, raw[1:]) != key_id:
-        raise ValueError(f"the {what}'s id does not match its name and key")
-    return name, raw[1:]
+# The log's own signed-note keys (type 0x01, ``notekeys.py``), under their usual names.
+note_key_id = LOG_KEY.key_id
+vkey = LOG_KEY.vkey
+parse_vkey = LOG_KEY.parse_vkey
 
 
 def body_text(origin: str, size: int, root_hash: bytes, extensions: tuple[str, ...] = ()) -> str:

@@ -19,45 +19,27 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from typing import Final
 
-from kei.domain.log.checkpoint import parse_typed_vkey
 from kei.domain.log.keys import SigningKey, verify_signature
+from kei.domain.log.notekeys import WITNESS_KEY
 
-COSIGNATURE_TYPE: Final = b"\x04"
 HEADER: Final = "cosignature/v1"
 MAX_TIMESTAMP: Final = 2**63 - 1
 _DASH: Final = "\u2014 "
 _BLOB_LEN: Final = 4 + 8 + 64
 
 
-def cosigner_key_id(name: str, public_key: bytes) -> bytes:
-    """The 4-byte key id of an Ed25519 cosigner key (signature type 0x04)."""
-    return hashlib.sha256(name.encode() + b"\n" + COSIGNATURE_TYPE + public_key).digest()[:4]
-
-
-def witness_vkey(name: str, public_key: bytes) -> str:
-    """The witness's verifier key: ``<name>+<hex key id>+base64(0x04 || public key)``."""
-    data = base64.b64encode(COSIGNATURE_TYPE + public_key).decode()
-    return f"{name}+{cosigner_key_id(name, public_key).hex()}+{data}"
+# Witness cosigning keys (type 0x04, ``notekeys.py``), under their usual names.
+cosigner_key_id = WITNESS_KEY.key_id
+witness_vkey = WITNESS_KEY.vkey
+parse_witness_vkey = WITNESS_KEY.parse_vkey
 
 
 def check_name(name: str) -> None:
     """A key name is one non-empty token: no whitespace, no '+'."""
     if not name or any(c.isspace() or c == "+" for c in name):
         raise ValueError("a witness name must be non-empty, without spaces or '+'")
-
-
-def parse_witness_vkey(text: str) -> tuple[str, bytes]:
-    """(name, public key) of a witness verifier key; ValueError naming what is wrong."""
-    return parse_typed_vkey(
-        text,
-        COSIGNATURE_TYPE,
-        cosigner_key_id,
-        what="witness verifier key",
-        wrong_type="not a witness key (type 0x04, 32-byte Ed25519 key)",
-    )
 
 
 def cosigned_message(body: str, timestamp: int) -> bytes:

@@ -96,48 +96,25 @@ def seal(
     payload: bytes,
     signer: Signer,
 ) -> bytes:
-    """Build the signed state blob for one event (the append hot path: one join)."""
-    message, head, tail = unsigned_parts(
-        stream=stream,
-        version=version,
-        type_=type_,
-        schema_version=schema_version,
-        timestamp_us=timestamp_us,
-        payload=payload,
-        key_id=signer.key_id,
-    )
+    """Build the signed state blob for one event: a batch of one (``batch_parts``)."""
+    parts = batch_parts(signer.key_id, timestamp_us)
+    message, head, tail = parts(stream, version, type_, schema_version, payload)
     return b"".join((head, signer.sign(message), tail))
 
 
-def unsigned_parts(
-    *,
-    stream: str,
-    version: int,
-    type_: str,
-    schema_version: int,
-    timestamp_us: int,
-    payload: bytes,
-    key_id: bytes,
-) -> tuple[bytes, bytes, bytes]:
-    """The message to sign and the state around the signature: ``head ‖ sig ‖ tail``.
-
-    Split from ``seal`` so a batch can build every message first and sign them all
-    at once, possibly on two cores (``adapters/workers/parallel_signer.py``).
-    """
-    head = _FORMAT_BYTE + key_id
-    tail = _U16_I64.pack(schema_version, timestamp_us) + payload
-    message = b"".join((EVENT_TAG, _lp(stream), _U64.pack(version), _lp(type_), head, tail))
-    return message, head, tail
-
-
 Parts = Callable[[str, int, str, int, bytes], tuple[bytes, bytes, bytes]]
-"""(stream, version, type, schema_version, payload) -> ``unsigned_parts``' triple."""
+"""(stream, version, type, schema_version, payload) -> (message to sign, head, tail):
+the state is ``head ‖ signature ‖ tail``."""
 
 
 def batch_parts(key_id: bytes, timestamp_us: int) -> Parts:
-    """``unsigned_parts`` for a batch signed by one key at one time: what the events
-    share (the header, the timestamp per schema version) is built once, and each
-    event's call is positional (the batch append's loop, ``app/ledger/appending.py``)."""
+    """The unsigned parts of each event of a batch signed by one key at one time.
+
+    Apart from signing, so a batch can build every message first and sign them all at
+    once, possibly on two cores (``adapters/workers/parallel_signer.py``). What the
+    events share (the header, the timestamp per schema version) is built once, and
+    each event's call is positional (the batch append's loop, ``app/ledger/appending.py``).
+    """
     head = _FORMAT_BYTE + key_id
     stamps: dict[int, bytes] = {}
     join, u64, lp, tag = b"".join, _U64.pack, _lp, EVENT_TAG

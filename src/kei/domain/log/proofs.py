@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -45,16 +46,7 @@ class InclusionProof:
     hashes: tuple[bytes, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": "inclusion",
-            "origin": self.origin,
-            "position": self.position,
-            "leaf_index": self.leaf_index,
-            "tree_size": self.tree_size,
-            "root_hash": _b64(self.root_hash),
-            "entry_hash": _b64(self.entry_hash),
-            "hashes": [_b64(h) for h in self.hashes],
-        }
+        return _json_form("inclusion", self)
 
     def holds(self) -> bool:
         """The audit path leads from the entry's leaf to ``root_hash`` (RFC 9162)."""
@@ -73,15 +65,7 @@ class ConsistencyProof:
     hashes: tuple[bytes, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": "consistency",
-            "origin": self.origin,
-            "old_size": self.old_size,
-            "old_root_hash": _b64(self.old_root_hash),
-            "tree_size": self.tree_size,
-            "root_hash": _b64(self.root_hash),
-            "hashes": [_b64(h) for h in self.hashes],
-        }
+        return _json_form("consistency", self)
 
     def holds(self) -> bool:
         """The tree of ``root_hash`` extends the tree of ``old_root_hash`` (RFC 9162)."""
@@ -91,6 +75,20 @@ class ConsistencyProof:
 
 
 Proof = InclusionProof | ConsistencyProof
+
+
+def _json_form(kind: str, proof: Proof) -> dict[str, Any]:
+    """``{"type": kind}`` and then the proof's fields in the order they are declared
+    (the order of the JSON above), each hash in base64."""
+    doc: dict[str, Any] = {"type": kind}
+    for field in dataclasses.fields(proof):
+        value = getattr(proof, field.name)
+        if isinstance(value, bytes):
+            value = _b64(value)
+        elif isinstance(value, tuple):
+            value = [_b64(h) for h in value]
+        doc[field.name] = value
+    return doc
 
 
 def parse_proof(text: str) -> Proof:

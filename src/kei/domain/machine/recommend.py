@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from kei.domain.machine.facts import GIB, CpuKind, Discrete, Gpu, Machine, OsFamily
 from kei.domain.machine.parse import round_half_up
@@ -103,48 +103,56 @@ def _with_unknown_memory(advice: Recommendation, machine: Machine) -> Recommenda
 # -- macOS: upstream's table ---------------------------------------------------------------
 
 
+class _MacTier(NamedTuple):
+    """One row of upstream's macOS table: a machine with at least ``min_gb`` of memory
+    (the first row it reaches, in the order listed); ``{gb}`` in the rationale stands
+    for that memory."""
+
+    min_gb: int
+    capability: Capability
+    backends: tuple[str, ...]
+    max_params_b: int
+    rationale: tuple[str, ...]
+
+
+_MAC_TABLE: Final[dict[CpuKind, tuple[_MacTier, ...]]] = {
+    CpuKind.APPLE_SILICON: (
+        _MacTier(16, Capability.RUNS_LARGE_MODELS, _APPLE_BACKENDS, 13, (
+            "Apple Silicon, {gb} GB unified memory: MLX / Metal viable.",
+            "Max about 13B params (q4) or 7B (q8) without losing OOM headroom.",
+        )),
+        _MacTier(8, Capability.RUNS_MID_MODELS, _APPLE_BACKENDS, 7, (
+            "Apple Silicon, {gb} GB unified memory.",
+            "Max about 7B params (q4); 13B is tight, MLX / Metal still preferred.",
+        )),
+        _MacTier(0, Capability.RUNS_SMALL_MODELS_ONLY, _CPU_BACKENDS, 3, (
+            "Apple Silicon, only {gb} GB unified memory.",
+            "Max about 3-4B params (q4); MLX skipped, too tight for the KV cache.",
+        )),
+    ),
+    CpuKind.INTEL_X86_64: (
+        _MacTier(16, Capability.RUNS_MID_MODELS, _CPU_BACKENDS, 7, (
+            "Intel x86_64, {gb} GB RAM: CPU-only inference (no Metal acceleration).",
+            "Max about 7B q4 (slow); MLX excluded (Apple Silicon only).",
+        )),
+        _MacTier(0, Capability.RUNS_SMALL_MODELS_ONLY, ("ollama",), 3, (
+            "Intel x86_64 with only {gb} GB RAM.",
+            "Max about 3B q4 via Ollama (very slow); llama.cpp omitted.",
+        )),
+    ),
+}  # fmt: skip
+
+
 def _macos(machine: Machine) -> Recommendation:
     gb = (machine.memory.total_bytes or 0) // GIB
-    kind = machine.arch.kind
-    if kind is CpuKind.APPLE_SILICON:
-        return _with_unknown_memory(_apple(gb), machine)
-    if kind is CpuKind.INTEL_X86_64:
-        return _with_unknown_memory(_intel_mac(gb), machine)
-    return _not_viable("Unknown CPU family: cannot map to a backend tier.")
-
-
-def _apple(gb: int) -> Recommendation:
-    if gb >= 16:
-        return _tier(
-            Capability.RUNS_LARGE_MODELS, _APPLE_BACKENDS, 13,
-            f"Apple Silicon, {gb} GB unified memory: MLX / Metal viable.",
-            "Max about 13B params (q4) or 7B (q8) without losing OOM headroom.",
-        )  # fmt: skip
-    if gb >= 8:
-        return _tier(
-            Capability.RUNS_MID_MODELS, _APPLE_BACKENDS, 7,
-            f"Apple Silicon, {gb} GB unified memory.",
-            "Max about 7B params (q4); 13B is tight, MLX / Metal still preferred.",
-        )  # fmt: skip
-    return _tier(
-        Capability.RUNS_SMALL_MODELS_ONLY, _CPU_BACKENDS, 3,
-        f"Apple Silicon, only {gb} GB unified memory.",
-        "Max about 3-4B params (q4); MLX skipped, too tight for the KV cache.",
-    )  # fmt: skip
-
-
-def _intel_mac(gb: int) -> Recommendation:
-    if gb >= 16:
-        return _tier(
-            Capability.RUNS_MID_MODELS, _CPU_BACKENDS, 7,
-            f"Intel x86_64, {gb} GB RAM: CPU-only inference (no Metal acceleration).",
-            "Max about 7B q4 (slow); MLX excluded (Apple Silicon only).",
-        )  # fmt: skip
-    return _tier(
-        Capability.RUNS_SMALL_MODELS_ONLY, ("ollama",), 3,
-        f"Intel x86_64 with only {gb} GB RAM.",
-        "Max about 3B q4 via Ollama (very slow); llama.cpp omitted.",
-    )  # fmt: skip
+    tiers = _MAC_TABLE.get(machine.arch.kind)
+    if tiers is None:
+        return _not_viable("Unknown CPU family: cannot map to a backend tier.")
+    row = next((t for t in tiers if gb >= t.min_gb), tiers[-1])
+    why = (line.format(gb=gb) for line in row.rationale)
+    return _with_unknown_memory(
+        _tier(row.capability, row.backends, row.max_params_b, *why), machine
+    )
 
 
 # -- Linux: kei's tiers (deliberate change) ------------------------------------------------
