@@ -102,8 +102,8 @@ class OneTable:
 
 
 class PagedTable(OneTable):
-    """Base of projections folded a page at a time: ``apply`` is ``apply_page`` of
-    one event, so the two can never disagree."""
+    """Base of one-table projections folded a page at a time: ``apply`` is
+    ``apply_page`` of one event, so the two can never disagree."""
 
     _inserter: RowInserter | None = None
 
