@@ -36,7 +36,6 @@ from kei.domain.events import (
 from kei.domain.log.recorded import RecordedEvent
 from kei.projections import names
 from kei.projections.base import KeyLookup, PagedTable, deferred_index
-from kei.projections.faults import faults_table
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -99,10 +98,8 @@ class Agents(PagedTable):
         self.name = name
         self._by: tuple[KeyLookup, KeyLookup] | None = None
 
-    def define(self, metadata: MetaData) -> list[Table]:
-        self._table = agents_table(metadata, self.name)
-        self.faults = faults_table(metadata, self.name)
-        return [self._table, self.faults]
+    def main_table(self, metadata: MetaData) -> Table:
+        return agents_table(metadata, self.name)
 
     def apply_page(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         payloads = _decode(events)

@@ -55,6 +55,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from kei.domain.log.recorded import RecordedEvent
 from kei.projections import faults
+from kei.projections.defined import DefinedTable
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Dialect
@@ -81,20 +82,30 @@ class Projection(Protocol):
         ...
 
 
-class PagedTable:
-    """Base of projections kept in one main table and folded a page at a time:
-    ``define`` sets ``_table``; ``apply`` is ``apply_page`` of one event, so the two
-    can never disagree."""
+class OneTable:
+    """Base of projections kept in one main table (``main_table``) beside their
+    faults table: ``define`` makes and binds both, so each subclass only says what
+    its table holds."""
 
     name: str
-    _table: Table | None = None
-    _inserter: RowInserter | None = None
+    table = DefinedTable()
+    faults: Table
 
-    @property
-    def table(self) -> Table:
-        if self._table is None:
-            raise RuntimeError(f"projection {self.name} used before define()")
-        return self._table
+    def define(self, metadata: MetaData) -> list[Table]:
+        self.table = self.main_table(metadata)
+        self.faults = faults.faults_table(metadata, self.name)
+        return [self.table, self.faults]
+
+    def main_table(self, metadata: MetaData) -> Table:
+        """This projection's table, ``<name>_<something>``, defined on ``metadata``."""
+        raise NotImplementedError
+
+
+class PagedTable(OneTable):
+    """Base of one-table projections folded a page at a time: ``apply`` is
+    ``apply_page`` of one event, so the two can never disagree."""
+
+    _inserter: RowInserter | None = None
 
     @property
     def insert(self) -> RowInserter:

@@ -30,7 +30,6 @@ from kei.domain.events import CostAmended, CostRecorded, Payload
 from kei.domain.log.recorded import RecordedEvent
 from kei.projections import names
 from kei.projections.base import PagedTable, deferred_index
-from kei.projections.faults import faults_table
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -67,9 +66,9 @@ class Costs(PagedTable):
     def __init__(self, name: str = NAME) -> None:
         self.name = name
 
-    def define(self, metadata: MetaData) -> list[Table]:
+    def main_table(self, metadata: MetaData) -> Table:
         t = f"{self.name}_events"
-        self._table = Table(
+        return Table(
             t,
             metadata,
             Column("stream", String, primary_key=True),
@@ -92,8 +91,6 @@ class Costs(PagedTable):
             deferred_index(f"{t}_call_idx", "call_us"),
             deferred_index(f"{t}_agent_idx", "agent_id"),
         )
-        self.faults = faults_table(metadata, self.name)
-        return [self._table, self.faults]
 
     def apply_page(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         types = self.event_types

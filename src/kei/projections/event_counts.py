@@ -27,14 +27,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import BigInteger, Column, MetaData, String, Table
 
 from kei.domain.log.recorded import RecordedEvent
-from kei.projections.base import ALL_TYPES, upsert_add
-from kei.projections.faults import faults_table
+from kei.projections.base import ALL_TYPES, OneTable, upsert_add
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 
-class EventCounts:
+class EventCounts(OneTable):
     """Counts of events by type."""
 
     version = 2
@@ -42,30 +41,22 @@ class EventCounts:
 
     def __init__(self, name: str = "event_counts") -> None:
         self.name = name
-        self.by_type: Table | None = None
         self.retired = (f"{name}_by_stream",)
 
-    def define(self, metadata: MetaData) -> list[Table]:
-        self.by_type = Table(
+    def main_table(self, metadata: MetaData) -> Table:
+        return Table(
             f"{self.name}_by_type",
             metadata,
             Column("type", String, primary_key=True),
             Column("count", BigInteger, nullable=False),
         )
-        self.faults = faults_table(metadata, self.name)
-        return [self.by_type, self.faults]
-
-    def _table(self) -> Table:
-        if self.by_type is None:
-            raise RuntimeError(f"projection {self.name} used before define()")
-        return self.by_type
 
     def apply(self, conn: Connection, event: RecordedEvent) -> None:
-        upsert_add(conn, self._table(), [{"type": event.type, "count": 1}], add="count")
+        upsert_add(conn, self.table, [{"type": event.type, "count": 1}], add="count")
 
     def apply_page(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         types = Counter(e.type for e in events)
-        upsert_add(conn, self._table(), _rows("type", types), add="count")
+        upsert_add(conn, self.table, _rows("type", types), add="count")
 
 
 def _rows(key: str, counts: Counter[str]) -> list[dict[str, object]]:

@@ -45,6 +45,7 @@ from sqlalchemy import (
 from kei.domain.events.memory import MemoryCompacted, MemoryForgotten, MemoryWritten
 from kei.domain.log.recorded import RecordedEvent
 from kei.projections.base import deferred_index
+from kei.projections.defined import DefinedTable
 from kei.projections.faults import faults_table
 
 if TYPE_CHECKING:
@@ -59,28 +60,16 @@ class Memory:
 
     version = 1
     event_types = frozenset({"memory.written", "memory.forgotten", "memory.compacted"})
+    items = DefinedTable()
+    tags = DefinedTable()
 
     def __init__(self, name: str = NAME) -> None:
         self.name = name
         self.fts = f"{name}_fts"
-        self._items: Table | None = None
-        self._tags: Table | None = None
-
-    @property
-    def items(self) -> Table:
-        if self._items is None:
-            raise RuntimeError(f"projection {self.name} used before define()")
-        return self._items
-
-    @property
-    def tags(self) -> Table:
-        if self._tags is None:
-            raise RuntimeError(f"projection {self.name} used before define()")
-        return self._tags
 
     def define(self, metadata: MetaData) -> list[Table]:
         t = f"{self.name}_items"
-        self._items = Table(
+        self.items = Table(
             t, metadata,
             Column("namespace", String, primary_key=True),
             Column("key", String, primary_key=True),
@@ -95,19 +84,19 @@ class Memory:
         )  # fmt: skip
         Index(
             f"{t}_fts_idx",
-            func.to_tsvector(literal_column("'simple'"), self._items.c.value),
+            func.to_tsvector(literal_column("'simple'"), self.items.c.value),
             postgresql_using="gin",
         ).ddl_if(dialect="postgresql")
-        self._tags = Table(
+        self.tags = Table(
             f"{self.name}_tags", metadata,
             Column("namespace", String, primary_key=True),
             Column("key", String, primary_key=True),
             Column("tag", String, primary_key=True),
             Index(f"{self.name}_tags_tag_idx", "tag"),
         )  # fmt: skip
-        self._full_text_table(self._items)
+        self._full_text_table(self.items)
         self.faults = faults_table(metadata, self.name)
-        return [self._items, self._tags, self.faults]
+        return [self.items, self.tags, self.faults]
 
     def _full_text_table(self, items: Table) -> None:
         create = f"CREATE VIRTUAL TABLE IF NOT EXISTS {self.fts} USING fts5(value)"

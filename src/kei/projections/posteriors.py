@@ -25,7 +25,6 @@ from kei.domain.events.routing import RouteOutcome
 from kei.domain.log.recorded import RecordedEvent
 from kei.projections import names
 from kei.projections.base import PagedTable, upsert_add
-from kei.projections.faults import faults_table
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -47,8 +46,8 @@ class Posteriors(PagedTable):
     def __init__(self, name: str = names.POSTERIORS) -> None:
         self.name = name
 
-    def define(self, metadata: MetaData) -> list[Table]:
-        self._table = Table(
+    def main_table(self, metadata: MetaData) -> Table:
+        return Table(
             f"{self.name}_counts",
             metadata,
             Column("model", String, primary_key=True),
@@ -56,8 +55,6 @@ class Posteriors(PagedTable):
             Column("successes", BigInteger, nullable=False),
             Column("failures", BigInteger, nullable=False),
         )
-        self.faults = faults_table(metadata, self.name)
-        return [self._table, self.faults]
 
     def apply_page(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         wins, losses = Counter[tuple[str, str]](), Counter[tuple[str, str]]()

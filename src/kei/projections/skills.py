@@ -31,7 +31,6 @@ from kei.domain.agents.skills import Invocation
 from kei.domain.events import SkillInvoked
 from kei.domain.log.recorded import RecordedEvent
 from kei.projections.base import PagedTable
-from kei.projections.faults import faults_table
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -48,8 +47,8 @@ class Skills(PagedTable):
     def __init__(self, name: str = "skills") -> None:
         self.name = name
 
-    def define(self, metadata: MetaData) -> list[Table]:
-        self._table = Table(
+    def main_table(self, metadata: MetaData) -> Table:
+        return Table(
             f"{self.name}_invocations",
             metadata,
             Column("skill", String, primary_key=True),
@@ -60,8 +59,6 @@ class Skills(PagedTable):
             Column("agent_id", String, nullable=True),
             Column("trajectory_id", String, nullable=True),
         )
-        self.faults = faults_table(metadata, self.name)
-        return [self._table, self.faults]
 
     def apply_page(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         self.insert(conn, [_row(e) for e in events if e.type == SKILL_INVOKED])

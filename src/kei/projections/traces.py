@@ -24,6 +24,7 @@ from sqlalchemy import BigInteger, Boolean, Column, MetaData, String, Table
 from kei.domain.events.traces import TraceRecorded, TraceRejected
 from kei.domain.log.recorded import RecordedEvent
 from kei.projections.base import dialect_insert
+from kei.projections.defined import DefinedTable
 from kei.projections.faults import faults_table
 
 if TYPE_CHECKING:
@@ -37,26 +38,14 @@ class Traces:
 
     version = 1
     event_types = frozenset({"trace.recorded", "trace.rejected"})
+    events = DefinedTable()
+    rejected = DefinedTable()
 
     def __init__(self, name: str = NAME) -> None:
         self.name = name
-        self._events: Table | None = None
-        self._rejected: Table | None = None
-
-    @property
-    def events(self) -> Table:
-        if self._events is None:
-            raise RuntimeError(f"projection {self.name} used before define()")
-        return self._events
-
-    @property
-    def rejected(self) -> Table:
-        if self._rejected is None:
-            raise RuntimeError(f"projection {self.name} used before define()")
-        return self._rejected
 
     def define(self, metadata: MetaData) -> list[Table]:
-        self._events = Table(
+        self.events = Table(
             f"{self.name}_events", metadata,
             Column("session", String, primary_key=True),
             Column("content_hash", String, primary_key=True),
@@ -68,7 +57,7 @@ class Traces:
             Column("is_error", Boolean, nullable=False),
             Column("text", String, nullable=False), Column("cwd", String),
         )  # fmt: skip
-        self._rejected = Table(
+        self.rejected = Table(
             f"{self.name}_rejected", metadata,
             Column("session", String, primary_key=True),
             Column("content_hash", String, primary_key=True),
@@ -76,7 +65,7 @@ class Traces:
             Column("source", String, nullable=False), Column("rule", String, nullable=False),
         )  # fmt: skip
         self.faults = faults_table(metadata, self.name)
-        return [self._events, self._rejected, self.faults]
+        return [self.events, self.rejected, self.faults]
 
     def apply(self, conn: Connection, event: RecordedEvent) -> None:
         self.apply_page(conn, [event])

@@ -10,7 +10,9 @@
   log's own writers); a busy database is waited for up to ``SQLITE_BUSY_TIMEOUT_S``.
   A connection given the ``SNAPSHOT`` execution option starts a plain ``BEGIN``
   instead: a read-only snapshot that blocks no writer.
-- ``kei_projections(name, version, position, seq, hash)`` is the state table.
+- ``kei_projections(name, version, position, seq, hash)`` is the state table and
+  ``kei_projection_seals(name, position, mac)`` the seals' (``seal``): the engine's own
+  tables, one row per projection, declared together on ``bookkeeping``.
 - SQLAlchemy and driver errors stop here: ``driver_errors`` turns them into a one-line
   ``StoreError`` chained with ``from``.
 """
@@ -30,15 +32,19 @@ from kei.adapters.store.urls import StoreURL
 from kei.errors import StoreError
 
 __all__ = [
+    "SEAL_TABLE",
     "SNAPSHOT",
     "STATE_TABLE",
+    "bookkeeping",
     "driver_errors",
     "make_engine",
+    "seal_table",
     "sqlalchemy_url",
     "state_table",
 ]
 
 STATE_TABLE: Final = "kei_projections"
+SEAL_TABLE: Final = "kei_projection_seals"
 # An execution option: this SQLite transaction only reads, so it starts with a plain
 # BEGIN (a WAL snapshot) and holds no write lock while a seal's digest runs.
 SNAPSHOT: Final = "kei_snapshot"
@@ -48,15 +54,26 @@ SQLITE_BUSY_TIMEOUT_S: Final = 30.0
 _SHARED: Final = ("PRAGMA synchronous=NORMAL", "PRAGMA wal_autocheckpoint=16384")
 _SCRATCH: Final = ("PRAGMA journal_mode=MEMORY", "PRAGMA synchronous=OFF")
 
-_metadata = sa.MetaData()
-state_table = sa.Table(
+bookkeeping = sa.MetaData()
+"""The engine's own tables, created together when an engine opens."""
+
+
+def _per_projection(table: str, *columns: sa.Column[Any]) -> sa.Table:
+    """A table of the engine's own with one row per projection, keyed by its name."""
+    return sa.Table(table, bookkeeping, sa.Column("name", sa.String, primary_key=True), *columns)
+
+
+state_table = _per_projection(
     STATE_TABLE,
-    _metadata,
-    sa.Column("name", sa.String, primary_key=True),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("position", sa.BigInteger, nullable=False),
     sa.Column("seq", sa.BigInteger, nullable=True),
     sa.Column("hash", sa.LargeBinary, nullable=True),
+)
+seal_table = _per_projection(
+    SEAL_TABLE,
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("mac", sa.LargeBinary, nullable=False),
 )
 
 

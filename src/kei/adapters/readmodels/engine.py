@@ -48,10 +48,15 @@ from sqlalchemy.engine import Connection
 
 from kei.adapters.readmodels import seal as projection_seal
 from kei.adapters.readmodels import trust
-from kei.adapters.readmodels.db import STATE_TABLE, driver_errors, lock_schema, make_engine
+from kei.adapters.readmodels.db import (
+    STATE_TABLE,
+    bookkeeping,
+    driver_errors,
+    lock_schema,
+    make_engine,
+)
 from kei.adapters.readmodels.db import state_table as _state
 from kei.adapters.readmodels.pages import commit_page
-from kei.adapters.readmodels.seal import seal_table
 from kei.adapters.readmodels.state import (
     Cursor,
     ProjectionStatus,
@@ -111,8 +116,7 @@ class ProjectionEngine:
             self._engine = make_engine(url, scratch=scratch)
             with self._engine.begin() as conn:
                 lock_schema(conn)
-                _state.metadata.create_all(conn)
-                seal_table.metadata.create_all(conn)
+                bookkeeping.create_all(conn)
                 for name in self.projections:
                     create_state(conn, self.projections[name], self._metadata[name])
 

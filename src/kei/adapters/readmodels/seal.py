@@ -3,7 +3,7 @@
 Anyone who can write the database can edit a read model's rows and its state row,
 and recompute any plain digest stored next to them. A seal is
 ``HMAC-SHA256(key, [name, version, position, seq, hash, digest])``, kept in
-``kei_projection_seals(name, position, mac)``; the key lives in ``KEI_HOME``
+``kei_projection_seals(name, position, mac)`` (``db.seal_table``); the key lives in ``KEI_HOME``
 (``kei.adapters.readmodels.seal_key``), not in the database. The engine checks a projection's
 seal before it trusts its rows (before folding more events onto them, and before a
 read) and re-seals after every catch-up that changed them. What a seal check costs:
@@ -24,24 +24,15 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from kei.adapters.readmodels.db import seal_table
 from kei.projections.digest import digest_rows, state_digest
 from kei.projections.faults import DIGEST_IF_ROWS
 
-__all__ = ["SEAL_TABLE", "Sealed", "empty_digest", "one_sealer", "seal_mac", "seal_table"]
+__all__ = ["Sealed", "empty_digest", "one_sealer", "seal_mac"]
 
-SEAL_TABLE: Final = "kei_projection_seals"
 _CONTEXT: Final = "kei read-model seal v1"
 SEALER_LOCK_KEY: Final = 0x6B65_6973  # "keis": one keyed catch-up at a time
 _encode = msgspec.msgpack.Encoder().encode
-
-_metadata = sa.MetaData()
-seal_table = sa.Table(
-    SEAL_TABLE,
-    _metadata,
-    sa.Column("name", sa.String, primary_key=True),
-    sa.Column("position", sa.BigInteger, nullable=False),
-    sa.Column("mac", sa.LargeBinary, nullable=False),
-)
 
 
 class Sealed(NamedTuple):

@@ -14,9 +14,9 @@ from typing import Any, Final, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from kei.adapters.readmodels.db import STATE_TABLE
+from kei.adapters.readmodels.db import STATE_TABLE, seal_table
 from kei.adapters.readmodels.db import state_table as _state
-from kei.adapters.readmodels.seal import Sealed, seal_table
+from kei.adapters.readmodels.seal import Sealed
 from kei.domain.log.verify import Link
 from kei.projections.base import Projection, deferred_indexes
 
