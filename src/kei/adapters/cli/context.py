@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,12 +21,16 @@ from rich.console import Console
 from kei.adapters.cli import config
 from kei.adapters.cli.exits import ExitTable, exit_code_for
 from kei.adapters.cli.limits import too_long
-from kei.adapters.cli.output import print_error
+from kei.adapters.cli.output import print_error, stdout_closed_ok
 from kei.errors import InputError, KeiError
 
 if TYPE_CHECKING:
     from kei.app.ledger.ledger import Ledger
+    from kei.app.readmodels import ReadModelService
     from kei.domain.log.keys import SigningKey
+
+_Service = TypeVar("_Service", bound="ReadModelService")
+_Service_co = TypeVar("_Service_co", bound="ReadModelService", covariant=True)
 
 
 @dataclass(slots=True)
@@ -89,6 +93,14 @@ def handled(ctx: typer.Context, *, table: ExitTable = ()) -> Iterator[Globals]:
         if error is None:
             raise
         raise fail(error, verbose=g.verbose, table=table) from None
+
+
+@contextmanager
+def answering(ctx: typer.Context, *, table: ExitTable = ()) -> Iterator[Globals]:
+    """:func:`handled`, for a command that answers on stdout: a reader that stops
+    reading (``| head``) ends it with exit 0, not an error."""
+    with handled(ctx, table=table) as g, stdout_closed_ok():
+        yield g
 
 
 class _WarningLine(logging.Handler):
@@ -161,6 +173,25 @@ def open_ledger(
             _auto_checkpoint(ledger, settings)
     finally:
         ledger.close()
+
+
+class ServiceType(Protocol[_Service_co]):
+    """A read-model service's constructor, as :func:`service_scope` calls it."""
+
+    def __call__(self, ledger: Ledger, /, *, seal_key: bytes | None) -> _Service_co: ...
+
+
+@contextmanager
+def service_scope(
+    settings: config.Settings, service: ServiceType[_Service], *, write: bool = False
+) -> Iterator[_Service]:
+    """``service`` over the ledger ``settings`` name, sealing its read models with the
+    seal key; ``write`` loads the signing key. Both are closed on the way out."""
+    with (
+        open_ledger(settings, with_key=write) as ledger,
+        service(ledger, seal_key=seal_key(settings)) as opened,
+    ):
+        yield opened
 
 
 def _auto_checkpoint(ledger: Ledger, settings: config.Settings) -> None:

@@ -12,19 +12,27 @@ lines when piped (``render.py``).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 from rich.console import Console
 
-from kei.adapters.cli.context import handled, is_tty, open_ledger, seal_key, stderr
+from kei.adapters.cli.context import (
+    answering,
+    handled,
+    is_tty,
+    open_ledger,
+    seal_key,
+    service_scope,
+    stderr,
+)
 from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.limits import COUNT_MAX, INT64_MAX
 from kei.adapters.cli.options import JsonLines, JsonObject
-from kei.adapters.cli.output import json_line, stdout_closed_ok
+from kei.adapters.cli.output import json_line
 from kei.app.ledger.tail import printable
 from kei.domain.events import OUTCOMES, AgentForked
 
@@ -44,15 +52,10 @@ def register(app: typer.Typer) -> None:
     app.add_typer(agent_app, name="agent")
 
 
-@contextmanager
-def _service(settings: Settings, *, write: bool = False) -> Iterator[AgentService]:
+def _service(settings: Settings, *, write: bool = False) -> AbstractContextManager[AgentService]:
     from kei.app.agents import AgentService
 
-    with (
-        open_ledger(settings, with_key=write) as ledger,
-        AgentService(ledger, seal_key=seal_key(settings)) as service,
-    ):
-        yield service
+    return service_scope(settings, AgentService, write=write)
 
 
 def _say(message: str) -> None:
@@ -150,7 +153,7 @@ def list_agents(
     """Every agent, newest first: id, status, branch, fork time, parent, spec."""
     from kei.adapters.cli import render
 
-    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
+    with answering(ctx) as g, _service(g.settings()) as service:
         t = service.caught_up().projection.table
         where = None if status is None else t.c.status == status
         columns = None if as_json else [t.c[c] for c in render.LIST_COLUMNS]
@@ -174,7 +177,7 @@ def show(ctx: typer.Context, agent_id: Id, as_json: JsonObject = False) -> None:
     from kei.app.ledger.tail import event_dict
     from kei.errors import UnknownAgentError
 
-    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
+    with answering(ctx) as g, _service(g.settings()) as service:
         row = service.caught_up().get(agent_id)
         if row is None:
             raise UnknownAgentError(f"no agent with id {agent_id}")
@@ -201,7 +204,7 @@ def tree_cmd(
     from kei.adapters.files.catalog import load_catalog
     from kei.app import cost_reads
 
-    with handled(ctx) as g, stdout_closed_ok():
+    with answering(ctx) as g:
         settings = g.settings()
         catalog = load_catalog(settings.home)
         with open_ledger(settings) as ledger:
@@ -230,7 +233,7 @@ def descendants_cmd(
     """Agents forked from or spawned by DNA, and theirs, at any depth."""
     from kei.app.agents import descendants
 
-    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
+    with answering(ctx) as g, _service(g.settings()) as service:
         found = descendants(service.caught_up(), dna, depth)
         if not found and not as_json:
             _say(f"(no descendants for {dna})")

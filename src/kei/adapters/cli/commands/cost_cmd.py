@@ -12,17 +12,23 @@ TOTAL always covers every row.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 from rich.console import Console
 
-from kei.adapters.cli.context import handled, is_tty, open_ledger, seal_key, stderr
+from kei.adapters.cli.context import (
+    answering,
+    is_tty,
+    open_ledger,
+    seal_key,
+    service_scope,
+    stderr,
+)
 from kei.adapters.cli.limits import COUNT_MAX
 from kei.adapters.cli.options import ChargeOptions, JsonObject, Since, charge_options, since_us
-from kei.adapters.cli.output import json_line, stdout_closed_ok
+from kei.adapters.cli.output import json_line
 from kei.domain.agents.money import display_cents, format_usd
 from kei.domain.catalog.catalog import Catalog
 from kei.domain.events import CostAmended, CostRecorded, TokenUsage
@@ -42,15 +48,10 @@ def register(app: typer.Typer) -> None:
     app.add_typer(cost_app, name="cost")
 
 
-@contextmanager
-def _service(settings: Settings, *, write: bool = False) -> Iterator[CostService]:
+def _service(settings: Settings, *, write: bool = False) -> AbstractContextManager[CostService]:
     from kei.app.costs import CostService
 
-    with (
-        open_ledger(settings, with_key=write) as ledger,
-        CostService(ledger, seal_key=seal_key(settings)) as service,
-    ):
-        yield service
+    return service_scope(settings, CostService, write=write)
 
 
 def cost_fields(
@@ -109,7 +110,7 @@ def record(
     as_json: JsonObject = False,
 ) -> None:
     """Append one cost.recorded event; tokens without an amount are priced from the catalog."""
-    with handled(ctx) as g, stdout_closed_ok():
+    with answering(ctx) as g:
         settings = g.settings()
         fields = _priced(settings, provider, model, charge.usage(), charge.amount())
         request = CostRecorded(agent_id=agent_id, **fields)
@@ -133,7 +134,7 @@ def amend(
     """Append one cost.amended event that replaces EVENT's amount (once; amend the latest)."""
     from kei.app.costs import parse_event_name
 
-    with handled(ctx) as g, stdout_closed_ok():
+    with answering(ctx) as g:
         stream, version = parse_event_name(event)
         amount = charge.amount()
         settings = g.settings()
@@ -177,7 +178,7 @@ def report(
     from kei.adapters.files.catalog import load_catalog
     from kei.app import cost_reads
 
-    with handled(ctx) as g, stdout_closed_ok():
+    with answering(ctx) as g:
         start_us = since_us(since)
         settings = g.settings()
         catalog = load_catalog(settings.home)

@@ -19,9 +19,8 @@ from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
-from kei.adapters.cli.context import handled, open_ledger, seal_key_or_none, stderr
+from kei.adapters.cli.context import answering, handled, open_ledger, seal_key_or_none, stderr
 from kei.adapters.cli.options import DryRun, Force, SincePosition
-from kei.adapters.cli.output import stdout_closed_ok
 from kei.errors import InputError
 
 if TYPE_CHECKING:
@@ -49,7 +48,7 @@ def export(
     from kei.adapters.files.safe_output import check_output
     from kei.app.jsonl.export import export_jsonl
 
-    with handled(ctx) as g, stdout_closed_ok():
+    with answering(ctx) as g:
         if fmt not in FORMATS:
             raise InputError(f"unknown format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
         settings = g.settings()

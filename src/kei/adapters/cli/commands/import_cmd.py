@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Annotated, Final, Protocol
 
 import typer
 
-from kei.adapters.cli.context import handled, is_tty, open_ledger
+from kei.adapters.cli.context import answering, is_tty, open_ledger
 from kei.adapters.cli.options import DryRun, JsonObject
-from kei.adapters.cli.output import json_line, stdout_closed_ok
+from kei.adapters.cli.output import json_line
 
 if TYPE_CHECKING:
     from kei.app.importers import ImportReport
@@ -75,7 +75,7 @@ def _run(
     ctx: typer.Context, importer: Importer, source: Path, *, dry_run: bool, as_json: bool
 ) -> None:
     """Open the ledger (no key needed for a dry run), import, print the report."""
-    with handled(ctx) as g, stdout_closed_ok():
+    with answering(ctx) as g:
         settings = g.settings()
         with open_ledger(settings, with_key=not dry_run) as ledger:
             report = importer(ledger, settings.db_url, source, dry_run=dry_run)

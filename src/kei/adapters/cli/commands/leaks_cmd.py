@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kei.adapters.cli.context import handled
+from kei.adapters.cli.context import answering
 from kei.adapters.cli.options import JsonLines
-from kei.adapters.cli.output import json_line, stdout_closed_ok
+from kei.adapters.cli.output import json_line
 from kei.errors import InputError
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def scan(
     ] = "warn",
 ) -> None:  # fmt: skip
     """Find secrets in files: exit 2 if any finding blocks, 1 if any warns, else 0."""
-    with handled(ctx) as g, stdout_closed_ok():
+    with answering(ctx) as g:
         from kei.adapters.files.leaks import Skipped
         from kei.domain.leaks.matrix import check_filters
         from kei.errors import LeakMatrixError
@@ -120,7 +120,7 @@ def list_rules(
     matrix_file: MatrixOpt = None,
 ) -> None:  # fmt: skip
     """The rules as a markdown table (patterns are never shown)."""
-    with handled(ctx) as g, stdout_closed_ok():
+    with answering(ctx) as g:
         rules = _load(matrix_file, g.settings().home).select(category)
         _say("| id | category | severity | scope | rationale | added |")
         _say("|---|---|---|---|---|---|")
@@ -138,7 +138,7 @@ def lint(
     matrix_file: MatrixOpt = None,
 ) -> None:
     """Print the id of the first rule that matches a string, or 'no match'; always exit 0."""
-    with handled(ctx) as g, stdout_closed_ok():
+    with answering(ctx) as g:
         rule = _load(matrix_file, g.settings().home).lint(pattern)
         _say(rule.id if rule is not None else "no match (suggested category: secret)")
 
@@ -147,7 +147,7 @@ def lint(
 def substitute(ctx: typer.Context, scope: ScopeOpt = "all-writes",
                matrix_file: MatrixOpt = None) -> None:  # fmt: skip
     """Copy stdin to stdout with every substitute rule applied (block rules are not)."""
-    with handled(ctx) as g, stdout_closed_ok():
+    with answering(ctx) as g:
         matrix = _load(matrix_file, g.settings().home)
         text, used = matrix.substitute(_stdin(), scope)
         sys.stdout.buffer.write(text.encode("utf-8"))

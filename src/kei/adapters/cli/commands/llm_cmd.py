@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
-from kei.adapters.cli.context import globals_of, handled, open_ledger, seal_key, stderr
+from kei.adapters.cli.context import answering, globals_of, open_ledger, seal_key, stderr
 from kei.adapters.cli.exits import LLM_EXITS
 from kei.adapters.cli.options import BudgetMicro, JsonLines, JsonObject
-from kei.adapters.cli.output import json_line, stdout_closed_ok
+from kei.adapters.cli.output import json_line
 
 if TYPE_CHECKING:
     from kei.adapters.llm.protocol import LlmBackend, Timeouts
@@ -61,7 +61,7 @@ def backends(ctx: typer.Context, as_json: JsonLines = False) -> None:
     """Which local backends are up (MLX, llama.cpp, Ollama), and what this machine can run."""
     from kei.adapters.llm.health import Endpoints, check_all
 
-    with handled(ctx, table=LLM_EXITS), stdout_closed_ok():
+    with answering(ctx, table=LLM_EXITS):
         env = os.environ
         capacity = capacity_of(env)
         for h in check_all(env, Endpoints.from_env(env)):
@@ -91,7 +91,7 @@ def route(
     from kei.adapters.llm.router import decide
     from kei.app.llm import inventories_of
 
-    with handled(ctx, table=LLM_EXITS), stdout_closed_ok(), _parts(ctx) as p:
+    with answering(ctx, table=LLM_EXITS), _parts(ctx) as p:
         decision = decide(model, inventories_of(p.clients, p.capacity), p.capacity,
                           require_local=require_local, catalog=p.catalog, role=role,
                           budget_micro=budget_micro)  # fmt: skip
@@ -143,8 +143,7 @@ def chat(
         sys.stdout.flush()
 
     with (
-        handled(ctx, table=LLM_EXITS),
-        stdout_closed_ok(),
+        answering(ctx, table=LLM_EXITS),
         _service(ctx, timeout, start_server=start_server) as service,
     ):
         try:

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kei.adapters.cli.context import handled, is_tty
+from kei.adapters.cli.context import answering, is_tty
 from kei.adapters.cli.options import JsonObject
-from kei.adapters.cli.output import json_line, stdout_closed_ok
+from kei.adapters.cli.output import json_line
 
 if TYPE_CHECKING:
     from kei.domain.machine.facts import Gpu, Machine
@@ -51,7 +51,7 @@ def probe_machine(
     from kei.adapters.machine.probe import FixtureRunner, Runner, SubprocessRunner, probe
     from kei.domain.machine.recommend import recommend
 
-    with handled(ctx), stdout_closed_ok():
+    with answering(ctx):
         runner: Runner = SubprocessRunner() if mock_dir is None else FixtureRunner(mock_dir)
         machine = probe(runner, tooling=not no_tooling)
         advice = recommend(machine)

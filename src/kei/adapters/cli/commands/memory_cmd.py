@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kei.adapters.cli.context import handled, open_ledger, seal_key, stderr
+from kei.adapters.cli.context import answering, open_ledger, service_scope, stderr
 from kei.adapters.cli.limits import COUNT_MAX
 from kei.adapters.cli.options import JsonLines, JsonObject, Since, since_us, time_us
-from kei.adapters.cli.output import json_line, stdout_closed_ok
+from kei.adapters.cli.output import json_line
 from kei.app.ledger.tail import printable as safe
 from kei.app.ledger.tail import terminal_text
 from kei.domain.events.memory import DEFAULT_NAMESPACE
@@ -85,15 +85,10 @@ def _reader(settings: Settings, redis_url: str | None) -> Iterator[MemoryService
             mirror.close()
 
 
-@contextmanager
-def _service(settings: Settings, *, write: bool = False) -> Iterator[MemoryService]:
+def _service(settings: Settings, *, write: bool = False) -> AbstractContextManager[MemoryService]:
     from kei.app.memory import MemoryService
 
-    with (
-        open_ledger(settings, with_key=write) as ledger,
-        MemoryService(ledger, seal_key=seal_key(settings)) as s,
-    ):
-        yield s
+    return service_scope(settings, MemoryService, write=write)
 
 
 @memory_app.command("write")
@@ -117,7 +112,7 @@ def write_cmd(
     from kei.app.memory import tags_of
     from kei.domain.events.memory import MemoryWritten
 
-    with handled(ctx) as g, stdout_closed_ok():
+    with answering(ctx) as g:
         text = _stdin() if value == "-" else value
         payload = MemoryWritten(
             namespace=namespace_of(namespace, session), key=key, value=text, kind=kind,
@@ -157,7 +152,7 @@ def get_cmd(
     as_json: JsonObject = False,
 ) -> None:
     """The value under KEY (exit 1 when there is none)."""
-    with handled(ctx) as g, stdout_closed_ok(), _reader(g.settings(), redis) as reader:
+    with answering(ctx) as g, _reader(g.settings(), redis) as reader:
         item = reader.get(namespace_of(namespace, session), key)
     if item is None:
         where = safe(f"{namespace_of(namespace, session)}/{key}")
@@ -191,7 +186,7 @@ def query_cmd(
     as_json: JsonLines = False,
 ) -> None:
     """Items by kind, key prefix, tags and time, newest first."""
-    with handled(ctx) as g, stdout_closed_ok(), _reader(g.settings(), redis) as reader:
+    with answering(ctx) as g, _reader(g.settings(), redis) as reader:
         found = reader.query(_query(namespace, session, kind, key_prefix, tag_any, tag_all,
                                     since, limit))  # fmt: skip
     _print(found, as_json)
@@ -220,7 +215,7 @@ def search_cmd(
     as_json: JsonLines = False,
 ) -> None:
     """Full-text search over values, best match first."""
-    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
+    with answering(ctx) as g, _service(g.settings()) as service:
         q = _query(namespace, session, None, None, None, None, None, limit)
         found = service.search(text, q)
     _print(found, as_json)
@@ -235,7 +230,7 @@ def forget_cmd(
     session: Session = None,
 ) -> None:
     """Stop returning KEY's value (a tombstone; the log keeps the history)."""
-    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings(), write=True) as service:
+    with answering(ctx) as g, _service(g.settings(), write=True) as service:
         name = service.forget(namespace_of(namespace, session), key, reason)
     stderr().print(f"kei: forgot {namespace_of(namespace, session)}/{key} ({name})", markup=False)
 
@@ -250,7 +245,7 @@ def compact_cmd(
     session: Session = None,
 ) -> None:
     """Stop returning the namespace's values written before a time."""
-    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings(), write=True) as service:
+    with answering(ctx) as g, _service(g.settings(), write=True) as service:
         name, hidden = service.compact(namespace_of(namespace, session), time_us(before))
     stderr().print(f"kei: compacted {hidden} value(s) ({name})", markup=False)
 

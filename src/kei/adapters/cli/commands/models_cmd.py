@@ -19,11 +19,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from kei.adapters.cli.context import handled, is_tty
+from kei.adapters.cli.context import answering, is_tty
 from kei.adapters.cli.exits import MODELS_EXITS
 from kei.adapters.cli.limits import INT64_MAX
 from kei.adapters.cli.options import BudgetMicro, JsonLines, JsonObject
-from kei.adapters.cli.output import json_line, stdout_closed_ok, warn
+from kei.adapters.cli.output import json_line, warn
 from kei.adapters.files.catalog import load_catalog
 from kei.app.ledger.tail import printable as safe
 from kei.app.ledger.tail import terminal_text
@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
 @contextlib.contextmanager
 def _catalog(ctx: typer.Context) -> Iterator[Catalog]:
     """The catalog, for a command body whose errors exit with upstream's codes."""
-    with handled(ctx, table=MODELS_EXITS) as g, stdout_closed_ok():
+    with answering(ctx, table=MODELS_EXITS) as g:
         yield load_catalog(g.settings().home)
 
 

@@ -21,10 +21,10 @@ from rich.console import Console
 from rich.table import Table
 
 from kei.adapters.cli.config import Settings
-from kei.adapters.cli.context import handled, is_tty, open_ledger, seal_key, stderr
+from kei.adapters.cli.context import answering, is_tty, open_ledger, seal_key, stderr
 from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.options import JsonLines
-from kei.adapters.cli.output import json_line, stdout_closed_ok
+from kei.adapters.cli.output import json_line
 
 if TYPE_CHECKING:
     from kei.adapters.readmodels.engine import ProjectionEngine, ProjectionStatus
@@ -54,7 +54,7 @@ def _engine(settings: Settings) -> Iterator[ProjectionEngine]:
 @projections_app.command("status")
 def status(ctx: typer.Context, as_json: JsonLines = False) -> None:
     """Catch every projection up, then show its name, version, position and digest."""
-    with handled(ctx) as g, stdout_closed_ok(), _engine(g.settings()) as engine:
+    with answering(ctx) as g, _engine(g.settings()) as engine:
         _show(engine.status(), as_json=as_json)
 
 
@@ -67,7 +67,7 @@ def rebuild(
     as_json: JsonLines = False,
 ) -> None:
     """Drop a projection's tables and rebuild them from the whole verified log."""
-    with handled(ctx) as g, stdout_closed_ok(), _engine(g.settings()) as engine:
+    with answering(ctx) as g, _engine(g.settings()) as engine:
         names = None if name is None else [name]
         engine.rebuild(names)
         _show(engine.status(names), as_json=as_json)
@@ -79,7 +79,7 @@ def verify(ctx: typer.Context, as_json: JsonLines = False) -> None:
     digest with the live read model (exit 1 on a mismatch); changes nothing."""
     from kei.app.read_model_audit import audit_read_models
 
-    with handled(ctx) as g, stdout_closed_ok():
+    with answering(ctx) as g:
         settings = g.settings()
         with open_ledger(settings) as ledger:
             audits = audit_read_models(ledger)

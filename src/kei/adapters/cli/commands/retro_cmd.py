@@ -9,18 +9,18 @@ stdout (``--json``: one object per line), the ingest summary to stderr.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kei.adapters.cli.context import handled, open_ledger, seal_key, stderr
+from kei.adapters.cli.context import answering, service_scope, stderr
 from kei.adapters.cli.limits import COUNT_MAX
 from kei.adapters.cli.options import JsonLines, JsonObject
-from kei.adapters.cli.output import json_line, stdout_closed_ok
+from kei.adapters.cli.output import json_line
 from kei.app.ledger.tail import printable as safe
 
 if TYPE_CHECKING:
@@ -37,17 +37,12 @@ def register(app: typer.Typer) -> None:
     app.add_typer(retro_app, name="retro")
 
 
-@contextmanager
-def _service(settings: Settings, *, write: bool = False) -> Iterator[RetroService]:
+def _service(settings: Settings, *, write: bool = False) -> AbstractContextManager[RetroService]:
     from kei.adapters.files.leaks import load_matrix
     from kei.app.retro import RetroService
 
     matrix = load_matrix(None, os.environ, settings.home)
-    with (
-        open_ledger(settings, with_key=write) as ledger,
-        RetroService(ledger, matrix, seal_key=seal_key(settings)) as service,
-    ):
-        yield service
+    return service_scope(settings, partial(RetroService, matrix=matrix), write=write)
 
 
 @retro_app.command("ingest")
@@ -58,7 +53,7 @@ def ingest_cmd(
     as_json: JsonObject = False,
 ) -> None:
     """Append the transcript's events the log does not hold yet (same file twice: none)."""
-    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings(), write=True) as service:
+    with answering(ctx) as g, _service(g.settings(), write=True) as service:
         report = service.ingest(transcript, session)
     skipped = [{"line": s.line_no, "reason": s.reason} for s in report.skipped]
     if as_json:
@@ -80,7 +75,7 @@ def show_cmd(ctx: typer.Context, session: SessionArg, as_json: JsonObject = Fals
     """A session's retrospective: duration from its own times, tools, files, errors."""
     from kei.domain.retro.sessions import retrospective
 
-    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
+    with answering(ctx) as g, _service(g.settings()) as service:
         retro = retrospective(service.events(session), session)
     if retro is None:
         stderr().print(f"kei: no events for session {safe(session)}", markup=False)
@@ -109,7 +104,7 @@ def patterns_cmd(
     """Event classes that recur within a session, and across sessions."""
     from kei.domain.retro.sessions import all_patterns, patterns_across_sessions
 
-    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
+    with answering(ctx) as g, _service(g.settings()) as service:
         events = service.events()
     found = [*all_patterns(events), *patterns_across_sessions(events)]
     for p in (p for p in found if p.count >= min_count):
@@ -130,7 +125,7 @@ def similar_cmd(
     """The sessions most like SESSION by TF-IDF over their real content."""
     from kei.domain.retro.sessions import documents, similar_sessions
 
-    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
+    with answering(ctx) as g, _service(g.settings()) as service:
         found = similar_sessions(session, documents(service.events()), k)
     for s in found:
         if as_json:
@@ -144,7 +139,7 @@ def coaccess_cmd(ctx: typer.Context, as_json: JsonLines = False) -> None:
     """Files touched within 300 s of each other, most often first."""
     from kei.domain.retro.sessions import coaccess_pairs
 
-    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
+    with answering(ctx) as g, _service(g.settings()) as service:
         pairs = coaccess_pairs(service.events())
     for p in pairs:
         row: dict[str, Any] = asdict(p)

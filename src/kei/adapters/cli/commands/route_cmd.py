@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kei.adapters.cli.context import handled, open_ledger, seal_key, stderr
+from kei.adapters.cli.context import answering, service_scope, stderr
 from kei.adapters.cli.limits import INT64_MAX
 from kei.adapters.cli.options import DryRun, JsonLines, JsonObject
-from kei.adapters.cli.output import json_line, stdout_closed_ok
+from kei.adapters.cli.output import json_line
 from kei.app.ledger.tail import printable as safe
 from kei.domain.routing.posterior import Beta
 
@@ -40,17 +40,12 @@ def register(app: typer.Typer) -> None:
     app.add_typer(posterior_app, name="posterior")
 
 
-@contextmanager
-def _service(settings: Settings, *, write: bool = False) -> Iterator[RouteService]:
+def _service(settings: Settings, *, write: bool = False) -> AbstractContextManager[RouteService]:
     from kei.adapters.files.catalog import load_catalog
     from kei.app.routing import RouteService
 
     catalog = load_catalog(settings.home)
-    with (
-        open_ledger(settings, with_key=write) as ledger,
-        RouteService(ledger, catalog, seal_key=seal_key(settings)) as service,
-    ):
-        yield service
+    return service_scope(settings, partial(RouteService, catalog=catalog), write=write)
 
 
 @route_app.command("select")
@@ -73,7 +68,7 @@ def select_cmd(
     """Choose the cheapest model whose posterior clears the bar, and record why."""
     from kei.domain.routing.select import DecisionInput
 
-    with handled(ctx) as g, stdout_closed_ok():
+    with answering(ctx) as g:
         if policy == "thompson" and seed is None:
             seed = secrets.randbits(63)  # recorded with the decision, so explain re-derives it
         inp = DecisionInput(dna=dna, prompt=prompt, pinned=pin, policy=policy,
@@ -124,7 +119,7 @@ def outcome_cmd(
     as_json: JsonObject = False,
 ) -> None:
     """Record how the routed work turned out: what the posteriors learn from."""
-    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings(), write=True) as service:
+    with answering(ctx) as g, _service(g.settings(), write=True) as service:
         name = service.outcome(decision, outcome, depth)
     if as_json:
         json_line({"ok": True, "decision_id": decision, "event": name, "outcome": outcome})
@@ -135,7 +130,7 @@ def outcome_cmd(
 @route_app.command("escalate")
 def escalate_cmd(ctx: typer.Context, decision: DecisionArg, as_json: JsonObject = False) -> None:
     """After a failure: one step up the ladder (at most two), or surrender (exit 1)."""
-    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings(), write=True) as service:
+    with answering(ctx) as g, _service(g.settings(), write=True) as service:
         step = service.escalate(decision)
     if as_json:
         json_line({"decision_id": decision, "retry": step is not None,
@@ -157,7 +152,7 @@ def explain_cmd(
     as_json: JsonObject = False,
 ) -> None:
     """Re-derive a decision from the log as of its position, and show the evidence."""
-    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
+    with answering(ctx) as g, _service(g.settings()) as service:
         found = service.explain(decision, prompt)
     if as_json:
         json_line(_explained(found))
@@ -207,7 +202,7 @@ def calibrate_cmd(
     as_json: JsonObject = False,
 ) -> None:
     """Upstream's leave-one-out grid search for the kernel weights."""
-    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings(), write=apply) as service:
+    with answering(ctx) as g, _service(g.settings(), write=apply) as service:
         result, name = service.calibrate(apply=apply)
     w = result.weights
     if as_json:
@@ -233,7 +228,7 @@ def show_cmd(
     as_json: JsonLines = False,
 ) -> None:
     """Each (task class, model): successes, failures, Beta mean and lower bound."""
-    with handled(ctx) as g, stdout_closed_ok(), _service(g.settings()) as service:
+    with answering(ctx) as g, _service(g.settings()) as service:
         rows = service.posteriors(task_class)
     if not rows and not as_json:
         stderr().print("kei: no outcomes recorded yet", markup=False)

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from kei.adapters.cli.context import handled, is_tty, open_ledger, seal_key, stderr
+from kei.adapters.cli.context import answering, is_tty, open_ledger, seal_key, stderr
 from kei.adapters.cli.limits import INT64_MAX, INT64_MIN
 from kei.adapters.cli.options import JsonObject, Since, chosen_format, time_us
-from kei.adapters.cli.output import json_line, stdout_closed_ok
+from kei.adapters.cli.output import json_line
 from kei.app.ledger.tail import printable as safe
 from kei.domain.agents import skills as sk
 from kei.domain.events import SkillInvoked
@@ -64,7 +64,7 @@ def record(
     """Append one skill.invoked event to stream skill/NAME."""
     from kei.app.skills import SkillService
 
-    with handled(ctx) as g, stdout_closed_ok():
+    with answering(ctx) as g:
         ok = sk.parse_success(success)
         sk.validate_invocation(name, duration_ms)
         payload = SkillInvoked(
@@ -97,7 +97,7 @@ def report(
     last 30 days unless --since says otherwise (--json: one JSON array)."""
     from kei.adapters.cli import render
 
-    with handled(ctx) as g, stdout_closed_ok():
+    with answering(ctx) as g:
         chosen = chosen_format(fmt, as_json=as_json, formats=FORMATS, default="markdown")
         since_us = time_us(since or f"{sk.DEFAULT_WINDOW_DAYS}d")
         with _service(g.settings()) as skills:
@@ -113,7 +113,7 @@ def report(
 @skill_app.command("last-used")
 def last_used(ctx: typer.Context, name: NameArg, as_json: JsonObject = False) -> None:
     """When the skill was last invoked (\"never\" when it never was)."""
-    with handled(ctx) as g, stdout_closed_ok():
+    with answering(ctx) as g:
         with _service(g.settings()) as skills:
             found = skills.last_used_us(name)
         moment = None if found is None else _rfc3339(found)

@@ -10,10 +10,10 @@ from typing import Annotated
 
 import typer
 
-from kei.adapters.cli.context import handled, open_ledger
+from kei.adapters.cli.context import answering, open_ledger
 from kei.adapters.cli.limits import COUNT_MAX
 from kei.adapters.cli.options import JsonLines
-from kei.adapters.cli.output import EventPrinter, stdout_closed_ok
+from kei.adapters.cli.output import EventPrinter
 from kei.app.ledger.tail import Follower, TailFilter, latest
 
 events_app = typer.Typer(help="Read the event log.", no_args_is_help=True)
@@ -49,8 +49,7 @@ def tail(
     where = TailFilter(types=tuple(types or ()), streams=tuple(streams or ()))
     printer = EventPrinter(as_json=as_json)
     with (
-        handled(ctx) as g,
-        stdout_closed_ok(),
+        answering(ctx) as g,
         open_ledger(g.settings(), read_only=True) as ledger,
     ):
         shown, head = latest(ledger.store, lines, where)
