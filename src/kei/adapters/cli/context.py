@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -55,6 +55,13 @@ class Globals:
         if warning:
             stderr().print(f"kei: WARNING: {warning}", markup=False)
         return settings
+
+
+def command_group(name: str, help: str) -> tuple[typer.Typer, Callable[[typer.Typer], None]]:
+    """A ``kei`` command group (called with no command, it shows its help), and the
+    ``register(app)`` that adds it to ``app`` as ``kei NAME``."""
+    group = typer.Typer(help=help, no_args_is_help=True)
+    return group, lambda app: app.add_typer(group, name=name)
 
 
 def stderr() -> Console:

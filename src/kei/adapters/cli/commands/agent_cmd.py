@@ -22,6 +22,7 @@ from rich.console import Console
 
 from kei.adapters.cli.context import (
     answering,
+    command_group,
     handled,
     is_tty,
     open_ledger,
@@ -40,16 +41,13 @@ if TYPE_CHECKING:
     from kei.adapters.cli.config import Settings
     from kei.app.agents import AgentService, Outcome
 
-agent_app = typer.Typer(
-    help="Agents: fork, finish, merge, and their lineage.", no_args_is_help=True
-)
+agent_app, register = command_group("agent", "Agents: fork, finish, merge, and their lineage.")
 ARTEFACTS: Final = ("spec.md", "plan.md", "progress.json", "chatlog.md", "handoffs.md", "review.md")
 
 Id = Annotated[str, typer.Argument(help="The agent id.")]
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(agent_app, name="agent")
+Summary = Annotated[str, typer.Option("--summary", help="What the agent did.")]
+Reason = Annotated[str, typer.Option("--reason", help="Why the agent failed.")]
+Status = Annotated[str | None, typer.Option("--status", help="Only this status.")]
 
 
 def _service(settings: Settings, *, write: bool = False) -> AbstractContextManager[AgentService]:
@@ -103,21 +101,13 @@ def fork(
 
 
 @agent_app.command("done")
-def done(
-    ctx: typer.Context,
-    agent_id: Id,
-    summary: Annotated[str, typer.Option("--summary", help="What the agent did.")],
-) -> None:
+def done(ctx: typer.Context, agent_id: Id, summary: Summary) -> None:
     """running -> done; a second done keeps the first summary and appends nothing."""
     _append(ctx, lambda service: service.done(agent_id, summary))
 
 
 @agent_app.command("fail")
-def fail(
-    ctx: typer.Context,
-    agent_id: Id,
-    reason: Annotated[str, typer.Option("--reason", help="Why the agent failed.")],
-) -> None:
+def fail(ctx: typer.Context, agent_id: Id, reason: Reason) -> None:
     """running -> failed; a second fail keeps the first reason and appends nothing."""
     _append(ctx, lambda service: service.fail(agent_id, reason))
 
@@ -145,11 +135,7 @@ def outcome(
 
 
 @agent_app.command("list")
-def list_agents(
-    ctx: typer.Context,
-    status: Annotated[str | None, typer.Option("--status", help="Only this status.")] = None,
-    as_json: JsonLines = False,
-) -> None:
+def list_agents(ctx: typer.Context, status: Status = None, as_json: JsonLines = False) -> None:
     """Every agent, newest first: id, status, branch, fork time, parent, spec."""
     from kei.adapters.cli import render
 

@@ -20,6 +20,7 @@ from rich.console import Console
 
 from kei.adapters.cli.context import (
     answering,
+    command_group,
     is_tty,
     open_ledger,
     seal_key,
@@ -39,13 +40,9 @@ if TYPE_CHECKING:
     from kei.app.cost_reads import Report
     from kei.app.costs import CostService
 
-cost_app = typer.Typer(help="Model-call costs: record, amend, report.", no_args_is_help=True)
+cost_app, register = command_group("cost", "Model-call costs: record, amend, report.")
 
 GROUPS: Final = ("agent", "provider", "model", "day")  # as kei.app.costs
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(cost_app, name="cost")
 
 
 def _service(settings: Settings, *, write: bool = False) -> AbstractContextManager[CostService]:

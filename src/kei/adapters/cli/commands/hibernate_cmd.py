@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kei.adapters.cli.commands import replay_cmd
-from kei.adapters.cli.context import handled, open_ledger, stderr
+from kei.adapters.cli.context import command_group, handled, open_ledger, stderr
 from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.options import DryRun, Force, JsonObject, SincePosition
 from kei.adapters.cli.output import json_line, progress_bars
@@ -26,14 +26,9 @@ from kei.errors import InputError
 if TYPE_CHECKING:
     from kei.app.bundle.inspect import Inspection
 
-hibernate_app = typer.Typer(
-    help="Bundles: the whole signed log in one file, to move or restore it.",
-    no_args_is_help=True,
+hibernate_app, register = command_group(
+    "hibernate", "Bundles: the whole signed log in one file, to move or restore it."
 )
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(hibernate_app, name="hibernate")
 
 
 @hibernate_app.command("export")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Final, Protocol
 
 import typer
 
-from kei.adapters.cli.context import answering, is_tty, open_ledger
+from kei.adapters.cli.context import answering, command_group, is_tty, open_ledger
 from kei.adapters.cli.options import DryRun, JsonObject
 from kei.adapters.cli.output import json_line
 
@@ -33,12 +33,8 @@ class Importer(Protocol):
     ) -> ImportReport: ...
 
 
-import_app = typer.Typer(help="Import other systems' histories into kei.", no_args_is_help=True)
+import_app, register = command_group("import", "Import other systems' histories into kei.")
 SHOWN: Final = 20
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(import_app, name="import")
 
 
 @import_app.command("kei-ledger")

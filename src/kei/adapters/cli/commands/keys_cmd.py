@@ -11,16 +11,19 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from kei.adapters.cli.context import handled, is_tty, load_signing_key, open_ledger, stderr
+from kei.adapters.cli.context import (
+    command_group,
+    handled,
+    is_tty,
+    load_signing_key,
+    open_ledger,
+    stderr,
+)
 from kei.adapters.cli.options import JsonLines
 from kei.app.ledger.tail import printable as safe
 from kei.errors import InputError
 
-keys_app = typer.Typer(help="Create, list, export and revoke signing keys.", no_args_is_help=True)
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(keys_app, name="keys")
+keys_app, register = command_group("keys", "Create, list, export and revoke signing keys.")
 
 
 _KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kei.adapters.cli.context import answering
+from kei.adapters.cli.context import answering, command_group
 from kei.adapters.cli.options import JsonLines
 from kei.adapters.cli.output import json_line
 from kei.errors import InputError
@@ -32,8 +32,9 @@ if TYPE_CHECKING:
     from kei.domain.leaks.matrix import Matrix
     from kei.domain.leaks.verdicts import Violation
 
-leaks_app = typer.Typer(help="The leak matrix: scan text for secrets, list and test the rules.",
-                        no_args_is_help=True)  # fmt: skip
+leaks_app, register = command_group(
+    "leaks", "The leak matrix: scan text for secrets, list and test the rules."
+)
 
 STDIN = "-"
 FAIL_ON = ("substitute", "warn", "block")  # from the most findings failing to the fewest
@@ -42,13 +43,12 @@ MatrixOpt = Annotated[
     typer.Option("--matrix", help="Rule file (default: $KEI_LEAK_MATRIX_PATH, else the "
                  "shipped rules plus $KEI_HOME/leaks.toml).", dir_okay=False),
 ]  # fmt: skip
+PatternOpt = Annotated[
+    str, typer.Option("--pattern", help="A candidate secret: which rule would catch it?")
+]
 ScopeOpt = Annotated[
     str, typer.Option("--scope", help="all-writes, public-mirror, github-push or commit-msg.")
 ]
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(leaks_app, name="leaks")
 
 
 @leaks_app.command("scan")
@@ -130,13 +130,7 @@ def list_rules(
 
 
 @leaks_app.command("lint")
-def lint(
-    ctx: typer.Context,
-    pattern: Annotated[
-        str, typer.Option("--pattern", help="A candidate secret: which rule would catch it?")
-    ],
-    matrix_file: MatrixOpt = None,
-) -> None:
+def lint(ctx: typer.Context, pattern: PatternOpt, matrix_file: MatrixOpt = None) -> None:
     """Print the id of the first rule that matches a string, or 'no match'; always exit 0."""
     with answering(ctx) as g:
         rule = _load(matrix_file, g.settings().home).lint(pattern)

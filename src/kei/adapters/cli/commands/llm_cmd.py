@@ -25,7 +25,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
-from kei.adapters.cli.context import answering, globals_of, open_ledger, seal_key, stderr
+from kei.adapters.cli.context import (
+    answering,
+    command_group,
+    globals_of,
+    open_ledger,
+    seal_key,
+    stderr,
+)
 from kei.adapters.cli.exits import LLM_EXITS
 from kei.adapters.cli.options import BudgetMicro, JsonLines, JsonObject
 from kei.adapters.cli.output import json_line
@@ -36,8 +43,9 @@ if TYPE_CHECKING:
     from kei.app.llm import CallResult, LlmService
     from kei.domain.catalog.catalog import Catalog
 
-llm_app = typer.Typer(help="Local LLM backends: health, routing, recorded chat calls.",
-                      no_args_is_help=True)  # fmt: skip
+llm_app, register = command_group(
+    "llm", "Local LLM backends: health, routing, recorded chat calls."
+)
 
 BACKENDS_ENV: Final = "KEI_LLM_BACKENDS"
 ModelOpt = Annotated[str, typer.Option("--model", help="Model id, alias or backend tag.")]
@@ -47,10 +55,6 @@ RequireLocal = Annotated[
 RoleOpt = Annotated[
     str | None, typer.Option("--role", help="Fallback models must carry this role tag.")
 ]
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(llm_app, name="llm")
 
 
 # -- the commands ---------------------------------------------------------------------

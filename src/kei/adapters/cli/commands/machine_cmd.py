@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kei.adapters.cli.context import answering, is_tty
+from kei.adapters.cli.context import answering, command_group, is_tty
 from kei.adapters.cli.options import JsonObject
 from kei.adapters.cli.output import json_line
 
@@ -25,12 +25,9 @@ if TYPE_CHECKING:
     from kei.domain.machine.facts import Gpu, Machine
     from kei.domain.machine.recommend import Recommendation
 
-machine_app = typer.Typer(help="This machine: hardware, tooling, and the local models it can run.",
-                          no_args_is_help=True)  # fmt: skip
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(machine_app, name="machine")
+machine_app, register = command_group(
+    "machine", "This machine: hardware, tooling, and the local models it can run."
+)
 
 
 @machine_app.command("probe")

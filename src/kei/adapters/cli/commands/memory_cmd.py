@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kei.adapters.cli.context import answering, open_ledger, service_scope, stderr
+from kei.adapters.cli.context import answering, command_group, open_ledger, service_scope, stderr
 from kei.adapters.cli.limits import COUNT_MAX
 from kei.adapters.cli.options import JsonLines, JsonObject, Since, since_us, time_us
 from kei.adapters.cli.output import json_line
@@ -31,8 +31,9 @@ if TYPE_CHECKING:
     from kei.app.memory import MemoryService
     from kei.domain.memory.query import MemoryQuery
 
-memory_app = typer.Typer(help="What agents remember: write, query, search, forget.",
-                         no_args_is_help=True)  # fmt: skip
+memory_app, register = command_group(
+    "memory", "What agents remember: write, query, search, forget."
+)
 
 KeyArg = Annotated[str, typer.Argument(help="The key.")]
 Namespace = Annotated[str, typer.Option("--namespace", help="The namespace.")]
@@ -47,10 +48,6 @@ Redis = Annotated[
                  help="Read from the Redis mirror at this URL (caught up first)."),
 ]  # fmt: skip
 REDIS_SCHEMES = ("redis", "rediss", "unix")
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(memory_app, name="memory")
 
 
 def namespace_of(namespace: str, session: str | None) -> str:

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from kei.adapters.cli.context import answering, is_tty
+from kei.adapters.cli.context import answering, command_group, is_tty
 from kei.adapters.cli.exits import MODELS_EXITS
 from kei.adapters.cli.limits import INT64_MAX
 from kei.adapters.cli.options import BudgetMicro, JsonLines, JsonObject
@@ -33,16 +33,13 @@ from kei.domain.catalog.catalog import (
     Model,
 )
 
-models_app = typer.Typer(help="The model catalog: list, resolve, price, fallback chains.",
-                         no_args_is_help=True)  # fmt: skip
+models_app, register = command_group(
+    "models", "The model catalog: list, resolve, price, fallback chains."
+)
 
 CapOpt = Annotated[
     str | None, typer.Option("--cap", help="Required capabilities, comma-separated.")
 ]
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(models_app, name="models")
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kei.adapters.cli.config import Settings
-from kei.adapters.cli.context import answering, is_tty, open_ledger, seal_key, stderr
+from kei.adapters.cli.context import answering, command_group, is_tty, open_ledger, seal_key, stderr
 from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.options import JsonLines
 from kei.adapters.cli.output import json_line
@@ -30,11 +30,7 @@ if TYPE_CHECKING:
     from kei.adapters.readmodels.engine import ProjectionEngine, ProjectionStatus
     from kei.app.read_model_audit import Audit
 
-projections_app = typer.Typer(help="Read models built from the log.", no_args_is_help=True)
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(projections_app, name="projections")
+projections_app, register = command_group("projections", "Read models built from the log.")
 
 
 @contextmanager

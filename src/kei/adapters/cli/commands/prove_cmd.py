@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kei.adapters.cli.context import handled, open_ledger, stderr
+from kei.adapters.cli.context import command_group, handled, open_ledger, stderr
 from kei.adapters.cli.limits import INT64_MAX
 from kei.adapters.cli.options import JsonObject
 from kei.errors import InputError, VerificationError
@@ -24,14 +24,13 @@ if TYPE_CHECKING:
     from kei.domain.log.checkpoint import Checkpoint
     from kei.domain.log.proofs import Proof
 
-prove_app = typer.Typer(
-    help="Prove an event is in the log, or that the log only grew since a checkpoint.",
-    no_args_is_help=True,
+prove_app, _register_prove = command_group(
+    "prove", "Prove an event is in the log, or that the log only grew since a checkpoint."
 )
 
 
 def register(app: typer.Typer) -> None:
-    app.add_typer(prove_app, name="prove")
+    _register_prove(app)
     app.command("verify-proof")(verify_proof)
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kei.adapters.cli.context import answering, service_scope, stderr
+from kei.adapters.cli.context import answering, command_group, service_scope, stderr
 from kei.adapters.cli.limits import COUNT_MAX
 from kei.adapters.cli.options import JsonLines, JsonObject
 from kei.adapters.cli.output import json_line
@@ -27,14 +27,9 @@ if TYPE_CHECKING:
     from kei.adapters.cli.config import Settings
     from kei.app.retro import RetroService
 
-retro_app = typer.Typer(help="Session retrospectives from ingested transcripts.",
-                        no_args_is_help=True)  # fmt: skip
+retro_app, register = command_group("retro", "Session retrospectives from ingested transcripts.")
 
 SessionArg = Annotated[str, typer.Argument(help="The session id.")]
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(retro_app, name="retro")
 
 
 def _service(settings: Settings, *, write: bool = False) -> AbstractContextManager[RetroService]:

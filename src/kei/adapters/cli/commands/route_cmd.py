@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kei.adapters.cli.context import answering, service_scope, stderr
+from kei.adapters.cli.context import answering, command_group, service_scope, stderr
 from kei.adapters.cli.limits import INT64_MAX
 from kei.adapters.cli.options import DryRun, JsonLines, JsonObject
 from kei.adapters.cli.output import json_line
@@ -28,16 +28,20 @@ if TYPE_CHECKING:
     from kei.adapters.cli.config import Settings
     from kei.app.routing import Explanation, Routed, RouteService
 
-route_app = typer.Typer(help="Route tasks to the cheapest model good enough.", no_args_is_help=True)
-posterior_app = typer.Typer(help="The Beta posteriors the router learns.", no_args_is_help=True)
+route_app, _register_route = command_group(
+    "route", "Route tasks to the cheapest model good enough."
+)
+posterior_app, _register_posterior = command_group(
+    "posterior", "The Beta posteriors the router learns."
+)
 
 DecisionArg = Annotated[str, typer.Argument(help="The decision id `kei route select` printed.")]
 DELTA = 0.10  # the bound `posterior show` prints, as select's default
 
 
 def register(app: typer.Typer) -> None:
-    app.add_typer(route_app, name="route")
-    app.add_typer(posterior_app, name="posterior")
+    _register_route(app)
+    _register_posterior(app)
 
 
 def _service(settings: Settings, *, write: bool = False) -> AbstractContextManager[RouteService]:

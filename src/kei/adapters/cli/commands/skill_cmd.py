@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from kei.adapters.cli.context import answering, is_tty, open_ledger, seal_key, stderr
+from kei.adapters.cli.context import answering, command_group, is_tty, open_ledger, seal_key, stderr
 from kei.adapters.cli.limits import INT64_MAX, INT64_MIN
 from kei.adapters.cli.options import JsonObject, Since, chosen_format, time_us
 from kei.adapters.cli.output import json_line
@@ -31,17 +31,13 @@ if TYPE_CHECKING:
     from kei.adapters.cli.config import Settings
     from kei.app.skills import SkillService
 
-skill_app = typer.Typer(help="Skill invocations and their success metrics.", no_args_is_help=True)
+skill_app, register = command_group("skill", "Skill invocations and their success metrics.")
 
 NameArg = Annotated[str, typer.Argument(help="The skill's name.")]
 FORMATS = {"markdown": "markdown", "md": "markdown", "json": "json"}
 EMPTY = "*(no skill_invocations in window)*"
 HEADER = "| skill | total | success% | p50_ms | p95_ms | last_ts | recommendation |"
 RULE = "|---|---:|---:|---:|---:|---:|---|"
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(skill_app, name="skill")
 
 
 @skill_app.command("record")

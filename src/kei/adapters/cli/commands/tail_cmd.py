@@ -10,17 +10,13 @@ from typing import Annotated
 
 import typer
 
-from kei.adapters.cli.context import answering, open_ledger
+from kei.adapters.cli.context import answering, command_group, open_ledger
 from kei.adapters.cli.limits import COUNT_MAX
 from kei.adapters.cli.options import JsonLines
 from kei.adapters.cli.output import EventPrinter
 from kei.app.ledger.tail import Follower, TailFilter, latest
 
-events_app = typer.Typer(help="Read the event log.", no_args_is_help=True)
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(events_app, name="events")
+events_app, register = command_group("events", "Read the event log.")
 
 
 @events_app.command("tail")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kei.adapters.cli.context import handled, stderr
+from kei.adapters.cli.context import command_group, handled, stderr
 from kei.adapters.cli.options import Force, OutFile
 from kei.errors import InputError, KeyFileError, VerificationError
 
@@ -26,14 +26,10 @@ if TYPE_CHECKING:
     from kei.domain.log.checkpoint import Checkpoint
     from kei.domain.log.keys import SigningKey
 
-witness_app = typer.Typer(
-    help="Cosign checkpoints of other ledgers (C2SP tlog-cosignature).", no_args_is_help=True
+witness_app, register = command_group(
+    "witness", "Cosign checkpoints of other ledgers (C2SP tlog-cosignature)."
 )
 DEFAULT_KEY = "witness.key"
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(witness_app, name="witness")
 
 
 def _key_path(ctx: typer.Context, key: Path | None) -> Path:
