@@ -25,8 +25,6 @@ from kei.adapters.cli.context import (
     command_group,
     handled,
     is_tty,
-    open_ledger,
-    seal_key,
     service_scope,
     stderr,
 )
@@ -187,15 +185,11 @@ def tree_cmd(
     """ROOT and every agent below it (by parent agent id), indented by depth, with status
     and current cost."""
     from kei.adapters.cli import render
-    from kei.adapters.files.catalog import load_catalog
+    from kei.adapters.cli.commands.cost_cmd import read_costs
     from kei.app import cost_reads
 
     with answering(ctx) as g:
-        settings = g.settings()
-        catalog = load_catalog(settings.home)
-        with open_ledger(settings) as ledger:
-            cost_reads.caught_up(ledger, seal_key=seal_key(settings))
-            nodes = cost_reads.tree(ledger.store, root, catalog, full=as_json)
+        nodes = read_costs(g.settings(), lambda s, c: cost_reads.tree(s, root, c, full=as_json))
         if as_json:
             for n in nodes:
                 cost = {"micro_cents": n.cost.micro_cents, "unverified_events": n.cost.unverified}

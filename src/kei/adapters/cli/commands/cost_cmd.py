@@ -12,8 +12,9 @@ TOTAL always covers every row.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final, TypeVar
 
 import typer
 from rich.console import Console
@@ -37,11 +38,13 @@ from kei.errors import InputError
 
 if TYPE_CHECKING:
     from kei.adapters.cli.config import Settings
+    from kei.adapters.store.base import EventStore
     from kei.app.cost_reads import Report
     from kei.app.costs import CostService
 
 cost_app, register = command_group("cost", "Model-call costs: record, amend, report.")
 
+T = TypeVar("T")
 GROUPS: Final = ("agent", "provider", "model", "day")  # as kei.app.costs
 
 
@@ -172,16 +175,13 @@ def report(
 ) -> None:
     """Exact totals per agent, provider, model or UTC day; amended costs count once."""
     from kei.adapters.cli import render
-    from kei.adapters.files.catalog import load_catalog
     from kei.app import cost_reads
 
     with answering(ctx) as g:
         start_us = since_us(since)
-        settings = g.settings()
-        catalog = load_catalog(settings.home)
-        with open_ledger(settings) as ledger:
-            cost_reads.caught_up(ledger, seal_key=seal_key(settings), only=["costs"])
-            result = cost_reads.report(ledger.store, by, catalog, start_us)
+        result = read_costs(
+            g.settings(), lambda s, c: cost_reads.report(s, by, c, start_us), only=["costs"]
+        )
         if as_json:
             json_line(report_dict(result, start_us, limit))
         elif is_tty() and result.rows and render.fits(len(render.shown(result, limit))):
@@ -193,6 +193,23 @@ def report(
                     f"kei: the {limit} biggest of {len(result.rows)} rows; TOTAL covers all",
                     markup=False,
                 )
+
+
+def read_costs(
+    settings: Settings,
+    read: Callable[[EventStore, Catalog], T],
+    *,
+    only: Sequence[str] | None = None,
+) -> T:
+    """``read`` the store with the catalog that prices its costs, once the cost read
+    models (``agents`` and ``costs``, or ``only`` these) answer for the whole log."""
+    from kei.adapters.files.catalog import load_catalog
+    from kei.app import cost_reads
+
+    catalog = load_catalog(settings.home)
+    with open_ledger(settings) as ledger:
+        cost_reads.caught_up(ledger, seal_key=seal_key(settings), only=only)
+        return read(ledger.store, catalog)
 
 
 def _money(micro: int) -> dict[str, Any]:

@@ -49,8 +49,7 @@ def export(
     from kei.app.jsonl.export import export_jsonl
 
     with answering(ctx) as g:
-        if fmt not in FORMATS:
-            raise InputError(f"unknown format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
+        _check_format(fmt)
         settings = g.settings()
         protected = settings.protected()
         if out is not None and out != "-":
@@ -63,6 +62,11 @@ def export(
                 write = partial(export_jsonl, ledger.store, since=since)
                 count = _to_file(out, protected, force, write)
         stderr().print(f"exported {count} events", markup=False)
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
 
 
 def _to_file(
@@ -90,8 +94,7 @@ def import_(
     from kei.app.jsonl.importing import import_jsonl
 
     with handled(ctx) as g:
-        if fmt not in FORMATS:
-            raise InputError(f"unknown format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
+        _check_format(fmt)
         settings = g.settings()
         with _input(source) as lines:
             done = import_jsonl(
