@@ -47,6 +47,14 @@ cost_app, register = command_group("cost", "Model-call costs: record, amend, rep
 T = TypeVar("T")
 GROUPS: Final = ("agent", "provider", "model", "day")  # as kei.app.costs
 
+ByOpt = Annotated[str, typer.Option("--by", help=" | ".join(GROUPS))]
+LimitOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--limit", min=1, max=COUNT_MAX, help="Only the N biggest rows (the TOTAL covers all)."
+    ),
+]
+
 
 def _service(settings: Settings, *, write: bool = False) -> AbstractContextManager[CostService]:
     from kei.app.costs import CostService
@@ -163,14 +171,9 @@ def amend(
 @cost_app.command("report")
 def report(
     ctx: typer.Context,
-    by: Annotated[str, typer.Option("--by", help=" | ".join(GROUPS))] = "agent",
+    by: ByOpt = "agent",
     since: Since = None,
-    limit: Annotated[
-        int | None,
-        typer.Option(
-            "--limit", min=1, max=COUNT_MAX, help="Only the N biggest rows (the TOTAL covers all)."
-        ),
-    ] = None,
+    limit: LimitOpt = None,
     as_json: JsonObject = False,
 ) -> None:
     """Exact totals per agent, provider, model or UTC day; amended costs count once."""

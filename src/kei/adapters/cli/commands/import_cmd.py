@@ -36,15 +36,17 @@ class Importer(Protocol):
 import_app, register = command_group("import", "Import other systems' histories into kei.")
 SHOWN: Final = 20
 
+LedgerArg = Annotated[
+    Path, typer.Argument(metavar="PATH", help="The upstream kei-ledger SQLite file (v1–v9).")
+]
+BundleArg = Annotated[
+    Path, typer.Argument(metavar="BUNDLE", help="The upstream kei-hibernate .tar.zst bundle.")
+]
+
 
 @import_app.command("kei-ledger")
 def kei_ledger(
-    ctx: typer.Context,
-    path: Annotated[
-        Path, typer.Argument(metavar="PATH", help="The upstream kei-ledger SQLite file (v1–v9).")
-    ],
-    dry_run: DryRun = False,
-    as_json: JsonObject = False,
+    ctx: typer.Context, path: LedgerArg, dry_run: DryRun = False, as_json: JsonObject = False
 ) -> None:
     """Import an upstream kei-ledger database; a re-run appends only what is missing."""
     from kei.app.importers import import_kei_ledger
@@ -54,12 +56,7 @@ def kei_ledger(
 
 @import_app.command("kei-hibernate")
 def kei_hibernate(
-    ctx: typer.Context,
-    bundle: Annotated[
-        Path, typer.Argument(metavar="BUNDLE", help="The upstream kei-hibernate .tar.zst bundle.")
-    ],
-    dry_run: DryRun = False,
-    as_json: JsonObject = False,
+    ctx: typer.Context, bundle: BundleArg, dry_run: DryRun = False, as_json: JsonObject = False
 ) -> None:
     """Check an upstream kei-hibernate bundle whole, then import its kei-ledger database."""
     from kei.app.importers.kei_hibernate import import_kei_hibernate

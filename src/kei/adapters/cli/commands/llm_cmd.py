@@ -55,7 +55,18 @@ RequireLocal = Annotated[
 RoleOpt = Annotated[
     str | None, typer.Option("--role", help="Fallback models must carry this role tag.")
 ]
-
+PromptArg = Annotated[str, typer.Argument(help="The user message.")]
+SystemOpt = Annotated[str | None, typer.Option("--system", help="A system message.")]
+AgentOpt = Annotated[
+    str | None, typer.Option("--agent", help="Record the call's cost for this agent.")
+]
+TimeoutOpt = Annotated[
+    float, typer.Option("--timeout", min=0.1, help="Seconds to wait for each piece of answer.")
+]
+StartServerOpt = Annotated[
+    bool,
+    typer.Option("--start-server", help="Start llama-server on the GGUF file if none runs."),
+]
 
 # -- the commands ---------------------------------------------------------------------
 
@@ -112,21 +123,14 @@ def route(
 def chat(
     ctx: typer.Context,
     model: ModelOpt,
-    prompt: Annotated[str, typer.Argument(help="The user message.")],
-    system: Annotated[str | None, typer.Option("--system", help="A system message.")] = None,
-    agent: Annotated[
-        str | None, typer.Option("--agent", help="Record the call's cost for this agent.")
-    ] = None,
+    prompt: PromptArg,
+    system: SystemOpt = None,
+    agent: AgentOpt = None,
     require_local: RequireLocal = False,
     role: RoleOpt = None,
     budget_micro: BudgetMicro = None,
-    timeout: Annotated[
-        float, typer.Option("--timeout", min=0.1, help="Seconds to wait for each piece of answer.")
-    ] = 120.0,
-    start_server: Annotated[
-        bool,
-        typer.Option("--start-server", help="Start llama-server on the GGUF file if none runs."),
-    ] = False,
+    timeout: TimeoutOpt = 120.0,
+    start_server: StartServerOpt = False,
     as_json: JsonObject = False,
 ) -> None:
     """Send one chat message through the routed backend; the call is recorded in the ledger."""

@@ -29,20 +29,23 @@ machine_app, register = command_group(
     "machine", "This machine: hardware, tooling, and the local models it can run."
 )
 
+MockDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--mock-dir", help="Replay captured <command>.stdout files from DIR.", metavar="DIR"
+    ),
+]
+NoToolingOpt = Annotated[
+    bool, typer.Option("--no-tooling", help="Skip looking for ollama, llama.cpp, etc.")
+]
+
 
 @machine_app.command("probe")
 def probe_machine(
     ctx: typer.Context,
     as_json: JsonObject = False,
-    mock_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--mock-dir", help="Replay captured <command>.stdout files from DIR.", metavar="DIR"
-        ),
-    ] = None,
-    no_tooling: Annotated[
-        bool, typer.Option("--no-tooling", help="Skip looking for ollama, llama.cpp, etc.")
-    ] = False,
+    mock_dir: MockDirOpt = None,
+    no_tooling: NoToolingOpt = False,
 ) -> None:
     """OS, CPU, memory, GPUs and local-LLM tooling, and which models fit (exit 0 on any OS)."""
     from kei.adapters.machine.probe import FixtureRunner, Runner, SubprocessRunner, probe
