@@ -39,22 +39,25 @@ EMPTY = "*(no skill_invocations in window)*"
 HEADER = "| skill | total | success% | p50_ms | p95_ms | last_ts | recommendation |"
 RULE = "|---|---:|---:|---:|---:|---:|---|"
 
+DurationMsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--duration-ms", min=INT64_MIN, max=INT64_MAX, help="How long it ran, in ms (>= 0)."
+    ),
+]
+TrajectoryOpt = Annotated[
+    str | None, typer.Option("--trajectory", help="The trajectory it was part of.")
+]
+
 
 @skill_app.command("record")
 def record(
     ctx: typer.Context,
     name: NameArg,
     success: Annotated[str, typer.Option("--success", help="1 if it worked, 0 if not.")],
-    duration_ms: Annotated[
-        int | None,
-        typer.Option(
-            "--duration-ms", min=INT64_MIN, max=INT64_MAX, help="How long it ran, in ms (>= 0)."
-        ),
-    ] = None,
+    duration_ms: DurationMsOpt = None,
     agent: Annotated[str | None, typer.Option("--agent", help="The agent that used it.")] = None,
-    trajectory: Annotated[
-        str | None, typer.Option("--trajectory", help="The trajectory it was part of.")
-    ] = None,
+    trajectory: TrajectoryOpt = None,
     as_json: JsonObject = False,
 ) -> None:
     """Append one skill.invoked event to stream skill/NAME."""
