@@ -1,4 +1,5 @@
-"""Shared CLI plumbing: global options, settings, opening the ledger, error printing.
+"""Shared CLI plumbing: global options, settings, command groups, opening the ledger
+(and a read-model service over it), error printing.
 
 Command modules import heavy libraries (the stores, SQLAlchemy, the services) inside
 their command functions, and this module imports none at the top, so each command
@@ -11,7 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -26,11 +27,10 @@ from kei.errors import InputError, KeiError
 
 if TYPE_CHECKING:
     from kei.app.ledger.ledger import Ledger
-    from kei.app.readmodels import ReadModelService
     from kei.domain.log.keys import SigningKey
 
-_Service = TypeVar("_Service", bound="ReadModelService")
-_Service_co = TypeVar("_Service_co", bound="ReadModelService", covariant=True)
+_Service = TypeVar("_Service")
+_Service_co = TypeVar("_Service_co", covariant=True)
 
 
 @dataclass(slots=True)
@@ -183,9 +183,12 @@ def open_ledger(
 
 
 class ServiceType(Protocol[_Service_co]):
-    """A read-model service's constructor, as :func:`service_scope` calls it."""
+    """A read-model service's constructor, as :func:`service_scope` calls it: the
+    service is its own context manager, closing its read models."""
 
-    def __call__(self, ledger: Ledger, /, *, seal_key: bytes | None) -> _Service_co: ...
+    def __call__(
+        self, ledger: Ledger, /, *, seal_key: bytes | None
+    ) -> AbstractContextManager[_Service_co]: ...
 
 
 @contextmanager
