@@ -64,6 +64,11 @@ class ReadModels(Closing):
         self.engine.catch_up(names)
         return self
 
+    def position(self) -> int:
+        """The log position these read models have folded to (the least of theirs): the
+        position an answer read from them right after a catch-up was computed at."""
+        return min((position for _, position in self.engine.states().values()), default=0)
+
     @property
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``: for the queries the two write differently."""

@@ -13,7 +13,8 @@ check).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TypedDict
 
@@ -34,6 +35,7 @@ from kei.app.ledger.appending import (
 from kei.app.ledger.keyed import KeyedLedger
 from kei.app.ledger.leak_guard import guard_batch
 from kei.app.ledger.retrying import RetryPolicy, retry_write
+from kei.app.ledger.riding import RIDER, Rider
 from kei.domain import events
 from kei.domain.events.limits import check_batch
 from kei.domain.leaks.matrix import Matrix
@@ -113,9 +115,26 @@ class WritingLedger(KeyedLedger, Closing):
             raise InputError(
                 f"a batch holds at most {LIMITS.max_batch_events} events, got {len(new_events)}"
             )
+        rider = RIDER.get()
+        mine = len(new_events)
+        if rider is not None:
+            new_events = [*new_events, *rider.events(new_events)]
         strings = check_batch(new_events)  # every field within its limits (domain/events/limits.py)
-        guarded, mine = guard_batch(new_events, self._leaks, strings)  # refuses secrets
-        return self._append(guarded)[:mine]
+        guarded, ours = guard_batch(new_events, self._leaks, strings)  # refuses secrets
+        recorded = self._append(guarded)
+        if rider is not None and ours > mine:
+            rider.landed(recorded[mine:ours])
+        return recorded[:mine]
+
+    @contextmanager
+    def riding(self, rider: Rider) -> Iterator[Rider]:
+        """Add ``rider``'s events to the batches appended in this block, in this thread
+        or task only (``app/ledger/riding.py``)."""
+        token = RIDER.set(rider)
+        try:
+            yield rider
+        finally:
+            RIDER.reset(token)
 
     def _append(self, new_events: Sequence[NewEvent]) -> list[RecordedEvent]:
         if len(new_events) > LIMITS.max_batch_events:

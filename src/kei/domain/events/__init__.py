@@ -32,6 +32,7 @@ from kei.domain.events.ledger import KeyRevoked as KeyRevoked
 from kei.domain.events.ledger import LedgerGenesis as LedgerGenesis
 from kei.domain.events.llm import BackendRouteDecided as BackendRouteDecided
 from kei.domain.events.llm import LlmCallCompleted as LlmCallCompleted
+from kei.domain.events.mcp import ToolCalled as ToolCalled
 from kei.domain.events.memory import MemoryCompacted as MemoryCompacted
 from kei.domain.events.memory import MemoryForgotten as MemoryForgotten
 from kei.domain.events.memory import MemoryWritten as MemoryWritten

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import msgspec
 
-from kei.domain.events import agents, leaks, ledger, llm, memory, routing, traces
+from kei.domain.events import agents, leaks, ledger, llm, mcp, memory, routing, traces
 from kei.domain.events.payload import Origin, Payload
 from kei.errors import InputError
 
@@ -65,6 +65,7 @@ REGISTRY: Final[dict[str, EventType]] = {
         EventType("leak.noted", leaks.LeakNoted, 1, ("stream", "event_type", "redacted_by")),
         EventType("trace.recorded", traces.TraceRecorded, 1, ("session", "kind", "event_class")),
         EventType("trace.rejected", traces.TraceRejected, 1, ("session", "line_no", "rule")),
+        EventType(mcp.TOOL_CALLED, mcp.ToolCalled, 1, ("tool", "client_name", "is_error")),
     )
 }
 _BY_CLASS: Final = {t.payload_type: t for t in REGISTRY.values()}

@@ -34,6 +34,7 @@ FREE_TEXT: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "llm.call.completed": ("error",),
         "route.escalated": ("reason",),
         "trace.recorded": ("text",),
+        "mcp.tool.called": ("error",),
     }
 )
 
