@@ -19,6 +19,7 @@ from kei.adapters.cli.commands import (
     leaks_cmd,
     llm_cmd,
     machine_cmd,
+    mcp_cmd,
     memory_cmd,
     models_cmd,
     projections_cmd,
@@ -89,6 +90,7 @@ retro_cmd.register(app)
 route_cmd.register(app)
 demo_cmd.register(app)
 witness_cmd.register(app)
+mcp_cmd.register(app)
 
 
 def main() -> None:
