@@ -237,3 +237,35 @@ def test_raw_frames_negotiate_answer_ping_and_never_reply_to_notifications(
     assert replies[0]["result"]["protocolVersion"] in HANDSHAKE_VERSIONS
     assert replies[1]["result"] == {}
     assert replies[2]["result"]["isError"] is True
+
+
+def test_two_clients_with_two_keys_write_at_once_and_each_call_is_attributable(
+    env: dict[str, str], store_url: str
+) -> None:
+    assert kei(["keys", "new", "second"], env).returncode == 0
+    second = {**env, "KEI_KEY": "second"}
+
+    async def client(environment: dict[str, str], name: str) -> None:
+        info = Implementation(name=name, version="1")
+        async with Client(_params(environment), mode="legacy", client_info=info) as c:
+            for i in range(8):
+                _answer(await c.call_tool("memory_write", {"key": f"{name}-{i}", "value": "v"}))
+                _answer(await c.call_tool("agent_fork", {"agent_id": f"{name}-{i}", "branch": "b"}))
+
+    async def both() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(client, env, "one")
+            group.start_soon(client, second, "two")
+
+    anyio.run(both)
+    assert kei(["verify-chain"], env).returncode == 0
+    with kei_api.Ledger.open(store_url) as ledger:
+        calls = [e for e in ledger.read() if e.type == "mcp.tool.called"]
+    signers: dict[str, set[str]] = {}
+    for e in calls:
+        payload = e.payload()
+        assert isinstance(payload, ToolCalled) and not payload.is_error
+        signers.setdefault(payload.client_name, set()).add(e.key_id)
+    assert len(calls) == 32
+    assert len(signers["one"]) == 1 and len(signers["two"]) == 1
+    assert signers["one"] != signers["two"]
