@@ -9,6 +9,7 @@ to a notification, ``ping``, an unknown protocol version answered with a known o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -107,6 +108,8 @@ async def _writes(s: Session) -> None:
     await s.ok("agent_merged", agent_id="a1")
     await s.ok("agent_outcome", agent_id="a1", outcome="functional")
     assert "nobody" in await s.error("agent_done", agent_id="nobody", summary="x")
+    assert "summary" in await s.error("agent_done", agent_id="a1")  # refused by the SDK
+    await s.error("agent_outcome", agent_id="a1", outcome="functional", stubs="many")
     cost = await s.ok("cost_record", agent_id="a1", provider="anthropic",
                       model="claude-sonnet-4-5", micro_cents=1234)  # fmt: skip
     assert cost["total_micro_cents"] == 1234
@@ -168,11 +171,16 @@ def test_a_client_calls_everything_and_every_change_is_in_the_log(
     env: dict[str, str], store_url: str
 ) -> None:
     changing = anyio.run(_drive, env)
+    sent = {"agent_id": "a1", "branch": "feat/a1", "dna": "r::c::abcdef01::abcdef01-deadbeef"}
+    canonical = json.dumps(sent, sort_keys=True, separators=(",", ":")).encode()
     assert kei(["verify-chain"], env).returncode == 0
     with kei_api.Ledger.open(store_url) as ledger:
         events = list(ledger.read())
     calls = [e for e in events if e.type == "mcp.tool.called"]
     assert len(calls) == changing
+    first = calls[0].payload()
+    assert isinstance(first, ToolCalled) and first.tool == "agent_fork"
+    assert first.args_sha256 == hashlib.sha256(canonical).hexdigest()
     for i, e in enumerate(events):
         payload = e.payload()
         if not isinstance(payload, ToolCalled):

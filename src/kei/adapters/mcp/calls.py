@@ -20,8 +20,9 @@ import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol, TypeVar
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
@@ -40,6 +41,18 @@ T = TypeVar("T")
 WITHHELD: Final = "error text withheld: it matched a leak-matrix block rule"
 
 
+@dataclass(slots=True)
+class Sent:
+    """One ``tools/call`` as received (``watch.py``); ``ran`` once a kei tool took it over."""
+
+    tool: str
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+    ran: bool = False
+
+
+SENT: ContextVar[Sent | None] = ContextVar("kei_mcp_sent", default=None)
+
+
 @dataclass(frozen=True, slots=True)
 class Caller:
     """The client as it introduced itself (``clientInfo``), cut to the identifier limit."""
@@ -49,7 +62,17 @@ class Caller:
     protocol_version: str = ""
 
 
-def caller_of(ctx: Context) -> Caller:
+class _Request(Protocol):
+    """What both the SDK's tool ``Context`` and its middleware context offer."""
+
+    @property
+    def session(self) -> Any: ...
+
+    @property
+    def protocol_version(self) -> str | None: ...
+
+
+def caller_of(ctx: _Request) -> Caller:
     """Who is calling: the initialize request's ``clientInfo`` and the negotiated version."""
     params = ctx.session.client_params
     info = getattr(params, "client_info", None)
@@ -67,8 +90,8 @@ def _cut(text: object) -> str:
 
 
 def args_digest(args: Mapping[str, Any]) -> str:
-    """SHA-256 of the arguments' canonical JSON: sorted keys, no spaces, UTF-8, the
-    arguments left at null dropped."""
+    """SHA-256 of the arguments' canonical JSON (as sent: ``watch.py``): sorted keys, no
+    spaces, UTF-8, the arguments sent as null dropped."""
     given = {k: v for k, v in args.items() if v is not None}
     canonical = json.dumps(given, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -80,8 +103,12 @@ def one_line(exc: BaseException) -> str:
         text = str(exc) + (f" (hint: {exc.hint})" if exc.hint else "")
     else:
         text = f"internal error: {type(exc).__name__}: {exc}"
-    line = " ".join(text.split())
-    return line[: LIMITS.max_text_chars]
+    return squash(text)
+
+
+def squash(text: str) -> str:
+    """``text`` on one line, within the text limit."""
+    return " ".join(text.split())[: LIMITS.max_text_chars]
 
 
 class CallRecord:
@@ -140,6 +167,9 @@ class Calls:
         self, ctx: Context, tool: str, args: Mapping[str, Any], work: Callable[[], Answer]
     ) -> Answer:
         """A change: ``work`` calls one service; its batch carries the call's record."""
+        sent = SENT.get()
+        if sent is not None and sent.tool == tool:
+            sent.ran, args = True, sent.arguments  # the digest covers what the client sent
         if self.read_only:
             raise ToolError(
                 f"{tool} changes the log and this server is read-only "
@@ -147,6 +177,11 @@ class Calls:
             )
         record = CallRecord(self.session, caller_of(ctx), tool, args)
         return await self._run(lambda: self._write(record, work))
+
+    async def refused(self, ctx: _Request, tool: str, args: Mapping[str, Any], error: str) -> None:
+        """Record a changing call the SDK refused before kei's tool saw it."""
+        record = CallRecord(self.session, caller_of(ctx), tool, args)
+        await self.run(lambda: self._record_alone(record, squash(error)))
 
     def _write(self, record: CallRecord, work: Callable[[], Answer]) -> Answer:
         try:

@@ -21,6 +21,7 @@ from kei.adapters.mcp.reads import register_reads
 from kei.adapters.mcp.services import Services
 from kei.adapters.mcp.tools import register_writes
 from kei.adapters.mcp.views import register_views
+from kei.adapters.mcp.watch import Watch
 
 if TYPE_CHECKING:
     from kei.app.ledger.ledger import Ledger
@@ -42,7 +43,8 @@ def build(ledger: Ledger, catalog: Catalog, calls: Calls, services: Services) ->
     server: MCPServer = MCPServer(
         NAME, version=__version__, instructions=INSTRUCTIONS, log_level="WARNING"
     )
-    register_writes(server, calls, services)
+    changing = register_writes(server, calls, services)
+    server.middleware.append(Watch(calls, changing))
     register_reads(server, calls, services)
     register_views(server, calls, services)
     return server

@@ -20,10 +20,12 @@ from kei.domain.events.memory import DEFAULT_NAMESPACE
 WRITES = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
 
 
-def register_writes(server: MCPServer, calls: Calls, services: Services) -> None:
-    """Add every tool that appends; see ``docs/cli.md`` (``kei mcp serve``)."""
-    for fn in _agent_tools(calls, services) + _other_tools(calls, services):
+def register_writes(server: MCPServer, calls: Calls, services: Services) -> frozenset[str]:
+    """Add every tool that appends (see ``docs/cli.md``, ``kei mcp serve``); their names."""
+    tools = _agent_tools(calls, services) + _other_tools(calls, services)
+    for fn in tools:
         server.add_tool(fn, annotations=WRITES, structured_output=True)
+    return frozenset(fn.__name__ for fn in tools)
 
 
 def _outcome(outcome: Any) -> Answer:
