@@ -48,4 +48,7 @@ def serve(ctx: typer.Context, read_only: ReadOnly = False) -> None:
             checkpoint_state=settings.checkpoint_state,
         )
         with ledger:
-            serve_stdio(ledger, catalog, seal_key=seal_key(settings), read_only=read_only)
+            try:
+                serve_stdio(ledger, catalog, seal_key=seal_key(settings), read_only=read_only)
+            except KeyboardInterrupt:  # stopped by hand: every batch landed whole or not at all
+                raise typer.Exit(130) from None
