@@ -11,11 +11,12 @@ nothing either, since every append is one batch. Each failure is one line in
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Final
 
 from kei.adapters.hooks.hooklog import log_failure
 from kei.adapters.hooks.payload import parse_payload, read_payload
@@ -23,6 +24,8 @@ from kei.app.hooks.calls import CLOSE_EVENTS, FORK_EVENTS, ClaudeCall
 from kei.app.ledger.retrying import RetryPolicy
 
 log = logging.getLogger(__name__)
+BUSY_WAIT_S: Final = 20.0  # within Claude Code's hook timeout kei installs (30 s)
+BUSY_SIGNS: Final = ("too many clients", "remaining connection slots")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +53,7 @@ def run_claude_hook(stdin: IO[bytes], target: Callable[[], HookTarget], fallback
             return 0
         resolved = target()
         home = resolved.home
-        return _record(call, resolved)
+        return _record_when_let_in(call, resolved)
     except Exception as exc:  # the hook's contract: log it, never raise
         log_failure(home, where, _one_line(exc))
         return 0
@@ -58,6 +61,26 @@ def run_claude_hook(stdin: IO[bytes], target: Callable[[], HookTarget], fallback
 
 def _means_something(call: ClaudeCall) -> bool:
     return (call.event in FORK_EVENTS and call.about_agent) or call.event in CLOSE_EVENTS
+
+
+def _record_when_let_in(call: ClaudeCall, target: HookTarget) -> int:
+    """:func:`_record`, tried again while PostgreSQL turns connections away (a burst of
+    parallel hooks can exceed ``max_connections``), for at most ``BUSY_WAIT_S`` in all;
+    any other failure is final at once (a server that is down must not hold every
+    agent's hook for long). Recording is idempotent, so a whole call may run again."""
+    from kei.errors import StoreError
+
+    deadline = time.monotonic() + BUSY_WAIT_S
+    pause = 0.05
+    while True:
+        try:
+            return _record(call, target)
+        except StoreError as exc:
+            busy = any(sign in str(exc) for sign in BUSY_SIGNS)
+            if not busy or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(random.uniform(pause / 2, pause))
+        pause = min(pause * 2, 1.0)
 
 
 def _record(call: ClaudeCall, target: HookTarget) -> int:
