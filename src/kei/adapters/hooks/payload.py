@@ -21,7 +21,10 @@ _ID_CHARS: Final = 200  # session and tool-use ids are short; this bounds kei's 
 
 
 def read_payload(stream: IO[bytes], limit: int = MAX_PAYLOAD_BYTES) -> bytes:
-    """At most ``limit`` bytes of ``stream``; more is refused, not cut."""
+    """At most ``limit`` bytes of ``stream``; more is refused, not cut. A terminal is
+    refused too: a person who runs the hook by hand would otherwise wait on it."""
+    if stream.isatty():
+        raise InputError("no hook payload: stdin is a terminal; pipe one JSON object in")
     data = stream.read(limit + 1)
     if len(data) > limit:
         raise InputError(f"hook payload is over {limit} bytes; nothing recorded")
