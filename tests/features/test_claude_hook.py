@@ -237,3 +237,17 @@ def test_the_hook_names_agents_as_the_agent_service_does() -> None:
 
     assert recording.agent_stream("a") == agents.agent_stream("a")
     assert recording.dna_stream("d") == agents.dna_stream("d")
+
+
+def test_a_session_on_either_store(tmp_path: Path, store_url: str, repo: Path) -> None:
+    """Fork, finish, fail, close and replays, on SQLite and on PostgreSQL."""
+    hook = Hook(tmp_path / "home", store_url, repo)
+    hook.run("init")
+    names = ["pre_task", "pre_agent_worktree", "post_task", "post_failure_agent", "stop"]
+    for name in names + names:
+        hook(hook.payload(name))
+    assert hook.types()[1:] == [
+        "agent.forked", "agent.forked", "agent.dna.claimed", "agent.forked",
+        "agent.dna.claimed", "agent.completed", "agent.failed", "agent.completed",
+    ]  # fmt: skip
+    assert hook.log_lines() == []
