@@ -251,3 +251,27 @@ def test_a_session_on_either_store(tmp_path: Path, store_url: str, repo: Path) -
         "agent.dna.claimed", "agent.completed", "agent.failed", "agent.completed",
     ]  # fmt: skip
     assert hook.log_lines() == []
+
+
+def test_a_fork_landing_between_the_two_reads_is_not_a_dna_collision(
+    make_ledger: Any, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A racing call for the same subagent commits its fork and DNA claim after this call
+    read the agent stream (empty) and before it reads the DNA stream: that is this
+    agent, already forked, not a collision. The interleaving is forced by making the
+    agent stream read as it was before the racing commit."""
+    from kei.app.hooks.calls import ClaudeCall, fork_request
+    from kei.app.hooks.recording import ensure_forked
+
+    ledger = make_ledger(sqlite_url)
+    call = ClaudeCall("PreToolUse", "s", tool_name="Task", tool_use_id="toolu_race",
+                      tool_input={"prompt": "p"})  # fmt: skip
+    request = fork_request(call, None, 0)
+    request = type(request)(**{**{f: getattr(request, f) for f in request.__struct_fields__},
+                               "parent_agent_id": None})  # fmt: skip
+    assert ensure_forked(ledger, request) == 2
+    real = ledger.store.stream_version
+    monkeypatch.setattr(
+        ledger.store, "stream_version", lambda s: 0 if s == "agent/toolu_race" else real(s)
+    )
+    assert ensure_forked(ledger, request) == 0

@@ -96,8 +96,12 @@ def _fork_once(ledger: Ledger, request: AgentForked) -> int:
     parent = request.parent_agent_id
     if parent is not None and store.stream_version(agent_stream(parent)) > 0:
         state.agents[parent] = AgentState(parent)
-    if request.dna is not None and store.stream_version(dna_stream(request.dna)) > 0:
-        state.by_dna[request.dna] = "another agent"
+    if request.dna is not None:
+        owner = _dna_owner(ledger, request.dna)
+        if owner == request.agent_id:
+            return 0  # forked by a racing call between the two reads above
+        if owner is not None:
+            state.by_dna[request.dna] = owner
     decision = decide_fork(state, request)  # a rule broken: KeiError, nothing appended
     batch = [NewEvent(agent_stream(request.agent_id), decision.payloads[0], 0)]
     if request.dna is not None:
@@ -105,6 +109,15 @@ def _fork_once(ledger: Ledger, request: AgentForked) -> int:
         batch.append(NewEvent(dna_stream(request.dna), claim, 0))
     ledger.append(batch)  # ConcurrencyError: a racing call came first; decide again
     return len(batch)
+
+
+def _dna_owner(ledger: Ledger, dna: str) -> str | None:
+    """The agent that claimed ``dna`` (version 0 of its stream), None when unclaimed."""
+    claims = ledger.read_stream(dna_stream(dna))
+    claim = claims[0].payload() if claims else None
+    if claim is None:
+        return None
+    return claim.agent_id if isinstance(claim, DnaClaimed) else "?"
 
 
 def _finish(ledger: Ledger, call: ClaudeCall, done: Recorded) -> int:
