@@ -42,9 +42,12 @@ def register(app: typer.Typer) -> None:
 
 @hook_app.command("claude-code")
 def claude_code(ctx: typer.Context) -> None:
-    """Read one Claude Code hook payload on stdin and record it: a Task/Agent call forks,
-    finishes or fails a subagent, Stop or SessionEnd closes the session's root agent.
-    Always exits 0; failures go to $KEI_HOME/hook.log."""
+    """Record one Claude Code hook payload read on stdin; always exits 0.
+
+    Task/Agent calls fork, finish or fail subagents; Stop closes the session's root.
+
+    What could not be recorded is one line in $KEI_HOME/hook.log.
+    """
     from kei.adapters.hooks.run import HookTarget, run_claude_hook
 
     g = globals_of(ctx)
