@@ -126,6 +126,14 @@ def test_a_response_with_an_error_status_fails(hook: Hook) -> None:
     assert type(failed).__name__ == "AgentFailed"
 
 
+def test_a_background_launch_leaves_the_subagent_running(hook: Hook) -> None:
+    """``run_in_background``: PostToolUse comes when the subagent starts, not ends."""
+    hook(hook.payload("post_background"))
+    assert [type(p).__name__ for p in hook.stream("toolu_01BgR5nq8MfV2cTz6pHsYw3D")] == [
+        "AgentForked"
+    ]
+
+
 def test_post_tool_use_without_a_fork_forks_first(hook: Hook) -> None:
     """A hook installed while a subagent ran still records it whole."""
     hook(hook.payload("post_task"))

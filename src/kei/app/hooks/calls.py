@@ -31,6 +31,7 @@ AGENT_TOOLS: Final = frozenset({"Task", "Agent"})  # Claude Code renamed Task to
 FORK_EVENTS: Final = frozenset({"PreToolUse", "PostToolUse", "PostToolUseFailure"})
 CLOSE_EVENTS: Final = frozenset({"Stop", "SessionEnd"})
 FAILED_STATUSES: Final = frozenset({"error", "failed", "failure", "cancelled", "interrupted"})
+LAUNCHED_STATUSES: Final = frozenset({"async_launched", "launched", "running", "started"})
 DEFAULT_SUBAGENT: Final = "general-purpose"  # Claude Code's when tool_input names none
 SUMMARY_CHARS: Final = 4000  # a subagent's answer, kept as the done summary, cut here
 _ROLE_CHARS: Final = 64
@@ -92,6 +93,19 @@ def fork_request(call: ClaudeCall, branch: str | None, now_s: int) -> AgentForke
         spec_sha=_sha(prompt)[:16],
         dna=f"{role}::?::{_sha(subagent)[:8]}::{_sha(prompt)[:8]}-{_sha(call.tool_use_id)[:8]}",
     )
+
+
+def still_running(call: ClaudeCall) -> bool:
+    """A PostToolUse that only launched the subagent: ``run_in_background`` (the tool
+    answers at once, with an output file) or a response status that says so. Its end
+    reaches no hook with this ``tool_use_id``, so the agent stays running in kei rather
+    than being called done before it did anything."""
+    if call.event != "PostToolUse":
+        return False
+    response = call.tool_response
+    status = response.get("status") if isinstance(response, Mapping) else None
+    launched = isinstance(status, str) and status.lower() in LAUNCHED_STATUSES
+    return launched or call.tool_input.get("run_in_background") is True
 
 
 def finish_of(call: ClaudeCall) -> Finish:

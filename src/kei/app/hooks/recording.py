@@ -27,6 +27,7 @@ from kei.app.hooks.calls import (
     fork_request,
     root_request,
     session_agent_id,
+    still_running,
 )
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.retrying import retry_write
@@ -72,7 +73,7 @@ def record(ledger: Ledger, call: ClaudeCall, branch_of: BranchOf, now_s: int) ->
         branch = branch_of()
         done.appended += ensure_forked(ledger, root_request(call, branch))
         done.appended += ensure_forked(ledger, fork_request(call, branch, now_s))
-        if call.event != "PreToolUse":
+        if call.event != "PreToolUse" and not still_running(call):
             done.appended += _finish(ledger, call, done)
     elif call.event in CLOSE_EVENTS:
         root = session_agent_id(call.session_id)
