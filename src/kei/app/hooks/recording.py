@@ -70,9 +70,11 @@ def record(ledger: Ledger, call: ClaudeCall, branch_of: BranchOf, now_s: int) ->
     """Append what ``call`` means; calls that mean nothing to kei append nothing."""
     done = Recorded()
     if call.event in FORK_EVENTS and call.about_agent:
-        branch = branch_of()
-        done.appended += ensure_forked(ledger, root_request(call, branch))
-        done.appended += ensure_forked(ledger, fork_request(call, branch, now_s))
+        assert call.tool_use_id
+        if ledger.store.stream_version(agent_stream(call.tool_use_id)) == 0:
+            branch = branch_of()  # git runs only when a fork may be appended
+            done.appended += ensure_forked(ledger, root_request(call, branch))
+            done.appended += ensure_forked(ledger, fork_request(call, branch, now_s))
         if call.event != "PreToolUse" and not still_running(call):
             done.appended += _finish(ledger, call, done)
     elif call.event in CLOSE_EVENTS:
