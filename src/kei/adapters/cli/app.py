@@ -13,6 +13,7 @@ from kei.adapters.cli.commands import (
     demo_cmd,
     events_io_cmd,
     hibernate_cmd,
+    hook_cmd,
     import_cmd,
     init_cmd,
     keys_cmd,
@@ -91,6 +92,7 @@ route_cmd.register(app)
 demo_cmd.register(app)
 witness_cmd.register(app)
 mcp_cmd.register(app)
+hook_cmd.register(app)
 
 
 def main() -> None:

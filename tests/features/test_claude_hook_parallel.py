@@ -1,0 +1,85 @@
+"""Sixty-four ``kei hook claude-code`` processes at once for one session's agent tree,
+on SQLite and PostgreSQL: every call recorded exactly once, in whatever order the
+calls land (a PostToolUse that lands before its PreToolUse forks the agent itself)."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from cli_helpers import cli_env, in_process
+from kei.app.ledger.ledger import Ledger
+
+pytestmark = pytest.mark.slow
+AGENTS = 32  # a PreToolUse and a PostToolUse each: 64 calls
+SESSION = "parallel-session"
+
+
+def payload(event: str, n: int, cwd: Path) -> bytes:
+    body = {
+        "session_id": SESSION,
+        "transcript_path": f"/tmp/{SESSION}.jsonl",
+        "cwd": str(cwd),
+        "permission_mode": "default",
+        "hook_event_name": event,
+        "tool_name": "Task" if n % 2 else "Agent",
+        "tool_input": {"prompt": f"task {n}", "subagent_type": f"worker-{n % 4}"},
+        "tool_use_id": f"toolu_{n:04d}",
+    }
+    if event == "PostToolUse":
+        body["tool_response"] = {
+            "status": "completed",
+            "content": [{"type": "text", "text": f"did {n}"}],
+        }
+    return json.dumps(body).encode()
+
+
+def test_64_parallel_hook_calls_are_each_recorded_once(store_url: str, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = cli_env(home, store_url)
+    in_process(env)("init")
+    with Ledger.open(store_url) as ledger:
+        before = ledger.store.count()
+    calls = [payload(e, n, tmp_path) for n in range(AGENTS) for e in ("PreToolUse", "PostToolUse")]
+    random.Random(16).shuffle(calls)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "kei", "hook", "claude-code"],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in calls
+    ]
+    for proc, body in zip(procs, calls, strict=True):
+        assert proc.stdin is not None
+        proc.stdin.write(body)
+        proc.stdin.close()
+    outs = [(proc.wait(timeout=300), proc.stdout.read() if proc.stdout else b"") for proc in procs]
+    for proc in procs:
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+    assert outs == [(0, b"")] * len(calls)
+    assert not (home / "hook.log").exists(), (home / "hook.log").read_text()
+    with Ledger.open(store_url) as ledger:
+        events = list(ledger.read(after=0))[before:]
+        assert ledger.verify().ok
+    kinds = Counter((e.type, e.stream) for e in events)
+    expected = Counter({("agent.forked", f"agent/claude-session-{SESSION}"): 1})
+    for n in range(AGENTS):
+        expected[("agent.forked", f"agent/toolu_{n:04d}")] = 1
+        expected[("agent.completed", f"agent/toolu_{n:04d}")] = 1
+    claims = Counter(e.type for e in events if e.type == "agent.dna.claimed")
+    assert (
+        kinds - Counter({k: v for k, v in kinds.items() if k[0] == "agent.dna.claimed"}) == expected
+    )
+    assert claims["agent.dna.claimed"] == AGENTS
+    assert len(events) == 1 + 3 * AGENTS
