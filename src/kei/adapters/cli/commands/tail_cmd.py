@@ -10,16 +10,17 @@ from typing import Annotated
 
 import typer
 
-from kei.adapters.cli.context import answering, command_group, open_ledger
+from kei.adapters.cli.context import answering, open_ledger
 from kei.adapters.cli.limits import COUNT_MAX
 from kei.adapters.cli.options import JsonLines
 from kei.adapters.cli.output import EventPrinter
 from kei.app.ledger.tail import Follower, TailFilter, latest
 
-events_app, register = command_group("events", "Read the event log.")
+def register(app: typer.Typer) -> None:
+    """Add ``tail`` to ``kei events`` (a lazy group, see ``cli/app.py``)."""
+    app.command("tail")(tail)
 
 
-@events_app.command("tail")
 def tail(
     ctx: typer.Context,
     lines: Annotated[

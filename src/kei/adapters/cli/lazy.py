@@ -1,0 +1,192 @@
+"""Command groups that import a command's module only when that command runs.
+
+``kei agent fork`` should pay for the agent commands and nothing else: not for the
+other nineteen modules, their libraries (SQLAlchemy, rich) or the typer commands
+they declare. A :class:`LazyGroup` knows its commands from a table (name -> the
+module whose ``register(app)`` declares it, plus the one-line help ``--help`` lists)
+and builds the click command of a name on first use. ``--help`` and shell
+completion list the table without importing anything; a test checks that each
+table help is the loaded command's own.
+
+The global options (``GLOBALS``) are also attached to every command a lazy group
+loads, so ``kei agent fork A B --db X`` means ``kei --db X agent fork A B``: one
+definition, read by the root callback and by :func:`_late_global`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import typer
+from typer._click.core import Command, Context, Parameter
+from typer._click.exceptions import UsageError
+from typer.core import TyperCommand, TyperGroup, TyperOption
+
+GLOBAL_PANEL: Final = "Global options"
+
+
+@dataclass(frozen=True, slots=True)
+class Global:
+    """One global option: its flag, the ``Globals`` field it sets, its help."""
+
+    flag: str
+    field: str
+    help: str
+    is_flag: bool = False
+
+
+GLOBALS: Final = (
+    Global("--db", "db", "Store URL or SQLite path (default: $KEI_DB, else $KEI_HOME/ledger.db)."),
+    Global("--key", "key", "Signing key name or file (default: $KEI_KEY, else 'default')."),
+    Global("--sqlite-sync", "synchronous", "SQLite durability: FULL (default), NORMAL or OFF."),
+    Global("--verbose", "verbose", "Show tracebacks on errors.", is_flag=True),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Lazy:
+    """A command (or command group) that ``module``'s ``register(app)`` declares."""
+
+    module: str
+    help: str
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A command group whose own commands load lazily, each from its module."""
+
+    help: str
+    commands: Mapping[str, Lazy] = field(default_factory=dict)
+
+
+Entry = Lazy | Group
+
+
+def _late_global(ctx: Context, param: Parameter, value: Any) -> Any:
+    """A global option given after the command: set it on the root's ``Globals``,
+    refusing one already given before the command (which value was meant is unknown)."""
+    from kei.adapters.cli.context import globals_of
+
+    if value is None or value is False:
+        return value
+    g = globals_of(ctx)
+    name = param.name or ""
+    if name != "verbose" and getattr(g, name) is not None:
+        flag = param.opts[0]
+        raise UsageError(f"{flag} given both before and after the command; give it once", ctx)
+    setattr(g, name, value)
+    return value
+
+
+def _option(spec: Global) -> TyperOption:
+    return TyperOption(
+        param_decls=[spec.flag, spec.field],
+        type=bool if spec.is_flag else str,
+        is_flag=spec.is_flag or None,
+        default=False if spec.is_flag else None,
+        expose_value=False,
+        callback=_late_global,
+        help=spec.help,
+        rich_help_panel=GLOBAL_PANEL,
+    )
+
+
+def add_globals(command: Command) -> None:
+    """Give every leaf command below ``command`` the global options it does not
+    define itself (``kei replay --db`` keeps its own meaning)."""
+    if isinstance(command, TyperGroup):
+        for sub in command.commands.values():
+            add_globals(sub)
+        return
+    taken = {opt for p in command.params for opt in p.opts}
+    command.params.extend(_option(g) for g in GLOBALS if g.flag not in taken)
+
+
+def _built(module: str, cache: dict[str, TyperGroup]) -> TyperGroup:
+    """The click commands ``module`` registers, built once per process."""
+    if module not in cache:
+        scratch = typer.Typer(add_completion=False)
+        importlib.import_module(f"kei.adapters.cli.commands.{module}").register(scratch)
+        cache[module] = typer.main.get_group(scratch)
+    return cache[module]
+
+
+_BUILT: dict[str, TyperGroup] = {}
+
+
+class _Commands(MutableMapping[str, Command]):
+    """A group's commands by name, each loaded on first access; while ``listing``
+    (help, completion), a stub carrying the table's help stands in."""
+
+    def __init__(self, table: Mapping[str, Entry]) -> None:
+        self.table = table
+        self.loaded: dict[str, Command] = {}
+        self.listing = False
+
+    def __getitem__(self, name: str) -> Command:
+        if name in self.loaded:
+            return self.loaded[name]
+        entry = self.table[name]
+        if self.listing:
+            return TyperCommand(name=name, help=entry.help)
+        if isinstance(entry, Group):
+            command: Command = LazyGroup(name=name, table=entry.commands, help=entry.help)
+        else:
+            command = _built(entry.module, _BUILT).commands[name]
+            add_globals(command)
+        self.loaded[name] = command
+        return command
+
+    def __setitem__(self, name: str, command: Command) -> None:
+        self.loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self.loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.table
+        yield from (n for n in self.loaded if n not in self.table)
+
+    def __len__(self) -> int:
+        return len(set(self.table) | set(self.loaded))
+
+
+class LazyGroup(TyperGroup):
+    """A typer group over a table of lazily loaded commands (see the module docstring)."""
+
+    def __init__(self, *, table: Mapping[str, Entry] | None = None, **attrs: Any) -> None:
+        attrs.setdefault("no_args_is_help", True)
+        super().__init__(**attrs)
+        self.commands = _Commands(table if table is not None else {})
+
+    def set_table(self, table: Mapping[str, Entry]) -> None:
+        self.commands = _Commands(table)
+
+    def format_help(self, ctx: Context, formatter: Any) -> None:
+        with self._listing():
+            super().format_help(ctx, formatter)
+
+    def shell_complete(self, ctx: Context, incomplete: str) -> Any:
+        with self._listing():
+            return super().shell_complete(ctx, incomplete)
+
+    def _listing(self) -> _Listing:
+        return _Listing(self.commands)
+
+
+class _Listing:
+    """While open, the group's commands are stubs: listing names costs no imports."""
+
+    def __init__(self, commands: MutableMapping[str, Command]) -> None:
+        self.commands = commands
+
+    def __enter__(self) -> None:
+        if isinstance(self.commands, _Commands):
+            self.commands.listing = True
+
+    def __exit__(self, *exc: object) -> None:
+        if isinstance(self.commands, _Commands):
+            self.commands.listing = False
