@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from kei.adapters.readmodels.engine import ProjectionEngine
-from kei.app.agents import AgentService, agent_stream
+from kei.app.agent_writes import agent_stream
+from kei.app.agents import AgentService
 from kei.app.costs import CostService
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.domain.agents import skills as sk

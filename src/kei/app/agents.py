@@ -1,21 +1,6 @@
-"""The agent commands' write side: decide with the domain rules, append race-proof.
-
-Each command reads the version of the stream it will append to, then catches the
-``agents`` projection up (so the rows it reads hold at least that version), loads
-only the rows it touches (the agent, the owner of its DNA, its parent) into a
-``LedgerState``, asks ``kei.domain.agents.rules.decide_*`` and appends what it returns.
-Appends are conditional, so a racing writer can never land a move the table
-forbids; a command that loses the race reads and decides again
-(``app/ledger/retrying.py``, the ledger's ``retry`` budget), and only a rule the new
-state breaks is an error:
-
-- ``fork`` appends ``agent.forked`` at version 0 of ``agent/<id>`` and, when a DNA is
-  given, ``agent.dna.claimed`` at version 0 of ``dna/<dna>`` in the same batch. Two
-  racing forks of one id (or one DNA) cannot both land; the loser decides again and
-  gets the message of coming second.
-- Every other command appends at the version of ``agent/<id>`` it read first.
-
-Nothing here prints; results are returned, refusals raised as ``KeiError``.
+"""The agent commands over the ``agents`` read model: the reads (``list``, ``show``,
+``tree``, ``descendants``) catch it up and query it; the writes are
+``kei.app.agent_writes``, which decides from the streams alone (re-exported here).
 """
 
 from __future__ import annotations
@@ -26,43 +11,15 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
-from kei.app.ledger.ledger import Ledger, NewEvent
-from kei.app.ledger.retrying import retry_write
+from kei.app.agent_writes import AgentWriter, Outcome
+from kei.app.ledger.ledger import Ledger
 from kei.app.readmodels import ReadModels, ReadModelService
-from kei.domain.agents.rules import (
-    Accepted,
-    AgentState,
-    Decision,
-    LedgerState,
-    decide_done,
-    decide_fail,
-    decide_fork,
-    decide_merged,
-    decide_outcome,
-)
 from kei.domain.agents.tree import walk
-from kei.domain.events import AgentForked, DnaClaimed, Payload
-from kei.errors import ConcurrencyError
-from kei.projections.agents import Agents, Row, state_of
+from kei.domain.events import AgentForked
+from kei.projections.agents import Agents, Row
 
 Rows = list[dict[str, Any]]
 _CHUNK: Final = 500
-
-
-def agent_stream(agent_id: str) -> str:
-    return f"agent/{agent_id}"
-
-
-def dna_stream(dna: str) -> str:
-    return f"dna/{dna}"
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What a command did: ``appended`` events (0 for a no-op) and a message for people."""
-
-    message: str
-    appended: int
 
 
 class AgentService(ReadModelService):
@@ -98,56 +55,19 @@ class AgentService(ReadModelService):
         found = self.rows(self.projection.table.c.id == agent_id)
         return found[0] if found else None
 
-    # -- commands ----------------------------------------------------------------
+    # -- commands: decided from the streams, not this read model (``agent_writes``) --
 
     def fork(self, request: AgentForked) -> Outcome:
-        return retry_write(
-            self.ledger.retry, lambda: self._fork(request), what=f"agent {request.agent_id}"
-        )
-
-    def _fork(self, request: AgentForked) -> Outcome:
-        self.caught_up()
-        t = self.projection.table
-        keys = [k for k in (request.agent_id, request.parent_agent_id) if k is not None]
-        touched = self.rows_in(t.c.id, keys)
-        if request.dna is not None:
-            touched += self.rows(t.c.dna == request.dna)
-        decision = decide_fork(state_of(touched), request)
-        batch = [NewEvent(agent_stream(request.agent_id), decision.payloads[0], 0)]
-        if request.dna is not None:
-            claim = DnaClaimed(dna=request.dna, agent_id=request.agent_id)
-            batch.append(NewEvent(dna_stream(request.dna), claim, 0))
-        try:
-            self.ledger.append(batch)
-        except ConcurrencyError:
-            self._lost_fork(request)  # the rule error of coming second, if the claims say so
-            raise  # otherwise decide again
-        return Outcome(f"forked {request.agent_id} -> {request.branch}", len(batch))
-
-    def _lost_fork(self, request: AgentForked) -> None:
-        """Another fork landed first: refuse with the message of coming second.
-
-        The streams' version-0 claims decide, not the read model, which may lag (or
-        never show a stream holding only raw events): retrying could never win them.
-        """
-        state = LedgerState()
-        store = self.ledger.store
-        if store.stream_version(agent_stream(request.agent_id)) > 0:
-            state.agents[request.agent_id] = AgentState(request.agent_id)
-        elif request.dna is not None:
-            claims = self.ledger.read_stream(dna_stream(request.dna))
-            owner = claims[0].payload() if claims else None
-            state.by_dna[request.dna] = owner.agent_id if isinstance(owner, DnaClaimed) else "?"
-        decide_fork(state, request)
+        return AgentWriter(self.ledger).fork(request)
 
     def done(self, agent_id: str, summary: str) -> Outcome:
-        return self._move(agent_id, lambda s: decide_done(s, agent_id, summary=summary), "done")
+        return AgentWriter(self.ledger).done(agent_id, summary)
 
     def fail(self, agent_id: str, reason: str) -> Outcome:
-        return self._move(agent_id, lambda s: decide_fail(s, agent_id, reason=reason), "failed")
+        return AgentWriter(self.ledger).fail(agent_id, reason)
 
     def merged(self, agent_id: str) -> Outcome:
-        return self._move(agent_id, lambda s: decide_merged(s, agent_id), "merged")
+        return AgentWriter(self.ledger).merged(agent_id)
 
     def outcome(
         self,
@@ -156,36 +76,7 @@ class AgentService(ReadModelService):
         escalation_depth: int | None = None,
         stub_count: int | None = None,
     ) -> Outcome:
-        def decide(state: LedgerState) -> Decision:
-            return decide_outcome(
-                state,
-                agent_id,
-                outcome=outcome,
-                escalation_depth=escalation_depth,
-                stub_count=stub_count,
-            )
-
-        return self._move(agent_id, decide, f"outcome {outcome}")
-
-    def _move(self, agent_id: str, decide: Any, what: str) -> Outcome:
-        return retry_write(
-            self.ledger.retry,
-            lambda: self._move_once(agent_id, decide, what),
-            what=f"agent {agent_id}",
-        )
-
-    def _move_once(self, agent_id: str, decide: Any, what: str) -> Outcome:
-        stream = agent_stream(agent_id)
-        version = self.ledger.store.stream_version(stream)
-        self.caught_up()
-        row = self.get(agent_id)
-        decision = decide(state_of([] if row is None else [row]))
-        if not isinstance(decision, Accepted):
-            return Outcome(decision.message, 0)
-        payloads: tuple[Payload, ...] = decision.payloads
-        batch = [NewEvent(stream, p, version + i) for i, p in enumerate(payloads)]
-        self.ledger.append(batch)  # ConcurrencyError: another writer came first
-        return Outcome(f"agent {agent_id} -> {what}", len(batch))
+        return AgentWriter(self.ledger).outcome(agent_id, outcome, escalation_depth, stub_count)
 
 
 # -- read answers (after ``caught_up``) ---------------------------------------------

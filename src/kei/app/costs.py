@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from kei.app import cost_reads
-from kei.app.agents import agent_stream
+from kei.app.agent_writes import agent_stream
 from kei.app.cost_reads import Report, TreeNode
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.retrying import retry_write

@@ -35,7 +35,7 @@ from kei.adapters.llm.router import (
     decide,
     discover,
 )
-from kei.app.agents import agent_stream
+from kei.app.agent_writes import agent_stream
 from kei.app.costs import CostService
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.domain.catalog.catalog import Catalog, Model

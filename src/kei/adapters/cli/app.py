@@ -34,7 +34,9 @@ _EVENTS: Final = {
 }
 
 COMMANDS: Final[dict[str, Lazy | Group]] = {
-    "init": Lazy("init_cmd", "Create the ledger: store, signing key (if missing) and genesis event."),
+    "init": Lazy(
+        "init_cmd", "Create the ledger: store, signing key (if missing) and genesis event."
+    ),
     "verify-chain": Lazy(
         "verify_cmd",
         "Re-read every stored byte and report every finding (exit 1 when there are any).",

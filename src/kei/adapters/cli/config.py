@@ -18,12 +18,15 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kei.adapters.files.keyfile import KEY_SUFFIX, make_private_folder
-from kei.adapters.files.safe_output import Protected
 from kei.app.ledger.retrying import DEFAULT_ATTEMPTS, RetryPolicy
 from kei.errors import InputError
 from kei.limits import LIMITS
+
+if TYPE_CHECKING:
+    from kei.adapters.files.safe_output import Protected
 
 DEFAULT_KEY = "default"
 
@@ -54,6 +57,8 @@ class Settings:
     def protected(self) -> Protected:
         """The store, keys folder and key file these settings name: what ``--out`` may
         never overwrite."""
+        from kei.adapters.files.safe_output import Protected
+
         return Protected.of(self.db_url, self.keys_dir, self.key_path())
 
     def key_path(self, name_or_path: str | None = None) -> Path:

@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import typer
-from rich.console import Console
 
 from kei.adapters.cli import config
 from kei.adapters.cli.exits import ExitTable, exit_code_for
 from kei.adapters.cli.limits import too_long
-from kei.adapters.cli.output import print_error, stdout_closed_ok
+from kei.adapters.cli.output import Lines, print_error, stdout_closed_ok
 from kei.errors import InputError, KeiError
 
 if TYPE_CHECKING:
@@ -64,8 +63,9 @@ def command_group(name: str, help: str) -> tuple[typer.Typer, Callable[[typer.Ty
     return group, lambda app: app.add_typer(group, name=name)
 
 
-def stderr() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+def stderr() -> Lines:
+    """Plain message lines on stderr (rich is not loaded for them)."""
+    return Lines()
 
 
 def globals_of(ctx: typer.Context) -> Globals:

@@ -16,11 +16,9 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import typer
-from rich.console import Console
-from rich.text import Text
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 from kei.adapters.cli.exits import Exit, exit_code_for
@@ -28,6 +26,10 @@ from kei.adapters.cli.limits import check_text, too_long
 from kei.app.ledger.tail import ChainBreak, event_dict, printable, summary, time_text
 from kei.domain.log.recorded import RecordedEvent
 from kei.errors import KeiError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
 
 TYPE_WIDTH = 20
 STREAM_WIDTH = 16
@@ -62,6 +64,7 @@ def progress_bars() -> Iterator[ProgressTick | None]:
     if not sys.stderr.isatty():
         yield None
         return
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -92,6 +95,9 @@ def progress_bars() -> Iterator[ProgressTick | None]:
 
 def warn(message: str) -> None:
     """A loud one-line warning on stderr (bold red on a terminal)."""
+    from rich.console import Console
+    from rich.text import Text
+
     Console(stderr=True, highlight=False, soft_wrap=True).print(
         Text(f"kei: WARNING: {message}", style="bold red"), markup=False
     )
@@ -135,7 +141,7 @@ class EventPrinter:
     def __init__(self, *, as_json: bool = False, color: bool | None = None) -> None:
         self.as_json = as_json
         self.color = sys.stdout.isatty() if color is None else color
-        self._console = Console(highlight=False, soft_wrap=True) if self.color else None
+        self._console = _stdout_console() if self.color else None
 
     def show(self, item: RecordedEvent | ChainBreak) -> None:
         if isinstance(item, ChainBreak):
@@ -157,6 +163,8 @@ class EventPrinter:
 
     @staticmethod
     def styled(event: RecordedEvent) -> Text:
+        from rich.text import Text
+
         return Text.assemble(
             (f"{event.position:>6}", "bold"),
             "  ",
@@ -170,8 +178,27 @@ class EventPrinter:
         )
 
 
+def _stdout_console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+# What rich strips from text it prints (bell, backspace, vertical tab, form feed, CR):
+_CONTROL: Final = dict.fromkeys((7, 8, 11, 12, 13))
+
+
+class Lines:
+    """Plain lines on stderr, as a rich console with ``markup=False`` prints them, without
+    loading rich: the messages of the fast write commands."""
+
+    def print(self, text: str, *, markup: bool = False) -> None:
+        sys.stderr.write(text.translate(_CONTROL) + "\n")
+        sys.stderr.flush()
+
+
 def _usage_error(exc: ClickException) -> None:
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console = Lines()
     console.print(f"kei: error: {exc.format_message()}", markup=False)
     ctx = exc.ctx if isinstance(exc, UsageError) else None
     path = ctx.command_path if ctx is not None else "kei"
@@ -217,7 +244,7 @@ def _dispatch(app: typer.Typer, argv: list[str]) -> int:
 def print_error(error: KeiError) -> None:
     """An error as users see it: ``kei: error: ...`` and, when it has one, ``kei: hint:
     ...``, one line each on stderr."""
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console = Lines()
     console.print(f"kei: error: {error}", markup=False)
     if error.hint:
         console.print(f"kei: hint: {error.hint}", markup=False)
@@ -234,7 +261,7 @@ def _internal(exc: Exception, verbose: bool) -> int:
     detail = ascii(f"{type(exc).__name__}: {exc}")[1:-1]
     if len(detail) > 200:
         detail = f"{detail[:200]}..."
-    Console(stderr=True, highlight=False, soft_wrap=True).print(
+    Lines().print(
         f"kei: internal error: {detail} (run with --verbose for the traceback)", markup=False
     )
     return Exit.INTERNAL

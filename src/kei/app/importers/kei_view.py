@@ -21,7 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
-from kei.app.agents import AgentService, agent_stream, dna_stream
+from kei.app.agent_writes import agent_stream, dna_stream
+from kei.app.agents import AgentService
 from kei.app.importers.upstream import Upstream
 from kei.app.ledger.ledger import Ledger
 from kei.domain.agents.rules import AgentState, LedgerState, apply

@@ -30,7 +30,7 @@ from typing import Final
 
 from msgspec.structs import replace
 
-from kei.app.agents import agent_stream, dna_stream
+from kei.app.agent_writes import agent_stream, dna_stream
 from kei.app.importers.kei_view import Existing, KeiView
 from kei.app.importers.plan_costs import UNKNOWN, CostPlanner, count, has_cost
 from kei.app.importers.plan_fork import fork_of, origin

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
-from rich.console import Console
 
 from kei.adapters.cli.context import (
     answering,
     command_group,
     handled,
     is_tty,
+    open_ledger,
     service_scope,
     stderr,
 )
@@ -36,8 +36,11 @@ from kei.app.ledger.tail import printable
 from kei.domain.events import OUTCOMES, AgentForked
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from kei.adapters.cli.config import Settings
-    from kei.app.agents import AgentService, Outcome
+    from kei.app.agent_writes import AgentWriter, Outcome
+    from kei.app.agents import AgentService
 
 agent_app, register = command_group("agent", "Agents: fork, finish, merge, and their lineage.")
 ARTEFACTS: Final = ("spec.md", "plan.md", "progress.json", "chatlog.md", "handoffs.md", "review.md")
@@ -48,20 +51,23 @@ Reason = Annotated[str, typer.Option("--reason", help="Why the agent failed.")]
 Status = Annotated[str | None, typer.Option("--status", help="Only this status.")]
 
 
-def _service(settings: Settings, *, write: bool = False) -> AbstractContextManager[AgentService]:
+def _service(settings: Settings) -> AbstractContextManager[AgentService]:
     from kei.app.agents import AgentService
 
-    return service_scope(settings, AgentService, write=write)
+    return service_scope(settings, AgentService)
 
 
 def _say(message: str) -> None:
     stderr().print(message, markup=False)
 
 
-def _append(ctx: typer.Context, change: Callable[[AgentService], Outcome]) -> None:
-    """Make one change through the agent service, and say what it did on stderr."""
-    with handled(ctx) as g, _service(g.settings(), write=True) as service:
-        _say(change(service).message)
+def _append(ctx: typer.Context, change: Callable[[AgentWriter], Outcome]) -> None:
+    """Make one change from the agent's streams (no read model: a hook's fast path),
+    and say what it did on stderr."""
+    from kei.app.agent_writes import AgentWriter
+
+    with handled(ctx) as g, open_ledger(g.settings(), with_key=True) as ledger:
+        _say(change(AgentWriter(ledger)).message)
 
 
 @agent_app.command("fork")
@@ -157,7 +163,7 @@ def list_agents(ctx: typer.Context, status: Status = None, as_json: JsonLines = 
 def show(ctx: typer.Context, agent_id: Id, as_json: JsonObject = False) -> None:
     """One agent's row and its whole history from the log."""
     from kei.adapters.cli.output import EventPrinter
-    from kei.app.agents import agent_stream
+    from kei.app.agent_writes import agent_stream
     from kei.app.ledger.tail import event_dict
     from kei.errors import UnknownAgentError
 

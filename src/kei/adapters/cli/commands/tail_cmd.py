@@ -16,6 +16,7 @@ from kei.adapters.cli.options import JsonLines
 from kei.adapters.cli.output import EventPrinter
 from kei.app.ledger.tail import Follower, TailFilter, latest
 
+
 def register(app: typer.Typer) -> None:
     """Add ``tail`` to ``kei events`` (a lazy group, see ``cli/app.py``)."""
     app.command("tail")(tail)
