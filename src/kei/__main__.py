@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kei.adapters.cli.app import main
+from kei.adapters.cli.entry import main
 
 if __name__ == "__main__":
     main()

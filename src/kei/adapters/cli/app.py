@@ -17,6 +17,7 @@ from typing import Annotated, Final
 import typer
 
 from kei.adapters.cli.context import Globals
+from kei.adapters.cli.entry import version_text
 from kei.adapters.cli.lazy import GLOBALS, Group, Lazy, LazyGroup
 
 _EVENTS: Final = {
@@ -105,12 +106,6 @@ app = typer.Typer(
 _HELP: Final = {g.field: g.help for g in GLOBALS}
 
 
-def version_text() -> str:
-    from kei import __version__
-
-    return f"kei {__version__}"
-
-
 def _version(value: bool) -> None:
     if value:
         sys.stdout.write(version_text() + "\n")
@@ -140,10 +135,7 @@ def main_options(
 
 
 def main() -> None:
-    """The console script: ``kei --version`` answers before anything is built."""
-    if sys.argv[1:] == ["--version"]:
-        sys.stdout.write(version_text() + "\n")
-        return
+    """The typer app, run as ``kei`` (the console script is ``cli/entry.py``)."""
     from kei.adapters.cli.output import run
 
     run(app)

@@ -26,6 +26,7 @@ from typer._click.exceptions import UsageError
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
 GLOBAL_PANEL: Final = "Global options"
+_PREFIX: Final = "kei_global_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +74,7 @@ def _late_global(ctx: Context, param: Parameter, value: Any) -> Any:
     if value is None or value is False:
         return value
     g = globals_of(ctx)
-    name = param.name or ""
+    name = (param.name or "").removeprefix(_PREFIX)
     if name != "verbose" and getattr(g, name) is not None:
         flag = param.opts[0]
         raise UsageError(f"{flag} given both before and after the command; give it once", ctx)
@@ -83,7 +84,7 @@ def _late_global(ctx: Context, param: Parameter, value: Any) -> Any:
 
 def _option(spec: Global) -> TyperOption:
     return TyperOption(
-        param_decls=[spec.flag, spec.field],
+        param_decls=[spec.flag, _PREFIX + spec.field],  # never a command's own name
         type=bool if spec.is_flag else str,
         is_flag=spec.is_flag or None,
         default=False if spec.is_flag else None,

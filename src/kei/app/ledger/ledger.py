@@ -22,26 +22,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Unpack
+from typing import TYPE_CHECKING, Unpack
 
-from kei.adapters.files.pins import Pin, identity_findings
 from kei.adapters.store import EventStore, open_store
 from kei.adapters.store.base import iter_all
-from kei.adapters.store.follow import LogFollower
 from kei.adapters.store.urls import StoreURL
-from kei.adapters.workers.verify_pool import Progress
 from kei.app.ledger.appending import NewEvent
-from kei.app.ledger.checkpointing import sign_now
 from kei.app.ledger.leak_guard import guard_batch
 from kei.app.ledger.retrying import retry_write
-from kei.app.ledger.verification import VerifyReport, verify_store
 from kei.app.ledger.writing import WriteOptions, WritingLedger
 from kei.domain import events
 from kei.domain.events.limits import check_batch
-from kei.domain.log.identity import key_matcher
 from kei.domain.log.keys import SigningKey
 from kei.domain.log.recorded import RecordedEvent
-from kei.domain.log.verify import Link
 from kei.errors import (
     ConcurrencyError,
     InputError,
@@ -49,6 +42,15 @@ from kei.errors import (
     LedgerStateError,
     StoreNotInitialisedError,
 )
+
+# Verifying, checkpointing and following load their modules when called: a write
+# (a hook's ``kei agent fork``) needs none of them.
+if TYPE_CHECKING:
+    from kei.adapters.files.pins import Pin
+    from kei.adapters.store.follow import LogFollower
+    from kei.adapters.workers.verify_pool import Progress
+    from kei.app.ledger.verification import VerifyReport
+    from kei.domain.log.verify import Link
 
 __all__ = ["Ledger", "NewEvent"]
 
@@ -210,6 +212,8 @@ class Ledger(WritingLedger):
             if follower.broken is not None:
                 raise follower.error("my reader")
         """
+        from kei.adapters.store.follow import LogFollower
+
         return LogFollower(self.store, after, upto=upto)
 
     def read_stream(self, stream: str) -> list[RecordedEvent]:
@@ -227,6 +231,8 @@ class Ledger(WritingLedger):
         ``checkpoint_state`` folder (``Ledger.open``) only what was appended since the
         last checkpoint signed here is checked (``app/ledger/checkpointing.py``).
         """
+        from kei.app.ledger.checkpointing import sign_now
+
         return sign_now(self, self._signer(), self._checkpoint_state)
 
     def verify(
@@ -247,6 +253,9 @@ class Ledger(WritingLedger):
         ``expect_key`` (a verifier key, fingerprint, public key or key id; see
         ``kei.domain.log.identity.key_matcher``) and the ``checkpoint``'s ``kei-genesis`` line.
         """
+        from kei.adapters.files.pins import identity_findings
+        from kei.app.ledger.verification import verify_store
+
         matcher = None if expect_key is None else _key_matcher(expect_key)
         report = verify_store(
             self.store,
@@ -272,6 +281,8 @@ class Ledger(WritingLedger):
 
 
 def _key_matcher(spec: str) -> str:
+    from kei.domain.log.identity import key_matcher
+
     try:
         return key_matcher(spec)
     except ValueError as exc:

@@ -16,12 +16,11 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from kei.adapters.files.leaks import shipped_matrix
 from kei.adapters.store import EventStore
 from kei.adapters.store.base import PendingRecord
-from kei.adapters.workers.parallel_signer import ParallelSigner
 from kei.app.closing import Closing
 from kei.app.ledger.appending import (
     BatchSigner,
@@ -43,6 +42,9 @@ from kei.domain.log.keys import SigningKey
 from kei.domain.log.recorded import RecordedEvent
 from kei.errors import ConcurrencyError, InputError, KeysChangedError
 from kei.limits import LIMITS
+
+if TYPE_CHECKING:  # loaded for the first large batch only, not for a hook's one event
+    from kei.adapters.workers.parallel_signer import ParallelSigner
 
 log = logging.getLogger(__name__)
 SMALL_BATCH = 4
@@ -248,6 +250,8 @@ class WritingLedger(KeyedLedger, Closing):
         if self._parallel_signer is None or self._parallel_signer.key is not key:
             if self._parallel_signer is not None:
                 self._parallel_signer.close()
+            from kei.adapters.workers.parallel_signer import ParallelSigner
+
             self._parallel_signer = ParallelSigner(key)
         return self._parallel_signer
 

@@ -34,7 +34,7 @@ Example::
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -57,6 +57,29 @@ MEMO_CHARS = 512  # identifiers at most this long are remembered once found clea
 MEMO_ENTRIES = 16_384  # then the memo starts over (at most about 8 MB)
 
 
+class _LazyScopes(Mapping[str, ScopeRules]):
+    """The rules of each scope (:func:`split_scope`), made on first use and kept."""
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        self._rules = rules
+        self._made: dict[str, ScopeRules] = {}
+
+    def __getitem__(self, scope: str) -> ScopeRules:
+        made = self._made.get(scope)
+        if made is None:
+            if scope not in SCOPES:
+                raise KeyError(scope)
+            made = split_scope([r for r in self._rules if r.applies_to(scope)])
+            self._made[scope] = made
+        return made
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(SCOPES)
+
+    def __len__(self) -> int:
+        return len(SCOPES)
+
+
 @dataclass(frozen=True, slots=True)
 class Matrix:
     """Compiled rules in file order, pre-split per scope and severity at construction."""
@@ -66,8 +89,9 @@ class Matrix:
     _clean: dict[str, None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        active = {s: split_scope([r for r in self.rules if r.applies_to(s)]) for s in SCOPES}
-        object.__setattr__(self, "_active", MappingProxyType(active))
+        # Each scope is split and compiled when first scanned: a write scans one or two
+        # of them, and compiling all costs a short command most of its time.
+        object.__setattr__(self, "_active", _LazyScopes(self.rules))
         # Identifiers the write path already found clean: a memo of a pure function of
         # this (immutable) matrix, bounded, so repeated agent ids, models and hashes
         # cost one dict lookup instead of a search per rule.

@@ -20,6 +20,7 @@ no prefilter at all (the matrix then always runs the full union).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from collections.abc import Iterable, Sequence
@@ -53,8 +54,10 @@ MAX_EXACT: Final = 64  # the most strings an exact set may hold before it is dro
 _SPECIAL_FOLDS: Final = "\u0130\u0131\u017f\u212a"  # İ ı ſ K: ASCII letters' other cases
 
 
+@functools.lru_cache(maxsize=1024)
 def required_literals(pattern: re.Pattern[str]) -> Required | None:
-    """Literals every match of ``pattern`` contains one of, or None when unknown."""
+    """Literals every match of ``pattern`` contains one of, or None when unknown (kept
+    per pattern: every scope a rule applies to asks again)."""
     if _p is None or _c is None:
         return None
     try:

@@ -1,0 +1,125 @@
+"""Wall time of kei's write commands as a hook runs them: one process per command.
+
+On a warm SQLite ledger in a throwaway ``KEI_HOME`` (initialised, one agent tree
+written, every command run once before timing), each command runs ``--runs`` times
+with fresh ids, alternating with ``python -c pass`` in the same run, so the ratio
+compares like with like on this shared 2-vCPU VM. Printed per command: p50 and p90 in
+ms and p50 / p50 of ``python -c pass``. Targets (issue 16): write commands p50 <= 120
+ms and <= 5x ``python -c pass``; ``kei --help`` and ``kei --version`` <= 80 ms.
+
+    .venv/bin/python bench/cli_latency.py [--runs 20] [--json FILE]
+
+Not a test: timings are never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from itertools import count
+from pathlib import Path
+
+KEI = [sys.executable, "-m", "kei"]
+WRITE_TARGET_MS = 120.0
+WRITE_TARGET_RATIO = 5.0
+HELP_TARGET_MS = 80.0
+Args = Callable[[int], Sequence[str]]
+
+
+def _commands(dna: str) -> dict[str, Args]:
+    """Each benchmarked command as a function of the run number (fresh ids)."""
+    return {
+        "agent fork": lambda i: ["agent", "fork", f"f{i}", f"agent/f{i}", "--parent", "root"],
+        "agent done": lambda i: ["agent", "done", f"d{i}", "--summary", "ok"],
+        "agent fail": lambda i: ["agent", "fail", f"x{i}", "--reason", "no"],
+        "agent merged": lambda i: ["agent", "merged", f"m{i}"],
+        "agent outcome": lambda i: ["agent", "outcome", f"o{i}", "--outcome", "functional"],
+        "cost record": lambda i: [
+            *("cost", "record", "root", "--provider", "anthropic", "--model", "m"),
+            *("--tokens-in", "10", "--tokens-out", "5", "--micro-cents", str(100 + i)),
+        ],
+        "memory write": lambda i: ["memory", "write", f"k{i}", "value", "--dna", dna],
+        "skill record": lambda i: ["skill", "record", "tests", "--success", "1"],
+        "events tail -n 20": lambda i: ["events", "tail", "-n", "20"],
+        "kei --help": lambda i: ["--help"],
+        "kei --version": lambda i: ["--version"],
+    }
+
+
+def _run(argv: Sequence[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    took = (time.perf_counter() - start) * 1000
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
+    return took
+
+
+def _prepare(env: dict[str, str], runs: int) -> None:
+    """A ledger with the agents each run needs: ``d*``/``x*`` running, ``m*``/``o*`` done."""
+    _run([*KEI, "init"], env)
+    _run([*KEI, "agent", "fork", "root", "main"], env)
+    for i in range(-1, runs):
+        for prefix in ("d", "x", "m", "o"):
+            _run([*KEI, "agent", "fork", f"{prefix}{i}", f"agent/{prefix}{i}"], env)
+        for prefix in ("m", "o"):
+            _run([*KEI, "agent", "done", f"{prefix}{i}", "--summary", "ok"], env)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--json", type=Path, help="append one JSON line per command here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="kei-cli-bench-") as home:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KEI_")}
+        env["KEI_HOME"] = home
+        _prepare(env, args.runs)
+        dna = "coder::py::abcdef12::abcdef12-abcdef12"
+        commands = _commands(dna)
+        for make in commands.values():  # warm: caches, read models, .pyc files
+            _run([*KEI, *make(-1)], env)
+        base: list[float] = []
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        ids = count()
+        for _ in range(args.runs):
+            i = next(ids)
+            for name, make in commands.items():
+                base.append(_run([sys.executable, "-c", "pass"], env))
+                times[name].append(_run([*KEI, *make(i)], env))
+        _report(base, times, args.json)
+
+
+def _report(base: list[float], times: dict[str, list[float]], out: Path | None) -> None:
+    floor = statistics.median(base)
+    print(f"{'python -c pass':<20} p50 {floor:7.1f} ms  p90 {_percentile(base, 0.9):7.1f} ms")
+    for name, values in times.items():
+        p50, p90 = statistics.median(values), _percentile(values, 0.9)
+        ratio = p50 / floor
+        target = HELP_TARGET_MS if name.startswith("kei --") else WRITE_TARGET_MS
+        ok = p50 <= target and (name.startswith("kei --") or ratio <= WRITE_TARGET_RATIO)
+        print(
+            f"{name:<20} p50 {p50:7.1f} ms  p90 {p90:7.1f} ms  {ratio:5.1f}x  "
+            f"(target {target:.0f} ms{'' if name.startswith('kei --') else ', 5x'}: "
+            f"{'met' if ok else 'MISSED'})"
+        )
+        if out is not None:
+            with out.open("a", encoding="utf-8") as f:
+                line = {"command": name, "p50_ms": p50, "p90_ms": p90, "ratio": ratio}
+                f.write(json.dumps({**line, "python_pass_ms": floor}) + "\n")
+
+
+if __name__ == "__main__":
+    main()
