@@ -21,7 +21,6 @@ ask ``kei.app.cost_reads``, which holds the money rules of every report.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,24 +28,16 @@ import sqlalchemy as sa
 from kei.app import cost_reads
 from kei.app.agent_writes import agent_stream
 from kei.app.cost_reads import Report, TreeNode
+from kei.app.cost_writes import record_cost
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.retrying import retry_write
 from kei.app.readmodels import ReadModels, ReadModelService
-from kei.domain.agents.rules import Accepted, LedgerState, decide_amend, decide_cost
+from kei.domain.agents.rules import Accepted, LedgerState, decide_amend
 from kei.domain.catalog.catalog import Catalog
-from kei.domain.events import CostAmended, CostRecorded, TokenUsage
+from kei.domain.events import CostAmended, CostRecorded
 from kei.errors import InputError
 from kei.projections.agents import Agents, state_of
 from kei.projections.costs import Costs, event_name
-
-
-@dataclass(frozen=True, slots=True)
-class Charge:
-    """An amount and the catalog entry that priced it (both None when given by hand)."""
-
-    micro_cents: int
-    entry_id: str | None = None
-    entry_hash: str | None = None
 
 
 def parse_event_name(text: str) -> tuple[str, int]:
@@ -55,28 +46,6 @@ def parse_event_name(text: str) -> tuple[str, int]:
     if not sep or not stream or not version.isdigit():
         raise InputError(f"event {text!r} is not STREAM:VERSION (e.g. agent/a1:2)")
     return stream, int(version)
-
-
-def price_request(
-    catalog: Catalog, provider: str, model: str, usage: TokenUsage, micro: int | None
-) -> Charge:
-    """The amount to store: ``micro`` as given, else the catalog's price of ``usage``."""
-    if micro is not None:
-        return Charge(micro)
-    tin, tout = usage.input_tokens, usage.output_tokens
-    if tin is None or tout is None:
-        raise InputError(
-            "no amount: give --micro-cents (or --cents), or both --tokens-in and --tokens-out "
-            "to price the call from the catalog"
-        )
-    entry = catalog.get(model)
-    if entry.provider != provider:
-        raise InputError(
-            f"model {model!r} is a {entry.provider} model in the catalog, not {provider}",
-            hint="fix --provider, or give the amount with --micro-cents",
-        )
-    quote = catalog.price(model, tin, tout)
-    return Charge(quote.micro_cents, entry.id, entry.price_digest)
 
 
 class CostService(ReadModelService):
@@ -95,8 +64,10 @@ class CostService(ReadModelService):
     # -- commands ----------------------------------------------------------------
 
     def record(self, request: CostRecorded) -> str:
-        """Append ``request``; returns its ``STREAM:VERSION``."""
-        return self._append(request.agent_id, lambda s: decide_cost(s, request))
+        """Append ``request``; returns its ``STREAM:VERSION`` (``cost_writes``: decided
+        from the agent's stream, as a hook records it)."""
+        event = record_cost(self.ledger, request)
+        return event_name(event.stream, event.version)
 
     def amend(self, request: CostAmended) -> str:
         """Append ``request``, which replaces the cost event it names."""

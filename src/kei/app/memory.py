@@ -13,13 +13,13 @@ uses SQLite's FTS5 or PostgreSQL's text search over values; every term must matc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.retrying import retry_write
+from kei.app.memory_writes import event_name, write_memory
 from kei.app.readmodels import ReadModels, ReadModelService
 from kei.domain.events.memory import (
     MemoryCompacted,
@@ -30,21 +30,7 @@ from kei.domain.events.memory import (
 )
 from kei.domain.memory.query import Item, MemoryQuery
 from kei.errors import InputError
-from kei.limits import LIMITS
 from kei.projections.memory import Memory
-
-
-def check_write(p: MemoryWritten) -> None:
-    """Refuse what would make a useless or ambiguous item, naming the field."""
-    for name, value in (("namespace", p.namespace), ("key", p.key), ("kind", p.kind)):
-        if not value.strip():
-            raise InputError(f"memory {name} must not be empty")
-        if len(value) > LIMITS.max_memory_key_chars:
-            raise InputError(
-                f"memory {name} is {len(value)} characters; at most {LIMITS.max_memory_key_chars}"
-            )
-    if any(not t.strip() for t in p.tags):
-        raise InputError("memory tags must not be empty")
 
 
 class MemoryService(ReadModelService):
@@ -57,10 +43,8 @@ class MemoryService(ReadModelService):
     # -- writes ---------------------------------------------------------------------
 
     def write(self, payload: MemoryWritten) -> str:
-        """Append one write; returns its ``STREAM:VERSION``."""
-        check_write(payload)
-        stream = memory_stream(payload.namespace, payload.key)
-        return _name(self.ledger.append([NewEvent(stream, payload)])[-1])
+        """Append one write; returns its ``STREAM:VERSION`` (``memory_writes``)."""
+        return write_memory(self.ledger, payload)
 
     def forget(self, namespace: str, key: str, reason: str = "") -> str:
         """Append a tombstone at the version the value was read at, so it hides that
@@ -77,7 +61,7 @@ class MemoryService(ReadModelService):
         if self.get(namespace, key) is None:
             raise InputError(f"no value under {namespace}/{key}: nothing to forget")
         payload = MemoryForgotten(namespace=namespace, key=key, reason=reason)
-        return _name(self.ledger.append([NewEvent(stream, payload, version)])[-1])
+        return event_name(self.ledger.append([NewEvent(stream, payload, version)])[-1])
 
     def compact(self, namespace: str, before_us: int) -> tuple[str, int]:
         """Hide the namespace's values written before ``before_us``; returns the event
@@ -87,7 +71,7 @@ class MemoryService(ReadModelService):
         )
         payload = MemoryCompacted(namespace=namespace, before_us=before_us)
         event = self.ledger.append([NewEvent(compaction_stream(namespace), payload)])[-1]
-        return _name(event), hidden
+        return event_name(event), hidden
 
     # -- reads ----------------------------------------------------------------------
 
@@ -154,12 +138,3 @@ class MemoryService(ReadModelService):
         t = self.projection.tags
         query = sa.select(t.c.tag).where(t.c.namespace == namespace, t.c.key == key)
         return [r[0] for r in conn.execute(query.order_by(t.c.tag))]
-
-
-def _name(event: Any) -> str:
-    return f"{event.stream}:{event.version}"
-
-
-def tags_of(values: Sequence[str]) -> tuple[str, ...]:
-    """``--tag`` values, each once, in the order given."""
-    return tuple(dict.fromkeys(v.strip() for v in values))

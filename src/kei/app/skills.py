@@ -9,13 +9,16 @@ with the domain maths (``kei.domain.agents.skills``). Nothing here prints.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
 from kei.app.ledger.ledger import Ledger, NewEvent
-from kei.app.readmodels import ReadModels, caught_up
 from kei.domain.agents import skills as sk
 from kei.domain.events import SkillInvoked
 from kei.domain.log.recorded import RecordedEvent
-from kei.projections.skills import Skills
+
+if TYPE_CHECKING:  # the reads load the read model (and SQLAlchemy); ``record`` does not
+    from kei.app.readmodels import ReadModels
+    from kei.projections.skills import Skills
 
 __all__ = ["SkillService"]
 
@@ -34,6 +37,8 @@ class SkillService:
 
     def report(self, since_us: int) -> list[sk.SkillMetrics]:
         """Per-skill metrics of the invocations at or after ``since_us``."""
+        from kei.projections.skills import Skills
+
         skills = Skills()
         with self._caught_up(skills) as models, models.connect() as conn:
             invocations = skills.invocations(conn, since_us=since_us)
@@ -41,10 +46,14 @@ class SkillService:
 
     def last_used_us(self, name: str) -> int | None:
         """When ``name`` was last invoked (None: never)."""
+        from kei.projections.skills import Skills
+
         skills = Skills()
         with self._caught_up(skills) as models, models.connect() as conn:
             return skills.last_used_us(conn, name)
 
     def _caught_up(self, skills: Skills) -> AbstractContextManager[ReadModels]:
+        from kei.app.readmodels import caught_up
+
         where = self.ledger.store.url  # the URL without its password
         return caught_up(self.ledger, skills, name=f"skills in {where}", seal_key=self._seal_key)

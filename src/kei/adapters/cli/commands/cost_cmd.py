@@ -17,7 +17,6 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Annotated, Any, Final, TypeVar
 
 import typer
-from rich.console import Console
 
 from kei.adapters.cli.context import (
     answering,
@@ -68,7 +67,7 @@ def cost_fields(
     """A cost event's provider, model, usage and amount: ``given`` micro-cents, else the
     catalog's price of ``usage`` and the entry that priced it (as ``kei demo`` records
     its costs too)."""
-    from kei.app.costs import price_request
+    from kei.app.cost_writes import price_request
 
     price = price_request(catalog, provider, model, usage, given)
     return {"provider": provider, "model": model, "usage": usage,
@@ -86,8 +85,7 @@ def _priced(
     return cost_fields(catalog, provider, model, usage, given)
 
 
-def _done(service: CostService, agent_id: str, name: str, micro: int, *, as_json: bool) -> None:
-    total = service.agent_total(agent_id)
+def _done(total: int, agent_id: str, name: str, micro: int, *, as_json: bool) -> None:
     if as_json:
         json_line(
             {
@@ -118,13 +116,17 @@ def record(
     as_json: JsonObject = False,
 ) -> None:
     """Append one cost.recorded event; tokens without an amount are priced from the catalog."""
+    from kei.app.cost_writes import record_cost, stream_total
+
     with answering(ctx) as g:
         settings = g.settings()
         fields = _priced(settings, provider, model, charge.usage(), charge.amount())
         request = CostRecorded(agent_id=agent_id, **fields)
-        with _service(settings, write=True) as service:
-            name = service.record(request)
-            _done(service, agent_id, name, request.micro_cents, as_json=as_json)
+        with open_ledger(settings, with_key=True) as ledger:  # no read model: a hook's path
+            event = record_cost(ledger, request)
+            total = stream_total(ledger, agent_id)
+        name = f"{event.stream}:{event.version}"  # STREAM:VERSION, as `cost amend` takes it
+        _done(total, agent_id, name, request.micro_cents, as_json=as_json)
 
 
 @cost_app.command("amend")
@@ -165,7 +167,8 @@ def amend(
                 **fields,
             )
             name = service.amend(request)
-            _done(service, old.agent_id, name, request.micro_cents, as_json=as_json)
+            total = service.agent_total(old.agent_id)
+        _done(total, old.agent_id, name, request.micro_cents, as_json=as_json)
 
 
 @cost_app.command("report")
@@ -188,6 +191,8 @@ def report(
         if as_json:
             json_line(report_dict(result, start_us, limit))
         elif is_tty() and result.rows and render.fits(len(render.shown(result, limit))):
+            from rich.console import Console
+
             Console(highlight=False).print(render.cost_table(result, limit))
         else:
             sys.stdout.write(render.report_text(result, limit))

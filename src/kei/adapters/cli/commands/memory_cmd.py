@@ -106,7 +106,7 @@ def write_cmd(
     as_json: JsonObject = False,
 ) -> None:
     """Remember VALUE under KEY (a later write to KEY replaces it; the log keeps both)."""
-    from kei.app.memory import tags_of
+    from kei.app.memory_writes import tags_of
     from kei.domain.events.memory import MemoryWritten
 
     with answering(ctx) as g:
@@ -115,8 +115,10 @@ def write_cmd(
             namespace=namespace_of(namespace, session), key=key, value=text, kind=kind,
             tags=tags_of(tag or []), dna=dna, parent_dna=parent_dna,
         )  # fmt: skip
-        with _service(g.settings(), write=True) as service:
-            name = service.write(payload)
+        from kei.app.memory_writes import write_memory
+
+        with open_ledger(g.settings(), with_key=True) as ledger:  # no read model: fast
+            name = write_memory(ledger, payload)
     if as_json:
         json_line({"ok": True, "event": name, "namespace": payload.namespace, "key": key})
     else:
@@ -192,7 +194,7 @@ def query_cmd(
 def _query(namespace: str | None, session: str | None, kind: str | None,
            key_prefix: str | None, tag_any: list[str] | None, tag_all: list[str] | None,
            since: str | None, limit: int | None) -> MemoryQuery:  # fmt: skip
-    from kei.app.memory import tags_of
+    from kei.app.memory_writes import tags_of
     from kei.domain.memory.query import MemoryQuery
 
     return MemoryQuery(

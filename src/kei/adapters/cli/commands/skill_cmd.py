@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from kei.adapters.cli.context import answering, command_group, is_tty, open_ledger, seal_key, stderr
 from kei.adapters.cli.limits import INT64_MAX, INT64_MIN
@@ -104,6 +103,8 @@ def report(
         if chosen == "json":
             print(json.dumps([r.to_dict() for r in rows], indent=2, ensure_ascii=False))
         elif fmt is None and rows and is_tty() and render.fits(len(rows)):
+            from rich.console import Console
+
             Console(highlight=False).print(render.skill_table(rows))
         else:
             print(markdown(rows))

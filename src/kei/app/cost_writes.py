@@ -1,0 +1,100 @@
+"""Recording a cost, and the agent's running total, from the agent's stream alone.
+
+``record`` works as the agent commands do (``kei.app.agent_writes``): read the version
+of ``agent/<id>``, fold that stream into the domain's ``LedgerState``, ask
+``decide_cost`` and append at the version read, so a racing writer makes it decide
+again. :func:`stream_total` sums the agent's current cost events in the same stream
+with the costs read model's rule (an amendment replaces its target once; a second
+amendment of one target counts nothing), so ``kei cost record`` answers with the
+total without catching a read model up or loading SQLAlchemy.
+
+Pricing (:func:`price_request`): an explicit amount is stored as given, with no price
+entry; tokens without an amount are priced from the catalog (``Catalog.price``), and
+the event names the entry that produced the amount (model id and ``Model.price_digest``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from kei.app.agent_writes import agent_state, agent_stream
+from kei.app.ledger.ledger import Ledger, NewEvent
+from kei.app.ledger.retrying import retry_write
+from kei.domain.agents.rules import decide_cost
+from kei.domain.catalog.catalog import Catalog
+from kei.domain.events import CostAmended, CostRecorded, TokenUsage
+from kei.domain.log.recorded import RecordedEvent
+from kei.errors import InputError
+
+COST_TYPES = frozenset({"cost.recorded", "cost.amended"})
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """An amount and the catalog entry that priced it (both None when given by hand)."""
+
+    micro_cents: int
+    entry_id: str | None = None
+    entry_hash: str | None = None
+
+
+def price_request(
+    catalog: Catalog, provider: str, model: str, usage: TokenUsage, micro: int | None
+) -> Charge:
+    """The amount to store: ``micro`` as given, else the catalog's price of ``usage``."""
+    if micro is not None:
+        return Charge(micro)
+    tin, tout = usage.input_tokens, usage.output_tokens
+    if tin is None or tout is None:
+        raise InputError(
+            "no amount: give --micro-cents (or --cents), or both --tokens-in and --tokens-out "
+            "to price the call from the catalog"
+        )
+    entry = catalog.get(model)
+    if entry.provider != provider:
+        raise InputError(
+            f"model {model!r} is a {entry.provider} model in the catalog, not {provider}",
+            hint="fix --provider, or give the amount with --micro-cents",
+        )
+    quote = catalog.price(model, tin, tout)
+    return Charge(quote.micro_cents, entry.id, entry.price_digest)
+
+
+def record_cost(ledger: Ledger, request: CostRecorded) -> RecordedEvent:
+    """Append ``request`` for a known agent (``decide_cost``); returns the event."""
+    return retry_write(
+        ledger.retry, lambda: _record_once(ledger, request), what=f"agent {request.agent_id}"
+    )
+
+
+def _record_once(ledger: Ledger, request: CostRecorded) -> RecordedEvent:
+    stream = agent_stream(request.agent_id)
+    version = ledger.store.stream_version(stream)  # read first: a later event conflicts
+    decision = decide_cost(agent_state(ledger, request.agent_id), request)
+    batch = [NewEvent(stream, p, version + i) for i, p in enumerate(decision.payloads)]
+    return ledger.append(batch)[-1]  # ConcurrencyError: another writer came first
+
+
+def stream_total(ledger: Ledger, agent_id: str) -> int:
+    """The agent's current cost in micro-cents, from its stream."""
+    return current_total(ledger.read_stream(agent_stream(agent_id)), agent_id)
+
+
+def current_total(events: Iterable[RecordedEvent], agent_id: str) -> int:
+    """The sum of the current cost events of ``agent_id`` among ``events`` (log order):
+    an amendment replaces a current target, any other amendment counts nothing."""
+    current: dict[tuple[str, int], tuple[str, int]] = {}  # (stream, version) -> (agent, µ¢)
+    for event in events:
+        if event.type not in COST_TYPES:
+            continue
+        p = event.payload()
+        if not isinstance(p, CostRecorded | CostAmended):
+            continue
+        if isinstance(p, CostAmended):
+            key = (p.supersedes_stream, p.supersedes_version)
+            if key not in current:
+                continue  # unknown or already replaced: ignored, as the read model does
+            del current[key]
+        current[(event.stream, event.version)] = (p.agent_id, p.micro_cents)
+    return sum(micro for who, micro in current.values() if who == agent_id)
