@@ -18,16 +18,16 @@ import math
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Final, TypeVar
+from typing import TypeVar
 
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.retrying import retry_write
 from kei.app.readmodels import ReadModels, ReadModelService
 from kei.app.route_evidence import FoldedEvidence, TableEvidence
+from kei.app.route_writes import OUTCOME_TYPE, current_model, decision_events, record_outcome
 from kei.domain.agents.dna import parse_dna
 from kei.domain.catalog.catalog import Catalog
 from kei.domain.events import Payload
-from kei.domain.events.payload import OUTCOMES
 from kei.domain.events.routing import (
     WEIGHTS_STREAM,
     RouteDecided,
@@ -51,7 +51,6 @@ from kei.domain.routing.select import Decision, DecisionInput, select
 from kei.errors import InputError
 from kei.projections.posteriors import Posteriors, is_success
 
-OUTCOME_TYPE: Final = "route.outcome"
 T = TypeVar("T")
 
 
@@ -139,43 +138,11 @@ class RouteService(ReadModelService):
     # -- after a decision ------------------------------------------------------------
 
     def decision(self, decision_id: str) -> tuple[list[RecordedEvent], RouteDecided]:
-        events = self.ledger.read_stream(decision_stream(decision_id))
-        if not events:
-            raise InputError(
-                f"no routing decision {decision_id!r} in the log",
-                hint="use the id `kei route select` printed",
-            )
-        first = events[0].payload()
-        assert isinstance(first, RouteDecided)
-        return events, first
+        return decision_events(self.ledger, decision_id)
 
     def outcome(self, decision_id: str, outcome: str, depth: int | None = None) -> str:
-        """Record how the routed work turned out; ``depth`` defaults to the number of
-        escalations the decision went through."""
-        return self._retried(
-            lambda: self._outcome(decision_id, outcome, depth), f"decision {decision_id}"
-        )
-
-    def _outcome(self, decision_id: str, outcome: str, depth: int | None) -> str:
-        if outcome not in OUTCOMES:
-            raise InputError(
-                f"unknown outcome {outcome!r}", hint=f"use one of {', '.join(OUTCOMES)}"
-            )
-        events, decided = self.decision(decision_id)
-        if decided.task_class is None:
-            raise InputError(
-                f"decision {decision_id} has no task class (empty DNA): nothing to learn"
-            )
-        done = [e for e in events if e.type == OUTCOME_TYPE]
-        if done:
-            raise InputError(f"decision {decision_id} already has an outcome ({_name(done[0])})")
-        model, escalations = _current(events, decided)
-        payload = RouteOutcome(
-            decision_id=decision_id, task_class=decided.task_class, model=model,
-            outcome=outcome,  # type: ignore[arg-type]  # checked against OUTCOMES above
-            escalation_depth=escalations if depth is None else depth, agent_id=decided.agent_id,
-        )  # fmt: skip
-        return _name(self._append(decision_stream(decision_id), len(events), [payload])[-1])
+        """Record how the routed work turned out (``route_writes``, from the stream)."""
+        return record_outcome(self.ledger, decision_id, outcome, depth)
 
     def escalate(self, decision_id: str) -> RouteEscalated | None:
         """One step up the ladder after a failure; None when the ladder says surrender."""
@@ -187,7 +154,7 @@ class RouteService(ReadModelService):
             raise InputError(
                 f"decision {decision_id} already has an outcome: escalate before recording it"
             )
-        model, depth = _current(events, decided)
+        model, depth = current_model(events, decided)
         step = next_after_failure(decided.ladder, model, depth, True)
         if not isinstance(step, Retry):
             return None
@@ -264,16 +231,6 @@ class RouteService(ReadModelService):
 
     def _retried(self, write: Callable[[], T], what: str) -> T:
         return retry_write(self.ledger.retry, write, what=what)
-
-
-def _current(events: list[RecordedEvent], decided: RouteDecided) -> tuple[str, int]:
-    """The model the decision now stands on, and how many escalations led there."""
-    model, depth = decided.model, 0
-    for e in events:
-        p = e.payload()
-        if isinstance(p, RouteEscalated):
-            model, depth = p.to_model, p.depth
-    return model, depth
 
 
 def _name(event: RecordedEvent) -> str:

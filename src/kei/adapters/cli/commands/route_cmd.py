@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kei.adapters.cli.context import answering, command_group, service_scope, stderr
+from kei.adapters.cli.context import answering, command_group, open_ledger, service_scope, stderr
 from kei.adapters.cli.limits import INT64_MAX
 from kei.adapters.cli.options import DryRun, JsonLines, JsonObject
 from kei.adapters.cli.output import json_line
@@ -123,8 +123,10 @@ def outcome_cmd(
     as_json: JsonObject = False,
 ) -> None:
     """Record how the routed work turned out: what the posteriors learn from."""
-    with answering(ctx) as g, _service(g.settings(), write=True) as service:
-        name = service.outcome(decision, outcome, depth)
+    from kei.app.route_writes import record_outcome
+
+    with answering(ctx) as g, open_ledger(g.settings(), with_key=True) as ledger:
+        name = record_outcome(ledger, decision, outcome, depth)  # no read model: fast
     if as_json:
         json_line({"ok": True, "decision_id": decision, "event": name, "outcome": outcome})
     else:
