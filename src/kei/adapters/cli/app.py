@@ -90,7 +90,7 @@ class KeiGroup(LazyGroup):
     """The root group: its commands are :data:`COMMANDS`."""
 
     def __init__(self, **attrs: object) -> None:
-        super().__init__(table=COMMANDS, **attrs)  # type: ignore[arg-type]
+        super().__init__(table=COMMANDS, **attrs)
 
 
 app = typer.Typer(

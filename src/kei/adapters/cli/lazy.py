@@ -69,11 +69,14 @@ Entry = Lazy | Group
 def _late_global(ctx: Context, param: Parameter, value: Any) -> Any:
     """A global option given after the command: set it on the root's ``Globals``,
     refusing one already given before the command (which value was meant is unknown)."""
-    from kei.adapters.cli.context import globals_of
+    from kei.adapters.cli.context import Globals
 
     if value is None or value is False:
         return value
-    g = globals_of(ctx)
+    root = ctx.find_root()
+    if not isinstance(root.obj, Globals):  # the root's callback sets it; a test may not
+        root.obj = Globals()
+    g = root.obj
     name = (param.name or "").removeprefix(_PREFIX)
     if name != "verbose" and getattr(g, name) is not None:
         flag = param.opts[0]
