@@ -16,7 +16,6 @@ from typing import Annotated, Final
 
 import typer
 
-from kei.adapters.cli.context import Globals
 from kei.adapters.cli.entry import version_text
 from kei.adapters.cli.lazy import GLOBALS, Group, Lazy, LazyGroup
 
@@ -99,6 +98,7 @@ app = typer.Typer(
     help="The tamper-evident memory of an AI-agent orchestrator.",
     no_args_is_help=True,
     add_completion=True,
+    rich_markup_mode=None,  # `kei --help` in click's plain layout: rich costs it 100 ms
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -128,6 +128,7 @@ def main_options(
         ),
     ] = False,
 ) -> None:
+    from kei.adapters.cli.context import Globals
     from kei.adapters.cli.output import route_warnings
 
     ctx.obj = Globals(db=db, key=key, synchronous=synchronous, verbose=verbose)

@@ -135,7 +135,7 @@ class _Commands(MutableMapping[str, Command]):
             return self.loaded[name]
         entry = self.table[name]
         if self.listing:
-            return TyperCommand(name=name, help=entry.help)
+            return TyperCommand(name=name, help=entry.help, short_help=entry.help)
         if isinstance(entry, Group):
             command: Command = LazyGroup(name=name, table=entry.commands, help=entry.help)
         else:

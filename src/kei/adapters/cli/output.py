@@ -23,13 +23,14 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 
 from kei.adapters.cli.exits import Exit, exit_code_for
 from kei.adapters.cli.limits import check_text, too_long
-from kei.app.ledger.tail import ChainBreak, event_dict, printable, summary, time_text
-from kei.domain.log.recorded import RecordedEvent
 from kei.errors import KeiError
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
+
+    from kei.app.ledger.tail import ChainBreak
+    from kei.domain.log.recorded import RecordedEvent
 
 TYPE_WIDTH = 20
 STREAM_WIDTH = 16
@@ -144,6 +145,9 @@ class EventPrinter:
         self._console = _stdout_console() if self.color else None
 
     def show(self, item: RecordedEvent | ChainBreak) -> None:
+        # The log's readers, loaded by the commands that print events, not by every one.
+        from kei.app.ledger.tail import ChainBreak, event_dict
+
         if isinstance(item, ChainBreak):
             warn_break(item)
         elif self.as_json:
@@ -156,6 +160,8 @@ class EventPrinter:
 
     @staticmethod
     def plain(event: RecordedEvent) -> str:
+        from kei.app.ledger.tail import printable, summary, time_text
+
         return (
             f"{event.position:>6}  {time_text(event)}  {printable(event.type):<{TYPE_WIDTH}} "
             f"{printable(event.stream):<{STREAM_WIDTH}} {summary(event)}"
@@ -164,6 +170,8 @@ class EventPrinter:
     @staticmethod
     def styled(event: RecordedEvent) -> Text:
         from rich.text import Text
+
+        from kei.app.ledger.tail import printable, summary, time_text
 
         return Text.assemble(
             (f"{event.position:>6}", "bold"),

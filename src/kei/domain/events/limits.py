@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, NoReturn
+from typing import Any, Final, Generic, NoReturn, TypeVar
 
 import msgspec
 
@@ -72,23 +72,44 @@ class _Checker:
     slow: Check
 
 
-def _checkers() -> dict[type[Payload], _Checker]:
-    return {
-        t.payload_type: _Checker(
-            t.name,
-            converter(mirror(t.payload_type)),
-            collector(t.payload_type),
-            slow_check(t.payload_type),
-        )
-        for t in REGISTRY.values()
-    }
+_NAMES: Final = {t.payload_type: t.name for t in REGISTRY.values()}
+_V = TypeVar("_V")
 
 
-_CHECKERS: Final = _checkers()
-_FAST: Final = {
-    t.payload_type: (group_converter(mirror(t.payload_type)), group_collector(t.payload_type))
-    for t in REGISTRY.values()
-}
+class _PerType(Generic[_V]):
+    """A registered payload type's checker, built on first use: building all of them
+    (a twin Struct per type) would cost every short write command its start-up."""
+
+    def __init__(self, make: Callable[[type[Payload]], _V]) -> None:
+        self._make = make
+        self._made: dict[type[Payload], _V] = {}
+
+    def get(self, kind: type[Any]) -> _V | None:
+        made = self._made.get(kind)
+        if made is None and kind in _NAMES:
+            made = self._made[kind] = self._make(kind)
+        return made
+
+    def __getitem__(self, kind: type[Any]) -> _V:
+        made = self.get(kind)
+        if made is None:
+            raise KeyError(kind)
+        return made
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in _NAMES
+
+
+def _checker(kind: type[Payload]) -> _Checker:
+    return _Checker(_NAMES[kind], converter(mirror(kind)), collector(kind), slow_check(kind))
+
+
+def _fast(kind: type[Payload]) -> tuple[Callable[[Any], Any], Any]:
+    return group_converter(mirror(kind)), group_collector(kind)
+
+
+_CHECKERS: Final = _PerType(_checker)
+_FAST: Final = _PerType(_fast)
 _ENCODE: Final = msgspec.msgpack.Encoder().encode
 _NOT_ENCODABLE: Final = (TypeError, UnicodeEncodeError, OverflowError)
 
