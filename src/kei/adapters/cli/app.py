@@ -82,6 +82,9 @@ COMMANDS: Final[dict[str, Lazy | Group]] = {
     "route": Lazy("route_cmd", "Route tasks to the cheapest model good enough."),
     "posterior": Lazy("route_cmd", "The Beta posteriors the router learns."),
     "witness": Lazy("witness_cmd", "Cosign checkpoints of other ledgers (C2SP tlog-cosignature)."),
+    "mcp": Lazy("mcp_cmd", "kei as an MCP server for agents (needs the mcp extra)."),
+    "hook": Lazy("hook_cmd", "Record what an agent harness's hook call means."),
+    "hooks": Lazy("hook_cmd", "Install or remove kei's hooks in an agent harness's settings."),
 }
 
 

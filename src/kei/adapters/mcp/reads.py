@@ -59,7 +59,7 @@ def _memory_tools(calls: Calls, services: Services) -> list[Any]:
         limit: int | None = None,
     ) -> dict[str, Any]:
         """Items by namespace, kind, key prefix and tags, newest first (as `kei memory query`)."""
-        from kei.app.memory import tags_of
+        from kei.app.memory_writes import tags_of
         from kei.domain.memory.query import MemoryQuery
 
         q = MemoryQuery(namespace=namespace, kind=kind, key_prefix=key_prefix,

@@ -110,7 +110,7 @@ def _other_tools(calls: Calls, services: Services) -> list[Any]:
                 "micro_cents": micro_cents, "tokens_in": tokens_in, "tokens_out": tokens_out}  # fmt: skip
 
         def work() -> Answer:
-            from kei.app.costs import price_request
+            from kei.app.cost_writes import price_request
 
             usage = TokenUsage(input_tokens=tokens_in, output_tokens=tokens_out)
             price = price_request(services.catalog, provider, model, usage, micro_cents)
@@ -137,7 +137,7 @@ def _other_tools(calls: Calls, services: Services) -> list[Any]:
         parent_dna: str | None = None,
     ) -> dict[str, Any]:
         """Remember VALUE under KEY (as `kei memory write`); a later write replaces it."""
-        from kei.app.memory import tags_of
+        from kei.app.memory_writes import tags_of
 
         args = {"key": key, "value": value, "kind": kind, "tags": tags,
                 "namespace": namespace, "dna": dna, "parent_dna": parent_dna}  # fmt: skip

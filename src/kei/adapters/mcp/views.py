@@ -95,7 +95,7 @@ def _recent(services: Services) -> str:
 
 
 def _handoff(services: Services, agent_id: str) -> str:
-    from kei.app.agents import agent_stream
+    from kei.app.agent_writes import agent_stream
     from kei.app.ledger.tail import summary
     from kei.domain.agents.money import format_usd
     from kei.errors import UnknownAgentError
