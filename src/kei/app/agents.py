@@ -11,13 +11,17 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
-from kei.app.agent_writes import AgentWriter, Outcome
+from kei.app.agent_writes import AgentWriter, Outcome, agent_stream, dna_stream
 from kei.app.ledger.ledger import Ledger
 from kei.app.readmodels import ReadModels, ReadModelService
 from kei.domain.agents.tree import walk
 from kei.domain.events import AgentForked
 from kei.projections.agents import Agents, Row
 
+__all__ = [
+    "TREE_COLUMNS", "AgentService", "Descendant", "Outcome", "Rows", "RowsFn",
+    "agent_stream", "descendants", "dna_stream", "subtree_ids", "tree", "tree_rows",
+]  # fmt: skip
 Rows = list[dict[str, Any]]
 _CHUNK: Final = 500
 
