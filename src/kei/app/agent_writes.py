@@ -57,9 +57,19 @@ class Outcome:
 def agent_state(ledger: Ledger, agent_id: str, state: LedgerState | None = None) -> LedgerState:
     """``state`` (or a new one) with ``agent/<agent_id>`` folded in."""
     state = LedgerState() if state is None else state
-    for event in ledger.read_stream(agent_stream(agent_id)):
+    for event in ledger.read_stream_checked(agent_stream(agent_id)):
         apply(state, event)
     return state
+
+
+def dna_holder(ledger: Ledger, dna: str) -> str | None:
+    """The agent whose fork claimed ``dna`` (version 1 of ``dna/<dna>``), None when
+    unclaimed; ``"?"`` when that stream holds something else."""
+    claims = ledger.read_stream_checked(dna_stream(dna))
+    if not claims:
+        return None
+    claim = claims[0].payload()
+    return claim.agent_id if isinstance(claim, DnaClaimed) else "?"
 
 
 class AgentWriter:
@@ -92,10 +102,12 @@ class AgentWriter:
             # events there the fold did not take as a fork still take the id
             state.agents.setdefault(request.agent_id, AgentState(request.agent_id))
         if request.dna is not None:
-            claims = self.ledger.read_stream(dna_stream(request.dna))
-            owner = claims[0].payload() if claims else None
-            if claims:
-                state.by_dna[request.dna] = owner.agent_id if isinstance(owner, DnaClaimed) else "?"
+            holder = dna_holder(self.ledger, request.dna)
+            if holder == request.agent_id:
+                # its own fork landed after the agent stream was read: taken, no collision
+                state.agents.setdefault(holder, AgentState(holder))
+            elif holder is not None:
+                state.by_dna[request.dna] = holder
         parent = request.parent_agent_id
         if parent is not None and parent != request.agent_id:
             agent_state(self.ledger, parent, state)

@@ -78,7 +78,7 @@ def _record_once(ledger: Ledger, request: CostRecorded) -> RecordedEvent:
 
 def stream_total(ledger: Ledger, agent_id: str) -> int:
     """The agent's current cost in micro-cents, from its stream."""
-    return current_total(ledger.read_stream(agent_stream(agent_id)), agent_id)
+    return current_total(ledger.read_stream_checked(agent_stream(agent_id)), agent_id)
 
 
 def current_total(events: Iterable[RecordedEvent], agent_id: str) -> int:

@@ -23,7 +23,7 @@ OUTCOME_TYPE: Final = "route.outcome"
 
 def decision_events(ledger: Ledger, decision_id: str) -> tuple[list[RecordedEvent], RouteDecided]:
     """The decision's events and its ``route.decided`` payload (refused when unknown)."""
-    events = ledger.read_stream(decision_stream(decision_id))
+    events = ledger.read_stream_checked(decision_stream(decision_id))
     if not events:
         raise InputError(
             f"no routing decision {decision_id!r} in the log",
