@@ -4,10 +4,13 @@
 - Output: ``--json`` is :data:`JsonObject` where a command answers with one object and
   :data:`JsonLines` where it answers with one object per item (NDJSON, each line
   flushed); :func:`chosen_format` is the one check of ``--format`` against ``--json``.
-- Time: :data:`Since` takes a duration back (``30d``), a date/time or unix seconds,
-  read against the clock by :func:`time_us`; :data:`SincePosition`
-  is a position in the log.
+- Time: ``--since`` is always a time (:data:`Since`: a duration back, ``30d``, a
+  date/time or unix seconds, read against the clock by :func:`time_us`); a position in
+  the log is ``--after`` (:data:`AfterPosition`).
 - Files: :data:`OutFile` and :data:`Force` for the commands that write a file.
+- Choices: a closed set of values is a ``Literal`` (typer shows ``[a|b|c]`` in help,
+  refuses anything else and the shell completes it); each mirrors a tuple the domain
+  checks against, and ``tests/cli/test_cli_habits.py`` keeps the two equal.
 - Money: :func:`charge_options` declares the seven token and amount options of
   ``kei cost record`` and ``kei cost amend`` and hands them over as one :class:`ChargeOptions`.
 
@@ -21,7 +24,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -53,6 +56,22 @@ def chosen_format(
     return chosen
 
 
+# -- choices -------------------------------------------------------------------------
+
+OutcomeName = Literal["functional", "partial", "scaffolding", "fail"]  # events.OUTCOMES
+AgentStatus = Literal["running", "done", "failed", "merged"]
+CostGroup = Literal["agent", "provider", "model", "day"]  # cost_reads.GROUPS
+RoutePolicy = Literal["bound", "thompson"]  # routing.select.POLICIES
+LeakScope = Literal["all-writes", "public-mirror", "github-push", "commit-msg"]  # rules.SCOPES
+LeakSeverity = Literal["block", "warn", "substitute"]  # what a finding can be
+LeakCategory = Literal["patent-ip", "secret", "personal", "internal-infra", "private-project"]
+ModelStatus = Literal["active", "deprecated", "preview", "beta"]  # catalog.STATUSES
+EventsFormat = Literal["jsonl"]
+SkillFormat = Literal["markdown", "md", "json"]
+
+OutcomeOpt = Annotated[OutcomeName, typer.Option("--outcome", help="How the work turned out.")]
+
+
 # -- time and positions ---------------------------------------------------------------
 
 Since = Annotated[
@@ -61,10 +80,10 @@ Since = Annotated[
         "--since", help="From then on: a duration back (30d, 12h), a date/time or unix seconds."
     ),
 ]
-SincePosition = Annotated[
+AfterPosition = Annotated[
     int,
     typer.Option(
-        "--since", min=0, max=INT64_MAX, metavar="POSITION", help="Only events after POSITION."
+        "--after", min=0, max=INT64_MAX, metavar="POSITION", help="Only events after POSITION."
     ),
 ]
 

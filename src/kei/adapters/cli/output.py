@@ -1,7 +1,8 @@
 """Output conventions every command shares, and the ``kei`` entry point.
 
 - stdout carries data only: rich, coloured lines on a terminal, plain text when piped,
-  NDJSON (one object per line, flushed per line) with ``--json``.
+  NDJSON (one object per line, flushed per line) with ``--json``, every time and amount
+  in the one form of ``json_form.py``.
 - stderr carries progress bars (on a terminal only), warnings (``kei: WARNING: ...``) and errors (``kei: error: ...``, an
   optional ``kei: hint: ...``), one line each, never a traceback.
 - ``run`` is the console-script entry point: it turns click's usage errors (a bad flag,
@@ -22,6 +23,7 @@ import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 from kei.adapters.cli.exits import Exit, exit_code_for
+from kei.adapters.cli.json_form import json_form
 from kei.adapters.cli.limits import check_text, too_long
 from kei.errors import KeiError
 
@@ -37,8 +39,9 @@ STREAM_WIDTH = 16
 
 
 def json_line(obj: Any) -> None:
-    """One JSON object on one line of stdout, flushed so followers see it at once."""
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    """One JSON object on one line of stdout, flushed so followers see it at once, its
+    times and money in the one form of ``json_form.py``."""
+    sys.stdout.write(json.dumps(json_form(obj), ensure_ascii=False) + "\n")
     sys.stdout.flush()
 
 

@@ -74,7 +74,7 @@ class RecordedEvent(msgspec.Struct, frozen=True, gc=False):
         return {
             "position": self.position,
             "seq": self.seq,
-            "time": self.timestamp.isoformat().replace("+00:00", "Z"),
+            "time": self.timestamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "type": self.type,
             "stream": self.stream,
             "version": self.version,

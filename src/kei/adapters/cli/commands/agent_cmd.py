@@ -30,10 +30,10 @@ from kei.adapters.cli.context import (
 )
 from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.limits import COUNT_MAX, INT64_MAX
-from kei.adapters.cli.options import JsonLines, JsonObject
+from kei.adapters.cli.options import AgentStatus, JsonLines, JsonObject, OutcomeOpt
 from kei.adapters.cli.output import json_line
 from kei.app.ledger.tail import printable
-from kei.domain.events import OUTCOMES, AgentForked
+from kei.domain.events import AgentForked
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -48,7 +48,7 @@ ARTEFACTS: Final = ("spec.md", "plan.md", "progress.json", "chatlog.md", "handof
 Id = Annotated[str, typer.Argument(help="The agent id.")]
 Summary = Annotated[str, typer.Option("--summary", help="What the agent did.")]
 Reason = Annotated[str, typer.Option("--reason", help="Why the agent failed.")]
-Status = Annotated[str | None, typer.Option("--status", help="Only this status.")]
+Status = Annotated[AgentStatus | None, typer.Option("--status", help="Only this status.")]
 
 
 def _service(settings: Settings) -> AbstractContextManager[AgentService]:
@@ -61,13 +61,24 @@ def _say(message: str) -> None:
     stderr().print(message, markup=False)
 
 
-def _append(ctx: typer.Context, change: Callable[[AgentWriter], Outcome]) -> None:
-    """Make one change from the agent's streams (no read model: a hook's fast path),
-    and say what it did on stderr."""
+def _append(
+    ctx: typer.Context,
+    agent_id: str,
+    change: Callable[[AgentWriter], Outcome],
+    *,
+    as_json: bool,
+) -> None:
+    """Make one change from the agent's streams (no read model: a hook's fast path), and
+    say what it did on stderr (and, with ``--json``, as one object on stdout:
+    ``appended`` is 0 for a repeat)."""
     from kei.app.agent_writes import AgentWriter
 
-    with handled(ctx) as g, open_ledger(g.settings(), with_key=True) as ledger:
-        _say(change(AgentWriter(ledger)).message)
+    with answering(ctx) as g, open_ledger(g.settings(), with_key=True) as ledger:
+        done = change(AgentWriter(ledger))
+        if as_json:
+            json_line({"ok": True, "agent_id": agent_id, "command": ctx.info_name,
+                       "appended": done.appended, "message": done.message})  # fmt: skip
+        _say(done.message)
 
 
 @agent_app.command("fork")
@@ -88,6 +99,7 @@ def fork(
     fork_parent: Annotated[
         str | None, typer.Option("--fork-parent", help="DNA forked from.")
     ] = None,
+    as_json: JsonObject = False,
 ) -> None:
     """Record a new running agent; its id and DNA must be unused."""
     request = AgentForked(
@@ -101,41 +113,47 @@ def fork(
         creator=creator,
         fork_parent=fork_parent,
     )
-    _append(ctx, lambda service: service.fork(request))
+    _append(ctx, agent_id, lambda service: service.fork(request), as_json=as_json)
 
 
 @agent_app.command("done")
-def done(ctx: typer.Context, agent_id: Id, summary: Summary) -> None:
+def done(ctx: typer.Context, agent_id: Id, summary: Summary, as_json: JsonObject = False) -> None:
     """running -> done; a second done keeps the first summary and appends nothing."""
-    _append(ctx, lambda service: service.done(agent_id, summary))
+    _append(ctx, agent_id, lambda service: service.done(agent_id, summary), as_json=as_json)
 
 
 @agent_app.command("fail")
-def fail(ctx: typer.Context, agent_id: Id, reason: Reason) -> None:
+def fail(ctx: typer.Context, agent_id: Id, reason: Reason, as_json: JsonObject = False) -> None:
     """running -> failed; a second fail keeps the first reason and appends nothing."""
-    _append(ctx, lambda service: service.fail(agent_id, reason))
+    _append(ctx, agent_id, lambda service: service.fail(agent_id, reason), as_json=as_json)
 
 
 @agent_app.command("merged")
-def merged(ctx: typer.Context, agent_id: Id) -> None:
+def merged(ctx: typer.Context, agent_id: Id, as_json: JsonObject = False) -> None:
     """done | failed -> merged."""
-    _append(ctx, lambda service: service.merged(agent_id))
+    _append(ctx, agent_id, lambda service: service.merged(agent_id), as_json=as_json)
 
 
 @agent_app.command("outcome")
 def outcome(
     ctx: typer.Context,
     agent_id: Id,
-    result: Annotated[str, typer.Option("--outcome", help=" | ".join(OUTCOMES))],
+    result: OutcomeOpt,
     escalation_depth: Annotated[
         int | None, typer.Option("--escalation-depth", min=0, max=INT64_MAX, help="0 = first pass.")
     ] = None,
     stubs: Annotated[
         int | None, typer.Option("--stubs", min=0, max=INT64_MAX, help="Stubs left in the work.")
     ] = None,
+    as_json: JsonObject = False,
 ) -> None:
     """Record how a finished agent's work turned out; a later outcome wins."""
-    _append(ctx, lambda service: service.outcome(agent_id, result, escalation_depth, stubs))
+    _append(
+        ctx,
+        agent_id,
+        lambda service: service.outcome(agent_id, result, escalation_depth, stubs),
+        as_json=as_json,
+    )
 
 
 @agent_app.command("list")

@@ -1,4 +1,5 @@
-"""``kei cost record|amend|report``: what agents' model calls cost, in integer micro-cents.
+"""``kei cost record|amend|report``: what agents' model calls cost, in integer micro-cents
+(in JSON, ``micro_cents`` beside an exact ``usd`` decimal: ``json_form.py``).
 
 Thin: pricing and the report live in ``kei.app.costs``, the rules in
 ``kei.domain.agents.rules``. Confirmations go to stderr, data to stdout; ``--json`` prints
@@ -14,7 +15,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Annotated, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -28,9 +29,16 @@ from kei.adapters.cli.context import (
     stderr,
 )
 from kei.adapters.cli.limits import COUNT_MAX
-from kei.adapters.cli.options import ChargeOptions, JsonObject, Since, charge_options, since_us
+from kei.adapters.cli.options import (
+    ChargeOptions,
+    CostGroup,
+    JsonObject,
+    Since,
+    charge_options,
+    since_us,
+)
 from kei.adapters.cli.output import json_line
-from kei.domain.agents.money import display_cents, format_usd
+from kei.domain.agents.money import format_usd
 from kei.domain.catalog.catalog import Catalog
 from kei.domain.events import CostAmended, CostRecorded, TokenUsage
 from kei.errors import InputError
@@ -44,9 +52,8 @@ if TYPE_CHECKING:
 cost_app, register = command_group("cost", "Model-call costs: record, amend, report.")
 
 T = TypeVar("T")
-GROUPS: Final = ("agent", "provider", "model", "day")  # as kei.app.costs
 
-ByOpt = Annotated[str, typer.Option("--by", help=" | ".join(GROUPS))]
+ByOpt = Annotated[CostGroup, typer.Option("--by", help="What a row totals.")]
 LimitOpt = Annotated[
     int | None,
     typer.Option(
@@ -94,7 +101,6 @@ def _done(total: int, agent_id: str, name: str, micro: int, *, as_json: bool) ->
                 "event": name,
                 "micro_cents": micro,
                 "total_micro_cents": total,
-                "total_cost_cents": display_cents(total),
             }
         )
     stderr().print(
@@ -220,28 +226,23 @@ def read_costs(
         return read(ledger.store, catalog)
 
 
-def _money(micro: int) -> dict[str, Any]:
-    return {"micro_cents": micro, "display_cents": display_cents(micro), "usd": format_usd(micro)}
-
-
 def report_dict(result: Report, start_us: int | None, limit: int | None = None) -> dict[str, Any]:
     """One object: the shown rows, then totals over every row (``row_count`` of them)."""
     rows = [
         {
             result.by: r.key,
             "events": r.events,
-            **_money(r.micro_cents),
+            "micro_cents": r.micro_cents,
             "unverified_events": r.unverified,
             "given_events": r.given,
         }
         for r in (result.rows if limit is None else result.rows[:limit])
     ]
-    total = {f"total_{k}": v for k, v in _money(result.total).items()}
     return {
         "by": result.by,
         "since_us": start_us,
         "rows": rows,
-        **total,
+        "total_micro_cents": result.total,
         "unverified": result.total_row.unverified,
         "row_count": len(result.rows),
         "limit": limit,

@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Annotated
 import typer
 
 from kei.adapters.cli.context import answering, handled, open_ledger, seal_key_or_none, stderr
-from kei.adapters.cli.options import DryRun, Force, SincePosition
+from kei.adapters.cli.options import AfterPosition, DryRun, EventsFormat, Force
 from kei.errors import InputError
 
 if TYPE_CHECKING:
@@ -36,8 +36,8 @@ def register(events_app: typer.Typer) -> None:
 
 def export(
     ctx: typer.Context,
-    fmt: Annotated[str, typer.Option("--format", help="Output format: jsonl.")] = "jsonl",
-    since: SincePosition = 0,
+    fmt: Annotated[EventsFormat, typer.Option("--format", help="Output format.")] = "jsonl",
+    after: AfterPosition = 0,
     out: Annotated[
         str | None,
         typer.Option("--out", help="Write to this file (default, or '-': stdout)."),
@@ -56,10 +56,10 @@ def export(
             check_output(out, protected, force=force)  # before reading the log
         with open_ledger(settings, read_only=True) as ledger:
             if out is None or out == "-":
-                count = export_jsonl(ledger.store, sys.stdout.buffer, since=since)
+                count = export_jsonl(ledger.store, sys.stdout.buffer, since=after)
                 sys.stdout.flush()
             else:
-                write = partial(export_jsonl, ledger.store, since=since)
+                write = partial(export_jsonl, ledger.store, since=after)
                 count = _to_file(out, protected, force, write)
         stderr().print(f"exported {count} events", markup=False)
 
@@ -87,7 +87,7 @@ def _to_file(
 def import_(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(metavar="FILE", help="JSON lines, or - for stdin.")],
-    fmt: Annotated[str, typer.Option("--format", help="Input format: jsonl.")] = "jsonl",
+    fmt: Annotated[EventsFormat, typer.Option("--format", help="Input format.")] = "jsonl",
     dry_run: DryRun = False,
 ) -> None:
     """Verify events written by `kei events export` and add the new ones, all or nothing."""

@@ -18,7 +18,7 @@ import typer
 from kei.adapters.cli.commands import replay_cmd
 from kei.adapters.cli.context import command_group, handled, open_ledger, stderr
 from kei.adapters.cli.exits import Exit
-from kei.adapters.cli.options import DryRun, Force, JsonObject, SincePosition
+from kei.adapters.cli.options import AfterPosition, DryRun, Force, JsonObject
 from kei.adapters.cli.output import json_line, progress_bars
 from kei.adapters.files.safe_output import check_output, shown
 from kei.errors import InputError
@@ -37,13 +37,13 @@ def export(
     out: Annotated[
         str, typer.Option("--out", "-o", metavar="FILE", help="The bundle to write (.tar.zst).")
     ],
-    since: SincePosition = 0,
+    after: AfterPosition = 0,
     level: Annotated[
         int, typer.Option("--level", min=1, max=19, metavar="N", help="zstd level (1-19).")
     ] = 3,
     force: Force = False,
 ) -> None:
-    """Write the log (or the events after --since) as a signed, deterministic bundle."""
+    """Write the log (or the events after --after POSITION) as a signed, deterministic bundle."""
     from kei.app.bundle.export import export_bundle
 
     with handled(ctx) as g:
@@ -60,7 +60,7 @@ def export(
             total = ledger.store.count()
             tick = None if bars is None else (lambda n: bars("exporting", n, total))
             report = export_bundle(
-                ledger, target, since=since, level=level, progress=tick,
+                ledger, target, since=after, level=level, progress=tick,
                 force=force, protected=protected,
             )  # fmt: skip
         m = report.manifest

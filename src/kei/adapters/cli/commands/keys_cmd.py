@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -20,6 +19,7 @@ from kei.adapters.cli.context import (
     stderr,
 )
 from kei.adapters.cli.options import JsonLines
+from kei.adapters.cli.output import json_line
 from kei.app.ledger.tail import printable as safe
 from kei.errors import InputError
 
@@ -161,8 +161,8 @@ def list_keys(
                 "key_id": e.key_id.hex(),
                 "name": e.name,
                 "status": "revoked" if e.revoked_at is not None else "active",
-                "added_at": e.added_at,
-                "revoked_at": e.revoked_at,
+                "added_position": e.added_at,
+                "revoked_position": e.revoked_at,
                 "reason": e.reason or None,
                 "local_file": str(local[e.name]) if e.name in local else None,
                 "public_key": e.public_key.hex(),
@@ -173,17 +173,17 @@ def list_keys(
         if as_json or not is_tty():
             if as_json:
                 for row in rows:
-                    typer.echo(json.dumps(row))
+                    json_line(row)
                 return
             for row in rows:
                 name = safe(str(row["name"]))
-                typer.echo(f"{row['key_id']}\t{row['status']}\t{name}\t{row['added_at']}")
+                typer.echo(f"{row['key_id']}\t{row['status']}\t{name}\t{row['added_position']}")
             return
         table = Table("key id", "name", "status", "added at", "revoked at", "reason")
         for row in rows:
             table.add_row(
                 safe(str(row["key_id"])), safe(str(row["name"])), str(row["status"]),
-                str(row["added_at"]), str(row["revoked_at"] or ""), safe(str(row["reason"] or "")),
+                str(row["added_position"]), str(row["revoked_position"] or ""), safe(str(row["reason"] or "")),
             )  # fmt: skip
         from rich.console import Console
 

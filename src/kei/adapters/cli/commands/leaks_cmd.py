@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kei.adapters.cli.context import answering, command_group
-from kei.adapters.cli.options import JsonLines
+from kei.adapters.cli.options import JsonLines, LeakCategory, LeakScope, LeakSeverity
 from kei.adapters.cli.output import json_line
 from kei.errors import InputError
 
@@ -46,9 +46,7 @@ MatrixOpt = Annotated[
 PatternOpt = Annotated[
     str, typer.Option("--pattern", help="A candidate secret: which rule would catch it?")
 ]
-ScopeOpt = Annotated[
-    str, typer.Option("--scope", help="all-writes, public-mirror, github-push or commit-msg.")
-]
+ScopeOpt = Annotated[LeakScope, typer.Option("--scope", help="Where the text is going.")]
 
 
 @leaks_app.command("scan")
@@ -57,12 +55,12 @@ def scan(
     path: Annotated[str, typer.Argument(help="A file, a folder (walked), or - for stdin.")],
     scope: ScopeOpt = "all-writes",
     severity: Annotated[
-        str | None, typer.Option("--severity", help="Only block, warn or substitute findings.")
+        LeakSeverity | None, typer.Option("--severity", help="Only findings of this severity.")
     ] = None,
     matrix_file: MatrixOpt = None,
     as_json: JsonLines = False,
     fail_on: Annotated[
-        str,
+        LeakSeverity,
         typer.Option("--fail-on", help="Lowest finding that fails the scan: block (exit 2), "
                      "warn (the default: block exits 2, warn 1) or substitute (any finding; "
                      "substitute exits 1)."),
@@ -113,9 +111,7 @@ def scan(
 def list_rules(
     ctx: typer.Context,
     category: Annotated[
-        str | None,
-        typer.Option("--category", help="patent-ip, secret, personal, internal-infra or "
-                     "private-project."),
+        LeakCategory | None, typer.Option("--category", help="Only rules of this category."),
     ] = None,
     matrix_file: MatrixOpt = None,
 ) -> None:  # fmt: skip

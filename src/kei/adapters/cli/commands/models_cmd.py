@@ -22,7 +22,7 @@ from rich.table import Table
 from kei.adapters.cli.context import answering, command_group, is_tty
 from kei.adapters.cli.exits import MODELS_EXITS
 from kei.adapters.cli.limits import INT64_MAX
-from kei.adapters.cli.options import BudgetMicro, JsonLines, JsonObject
+from kei.adapters.cli.options import BudgetMicro, JsonLines, JsonObject, ModelStatus
 from kei.adapters.cli.output import json_line, warn
 from kei.adapters.files.catalog import load_catalog
 from kei.app.ledger.tail import printable as safe
@@ -55,7 +55,7 @@ def list_models(
     provider: Annotated[str | None, typer.Option("--provider", help="Only this provider.")] = None,
     cap: CapOpt = None,
     status: Annotated[
-        str | None, typer.Option("--status", help="active, deprecated, preview or beta.")
+        ModelStatus | None, typer.Option("--status", help="Only models with this status.")
     ] = None,
     role: Annotated[
         str | None, typer.Option("--role", help="Only models with this role tag.")
@@ -113,7 +113,6 @@ def price(
         if as_json:
             json_line({"model_id": m.id, "input_tokens": q.input_tokens,
                        "output_tokens": q.output_tokens, "micro_cents": q.micro_cents,
-                       "display_cents": format_cents_exact(q.micro_cents),
                        "pricing_status": m.pricing.status, **_price_json(m)})  # fmt: skip
         else:
             _say(f"{m.id}: {q.micro_cents} µ¢ = {format_cents_exact(q.micro_cents)} cents "

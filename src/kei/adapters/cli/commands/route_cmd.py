@@ -19,7 +19,7 @@ import typer
 
 from kei.adapters.cli.context import answering, command_group, open_ledger, service_scope, stderr
 from kei.adapters.cli.limits import INT64_MAX
-from kei.adapters.cli.options import DryRun, JsonLines, JsonObject
+from kei.adapters.cli.options import DryRun, JsonLines, JsonObject, OutcomeOpt, RoutePolicy
 from kei.adapters.cli.output import json_line
 from kei.app.ledger.tail import printable as safe
 from kei.domain.routing.posterior import Beta
@@ -58,7 +58,7 @@ def select_cmd(
     dna: Annotated[str, typer.Option("--dna", help="The task's DNA.")],
     prompt: Annotated[str, typer.Option("--prompt", help="The task's prompt (complexity).")] = "",
     pin: Annotated[str | None, typer.Option("--pin", help="Use this model, no questions.")] = None,
-    policy: Annotated[str, typer.Option("--policy", help="bound | thompson")] = "bound",
+    policy: Annotated[RoutePolicy, typer.Option("--policy", help="How to choose.")] = "bound",
     seed: Annotated[
         int | None,
         typer.Option(
@@ -111,9 +111,7 @@ def _decided(e: Any) -> dict[str, Any]:
 def outcome_cmd(
     ctx: typer.Context,
     decision: DecisionArg,
-    outcome: Annotated[
-        str, typer.Option("--outcome", help="functional | partial | scaffolding | fail")
-    ],
+    outcome: OutcomeOpt,
     depth: Annotated[
         int | None,
         typer.Option(

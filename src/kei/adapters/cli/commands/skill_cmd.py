@@ -13,14 +13,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from kei.adapters.cli.context import answering, command_group, is_tty, open_ledger, seal_key, stderr
+from kei.adapters.cli.json_form import json_form, rfc3339
 from kei.adapters.cli.limits import INT64_MAX, INT64_MIN
-from kei.adapters.cli.options import JsonObject, Since, chosen_format, time_us
+from kei.adapters.cli.options import JsonObject, Since, SkillFormat, chosen_format, time_us
 from kei.adapters.cli.output import json_line
 from kei.app.ledger.tail import printable as safe
 from kei.domain.agents import skills as sk
@@ -53,7 +53,9 @@ TrajectoryOpt = Annotated[
 def record(
     ctx: typer.Context,
     name: NameArg,
-    success: Annotated[str, typer.Option("--success", help="1 if it worked, 0 if not.")],
+    ok: Annotated[
+        bool, typer.Option("--success/--failure", help="Whether the skill did its job.")
+    ],
     duration_ms: DurationMsOpt = None,
     agent: Annotated[str | None, typer.Option("--agent", help="The agent that used it.")] = None,
     trajectory: TrajectoryOpt = None,
@@ -63,7 +65,6 @@ def record(
     from kei.app.skills import SkillService
 
     with answering(ctx) as g:
-        ok = sk.parse_success(success)
         sk.validate_invocation(name, duration_ms)
         payload = SkillInvoked(
             skill_name=name,
@@ -74,9 +75,9 @@ def record(
         )
         with open_ledger(g.settings(), with_key=True) as ledger:
             event = SkillService(ledger).record(payload)
-        ts = event.timestamp_us // 1_000_000
         if as_json:
-            json_line({"ok": True, "skill": name, "ts": ts, "position": event.position})
+            json_line({"ok": True, "skill": name, "recorded_us": event.timestamp_us,
+                       "position": event.position})  # fmt: skip
         outcome = "success" if ok else "failure"
         stderr().print(
             f"kei: recorded {outcome} of skill {name!r} at position {event.position}",
@@ -88,7 +89,9 @@ def record(
 def report(
     ctx: typer.Context,
     since: Since = None,
-    fmt: Annotated[str | None, typer.Option("--format", help="markdown (default) or json.")] = None,
+    fmt: Annotated[
+        SkillFormat | None, typer.Option("--format", help="markdown (md; the default) or json.")
+    ] = None,
     as_json: JsonObject = False,
 ) -> None:
     """Per-skill totals, success rate, p50/p95 duration and a recommendation, over the
@@ -101,7 +104,9 @@ def report(
         with _service(g.settings()) as skills:
             rows = skills.report(since_us)
         if chosen == "json":
-            print(json.dumps([r.to_dict() for r in rows], indent=2, ensure_ascii=False))
+            print(
+                json.dumps(json_form([report_json(r) for r in rows]), indent=2, ensure_ascii=False)
+            )
         elif fmt is None and rows and is_tty() and render.fits(len(rows)):
             from rich.console import Console
 
@@ -116,12 +121,17 @@ def last_used(ctx: typer.Context, name: NameArg, as_json: JsonObject = False) ->
     with answering(ctx) as g:
         with _service(g.settings()) as skills:
             found = skills.last_used_us(name)
-        moment = None if found is None else _rfc3339(found)
         if as_json:
-            ts = None if found is None else found // 1_000_000
-            json_line({"skill": name, "last_used_ts": ts, "last_used": moment})
+            json_line({"skill": name, "last_used_us": found})
         else:
-            print(moment or "never")
+            print(rfc3339(found) or "never")
+
+
+def report_json(r: sk.SkillMetrics) -> dict[str, Any]:
+    """A report row in JSON: upstream's keys, the last use as one moment (``json_form``)."""
+    data = r.to_dict()
+    del data["last_invoked_ts"], data["last_invoked"]
+    return {**data, "last_invoked_us": r.last_invoked_us}
 
 
 def markdown(rows: list[sk.SkillMetrics]) -> str:
@@ -145,8 +155,3 @@ def _service(settings: Settings) -> Iterator[SkillService]:
 
     with open_ledger(settings) as ledger:
         yield SkillService(ledger, seal_key=seal_key(settings))
-
-
-def _rfc3339(us: int) -> str:
-    moment = datetime.fromtimestamp(us / 1_000_000, tz=UTC)
-    return moment.isoformat().replace("+00:00", "Z")

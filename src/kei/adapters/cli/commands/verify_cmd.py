@@ -10,7 +10,6 @@ checkpoint), 3 the store cannot be opened.
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +23,7 @@ from kei.adapters.cli.context import handled, open_ledger, stderr
 from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.limits import COUNT_MAX, JOBS_MAX
 from kei.adapters.cli.options import Force, JsonObject, OutFile
-from kei.adapters.cli.output import progress_bars
+from kei.adapters.cli.output import json_line, progress_bars
 from kei.adapters.files.pins import Identity, read_pin, write_pin
 from kei.app.ledger.verification import (
     VerifyReport,
@@ -222,7 +221,7 @@ def _progress(total: int) -> Iterator[Callable[[int], None] | None]:
 
 def _render(report: VerifyReport, *, as_json: bool, seconds: float) -> None:
     if as_json:
-        sys.stdout.write(json.dumps(report.to_dict()) + "\n")
+        json_line(report.to_dict())
         return
     for finding in report.findings:
         sys.stdout.write(f"{finding}\n")
