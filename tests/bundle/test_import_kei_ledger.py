@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from cli_helpers import cli_env, kei
 from kei.adapters.cli.app import app
+from kei.adapters.cli.json_form import rfc3339
 from kei.adapters.readmodels.db import make_engine
 from kei.adapters.readmodels.engine import ProjectionEngine
 from kei.app.agents import AgentService
@@ -495,8 +496,8 @@ def test_imported_times_are_upstream_times(
     db.skill("lint", T + 10).skill("lint", T + 1000).skill("lint", T + 2000, success=False)
     assert cli(env, "import", "kei-ledger", str(db.path)).exit_code == 0
     listed = json.loads(cli(env, "agent", "list", "--json").stdout)
-    assert (listed["forked_us"], listed["finished_us"]) == (T * US, (T + 30) * US)
+    assert (listed["forked_at"], listed["finished_at"]) == (rfc3339(T * US), rfc3339((T + 30) * US))
     window = json.loads(cli(env, "skill", "report", "--since", str(T + 500), "--json").stdout)
     assert [(r["total_invocations"], r["wins"]) for r in window] == [(2, 1)]
-    assert window[0]["last_invoked_ts"] == T + 2000
+    assert window[0]["last_invoked_at"] == rfc3339((T + 2000) * US)
     assert json.loads(cli(env, "skill", "report", "--json").stdout) == []  # 30 days back from now

@@ -195,7 +195,7 @@ def env(store_url: str, tmp_path: Path) -> dict[str, str]:
         ["agent", "fail", "kid", "--reason", "r"],
         ["cost", "record", "kid", "--provider", "google", "--model", "gemini-3-1-flash-image",
          "--tokens-in", "0", "--tokens-out", "2"],
-        ["skill", "record", "lint", "--success", "1", "--duration-ms", "5"],
+        ["skill", "record", "lint", "--success", "--duration-ms", "5"],
     ]  # fmt: skip
     for args in script:  # in-process: faster, and only the checks below need a process
         done = CliRunner().invoke(app, args, env=environment)

@@ -282,7 +282,7 @@ IDENTIFIER_CASES = {
     "branch": ["agent", "fork", "a", f"feat/{GITHUB}"],
     "worktree": ["agent", "fork", "a", "main", "--worktree", f"/w/{GITHUB}"],
     "creator": ["agent", "fork", "a", "main", "--creator", GITHUB],
-    "skill name": ["skill", "record", GITHUB, "--success", "1"],
+    "skill name": ["skill", "record", GITHUB, "--success"],
     "model": ["cost", "record", "c", "--provider", "p", "--model", GITHUB, "--micro-cents", "5"],
     "provider": ["cost", "record", "c", "--provider", JWT, "--model", "m", "--micro-cents", "5"],
     "key name": ["keys", "new", f"k-{GITHUB}"],

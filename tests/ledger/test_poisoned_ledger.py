@@ -72,7 +72,7 @@ def count(url: str) -> int:
 POISON_CASES = [
     ("cost", "record", "a1", "--provider", "x", "--model", "gpt-4o", "--micro-cents", "5",
      "--tokens-in", str(HUGE)),
-    ("skill", "record", "s1", "--success", "1", "--duration-ms", str(HUGE)),
+    ("skill", "record", "s1", "--success", "--duration-ms", str(HUGE)),
     ("agent", "outcome", "a2", "--outcome", "functional", "--stubs", str(HUGE)),
 ]  # fmt: skip
 
@@ -185,7 +185,7 @@ BAD_VALUES = [
     ("memory", "write", "k", "v", "--kind", " "),
     ("memory", "write", "k", "v", "--namespace", "n\rs"),
     ("keys", "new", "na\nme"),
-    ("skill", "record", " ", "--success", "1"),
+    ("skill", "record", " ", "--success"),
 ]  # fmt: skip
 
 

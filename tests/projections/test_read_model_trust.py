@@ -99,7 +99,7 @@ def test_no_command_leaves_a_read_model_unsealed(store_url: str, home: Path) -> 
     steps = [
         ("agent", "fork", "a1", "agent/a1"),
         ("cost", "record", "a1", "--provider", "x", "--model", "y", "--micro-cents", "9"),
-        ("skill", "record", "cargo-test", "--success", "1", "--duration-ms", "5"),
+        ("skill", "record", "cargo-test", "--success", "--duration-ms", "5"),
         ("skill", "report"),
         ("route", "select", "--dna", "impl::rust::3F2A9C01::7B1E44D0-9a0c11fe"),
         ("posterior", "show"),

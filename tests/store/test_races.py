@@ -70,7 +70,7 @@ def test_parallel_writers_all_land(store_url: str, tmp_path: Path) -> None:
     cost = ["cost", "record", "a1", "--provider", "p", "--model", "m", "--micro-cents"]
     commands = [[*cost, str(100 + i)] for i in range(WRITERS)]
     commands += [["memory", "write", "shared-key", f"value {i}"] for i in range(3)]
-    commands += [["skill", "record", "lint", "--success", "1"] for _ in range(3)]
+    commands += [["skill", "record", "lint", "--success"] for _ in range(3)]
     commands += [["agent", "done", "a2", "--summary", "finished"]]
     procs = [_start(args, env) for args in commands]
     results = [(p.wait(timeout=180), p.communicate()) for p in procs]
@@ -131,7 +131,7 @@ def test_exhausted_retries_exit_75_and_append_nothing(store_url: str, tmp_path: 
 def test_bad_attempts_setting_is_one_line(sqlite_url: str, tmp_path: Path) -> None:
     env = _init(tmp_path / "home", sqlite_url)
     env["KEI_WRITE_ATTEMPTS"] = "0"
-    proc = _start(["skill", "record", "lint", "--success", "1"], env)
+    proc = _start(["skill", "record", "lint", "--success"], env)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2 and err.startswith("kei: error: KEI_WRITE_ATTEMPTS"), err
 

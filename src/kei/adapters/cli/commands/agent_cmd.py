@@ -22,7 +22,6 @@ import typer
 from kei.adapters.cli.context import (
     answering,
     command_group,
-    handled,
     is_tty,
     open_ledger,
     service_scope,
@@ -255,20 +254,26 @@ def descendants_cmd(
 def validate(
     ctx: typer.Context,
     agent_id: Annotated[str, typer.Argument(help="The agent id (an agent/ prefix is dropped).")],
-    repo: Annotated[Path, typer.Option("--repo", help="The repository root.")],
+    repo: Annotated[
+        Path, typer.Option("--repo", metavar="DIR", help="The repository root.", file_okay=False)
+    ],
+    as_json: JsonObject = False,
 ) -> None:
     """Check the six artefacts under REPO/.claude/agents/ID/; exit 2 when some are missing."""
-    with handled(ctx):
+    with answering(ctx):
         who = agent_id.removeprefix("agent/")
         base = repo / ".claude" / "agents" / who
         missing = [a for a in ARTEFACTS if not (base / a).is_file()]
-        if not missing:
+        if as_json:
+            json_line({"ok": not missing, "agent_id": who, "missing": missing})
+        elif not missing:
             sys.stdout.write(f"OK: all {len(ARTEFACTS)} artefacts present for {who}\n")
-            return
-        _say(f"MISSING for {who}:")
-        for name in missing:
-            _say(f"  - {name}")
-        raise typer.Exit(int(Exit.USAGE))
+        else:
+            _say(f"MISSING for {who}:")
+            for name in missing:
+                _say(f"  - {name}")
+        if missing:
+            raise typer.Exit(int(Exit.USAGE))
 
 
 def _console() -> Console:

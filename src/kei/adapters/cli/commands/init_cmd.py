@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from kei.adapters.cli.context import handled, stderr
+from kei.adapters.cli.options import JsonObject
+from kei.adapters.cli.output import json_line
 from kei.errors import InputError
 
 
@@ -16,6 +18,7 @@ def register(app: typer.Typer) -> None:
     def init(
         ctx: typer.Context,
         name: Annotated[str, typer.Option("--name", help="A human name for this ledger.")] = "kei",
+        as_json: JsonObject = False,
     ) -> None:
         """Create the ledger: store, signing key (if missing) and genesis event."""
         from kei.adapters.cli.config import prepare_home
@@ -42,6 +45,9 @@ def register(app: typer.Typer) -> None:
                 settings.db_url, key=key, create=True, synchronous=settings.synchronous
             ) as ledger:
                 if ledger.is_initialised():
+                    if as_json:
+                        json_line({"ok": True, "created": False, "ledger_id": ledger.ledger_id,
+                                   "store": redact_url(settings.db_url)})  # fmt: skip
                     stderr().print(
                         f"kei: ledger {ledger.ledger_id} already exists in {ledger.store.url}; "
                         "nothing changed",
@@ -61,6 +67,10 @@ def register(app: typer.Typer) -> None:
                 pinned = str(write_pin(settings.home, settings.db_url, ledger_id, key.public_key))
             except OSError as exc:  # the ledger exists: `kei verify-chain` pins it later
                 pinned = f"nowhere ({exc.strerror or exc}; `kei verify-chain` pins it)"
+            if as_json:
+                json_line({"ok": True, "created": True, "ledger_id": ledger_id,
+                           "store": redact_url(settings.db_url), "key_id": key.key_id_hex,
+                           "key_created": created_key, "position": genesis.position})  # fmt: skip
             out = stderr()
             if created_key:
                 out.print(f"created key {key.key_id_hex} at {path}", markup=False)

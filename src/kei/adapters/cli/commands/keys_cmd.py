@@ -18,7 +18,7 @@ from kei.adapters.cli.context import (
     open_ledger,
     stderr,
 )
-from kei.adapters.cli.options import JsonLines
+from kei.adapters.cli.options import JsonLines, JsonObject
 from kei.adapters.cli.output import json_line
 from kei.app.ledger.tail import printable as safe
 from kei.errors import InputError
@@ -33,6 +33,7 @@ _KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
 def new(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Name of the new key file.")] = "default",
+    as_json: JsonObject = False,
 ) -> None:
     """Create a key file (mode 0600) and register the key in the ledger, signed by --key."""
     from kei.adapters.files.keyfile import write_key
@@ -61,6 +62,8 @@ def new(
             except BaseException:
                 path.unlink(missing_ok=True)  # never leave a key the ledger does not know
                 raise
+        if as_json:
+            _key_json(key.key_id_hex, path, event.position)
         stderr().print(
             f"created key {key.key_id_hex} at {path} (registered at position {event.position})",
             markup=False,
@@ -77,6 +80,7 @@ def import_key(
         str | None,
         typer.Option("--name", help="Name of the copy in the keys folder (default: the file's)."),
     ] = None,
+    as_json: JsonObject = False,
 ) -> None:
     """Register an existing key file in the ledger, signed by --key, and copy it (0600)
     into the keys folder."""
@@ -116,10 +120,16 @@ def import_key(
                 if not in_place:
                     path.unlink(missing_ok=True)  # never leave a key the ledger does not know
                 raise
+        if as_json:
+            _key_json(key.key_id_hex, path, event.position)
         stderr().print(
             f"imported key {key.key_id_hex} as {path} (registered at position {event.position})",
             markup=False,
         )
+
+
+def _key_json(key_id: str, path: Path, position: int) -> None:
+    json_line({"ok": True, "key_id": key_id, "file": str(path), "position": position})
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -223,10 +233,13 @@ def revoke(
     ctx: typer.Context,
     key_id: Annotated[str, typer.Argument(help="The 16-hex-digit key id (see `kei keys list`).")],
     reason: Annotated[str, typer.Option("--reason", help="Why the key is revoked.")] = "",
+    as_json: JsonObject = False,
 ) -> None:
     """Revoke a key: every event it signs after this one fails verification."""
     with handled(ctx) as g:
         settings = g.settings()
         with open_ledger(settings, with_key=True) as ledger:
             event = ledger.revoke_key(key_id.lower(), reason)
+        if as_json:
+            json_line({"ok": True, "key_id": key_id.lower(), "position": event.position})
         stderr().print(f"revoked key {key_id} at position {event.position}", markup=False)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kei.adapters.cli.context import answering, command_group
-from kei.adapters.cli.options import JsonLines, LeakCategory, LeakScope, LeakSeverity
+from kei.adapters.cli.options import JsonLines, JsonObject, LeakCategory, LeakScope, LeakSeverity
 from kei.adapters.cli.output import json_line
 from kei.errors import InputError
 
@@ -114,10 +114,17 @@ def list_rules(
         LeakCategory | None, typer.Option("--category", help="Only rules of this category."),
     ] = None,
     matrix_file: MatrixOpt = None,
+    as_json: JsonLines = False,
 ) -> None:  # fmt: skip
-    """The rules as a markdown table (patterns are never shown)."""
+    """The rules as a markdown table, or one JSON object each (patterns are never shown)."""
     with answering(ctx) as g:
         rules = _load(matrix_file, g.settings().home).select(category)
+        if as_json:
+            for r in rules:
+                json_line({"id": r.id, "category": r.category, "severity": r.severity,
+                           "scope": list(r.scope), "rationale": r.rationale,
+                           "added": r.added})  # fmt: skip
+            return
         _say("| id | category | severity | scope | rationale | added |")
         _say("|---|---|---|---|---|---|")
         for r in rules:
@@ -126,10 +133,15 @@ def list_rules(
 
 
 @leaks_app.command("lint")
-def lint(ctx: typer.Context, pattern: PatternOpt, matrix_file: MatrixOpt = None) -> None:
+def lint(ctx: typer.Context, pattern: PatternOpt, matrix_file: MatrixOpt = None,
+         as_json: JsonObject = False) -> None:  # fmt: skip
     """Print the id of the first rule that matches a string, or 'no match'; always exit 0."""
     with answering(ctx) as g:
         rule = _load(matrix_file, g.settings().home).lint(pattern)
+        if as_json:
+            json_line({"rule": None if rule is None else rule.id,
+                       "suggested_category": "secret" if rule is None else rule.category})  # fmt: skip
+            return
         _say(rule.id if rule is not None else "no match (suggested category: secret)")
 
 

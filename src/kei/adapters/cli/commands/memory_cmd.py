@@ -227,11 +227,15 @@ def forget_cmd(
     reason: Annotated[str, typer.Option("--reason", help="Why.")] = "",
     namespace: Namespace = DEFAULT_NAMESPACE,
     session: Session = None,
+    as_json: JsonObject = False,
 ) -> None:
     """Stop returning KEY's value (a tombstone; the log keeps the history)."""
+    where = namespace_of(namespace, session)
     with answering(ctx) as g, _service(g.settings(), write=True) as service:
-        name = service.forget(namespace_of(namespace, session), key, reason)
-    stderr().print(f"kei: forgot {namespace_of(namespace, session)}/{key} ({name})", markup=False)
+        name = service.forget(where, key, reason)
+        if as_json:
+            json_line({"ok": True, "event": name, "namespace": where, "key": key})
+    stderr().print(f"kei: forgot {where}/{key} ({name})", markup=False)
 
 
 @memory_app.command("compact")
@@ -242,10 +246,16 @@ def compact_cmd(
     ],
     namespace: Namespace = DEFAULT_NAMESPACE,
     session: Session = None,
+    as_json: JsonObject = False,
 ) -> None:
     """Stop returning the namespace's values written before a time."""
+    where = namespace_of(namespace, session)
     with answering(ctx) as g, _service(g.settings(), write=True) as service:
-        name, hidden = service.compact(namespace_of(namespace, session), time_us(before))
+        cutoff = time_us(before)
+        name, hidden = service.compact(where, cutoff)
+        if as_json:
+            json_line({"ok": True, "event": name, "namespace": where, "hidden": hidden,
+                       "before_us": cutoff})  # fmt: skip
     stderr().print(f"kei: compacted {hidden} value(s) ({name})", markup=False)
 
 

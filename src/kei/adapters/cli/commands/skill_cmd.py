@@ -53,9 +53,7 @@ TrajectoryOpt = Annotated[
 def record(
     ctx: typer.Context,
     name: NameArg,
-    ok: Annotated[
-        bool, typer.Option("--success/--failure", help="Whether the skill did its job.")
-    ],
+    ok: Annotated[bool, typer.Option("--success/--failure", help="Whether the skill did its job.")],
     duration_ms: DurationMsOpt = None,
     agent: Annotated[str | None, typer.Option("--agent", help="The agent that used it.")] = None,
     trajectory: TrajectoryOpt = None,
