@@ -42,7 +42,7 @@ def test_export_inspect_and_replay(home: Path, store_url: str, tmp_path: Path) -
     assert data["ok"] and data["manifest"]["events"] == data["events_read"]
 
     target = tmp_path / "restored.db"
-    out = kei(["replay", "--from", str(bundle), "--db", str(target)], env)
+    out = kei(["replay", str(bundle), "--db", str(target)], env)
     assert out.returncode == 0, out.stderr
     assert "restored the ledger into an empty store" in out.stdout
     n = len(default_projections())
@@ -78,7 +78,7 @@ def test_a_hostile_bundle_is_one_line_exit_1_and_nothing_written(
     bad = pack(tmp_path / "bad.tar.zst", builder(unpack(bundle), SigningKey.generate()))
     target = f"sqlite:///{tmp_path / 'target.db'}"
     before = snapshot(target)
-    out = kei(["replay", "--from", str(bad), "--db", target], env)
+    out = kei(["replay", str(bad), "--db", target], env)
     assert out.returncode == 1
     lines = out.stderr.splitlines()
     assert lines[0].startswith("kei: error: ") and len(lines) == 2, out.stderr
@@ -89,7 +89,7 @@ def test_a_hostile_bundle_is_one_line_exit_1_and_nothing_written(
 
 
 def test_missing_bundle_is_a_usage_error(home: Path, store_url: str, tmp_path: Path) -> None:
-    out = kei(["replay", "--from", str(tmp_path / "nope.tar.zst")], cli_env(home, store_url))
+    out = kei(["replay", str(tmp_path / "nope.tar.zst")], cli_env(home, store_url))
     assert out.returncode == 2
     assert out.stderr.startswith("kei: error: cannot read bundle")
 

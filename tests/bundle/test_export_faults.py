@@ -145,7 +145,7 @@ def test_export_from_a_store_on_a_full_disk(tmp_path: Path, small_disk: Path) ->
     finally:
         holder.close()
     restored = tmp_path / "restored.db"
-    replayed = kei(["replay", "--from", str(bundle), "--db", str(restored)], env)
+    replayed = kei(["replay", str(bundle), "--db", str(restored)], env)
     assert replayed.returncode == 0, replayed.stderr
     assert "digests: 7 of 7 matched" in replayed.stdout
 
@@ -165,7 +165,7 @@ def test_export_from_an_idle_store_on_a_full_disk(tmp_path: Path, small_disk: Pa
     assert sorted(p.name for p in home.iterdir() if p.name.startswith("ledger.db")) == ["ledger.db"]
     verified = kei(["verify-chain"], env)
     assert verified.returncode == 0, verified.stderr
-    replayed = kei(["replay", "--from", str(bundle), "--db", str(tmp_path / "r.db")], env)
+    replayed = kei(["replay", str(bundle), "--db", str(tmp_path / "r.db")], env)
     assert replayed.returncode == 0, replayed.stderr
 
 
@@ -189,7 +189,7 @@ def test_edited_read_models_are_never_signed(tmp_path: Path, store_url: str) -> 
     assert done.returncode == 0, done.stderr
     assert edited.read_bytes() == clean.read_bytes()
     restored = tmp_path / "restored.db"
-    replayed = kei(["replay", "--from", str(edited), "--db", str(restored)], env)
+    replayed = kei(["replay", str(edited), "--db", str(restored)], env)
     assert replayed.returncode == 0, replayed.stderr
     assert "matched" in replayed.stdout and "differ" not in replayed.stdout
 

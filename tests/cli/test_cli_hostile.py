@@ -192,7 +192,7 @@ def test_over_long_paths_are_one_line(
         ["memory", "get", "k", "--redis", ""],
         ["memory", "query", "--redis", " "],
         ["memory", "get", "k", "--redis", "http://127.0.0.1:9"],
-        ["replay", "--from", "b.tar.zst", "--db", ""],
+        ["replay", "b.tar.zst", "--db", ""],
     ],
     ids=lambda a: " ".join(a[:3]),
 )

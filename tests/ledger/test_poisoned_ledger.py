@@ -134,7 +134,7 @@ def test_export_and_replay_of_a_poisoned_ledger(
     done = kei_process(["hibernate", "export", "--out", str(bundle)], env)
     assert done.returncode == 0, done.stderr
     target = tmp_path / "replayed.db"
-    out = kei_process(["replay", "--from", str(bundle), "--db", str(target)], env)
+    out = kei_process(["replay", str(bundle), "--db", str(target)], env)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Traceback" not in out.stderr
 

@@ -360,11 +360,11 @@ def test_replayed_read_models_are_sealed(kei: Run, home: Path, tmp_path: Path, i
     if into == "extend":
         early = tmp_path / "early.tar.zst"
         kei("hibernate", "export", "--out", str(early))
-        kei("replay", "--from", str(early), "--db", str(target))
+        kei("replay", str(early), "--db", str(target))
         kei("cost", "record", "root", "--provider", "x", "--model", "y", "--micro-cents", "1")
     bundle = tmp_path / "b.tar.zst"
     kei("hibernate", "export", "--out", str(bundle))
-    kei("replay", "--from", str(bundle), "--db", str(target))
+    kei("replay", str(bundle), "--db", str(target))
     for args in (("cost", "report"), ("agent", "tree", "root"), ("memory", "get", "policy")):
         result = kei("--db", str(target), *args)
         assert REBUILT not in result.stderr, (args, result.stderr)

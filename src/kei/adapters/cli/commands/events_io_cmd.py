@@ -20,7 +20,8 @@ from typing import IO, TYPE_CHECKING, Annotated
 import typer
 
 from kei.adapters.cli.context import answering, handled, open_ledger, seal_key_or_none, stderr
-from kei.adapters.cli.options import AfterPosition, DryRun, EventsFormat, Force
+from kei.adapters.cli.options import AfterPosition, DryRun, EventsFormat, Force, JsonObject
+from kei.adapters.cli.output import json_line
 from kei.errors import InputError
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ def import_(
     source: Annotated[str, typer.Argument(metavar="FILE", help="JSON lines, or - for stdin.")],
     fmt: Annotated[EventsFormat, typer.Option("--format", help="Input format.")] = "jsonl",
     dry_run: DryRun = False,
+    as_json: JsonObject = False,
 ) -> None:
     """Verify events written by `kei events export` and add the new ones, all or nothing."""
     from kei.app.jsonl.importing import import_jsonl
@@ -102,6 +104,9 @@ def import_(
                 seal_key=None if dry_run else seal_key_or_none(settings),
             )  # fmt: skip
         verb = "would append" if dry_run else "appended"
+        if as_json:
+            json_line({"ok": True, "dry_run": dry_run, "verified": done.lines, "mode": done.mode,
+                       "new": done.new, "head_position": done.head_position})  # fmt: skip
         stderr().print(
             f"{done.lines} events verified ({done.mode}); {verb} {done.new}; "
             f"head at position {done.head_position}",

@@ -42,6 +42,7 @@ def export(
         int, typer.Option("--level", min=1, max=19, metavar="N", help="zstd level (1-19).")
     ] = 3,
     force: Force = False,
+    as_json: JsonObject = False,
 ) -> None:
     """Write the log (or the events after --after POSITION) as a signed, deterministic bundle."""
     from kei.app.bundle.export import export_bundle
@@ -64,6 +65,11 @@ def export(
                 force=force, protected=protected,
             )  # fmt: skip
         m = report.manifest
+        if as_json:
+            json_line({"ok": True, "file": str(target), "events": m.events,
+                       "first_position": m.first_position, "last_position": m.last_position,
+                       "segments": report.segments, "bytes": report.bytes,
+                       "head_hash": m.head_hash})  # fmt: skip
         stderr().print(
             f"kei: wrote {shown(out)}: {m.events} events (positions {m.first_position}.."
             f"{m.last_position}) in {report.segments} segment(s), {report.bytes} bytes; "
@@ -119,10 +125,11 @@ def render(found: Inspection) -> str:
 @hibernate_app.command("import")
 def import_(
     ctx: typer.Context,
-    source: replay_cmd.FromOption,
+    bundle: replay_cmd.BundleArg = None,
     db: replay_cmd.DbOption = None,
     dry_run: DryRun = False,
     as_json: JsonObject = False,
+    old_from: replay_cmd.FromOption = None,
 ) -> None:
     """Verify a bundle and replay it into a store (the same as `kei replay`)."""
-    replay_cmd.replay(ctx, source, db, dry_run, as_json)
+    replay_cmd.replay(ctx, bundle, db, dry_run, as_json, old_from)

@@ -25,12 +25,18 @@ from kei.adapters.cli.context import handled, seal_key_or_none
 from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.options import DryRun, JsonObject
 from kei.adapters.cli.output import json_line, progress_bars
+from kei.errors import InputError
 
 if TYPE_CHECKING:
     from kei.app.bundle.report import ReplayReport
 
+BundleArg = Annotated[
+    Path | None,
+    typer.Argument(metavar="BUNDLE", help="The bundle to replay (.tar.zst); required."),
+]
 FromOption = Annotated[
-    Path, typer.Option("--from", metavar="FILE", help="The bundle to replay (.tar.zst).")
+    Path | None,
+    typer.Option("--from", metavar="FILE", hidden=True, help="Old spelling of BUNDLE."),
 ]
 DbOption = Annotated[
     str | None,
@@ -50,16 +56,18 @@ def register(app: typer.Typer) -> None:
 
 def replay(
     ctx: typer.Context,
-    source: FromOption,
+    bundle: BundleArg = None,
     db: DbOption = None,
     dry_run: DryRun = False,
     as_json: JsonObject = False,
+    old_from: FromOption = None,
 ) -> None:
     """Verify a bundle (signatures, chain, checkpoint, digests) and replay it into a store."""
     from kei.app.bundle.replay import replay_bundle
     from kei.app.ledger.verification import default_jobs
 
     with handled(ctx) as g:
+        source = the_bundle(bundle, old_from)
         settings = g.settings()
         # an empty --db is refused by settings(), never read as "the global store"
         url = settings.db_url if db is None else replace(g, db=db).settings().db_url
@@ -74,6 +82,17 @@ def replay(
         else:
             sys.stdout.write(render(report))
     raise typer.Exit(int(Exit.OK if report.ok else Exit.FINDINGS))
+
+
+def the_bundle(bundle: Path | None, old_from: Path | None) -> Path:
+    """BUNDLE, or its old spelling ``--from FILE`` (accepted for one release): files a
+    command works on are arguments, as everywhere in ``kei``."""
+    if bundle is not None and old_from is not None:
+        raise InputError("give the bundle once, as BUNDLE (--from is its old spelling)")
+    found = bundle if bundle is not None else old_from
+    if found is None:
+        raise InputError("missing BUNDLE", hint="name the .tar.zst `kei hibernate export` wrote")
+    return found
 
 
 @contextlib.contextmanager
