@@ -79,7 +79,7 @@ def place(rows: Incoming, target: Target, staged: EventStore | None = None) -> P
     if head is None:
         if rows.first_seq != 0:
             raise BundleError(
-                f"{rows.words.starts} at sequence {rows.first_seq} (exported with --since): "
+                f"{rows.words.starts} at sequence {rows.first_seq} (exported with --after): "
                 f"{rows.words.only}; this store is empty",
                 kind="gap",
             )
@@ -90,7 +90,7 @@ def place(rows: Incoming, target: Target, staged: EventStore | None = None) -> P
     if rows.first_seq > size:
         raise BundleError(
             f"{rows.words.starts} at sequence {rows.first_seq} but this store's log ends at "
-            f"sequence {size - 1} (position {head.position}): export with --since "
+            f"sequence {size - 1} (position {head.position}): export with --after "
             f"{head.position} or less",
             kind="gap",
         )

@@ -127,9 +127,9 @@ def last_used(ctx: typer.Context, name: NameArg, as_json: JsonObject = False) ->
 
 def report_json(r: sk.SkillMetrics) -> dict[str, Any]:
     """A report row in JSON: upstream's keys, the last use as one moment (``json_form``)."""
-    data = r.to_dict()
-    del data["last_invoked_ts"], data["last_invoked"]
-    return {**data, "last_invoked_us": r.last_invoked_us}
+    moment = {"last_invoked_ts": ("last_invoked_us", r.last_invoked_us)}
+    pairs = (moment.get(k, (k, v)) for k, v in r.to_dict().items() if k != "last_invoked")
+    return dict(pairs)
 
 
 def markdown(rows: list[sk.SkillMetrics]) -> str:
