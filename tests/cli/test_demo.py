@@ -34,7 +34,7 @@ def test_demo_tails_every_kind_of_event(tmp_path: Path) -> None:
     for kind in ("kei.ledger.genesis", "agent.forked", "cost.recorded", "agent.failed",
                  "agent.completed", "agent.merged", "kei.key.added", "kei.key.revoked"):  # fmt: skip
         assert kind in result.stdout
-    assert "parent_agent_id=planner" in result.stdout
+    assert "parent_agent_id=orchestrator" in result.stdout
 
 
 TREE = [
@@ -48,15 +48,12 @@ TREE = [
 REPORT = [
     "[cost] kei cost report:",
     "agent\tevents\tusd\tmicro_cents\tprice",
-    "coder\t1\t$0.22\t21780000\tok",
     "research\t1\t$0.17\t17250000\tok",
     "orchestrator\t1\t$0.15\t15000000\tok",
     "illustrate\t1\t$0.12\t11940000\tUNVERIFIED (1 of 1)",
-    "planner\t1\t$0.06\t6495000\tok",
     "tests\t1\t$0.03\t2500000\tok",
     "implement\t1\t$0.02\t2400000\tok",
-    "tester\t1\t$0.00\t0\tok",
-    "TOTAL\t8\t$0.77\t77365000\tUNVERIFIED (1 of 8)",
+    "TOTAL\t5\t$0.49\t49090000\tUNVERIFIED (1 of 5)",
 ]
 
 
@@ -69,11 +66,11 @@ def test_demo_builds_an_agent_tree_and_reports_its_costs(tmp_path: Path) -> None
     assert lines[lines.index(TREE[0]) :][: len(TREE)] == TREE
     assert lines[lines.index(REPORT[0]) :][: len(REPORT)] == REPORT
     agents = next(line for line in lines if line.startswith("[agents] "))
-    assert agents.startswith("[agents] 18 events: an orchestrator forks 3 agents")
+    assert agents.startswith("[agents] 17 events: an orchestrator forks 3 agents")
     order = [next(i for i, line in enumerate(lines) if line.startswith(p))
-             for p in ("[tail]", "[agents]", "[tree]", "[cost]", "[route]", "[memory]", "[retro]", "[verify]", "[tamper]")]  # fmt: skip
+             for p in ("[agents]", "[dna]", "[keys]", "[tail]", "[tree]", "[cost]", "[route]", "[memory]", "[retro]", "[verify]", "[tamper]")]  # fmt: skip
     assert order == sorted(order)
-    assert "[verify] kei verify-chain: 54 events, chain and signatures OK" in lines
+    assert "[verify] kei verify-chain: 44 events, chain and signatures OK" in lines
     memory = [line for line in lines if line.startswith("[memory] ")]
     assert memory[1].endswith("retry-policy = jittered exponential backoff, at most 6 tries")
     leak = next(line for line in lines if line.startswith("[leaks] "))
@@ -85,14 +82,30 @@ def test_demo_builds_an_agent_tree_and_reports_its_costs(tmp_path: Path) -> None
     routes = [line for line in lines if line.startswith("[route] ")]
     assert "claude-opus-4-7 (no_feasible, n=0)" in routes[0]
     assert routes[1].endswith("claude-haiku-4-5 Beta(7, 1)")
-    assert "claude-haiku-4-5 (argmin_cost_feasible, lower bound 0.734" in routes[2]
-    assert routes[3].endswith("re-derived from the 6 outcomes before it, identical")
+    assert "Beta(successes + 1, failures + 1)" in routes[2]
+    assert "claude-haiku-4-5 (argmin_cost_feasible, lower bound 0.734" in routes[3]
+    assert "$0.0115 estimated instead of $0.0575" in routes[3]
+    assert routes[4].endswith("re-derived from the 6 outcomes before it, identical")
     bundle = next(i for i, line in enumerate(lines) if line.startswith("[bundle]"))
-    assert "54 events, positions 1..54" in lines[bundle] and "signed" in lines[bundle]
-    assert "restore, 54 events, 2 keys" in lines[bundle + 1]
+    assert "44 events, positions 1..44" in lines[bundle] and "signed" in lines[bundle]
+    assert "restore, 44 events, 2 keys" in lines[bundle + 1]
     digests = [line.split()[:2] for line in lines[bundle + 2 : bundle + 9]]
     names = ["agents", "costs", "event_counts", "memory", "posteriors", "skills", "traces"]
     assert digests == [[n, "matched"] for n in names]
+
+
+def test_demo_tells_one_story_and_ends_with_what_to_run_next(tmp_path: Path) -> None:
+    """The tree and the cost report show the same agents; DNA and posteriors get a line
+    each; the last lines say what to run next."""
+    lines = kei(["demo"], cli_env(tmp_path / "h")).stdout.splitlines()
+    tree = {line.split()[0] for line in TREE[1:]}
+    assert {line.split("\t")[0] for line in REPORT[2:-1]} == tree
+    tail = lines[lines.index("[tail] kei events tail -n 25:") + 1 : lines.index(TREE[0])]
+    streams = {line.split()[3] for line in tail if "agent/" in line}
+    assert streams == {f"agent/{agent}" for agent in tree}
+    assert any(line.startswith("[dna] ") and "task class" in line for line in lines)
+    next_at = lines.index("next:")
+    assert "kei init" in "\n".join(lines[next_at:]) and lines[next_at - 1].startswith("tampering")
 
 
 def test_demo_keep_leaves_a_ledger_that_verifies_clean(tmp_path: Path) -> None:
@@ -142,7 +155,7 @@ def test_demo_checks_an_inclusion_proof_without_the_database(tmp_path: Path) -> 
     lines = result.stdout.splitlines()
     prove = next(i for i, line in enumerate(lines) if line.startswith("[prove] "))
     assert re.fullmatch(
-        r"\[prove\] kei prove inclusion \d+ \(agent\.merged\): leaf \d+ of 54, \d+ hashes in "
+        r"\[prove\] kei prove inclusion \d+ \(agent\.merged\): leaf \d+ of 44, \d+ hashes in "
         r"the audit path",
         lines[prove],
     )

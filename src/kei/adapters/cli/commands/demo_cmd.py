@@ -20,9 +20,9 @@ from kei.adapters.cli.demo.steps import STEPS
 from kei.errors import InputError
 
 
-def run_demo(folder: Path, out: Console) -> DemoRun:
+def run_demo(folder: Path, out: Console, *, kept: bool = False) -> DemoRun:
     """Run every step in ``folder``; the ledger is closed afterwards."""
-    run = DemoRun(folder=folder, out=out)
+    run = DemoRun(folder=folder, out=out, kept=kept)
     try:
         for step in STEPS:
             step(run)
@@ -49,14 +49,14 @@ def register(app: typer.Typer) -> None:
             typer.Option("--keep", help="Keep the demo ledger and keys in this new folder."),
         ] = None,
     ) -> None:
-        """Run kei end to end on a throwaway ledger: append, tail, an agent tree with its
-        costs, verify, tamper, catch."""
+        """Run kei end to end on a throwaway ledger: one agent team's forks and costs, its
+        tree and cost report, routing, memory, verify, tamper, catch; then what to run next."""
         with handled(ctx):
             out = Console(highlight=False, soft_wrap=True)
             if keep is not None:
                 folder = _keep_folder(keep)
                 out.print(f"kei demo in {folder} (kept)", markup=False)
-                run_demo(folder, out)
+                run_demo(folder, out, kept=True)
                 return
             with tempfile.TemporaryDirectory(prefix="kei-demo-") as tmp:
                 out.print(f"kei demo in {tmp} (a throwaway folder)", markup=False)

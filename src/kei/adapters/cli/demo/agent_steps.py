@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 from kei.adapters.cli.demo.run import DemoRun
+from kei.adapters.cli.json_form import usd
 from kei.domain import events as ev
 
 if TYPE_CHECKING:
@@ -53,12 +54,15 @@ def step_agents(run: DemoRun) -> None:
         agents.done("implement", "retry fix and 14 new tests")
         agents.merged("implement")
         agents.outcome("implement", "functional", escalation_depth=0, stub_count=0)
-        for agent_id in ("research", "illustrate", "orchestrator"):
+        for agent_id in ("research", "illustrate"):
             agents.done(agent_id, "done")
     run.say(
         f"[agents] {ledger.store.count() - before} events: an orchestrator forks 3 agents and a "
         "grandchild; costs priced from the catalog, given, amended; one fails, one merges"
     )
+    run.say("[dna] an agent or task can carry a DNA, role::caps::scope::body-nonce (e.g. "
+            f"{ROUTED_DNA}); without its nonce it names a task class, what the router "
+            "learns about")  # fmt: skip
 
 
 def _charge(catalog: Catalog, agent: str, provider: str, model: str, tokens_in: int,
@@ -110,10 +114,13 @@ def step_route(run: DemoRun) -> None:
         row = router.posteriors(first.task_class)[0]
         run.say(f"[route] 6 tasks of that class pinned to haiku, each recorded functional: "
                 f"{row.model} Beta({row.successes + 1}, {row.failures + 1})")  # fmt: skip
+        run.say("[route] a posterior Beta(successes + 1, failures + 1) is what the log says "
+                "about a model's success rate on a task class; the router takes the cheapest "
+                "model whose rate is above the bar with 90% confidence")  # fmt: skip
         again = router.select(DecisionInput(dna=ROUTED_DNA)).event
         run.say(f"[route] kei route select again: {again.model} ({again.reason}, lower bound "
-                f"{again.lower_bound:.3f}, {again.expected_cost_micro_cents:,} µ¢ estimated "
-                f"instead of {first.expected_cost_micro_cents:,})")  # fmt: skip
+                f"{again.lower_bound:.3f}, ${usd(again.expected_cost_micro_cents)} estimated "
+                f"instead of ${usd(first.expected_cost_micro_cents)})")  # fmt: skip
         explained = router.explain(again.decision_id)
     verdict = "identical" if not explained.differences else "DIFFERS"
     run.say(f"[route] kei route explain {again.decision_id}: re-derived from the "

@@ -25,6 +25,7 @@ class DemoRun:
     out: Console
     ledger: Ledger | None = None
     tampered: Path | None = None
+    kept: bool = False
 
     @property
     def settings(self) -> config.Settings:
@@ -55,3 +56,17 @@ def say_report(run: DemoRun, what: str, report: VerifyReport) -> None:
     run.say(f"[verify] {what}: {len(report.findings)} findings")
     for finding in report.findings:
         run.say(f"  {finding}")
+
+
+def step_next(run: DemoRun) -> None:
+    """What to run next: on this ledger when it was kept, else on one of your own."""
+    run.say("next:")
+    if run.kept:
+        run.say(f"  export KEI_HOME={run.folder}   # this demo's ledger, then:")
+        run.say("  kei agent tree orchestrator; kei cost report --by model; kei events tail -f")
+    else:
+        run.say("  kei demo --keep DIR     # the same run, its ledger kept to explore")
+    run.say("  kei init                # your own ledger in ~/.kei (or $KEI_HOME)")
+    run.say("  kei agent fork ID BRANCH; kei cost record ID --provider P --model M "
+            "--tokens-in N --tokens-out N; kei agent tree ID")  # fmt: skip
+    run.say("  kei --help              # every command; docs/cli.md has examples")
