@@ -80,6 +80,16 @@ def test_severity_choices_are_the_findings_a_rule_can_give() -> None:
     assert set(get_args(options.LeakSeverity)) == set(SEVERITIES) - {"exclude"}
 
 
+def test_every_value_has_a_metavar() -> None:
+    """FILE, DIR, URL, N, ID, WHEN...: what a value is, said the same way everywhere (a
+    choice shows its values instead)."""
+    for path, command in leaves():
+        for param in command.params:
+            takes_value = not getattr(param, "is_flag", False) and param.type.name != "choice"
+            if takes_value:
+                assert param.metavar and param.metavar == param.metavar.upper(), (path, param)
+
+
 def test_since_is_a_time_and_after_a_position() -> None:
     for path, command in leaves():
         for param in command.params:

@@ -77,7 +77,9 @@ OutcomeOpt = Annotated[OutcomeName, typer.Option("--outcome", help="How the work
 Since = Annotated[
     str | None,
     typer.Option(
-        "--since", help="From then on: a duration back (30d, 12h), a date/time or unix seconds."
+        "--since",
+        metavar="WHEN",
+        help="From then on: a duration back (30d, 12h), a date/time or unix seconds.",
     ),
 ]
 AfterPosition = Annotated[
@@ -127,32 +129,49 @@ DryRun = Annotated[bool, typer.Option("--dry-run", help="Check and report; write
 BudgetMicro = Annotated[
     int | None,
     typer.Option(
-        "--budget-micro", min=0, max=INT64_MAX, help="Most µ¢ for 1k input + 1k output tokens."
+        "--budget-micro",
+        metavar="MICRO_CENTS",
+        min=0,
+        max=INT64_MAX,
+        help="Most µ¢ for 1k input + 1k output tokens.",
     ),
 ]
 _Count = int | None
 _TokensIn = Annotated[
-    _Count, typer.Option("--tokens-in", min=INT64_MIN, max=INT64_MAX, help="Input tokens.")
+    _Count,
+    typer.Option("--tokens-in", metavar="N", min=INT64_MIN, max=INT64_MAX, help="Input tokens."),
 ]
 _TokensOut = Annotated[
-    _Count, typer.Option("--tokens-out", min=INT64_MIN, max=INT64_MAX, help="Output tokens.")
+    _Count,
+    typer.Option("--tokens-out", metavar="N", min=INT64_MIN, max=INT64_MAX, help="Output tokens."),
 ]
 _CacheRead = Annotated[
     _Count,
-    typer.Option("--cache-read-tokens", min=INT64_MIN, max=INT64_MAX, help="Cache-read tokens."),
+    typer.Option(
+        "--cache-read-tokens", metavar="N", min=INT64_MIN, max=INT64_MAX, help="Cache-read tokens."
+    ),
 ]
 _CacheWrite = Annotated[
     _Count,
-    typer.Option("--cache-write-tokens", min=INT64_MIN, max=INT64_MAX, help="Cache-write tokens."),
+    typer.Option(
+        "--cache-write-tokens",
+        metavar="N",
+        min=INT64_MIN,
+        max=INT64_MAX,
+        help="Cache-write tokens.",
+    ),
 ]
 _Reasoning = Annotated[
     _Count,
-    typer.Option("--reasoning-tokens", min=INT64_MIN, max=INT64_MAX, help="Reasoning tokens."),
+    typer.Option(
+        "--reasoning-tokens", metavar="N", min=INT64_MIN, max=INT64_MAX, help="Reasoning tokens."
+    ),
 ]
 _Micro = Annotated[
     _Count,
     typer.Option(
         "--micro-cents",
+        metavar="MICRO_CENTS",
         min=-INT64_MAX,
         max=INT64_MAX,
         help="The amount in micro-cents (1 cent = 1,000,000).",
@@ -160,7 +179,9 @@ _Micro = Annotated[
 ]
 _Cents = Annotated[
     _Count,
-    typer.Option("--cents", min=-CENTS_MAX, max=CENTS_MAX, help="The amount in whole cents."),
+    typer.Option(
+        "--cents", metavar="CENTS", min=-CENTS_MAX, max=CENTS_MAX, help="The amount in whole cents."
+    ),
 ]
 
 

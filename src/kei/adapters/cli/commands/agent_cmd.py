@@ -44,9 +44,9 @@ if TYPE_CHECKING:
 agent_app, register = command_group("agent", "Agents: fork, finish, merge, and their lineage.")
 ARTEFACTS: Final = ("spec.md", "plan.md", "progress.json", "chatlog.md", "handoffs.md", "review.md")
 
-Id = Annotated[str, typer.Argument(help="The agent id.")]
-Summary = Annotated[str, typer.Option("--summary", help="What the agent did.")]
-Reason = Annotated[str, typer.Option("--reason", help="Why the agent failed.")]
+Id = Annotated[str, typer.Argument(metavar="ID", help="The agent id.")]
+Summary = Annotated[str, typer.Option("--summary", metavar="TEXT", help="What the agent did.")]
+Reason = Annotated[str, typer.Option("--reason", metavar="TEXT", help="Why the agent failed.")]
 Status = Annotated[AgentStatus | None, typer.Option("--status", help="Only this status.")]
 
 
@@ -84,19 +84,29 @@ def _append(
 def fork(
     ctx: typer.Context,
     agent_id: Id,
-    branch: Annotated[str, typer.Argument(help="The agent's branch (at most 256 characters).")],
-    parent: Annotated[str | None, typer.Option("--parent", help="Parent agent id.")] = None,
-    parent_branch: Annotated[
-        str | None, typer.Option("--parent-branch", help="Parent branch.")
+    branch: Annotated[
+        str, typer.Argument(metavar="BRANCH", help="The agent's branch (at most 256 characters).")
+    ],
+    parent: Annotated[
+        str | None, typer.Option("--parent", metavar="ID", help="Parent agent id.")
     ] = None,
-    spec_sha: Annotated[str | None, typer.Option("--spec-sha", help="Spec hash.")] = None,
-    worktree: Annotated[str | None, typer.Option("--worktree", help="Worktree path.")] = None,
-    dna: Annotated[str | None, typer.Option("--dna", help="The agent's DNA (unique).")] = None,
+    parent_branch: Annotated[
+        str | None, typer.Option("--parent-branch", metavar="BRANCH", help="Parent branch.")
+    ] = None,
+    spec_sha: Annotated[
+        str | None, typer.Option("--spec-sha", metavar="SHA", help="Spec hash.")
+    ] = None,
+    worktree: Annotated[
+        str | None, typer.Option("--worktree", metavar="DIR", help="Worktree path.")
+    ] = None,
+    dna: Annotated[
+        str | None, typer.Option("--dna", metavar="DNA", help="The agent's DNA (unique).")
+    ] = None,
     creator: Annotated[
-        str | None, typer.Option("--creator", help="DNA or id of the spawner.")
+        str | None, typer.Option("--creator", metavar="DNA", help="DNA or id of the spawner.")
     ] = None,
     fork_parent: Annotated[
-        str | None, typer.Option("--fork-parent", help="DNA forked from.")
+        str | None, typer.Option("--fork-parent", metavar="DNA", help="DNA forked from.")
     ] = None,
     as_json: JsonObject = False,
 ) -> None:
@@ -139,10 +149,14 @@ def outcome(
     agent_id: Id,
     result: OutcomeOpt,
     escalation_depth: Annotated[
-        int | None, typer.Option("--escalation-depth", min=0, max=INT64_MAX, help="0 = first pass.")
+        int | None,
+        typer.Option(
+            "--escalation-depth", metavar="N", min=0, max=INT64_MAX, help="0 = first pass."
+        ),
     ] = None,
     stubs: Annotated[
-        int | None, typer.Option("--stubs", min=0, max=INT64_MAX, help="Stubs left in the work.")
+        int | None,
+        typer.Option("--stubs", metavar="N", min=0, max=INT64_MAX, help="Stubs left in the work."),
     ] = None,
     as_json: JsonObject = False,
 ) -> None:
@@ -202,7 +216,7 @@ def show(ctx: typer.Context, agent_id: Id, as_json: JsonObject = False) -> None:
 @agent_app.command("tree")
 def tree_cmd(
     ctx: typer.Context,
-    root: Annotated[str, typer.Argument(help="The root agent id.")],
+    root: Annotated[str, typer.Argument(metavar="ROOT", help="The root agent id.")],
     as_json: JsonLines = False,
 ) -> None:
     """ROOT and every agent below it (by parent agent id), indented by depth, with status
@@ -226,10 +240,14 @@ def tree_cmd(
 @agent_app.command("descendants")
 def descendants_cmd(
     ctx: typer.Context,
-    dna: Annotated[str, typer.Argument(help="The DNA (or creator id) to start from.")],
+    dna: Annotated[
+        str, typer.Argument(metavar="DNA", help="The DNA (or creator id) to start from.")
+    ],
     depth: Annotated[
         int | None,
-        typer.Option("--depth", min=1, max=COUNT_MAX, help="Levels to follow (default: all)."),
+        typer.Option(
+            "--depth", metavar="N", min=1, max=COUNT_MAX, help="Levels to follow (default: all)."
+        ),
     ] = None,
     as_json: JsonLines = False,
 ) -> None:
@@ -253,7 +271,9 @@ def descendants_cmd(
 @agent_app.command("validate")
 def validate(
     ctx: typer.Context,
-    agent_id: Annotated[str, typer.Argument(help="The agent id (an agent/ prefix is dropped).")],
+    agent_id: Annotated[
+        str, typer.Argument(metavar="ID", help="The agent id (an agent/ prefix is dropped).")
+    ],
     repo: Annotated[
         Path, typer.Option("--repo", metavar="DIR", help="The repository root.", file_okay=False)
     ],

@@ -57,7 +57,11 @@ ByOpt = Annotated[CostGroup, typer.Option("--by", help="What a row totals.")]
 LimitOpt = Annotated[
     int | None,
     typer.Option(
-        "--limit", min=1, max=COUNT_MAX, help="Only the N biggest rows (the TOTAL covers all)."
+        "--limit",
+        metavar="N",
+        min=1,
+        max=COUNT_MAX,
+        help="Only the N biggest rows (the TOTAL covers all).",
     ),
 ]
 
@@ -114,9 +118,11 @@ def _done(total: int, agent_id: str, name: str, micro: int, *, as_json: bool) ->
 @charge_options
 def record(
     ctx: typer.Context,
-    agent_id: Annotated[str, typer.Argument(help="The agent that made the call.")],
-    provider: Annotated[str, typer.Option("--provider", help="The model's provider.")],
-    model: Annotated[str, typer.Option("--model", help="The model id or alias.")],
+    agent_id: Annotated[str, typer.Argument(metavar="ID", help="The agent that made the call.")],
+    provider: Annotated[
+        str, typer.Option("--provider", metavar="PROVIDER", help="The model's provider.")
+    ],
+    model: Annotated[str, typer.Option("--model", metavar="MODEL", help="The model id or alias.")],
     *,
     charge: ChargeOptions,
     as_json: JsonObject = False,
@@ -139,12 +145,20 @@ def record(
 @charge_options
 def amend(
     ctx: typer.Context,
-    event: Annotated[str, typer.Argument(help="The cost event to replace, as STREAM:VERSION.")],
-    provider: Annotated[str | None, typer.Option("--provider", help="Default: kept.")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="Default: kept.")] = None,
+    event: Annotated[
+        str, typer.Argument(metavar="EVENT", help="The cost event to replace, as STREAM:VERSION.")
+    ],
+    provider: Annotated[
+        str | None, typer.Option("--provider", metavar="PROVIDER", help="Default: kept.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", metavar="MODEL", help="Default: kept.")
+    ] = None,
     *,
     charge: ChargeOptions,
-    reason: Annotated[str | None, typer.Option("--reason", help="Why it is amended.")] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", metavar="TEXT", help="Why it is amended.")
+    ] = None,
     as_json: JsonObject = False,
 ) -> None:
     """Append one cost.amended event that replaces EVENT's amount (once; amend the latest)."""

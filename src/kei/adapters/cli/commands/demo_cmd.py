@@ -46,7 +46,9 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         keep: Annotated[
             Path | None,
-            typer.Option("--keep", help="Keep the demo ledger and keys in this new folder."),
+            typer.Option(
+                "--keep", metavar="DIR", help="Keep the demo ledger and keys in this new folder."
+            ),
         ] = None,
     ) -> None:
         """Run kei end to end on a throwaway ledger: one agent team's forks and costs, its

@@ -41,7 +41,7 @@ def export(
     after: AfterPosition = 0,
     out: Annotated[
         str | None,
-        typer.Option("--out", help="Write to this file (default, or '-': stdout)."),
+        typer.Option("--out", metavar="FILE", help="Write to this file (default, or '-': stdout)."),
     ] = None,
     force: Force = False,
 ) -> None:

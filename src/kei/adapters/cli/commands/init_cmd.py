@@ -17,7 +17,9 @@ def register(app: typer.Typer) -> None:
     @app.command("init")
     def init(
         ctx: typer.Context,
-        name: Annotated[str, typer.Option("--name", help="A human name for this ledger.")] = "kei",
+        name: Annotated[
+            str, typer.Option("--name", metavar="NAME", help="A human name for this ledger.")
+        ] = "kei",
         as_json: JsonObject = False,
     ) -> None:
         """Create the ledger: store, signing key (if missing) and genesis event."""

@@ -32,7 +32,9 @@ _KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
 @keys_app.command("new")
 def new(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Name of the new key file.")] = "default",
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="Name of the new key file.")
+    ] = "default",
     as_json: JsonObject = False,
 ) -> None:
     """Create a key file (mode 0600) and register the key in the ledger, signed by --key."""
@@ -78,7 +80,11 @@ def import_key(
     ],
     name: Annotated[
         str | None,
-        typer.Option("--name", help="Name of the copy in the keys folder (default: the file's)."),
+        typer.Option(
+            "--name",
+            metavar="NAME",
+            help="Name of the copy in the keys folder (default: the file's).",
+        ),
     ] = None,
     as_json: JsonObject = False,
 ) -> None:
@@ -203,7 +209,9 @@ def list_keys(
 @keys_app.command("export")
 def export(
     ctx: typer.Context,
-    key_id: Annotated[str, typer.Argument(help="The 16-hex-digit key id (see `kei keys list`).")],
+    key_id: Annotated[
+        str, typer.Argument(metavar="KEY_ID", help="The 16-hex-digit key id (see `kei keys list`).")
+    ],
     as_vkey: Annotated[
         bool,
         typer.Option("--vkey", help="Print the C2SP verifier key (the only format so far)."),
@@ -231,8 +239,12 @@ def export(
 @keys_app.command("revoke")
 def revoke(
     ctx: typer.Context,
-    key_id: Annotated[str, typer.Argument(help="The 16-hex-digit key id (see `kei keys list`).")],
-    reason: Annotated[str, typer.Option("--reason", help="Why the key is revoked.")] = "",
+    key_id: Annotated[
+        str, typer.Argument(metavar="KEY_ID", help="The 16-hex-digit key id (see `kei keys list`).")
+    ],
+    reason: Annotated[
+        str, typer.Option("--reason", metavar="TEXT", help="Why the key is revoked.")
+    ] = "",
     as_json: JsonObject = False,
 ) -> None:
     """Revoke a key: every event it signs after this one fails verification."""

@@ -40,11 +40,14 @@ STDIN = "-"
 FAIL_ON = ("substitute", "warn", "block")  # from the most findings failing to the fewest
 MatrixOpt = Annotated[
     Path | None,
-    typer.Option("--matrix", help="Rule file (default: $KEI_LEAK_MATRIX_PATH, else the "
+    typer.Option("--matrix", metavar="FILE", help="Rule file (default: $KEI_LEAK_MATRIX_PATH, else the "
                  "shipped rules plus $KEI_HOME/leaks.toml).", dir_okay=False),
 ]  # fmt: skip
 PatternOpt = Annotated[
-    str, typer.Option("--pattern", help="A candidate secret: which rule would catch it?")
+    str,
+    typer.Option(
+        "--pattern", metavar="TEXT", help="A candidate secret: which rule would catch it?"
+    ),
 ]
 ScopeOpt = Annotated[LeakScope, typer.Option("--scope", help="Where the text is going.")]
 
@@ -52,7 +55,7 @@ ScopeOpt = Annotated[LeakScope, typer.Option("--scope", help="Where the text is 
 @leaks_app.command("scan")
 def scan(
     ctx: typer.Context,
-    path: Annotated[str, typer.Argument(help="A file, a folder (walked), or - for stdin.")],
+    path: Annotated[str, typer.Argument(metavar="PATH", help="A file, a folder (walked), or - for stdin.")],
     scope: ScopeOpt = "all-writes",
     severity: Annotated[
         LeakSeverity | None, typer.Option("--severity", help="Only findings of this severity.")

@@ -48,20 +48,28 @@ llm_app, register = command_group(
 )
 
 BACKENDS_ENV: Final = "KEI_LLM_BACKENDS"
-ModelOpt = Annotated[str, typer.Option("--model", help="Model id, alias or backend tag.")]
+ModelOpt = Annotated[
+    str, typer.Option("--model", metavar="MODEL", help="Model id, alias or backend tag.")
+]
 RequireLocal = Annotated[
     bool, typer.Option("--require-local", help="Fail (exit 2) when no local backend can run.")
 ]
 RoleOpt = Annotated[
-    str | None, typer.Option("--role", help="Fallback models must carry this role tag.")
+    str | None,
+    typer.Option("--role", metavar="ROLE", help="Fallback models must carry this role tag."),
 ]
-PromptArg = Annotated[str, typer.Argument(help="The user message.")]
-SystemOpt = Annotated[str | None, typer.Option("--system", help="A system message.")]
+PromptArg = Annotated[str, typer.Argument(metavar="PROMPT", help="The user message.")]
+SystemOpt = Annotated[
+    str | None, typer.Option("--system", metavar="TEXT", help="A system message.")
+]
 AgentOpt = Annotated[
-    str | None, typer.Option("--agent", help="Record the call's cost for this agent.")
+    str | None, typer.Option("--agent", metavar="ID", help="Record the call's cost for this agent.")
 ]
 TimeoutOpt = Annotated[
-    float, typer.Option("--timeout", min=0.1, help="Seconds to wait for each piece of answer.")
+    float,
+    typer.Option(
+        "--timeout", metavar="SECONDS", min=0.1, help="Seconds to wait for each piece of answer."
+    ),
 ]
 StartServerOpt = Annotated[
     bool,

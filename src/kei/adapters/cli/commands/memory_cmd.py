@@ -35,16 +35,20 @@ memory_app, register = command_group(
     "memory", "What agents remember: write, query, search, forget."
 )
 
-KeyArg = Annotated[str, typer.Argument(help="The key.")]
-Namespace = Annotated[str, typer.Option("--namespace", help="The namespace.")]
-OnlyNamespace = Annotated[str | None, typer.Option("--namespace", help="Only this namespace.")]
-Limit = Annotated[
-    int | None, typer.Option("--limit", min=1, max=COUNT_MAX, help="At most N items.")
+KeyArg = Annotated[str, typer.Argument(metavar="KEY", help="The key.")]
+Namespace = Annotated[str, typer.Option("--namespace", metavar="NAMESPACE", help="The namespace.")]
+OnlyNamespace = Annotated[
+    str | None, typer.Option("--namespace", metavar="NAMESPACE", help="Only this namespace.")
 ]
-Session = Annotated[str | None, typer.Option("--session", help="Namespace session/S.")]
+Limit = Annotated[
+    int | None, typer.Option("--limit", metavar="N", min=1, max=COUNT_MAX, help="At most N items.")
+]
+Session = Annotated[
+    str | None, typer.Option("--session", metavar="ID", help="Namespace session/S.")
+]
 Redis = Annotated[
     str | None,
-    typer.Option("--redis", envvar="KEI_REDIS_URL",
+    typer.Option("--redis", metavar="URL", envvar="KEI_REDIS_URL",
                  help="Read from the Redis mirror at this URL (caught up first)."),
 ]  # fmt: skip
 REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -92,14 +96,20 @@ def _service(settings: Settings, *, write: bool = False) -> AbstractContextManag
 def write_cmd(
     ctx: typer.Context,
     key: KeyArg,
-    value: Annotated[str, typer.Argument(help="The value; - reads standard input.")],
+    value: Annotated[
+        str, typer.Argument(metavar="VALUE", help="The value; - reads standard input.")
+    ],
     kind: Annotated[
-        str, typer.Option("--kind", help="What it is: note, concept, report, …")
+        str, typer.Option("--kind", metavar="KIND", help="What it is: note, concept, report, …")
     ] = "note",
-    tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeat for more).")] = None,
-    dna: Annotated[str | None, typer.Option("--dna", help="The writer's DNA.")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", metavar="TAG", help="A tag (repeat for more).")
+    ] = None,
+    dna: Annotated[
+        str | None, typer.Option("--dna", metavar="DNA", help="The writer's DNA.")
+    ] = None,
     parent_dna: Annotated[
-        str | None, typer.Option("--parent-dna", help="Its parent's DNA.")
+        str | None, typer.Option("--parent-dna", metavar="DNA", help="Its parent's DNA.")
     ] = None,
     namespace: Namespace = DEFAULT_NAMESPACE,
     session: Session = None,
@@ -167,15 +177,17 @@ def get_cmd(
 @memory_app.command("query")
 def query_cmd(
     ctx: typer.Context,
-    kind: Annotated[str | None, typer.Option("--kind", help="Only this kind.")] = None,
+    kind: Annotated[
+        str | None, typer.Option("--kind", metavar="KIND", help="Only this kind.")
+    ] = None,
     key_prefix: Annotated[
-        str | None, typer.Option("--key-prefix", help="Keys starting so.")
+        str | None, typer.Option("--key-prefix", metavar="PREFIX", help="Keys starting so.")
     ] = None,
     tag_any: Annotated[
-        list[str] | None, typer.Option("--tag-any", help="Any of these tags.")
+        list[str] | None, typer.Option("--tag-any", metavar="TAG", help="Any of these tags.")
     ] = None,
     tag_all: Annotated[
-        list[str] | None, typer.Option("--tag-all", help="All of these tags.")
+        list[str] | None, typer.Option("--tag-all", metavar="TAG", help="All of these tags.")
     ] = None,
     since: Since = None,
     limit: Limit = None,
@@ -207,7 +219,7 @@ def _query(namespace: str | None, session: str | None, kind: str | None,
 @memory_app.command("search")
 def search_cmd(
     ctx: typer.Context,
-    text: Annotated[str, typer.Argument(help="Words every value found must hold.")],
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="Words every value found must hold.")],
     limit: Limit = 20,
     namespace: OnlyNamespace = None,
     session: Session = None,
@@ -224,7 +236,7 @@ def search_cmd(
 def forget_cmd(
     ctx: typer.Context,
     key: KeyArg,
-    reason: Annotated[str, typer.Option("--reason", help="Why.")] = "",
+    reason: Annotated[str, typer.Option("--reason", metavar="TEXT", help="Why.")] = "",
     namespace: Namespace = DEFAULT_NAMESPACE,
     session: Session = None,
     as_json: JsonObject = False,
@@ -242,7 +254,8 @@ def forget_cmd(
 def compact_cmd(
     ctx: typer.Context,
     before: Annotated[
-        str, typer.Option("--before", help="Hide values written before: 30d, a date.")
+        str,
+        typer.Option("--before", metavar="WHEN", help="Hide values written before: 30d, a date."),
     ],
     namespace: Namespace = DEFAULT_NAMESPACE,
     session: Session = None,

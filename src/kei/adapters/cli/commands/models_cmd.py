@@ -38,7 +38,8 @@ models_app, register = command_group(
 )
 
 CapOpt = Annotated[
-    str | None, typer.Option("--cap", help="Required capabilities, comma-separated.")
+    str | None,
+    typer.Option("--cap", metavar="CAP[,CAP...]", help="Required capabilities, comma-separated."),
 ]
 
 
@@ -52,13 +53,15 @@ def _catalog(ctx: typer.Context) -> Iterator[Catalog]:
 @models_app.command("list")
 def list_models(
     ctx: typer.Context,
-    provider: Annotated[str | None, typer.Option("--provider", help="Only this provider.")] = None,
+    provider: Annotated[
+        str | None, typer.Option("--provider", metavar="PROVIDER", help="Only this provider.")
+    ] = None,
     cap: CapOpt = None,
     status: Annotated[
         ModelStatus | None, typer.Option("--status", help="Only models with this status.")
     ] = None,
     role: Annotated[
-        str | None, typer.Option("--role", help="Only models with this role tag.")
+        str | None, typer.Option("--role", metavar="ROLE", help="Only models with this role tag.")
     ] = None,
     as_json: JsonLines = False,
 ) -> None:
@@ -77,7 +80,9 @@ def list_models(
 @models_app.command("resolve")
 def resolve(
     ctx: typer.Context,
-    role: Annotated[str, typer.Option("--role", help="The role to find a model for.")],
+    role: Annotated[
+        str, typer.Option("--role", metavar="ROLE", help="The role to find a model for.")
+    ],
     budget_micro: BudgetMicro = None,
     cap: CapOpt = None,
     as_json: JsonObject = False,
@@ -97,12 +102,15 @@ def resolve(
 @models_app.command("price")
 def price(
     ctx: typer.Context,
-    model_id: Annotated[str, typer.Argument(help="Model id or alias.")],
+    model_id: Annotated[str, typer.Argument(metavar="MODEL", help="Model id or alias.")],
     input_tokens: Annotated[
-        int, typer.Option("--input-tokens", min=0, max=INT64_MAX, help="Input tokens.")
+        int, typer.Option("--input-tokens", metavar="N", min=0, max=INT64_MAX, help="Input tokens.")
     ],
     output_tokens: Annotated[
-        int, typer.Option("--output-tokens", min=0, max=INT64_MAX, help="Output tokens (or units).")
+        int,
+        typer.Option(
+            "--output-tokens", metavar="N", min=0, max=INT64_MAX, help="Output tokens (or units)."
+        ),
     ],
     as_json: JsonObject = False,
 ) -> None:
@@ -123,7 +131,7 @@ def price(
 @models_app.command("chain")
 def chain(
     ctx: typer.Context,
-    primary: Annotated[str, typer.Argument(help="The first model: id or alias.")],
+    primary: Annotated[str, typer.Argument(metavar="MODEL", help="The first model: id or alias.")],
     as_json: JsonLines = False,
 ) -> None:
     """Follow a model's fallback links to the end; a cycle is an error (exit 3)."""

@@ -58,7 +58,7 @@ def status(ctx: typer.Context, as_json: JsonLines = False) -> None:
 def rebuild(
     ctx: typer.Context,
     name: Annotated[
-        str | None, typer.Argument(help="The projection to rebuild (default: all).")
+        str | None, typer.Argument(metavar="NAME", help="The projection to rebuild (default: all).")
     ] = None,
     as_json: JsonLines = False,
 ) -> None:

@@ -56,7 +56,10 @@ def _emit(proof: Proof, as_json: bool) -> None:
 def inclusion(
     ctx: typer.Context,
     position: Annotated[
-        int, typer.Argument(min=1, max=INT64_MAX, help="The event's position in the log.")
+        int,
+        typer.Argument(
+            metavar="POSITION", min=1, max=INT64_MAX, help="The event's position in the log."
+        ),
     ],
     checkpoint_file: Annotated[
         Path | None,

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 retro_app, register = command_group("retro", "Session retrospectives from ingested transcripts.")
 
-SessionArg = Annotated[str, typer.Argument(help="The session id.")]
+SessionArg = Annotated[str, typer.Argument(metavar="SESSION", help="The session id.")]
 
 
 def _service(settings: Settings, *, write: bool = False) -> AbstractContextManager[RetroService]:
@@ -43,8 +43,10 @@ def _service(settings: Settings, *, write: bool = False) -> AbstractContextManag
 @retro_app.command("ingest")
 def ingest_cmd(
     ctx: typer.Context,
-    transcript: Annotated[Path, typer.Argument(help="A Claude Code or legacy .jsonl file.")],
-    session: Annotated[str, typer.Option("--session", help="The session id.")],
+    transcript: Annotated[
+        Path, typer.Argument(metavar="FILE", help="A Claude Code or legacy .jsonl file.")
+    ],
+    session: Annotated[str, typer.Option("--session", metavar="ID", help="The session id.")],
     as_json: JsonObject = False,
 ) -> None:
     """Append the transcript's events the log does not hold yet (same file twice: none)."""
@@ -92,7 +94,8 @@ def show_cmd(ctx: typer.Context, session: SessionArg, as_json: JsonObject = Fals
 def patterns_cmd(
     ctx: typer.Context,
     min_count: Annotated[
-        int, typer.Option("--min-count", min=1, max=COUNT_MAX, help="At least N times.")
+        int,
+        typer.Option("--min-count", metavar="N", min=1, max=COUNT_MAX, help="At least N times."),
     ] = 2,
     as_json: JsonLines = False,
 ) -> None:
@@ -114,7 +117,9 @@ def patterns_cmd(
 def similar_cmd(
     ctx: typer.Context,
     session: SessionArg,
-    k: Annotated[int, typer.Option("-k", min=1, max=COUNT_MAX, help="How many sessions.")] = 5,
+    k: Annotated[
+        int, typer.Option("-k", metavar="N", min=1, max=COUNT_MAX, help="How many sessions.")
+    ] = 5,
     as_json: JsonLines = False,
 ) -> None:
     """The sessions most like SESSION by TF-IDF over their real content."""

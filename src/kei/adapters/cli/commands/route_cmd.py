@@ -35,7 +35,9 @@ posterior_app, _register_posterior = command_group(
     "posterior", "The Beta posteriors the router learns."
 )
 
-DecisionArg = Annotated[str, typer.Argument(help="The decision id `kei route select` printed.")]
+DecisionArg = Annotated[
+    str, typer.Argument(metavar="DECISION", help="The decision id `kei route select` printed.")
+]
 DELTA = 0.10  # the bound `posterior show` prints, as select's default
 
 
@@ -55,17 +57,27 @@ def _service(settings: Settings, *, write: bool = False) -> AbstractContextManag
 @route_app.command("select")
 def select_cmd(
     ctx: typer.Context,
-    dna: Annotated[str, typer.Option("--dna", help="The task's DNA.")],
-    prompt: Annotated[str, typer.Option("--prompt", help="The task's prompt (complexity).")] = "",
-    pin: Annotated[str | None, typer.Option("--pin", help="Use this model, no questions.")] = None,
+    dna: Annotated[str, typer.Option("--dna", metavar="DNA", help="The task's DNA.")],
+    prompt: Annotated[
+        str, typer.Option("--prompt", metavar="TEXT", help="The task's prompt (complexity).")
+    ] = "",
+    pin: Annotated[
+        str | None, typer.Option("--pin", metavar="MODEL", help="Use this model, no questions.")
+    ] = None,
     policy: Annotated[RoutePolicy, typer.Option("--policy", help="How to choose.")] = "bound",
     seed: Annotated[
         int | None,
         typer.Option(
-            "--seed", min=0, max=INT64_MAX, help="Thompson seed (default: random, recorded)."
+            "--seed",
+            metavar="N",
+            min=0,
+            max=INT64_MAX,
+            help="Thompson seed (default: random, recorded).",
         ),
     ] = None,
-    agent: Annotated[str | None, typer.Option("--agent", help="The agent the task is for.")] = None,
+    agent: Annotated[
+        str | None, typer.Option("--agent", metavar="ID", help="The agent the task is for.")
+    ] = None,
     dry_run: DryRun = False,
     as_json: JsonObject = False,
 ) -> None:
@@ -115,7 +127,11 @@ def outcome_cmd(
     depth: Annotated[
         int | None,
         typer.Option(
-            "--escalation-depth", min=0, max=INT64_MAX, help="Default: the escalations recorded."
+            "--escalation-depth",
+            metavar="N",
+            min=0,
+            max=INT64_MAX,
+            help="Default: the escalations recorded.",
         ),
     ] = None,
     as_json: JsonObject = False,
@@ -151,7 +167,7 @@ def explain_cmd(
     ctx: typer.Context,
     decision: DecisionArg,
     prompt: Annotated[
-        str, typer.Option("--prompt", help="The prompt, to re-derive complexity.")
+        str, typer.Option("--prompt", metavar="TEXT", help="The prompt, to re-derive complexity.")
     ] = "",
     as_json: JsonObject = False,
 ) -> None:
@@ -228,7 +244,9 @@ def _num(x: float) -> float | None:
 @posterior_app.command("show")
 def show_cmd(
     ctx: typer.Context,
-    task_class: Annotated[str | None, typer.Option("--task-class", help="Only this class.")] = None,
+    task_class: Annotated[
+        str | None, typer.Option("--task-class", metavar="CLASS", help="Only this class.")
+    ] = None,
     as_json: JsonLines = False,
 ) -> None:
     """Each (task class, model): successes, failures, Beta mean and lower bound."""

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 skill_app, register = command_group("skill", "Skill invocations and their success metrics.")
 
-NameArg = Annotated[str, typer.Argument(help="The skill's name.")]
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The skill's name.")]
 FORMATS = {"markdown": "markdown", "md": "markdown", "json": "json"}
 EMPTY = "*(no skill_invocations in window)*"
 HEADER = "| skill | total | success% | p50_ms | p95_ms | last_ts | recommendation |"
@@ -41,11 +41,15 @@ RULE = "|---|---:|---:|---:|---:|---:|---|"
 DurationMsOpt = Annotated[
     int | None,
     typer.Option(
-        "--duration-ms", min=INT64_MIN, max=INT64_MAX, help="How long it ran, in ms (>= 0)."
+        "--duration-ms",
+        metavar="MS",
+        min=INT64_MIN,
+        max=INT64_MAX,
+        help="How long it ran, in ms (>= 0).",
     ),
 ]
 TrajectoryOpt = Annotated[
-    str | None, typer.Option("--trajectory", help="The trajectory it was part of.")
+    str | None, typer.Option("--trajectory", metavar="ID", help="The trajectory it was part of.")
 ]
 
 
@@ -55,7 +59,9 @@ def record(
     name: NameArg,
     ok: Annotated[bool, typer.Option("--success/--failure", help="Whether the skill did its job.")],
     duration_ms: DurationMsOpt = None,
-    agent: Annotated[str | None, typer.Option("--agent", help="The agent that used it.")] = None,
+    agent: Annotated[
+        str | None, typer.Option("--agent", metavar="ID", help="The agent that used it.")
+    ] = None,
     trajectory: TrajectoryOpt = None,
     as_json: JsonObject = False,
 ) -> None:

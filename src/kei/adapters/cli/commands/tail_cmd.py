@@ -27,7 +27,12 @@ def tail(
     lines: Annotated[
         int,
         typer.Option(
-            "-n", "--lines", min=0, max=COUNT_MAX, help="How many of the latest events to show."
+            "-n",
+            "--lines",
+            metavar="N",
+            min=0,
+            max=COUNT_MAX,
+            help="How many of the latest events to show.",
         ),
     ] = 20,
     follow: Annotated[
@@ -36,11 +41,15 @@ def tail(
     as_json: JsonLines = False,
     types: Annotated[
         list[str] | None,
-        typer.Option("--type", help="Only event types matching this glob (repeatable)."),
+        typer.Option(
+            "--type", metavar="GLOB", help="Only event types matching this glob (repeatable)."
+        ),
     ] = None,
     streams: Annotated[
         list[str] | None,
-        typer.Option("--stream", help="Only streams matching this glob (repeatable)."),
+        typer.Option(
+            "--stream", metavar="GLOB", help="Only streams matching this glob (repeatable)."
+        ),
     ] = None,
 ) -> None:
     """Show the latest events; with --follow, keep going and check every new link."""

@@ -55,7 +55,10 @@ KeyOption = Annotated[
 def init(
     ctx: typer.Context,
     name: Annotated[
-        str, typer.Option("--name", help="The witness name (e.g. example.com/witness1).")
+        str,
+        typer.Option(
+            "--name", metavar="NAME", help="The witness name (e.g. example.com/witness1)."
+        ),
     ],
     key: KeyOption = None,
 ) -> None:
