@@ -1,4 +1,4 @@
-"""``kei hibernate export`` and ``kei replay --from`` on the agent ledger.
+"""``kei hibernate export`` and ``kei replay`` on the agent ledger.
 
 kei: the real commands, as a user runs them (fresh processes; peak memory is the
 child's ``ru_maxrss``), on a copy of ``agent_ledger.py``'s ledger whose read models
@@ -95,7 +95,7 @@ def main() -> None:
         wall, verify_cpu = run([KEI, "verify-chain", "--jobs", "2"], env)
         verify_s = min(verify_s, wall)
         copy = work / "copy.db"
-        wall, replay_cpu = run([KEI, "replay", "--from", str(bundle), "--db", str(copy)], env)
+        wall, replay_cpu = run([KEI, "replay", str(bundle), "--db", str(copy)], env)
         replay_s = min(replay_s, wall)
         for leftover in work.glob("copy.db*"):
             leftover.unlink()
