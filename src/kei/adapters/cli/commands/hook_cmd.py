@@ -18,6 +18,8 @@ from typing import Annotated
 import typer
 
 from kei.adapters.cli.context import command_group, globals_of, handled, stderr
+from kei.adapters.cli.options import JsonObject
+from kei.adapters.cli.output import json_line
 from kei.errors import InputError
 
 hook_app, _register_hook = command_group("hook", "Record what an agent harness's hook call means.")
@@ -29,7 +31,9 @@ Harness = Annotated[str, typer.Argument(help="The harness: claude-code.", metava
 Project = Annotated[
     Path | None,
     typer.Option(
-        "--project", help="The project whose .claude/settings.json to change (default: .)."
+        "--project",
+        metavar="DIR",
+        help="The project whose .claude/settings.json to change (default: .).",
     ),
 ]
 User = Annotated[bool, typer.Option("--user", help="Change ~/.claude/settings.json instead.")]
@@ -63,7 +67,11 @@ def claude_code(ctx: typer.Context) -> None:
 
 @hooks_app.command("install")
 def install(
-    ctx: typer.Context, harness: Harness, project: Project = None, user: User = False
+    ctx: typer.Context,
+    harness: Harness,
+    project: Project = None,
+    user: User = False,
+    as_json: JsonObject = False,
 ) -> None:
     """Merge kei's hook entries into the harness's settings, keeping every other entry."""
     from kei.adapters.hooks.settings import merged, update
@@ -73,12 +81,17 @@ def install(
         command = _hook_command()
         changed = update(path, lambda s: merged(s, command))
         verb = "installed kei's hooks in" if changed else "kei's hooks already in"
+        _done(path, changed, as_json=as_json)
         stderr().print(f"{verb} {path}", markup=False)
 
 
 @hooks_app.command("uninstall")
 def uninstall(
-    ctx: typer.Context, harness: Harness, project: Project = None, user: User = False
+    ctx: typer.Context,
+    harness: Harness,
+    project: Project = None,
+    user: User = False,
+    as_json: JsonObject = False,
 ) -> None:
     """Remove exactly kei's hook entries from the harness's settings."""
     from kei.adapters.hooks.settings import removed, update
@@ -87,7 +100,15 @@ def uninstall(
         path = _settings_path(harness, project, user)
         changed = update(path, removed)
         verb = "removed kei's hooks from" if changed else "no kei hooks in"
+        _done(path, changed, as_json=as_json)
         stderr().print(f"{verb} {path}", markup=False)
+
+
+def _done(path: Path, changed: bool, *, as_json: bool) -> None:
+    """With ``--json``, what install or uninstall did (``changed``: false when the file
+    already said so), as one object on stdout."""
+    if as_json:
+        json_line({"ok": True, "settings": str(path), "changed": changed})
 
 
 def _settings_path(harness: str, project: Path | None, user: bool) -> Path:
