@@ -19,8 +19,6 @@ so that no command can drift from it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any, Final
 
 MOMENTS: Final = {
@@ -41,24 +39,28 @@ MOMENTS: Final = {
     "ts_us": "time",
 }
 VERBATIM: Final = frozenset({"payload"})
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO_CENTS_PER_USD: Final = Decimal(100_000_000)
+_MICRO_CENTS_PER_USD: Final = 100_000_000
 
 
 def rfc3339(us: int | None) -> str | None:
     """Microseconds since the epoch as ``2026-12-07T13:45:00.123456Z`` (None when
     unknown or beyond the calendar)."""
+    from datetime import UTC, datetime, timedelta  # here: a fast write never needs it
+
     if us is None:
         return None
     try:
-        return (_EPOCH + timedelta(microseconds=us)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        return (epoch + timedelta(microseconds=us)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     except (OverflowError, ValueError):
         return None
 
 
 def usd(micro_cents: int) -> str:
     """An exact amount in micro-cents as a dollar decimal string: 21,780,000 -> ``0.2178``."""
-    text = format(Decimal(micro_cents) / _MICRO_CENTS_PER_USD, "f")
+    from decimal import Decimal  # here: a fast write never needs it
+
+    text = format(Decimal(micro_cents) / Decimal(_MICRO_CENTS_PER_USD), "f")
     whole, _, frac = text.partition(".")
     return f"{whole}.{frac.rstrip('0').ljust(2, '0')}"
 
