@@ -134,7 +134,7 @@ def _writes(kei: Kei) -> list[tuple[str, ...]]:
         ("cost", "record", "a", "--provider", "anthropic", "--model", "m", "--micro-cents", "5"),
         ("memory", "write", "k", "v", "--dna", DNA),
         ("route", "outcome", decision, "--outcome", "functional"),
-        ("skill", "record", "tests", "--success", "1"),
+        ("skill", "record", "tests", "--success"),
         ("events", "tail", "-n", "5"),
     ]
 

@@ -51,8 +51,8 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
     ) -> None:
-        """Run kei end to end on a throwaway ledger: one agent team's forks and costs, its
-        tree and cost report, routing, memory, verify, tamper, catch; then what to run next."""
+        """Run kei end to end on a throwaway ledger: append, tail, an agent tree with its
+        costs, verify, tamper, catch."""
         with handled(ctx):
             out = Console(highlight=False, soft_wrap=True)
             if keep is not None:
