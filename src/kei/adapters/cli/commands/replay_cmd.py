@@ -36,7 +36,9 @@ BundleArg = Annotated[
 ]
 FromOption = Annotated[
     Path | None,
-    typer.Option("--from", metavar="FILE", hidden=True, help="Old spelling of BUNDLE."),
+    typer.Option(
+        "--from", metavar="BUNDLE", help="The same bundle as an option, as kei-hibernate named it."
+    ),
 ]
 DbOption = Annotated[
     str | None,
@@ -85,10 +87,11 @@ def replay(
 
 
 def the_bundle(bundle: Path | None, old_from: Path | None) -> Path:
-    """BUNDLE, or its old spelling ``--from FILE`` (accepted for one release): files a
-    command works on are arguments, as everywhere in ``kei``."""
+    """BUNDLE, or ``--from BUNDLE``: the file a command works on is an argument
+    everywhere in ``kei``, and ``kei replay --from brain.tar.zst`` is also how kei's
+    users (and upstream kei-hibernate's) have always written it, so both stay."""
     if bundle is not None and old_from is not None:
-        raise InputError("give the bundle once, as BUNDLE (--from is its old spelling)")
+        raise InputError("give the bundle once, as BUNDLE or as --from BUNDLE")
     found = bundle if bundle is not None else old_from
     if found is None:
         raise InputError("missing BUNDLE", hint="name the .tar.zst `kei hibernate export` wrote")

@@ -22,7 +22,7 @@ def step_bundle(run: DemoRun) -> None:
             f"{m.first_position}..{m.last_position}, {exported.bytes:,} bytes, signed")  # fmt: skip
     copy = run.folder / "restored.db"
     report = replay_bundle(bundle, f"sqlite:///{copy}")
-    run.say(f"[replay] kei replay {bundle.name} --db {copy.name}: {report.mode}, "
+    run.say(f"[replay] kei replay --from {bundle.name} --db {copy.name}: {report.mode}, "
             f"{report.appended} events, {report.keys} keys, every signature checked")  # fmt: skip
     for d in report.digests:
         run.say(f"  {d.name:<13} {d.status:<8} {(d.found or '-')[:23]}…")
