@@ -17,13 +17,13 @@ from typer.testing import CliRunner
 
 from cli_helpers import cli_env, kei
 from kei.adapters.cli.app import app
-from kei.adapters.cli.json_form import rfc3339
 from kei.adapters.readmodels.db import make_engine
 from kei.adapters.readmodels.engine import ProjectionEngine
 from kei.app.agents import AgentService
 from kei.app.costs import CostService
 from kei.app.importers import ImportReport, import_kei_ledger, kei_view
 from kei.app.importers import kei_ledger as importer
+from kei.app.json_form import rfc3339
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.domain.agents.skills import Invocation
 from kei.domain.catalog.catalog import Catalog

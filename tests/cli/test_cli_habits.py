@@ -18,8 +18,8 @@ from cli_helpers import cli_env
 from cli_helpers import kei as run_cli
 from kei.adapters.cli import options
 from kei.adapters.cli.app import app
-from kei.adapters.cli.json_form import MOMENTS, json_form, rfc3339, usd
 from kei.app.cost_reads import GROUPS
+from kei.app.json_form import MOMENTS, json_form, rfc3339, usd
 from kei.domain.catalog.entries import STATUSES
 from kei.domain.events import OUTCOMES
 from kei.domain.leaks.rules import CATEGORIES, SCOPES, SEVERITIES

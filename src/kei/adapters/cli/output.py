@@ -23,8 +23,8 @@ import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 from kei.adapters.cli.exits import Exit, exit_code_for
-from kei.adapters.cli.json_form import json_form
 from kei.adapters.cli.limits import check_text, too_long
+from kei.app.json_form import json_form
 from kei.errors import KeiError
 
 if TYPE_CHECKING:

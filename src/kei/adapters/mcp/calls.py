@@ -27,6 +27,7 @@ from typing import Any, Final, Protocol, TypeVar
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
+from kei.app.json_form import json_object
 from kei.app.ledger.appending import NewEvent
 from kei.app.ledger.ledger import Ledger
 from kei.domain.events import ToolCalled
@@ -159,7 +160,7 @@ class Calls:
 
         def run() -> Answer:
             position, answer = work()
-            return {"position": position, **answer}
+            return json_object({"position": position, **answer})
 
         return await self._run(run)
 
@@ -194,7 +195,7 @@ class Calls:
             raise ToolError(message) from None
         if record.position is None:  # the service appended nothing: a no-op, recorded alone
             self._record_alone(record, None)
-        return {**answer, "call_position": record.position}
+        return json_object({**answer, "call_position": record.position})
 
     def _record_alone(self, record: CallRecord, error: str | None) -> None:
         """Record a call that appended nothing; a record that cannot be written is logged,

@@ -20,6 +20,7 @@ from mcp.server.mcpserver import MCPServer
 from kei.adapters.mcp.calls import Calls
 from kei.adapters.mcp.reads import MAX_ITEMS, report_answer, tree_answer
 from kei.adapters.mcp.services import Services
+from kei.app.json_form import json_form
 from kei.errors import InputError
 
 JSON: Final = "application/json"
@@ -28,7 +29,7 @@ WINDOW_US: Final = 30 * 86_400 * 1_000_000
 
 
 def _text(position: int, answer: dict[str, Any]) -> str:
-    return json.dumps({"position": position, **answer}, ensure_ascii=False, default=str)
+    return json.dumps(json_form({"position": position, **answer}), ensure_ascii=False, default=str)
 
 
 def register_views(server: MCPServer, calls: Calls, services: Services) -> None:

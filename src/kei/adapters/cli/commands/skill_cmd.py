@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kei.adapters.cli.context import answering, command_group, is_tty, open_ledger, seal_key, stderr
-from kei.adapters.cli.json_form import json_form, rfc3339
 from kei.adapters.cli.limits import INT64_MAX, INT64_MIN
 from kei.adapters.cli.options import JsonObject, Since, SkillFormat, chosen_format, time_us
 from kei.adapters.cli.output import json_line
+from kei.app.json_form import json_form, rfc3339
 from kei.app.ledger.tail import printable as safe
 from kei.domain.agents import skills as sk
 from kei.domain.events import SkillInvoked

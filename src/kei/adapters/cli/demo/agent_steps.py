@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 from kei.adapters.cli.demo.run import DemoRun
-from kei.adapters.cli.json_form import usd
+from kei.app.json_form import usd
 from kei.domain import events as ev
 
 if TYPE_CHECKING:

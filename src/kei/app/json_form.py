@@ -1,5 +1,7 @@
-"""The one form of times and money in every ``--json`` answer, applied by ``json_line``
-so that no command can drift from it.
+"""The one form of times and money in every JSON answer kei gives, whatever the face:
+``kei ... --json`` (applied by ``adapters/cli/output.json_line``) and ``kei mcp serve``'s
+tool results and resources (``adapters/mcp/calls.py``, ``views.py``), so that no
+answer can drift from it.
 
 - **A moment** is an RFC 3339 UTC string with exactly six fractional digits,
   ``2026-12-07T13:45:00.123456Z`` (events are stamped in microseconds, so nothing is
@@ -72,6 +74,11 @@ def json_form(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [json_form(v) for v in value]
     return value
+
+
+def json_object(obj: dict[str, Any]) -> dict[str, Any]:
+    """``json_form`` of one answer object, typed as one."""
+    return _object(obj)
 
 
 def _object(obj: dict[str, Any]) -> dict[str, Any]:
