@@ -83,3 +83,43 @@ def test_64_parallel_hook_calls_are_each_recorded_once(store_url: str, tmp_path:
     )
     assert claims["agent.dna.claimed"] == AGENTS
     assert len(events) == 1 + 3 * AGENTS
+
+
+def test_64_parallel_cost_records_for_the_tree_are_each_recorded_once(
+    store_url: str, tmp_path: Path
+) -> None:
+    """The tree the hooks built gets its costs the way an orchestrator's own hook would
+    record them (``kei cost record``), 64 processes at once, two per subagent: every
+    amount lands once and each agent's total is the sum of its two."""
+    home = tmp_path / "home"
+    env = cli_env(home, store_url)
+    run = in_process(env)
+    run("init")
+    for n in range(AGENTS):
+        run("agent", "fork", f"toolu_{n:04d}", f"agent/{n}")
+    with Ledger.open(store_url) as ledger:
+        before = ledger.store.count()
+    argv = [
+        [sys.executable, "-m", "kei", "cost", "record", f"toolu_{n:04d}", "--provider",
+         "anthropic", "--model", "claude-haiku-4-5", "--micro-cents", str(1000 * n + k)]
+        for n in range(AGENTS) for k in (1, 2)
+    ]  # fmt: skip
+    random.Random(17).shuffle(argv)
+    running = [
+        subprocess.Popen(a, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for a in argv
+    ]
+    errors = [(p.wait(timeout=300), p.stderr.read() if p.stderr else b"") for p in running]
+    for p in running:
+        if p.stderr is not None:
+            p.stderr.close()
+    assert [code for code, _ in errors] == [0] * len(argv), errors
+    with Ledger.open(store_url) as ledger:
+        events = list(ledger.read(after=before))
+        assert ledger.verify().ok
+    assert Counter(e.type for e in events) == Counter({"cost.recorded": 2 * AGENTS})
+    totals: Counter[str] = Counter()
+    for event in events:
+        payload_ = event.payload()
+        totals[payload_.agent_id] += payload_.micro_cents  # type: ignore[attr-defined]
+    assert totals == Counter({f"toolu_{n:04d}": 2000 * n + 3 for n in range(AGENTS)})
