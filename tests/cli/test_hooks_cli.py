@@ -171,7 +171,7 @@ def test_a_file_kei_cannot_use_is_refused_and_untouched(
     ("args", "message"),
     [
         (["claude-code", "--user", "--project", "."], "--project and --user both given"),
-        (["cursor"], "unknown harness"),
+        (["cursor"], "is not one of 'claude-code'"),
         (["claude-code", "--project", "/nonexistent/x"], "is not a folder"),
     ],
 )

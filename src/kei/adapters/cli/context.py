@@ -40,9 +40,11 @@ class Globals:
     verbose: bool = False
 
     def settings(self) -> config.Settings:
-        """The resolved settings; an empty ``--db``/``--key`` or a ``KEI_HOME`` that is
-        not a folder is refused here, never silently replaced by a default."""
-        for flag, value in (("--db", self.db), ("--key", self.key)):
+        """The resolved settings; an empty ``--db``/``--key``/``--sqlite-sync`` or a
+        ``KEI_HOME`` that is not a folder is refused here, never silently replaced by a
+        default."""
+        given = (("--db", self.db), ("--key", self.key), ("--sqlite-sync", self.synchronous))
+        for flag, value in given:
             if value is not None and not value.strip():
                 raise InputError(
                     f"{flag} is empty", hint=f"give a value, or leave {flag} out for the default"

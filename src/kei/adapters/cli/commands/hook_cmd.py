@@ -13,7 +13,7 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -27,7 +27,7 @@ hooks_app, _register_hooks = command_group(
     "hooks", "Install or remove kei's hooks in an agent harness's settings."
 )
 
-Harness = Annotated[str, typer.Argument(help="The harness: claude-code.", metavar="HARNESS")]
+Harness = Annotated[Literal["claude-code"], typer.Argument(help="The harness.", metavar="HARNESS")]
 Project = Annotated[
     Path | None,
     typer.Option(
@@ -112,8 +112,6 @@ def _done(path: Path, changed: bool, *, as_json: bool) -> None:
 
 
 def _settings_path(harness: str, project: Path | None, user: bool) -> Path:
-    if harness != "claude-code":
-        raise InputError(f"unknown harness {harness!r:.40}", hint="kei knows: claude-code")
     if user and project is not None:
         raise InputError("--project and --user both given", hint="choose one")
     if user:
