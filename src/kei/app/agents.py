@@ -15,7 +15,6 @@ from kei.app.agent_writes import AgentWriter, Outcome, agent_stream, dna_stream
 from kei.app.ledger.ledger import Ledger
 from kei.app.readmodels import ReadModels, ReadModelService
 from kei.domain.agents.tree import walk
-from kei.domain.events import AgentForked
 from kei.projections.agents import Agents, Row
 
 __all__ = [
@@ -26,8 +25,12 @@ Rows = list[dict[str, Any]]
 _CHUNK: Final = 500
 
 
-class AgentService(ReadModelService):
-    """The agent commands over one ledger and its ``agents`` read model."""
+class AgentService(ReadModelService, AgentWriter):
+    """The agent commands over one ledger and its ``agents`` read model.
+
+    The writes (``fork``, ``done``, ``fail``, ``merged``, ``outcome``) are
+    ``AgentWriter``'s, over ``self.ledger``: they decide from the streams, never from
+    this read model, so there is one write path for the CLI, the hook and MCP."""
 
     def __init__(self, ledger: Ledger, *, seal_key: bytes | None = None) -> None:
         self.projection = Agents()
@@ -58,29 +61,6 @@ class AgentService(ReadModelService):
     def get(self, agent_id: str) -> Row | None:
         found = self.rows(self.projection.table.c.id == agent_id)
         return found[0] if found else None
-
-    # -- commands: decided from the streams, not this read model (``agent_writes``) --
-
-    def fork(self, request: AgentForked) -> Outcome:
-        return AgentWriter(self.ledger).fork(request)
-
-    def done(self, agent_id: str, summary: str) -> Outcome:
-        return AgentWriter(self.ledger).done(agent_id, summary)
-
-    def fail(self, agent_id: str, reason: str) -> Outcome:
-        return AgentWriter(self.ledger).fail(agent_id, reason)
-
-    def merged(self, agent_id: str) -> Outcome:
-        return AgentWriter(self.ledger).merged(agent_id)
-
-    def outcome(
-        self,
-        agent_id: str,
-        outcome: str,
-        escalation_depth: int | None = None,
-        stub_count: int | None = None,
-    ) -> Outcome:
-        return AgentWriter(self.ledger).outcome(agent_id, outcome, escalation_depth, stub_count)
 
 
 # -- read answers (after ``caught_up``) ---------------------------------------------
