@@ -12,8 +12,10 @@ import os
 import shlex
 import shutil
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -21,6 +23,9 @@ from kei.adapters.cli.context import command_group, globals_of, handled, stderr
 from kei.adapters.cli.options import JsonObject
 from kei.adapters.cli.output import json_line
 from kei.errors import InputError
+
+if TYPE_CHECKING:
+    from kei.adapters.hooks.settings import Settings
 
 hook_app, _register_hook = command_group("hook", "Record what an agent harness's hook call means.")
 hooks_app, _register_hooks = command_group(
@@ -74,15 +79,13 @@ def install(
     as_json: JsonObject = False,
 ) -> None:
     """Merge kei's hook entries into the harness's settings, keeping every other entry."""
-    from kei.adapters.hooks.settings import merged, update
+    from kei.adapters.hooks.settings import merged
 
-    with handled(ctx):
-        path = _settings_path(harness, project, user)
-        command = _hook_command()
-        changed = update(path, lambda s: merged(s, command))
-        verb = "installed kei's hooks in" if changed else "kei's hooks already in"
-        _done(path, changed, as_json=as_json)
-        stderr().print(f"{verb} {path}", markup=False)
+    def change(settings: Settings) -> Settings:
+        return merged(settings, _hook_command())
+
+    verbs = ("installed kei's hooks in", "kei's hooks already in")
+    _change_settings(ctx, _Where(harness, project, user), change, verbs, as_json=as_json)
 
 
 @hooks_app.command("uninstall")
@@ -94,21 +97,40 @@ def uninstall(
     as_json: JsonObject = False,
 ) -> None:
     """Remove exactly kei's hook entries from the harness's settings."""
-    from kei.adapters.hooks.settings import removed, update
+    from kei.adapters.hooks.settings import removed
+
+    verbs = ("removed kei's hooks from", "no kei hooks in")
+    _change_settings(ctx, _Where(harness, project, user), removed, verbs, as_json=as_json)
+
+
+@dataclass(frozen=True, slots=True)
+class _Where:
+    """Which settings file ``--project``/``--user`` name for the harness."""
+
+    harness: str
+    project: Path | None
+    user: bool
+
+
+def _change_settings(
+    ctx: typer.Context,
+    where: _Where,
+    change: Callable[[Settings], Settings],
+    verbs: tuple[str, str],
+    *,
+    as_json: bool,
+) -> None:
+    """Install's and uninstall's one path: apply ``change`` to the settings file, then
+    say what happened (``verbs``: when it changed, when the file already said so); with
+    ``--json`` also as one object on stdout (``changed``: false in the second case)."""
+    from kei.adapters.hooks.settings import update
 
     with handled(ctx):
-        path = _settings_path(harness, project, user)
-        changed = update(path, removed)
-        verb = "removed kei's hooks from" if changed else "no kei hooks in"
-        _done(path, changed, as_json=as_json)
-        stderr().print(f"{verb} {path}", markup=False)
-
-
-def _done(path: Path, changed: bool, *, as_json: bool) -> None:
-    """With ``--json``, what install or uninstall did (``changed``: false when the file
-    already said so), as one object on stdout."""
-    if as_json:
-        json_line({"ok": True, "settings": str(path), "changed": changed})
+        path = _settings_path(where.harness, where.project, where.user)
+        changed = update(path, change)
+        if as_json:
+            json_line({"ok": True, "settings": str(path), "changed": changed})
+        stderr().print(f"{verbs[0] if changed else verbs[1]} {path}", markup=False)
 
 
 def _settings_path(harness: str, project: Path | None, user: bool) -> Path:
