@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -23,6 +25,11 @@ from kei.adapters.cli.output import json_line
 from kei.app.ledger.tail import printable as safe
 from kei.errors import InputError
 
+if TYPE_CHECKING:
+    from kei.adapters.cli.config import Settings
+    from kei.app.ledger.ledger import Ledger
+    from kei.domain.log.keys import SigningKey
+
 keys_app, register = command_group("keys", "Create, list, export and revoke signing keys.")
 
 
@@ -38,8 +45,6 @@ def new(
     as_json: JsonObject = False,
 ) -> None:
     """Create a key file (mode 0600) and register the key in the ledger, signed by --key."""
-    from kei.adapters.files.keyfile import write_key
-    from kei.app.ledger.ledger import Ledger
     from kei.domain.log.keys import SigningKey
 
     with handled(ctx) as g:
@@ -53,23 +58,9 @@ def new(
         if path.exists():
             raise InputError(f"key file {path} already exists", hint="pick another name")
         key = SigningKey.generate(name=name)
-        signer = load_signing_key(settings)
-        with Ledger.open(
-            settings.db_url, key=signer, synchronous=settings.synchronous, retry=settings.retry
-        ) as ledger:
-            ledger.check_signer(signer)
-            write_key(path, key)
-            try:
-                event = ledger.add_key(key)
-            except BaseException:
-                path.unlink(missing_ok=True)  # never leave a key the ledger does not know
-                raise
-        if as_json:
-            _key_json(key.key_id_hex, path, event.position)
-        stderr().print(
-            f"created key {key.key_id_hex} at {path} (registered at position {event.position})",
-            markup=False,
-        )
+        with _signed_ledger(settings) as ledger:
+            position = _add_key(ledger, key, path, write=True)
+        _registered(f"created key {key.key_id_hex} at {path}", key, path, position, as_json)
 
 
 @keys_app.command("import")
@@ -90,8 +81,7 @@ def import_key(
 ) -> None:
     """Register an existing key file in the ledger, signed by --key, and copy it (0600)
     into the keys folder."""
-    from kei.adapters.files.keyfile import load_key, write_key
-    from kei.app.ledger.ledger import Ledger
+    from kei.adapters.files.keyfile import load_key
     from kei.domain.log.keys import SigningKey
 
     with handled(ctx) as g:
@@ -101,11 +91,7 @@ def import_key(
         _check_name(key_name)
         key = SigningKey(loaded.seed, name=key_name)
         path = settings.key_path(key_name)
-        signer = load_signing_key(settings)
-        with Ledger.open(
-            settings.db_url, key=signer, synchronous=settings.synchronous, retry=settings.retry
-        ) as ledger:
-            ledger.check_signer(signer)
+        with _signed_ledger(settings) as ledger:
             known = ledger.keyring(refresh=True).keys.get(key.key_id)
             if known is not None:
                 raise InputError(
@@ -118,24 +104,44 @@ def import_key(
                 raise InputError(
                     f"key file {path} already exists", hint="pick another name with --name"
                 )
-            if not in_place:
-                write_key(path, key)
-            try:
-                event = ledger.add_key(key)
-            except BaseException:
-                if not in_place:
-                    path.unlink(missing_ok=True)  # never leave a key the ledger does not know
-                raise
-        if as_json:
-            _key_json(key.key_id_hex, path, event.position)
-        stderr().print(
-            f"imported key {key.key_id_hex} as {path} (registered at position {event.position})",
-            markup=False,
-        )
+            position = _add_key(ledger, key, path, write=not in_place)
+        _registered(f"imported key {key.key_id_hex} as {path}", key, path, position, as_json)
 
 
-def _key_json(key_id: str, path: Path, position: int) -> None:
-    json_line({"ok": True, "key_id": key_id, "file": str(path), "position": position})
+@contextmanager
+def _signed_ledger(settings: Settings) -> Iterator[Ledger]:
+    """The ledger opened with --key, which must already be registered there: it signs
+    the new key's registration."""
+    from kei.app.ledger.ledger import Ledger
+
+    signer = load_signing_key(settings)
+    with Ledger.open(
+        settings.db_url, key=signer, synchronous=settings.synchronous, retry=settings.retry
+    ) as ledger:
+        ledger.check_signer(signer)
+        yield ledger
+
+
+def _add_key(ledger: Ledger, key: SigningKey, path: Path, *, write: bool) -> int:
+    """Register ``key`` (its position); with ``write``, its file at ``path`` first,
+    removed again if registering fails: never leave a key the ledger does not know."""
+    from kei.adapters.files.keyfile import write_key
+
+    if write:
+        write_key(path, key)
+    try:
+        return ledger.add_key(key).position
+    except BaseException:
+        if write:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _registered(what: str, key: SigningKey, path: Path, position: int, as_json: bool) -> None:
+    """Say that ``new`` or ``import`` registered ``key``, its file at ``path``."""
+    if as_json:
+        json_line({"ok": True, "key_id": key.key_id_hex, "file": str(path), "position": position})
+    stderr().print(f"{what} (registered at position {position})", markup=False)
 
 
 def _same_file(a: Path, b: Path) -> bool:
