@@ -7,8 +7,9 @@ used on the server's one worker thread (``calls.Calls``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from kei.app.closing import Closing
 
@@ -23,53 +24,48 @@ if TYPE_CHECKING:
     from kei.domain.catalog.catalog import Catalog
 
 
+_Kept = TypeVar("_Kept", bound=Closing)
+
+
 class Services(Closing):
     """Each service made on first use; ``seal_key`` seals their read models as the CLI's."""
 
     def __init__(self, ledger: Ledger, catalog: Catalog, *, seal_key: bytes | None) -> None:
         self.ledger, self.catalog, self.seal_key = ledger, catalog, seal_key
         self._open = ExitStack()
-        self._agents: AgentService | None = None
-        self._costs: CostService | None = None
-        self._memory: MemoryService | None = None
-        self._routes: RouteService | None = None
-        self._retro: RetroService | None = None
+        self._made: dict[str, Closing] = {}
 
     def close(self) -> None:
         self._open.close()
 
+    def _kept(self, name: str, make: Callable[[], _Kept]) -> _Kept:
+        """The service ``name``: made on first use, then kept (its read models stay
+        caught up between calls) and closed with the server."""
+        if name not in self._made:
+            self._made[name] = self._open.enter_context(make())
+        return cast(_Kept, self._made[name])
+
     def agents(self) -> AgentService:
         from kei.app.agents import AgentService
 
-        if self._agents is None:
-            self._agents = self._open.enter_context(
-                AgentService(self.ledger, seal_key=self.seal_key)
-            )
-        return self._agents
+        return self._kept("agents", lambda: AgentService(self.ledger, seal_key=self.seal_key))
 
     def costs(self) -> CostService:
         from kei.app.costs import CostService
 
-        if self._costs is None:
-            self._costs = self._open.enter_context(CostService(self.ledger, seal_key=self.seal_key))
-        return self._costs
+        return self._kept("costs", lambda: CostService(self.ledger, seal_key=self.seal_key))
 
     def memory(self) -> MemoryService:
         from kei.app.memory import MemoryService
 
-        if self._memory is None:
-            self._memory = self._open.enter_context(
-                MemoryService(self.ledger, seal_key=self.seal_key)
-            )
-        return self._memory
+        return self._kept("memory", lambda: MemoryService(self.ledger, seal_key=self.seal_key))
 
     def routes(self) -> RouteService:
         from kei.app.routing import RouteService
 
-        if self._routes is None:
-            service = RouteService(self.ledger, self.catalog, seal_key=self.seal_key)
-            self._routes = self._open.enter_context(service)
-        return self._routes
+        return self._kept(
+            "routes", lambda: RouteService(self.ledger, self.catalog, seal_key=self.seal_key)
+        )
 
     def skills(self) -> SkillService:
         from kei.app.skills import SkillService
@@ -82,7 +78,6 @@ class Services(Closing):
         from kei.adapters.files.leaks import shipped_matrix
         from kei.app.retro import RetroService
 
-        if self._retro is None:
-            service = RetroService(self.ledger, shipped_matrix(), seal_key=self.seal_key)
-            self._retro = self._open.enter_context(service)
-        return self._retro
+        return self._kept(
+            "retro", lambda: RetroService(self.ledger, shipped_matrix(), seal_key=self.seal_key)
+        )
