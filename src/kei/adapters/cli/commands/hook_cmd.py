@@ -13,7 +13,6 @@ import shlex
 import shutil
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -70,67 +69,57 @@ def claude_code(ctx: typer.Context) -> None:
     run_claude_hook(sys.stdin.buffer, target, fallback)
 
 
-@hooks_app.command("install")
-def install(
-    ctx: typer.Context,
-    harness: Harness,
-    project: Project = None,
-    user: User = False,
-    as_json: JsonObject = False,
-) -> None:
-    """Merge kei's hook entries into the harness's settings, keeping every other entry."""
+def _install(settings: Settings) -> Settings:
     from kei.adapters.hooks.settings import merged
 
-    def change(settings: Settings) -> Settings:
-        return merged(settings, _hook_command())
-
-    verbs = ("installed kei's hooks in", "kei's hooks already in")
-    _change_settings(ctx, _Where(harness, project, user), change, verbs, as_json=as_json)
+    return merged(settings, _hook_command())
 
 
-@hooks_app.command("uninstall")
-def uninstall(
-    ctx: typer.Context,
-    harness: Harness,
-    project: Project = None,
-    user: User = False,
-    as_json: JsonObject = False,
-) -> None:
-    """Remove exactly kei's hook entries from the harness's settings."""
+def _uninstall(settings: Settings) -> Settings:
     from kei.adapters.hooks.settings import removed
 
-    verbs = ("removed kei's hooks from", "no kei hooks in")
-    _change_settings(ctx, _Where(harness, project, user), removed, verbs, as_json=as_json)
+    return removed(settings)
 
 
-@dataclass(frozen=True, slots=True)
-class _Where:
-    """Which settings file ``--project``/``--user`` name for the harness."""
-
-    harness: str
-    project: Path | None
-    user: bool
-
-
-def _change_settings(
-    ctx: typer.Context,
-    where: _Where,
-    change: Callable[[Settings], Settings],
-    verbs: tuple[str, str],
-    *,
-    as_json: bool,
+def _settings_command(
+    name: str, change: Callable[[Settings], Settings], verbs: tuple[str, str], doc: str
 ) -> None:
-    """Install's and uninstall's one path: apply ``change`` to the settings file, then
-    say what happened (``verbs``: when it changed, when the file already said so); with
-    ``--json`` also as one object on stdout (``changed``: false in the second case)."""
-    from kei.adapters.hooks.settings import update
+    """Add ``kei hooks NAME``: install and uninstall take the same arguments and differ
+    only in the ``change`` they make to the settings file and the ``verbs`` that say
+    what happened (when it changed; when the file already said so)."""
 
-    with handled(ctx):
-        path = _settings_path(where.harness, where.project, where.user)
-        changed = update(path, change)
-        if as_json:
-            json_line({"ok": True, "settings": str(path), "changed": changed})
-        stderr().print(f"{verbs[0] if changed else verbs[1]} {path}", markup=False)
+    def command(
+        ctx: typer.Context,
+        harness: Harness,
+        project: Project = None,
+        user: User = False,
+        as_json: JsonObject = False,
+    ) -> None:
+        from kei.adapters.hooks.settings import update
+
+        with handled(ctx):
+            path = _settings_path(harness, project, user)
+            changed = update(path, change)
+            if as_json:  # ``changed``: false when the file already said so
+                json_line({"ok": True, "settings": str(path), "changed": changed})
+            stderr().print(f"{verbs[0] if changed else verbs[1]} {path}", markup=False)
+
+    command.__doc__ = doc
+    hooks_app.command(name)(command)
+
+
+_settings_command(
+    "install",
+    _install,
+    ("installed kei's hooks in", "kei's hooks already in"),
+    "Merge kei's hook entries into the harness's settings, keeping every other entry.",
+)
+_settings_command(
+    "uninstall",
+    _uninstall,
+    ("removed kei's hooks from", "no kei hooks in"),
+    "Remove exactly kei's hook entries from the harness's settings.",
+)
 
 
 def _settings_path(harness: str, project: Path | None, user: bool) -> Path:
