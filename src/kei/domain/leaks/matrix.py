@@ -196,19 +196,19 @@ class Matrix:
 
     def all_clean(self, strings: Iterable[str]) -> bool:
         """True when no rule of ``all-writes`` can match any of ``strings``: one search
-        of the union pattern per string not seen clean before. The write path's batch
+        of the prefilter (then, on a hit, of the union pattern) per string not seen
+        clean before. The write path's batch
         check (``leak_guard``); False means "check event by event"."""
         active = self._active[ALL_WRITES]
-        search = None if active.any_id is None else active.any_id.search
-        if search is None:
-            return False
         memo, shortest = self._clean, active.shortest
         needs = _NOTHING if active.needs is None else active.needs.search
         for s in set(strings).difference(memo):  # a batch repeats most of its strings
             if len(s) < shortest:
                 continue
-            if needs(s) is not None and search(s) is not None:
-                return False
+            if needs(s) is not None:  # only now is the union needed (and compiled)
+                any_id = active.any_id
+                if any_id is None or any_id.search(s) is not None:
+                    return False
             _remember_clean(memo, s)
         return True
 
@@ -226,10 +226,11 @@ class Matrix:
         if not todo:
             return CLEAN
         warnings: dict[str, tuple[str, ...]] = {}
-        any_id = active.any_id
         needs = _NOTHING if active.needs is None else active.needs.search
         for name, value in todo:
-            if needs(value) is None or (any_id is not None and any_id.search(value) is None):
+            if needs(value) is None or (
+                (any_id := active.any_id) is not None and any_id.search(value) is None
+            ):
                 _remember_clean(memo, value)  # one C-level search: no rule can match
                 continue
             n = len(value)

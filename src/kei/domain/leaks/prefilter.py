@@ -55,13 +55,21 @@ _SPECIAL_FOLDS: Final = "\u0130\u0131\u017f\u212a"  # İ ı ſ K: ASCII letters'
 
 
 @functools.lru_cache(maxsize=1024)
+def parse_tree(pattern: str, flags: int) -> Any:
+    """``re``'s own parse of a pattern, kept: a rule's shortest match (``rules.py``) and
+    its required literals both read it, and parsing is a third of compiling. Callers
+    only read it (``getwidth`` caches the width inside, as ``re`` itself does)."""
+    return _p.parse(pattern, flags)
+
+
+@functools.lru_cache(maxsize=1024)
 def required_literals(pattern: re.Pattern[str]) -> Required | None:
     """Literals every match of ``pattern`` contains one of, or None when unknown (kept
     per pattern: every scope a rule applies to asks again)."""
     if _p is None or _c is None:
         return None
     try:
-        parsed = _p.parse(pattern.pattern, pattern.flags)
+        parsed = parse_tree(pattern.pattern, pattern.flags)
         icase = bool(parsed.state.flags & _IGNORECASE)
         return _minimal(_sequence(list(parsed.data), icase)[1])
     except Exception:

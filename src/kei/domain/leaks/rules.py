@@ -37,6 +37,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+from kei.domain.leaks.prefilter import parse_tree
 from kei.domain.values.dates import iso_date
 from kei.errors import LeakMatrixError
 from kei.limits import LIMITS
@@ -206,9 +207,7 @@ def min_width(regex: re.Pattern[str]) -> int:
     """The length of the shortest text the pattern can match, from ``re``'s own parser
     (0 if it cannot tell): a shorter text is never searched."""
     try:
-        from re import _parser  # type: ignore[attr-defined]  # the parser re compiles with
-
-        low = _parser.parse(regex.pattern, regex.flags).getwidth()[0]
+        low = parse_tree(regex.pattern, regex.flags).getwidth()[0]  # re's own parser
     except Exception:  # a parser change only costs speed, never a match
         return 0
     return int(low) if isinstance(low, int) and 0 <= low < 1 << 20 else 0
