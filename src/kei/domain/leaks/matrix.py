@@ -102,9 +102,10 @@ class Matrix:
         return bool(self._rules(scope).scanning)
 
     @classmethod
-    def from_data(cls, data: Mapping[str, object], *, source: str) -> Matrix:
-        """Parse and compile one matrix file's TOML data."""
-        return cls(parse_rules(data, source))
+    def from_data(cls, data: Mapping[str, object], *, source: str, compiled: bool = True) -> Matrix:
+        """Parse and compile one matrix file's TOML data (``compiled=False``: the shipped
+        rules, compiled on first use; see :func:`parse_rules`)."""
+        return cls(parse_rules(data, source, compiled=compiled))
 
     def extend(self, data: Mapping[str, object], *, source: str) -> Matrix:
         """This matrix plus a user file's rules: a new id is appended, a known id is

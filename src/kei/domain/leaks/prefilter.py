@@ -24,7 +24,7 @@ import functools
 import importlib
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 
 def _stdlib(name: str) -> Any:
@@ -37,6 +37,19 @@ def _stdlib(name: str) -> Any:
 
 _p: Final[Any] = _stdlib("re._parser")
 _c: Final[Any] = _stdlib("re._constants")
+
+
+class Pattern(Protocol):
+    """A compiled pattern, or a rule's uncompiled one (``rules.Shape``)."""
+
+    @property
+    def pattern(self) -> str: ...
+
+    @property
+    def flags(self) -> int: ...
+
+    def __hash__(self) -> int: ...
+
 
 Required = frozenset[str]
 """Literal strings at least one of which every match contains."""
@@ -63,7 +76,7 @@ def parse_tree(pattern: str, flags: int) -> Any:
 
 
 @functools.lru_cache(maxsize=1024)
-def required_literals(pattern: re.Pattern[str]) -> Required | None:
+def required_literals(pattern: Pattern) -> Required | None:
     """Literals every match of ``pattern`` contains one of, or None when unknown (kept
     per pattern: every scope a rule applies to asks again)."""
     if _p is None or _c is None:
@@ -76,7 +89,7 @@ def required_literals(pattern: re.Pattern[str]) -> Required | None:
         return None
 
 
-def prefilter(patterns: Sequence[re.Pattern[str]]) -> re.Pattern[str] | None:
+def prefilter(patterns: Sequence[Pattern]) -> re.Pattern[str] | None:
     """One pattern that finds a literal of every pattern in ``patterns`` (None when any
     of them has no requirement): no match means none of them can match."""
     found: set[str] = set()

@@ -56,7 +56,7 @@ def split_scope(rules: list[Rule]) -> ScopeRules:
     # check_identifiers stops at the first rule too long for the value.
     refuse = sorted(only("block") + only("substitute"), key=lambda r: r.min_len)
     return ScopeRules(scanning, only("block"), only("substitute"), only("warn"),
-                      tuple(refuse), shortest, prefilter([r.regex for r in scanning]))  # fmt: skip
+                      tuple(refuse), shortest, prefilter([r.shape for r in scanning]))  # fmt: skip
 
 
 def _any_of(rules: list[Rule]) -> re.Pattern[str] | None:
@@ -67,16 +67,16 @@ def _any_of(rules: list[Rule]) -> re.Pattern[str] | None:
     rule's number (``(?P<q>``, ``(?P=q)`` and ``(?(q)`` alike), so two rules may use
     one name. None (no shortcut) where the patterns cannot be joined: numbered
     references, inline global flags, or flags other than the ones every rule shares."""
-    if not rules or any(r.regex.flags != rules[0].regex.flags for r in rules):
+    if not rules or any(r.flags != rules[0].flags for r in rules):
         return None
     parts = []
     for i, r in enumerate(rules):
-        text = r.regex.pattern
+        text = r.source
         if _UNJOINABLE.search(text):
             return None
         parts.append("(?:" + _GROUP_NAME.sub(rf"\1r{i}_\2", text) + ")")
     try:
-        return re.compile("|".join(parts), rules[0].regex.flags)
+        return re.compile("|".join(parts), rules[0].flags)
     except re.error:
         return None
 
