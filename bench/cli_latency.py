@@ -50,7 +50,7 @@ def _commands(dna: str) -> dict[str, Args]:
             *("--tokens-in", "10", "--tokens-out", "5", "--micro-cents", str(100 + i)),
         ],
         "memory write": lambda i: ["memory", "write", f"k{i}", "value", "--dna", dna],
-        "skill record": lambda i: ["skill", "record", "tests", "--success", "1"],
+        "skill record": lambda i: ["skill", "record", "tests", "--success"],
         "events tail -n 20": lambda i: ["events", "tail", "-n", "20"],
         "kei --help": lambda i: ["--help"],
         "kei --version": lambda i: ["--version"],

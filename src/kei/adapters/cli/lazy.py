@@ -102,20 +102,86 @@ def add_globals(command: Command) -> None:
     """Give every leaf command below ``command`` the global options it does not
     define itself (``kei replay --db`` keeps its own meaning)."""
     if isinstance(command, TyperGroup):
-        for sub in command.commands.values():
-            add_globals(sub)
+        if not isinstance(command.commands, _Leaves):  # those get them when built
+            for sub in command.commands.values():
+                add_globals(sub)
         return
     taken = {opt for p in command.params for opt in p.opts}
     command.params.extend(_option(g) for g in GLOBALS if g.flag not in taken)
 
 
 def _built(module: str, cache: dict[str, TyperGroup]) -> TyperGroup:
-    """The click commands ``module`` registers, built once per process."""
+    """The click commands ``module`` registers, built once per process; the leaves of
+    its command groups are built one by one when used (:class:`_Leaves`)."""
     if module not in cache:
         scratch = typer.Typer(add_completion=False)
         importlib.import_module(f"kei.adapters.cli.commands.{module}").register(scratch)
-        cache[module] = typer.main.get_group(scratch)
+        groups = {_name(g): g.typer_instance for g in scratch.registered_groups
+                  if g.typer_instance is not None}  # fmt: skip
+        leaves = {name: g.registered_commands for name, g in groups.items()}
+        for g in groups.values():  # typer builds every leaf of a group: not here
+            g.registered_commands = []
+        try:
+            built = typer.main.get_group(scratch)
+        finally:
+            for name, g in groups.items():
+                g.registered_commands = leaves[name]
+        for name, commands in leaves.items():
+            group = built.commands.get(name)
+            if isinstance(group, TyperGroup) and commands:
+                group.commands = _Leaves(commands, group.commands, scratch)
+        cache[module] = built
     return cache[module]
+
+
+def _name(info: Any) -> str:
+    """The name a group was added under (``add_typer(..., name=)``), else its own."""
+    for name in (info.name, info.typer_instance.info.name):
+        if isinstance(name, str):
+            return name
+    return ""
+
+
+class _Leaves(MutableMapping[str, Command]):
+    """A typer group's leaf commands, each built (with the global options) when first
+    looked up: ``kei agent fork`` builds ``fork``, not the group's other commands;
+    listing them (help, completion) builds them all."""
+
+    def __init__(self, infos: list[Any], others: MutableMapping[str, Command],
+                 app: typer.Typer) -> None:  # fmt: skip
+        from typer.main import get_command_name
+
+        self.infos = {i.name or get_command_name(i.callback.__name__): i for i in infos}
+        self.loaded: dict[str, Command] = {}
+        self.others = others  # sub-groups, built by typer as usual
+        self.app = app
+
+    def __getitem__(self, name: str) -> Command:
+        if name in self.loaded:
+            return self.loaded[name]
+        if name not in self.infos:
+            return self.others[name]
+        command = typer.main.get_command_from_info(
+            self.infos[name], pretty_exceptions_short=self.app.pretty_exceptions_short,
+            rich_markup_mode=self.app.rich_markup_mode,
+        )  # fmt: skip
+        add_globals(command)
+        self.loaded[name] = command
+        return command
+
+    def __setitem__(self, name: str, command: Command) -> None:
+        self.loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self.loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.infos
+        yield from (n for n in self.others if n not in self.infos)
+        yield from (n for n in self.loaded if n not in self.infos and n not in self.others)
+
+    def __len__(self) -> int:
+        return len(set(self.infos) | set(self.others) | set(self.loaded))
 
 
 _BUILT: dict[str, TyperGroup] = {}

@@ -75,8 +75,19 @@ def retry_write(
     that kept changing, for the one-line error; ``left`` says what the failed
     command leaves in the log.
     """
-    # Imported here: the CLI's settings import this module, and `kei --help` should
-    # not pay for tenacity (tens of ms).
+    # Most writes win their first try: that one runs before tenacity is imported (a
+    # short command's import of it costs several ms); a lost race replays through
+    # the policy below as its first, already failed, attempt.
+    try:
+        return write()
+    except on as exc:
+        lost: list[BaseException] = [exc]
+
+    def attempt() -> T:
+        if lost:
+            raise lost.pop()
+        return write()
+
     from tenacity import (
         RetryError,
         Retrying,
@@ -93,7 +104,7 @@ def retry_write(
         before_sleep=_log_retry,
     )
     try:
-        return retrying(write)
+        return retrying(attempt)
     except RetryError as exc:
         cause = exc.last_attempt.exception()
         raise ContentionError(

@@ -71,7 +71,7 @@ REGISTRY: Final[dict[str, EventType]] = {
 _BY_CLASS: Final = {t.payload_type: t for t in REGISTRY.values()}
 _ENCODER: Final = msgspec.msgpack.Encoder()
 _RAW_DECODER: Final = msgspec.msgpack.Decoder()
-_DECODERS: Final = {name: msgspec.msgpack.Decoder(t.payload_type) for name, t in REGISTRY.items()}
+_DECODERS: Final[dict[str, msgspec.msgpack.Decoder[Any]]] = {}  # per type, made on first use
 
 
 def occurred_us(payload: Payload, recorded_us: int) -> int:
@@ -110,9 +110,8 @@ def encode_payload(payload: Payload) -> bytes:
 def decode_payload(type_name: str, raw: bytes) -> Payload:
     """Decode into the registered Struct; raises InputError for unknown or invalid data."""
     decoder = _DECODERS.get(type_name)
-    if decoder is None:
-        lookup(type_name)
-    assert decoder is not None
+    if decoder is None:  # a command decodes a few types: building all 27 costs ms
+        decoder = _DECODERS[type_name] = msgspec.msgpack.Decoder(lookup(type_name).payload_type)
     try:
         result: Payload = decoder.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:

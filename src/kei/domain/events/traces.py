@@ -12,10 +12,12 @@ never its text.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from kei.domain.events.payload import Payload
-from kei.domain.retro.trace import TraceEvent
+
+if TYPE_CHECKING:  # the transcript parser (and its guard's regexes) only when used
+    from kei.domain.retro.trace import TraceEvent
 
 TRACE_STREAM_PREFIX: Final = "trace/"
 
@@ -65,6 +67,8 @@ def recorded(e: TraceEvent, text: str | None = None) -> TraceRecorded:
 
 def trace_event(p: TraceRecorded) -> TraceEvent:
     """Back to the value the analyses take (``message`` is not kept)."""
+    from kei.domain.retro.trace import TraceEvent
+
     return TraceEvent(
         session=p.session, line_no=p.line_no, block=p.block, ts_us=p.ts_us, kind=p.kind,
         tool=p.tool, file_path=p.file_path, is_error=p.is_error, event_class=p.event_class,

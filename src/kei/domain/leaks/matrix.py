@@ -102,9 +102,10 @@ class Matrix:
         return bool(self._rules(scope).scanning)
 
     @classmethod
-    def from_data(cls, data: Mapping[str, object], *, source: str) -> Matrix:
-        """Parse and compile one matrix file's TOML data."""
-        return cls(parse_rules(data, source))
+    def from_data(cls, data: Mapping[str, object], *, source: str, compiled: bool = True) -> Matrix:
+        """Parse and compile one matrix file's TOML data (``compiled=False``: the shipped
+        rules, compiled on first use; see :func:`parse_rules`)."""
+        return cls(parse_rules(data, source, compiled=compiled))
 
     def extend(self, data: Mapping[str, object], *, source: str) -> Matrix:
         """This matrix plus a user file's rules: a new id is appended, a known id is
@@ -196,19 +197,19 @@ class Matrix:
 
     def all_clean(self, strings: Iterable[str]) -> bool:
         """True when no rule of ``all-writes`` can match any of ``strings``: one search
-        of the union pattern per string not seen clean before. The write path's batch
+        of the prefilter (then, on a hit, of the union pattern) per string not seen
+        clean before. The write path's batch
         check (``leak_guard``); False means "check event by event"."""
         active = self._active[ALL_WRITES]
-        search = None if active.any_id is None else active.any_id.search
-        if search is None:
-            return False
         memo, shortest = self._clean, active.shortest
         needs = _NOTHING if active.needs is None else active.needs.search
         for s in set(strings).difference(memo):  # a batch repeats most of its strings
             if len(s) < shortest:
                 continue
-            if needs(s) is not None and search(s) is not None:
-                return False
+            if needs(s) is not None:  # only now is the union needed (and compiled)
+                any_id = active.any_id
+                if any_id is None or any_id.search(s) is not None:
+                    return False
             _remember_clean(memo, s)
         return True
 
@@ -226,10 +227,11 @@ class Matrix:
         if not todo:
             return CLEAN
         warnings: dict[str, tuple[str, ...]] = {}
-        any_id = active.any_id
         needs = _NOTHING if active.needs is None else active.needs.search
         for name, value in todo:
-            if needs(value) is None or (any_id is not None and any_id.search(value) is None):
+            if needs(value) is None or (
+                (any_id := active.any_id) is not None and any_id.search(value) is None
+            ):
                 _remember_clean(memo, value)  # one C-level search: no rule can match
                 continue
             n = len(value)

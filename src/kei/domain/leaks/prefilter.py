@@ -24,7 +24,7 @@ import functools
 import importlib
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 
 def _stdlib(name: str) -> Any:
@@ -37,6 +37,19 @@ def _stdlib(name: str) -> Any:
 
 _p: Final[Any] = _stdlib("re._parser")
 _c: Final[Any] = _stdlib("re._constants")
+
+
+class Pattern(Protocol):
+    """A compiled pattern, or a rule's uncompiled one (``rules.Shape``)."""
+
+    @property
+    def pattern(self) -> str: ...
+
+    @property
+    def flags(self) -> int: ...
+
+    def __hash__(self) -> int: ...
+
 
 Required = frozenset[str]
 """Literal strings at least one of which every match contains."""
@@ -55,20 +68,28 @@ _SPECIAL_FOLDS: Final = "\u0130\u0131\u017f\u212a"  # İ ı ſ K: ASCII letters'
 
 
 @functools.lru_cache(maxsize=1024)
-def required_literals(pattern: re.Pattern[str]) -> Required | None:
+def parse_tree(pattern: str, flags: int) -> Any:
+    """``re``'s own parse of a pattern, kept: a rule's shortest match (``rules.py``) and
+    its required literals both read it, and parsing is a third of compiling. Callers
+    only read it (``getwidth`` caches the width inside, as ``re`` itself does)."""
+    return _p.parse(pattern, flags)
+
+
+@functools.lru_cache(maxsize=1024)
+def required_literals(pattern: Pattern) -> Required | None:
     """Literals every match of ``pattern`` contains one of, or None when unknown (kept
     per pattern: every scope a rule applies to asks again)."""
     if _p is None or _c is None:
         return None
     try:
-        parsed = _p.parse(pattern.pattern, pattern.flags)
+        parsed = parse_tree(pattern.pattern, pattern.flags)
         icase = bool(parsed.state.flags & _IGNORECASE)
         return _minimal(_sequence(list(parsed.data), icase)[1])
     except Exception:
         return None
 
 
-def prefilter(patterns: Sequence[re.Pattern[str]]) -> re.Pattern[str] | None:
+def prefilter(patterns: Sequence[Pattern]) -> re.Pattern[str] | None:
     """One pattern that finds a literal of every pattern in ``patterns`` (None when any
     of them has no requirement): no match means none of them can match."""
     found: set[str] = set()

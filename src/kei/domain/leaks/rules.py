@@ -6,7 +6,8 @@ files) and a ``source`` label used only in error messages. Rules:
 - Every field is checked; an unknown key, a wrong type, an unknown enum value or a bad
   regex is one :class:`LeakMatrixError` line naming the source, the rule id and the field.
   The message never quotes the pattern: it may hold a fragment of a real secret.
-- Every regex is compiled once, at load, with ``re.MULTILINE`` (``^``/``$`` mean the start
+- Every regex is compiled once, at load, with ``re.MULTILINE`` (the shipped rules,
+  which kei's tests compile and check, on first use instead: ``compiled=False``) (``^``/``$`` mean the start
   and end of a line, as in upstream's line-by-line scan). kei compiles with Python's
   ``re``; Rust's ``(?<name>...)`` is accepted, other Rust-only syntax (``\\p{L}``,
   ``[[:alpha:]]``, mid-pattern flags) is refused. A pattern that matches the empty
@@ -36,7 +37,9 @@ import warnings
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
+from kei.domain.leaks.prefilter import parse_tree
 from kei.domain.values.dates import iso_date
 from kei.errors import LeakMatrixError
 from kei.limits import LIMITS
@@ -64,9 +67,18 @@ _RUST_NAMED_GROUP = re.compile(r"(?<!\\)((?:\\\\)*)\(\?<(?=[A-Za-z_])")
 _SHOWN = 60
 
 
+class Shape(NamedTuple):
+    """A pattern's text and the flags it is compiled with: what the prefilter reads,
+    without compiling it."""
+
+    pattern: str
+    flags: int
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One compiled rule. ``regex`` is hidden from ``repr``: patterns stay out of logs."""
+    """One rule. Its pattern is hidden from ``repr``: patterns stay out of logs.
+    ``regex`` is compiled at load, or (a shipped rule) on first use."""
 
     id: str
     category: str
@@ -74,12 +86,25 @@ class Rule:
     scope: tuple[str, ...]
     rationale: str
     added: str
-    regex: re.Pattern[str] = field(repr=False)
+    source: str = field(repr=False)  # the pattern in Python's syntax
     substitute_with: str | None = None
     replacement: str = field(default="", repr=False)  # Python template; "" for non-substitute
     min_entropy: float | None = None
     needles: tuple[str, ...] = ()  # lower-case; a match holds one of them (kei's addition)
     min_len: int = field(default=0, repr=False)  # no match is shorter (from the pattern)
+    flags: int = field(default=0, repr=False)  # the compiled pattern's flags
+    where: str = field(default="", repr=False, compare=False)  # for a late compile's error
+    _compiled: list[re.Pattern[str]] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def regex(self) -> re.Pattern[str]:
+        if not self._compiled:
+            self._compiled.append(compile_pattern(self.source, self.where))
+        return self._compiled[0]
+
+    @property
+    def shape(self) -> Shape:
+        return Shape(self.source, re.MULTILINE)
 
     def could_match(self, text: str) -> bool:
         """False only when no match is possible: the text is shorter than the shortest
@@ -142,8 +167,15 @@ def shannon_entropy(text: str) -> float:
     return -sum(c / n * math.log2(c / n) for c in Counter(text).values()) if n else 0.0
 
 
-def parse_rules(data: Mapping[str, object], source: str) -> tuple[Rule, ...]:
-    """Every ``[[rule]]`` of one matrix file, validated and compiled, in file order."""
+def parse_rules(
+    data: Mapping[str, object], source: str, *, compiled: bool = True
+) -> tuple[Rule, ...]:
+    """Every ``[[rule]]`` of one matrix file, validated and compiled, in file order.
+
+    ``compiled=False`` (the shipped rules only) leaves a pattern that re's parser
+    accepts, that cannot match the empty string and that no substitution reads to be
+    compiled on first use: a write whose strings hold no rule's literal never
+    compiles it (a short command saves most of the matrix's load time)."""
     extra = sorted(set(data) - {"rule"})
     if extra:
         raise LeakMatrixError(f"{source}: unknown top-level key {extra[0]!r}; expected [[rule]]")
@@ -155,7 +187,7 @@ def parse_rules(data: Mapping[str, object], source: str) -> tuple[Rule, ...]:
     rules: list[Rule] = []
     seen: set[str] = set()
     for index, entry in enumerate(raw, 1):
-        rule = _parse_rule(entry, index, source)
+        rule = _parse_rule(entry, index, source, compiled)
         if rule.id in seen:
             raise LeakMatrixError(f"{source}: rule {rule.id!r} field 'id': defined twice")
         seen.add(rule.id)
@@ -163,7 +195,7 @@ def parse_rules(data: Mapping[str, object], source: str) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
-def _parse_rule(entry: object, index: int, source: str) -> Rule:
+def _parse_rule(entry: object, index: int, source: str, compiled: bool) -> Rule:
     if not isinstance(entry, dict):
         raise LeakMatrixError(f"{source}: [[rule]] number {index} must be a table")
     rid = entry.get("id")
@@ -178,13 +210,19 @@ def _parse_rule(entry: object, index: int, source: str) -> Rule:
         if req not in entry:
             raise LeakMatrixError(f"{where} {req!r}: missing")
     severity = _choice(entry["severity"], SEVERITIES, f"{where} 'severity'")
-    regex = compile_pattern(entry["pattern"], f"{where} 'pattern'")
+    at = f"{where} 'pattern'"
+    python = python_pattern(entry["pattern"], at)
+    flags = _flags(python, at)
+    low = min_width(Shape(python, re.MULTILINE))
+    late = not compiled and severity != "substitute" and low > 0
+    regex = None if late else compile_pattern(entry["pattern"], at)
     sub_with = entry.get("substitute_with")
     if sub_with is not None:
         _text(sub_with, f"{where} 'substitute_with'", empty=True)
     template = ""
     if severity == "substitute":
         rust = sub_with if isinstance(sub_with, str) and sub_with else f"[REDACTED:{rid}]"
+        assert regex is not None  # a substitute rule is compiled at load
         template = translate_replacement(rust, regex, f"{where} 'substitute_with'")
     return Rule(
         id=rid,
@@ -193,46 +231,67 @@ def _parse_rule(entry: object, index: int, source: str) -> Rule:
         scope=_scopes(entry["scope"], f"{where} 'scope'"),
         rationale=_text(entry["rationale"], f"{where} 'rationale'"),
         added=_date(entry["added"], f"{where} 'added'"),
-        regex=regex,
+        source=python,
         substitute_with=sub_with if isinstance(sub_with, str) else None,
         replacement=template,
         min_entropy=_entropy(entry.get("min_entropy"), f"{where} 'min_entropy'"),
         needles=_needles(entry.get("needles"), f"{where} 'needles'"),
-        min_len=min_width(regex),
+        min_len=low,
+        flags=regex.flags if regex is not None else flags,
+        where=at,
+        _compiled=[] if regex is None else [regex],
     )
 
 
-def min_width(regex: re.Pattern[str]) -> int:
+def min_width(shape: Shape) -> int:
     """The length of the shortest text the pattern can match, from ``re``'s own parser
     (0 if it cannot tell): a shorter text is never searched."""
     try:
-        from re import _parser  # type: ignore[attr-defined]  # the parser re compiles with
-
-        low = _parser.parse(regex.pattern, regex.flags).getwidth()[0]
+        low = parse_tree(*shape).getwidth()[0]  # re's own parser
     except Exception:  # a parser change only costs speed, never a match
         return 0
     return int(low) if isinstance(low, int) and 0 <= low < 1 << 20 else 0
 
 
-def compile_pattern(pattern: object, where: str) -> re.Pattern[str]:
-    """Compile once; a Rust ``(?<name>`` group becomes Python's ``(?P<name>``."""
+def python_pattern(pattern: object, where: str) -> str:
+    """The pattern in Python's syntax: a Rust ``(?<name>`` group becomes ``(?P<name>``."""
     if not isinstance(pattern, str) or not pattern or len(pattern) > LIMITS.max_leak_pattern_chars:
         raise LeakMatrixError(
             f"{where}: expected a non-empty regex of at most {LIMITS.max_leak_pattern_chars} chars"
         )
-    python = _RUST_NAMED_GROUP.sub(r"\1(?P<", pattern)
+    return _RUST_NAMED_GROUP.sub(r"\1(?P<", pattern)
+
+
+def _flags(python: str, where: str) -> int:
+    """The pattern parsed as ``re.compile`` parses it (with the same refusals): the
+    flags the compiled pattern will have."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            return int(parse_tree(python, re.MULTILINE).state.flags) | re.MULTILINE
+    except (re.error, FutureWarning, DeprecationWarning) as exc:
+        raise _not_valid(exc, where) from None
+
+
+def _not_valid(exc: Exception, where: str) -> LeakMatrixError:
+    detail = exc.msg if isinstance(exc, re.error) else "ambiguous syntax"
+    pos = f" at offset {exc.pos}" if isinstance(exc, re.error) and exc.pos is not None else ""
+    return LeakMatrixError(
+        f"{where}: not a valid regex ({detail}{pos})",
+        hint="kei compiles patterns with Python's re; Rust-only syntax such as \\p{..} "
+        "or [[:alpha:]] is not supported",
+    )
+
+
+def compile_pattern(pattern: object, where: str) -> re.Pattern[str]:
+    """Compile once; a Rust ``(?<name>`` group becomes Python's ``(?P<name>``."""
+    python = python_pattern(pattern, where)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             regex = re.compile(python, re.MULTILINE)
     except (re.error, FutureWarning, DeprecationWarning) as exc:
-        detail = exc.msg if isinstance(exc, re.error) else "ambiguous syntax"
-        pos = f" at offset {exc.pos}" if isinstance(exc, re.error) and exc.pos is not None else ""
-        raise LeakMatrixError(
-            f"{where}: not a valid regex ({detail}{pos})",
-            hint="kei compiles patterns with Python's re; Rust-only syntax such as \\p{..} "
-            "or [[:alpha:]] is not supported",
-        ) from None
+        raise _not_valid(exc, where) from None
     if regex.search("") is not None:
         raise LeakMatrixError(f"{where}: matches the empty string, so it would fire on every text")
     return regex

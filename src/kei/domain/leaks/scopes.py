@@ -4,12 +4,13 @@ A :class:`Matrix` (``matrix.py``) splits its rules per scope at construction: by
 severity, the identifier-refusing rules sorted by shortest match, the shortest match
 of any rule, one alternation of every pattern (:func:`_any_of`) and a literal
 prefilter (``prefilter.py``), so a value no rule can match costs one C-level search.
+The alternation is compiled only when a value gets past the prefilter.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kei.domain.leaks.prefilter import prefilter
 from kei.domain.leaks.rules import Rule
@@ -27,10 +28,20 @@ class ScopeRules:
     warn: tuple[Rule, ...]
     refuse_id: tuple[Rule, ...]  # block and substitute, shortest match first
     shortest: int  # no rule of the scope matches a shorter text
-    any_id: re.Pattern[str] | None = None  # matches where any refuse_id or warn rule's does
     # finds a literal every match of every scanning rule contains (``prefilter.py``):
     # no match, nothing to search for; None when some rule has no such literal
     needs: re.Pattern[str] | None = None
+    _any: dict[str, re.Pattern[str] | None] = field(default_factory=dict, repr=False,
+                                                    compare=False)  # fmt: skip
+
+    @property
+    def any_id(self) -> re.Pattern[str] | None:
+        """Matches where any refuse_id or warn rule's pattern does (:func:`_any_of`),
+        compiled on first use: most writes never get past ``needs``, and compiling
+        the union costs a short command several milliseconds."""
+        if "" not in self._any:
+            self._any[""] = _any_of([*self.refuse_id, *self.warn])
+        return self._any[""]
 
 
 def split_scope(rules: list[Rule]) -> ScopeRules:
@@ -45,8 +56,7 @@ def split_scope(rules: list[Rule]) -> ScopeRules:
     # check_identifiers stops at the first rule too long for the value.
     refuse = sorted(only("block") + only("substitute"), key=lambda r: r.min_len)
     return ScopeRules(scanning, only("block"), only("substitute"), only("warn"),
-                      tuple(refuse), shortest, _any_of([*refuse, *only("warn")]),
-                      prefilter([r.regex for r in scanning]))  # fmt: skip
+                      tuple(refuse), shortest, prefilter([r.shape for r in scanning]))  # fmt: skip
 
 
 def _any_of(rules: list[Rule]) -> re.Pattern[str] | None:
@@ -57,16 +67,16 @@ def _any_of(rules: list[Rule]) -> re.Pattern[str] | None:
     rule's number (``(?P<q>``, ``(?P=q)`` and ``(?(q)`` alike), so two rules may use
     one name. None (no shortcut) where the patterns cannot be joined: numbered
     references, inline global flags, or flags other than the ones every rule shares."""
-    if not rules or any(r.regex.flags != rules[0].regex.flags for r in rules):
+    if not rules or any(r.flags != rules[0].flags for r in rules):
         return None
     parts = []
     for i, r in enumerate(rules):
-        text = r.regex.pattern
+        text = r.source
         if _UNJOINABLE.search(text):
             return None
         parts.append("(?:" + _GROUP_NAME.sub(rf"\1r{i}_\2", text) + ")")
     try:
-        return re.compile("|".join(parts), rules[0].regex.flags)
+        return re.compile("|".join(parts), rules[0].flags)
     except re.error:
         return None
 
