@@ -297,6 +297,8 @@ def validate(
 
 
 def _console() -> Console:
+    from rich.console import Console  # rich only for a terminal's tree and table
+
     return Console(highlight=False)
 
 
