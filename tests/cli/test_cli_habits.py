@@ -87,8 +87,6 @@ def test_every_value_has_a_metavar() -> None:
     choice shows its values instead)."""
     for path, command in leaves():
         for param in command.params:
-            if (param.name or "").startswith("kei_global_"):
-                continue  # the global options, also accepted after the command (lazy.py)
             takes_value = not getattr(param, "is_flag", False) and param.type.name != "choice"
             if takes_value:
                 assert param.metavar and param.metavar == param.metavar.upper(), (path, param)

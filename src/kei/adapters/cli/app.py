@@ -107,6 +107,7 @@ app = typer.Typer(
 )
 
 _HELP: Final = {g.field: g.help for g in GLOBALS}
+_METAVAR: Final = {g.field: g.metavar for g in GLOBALS}
 
 
 def _version(value: bool) -> None:
@@ -118,10 +119,15 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     ctx: typer.Context,
-    db: Annotated[str | None, typer.Option("--db", help=_HELP["db"])] = None,
-    key: Annotated[str | None, typer.Option("--key", help=_HELP["key"])] = None,
+    db: Annotated[
+        str | None, typer.Option("--db", help=_HELP["db"], metavar=_METAVAR["db"])
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option("--key", help=_HELP["key"], metavar=_METAVAR["key"])
+    ] = None,
     synchronous: Annotated[
-        str | None, typer.Option("--sqlite-sync", help=_HELP["synchronous"])
+        str | None,
+        typer.Option("--sqlite-sync", help=_HELP["synchronous"], metavar=_METAVAR["synchronous"]),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help=_HELP["verbose"])] = False,
     version: Annotated[

@@ -31,18 +31,27 @@ _PREFIX: Final = "kei_global_"
 
 @dataclass(frozen=True, slots=True)
 class Global:
-    """One global option: its flag, the ``Globals`` field it sets, its help."""
+    """One global option: its flag, the ``Globals`` field it sets, its help, the
+    metavar its value shows (none for a flag)."""
 
     flag: str
     field: str
     help: str
+    metavar: str | None = None
     is_flag: bool = False
 
 
 GLOBALS: Final = (
-    Global("--db", "db", "Store URL or SQLite path (default: $KEI_DB, else $KEI_HOME/ledger.db)."),
-    Global("--key", "key", "Signing key name or file (default: $KEI_KEY, else 'default')."),
-    Global("--sqlite-sync", "synchronous", "SQLite durability: FULL (default), NORMAL or OFF."),
+    Global(
+        "--db",
+        "db",
+        "Store URL or SQLite path (default: $KEI_DB, else $KEI_HOME/ledger.db).",
+        "URL",
+    ),
+    Global("--key", "key", "Signing key name or file (default: $KEI_KEY, else 'default').", "NAME"),
+    Global(
+        "--sqlite-sync", "synchronous", "SQLite durability: FULL (default), NORMAL or OFF.", "MODE"
+    ),
     Global("--verbose", "verbose", "Show tracebacks on errors.", is_flag=True),
 )
 
@@ -94,6 +103,7 @@ def _option(spec: Global) -> TyperOption:
         expose_value=False,
         callback=_late_global,
         help=spec.help,
+        metavar=spec.metavar,
         rich_help_panel=GLOBAL_PANEL,
     )
 
