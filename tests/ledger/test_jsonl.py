@@ -77,7 +77,7 @@ def test_cli_export_to_a_file(tmp_path: Path) -> None:
     assert json.loads(first)["type"] == "kei.ledger.genesis"
     assert json.loads(head)["head"] == 0
     bad = kei(["events", "export", "--format", "csv"], env)
-    assert bad.returncode != 0 and "unknown format 'csv'" in bad.stderr
+    assert bad.returncode != 0 and "'csv' is not one of 'jsonl'" in bad.stderr
     assert not list(tmp_path.glob(".*.part"))
 
 

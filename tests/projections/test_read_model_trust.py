@@ -343,6 +343,8 @@ def test_any_mix_of_forgeries_reads_the_truth(
     run("agent", "fork", "kid", "agent/kid", "--parent", "root")
     run("cost", "record", "kid", "--provider", "x", "--model", "y", "--micro-cents", "700")
     run("cost", "record", "root", "--provider", "x", "--model", "y", "--micro-cents", "500")
+    truthful_report(run)  # writes decide from streams: a read builds the read models
+    truthful_tree(run)
     for name in chosen:
         run_sql(url, FORGERIES[name])
     truthful_report(run)
