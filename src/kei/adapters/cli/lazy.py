@@ -152,7 +152,20 @@ def _name(info: Any) -> str:
     return ""
 
 
-class _Leaves(MutableMapping[str, Command]):
+class _LoadedOnUse(MutableMapping[str, Command]):
+    """Commands by name, built on first lookup and kept in ``loaded``; what a caller
+    sets or deletes changes only what was loaded (click adds and removes commands)."""
+
+    loaded: dict[str, Command]
+
+    def __setitem__(self, name: str, command: Command) -> None:
+        self.loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self.loaded[name]
+
+
+class _Leaves(_LoadedOnUse):
     """A typer group's leaf commands, each built (with the global options) when first
     looked up: ``kei agent fork`` builds ``fork``, not the group's other commands;
     listing them (help, completion) builds them all."""
@@ -179,12 +192,6 @@ class _Leaves(MutableMapping[str, Command]):
         self.loaded[name] = command
         return command
 
-    def __setitem__(self, name: str, command: Command) -> None:
-        self.loaded[name] = command
-
-    def __delitem__(self, name: str) -> None:
-        del self.loaded[name]
-
     def __iter__(self) -> Iterator[str]:
         yield from self.infos
         yield from (n for n in self.others if n not in self.infos)
@@ -197,7 +204,7 @@ class _Leaves(MutableMapping[str, Command]):
 _BUILT: dict[str, TyperGroup] = {}
 
 
-class _Commands(MutableMapping[str, Command]):
+class _Commands(_LoadedOnUse):
     """A group's commands by name, each loaded on first access; while ``listing``
     (help, completion), a stub carrying the table's help stands in."""
 
@@ -219,12 +226,6 @@ class _Commands(MutableMapping[str, Command]):
             add_globals(command)
         self.loaded[name] = command
         return command
-
-    def __setitem__(self, name: str, command: Command) -> None:
-        self.loaded[name] = command
-
-    def __delitem__(self, name: str) -> None:
-        del self.loaded[name]
 
     def __iter__(self) -> Iterator[str]:
         yield from self.table
