@@ -137,36 +137,19 @@ BudgetMicro = Annotated[
     ),
 ]
 _Count = int | None
-_TokensIn = Annotated[
-    _Count,
-    typer.Option("--tokens-in", metavar="N", min=INT64_MIN, max=INT64_MAX, help="Input tokens."),
-]
-_TokensOut = Annotated[
-    _Count,
-    typer.Option("--tokens-out", metavar="N", min=INT64_MIN, max=INT64_MAX, help="Output tokens."),
-]
-_CacheRead = Annotated[
-    _Count,
-    typer.Option(
-        "--cache-read-tokens", metavar="N", min=INT64_MIN, max=INT64_MAX, help="Cache-read tokens."
-    ),
-]
-_CacheWrite = Annotated[
-    _Count,
-    typer.Option(
-        "--cache-write-tokens",
-        metavar="N",
-        min=INT64_MIN,
-        max=INT64_MAX,
-        help="Cache-write tokens.",
-    ),
-]
-_Reasoning = Annotated[
-    _Count,
-    typer.Option(
-        "--reasoning-tokens", metavar="N", min=INT64_MIN, max=INT64_MAX, help="Reasoning tokens."
-    ),
-]
+
+
+def _tokens(flag: str, help: str) -> Any:
+    """A token count as ``cost record`` and ``cost amend`` take it: any int64 (the
+    field limits, not the parser, refuse a negative count, with the field's name)."""
+    return typer.Option(flag, metavar="N", min=INT64_MIN, max=INT64_MAX, help=help)
+
+
+_TokensIn = Annotated[_Count, _tokens("--tokens-in", "Input tokens.")]
+_TokensOut = Annotated[_Count, _tokens("--tokens-out", "Output tokens.")]
+_CacheRead = Annotated[_Count, _tokens("--cache-read-tokens", "Cache-read tokens.")]
+_CacheWrite = Annotated[_Count, _tokens("--cache-write-tokens", "Cache-write tokens.")]
+_Reasoning = Annotated[_Count, _tokens("--reasoning-tokens", "Reasoning tokens.")]
 _Micro = Annotated[
     _Count,
     typer.Option(
