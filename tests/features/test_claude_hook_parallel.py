@@ -19,6 +19,7 @@ from kei.app.ledger.ledger import Ledger
 pytestmark = pytest.mark.slow
 AGENTS = 32  # a PreToolUse and a PostToolUse each: 64 calls
 SESSION = "parallel-session"
+COSTED = 16  # two cost records each: 32 calls
 
 
 def payload(event: str, n: int, cwd: Path) -> bytes:
@@ -85,24 +86,27 @@ def test_64_parallel_hook_calls_are_each_recorded_once(store_url: str, tmp_path:
     assert len(events) == 1 + 3 * AGENTS
 
 
-def test_64_parallel_cost_records_for_the_tree_are_each_recorded_once(
+def test_parallel_cost_records_for_the_tree_are_each_recorded_once(
     store_url: str, tmp_path: Path
 ) -> None:
     """The tree the hooks built gets its costs the way an orchestrator's own hook would
-    record them (``kei cost record``), 64 processes at once, two per subagent: every
-    amount lands once and each agent's total is the sum of its two."""
+    record them (``kei cost record``), 32 processes at once, two per subagent: every
+    amount lands once and each agent's total is the sum of its two. (Unlike the hook,
+    which waits for a free PostgreSQL connection, a CLI write that finds the server's
+    connection slots full exits 3 with one line; 64 at once can meet the 100-slot limit
+    of the test server while the suite holds its own connections.)"""
     home = tmp_path / "home"
     env = cli_env(home, store_url)
     run = in_process(env)
     run("init")
-    for n in range(AGENTS):
+    for n in range(COSTED):
         run("agent", "fork", f"toolu_{n:04d}", f"agent/{n}")
     with Ledger.open(store_url) as ledger:
         before = ledger.store.count()
     argv = [
         [sys.executable, "-m", "kei", "cost", "record", f"toolu_{n:04d}", "--provider",
          "anthropic", "--model", "claude-haiku-4-5", "--micro-cents", str(1000 * n + k)]
-        for n in range(AGENTS) for k in (1, 2)
+        for n in range(COSTED) for k in (1, 2)
     ]  # fmt: skip
     random.Random(17).shuffle(argv)
     running = [
@@ -117,9 +121,9 @@ def test_64_parallel_cost_records_for_the_tree_are_each_recorded_once(
     with Ledger.open(store_url) as ledger:
         events = list(ledger.read(after=before))
         assert ledger.verify().ok
-    assert Counter(e.type for e in events) == Counter({"cost.recorded": 2 * AGENTS})
+    assert Counter(e.type for e in events) == Counter({"cost.recorded": 2 * COSTED})
     totals: Counter[str] = Counter()
     for event in events:
         payload_ = event.payload()
         totals[payload_.agent_id] += payload_.micro_cents  # type: ignore[attr-defined]
-    assert totals == Counter({f"toolu_{n:04d}": 2000 * n + 3 for n in range(AGENTS)})
+    assert totals == Counter({f"toolu_{n:04d}": 2000 * n + 3 for n in range(COSTED)})
