@@ -12,9 +12,9 @@ from typing import Any, get_args
 
 import pytest
 import typer.main
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from cli_helpers import cli_env
+from cli_helpers import cli_env, in_process
 from cli_helpers import kei as run_cli
 from kei.adapters.cli import options
 from kei.adapters.cli.app import app
@@ -128,14 +128,7 @@ def test_json_form_of_moments_and_money() -> None:
 
 @pytest.fixture
 def kei(store_url: str, tmp_path: Path) -> Any:
-    env = cli_env(tmp_path / "home", store_url)
-
-    def run(*args: str, code: int | None = 0) -> Result:
-        result = CliRunner().invoke(app, list(args), env=env)
-        if code is not None:
-            assert result.exit_code == code, (args, result.stdout, result.stderr)
-        return result
-
+    run = in_process(cli_env(tmp_path / "home", store_url))
     run("init")
     return run
 
