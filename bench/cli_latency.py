@@ -52,18 +52,35 @@ def _commands(dna: str) -> dict[str, Args]:
         "memory write": lambda i: ["memory", "write", f"k{i}", "value", "--dna", dna],
         "skill record": lambda i: ["skill", "record", "tests", "--success"],
         "events tail -n 20": lambda i: ["events", "tail", "-n", "20"],
+        "hook PreToolUse": lambda i: ["hook", "claude-code"],
+        "hook PostToolUse": lambda i: ["hook", "claude-code"],
         "kei --help": lambda i: ["--help"],
         "kei --version": lambda i: ["--version"],
     }
 
 
+def _hook_payload(event: str, i: int) -> str:
+    """A Claude Code hook payload for the Task tool, as ``tests/fixtures/claude_code``
+    has them: PreToolUse forks a subagent, PostToolUse finishes it."""
+    call = {"session_id": "bench-session", "cwd": "/", "hook_event_name": event,
+            "tool_name": "Task", "tool_use_id": f"toolu_bench_{i}",
+            "tool_input": {"description": "bench", "prompt": "p", "subagent_type": "coder"}}  # fmt: skip
+    if event == "PostToolUse":
+        call["tool_response"] = {"status": "completed", "content": [{"type": "text", "text": "ok"}]}
+    return json.dumps(call)
+
+
+HOOK_INPUT: dict[str, Callable[[int], str]] = {
+    "hook PreToolUse": lambda i: _hook_payload("PreToolUse", i),
+    "hook PostToolUse": lambda i: _hook_payload("PostToolUse", i),
+}
 CPU: list[float] = []  # the child's user + system time of each run, in ms
 
 
-def _run(argv: Sequence[str], env: dict[str, str]) -> float:
+def _run(argv: Sequence[str], env: dict[str, str], stdin: str | None = None) -> float:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(argv, env=env, input=stdin, capture_output=True, text=True, check=False)
     took = (time.perf_counter() - start) * 1000
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     CPU.append((after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 1000)
@@ -83,6 +100,11 @@ def _prepare(env: dict[str, str], runs: int) -> None:
             _run([*KEI, "agent", "done", f"{prefix}{i}", "--summary", "ok"], env)
 
 
+def _stdin(name: str, i: int) -> str | None:
+    payload = HOOK_INPUT.get(name)
+    return None if payload is None else payload(i)
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -100,8 +122,8 @@ def main() -> None:
         _prepare(env, args.runs)
         dna = "coder::py::abcdef12::abcdef12-abcdef12"
         commands = _commands(dna)
-        for make in commands.values():  # warm: caches, read models, .pyc files
-            _run([*KEI, *make(-1)], env)
+        for name, make in commands.items():  # warm: caches, read models, .pyc files
+            _run([*KEI, *make(-1)], env, _stdin(name, -1))
         base: list[float] = []
         times: dict[str, list[float]] = {name: [] for name in commands}
         cpu: dict[str, list[float]] = {name: [] for name in ["python -c pass", *commands]}
@@ -111,7 +133,7 @@ def main() -> None:
             for name, make in commands.items():
                 base.append(_run([sys.executable, "-c", "pass"], env))
                 cpu["python -c pass"].append(CPU[-1])
-                times[name].append(_run([*KEI, *make(i)], env))
+                times[name].append(_run([*KEI, *make(i)], env, _stdin(name, i)))
                 cpu[name].append(CPU[-1])
         _report(base, times, cpu, args.json)
 

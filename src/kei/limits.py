@@ -28,8 +28,9 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
+
+from msgspec import Struct
 
 __all__ = ["LIMITS", "Limits"]
 
@@ -37,8 +38,7 @@ _KIB: Final = 1024
 _MIB: Final = 1024 * _KIB
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
+class Limits(Struct, frozen=True):
     """The bounds, by what they bound: bytes are bytes read, chars are characters.
 
     The three findings caps differ on purpose: ``kei verify`` reports on a whole

@@ -361,7 +361,7 @@ def test_content_hashes_are_stable_and_distinct() -> None:
 
 
 def _fields(event: TraceEvent) -> dict[str, Any]:
-    return {name: getattr(event, name) for name in TraceEvent.__dataclass_fields__}
+    return {name: getattr(event, name) for name in TraceEvent.__struct_fields__}
 
 
 def test_reading_a_file_twice_or_with_repeated_lines_gives_each_event_once() -> None:

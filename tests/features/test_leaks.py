@@ -6,7 +6,6 @@ stays clean for any scanner; the real-format fakes live in ``fixtures/leaks/secr
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import random
@@ -18,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import typer
 from hypothesis import assume, given, settings
@@ -736,7 +736,9 @@ def test_an_unreadable_subfolder_fails_the_scan_and_is_named(tmp_path: Path) -> 
 def test_a_file_too_large_to_read_fails_the_scan_and_is_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(leak_files, "LIMITS", dataclasses.replace(LIMITS, max_leak_scan_bytes=64))
+    monkeypatch.setattr(
+        leak_files, "LIMITS", msgspec.structs.replace(LIMITS, max_leak_scan_bytes=64)
+    )
     tree = tmp_path / "tree"
     tree.mkdir()
     (tree / "big.txt").write_text("a" * 65, encoding="utf-8")

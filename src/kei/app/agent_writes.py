@@ -19,7 +19,8 @@ prints; results are returned, refusals raised as ``KeiError``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.retrying import retry_write
@@ -46,8 +47,7 @@ def dna_stream(dna: str) -> str:
     return f"dna/{dna}"
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(Struct, frozen=True):
     """What a command did: ``appended`` events (0 for a no-op) and a message for people."""
 
     message: str

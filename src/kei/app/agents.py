@@ -6,10 +6,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 import sqlalchemy as sa
+from msgspec import Struct
 
 from kei.app.agent_writes import AgentWriter, Outcome, agent_stream, dna_stream
 from kei.app.ledger.ledger import Ledger
@@ -97,8 +97,7 @@ def tree_rows(
     return walk(rows(where, order=order, columns=columns), root)
 
 
-@dataclass(frozen=True, slots=True)
-class Descendant:
+class Descendant(Struct, frozen=True):
     depth: int
     relation: str  # "fork" (fork_parent is the DNA above) or "spawn" (creator is)
     via: str

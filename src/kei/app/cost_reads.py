@@ -16,9 +16,10 @@ price counts as unverified unless the catalog still vouches for its entry.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Final
+
+from msgspec import Struct, field
 
 from kei.adapters.store.base import EventStore
 from kei.adapters.store.dialect import SQLITE, Dialect
@@ -37,8 +38,7 @@ _VERSIONS: Final = {names.AGENTS: names.AGENTS_VERSION, names.COSTS: names.COSTS
 _FOLDED: Final = (names.AGENTS, names.COSTS)
 
 
-@dataclass(slots=True)
-class ReportRow:
+class ReportRow(Struct):
     key: str
     micro_cents: int = 0
     events: int = 0
@@ -46,8 +46,7 @@ class ReportRow:
     given: int = 0  # events whose amount was given by hand (no price entry)
 
 
-@dataclass(slots=True)
-class Report:
+class Report(Struct):
     by: str
     rows: list[ReportRow] = field(default_factory=list)
 
@@ -67,8 +66,7 @@ class Report:
         return total
 
 
-@dataclass(frozen=True, slots=True)
-class TreeNode:
+class TreeNode(Struct, frozen=True):
     """One line of ``kei agent tree``: the agent's row, its depth and its current cost."""
 
     depth: int

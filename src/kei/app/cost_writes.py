@@ -16,7 +16,8 @@ the event names the entry that produced the amount (model id and ``Model.price_d
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from kei.app.agent_writes import agent_state, agent_stream
 from kei.app.ledger.ledger import Ledger, NewEvent
@@ -30,8 +31,7 @@ from kei.errors import InputError
 COST_TYPES = frozenset({"cost.recorded", "cost.amended"})
 
 
-@dataclass(frozen=True, slots=True)
-class Charge:
+class Charge(Struct, frozen=True):
     """An amount and the catalog entry that priced it (both None when given by hand)."""
 
     micro_cents: int

@@ -25,7 +25,8 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from kei.adapters.llm.protocol import Completion, LlmBackend, Message, OnChunk, one_line
 from kei.adapters.llm.router import (
@@ -49,8 +50,7 @@ log = logging.getLogger(__name__)
 NO_BACKEND = "<none>"
 
 
-@dataclass(frozen=True, slots=True)
-class CallRequest:
+class CallRequest(Struct, frozen=True):
     model: str
     messages: tuple[Message, ...]
     require_local: bool = False
@@ -59,8 +59,7 @@ class CallRequest:
     agent_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CallResult:
+class CallResult(Struct, frozen=True):
     call_id: str
     decision: RouteDecision
     completion: Completion

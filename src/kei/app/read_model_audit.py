@@ -11,9 +11,10 @@ event the log does not hold is a mismatch without a fold.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct
 
 from kei.adapters.store.base import EventStore
 
@@ -23,8 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["Audit", "audit_read_models"]
 
 
-@dataclass(frozen=True, slots=True)
-class Audit:
+class Audit(Struct, frozen=True):
     """One projection: its live position and digest, the re-folded digest, and why
     they disagree (None when they match)."""
 

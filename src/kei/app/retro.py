@@ -13,11 +13,11 @@ projection up and hand its rows to the pure analyses of ``kei.domain.retro.sessi
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 import sqlalchemy as sa
+from msgspec import Struct, field
 
 from kei.adapters.files.bounded_read import bounded_lines, open_regular
 from kei.app.ledger.ledger import Ledger, NewEvent
@@ -35,8 +35,7 @@ from kei.projections.traces import Traces
 BATCH: Final = 500
 
 
-@dataclass(slots=True)
-class IngestReport:
+class IngestReport(Struct):
     session: str
     lines: int = 0
     appended: int = 0

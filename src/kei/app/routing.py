@@ -17,8 +17,10 @@ import hashlib
 import math
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
 from typing import TypeVar
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.retrying import retry_write
@@ -54,8 +56,7 @@ from kei.projections.posteriors import Posteriors, is_success
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class Routed:
+class Routed(Struct, frozen=True):
     """A decision, its event, and its name in the log (None for a dry run)."""
 
     decision: Decision
@@ -63,8 +64,7 @@ class Routed:
     name: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Explanation:
+class Explanation(Struct, frozen=True):
     """A recorded decision beside the one the log re-derives."""
 
     recorded: RouteDecided
@@ -74,8 +74,7 @@ class Explanation:
     differences: list[str]
 
 
-@dataclass(frozen=True, slots=True)
-class PosteriorRow:
+class PosteriorRow(Struct, frozen=True):
     model: str
     task_class: str
     successes: int

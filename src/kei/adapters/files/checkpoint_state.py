@@ -27,9 +27,10 @@ import binascii
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from kei.adapters.files.keyfile import held, open_folder_lock, read_private, write_private
 from kei.adapters.files.pins import store_identity
@@ -39,8 +40,7 @@ from kei.limits import LIMITS
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class CheckpointState:
+class CheckpointState(Struct, frozen=True):
     """The last checkpoint signed here for one store, and where its tree ends."""
 
     ledger_id: str

@@ -21,8 +21,9 @@ import contextlib
 import hashlib
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from kei.adapters.files.keyfile import make_private_folder, read_private
 from kei.adapters.store.urls import redact_url, sqlite_path
@@ -33,8 +34,7 @@ from kei.errors import InputError
 from kei.limits import LIMITS
 
 
-@dataclass(frozen=True, slots=True)
-class Pin:
+class Pin(Struct, frozen=True):
     store: str
     ledger_id: str
     genesis_key: str
@@ -51,8 +51,7 @@ class Pin:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Identity:
+class Identity(Struct, frozen=True):
     """What the log says it is: its genesis ledger id and key (None: no valid genesis)."""
 
     ledger_id: str | None

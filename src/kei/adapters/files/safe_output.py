@@ -33,10 +33,11 @@ import json
 import os
 import stat
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO
+
+from msgspec import Struct
 
 from kei.adapters.files.leftovers import held_temp
 from kei.adapters.store.urls import sqlite_path
@@ -47,8 +48,7 @@ _KEY_SNIFF_BYTES = 64 * 1024
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
-@dataclass(frozen=True, slots=True)
-class Protected:
+class Protected(Struct, frozen=True):
     """What no output may replace: the store's files and the keys."""
 
     files: tuple[Path, ...] = ()

@@ -26,11 +26,11 @@ from __future__ import annotations
 import re
 import tarfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import IO, cast
 
 import zstandard
+from msgspec import Struct
 
 from kei.errors import BundleError
 
@@ -43,8 +43,7 @@ _DRIVE = re.compile(r"[A-Za-z]:")
 _REGULAR = (tarfile.REGTYPE, tarfile.AREGTYPE)
 
 
-@dataclass(frozen=True, slots=True)
-class ArchiveLimits:
+class ArchiveLimits(Struct, frozen=True):
     """What any archive kei reads may decompress to (``CappedStream``).
 
     One set for kei bundles and upstream kei-hibernate bundles; each value is the

@@ -21,16 +21,16 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from kei.adapters.files.keyfile import held, open_folder_lock, read_private, write_private
 from kei.errors import InputError
 from kei.limits import LIMITS
 
 
-@dataclass(frozen=True, slots=True)
-class Seen:
+class Seen(Struct, frozen=True):
     """The last checkpoint a witness cosigned for one origin."""
 
     origin: str

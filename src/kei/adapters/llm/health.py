@@ -12,7 +12,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from kei.adapters.llm.llama_server import DEFAULT_URL as LLAMA_DEFAULT_URL
 from kei.adapters.llm.llama_server import LlamaServerBackend
@@ -27,8 +28,7 @@ __all__ = ["Endpoints", "check_all", "check_llamacpp", "check_mlx", "check_ollam
 _PROBE = Timeouts(connect_s=HEALTH_TIMEOUT_S, read_s=HEALTH_TIMEOUT_S)
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoints:
+class Endpoints(Struct, frozen=True):
     """Where the HTTP backends listen (``KEI_OLLAMA_URL``, ``KEI_LLAMA_SERVER_URL``)."""
 
     ollama: str = OLLAMA_DEFAULT_URL

@@ -24,10 +24,11 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
+
+from msgspec import Struct
 
 from kei.adapters.llm.llama_server import LlamaServerBackend
 from kei.adapters.llm.protocol import BackendKind, Completion, Health, Message, OnChunk, Timeouts
@@ -45,8 +46,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Binaries:
+class Binaries(Struct, frozen=True):
     server: Path | None = None
     cli: Path | None = None
 
@@ -108,8 +108,7 @@ def _walk(folder: Path, depth: int) -> Iterator[Path]:
 # -- starting a server -----------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class RunningServer:
+class RunningServer(Struct):
     """A ``llama-server`` kei started: its client and its process, stopped together."""
 
     backend: LlamaServerBackend

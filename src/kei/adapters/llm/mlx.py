@@ -26,9 +26,10 @@ import subprocess
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final
+
+from msgspec import Struct
 
 from kei.adapters.llm.protocol import (
     BackendKind,
@@ -51,8 +52,7 @@ _STATS: Final = re.compile(r"^(Prompt|Generation):\s*(\d+)\s*tokens,\s*([0-9.]+)
                            re.MULTILINE)  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class MlxBinaries:
+class MlxBinaries(Struct, frozen=True):
     generate: Path | None = None
     server: Path | None = None
 

@@ -18,8 +18,9 @@ produces it, and the call still returns the whole :class:`Completion`. Rules:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
+
+from msgspec import Struct, field
 
 from kei.domain.events.payload import TokenUsage
 
@@ -41,8 +42,7 @@ BackendKind = Literal["mlx", "llamacpp", "ollama"]
 BACKEND_KINDS: Final[tuple[BackendKind, ...]] = ("mlx", "llamacpp", "ollama")
 
 
-@dataclass(frozen=True, slots=True)
-class Timeouts:
+class Timeouts(Struct, frozen=True):
     """Seconds to wait for a connection and between two reads of an answer (so a
     streamed answer may take longer overall, as long as it keeps coming)."""
 
@@ -50,14 +50,12 @@ class Timeouts:
     read_s: float = 120.0
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(Struct, frozen=True):
     role: str
     content: str
 
 
-@dataclass(frozen=True, slots=True)
-class Chunk:
+class Chunk(Struct, frozen=True):
     """A piece of generated text, as the backend streamed it."""
 
     text: str
@@ -66,8 +64,7 @@ class Chunk:
 OnChunk = Callable[[Chunk], None]
 
 
-@dataclass(frozen=True, slots=True)
-class Completion:
+class Completion(Struct, frozen=True):
     """A finished call: the whole text, token counts, durations in µs, why it stopped."""
 
     text: str
@@ -79,8 +76,7 @@ class Completion:
     finish_reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Health:
+class Health(Struct, frozen=True):
     backend_kind: str
     available: bool
     reason: str

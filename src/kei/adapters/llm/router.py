@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from kei.domain.agents.money import price_micro_cents
 from kei.domain.catalog.catalog import Catalog, Model, Pricing
@@ -56,8 +57,7 @@ log = logging.getLogger(__name__)
 NONE_TRIED = "<none>"
 
 
-@dataclass(frozen=True, slots=True)
-class Capacity:
+class Capacity(Struct, frozen=True):
     """The machine probe's recommendation as plain values."""
 
     capability: str
@@ -69,8 +69,7 @@ class Capacity:
         return bool(self.backends)
 
 
-@dataclass(frozen=True, slots=True)
-class Inventory:
+class Inventory(Struct, frozen=True):
     """The names one backend serves; ``error`` says why discovery found none."""
 
     kind: str
@@ -78,8 +77,7 @@ class Inventory:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class RouteDecision:
+class RouteDecision(Struct, frozen=True):
     requested_model: str
     backend: str
     model: str  # the name the backend knows it by
@@ -175,8 +173,7 @@ def _excluded(entry: Model | None, role: str | None, budget_micro: int | None) -
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class _Found:
+class _Found(Struct, frozen=True):
     model: str
     step: int
     kind: str

@@ -8,10 +8,10 @@ strings written with ``?`` and put into the driver's own parameter style.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
 import sqlalchemy as sa
+from msgspec import Struct
 from sqlalchemy.engine import Connection, Engine
 
 from kei.adapters.readmodels.db import STATE_TABLE, seal_table
@@ -29,8 +29,7 @@ CLAIM: Final = (
 _ROWS: Final = f"SELECT name, version, position, seq, hash FROM {STATE_TABLE} WHERE name"
 
 
-@dataclass(frozen=True, slots=True)
-class ProjectionStatus:
+class ProjectionStatus(Struct, frozen=True):
     name: str
     version: int
     position: int
@@ -45,8 +44,7 @@ class ProjectionStatus:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Cursor:
+class Cursor(Struct, frozen=True):
     """Where a projection stands: its last applied position and that event's link."""
 
     position: int

@@ -13,8 +13,9 @@ so nothing on a store's hot path builds SQL per call.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
+
+from msgspec import Struct
 
 from kei.adapters.store.base import CHAIN_TABLE, EVENTS_TABLE, HEADS_TABLE, TREE_TABLE
 from kei.adapters.store.urls import sqlite_path
@@ -22,8 +23,7 @@ from kei.adapters.store.urls import sqlite_path
 Params = Sequence[Any] | Mapping[str, Any]
 
 
-@dataclass(frozen=True)
-class Dialect:
+class Dialect(Struct, frozen=True):
     """The words in which the two databases' shared SQL differs."""
 
     mark: str

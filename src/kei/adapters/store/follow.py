@@ -30,8 +30,9 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Final
+
+from msgspec import Struct
 
 from kei.adapters.store.base import PAGE, EventStore
 from kei.domain.log.keyring import KeyRing
@@ -58,8 +59,7 @@ def link_of(record: StoredRecord) -> Link:
     return Link(record.position, record.seq, record.hash)
 
 
-@dataclass(frozen=True, slots=True)
-class Break:
+class Break(Struct, frozen=True):
     """The first record that does not follow the cursor, and everything wrong with it
     (its link, then its hash: the first is the one ``first_break`` names)."""
 

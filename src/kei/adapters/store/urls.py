@@ -17,10 +17,11 @@ shown as its scheme only, since which part of it is the secret cannot be known.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qsl, quote, urlsplit
+
+from msgspec import Struct
 
 from kei.errors import InputError, StoreError
 
@@ -33,8 +34,7 @@ _NAMED: Final = ("dbname", "host", "port", "user", "password")
 _DEFAULTS: Final = (("host", "127.0.0.1"), ("port", 5432), ("user", "postgres"), ("password", ""))
 
 
-@dataclass(frozen=True, repr=False)
-class StoreURL:
+class StoreURL(Struct, frozen=True):
     """A store URL taken apart once, for everything that opens or names the store.
 
     ``text`` is the URL as given and may hold a password: it goes to drivers only,

@@ -27,8 +27,9 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing
-from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
+
+from msgspec import Struct
 
 from kei.adapters.store import EventStore, open_store
 from kei.adapters.workers import processes as workers
@@ -51,8 +52,7 @@ Checked: TypeAlias = tuple[int, int, RangeResult, "Handover | None"]
 """(after, upto, result, handover) of one range of positions."""
 
 
-@dataclass(frozen=True, slots=True)
-class RangeTask:
+class RangeTask(Struct, frozen=True):
     """What a worker needs to check ranges on its own."""
 
     url: str
@@ -68,8 +68,7 @@ class RangeTask:
     """A tree size whose root the caller wants: no tile of a ``LeafRun`` straddles it."""
 
 
-@dataclass(frozen=True, slots=True)
-class LeafRun:
+class LeafRun(Struct, frozen=True):
     """The chain rows of a range whose sequences count up by one, for the tree pass.
 
     ``start`` is the first row's sequence, which is its leaf index in a log that
@@ -97,8 +96,7 @@ class LeafRun:
 EMPTY_RUN: Final = LeafRun(-1, array("q"), b"", [])
 
 
-@dataclass(frozen=True, slots=True)
-class Handover:
+class Handover(Struct, frozen=True):
     """What a range's rows tell the passes after step 2, so that they need not read
     the log again: its ``LeafRun`` (tree, heads) and its ``StreamEnds`` (versions);
     either is None when the rows cannot make one (such a log has findings anyway;

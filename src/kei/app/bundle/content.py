@@ -16,7 +16,8 @@ this module only reads. Key events are kept aside (they are few) for the key rin
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from kei.app.bundle.layout import HEADS, is_segment, segment_name
 from kei.app.bundle.manifest import FileEntry, Manifest
@@ -30,16 +31,14 @@ from kei.errors import BundleError
 _KEY_TYPES = frozenset(t.encode() for t in events.KEY_EVENT_TYPES)
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
+class Page(Struct, frozen=True):
     """Rows read from one chunk of a segment, and the bytes of their frames."""
 
     rows: list[RowTuple]
     frames: bytes
 
 
-@dataclass(slots=True)
-class BundleContent:
+class BundleContent(Struct):
     """What walking a bundle found besides the rows themselves."""
 
     manifest: Manifest

@@ -37,11 +37,12 @@ import multiprocessing
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct, field
 
 from kei.adapters.files.leftovers import private_folder
 from kei.adapters.files.safe_output import Protected, check_output, write_error
@@ -74,8 +75,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int], None] | None
 
 
-@dataclass(slots=True)
-class ExportReport:
+class ExportReport(Struct):
     """What ``export_bundle`` wrote."""
 
     path: Path

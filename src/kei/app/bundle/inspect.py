@@ -12,9 +12,10 @@ must match the manifest's head and carry the exporter's signature.
 from __future__ import annotations
 
 from contextlib import closing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
 
 from kei.app.bundle.content import BundleContent
 from kei.app.bundle.layout import CHECKPOINT, BundleLimits
@@ -26,8 +27,7 @@ from kei.domain.log.verify import RangeChecker
 from kei.errors import BundleError, CheckpointFormatError
 
 
-@dataclass(slots=True)
-class Inspection:
+class Inspection(Struct):
     """What inspecting a bundle found."""
 
     path: str

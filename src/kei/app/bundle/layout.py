@@ -19,8 +19,9 @@ package says "this bundle is refused", with a ``kind`` that ``kei hibernate insp
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Final
+
+from msgspec import Struct, field
 
 from kei.adapters.files.tarsafe import ArchiveLimits, unsafe_path
 
@@ -41,8 +42,7 @@ _SEGMENT_NAME = re.compile(r"segments/[0-9]{20}\.kseg")
 _SAFE_CHARS = re.compile(r"[A-Za-z0-9._/-]+")
 
 
-@dataclass(frozen=True, slots=True)
-class BundleLimits:
+class BundleLimits(Struct, frozen=True):
     """Every bound a reader applies to what it decompresses and parses.
 
     The decompressed stream may never exceed what the manifest declares (the exact

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Final
+
+from msgspec import Struct, field
 
 from kei.adapters.workers.verify_pool import check_range_rows
 from kei.app.bundle.content import BundleContent, Page
@@ -44,8 +45,7 @@ Progress = Callable[[str, int, int], None] | None
 """(phase, rows done since the last call, rows in the phase)."""
 
 
-@dataclass(frozen=True, slots=True)
-class PassSizes:
+class PassSizes(Struct, frozen=True):
     """How a replay cuts a bundle into work: ranges for the workers (small, so the
     last one leaves little to wait for), batches staged and folded in one
     transaction each (large: a commit rewrites the pages it touched)."""
@@ -56,8 +56,7 @@ class PassSizes:
     max_findings: int = LIMITS.max_bundle_findings
 
 
-@dataclass(slots=True)
-class PassResult:
+class PassResult(Struct):
     """What the pass found: rows checked, findings (some omitted), a failed fold."""
 
     checked: int = 0
@@ -66,8 +65,7 @@ class PassResult:
     fold_error: Exception | None = None
 
 
-@dataclass(slots=True)
-class _Join:
+class _Join(Struct):
     """Range results joined in order: each range's first link against the range before."""
 
     ref: Link | None

@@ -28,9 +28,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sized
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+from msgspec import Struct
 
 from kei.app.bundle.checks import verify_bundle
 from kei.app.bundle.content import BundleContent
@@ -87,8 +88,7 @@ def replay_bundle(
         target.close()
 
 
-@dataclass(frozen=True, slots=True)
-class Work:
+class Work(Struct, frozen=True):
     """How the pass runs: worker processes, sizes, progress."""
 
     jobs: int

@@ -5,14 +5,14 @@ Shared by ``replay.py`` and the CLI; ``to_dict`` is the ``--json`` form.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from kei.app.bundle.manifest import Manifest, ProjectionDigest
 
 
-@dataclass(frozen=True, slots=True)
-class DigestCheck:
+class DigestCheck(Struct, frozen=True):
     name: str
     expected: str | None
     found: str | None
@@ -23,8 +23,7 @@ class DigestCheck:
                 "status": self.status}  # fmt: skip
 
 
-@dataclass(slots=True)
-class ReplayReport:
+class ReplayReport(Struct):
     """What a replay checked and did."""
 
     source: str

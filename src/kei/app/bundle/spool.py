@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from msgspec import Struct, field
 
 from kei.adapters.store.base import EventStore
 from kei.adapters.store.follow import LogFollower
@@ -24,16 +25,14 @@ from kei.domain.log.verify import Link, RangeResult
 from kei.errors import VerificationError
 
 
-@dataclass(slots=True)
-class SpooledFile:
+class SpooledFile(Struct):
     name: str
     path: Path
     size: int = 0
     sha256: str = ""
 
 
-@dataclass(slots=True)
-class Spooled:
+class Spooled(Struct):
     """The segment files written, and the edges of what they hold."""
 
     files: list[SpooledFile] = field(default_factory=list)

@@ -32,11 +32,12 @@ import fcntl
 import queue
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from types import TracebackType
 from typing import Any, Final
+
+from msgspec import Struct
 
 from kei.adapters.workers import processes as workers
 from kei.app.bundle.segments import FrameReader
@@ -53,8 +54,7 @@ STOP_S: Final = 5.0
 Task = tuple[list[StoredRecord], bytes] | None
 
 
-@dataclass(slots=True)
-class _Worker:
+class _Worker(Struct):
     process: BaseProcess
     tasks: Queue[Task]
     results: Queue[RangeResult | str]

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Final
+
+from msgspec import Struct, field
 
 from kei.domain.events import AgentForked
 
@@ -37,8 +38,7 @@ SUMMARY_CHARS: Final = 4000  # a subagent's answer, kept as the done summary, cu
 _ROLE_CHARS: Final = 64
 
 
-@dataclass(frozen=True, slots=True)
-class ClaudeCall:
+class ClaudeCall(Struct, frozen=True):
     """One hook payload's fields kei reads; every other field is ignored."""
 
     event: str
@@ -57,8 +57,7 @@ class ClaudeCall:
         return self.tool_name in AGENT_TOOLS and bool(self.tool_use_id)
 
 
-@dataclass(frozen=True, slots=True)
-class Finish:
+class Finish(Struct, frozen=True):
     """How a subagent ended: ``done`` with a summary or ``failed`` with a reason."""
 
     status: str

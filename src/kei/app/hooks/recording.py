@@ -15,7 +15,8 @@ session transcript).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from kei.app.agent_writes import AgentWriter, agent_stream, dna_stream
 from kei.app.hooks.calls import (
@@ -39,8 +40,7 @@ BranchOf = Callable[[], str | None]
 WITHHELD = "summary withheld: the leak matrix blocked it"
 
 
-@dataclass(slots=True)
-class Recorded:
+class Recorded(Struct):
     """What one call did: events appended, and one note per step for the log."""
 
     appended: int = 0

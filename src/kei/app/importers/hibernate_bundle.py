@@ -25,9 +25,10 @@ import contextlib
 import hashlib
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, NamedTuple
+
+from msgspec import Struct, field
 
 from kei.adapters.files.tarsafe import ArchiveLimits, TarReader, entry_error, key, unsafe_path
 from kei.errors import BundleError, InputError
@@ -45,8 +46,7 @@ class Entry(NamedTuple):
     size: int
 
 
-@dataclass(slots=True)
-class Bundle:
+class Bundle(Struct):
     """A bundle that checked out, and the one file kept from it (None if absent)."""
 
     version: str
@@ -75,8 +75,7 @@ def read_bundle(
             tar.close()
 
 
-@dataclass(slots=True)
-class _Seen:
+class _Seen(Struct):
     sizes: dict[str, tuple[int, str]] = field(default_factory=dict)
     manifest: dict[str, Any] | None = None
     kept: Path | None = None

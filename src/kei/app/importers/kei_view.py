@@ -18,8 +18,9 @@ was planned against (a concurrent writer then makes the append fail cleanly):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Final
+
+from msgspec import Struct, field
 
 from kei.app.agent_writes import agent_stream, dna_stream
 from kei.app.agents import AgentService
@@ -36,8 +37,7 @@ AGENT_TYPES: Final = sorted(t for t in REGISTRY if t.startswith(("agent.", "cost
 SkillKey = tuple[str, str, int]
 
 
-@dataclass(slots=True)
-class Existing:
+class Existing(Struct):
     """An upstream agent id that already has a stream in kei: its version and events."""
 
     agent_id: str
@@ -66,8 +66,7 @@ class Existing:
         return found
 
 
-@dataclass(slots=True)
-class KeiView:
+class KeiView(Struct):
     """The part of kei an import touches; see the module docstring."""
 
     state: LedgerState = field(default_factory=LedgerState)

@@ -25,9 +25,9 @@ order. Upstream facts the rules refuse are left out and reported, never forced i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Final
 
+from msgspec import Struct, field
 from msgspec.structs import replace
 
 from kei.app.agent_writes import agent_stream, dna_stream
@@ -56,8 +56,7 @@ from kei.limits import LIMITS
 UPSTREAM_STATUSES: Final = frozenset({"running", "done", "failed", "merged", "rejected"})
 
 
-@dataclass(slots=True)
-class _Group:
+class _Group(Struct):
     """One agent's planned events; ``version`` is its stream's version so far."""
 
     stream: str

@@ -9,14 +9,15 @@ import that are not tied to one row.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from typing import Any, Final
+
+import msgspec
+from msgspec import Struct, field
 
 SHOWN: Final = 80
 
 
-@dataclass(frozen=True, slots=True)
-class NotCarried:
+class NotCarried(Struct, frozen=True):
     """One upstream row (or part of one) kei did not take as it was."""
 
     row: str
@@ -27,8 +28,7 @@ class NotCarried:
         return f"{self.row}\t{self.what}\t{self.why}"
 
 
-@dataclass(slots=True)
-class ImportReport:
+class ImportReport(Struct):
     """Counts, items not carried over and notes of one import run."""
 
     source: str
@@ -49,7 +49,8 @@ class ImportReport:
         self.not_carried.append(NotCarried(row, what, why))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data: dict[str, Any] = msgspec.to_builtins(self)  # nested rows as dicts too
+        return data
 
 
 def shown(value: str | None) -> str:

@@ -18,9 +18,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+
+from msgspec import Struct
 
 from kei.errors import InputError
 
@@ -44,8 +45,7 @@ SKILL_COLUMNS: Final = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class UpstreamAgent:
+class UpstreamAgent(Struct, frozen=True):
     """One ``agents`` row; columns the schema lacks are ``None``."""
 
     rowid: int
@@ -82,8 +82,7 @@ class UpstreamAgent:
         return self.started_ts if self.finished_ts is None else self.finished_ts
 
 
-@dataclass(frozen=True, slots=True)
-class UpstreamSkill:
+class UpstreamSkill(Struct, frozen=True):
     """One ``skill_invocations`` row (v8+)."""
 
     id: int
@@ -99,8 +98,7 @@ class UpstreamSkill:
         return f"skill_invocations/{self.id}"
 
 
-@dataclass(frozen=True, slots=True)
-class Upstream:
+class Upstream(Struct, frozen=True):
     """Everything an import reads, in import order."""
 
     path: str

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import closing
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from kei.adapters.store.base import EventStore
 from kei.adapters.workers.verify_pool import RangeTask
@@ -43,8 +44,7 @@ from kei.errors import BundleError, InputError
 from kei.limits import LIMITS
 
 
-@dataclass(slots=True)
-class JsonlImport:
+class JsonlImport(Struct):
     """What an import did (or, dry, would do): events read, mode, events new to the store."""
 
     lines: int

@@ -13,8 +13,9 @@ Kept apart from ``ledger.py`` so the per-event loop stays small and measurable
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Protocol
+
+from msgspec import Struct
 
 from kei.adapters.store.base import ChainEntry, PendingRecord
 from kei.domain import events
@@ -26,8 +27,7 @@ _SIG_START = 1 + KEY_ID_LEN
 _SIG_END = _SIG_START + SIG_LEN
 
 
-@dataclass(frozen=True, slots=True)
-class NewEvent:
+class NewEvent(Struct, frozen=True):
     """An event to append. ``expected_version`` is the stream's version before this
     event; when given, a clash raises ConcurrencyError instead of being retried
     (streams without one in the same batch still append at their end)."""
@@ -56,8 +56,7 @@ def starts(first: dict[str, int | None], ends: dict[str, int]) -> dict[str, int]
     return {s: ends.get(s, 0) if v is None else v for s, v in first.items()}
 
 
-@dataclass(slots=True)
-class SealedBatch:
+class SealedBatch(Struct):
     """A sealed batch on its way into the store, and what it takes to report it."""
 
     pending: list[PendingRecord]

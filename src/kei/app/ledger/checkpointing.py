@@ -22,9 +22,10 @@ Why that is sound, and what it does not re-check, is in docs/architecture.md
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
+
+from msgspec import Struct
 
 from kei.adapters.files.checkpoint_state import CheckpointState, load_state, save_state, state_path
 from kei.adapters.store import EventStore
@@ -50,8 +51,7 @@ log = logging.getLogger(__name__)
 _PRIOR_KINDS: Final = {FindingKind.FORKED, FindingKind.TRUNCATED, FindingKind.BAD_CHECKPOINT}
 
 
-@dataclass(frozen=True, slots=True)
-class _Tree:
+class _Tree(Struct, frozen=True):
     """A checked tree: its size and root, and what the next checkpoint resumes from."""
 
     size: int
@@ -60,8 +60,7 @@ class _Tree:
     anchor: Link | None  # the chain entry at sequence size - 1 (None: not known)
 
 
-@dataclass(frozen=True, slots=True)
-class _Prior:
+class _Prior(Struct, frozen=True):
     """A usable state: the checkpoint signed last and its tree."""
 
     state: CheckpointState

@@ -22,8 +22,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, TypeVar
+
+from msgspec import Struct
 
 from kei.errors import ConcurrencyError, ContentionError, KeiError
 from kei.limits import LIMITS
@@ -38,8 +39,7 @@ T = TypeVar("T")
 DEFAULT_ATTEMPTS: Final = 12
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
+class RetryPolicy(Struct, frozen=True):
     """How hard a write tries before it gives up with ``ContentionError``.
 
     ``attempts`` counts every try, the first included (1: never retry). The wait

@@ -29,10 +29,10 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, Final
 
+from msgspec import Struct
 from msgspec.structs import replace
 
 from kei.adapters.store.base import PAGE, EventStore, Waiter
@@ -50,8 +50,7 @@ SUMMARY_VALUE_LEN: Final = 48
 _BAD_TIME: Final = (OverflowError, ValueError, OSError)
 
 
-@dataclass(frozen=True, slots=True)
-class TailFilter:
+class TailFilter(Struct, frozen=True):
     """Glob patterns (fnmatch, case-sensitive) on the event type and the stream id.
 
     An empty tuple matches everything; several patterns match when any one does.
@@ -72,8 +71,7 @@ def _any_match(value: str, patterns: tuple[str, ...]) -> bool:
     return not patterns or any(fnmatchcase(value, p) for p in patterns)
 
 
-@dataclass(frozen=True, slots=True)
-class ChainBreak:
+class ChainBreak(Struct, frozen=True):
     """A followed event that does not link to the one read before it."""
 
     position: int

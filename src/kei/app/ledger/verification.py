@@ -37,10 +37,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
+
+from msgspec.structs import replace
 
 from kei.adapters.store import EventStore
 from kei.adapters.store.base import CHAIN_TABLE, ChainEntry

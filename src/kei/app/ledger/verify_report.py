@@ -4,15 +4,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from kei.domain.log.verify import Finding
 from kei.limits import LIMITS
 
 
-@dataclass(frozen=True, slots=True)
-class VerifyLimits:
+class VerifyLimits(Struct, frozen=True):
     """Every size verification works in, in one place."""
 
     page: int = 5_000
@@ -21,8 +21,7 @@ class VerifyLimits:
     max_findings: int = LIMITS.max_verify_findings
 
 
-@dataclass(slots=True)
-class VerifyReport:
+class VerifyReport(Struct):
     """The outcome of one verification run."""
 
     url: str

@@ -23,8 +23,9 @@ they are staged.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal
+
+from msgspec import Struct
 
 from kei.adapters.store.base import EventStore
 from kei.app.restore.target import Target
@@ -34,8 +35,7 @@ from kei.errors import BundleError, LedgerStateError
 Mode = Literal["restore", "extend", "prefix"]
 
 
-@dataclass(frozen=True, slots=True)
-class Words:
+class Words(Struct, frozen=True):
     """How refusals name the rows: ``starts`` ("the bundle starts"), what an empty
     store would need (``only``), and the other-ledger refusal given this store's
     ledger id."""
@@ -45,8 +45,7 @@ class Words:
     other_ledger: Callable[[str | None], str]
 
 
-@dataclass(frozen=True, slots=True)
-class Incoming:
+class Incoming(Struct, frozen=True):
     """The edges of the rows offered, as their source states them.
 
     The ledger is known by ``ledger_id`` when the source names it (a bundle's
@@ -63,8 +62,7 @@ class Incoming:
     first_hash: bytes | None = None  # the first row's: its genesis, at sequence 0
 
 
-@dataclass(frozen=True, slots=True)
-class Placement:
+class Placement(Struct, frozen=True):
     """What the rows may do, the entry the first row links to, and the target position
     the new rows go after."""
 

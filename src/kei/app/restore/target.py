@@ -6,8 +6,9 @@ here. What the rows may do to it is ``placement.py``'s to say.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from msgspec import Struct, field
 
 from kei.adapters.store import EventStore, open_store
 from kei.adapters.store.base import ChainEntry
@@ -18,8 +19,7 @@ from kei.domain.log.records import StoredRecord
 from kei.errors import LedgerStateError
 
 
-@dataclass(slots=True)
-class Target:
+class Target(Struct):
     """What replay needs to know about the store before it writes anything."""
 
     url: str

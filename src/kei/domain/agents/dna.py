@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from kei.errors import InputError
 
@@ -39,8 +40,7 @@ _NONCE_SUFFIX = 1 + _HEX_WIDTH  # "-" + 8 hex
 _SHOWN = 80  # longest piece of untrusted text quoted in an error message
 
 
-@dataclass(frozen=True, slots=True)
-class Dna:
+class Dna(Struct, frozen=True):
     """A parsed DNA. Construct it with :func:`parse_dna` or :func:`build_dna`.
 
     Direct construction is checked too: the fields must compose into a text that

@@ -28,10 +28,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, Final
+
+from msgspec import Struct
 
 from kei.errors import InputError
 
@@ -76,8 +77,7 @@ class Recommendation(Enum):
         return "**ARCHIVE**" if self is Recommendation.ARCHIVE else self.value
 
 
-@dataclass(frozen=True, slots=True)
-class Invocation:
+class Invocation(Struct, frozen=True):
     """One recorded use of a skill, as the report needs it."""
 
     skill_name: str
@@ -86,8 +86,7 @@ class Invocation:
     duration_ms: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SkillMetrics:
+class SkillMetrics(Struct, frozen=True):
     """One row of the report."""
 
     skill_name: str

@@ -11,8 +11,9 @@ errors live in :mod:`kei.errors`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Final
+
+from msgspec import Struct, field
 
 from kei.domain.events import (
     REGISTRY,
@@ -36,8 +37,7 @@ COST_TYPES: Final = frozenset({"cost.recorded", "cost.amended"})
 FINISHED: Final = frozenset({"done", "failed", "merged"})
 
 
-@dataclass(slots=True)
-class AgentState:
+class AgentState(Struct):
     """One agent as the rules see it; mutated in place by :func:`apply`."""
 
     agent_id: str
@@ -48,8 +48,7 @@ class AgentState:
     outcome: str | None = None
 
 
-@dataclass(slots=True)
-class LedgerState:
+class LedgerState(Struct):
     """Everything the rules need, keyed for O(1) lookups."""
 
     agents: dict[str, AgentState] = field(default_factory=dict)
@@ -58,15 +57,13 @@ class LedgerState:
     ignored: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
+class Accepted(Struct, frozen=True):
     """Append these payloads, in order."""
 
     payloads: tuple[Payload, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class NoOp:
+class NoOp(Struct, frozen=True):
     """The command is already in effect: append nothing, tell the user why."""
 
     message: str

@@ -25,7 +25,8 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from kei.domain.agents.money import price_micro_cents
 from kei.domain.catalog.entries import (
@@ -67,35 +68,30 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Quote:
+class Quote(Struct, frozen=True):
     model: Model
     input_tokens: int
     output_tokens: int
     micro_cents: int
 
 
-@dataclass(frozen=True, slots=True)
-class Resolution:
+class Resolution(Struct, frozen=True):
     model: Model
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class FallbackChain:
+class FallbackChain(Struct, frozen=True):
     models: tuple[Model, ...]
     dangling: str | None = None  # an unknown id that ended the chain (upstream: silently)
 
 
-@dataclass(frozen=True, slots=True)
-class ProviderCount:
+class ProviderCount(Struct, frozen=True):
     name: str
     active_count: int
     deprecated_count: int
 
 
-@dataclass(frozen=True, slots=True)
-class Catalog:
+class Catalog(Struct, frozen=True):
     models: tuple[Model, ...]
     selectors: Mapping[str, str] = field(default_factory=dict)
 

@@ -17,7 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+
+import msgspec
+from msgspec import Struct
+from msgspec.structs import asdict
 
 from kei.domain.values.dates import iso_date
 from kei.errors import CatalogError
@@ -38,8 +41,7 @@ _PRICE_KEYS = {"input_per_mtok_micro", "output_per_mtok_micro", "status", "unit"
                "source_url", "verified_at"}  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class Pricing:
+class Pricing(Struct, frozen=True):
     """Rates in µ¢ per million units (tokens unless ``unit`` says otherwise)."""
 
     input_per_mtok_micro: int
@@ -54,8 +56,7 @@ class Pricing:
         return self.status == "verified"
 
 
-@dataclass(frozen=True, slots=True)
-class Model:
+class Model(Struct, frozen=True):
     id: str
     provider: str
     status: str
@@ -70,10 +71,10 @@ class Model:
 
     def to_dict(self) -> dict[str, object]:
         """The catalog entry as TOML-shaped data (lists, not tuples)."""
-        data = asdict(self)
+        data: dict[str, object] = msgspec.to_builtins(self)
         for key in ("capabilities", "role_tags", "aliases"):
-            data[key] = list(data[key])
-        data["pricing"] = {k: v for k, v in data["pricing"].items() if v is not None}
+            data[key] = list(getattr(self, key))
+        data["pricing"] = {k: v for k, v in asdict(self.pricing).items() if v is not None}
         return data
 
     @property

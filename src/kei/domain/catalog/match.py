@@ -25,8 +25,9 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Final
+
+from msgspec import Struct
 
 __all__ = ["DROPPED", "Match", "normalise_base", "pick_match"]
 
@@ -36,8 +37,7 @@ DROPPED: Final = frozenset(
 )  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
+class Match(Struct, frozen=True):
     """The backend name that serves a requested model, and whether it was spelt the same."""
 
     name: str

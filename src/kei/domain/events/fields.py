@@ -11,11 +11,11 @@ microsecond of year 9999) or, for money, a bound on sums.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from typing import Final
 
 import msgspec
+from msgspec import Struct
 
 from kei.limits import LIMITS
 
@@ -30,8 +30,7 @@ TIME_MAX: Final = 253_402_300_799_999_999
 FLOAT_MAX: Final = 1.7976931348623157e308
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
+class Rule(Struct, frozen=True):
     """How one field is checked: its kind, and whether a string may be blank."""
 
     kind: str

@@ -38,10 +38,10 @@ Kinds of field:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Final, Generic, NoReturn, TypeVar
 
 import msgspec
+from msgspec import Struct
 
 from kei.domain.events import REGISTRY, Payload, event_type_of
 from kei.domain.events.fields import INT64_MAX
@@ -64,8 +64,7 @@ _HINT: Final = "see the field limits in docs/events.md; nothing was appended"
 # -- the whole check -------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Checker:
+class _Checker(Struct, frozen=True):
     name: str
     decode: Callable[[Any], Any]
     collect: Collect

@@ -9,18 +9,17 @@ hide data from readers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Final
 
 import msgspec
+from msgspec import Struct
 
 from kei.domain.events import agents, leaks, ledger, llm, mcp, memory, routing, traces
 from kei.domain.events.payload import Origin, Payload
 from kei.errors import InputError
 
 
-@dataclass(frozen=True, slots=True)
-class EventType:
+class EventType(Struct, frozen=True):
     """One registered event type."""
 
     name: str

@@ -33,8 +33,9 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Final
+
+from msgspec import Struct
 
 from kei.domain.log.envelope import HASH_LEN
 from kei.domain.log.keys import SigningKey, verify_signature
@@ -48,8 +49,7 @@ TREE_EXTENSION: Final = "kei-root rfc9162"
 """The extension line that marks a root line holding the Merkle tree root."""
 
 
-@dataclass(frozen=True, slots=True)
-class Checkpoint:
+class Checkpoint(Struct, frozen=True):
     """A parsed checkpoint; ``signatures`` are (key name, note key id, signature), unverified."""
 
     origin: str

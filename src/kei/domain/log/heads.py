@@ -28,8 +28,9 @@ from __future__ import annotations
 import struct
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias
+
+from msgspec import Struct, field
 
 from kei.domain.log.envelope import KEY_ID_LEN, SIG_LEN
 from kei.domain.log.keyring import KeyRing, KeyStatus
@@ -69,8 +70,7 @@ def head_signer(ledger_id: str, key_id: bytes, sign: Callable[[bytes], bytes]) -
     return sign_head
 
 
-@dataclass(frozen=True, slots=True)
-class _Head:
+class _Head(Struct, frozen=True):
     position: int
     first_seq: int
     seq: int
@@ -96,8 +96,7 @@ def _parse(row: HeadRow) -> _Head | None:
     return _Head(position, first_seq, seq, key_id, signature)
 
 
-@dataclass(slots=True)
-class HeadChecker:
+class HeadChecker(Struct):
     """The rules above, fed head rows (``add_heads``) ahead of chain rows (``feed``).
 
     ``reach`` tells the feeder how far the loaded heads go, so it loads heads a page

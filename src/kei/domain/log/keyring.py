@@ -19,12 +19,12 @@ Rules, checked here and in ``docs/events.md``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final
 
+import nacl.bindings
 import nacl.exceptions
-import nacl.signing
+from msgspec import Struct, field
 
 from kei.domain import events
 from kei.domain.log.envelope import KEY_ID_LEN, Envelope, open_state, signed_message
@@ -43,29 +43,25 @@ class KeyStatus(Enum):
     NOT_YET = "not-yet-added"
 
 
-@dataclass(slots=True)
-class KeyEntry:
+class KeyEntry(Struct):
     key_id: bytes
     public_key: bytes
     name: str
     added_at: int
     revoked_at: int | None = None
     reason: str = ""
-    verifier: nacl.signing.VerifyKey = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self.verifier = nacl.signing.VerifyKey(self.public_key)
 
     def verify(self, message: bytes, signature: bytes) -> bool:
+        if len(signature) != nacl.bindings.crypto_sign_BYTES:
+            return False
         try:
-            self.verifier.verify(message, signature)
+            nacl.bindings.crypto_sign_open(signature + message, self.public_key)
         except (nacl.exceptions.BadSignatureError, ValueError, TypeError):
             return False
         return True
 
 
-@dataclass(frozen=True, slots=True)
-class KeyProblem:
+class KeyProblem(Struct, frozen=True):
     """A key event that was not applied as written; ``kind`` names the finding."""
 
     position: int
@@ -73,8 +69,7 @@ class KeyProblem:
     detail: str
 
 
-@dataclass(slots=True)
-class KeyRing:
+class KeyRing(Struct):
     """Which key was valid where. Built once, then queried by position."""
 
     keys: dict[bytes, KeyEntry] = field(default_factory=dict)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Final
 
 import nacl.bindings
 import nacl.exceptions
 import nacl.signing
+from msgspec import Struct
 
 from kei.domain.log.envelope import KEY_ID_LEN
 
@@ -71,8 +71,7 @@ class SigningKey:
         return f"SigningKey(id={self.key_id_hex}, name={self.name!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class PublicKey:
+class PublicKey(Struct, frozen=True):
     """A verifying key as registered in the log."""
 
     key_id: bytes

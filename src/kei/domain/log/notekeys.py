@@ -12,14 +12,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from dataclasses import dataclass
 from typing import Final
+
+from msgspec import Struct
 
 __all__ = ["LOG_KEY", "WITNESS_KEY", "NoteKeyType"]
 
 
-@dataclass(frozen=True, slots=True)
-class NoteKeyType:
+class NoteKeyType(Struct, frozen=True):
     """One signed-note signature type: its byte and the words its errors use."""
 
     type_byte: bytes

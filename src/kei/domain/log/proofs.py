@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import json
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
+from msgspec import Struct
 
 from kei.domain.log.checkpoint import Checkpoint, note_key_id
 from kei.domain.log.envelope import HASH_LEN
@@ -35,8 +36,7 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-@dataclass(frozen=True, slots=True)
-class InclusionProof:
+class InclusionProof(Struct, frozen=True):
     origin: str
     position: int
     leaf_index: int
@@ -55,8 +55,7 @@ class InclusionProof:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class ConsistencyProof:
+class ConsistencyProof(Struct, frozen=True):
     origin: str
     old_size: int
     old_root_hash: bytes
@@ -81,7 +80,7 @@ def _json_form(kind: str, proof: Proof) -> dict[str, Any]:
     """``{"type": kind}`` and then the proof's fields in the order they are declared
     (the order of the JSON above), each hash in base64."""
     doc: dict[str, Any] = {"type": kind}
-    for field in dataclasses.fields(proof):
+    for field in msgspec.structs.fields(proof):
         value = getattr(proof, field.name)
         if isinstance(value, bytes):
             value = _b64(value)

@@ -23,9 +23,10 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final, TypeAlias
+
+from msgspec import Struct, field
 
 from kei.domain.log.envelope import (
     CHAIN_TAG,
@@ -82,8 +83,7 @@ class FindingKind(StrEnum):
     UNSIGNED_TAIL = "unsigned-tail"
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+class Finding(Struct, frozen=True):
     """One problem at one position. ``position`` is None for log-wide findings."""
 
     kind: FindingKind
@@ -98,8 +98,7 @@ class Finding:
         return f"{where}: {self.kind.value}: {self.detail}"
 
 
-@dataclass(frozen=True, slots=True)
-class Link:
+class Link(Struct, frozen=True):
     """What the next entry needs to know about the entry before it."""
 
     position: int
@@ -107,8 +106,7 @@ class Link:
     hash: bytes | None
 
 
-@dataclass(slots=True)
-class RangeResult:
+class RangeResult(Struct):
     """Findings of one contiguous range plus its two edges, for joining ranges."""
 
     findings: list[Finding] = field(default_factory=list)

@@ -19,9 +19,11 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from enum import Enum
 from typing import Any, Final, TypeAlias
+
+from msgspec import Struct
+from msgspec.structs import fields
 
 __all__ = [
     "GIB",
@@ -81,15 +83,13 @@ class AppleVariant(Enum):
     UNKNOWN = "Unknown"
 
 
-@dataclass(frozen=True, slots=True)
-class Os:
+class Os(Struct, frozen=True):
     family: OsFamily
     version: str | None = None
     build: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Arch:
+class Arch(Struct, frozen=True):
     """The CPU. ``variant`` is set only for Apple Silicon."""
 
     kind: CpuKind
@@ -106,26 +106,22 @@ class Arch:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Memory:
+class Memory(Struct, frozen=True):
     total_bytes: int | None = None
     available_bytes: int | None = None
     pressure_pct: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class AppleIntegrated:
+class AppleIntegrated(Struct, frozen=True):
     name: str
     cores: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class IntelIntegrated:
+class IntelIntegrated(Struct, frozen=True):
     name: str
 
 
-@dataclass(frozen=True, slots=True)
-class Discrete:
+class Discrete(Struct, frozen=True):
     name: str
     vendor: str | None = None
     vram_bytes: int | None = None
@@ -135,8 +131,7 @@ class Discrete:
 Gpu: TypeAlias = AppleIntegrated | IntelIntegrated | Discrete
 
 
-@dataclass(frozen=True, slots=True)
-class Tooling:
+class Tooling(Struct, frozen=True):
     """Each tool's version when it was found (``unknown`` if it printed none), else None."""
 
     ollama: str | None = None
@@ -150,8 +145,7 @@ class Tooling:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-@dataclass(frozen=True, slots=True)
-class Machine:
+class Machine(Struct, frozen=True):
     """One probe's snapshot. ``tooling`` is None when tool discovery was skipped;
     ``source_commands`` lists the commands whose output the snapshot was built from."""
 

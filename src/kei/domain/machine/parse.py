@@ -36,8 +36,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final
+
+from msgspec import Struct
 
 from kei.domain.machine.facts import (
     GIB,
@@ -87,8 +88,7 @@ _VARIANTS: Final = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class CpuFacts:
+class CpuFacts(Struct, frozen=True):
     """What /proc/cpuinfo or lscpu says about the CPU."""
 
     brand: str | None = None

@@ -27,9 +27,11 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Final, NamedTuple
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from kei.domain.machine.facts import GIB, CpuKind, Discrete, Gpu, Machine, OsFamily
 from kei.domain.machine.parse import round_half_up
@@ -54,8 +56,7 @@ class Capability(Enum):
     NO_LOCAL_INFERENCE_VIABLE = "NoLocalInferenceViable"
 
 
-@dataclass(frozen=True, slots=True)
-class Recommendation:
+class Recommendation(Struct, frozen=True):
     """What the machine can run: backends best first (mlx, llamacpp, ollama), and why."""
 
     capability: Capability

@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import Enum
 from typing import Final
+
+from msgspec import Struct
 
 __all__ = [
     "BASE64_LINE_MIN",
@@ -66,8 +67,7 @@ class Severity(Enum):
     WARN = "warn"
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+class Finding(Struct, frozen=True):
     """One rule hit: which rule, where (1-based line), and a short quote of the match."""
 
     pattern: str
@@ -80,13 +80,11 @@ class Finding:
         return f"[{self.severity.value}] {self.pattern} ({self.source}) at line {self.line}: {self.snippet}"
 
 
-@dataclass(frozen=True, slots=True)
-class Ok:
+class Ok(Struct, frozen=True):
     """The text may be kept."""
 
 
-@dataclass(frozen=True, slots=True)
-class Blocked:
+class Blocked(Struct, frozen=True):
     """The text must not be kept; ``finding`` is the first Block-tier hit."""
 
     finding: Finding

@@ -3,16 +3,16 @@ every reader of the memory read model (SQL, and the Redis mirror)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 __all__ = ["Item", "MemoryQuery"]
 
 Item = dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class MemoryQuery:
+class MemoryQuery(Struct, frozen=True):
     """Upstream's ``MemoryQuery``, with ``tag_all`` beside a ``tag_any`` that means any.
     ``namespace`` None searches every namespace."""
 

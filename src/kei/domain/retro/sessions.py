@@ -31,8 +31,9 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Final
+
+from msgspec import Struct
 
 from kei.domain.retro.trace import TraceEvent
 
@@ -52,8 +53,7 @@ _TOKEN: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]{2,}")
 Ranked = tuple[tuple[str, int], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class SessionRetro:
+class SessionRetro(Struct, frozen=True):
     """One session's retrospective; times are µs from the trace itself."""
 
     session: str
@@ -73,8 +73,7 @@ class SessionRetro:
         return self.ended_us - self.started_us
 
 
-@dataclass(frozen=True, slots=True)
-class Pattern:
+class Pattern(Struct, frozen=True):
     """A recurring class; ``session`` is ``None`` for a cross-session pattern."""
 
     event_class: str
@@ -84,8 +83,7 @@ class Pattern:
     last_seen_us: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class CoAccess:
+class CoAccess(Struct, frozen=True):
     """Two files touched close together in time; ``file_a < file_b``."""
 
     file_a: str
@@ -93,8 +91,7 @@ class CoAccess:
     count: int
 
 
-@dataclass(frozen=True, slots=True)
-class Similar:
+class Similar(Struct, frozen=True):
     """A session and its cosine similarity to a query, in (0, 1]."""
 
     session: str

@@ -35,9 +35,10 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
+
+from msgspec import Struct
 
 from kei.domain.memory.guard import Blocked, Finding, Verdict, scan_texts
 from kei.domain.retro.classify import classify
@@ -60,8 +61,7 @@ _TEXT_FIELDS: Final = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class TraceEvent:
+class TraceEvent(Struct, frozen=True):
     """One event of a session's trace, as read; ``content_hash`` is its identity."""
 
     session: str
@@ -79,24 +79,21 @@ class TraceEvent:
     content_hash: str
 
 
-@dataclass(frozen=True, slots=True)
-class Skipped:
+class Skipped(Struct, frozen=True):
     """A line that gives no event, and why (1-based line number)."""
 
     line_no: int
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class Rejected:
+class Rejected(Struct, frozen=True):
     """An event the injection guard refused: keep the finding, never the text."""
 
     event: TraceEvent
     finding: Finding
 
 
-@dataclass(frozen=True, slots=True)
-class TraceParse:
+class TraceParse(Struct, frozen=True):
     """A whole file read: events to append (first copy of each hash), refusals, skips."""
 
     events: tuple[TraceEvent, ...]

@@ -23,8 +23,9 @@ import itertools
 import math
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Final
+
+from msgspec import Struct
 
 from kei.domain.routing.kernel import Features, KernelWeights, features, weigh
 
@@ -41,8 +42,7 @@ GRID: Final = tuple(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Observation:
+class Observation(Struct, frozen=True):
     """One finished agent: its task class, model id, and clean first-pass success."""
 
     task_class: str
@@ -50,8 +50,7 @@ class Observation:
     success: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Calibration:
+class Calibration(Struct, frozen=True):
     """The best weights found, their MSE, the default weights' MSE, and how many rows."""
 
     weights: KernelWeights
@@ -60,8 +59,7 @@ class Calibration:
     evaluated: int
 
 
-@dataclass(frozen=True, slots=True)
-class _Group:
+class _Group(Struct, frozen=True):
     task_class: str
     model: str
     wins: int

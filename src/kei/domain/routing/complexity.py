@@ -19,9 +19,10 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from typing import Final
+
+from msgspec import Struct
 
 __all__ = [
     "HEAVY_KEYWORDS",
@@ -72,8 +73,7 @@ class Tier(Enum):
     ARCHITECTURE = "architecture"
 
 
-@dataclass(frozen=True, slots=True)
-class Complexity:
+class Complexity(Struct, frozen=True):
     """τ in [0, 1] and the feature labels that moved it, in the order applied."""
 
     tau: float

@@ -23,8 +23,9 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Final
+
+from msgspec import Struct
 
 from kei.domain.catalog.catalog import Catalog
 
@@ -44,36 +45,31 @@ __all__ = [
 MAX_ESCALATION_DEPTH: Final = 2  # spec §4.5: at most two retries above the first attempt
 
 
-@dataclass(frozen=True, slots=True)
-class Retry:
+class Retry(Struct, frozen=True):
     """Retry on ``model``; ``depth`` is the escalation depth of that retry."""
 
     model: str
     depth: int
 
 
-@dataclass(frozen=True, slots=True)
-class Surrender:
+class Surrender(Struct, frozen=True):
     """Stop: success, ceiling reached, or no higher model."""
 
 
 Escalation = Retry | Surrender
 
 
-@dataclass(frozen=True, slots=True)
-class Next:
+class Next(Struct, frozen=True):
     """The next dearer model of the provider, by id."""
 
     id: str
 
 
-@dataclass(frozen=True, slots=True)
-class AtTop:
+class AtTop(Struct, frozen=True):
     """The current model is the provider's dearest non-deprecated model."""
 
 
-@dataclass(frozen=True, slots=True)
-class NotFound:
+class NotFound(Struct, frozen=True):
     """The current model is unknown, deprecated or not the provider's."""
 
 

@@ -29,8 +29,10 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from typing import NamedTuple
+
+from msgspec import Struct
+from msgspec.structs import asdict
 
 from kei.domain.routing.posterior import Beta
 
@@ -46,8 +48,7 @@ def _number(name: str, value: object) -> float:
     return float(value)
 
 
-@dataclass(frozen=True, slots=True)
-class KernelWeights:
+class KernelWeights(Struct, frozen=True):
     """Weights of the four kernel terms; upstream's seed values (spec §4.3) by default."""
 
     role: float = 0.40
@@ -73,8 +74,7 @@ class KernelWeights:
         return cls(role, caps, scope, body)
 
 
-@dataclass(frozen=True, slots=True)
-class Features:
+class Features(Struct, frozen=True):
     """The four weight-free term scores of a pair, each in [0, 1]."""
 
     role: float

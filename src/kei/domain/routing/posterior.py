@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
 from typing import Final
+
+from msgspec import Struct
 
 __all__ = ["Z_TABLE", "Beta", "z_for"]
 
@@ -48,8 +49,7 @@ def z_for(delta: float) -> float:
     return 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class Beta:
+class Beta(Struct, frozen=True):
     """A Beta(α, β) posterior and ``n``, the observations behind it (unweighted).
 
     ``n`` is carried, not derived: a kernel-smoothed posterior has fractional

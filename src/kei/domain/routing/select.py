@@ -33,8 +33,9 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Final, Protocol
+
+from msgspec import Struct, field
 
 from kei.domain.agents.dna import parse_dna
 from kei.domain.events.routing import RouteCandidate as Candidate
@@ -79,8 +80,7 @@ class Evidence(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class DecisionInput:
+class DecisionInput(Struct, frozen=True):
     """What to route, and how. Defaults are upstream's (spec §4.4)."""
 
     dna: str
@@ -113,8 +113,7 @@ class DecisionInput:
             raise InputError(f"the ladder must name distinct models, found {self.ladder!r}")
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(Struct, frozen=True):
     """The chosen model, why, and the evidence behind it."""
 
     model: str
