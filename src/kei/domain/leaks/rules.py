@@ -36,10 +36,11 @@ import re
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from kei.domain.leaks.prefilter import parse_tree
+from msgspec import Struct, field
+
+from kei.domain.leaks.prefilter import parse_tree, required_literals
 from kei.domain.values.dates import iso_date
 from kei.errors import LeakMatrixError
 from kei.limits import LIMITS
@@ -50,7 +51,9 @@ __all__ = [
     "SCOPES",
     "SEVERITIES",
     "Rule",
+    "RuleData",
     "parse_rules",
+    "pattern_where",
     "shannon_entropy",
     "translate_replacement",
 ]
@@ -75,10 +78,9 @@ class Shape(NamedTuple):
     flags: int
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """One rule. Its pattern is hidden from ``repr``: patterns stay out of logs.
-    ``regex`` is compiled at load, or (a shipped rule) on first use."""
+class RuleData(Struct, frozen=True):
+    """What a rule derives to from its ``[[rule]]`` table: every field but the ones
+    :class:`Rule` adds for use. The shipped table (``leaks.derived.json``) holds these."""
 
     id: str
     category: str
@@ -86,25 +88,50 @@ class Rule:
     scope: tuple[str, ...]
     rationale: str
     added: str
-    source: str = field(repr=False)  # the pattern in Python's syntax
+    source: str  # the pattern in Python's syntax
     substitute_with: str | None = None
-    replacement: str = field(default="", repr=False)  # Python template; "" for non-substitute
+    replacement: str = ""  # Python template; "" for non-substitute
     min_entropy: float | None = None
     needles: tuple[str, ...] = ()  # lower-case; a match holds one of them (kei's addition)
-    min_len: int = field(default=0, repr=False)  # no match is shorter (from the pattern)
-    flags: int = field(default=0, repr=False)  # the compiled pattern's flags
-    where: str = field(default="", repr=False, compare=False)  # for a late compile's error
-    _compiled: list[re.Pattern[str]] = field(default_factory=list, repr=False, compare=False)
+    min_len: int = 0  # no match is shorter (from the pattern)
+    flags: int = 0  # the compiled pattern's flags
+    # literals every match contains one of (``prefilter.required_literals``); None: unknown
+    required: frozenset[str] | None = None
+
+
+_SHOWN_FIELDS = ("id", "category", "severity", "scope", "rationale", "added",
+                 "substitute_with", "min_entropy", "needles")  # fmt: skip
+
+
+class Rule(RuleData, frozen=True):
+    """One rule. Its pattern (and what derives from it) is hidden from ``repr``: patterns
+    stay out of logs. ``regex`` is compiled at load, or (a shipped rule) on first use.
+    Equality and hashing leave out ``where`` and the compiled pattern, as a value's
+    identity does not depend on where it was loaded or whether it was used yet."""
+
+    where: str = ""  # for a late compile's error
+    _compiled: list[re.Pattern[str]] = field(default_factory=list)
+
+    def _key(self) -> tuple[object, ...]:
+        return tuple(getattr(self, f) for f in RuleData.__struct_fields__)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Rule) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Rule({', '.join(f'{k}={v!r}' for k, v in self.__rich_repr__())})"
+
+    def __rich_repr__(self) -> list[tuple[str, object]]:
+        return [(name, getattr(self, name)) for name in _SHOWN_FIELDS]
 
     @property
     def regex(self) -> re.Pattern[str]:
         if not self._compiled:
             self._compiled.append(compile_pattern(self.source, self.where))
         return self._compiled[0]
-
-    @property
-    def shape(self) -> Shape:
-        return Shape(self.source, re.MULTILINE)
 
     def could_match(self, text: str) -> bool:
         """False only when no match is possible: the text is shorter than the shortest
@@ -210,10 +237,11 @@ def _parse_rule(entry: object, index: int, source: str, compiled: bool) -> Rule:
         if req not in entry:
             raise LeakMatrixError(f"{where} {req!r}: missing")
     severity = _choice(entry["severity"], SEVERITIES, f"{where} 'severity'")
-    at = f"{where} 'pattern'"
+    at = pattern_where(source, rid)
     python = python_pattern(entry["pattern"], at)
     flags = _flags(python, at)
-    low = min_width(Shape(python, re.MULTILINE))
+    shape = Shape(python, re.MULTILINE)
+    low = min_width(shape)
     late = not compiled and severity != "substitute" and low > 0
     regex = None if late else compile_pattern(entry["pattern"], at)
     sub_with = entry.get("substitute_with")
@@ -238,9 +266,15 @@ def _parse_rule(entry: object, index: int, source: str, compiled: bool) -> Rule:
         needles=_needles(entry.get("needles"), f"{where} 'needles'"),
         min_len=low,
         flags=regex.flags if regex is not None else flags,
+        required=required_literals(shape),
         where=at,
         _compiled=[] if regex is None else [regex],
     )
+
+
+def pattern_where(source: str, rule_id: str) -> str:
+    """How an error names a rule's pattern (a late compile's error too)."""
+    return f"{source}: rule {rule_id!r} field 'pattern'"
 
 
 def min_width(shape: Shape) -> int:
