@@ -112,7 +112,11 @@ def _minimal(need: Required | None) -> Required | None:
     shorter."""
     if not need:
         return None
-    return frozenset(a for a in need if not any(b != a and b in a for b in need))
+    kept: list[str] = []
+    for a in sorted(need, key=len):  # only a shorter literal can be inside a longer one
+        if not any(b in a for b in kept):  # one dropped has a kept one inside it too
+            kept.append(a)
+    return frozenset(kept)
 
 
 def _sequence(items: list[tuple[Any, Any]], icase: bool) -> Info:

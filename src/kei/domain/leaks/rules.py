@@ -36,7 +36,6 @@ import re
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from typing import NamedTuple
 
 from msgspec import Struct, field
 
@@ -64,13 +63,15 @@ SCOPES = ("all-writes", "public-mirror", "github-push", "commit-msg")
 ALL_WRITES = "all-writes"
 _RULE_KEYS = {"id", "pattern", "category", "severity", "substitute_with", "scope",
               "rationale", "added", "min_entropy", "needles"}  # fmt: skip
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
-_RUST_REF = re.compile(r"\$(?:\$|\{([^}]*)\}|([A-Za-z0-9_]+))")
-_RUST_NAMED_GROUP = re.compile(r"(?<!\\)((?:\\\\)*)\(\?<(?=[A-Za-z_])")
+# Patterns as text, compiled (and kept, by ``re``'s own cache) on the first parse: the
+# shipped rules load from their derived table without them.
+_ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}"
+_RUST_REF = r"\$(?:\$|\{([^}]*)\}|([A-Za-z0-9_]+))"
+_RUST_NAMED_GROUP = r"(?<!\\)((?:\\\\)*)\(\?<(?=[A-Za-z_])"
 _SHOWN = 60
 
 
-class Shape(NamedTuple):
+class Shape(Struct, frozen=True):
     """A pattern's text and the flags it is compiled with: what the prefilter reads,
     without compiling it."""
 
@@ -226,7 +227,7 @@ def _parse_rule(entry: object, index: int, source: str, compiled: bool) -> Rule:
     if not isinstance(entry, dict):
         raise LeakMatrixError(f"{source}: [[rule]] number {index} must be a table")
     rid = entry.get("id")
-    if not isinstance(rid, str) or not _ID.fullmatch(rid):
+    if not isinstance(rid, str) or not re.fullmatch(_ID, rid):
         raise LeakMatrixError(f"{source}: [[rule]] number {index} field 'id': expected 1-80 of "
                               f"A-Z a-z 0-9 . _ - (starting alphanumeric), found {_quote(rid)}")  # fmt: skip
     where = f"{source}: rule {rid!r} field"
@@ -281,7 +282,7 @@ def min_width(shape: Shape) -> int:
     """The length of the shortest text the pattern can match, from ``re``'s own parser
     (0 if it cannot tell): a shorter text is never searched."""
     try:
-        low = parse_tree(*shape).getwidth()[0]  # re's own parser
+        low = parse_tree(shape.pattern, shape.flags).getwidth()[0]  # re's own parser
     except Exception:  # a parser change only costs speed, never a match
         return 0
     return int(low) if isinstance(low, int) and 0 <= low < 1 << 20 else 0
@@ -293,7 +294,7 @@ def python_pattern(pattern: object, where: str) -> str:
         raise LeakMatrixError(
             f"{where}: expected a non-empty regex of at most {LIMITS.max_leak_pattern_chars} chars"
         )
-    return _RUST_NAMED_GROUP.sub(r"\1(?P<", pattern)
+    return re.sub(_RUST_NAMED_GROUP, r"\1(?P<", pattern)
 
 
 def _flags(python: str, where: str) -> int:
@@ -340,7 +341,7 @@ def translate_replacement(rust: str, regex: re.Pattern[str], where: str) -> str:
     """
     out: list[str] = []
     last = 0
-    for m in _RUST_REF.finditer(rust):
+    for m in re.finditer(_RUST_REF, rust):
         out.append(rust[last : m.start()].replace("\\", "\\\\"))
         last = m.end()
         name = m.group(1) if m.group(1) is not None else m.group(2)

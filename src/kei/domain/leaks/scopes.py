@@ -72,14 +72,15 @@ def _any_of(rules: list[Rule]) -> re.Pattern[str] | None:
     parts = []
     for i, r in enumerate(rules):
         text = r.source
-        if _UNJOINABLE.search(text):
+        if re.search(_UNJOINABLE, text):
             return None
-        parts.append("(?:" + _GROUP_NAME.sub(rf"\1r{i}_\2", text) + ")")
+        parts.append("(?:" + re.sub(_GROUP_NAME, rf"\1r{i}_\2", text) + ")")
     try:
         return re.compile("|".join(parts), rules[0].flags)
     except re.error:
         return None
 
 
-_UNJOINABLE = re.compile(r"\\[1-9]|\\g<|\(\?\([0-9]|\(\?[aiLmsux]+\)")
-_GROUP_NAME = re.compile(r"(\(\?P<|\(\?P=|\(\?\()([A-Za-z_][A-Za-z0-9_]*)(?=[>)])")
+# As text: compiled (and kept, by ``re``'s cache) when a union is first needed.
+_UNJOINABLE = r"\\[1-9]|\\g<|\(\?\([0-9]|\(\?[aiLmsux]+\)"
+_GROUP_NAME = r"(\(\?P<|\(\?P=|\(\?\()([A-Za-z_][A-Za-z0-9_]*)(?=[>)])"
