@@ -1,10 +1,14 @@
 """Read leak matrices, and the files ``kei leaks scan`` looks at.
 
 - The matrix is, in order: an explicit path (``--matrix``), else ``$KEI_LEAK_MATRIX_PATH``,
-  else the rule set shipped inside kei (package data ``kei/data/leaks.toml``, read with
-  ``importlib.resources``). An explicit or environment matrix is used alone, as upstream;
+  else the rule set shipped inside kei (package data ``kei/data/leaks.toml``, read beside
+  kei's modules, or with ``importlib.resources`` from a zip). An explicit or environment matrix is used alone, as upstream;
   the shipped one is extended by ``$KEI_HOME/leaks.toml`` when that file exists
   (:meth:`kei.domain.leaks.matrix.Matrix.extend`: new ids are added, a known id is replaced).
+- The shipped rules come from ``kei/data/leaks.derived.json`` (``kei.domain.leaks.table``:
+  each rule as parsed, derived ahead of time) while the SHA-256 it records is the
+  shipped TOML's; otherwise (a warning) they are parsed from the TOML itself. Run
+  :data:`REGENERATE` after editing ``leaks.toml``; a test fails until then.
 - A matrix file larger than ``LIMITS.max_leak_matrix_bytes`` is refused before parsing; every failure
   (unreadable, not UTF-8, bad TOML, a broken rule) is one :class:`LeakMatrixError` line
   naming the file. ``OSError`` and ``TOMLDecodeError`` never escape.
@@ -31,21 +35,26 @@ from __future__ import annotations
 
 import codecs
 import functools
+import hashlib
 import logging
 import os
 import stat
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from kei.adapters.files.toml import read_shipped_toml, read_toml
+import msgspec
+
 from kei.domain.leaks.matrix import Matrix
+from kei.domain.leaks.rules import Rule, parse_rules
+from kei.domain.leaks.table import DerivedTable, derived_table, table_rules
 from kei.errors import InputError, LeakMatrixError
 from kei.limits import LIMITS
 
 __all__ = [
+    "DERIVED_FILE",
     "ENV_VAR",
+    "REGENERATE",
     "SHIPPED_NAME",
     "SKIPPED_DIRS",
     "SNIFF_BYTES",
@@ -55,6 +64,7 @@ __all__ = [
     "read_stream",
     "read_text_file",
     "shipped_matrix",
+    "shipped_rules",
     "walk_texts",
 ]
 
@@ -63,14 +73,16 @@ log = logging.getLogger(__name__)
 ENV_VAR = "KEI_LEAK_MATRIX_PATH"
 SHIPPED_FILE = "leaks.toml"
 SHIPPED_NAME = f"kei/data/{SHIPPED_FILE}"
+DERIVED_FILE = "leaks.derived.json"
+REGENERATE = "python -m kei.adapters.files.leaks"
 USER_FILE = "leaks.toml"
 SNIFF_BYTES = 8192
 SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "node_modules", "target"})
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+_DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "data")
 
 
-@dataclass(frozen=True, slots=True)
-class Skipped:
+class Skipped(msgspec.Struct, frozen=True):
     """A path a folder scan did not read, and why. ``incomplete``: it could not be
     read (the scan must fail); otherwise it was left out on purpose (binary, a link,
     not a regular file)."""
@@ -91,6 +103,8 @@ def load_matrix(explicit: Path | None, env: Mapping[str, str], home: Path | None
     """The matrix kei scans with; see the module rules for the order."""
     chosen = explicit or (Path(env[ENV_VAR]).expanduser() if env.get(ENV_VAR) else None)
     if chosen is not None:
+        from kei.adapters.files.toml import read_toml  # tomllib: not on the shipped path
+
         data = read_toml(chosen, LIMITS.max_leak_matrix_bytes, LeakMatrixError)
         matrix = Matrix.from_data(data, source=str(chosen))
         if not matrix.rules:
@@ -99,15 +113,69 @@ def load_matrix(explicit: Path | None, env: Mapping[str, str], home: Path | None
                 hint="add rules, or drop --matrix / $KEI_LEAK_MATRIX_PATH to use the shipped ones",
             )
         return matrix
-    shipped = read_shipped_toml(SHIPPED_FILE, "rules", LeakMatrixError)
-    # kei's tests compile and check every shipped rule: each compiles on first use
-    matrix = Matrix.from_data(shipped, source=SHIPPED_NAME, compiled=False)
+    matrix = Matrix(shipped_rules())
     user = home / USER_FILE if home is not None else None
     if user is None or not user.exists():
         return matrix
     log.debug("extending the shipped leak rules with %s", user)
+    from kei.adapters.files.toml import read_toml
+
     extra = read_toml(user, LIMITS.max_leak_matrix_bytes, LeakMatrixError)
     return matrix.extend(extra, source=str(user))
+
+
+def shipped_rules() -> tuple[Rule, ...]:
+    """The shipped rules: from the derived table while it matches the TOML, else (a
+    warning: someone edited ``leaks.toml`` without :data:`REGENERATE`) parsed from it.
+    Either way every rule compiles on first use (kei's tests compile and check each)."""
+    raw = _shipped_bytes(SHIPPED_FILE)
+    table = _derived_table()
+    if table is not None and table.toml_sha256 == hashlib.sha256(raw).hexdigest():
+        return table_rules(table, SHIPPED_NAME)
+    log.warning("kei/data/%s does not match %s; parsing the rules instead (slower): "
+                "run `%s`", DERIVED_FILE, SHIPPED_NAME, REGENERATE)  # fmt: skip
+    return _parsed_rules(raw)
+
+
+def derive_table() -> bytes:
+    """What ``kei/data/leaks.derived.json`` must hold: the shipped TOML's rules as a
+    full parse makes them, and the TOML's digest (JSON, keys and sets in a stable order)."""
+    raw = _shipped_bytes(SHIPPED_FILE)
+    table = derived_table(_parsed_rules(raw), hashlib.sha256(raw).hexdigest())
+    return msgspec.json.format(msgspec.json.encode(table, order="deterministic"), indent=1)
+
+
+def _parsed_rules(raw: bytes) -> tuple[Rule, ...]:
+    from kei.adapters.files.toml import parse_toml
+
+    return parse_rules(parse_toml(raw, SHIPPED_NAME, LeakMatrixError), SHIPPED_NAME,
+                       compiled=False)  # fmt: skip
+
+
+def _derived_table() -> DerivedTable | None:
+    """The derived table, or None when it is missing or unreadable (then the TOML is
+    parsed: the table only ever saves time)."""
+    try:
+        return msgspec.json.decode(_shipped_bytes(DERIVED_FILE), type=DerivedTable)
+    except (LeakMatrixError, msgspec.DecodeError):
+        return None
+
+
+def _shipped_bytes(name: str) -> bytes:
+    """A file shipped in ``kei/data``: read beside this module when kei is installed as
+    files (importing ``importlib.resources`` costs a short command several ms), else as
+    package data (``importlib.resources``: from a zip too)."""
+    try:
+        with open(os.path.join(_DATA_DIR, name), "rb") as f:
+            return f.read()
+    except OSError:
+        pass
+    from importlib import resources
+
+    try:
+        return resources.files("kei").joinpath("data", name).read_bytes()
+    except OSError as exc:
+        raise LeakMatrixError(f"kei/data/{name}: cannot read the shipped rules ({exc})") from exc
 
 
 def walk_texts(root: Path) -> Iterator[tuple[str, str] | Skipped]:
@@ -201,3 +269,9 @@ def _kind(mode: int) -> str:
 
 def _why(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
+
+
+if __name__ == "__main__":  # REGENERATE: rewrite the derived table from the TOML
+    target = Path(_DATA_DIR, DERIVED_FILE).resolve()
+    target.write_bytes(derive_table() + b"\n")
+    print(f"wrote {target}")

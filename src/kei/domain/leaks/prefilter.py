@@ -92,9 +92,14 @@ def required_literals(pattern: Pattern) -> Required | None:
 def prefilter(patterns: Sequence[Pattern]) -> re.Pattern[str] | None:
     """One pattern that finds a literal of every pattern in ``patterns`` (None when any
     of them has no requirement): no match means none of them can match."""
+    return any_literal(required_literals(p) for p in patterns)
+
+
+def any_literal(needs: Iterable[Required | None]) -> re.Pattern[str] | None:
+    """:func:`prefilter` from each pattern's :func:`required_literals`, already derived
+    (a rule keeps its own: ``Rule.required``)."""
     found: set[str] = set()
-    for pattern in patterns:
-        need = required_literals(pattern)
+    for need in needs:
         if not need:
             return None
         found |= need
@@ -107,7 +112,11 @@ def _minimal(need: Required | None) -> Required | None:
     shorter."""
     if not need:
         return None
-    return frozenset(a for a in need if not any(b != a and b in a for b in need))
+    kept: list[str] = []
+    for a in sorted(need, key=len):  # only a shorter literal can be inside a longer one
+        if not any(b in a for b in kept):  # one dropped has a kept one inside it too
+            kept.append(a)
+    return frozenset(kept)
 
 
 def _sequence(items: list[tuple[Any, Any]], icase: bool) -> Info:

@@ -36,10 +36,10 @@ import re
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import NamedTuple
 
-from kei.domain.leaks.prefilter import parse_tree
+from msgspec import Struct, field
+
+from kei.domain.leaks.prefilter import parse_tree, required_literals
 from kei.domain.values.dates import iso_date
 from kei.errors import LeakMatrixError
 from kei.limits import LIMITS
@@ -50,7 +50,9 @@ __all__ = [
     "SCOPES",
     "SEVERITIES",
     "Rule",
+    "RuleData",
     "parse_rules",
+    "pattern_where",
     "shannon_entropy",
     "translate_replacement",
 ]
@@ -61,13 +63,15 @@ SCOPES = ("all-writes", "public-mirror", "github-push", "commit-msg")
 ALL_WRITES = "all-writes"
 _RULE_KEYS = {"id", "pattern", "category", "severity", "substitute_with", "scope",
               "rationale", "added", "min_entropy", "needles"}  # fmt: skip
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
-_RUST_REF = re.compile(r"\$(?:\$|\{([^}]*)\}|([A-Za-z0-9_]+))")
-_RUST_NAMED_GROUP = re.compile(r"(?<!\\)((?:\\\\)*)\(\?<(?=[A-Za-z_])")
+# Patterns as text, compiled (and kept, by ``re``'s own cache) on the first parse: the
+# shipped rules load from their derived table without them.
+_ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}"
+_RUST_REF = r"\$(?:\$|\{([^}]*)\}|([A-Za-z0-9_]+))"
+_RUST_NAMED_GROUP = r"(?<!\\)((?:\\\\)*)\(\?<(?=[A-Za-z_])"
 _SHOWN = 60
 
 
-class Shape(NamedTuple):
+class Shape(Struct, frozen=True):
     """A pattern's text and the flags it is compiled with: what the prefilter reads,
     without compiling it."""
 
@@ -75,10 +79,9 @@ class Shape(NamedTuple):
     flags: int
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """One rule. Its pattern is hidden from ``repr``: patterns stay out of logs.
-    ``regex`` is compiled at load, or (a shipped rule) on first use."""
+class RuleData(Struct, frozen=True):
+    """What a rule derives to from its ``[[rule]]`` table: every field but the ones
+    :class:`Rule` adds for use. The shipped table (``leaks.derived.json``) holds these."""
 
     id: str
     category: str
@@ -86,25 +89,50 @@ class Rule:
     scope: tuple[str, ...]
     rationale: str
     added: str
-    source: str = field(repr=False)  # the pattern in Python's syntax
+    source: str  # the pattern in Python's syntax
     substitute_with: str | None = None
-    replacement: str = field(default="", repr=False)  # Python template; "" for non-substitute
+    replacement: str = ""  # Python template; "" for non-substitute
     min_entropy: float | None = None
     needles: tuple[str, ...] = ()  # lower-case; a match holds one of them (kei's addition)
-    min_len: int = field(default=0, repr=False)  # no match is shorter (from the pattern)
-    flags: int = field(default=0, repr=False)  # the compiled pattern's flags
-    where: str = field(default="", repr=False, compare=False)  # for a late compile's error
-    _compiled: list[re.Pattern[str]] = field(default_factory=list, repr=False, compare=False)
+    min_len: int = 0  # no match is shorter (from the pattern)
+    flags: int = 0  # the compiled pattern's flags
+    # literals every match contains one of (``prefilter.required_literals``); None: unknown
+    required: frozenset[str] | None = None
+
+
+_SHOWN_FIELDS = ("id", "category", "severity", "scope", "rationale", "added",
+                 "substitute_with", "min_entropy", "needles")  # fmt: skip
+
+
+class Rule(RuleData, frozen=True):
+    """One rule. Its pattern (and what derives from it) is hidden from ``repr``: patterns
+    stay out of logs. ``regex`` is compiled at load, or (a shipped rule) on first use.
+    Equality and hashing leave out ``where`` and the compiled pattern, as a value's
+    identity does not depend on where it was loaded or whether it was used yet."""
+
+    where: str = ""  # for a late compile's error
+    _compiled: list[re.Pattern[str]] = field(default_factory=list)
+
+    def _key(self) -> tuple[object, ...]:
+        return tuple(getattr(self, f) for f in RuleData.__struct_fields__)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Rule) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Rule({', '.join(f'{k}={v!r}' for k, v in self.__rich_repr__())})"
+
+    def __rich_repr__(self) -> list[tuple[str, object]]:
+        return [(name, getattr(self, name)) for name in _SHOWN_FIELDS]
 
     @property
     def regex(self) -> re.Pattern[str]:
         if not self._compiled:
             self._compiled.append(compile_pattern(self.source, self.where))
         return self._compiled[0]
-
-    @property
-    def shape(self) -> Shape:
-        return Shape(self.source, re.MULTILINE)
 
     def could_match(self, text: str) -> bool:
         """False only when no match is possible: the text is shorter than the shortest
@@ -199,7 +227,7 @@ def _parse_rule(entry: object, index: int, source: str, compiled: bool) -> Rule:
     if not isinstance(entry, dict):
         raise LeakMatrixError(f"{source}: [[rule]] number {index} must be a table")
     rid = entry.get("id")
-    if not isinstance(rid, str) or not _ID.fullmatch(rid):
+    if not isinstance(rid, str) or not re.fullmatch(_ID, rid):
         raise LeakMatrixError(f"{source}: [[rule]] number {index} field 'id': expected 1-80 of "
                               f"A-Z a-z 0-9 . _ - (starting alphanumeric), found {_quote(rid)}")  # fmt: skip
     where = f"{source}: rule {rid!r} field"
@@ -210,10 +238,11 @@ def _parse_rule(entry: object, index: int, source: str, compiled: bool) -> Rule:
         if req not in entry:
             raise LeakMatrixError(f"{where} {req!r}: missing")
     severity = _choice(entry["severity"], SEVERITIES, f"{where} 'severity'")
-    at = f"{where} 'pattern'"
+    at = pattern_where(source, rid)
     python = python_pattern(entry["pattern"], at)
     flags = _flags(python, at)
-    low = min_width(Shape(python, re.MULTILINE))
+    shape = Shape(python, re.MULTILINE)
+    low = min_width(shape)
     late = not compiled and severity != "substitute" and low > 0
     regex = None if late else compile_pattern(entry["pattern"], at)
     sub_with = entry.get("substitute_with")
@@ -238,16 +267,22 @@ def _parse_rule(entry: object, index: int, source: str, compiled: bool) -> Rule:
         needles=_needles(entry.get("needles"), f"{where} 'needles'"),
         min_len=low,
         flags=regex.flags if regex is not None else flags,
+        required=required_literals(shape),
         where=at,
         _compiled=[] if regex is None else [regex],
     )
+
+
+def pattern_where(source: str, rule_id: str) -> str:
+    """How an error names a rule's pattern (a late compile's error too)."""
+    return f"{source}: rule {rule_id!r} field 'pattern'"
 
 
 def min_width(shape: Shape) -> int:
     """The length of the shortest text the pattern can match, from ``re``'s own parser
     (0 if it cannot tell): a shorter text is never searched."""
     try:
-        low = parse_tree(*shape).getwidth()[0]  # re's own parser
+        low = parse_tree(shape.pattern, shape.flags).getwidth()[0]  # re's own parser
     except Exception:  # a parser change only costs speed, never a match
         return 0
     return int(low) if isinstance(low, int) and 0 <= low < 1 << 20 else 0
@@ -259,7 +294,7 @@ def python_pattern(pattern: object, where: str) -> str:
         raise LeakMatrixError(
             f"{where}: expected a non-empty regex of at most {LIMITS.max_leak_pattern_chars} chars"
         )
-    return _RUST_NAMED_GROUP.sub(r"\1(?P<", pattern)
+    return re.sub(_RUST_NAMED_GROUP, r"\1(?P<", pattern)
 
 
 def _flags(python: str, where: str) -> int:
@@ -306,7 +341,7 @@ def translate_replacement(rust: str, regex: re.Pattern[str], where: str) -> str:
     """
     out: list[str] = []
     last = 0
-    for m in _RUST_REF.finditer(rust):
+    for m in re.finditer(_RUST_REF, rust):
         out.append(rust[last : m.start()].replace("\\", "\\\\"))
         last = m.end()
         name = m.group(1) if m.group(1) is not None else m.group(2)

@@ -10,16 +10,16 @@ The alternation is compiled only when a value gets past the prefilter.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
-from kei.domain.leaks.prefilter import prefilter
+from msgspec import Struct, field
+
+from kei.domain.leaks.prefilter import any_literal
 from kei.domain.leaks.rules import Rule
 
 __all__ = ["ScopeRules", "split_scope"]
 
 
-@dataclass(frozen=True, slots=True)
-class ScopeRules:
+class ScopeRules(Struct, frozen=True):
     """One scope's rules, split once by what they do."""
 
     scanning: tuple[Rule, ...]
@@ -31,8 +31,8 @@ class ScopeRules:
     # finds a literal every match of every scanning rule contains (``prefilter.py``):
     # no match, nothing to search for; None when some rule has no such literal
     needs: re.Pattern[str] | None = None
-    _any: dict[str, re.Pattern[str] | None] = field(default_factory=dict, repr=False,
-                                                    compare=False)  # fmt: skip
+    # any_id's one entry, once made (a cache: two ScopeRules are never compared)
+    _any: dict[str, re.Pattern[str] | None] = field(default_factory=dict)
 
     @property
     def any_id(self) -> re.Pattern[str] | None:
@@ -56,7 +56,7 @@ def split_scope(rules: list[Rule]) -> ScopeRules:
     # check_identifiers stops at the first rule too long for the value.
     refuse = sorted(only("block") + only("substitute"), key=lambda r: r.min_len)
     return ScopeRules(scanning, only("block"), only("substitute"), only("warn"),
-                      tuple(refuse), shortest, prefilter([r.shape for r in scanning]))  # fmt: skip
+                      tuple(refuse), shortest, any_literal(r.required for r in scanning))  # fmt: skip
 
 
 def _any_of(rules: list[Rule]) -> re.Pattern[str] | None:
@@ -72,14 +72,15 @@ def _any_of(rules: list[Rule]) -> re.Pattern[str] | None:
     parts = []
     for i, r in enumerate(rules):
         text = r.source
-        if _UNJOINABLE.search(text):
+        if re.search(_UNJOINABLE, text):
             return None
-        parts.append("(?:" + _GROUP_NAME.sub(rf"\1r{i}_\2", text) + ")")
+        parts.append("(?:" + re.sub(_GROUP_NAME, rf"\1r{i}_\2", text) + ")")
     try:
         return re.compile("|".join(parts), rules[0].flags)
     except re.error:
         return None
 
 
-_UNJOINABLE = re.compile(r"\\[1-9]|\\g<|\(\?\([0-9]|\(\?[aiLmsux]+\)")
-_GROUP_NAME = re.compile(r"(\(\?P<|\(\?P=|\(\?\()([A-Za-z_][A-Za-z0-9_]*)(?=[>)])")
+# As text: compiled (and kept, by ``re``'s cache) when a union is first needed.
+_UNJOINABLE = r"\\[1-9]|\\g<|\(\?\([0-9]|\(\?[aiLmsux]+\)"
+_GROUP_NAME = r"(\(\?P<|\(\?P=|\(\?\()([A-Za-z_][A-Za-z0-9_]*)(?=[>)])"

@@ -9,9 +9,10 @@ at most the first 12 characters of its match (never more than half of it) and ``
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
+
+from msgspec import Struct
 
 from kei.errors import LeakBlockedError
 
@@ -22,8 +23,7 @@ _EMPTY: Mapping[str, tuple[str, ...]] = MappingProxyType({})
 NO_FIELDS: Mapping[str, str] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class Violation:
+class Violation(Struct, frozen=True):
     rule_id: str
     severity: str
     file: str
@@ -35,8 +35,7 @@ class Violation:
                 "line": self.line, "matched_redacted": self.matched_redacted}  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class Blocked:
+class Blocked(Struct, frozen=True):
     """The first ``block`` rule that matched, and the field it matched in."""
 
     rule_id: str
@@ -53,8 +52,7 @@ class Blocked:
                 f"({what}); nothing was appended")  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(Struct, frozen=True):
     """What the write path does with one event's free-text fields.
 
     ``fields`` holds every field's value to encode (redacted where a substitute rule
@@ -64,8 +62,8 @@ class Verdict:
 
     blocked: Blocked | None
     fields: Mapping[str, str]
-    redactions: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _EMPTY)
-    warnings: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _EMPTY)
+    redactions: Mapping[str, tuple[str, ...]] = _EMPTY
+    warnings: Mapping[str, tuple[str, ...]] = _EMPTY
 
     @property
     def ok(self) -> bool:
