@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from msgspec import Struct
 
 from kei.adapters.files.keyfile import KEY_SUFFIX, make_private_folder
 from kei.app.ledger.retrying import DEFAULT_ATTEMPTS, RetryPolicy
@@ -31,8 +32,7 @@ if TYPE_CHECKING:
 DEFAULT_KEY = "default"
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(Struct, frozen=True):
     home: Path
     db_url: str
     key_name: str

@@ -13,10 +13,10 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import typer
+from msgspec import Struct
 
 from kei.adapters.cli import config
 from kei.adapters.cli.exits import ExitTable, exit_code_for
@@ -32,8 +32,7 @@ _Service = TypeVar("_Service")
 _Service_co = TypeVar("_Service_co", covariant=True)
 
 
-@dataclass(slots=True)
-class Globals:
+class Globals(Struct):
     db: str | None = None
     key: str | None = None
     synchronous: str | None = None

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from kei.domain.log.checkpoint import parse_vkey
 from kei.domain.log.cosignature import parse_witness_vkey
@@ -21,8 +22,7 @@ from kei.errors import InputError
 from kei.limits import LIMITS
 
 
-@dataclass(frozen=True, slots=True)
-class KeyKind:
+class KeyKind(Struct, frozen=True):
     """One kind of verifier key: how to parse it, its name in errors, where to get one."""
 
     parse: Callable[[str], tuple[str, bytes]]

@@ -14,9 +14,10 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final
+
+from msgspec import Struct
 
 from kei.adapters.hooks.hooklog import log_failure
 from kei.adapters.hooks.payload import parse_payload, read_payload
@@ -28,8 +29,7 @@ BUSY_WAIT_S: Final = 20.0  # within Claude Code's hook timeout kei installs (30 
 BUSY_SIGNS: Final = ("too many clients", "remaining connection slots")
 
 
-@dataclass(frozen=True, slots=True)
-class HookTarget:
+class HookTarget(Struct, frozen=True):
     """Where a hook writes: the settings the CLI resolved, reduced to what it needs."""
 
     home: Path

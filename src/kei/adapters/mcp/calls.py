@@ -21,11 +21,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, TypeVar
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from msgspec import Struct, field
 
 from kei.app.json_form import json_object
 from kei.app.ledger.appending import NewEvent
@@ -42,8 +42,7 @@ T = TypeVar("T")
 WITHHELD: Final = "error text withheld: it matched a leak-matrix block rule"
 
 
-@dataclass(slots=True)
-class Sent:
+class Sent(Struct):
     """One ``tools/call`` as received (``watch.py``); ``ran`` once a kei tool took it over."""
 
     tool: str
@@ -54,8 +53,7 @@ class Sent:
 SENT: ContextVar[Sent | None] = ContextVar("kei_mcp_sent", default=None)
 
 
-@dataclass(frozen=True, slots=True)
-class Caller:
+class Caller(Struct, frozen=True):
     """The client as it introduced itself (``clientInfo``), cut to the identifier limit."""
 
     name: str = ""

@@ -20,10 +20,10 @@ import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
+from msgspec import Struct
 
 from kei.adapters.cli.context import (
     answering,
@@ -223,8 +223,7 @@ def _backends(
     }
 
 
-@dataclass(slots=True)
-class _Parts:
+class _Parts(Struct):
     """What routing and calls need: the catalog, the capacity, the backend clients."""
 
     catalog: Catalog

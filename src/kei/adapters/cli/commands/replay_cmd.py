@@ -15,11 +15,11 @@ import contextlib
 import gc
 import sys
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from msgspec.structs import replace
 
 from kei.adapters.cli.context import handled, seal_key_or_none
 from kei.adapters.cli.exits import Exit

@@ -3,10 +3,10 @@ and what earlier steps made; and how a verification report is told."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from msgspec import Struct
 from rich.console import Console
 
 from kei.adapters.cli import config
@@ -17,8 +17,7 @@ if TYPE_CHECKING:
     from kei.domain.catalog.catalog import Catalog
 
 
-@dataclass(slots=True)
-class DemoRun:
+class DemoRun(Struct):
     """What the steps share: the folder, the ledger, and what earlier steps made."""
 
     folder: Path
