@@ -16,11 +16,13 @@ definition, read by the root callback and by :func:`_late_global`.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Mapping, MutableMapping
-from dataclasses import dataclass, field
+from abc import abstractmethod
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from itertools import chain
 from typing import Any, Final
 
 import typer
+from msgspec import Struct, field
 from typer._click.core import Command, Context, Parameter
 from typer._click.exceptions import UsageError
 from typer.core import TyperCommand, TyperGroup, TyperOption
@@ -29,8 +31,7 @@ GLOBAL_PANEL: Final = "Global options"
 _PREFIX: Final = "kei_global_"
 
 
-@dataclass(frozen=True, slots=True)
-class Global:
+class Global(Struct, frozen=True):
     """One global option: its flag, the ``Globals`` field it sets, its help, the
     metavar its value shows (none for a flag)."""
 
@@ -56,16 +57,14 @@ GLOBALS: Final = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Lazy:
+class Lazy(Struct, frozen=True):
     """A command (or command group) that ``module``'s ``register(app)`` declares."""
 
     module: str
     help: str
 
 
-@dataclass(frozen=True, slots=True)
-class Group:
+class Group(Struct, frozen=True):
     """A command group whose own commands load lazily, each from its module."""
 
     help: str
@@ -153,16 +152,40 @@ def _name(info: Any) -> str:
 
 
 class _LoadedOnUse(MutableMapping[str, Command]):
-    """Commands by name, built on first lookup and kept in ``loaded``; what a caller
-    sets or deletes changes only what was loaded (click adds and removes commands)."""
+    """Commands by name, built by ``_load`` on first lookup and kept in ``loaded``; what a
+    caller sets or deletes changes only what was loaded (click adds and removes commands).
+    The names are those of ``_sources()``, in order, each once."""
 
     loaded: dict[str, Command]
+
+    @abstractmethod
+    def _load(self, name: str) -> Command:
+        """The command ``name``, not yet loaded (KeyError: no such command)."""
+
+    @abstractmethod
+    def _sources(self) -> tuple[Iterable[str], ...]:
+        """Where the names come from, in listing order."""
+
+    def _keep(self, name: str, command: Command) -> Command:
+        """Keep a leaf command, with the global options, for later lookups."""
+        add_globals(command)
+        self.loaded[name] = command
+        return command
+
+    def __getitem__(self, name: str) -> Command:
+        return self.loaded[name] if name in self.loaded else self._load(name)
 
     def __setitem__(self, name: str, command: Command) -> None:
         self.loaded[name] = command
 
     def __delitem__(self, name: str) -> None:
         del self.loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(chain.from_iterable(self._sources())))
+
+    def __len__(self) -> int:
+        return len(set(chain.from_iterable(self._sources())))
 
 
 class _Leaves(_LoadedOnUse):
@@ -179,26 +202,17 @@ class _Leaves(_LoadedOnUse):
         self.others = others  # sub-groups, built by typer as usual
         self.app = app
 
-    def __getitem__(self, name: str) -> Command:
-        if name in self.loaded:
-            return self.loaded[name]
+    def _load(self, name: str) -> Command:
         if name not in self.infos:
             return self.others[name]
         command = typer.main.get_command_from_info(
             self.infos[name], pretty_exceptions_short=self.app.pretty_exceptions_short,
             rich_markup_mode=self.app.rich_markup_mode,
         )  # fmt: skip
-        add_globals(command)
-        self.loaded[name] = command
-        return command
+        return self._keep(name, command)
 
-    def __iter__(self) -> Iterator[str]:
-        yield from self.infos
-        yield from (n for n in self.others if n not in self.infos)
-        yield from (n for n in self.loaded if n not in self.infos and n not in self.others)
-
-    def __len__(self) -> int:
-        return len(set(self.infos) | set(self.others) | set(self.loaded))
+    def _sources(self) -> tuple[Iterable[str], ...]:
+        return self.infos, self.others, self.loaded
 
 
 _BUILT: dict[str, TyperGroup] = {}
@@ -213,26 +227,17 @@ class _Commands(_LoadedOnUse):
         self.loaded: dict[str, Command] = {}
         self.listing = False
 
-    def __getitem__(self, name: str) -> Command:
-        if name in self.loaded:
-            return self.loaded[name]
+    def _load(self, name: str) -> Command:
         entry = self.table[name]
         if self.listing:
             return TyperCommand(name=name, help=entry.help, short_help=entry.help)
-        if isinstance(entry, Group):
-            command: Command = LazyGroup(name=name, table=entry.commands, help=entry.help)
-        else:
-            command = _built(entry.module, _BUILT).commands[name]
-            add_globals(command)
-        self.loaded[name] = command
-        return command
+        if isinstance(entry, Group):  # its own commands get the global options
+            self.loaded[name] = LazyGroup(name=name, table=entry.commands, help=entry.help)
+            return self.loaded[name]
+        return self._keep(name, _built(entry.module, _BUILT).commands[name])
 
-    def __iter__(self) -> Iterator[str]:
-        yield from self.table
-        yield from (n for n in self.loaded if n not in self.table)
-
-    def __len__(self) -> int:
-        return len(set(self.table) | set(self.loaded))
+    def _sources(self) -> tuple[Iterable[str], ...]:
+        return self.table, self.loaded
 
 
 class LazyGroup(TyperGroup):
