@@ -11,8 +11,9 @@
 - Choices: a closed set of values is a ``Literal`` (typer shows ``[a|b|c]`` in help,
   refuses anything else and the shell completes it); each mirrors a tuple the domain
   checks against, and ``tests/cli/test_cli_habits.py`` keeps the two equal.
-- Money: :func:`charge_options` declares the seven token and amount options of
-  ``kei cost record`` and ``kei cost amend`` and hands them over as one :class:`ChargeOptions`.
+- Groups: :func:`option_group` declares options that go together once and hands them
+  to a command as one value; :data:`charge_options` are the seven token and amount
+  options of ``kei cost record`` and ``kei cost amend``, as one :class:`ChargeOptions`.
 
 Integers are bounded here as everywhere (``limits.py``).
 """
@@ -22,11 +23,12 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import typer
+from msgspec import Struct
+from msgspec.structs import fields
 
 from kei.adapters.cli.limits import CENTS_MAX, INT64_MAX, INT64_MIN
 from kei.domain.agents.money import MICRO_CENTS_PER_CENT
@@ -70,6 +72,11 @@ EventsFormat = Literal["jsonl"]
 SkillFormat = Literal["markdown", "md", "json"]
 
 OutcomeOpt = Annotated[OutcomeName, typer.Option("--outcome", help="How the work turned out.")]
+
+
+def text_option(flag: str, metavar: str, help: str) -> Any:
+    """An optional text option (default None), as a table of options declares one."""
+    return Annotated[str | None, typer.Option(flag, metavar=metavar, help=help)]
 
 
 # -- time and positions ---------------------------------------------------------------
@@ -168,8 +175,7 @@ _Cents = Annotated[
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class ChargeOptions:
+class ChargeOptions(Struct, frozen=True):
     """What a cost command was told about one model call: its token counts, and the
     amount when it was given by hand (else the catalog prices the tokens)."""
 
@@ -211,26 +217,42 @@ _CHARGE_OPTIONS: dict[str, Any] = dict(
 )
 
 
-def charge_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Give ``command`` the seven charge options in place of its keyword-only ``charge:
-    ChargeOptions`` parameter (typer reads the signature), and call it with them as one
-    ``ChargeOptions``: the options are declared once, for every command that takes them."""
-    signature = inspect.signature(command, eval_str=True)
-    params: list[inspect.Parameter] = []
-    for p in signature.parameters.values():
-        if p.name != "charge":
-            params.append(p)
-            continue
-        params += [
-            inspect.Parameter(name, p.kind, default=None, annotation=kind)
-            for name, kind in _CHARGE_OPTIONS.items()
-        ]
+def option_group(
+    param: str,
+    options: Mapping[str, Any],
+    make: Callable[..., Any],
+    defaults: Mapping[str, Any] | None = None,
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """A decorator for options that go together: the command's keyword-only ``param``
+    becomes the options of ``options`` (name -> typer annotation; default None unless
+    ``defaults`` says), in its place (typer reads the signature), and the command is
+    called with ``make(**those options)`` as ``param``. The options are declared once, for
+    every command that takes them."""
 
-    @functools.wraps(command)
-    def with_charge(**given: Any) -> None:
-        charge = ChargeOptions(**{name: given.pop(name) for name in _CHARGE_OPTIONS})
-        command(**given, charge=charge)
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        signature = inspect.signature(command, eval_str=True)
+        params: list[inspect.Parameter] = []
+        for p in signature.parameters.values():
+            if p.name != param:
+                params.append(p)
+                continue
+            params += [
+                inspect.Parameter(name, p.kind, default=(defaults or {}).get(name), annotation=kind)
+                for name, kind in options.items()
+            ]
 
-    with_charge.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
-    with_charge.__annotations__ = {p.name: p.annotation for p in params}
-    return with_charge
+        @functools.wraps(command)
+        def grouped(**given: Any) -> None:
+            group = make(**{name: given.pop(name) for name in options})
+            command(**given, **{param: group})
+
+        grouped.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+        grouped.__annotations__ = {p.name: p.annotation for p in params}
+        return grouped
+
+    return decorate
+
+
+charge_options: Final = option_group("charge", _CHARGE_OPTIONS, ChargeOptions)
+"""Give a command the seven charge options in place of its keyword-only ``charge:
+ChargeOptions`` parameter, and call it with them as one ``ChargeOptions``."""

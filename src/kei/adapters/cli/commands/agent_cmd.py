@@ -29,7 +29,14 @@ from kei.adapters.cli.context import (
 )
 from kei.adapters.cli.exits import Exit
 from kei.adapters.cli.limits import COUNT_MAX, INT64_MAX
-from kei.adapters.cli.options import AgentStatus, JsonLines, JsonObject, OutcomeOpt
+from kei.adapters.cli.options import (
+    AgentStatus,
+    JsonLines,
+    JsonObject,
+    OutcomeOpt,
+    option_group,
+    text_option,
+)
 from kei.adapters.cli.output import json_line
 from kei.app.ledger.tail import printable
 from kei.domain.events import AgentForked
@@ -80,48 +87,31 @@ def _append(
         _say(done.message)
 
 
+_LINEAGE: Final = {  # AgentForked's field: its option
+    "parent_agent_id": text_option("--parent", "ID", "Parent agent id."),
+    "parent_branch": text_option("--parent-branch", "BRANCH", "Parent branch."),
+    "spec_sha": text_option("--spec-sha", "SHA", "Spec hash."),
+    "worktree": text_option("--worktree", "DIR", "Worktree path."),
+    "dna": text_option("--dna", "DNA", "The agent's DNA (unique)."),
+    "creator": text_option("--creator", "DNA", "DNA or id of the spawner."),
+    "fork_parent": text_option("--fork-parent", "DNA", "DNA forked from."),
+}
+
+
 @agent_app.command("fork")
+@option_group("lineage", _LINEAGE, dict)
 def fork(
     ctx: typer.Context,
     agent_id: Id,
     branch: Annotated[
         str, typer.Argument(metavar="BRANCH", help="The agent's branch (at most 256 characters).")
     ],
-    parent: Annotated[
-        str | None, typer.Option("--parent", metavar="ID", help="Parent agent id.")
-    ] = None,
-    parent_branch: Annotated[
-        str | None, typer.Option("--parent-branch", metavar="BRANCH", help="Parent branch.")
-    ] = None,
-    spec_sha: Annotated[
-        str | None, typer.Option("--spec-sha", metavar="SHA", help="Spec hash.")
-    ] = None,
-    worktree: Annotated[
-        str | None, typer.Option("--worktree", metavar="DIR", help="Worktree path.")
-    ] = None,
-    dna: Annotated[
-        str | None, typer.Option("--dna", metavar="DNA", help="The agent's DNA (unique).")
-    ] = None,
-    creator: Annotated[
-        str | None, typer.Option("--creator", metavar="DNA", help="DNA or id of the spawner.")
-    ] = None,
-    fork_parent: Annotated[
-        str | None, typer.Option("--fork-parent", metavar="DNA", help="DNA forked from.")
-    ] = None,
+    *,
+    lineage: dict[str, Any],
     as_json: JsonObject = False,
 ) -> None:
     """Record a new running agent; its id and DNA must be unused."""
-    request = AgentForked(
-        agent_id=agent_id,
-        branch=branch,
-        parent_agent_id=parent,
-        parent_branch=parent_branch,
-        spec_sha=spec_sha,
-        worktree=worktree,
-        dna=dna,
-        creator=creator,
-        fork_parent=fork_parent,
-    )
+    request = AgentForked(agent_id=agent_id, branch=branch, **lineage)
     _append(ctx, agent_id, lambda service: service.fork(request), as_json=as_json)
 
 

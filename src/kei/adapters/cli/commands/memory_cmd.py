@@ -11,13 +11,20 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
 from kei.adapters.cli.context import answering, command_group, open_ledger, service_scope, stderr
 from kei.adapters.cli.limits import COUNT_MAX
-from kei.adapters.cli.options import JsonLines, JsonObject, Since, since_us, time_us
+from kei.adapters.cli.options import (
+    JsonLines,
+    JsonObject,
+    Since,
+    option_group,
+    since_us,
+    time_us,
+)
 from kei.adapters.cli.output import json_line
 from kei.app.ledger.tail import printable as safe
 from kei.app.ledger.tail import terminal_text
@@ -54,8 +61,20 @@ Redis = Annotated[
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
-def namespace_of(namespace: str, session: str | None) -> str:
+def namespace_of(namespace: str | None, session: str | None) -> str | None:
+    """The namespace ``--namespace`` and ``--session`` name (``--session`` wins)."""
     return namespace if session is None else f"session/{session}"
+
+
+in_namespace: Final = option_group(
+    "where", {"namespace": Namespace, "session": Session}, namespace_of,
+    {"namespace": DEFAULT_NAMESPACE},
+)  # fmt: skip
+"""``--namespace`` (default ``default``) and ``--session``, as one ``where: str``."""
+only_namespace: Final = option_group(
+    "where", {"namespace": OnlyNamespace, "session": Session}, namespace_of
+)
+"""``--namespace`` and ``--session`` as a filter, one ``where: str | None`` (None: all)."""
 
 
 def _check_redis_url(url: str) -> None:
@@ -93,6 +112,7 @@ def _service(settings: Settings, *, write: bool = False) -> AbstractContextManag
 
 
 @memory_app.command("write")
+@in_namespace
 def write_cmd(
     ctx: typer.Context,
     key: KeyArg,
@@ -111,8 +131,8 @@ def write_cmd(
     parent_dna: Annotated[
         str | None, typer.Option("--parent-dna", metavar="DNA", help="Its parent's DNA.")
     ] = None,
-    namespace: Namespace = DEFAULT_NAMESPACE,
-    session: Session = None,
+    *,
+    where: str,
     as_json: JsonObject = False,
 ) -> None:
     """Remember VALUE under KEY (a later write to KEY replaces it; the log keeps both)."""
@@ -122,7 +142,7 @@ def write_cmd(
     with answering(ctx) as g:
         text = _stdin() if value == "-" else value
         payload = MemoryWritten(
-            namespace=namespace_of(namespace, session), key=key, value=text, kind=kind,
+            namespace=where, key=key, value=text, kind=kind,
             tags=tags_of(tag or []), dna=dna, parent_dna=parent_dna,
         )  # fmt: skip
         from kei.app.memory_writes import write_memory
@@ -152,20 +172,20 @@ def _stdin() -> str:
 
 
 @memory_app.command("get")
+@in_namespace
 def get_cmd(
     ctx: typer.Context,
     key: KeyArg,
-    namespace: Namespace = DEFAULT_NAMESPACE,
-    session: Session = None,
+    *,
+    where: str,
     redis: Redis = None,
     as_json: JsonObject = False,
 ) -> None:
     """The value under KEY (exit 1 when there is none)."""
     with answering(ctx) as g, _reader(g.settings(), redis) as reader:
-        item = reader.get(namespace_of(namespace, session), key)
+        item = reader.get(where, key)
     if item is None:
-        where = safe(f"{namespace_of(namespace, session)}/{key}")
-        stderr().print(f"kei: nothing under {where}", markup=False)
+        stderr().print(f"kei: nothing under {safe(f'{where}/{key}')}", markup=False)
         raise typer.Exit(1)
     if as_json:
         json_line(_jsonable(item))
@@ -175,6 +195,7 @@ def get_cmd(
 
 
 @memory_app.command("query")
+@only_namespace
 def query_cmd(
     ctx: typer.Context,
     kind: Annotated[
@@ -191,58 +212,58 @@ def query_cmd(
     ] = None,
     since: Since = None,
     limit: Limit = None,
-    namespace: OnlyNamespace = None,
-    session: Session = None,
+    *,
+    where: str | None,
     redis: Redis = None,
     as_json: JsonLines = False,
 ) -> None:
     """Items by kind, key prefix, tags and time, newest first."""
     with answering(ctx) as g, _reader(g.settings(), redis) as reader:
-        found = reader.query(_query(namespace, session, kind, key_prefix, tag_any, tag_all,
-                                    since, limit))  # fmt: skip
+        found = reader.query(_query(where, kind, key_prefix, tag_any, tag_all, since, limit))
     _print(found, as_json)
 
 
-def _query(namespace: str | None, session: str | None, kind: str | None,
+def _query(namespace: str | None, kind: str | None,
            key_prefix: str | None, tag_any: list[str] | None, tag_all: list[str] | None,
            since: str | None, limit: int | None) -> MemoryQuery:  # fmt: skip
     from kei.app.memory_writes import tags_of
     from kei.domain.memory.query import MemoryQuery
 
     return MemoryQuery(
-        namespace=f"session/{session}" if session is not None else namespace, kind=kind,
+        namespace=namespace, kind=kind,
         key_prefix=key_prefix, tag_any=tags_of(tag_any or []), tag_all=tags_of(tag_all or []),
         since_us=since_us(since), limit=limit,
     )  # fmt: skip
 
 
 @memory_app.command("search")
+@only_namespace
 def search_cmd(
     ctx: typer.Context,
     text: Annotated[str, typer.Argument(metavar="TEXT", help="Words every value found must hold.")],
     limit: Limit = 20,
-    namespace: OnlyNamespace = None,
-    session: Session = None,
+    *,
+    where: str | None,
     as_json: JsonLines = False,
 ) -> None:
     """Full-text search over values, best match first."""
     with answering(ctx) as g, _service(g.settings()) as service:
-        q = _query(namespace, session, None, None, None, None, None, limit)
+        q = _query(where, None, None, None, None, None, limit)
         found = service.search(text, q)
     _print(found, as_json)
 
 
 @memory_app.command("forget")
+@in_namespace
 def forget_cmd(
     ctx: typer.Context,
     key: KeyArg,
     reason: Annotated[str, typer.Option("--reason", metavar="TEXT", help="Why.")] = "",
-    namespace: Namespace = DEFAULT_NAMESPACE,
-    session: Session = None,
+    *,
+    where: str,
     as_json: JsonObject = False,
 ) -> None:
     """Stop returning KEY's value (a tombstone; the log keeps the history)."""
-    where = namespace_of(namespace, session)
     with answering(ctx) as g, _service(g.settings(), write=True) as service:
         name = service.forget(where, key, reason)
         if as_json:
@@ -251,18 +272,18 @@ def forget_cmd(
 
 
 @memory_app.command("compact")
+@in_namespace
 def compact_cmd(
     ctx: typer.Context,
     before: Annotated[
         str,
         typer.Option("--before", metavar="WHEN", help="Hide values written before: 30d, a date."),
     ],
-    namespace: Namespace = DEFAULT_NAMESPACE,
-    session: Session = None,
+    *,
+    where: str,
     as_json: JsonObject = False,
 ) -> None:
     """Stop returning the namespace's values written before a time."""
-    where = namespace_of(namespace, session)
     with answering(ctx) as g, _service(g.settings(), write=True) as service:
         cutoff = time_us(before)
         name, hidden = service.compact(where, cutoff)
