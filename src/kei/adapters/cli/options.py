@@ -15,7 +15,8 @@
   to a command as one value; :data:`charge_options` are the seven token and amount
   options of ``kei cost record`` and ``kei cost amend``, as one :class:`ChargeOptions`.
 
-Integers are bounded here as everywhere (``limits.py``).
+Integers are bounded here as everywhere (``limits.py``): :func:`number` declares a
+whole-number option, shown as N, with its bounds.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import typer
 from msgspec import Struct
 from msgspec.structs import fields
 
-from kei.adapters.cli.limits import CENTS_MAX, INT64_MAX, INT64_MIN
+from kei.adapters.cli.limits import CENTS_MAX, COUNT_MAX, INT64_MAX, INT64_MIN
 from kei.domain.agents.money import MICRO_CENTS_PER_CENT
 from kei.domain.events.payload import TokenUsage
 from kei.errors import InputError
@@ -146,10 +147,16 @@ BudgetMicro = Annotated[
 _Count = int | None
 
 
+def number(*flags: str, help: str, least: int = 1, most: int = COUNT_MAX) -> Any:
+    """A whole-number option, shown as N and bounded as every integer kei takes (by
+    default a count: 1 to ``COUNT_MAX``); typer refuses a value out of bounds."""
+    return typer.Option(*flags, metavar="N", min=least, max=most, help=help)
+
+
 def _tokens(flag: str, help: str) -> Any:
     """A token count as ``cost record`` and ``cost amend`` take it: any int64 (the
     field limits, not the parser, refuse a negative count, with the field's name)."""
-    return typer.Option(flag, metavar="N", min=INT64_MIN, max=INT64_MAX, help=help)
+    return number(flag, least=INT64_MIN, most=INT64_MAX, help=help)
 
 
 _TokensIn = Annotated[_Count, _tokens("--tokens-in", "Input tokens.")]

@@ -28,12 +28,13 @@ from kei.adapters.cli.context import (
     stderr,
 )
 from kei.adapters.cli.exits import Exit
-from kei.adapters.cli.limits import COUNT_MAX, INT64_MAX
+from kei.adapters.cli.limits import INT64_MAX
 from kei.adapters.cli.options import (
     AgentStatus,
     JsonLines,
     JsonObject,
     OutcomeOpt,
+    number,
     option_group,
     text_option,
 )
@@ -140,13 +141,11 @@ def outcome(
     result: OutcomeOpt,
     escalation_depth: Annotated[
         int | None,
-        typer.Option(
-            "--escalation-depth", metavar="N", min=0, max=INT64_MAX, help="0 = first pass."
-        ),
+        number("--escalation-depth", least=0, most=INT64_MAX, help="0 = first pass."),
     ] = None,
     stubs: Annotated[
         int | None,
-        typer.Option("--stubs", metavar="N", min=0, max=INT64_MAX, help="Stubs left in the work."),
+        number("--stubs", least=0, most=INT64_MAX, help="Stubs left in the work."),
     ] = None,
     as_json: JsonObject = False,
 ) -> None:
@@ -235,9 +234,7 @@ def descendants_cmd(
     ],
     depth: Annotated[
         int | None,
-        typer.Option(
-            "--depth", metavar="N", min=1, max=COUNT_MAX, help="Levels to follow (default: all)."
-        ),
+        number("--depth", help="Levels to follow (default: all)."),
     ] = None,
     as_json: JsonLines = False,
 ) -> None:

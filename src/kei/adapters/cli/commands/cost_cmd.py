@@ -28,13 +28,13 @@ from kei.adapters.cli.context import (
     service_scope,
     stderr,
 )
-from kei.adapters.cli.limits import COUNT_MAX
 from kei.adapters.cli.options import (
     ChargeOptions,
     CostGroup,
     JsonObject,
     Since,
     charge_options,
+    number,
     since_us,
 )
 from kei.adapters.cli.output import json_line
@@ -56,13 +56,7 @@ T = TypeVar("T")
 ByOpt = Annotated[CostGroup, typer.Option("--by", help="What a row totals.")]
 LimitOpt = Annotated[
     int | None,
-    typer.Option(
-        "--limit",
-        metavar="N",
-        min=1,
-        max=COUNT_MAX,
-        help="Only the N biggest rows (the TOTAL covers all).",
-    ),
+    number("--limit", help="Only the N biggest rows (the TOTAL covers all)."),
 ]
 
 

@@ -18,7 +18,7 @@ import typer
 from kei.adapters.cli.commands import replay_cmd
 from kei.adapters.cli.context import command_group, handled, open_ledger, stderr
 from kei.adapters.cli.exits import Exit
-from kei.adapters.cli.options import AfterPosition, DryRun, Force, JsonObject
+from kei.adapters.cli.options import AfterPosition, DryRun, Force, JsonObject, number
 from kei.adapters.cli.output import json_line, progress_bars
 from kei.adapters.files.safe_output import check_output, shown
 from kei.errors import InputError
@@ -38,9 +38,7 @@ def export(
         str, typer.Option("--out", "-o", metavar="FILE", help="The bundle to write (.tar.zst).")
     ],
     after: AfterPosition = 0,
-    level: Annotated[
-        int, typer.Option("--level", min=1, max=19, metavar="N", help="zstd level (1-19).")
-    ] = 3,
+    level: Annotated[int, number("--level", most=19, help="zstd level (1-19).")] = 3,
     force: Force = False,
     as_json: JsonObject = False,
 ) -> None:

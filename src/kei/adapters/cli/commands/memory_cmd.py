@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 import typer
 
 from kei.adapters.cli.context import answering, command_group, open_ledger, service_scope, stderr
-from kei.adapters.cli.limits import COUNT_MAX
 from kei.adapters.cli.options import (
     JsonLines,
     JsonObject,
     Since,
+    number,
     option_group,
     since_us,
     time_us,
@@ -47,9 +47,7 @@ Namespace = Annotated[str, typer.Option("--namespace", metavar="NAMESPACE", help
 OnlyNamespace = Annotated[
     str | None, typer.Option("--namespace", metavar="NAMESPACE", help="Only this namespace.")
 ]
-Limit = Annotated[
-    int | None, typer.Option("--limit", metavar="N", min=1, max=COUNT_MAX, help="At most N items.")
-]
+Limit = Annotated[int | None, number("--limit", help="At most N items.")]
 Session = Annotated[
     str | None, typer.Option("--session", metavar="ID", help="Namespace session/S.")
 ]

@@ -22,7 +22,7 @@ from rich.table import Table
 from kei.adapters.cli.context import answering, command_group, is_tty
 from kei.adapters.cli.exits import MODELS_EXITS
 from kei.adapters.cli.limits import INT64_MAX
-from kei.adapters.cli.options import BudgetMicro, JsonLines, JsonObject, ModelStatus
+from kei.adapters.cli.options import BudgetMicro, JsonLines, JsonObject, ModelStatus, number
 from kei.adapters.cli.output import json_line, warn
 from kei.adapters.files.catalog import load_catalog
 from kei.app.ledger.tail import printable as safe
@@ -104,13 +104,11 @@ def price(
     ctx: typer.Context,
     model_id: Annotated[str, typer.Argument(metavar="MODEL", help="Model id or alias.")],
     input_tokens: Annotated[
-        int, typer.Option("--input-tokens", metavar="N", min=0, max=INT64_MAX, help="Input tokens.")
+        int, number("--input-tokens", least=0, most=INT64_MAX, help="Input tokens.")
     ],
     output_tokens: Annotated[
         int,
-        typer.Option(
-            "--output-tokens", metavar="N", min=0, max=INT64_MAX, help="Output tokens (or units)."
-        ),
+        number("--output-tokens", least=0, most=INT64_MAX, help="Output tokens (or units)."),
     ],
     as_json: JsonObject = False,
 ) -> None:

@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kei.adapters.cli.context import answering, command_group, service_scope, stderr
-from kei.adapters.cli.limits import COUNT_MAX
-from kei.adapters.cli.options import JsonLines, JsonObject
+from kei.adapters.cli.options import JsonLines, JsonObject, number
 from kei.adapters.cli.output import json_line
 from kei.app.ledger.tail import printable as safe
 
@@ -95,7 +94,7 @@ def patterns_cmd(
     ctx: typer.Context,
     min_count: Annotated[
         int,
-        typer.Option("--min-count", metavar="N", min=1, max=COUNT_MAX, help="At least N times."),
+        number("--min-count", help="At least N times."),
     ] = 2,
     as_json: JsonLines = False,
 ) -> None:
@@ -117,9 +116,7 @@ def patterns_cmd(
 def similar_cmd(
     ctx: typer.Context,
     session: SessionArg,
-    k: Annotated[
-        int, typer.Option("-k", metavar="N", min=1, max=COUNT_MAX, help="How many sessions.")
-    ] = 5,
+    k: Annotated[int, number("-k", help="How many sessions.")] = 5,
     as_json: JsonLines = False,
 ) -> None:
     """The sessions most like SESSION by TF-IDF over their real content."""

@@ -19,7 +19,7 @@ import typer
 
 from kei.adapters.cli.context import answering, command_group, open_ledger, service_scope, stderr
 from kei.adapters.cli.limits import INT64_MAX
-from kei.adapters.cli.options import DryRun, JsonLines, JsonObject, OutcomeOpt, RoutePolicy
+from kei.adapters.cli.options import DryRun, JsonLines, JsonObject, OutcomeOpt, RoutePolicy, number
 from kei.adapters.cli.output import json_line
 from kei.app.ledger.tail import printable as safe
 from kei.domain.routing.posterior import Beta
@@ -67,12 +67,8 @@ def select_cmd(
     policy: Annotated[RoutePolicy, typer.Option("--policy", help="How to choose.")] = "bound",
     seed: Annotated[
         int | None,
-        typer.Option(
-            "--seed",
-            metavar="N",
-            min=0,
-            max=INT64_MAX,
-            help="Thompson seed (default: random, recorded).",
+        number(
+            "--seed", least=0, most=INT64_MAX, help="Thompson seed (default: random, recorded)."
         ),
     ] = None,
     agent: Annotated[
@@ -126,12 +122,8 @@ def outcome_cmd(
     outcome: OutcomeOpt,
     depth: Annotated[
         int | None,
-        typer.Option(
-            "--escalation-depth",
-            metavar="N",
-            min=0,
-            max=INT64_MAX,
-            help="Default: the escalations recorded.",
+        number(
+            "--escalation-depth", least=0, most=INT64_MAX, help="Default: the escalations recorded."
         ),
     ] = None,
     as_json: JsonObject = False,

@@ -11,8 +11,7 @@ from typing import Annotated
 import typer
 
 from kei.adapters.cli.context import answering, open_ledger
-from kei.adapters.cli.limits import COUNT_MAX
-from kei.adapters.cli.options import JsonLines
+from kei.adapters.cli.options import JsonLines, number
 from kei.adapters.cli.output import EventPrinter
 from kei.app.ledger.tail import Follower, TailFilter, latest
 
@@ -26,14 +25,7 @@ def tail(
     ctx: typer.Context,
     lines: Annotated[
         int,
-        typer.Option(
-            "-n",
-            "--lines",
-            metavar="N",
-            min=0,
-            max=COUNT_MAX,
-            help="How many of the latest events to show.",
-        ),
+        number("-n", "--lines", least=0, help="How many of the latest events to show."),
     ] = 20,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new events as they commit.")

@@ -21,8 +21,8 @@ import typer
 from kei.adapters.cli.config import Settings
 from kei.adapters.cli.context import handled, open_ledger, stderr
 from kei.adapters.cli.exits import Exit
-from kei.adapters.cli.limits import COUNT_MAX, JOBS_MAX
-from kei.adapters.cli.options import Force, JsonObject, OutFile
+from kei.adapters.cli.limits import JOBS_MAX
+from kei.adapters.cli.options import Force, JsonObject, OutFile, number
 from kei.adapters.cli.output import json_line, progress_bars
 from kei.adapters.files.pins import Identity, read_pin, write_pin
 from kei.app.ledger.verification import (
@@ -44,12 +44,10 @@ def verify_chain(
     ctx: typer.Context,
     jobs: Annotated[
         int | None,
-        typer.Option(
+        number(
             "--jobs",
             "-j",
-            min=1,
-            max=JOBS_MAX,
-            metavar="N",
+            most=JOBS_MAX,
             help="Processes verifying signatures (default: all cores).",
         ),
     ] = None,
@@ -77,13 +75,7 @@ def verify_chain(
     ] = None,
     quorum: Annotated[
         int | None,
-        typer.Option(
-            "--quorum",
-            min=1,
-            max=COUNT_MAX,
-            metavar="N",
-            help="Valid cosignatures needed (default: all).",
-        ),
+        number("--quorum", help="Valid cosignatures needed (default: all)."),
     ] = None,
     read_models: Annotated[
         bool,
