@@ -34,7 +34,7 @@ from kei.adapters.cli.context import (
     stderr,
 )
 from kei.adapters.cli.exits import LLM_EXITS
-from kei.adapters.cli.options import BudgetMicro, JsonLines, JsonObject
+from kei.adapters.cli.options import BudgetMicro, JsonLines, JsonObject, option_group
 from kei.adapters.cli.output import json_line
 
 if TYPE_CHECKING:
@@ -58,6 +58,13 @@ RoleOpt = Annotated[
     str | None,
     typer.Option("--role", metavar="ROLE", help="Fallback models must carry this role tag."),
 ]
+routing_options: Final = option_group(
+    "routing",
+    {"require_local": RequireLocal, "role": RoleOpt, "budget_micro": BudgetMicro},
+    dict,
+    {"require_local": False},
+)
+"""What limits the route, as ``decide`` and ``CallRequest`` take it: one ``routing`` dict."""
 PromptArg = Annotated[str, typer.Argument(metavar="PROMPT", help="The user message.")]
 SystemOpt = Annotated[
     str | None, typer.Option("--system", metavar="TEXT", help="A system message.")
@@ -102,12 +109,12 @@ def backends(ctx: typer.Context, as_json: JsonLines = False) -> None:
 
 
 @llm_app.command("route")
+@routing_options
 def route(
     ctx: typer.Context,
     model: ModelOpt,
-    require_local: RequireLocal = False,
-    role: RoleOpt = None,
-    budget_micro: BudgetMicro = None,
+    *,
+    routing: dict[str, Any],
     as_json: JsonObject = False,
 ) -> None:
     """The backend that would serve a model (or its first servable fallback), and why."""
@@ -115,9 +122,8 @@ def route(
     from kei.app.llm import inventories_of
 
     with answering(ctx, table=LLM_EXITS), _parts(ctx) as p:
-        decision = decide(model, inventories_of(p.clients, p.capacity), p.capacity,
-                          require_local=require_local, catalog=p.catalog, role=role,
-                          budget_micro=budget_micro)  # fmt: skip
+        inventories = inventories_of(p.clients, p.capacity)
+        decision = decide(model, inventories, p.capacity, catalog=p.catalog, **routing)
         if as_json:
             json_line(decision_json(decision))
         else:
@@ -128,15 +134,15 @@ def route(
 
 
 @llm_app.command("chat")
+@routing_options
 def chat(
     ctx: typer.Context,
     model: ModelOpt,
     prompt: PromptArg,
     system: SystemOpt = None,
     agent: AgentOpt = None,
-    require_local: RequireLocal = False,
-    role: RoleOpt = None,
-    budget_micro: BudgetMicro = None,
+    *,
+    routing: dict[str, Any],
     timeout: TimeoutOpt = 120.0,
     start_server: StartServerOpt = False,
     as_json: JsonObject = False,
@@ -148,8 +154,7 @@ def chat(
     messages = ([Message("system", system)] if system is not None else []) + [
         Message("user", prompt)
     ]
-    request = CallRequest(model, tuple(messages), require_local=require_local, role=role,
-                          budget_micro=budget_micro, agent_id=agent)  # fmt: skip
+    request = CallRequest(model, tuple(messages), agent_id=agent, **routing)
 
     shown: list[str] = []
 
