@@ -237,27 +237,44 @@ def option_group(
     every command that takes them."""
 
     def decorate(command: Callable[..., None]) -> Callable[..., None]:
-        signature = inspect.signature(command, eval_str=True)
+        return _Grouped(command, param, options, make, defaults or {})
+
+    return decorate
+
+
+class _Grouped:
+    """A command with an option group in place of one parameter (:func:`option_group`).
+    Its signature is built when typer first reads it, that is when the command is
+    built: importing a command module evaluates no annotations (a write's latency)."""
+
+    def __init__(self, command: Callable[..., None], param: str, options: Mapping[str, Any],
+                 make: Callable[..., Any], defaults: Mapping[str, Any]) -> None:  # fmt: skip
+        functools.update_wrapper(self, command, assigned=("__module__", "__name__", "__doc__"))
+        self.command, self.param, self.options = command, param, options
+        self.make, self.defaults = make, defaults
+
+    def __call__(self, **given: Any) -> None:
+        group = self.make(**{name: given.pop(name) for name in self.options})
+        self.command(**given, **{self.param: group})
+
+    @functools.cached_property
+    def __signature__(self) -> inspect.Signature:
+        signature = inspect.signature(self.command, eval_str=True)
         params: list[inspect.Parameter] = []
         for p in signature.parameters.values():
-            if p.name != param:
+            if p.name != self.param:
                 params.append(p)
                 continue
             params += [
-                inspect.Parameter(name, p.kind, default=(defaults or {}).get(name), annotation=kind)
-                for name, kind in options.items()
+                inspect.Parameter(name, p.kind, default=self.defaults.get(name), annotation=kind)
+                for name, kind in self.options.items()
             ]
+        return signature.replace(parameters=params)
 
-        @functools.wraps(command)
-        def grouped(**given: Any) -> None:
-            group = make(**{name: given.pop(name) for name in options})
-            command(**given, **{param: group})
-
-        grouped.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
-        grouped.__annotations__ = {p.name: p.annotation for p in params}
-        return grouped
-
-    return decorate
+    @property
+    def __annotations__(self) -> dict[str, Any]:  # type: ignore[override]
+        """The signature's annotations (``typing.get_type_hints`` reads these)."""
+        return {p.name: p.annotation for p in self.__signature__.parameters.values()}
 
 
 charge_options: Final = option_group("charge", _CHARGE_OPTIONS, ChargeOptions)
