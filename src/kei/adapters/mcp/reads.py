@@ -7,12 +7,12 @@ name; lists are bounded (``MAX_ITEMS``), as a model's context is.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any, Final
 
 import msgspec
 from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
+from msgspec.structs import asdict
 
 from kei.adapters.mcp.calls import Answer, Calls
 from kei.adapters.mcp.services import Services

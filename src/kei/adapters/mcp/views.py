@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
 from typing import Any, Final
 
 from mcp.server.mcpserver import MCPServer
+from msgspec.structs import asdict
 
 from kei.adapters.mcp.calls import Calls
 from kei.adapters.mcp.reads import MAX_ITEMS, report_answer, tree_answer

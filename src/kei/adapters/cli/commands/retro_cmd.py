@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 from contextlib import AbstractContextManager
-from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from msgspec.structs import asdict
 
 from kei.adapters.cli.context import answering, command_group, service_scope, stderr
 from kei.adapters.cli.options import JsonLines, JsonObject, number
