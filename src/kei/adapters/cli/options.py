@@ -226,7 +226,7 @@ _CHARGE_OPTIONS: dict[str, Any] = dict(
 
 def option_group(
     param: str,
-    options: Mapping[str, Any],
+    options: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
     make: Callable[..., Any],
     defaults: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -234,7 +234,8 @@ def option_group(
     becomes the options of ``options`` (name -> typer annotation; default None unless
     ``defaults`` says), in its place (typer reads the signature), and the command is
     called with ``make(**those options)`` as ``param``. The options are declared once, for
-    every command that takes them."""
+    every command that takes them; given as a function, their table is made only when
+    the command is built."""
 
     def decorate(command: Callable[..., None]) -> Callable[..., None]:
         return _Grouped(command, param, options, make, defaults or {})
@@ -247,11 +248,16 @@ class _Grouped:
     Its signature is built when typer first reads it, that is when the command is
     built: importing a command module evaluates no annotations (a write's latency)."""
 
-    def __init__(self, command: Callable[..., None], param: str, options: Mapping[str, Any],
+    def __init__(self, command: Callable[..., None], param: str,
+                 options: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
                  make: Callable[..., Any], defaults: Mapping[str, Any]) -> None:  # fmt: skip
         functools.update_wrapper(self, command, assigned=("__module__", "__name__", "__doc__"))
-        self.command, self.param, self.options = command, param, options
+        self.command, self.param, self.table = command, param, options
         self.make, self.defaults = make, defaults
+
+    @functools.cached_property
+    def options(self) -> Mapping[str, Any]:
+        return self.table() if callable(self.table) else self.table
 
     def __call__(self, **given: Any) -> None:
         group = self.make(**{name: given.pop(name) for name in self.options})

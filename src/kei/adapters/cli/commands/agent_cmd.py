@@ -88,19 +88,21 @@ def _append(
         _say(done.message)
 
 
-_LINEAGE: Final = {  # AgentForked's field: its option
-    "parent_agent_id": text_option("--parent", "ID", "Parent agent id."),
-    "parent_branch": text_option("--parent-branch", "BRANCH", "Parent branch."),
-    "spec_sha": text_option("--spec-sha", "SHA", "Spec hash."),
-    "worktree": text_option("--worktree", "DIR", "Worktree path."),
-    "dna": text_option("--dna", "DNA", "The agent's DNA (unique)."),
-    "creator": text_option("--creator", "DNA", "DNA or id of the spawner."),
-    "fork_parent": text_option("--fork-parent", "DNA", "DNA forked from."),
-}
+def _lineage() -> dict[str, Any]:
+    """AgentForked's lineage fields and their options, made when ``fork`` is built."""
+    return {
+        "parent_agent_id": text_option("--parent", "ID", "Parent agent id."),
+        "parent_branch": text_option("--parent-branch", "BRANCH", "Parent branch."),
+        "spec_sha": text_option("--spec-sha", "SHA", "Spec hash."),
+        "worktree": text_option("--worktree", "DIR", "Worktree path."),
+        "dna": text_option("--dna", "DNA", "The agent's DNA (unique)."),
+        "creator": text_option("--creator", "DNA", "DNA or id of the spawner."),
+        "fork_parent": text_option("--fork-parent", "DNA", "DNA forked from."),
+    }
 
 
 @agent_app.command("fork")
-@option_group("lineage", _LINEAGE, dict)
+@option_group("lineage", _lineage, dict)
 def fork(
     ctx: typer.Context,
     agent_id: Id,
