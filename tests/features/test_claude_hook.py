@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -283,3 +284,53 @@ def test_a_fork_landing_between_the_two_reads_is_not_a_dna_collision(
         ledger.store, "stream_version", lambda s: 0 if s == "agent/toolu_race" else real(s)
     )
     assert ensure_forked(ledger, request) == 0
+
+
+def _as_claude_code_runs_it(hook: Hook, body: dict[str, Any], *flags: str) -> str:
+    """``python -m kei hook claude-code`` in a real process, as ``kei hooks install``
+    writes it; the ``-X importtime`` lines it printed."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "kei", "hook", "claude-code", *flags],
+        env=cli_env(hook.home, hook.url),
+        input=json.dumps(body).encode(),
+        capture_output=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, b"")
+    return done.stderr.decode()
+
+
+def test_the_bare_hook_command_skips_typer_and_records_what_typers_path_does(
+    hook: Hook, tmp_path: Path
+) -> None:
+    imports = _as_claude_code_runs_it(hook, hook.payload("pre_task"))
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in imports.splitlines()}
+    assert {"typer", "rich", "kei.adapters.cli.app"}.isdisjoint(loaded)
+    fast = hook.stream(TASK_ID)
+    # the same payload through typer (a global option after the command) on a twin ledger
+    twin = Hook(tmp_path / "twin-home", f"sqlite:///{tmp_path / 'twin.db'}", hook.repo)
+    twin.run("init")
+    assert "typer" in {
+        line.rsplit("|", 1)[-1].strip()
+        for line in _as_claude_code_runs_it(
+            twin, twin.payload("pre_task"), "--db", twin.url
+        ).splitlines()
+    }
+    assert [p.agent_id for p in fast] == [p.agent_id for p in twin.stream(TASK_ID)] == [TASK_ID]
+    assert fast[0] == twin.stream(TASK_ID)[0]
+    assert hook.log_lines() == twin.log_lines() == []
+
+
+def test_the_bare_hook_command_exits_0_when_kei_home_is_a_file(hook: Hook, tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    body = hook.payload("pre_task")
+    done = subprocess.run(
+        [sys.executable, "-m", "kei", "hook", "claude-code"],
+        env={**cli_env(hook.home, hook.url), "KEI_HOME": str(not_a_folder)},
+        input=json.dumps(body).encode(),
+        capture_output=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, b"")
+    assert "agent.forked" not in hook.types()

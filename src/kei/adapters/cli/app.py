@@ -137,7 +137,7 @@ def main_options(
         ),
     ] = False,
 ) -> None:
-    from kei.adapters.cli.context import Globals
+    from kei.adapters.cli.global_options import Globals
     from kei.adapters.cli.output import route_warnings
 
     ctx.obj = Globals(db=db, key=key, synchronous=synchronous, verbose=verbose)

@@ -9,20 +9,20 @@ loads only what it uses (``kei --help`` and ``kei models`` never load a store).
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import typer
-from msgspec import Struct
 
 from kei.adapters.cli import config
 from kei.adapters.cli.exits import ExitTable, exit_code_for
+from kei.adapters.cli.global_options import Globals
 from kei.adapters.cli.limits import too_long
-from kei.adapters.cli.output import Lines, print_error, stdout_closed_ok
-from kei.errors import InputError, KeiError
+from kei.adapters.cli.lines import Lines
+from kei.adapters.cli.output import print_error, stdout_closed_ok
+from kei.errors import KeiError
 
 if TYPE_CHECKING:
     from kei.app.ledger.ledger import Ledger
@@ -30,31 +30,6 @@ if TYPE_CHECKING:
 
 _Service = TypeVar("_Service")
 _Service_co = TypeVar("_Service_co", covariant=True)
-
-
-class Globals(Struct):
-    db: str | None = None
-    key: str | None = None
-    synchronous: str | None = None
-    verbose: bool = False
-
-    def settings(self) -> config.Settings:
-        """The resolved settings; an empty ``--db``/``--key``/``--sqlite-sync`` or a
-        ``KEI_HOME`` that is not a folder is refused here, never silently replaced by a
-        default."""
-        given = (("--db", self.db), ("--key", self.key), ("--sqlite-sync", self.synchronous))
-        for flag, value in given:
-            if value is not None and not value.strip():
-                raise InputError(
-                    f"{flag} is empty", hint=f"give a value, or leave {flag} out for the default"
-                )
-        settings = config.resolve(
-            os.environ, db=self.db, key=self.key, synchronous=self.synchronous
-        )
-        warning = config.check_home(settings.home)  # a file there: InputError
-        if warning:
-            stderr().print(f"kei: WARNING: {warning}", markup=False)
-        return settings
 
 
 def command_group(name: str, help: str) -> tuple[typer.Typer, Callable[[typer.Typer], None]]:

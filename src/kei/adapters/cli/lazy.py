@@ -77,7 +77,7 @@ Entry = Lazy | Group
 def _late_global(ctx: Context, param: Parameter, value: Any) -> Any:
     """A global option given after the command: set it on the root's ``Globals``,
     refusing one already given before the command (which value was meant is unknown)."""
-    from kei.adapters.cli.context import Globals
+    from kei.adapters.cli.global_options import Globals
 
     if value is None or value is False:
         return value

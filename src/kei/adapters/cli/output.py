@@ -17,13 +17,14 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Final, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 from kei.adapters.cli.exits import Exit, exit_code_for
 from kei.adapters.cli.limits import check_text, too_long
+from kei.adapters.cli.lines import Lines
 from kei.app.json_form import json_form
 from kei.errors import KeiError
 
@@ -193,19 +194,6 @@ def _stdout_console() -> Console:
     from rich.console import Console
 
     return Console(highlight=False, soft_wrap=True)
-
-
-# What rich strips from text it prints (bell, backspace, vertical tab, form feed, CR):
-_CONTROL: Final = dict.fromkeys((7, 8, 11, 12, 13))
-
-
-class Lines:
-    """Plain lines on stderr, as a rich console with ``markup=False`` prints them, without
-    loading rich: the messages of the fast write commands."""
-
-    def print(self, text: str, *, markup: bool = False) -> None:
-        sys.stderr.write(text.translate(_CONTROL) + "\n")
-        sys.stderr.flush()
 
 
 def _usage_error(exc: ClickException) -> None:

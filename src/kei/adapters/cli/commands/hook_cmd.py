@@ -56,17 +56,9 @@ def claude_code(ctx: typer.Context) -> None:
 
     What could not be recorded is one line in $KEI_HOME/hook.log.
     """
-    from kei.adapters.hooks.run import HookTarget, run_claude_hook
+    from kei.adapters.cli.hook_entry import claude_code as record
 
-    g = globals_of(ctx)
-
-    def target() -> HookTarget:
-        s = g.settings()
-        return HookTarget(s.home, s.db_url, s.key_path(), s.synchronous, s.retry)
-
-    # KEI_HOME as config.resolve reads it, for a failure before the settings resolve
-    fallback = Path(os.environ.get("KEI_HOME") or Path.home() / ".kei").expanduser()
-    run_claude_hook(sys.stdin.buffer, target, fallback)
+    record(globals_of(ctx))
 
 
 def _install(settings: Settings) -> Settings:

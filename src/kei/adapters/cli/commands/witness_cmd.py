@@ -35,7 +35,7 @@ DEFAULT_KEY = "witness.key"
 def _key_path(ctx: typer.Context, key: Path | None) -> Path:
     if key is not None:
         return key
-    from kei.adapters.cli.context import Globals
+    from kei.adapters.cli.global_options import Globals
 
     globals_ = ctx.find_object(Globals)
     if globals_ is None:  # pragma: no cover - the app always sets it
