@@ -29,7 +29,7 @@ MOMENT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 # Commands whose answer is the data itself (a file, a key, a filtered stream), not a
 # report about it; the story `kei demo` tells; the hook and the MCP server.
 NO_JSON = {
-    ("checkpoint",), ("verify-proof",), ("demo",), ("keys", "export"), ("events", "export"),
+    ("checkpoint",), ("demo",), ("keys", "export"), ("events", "export"),
     ("leaks", "substitute"), ("witness", "init"), ("witness", "vkey"), ("witness", "cosign"),
     ("hook", "claude-code"),  # a hook prints nothing, by contract
     ("mcp", "serve"),  # stdout speaks MCP

@@ -228,6 +228,24 @@ def test_prove_and_verify_proof_round_trip(
         code=Exit.FINDINGS,
     )  # fmt: skip
     assert bad.stderr.startswith("kei: error: the proof does not hold")  # type: ignore[attr-defined]
+    answers = [
+        json.loads(offline(*args, "--vkey", vkey, "--json", code=code).stdout)  # type: ignore[attr-defined]
+        for args, code in (
+            (("verify-proof", str(tmp_path / "inc.json"), "--checkpoint", str(old)), Exit.OK),
+            (("verify-proof", str(tmp_path / "inc.json"), "--checkpoint", str(new)), Exit.FINDINGS),
+            (("verify-proof", str(tmp_path / "con.json"), "--checkpoint", str(new), "--from",
+              str(old)), Exit.OK),
+        )
+    ]  # fmt: skip
+    assert [(a["ok"], a["proof"], a["tree_size"]) for a in answers] == [
+        (True, "inclusion", 301), (False, "inclusion", 301), (True, "consistency", 341)
+    ]  # fmt: skip
+    assert (answers[0]["position"], answers[0]["leaf_index"], answers[0]["problem"]) == (
+        123,
+        122,
+        None,
+    )
+    assert answers[1]["problem"] and answers[2]["old_size"] == 301
     doc["hashes"][0] = base64.b64encode(bytes(32)).decode()
     (tmp_path / "bad.json").write_text(json.dumps(doc))
     offline(

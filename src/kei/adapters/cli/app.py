@@ -12,7 +12,7 @@ group's own; ``tests/cli/test_lazy_cli.py`` checks).
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 import typer
 
@@ -91,7 +91,7 @@ COMMANDS: Final[dict[str, Lazy | Group]] = {
 class KeiGroup(LazyGroup):
     """The root group: its commands are :data:`COMMANDS`."""
 
-    def __init__(self, **attrs: object) -> None:
+    def __init__(self, **attrs: Any) -> None:
         super().__init__(table=COMMANDS, **attrs)
 
 

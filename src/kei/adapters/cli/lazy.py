@@ -215,15 +215,13 @@ class _Leaves(_LoadedOnUse):
         return self.infos, self.others, self.loaded
 
 
-_BUILT: dict[str, TyperGroup] = {}
-
-
 class _Commands(_LoadedOnUse):
     """A group's commands by name, each loaded on first access; while ``listing``
     (help, completion), a stub carrying the table's help stands in."""
 
-    def __init__(self, table: Mapping[str, Entry]) -> None:
+    def __init__(self, table: Mapping[str, Entry], built: dict[str, TyperGroup]) -> None:
         self.table = table
+        self.built = built  # modules' commands, built once, shared by the root's groups
         self.loaded: dict[str, Command] = {}
         self.listing = False
 
@@ -232,9 +230,11 @@ class _Commands(_LoadedOnUse):
         if self.listing:
             return TyperCommand(name=name, help=entry.help, short_help=entry.help)
         if isinstance(entry, Group):  # its own commands get the global options
-            self.loaded[name] = LazyGroup(name=name, table=entry.commands, help=entry.help)
+            self.loaded[name] = LazyGroup(
+                name=name, table=entry.commands, help=entry.help, built=self.built
+            )
             return self.loaded[name]
-        return self._keep(name, _built(entry.module, _BUILT).commands[name])
+        return self._keep(name, _built(entry.module, self.built).commands[name])
 
     def _sources(self) -> tuple[Iterable[str], ...]:
         return self.table, self.loaded
@@ -243,13 +243,20 @@ class _Commands(_LoadedOnUse):
 class LazyGroup(TyperGroup):
     """A typer group over a table of lazily loaded commands (see the module docstring)."""
 
-    def __init__(self, *, table: Mapping[str, Entry] | None = None, **attrs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        table: Mapping[str, Entry] | None = None,
+        built: dict[str, TyperGroup] | None = None,
+        **attrs: Any,
+    ) -> None:
         attrs.setdefault("no_args_is_help", True)
         super().__init__(**attrs)
-        self.commands = _Commands(table if table is not None else {})
+        self.built: dict[str, TyperGroup] = {} if built is None else built
+        self.commands = _Commands(table if table is not None else {}, self.built)
 
     def set_table(self, table: Mapping[str, Entry]) -> None:
-        self.commands = _Commands(table)
+        self.commands = _Commands(table, self.built)
 
     def format_help(self, ctx: Context, formatter: Any) -> None:
         with self._listing():

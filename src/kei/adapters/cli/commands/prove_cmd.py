@@ -18,6 +18,7 @@ import typer
 from kei.adapters.cli.context import command_group, handled, open_ledger, stderr
 from kei.adapters.cli.limits import INT64_MAX
 from kei.adapters.cli.options import JsonObject
+from kei.adapters.cli.output import json_line
 from kei.errors import InputError, VerificationError
 
 if TYPE_CHECKING:
@@ -39,6 +40,19 @@ def _checkpoint(path: Path) -> Checkpoint:
     from kei.domain.log.checkpoint import parse_checkpoint
 
     return parse_checkpoint(read_checkpoint_file(path))
+
+
+def _verdict(proof: Proof, cp: Checkpoint, problem: str | None) -> dict[str, object]:
+    """``verify-proof --json``: whether the proof holds, and what it proves."""
+    from kei.domain.log.proofs import ConsistencyProof
+
+    what: dict[str, object] = (
+        {"proof": "consistency", "old_size": proof.old_size}
+        if isinstance(proof, ConsistencyProof)
+        else {"proof": "inclusion", "position": proof.position, "leaf_index": proof.leaf_index}
+    )
+    return {"ok": problem is None, **what, "tree_size": proof.tree_size,
+            "origin": cp.origin, "problem": problem}  # fmt: skip
 
 
 def _emit(proof: Proof, as_json: bool) -> None:
@@ -121,6 +135,7 @@ def verify_proof(
         Path | None,
         typer.Option("--from", metavar="OLD", help="The older checkpoint (consistency proofs)."),
     ] = None,
+    as_json: JsonObject = False,
 ) -> None:
     """Check a proof against a signed checkpoint and a verifier key, without the database."""
     from kei.adapters.cli.proof_args import LOG_KEYS, read_proof, read_vkeys
@@ -142,6 +157,8 @@ def verify_proof(
                 "a consistency proof needs the old checkpoint", hint="pass --from OLD.ckpt"
             )
         problem = check_proof(proof, cp, vkeys, old)
+        if as_json:  # also when it does not hold: then exit 1, the reason on stderr too
+            json_line(_verdict(proof, cp, problem))
         if problem:
             raise VerificationError(f"the proof does not hold: {problem}", kind="proof")
         what = (
