@@ -11,7 +11,7 @@ import pytest
 from kei.adapters.files.leaks import SHIPPED_FILE
 from kei.adapters.files.toml import read_shipped_toml
 from kei.domain.leaks.matrix import Matrix
-from kei.domain.leaks.rules import compile_pattern
+from kei.domain.leaks.patterns import compile_pattern
 from kei.errors import LeakMatrixError
 
 

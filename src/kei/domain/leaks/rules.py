@@ -33,12 +33,17 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from collections import Counter
 from collections.abc import Iterator, Mapping
 
 from msgspec import Struct, field
 
+from kei.domain.leaks.patterns import (
+    compile_pattern,
+    pattern_flags,
+    python_pattern,
+    translate_replacement,
+)
 from kei.domain.leaks.prefilter import parse_tree, required_literals
 from kei.domain.values.dates import iso_date
 from kei.errors import LeakMatrixError
@@ -54,7 +59,6 @@ __all__ = [
     "parse_rules",
     "pattern_where",
     "shannon_entropy",
-    "translate_replacement",
 ]
 
 CATEGORIES = ("patent-ip", "secret", "personal", "internal-infra", "private-project")
@@ -66,8 +70,6 @@ _RULE_KEYS = {"id", "pattern", "category", "severity", "substitute_with", "scope
 # Patterns as text, compiled (and kept, by ``re``'s own cache) on the first parse: the
 # shipped rules load from their derived table without them.
 _ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}"
-_RUST_REF = r"\$(?:\$|\{([^}]*)\}|([A-Za-z0-9_]+))"
-_RUST_NAMED_GROUP = r"(?<!\\)((?:\\\\)*)\(\?<(?=[A-Za-z_])"
 _SHOWN = 60
 
 
@@ -240,7 +242,7 @@ def _parse_rule(entry: object, index: int, source: str, compiled: bool) -> Rule:
     severity = _choice(entry["severity"], SEVERITIES, f"{where} 'severity'")
     at = pattern_where(source, rid)
     python = python_pattern(entry["pattern"], at)
-    flags = _flags(python, at)
+    flags = pattern_flags(python, at)
     shape = Shape(python, re.MULTILINE)
     low = min_width(shape)
     late = not compiled and severity != "substitute" and low > 0
@@ -286,83 +288,6 @@ def min_width(shape: Shape) -> int:
     except Exception:  # a parser change only costs speed, never a match
         return 0
     return int(low) if isinstance(low, int) and 0 <= low < 1 << 20 else 0
-
-
-def python_pattern(pattern: object, where: str) -> str:
-    """The pattern in Python's syntax: a Rust ``(?<name>`` group becomes ``(?P<name>``."""
-    if not isinstance(pattern, str) or not pattern or len(pattern) > LIMITS.max_leak_pattern_chars:
-        raise LeakMatrixError(
-            f"{where}: expected a non-empty regex of at most {LIMITS.max_leak_pattern_chars} chars"
-        )
-    return re.sub(_RUST_NAMED_GROUP, r"\1(?P<", pattern)
-
-
-def _flags(python: str, where: str) -> int:
-    """The pattern parsed as ``re.compile`` parses it (with the same refusals): the
-    flags the compiled pattern will have."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            return int(parse_tree(python, re.MULTILINE).state.flags) | re.MULTILINE
-    except (re.error, FutureWarning, DeprecationWarning) as exc:
-        raise _not_valid(exc, where) from None
-
-
-def _not_valid(exc: Exception, where: str) -> LeakMatrixError:
-    detail = exc.msg if isinstance(exc, re.error) else "ambiguous syntax"
-    pos = f" at offset {exc.pos}" if isinstance(exc, re.error) and exc.pos is not None else ""
-    return LeakMatrixError(
-        f"{where}: not a valid regex ({detail}{pos})",
-        hint="kei compiles patterns with Python's re; Rust-only syntax such as \\p{..} "
-        "or [[:alpha:]] is not supported",
-    )
-
-
-def compile_pattern(pattern: object, where: str) -> re.Pattern[str]:
-    """Compile once; a Rust ``(?<name>`` group becomes Python's ``(?P<name>``."""
-    python = python_pattern(pattern, where)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            regex = re.compile(python, re.MULTILINE)
-    except (re.error, FutureWarning, DeprecationWarning) as exc:
-        raise _not_valid(exc, where) from None
-    if regex.search("") is not None:
-        raise LeakMatrixError(f"{where}: matches the empty string, so it would fire on every text")
-    return regex
-
-
-def translate_replacement(rust: str, regex: re.Pattern[str], where: str) -> str:
-    """Rust's ``$1`` / ``$name`` / ``${name}`` / ``$$`` as a Python ``re`` template.
-
-    Like Rust, ``$name`` takes the longest run of ``[A-Za-z0-9_]`` (so ``$1a`` names the
-    group ``1a``; write ``${1}a``), and a ``$`` that starts no reference is a literal.
-    Unlike Rust, which substitutes "" for a group that does not exist, kei refuses it.
-    """
-    out: list[str] = []
-    last = 0
-    for m in re.finditer(_RUST_REF, rust):
-        out.append(rust[last : m.start()].replace("\\", "\\\\"))
-        last = m.end()
-        name = m.group(1) if m.group(1) is not None else m.group(2)
-        if name is None:
-            out.append("$")
-        elif not name:
-            out.append("${}")
-        else:
-            out.append(f"\\g<{_group(name, regex, where)}>")
-    out.append(rust[last:].replace("\\", "\\\\"))
-    return "".join(out)
-
-
-def _group(name: str, regex: re.Pattern[str], where: str) -> str:
-    if name.isdigit():
-        if int(name) > regex.groups:
-            raise LeakMatrixError(f"{where}: group ${name} does not exist in the pattern")
-        return str(int(name))
-    if name not in regex.groupindex:
-        raise LeakMatrixError(f"{where}: group {name!r} does not exist in the pattern")
-    return name
 
 
 def _scopes(value: object, where: str) -> tuple[str, ...]:
