@@ -115,7 +115,8 @@ def test_catalog_prices_tokens_and_stores_the_entry(kei: Kei, store_url: str, ho
     done = kei("cost", "record", "a1", "--provider", "anthropic", "--model", "sonnet",
                "--tokens-in", "100000", "--tokens-out", "50000", "--cache-read-tokens", "7",
                "--json")  # fmt: skip
-    assert json.loads(done.stdout)["micro_cents"] == 105_000_000
+    # 99,993 uncached input at $3/Mtok + 7 cache reads at $0.30 + 50,000 output at $15
+    assert json.loads(done.stdout)["micro_cents"] == 29_997_900 + 210 + 75_000_000
     stored = payload(store_url, "agent/a1", 2)
     model = load_catalog(home).get("claude-sonnet-4-6")
     assert stored["price_entry_id"] == "claude-sonnet-4-6"
@@ -187,8 +188,8 @@ def test_refused_commands_leave_the_log_unchanged(kei: Kei, store_url: str) -> N
           "--micro-cents", "1"], "not both"),
         (["record", "a1", "--provider", "p", "--model", "m", "--tokens-in", "5"],
          "both --tokens-in and --tokens-out"),
-        (["record", "a1", "--provider", "p", "--model", "nope", "--tokens-in", "5",
-          "--tokens-out", "5"], "unknown model 'nope'"),
+        (["record", "a1", "--provider", "anthropic", "--model", "sonnet", "--tokens-in", "5",
+          "--tokens-out", "5", "--cache-read-tokens", "6"], "input_tokens (5), which include"),
         (["record", "a1", "--provider", "openai", "--model", "sonnet", "--tokens-in", "5",
           "--tokens-out", "5"], "is a anthropic model in the catalog, not openai"),
         (["record", "a1", "--provider", "p", "--model", "m", "--tokens-in", "-1",
@@ -271,3 +272,75 @@ def test_tree_and_report_agree_on_what_the_catalog_vouches_for(
     assert both(Catalog(())) == ([1, 2], [1, 2])
     tree = json.loads(kei("agent", "tree", "a1", "--json").stdout.splitlines()[1])
     assert (tree["id"], tree["unverified_events"]) == ("kid", 1)
+
+
+def test_record_prices_every_tier_and_the_log_reproduces_it(
+    kei: Kei, store_url: str, home: Path
+) -> None:
+    """Opus: 1,000 uncached input, 20,000 written for 5 minutes, 10,000 for an hour,
+    100,000 read, 2,000 output; the stored usage and entry price it again exactly."""
+    done = kei("cost", "record", "a1", "--provider", "anthropic", "--model", "opus",
+               "--tokens-in", "131000", "--tokens-out", "2000", "--cache-read-tokens", "100000",
+               "--cache-write-5m-tokens", "20000", "--cache-write-1h-tokens", "10000",
+               "--json")  # fmt: skip
+    micro = 500_000 + 12_500_000 + 10_000_000 + 5_000_000 + 5_000_000
+    assert json.loads(done.stdout)["micro_cents"] == micro
+    stored = payload(store_url, "agent/a1", 2)
+    assert stored["usage"]["cache_write_tokens"] == 30_000
+    assert stored["usage"]["cache_write_1h_tokens"] == 10_000
+    assert stored["unpriced"] is False
+    catalog = load_catalog(home)
+    entry = catalog.get(stored["price_entry_id"])
+    assert entry.price_digest == stored["price_entry_hash"]
+    from kei.domain.events import TokenUsage
+
+    usage = TokenUsage(**stored["usage"])
+    assert catalog.quote(entry.id, usage).micro_cents == stored["micro_cents"] == micro
+
+
+def test_the_issues_example_is_279_thousandths_of_a_dollar(kei: Kei) -> None:
+    done = kei("cost", "record", "a1", "--provider", "anthropic", "--model", "sonnet",
+               "--tokens-in", "120000", "--tokens-out", "9000", "--cache-read-tokens", "80000",
+               "--json")  # fmt: skip
+    assert json.loads(done.stdout)["usd"] == "0.279"
+
+
+def test_cache_write_flags_must_agree(kei: Kei, store_url: str) -> None:
+    before = count(store_url)
+    refused = kei("cost", "record", "a1", "--provider", "anthropic", "--model", "sonnet",
+                  "--tokens-in", "100", "--tokens-out", "1", "--cache-write-tokens", "30",
+                  "--cache-write-5m-tokens", "10", "--cache-write-1h-tokens", "10", code=2)  # fmt: skip
+    assert "is not --cache-write-tokens (30)" in refused.stderr
+    assert count(store_url) == before
+    kei("cost", "record", "a1", "--provider", "anthropic", "--model", "sonnet",
+        "--tokens-in", "100", "--tokens-out", "1", "--cache-write-tokens", "30",
+        "--cache-write-5m-tokens", "10")  # fmt: skip
+    usage = payload(store_url, "agent/a1", 2)["usage"]
+    assert (usage["cache_write_tokens"], usage["cache_write_1h_tokens"]) == (30, 20)
+
+
+def test_a_model_without_a_price_is_recorded_unpriced(kei: Kei, store_url: str) -> None:
+    done = kei("cost", "record", "a1", "--provider", "p", "--model", "nope",
+               "--tokens-in", "5", "--tokens-out", "5", "--json")  # fmt: skip
+    answer = json.loads(done.stdout)
+    assert answer["unpriced"] is True and answer["micro_cents"] is None
+    assert answer["usd"] is None
+    assert "kei: no price for 'nope'; recorded as unpriced. Add it with" in done.stderr
+    stored = payload(store_url, "agent/a1", 2)
+    assert stored["unpriced"] is True and stored["micro_cents"] == 0
+    assert stored.get("price_entry_id") is None
+    assert stored["usage"]["input_tokens"] == 5
+    plain = kei("cost", "record", "a1", "--provider", "p", "--model", "nope",
+                "--tokens-in", "1", "--tokens-out", "1")  # fmt: skip
+    assert "agent/a1:3: unpriced;" in plain.stderr
+
+
+def test_amend_takes_the_tier_counts(kei: Kei, store_url: str) -> None:
+    kei("cost", "record", "a1", "--provider", "anthropic", "--model", "sonnet",
+        "--tokens-in", "120000", "--tokens-out", "9000")  # fmt: skip
+    fixed = kei("cost", "amend", "agent/a1:2", "--tokens-in", "120000", "--tokens-out", "9000",
+                "--cache-read-tokens", "80000", "--json")  # fmt: skip
+    assert json.loads(fixed.stdout)["micro_cents"] == 27_900_000
+    amended = payload(store_url, "agent/a1", 3)
+    assert amended["usage"]["cache_read_tokens"] == 80_000
+    assert amended["price_entry_id"] == "claude-sonnet-4-6"

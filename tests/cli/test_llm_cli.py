@@ -176,11 +176,17 @@ def test_chat_json_is_one_object(kei: Kei, store_url: str) -> None:
     assert completed["micro_cents"] is None and completed.get("price_entry_id") is None
 
 
-def test_an_unpriced_call_for_an_agent_records_no_cost(kei: Kei, store_url: str) -> None:
+def test_an_unpriced_call_for_an_agent_records_an_unpriced_cost(kei: Kei, store_url: str) -> None:
     result = kei("llm", "chat", "--model", "llama3:8b", "--agent", "a1", "hi")
-    assert "no cost recorded for agent a1" in result.stderr
-    assert [e["type"] for e in llm_events(store_url)] == ["llm.route.decided",
-                                                          "llm.call.completed"]  # fmt: skip
+    assert "cost for agent a1 recorded as unpriced" in result.stderr
+    assert "no token price for 'llama3:8b'" in result.stderr
+    events = llm_events(store_url)
+    assert [e["type"] for e in events] == ["llm.route.decided", "llm.call.completed",
+                                           "cost.recorded"]  # fmt: skip
+    cost = events[-1]
+    assert (cost["agent_id"], cost["model"], cost["micro_cents"], cost["unpriced"]) == (
+        "a1", "llama3:8b", 0, True)  # fmt: skip
+    assert cost.get("price_entry_id") is None
 
 
 @pytest.mark.parametrize(

@@ -152,3 +152,33 @@ def test_broken_user_catalog_is_one_line_naming_the_file(tmp_path: Path) -> None
     result = kei(["models", "providers"], cli_env(tmp_path))
     assert result.returncode == 1
     assert f"{path}: model 'gpt-4o' field 'status': expected one of" in result.stderr
+
+
+def test_price_shows_the_tier_breakdown(tmp_path: Path) -> None:
+    """The issue's Sonnet example: 120,000 input of which 80,000 cache reads, 9,000 output."""
+    args = ("price", "sonnet", "--input-tokens", "120000", "--output-tokens", "9000",
+            "--cache-read-tokens", "80000")  # fmt: skip
+    (obj,) = lines(run(tmp_path, *args, "--json"))
+    assert obj["micro_cents"] == 27_900_000 and obj["usd"] == "0.279"
+    assert obj["long_context"] is False
+    assert [(t["tier"], t["tokens"], t["rate_per_mtok_micro_cents"], t["rate_per_mtok_usd"],
+             t["micro_cents"], t["usd"]) for t in obj["tiers"]] == [
+        ("input", 40_000, 300_000_000, "3.00", 12_000_000, "0.12"),
+        ("cache_read", 80_000, 30_000_000, "0.30", 2_400_000, "0.024"),
+        ("output", 9_000, 1_500_000_000, "15.00", 13_500_000, "0.135"),
+    ]  # fmt: skip
+    assert obj["pricing"]["cache_read_per_mtok_micro_cents"] == 30_000_000
+    text = run(tmp_path, *args).stdout.splitlines()
+    assert text[0].startswith("claude-sonnet-4-6: 27900000 µ¢")
+    assert text[1:] == [
+        "  input: 40000 tokens x $3/Mtok = 12000000 µ¢",
+        "  cache_read: 80000 tokens x $0.3/Mtok = 2400000 µ¢",
+        "  output: 9000 tokens x $15/Mtok = 13500000 µ¢",
+    ]
+
+
+def test_price_refuses_cache_counts_beyond_the_input(tmp_path: Path) -> None:
+    result = run(tmp_path, "price", "sonnet", "--input-tokens", "10", "--output-tokens", "0",
+                 "--cache-read-tokens", "11")  # fmt: skip
+    assert result.exit_code != 0
+    assert "input_tokens (10), which include them" in result.stderr

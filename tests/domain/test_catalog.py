@@ -155,7 +155,7 @@ BAD = [
     ("float-rate", entry("m", pricing={"input_per_mtok_micro": 1.5}), r"field 'pricing.input_per_mtok_micro': expected an integer"),
     ("negative-rate", entry("m", 0, -1), "pricing.output_per_mtok_micro"),
     ("bool-rate", entry("m", True), "pricing.input_per_mtok_micro"),
-    ("placeholder-not-zero", entry("m", 5, pricing={"status": "placeholder"}), "both rates 0"),
+    ("placeholder-not-zero", entry("m", 5, pricing={"status": "placeholder"}), "every rate 0"),
     ("verified-without-date",
      entry("m", 1, pricing={"status": "verified", "source_url": "https://x.test"}),
      "needs source_url and verified_at"),

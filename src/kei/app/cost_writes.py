@@ -9,13 +9,18 @@ amendment of one target counts nothing), so ``kei cost record`` answers with the
 total without catching a read model up or loading SQLAlchemy.
 
 Pricing (:func:`price_request`): an explicit amount is stored as given, with no price
-entry; tokens without an amount are priced from the catalog (``Catalog.price``), and
-the event names the entry that produced the amount (model id and ``Model.price_digest``).
+entry; tokens without an amount are priced from the catalog tier by tier
+(``Catalog.quote``: input, cache writes and reads, output, reasoning, long context),
+and the event names the entry that produced the amount (model id and
+``Model.price_digest``, which covers every tier's rate). A model the catalog does not
+know is recorded as *unpriced* (``unpriced`` true, ``micro_cents`` 0), with a one-line
+note saying how to add its price; it is not refused.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from msgspec import Struct
 
@@ -23,7 +28,7 @@ from kei.app.agent_writes import agent_state, agent_stream
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.retrying import retry_write
 from kei.domain.agents.rules import decide_cost
-from kei.domain.catalog.catalog import Catalog
+from kei.domain.catalog.catalog import Catalog, Quote
 from kei.domain.events import CostAmended, CostRecorded, TokenUsage
 from kei.domain.log.recorded import RecordedEvent
 from kei.errors import InputError
@@ -32,33 +37,51 @@ COST_TYPES = frozenset({"cost.recorded", "cost.amended"})
 
 
 class Charge(Struct, frozen=True):
-    """An amount and the catalog entry that priced it (both None when given by hand)."""
+    """An amount and the catalog entry that priced it (both None when given by hand);
+    ``unpriced`` when the catalog had no price, with the ``note`` to show."""
 
     micro_cents: int
     entry_id: str | None = None
     entry_hash: str | None = None
+    unpriced: bool = False
+    note: str | None = None
+    quote: Quote | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """The cost event fields this charge fills."""
+        return {"micro_cents": self.micro_cents, "price_entry_id": self.entry_id,
+                "price_entry_hash": self.entry_hash, "unpriced": self.unpriced}  # fmt: skip
 
 
 def price_request(
     catalog: Catalog, provider: str, model: str, usage: TokenUsage, micro: int | None
 ) -> Charge:
-    """The amount to store: ``micro`` as given, else the catalog's price of ``usage``."""
+    """The amount to store: ``micro`` as given, else the catalog's price of ``usage``,
+    else (a model the catalog does not know) an unpriced charge."""
     if micro is not None:
         return Charge(micro)
-    tin, tout = usage.input_tokens, usage.output_tokens
-    if tin is None or tout is None:
+    if usage.input_tokens is None or usage.output_tokens is None:
         raise InputError(
             "no amount: give --micro-cents (or --cents), or both --tokens-in and --tokens-out "
             "to price the call from the catalog"
         )
-    entry = catalog.get(model)
+    entry = catalog.find(model)
+    if entry is None:
+        return Charge(0, unpriced=True, note=no_price_note(model))
     if entry.provider != provider:
         raise InputError(
             f"model {model!r} is a {entry.provider} model in the catalog, not {provider}",
             hint="fix --provider, or give the amount with --micro-cents",
         )
-    quote = catalog.price(model, tin, tout)
-    return Charge(quote.micro_cents, entry.id, entry.price_digest)
+    quote = catalog.quote(model, usage)
+    return Charge(quote.micro_cents, entry.id, entry.price_digest, quote=quote)
+
+
+def no_price_note(model: str) -> str:
+    """The one line said when a cost is recorded unpriced."""
+    return (f"no price for {model!r}; recorded as unpriced. Add it with a [[models]] entry "
+            "in $KEI_HOME/models.toml (see `kei models list` and docs/cli.md), or give "
+            "the amount with --micro-cents")  # fmt: skip
 
 
 def record_cost(ledger: Ledger, request: CostRecorded) -> RecordedEvent:

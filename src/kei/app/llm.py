@@ -11,7 +11,9 @@ Steps of :meth:`LlmService.chat`:
    ``micro_cents`` None. A count the backend left unknown is priced only when its rate
    is 0, so an unknown is never priced as zero tokens of a paid model.
 4. For a call made for an agent, also append a ``cost.recorded`` on the agent's stream
-   (``CostService``), so cost reports include it; an unpriced call records no cost.
+   (``CostService``), so cost reports include it; an unpriced call (a model the catalog
+   does not price, or an unknown count) records an *unpriced* cost (``unpriced`` true,
+   ``micro_cents`` 0) and says so in a note.
 
 A call that fails (no route, refused, timed out, cut mid-stream, interrupted, the
 caller's ``on_chunk`` raising) is still recorded: ``llm.call.completed`` with ``ok``
@@ -27,6 +29,7 @@ import uuid
 from collections.abc import Callable, Mapping
 
 from msgspec import Struct, field
+from msgspec.structs import replace
 
 from kei.adapters.llm.protocol import Completion, LlmBackend, Message, OnChunk, one_line
 from kei.adapters.llm.router import (
@@ -70,18 +73,25 @@ class CallResult(Struct, frozen=True):
 
 
 def price_call(catalog: Catalog, entry: Model | None, usage: TokenUsage) -> int | None:
-    """The call's price from the catalog, or None when it cannot be known (module rules)."""
+    """The call's price from the catalog, tier by tier (``Catalog.quote``), or None when
+    it cannot be known (module rules): a count the backend left unknown is priced only
+    when every rate it would be priced at is 0, and usage whose parts do not add up
+    (more cached tokens than input) is not priced."""
     if entry is None or entry.pricing.unit != "token":
         return None
-    p = entry.pricing
+    r = entry.pricing.rates(usage.input_tokens or 0)
     tin, tout = usage.input_tokens, usage.output_tokens
-    if tin is None and p.input_per_mtok_micro == 0:
-        tin = 0
-    if tout is None and p.output_per_mtok_micro == 0:
-        tout = 0
+    if tin is None and not (r.input or r.cache_write_5m or r.cache_write_1h or r.cache_read):
+        tin = (usage.cache_read_tokens or 0) + (usage.cache_write_tokens or 0)
+    if tout is None and not (r.output or r.reasoning):
+        tout = usage.reasoning_tokens or 0
     if tin is None or tout is None:
         return None
-    return catalog.price(entry.id, tin, tout).micro_cents
+    try:
+        known = replace(usage, input_tokens=tin, output_tokens=tout)
+        return catalog.quote(entry.id, known).micro_cents
+    except InputError:
+        return None
 
 
 def inventories_of(backends: Mapping[str, LlmBackend], capacity: Capacity) -> list[Inventory]:
@@ -178,18 +188,21 @@ class LlmService:
     ) -> tuple[str | None, tuple[str, ...]]:
         if agent_id is None:
             return None, ()
+        notes: tuple[str, ...] = ()
         if done.micro_cents is None or entry is None:
-            note = (f"no cost recorded for agent {agent_id}: the catalog has no token price "
-                    f"for {done.model!r} (or a token count is unknown)")  # fmt: skip
-            log.info("%s", note)
-            return None, (note,)
+            why = ("a token count is unknown" if entry is not None else
+                   f"the catalog has no token price for {done.model!r}")  # fmt: skip
+            notes = (f"cost for agent {agent_id} recorded as unpriced: {why}; add a price "
+                     "with a [[models]] entry in $KEI_HOME/models.toml",)  # fmt: skip
+            log.info("%s", notes[0])
         request = CostRecorded(
-            agent_id=agent_id, provider=entry.provider, model=entry.id,
-            micro_cents=done.micro_cents, usage=done.usage, price_entry_id=entry.id,
-            price_entry_hash=entry.price_digest,
+            agent_id=agent_id, provider=entry.provider if entry else "local",
+            model=entry.id if entry else done.model, micro_cents=done.micro_cents or 0,
+            usage=done.usage, price_entry_id=done.price_entry_id,
+            price_entry_hash=done.price_entry_hash, unpriced=done.micro_cents is None,
         )  # fmt: skip
         with CostService(self.ledger, seal_key=self._seal_key) as costs:
-            return costs.record(request), ()
+            return costs.record(request), notes
 
     def _check_agent(self, agent_id: str) -> None:
         if self.ledger.store.stream_version(agent_stream(agent_id)) == 0:

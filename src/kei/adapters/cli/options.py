@@ -12,7 +12,7 @@
   refuses anything else and the shell completes it); each mirrors a tuple the domain
   checks against, and ``tests/cli/test_cli_habits.py`` keeps the two equal.
 - Groups: :func:`option_group` declares options that go together once and hands them
-  to a command as one value; :data:`charge_options` are the seven token and amount
+  to a command as one value; :data:`charge_options` are the nine token and amount
   options of ``kei cost record`` and ``kei cost amend``, as one :class:`ChargeOptions`.
 
 Integers are bounded here as everywhere (``limits.py``): :func:`number` declares a
@@ -159,11 +159,30 @@ def _tokens(flag: str, help: str) -> Any:
     return number(flag, least=INT64_MIN, most=INT64_MAX, help=help)
 
 
-_TokensIn = Annotated[_Count, _tokens("--tokens-in", "Input tokens.")]
-_TokensOut = Annotated[_Count, _tokens("--tokens-out", "Output tokens.")]
-_CacheRead = Annotated[_Count, _tokens("--cache-read-tokens", "Cache-read tokens.")]
-_CacheWrite = Annotated[_Count, _tokens("--cache-write-tokens", "Cache-write tokens.")]
-_Reasoning = Annotated[_Count, _tokens("--reasoning-tokens", "Reasoning tokens.")]
+_TokensIn = Annotated[
+    _Count,
+    _tokens("--tokens-in", "Input tokens, all of them: cache reads and writes included "
+            "(OpenTelemetry GenAI; Anthropic's input_tokens leave them out)."),
+]  # fmt: skip
+_TokensOut = Annotated[_Count, _tokens("--tokens-out", "Output tokens, reasoning included.")]
+_CacheRead = Annotated[
+    _Count,
+    _tokens("--cache-read-tokens", "Input tokens read from the cache (part of --tokens-in)."),
+]
+_CacheWrite = Annotated[
+    _Count,
+    _tokens("--cache-write-tokens", "Input tokens written to the cache, 5-minute and 1-hour "
+            "(part of --tokens-in)."),
+]  # fmt: skip
+_CacheWrite5m = Annotated[
+    _Count, _tokens("--cache-write-5m-tokens", "Of the cache writes, those kept 5 minutes.")
+]
+_CacheWrite1h = Annotated[
+    _Count, _tokens("--cache-write-1h-tokens", "Of the cache writes, those kept 1 hour.")
+]
+_Reasoning = Annotated[
+    _Count, _tokens("--reasoning-tokens", "Reasoning tokens (part of --tokens-out).")
+]
 _Micro = Annotated[
     _Count,
     typer.Option(
@@ -183,29 +202,51 @@ _Cents = Annotated[
 
 
 class ChargeOptions(Struct, frozen=True):
-    """What a cost command was told about one model call: its token counts, and the
-    amount when it was given by hand (else the catalog prices the tokens)."""
+    """What a cost command was told about one model call: its token counts by tier (in
+    ``TokenUsage``'s convention), and the amount when it was given by hand (else the
+    catalog prices the tokens)."""
 
     tokens_in: int | None = None
     tokens_out: int | None = None
     cache_read: int | None = None
     cache_write: int | None = None
+    cache_write_5m: int | None = None
+    cache_write_1h: int | None = None
     reasoning: int | None = None
     micro_cents: int | None = None
     cents: int | None = None
 
     def usage(self) -> TokenUsage:
+        write, write_1h = self._writes()
         return TokenUsage(
             input_tokens=self.tokens_in,
             output_tokens=self.tokens_out,
             cache_read_tokens=self.cache_read,
-            cache_write_tokens=self.cache_write,
+            cache_write_tokens=write,
             reasoning_tokens=self.reasoning,
+            cache_write_1h_tokens=write_1h,
         )
+
+    def _writes(self) -> tuple[int | None, int | None]:
+        """All cache writes and the one-hour part, from any two of the three flags."""
+        total, short, long = self.cache_write, self.cache_write_5m, self.cache_write_1h
+        if short is None and long is None:
+            return total, None
+        if total is None:
+            return (short or 0) + (long or 0), long or 0
+        if long is None:
+            long = total - (short or 0)
+        if short is not None and short + long != total:
+            raise InputError(
+                f"--cache-write-5m-tokens ({short}) + --cache-write-1h-tokens ({long}) "
+                f"is not --cache-write-tokens ({total})"
+            )
+        return total, long
 
     @property
     def has_tokens(self) -> bool:
-        counts = (self.tokens_in, self.tokens_out, self.cache_read, self.cache_write)
+        counts = (self.tokens_in, self.tokens_out, self.cache_read, self.cache_write,
+                  self.cache_write_5m, self.cache_write_1h)  # fmt: skip
         return any(c is not None for c in (*counts, self.reasoning))
 
     def amount(self) -> int | None:
@@ -218,10 +259,11 @@ class ChargeOptions(Struct, frozen=True):
 _CHARGE_OPTIONS: dict[str, Any] = dict(
     zip(
         (f.name for f in fields(ChargeOptions)),
-        (_TokensIn, _TokensOut, _CacheRead, _CacheWrite, _Reasoning, _Micro, _Cents),
+        (_TokensIn, _TokensOut, _CacheRead, _CacheWrite, _CacheWrite5m, _CacheWrite1h,
+         _Reasoning, _Micro, _Cents),
         strict=True,
     )
-)
+)  # fmt: skip
 
 
 def option_group(
@@ -284,5 +326,5 @@ class _Grouped:
 
 
 charge_options: Final = option_group("charge", _CHARGE_OPTIONS, ChargeOptions)
-"""Give a command the seven charge options in place of its keyword-only ``charge:
+"""Give a command the nine charge options in place of its keyword-only ``charge:
 ChargeOptions`` parameter, and call it with them as one ``ChargeOptions``."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
+from msgspec.structs import replace
+
 from kei.adapters.llm.protocol import (
     Chunk,
     Completion,
@@ -20,6 +22,7 @@ from kei.adapters.llm.protocol import (
     finish_reason_of,
 )
 from kei.adapters.llm.transport import HttpBackend, chat_body
+from kei.domain.catalog.usage import from_openai
 from kei.domain.events.payload import TokenUsage
 from kei.errors import BackendResponseError, LlmError
 
@@ -138,10 +141,14 @@ def _from_completion(obj: dict[str, Any]) -> Completion:
 
 
 def _from_openai(obj: dict[str, Any], text: str, finish: object) -> Completion:
-    """OpenAI's shape: counts in ``usage``."""
+    """OpenAI's shape: counts in ``usage``, with the cached and reasoning parts read by
+    ``kei.domain.catalog.usage.from_openai`` (OpenAI's counts already include them)."""
     usage = _table(obj, "usage")
     counts = (usage.get("prompt_tokens"), usage.get("completion_tokens"))
-    return _completion(text, counts, obj, finish)
+    done = _completion(text, counts, obj, finish)
+    parts = from_openai(usage)
+    return replace(done, usage=replace(done.usage, cache_read_tokens=parts.cache_read_tokens,
+                                       reasoning_tokens=parts.reasoning_tokens))  # fmt: skip
 
 
 def _completion(text: str, counts: tuple[object, object], obj: dict[str, Any],

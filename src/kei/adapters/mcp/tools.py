@@ -117,15 +117,15 @@ def _other_works(services: Services) -> list[Callable[..., Answer]]:
 
         usage = TokenUsage(input_tokens=tokens_in, output_tokens=tokens_out)
         price = price_request(services.catalog, provider, model, usage, micro_cents)
-        request = CostRecorded(
-            agent_id=agent_id, provider=provider, model=model, usage=usage,
-            micro_cents=price.micro_cents, price_entry_id=price.entry_id,
-            price_entry_hash=price.entry_hash,
-        )  # fmt: skip
+        request = CostRecorded(agent_id=agent_id, provider=provider, model=model, usage=usage,
+                               **price.fields())  # fmt: skip
         costs = services.costs()
         event = costs.record(request)
-        return {"event": event, "micro_cents": price.micro_cents,
-                "total_micro_cents": costs.agent_total(agent_id)}  # fmt: skip
+        answer = {"event": event, "micro_cents": price.micro_cents,
+                  "total_micro_cents": costs.agent_total(agent_id)}  # fmt: skip
+        if price.unpriced:  # the amount is unknown, not 0
+            answer.update(micro_cents=None, unpriced=True, note=price.note)
+        return answer
 
     def memory_write(
         key: str,

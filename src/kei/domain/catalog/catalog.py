@@ -5,13 +5,15 @@ the files) and a ``source`` label used only in error messages. Rules:
 
 - Every field is checked; an unknown key, a wrong type or a value outside upstream's
   vocabularies is one :class:`CatalogError` line naming the source, model id and field.
-- A *placeholder* price has both rates 0; a *verified* price carries ``source_url`` and
-  ``verified_at``. Only a verified price is vouched for (:attr:`Pricing.vouched`); every
+- A *placeholder* price has every rate 0; a *verified* price carries ``source_url`` and
+  ``verified_at`` (or ``source_version``). Only a verified price is vouched for (:attr:`Pricing.vouched`); every
   output that uses a price says which it is.
 - A user catalog overlays the shipped one: a known id overlays field by field, except
   ``pricing``, which is replaced whole (a new rate must never inherit an old
   ``verified`` status); a new id is added; ``[selectors]`` overlays role by role.
-- ``resolve``, ``chain`` and ``price`` keep upstream's semantics (``docs/cli.md``).
+- ``resolve``, ``chain`` and ``price`` keep upstream's semantics (``docs/cli.md``);
+  ``quote`` prices a whole ``TokenUsage`` tier by tier (cache writes and reads,
+  reasoning, long context: ``pricing.py``).
 
 Example::
 
@@ -37,14 +39,16 @@ from kei.domain.catalog.entries import (
     STATUSES,
     UNITS,
     Model,
-    Pricing,
     check_keys,
     check_text,
     parse_entry,
 )
+from kei.domain.catalog.pricing import Parts, Pricing, TierCost, tier_costs
+from kei.domain.events.payload import TokenUsage
 from kei.errors import (
     CatalogError,
     FallbackCycleError,
+    InputError,
     NoMatchError,
     UnknownFilterError,
     UnknownModelError,
@@ -65,14 +69,20 @@ __all__ = [
     "ProviderCount",
     "Quote",
     "Resolution",
+    "parts_of",
 ]
 
 
 class Quote(Struct, frozen=True):
+    """A priced call: the sum of ``tiers`` (``pricing.tier_costs``), and whether the
+    entry's long-context rates applied."""
+
     model: Model
     input_tokens: int
     output_tokens: int
     micro_cents: int
+    tiers: tuple[TierCost, ...] = ()
+    long_context: bool = False
 
 
 class Resolution(Struct, frozen=True):
@@ -208,22 +218,32 @@ class Catalog(Struct, frozen=True):
         return Resolution(best, why)
 
     def price(self, name: str, input_tokens: int, output_tokens: int) -> Quote:
-        """Upstream ``estimate``: each side floored on its own (``money.price_micro_cents``).
+        """Upstream ``estimate``: :meth:`quote` of input and output tokens alone."""
+        return self.quote(name, TokenUsage(input_tokens=input_tokens, output_tokens=output_tokens))
 
-        For a generation model (``pricing.unit`` not ``token``) the output rate is the
-        price of one unit, so ``output_tokens`` counts units and is multiplied exactly;
-        upstream divides it by a million too, which prices 4 images at 15 µ¢.
+    def quote(self, name: str, usage: TokenUsage) -> Quote:
+        """The price of ``usage`` (``TokenUsage``'s convention), tier by tier.
+
+        ``input_tokens`` and ``output_tokens`` must be known (the caller decides what an
+        unknown count means). For a generation model (``pricing.unit`` not ``token``)
+        the output rate is the price of one unit, so ``output_tokens`` counts units and
+        is multiplied exactly; upstream divides it by a million too, which prices 4
+        images at 15 µ¢.
         """
         m = self.get(name)
         p = m.pricing
-        if p.unit == "token":
-            micro = price_micro_cents(
-                input_tokens, output_tokens, p.input_per_mtok_micro, p.output_per_mtok_micro
-            )
-        else:
-            micro = price_micro_cents(input_tokens, output_tokens, p.input_per_mtok_micro, 0)
-            micro += output_tokens * p.output_per_mtok_micro
-        return Quote(m, input_tokens, output_tokens, micro)
+        tin, tout = usage.input_tokens, usage.output_tokens
+        if tin is None or tout is None:
+            raise InputError("a price needs both the input and the output token counts")
+        if p.unit != "token":
+            tiers = [TierCost("input", tin, p.input_per_mtok_micro,
+                              price_micro_cents(tin, 0, p.input_per_mtok_micro, 0)),
+                     TierCost(p.unit, tout, p.output_per_mtok_micro,
+                              tout * p.output_per_mtok_micro)]  # fmt: skip
+            return Quote(m, tin, tout, sum(t.micro_cents for t in tiers), tuple(tiers))
+        tiers = tier_costs(p, tin, tout, parts_of(usage))
+        long = p.long_context is not None and tin > p.long_context.above_input_tokens
+        return Quote(m, tin, tout, sum(t.micro_cents for t in tiers), tuple(tiers), long)
 
     def chain(self, primary: str) -> FallbackChain:
         """Follow ``fallback`` from ``primary``; a revisited id is a cycle, an unknown
@@ -254,6 +274,16 @@ class Catalog(Struct, frozen=True):
             )
             for name in (*CORE_PROVIDERS, *used)
         ]
+
+
+def parts_of(usage: TokenUsage) -> Parts:
+    """The tiered parts of ``usage``; an unknown count is 0 (priced as plain tokens)."""
+    return Parts(
+        cache_read=usage.cache_read_tokens or 0,
+        cache_write=usage.cache_write_tokens or 0,
+        cache_write_1h=usage.cache_write_1h_tokens or 0,
+        reasoning=usage.reasoning_tokens or 0,
+    )
 
 
 def _estimate_1k(m: Model) -> int:

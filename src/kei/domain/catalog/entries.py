@@ -6,9 +6,11 @@ Pure, like ``catalog.py``, which holds the queries. Every check fails with one
 Rules (upstream kei-model's test-checked invariants, plus fail-closed parsing):
 
 - unknown keys are refused (a typo such as ``fallbak`` must not silently drop a field);
-- rates are integers >= 0 of µ¢ per million units, never floats;
-- ``placeholder`` prices have both rates 0; ``verified`` ones carry ``source_url``
-  (https) and ``verified_at`` (YYYY-MM-DD);
+- rates are integers >= 0 of µ¢ per million units, never floats; besides input and
+  output a token price may give cache-write (5 min, 1 h), cache-read and reasoning
+  rates and a ``long_context`` table (``pricing.py`` says how they are used);
+- ``placeholder`` prices have every rate 0; ``verified`` ones carry ``source_url``
+  (https) and ``verified_at`` (YYYY-MM-DD) or ``source_version``;
 - sizes are bounded (``LIMITS.max_catalog_models``, ``LIMITS.max_catalog_text_chars``).
 """
 
@@ -22,6 +24,7 @@ import msgspec
 from msgspec import Struct
 from msgspec.structs import asdict
 
+from kei.domain.catalog.pricing import RATE_KEYS, LongContext, Pricing
 from kei.domain.values.dates import iso_date
 from kei.errors import CatalogError
 from kei.limits import LIMITS
@@ -37,23 +40,15 @@ PRICE_STATUSES = ("verified", "needs-verification", "placeholder")
 UNITS = ("token", "image", "megapixel", "second", "1k-chars")
 _MODEL_KEYS = {"id", "provider", "display_name", "context_tokens", "capabilities", "status",
                "role_tags", "fallback", "notes", "aliases", "pricing"}  # fmt: skip
-_PRICE_KEYS = {"input_per_mtok_micro", "output_per_mtok_micro", "status", "unit",
-               "source_url", "verified_at"}  # fmt: skip
-
-
-class Pricing(Struct, frozen=True):
-    """Rates in µ¢ per million units (tokens unless ``unit`` says otherwise)."""
-
-    input_per_mtok_micro: int
-    output_per_mtok_micro: int
-    status: str
-    unit: str = "token"
-    source_url: str | None = None
-    verified_at: str | None = None
-
-    @property
-    def vouched(self) -> bool:
-        return self.status == "verified"
+_RATES = ("input_per_mtok_micro", "output_per_mtok_micro")
+_PRICE_KEYS = {*_RATES, *RATE_KEYS, "status", "unit", "source_url", "verified_at",
+               "source_version", "long_context"}  # fmt: skip
+_LONG_KEYS = {*_RATES, *RATE_KEYS, "above_input_tokens"}
+# The fields every price digest covers, set or not (the fields of the first catalogs):
+# a later field enters the digest only when set, so an entry that sets none of them
+# keeps the digest that costs recorded before it existed name.
+_DIGEST_ALWAYS = ("input_per_mtok_micro", "output_per_mtok_micro", "status", "unit",
+                  "source_url", "verified_at")  # fmt: skip
 
 
 class Model(Struct, frozen=True):
@@ -74,15 +69,26 @@ class Model(Struct, frozen=True):
         data: dict[str, object] = msgspec.to_builtins(self)
         for key in ("capabilities", "role_tags", "aliases"):
             data[key] = list(getattr(self, key))
-        data["pricing"] = {k: v for k, v in asdict(self.pricing).items() if v is not None}
+        data["pricing"] = pricing_dict(self.pricing)
         return data
 
     @property
     def price_digest(self) -> str:
-        """``sha256:`` of the id and price entry, so a cost can name the price it used."""
-        entry = {"id": self.id, **asdict(self.pricing)}
+        """``sha256:`` of the id and the whole price entry (every tier's rate, the
+        long-context tier and the provenance), so a cost names the price it used."""
+        pricing = asdict(self.pricing)
+        entry = {"id": self.id, **{k: pricing[k] for k in _DIGEST_ALWAYS},
+                 **pricing_dict(self.pricing)}  # fmt: skip
         raw = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
         return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def pricing_dict(p: Pricing) -> dict[str, object]:
+    """A price entry as TOML-shaped data: the fields that are set, tiers included."""
+    data: dict[str, object] = {k: v for k, v in asdict(p).items() if v is not None}
+    if p.long_context is not None:
+        data["long_context"] = {k: v for k, v in asdict(p.long_context).items() if v is not None}
+    return data
 
 
 def parse_entry(raw: object, by_id: Mapping[str, Model], source: str) -> Model:
@@ -125,23 +131,59 @@ def _parse_pricing(raw: object, where: str) -> Pricing:
     if not isinstance(raw, dict):
         raise CatalogError(f"{where}': expected a table")
     check_keys(raw, _PRICE_KEYS, where + "'", "pricing")
-    rates = []
-    for key in ("input_per_mtok_micro", "output_per_mtok_micro"):
-        v = raw.get(key)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise CatalogError(f"{where}.{key}': expected an integer >= 0 (µ¢), found {v!r}")
-        rates.append(v)
+    rates = [_rate(raw.get(key), f"{where}.{key}'") for key in _RATES]
+    tiers = _tier_rates(raw, where)
     status = _choice(raw.get("status"), PRICE_STATUSES, f"{where}.status'")
     unit = _choice(raw.get("unit", "token"), UNITS, f"{where}.unit'")
     url = raw.get("source_url")
     if url is not None and not (isinstance(url, str) and url.startswith("https://")):
         raise CatalogError(f"{where}.source_url': expected an https:// URL, found {url!r}")
     when = _date(raw.get("verified_at"), f"{where}.verified_at'")
-    if status == "placeholder" and rates != [0, 0]:
-        raise CatalogError(f"{where}.status': a placeholder price must have both rates 0")
-    if status == "verified" and (url is None or when is None):
-        raise CatalogError(f"{where}.status': a verified price needs source_url and verified_at")
-    return Pricing(rates[0], rates[1], status, unit, url, when)
+    version = raw.get("source_version")
+    if version is not None:
+        version = check_text(version, "", where + ".source_version'", "value")
+    if status == "placeholder" and (rates != [0, 0] or any(tiers)):
+        raise CatalogError(f"{where}.status': a placeholder price must have every rate 0")
+    if status == "verified" and (url is None or (when is None and version is None)):
+        raise CatalogError(
+            f"{where}.status': a verified price needs source_url and verified_at "
+            "(or source_version)"
+        )
+    long = _long_context(raw.get("long_context"), f"{where}.long_context")
+    if unit != "token" and (any(t is not None for t in tiers) or long is not None):
+        raise CatalogError(f"{where}.unit': only a token price has cache or context tiers")
+    write_5m, write_1h, read, reasoning = tiers
+    return Pricing(rates[0], rates[1], status, unit, url, when, write_5m, write_1h, read,
+                   reasoning, long, version)  # fmt: skip
+
+
+def _long_context(raw: object, where: str) -> LongContext | None:
+    """The ``[models.pricing.long_context]`` table: a threshold and the rates above it."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{where}': expected a table")
+    check_keys(raw, _LONG_KEYS, where + "'", "long_context")
+    above, tin, tout = (_rate(raw.get(key), f"{where}.{key}'")
+                        for key in ("above_input_tokens", *_RATES))  # fmt: skip
+    write_5m, write_1h, read, reasoning = _tier_rates(raw, where)
+    return LongContext(
+        above_input_tokens=above, input_per_mtok_micro=tin, output_per_mtok_micro=tout,
+        cache_write_5m_per_mtok_micro=write_5m, cache_write_1h_per_mtok_micro=write_1h,
+        cache_read_per_mtok_micro=read, reasoning_per_mtok_micro=reasoning,
+    )  # fmt: skip
+
+
+def _tier_rates(raw: Mapping[str, object], where: str) -> tuple[int | None, ...]:
+    """The optional tier rates (``RATE_KEYS``, in order), None where left out."""
+    return tuple(None if key not in raw else _rate(raw[key], f"{where}.{key}'")
+                 for key in RATE_KEYS)  # fmt: skip
+
+
+def _rate(v: object, where: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise CatalogError(f"{where}: expected an integer >= 0 (µ¢), found {v!r}")
+    return v
 
 
 def _date(value: object, where: str) -> str | None:

@@ -52,7 +52,16 @@ class DnaClaimed(Payload, frozen=True, kw_only=True):
 
 
 class CostRecorded(Payload, frozen=True, kw_only=True):
-    """What one model call cost, in integer micro-cents (1 cent = 1,000,000)."""
+    """What one model call cost, in integer micro-cents (1 cent = 1,000,000).
+
+    ``usage`` counts tokens by tier in ``TokenUsage``'s convention (input includes
+    cached tokens). A cost priced from the catalog names the entry that priced it
+    (``price_entry_id`` and ``price_entry_hash``, which covers every tier's rate), so
+    the amount can be computed again from the log. ``unpriced`` (schema 3) marks a
+    call the catalog had no price for: ``micro_cents`` is then 0 and means "unknown",
+    and a report counts the call as unpriced, never as $0. Its default, False, is
+    what every event written before the field existed means.
+    """
 
     agent_id: str
     provider: str
@@ -62,6 +71,7 @@ class CostRecorded(Payload, frozen=True, kw_only=True):
     price_entry_id: str | None = None
     price_entry_hash: str | None = None
     origin: Origin | None = None
+    unpriced: bool = False
 
 
 class OutcomeRecorded(Payload, frozen=True, kw_only=True):
@@ -86,6 +96,8 @@ class CostAmended(Payload, frozen=True, kw_only=True):
     covers and which no store, restore or import renumbers (a position is
     assigned by the store and is not signed). It may name a ``cost.recorded`` or
     an earlier ``cost.amended``; the amount here replaces that event's amount.
+    ``usage``, the price entry and ``unpriced`` mean what they mean in
+    :class:`CostRecorded`.
     """
 
     agent_id: str
@@ -99,6 +111,7 @@ class CostAmended(Payload, frozen=True, kw_only=True):
     price_entry_hash: str | None = None
     reason: str | None = None
     origin: Origin | None = None
+    unpriced: bool = False
 
 
 class SkillInvoked(Payload, frozen=True, kw_only=True):

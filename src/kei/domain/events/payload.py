@@ -35,13 +35,33 @@ class Origin(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
 
 
 class TokenUsage(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """Token counts in OpenTelemetry GenAI terms; None means unknown, not zero."""
+    """Token counts of one model call in OpenTelemetry GenAI terms; None means unknown,
+    not zero.
+
+    The convention (``gen_ai.usage.*``, ``docs/events.md`` "Token usage"):
+
+    - ``input_tokens`` counts *every* input token, cached ones included
+      (``gen_ai.usage.input_tokens``: "SHOULD include all types of input tokens, including
+      cached tokens"). OpenAI's ``prompt_tokens`` already does; Anthropic's
+      ``input_tokens`` does not, so ``kei.domain.catalog.usage.from_anthropic`` adds the
+      cache counts in.
+    - ``cache_read_tokens`` (``gen_ai.usage.cache_read.input_tokens``) and
+      ``cache_write_tokens`` (``gen_ai.usage.cache_creation.input_tokens``) are parts of
+      ``input_tokens``; ``cache_write_1h_tokens`` is the part of ``cache_write_tokens``
+      written with a one-hour lifetime (the rest were written for five minutes).
+    - ``output_tokens`` counts every output token, reasoning included;
+      ``reasoning_tokens`` (``gen_ai.usage.reasoning.output_tokens``) is a part of it.
+
+    ``cache_write_1h_tokens`` is new in schema 2 of the cost events; bytes written
+    before it decode with None.
+    """
 
     input_tokens: int | None = None
     output_tokens: int | None = None
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
+    cache_write_1h_tokens: int | None = None
 
 
 Outcome = Literal["functional", "partial", "scaffolding", "fail"]

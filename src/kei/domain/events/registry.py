@@ -39,12 +39,12 @@ REGISTRY: Final[dict[str, EventType]] = {
         EventType("agent.failed", agents.AgentFailed, 2, ("agent_id", "reason")),
         EventType("agent.merged", agents.AgentMerged, 2, ("agent_id",)),
         EventType("agent.dna.claimed", agents.DnaClaimed, 1, ("dna", "agent_id")),
-        EventType("cost.recorded", agents.CostRecorded, 2, ("agent_id", "model", "micro_cents")),
+        EventType("cost.recorded", agents.CostRecorded, 3, ("agent_id", "model", "micro_cents")),
         EventType("agent.outcome", agents.OutcomeRecorded, 2, ("agent_id", "outcome")),
         EventType(
             "cost.amended",
             agents.CostAmended,
-            2,
+            3,
             ("agent_id", "supersedes_stream", "supersedes_version", "micro_cents"),
         ),
         EventType("skill.invoked", agents.SkillInvoked, 2, ("skill_name", "success", "agent_id")),
@@ -57,7 +57,7 @@ REGISTRY: Final[dict[str, EventType]] = {
             "route.weights.calibrated", routing.WeightsCalibrated, 1, ("mse", "baseline_mse")
         ),
         EventType("llm.route.decided", llm.BackendRouteDecided, 1, ("requested_model", "backend")),
-        EventType("llm.call.completed", llm.LlmCallCompleted, 1, ("backend", "model", "ok")),
+        EventType("llm.call.completed", llm.LlmCallCompleted, 2, ("backend", "model", "ok")),
         EventType("memory.written", memory.MemoryWritten, 1, ("namespace", "key", "kind")),
         EventType("memory.forgotten", memory.MemoryForgotten, 1, ("namespace", "key")),
         EventType("memory.compacted", memory.MemoryCompacted, 1, ("namespace", "before_us")),

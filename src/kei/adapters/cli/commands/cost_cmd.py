@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from kei.adapters.cli.config import Settings
     from kei.adapters.store.base import EventStore
     from kei.app.cost_reads import Report
+    from kei.app.cost_writes import Charge
     from kei.app.costs import CostService
 
 cost_app, register = command_group("cost", "Model-call costs: record, amend, report.")
@@ -70,40 +71,54 @@ def cost_fields(
     catalog: Catalog, provider: str, model: str, usage: TokenUsage, given: int | None
 ) -> dict[str, Any]:
     """A cost event's provider, model, usage and amount: ``given`` micro-cents, else the
-    catalog's price of ``usage`` and the entry that priced it (as ``kei demo`` records
-    its costs too)."""
+    catalog's price of ``usage`` and the entry that priced it, else unpriced (as
+    ``kei demo`` records its costs too)."""
+    return _fields(_charge(catalog, provider, model, usage, given), provider, model, usage)
+
+
+def _charge(
+    catalog: Catalog, provider: str, model: str, usage: TokenUsage, given: int | None
+) -> Charge:
     from kei.app.cost_writes import price_request
 
-    price = price_request(catalog, provider, model, usage, given)
-    return {"provider": provider, "model": model, "usage": usage,
-            "micro_cents": price.micro_cents, "price_entry_id": price.entry_id,
-            "price_entry_hash": price.entry_hash}  # fmt: skip
+    return price_request(catalog, provider, model, usage, given)
+
+
+def _fields(charge: Charge, provider: str, model: str, usage: TokenUsage) -> dict[str, Any]:
+    return {"provider": provider, "model": model, "usage": usage, **charge.fields()}
 
 
 def _priced(
     settings: Settings, provider: str, model: str, usage: TokenUsage, given: int | None
 ) -> dict[str, Any]:
-    """:func:`cost_fields`, the catalog read only when the amount was not given."""
+    """:func:`cost_fields`, the catalog read only when the amount was not given; an
+    unpriced call's note goes to stderr."""
     from kei.adapters.files.catalog import load_catalog
 
     catalog = Catalog(()) if given is not None else load_catalog(settings.home)
-    return cost_fields(catalog, provider, model, usage, given)
+    charge = _charge(catalog, provider, model, usage, given)
+    if charge.note is not None:
+        stderr().print(f"kei: {charge.note}", markup=False)
+    return _fields(charge, provider, model, usage)
 
 
-def _done(total: int, agent_id: str, name: str, micro: int, *, as_json: bool) -> None:
+def _done(
+    total: int, agent_id: str, name: str, micro: int, *, as_json: bool, unpriced: bool = False
+) -> None:
     if as_json:
         json_line(
             {
                 "ok": True,
                 "agent_id": agent_id,
                 "event": name,
-                "micro_cents": micro,
+                "micro_cents": None if unpriced else micro,
+                "unpriced": unpriced,
                 "total_micro_cents": total,
             }
         )
+    amount = "unpriced" if unpriced else f"{micro} µ¢ ({format_usd(micro)})"
     stderr().print(
-        f"kei: {name}: {micro} µ¢ ({format_usd(micro)}); agent {agent_id} total "
-        f"{total} µ¢ ({format_usd(total)})",
+        f"kei: {name}: {amount}; agent {agent_id} total {total} µ¢ ({format_usd(total)})",
         markup=False,
     )
 
@@ -121,7 +136,15 @@ def record(
     charge: ChargeOptions,
     as_json: JsonObject = False,
 ) -> None:
-    """Append one cost.recorded event; tokens without an amount are priced from the catalog."""
+    """Append one cost.recorded event; tokens without an amount are priced from the catalog.
+
+    Token counts follow OpenTelemetry GenAI: --tokens-in counts every input token,
+    the cache reads and writes included (Anthropic reports its input_tokens apart from
+    them: add them up); --tokens-out counts every output token, reasoning included.
+    Each tier (input, cache write 5 min / 1 h, cache read, output, reasoning, long
+    context) is priced at its own rate. A model the catalog does not price is recorded
+    as unpriced, with a note.
+    """
     from kei.app.cost_writes import record_cost, stream_total
 
     with answering(ctx) as g:
@@ -132,7 +155,8 @@ def record(
             event = record_cost(ledger, request)
             total = stream_total(ledger, agent_id)
         name = f"{event.stream}:{event.version}"  # STREAM:VERSION, as `cost amend` takes it
-        _done(total, agent_id, name, request.micro_cents, as_json=as_json)
+        _done(total, agent_id, name, request.micro_cents, as_json=as_json,
+              unpriced=request.unpriced)  # fmt: skip
 
 
 @cost_app.command("amend")
@@ -182,7 +206,8 @@ def amend(
             )
             name = service.amend(request)
             total = service.agent_total(old.agent_id)
-        _done(total, old.agent_id, name, request.micro_cents, as_json=as_json)
+        _done(total, old.agent_id, name, request.micro_cents, as_json=as_json,
+              unpriced=request.unpriced)  # fmt: skip
 
 
 @cost_app.command("report")

@@ -12,10 +12,9 @@ import contextlib
 import sys
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from msgspec.structs import asdict
 from rich.console import Console
 from rich.table import Table
 
@@ -32,6 +31,9 @@ from kei.domain.catalog.catalog import (
     Catalog,
     Model,
 )
+from kei.domain.catalog.entries import pricing_dict
+from kei.domain.catalog.pricing import TierCost
+from kei.domain.events.payload import TokenUsage
 
 models_app, register = command_group(
     "models", "The model catalog: list, resolve, price, fallback chains."
@@ -99,31 +101,65 @@ def resolve(
             _say(f"reason: {found.reason}")
 
 
+def _tier_count(flag: str, help: str) -> Any:
+    return number(flag, least=0, most=INT64_MAX, help=help)
+
+
 @models_app.command("price")
 def price(
     ctx: typer.Context,
     model_id: Annotated[str, typer.Argument(metavar="MODEL", help="Model id or alias.")],
     input_tokens: Annotated[
-        int, number("--input-tokens", least=0, most=INT64_MAX, help="Input tokens.")
+        int,
+        _tier_count("--input-tokens", "Input tokens, all of them: cached ones included."),
     ],
     output_tokens: Annotated[
         int,
-        number("--output-tokens", least=0, most=INT64_MAX, help="Output tokens (or units)."),
+        _tier_count("--output-tokens", "Output tokens (or units), reasoning included."),
     ],
+    cache_read: Annotated[
+        int, _tier_count("--cache-read-tokens", "Of the input, tokens read from the cache.")
+    ] = 0,
+    cache_write: Annotated[
+        int, _tier_count("--cache-write-tokens", "Of the input, tokens written to the cache.")
+    ] = 0,
+    cache_write_1h: Annotated[
+        int, _tier_count("--cache-write-1h-tokens", "Of the cache writes, those kept 1 hour.")
+    ] = 0,
+    reasoning: Annotated[
+        int, _tier_count("--reasoning-tokens", "Of the output, reasoning tokens.")
+    ] = 0,
     as_json: JsonObject = False,
 ) -> None:
-    """Price a call from the catalog: each side floored to whole µ¢, as upstream."""
+    """Price a call from the catalog, tier by tier: input, cache writes (5 min, 1 h),
+    cache reads, output and reasoning, at the long-context rates above the entry's
+    threshold. Each tier is floored to whole µ¢; the price is their sum."""
+    usage = TokenUsage(input_tokens=input_tokens, output_tokens=output_tokens,
+                       cache_read_tokens=cache_read, cache_write_tokens=cache_write,
+                       cache_write_1h_tokens=cache_write_1h, reasoning_tokens=reasoning)  # fmt: skip
     with _catalog(ctx) as catalog:
-        q = catalog.price(model_id, input_tokens, output_tokens)
+        q = catalog.quote(model_id, usage)
         m = q.model
         if as_json:
             json_line({"model_id": m.id, "input_tokens": q.input_tokens,
                        "output_tokens": q.output_tokens, "micro_cents": q.micro_cents,
-                       "pricing_status": m.pricing.status, **_price_json(m)})  # fmt: skip
-        else:
-            _say(f"{m.id}: {q.micro_cents} µ¢ = {format_cents_exact(q.micro_cents)} cents "
-                 f"(~{format_usd(q.micro_cents)}) for {_amount(m, q.input_tokens, q.output_tokens)}"
-                 f"; price {price_mark(m)}")  # fmt: skip
+                       "pricing_status": m.pricing.status, "long_context": q.long_context,
+                       "tiers": [_tier_json(t) for t in q.tiers], **_price_json(m)})  # fmt: skip
+            return
+        _say(f"{m.id}: {q.micro_cents} µ¢ = {format_cents_exact(q.micro_cents)} cents "
+             f"(~{format_usd(q.micro_cents)}) for {_amount(m, q.input_tokens, q.output_tokens)}"
+             f"; price {price_mark(m)}")  # fmt: skip
+        if m.pricing.unit == "token":
+            if q.long_context and m.pricing.long_context is not None:
+                _say(f"  long-context rates: input above "
+                     f"{m.pricing.long_context.above_input_tokens} tokens")  # fmt: skip
+            for t in q.tiers:
+                _say(f"  {t.tier}: {t.tokens} tokens x {_usd(t.rate)}/Mtok = {t.micro_cents} µ¢")
+
+
+def _tier_json(t: TierCost) -> dict[str, object]:
+    return {"tier": t.tier, "tokens": t.tokens, "rate_per_mtok_micro": t.rate,
+            "micro_cents": t.micro_cents}  # fmt: skip
 
 
 @models_app.command("chain")
@@ -169,7 +205,7 @@ def model_json(m: Model) -> dict[str, object]:
 
 
 def _price_json(m: Model) -> dict[str, object]:
-    pricing = {k: v for k, v in asdict(m.pricing).items() if v is not None}
+    pricing = pricing_dict(m.pricing)
     return {"pricing": pricing, "price_vouched": m.pricing.vouched, "price_entry": m.price_digest}
 
 
