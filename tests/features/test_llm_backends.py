@@ -601,3 +601,15 @@ def test_llamacpp_backend_lists_the_running_server_else_gguf_files(
 def test_an_empty_model_name_is_refused_before_any_backend_is_asked() -> None:
     with pytest.raises(InputError, match="the model name is empty"):
         decide("  ", [], MID)
+
+
+def test_llama_server_reads_openais_cached_and_reasoning_parts() -> None:
+    """OpenAI's counts already include their parts (kei's convention): kept as given."""
+    from kei.adapters.llm.llama_server import _from_openai
+
+    usage = {"prompt_tokens": 100, "completion_tokens": 40,
+             "prompt_tokens_details": {"cached_tokens": 64},
+             "completion_tokens_details": {"reasoning_tokens": 30}}  # fmt: skip
+    done = _from_openai({"usage": usage}, "x", "stop")
+    assert done.usage == TokenUsage(input_tokens=100, output_tokens=40, cache_read_tokens=64,
+                                    reasoning_tokens=30)  # fmt: skip

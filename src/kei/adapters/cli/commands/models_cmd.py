@@ -101,34 +101,33 @@ def resolve(
             _say(f"reason: {found.reason}")
 
 
-def _tier_count(flag: str, help: str) -> Any:
+def _count(flag: str, help: str) -> Any:
+    """A token count ``kei models price`` takes: an int64 >= 0."""
     return number(flag, least=0, most=INT64_MAX, help=help)
+
+
+_In = Annotated[int, _count("--input-tokens", "Input tokens, all of them: cached ones included.")]
+_Out = Annotated[int, _count("--output-tokens", "Output tokens (or units), reasoning included.")]
+_Read = Annotated[int, _count("--cache-read-tokens", "Of the input, tokens read from the cache.")]
+_Write = Annotated[
+    int, _count("--cache-write-tokens", "Of the input, tokens written to the cache.")
+]
+_Write1h = Annotated[
+    int, _count("--cache-write-1h-tokens", "Of the cache writes, those kept 1 hour.")
+]
+_Reasoning = Annotated[int, _count("--reasoning-tokens", "Of the output, reasoning tokens.")]
 
 
 @models_app.command("price")
 def price(
     ctx: typer.Context,
     model_id: Annotated[str, typer.Argument(metavar="MODEL", help="Model id or alias.")],
-    input_tokens: Annotated[
-        int,
-        _tier_count("--input-tokens", "Input tokens, all of them: cached ones included."),
-    ],
-    output_tokens: Annotated[
-        int,
-        _tier_count("--output-tokens", "Output tokens (or units), reasoning included."),
-    ],
-    cache_read: Annotated[
-        int, _tier_count("--cache-read-tokens", "Of the input, tokens read from the cache.")
-    ] = 0,
-    cache_write: Annotated[
-        int, _tier_count("--cache-write-tokens", "Of the input, tokens written to the cache.")
-    ] = 0,
-    cache_write_1h: Annotated[
-        int, _tier_count("--cache-write-1h-tokens", "Of the cache writes, those kept 1 hour.")
-    ] = 0,
-    reasoning: Annotated[
-        int, _tier_count("--reasoning-tokens", "Of the output, reasoning tokens.")
-    ] = 0,
+    input_tokens: _In,
+    output_tokens: _Out,
+    cache_read: _Read = 0,
+    cache_write: _Write = 0,
+    cache_write_1h: _Write1h = 0,
+    reasoning: _Reasoning = 0,
     as_json: JsonObject = False,
 ) -> None:
     """Price a call from the catalog, tier by tier: input, cache writes (5 min, 1 h),
