@@ -1,9 +1,11 @@
-"""Read the model catalog: the TOML shipped inside kei, then ``$KEI_HOME/models.toml``.
+"""Read the model catalog: the TOML shipped inside kei, then ``$KEI_HOME/prices.toml``
+(the prices ``kei models sync`` wrote), then ``$KEI_HOME/models.toml``.
 
 - The shipped catalog is package data (``kei/data/models.toml``), read with
   ``importlib.resources`` so it works from a wheel or a zip.
-- The user catalog is optional; when present it overlays the shipped one
-  (:meth:`kei.domain.catalog.catalog.Catalog.overlay`).
+- The synced prices and the user catalog are optional; each, when present, overlays
+  what was read before it (:meth:`kei.domain.catalog.catalog.Catalog.overlay`), so the
+  user's file wins over a synced price, which wins over the shipped one.
 - Files larger than ``LIMITS.max_catalog_bytes`` are refused before parsing. Every failure (unreadable,
   not UTF-8, bad TOML, a broken rule) is one :class:`CatalogError` line naming the file;
   ``OSError`` and ``TOMLDecodeError`` never escape.
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 SHIPPED_FILE = "models.toml"
 SHIPPED_NAME = f"kei/data/{SHIPPED_FILE}"
 USER_FILE = "models.toml"
+PRICES_FILE = "prices.toml"  # written by `kei models sync` (adapters/files/prices.py)
 
 
 def user_catalog_path(home: Path) -> Path:
@@ -38,14 +41,15 @@ def user_catalog_path(home: Path) -> Path:
 
 
 def load_catalog(home: Path | None) -> Catalog:
-    """The shipped catalog, overlaid by ``home/models.toml`` if that file exists."""
+    """The shipped catalog, overlaid by ``home/prices.toml`` then ``home/models.toml``,
+    each if it exists."""
     shipped = read_shipped_toml(SHIPPED_FILE, "catalog", CatalogError)
     catalog = Catalog.from_data(shipped, source=SHIPPED_NAME)
     if home is None:
         return catalog
-    path = user_catalog_path(home)
-    if not path.exists():
-        return catalog
-    log.debug("overlaying user catalog %s", path)
-    user = read_toml(path, LIMITS.max_catalog_bytes, CatalogError)
-    return catalog.overlay(user, source=str(path))
+    for path in (home / PRICES_FILE, user_catalog_path(home)):
+        if path.exists():
+            log.debug("overlaying catalog %s", path)
+            data = read_toml(path, LIMITS.max_catalog_bytes, CatalogError)
+            catalog = catalog.overlay(data, source=str(path))
+    return catalog

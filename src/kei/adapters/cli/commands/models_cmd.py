@@ -21,7 +21,14 @@ from rich.table import Table
 from kei.adapters.cli.context import answering, command_group, is_tty
 from kei.adapters.cli.exits import MODELS_EXITS
 from kei.adapters.cli.limits import INT64_MAX
-from kei.adapters.cli.options import BudgetMicro, JsonLines, JsonObject, ModelStatus, number
+from kei.adapters.cli.options import (
+    BudgetMicro,
+    DryRun,
+    JsonLines,
+    JsonObject,
+    ModelStatus,
+    number,
+)
 from kei.adapters.cli.output import json_line, warn
 from kei.adapters.files.catalog import load_catalog
 from kei.app.ledger.tail import printable as safe
@@ -33,10 +40,11 @@ from kei.domain.catalog.catalog import (
 )
 from kei.domain.catalog.entries import pricing_dict
 from kei.domain.catalog.pricing import TierCost
+from kei.domain.catalog.sync import SyncedEntry
 from kei.domain.events.payload import TokenUsage
 
 models_app, register = command_group(
-    "models", "The model catalog: list, resolve, price, fallback chains."
+    "models", "The model catalog: list, resolve, price, fallback chains, price sync."
 )
 
 CapOpt = Annotated[
@@ -161,6 +169,45 @@ def _tier_json(t: TierCost) -> dict[str, object]:
             "micro_cents": t.micro_cents}  # fmt: skip
 
 
+@models_app.command("sync")
+def sync(
+    ctx: typer.Context,
+    dry_run: DryRun = False,
+    as_json: JsonObject = False,
+) -> None:
+    """Take the catalog's prices from the genai-prices database (`pip install
+    'kei[prices]'`) into $KEI_HOME/prices.toml, each with the database's version.
+
+    The package's bundled data is read, never the network: upgrade the package for
+    newer prices. $KEI_HOME/models.toml still wins over a synced price.
+    """
+    from kei.adapters.files.prices import sync_prices
+
+    with answering(ctx, table=MODELS_EXITS) as g:
+        home = g.settings().home
+        report = sync_prices(load_catalog(home), home, dry_run=dry_run)
+        if as_json:
+            json_line({"version": report.version, "path": None if report.path is None
+                       else str(report.path), "models": [_synced_json(e) for e in report.entries],
+                       "unmatched": list(report.unmatched)})  # fmt: skip
+            return
+        priced = sum(e.pricing is not None for e in report.entries)
+        where = "nothing written (--dry-run)" if report.path is None else f"wrote {report.path}"
+        _say(f"{report.version}: {priced} of {len(report.entries) + len(report.unmatched)} "
+             f"models priced; {where}")  # fmt: skip
+        for e in report.entries:
+            state = "priced" if e.pricing is not None else f"skipped: {e.skipped}"
+            ignored = f" (kei ignores its {', '.join(e.ignored)})" if e.ignored else ""
+            _say(f"  {e.model_id}: {state} from {e.source_id}{ignored}")
+        if report.unmatched:
+            _say(f"  not in the database: {', '.join(report.unmatched)}")
+
+
+def _synced_json(e: SyncedEntry) -> dict[str, object]:
+    return {"model_id": e.model_id, "source_id": e.source_id, "priced": e.pricing is not None,
+            "skipped": e.skipped, "ignored": list(e.ignored)}  # fmt: skip
+
+
 @models_app.command("chain")
 def chain(
     ctx: typer.Context,
@@ -209,9 +256,12 @@ def _price_json(m: Model) -> dict[str, object]:
 
 
 def price_mark(m: Model) -> str:
-    """``verified 2026-04-28``, or ``UNVERIFIED: <status>`` for a price kei cannot vouch for."""
+    """``verified 2026-04-28`` (or ``verified genai-prices 0.2.3``), or
+    ``UNVERIFIED: <status>`` for a price kei cannot vouch for."""
     p = m.pricing
-    return f"verified {p.verified_at}" if p.vouched else f"UNVERIFIED: {p.status}"
+    return (
+        f"verified {p.verified_at or p.source_version}" if p.vouched else f"UNVERIFIED: {p.status}"
+    )
 
 
 def rates(m: Model) -> str:
