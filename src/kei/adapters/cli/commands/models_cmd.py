@@ -44,7 +44,7 @@ from kei.domain.catalog.sync import SyncedEntry
 from kei.domain.events.payload import TokenUsage
 
 models_app, register = command_group(
-    "models", "The model catalog: list, resolve, price, fallback chains, price sync."
+    "models", "The model catalog: list, resolve, price, fallback chains."
 )
 
 CapOpt = Annotated[
