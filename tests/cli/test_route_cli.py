@@ -151,3 +151,24 @@ def test_applied_weights_are_used_by_later_decisions(kei: Kei) -> None:
     assert later["weights"] == applied["weights"]
     explained = json.loads(kei("route", "explain", later["decision_id"], "--json").stdout)
     assert explained["rederived"]
+
+
+def test_the_candidates_come_from_the_catalogs_router_table(kei: Kei, tmp_path: Path) -> None:
+    """A user's ``[router]`` puts any provider's models on the ladder; escalation and
+    explain follow the ladder the decision recorded."""
+    (tmp_path / "home" / "models.toml").write_text(
+        '[router]\nladder = ["gpt-4o-mini", "sonnet", "gpt-4o"]\nfallback = "gpt-4o"\n'
+    )
+    first = decide(kei, "--dna", DNA)
+    assert (first["model"], first["reason"]) == ("gpt-4o", "no_feasible")
+    assert [c["model"] for c in first["candidates"]] == [
+        "gpt-4o-mini",
+        "claude-sonnet-4-6",
+        "gpt-4o",
+    ]
+    pinned = decide(kei, "--dna", DNA, "--pin", "gpt-4o-mini")["decision_id"]
+    assert "claude-sonnet-4-6 (depth 1)" in kei("route", "escalate", pinned).stdout
+    kei("route", "explain", first["decision_id"])  # re-derived from the recorded ladder: exit 0
+    (tmp_path / "home" / "models.toml").write_text('[router]\nladder = ["ghost"]\n')
+    refused = kei("route", "select", "--dna", DNA, code=2)
+    assert "[router] names unknown model 'ghost'" in refused.stderr

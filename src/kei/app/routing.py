@@ -113,10 +113,15 @@ class RouteService(ReadModelService):
         return Routed(decision, event, _name(recorded[-1]))
 
     def resolved(self, inp: DecisionInput) -> DecisionInput:
-        """``inp`` with catalog ids for every model."""
+        """``inp`` with catalog ids for every model; a ladder or fallback it leaves out is
+        the catalog's ``[router]`` one (kei's default where the catalog names none)."""
         pinned = None if inp.pinned is None else self._model_id(inp.pinned)
-        ladder = tuple(self._model_id(m) for m in inp.ladder)
-        return replace(inp, pinned=pinned, ladder=ladder, fallback=self._model_id(inp.fallback))
+        router = self.catalog.router
+        ladder = inp.ladder if inp.ladder is not None else router.ladder or None
+        fallback = inp.fallback if inp.fallback is not None else router.fallback or None
+        resolved = replace(inp, ladder=ladder, fallback=fallback)
+        return replace(resolved, pinned=pinned, ladder=tuple(map(self._model_id, resolved.rungs)),
+                       fallback=self._model_id(resolved.last_resort))  # fmt: skip
 
     def _model_id(self, name: str) -> str:
         return self.catalog.get(name).id  # an alias resolves; an unknown name is refused

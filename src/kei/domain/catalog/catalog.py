@@ -10,7 +10,8 @@ the files) and a ``source`` label used only in error messages. Rules:
   output that uses a price says which it is.
 - A user catalog overlays the shipped one: a known id overlays field by field, except
   ``pricing``, which is replaced whole (a new rate must never inherit an old
-  ``verified`` status); a new id is added; ``[selectors]`` overlays role by role.
+  ``verified`` status); a new id is added; ``[selectors]`` overlays role by role;
+  ``[router]`` (the router's ladder and fallback) key by key.
 - ``resolve``, ``chain`` and ``price`` keep upstream's semantics (``docs/cli.md``);
   ``quote`` prices a whole ``TokenUsage`` tier by tier (cache writes and reads,
   reasoning, long context: ``pricing.py``).
@@ -101,9 +102,19 @@ class ProviderCount(Struct, frozen=True):
     deprecated_count: int
 
 
+class Router(Struct, frozen=True):
+    """The router's candidates (``[router]``): ``ladder`` cheapest first and the
+    ``fallback`` when none is good enough, as model ids or aliases; empty means kei's
+    default ladder (``kei.domain.routing.select.DEFAULT_LADDER``)."""
+
+    ladder: tuple[str, ...] = ()
+    fallback: str = ""
+
+
 class Catalog(Struct, frozen=True):
     models: tuple[Model, ...]
     selectors: Mapping[str, str] = field(default_factory=dict)
+    router: Router = Router()
 
     @classmethod
     def from_data(cls, data: Mapping[str, object], *, source: str) -> Catalog:
@@ -112,7 +123,7 @@ class Catalog(Struct, frozen=True):
 
     def overlay(self, data: Mapping[str, object], *, source: str) -> Catalog:
         """This catalog with ``data`` (a user catalog) laid over it; see the module rules."""
-        check_keys(data, {"models", "selectors"}, source, "catalog")
+        check_keys(data, {"models", "selectors", "router"}, source, "catalog")
         entries = data.get("models", [])
         if not isinstance(entries, list) or len(entries) > LIMITS.max_catalog_models:
             raise CatalogError(
@@ -132,7 +143,8 @@ class Catalog(Struct, frozen=True):
             raise CatalogError(f"{source}: 'selectors' must be a table of role = model id")
         for role, target in raw_sel.items():
             selectors[role] = check_text(target, f"{source}:", f"selector {role!r}", "value")
-        catalog = Catalog(tuple(by_id.values()), selectors)
+        router = _router(data.get("router"), self.router, source)
+        catalog = Catalog(tuple(by_id.values()), selectors, router)
         catalog._check_names(source)
         return catalog
 
@@ -148,6 +160,12 @@ class Catalog(Struct, frozen=True):
         for role, target in self.selectors.items():
             if target not in names:
                 raise CatalogError(f"{source}: selector {role!r} names unknown model {target!r}")
+        rungs = [names.get(m, m) for m in self.router.ladder]
+        for name in (*self.router.ladder, *filter(None, [self.router.fallback])):
+            if name not in names:
+                raise CatalogError(f"{source}: [router] names unknown model {name!r}")
+        if len(set(rungs)) != len(rungs):
+            raise CatalogError(f"{source}: [router] ladder names a model twice: {rungs}")
 
     def get(self, name: str) -> Model:
         """The model with this id or alias."""
@@ -294,3 +312,19 @@ def _estimate_1k(m: Model) -> int:
 def _known(what: str, value: str | None, allowed: tuple[str, ...]) -> None:
     if value is not None and value not in allowed:
         raise UnknownFilterError(f"unknown {what} {value!r}; expected one of {', '.join(allowed)}")
+
+
+def _router(raw: object, base: Router, source: str) -> Router:
+    """A ``[router]`` table laid over ``base``: each key it gives replaces ``base``'s."""
+    if raw is None:
+        return base
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{source}: 'router' must be a table (ladder = [...], fallback = ...)")
+    check_keys(raw, {"ladder", "fallback"}, f"{source}: [router]", "router")
+    ladder = raw.get("ladder", list(base.ladder))
+    if not isinstance(ladder, list) or not ladder or len(ladder) > LIMITS.max_catalog_list_items:
+        raise CatalogError(f"{source}: [router] ladder must be a non-empty list of model ids")
+    rungs = tuple(check_text(m, f"{source}:", "[router]", "ladder") for m in ladder)
+    fallback = check_text(raw.get("fallback", base.fallback), f"{source}:", "[router]",
+                          "fallback", empty=True)  # fmt: skip
+    return Router(rungs, fallback)

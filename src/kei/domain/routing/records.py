@@ -38,8 +38,8 @@ def decided_event(
     return RouteDecided(
         decision_id=decision_id, dna=inp.dna, task_class=d.task_class, model=d.model,
         reason=d.reason, policy=d.policy, q_threshold=inp.q_threshold, delta=inp.delta,
-        tokens_in=inp.tokens_in, tokens_out=inp.tokens_out, ladder=tuple(inp.ladder),
-        fallback=inp.fallback, candidates=d.candidates,
+        tokens_in=inp.tokens_in, tokens_out=inp.tokens_out, ladder=inp.rungs,
+        fallback=inp.last_resort, candidates=d.candidates,
         lower_bound=d.lower_bound, n=d.n, expected_cost_micro_cents=d.expected_cost_micro_cents,
         weights=weights_event(inp.weights), weights_ref=weights_ref, seed=d.seed,
         pinned=inp.pinned, complexity_tau=d.complexity.tau,

@@ -89,8 +89,8 @@ class DecisionInput(Struct, frozen=True):
     policy: str = "bound"
     q_threshold: float = 0.70
     delta: float = 0.10
-    ladder: tuple[str, ...] = DEFAULT_LADDER
-    fallback: str = DEFAULT_FALLBACK
+    ladder: tuple[str, ...] | None = None  # None: the catalog's [router], else kei's default
+    fallback: str | None = None
     tokens_in: int = 4000
     tokens_out: int = 1500
     weights: KernelWeights = field(default_factory=KernelWeights)
@@ -109,8 +109,21 @@ class DecisionInput(Struct, frozen=True):
         for name, count in (("tokens_in", self.tokens_in), ("tokens_out", self.tokens_out)):
             if isinstance(count, bool) or not isinstance(count, int) or count < 0:
                 raise InputError(f"{name} must be a non-negative integer, found {count!r}")
-        if not self.ladder or len(set(self.ladder)) != len(self.ladder):
+        if self.ladder is not None and (
+            not self.ladder or len(set(self.ladder)) != len(self.ladder)
+        ):
             raise InputError(f"the ladder must name distinct models, found {self.ladder!r}")
+
+    @property
+    def rungs(self) -> tuple[str, ...]:
+        """The candidates, cheapest first: the input's ladder, else kei's default (the
+        route service fills in the catalog's ``[router] ladder`` first)."""
+        return DEFAULT_LADDER if self.ladder is None else self.ladder
+
+    @property
+    def last_resort(self) -> str:
+        """The model when nothing is feasible: the input's, else kei's default."""
+        return DEFAULT_FALLBACK if self.fallback is None else self.fallback
 
 
 class Decision(Struct, frozen=True):
@@ -144,11 +157,11 @@ def select(inp: DecisionInput, evidence: Evidence, price: PriceFn) -> Decision:
     if inp.pinned is not None:
         return decide(inp.pinned, "pinned", 1.0, 0, ())
     if task_class is None:
-        return decide(inp.fallback, "empty_dna", 0.0, 0, ())
+        return decide(inp.last_resort, "empty_dna", 0.0, 0, ())
     candidates = _candidates(inp, task_class, evidence, price)
     feasible = [c for c in candidates if c.feasible]
     if not feasible:
-        return decide(inp.fallback, "no_feasible", 0.0, 0, candidates)
+        return decide(inp.last_resort, "no_feasible", 0.0, 0, candidates)
     best = min(feasible, key=lambda c: c.expected_cost_micro_cents)  # first of equals: stable
     return decide(best.model, _WIN_REASON[inp.policy], best.lower_bound, best.n, candidates)
 
@@ -166,7 +179,7 @@ def _candidates(
 ) -> tuple[Candidate, ...]:
     rng = random.Random(inp.seed) if inp.policy == "thompson" else None
     out = []
-    for model in inp.ladder:
+    for model in inp.rungs:
         post = Beta.from_counts(*evidence.counts(task_class, model))
         is_smoothed = post.n == 0
         if is_smoothed:
