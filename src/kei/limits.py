@@ -84,6 +84,7 @@ class Limits(Struct, frozen=True):
     max_checkpoint_state_bytes: int = 64 * _KIB  # the last signed checkpoint's state file
     max_witness_state_bytes: int = 4_096  # a witness's state file
     max_line_bytes: int = 64 * _MIB  # a line of an export or transcript; images come inline
+    max_transcript_bytes: int = 4 * 1024 * _MIB  # a Claude Code transcript ``kei import`` reads
     max_catalog_bytes: int = 4 * _MIB  # a model-catalog file
     max_catalog_models: int = 10_000  # models in one catalog file
     max_catalog_text_chars: int = 2_000  # a text field of a catalog entry

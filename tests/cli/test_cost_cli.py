@@ -136,7 +136,8 @@ def test_unverified_prices_are_marked(kei: Kei, home: Path) -> None:
     rows = {r["model"]: r for r in got["rows"]}
     assert rows["house-llm"]["micro_cents"] == 1_000_000
     assert rows["house-llm"]["unverified_events"] == 1
-    assert rows["haiku"]["unverified_events"] == 0
+    assert "haiku" not in rows  # an alias counts under its catalog model
+    assert rows["claude-haiku-4-5"]["unverified_events"] == 0
     assert got["unverified"] == 1
     assert (
         "house-llm\t1\t$0.01\t1000000\tUNVERIFIED (1 of 1)"

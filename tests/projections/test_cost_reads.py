@@ -92,11 +92,17 @@ def test_fresh_only_at_the_head_at_this_version_with_the_indexes(
 def test_the_reads_answer_as_the_service_does(kei: Callable[..., Any], store_url: str) -> None:
     catalog = load_catalog(None)
     with Ledger.open(store_url) as ledger, CostService(ledger) as service:
-        by_service = [service.report(by, catalog) for by in cost_reads.GROUPS]
+        now = 1_800_000_000_000_000  # one clock for both: a block's burn rate depends on it
+        by_service = [
+            service.report(by, catalog, cost_reads.Window(now_us=now)) for by in cost_reads.GROUPS
+        ]
         tree = service.tree("root", catalog, full=True)
         assert cost_reads.is_fresh(ledger.store)
         for by, expected in zip(cost_reads.GROUPS, by_service, strict=True):
-            assert cost_reads.report(ledger.store, by, catalog) == expected
+            assert (
+                cost_reads.report(ledger.store, by, catalog, cost_reads.Window(now_us=now))
+                == expected
+            )
     assert [r.key for r in by_service[0].rows] == ["kid", "root"]
     assert [(n.depth, n.row["id"], n.row["dna"]) for n in tree] == [(0, "root", None),
                                                                    (1, "kid", None)]  # fmt: skip

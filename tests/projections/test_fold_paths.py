@@ -196,12 +196,13 @@ def test_raw_costs_fold_the_same_in_any_page_size(store_url: str, ledger: Ledger
     first, second = (r for r in rows if r[5] == "m")
     assert (first[16], first[17]) == ("superseded", "agent/a:4")  # first amendment wins
     assert (by_model["x"][16], by_model["q"][16]) == ("ignored", "ignored")
-    assert by_model["n"][14:] == (first[14], first[15], "current", None)  # the target's time
+    assert by_model["n"][14:18] == (first[14], first[15], "current", None)  # the target's time
+    assert by_model["n"][18:] == first[18:] == (None, None)  # and its session and project
     assert second[7:12] == (1, None, None, None, 0)  # usage, NULL where unknown
-    assert second[14:] == (3 * DAY_US + 5, "1970-01-04", "superseded", "raw:2")  # imported
+    assert second[14:18] == (3 * DAY_US + 5, "1970-01-04", "superseded", "raw:2")  # imported
     # an amendment inherits its target's time, not its own origin's, along the chain
-    assert by_model["y"][14:] == (second[14], second[15], "superseded", "raw:3")
-    assert by_model["z"][14:] == (second[14], second[15], "current", None)
+    assert by_model["y"][14:18] == (second[14], second[15], "superseded", "raw:3")
+    assert by_model["z"][14:18] == (second[14], second[15], "current", None)
 
 
 def test_costs_apply_and_apply_page_agree(ledger: Ledger, store_url: str) -> None:

@@ -25,14 +25,20 @@ from kei.adapters.store.base import EventStore
 from kei.adapters.store.dialect import SQLITE, Dialect
 from kei.domain.agents.tree import walk
 from kei.domain.catalog.catalog import Catalog
+from kei.domain.claude_code.blocks import Block, Spend, blocks
 from kei.errors import InputError
 from kei.projections import faults, names
 
 if TYPE_CHECKING:
     from kei.app.ledger.ledger import Ledger
 
-GROUPS: Final = ("agent", "provider", "model", "day")
-_COLUMN: Final = {"agent": "agent_id", "provider": "provider", "model": "model", "day": "day"}
+GROUPS: Final = ("agent", "provider", "model", "day", "month", "session", "project", "block")
+NONE: Final = "-"  # the row of costs that name no session or project
+_COLUMN: Final = {
+    "agent": "agent_id", "provider": "provider", "model": "model", "day": "day",
+    "month": "substr(day, 1, 7)", "session": f"coalesce(session, '{NONE}')",
+    "project": f"coalesce(project, '{NONE}')",
+}  # fmt: skip
 TREE_COLUMNS: Final = ("id", "parent_agent_id", "status", "branch")
 _VERSIONS: Final = {names.AGENTS: names.AGENTS_VERSION, names.COSTS: names.COSTS_VERSION}
 _FOLDED: Final = (names.AGENTS, names.COSTS)
@@ -49,6 +55,7 @@ class ReportRow(Struct):
 class Report(Struct):
     by: str
     rows: list[ReportRow] = field(default_factory=list)
+    blocks: list[Block] = field(default_factory=list)  # ``--by block``: one per row
 
     @property
     def total(self) -> int:
@@ -64,6 +71,24 @@ class Report(Struct):
             total.unverified += r.unverified
             total.given += r.given
         return total
+
+
+class Window(Struct, frozen=True):
+    """What a report covers, ``since_us <= call_us < until_us`` (None: open-ended), and
+    the clock that says which 5-hour block is still active (None: the wall clock)."""
+
+    since_us: int | None = None
+    until_us: int | None = None
+    now_us: int | None = None
+
+    def sql(self) -> tuple[str, list[int]]:
+        """The SQL condition on ``call_us`` (to append to a WHERE), and its values."""
+        parts = [(" AND call_us >= ?", self.since_us), (" AND call_us < ?", self.until_us)]
+        given = [(s, v) for s, v in parts if v is not None]
+        return "".join(s for s, _ in given), [v for _, v in given]
+
+
+ALL_TIME: Final = Window()
 
 
 class TreeNode(Struct, frozen=True):
@@ -153,25 +178,70 @@ def _index_names(store: EventStore) -> set[str]:
 # -- the reads ---------------------------------------------------------------------------
 
 
-def report(store: EventStore, by: str, catalog: Catalog, since_us: int | None = None) -> Report:
-    """Current cost events summed exactly per ``by`` key, biggest first."""
+def report(store: EventStore, by: str, catalog: Catalog, window: Window = ALL_TIME) -> Report:
+    """Current cost events in ``window`` summed exactly per ``by`` key, biggest first;
+    ``block`` rows are 5-hour windows, oldest first, and an alias counts under its
+    catalog model (``--by model``)."""
     if by not in GROUPS:
         raise InputError(f"unknown grouping {by!r}; use one of {', '.join(GROUPS)}")
-    key = _COLUMN[by]
+    where, times = window.sql()
     unvouched, params = unvouched_sql(catalog)
-    since = "" if since_us is None else " AND call_us >= ?"
+    given = "CASE WHEN price_entry_id IS NULL THEN 1 ELSE 0 END"
+    flags = f"CASE WHEN {unvouched} THEN 1 ELSE 0 END"
+    if by == "block":
+        sql = (
+            f"SELECT call_us, micro_cents, coalesce(input_tokens, 0) + "
+            f"coalesce(output_tokens, 0), {flags}, {given} FROM {names.COSTS_TABLE} "
+            f"WHERE state = 'current'{where} ORDER BY call_us"
+        )
+        found = store.select(sql, [*params, *times])
+        return block_report([Spend(*(int(v) for v in r)) for r in found], window.now_us)
+    key = _COLUMN[by]
     sql = (
-        f"SELECT {key}, sum(micro_cents), count(*), "
-        "sum(CASE WHEN price_entry_id IS NULL THEN 1 ELSE 0 END), "
-        f"sum(CASE WHEN {unvouched} THEN 1 ELSE 0 END) "
-        f"FROM {names.COSTS_TABLE} WHERE state = 'current'{since} GROUP BY {key}"
+        f"SELECT {key}, sum(micro_cents), count(*), sum({given}), sum({flags}) "
+        f"FROM {names.COSTS_TABLE} WHERE state = 'current'{where} GROUP BY {key}"
     )
-    found = store.select(sql, [*params, *([] if since_us is None else [since_us])])
+    found = store.select(sql, [*params, *times])
     # PostgreSQL sums bigint as numeric, hence the int()s.
     rows = [ReportRow(k, int(m), n, int(u), int(g)) for k, m, n, g, u in found]
+    if by == "model":
+        rows = canonical_models(rows, catalog)
     rows.sort(key=attrgetter("key"))  # biggest first, then by key: two stable sorts,
     rows.sort(key=attrgetter("micro_cents"), reverse=True)  # with C key functions
     return Report(by, rows)
+
+
+def canonical_models(rows: list[ReportRow], catalog: Catalog) -> list[ReportRow]:
+    """Rows per model name merged per catalog model: an alias counts under its model's id
+    (a name the catalog does not know stays as it is)."""
+    merged: dict[str, ReportRow] = {}
+    for r in rows:
+        found = catalog.find(r.key)
+        key = r.key if found is None else found.id
+        into = merged.setdefault(key, ReportRow(key))
+        into.micro_cents += r.micro_cents
+        into.events += r.events
+        into.unverified += r.unverified
+        into.given += r.given
+    return list(merged.values())
+
+
+def block_report(spends: list[Spend], now_us: int | None = None) -> Report:
+    """One row per 5-hour block (``domain/claude_code/blocks.py``), oldest first, keyed
+    by its start; the blocks themselves (times, activity, burn rate) ride along."""
+    import time
+
+    found = blocks(spends, time.time_ns() // 1_000 if now_us is None else now_us)
+    rows = [ReportRow(utc_minute(b.start_us), b.micro_cents, b.events, b.unverified, b.given)
+            for b in found]  # fmt: skip
+    return Report("block", rows, found)
+
+
+def utc_minute(us: int) -> str:
+    """``2026-03-01T10:00Z``: a block's start, as its row names it."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(us // 1_000_000, tz=UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
 def tree(store: EventStore, root: str, catalog: Catalog, *, full: bool = False) -> list[TreeNode]:

@@ -19,7 +19,7 @@ note saying how to add its price; it is not refused.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from msgspec import Struct
@@ -27,11 +27,12 @@ from msgspec import Struct
 from kei.app.agent_writes import agent_state, agent_stream
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.retrying import retry_write
-from kei.domain.agents.rules import decide_cost
+from kei.domain.agents.rules import LedgerState, apply, decide_cost
 from kei.domain.catalog.catalog import Catalog, Quote
-from kei.domain.events import CostAmended, CostRecorded, TokenUsage
+from kei.domain.events import CostAmended, CostRecorded, Origin, TokenUsage
 from kei.domain.log.recorded import RecordedEvent
 from kei.errors import InputError
+from kei.limits import LIMITS
 
 COST_TYPES = frozenset({"cost.recorded", "cost.amended"})
 
@@ -97,6 +98,46 @@ def _record_once(ledger: Ledger, request: CostRecorded) -> RecordedEvent:
     decision = decide_cost(agent_state(ledger, request.agent_id), request)
     batch = [NewEvent(stream, p, version + i) for i, p in enumerate(decision.payloads)]
     return ledger.append(batch)[-1]  # ConcurrencyError: another writer came first
+
+
+def record_costs(ledger: Ledger, agent_id: str, requests: Sequence[CostRecorded]) -> int:
+    """Append ``requests`` for one known agent, as ``record_cost`` does, in as few batches
+    as the batch limit allows; a request whose ``origin.ref`` the agent's stream already
+    holds (a re-run import, or another that came first) is left out. Returns the events
+    appended; a lost race reads the stream again and appends only what is still missing."""
+    return retry_write(
+        ledger.retry,
+        lambda: _record_many(ledger, agent_id, requests),
+        what=f"agent {agent_id}",
+    )
+
+
+def _record_many(ledger: Ledger, agent_id: str, requests: Sequence[CostRecorded]) -> int:
+    stream = agent_stream(agent_id)
+    events = ledger.read_stream_checked(stream)
+    state = LedgerState()
+    for event in events:
+        apply(state, event)
+    held = {ref for event in events if (ref := origin_ref(event)) is not None}
+    payloads = [
+        p
+        for r in requests
+        if r.origin is None or r.origin.ref not in held
+        for p in decide_cost(state, r).payloads
+    ]
+    version, step = (events[-1].version if events else 0), LIMITS.max_batch_events
+    for start in range(0, len(payloads), step):
+        chunk = payloads[start : start + step]
+        ledger.append([NewEvent(stream, p, version + start + i) for i, p in enumerate(chunk)])
+    return len(payloads)
+
+
+def origin_ref(event: RecordedEvent) -> str | None:
+    """The ``origin.ref`` of a cost event (the upstream row an import carried over)."""
+    if event.type not in COST_TYPES:
+        return None
+    origin = getattr(event.payload(), "origin", None)
+    return origin.ref if isinstance(origin, Origin) else None
 
 
 def stream_total(ledger: Ledger, agent_id: str) -> int:

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from kei.app import cost_reads
 from kei.app.agent_writes import agent_stream
-from kei.app.cost_reads import Report, TreeNode
+from kei.app.cost_reads import ALL_TIME, Report, TreeNode, Window
 from kei.app.cost_writes import record_cost
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.retrying import retry_write
@@ -111,10 +111,10 @@ class CostService(ReadModelService):
 
     # -- reads -------------------------------------------------------------------
 
-    def report(self, by: str, catalog: Catalog, since_us: int | None = None) -> Report:
-        """Current cost events summed exactly per ``by`` key, biggest first."""
+    def report(self, by: str, catalog: Catalog, window: Window = ALL_TIME) -> Report:
+        """Current cost events in ``window`` summed exactly per ``by`` key (``cost_reads``)."""
         self.models.catch_up()
-        return cost_reads.report(self.ledger.store, by, catalog, since_us)
+        return cost_reads.report(self.ledger.store, by, catalog, window)
 
     def tree(self, root: str, catalog: Catalog, *, full: bool = False) -> list[TreeNode]:
         """``kei agent tree``: ``root`` and every agent below it, each with its cost."""

@@ -30,6 +30,7 @@ MOMENTS: Final = {
     "started_us": "started_at",
     "ended_us": "ended_at",
     "since_us": "since",
+    "until_us": "until",
     "before_us": "before",
     "last_invoked_us": "last_invoked_at",
     "last_used_us": "last_used_at",

@@ -15,6 +15,9 @@ the name a ``cost.amended`` event uses for the event it replaces:
 - ``state``: ``current``, ``superseded`` (an amendment replaced it) or ``ignored`` (an
   amendment whose target was unknown or already superseded, as the domain fold skips it:
   first amendment wins); ``superseded_by``: ``stream:version`` of the replacement
+- ``session`` and ``project``: the Claude Code session the call was billed in and its
+  working directory (``cost.recorded``'s ``session`` and ``cwd``, NULL when not given);
+  an amendment inherits its target's, as it inherits the time
 """
 
 from __future__ import annotations
@@ -44,8 +47,19 @@ TOKENS: Final = (
     "cache_write_tokens",
     "reasoning_tokens",
 )
+KEY, NEEDED, MAYBE = "key", "needed", "maybe"  # primary key, NOT NULL, NULL allowed
+COLUMNS: Final = (
+    ("stream", String, KEY), ("version", BigInteger, KEY), ("position", BigInteger, NEEDED),
+    ("agent_id", String, NEEDED), ("provider", String, NEEDED), ("model", String, NEEDED),
+    ("micro_cents", BigInteger, NEEDED), *((c, BigInteger, MAYBE) for c in TOKENS),
+    ("price_entry_id", String, MAYBE), ("price_entry_hash", String, MAYBE),
+    ("call_us", BigInteger, NEEDED), ("day", String, NEEDED), ("state", String, NEEDED),
+    ("superseded_by", String, MAYBE), ("session", String, MAYBE), ("project", String, MAYBE),
+)  # fmt: skip
 Row = list[Any]  # a stored or new row, in the table's column order (see ``_row``)
-_CALL_US, _DAY, _STATE, _BY = 14, 15, 16, 17  # indexes in a Row
+_AT: Final = {name: i for i, (name, _, _) in enumerate(COLUMNS)}  # a column's index in a Row
+_CALL_US, _DAY, _STATE, _BY = _AT["call_us"], _AT["day"], _AT["state"], _AT["superseded_by"]
+_SESSION, _PROJECT = _AT["session"], _AT["project"]
 AMENDED: Final = "cost.amended"
 CURRENT: Final = "current"
 SUPERSEDED: Final = "superseded"
@@ -71,20 +85,10 @@ class Costs(PagedTable):
         return Table(
             t,
             metadata,
-            Column("stream", String, primary_key=True),
-            Column("version", BigInteger, primary_key=True),
-            Column("position", BigInteger, nullable=False),
-            Column("agent_id", String, nullable=False),
-            Column("provider", String, nullable=False),
-            Column("model", String, nullable=False),
-            Column("micro_cents", BigInteger, nullable=False),
-            *(Column(c, BigInteger) for c in TOKENS),
-            Column("price_entry_id", String),
-            Column("price_entry_hash", String),
-            Column("call_us", BigInteger, nullable=False),
-            Column("day", String, nullable=False),
-            Column("state", String, nullable=False),
-            Column("superseded_by", String),
+            *(
+                Column(n, kind, primary_key=how == KEY, nullable=how == MAYBE)
+                for n, kind, how in COLUMNS
+            ),
             # Not (state, call_us): SQLite, without statistics, would take that index
             # for every `state = 'current'` report and read the table in index order,
             # four times slower than the scan it needs.
@@ -122,7 +126,8 @@ class Costs(PagedTable):
                 if target is None or target[_STATE] != CURRENT:
                     row[_STATE] = IGNORED
                 else:
-                    row[_CALL_US], row[_DAY] = target[_CALL_US], target[_DAY]
+                    for i in (_CALL_US, _DAY, _SESSION, _PROJECT):
+                        row[i] = target[i]
                     target[_STATE] = SUPERSEDED
                     target[_BY] = event_name(event.stream, event.version)
                     if key not in new:
@@ -159,11 +164,12 @@ def _row(event: RecordedEvent, p: Payload) -> tuple[Any, ...]:
     if origin is not None and origin.occurred_at_us is not None:
         ts = origin.occurred_at_us
     u = p.usage  # exactly the TOKENS columns, in order
+    where = (p.session, p.cwd) if isinstance(p, CostRecorded) else (None, None)
     return (
         event.stream, event.version, event.position, p.agent_id, p.provider, p.model,
         p.micro_cents, u.input_tokens, u.output_tokens, u.cache_read_tokens,
         u.cache_write_tokens, u.reasoning_tokens, p.price_entry_id, p.price_entry_hash,
-        ts, _day_text(ts // _US_PER_DAY), CURRENT, None,
+        ts, _day_text(ts // _US_PER_DAY), CURRENT, None, *where,
     )  # fmt: skip
 
 

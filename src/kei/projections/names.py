@@ -14,7 +14,7 @@ from typing import Final
 AGENTS: Final = "agents"
 AGENTS_VERSION: Final = 1
 COSTS: Final = "costs"
-COSTS_VERSION: Final = 2  # 2: the time index is on call_us alone
+COSTS_VERSION: Final = 3  # 2: the time index is on call_us alone; 3: session, project
 
 POSTERIORS: Final = "posteriors"
 POSTERIORS_VERSION: Final = 1

@@ -63,7 +63,9 @@ def chosen_format(
 
 OutcomeName = Literal["functional", "partial", "scaffolding", "fail"]  # events.OUTCOMES
 AgentStatus = Literal["running", "done", "failed", "merged"]
-CostGroup = Literal["agent", "provider", "model", "day"]  # cost_reads.GROUPS
+CostGroup = Literal[
+    "agent", "provider", "model", "day", "month", "session", "project", "block"
+]  # cost_reads.GROUPS
 RoutePolicy = Literal["bound", "thompson"]  # routing.select.POLICIES
 LeakScope = Literal["all-writes", "public-mirror", "github-push", "commit-msg"]  # rules.SCOPES
 LeakSeverity = Literal["block", "warn", "substitute"]  # what a finding can be
@@ -88,6 +90,14 @@ Since = Annotated[
         "--since",
         metavar="WHEN",
         help="From then on: a duration back (30d, 12h), a date/time or unix seconds.",
+    ),
+]
+Until = Annotated[
+    str | None,
+    typer.Option(
+        "--until",
+        metavar="WHEN",
+        help="Before then: a duration back (1d), a date/time or unix seconds.",
     ),
 ]
 AfterPosition = Annotated[

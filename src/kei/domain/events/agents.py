@@ -72,6 +72,8 @@ class CostRecorded(Payload, frozen=True, kw_only=True):
     price_entry_hash: str | None = None
     origin: Origin | None = None
     unpriced: bool = False
+    session: str | None = None  # the Claude Code session it was billed in (schema 4)
+    cwd: str | None = None  # the session's working directory, its project (schema 4)
 
 
 class OutcomeRecorded(Payload, frozen=True, kw_only=True):

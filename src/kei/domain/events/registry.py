@@ -39,7 +39,7 @@ REGISTRY: Final[dict[str, EventType]] = {
         EventType("agent.failed", agents.AgentFailed, 2, ("agent_id", "reason")),
         EventType("agent.merged", agents.AgentMerged, 2, ("agent_id",)),
         EventType("agent.dna.claimed", agents.DnaClaimed, 1, ("dna", "agent_id")),
-        EventType("cost.recorded", agents.CostRecorded, 3, ("agent_id", "model", "micro_cents")),
+        EventType("cost.recorded", agents.CostRecorded, 4, ("agent_id", "model", "micro_cents")),
         EventType("agent.outcome", agents.OutcomeRecorded, 2, ("agent_id", "outcome")),
         EventType(
             "cost.amended",

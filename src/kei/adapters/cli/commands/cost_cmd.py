@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
+import msgspec
 import typer
 
 from kei.adapters.cli.context import (
@@ -33,9 +34,11 @@ from kei.adapters.cli.options import (
     CostGroup,
     JsonObject,
     Since,
+    Until,
     charge_options,
     number,
     since_us,
+    time_us,
 )
 from kei.adapters.cli.output import json_line
 from kei.domain.agents.money import format_usd
@@ -215,20 +218,24 @@ def report(
     ctx: typer.Context,
     by: ByOpt = "agent",
     since: Since = None,
+    until: Until = None,
     limit: LimitOpt = None,
     as_json: JsonObject = False,
 ) -> None:
-    """Exact totals per agent, provider, model or UTC day; amended costs count once."""
+    """Exact totals per agent, provider, model (aliases under their model), UTC day or
+    month, Claude Code session or project, or 5-hour block; amended costs count once."""
     from kei.adapters.cli import render
     from kei.app import cost_reads
 
     with answering(ctx) as g:
-        start_us = since_us(since)
+        start_us, end_us = since_us(since), None if until is None else time_us(until)
         result = read_costs(
-            g.settings(), lambda s, c: cost_reads.report(s, by, c, start_us), only=["costs"]
+            g.settings(),
+            lambda s, c: cost_reads.report(s, by, c, cost_reads.Window(start_us, end_us)),
+            only=["costs"],
         )
         if as_json:
-            json_line(report_dict(result, start_us, limit))
+            json_line(report_dict(result, start_us, limit, until_us=end_us))
         elif is_tty() and result.rows and render.fits(len(render.shown(result, limit))):
             from rich.console import Console
 
@@ -240,6 +247,28 @@ def report(
                     f"kei: the {limit} biggest of {len(result.rows)} rows; TOTAL covers all",
                     markup=False,
                 )
+        _say_active(result)
+
+
+def _say_active(result: Report) -> None:
+    """The active 5-hour block's pace, on stderr (``--by block``)."""
+    from kei.app.cost_reads import utc_minute
+
+    for b in result.blocks:
+        if b.active:
+            pace = (
+                ""
+                if b.burn is None
+                else (
+                    f"; burning {format_usd(b.burn.hourly_micro_cents)}/h, "
+                    f"{b.burn.tokens_per_minute} tokens/min, projected "
+                    f"{format_usd(b.burn.projected_micro_cents)} by {utc_minute(b.end_us)}"
+                )
+            )
+            stderr().print(
+                f"kei: active block {utc_minute(b.start_us)}: {format_usd(b.micro_cents)}{pace}",
+                markup=False,
+            )
 
 
 def read_costs(
@@ -259,8 +288,11 @@ def read_costs(
         return read(ledger.store, catalog)
 
 
-def report_dict(result: Report, start_us: int | None, limit: int | None = None) -> dict[str, Any]:
-    """One object: the shown rows, then totals over every row (``row_count`` of them)."""
+def report_dict(
+    result: Report, start_us: int | None, limit: int | None = None, *, until_us: int | None = None
+) -> dict[str, Any]:
+    """One object: the shown rows, then totals over every row (``row_count`` of them);
+    a block row also has its times, whether it is active, and an active block's burn."""
     rows = [
         {
             result.by: r.key,
@@ -271,9 +303,14 @@ def report_dict(result: Report, start_us: int | None, limit: int | None = None) 
         }
         for r in (result.rows if limit is None else result.rows[:limit])
     ]
+    for row, block in zip(rows, result.blocks, strict=False):
+        row.update(started_us=block.start_us, ended_us=block.end_us, active=block.active,
+                   first_seen_us=block.first_us, last_seen_us=block.last_us, tokens=block.tokens,
+                   burn=None if block.burn is None else msgspec.structs.asdict(block.burn))  # fmt: skip
     return {
         "by": result.by,
         "since_us": start_us,
+        "until_us": until_us,
         "rows": rows,
         "total_micro_cents": result.total,
         "unverified": result.total_row.unverified,

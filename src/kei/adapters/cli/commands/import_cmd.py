@@ -1,5 +1,5 @@
-"""``kei import kei-ledger PATH`` and ``kei import kei-hibernate BUNDLE``: carry another
-system's history into kei as events.
+"""``kei import kei-ledger PATH``, ``kei import kei-hibernate BUNDLE`` and ``kei import
+claude-code [PATH...]``: carry another system's history into kei as events.
 
 Thin: the import lives in ``kei.app.importers``. The summary goes to stdout
 (it is the command's answer): counts, notes, then what was not carried over, one
@@ -24,6 +24,7 @@ from kei.adapters.cli.output import json_line
 
 if TYPE_CHECKING:
     from kei.app.importers import ImportReport
+    from kei.app.importers.claude_code import ClaudeImportReport
     from kei.app.ledger.ledger import Ledger
 
 
@@ -41,6 +42,15 @@ LedgerArg = Annotated[
 ]
 BundleArg = Annotated[
     Path, typer.Argument(metavar="BUNDLE", help="The upstream kei-hibernate .tar.zst bundle.")
+]
+TranscriptsArg = Annotated[
+    list[Path] | None,
+    typer.Argument(
+        metavar="[PATH]...",
+        help="Transcript files or folders (default: ~/.claude/projects and "
+        "$CLAUDE_CONFIG_DIR/projects).",
+        show_default=False,
+    ),
 ]
 
 
@@ -64,6 +74,54 @@ def kei_hibernate(
     _run(ctx, import_kei_hibernate, bundle, dry_run=dry_run, as_json=as_json)
 
 
+@import_app.command("claude-code")
+def claude_code(
+    ctx: typer.Context,
+    paths: TranscriptsArg = None,
+    dry_run: DryRun = False,
+    as_json: JsonObject = False,
+) -> None:
+    """Record the cost of every billed message in Claude Code's transcripts (sub-agents
+    included); a re-run appends nothing new."""
+    import os
+
+    from kei.adapters.files.catalog import load_catalog
+    from kei.app.importers.claude_code import import_claude_code, sources
+
+    with answering(ctx) as g:
+        settings = g.settings()
+        roots = sources(paths or [], Path.home(), os.environ.get("CLAUDE_CONFIG_DIR"))
+        catalog = load_catalog(settings.home)
+        with open_ledger(settings, with_key=not dry_run) as ledger:
+            _answer(import_claude_code(ledger, roots, catalog, dry_run=dry_run), as_json=as_json)
+
+
+def claude_summary(report: ClaudeImportReport, *, limit: int | None) -> str:
+    """The human summary of a Claude Code import; ``limit`` caps the malformed lines."""
+    from kei.domain.agents.money import format_usd
+
+    verb = "to append" if report.dry_run else "appended"
+    lines = [
+        _title(f"Claude Code transcripts from {', '.join(report.sources)}", report.dry_run),
+        f"files: {report.files} read, {report.lines} lines, {report.sessions} sessions",
+        f"billed messages: {report.billed} new, {report.repeated} repeated lines, "
+        f"{report.already} already in kei",
+        f"cost events {verb}: {report.events_appended} ({format_usd(report.micro_cents)}); "
+        f"agents forked: {report.agents_forked}",
+    ]
+    if report.unpriced:
+        counts = ", ".join(f"{m} {n}" for m, n in report.unpriced.items())
+        lines.append(f"recorded unpriced, no catalog price: {counts} (see kei models)")
+    lines.append(f"malformed lines: {report.malformed}")
+    shown = report.bad_lines if limit is None else report.bad_lines[:limit]
+    lines += [f"  {b.file}:{b.line}\t{b.why}" for b in shown]
+    if len(shown) < report.malformed:
+        lines.append(f"  … and {report.malformed - len(shown)} more (--json lists the first)")
+    lines += [f"skipped {path}: {why}" for path, why in report.skipped_files]
+    lines += [f"not recorded, {what}: {why}" for what, why in report.refused]
+    return "\n".join(lines) + "\n"
+
+
 def _run(
     ctx: typer.Context, importer: Importer, source: Path, *, dry_run: bool, as_json: bool
 ) -> None:
@@ -71,19 +129,32 @@ def _run(
     with answering(ctx) as g:
         settings = g.settings()
         with open_ledger(settings, with_key=not dry_run) as ledger:
-            report = importer(ledger, settings.db_url, source, dry_run=dry_run)
-        if as_json:
-            json_line(report.to_dict())
-        else:
-            sys.stdout.write(summary(report, limit=SHOWN if is_tty() else None))
+            _answer(importer(ledger, settings.db_url, source, dry_run=dry_run), as_json=as_json)
+
+
+def _answer(report: ImportReport | ClaudeImportReport, *, as_json: bool) -> None:
+    """The report: one JSON object, or its summary (all of it when piped)."""
+    from kei.app.importers import ImportReport
+
+    if as_json:
+        json_line(report.to_dict())
+        return
+    limit = SHOWN if is_tty() else None
+    if isinstance(report, ImportReport):
+        sys.stdout.write(summary(report, limit=limit))
+    else:
+        sys.stdout.write(claude_summary(report, limit=limit))
+
+
+def _title(text: str, dry_run: bool) -> str:
+    return text + (" (dry run: nothing appended)" if dry_run else "")
 
 
 def summary(report: ImportReport, *, limit: int | None) -> str:
     """The human summary; ``limit`` caps the not-carried-over lines (None: all)."""
     verb = "to append" if report.dry_run else "appended"
     lines = [
-        f"kei-ledger schema v{report.schema_version} from {report.source}"
-        + (" (dry run: nothing appended)" if report.dry_run else ""),
+        _title(f"kei-ledger schema v{report.schema_version} from {report.source}", report.dry_run),
         f"agents: {report.agents_imported} imported, {report.agents_updated} updated, "
         f"{report.agents_unchanged} unchanged, {report.agents_skipped} skipped",
         f"events {verb}: {report.events_appended}",
