@@ -126,9 +126,14 @@ def import_claude_code(
 
 
 def recorded_keys(ledger: Ledger) -> set[str]:
-    """The dedupe key of every message an import recorded (their cost events' refs)."""
+    """The dedupe key of every message an import recorded (their cost events' refs),
+    the log read in pages so memory holds the keys, not the events."""
+    from kei.adapters.store.base import iter_all
+
     keys = set()
-    for record in ledger.store.read_types(["cost.recorded"]):
+    for record in iter_all(ledger.store):
+        if record.type != "cost.recorded":
+            continue
         origin = getattr(RecordedEvent.from_record(record).payload(), "origin", None)
         if isinstance(origin, Origin) and origin.source == SOURCE and origin.ref is not None:
             keys.add(origin.ref)
