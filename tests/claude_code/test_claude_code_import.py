@@ -78,9 +78,13 @@ def test_one_event_per_billed_message_linked_to_session_and_subagent(
     }
     m1 = found["msg_1:req_1"]
     assert (m1.usage.cache_read_tokens, m1.usage.cache_write_tokens) == (50000, 2000)
+    assert (m1.usage.input_tokens, m1.usage.cache_write_1h_tokens) == (10 + 2000 + 50000, 500)
     assert m1.origin is not None and m1.origin.source == "claude-code"
     assert m1.origin.occurred_at_us == 1772359200000000
     assert m1.micro_cents == m1_price() and m1.price_entry_id == "claude-sonnet-4-6"
+    # Anthropic's Sonnet rates per million: input $3, 5-minute write $3.75, 1-hour write
+    # $6, cache read $0.30, output $15 (300 µ¢ a token is $3 per million)
+    assert m1_price() == 10 * 300 + 1500 * 375 + 500 * 600 + 50000 * 30 + 100 * 1500
     amounts = {r: c.micro_cents for r, c in found.items() if r != "msg_1:req_1"}
     assert amounts == {"msg_2:req_2": SONNET_M2, "msg_3:req_3": HAIKU_M3, "msg_4:req_4": HAIKU_M4}
     assert report.micro_cents == sum(c.micro_cents for c in found.values())
@@ -111,7 +115,7 @@ def test_a_dry_run_appends_nothing(ledger: Ledger, projects: Path) -> None:
     assert ledger.store.max_position() == head
 
 
-def test_agents_the_hook_forked_are_used_and_unknown_models_reported(
+def test_agents_the_hook_forked_are_used_and_unknown_models_recorded_unpriced(
     ledger: Ledger, projects: Path
 ) -> None:
     call = ClaudeCall(event="PreToolUse", session_id=S1, tool_name="Task", tool_use_id="toolu_A",
@@ -122,9 +126,11 @@ def test_agents_the_hook_forked_are_used_and_unknown_models_reported(
         assistant("s3", "msg_9", "req_9", "2026-03-02T00:00:00Z", model="claude-unknown-9"),
     ])  # fmt: skip
     report = import_claude_code(ledger, [projects], load_catalog(None))
-    assert report.agents_forked == 1  # only S2's root: the hook made S1's and toolu_A
+    assert report.agents_forked == 2  # the roots of S2 and s3: the hook made S1 and toolu_A
     assert report.unpriced == {"claude-unknown-9": 1}
-    assert report.events_appended == 4
+    assert report.events_appended == 5
+    unknown = costs(ledger)["msg_9:req_9"]
+    assert (unknown.unpriced, unknown.micro_cents, unknown.price_entry_id) == (True, 0, None)
     fork = ledger.read_stream("agent/toolu_A")[0].payload()
     assert getattr(fork, "dna", "").startswith("Explore::")  # the hook's fork, untouched
 

@@ -40,8 +40,14 @@ def test_a_billed_message_carries_every_usage_field() -> None:
     u = got.usage
     assert (u.counts[4], u.counts[5]) == (50, 20)
     assert u.service_tier == "standard"
-    assert token_usage(u) == TokenUsage(input_tokens=3, output_tokens=4, cache_read_tokens=9,
-                                        cache_write_tokens=70)  # fmt: skip
+    # kei's convention (OpenTelemetry GenAI): input counts the cache reads and writes
+    assert token_usage(u) == TokenUsage(
+        input_tokens=3 + 70 + 9,
+        output_tokens=4,
+        cache_read_tokens=9,
+        cache_write_tokens=70,
+        cache_write_1h_tokens=20,
+    )
 
 
 def test_keys_fall_back_to_the_uuid_and_need_some_id() -> None:
