@@ -215,3 +215,21 @@ def test_an_amended_import_keeps_its_session_and_project(
     assert {r["session"]: r["micro_cents"] for r in rows}[S2] == 1_000_000
     rows = json.loads(kei("cost", "report", "--by", "project", "--json").stdout)["rows"]
     assert [r["project"] for r in rows] == [CWD]
+
+
+def test_reports_count_unpriced_calls_apart(
+    store_url: str, tmp_path: Path, in_kei: Callable[..., Any]
+) -> None:
+    write(tmp_path / "p" / "s9.jsonl", [
+        assistant("s9", "msg_9", "req_9", "2026-03-02T00:00:00Z", model="claude-unknown-9"),
+        assistant("s9", "msg_8", "req_8", "2026-03-02T00:01:00Z", tokens_in=20, tokens_out=200),
+    ])  # fmt: skip
+    kei = in_kei(store_url, tmp_path / "khome")
+    kei("import", "claude-code", str(tmp_path / "p"))
+    got = json.loads(kei("cost", "report", "--by", "session", "--json").stdout)
+    (row,) = got["rows"]
+    assert (row["events"], row["micro_cents"], row["unpriced_events"]) == (2, SONNET_M2, 1)
+    assert (row["given_events"], got["unpriced"]) == (0, 1)  # unpriced is not "given"
+    text = kei("cost", "report", "--by", "model").stdout
+    assert "claude-unknown-9\t1\t$0.00\t0\tUNPRICED (1 of 1)" in text
+    assert "TOTAL\t2\t" in text and "UNPRICED (1 of 2)" in text

@@ -151,8 +151,8 @@ def test_discovery_groups_sessions_and_reads_the_oldest_first(tmp_path: Path) ->
 
 def test_blocks_start_on_the_hour_and_split_after_five_hours() -> None:
     at = [T0 + 25 * 60_000_000, T0 + 4 * HOUR_US, T0 + 5 * HOUR_US + 1, T0 + 11 * HOUR_US]
-    found = blocks([Spend(t, 100, tokens=10) for t in at], now_us=T0 + 12 * HOUR_US)
-    assert [(b.start_us, b.events, b.micro_cents) for b in found] == [
+    found = blocks([Spend(at_us=t, micro_cents=100, tokens=10) for t in at], T0 + 12 * HOUR_US)
+    assert [(b.start_us, b.total.events, b.total.micro_cents) for b in found] == [
         (T0, 2, 200), (T0 + 5 * HOUR_US, 1, 100), (T0 + 11 * HOUR_US, 1, 100),
     ]  # fmt: skip
     assert [b.active for b in found] == [False, False, True]
@@ -160,7 +160,8 @@ def test_blocks_start_on_the_hour_and_split_after_five_hours() -> None:
 
 
 def test_an_active_blocks_burn_rate_and_projection() -> None:
-    spends = [Spend(T0, 1_000_000, tokens=600), Spend(T0 + HOUR_US, 2_000_000, tokens=600)]
+    spends = [Spend(at_us=T0, micro_cents=1_000_000, tokens=600),
+              Spend(at_us=T0 + HOUR_US, micro_cents=2_000_000, tokens=600)]  # fmt: skip
     (block,) = blocks(spends, now_us=T0 + 2 * HOUR_US)
     assert block.active and block.burn is not None
     assert block.burn.hourly_micro_cents == 3_000_000  # $0.03 over the hour between calls

@@ -197,7 +197,7 @@ def test_raw_costs_fold_the_same_in_any_page_size(store_url: str, ledger: Ledger
     assert (first[16], first[17]) == ("superseded", "agent/a:4")  # first amendment wins
     assert (by_model["x"][16], by_model["q"][16]) == ("ignored", "ignored")
     assert by_model["n"][14:18] == (first[14], first[15], "current", None)  # the target's time
-    assert by_model["n"][18:] == first[18:] == (None, None)  # and its session and project
+    assert by_model["n"][18:20] == first[18:20] == (None, None)  # its session and project
     assert second[7:12] == (1, None, None, None, 0)  # usage, NULL where unknown
     assert second[14:18] == (3 * DAY_US + 5, "1970-01-04", "superseded", "raw:2")  # imported
     # an amendment inherits its target's time, not its own origin's, along the chain

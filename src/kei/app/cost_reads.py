@@ -25,7 +25,7 @@ from kei.adapters.store.base import EventStore
 from kei.adapters.store.dialect import SQLITE, Dialect
 from kei.domain.agents.tree import walk
 from kei.domain.catalog.catalog import Catalog
-from kei.domain.claude_code.blocks import Block, Spend, blocks
+from kei.domain.claude_code.blocks import Block, Spend, Tally, blocks
 from kei.errors import InputError
 from kei.projections import faults, names
 
@@ -44,12 +44,10 @@ _VERSIONS: Final = {names.AGENTS: names.AGENTS_VERSION, names.COSTS: names.COSTS
 _FOLDED: Final = (names.AGENTS, names.COSTS)
 
 
-class ReportRow(Struct):
+class ReportRow(Tally):
+    """One row of a report: its key and its sum (``Tally``: amounts and price kinds)."""
+
     key: str
-    micro_cents: int = 0
-    events: int = 0
-    unverified: int = 0  # catalog-priced events whose price the catalog cannot vouch for
-    given: int = 0  # events whose amount was given by hand (no price entry)
 
 
 class Report(Struct):
@@ -66,10 +64,7 @@ class Report(Struct):
         """Every row summed exactly: the report's TOTAL line."""
         total = ReportRow("TOTAL")
         for r in self.rows:
-            total.micro_cents += r.micro_cents
-            total.events += r.events
-            total.unverified += r.unverified
-            total.given += r.given
+            total.add(r)
         return total
 
 
@@ -186,24 +181,27 @@ def report(store: EventStore, by: str, catalog: Catalog, window: Window = ALL_TI
         raise InputError(f"unknown grouping {by!r}; use one of {', '.join(GROUPS)}")
     where, times = window.sql()
     unvouched, params = unvouched_sql(catalog)
-    given = "CASE WHEN price_entry_id IS NULL THEN 1 ELSE 0 END"
+    given = "CASE WHEN price_entry_id IS NULL AND unpriced = 0 THEN 1 ELSE 0 END"
     flags = f"CASE WHEN {unvouched} THEN 1 ELSE 0 END"
     if by == "block":
         sql = (
             f"SELECT call_us, micro_cents, coalesce(input_tokens, 0) + "
-            f"coalesce(output_tokens, 0), {flags}, {given} FROM {names.COSTS_TABLE} "
+            f"coalesce(output_tokens, 0), {flags}, {given}, unpriced FROM {names.COSTS_TABLE} "
             f"WHERE state = 'current'{where} ORDER BY call_us"
         )
         found = store.select(sql, [*params, *times])
-        return block_report([Spend(*(int(v) for v in r)) for r in found], window.now_us)
+        spends = [Spend(at_us=int(t), micro_cents=int(m), tokens=int(n), unverified=int(u),
+                        given=int(g), unpriced=int(x)) for t, m, n, u, g, x in found]  # fmt: skip
+        return block_report(spends, window.now_us)
     key = _COLUMN[by]
     sql = (
-        f"SELECT {key}, sum(micro_cents), count(*), sum({given}), sum({flags}) "
+        f"SELECT {key}, sum(micro_cents), count(*), sum({flags}), sum({given}), sum(unpriced) "
         f"FROM {names.COSTS_TABLE} WHERE state = 'current'{where} GROUP BY {key}"
     )
     found = store.select(sql, [*params, *times])
     # PostgreSQL sums bigint as numeric, hence the int()s.
-    rows = [ReportRow(k, int(m), n, int(u), int(g)) for k, m, n, g, u in found]
+    rows = [ReportRow(k, micro_cents=int(m), events=n, unverified=int(u), given=int(g),
+                      unpriced=int(x)) for k, m, n, u, g, x in found]  # fmt: skip
     if by == "model":
         rows = canonical_models(rows, catalog)
     rows.sort(key=attrgetter("key"))  # biggest first, then by key: two stable sorts,
@@ -218,11 +216,7 @@ def canonical_models(rows: list[ReportRow], catalog: Catalog) -> list[ReportRow]
     for r in rows:
         found = catalog.find(r.key)
         key = r.key if found is None else found.id
-        into = merged.setdefault(key, ReportRow(key))
-        into.micro_cents += r.micro_cents
-        into.events += r.events
-        into.unverified += r.unverified
-        into.given += r.given
+        merged.setdefault(key, ReportRow(key)).add(r)
     return list(merged.values())
 
 
@@ -232,8 +226,10 @@ def block_report(spends: list[Spend], now_us: int | None = None) -> Report:
     import time
 
     found = blocks(spends, time.time_ns() // 1_000 if now_us is None else now_us)
-    rows = [ReportRow(utc_minute(b.start_us), b.micro_cents, b.events, b.unverified, b.given)
-            for b in found]  # fmt: skip
+    rows = []
+    for b in found:
+        rows.append(row := ReportRow(utc_minute(b.start_us)))
+        row.add(b.total)
     return Report("block", rows, found)
 
 

@@ -18,6 +18,8 @@ the name a ``cost.amended`` event uses for the event it replaces:
 - ``session`` and ``project``: the Claude Code session the call was billed in and its
   working directory (``cost.recorded``'s ``session`` and ``cwd``, NULL when not given);
   an amendment inherits its target's, as it inherits the time
+- ``unpriced``: 1 when the catalog had no price for the call (its ``micro_cents`` 0
+  means unknown), else 0
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ COLUMNS: Final = (
     ("price_entry_id", String, MAYBE), ("price_entry_hash", String, MAYBE),
     ("call_us", BigInteger, NEEDED), ("day", String, NEEDED), ("state", String, NEEDED),
     ("superseded_by", String, MAYBE), ("session", String, MAYBE), ("project", String, MAYBE),
+    ("unpriced", BigInteger, NEEDED),
 )  # fmt: skip
 Row = list[Any]  # a stored or new row, in the table's column order (see ``_row``)
 _AT: Final = {name: i for i, (name, _, _) in enumerate(COLUMNS)}  # a column's index in a Row
@@ -169,7 +172,7 @@ def _row(event: RecordedEvent, p: Payload) -> tuple[Any, ...]:
         event.stream, event.version, event.position, p.agent_id, p.provider, p.model,
         p.micro_cents, u.input_tokens, u.output_tokens, u.cache_read_tokens,
         u.cache_write_tokens, u.reasoning_tokens, p.price_entry_id, p.price_entry_hash,
-        ts, _day_text(ts // _US_PER_DAY), CURRENT, None, *where,
+        ts, _day_text(ts // _US_PER_DAY), CURRENT, None, *where, int(p.unpriced),
     )  # fmt: skip
 
 

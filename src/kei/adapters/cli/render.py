@@ -141,7 +141,13 @@ def agent_table(rows: Sequence[dict[str, Any]]) -> Table:
 
 
 def price_mark(row: ReportRow) -> str:
-    return f"UNVERIFIED ({row.unverified} of {row.events})" if row.unverified else "ok"
+    """``ok``, or what is wrong with the row's prices: unvouched, or none at all."""
+    marks = [
+        f"{name} ({n} of {row.events})"
+        for name, n in (("UNVERIFIED", row.unverified), ("UNPRICED", row.unpriced))
+        if n
+    ]
+    return ", ".join(marks) or "ok"  # fmt: skip
 
 
 def shown(result: Report, limit: int | None) -> list[ReportRow]:
@@ -182,7 +188,7 @@ def cost_table(result: Report, limit: int | None = None) -> Table:
 
 
 def _mark(row: ReportRow, mark: str) -> Text:
-    return Text(mark, style="bold yellow" if row.unverified else "green")
+    return Text(mark, style="green" if mark == "ok" else "bold yellow")
 
 
 # -- kei skill report -----------------------------------------------------------------

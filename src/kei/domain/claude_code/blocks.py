@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
+import msgspec
 from msgspec import Struct
 
 HOUR_US: Final = 3_600_000_000
@@ -26,14 +27,35 @@ BLOCK_US: Final = 5 * HOUR_US
 MINUTE_US: Final = 60_000_000
 
 
-class Spend(Struct, frozen=True):
-    """One cost at one moment: what a block sums."""
+class Tally(Struct, kw_only=True):
+    """Costs summed exactly, and how many of them were priced how: the one sum every
+    cost report row and every block keeps."""
+
+    micro_cents: int = 0
+    events: int = 0
+    unverified: int = 0  # catalog-priced events whose price the catalog cannot vouch for
+    given: int = 0  # events whose amount was given by hand (no price entry)
+    unpriced: int = 0  # events the catalog had no price for (their 0 means unknown)
+
+    def add(self, other: Tally) -> None:
+        """Count ``other`` in this sum, exactly."""
+        self.micro_cents += other.micro_cents
+        self.events += other.events
+        self.unverified += other.unverified
+        self.given += other.given
+        self.unpriced += other.unpriced
+
+
+class Spend(Tally, kw_only=True):
+    """What costs at one moment (one event), or summed over a block from its first."""
 
     at_us: int
-    micro_cents: int
+    events: int = 1
     tokens: int = 0  # input + output tokens (ccusage's burn-rate tokens)
-    unverified: int = 0  # 1 when its catalog price is not vouched for
-    given: int = 0  # 1 when its amount was given by hand
+
+    def add(self, other: Tally) -> None:
+        super().add(other)
+        self.tokens += other.tokens if isinstance(other, Spend) else 0
 
 
 class Burn(Struct, frozen=True):
@@ -46,14 +68,11 @@ class Burn(Struct, frozen=True):
 
 
 class Block(Struct):
+    """One 5-hour window: its start, its first and last call, and their sum."""
+
     start_us: int
-    first_us: int
     last_us: int
-    micro_cents: int = 0
-    tokens: int = 0
-    events: int = 0
-    unverified: int = 0
-    given: int = 0
+    total: Spend  # ``total.at_us`` is the first call's time
     active: bool = False
     burn: Burn | None = None
 
@@ -67,19 +86,12 @@ def blocks(spends: Iterable[Spend], now_us: int) -> list[Block]:
     found: list[Block] = []
     for s in sorted(spends, key=lambda s: s.at_us):
         current = found[-1] if found else None
-        if (
-            current is None
-            or s.at_us - current.start_us > BLOCK_US
-            or (s.at_us - current.last_us > BLOCK_US)
-        ):
-            current = Block(start_us=s.at_us - s.at_us % HOUR_US, first_us=s.at_us, last_us=s.at_us)
-            found.append(current)
-        current.last_us = s.at_us
-        current.micro_cents += s.micro_cents
-        current.tokens += s.tokens
-        current.events += 1
-        current.unverified += s.unverified
-        current.given += s.given
+        if current is None or max(s.at_us - current.start_us, s.at_us - current.last_us) > BLOCK_US:
+            start = s.at_us - s.at_us % HOUR_US
+            found.append(Block(start, s.at_us, msgspec.structs.replace(s)))
+        else:
+            current.last_us = s.at_us
+            current.total.add(s)
     for block in found:
         block.active = now_us - block.last_us < BLOCK_US and now_us < block.end_us
         block.burn = burn(block, now_us) if block.active else None
@@ -88,13 +100,14 @@ def blocks(spends: Iterable[Spend], now_us: int) -> list[Block]:
 
 def burn(block: Block, now_us: int) -> Burn | None:
     """The block's burn rate and projection (None when it spans no time)."""
-    span = block.last_us - block.first_us
+    total = block.total
+    span = block.last_us - total.at_us
     if span <= 0:
         return None
     remaining = max(0, block.end_us - now_us)
     return Burn(
-        hourly_micro_cents=block.micro_cents * HOUR_US // span,
-        tokens_per_minute=block.tokens * MINUTE_US // span,
-        projected_micro_cents=block.micro_cents + block.micro_cents * remaining // span,
+        hourly_micro_cents=total.micro_cents * HOUR_US // span,
+        tokens_per_minute=total.tokens * MINUTE_US // span,
+        projected_micro_cents=total.micro_cents + total.micro_cents * remaining // span,
         remaining_us=remaining,
     )

@@ -266,7 +266,8 @@ def _say_active(result: Report) -> None:
                 )
             )
             stderr().print(
-                f"kei: active block {utc_minute(b.start_us)}: {format_usd(b.micro_cents)}{pace}",
+                f"kei: active block {utc_minute(b.start_us)}: "
+                f"{format_usd(b.total.micro_cents)}{pace}",
                 markup=False,
             )
 
@@ -300,12 +301,14 @@ def report_dict(
             "micro_cents": r.micro_cents,
             "unverified_events": r.unverified,
             "given_events": r.given,
+            "unpriced_events": r.unpriced,
         }
         for r in (result.rows if limit is None else result.rows[:limit])
     ]
     for row, block in zip(rows, result.blocks, strict=False):
         row.update(started_us=block.start_us, ended_us=block.end_us, active=block.active,
-                   first_seen_us=block.first_us, last_seen_us=block.last_us, tokens=block.tokens,
+                   first_seen_us=block.total.at_us, last_seen_us=block.last_us,
+                   tokens=block.total.tokens,
                    burn=None if block.burn is None else msgspec.structs.asdict(block.burn))  # fmt: skip
     return {
         "by": result.by,
@@ -314,6 +317,7 @@ def report_dict(
         "rows": rows,
         "total_micro_cents": result.total,
         "unverified": result.total_row.unverified,
+        "unpriced": result.total_row.unpriced,
         "row_count": len(result.rows),
         "limit": limit,
     }
