@@ -39,6 +39,7 @@ import hashlib
 import logging
 import os
 import stat
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
@@ -274,4 +275,4 @@ def _why(exc: OSError) -> str:
 if __name__ == "__main__":  # REGENERATE: rewrite the derived table from the TOML
     target = Path(_DATA_DIR, DERIVED_FILE).resolve()
     target.write_bytes(derive_table() + b"\n")
-    print(f"wrote {target}")
+    sys.stderr.write(f"wrote {target}\n")  # a developer's command, not library output
