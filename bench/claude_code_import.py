@@ -17,7 +17,6 @@ without the ledger. Raw limit: the plain loop any importer pays, reading each li
 from __future__ import annotations
 
 import json
-import os
 import random
 import resource
 import subprocess
@@ -25,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import BENCH_TMP, Figure, parse_args, report, scratch_dir
+from common import BENCH_TMP, Figure, initialised_home, parse_args, report
 
 KEI = str(Path(sys.executable).with_name("kei"))
 SESSION_BYTES = 4_000_000
@@ -146,9 +145,7 @@ def main() -> None:
     root = tree(args.mb)
     paths = files(root)
     mb = sum(p.stat().st_size for p in paths) / 1e6
-    with scratch_dir("kei-claude-import") as home:
-        env = {**os.environ, "KEI_HOME": str(home), "KEI_DB": str(home / "ledger.db")}
-        subprocess.run([KEI, "init"], env=env, check=True, capture_output=True)
+    with initialised_home("kei-claude-import") as env:
         first_s, first = run(root, env)
         again_s, again = run(root, env)
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

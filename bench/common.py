@@ -213,6 +213,19 @@ def scratch_dir(name: str) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
+def initialised_home(name: str) -> Iterator[dict[str, str]]:
+    """The environment of a throwaway ``KEI_HOME`` whose SQLite ledger ``kei init`` made:
+    where a benchmark runs the ``kei`` beside this Python."""
+    import subprocess
+
+    with scratch_dir(name) as home:
+        env = {**os.environ, "KEI_HOME": str(home), "KEI_DB": str(home / "ledger.db")}
+        kei = str(Path(sys.executable).with_name("kei"))
+        subprocess.run([kei, "init"], env=env, check=True, capture_output=True)
+        yield env
+
+
+@contextlib.contextmanager
 def scratch_pg() -> Iterator[str]:
     """A throwaway PostgreSQL database on the bench server, dropped afterwards."""
     import psycopg

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import resource
 import subprocess
@@ -24,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import BENCH_TMP, Figure, report, scratch_dir
+from common import BENCH_TMP, Figure, initialised_home, report
 
 KEI = str(Path(sys.executable).with_name("kei"))
 FILES = ("src/retry.rs", "src/tokenizer.py", "tests/test_retry.rs", "README.md", "Cargo.toml")
@@ -90,9 +89,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     path = transcript(args.mb)
-    with scratch_dir("kei-ingest") as home:
-        env = {**os.environ, "KEI_HOME": str(home), "KEI_DB": str(home / "ledger.db")}
-        subprocess.run([KEI, "init"], env=env, check=True, capture_output=True)
+    with initialised_home("kei-ingest") as env:
         first_s, first = ingest(path, env)
         again_s, again = ingest(path, env)
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
