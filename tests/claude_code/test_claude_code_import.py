@@ -179,7 +179,10 @@ def test_default_sources(tmp_path: Path) -> None:
     assert sources([], home, str(config)) == [
         (home / ".claude" / "projects").resolve(), (config / "projects").resolve(),
     ]  # fmt: skip
+    (tmp_path / "x").mkdir()
     assert sources([tmp_path / "x"], home, None) == [tmp_path / "x"]
+    with pytest.raises(InputError, match="no such file or folder"):  # a typo is no empty import
+        sources([tmp_path / "x", tmp_path / "typo"], home, None)
 
 
 def test_the_cli_imports_and_reports(
@@ -200,6 +203,11 @@ def test_the_cli_imports_and_reports(
     assert [r["block"] for r in block["rows"]] == ["2026-03-01T10:00Z", "2026-03-01T16:00Z"]
     assert block["rows"][0]["started_at"] == "2026-03-01T10:00:00.000000Z"
     assert block["rows"][0]["active"] is False  # the clock is long past March 2026's blocks
+    bad = kei("cost", "report", "--until", "someday", code=2).stderr
+    assert bad.startswith("kei: error: --until 'someday' is not a date")  # names its own flag
+    assert kei("import", "claude-code", str(tmp_path / "typo"), code=2).stderr.startswith(
+        f"kei: error: {tmp_path / 'typo'}: no such file or folder"
+    )
 
 
 def test_an_amended_import_keeps_its_session_and_project(

@@ -113,12 +113,13 @@ def since_us(text: str | None) -> int | None:
     return None if text is None else time_us(text)
 
 
-def time_us(text: str) -> int:
-    """A time option's value (``--since``, ``--before``) as a microsecond timestamp: a
-    duration is read back from now, the clock read here and nowhere else."""
+def time_us(text: str, flag: str = "--since") -> int:
+    """A time option's value (``--since``, ``--before``, ``--until``: ``flag``, which
+    errors name) as a microsecond timestamp: a duration is read back from now, the clock
+    read here and nowhere else."""
     from kei.domain.agents.skills import parse_since
 
-    return parse_since(text, now_us())
+    return parse_since(text, now_us(), flag)
 
 
 def now_us() -> int:

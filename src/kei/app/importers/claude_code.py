@@ -20,6 +20,7 @@ before (or without) the hook works and a later hook call finds it there.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -235,9 +236,16 @@ def _ensure_agent(
 
 
 def sources(explicit: Iterable[Path], home: Path, config_dir: str | None) -> list[Path]:
-    """The paths to read: those given, else ``~/.claude/projects`` and, when set,
+    """The paths to read: those given (each must exist: a typo is refused before anything
+    is read, never an empty import), else ``~/.claude/projects`` and, when set,
     ``$CLAUDE_CONFIG_DIR/projects`` (those that exist; refused when none does)."""
     given = list(explicit)
+    for path in given:
+        if not os.path.lexists(path):
+            raise InputError(
+                f"{path}: no such file or folder",
+                hint="name a transcript (.jsonl) or a folder of them, e.g. ~/.claude/projects",
+            )
     if given:
         return given
     found = [home / ".claude" / "projects"]

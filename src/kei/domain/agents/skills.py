@@ -198,18 +198,19 @@ _MAX_US = (1 << 63) - 1
 _MAX_SINCE_CHARS = 64
 
 
-def parse_since(text: str, now_us: int) -> int:
-    """``--since`` as a microsecond timestamp, refused outside the stored 64-bit range."""
-    since_us = _since_us(text, now_us)
+def parse_since(text: str, now_us: int, flag: str = "--since") -> int:
+    """``--since`` (or the time option ``flag`` names) as a microsecond timestamp,
+    refused outside the stored 64-bit range; errors name ``flag``."""
+    since_us = _since_us(text, now_us, flag)
     if not _MIN_US <= since_us <= _MAX_US:
         raise InputError(
-            f"--since {text[:40]!r} is out of range",
+            f"{flag} {text[:40]!r} is out of range",
             hint="give a time between 1970 and 9999, or a duration such as 30d",
         )
     return since_us
 
 
-def _since_us(text: str, now_us: int) -> int:
+def _since_us(text: str, now_us: int, flag: str) -> int:
     """``--since`` as a microsecond timestamp: a duration back from ``now_us`` (``30d``,
     ``12h``, ``90m``, ``45s``, ``2w``), unix seconds (upstream's ``--since TS``), or an
     ISO 8601 date or time (UTC unless it names an offset)."""
@@ -225,7 +226,7 @@ def _since_us(text: str, now_us: int) -> int:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise InputError(
-            f"--since {text!r} is not a date, a time or a duration",
+            f"{flag} {text!r} is not a date, a time or a duration",
             hint="use e.g. 30d, 12h, 2026-11-01, 2026-11-01T12:00:00Z or unix seconds",
         ) from None
     if moment.tzinfo is None:

@@ -228,7 +228,7 @@ def report(
     from kei.app import cost_reads
 
     with answering(ctx) as g:
-        start_us, end_us = since_us(since), None if until is None else time_us(until)
+        start_us, end_us = since_us(since), None if until is None else time_us(until, "--until")
         result = read_costs(
             g.settings(),
             lambda s, c: cost_reads.report(s, by, c, cost_reads.Window(start_us, end_us)),

@@ -283,7 +283,7 @@ def compact_cmd(
 ) -> None:
     """Stop returning the namespace's values written before a time."""
     with answering(ctx) as g, _service(g.settings(), write=True) as service:
-        cutoff = time_us(before)
+        cutoff = time_us(before, "--before")
         name, hidden = service.compact(where, cutoff)
         if as_json:
             json_line({"ok": True, "event": name, "namespace": where, "hidden": hidden,
