@@ -1,0 +1,1 @@
+"""Notification channels: one module per provider, all on httpx (see :mod:`.channel`)."""
