@@ -3,7 +3,9 @@
 ``KEI_TEST_POSTGRES_URL`` names a server (any database on it); the session creates a
 fresh database there and each test gets its own schema-free database copy by name.
 Without the variable, PostgreSQL tests skip with a reason; with
-``KEI_REQUIRE_POSTGRES=1`` such a skip fails the run instead.
+``KEI_REQUIRE_POSTGRES=1`` such a skip fails the run instead. Likewise the ccusage parity
+tests (``tests/claude_code/test_ccusage_*.py``) skip without ``KEI_TEST_CCUSAGE`` and
+fail for it with ``KEI_REQUIRE_CCUSAGE=1`` (both set by ``.ci/run``).
 """
 
 from __future__ import annotations
@@ -45,19 +47,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes seconds (processes, large logs)")
 
 
+# Skips a CI run must not allow: (the variable that forbids them, a word of their reason).
+REQUIRED_SKIPS = (("KEI_REQUIRE_POSTGRES", "PostgreSQL"), ("KEI_REQUIRE_CCUSAGE", "ccusage"))
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
-    if (
-        os.environ.get("KEI_REQUIRE_POSTGRES") == "1"
-        and report.skipped
-        and "PostgreSQL" in str(report.longrepr)
-    ):
-        report.outcome = "failed"
-        report.longrepr = (
-            f"KEI_REQUIRE_POSTGRES=1 but a PostgreSQL test was skipped: {report.longrepr}"
-        )
+    for variable, word in REQUIRED_SKIPS:
+        if os.environ.get(variable) == "1" and report.skipped and word in str(report.longrepr):
+            report.outcome = "failed"
+            report.longrepr = f"{variable}=1 but a {word} test was skipped: {report.longrepr}"
+            return
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ccusage_peer import Ccusage, find_ccusage
 from claude_transcripts import assistant, task_result, user, write
 
 S1, S2 = "11111111-aaaa", "22222222-bbbb"
@@ -78,3 +79,13 @@ def in_kei() -> object:
         return run
 
     return make
+
+
+@pytest.fixture(scope="session")
+def ccusage(request: pytest.FixtureRequest) -> Ccusage:
+    """The ccusage ``KEI_TEST_CCUSAGE`` names; skips, saying so, when it names none
+    (``.ci/run`` sets it and fails on this skip)."""
+    found = find_ccusage(request.config.rootpath)
+    if isinstance(found, str):
+        pytest.skip(found)
+    return found
