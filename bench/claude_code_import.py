@@ -11,6 +11,12 @@ and recognised). Parse only: kei's line parser over the same files in this proce
 without the ledger. Raw limit: the plain loop any importer pays, reading each line and
 ``json.loads`` it. Peak memory is the child's ``ru_maxrss``.
 
+Beside the peer (``ccusage_peer.py``): ``ccusage daily --json --offline`` on the same
+tree, against kei's way to the same daily report: the first import then
+``kei cost report --by day --json`` (which folds the new events into the read model
+first), and the steady state, a re-run that finds nothing new then the report. The two
+reports' daily totals are compared (the tree's prices are the same in both tools).
+
     .venv/bin/python bench/claude_code_import.py --mb 1000
 """
 
@@ -24,6 +30,16 @@ import sys
 import time
 from pathlib import Path
 
+from ccusage_peer import (
+    Run,
+    agreement,
+    ccusage_daily,
+    ccusage_days,
+    ccusage_path,
+    config_dir,
+    kei_days,
+)
+from ccusage_peer import timed as timed_child
 from common import BENCH_TMP, Figure, initialised_home, parse_args, report
 
 KEI = str(Path(sys.executable).with_name("kei"))
@@ -141,7 +157,8 @@ def parse_rate(paths: list[Path]) -> float:
 
 
 def main() -> None:
-    args = parse_args(__doc__ or "", 0, mb={"type": int, "default": 200})
+    args = parse_args(__doc__ or "", 0, mb={"type": int, "default": 200},
+                      ccusage={"default": None, "help": "ccusage executable (default: .ci/ccusage's)"})  # fmt: skip
     root = tree(args.mb)
     paths = files(root)
     mb = sum(p.stat().st_size for p in paths) / 1e6
@@ -149,24 +166,56 @@ def main() -> None:
         first_s, first = run(root, env)
         again_s, again = run(root, env)
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        daily = [KEI, "cost", "report", "--by", "day", "--json"]
+        cold, warm = timed_child(daily, env), timed_child(daily, env)
     lines = int(str(first["lines"]))
     print(f"kei import claude-code of {mb:.0f} MB, {len(paths)} files, {lines:,} lines: "
           f"{first['events_appended']} cost events, {first['agents_forked']} agents; "
           f"again: {again['events_appended']} appended")  # fmt: skip
     raw = raw_rate(paths)
-    report(
-        [
-            Figure("claude-import", "lines/s, first import, vs read + json.loads",
-                   lines / first_s, raw, 0.5, "lines/s"),
-            Figure("claude-import", "MB/s, first import", mb / first_s, None, None, "MB/s"),
-            Figure("claude-import", "lines/s, again (nothing new), vs read + json.loads",
-                   lines / again_s, raw, 0.5, "lines/s"),
-            Figure("claude-import", "lines/s, parse only, vs read + json.loads",
-                   parse_rate(paths), raw, None, "lines/s"),
-            Figure("claude-import", "peak memory (child)", peak, None, None, "MB", higher=False),
-        ],
-        args.json,
-    )  # fmt: skip
+    figures = [
+        Figure("claude-import", "lines/s, first import, vs read + json.loads",
+               lines / first_s, raw, 0.5, "lines/s"),
+        Figure("claude-import", "MB/s, first import", mb / first_s, None, None, "MB/s"),
+        Figure("claude-import", "lines/s, again (nothing new), vs read + json.loads",
+               lines / again_s, raw, 0.5, "lines/s"),
+        Figure("claude-import", "lines/s, parse only, vs read + json.loads",
+               parse_rate(paths), raw, None, "lines/s"),
+        Figure("claude-import", "peak memory (child)", peak, None, None, "MB", higher=False),
+    ]  # fmt: skip
+    figures += peer_figures(args.ccusage, root, lines, (first_s, again_s), (cold, warm))
+    report(figures, args.json)
+
+
+def peer_figures(
+    given: str | None,
+    root: Path,
+    lines: int,
+    imports: tuple[float, float],
+    reports: tuple[Run, Run],
+) -> list[Figure]:
+    """ccusage daily on the same tree, and kei's import + daily report beside it (the
+    "raw limit" column holds ccusage's rate); none when no ccusage is installed."""
+    path = ccusage_path(given)
+    if path is None:
+        print("ccusage: not installed (bash .ci/ccusage), not timed")
+        return []
+    peer = ccusage_daily(path, config_dir(root))
+    (first_s, again_s), (cold, warm) = imports, reports
+    print(f"daily totals, kei vs ccusage: {agreement(kei_days(warm), ccusage_days(peer))}")
+    rate = lines / peer.seconds
+    return [
+        Figure("claude-import", "ccusage daily --json --offline", rate, None, None, "lines/s",
+               note=f"{peer.seconds:.1f} s"),
+        Figure("claude-import", "lines/s, first import + daily report, vs ccusage daily",
+               lines / (first_s + cold.seconds), rate, None, "lines/s",
+               note=f"{first_s:.1f} s + {cold.seconds:.1f} s"),
+        Figure("claude-import", "lines/s, again + daily report, vs ccusage daily",
+               lines / (again_s + warm.seconds), rate, None, "lines/s",
+               note=f"{again_s:.1f} s + {warm.seconds:.2f} s"),
+        Figure("claude-import", "peak memory, ccusage daily", peer.peak_mb, None, None, "MB",
+               higher=False),
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":
