@@ -15,6 +15,7 @@ codes for a few classes). Families are grouped by who is at fault::
     │   ├── FallbackCycleError       a catalog fallback chain revisits a model
     │   ├── LeakMatrixError          a leak-matrix file is malformed or will not compile
     │   ├── LeakBlockedError         a write matched a leak ``block`` rule
+    │   ├── NotifyConfigError        ``notify.toml`` or a notify environment variable is unusable
     │   ├── ModelNotServedError      a local LLM backend does not have the model
     │   ├── NoCompatibleBackendError this machine can run no local LLM backend
     │   └── NoBackendAvailableError  no local LLM backend serves the model or a fallback
@@ -108,6 +109,14 @@ class LeakMatrixError(InputError):
 
 class LeakBlockedError(InputError):
     """A write was refused because a field matched a ``block`` rule."""
+
+
+# -- InputError: notifications
+
+
+class NotifyConfigError(InputError):
+    """A notification channel's configuration (``notify.toml``, environment) is unusable;
+    the message names the file, the channel and the key, never a secret's value."""
 
 
 # -- InputError: local LLM backends

@@ -59,6 +59,8 @@ EXPECTED = {
     "replicate-api-token.sh": 1, "sk-api-key.py": 2, "slack-token.js": 3,
     "slack-webhook-url.json": 1, "stripe-secret-key.js": 2, "xai-api-key.sh": 1,
     "password-assignment.env": 3, "password-flag.sh": 2,
+    "discord-webhook-url.json": 1, "telegram-bot-token.sh": 2, "twilio-api-key.sh": 1,
+    "twilio-credentials.sh": 1,
 }  # fmt: skip
 
 

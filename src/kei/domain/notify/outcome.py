@@ -34,8 +34,9 @@ class Delivered(Struct, frozen=True, kw_only=True):
 
 class Failed(Struct, frozen=True, kw_only=True):
     """The send did not land (or may not have: ``timeout`` and ``transport`` after the
-    request was written are in doubt). ``retry_after_ms`` is the provider's wait, capped;
-    ``retry_after_raw`` keeps what it said."""
+    request was written are in doubt, and say so in ``in_doubt``: an at-most-once
+    channel must not send those again). ``retry_after_ms`` is the provider's wait,
+    capped; ``retry_after_raw`` keeps what it said."""
 
     failure_class: FailureClass
     retryable: bool
@@ -45,6 +46,7 @@ class Failed(Struct, frozen=True, kw_only=True):
     retry_after_ms: int | None = None
     retry_after_raw: str | None = None
     provider_code: str | None = None
+    in_doubt: bool = False
 
 
 SendOutcome = Delivered | Failed
