@@ -52,3 +52,30 @@ def test_sync_without_the_package_says_how_to_install_it(
     assert "kei models sync needs the genai-prices package" in err
     assert "pip install 'kei[prices]'" in err
     assert not (tmp_path / "home" / "prices.toml").exists()
+
+
+def test_sync_adds_the_databases_models_and_their_exact_names(tmp_path: Path) -> None:
+    """After a sync, a Claude Code transcript's model ids price: new models, dated
+    snapshots and the database's exact names; a second sync writes the same file, and
+    a name the user's catalog already uses is never taken."""
+    pytest.importorskip("genai_prices")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "models.toml").write_text(
+        '[[models]]\nid = "gpt-4o-2024-11-20"\nprovider = "openai"\nstatus = "active"\n'
+        "[models.pricing]\ninput_per_mtok_micro = 1\noutput_per_mtok_micro = 2\n"
+        'status = "needs-verification"\n'
+    )
+    code, out, _ = run(home, "sync", "--json")
+    assert code == 0
+    added = {m["model_id"] for m in json.loads(out)["models"] if m["added"]}
+    assert {"claude-opus-4-6", "claude-sonnet-4-5"} <= added
+    first = (home / "prices.toml").read_bytes()
+    assert run(home, "sync")[0] == 0 and (home / "prices.toml").read_bytes() == first
+    catalog = load_catalog(home)
+    assert catalog.get("claude-sonnet-4-5-20250929").id == "claude-sonnet-4-5"
+    assert catalog.get("claude-opus-4-6").role_tags == ()
+    assert catalog.get("gpt-4o-2024-08-06").id == "gpt-4o"  # the database's exact name
+    assert catalog.get("gpt-4o-2024-11-20").id == "gpt-4o-2024-11-20"  # the user's, kept
+    assert catalog.get("opus").id == "claude-opus-4-7"  # kei's aliases survive the sync
+    assert catalog.router == load_catalog(None).router  # the router's ladder is untouched

@@ -229,3 +229,21 @@ def test_providers_counts_core_providers_even_when_empty() -> None:
 def test_generation_models_are_priced_per_unit_not_per_million() -> None:
     cat = catalog(entry("img", 0, 3_980_000, pricing={"unit": "image"}))
     assert cat.price("img", 0, 4).micro_cents == 15_920_000  # 4 x $0.0398
+
+
+def test_a_dated_snapshot_names_its_model_only_where_the_entry_says_so() -> None:
+    """``claude-sonnet-4-5-20250929`` (how Claude Code names the model) prices as
+    ``claude-sonnet-4-5`` when that entry has ``dated_snapshots``; OpenAI re-priced a
+    dated gpt-4o, so an entry without the flag never stands for its snapshots."""
+    entry = {"provider": "anthropic", "status": "active",
+             "pricing": {"input_per_mtok_micro": 300_000_000,
+                         "output_per_mtok_micro": 0, "status": "needs-verification"}}  # fmt: skip
+    claude = {"id": "claude-x", "dated_snapshots": True, "aliases": ["x"], **entry}
+    cat = Catalog.from_data({"models": [claude, {"id": "gpt-y", **entry}]}, source="t.toml")
+    assert cat.get("claude-x-20250929").id == "claude-x"
+    assert cat.get("x-20250929").id == "claude-x"  # an alias's snapshot too
+    for name in ("gpt-y-20250929", "claude-x-20251399", "claude-x-2025092", "claude-x20250929"):
+        with pytest.raises(UnknownModelError):
+            cat.get(name)
+    with pytest.raises(CatalogError, match="'dated_snapshots': expected true or false"):
+        Catalog.from_data({"models": [{"id": "z", "dated_snapshots": "yes", **entry}]}, source="t")

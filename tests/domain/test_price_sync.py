@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from decimal import Decimal
 
 from kei.domain.catalog.catalog import Catalog
@@ -68,3 +69,31 @@ def test_the_rendered_file_overlays_the_catalog_and_prices_every_tier() -> None:
     assert m.pricing.vouched and m.pricing.source_version == V and m.pricing.verified_at is None
     usage = TokenUsage(input_tokens=120_000, output_tokens=9_000, cache_read_tokens=80_000)
     assert synced.quote("sonnet", usage).micro_cents == 27_900_000
+
+
+def test_a_model_the_catalog_lacks_is_written_whole_and_loads() -> None:
+    """An added entry carries what a catalog entry needs (provider, status, name,
+    context) and no role, so it prices calls and the router never picks it alone."""
+    from kei.domain.catalog.sync import SourceModel
+
+    new = SourceModel("anthropic", "Claude Opus 4.6", 1_000_000, deprecated=False)
+    price = SourcePrice("claude-opus-4-6", "claude-opus-4-6", SONNET, True, ("opus-4.6",), new)
+    e = pricing_table(price, V)
+    assert e.added and e.fields["provider"] == "anthropic" and e.fields["dated_snapshots"] is True
+    old = SourceModel("anthropic", "Claude 2", 0, deprecated=True)
+    gone = pricing_table(SourcePrice("claude-2", "claude-2", SONNET, added=old), V)
+    catalog = Catalog.from_data({}, source="empty").overlay(
+        tomllib.loads(render([e, gone], V)), source="prices.toml"
+    )
+    model = catalog.get("claude-opus-4-6-20260101")  # a dated snapshot of it
+    assert model.id == "claude-opus-4-6" and model.context_tokens == 1_000_000
+    assert catalog.get("opus-4.6") is model and model.role_tags == ()
+    assert catalog.get("claude-2").status == "deprecated"
+    assert catalog.price("claude-opus-4-6", 1_000_000, 0).micro_cents == 300_000_000
+
+
+def test_a_known_model_keeps_its_aliases_and_gains_the_databases_names() -> None:
+    price = SourcePrice("gpt-4o", "gpt-4o", SONNET, aliases=("4o", "gpt-4o-2024-08-06"))
+    e = pricing_table(price, V)
+    assert e.fields == {"aliases": ["4o", "gpt-4o-2024-08-06"]} and not e.added
+    assert 'aliases = ["4o", "gpt-4o-2024-08-06"]' in render([e], V)

@@ -40,14 +40,15 @@ def user_catalog_path(home: Path) -> Path:
     return home / USER_FILE
 
 
-def load_catalog(home: Path | None) -> Catalog:
-    """The shipped catalog, overlaid by ``home/prices.toml`` then ``home/models.toml``,
+def load_catalog(home: Path | None, *, synced: bool = True) -> Catalog:
+    """The shipped catalog, overlaid by ``home/prices.toml`` (unless not ``synced``:
+    ``kei models sync`` rewrites that file from scratch) then ``home/models.toml``,
     each if it exists."""
     shipped = read_shipped_toml(SHIPPED_FILE, "catalog", CatalogError)
     catalog = Catalog.from_data(shipped, source=SHIPPED_NAME)
     if home is None:
         return catalog
-    for path in (home / PRICES_FILE, user_catalog_path(home)):
+    for path in (home / PRICES_FILE, user_catalog_path(home))[0 if synced else 1 :]:
         if path.exists():
             log.debug("overlaying catalog %s", path)
             data = read_toml(path, LIMITS.max_catalog_bytes, CatalogError)

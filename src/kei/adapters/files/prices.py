@@ -9,13 +9,14 @@ those read the TOML this writes (``adapters/files/catalog.py``).
 
 Which models: every token-priced model of the catalog whose provider the database
 covers (:data:`PROVIDERS`), matched by id, then by alias, with the database's own
-matching rules, priced as of now. The conversion is ``kei.domain.catalog.sync``.
+matching rules, priced as of now; then every other token-priced model of those
+providers in the database, added as a new entry. The conversion is ``kei.domain.catalog.sync``.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,14 @@ from msgspec import Struct
 from kei.adapters.files.catalog import PRICES_FILE
 from kei.adapters.files.safe_output import Protected, write_bytes
 from kei.domain.catalog.catalog import Catalog, Model
-from kei.domain.catalog.sync import SourcePrice, SyncedEntry, Tiered, pricing_table, render
+from kei.domain.catalog.sync import (
+    SourceModel,
+    SourcePrice,
+    SyncedEntry,
+    Tiered,
+    pricing_table,
+    render,
+)
 from kei.errors import InputError
 
 __all__ = ["PRICES_FILE", "PROVIDERS", "SyncReport", "prices_path", "sync_prices"]
@@ -49,23 +57,33 @@ def prices_path(home: Path) -> Path:
     return home / PRICES_FILE
 
 
-def sync_prices(catalog: Catalog, home: Path, *, dry_run: bool = False) -> SyncReport:
-    """Price the catalog's models from the database; write ``prices.toml`` unless
-    ``dry_run``."""
+def sync_prices(
+    catalog: Catalog, home: Path, *, reserved: Iterable[str] = (), dry_run: bool = False
+) -> SyncReport:
+    """Price ``catalog`` (the shipped one) from the database; write ``prices.toml``
+    unless ``dry_run``. ``reserved`` are the names the user's catalog uses: the sync
+    never gives them to another model."""
     db = _database()
     version = f"genai-prices {getattr(db, '__version__', 'unknown')}"
     providers = {p.id: p for p in db.data_snapshot.get_snapshot().providers}
     now = datetime.now(UTC)
     entries: list[SyncedEntry] = []
     unmatched: list[str] = []
+    matched: set[str] = set()
+    taken = {name for m in catalog.models for name in (m.id, *m.aliases)} | set(reserved)
     for model in catalog.models:
         provider = providers.get(PROVIDERS.get(model.provider, ""))
         found = _find(provider, model) if provider is not None else None
         if model.pricing.unit != "token" or found is None:
             unmatched.append(model.id)
             continue
+        matched.add(found.id)
+        more = _free_names(found, taken)
+        aliases = (*model.aliases, *more) if more else ()
         rates = _rates(found.get_prices(now))
-        entries.append(pricing_table(SourcePrice(model.id, found.id, rates), version))
+        price = SourcePrice(model.id, found.id, rates, _dated(provider, found), aliases)
+        entries.append(pricing_table(price, version))
+    entries += _additions(providers, matched, taken, version, now)
     path = None
     if not dry_run:
         path = prices_path(home)
@@ -84,6 +102,53 @@ def _database() -> Any:
             hint="install it with: pip install 'kei[prices]'",
         ) from exc
     return db
+
+
+def _additions(
+    providers: dict[str, Any], matched: set[str], taken: set[str], version: str, now: datetime
+) -> list[SyncedEntry]:
+    """The covered providers' token-priced models the catalog lacks, priced; a model
+    whose id kei already uses (for another model) is left out."""
+    added: list[SyncedEntry] = []
+    for kei_provider, source_provider in PROVIDERS.items():
+        provider = providers.get(source_provider)
+        for found in getattr(provider, "models", ()):
+            if found.id in matched or found.id in taken:
+                continue
+            taken.add(found.id)
+            aliases = _free_names(found, taken)
+            new = SourceModel(kei_provider, found.name or found.id, found.context_window or 0,
+                              bool(found.deprecated))  # fmt: skip
+            rates = _rates(found.get_prices(now))
+            dated = _dated(provider, found)
+            price = SourcePrice(found.id, found.id, rates, dated, aliases, added=new)
+            entry = pricing_table(price, version)
+            if entry.pricing is not None:  # a model kei cannot price is not added
+                added.append(entry)
+    return added
+
+
+def _free_names(found: Any, taken: set[str]) -> tuple[str, ...]:
+    """The database's exact names for ``found`` that name no model yet, now taken:
+    an alias never names two models."""
+    names = tuple(dict.fromkeys(n for n in _exact_names(found.match) if n not in taken))
+    taken.update(names)
+    return names
+
+
+def _exact_names(clause: Any) -> Iterator[str]:
+    """The names a database match rule accepts exactly (its ``equals`` clauses)."""
+    equals = getattr(clause, "equals", None)
+    if isinstance(equals, str):
+        yield equals
+    for inner in getattr(clause, "or_", None) or ():
+        yield from _exact_names(inner)
+
+
+def _dated(provider: Any, found: Any) -> bool:
+    """Whether the database prices a dated snapshot id of ``found`` as ``found``."""
+    snapshot = provider.find_model(f"{found.id}-20990101")
+    return snapshot is not None and snapshot.id == found.id
 
 
 def _find(provider: Any, model: Model) -> Any:

@@ -27,6 +27,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 from msgspec import Struct, field
@@ -72,6 +73,9 @@ __all__ = [
     "Resolution",
     "parts_of",
 ]
+
+# a dated snapshot id: the model id, then -YYYYMMDD (Anthropic's form)
+_DATED = re.compile(r"(.+)-(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])")
 
 
 class Quote(Struct, frozen=True):
@@ -168,11 +172,22 @@ class Catalog(Struct, frozen=True):
             raise CatalogError(f"{source}: [router] ladder names a model twice: {rungs}")
 
     def get(self, name: str) -> Model:
-        """The model with this id or alias."""
+        """The model with this id or alias, or the model whose dated snapshot ``name``
+        is (``claude-sonnet-4-5-20250929``) where the entry says snapshots price alike."""
+        model = self._named(name)
+        dated = _DATED.fullmatch(name)
+        if model is None and dated is not None:
+            model = self._named(dated.group(1))
+            model = model if model is not None and model.dated_snapshots else None
+        if model is None:
+            raise UnknownModelError(f"unknown model {name!r}", hint="see `kei models list`")
+        return model
+
+    def _named(self, name: str) -> Model | None:
         for m in self.models:
             if name == m.id or name in m.aliases:
                 return m
-        raise UnknownModelError(f"unknown model {name!r}", hint="see `kei models list`")
+        return None
 
     def find(self, name: str) -> Model | None:
         try:

@@ -39,7 +39,8 @@ STATUSES = ("active", "deprecated", "preview", "beta")
 PRICE_STATUSES = ("verified", "needs-verification", "placeholder")
 UNITS = ("token", "image", "megapixel", "second", "1k-chars")
 _MODEL_KEYS = {"id", "provider", "display_name", "context_tokens", "capabilities", "status",
-               "role_tags", "fallback", "notes", "aliases", "pricing"}  # fmt: skip
+               "role_tags", "fallback", "notes", "aliases", "pricing",
+               "dated_snapshots"}  # fmt: skip
 _RATES = ("input_per_mtok_micro", "output_per_mtok_micro")
 _PRICE_KEYS = {*_RATES, *RATE_KEYS, "status", "unit", "source_url", "verified_at",
                "source_version", "long_context"}  # fmt: skip
@@ -63,6 +64,9 @@ class Model(Struct, frozen=True):
     fallback: str = ""
     notes: str = ""
     aliases: tuple[str, ...] = ()
+    # ``<id>-YYYYMMDD`` (a provider's dated snapshot) names this model too; set only
+    # where the provider prices every snapshot of the model alike (Anthropic's rule)
+    dated_snapshots: bool = False
 
     def to_dict(self) -> dict[str, object]:
         """The catalog entry as TOML-shaped data (lists, not tuples)."""
@@ -124,6 +128,7 @@ def _parse_model(mid: str, d: Mapping[str, object], where: str) -> Model:
         fallback=check_text(d.get("fallback", ""), where, "", "fallback", empty=True),
         notes=check_text(d.get("notes", ""), where, "", "notes", empty=True),
         aliases=_texts(d.get("aliases", []), where, "aliases"),
+        dated_snapshots=_flag(d.get("dated_snapshots", False), f"{where} 'dated_snapshots'"),
     )  # fmt: skip
 
 
@@ -217,6 +222,12 @@ def check_text(value: object, where: str, who: str, name: str, *, empty: bool = 
         raise CatalogError(f"{label} {name!r}: expected a non-empty string, found {value!r}"
                            if not empty else
                            f"{label} {name!r}: expected a string, found {value!r}")  # fmt: skip
+    return value
+
+
+def _flag(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise CatalogError(f"{where}: expected true or false, found {value!r}")
     return value
 
 

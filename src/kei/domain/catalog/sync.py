@@ -17,6 +17,13 @@ the shipped catalog and the user's. Rules:
   threshold, so tiers at several thresholds, or several tiers, skip the model.
 - The entry is ``verified`` with ``source_url`` the database's and ``source_version``
   its package version, so a cost priced by it names where the price came from.
+- The database's exact names for a model (``gpt-4o-2024-08-06`` for gpt-4o) become
+  aliases where no other model has the name (a known entry keeps its own aliases).
+- A model of a covered provider that the catalog lacks is added whole (provider,
+  status, name, context window, aliases), with no role
+  or capability, so it prices calls but the router never picks it on its own.
+- ``dated_snapshots`` is set where the database prices ``<id>-YYYYMMDD`` as the model
+  itself (Anthropic's dated ids), so a transcript's dated model id finds its price.
 """
 
 from __future__ import annotations
@@ -27,7 +34,15 @@ from decimal import Decimal
 
 from msgspec import Struct
 
-__all__ = ["KEI_KEYS", "SOURCE_URL", "SourcePrice", "SyncedEntry", "pricing_table", "render"]
+__all__ = [
+    "KEI_KEYS",
+    "SOURCE_URL",
+    "SourceModel",
+    "SourcePrice",
+    "SyncedEntry",
+    "pricing_table",
+    "render",
+]
 
 SOURCE_URL = "https://github.com/pydantic/genai-prices"
 KEI_KEYS = {
@@ -47,22 +62,43 @@ class Tiered(Struct, frozen=True):
     tiers: tuple[tuple[int, Decimal], ...]
 
 
+class SourceModel(Struct, frozen=True):
+    """What the database says of a model the catalog lacks, beside its price: enough
+    for a catalog entry that prices it (no roles or capabilities: never a router
+    candidate until the user's models.toml says so)."""
+
+    provider: str  # kei's provider
+    display_name: str
+    context_tokens: int
+    deprecated: bool
+
+
 class SourcePrice(Struct, frozen=True):
-    """One model's current prices in the database: price key -> USD per Mtok."""
+    """One model's current prices in the database: price key -> USD per Mtok.
+    ``dated_snapshots``: the database prices ``<id>-YYYYMMDD`` as this model;
+    ``aliases``: every alias the entry should have (kei's and the database's exact
+    names for the model), or () to leave them as they are."""
 
     model_id: str  # kei's id
     source_id: str  # the database's id for the model
     rates: Mapping[str, Decimal | Tiered]
+    dated_snapshots: bool = False
+    aliases: tuple[str, ...] = ()
+    added: SourceModel | None = None  # set for a model the catalog lacks
 
 
 class SyncedEntry(Struct, frozen=True):
-    """What the sync made of one model: its pricing table, or why there is none."""
+    """What the sync made of one model: its pricing table, or why there is none;
+    ``fields`` are the entry's other keys written beside it (all of them for a model
+    the sync adds, ``added``)."""
 
     model_id: str
     source_id: str
     pricing: dict[str, object] | None
     skipped: str | None = None
     ignored: tuple[str, ...] = ()
+    fields: dict[str, object] = {}
+    added: bool = False
 
 
 def pricing_table(price: SourcePrice, version: str) -> SyncedEntry:
@@ -89,12 +125,28 @@ def pricing_table(price: SourcePrice, version: str) -> SyncedEntry:
     table.update(status="verified", source_url=SOURCE_URL, source_version=version)
     if thresholds:
         table["long_context"] = {"above_input_tokens": thresholds.pop(), **long}
-    return SyncedEntry(price.model_id, price.source_id, table, ignored=ignored)
+    return SyncedEntry(price.model_id, price.source_id, table, ignored=ignored,
+                       fields=_fields(price), added=price.added is not None)  # fmt: skip
+
+
+def _fields(price: SourcePrice) -> dict[str, object]:
+    """The entry's keys besides ``id`` and ``pricing``, in the catalog's order."""
+    fields: dict[str, object] = {}
+    new = price.added
+    if new is not None:
+        fields.update(provider=new.provider, status="deprecated" if new.deprecated else "active",
+                      display_name=new.display_name, context_tokens=new.context_tokens)  # fmt: skip
+    if price.aliases:
+        fields["aliases"] = list(price.aliases)
+    if price.dated_snapshots:
+        fields["dated_snapshots"] = True
+    return fields
 
 
 def render(entries: Iterable[SyncedEntry], version: str) -> str:
-    """``prices.toml``: one ``[[models]]`` with only ``id`` and ``pricing`` per priced
-    entry (the catalog overlays it: the rest of each entry stays as it was)."""
+    """``prices.toml``: one ``[[models]]`` per priced entry: ``id``, its ``fields``
+    and ``pricing`` (the catalog overlays it: the rest of a known entry stays as it
+    was; a model the sync adds is written whole)."""
     lines = [
         "# Prices written by `kei models sync` from " + version + " (" + SOURCE_URL + ").",
         "# Generated: run `kei models sync` again instead of editing; to override a",
@@ -103,7 +155,9 @@ def render(entries: Iterable[SyncedEntry], version: str) -> str:
     for e in entries:
         if e.pricing is None:
             continue
-        lines += ["", "[[models]]", f"id = {_text(e.model_id)}", "", "[models.pricing]"]
+        lines += ["", "[[models]]", f"id = {_text(e.model_id)}"]
+        lines += [f"{k} = {_value(v)}" for k, v in e.fields.items()]
+        lines += ["", "[models.pricing]"]
         long = e.pricing.get("long_context")
         lines += [f"{k} = {_value(v)}" for k, v in e.pricing.items() if k != "long_context"]
         if isinstance(long, dict):
@@ -131,4 +185,8 @@ def _text(value: str) -> str:
 
 
 def _value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
     return str(value) if isinstance(value, int) else _text(str(value))

@@ -185,17 +185,20 @@ def sync(
 
     with answering(ctx, table=MODELS_EXITS) as g:
         home = g.settings().home
-        report = sync_prices(load_catalog(home), home, dry_run=dry_run)
+        users = load_catalog(home, synced=False)  # the user's names stay the user's
+        reserved = [name for m in users.models for name in (m.id, *m.aliases)]
+        report = sync_prices(load_catalog(None), home, reserved=reserved, dry_run=dry_run)
         if as_json:
             json_line({"version": report.version, "path": None if report.path is None
                        else str(report.path), "models": [_synced_json(e) for e in report.entries],
                        "unmatched": list(report.unmatched)})  # fmt: skip
             return
-        priced = sum(e.pricing is not None for e in report.entries)
+        known = [e for e in report.entries if not e.added]
+        priced = sum(e.pricing is not None for e in known)
         where = "nothing written (--dry-run)" if report.path is None else f"wrote {report.path}"
-        _say(f"{report.version}: {priced} of {len(report.entries) + len(report.unmatched)} "
-             f"models priced; {where}")  # fmt: skip
-        for e in report.entries:
+        _say(f"{report.version}: {priced} of {len(known) + len(report.unmatched)} catalog "
+             f"models priced, {len(report.entries) - len(known)} models added; {where}")  # fmt: skip
+        for e in known:
             state = "priced" if e.pricing is not None else f"skipped: {e.skipped}"
             ignored = f" (kei ignores its {', '.join(e.ignored)})" if e.ignored else ""
             _say(f"  {e.model_id}: {state} from {e.source_id}{ignored}")
@@ -205,7 +208,7 @@ def sync(
 
 def _synced_json(e: SyncedEntry) -> dict[str, object]:
     return {"model_id": e.model_id, "source_id": e.source_id, "priced": e.pricing is not None,
-            "skipped": e.skipped, "ignored": list(e.ignored)}  # fmt: skip
+            "skipped": e.skipped, "ignored": list(e.ignored), "added": e.added}  # fmt: skip
 
 
 @models_app.command("chain")
