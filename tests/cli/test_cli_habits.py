@@ -22,6 +22,7 @@ from kei.app.cost_reads import GROUPS
 from kei.app.json_form import MOMENTS, json_form, rfc3339, usd
 from kei.domain.catalog.entries import STATUSES
 from kei.domain.events import OUTCOMES
+from kei.domain.events.budgets import PERIODS
 from kei.domain.leaks.rules import CATEGORIES, SCOPES, SEVERITIES
 from kei.domain.routing.select import POLICIES
 
@@ -69,6 +70,7 @@ def test_choices_are_choices_in_help() -> None:
         (options.OutcomeName, OUTCOMES),
         (options.CostGroup, GROUPS),
         (options.RoutePolicy, POLICIES),
+        (options.BudgetPeriod, PERIODS),
         (options.LeakScope, SCOPES),
         (options.LeakCategory, CATEGORIES),
         (options.ModelStatus, STATUSES),

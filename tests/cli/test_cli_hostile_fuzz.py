@@ -51,7 +51,7 @@ WRITERS = {
     "agent outcome", "cost record", "cost amend", "skill record", "import kei-ledger",
     "import kei-hibernate", "retro ingest", "route select", "route outcome",
     "route escalate", "route calibrate", "llm chat", "checkpoint", "replay",
-    "hibernate import",
+    "hibernate import", "budget set", "budget clear", "budget check",
 }  # fmt: skip
 # Options that name a file or folder kei writes: only paths inside the test folder.
 OUTPUTS = {"--out", "-o", "--keep"}

@@ -22,9 +22,11 @@ from cli_helpers import cli_env
 from kei.adapters.cli.app import main_options
 from kei.adapters.cli.commands import agent_cmd, init_cmd, llm_cmd
 from kei.adapters.files.catalog import load_catalog
+from kei.adapters.files.keyfile import load_key
 from kei.adapters.llm.ollama import OllamaBackend
 from kei.adapters.llm.protocol import Chunk, Message, Timeouts
 from kei.adapters.llm.router import Capacity
+from kei.app.budgets.writes import set_budget
 from kei.app.ledger.ledger import Ledger
 from kei.app.llm import CallRequest, LlmService, price_call
 from kei.domain.events.payload import TokenUsage
@@ -187,6 +189,25 @@ def test_an_unpriced_call_for_an_agent_records_an_unpriced_cost(kei: Kei, store_
     assert (cost["agent_id"], cost["model"], cost["micro_cents"], cost["unpriced"]) == (
         "a1", "llama3:8b", 0, True)  # fmt: skip
     assert cost.get("price_entry_id") is None
+
+
+def test_a_priced_call_for_an_agent_checks_its_budgets(
+    kei: Kei, store_url: str, tmp_path: Path
+) -> None:
+    """A local model the user priced: the call's cost crosses the agent's budget, said once."""
+    (tmp_path / "home" / "models.toml").write_text(
+        '[[models]]\nid = "llama-3-70b-local"\n\n[models.pricing]\n'
+        "input_per_mtok_micro = 10000000000000\noutput_per_mtok_micro = 10000000000000\n"
+        'status = "needs-verification"\n'
+    )  # 12 in and 3 out tokens: $1.50
+    key = load_key(tmp_path / "home" / "keys" / "default.key")
+    with Ledger.open(store_url, key=key) as ledger:
+        set_budget(ledger, "tree:a1", "total", 100_000_000)  # $1
+    result = kei("llm", "chat", "--model", "llama-3-70b-local", "--agent", "a1", "hi")
+    assert result.stderr.count("kei: budget tree:a1 crossed") == 3
+    with Ledger.open(store_url) as ledger:
+        crossed = [e.stream for e in ledger.read() if e.type == "budget.threshold.crossed"]
+    assert crossed == ["budget/1/total"] * 3
 
 
 @pytest.mark.parametrize(

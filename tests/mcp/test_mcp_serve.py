@@ -31,7 +31,7 @@ from mcp import Client, StdioServerParameters
 WRITES = {"agent_fork", "agent_done", "agent_fail", "agent_merged", "agent_outcome",
           "cost_record", "memory_write", "route_select", "route_outcome", "skill_record"}  # fmt: skip
 READS = {"memory_get", "memory_query", "memory_search", "route_explain", "events_tail",
-         "verify_status", "agent_tree"}  # fmt: skip
+         "verify_status", "agent_tree", "budget_status"}  # fmt: skip
 HANDSHAKE_VERSIONS = {"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"}
 pytestmark = pytest.mark.filterwarnings("ignore:ping is removed")
 
@@ -137,6 +137,7 @@ async def _reads(s: Session) -> None:
     assert (await s.ok("verify_status"))["ok"] is True
     tree = await s.ok("agent_tree", root="a1")
     assert [a["id"] for a in tree["agents"]] == ["a1", "a2"]
+    assert (await s.ok("budget_status"))["budgets"] == []
     decision = (await s.ok("events_tail", n=1, types=["route.decided"]))["events"][0]
     explained = await s.ok("route_explain", decision_id=decision["payload"]["decision_id"])
     assert explained["rederived"] is True

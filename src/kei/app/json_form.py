@@ -40,6 +40,7 @@ MOMENTS: Final = {
     "recorded_us": "recorded_at",
     "timestamp_us": "time",
     "ts_us": "time",
+    "at_us": "at",
 }
 VERBATIM: Final = frozenset({"payload"})
 _MICRO_CENTS_PER_USD: Final = 100_000_000

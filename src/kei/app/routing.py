@@ -85,18 +85,33 @@ class RouteService(ReadModelService):
     """The routing commands over one ledger and its ``posteriors`` read model."""
 
     def __init__(self, ledger: Ledger, catalog: Catalog, *, seal_key: bytes | None = None) -> None:
-        self.catalog = catalog
+        self.catalog, self._seal_key = catalog, seal_key
         super().__init__(ReadModels(ledger, Posteriors(), name="posteriors", seal_key=seal_key))
 
     # -- deciding ------------------------------------------------------------------
 
     def select(
-        self, inp: DecisionInput, *, dry_run: bool = False, agent_id: str | None = None
+        self,
+        inp: DecisionInput,
+        *,
+        dry_run: bool = False,
+        agent_id: str | None = None,
+        budget: str | None = None,
     ) -> Routed:
         """Decide for ``inp`` (its models resolved through the catalog) and append the
-        decision unless ``dry_run``."""
+        decision unless ``dry_run``. ``budget`` names a budget scope whose remaining
+        amount this period (``app/budgets/status.remaining``) becomes the input's
+        ``budget_micro_cents``, recorded with the scope."""
         if inp.dna:
             parse_dna(inp.dna)  # a malformed DNA is refused, naming the bad segment
+        if budget is not None:
+            if inp.budget_micro_cents is not None:
+                raise InputError("give a budget scope or a budget amount, not both")
+            from kei.app.budgets.status import remaining
+            from kei.domain.budgets.scopes import parse_scope
+
+            left = remaining(self.ledger, budget, seal_key=self._seal_key)
+            inp, budget = replace(inp, budget_micro_cents=left), str(parse_scope(budget))
         inp = self.resolved(inp)
         self.models.catch_up()
         weights_ref, weights = self.current_weights()
@@ -106,7 +121,8 @@ class RouteService(ReadModelService):
         decision_id = secrets.token_hex(8)
         prompt_sha = hashlib.sha256(inp.prompt.encode()).hexdigest() if inp.prompt else None
         event = decided_event(decision_id, inp, decision, weights_ref=weights_ref,
-                              prompt_sha256=prompt_sha, agent_id=agent_id)  # fmt: skip
+                              prompt_sha256=prompt_sha, agent_id=agent_id,
+                              budget_scope=budget)  # fmt: skip
         if dry_run:
             return Routed(decision, event, None)
         recorded = self._append(decision_stream(decision_id), 0, [event])

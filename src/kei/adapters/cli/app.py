@@ -73,6 +73,10 @@ COMMANDS: Final[dict[str, Lazy | Group]] = {
     "projections": Lazy("projections_cmd", "Read models built from the log."),
     "agent": Lazy("agent_cmd", "Agents: fork, finish, merge, and their lineage."),
     "cost": Lazy("cost_cmd", "Model-call costs: record, amend, report."),
+    "budget": Lazy(
+        "budget_cmd",
+        "Spending limits per agent tree, session, project or all, and their thresholds.",
+    ),
     "skill": Lazy("skill_cmd", "Skill invocations and their success metrics."),
     "import": Lazy("import_cmd", "Import other systems' histories into kei."),
     "hibernate": Lazy(

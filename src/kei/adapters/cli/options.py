@@ -67,6 +67,7 @@ CostGroup = Literal[
     "agent", "provider", "model", "day", "month", "session", "project", "block"
 ]  # cost_reads.GROUPS
 RoutePolicy = Literal["bound", "thompson"]  # routing.select.POLICIES
+BudgetPeriod = Literal["day", "month", "total"]  # events.budgets.PERIODS
 LeakScope = Literal["all-writes", "public-mirror", "github-push", "commit-msg"]  # rules.SCOPES
 LeakSeverity = Literal["block", "warn", "substitute"]  # what a finding can be
 LeakCategory = Literal["patent-ip", "secret", "personal", "internal-infra", "private-project"]

@@ -123,7 +123,7 @@ class _WarningLines(logging.Handler):
             warn(message)
 
 
-USER_WARNINGS = ("kei.projections.faults",)
+USER_WARNINGS = ("kei.projections.faults", "kei.app.budgets.check")
 
 
 def route_warnings() -> None:

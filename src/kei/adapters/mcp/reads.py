@@ -141,7 +141,20 @@ def _log_tools(calls: Calls, services: Services) -> list[Any]:
 
         return await calls.read(work)
 
-    return [route_explain, events_tail, verify_status, agent_tree]
+    async def budget_status() -> dict[str, Any]:
+        """Each budget's period, spent, limit, percent, remaining, forecast and thresholds
+        crossed (as `kei budget status`)."""
+        from kei.app.budgets.status import status
+
+        def work() -> tuple[int, Answer]:
+            ledger = services.ledger
+            position = ledger.store.max_position()  # the read models fold at least this far
+            found = status(ledger, seal_key=services.seal_key)
+            return position, {"budgets": [s.to_dict() for s in found]}
+
+        return await calls.read(work)
+
+    return [route_explain, events_tail, verify_status, agent_tree, budget_status]
 
 
 def tree_answer(services: Services, root: str) -> tuple[int, Answer]:

@@ -112,7 +112,8 @@ def _other_works(services: Services) -> list[Callable[..., Answer]]:
         tokens_out: int | None = None,
     ) -> Answer:
         """One model call's cost (as `kei cost record`): the amount in micro-cents, or
-        both token counts to price it from the catalog."""
+        both token counts to price it from the catalog; then the budgets' thresholds."""
+        from kei.app.budgets.check import after_costs
         from kei.app.cost_writes import price_request
 
         usage = TokenUsage(input_tokens=tokens_in, output_tokens=tokens_out)
@@ -121,8 +122,10 @@ def _other_works(services: Services) -> list[Callable[..., Answer]]:
                                **price.fields())  # fmt: skip
         costs = services.costs()
         event = costs.record(request)
+        checked = after_costs(services.ledger, seal_key=services.seal_key)  # never raises
         answer = {"event": event, "micro_cents": price.micro_cents,
-                  "total_micro_cents": costs.agent_total(agent_id)}  # fmt: skip
+                  "total_micro_cents": costs.agent_total(agent_id),
+                  "budget_crossings": [c.to_dict() for c in checked.crossings]}  # fmt: skip
         if price.unpriced:  # the amount is unknown, not 0
             answer.update(micro_cents=None, unpriced=True, note=price.note)
         return answer
@@ -150,9 +153,12 @@ def _other_works(services: Services) -> list[Callable[..., Answer]]:
         policy: str = "bound",
         seed: int | None = None,
         agent: str | None = None,
+        budget: str | None = None,
+        budget_micro: int | None = None,
     ) -> Answer:
         """Choose the cheapest model whose posterior clears the bar, and record why (as
-        `kei route select`); the prompt itself is not stored, only its SHA-256."""
+        `kei route select`); the prompt itself is not stored, only its SHA-256. A budget
+        scope (its amount left) or a budget in micro-cents leaves out dearer models."""
         import secrets
 
         import msgspec
@@ -161,8 +167,9 @@ def _other_works(services: Services) -> list[Callable[..., Answer]]:
 
         drawn = secrets.randbits(63) if seed is None else seed  # recorded: explain re-derives
         inp = DecisionInput(dna=dna, prompt=prompt, pinned=pin, policy=policy,
-                            seed=drawn if policy == "thompson" else None)  # fmt: skip
-        routed = services.routes().select(inp, agent_id=agent)
+                            seed=drawn if policy == "thompson" else None,
+                            budget_micro_cents=budget_micro)  # fmt: skip
+        routed = services.routes().select(inp, agent_id=agent, budget=budget)
         decided = msgspec.to_builtins(routed.event)
         return {"decision_id": routed.event.decision_id, "event": routed.name, **decided}
 

@@ -21,6 +21,9 @@ from kei.domain.events.agents import CostRecorded as CostRecorded
 from kei.domain.events.agents import DnaClaimed as DnaClaimed
 from kei.domain.events.agents import OutcomeRecorded as OutcomeRecorded
 from kei.domain.events.agents import SkillInvoked as SkillInvoked
+from kei.domain.events.budgets import BudgetCleared as BudgetCleared
+from kei.domain.events.budgets import BudgetSet as BudgetSet
+from kei.domain.events.budgets import ThresholdCrossed as ThresholdCrossed
 from kei.domain.events.leaks import LeakNoted as LeakNoted
 from kei.domain.events.ledger import GENESIS as GENESIS
 from kei.domain.events.ledger import KEY_ADDED as KEY_ADDED

@@ -128,6 +128,7 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "event_type",
             "fields",
             "args_sha256",
+            "period_key",
         ],
         _id,
     ),
@@ -145,7 +146,7 @@ _BY_NAME: Final[dict[str, Rule]] = {
         _id_or_blank,
     ),
     **dict.fromkeys(["stream", "supersedes_stream"], _stream),
-    **dict.fromkeys(["worktree", "file_path", "cwd"], _path),
+    **dict.fromkeys(["worktree", "file_path", "cwd", "budget_scope"], _path),
     **dict.fromkeys(["summary", "reason", "rationale"], _text),
     **dict.fromkeys(["value", "text", "error"], _text_or_blank),
     **dict.fromkeys(
@@ -174,10 +175,17 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "generation_us",
             "appended",
             "duration_us",
+            "threshold_percent",
+            "budget_version",
+            "unpriced_events",
         ],
         _count,
     ),
-    **dict.fromkeys(["micro_cents", "expected_cost_micro_cents"], _money),
+    **dict.fromkeys(
+        ["micro_cents", "expected_cost_micro_cents", "limit_micro_cents", "budget_micro_cents"],
+        _money,
+    ),
+    "spent_micro_cents": Rule(INT),  # a sum of many amounts, each within the money range
     **dict.fromkeys(["occurred_at_us", "before_us", "ts_us"], _time),
     "seed": Rule(INT),
     **dict.fromkeys(
@@ -209,10 +217,11 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "feasible",
             "signed_heads",
             "unpriced",
+            "over_budget",
         ],
         _bool,
     ),
-    "outcome": _enum,
+    **dict.fromkeys(["outcome", "period"], _enum),
     **dict.fromkeys(["origin", "usage", "weights", "candidates"], _struct),
 }
 # (payload type name, field) -> rule, where a field departs from its name's rule.
@@ -221,6 +230,8 @@ _EXCEPTIONS: Final[dict[tuple[str, str], Rule]] = {
     ("RouteDecided", "task_class"): _id_or_blank,
     ("MemoryForgotten", "reason"): _text_or_blank,  # schema default ""
     ("TraceRejected", "source"): _id,
+    # a budget's scope: `project:` and a path, or a kind and an identifier (not a weight)
+    **{(t, "scope"): _path for t in ("BudgetSet", "BudgetCleared", "ThresholdCrossed")},
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any, Final
 import msgspec
 from msgspec import Struct
 
-from kei.domain.events import agents, leaks, ledger, llm, mcp, memory, routing, traces
+from kei.domain.events import agents, budgets, leaks, ledger, llm, mcp, memory, routing, traces
 from kei.domain.events.payload import Origin, Payload
 from kei.errors import InputError
 
@@ -48,7 +48,7 @@ REGISTRY: Final[dict[str, EventType]] = {
             ("agent_id", "supersedes_stream", "supersedes_version", "micro_cents"),
         ),
         EventType("skill.invoked", agents.SkillInvoked, 2, ("skill_name", "success", "agent_id")),
-        EventType("route.decided", routing.RouteDecided, 1, ("decision_id", "model", "reason")),
+        EventType("route.decided", routing.RouteDecided, 2, ("decision_id", "model", "reason")),
         EventType(
             "route.escalated", routing.RouteEscalated, 1, ("decision_id", "to_model", "depth")
         ),
@@ -65,6 +65,14 @@ REGISTRY: Final[dict[str, EventType]] = {
         EventType("trace.recorded", traces.TraceRecorded, 1, ("session", "kind", "event_class")),
         EventType("trace.rejected", traces.TraceRejected, 1, ("session", "line_no", "rule")),
         EventType(mcp.TOOL_CALLED, mcp.ToolCalled, 1, ("tool", "client_name", "is_error")),
+        EventType("budget.set", budgets.BudgetSet, 1, ("scope", "period", "limit_micro_cents")),
+        EventType("budget.cleared", budgets.BudgetCleared, 1, ("scope", "period")),
+        EventType(
+            "budget.threshold.crossed",
+            budgets.ThresholdCrossed,
+            1,
+            ("scope", "period_key", "threshold_percent"),
+        ),
     )
 }
 _BY_CLASS: Final = {t.payload_type: t for t in REGISTRY.values()}

@@ -40,6 +40,8 @@ class RouteCandidate(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     ``smoothed``: no outcome of this task class on this model yet, so α and β come
     from kernel smoothing over similar classes (``n`` is then their unweighted count).
     ``sample``: the Beta draw of a sampled (Thompson) policy, else None.
+    ``over_budget``: its estimated cost is above the decision's budget, so it was not
+    feasible whatever its evidence (new in schema 2 of ``route.decided``).
     """
 
     model: str
@@ -51,6 +53,7 @@ class RouteCandidate(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     smoothed: bool
     feasible: bool
     sample: float | None = None
+    over_budget: bool = False
 
 
 class RouteDecided(Payload, frozen=True, kw_only=True):
@@ -59,6 +62,9 @@ class RouteDecided(Payload, frozen=True, kw_only=True):
     ``weights_ref`` names the ``route.weights.calibrated`` event (``STREAM:VERSION``)
     whose weights were used, None for the defaults. ``prompt_sha256`` identifies the
     prompt the complexity was estimated from without storing it.
+    ``budget_micro_cents``: the most a call could cost (None: no budget), and
+    ``budget_scope`` the budget's scope it was the remaining amount of (None when given
+    as a number); both new in schema 2.
     """
 
     decision_id: str
@@ -86,6 +92,8 @@ class RouteDecided(Payload, frozen=True, kw_only=True):
     tier: str = ""
     prompt_sha256: str | None = None
     agent_id: str | None = None
+    budget_micro_cents: int | None = None
+    budget_scope: str | None = None
 
 
 class RouteEscalated(Payload, frozen=True, kw_only=True):

@@ -33,8 +33,10 @@ def decided_event(
     weights_ref: str | None = None,
     prompt_sha256: str | None = None,
     agent_id: str | None = None,
+    budget_scope: str | None = None,
 ) -> RouteDecided:
-    """The ``route.decided`` payload of decision ``d`` made from ``inp``."""
+    """The ``route.decided`` payload of decision ``d`` made from ``inp`` (``budget_scope``:
+    the budget whose remaining amount ``inp.budget_micro_cents`` is, if any)."""
     return RouteDecided(
         decision_id=decision_id, dna=inp.dna, task_class=d.task_class, model=d.model,
         reason=d.reason, policy=d.policy, q_threshold=inp.q_threshold, delta=inp.delta,
@@ -45,6 +47,7 @@ def decided_event(
         pinned=inp.pinned, complexity_tau=d.complexity.tau,
         complexity_features=d.complexity.features, tier=d.tier.value,
         prompt_sha256=prompt_sha256, agent_id=agent_id,
+        budget_micro_cents=inp.budget_micro_cents, budget_scope=budget_scope,
     )  # fmt: skip
 
 
@@ -55,6 +58,7 @@ def input_of(e: RouteDecided, prompt: str = "") -> DecisionInput:
         dna=e.dna, prompt=prompt, pinned=e.pinned, policy=policy, q_threshold=e.q_threshold,
         delta=e.delta, ladder=e.ladder, fallback=e.fallback, tokens_in=e.tokens_in,
         tokens_out=e.tokens_out, weights=weights_value(e.weights), seed=e.seed,
+        budget_micro_cents=e.budget_micro_cents,
     )  # fmt: skip
 
 

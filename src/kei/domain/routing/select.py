@@ -21,6 +21,11 @@ Rules, upstream kei-model-router's ``select`` unless noted:
    ``random`` algorithm assumed).
 6. Nothing feasible: the fallback, reason ``no_feasible``, lower bound 0.0, n 0
    ("no downgrade": an unknown class goes to the top tier).
+7. A budget (kei's addition, upstream's ``budget_micro`` input, ``budget.py``): a
+   ladder model whose estimated cost is above ``budget_micro_cents`` is not feasible
+   (``over_budget``); when rule 3 or 6 would pick a fallback above the budget, the
+   dearest ladder model within it is chosen instead, reason ``budget_capped``; none
+   within it is a ``NoMatchError``. A pin ignores the budget.
 
 Every candidate's α, β, n, bound, cost and sample are kept in the
 :class:`Decision`, so it can be recorded in an event and explained later.
@@ -39,6 +44,7 @@ from msgspec import Struct, field
 
 from kei.domain.agents.dna import parse_dna
 from kei.domain.events.routing import RouteCandidate as Candidate
+from kei.domain.routing.budget import within_budget
 from kei.domain.routing.complexity import Complexity, Tier, estimate
 from kei.domain.routing.kernel import KernelWeights, smoothed
 from kei.domain.routing.posterior import Beta
@@ -95,6 +101,7 @@ class DecisionInput(Struct, frozen=True):
     tokens_out: int = 1500
     weights: KernelWeights = field(default_factory=KernelWeights)
     seed: int | None = None
+    budget_micro_cents: int | None = None  # the most one call may cost; None: no budget
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -106,7 +113,10 @@ class DecisionInput(Struct, frozen=True):
         for name, value in (("q_threshold", self.q_threshold), ("delta", self.delta)):
             if not (math.isfinite(value) and 0.0 <= value <= 1.0):
                 raise InputError(f"{name} must be between 0 and 1, found {value}")
-        for name, count in (("tokens_in", self.tokens_in), ("tokens_out", self.tokens_out)):
+        counts = [("tokens_in", self.tokens_in), ("tokens_out", self.tokens_out)]
+        if self.budget_micro_cents is not None:
+            counts.append(("budget_micro_cents", self.budget_micro_cents))
+        for name, count in counts:
             if isinstance(count, bool) or not isinstance(count, int) or count < 0:
                 raise InputError(f"{name} must be a non-negative integer, found {count!r}")
         if self.ladder is not None and (
@@ -157,11 +167,12 @@ def select(inp: DecisionInput, evidence: Evidence, price: PriceFn) -> Decision:
     if inp.pinned is not None:
         return decide(inp.pinned, "pinned", 1.0, 0, ())
     if task_class is None:
-        return decide(inp.last_resort, "empty_dna", 0.0, 0, ())
+        return within_budget(inp, decide(inp.last_resort, "empty_dna", 0.0, 0, ()), price, decide)
     candidates = _candidates(inp, task_class, evidence, price)
     feasible = [c for c in candidates if c.feasible]
     if not feasible:
-        return decide(inp.last_resort, "no_feasible", 0.0, 0, candidates)
+        fallback = decide(inp.last_resort, "no_feasible", 0.0, 0, candidates)
+        return within_budget(inp, fallback, price, decide)
     best = min(feasible, key=lambda c: c.expected_cost_micro_cents)  # first of equals: stable
     return decide(best.model, _WIN_REASON[inp.policy], best.lower_bound, best.n, candidates)
 
@@ -188,7 +199,9 @@ def _candidates(
         sample = post.sample(rng) if rng is not None else None
         score = lb if sample is None else sample
         cost = price(model, inp.tokens_in, inp.tokens_out)
+        over = inp.budget_micro_cents is not None and cost > inp.budget_micro_cents
         out.append(Candidate(model=model, alpha=post.alpha, beta=post.beta, n=post.n,
                              lower_bound=lb, expected_cost_micro_cents=cost, smoothed=is_smoothed,
-                             feasible=score >= inp.q_threshold, sample=sample))  # fmt: skip
+                             feasible=score >= inp.q_threshold and not over, sample=sample,
+                             over_budget=over))  # fmt: skip
     return tuple(out)

@@ -49,6 +49,7 @@ from kei.errors import InputError
 if TYPE_CHECKING:
     from kei.adapters.cli.config import Settings
     from kei.adapters.store.base import EventStore
+    from kei.app.budgets.check import CheckResult
     from kei.app.cost_reads import Report
     from kei.app.cost_writes import Charge
     from kei.app.costs import CostService
@@ -106,9 +107,17 @@ def _priced(
 
 
 def _done(
-    total: int, agent_id: str, name: str, micro: int, *, as_json: bool, unpriced: bool = False
+    total: int,
+    agent_id: str,
+    name: str,
+    micro: int,
+    *,
+    as_json: bool,
+    unpriced: bool = False,
+    checked: CheckResult | None = None,
 ) -> None:
     if as_json:
+        crossings = [] if checked is None else [c.to_dict() for c in checked.crossings]
         json_line(
             {
                 "ok": True,
@@ -117,6 +126,7 @@ def _done(
                 "micro_cents": None if unpriced else micro,
                 "unpriced": unpriced,
                 "total_micro_cents": total,
+                "budget_crossings": crossings,
             }
         )
     amount = "unpriced" if unpriced else f"{micro} µ¢ ({format_usd(micro)})"
@@ -124,6 +134,10 @@ def _done(
         f"kei: {name}: {amount}; agent {agent_id} total {total} µ¢ ({format_usd(total)})",
         markup=False,
     )
+    if checked is not None:
+        from kei.adapters.cli.budget_lines import say
+
+        say(checked)
 
 
 @cost_app.command("record")
@@ -148,6 +162,7 @@ def record(
     context) is priced at its own rate. A model the catalog does not price is recorded
     as unpriced, with a note.
     """
+    from kei.adapters.cli.budget_lines import after_costs
     from kei.app.cost_writes import record_cost, stream_total
 
     with answering(ctx) as g:
@@ -157,9 +172,10 @@ def record(
         with open_ledger(settings, with_key=True) as ledger:  # no read model: a hook's path
             event = record_cost(ledger, request)
             total = stream_total(ledger, agent_id)
+            checked = after_costs(settings, ledger, also_us=[event.timestamp_us])
         name = f"{event.stream}:{event.version}"  # STREAM:VERSION, as `cost amend` takes it
         _done(total, agent_id, name, request.micro_cents, as_json=as_json,
-              unpriced=request.unpriced)  # fmt: skip
+              unpriced=request.unpriced, checked=checked)  # fmt: skip
 
 
 @cost_app.command("amend")
@@ -183,6 +199,7 @@ def amend(
     as_json: JsonObject = False,
 ) -> None:
     """Append one cost.amended event that replaces EVENT's amount (once; amend the latest)."""
+    from kei.adapters.cli.budget_lines import after_costs
     from kei.app.costs import parse_event_name
 
     with answering(ctx) as g:
@@ -209,8 +226,9 @@ def amend(
             )
             name = service.amend(request)
             total = service.agent_total(old.agent_id)
+            checked = after_costs(settings, service.ledger)
         _done(total, old.agent_id, name, request.micro_cents, as_json=as_json,
-              unpriced=request.unpriced)  # fmt: skip
+              unpriced=request.unpriced, checked=checked)  # fmt: skip
 
 
 @cost_app.command("report")

@@ -23,6 +23,7 @@ from kei.adapters.cli.options import DryRun, JsonObject
 from kei.adapters.cli.output import json_line
 
 if TYPE_CHECKING:
+    from kei.adapters.cli.config import Settings
     from kei.app.importers import ImportReport
     from kei.app.importers.claude_code import ClaudeImportReport
     from kei.app.ledger.ledger import Ledger
@@ -93,7 +94,9 @@ def claude_code(
         roots = sources(paths or [], Path.home(), os.environ.get("CLAUDE_CONFIG_DIR"))
         catalog = load_catalog(settings.home)
         with open_ledger(settings, with_key=not dry_run) as ledger:
-            _answer(import_claude_code(ledger, roots, catalog, dry_run=dry_run), as_json=as_json)
+            report = import_claude_code(ledger, roots, catalog, dry_run=dry_run)
+            _answer(report, as_json=as_json)
+            _check_budgets(settings, ledger, report)
 
 
 def claude_summary(report: ClaudeImportReport, *, limit: int | None) -> str:
@@ -129,7 +132,20 @@ def _run(
     with answering(ctx) as g:
         settings = g.settings()
         with open_ledger(settings, with_key=not dry_run) as ledger:
-            _answer(importer(ledger, settings.db_url, source, dry_run=dry_run), as_json=as_json)
+            report = importer(ledger, settings.db_url, source, dry_run=dry_run)
+            _answer(report, as_json=as_json)
+            _check_budgets(settings, ledger, report)
+
+
+def _check_budgets(
+    settings: Settings, ledger: Ledger, report: ImportReport | ClaudeImportReport
+) -> None:
+    """Once per run, after the costs are in: the budgets' thresholds (``budget_lines``)."""
+    if report.dry_run or not report.events_appended:
+        return
+    from kei.adapters.cli.budget_lines import after_costs, say
+
+    say(after_costs(settings, ledger))
 
 
 def _answer(report: ImportReport | ClaudeImportReport, *, as_json: bool) -> None:

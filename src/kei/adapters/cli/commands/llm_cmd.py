@@ -177,6 +177,10 @@ def chat(
             json_line(result_json(result))
         else:
             _summary(result)
+        if result.cost_event is not None:  # a cost for an agent: its budgets, once it is in
+            from kei.adapters.cli.budget_lines import after_costs, say
+
+            say(after_costs(globals_of(ctx).settings(), service.ledger))
 
 
 # -- assembling the service ---------------------------------------------------------------

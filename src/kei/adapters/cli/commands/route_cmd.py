@@ -74,6 +74,24 @@ def select_cmd(
     agent: Annotated[
         str | None, typer.Option("--agent", metavar="ID", help="The agent the task is for.")
     ] = None,
+    budget: Annotated[
+        str | None,
+        typer.Option(
+            "--budget",
+            metavar="SCOPE",
+            help="Leave out models whose estimated call costs more "
+            "than this budget scope has left this period (kei budget status).",
+        ),
+    ] = None,
+    budget_micro: Annotated[
+        int | None,
+        number(
+            "--budget-micro",
+            least=0,
+            most=INT64_MAX,
+            help="Leave out models whose estimated call costs more than N µ¢.",
+        ),
+    ] = None,
     dry_run: DryRun = False,
     as_json: JsonObject = False,
 ) -> None:
@@ -84,11 +102,12 @@ def select_cmd(
         if policy == "thompson" and seed is None:
             seed = secrets.randbits(63)  # recorded with the decision, so explain re-derives it
         inp = DecisionInput(dna=dna, prompt=prompt, pinned=pin, policy=policy,
-                            seed=seed if policy == "thompson" else None)  # fmt: skip
+                            seed=seed if policy == "thompson" else None,
+                            budget_micro_cents=budget_micro)  # fmt: skip
         if policy == "bound" and seed is not None:
             stderr().print("kei: --seed only matters with --policy thompson", markup=False)
         with _service(g.settings(), write=not dry_run) as service:
-            routed = service.select(inp, dry_run=dry_run, agent_id=agent)
+            routed = service.select(inp, dry_run=dry_run, agent_id=agent, budget=budget)
         _print_routed(routed, as_json)
 
 
@@ -106,6 +125,10 @@ def _print_routed(routed: Routed, as_json: bool) -> None:
     typer.echo(f"q_lower_bound {e.lower_bound:.3f} (posterior n={e.n})")
     typer.echo(f"reason: {safe(e.reason)}")
     typer.echo(f"complexity: tau={e.complexity_tau:.2f} tier={safe(e.tier)}")
+    if e.budget_micro_cents is not None:
+        scope = "" if e.budget_scope is None else f" left of {safe(e.budget_scope)}"
+        typer.echo(f"budget: ${e.budget_micro_cents / 100_000_000:.4f}{scope} "
+                   f"(microcents={e.budget_micro_cents})")  # fmt: skip
 
 
 def _decided(e: Any) -> dict[str, Any]:
@@ -188,11 +211,16 @@ def _print_explanation(x: Explanation) -> None:
     typer.echo(f"task class: {safe(str(e.task_class))}  policy: {safe(e.policy)}  seed: {e.seed}")
     typer.echo(f"q* {e.q_threshold}  delta {e.delta}  weights {_weights(e)}")
     typer.echo(f"evidence: {x.outcomes_before} outcome(s) in the log before it")
-    typer.echo("model\talpha\tbeta\tn\tlower_bound\tcost_micro\tsmoothed\tfeasible\tsample")
+    if e.budget_micro_cents is not None:
+        scope = "" if e.budget_scope is None else f" (left of {safe(e.budget_scope)})"
+        typer.echo(f"budget: {e.budget_micro_cents} µ¢ per call{scope}")
+    typer.echo("model\talpha\tbeta\tn\tlower_bound\tcost_micro\tsmoothed\tfeasible\tsample"
+               + ("\tover_budget" if e.budget_micro_cents is not None else ""))  # fmt: skip
     for c in e.candidates:
         sample = "" if c.sample is None else f"{c.sample:.4f}"
+        over = "" if e.budget_micro_cents is None else f"\t{c.over_budget}"
         typer.echo(f"{safe(c.model)}\t{c.alpha:g}\t{c.beta:g}\t{c.n}\t{c.lower_bound:.4f}\t"
-                   f"{c.expected_cost_micro_cents}\t{c.smoothed}\t{c.feasible}\t{sample}")  # fmt: skip
+                   f"{c.expected_cost_micro_cents}\t{c.smoothed}\t{c.feasible}\t{sample}{over}")  # fmt: skip
     if not x.differences:
         typer.echo("re-derived from the log: identical")
     for d in x.differences:

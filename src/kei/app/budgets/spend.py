@@ -1,0 +1,77 @@
+"""What a scope spent in a period: one plain-SQL sum over the costs read model.
+
+The same rows and rule as ``kei cost report`` (``app/cost_reads.py``): only ``current``
+cost events count, so an amended cost counts once at its latest amount; a call's time
+is its ``call_us`` (an import's own time, else when kei signed it); an unpriced call
+counts as 0 and is counted apart. One statement for SQLite and PostgreSQL, on the
+store's own connection, after :func:`caught_up` made sure the read models answer for
+the whole log (with the CLI's seal key, their seals are checked first).
+
+A ``tree:`` scope walks ``agents`` down the parent ids from the agent (a recursive
+query, as ``kei agent tree``), so an agent forked below it later counts from then on.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from msgspec import Struct
+
+from kei.app import cost_reads
+from kei.domain.budgets.periods import Window
+from kei.domain.budgets.scopes import Scope
+from kei.projections import names
+
+if TYPE_CHECKING:
+    from kei.adapters.store.base import EventStore
+    from kei.app.ledger.ledger import Ledger
+
+_TREE: Final = (
+    f"WITH RECURSIVE sub(id) AS (SELECT id FROM {names.AGENTS_TABLE} WHERE id = ? "
+    f"UNION SELECT a.id FROM {names.AGENTS_TABLE} a JOIN sub ON a.parent_agent_id = sub.id) "
+)
+_WHERE: Final = {
+    "all": "",
+    "session": " AND session = ?",
+    "project": " AND project = ?",
+    "tree": " AND agent_id IN (SELECT id FROM sub)",
+}
+
+
+class Spend(Struct, frozen=True):
+    """A scope's spend in one period: ``micro_cents`` over ``events`` current cost
+    events (``unpriced`` of them counted as 0), and ``so_far``, the part with a call
+    time at or before the moment asked about (what a forecast extrapolates)."""
+
+    micro_cents: int = 0
+    events: int = 0
+    unpriced: int = 0
+    so_far: int = 0
+
+
+def caught_up(ledger: Ledger, scopes: list[Scope], seal_key: bytes | None) -> None:
+    """Catch up the read models the scopes read: ``costs``, and ``agents`` for a tree."""
+    needed = ["agents", "costs"] if any(s.kind == "tree" for s in scopes) else ["costs"]
+    cost_reads.caught_up(ledger, seal_key=seal_key, only=needed)
+
+
+def spend(store: EventStore, scope: Scope, window: Window, at_us: int) -> Spend:
+    """What ``scope`` spent in ``window`` (read models caught up first: :func:`caught_up`)."""
+    head = _TREE if scope.kind == "tree" else ""
+    params: list[object] = [scope.value] if head else []
+    params.append(at_us)
+    where = _WHERE[scope.kind]
+    if scope.kind in ("session", "project"):
+        params.append(scope.value)
+    for bound, op in ((window.start_us, ">="), (window.end_us, "<")):
+        if bound is not None:
+            where += f" AND call_us {op} ?"
+            params.append(bound)
+    sql = (
+        f"{head}SELECT coalesce(sum(micro_cents), 0), count(*), coalesce(sum(unpriced), 0), "
+        "coalesce(sum(CASE WHEN call_us <= ? THEN micro_cents ELSE 0 END), 0) "
+        f"FROM {names.COSTS_TABLE} WHERE state = 'current'{where}"
+    )
+    micro, events, unpriced, so_far = store.select(sql, params)[0]
+    # PostgreSQL sums bigint as numeric, hence the int()s.
+    return Spend(int(micro), int(events), int(unpriced), int(so_far))

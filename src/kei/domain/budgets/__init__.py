@@ -1,0 +1,1 @@
+"""Budgets: scopes, periods and the rules of limits and thresholds (pure)."""
