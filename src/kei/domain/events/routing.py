@@ -92,6 +92,7 @@ class RouteDecided(Payload, frozen=True, kw_only=True):
     tier: str = ""
     prompt_sha256: str | None = None
     agent_id: str | None = None
+    # schema 2: the budget the choice was made within (None: none)
     budget_micro_cents: int | None = None
     budget_scope: str | None = None
 
