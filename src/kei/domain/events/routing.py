@@ -83,6 +83,8 @@ class RouteDecided(Payload, frozen=True, kw_only=True):
     lower_bound: float = 0.0
     n: int = 0
     expected_cost_micro_cents: int = 0
+    budget_micro_cents: int | None = None  # schema 2: the budget the choice was made within
+    budget_scope: str | None = None
     weights: Weights = Weights()
     weights_ref: str | None = None
     seed: int | None = None
@@ -92,9 +94,6 @@ class RouteDecided(Payload, frozen=True, kw_only=True):
     tier: str = ""
     prompt_sha256: str | None = None
     agent_id: str | None = None
-    # schema 2: the budget the choice was made within (None: none)
-    budget_micro_cents: int | None = None
-    budget_scope: str | None = None
 
 
 class RouteEscalated(Payload, frozen=True, kw_only=True):

@@ -107,17 +107,14 @@ def _priced(
 
 
 def _done(
-    total: int,
-    agent_id: str,
-    name: str,
-    micro: int,
-    *,
-    as_json: bool,
-    unpriced: bool = False,
-    checked: CheckResult | None = None,
+    request: CostRecorded | CostAmended, name: str, total: int, checked: CheckResult, as_json: bool
 ) -> None:
+    """Say what was appended (``name``), the agent's new ``total`` and the budgets'
+    crossings the write caused (``checked``)."""
+    from kei.adapters.cli.budget_lines import say
+
+    agent_id, micro, unpriced = request.agent_id, request.micro_cents, request.unpriced
     if as_json:
-        crossings = [] if checked is None else [c.to_dict() for c in checked.crossings]
         json_line(
             {
                 "ok": True,
@@ -126,7 +123,7 @@ def _done(
                 "micro_cents": None if unpriced else micro,
                 "unpriced": unpriced,
                 "total_micro_cents": total,
-                "budget_crossings": crossings,
+                "budget_crossings": [c.to_dict() for c in checked.crossings],
             }
         )
     amount = "unpriced" if unpriced else f"{micro} µ¢ ({format_usd(micro)})"
@@ -134,10 +131,7 @@ def _done(
         f"kei: {name}: {amount}; agent {agent_id} total {total} µ¢ ({format_usd(total)})",
         markup=False,
     )
-    if checked is not None:
-        from kei.adapters.cli.budget_lines import say
-
-        say(checked)
+    say(checked)
 
 
 @cost_app.command("record")
@@ -174,8 +168,7 @@ def record(
             total = stream_total(ledger, agent_id)
             checked = after_costs(settings, ledger, also_us=[event.timestamp_us])
         name = f"{event.stream}:{event.version}"  # STREAM:VERSION, as `cost amend` takes it
-        _done(total, agent_id, name, request.micro_cents, as_json=as_json,
-              unpriced=request.unpriced, checked=checked)  # fmt: skip
+        _done(request, name, total, checked, as_json)
 
 
 @cost_app.command("amend")
@@ -227,8 +220,7 @@ def amend(
             name = service.amend(request)
             total = service.agent_total(old.agent_id)
             checked = after_costs(settings, service.ledger)
-        _done(total, old.agent_id, name, request.micro_cents, as_json=as_json,
-              unpriced=request.unpriced, checked=checked)  # fmt: skip
+        _done(request, name, total, checked, as_json)
 
 
 @cost_app.command("report")
