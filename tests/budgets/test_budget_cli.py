@@ -197,3 +197,13 @@ def test_an_import_checks_once_after_its_costs(kei: Kei, store_url: str, tmp_pat
     assert done.stderr.count("crossed") == 3
     again = kei("import", "claude-code", str(tmp_path / "projects"))  # appends nothing
     assert "crossed" not in again.stderr and len(events(store_url)) == len(log)
+
+
+def test_a_write_that_adds_nothing_skips_the_check(
+    kei: Kei, store_url: str, kei_home: Path
+) -> None:
+    kei("budget", "set", "all", "1")
+    record_at(store_url, kei_home, "kid", 60_000_000, DAY1)  # no check ran: 50 % unrecorded
+    assert cost(kei, "kid", 0)["budget_crossings"] == []
+    assert crossings(store_url) == []
+    assert [c["threshold_percent"] for c in cost(kei, "kid", 1)["budget_crossings"]] == [50]

@@ -10,6 +10,7 @@ command: a check that cannot run is logged by the app layer, which the CLI shows
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from kei.adapters.cli.context import seal_key, stderr
@@ -20,11 +21,15 @@ if TYPE_CHECKING:
     from kei.app.ledger.ledger import Ledger
 
 
-def after_costs(settings: Settings, ledger: Ledger, *, also_us: Iterable[int] = ()) -> CheckResult:
-    """Check the budgets after a cost write (``also_us``: the written events' times)."""
+def after_costs(
+    settings: Settings, ledger: Ledger, *, also_us: Iterable[int] = (), added: int | None = None
+) -> CheckResult:
+    """Check the budgets after a cost write (``also_us``: the written events' times;
+    ``added``: the micro-cents it added, when known: nothing added, nothing to check)."""
     from kei.app.budgets import check
 
-    return check.after_costs(ledger, seal_key=lambda: seal_key(settings), also_us=also_us)
+    key = partial(seal_key, settings)  # read only when a budget is set
+    return check.after_costs(ledger, seal_key=key, also_us=also_us, added=added)
 
 
 def say(result: CheckResult) -> None:

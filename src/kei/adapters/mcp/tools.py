@@ -122,7 +122,8 @@ def _other_works(services: Services) -> list[Callable[..., Answer]]:
                                **price.fields())  # fmt: skip
         costs = services.costs()
         event = costs.record(request)
-        checked = after_costs(services.ledger, seal_key=services.seal_key)  # never raises
+        added = 0 if price.unpriced else price.micro_cents
+        checked = after_costs(services.ledger, seal_key=services.seal_key, added=added)
         answer = {"event": event, "micro_cents": price.micro_cents,
                   "total_micro_cents": costs.agent_total(agent_id),
                   "budget_crossings": [c.to_dict() for c in checked.crossings]}  # fmt: skip

@@ -135,11 +135,19 @@ def _append_due(ledger: Ledger, m: BudgetStatus) -> list[Crossing]:
 
 
 def after_costs(
-    ledger: Ledger, *, seal_key: SealKey = None, also_us: Iterable[int] = ()
+    ledger: Ledger,
+    *,
+    seal_key: SealKey = None,
+    also_us: Iterable[int] = (),
+    added: int | None = None,
 ) -> CheckResult:
     """:func:`check_budgets` after a cost write, which it must never fail: any error is
     logged and returned in ``error`` (``seal_key`` may be a function, called only when
-    a budget is set)."""
+    a budget is set). ``added``: the micro-cents the write added, when known; a write
+    that added nothing (0, unpriced, or less) cannot reach a threshold and skips the
+    check (and its read-model catch-up)."""
+    if added is not None and added <= 0:
+        return CheckResult()
     try:
         if not has_budgets(ledger):
             return CheckResult()

@@ -166,7 +166,8 @@ def record(
         with open_ledger(settings, with_key=True) as ledger:  # no read model: a hook's path
             event = record_cost(ledger, request)
             total = stream_total(ledger, agent_id)
-            checked = after_costs(settings, ledger, also_us=[event.timestamp_us])
+            added = 0 if request.unpriced else request.micro_cents
+            checked = after_costs(settings, ledger, also_us=[event.timestamp_us], added=added)
         name = f"{event.stream}:{event.version}"  # STREAM:VERSION, as `cost amend` takes it
         _done(request, name, total, checked, as_json)
 

@@ -180,7 +180,11 @@ def chat(
         if result.cost_event is not None:  # a cost for an agent: its budgets, once it is in
             from kei.adapters.cli.budget_lines import after_costs, say
 
-            say(after_costs(globals_of(ctx).settings(), service.ledger))
+            say(
+                after_costs(
+                    globals_of(ctx).settings(), service.ledger, added=result.micro_cents or 0
+                )
+            )
 
 
 # -- assembling the service ---------------------------------------------------------------
