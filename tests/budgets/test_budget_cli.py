@@ -11,6 +11,9 @@ from pathlib import Path
 from budgets_helpers import Kei, answer, crossings, events, record_at, stream
 from claude_transcripts import CWD, assistant, write
 from cli_helpers import run_sql
+from kei.adapters.files.keyfile import load_key
+from kei.app.ledger.ledger import Ledger, NewEvent
+from kei.domain.events import ThresholdCrossed
 
 pytest_plugins = ["budgets_fixtures"]  # kei_home, kei_env and kei
 
@@ -207,3 +210,21 @@ def test_a_write_that_adds_nothing_skips_the_check(
     assert cost(kei, "kid", 0)["budget_crossings"] == []
     assert crossings(store_url) == []
     assert [c["threshold_percent"] for c in cost(kei, "kid", 1)["budget_crossings"]] == [50]
+
+
+def test_a_crossings_stream_kei_did_not_write_is_left_alone(
+    kei: Kei, store_url: str, kei_home: Path
+) -> None:
+    """Another writer put 100 % at version 1: appending 80 and 100 after it would repeat
+    one and skip another, so kei appends nothing there and says so."""
+    kei("budget", "set", "all", "1")
+    forged = ThresholdCrossed(scope="all", period="total", period_key="total",
+                              threshold_percent=100, spent_micro_cents=1, limit_micro_cents=1,
+                              budget_version=1)  # fmt: skip
+    with Ledger.open(store_url, key=load_key(kei_home / "keys" / "default.key")) as ledger:
+        ledger.append([NewEvent("budget/1/total", forged, 0)])
+    done = kei("cost", "record", "kid", "--provider", "p", "--model", "m", "--cents", "90")
+    assert "budgets not checked: budget/1/total holds [100], not the thresholds" in done.stderr
+    refused = kei("budget", "check", code=2)
+    assert refused.stderr.startswith("kei: error: budget/1/total holds [100]")
+    assert crossings(store_url) == [("budget/1/total", 1, 100)]

@@ -36,7 +36,8 @@ from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.retrying import retry_write
 from kei.domain.budgets.periods import period_window
 from kei.domain.budgets.rules import due
-from kei.domain.events.budgets import ThresholdCrossed, crossings_stream
+from kei.domain.events.budgets import THRESHOLDS, ThresholdCrossed, crossings_stream
+from kei.errors import LedgerStateError
 
 if TYPE_CHECKING:
     from kei.app.budgets.status import BudgetStatus
@@ -113,7 +114,7 @@ def append_due(ledger: Ledger, m: BudgetStatus) -> list[Crossing]:
 def _append_due(ledger: Ledger, m: BudgetStatus) -> list[Crossing]:
     b, key = m.budget, m.window.key
     stream = crossings_stream(b.version, key)
-    held = len(ledger.read_stream_checked(stream))
+    held = _held(ledger, stream, b.version, key)
     payloads = [
         ThresholdCrossed(
             scope=b.scope,
@@ -132,6 +133,24 @@ def _append_due(ledger: Ledger, m: BudgetStatus) -> list[Crossing]:
     batch = [NewEvent(stream, p, held + i) for i, p in enumerate(payloads)]
     recorded = ledger.append(batch)  # ConcurrencyError: another writer came first
     return [Crossing(f"{e.stream}:{e.version}", p) for e, p in zip(recorded, payloads, strict=True)]
+
+
+def _held(ledger: Ledger, stream: str, version: int, key: str) -> int:
+    """How many thresholds ``stream`` records, refused unless it holds exactly what kei
+    appends there (thresholds 50, 80, 100 in order at versions 1, 2, 3, of this budget
+    and period): appending after anything else could repeat or skip one."""
+    found = []
+    for e in ledger.read_stream_checked(stream):
+        p = e.payload()
+        ok = isinstance(p, ThresholdCrossed) and (p.budget_version, p.period_key) == (version, key)
+        found.append(p.threshold_percent if isinstance(p, ThresholdCrossed) and ok else None)
+    if tuple(found) != THRESHOLDS[: len(found)]:
+        raise LedgerStateError(
+            f"{stream} holds {found}, not the thresholds {list(THRESHOLDS)} in order; "
+            "no crossing appended to it",
+            hint="some other writer appended there; see `kei events tail`",
+        )
+    return len(found)
 
 
 def after_costs(
