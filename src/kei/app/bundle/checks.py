@@ -44,7 +44,6 @@ from kei.domain.log.verify import Finding, Link, RangeChecker, RangeResult, chec
 from kei.errors import BundleError, CheckpointFormatError
 from kei.limits import LIMITS
 
-PAGE = 5_000
 RANGE = 10_000
 PARALLEL_MIN = 20_000
 
@@ -98,7 +97,7 @@ def check_events(
 
     def serial(lo: int, hi: int, ref: Link | None, tick: bool) -> RangeResult:
         checker = RangeChecker(ring, prev=ref, max_findings=LIMITS.max_bundle_findings)
-        for n in check_range_rows(staged, checker, lo, hi, PAGE):
+        for n in check_range_rows(staged, checker, lo, hi):
             if tick and progress:
                 progress(n)
         return checker.result
