@@ -223,7 +223,7 @@ def _catch_up(url: str, m: Manifest, seal_key: bytes | None = None) -> list[Dige
 def _live(engine: Any, m: Manifest) -> list[DigestCheck]:
     statuses = engine.status()
     found = [
-        ProjectionDigest(s.name, s.version, "sha256:" + s.digest.hex())
+        ProjectionDigest(s.name, s.version, s.digest_text)
         for s in statuses
         if s.position == m.last_position
     ]
