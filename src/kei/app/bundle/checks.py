@@ -54,7 +54,7 @@ def verify_bundle(
     """Steps 4-8, once the pass (``pipeline.py``) has read and checked every row;
     returns the ledger's key ring at the head."""
     m = content.manifest
-    key_records = [r for r in target.key_records if r.position < m.first_position]
+    key_records = target.keys_before(m.first_position)
     key_records += content.key_records
     ring = ring_of(key_records, m.last_position)  # step 4
     if ring.ledger_id != m.ledger_id:

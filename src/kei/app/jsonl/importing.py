@@ -124,7 +124,7 @@ def _incoming(staged: EventStore) -> Incoming:
 def _verify(target: Target, staging: Staging, link: Link | None, heads: list[HeadRow]) -> None:
     staged = staging.store
     first = staged.read(after=0, limit=1)[0].position
-    keys = [r for r in target.key_records if r.position < first]
+    keys = target.keys_before(first)
     keys += staged.read_stream(events.SYSTEM_STREAM)
     ring = ring_of(keys, staged.max_position())
     task = RangeTask(staging.url, "OFF", keys, False, SCAN_PAGE, RANGE, LIMITS.max_bundle_findings)
