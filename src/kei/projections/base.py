@@ -45,11 +45,11 @@ Example::
 from __future__ import annotations
 
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain
-from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, TypeAlias, runtime_checkable
 
-from sqlalchemy import Index, MetaData, Table, bindparam, select
+from sqlalchemy import Column, Index, MetaData, Table, bindparam, select
 from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -82,12 +82,26 @@ class Projection(Protocol):
         ...
 
 
+KEY, NEEDED, MAYBE = "key", "needed", "maybe"  # primary key, NOT NULL, NULL allowed
+ColumnSpec: TypeAlias = tuple[str, Any, str]
+"""One column as a table of columns declares it: (name, SQL type, KEY | NEEDED | MAYBE)."""
+
+
+def table_columns(spec: Iterable[ColumnSpec]) -> list[Column[Any]]:
+    """The columns of a table of columns, in its order."""
+    return [Column(n, kind, primary_key=how == KEY, nullable=how == MAYBE) for n, kind, how in spec]
+
+
 class OneTable:
     """Base of projections kept in one main table (``main_table``) beside their
     faults table: ``define`` makes and binds both, so each subclass only says what
-    its table holds."""
+    its table holds: its ``suffix`` and its ``columns`` (a projection whose table has
+    indexes overrides ``main_table`` instead)."""
 
     name: str
+    suffix: ClassVar[str]
+    """The main table is ``<name>_<suffix>``."""
+    columns: ClassVar[tuple[ColumnSpec, ...]]
     table = DefinedTable()
     faults: Table
 
@@ -97,8 +111,8 @@ class OneTable:
         return [self.table, self.faults]
 
     def main_table(self, metadata: MetaData) -> Table:
-        """This projection's table, ``<name>_<something>``, defined on ``metadata``."""
-        raise NotImplementedError
+        """This projection's table, ``<name>_<suffix>``, defined on ``metadata``."""
+        return Table(f"{self.name}_{self.suffix}", metadata, *table_columns(self.columns))
 
 
 class PagedTable(OneTable):

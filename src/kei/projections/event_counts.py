@@ -24,10 +24,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, Column, MetaData, String, Table
+from sqlalchemy import BigInteger, String
 
 from kei.domain.log.recorded import RecordedEvent
-from kei.projections.base import ALL_TYPES, OneTable, upsert_add
+from kei.projections.base import ALL_TYPES, KEY, NEEDED, OneTable, upsert_add
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -38,18 +38,12 @@ class EventCounts(OneTable):
 
     version = 2
     event_types = ALL_TYPES
+    suffix = "by_type"
+    columns = (("type", String, KEY), ("count", BigInteger, NEEDED))
 
     def __init__(self, name: str = "event_counts") -> None:
         self.name = name
         self.retired = (f"{name}_by_stream",)
-
-    def main_table(self, metadata: MetaData) -> Table:
-        return Table(
-            f"{self.name}_by_type",
-            metadata,
-            Column("type", String, primary_key=True),
-            Column("count", BigInteger, nullable=False),
-        )
 
     def apply(self, conn: Connection, event: RecordedEvent) -> None:
         upsert_add(conn, self.table, [{"type": event.type, "count": 1}], add="count")

@@ -19,12 +19,12 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
-from sqlalchemy import BigInteger, Column, MetaData, String, Table
+from sqlalchemy import BigInteger, String
 
 from kei.domain.events.routing import RouteOutcome
 from kei.domain.log.recorded import RecordedEvent
 from kei.projections import names
-from kei.projections.base import PagedTable, upsert_add
+from kei.projections.base import KEY, NEEDED, PagedTable, upsert_add
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -42,19 +42,14 @@ class Posteriors(PagedTable):
 
     version = names.POSTERIORS_VERSION
     event_types = frozenset({ROUTE_OUTCOME})
+    suffix = "counts"
+    columns = (
+        ("model", String, KEY), ("task_class", String, KEY),
+        ("successes", BigInteger, NEEDED), ("failures", BigInteger, NEEDED),
+    )  # fmt: skip
 
     def __init__(self, name: str = names.POSTERIORS) -> None:
         self.name = name
-
-    def main_table(self, metadata: MetaData) -> Table:
-        return Table(
-            f"{self.name}_counts",
-            metadata,
-            Column("model", String, primary_key=True),
-            Column("task_class", String, primary_key=True),
-            Column("successes", BigInteger, nullable=False),
-            Column("failures", BigInteger, nullable=False),
-        )
 
     def apply_page(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         wins, losses = Counter[tuple[str, str]](), Counter[tuple[str, str]]()

@@ -25,12 +25,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import BigInteger, Boolean, Column, MetaData, String, Table, func, select
+from sqlalchemy import BigInteger, Boolean, String, func, select
 
 from kei.domain.agents.skills import Invocation
 from kei.domain.events import SkillInvoked
 from kei.domain.log.recorded import RecordedEvent
-from kei.projections.base import PagedTable
+from kei.projections.base import KEY, MAYBE, NEEDED, PagedTable
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -43,22 +43,15 @@ class Skills(PagedTable):
 
     version = 1
     event_types = frozenset({SKILL_INVOKED})
+    suffix = "invocations"
+    columns = (
+        ("skill", String, KEY), ("position", BigInteger, KEY), ("success", Boolean, NEEDED),
+        ("duration_ms", BigInteger, MAYBE), ("timestamp_us", BigInteger, NEEDED),
+        ("agent_id", String, MAYBE), ("trajectory_id", String, MAYBE),
+    )  # fmt: skip
 
     def __init__(self, name: str = "skills") -> None:
         self.name = name
-
-    def main_table(self, metadata: MetaData) -> Table:
-        return Table(
-            f"{self.name}_invocations",
-            metadata,
-            Column("skill", String, primary_key=True),
-            Column("position", BigInteger, primary_key=True),
-            Column("success", Boolean, nullable=False),
-            Column("duration_ms", BigInteger, nullable=True),
-            Column("timestamp_us", BigInteger, nullable=False),
-            Column("agent_id", String, nullable=True),
-            Column("trajectory_id", String, nullable=True),
-        )
 
     def apply_page(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         self.insert(conn, [_row(e) for e in events if e.type == SKILL_INVOKED])

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from msgspec import Struct
 
+from kei.adapters.files.bounded_read import read_at_most
 from kei.domain.log.checkpoint import parse_vkey
 from kei.domain.log.cosignature import parse_witness_vkey
 from kei.errors import InputError
@@ -68,8 +69,7 @@ def read_proof(source: str) -> str:
         if source == "-":
             raw = sys.stdin.buffer.read(LIMITS.max_proof_bytes + 1)
         else:
-            with Path(source).open("rb") as fh:
-                raw = fh.read(LIMITS.max_proof_bytes + 1)
+            raw = read_at_most(Path(source), LIMITS.max_proof_bytes)
         return raw.decode("utf-8")
     except OSError as exc:
         raise InputError(f"cannot read proof {source}: {exc.strerror or exc}") from exc

@@ -1,7 +1,11 @@
 """Reading files a user names (an export to import, a transcript to ingest) without
 trusting them: only regular files are opened (``/dev/zero``, a FIFO or a folder would
 block or never end), and no line may grow past a bound, so a file without newlines
-cannot fill the memory. Every refusal is an :class:`InputError` naming the file."""
+cannot fill the memory. Every refusal is an :class:`InputError` naming the file.
+
+A small file read whole (a checkpoint, a proof, a settings file) is read no further
+than one byte past its bound (:func:`read_at_most`), so an oversized one is told
+apart without reading the rest."""
 
 from __future__ import annotations
 
@@ -32,6 +36,13 @@ def open_regular(path: Path, *, hint: str | None = None) -> IO[bytes]:
     except BaseException:
         os.close(fd)
         raise
+
+
+def read_at_most(path: Path, max_bytes: int) -> bytes:
+    """The bytes of ``path``, at most ``max_bytes + 1`` of them: more than ``max_bytes``
+    means the file is too big. An OSError is the caller's to word."""
+    with path.open("rb") as fh:
+        return fh.read(max_bytes + 1)
 
 
 def bounded_lines(

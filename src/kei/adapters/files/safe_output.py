@@ -39,6 +39,7 @@ from typing import IO
 
 from msgspec import Struct
 
+from kei.adapters.files.bounded_read import read_at_most
 from kei.adapters.files.leftovers import held_temp
 from kei.adapters.store.urls import sqlite_path
 from kei.errors import InputError
@@ -193,8 +194,7 @@ def _identities(folder: Path) -> set[tuple[int, int]]:
 def _is_key(path: Path) -> bool:
     """Whether ``path`` reads as a kei key file (a small JSON object with a seed)."""
     try:
-        with path.open("rb") as fh:
-            head = fh.read(_KEY_SNIFF_BYTES + 1)
+        head = read_at_most(path, _KEY_SNIFF_BYTES)
     except OSError:
         return False
     if len(head) > _KEY_SNIFF_BYTES:

@@ -8,14 +8,14 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
+from kei.adapters.files.bounded_read import read_at_most
 from kei.errors import InputError
 
 
 def read_bounded(path: Path, max_bytes: int, error: type[InputError]) -> bytes:
     """The file's bytes, refused before parsing when over ``max_bytes``."""
     try:
-        with path.open("rb") as f:
-            raw = f.read(max_bytes + 1)
+        raw = read_at_most(path, max_bytes)
     except OSError as exc:
         raise error(f"{path}: cannot read ({exc.strerror or exc})") from exc
     if len(raw) > max_bytes:

@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Final
 
+from kei.adapters.files.bounded_read import read_at_most
 from kei.errors import InputError
 
 SETTINGS_MAX_BYTES: Final = 4 << 20
@@ -107,8 +108,7 @@ def _hooks_of(settings: Settings) -> dict[str, list[Any]] | None:
 def load(path: Path) -> Settings:
     """The settings object at ``path`` (empty when there is no file)."""
     try:
-        with path.open("rb") as handle:
-            data = handle.read(SETTINGS_MAX_BYTES + 1)
+        data = read_at_most(path, SETTINGS_MAX_BYTES)
     except FileNotFoundError:
         return {}
     except OSError as exc:

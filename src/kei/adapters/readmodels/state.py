@@ -12,6 +12,7 @@ from typing import Any, Final, NamedTuple
 
 import sqlalchemy as sa
 from msgspec import Struct
+from msgspec.structs import asdict
 from sqlalchemy.engine import Connection, Engine
 
 from kei.adapters.readmodels.db import STATE_TABLE, seal_table
@@ -35,13 +36,14 @@ class ProjectionStatus(Struct, frozen=True):
     position: int
     digest: bytes
 
+    @property
+    def digest_text(self) -> str:
+        """The digest as reports and bundle manifests write it: ``sha256:<hex>``."""
+        return "sha256:" + self.digest.hex()
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "position": self.position,
-            "digest": "sha256:" + self.digest.hex(),
-        }
+        """Every field, in order, the digest as text."""
+        return {**asdict(self), "digest": self.digest_text}
 
 
 class Cursor(Struct, frozen=True):

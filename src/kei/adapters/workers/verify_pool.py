@@ -43,6 +43,8 @@ from kei.errors import StoreError
 
 LOWEST: Final = -(2**63)
 IN_FLIGHT_PER_JOB: Final = 2
+SCAN_PAGE: Final = 5_000
+"""Rows a verifier's scan asks the store for at a time (``check_range_rows``)."""
 
 Progress: TypeAlias = Callable[[int], None] | None
 Ranged: TypeAlias = tuple[int, int, RangeResult]
@@ -172,7 +174,7 @@ def check_range_rows(
     checker: RangeChecker,
     after: int,
     upto: int,
-    page: int,
+    page: int = SCAN_PAGE,
     sink: Sink | None = None,
 ) -> Iterator[int]:
     """Feed the rows ``after < position <= upto`` to ``checker`` (and then to ``sink``,

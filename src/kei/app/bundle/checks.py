@@ -44,7 +44,6 @@ from kei.domain.log.verify import Finding, Link, RangeChecker, RangeResult, chec
 from kei.errors import BundleError, CheckpointFormatError
 from kei.limits import LIMITS
 
-PAGE = 5_000
 RANGE = 10_000
 PARALLEL_MIN = 20_000
 
@@ -55,7 +54,7 @@ def verify_bundle(
     """Steps 4-8, once the pass (``pipeline.py``) has read and checked every row;
     returns the ledger's key ring at the head."""
     m = content.manifest
-    key_records = [r for r in target.key_records if r.position < m.first_position]
+    key_records = target.keys_before(m.first_position)
     key_records += content.key_records
     ring = ring_of(key_records, m.last_position)  # step 4
     if ring.ledger_id != m.ledger_id:
@@ -98,7 +97,7 @@ def check_events(
 
     def serial(lo: int, hi: int, ref: Link | None, tick: bool) -> RangeResult:
         checker = RangeChecker(ring, prev=ref, max_findings=LIMITS.max_bundle_findings)
-        for n in check_range_rows(staged, checker, lo, hi, PAGE):
+        for n in check_range_rows(staged, checker, lo, hi):
             if tick and progress:
                 progress(n)
         return checker.result

@@ -53,7 +53,7 @@ class HeadView:
 
 def _digests(statuses: Sequence[Any]) -> list[ProjectionDigest]:
     return sorted(
-        (ProjectionDigest(s.name, s.version, "sha256:" + s.digest.hex()) for s in statuses),
+        (ProjectionDigest(s.name, s.version, s.digest_text) for s in statuses),
         key=lambda d: d.name,
     )
 

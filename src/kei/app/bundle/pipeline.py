@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Final
 
 from msgspec import Struct, field
 
@@ -40,7 +39,6 @@ from kei.domain.log.verify import Finding, Link, RangeChecker, RangeResult, chec
 from kei.errors import BundleError
 from kei.limits import LIMITS
 
-PAGE: Final = 5_000
 Progress = Callable[[str, int, int], None] | None
 """(phase, rows done since the last call, rows in the phase)."""
 
@@ -202,7 +200,7 @@ class ReplayPass:
         checker = RangeChecker(
             self._ring, prev=self._join.ref, max_findings=self.sizes.max_findings
         )
-        for _ in check_range_rows(self.staging.store, checker, lo, hi, PAGE):
+        for _ in check_range_rows(self.staging.store, checker, lo, hi):
             pass
         return checker.result
 

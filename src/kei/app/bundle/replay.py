@@ -114,7 +114,7 @@ def _replay(
     try:
         checked = ReplayPass(  # steps 2 and 5, and step 9's fold
             content, staging, link=the_plan.link,
-            keys_before=[r for r in target.key_records if r.position < m.first_position],
+            keys_before=target.keys_before(m.first_position),
             fold=None if the_plan.mode == "prefix" else rebuild.fold, fold_after=lower,
             jobs=work.jobs, sizes=work.sizes, progress=work.progress,
         ).run(reader, meanwhile=lambda: digests.extend(rebuild.digests()))  # fmt: skip
@@ -223,7 +223,7 @@ def _catch_up(url: str, m: Manifest, seal_key: bytes | None = None) -> list[Dige
 def _live(engine: Any, m: Manifest) -> list[DigestCheck]:
     statuses = engine.status()
     found = [
-        ProjectionDigest(s.name, s.version, "sha256:" + s.digest.hex())
+        ProjectionDigest(s.name, s.version, s.digest_text)
         for s in statuses
         if s.position == m.last_position
     ]

@@ -28,8 +28,8 @@ from typing import Any
 from msgspec import Struct
 
 from kei.adapters.store.base import EventStore
-from kei.adapters.workers.verify_pool import RangeTask
-from kei.app.bundle.checks import PAGE, RANGE, check_events
+from kei.adapters.workers.verify_pool import SCAN_PAGE, RangeTask
+from kei.app.bundle.checks import RANGE, check_events
 from kei.app.bundle.keys import ring_of
 from kei.app.jsonl.export import read_jsonl
 from kei.app.ledger.heads_io import check_staged_heads
@@ -87,13 +87,14 @@ def import_jsonl(
 
 
 def _pages(records: Iterable[StoredRecord]) -> Iterator[list[tuple[Any, ...]]]:
+    """The records as verifier rows, staged a verifier's page at a time."""
     page: list[tuple[Any, ...]] = []
     for r in records:
         if r.seq is None or r.prev_hash is None or r.hash is None:
             raise InputError(f"the event at position {r.position} has no chain entry")
         page.append((r.position, r.stream.encode(), r.version, r.type.encode(), r.state,
                      r.seq, r.prev_hash, r.hash))  # fmt: skip
-        if len(page) == PAGE:
+        if len(page) == SCAN_PAGE:
             yield page
             page = []
     if page:
@@ -123,10 +124,10 @@ def _incoming(staged: EventStore) -> Incoming:
 def _verify(target: Target, staging: Staging, link: Link | None, heads: list[HeadRow]) -> None:
     staged = staging.store
     first = staged.read(after=0, limit=1)[0].position
-    keys = [r for r in target.key_records if r.position < first]
+    keys = target.keys_before(first)
     keys += staged.read_stream(events.SYSTEM_STREAM)
     ring = ring_of(keys, staged.max_position())
-    task = RangeTask(staging.url, "OFF", keys, False, PAGE, RANGE, LIMITS.max_bundle_findings)
+    task = RangeTask(staging.url, "OFF", keys, False, SCAN_PAGE, RANGE, LIMITS.max_bundle_findings)
     _, findings = check_events(staged, ring, task, link, 1, None)
     if findings:
         f = findings[0]

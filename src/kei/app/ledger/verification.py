@@ -43,6 +43,7 @@ from typing import Any
 
 from msgspec.structs import replace
 
+from kei.adapters.files.bounded_read import read_at_most
 from kei.adapters.store import EventStore
 from kei.adapters.store.base import CHAIN_TABLE, ChainEntry
 from kei.adapters.workers.verify_pool import (
@@ -94,9 +95,7 @@ def default_jobs() -> int:
 def read_checkpoint_file(path: Path) -> str:
     """The text of a checkpoint file, checked for shape; InputError when unusable."""
     try:
-        with path.open("rb") as fh:
-            raw = fh.read(LIMITS.max_note_bytes + 1)
-        text = raw.decode("utf-8")
+        text = read_at_most(path, LIMITS.max_note_bytes).decode("utf-8")
         parse_checkpoint(text)
     except OSError as exc:
         raise InputError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from exc

@@ -8,6 +8,7 @@ from typing import Any
 
 from msgspec import Struct, field
 
+from kei.adapters.workers.verify_pool import SCAN_PAGE
 from kei.domain.log.verify import Finding
 from kei.limits import LIMITS
 
@@ -15,7 +16,7 @@ from kei.limits import LIMITS
 class VerifyLimits(Struct, frozen=True):
     """Every size verification works in, in one place."""
 
-    page: int = 5_000
+    page: int = SCAN_PAGE
     range_size: int = 10_000
     parallel_min: int = 20_000
     max_findings: int = LIMITS.max_verify_findings

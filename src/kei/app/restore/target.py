@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from msgspec import Struct, field
+from msgspec import Struct
 
 from kei.adapters.store import EventStore, open_store
 from kei.adapters.store.base import ChainEntry
@@ -19,20 +19,45 @@ from kei.domain.log.records import StoredRecord
 from kei.errors import LedgerStateError
 
 
-class Target(Struct):
-    """What replay needs to know about the store before it writes anything."""
+class TargetLog(Struct, frozen=True):
+    """What the target's log holds already, read together before anything is written."""
+
+    head: ChainEntry
+    """Its last chain entry."""
+    ledger_id: str
+    """The ledger its genesis names."""
+    key_records: list[StoredRecord]
+    """Its key events (stream ``kei.keys``), in position order."""
+
+
+class Target(Struct, frozen=True):
+    """What replay needs to know about the store before it writes anything: a SQLite
+    file still to create (``new_file``), or an open ``store``, with kei's tables
+    (``created``) or not, and what its log holds (``log``; None: no event yet)."""
 
     url: str
     store: EventStore | None = None
     new_file: Path | None = None
     created: bool = False
-    ledger_id: str | None = None
-    head: ChainEntry | None = None
-    key_records: list[StoredRecord] = field(default_factory=list)
+    log: TargetLog | None = None
+
+    @property
+    def head(self) -> ChainEntry | None:
+        return None if self.log is None else self.log.head
+
+    @property
+    def ledger_id(self) -> str | None:
+        return None if self.log is None else self.log.ledger_id
 
     @property
     def size(self) -> int:
-        return 0 if self.head is None else self.head.seq + 1
+        return 0 if self.log is None else self.log.head.seq + 1
+
+    def keys_before(self, position: int) -> list[StoredRecord]:
+        """The log's key events below ``position``: the key ring rows from there on
+        are checked against."""
+        records = [] if self.log is None else self.log.key_records
+        return [r for r in records if r.position < position]
 
     def close(self) -> None:
         if self.store is not None:
@@ -45,32 +70,31 @@ def open_target(url: str, synchronous: str = "FULL") -> Target:
     if path is not None and not path.exists():
         return Target(url, new_file=path)
     store = open_store(url, synchronous=synchronous)
-    target = Target(url, store=store)
     try:
-        target.created = store.is_created()
-        if target.created and store.count() > 0:
-            _read_log(target, store)
+        created = store.is_created()
+        log = _read_log(store) if created and store.count() > 0 else None
     except BaseException:
         store.close()
         raise
-    return target
+    return Target(url, store=store, created=created, log=log)
 
 
-def _read_log(target: Target, store: EventStore) -> None:
+def _read_log(store: EventStore) -> TargetLog:
     last = store.last(1)[0]
     if last.seq is None or last.prev_hash is None or last.hash is None:
         raise LedgerStateError(
             f"the last event of {store.url} (position {last.position}) has no chain entry",
             hint="run `kei verify-chain`; nothing was written",
         )
-    target.head = ChainEntry(last.position, last.seq, last.prev_hash, last.hash)
-    target.key_records = list(store.read_stream(events.SYSTEM_STREAM))
-    target.ledger_id = ring_of(target.key_records, last.position).ledger_id
-    if target.ledger_id is None:
+    head = ChainEntry(last.position, last.seq, last.prev_hash, last.hash)
+    key_records = list(store.read_stream(events.SYSTEM_STREAM))
+    ledger_id = ring_of(key_records, last.position).ledger_id
+    if ledger_id is None:
         raise LedgerStateError(
             f"{store.url} holds events but no valid genesis: replay cannot extend it",
             hint="run `kei verify-chain`; nothing was written",
         )
+    return TargetLog(head, ledger_id, key_records)
 
 
 def stage_folder(target: Target) -> Path | None:
