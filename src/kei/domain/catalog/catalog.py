@@ -119,6 +119,9 @@ class Catalog(Struct, frozen=True):
     models: tuple[Model, ...]
     selectors: Mapping[str, str] = field(default_factory=dict)
     router: Router = Router()
+    # every id and alias -> its model, built by ``overlay`` (a synced catalog holds
+    # hundreds of models, and every cost looks one up); empty: scan ``models``
+    names: Mapping[str, Model] = field(default_factory=dict)
 
     @classmethod
     def from_data(cls, data: Mapping[str, object], *, source: str) -> Catalog:
@@ -148,7 +151,9 @@ class Catalog(Struct, frozen=True):
         for role, target in raw_sel.items():
             selectors[role] = check_text(target, f"{source}:", f"selector {role!r}", "value")
         router = _router(data.get("router"), self.router, source)
-        catalog = Catalog(tuple(by_id.values()), selectors, router)
+        models = tuple(by_id.values())
+        names = {name: m for m in models for name in (m.id, *m.aliases)}
+        catalog = Catalog(models, selectors, router, names)
         catalog._check_names(source)
         return catalog
 
@@ -184,10 +189,9 @@ class Catalog(Struct, frozen=True):
         return model
 
     def _named(self, name: str) -> Model | None:
-        for m in self.models:
-            if name == m.id or name in m.aliases:
-                return m
-        return None
+        if self.names:
+            return self.names.get(name)
+        return next((m for m in self.models if name == m.id or name in m.aliases), None)
 
     def find(self, name: str) -> Model | None:
         try:
