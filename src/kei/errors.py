@@ -31,6 +31,7 @@ codes for a few classes). Families are grouped by who is at fault::
     │       ├── DnaCollisionError    a fork reuses another agent's DNA
     │       ├── TransitionError      the move is not in the transition table
     │       └── AlreadyAmendedError  the cost event was already superseded
+    ├── MigrationError               kei migrate: SQL failed, a partial run waits, drift refused
     ├── VerificationError            the data: a stored event failed a check (has position)
     │   └── BundleError              a bundle is refused (also an InputError: the caller gave it)
     └── LlmError                     a local LLM backend could not answer
@@ -207,6 +208,12 @@ class TransitionError(AgentRuleError):
 
 class AlreadyAmendedError(AgentRuleError):
     """The cost event was already superseded by an amendment."""
+
+
+class MigrationError(KeiError):
+    """``kei migrate`` will not go on as the files and the database stand: a migration's
+    SQL failed, a partial run waits to be resolved, an applied file or tracker row was
+    edited, or a pending version is older than one applied. The log says what happened."""
 
 
 class VerificationError(KeiError):

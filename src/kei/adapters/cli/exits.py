@@ -16,6 +16,7 @@ from kei.errors import (
     FallbackCycleError,
     KeiError,
     LlmError,
+    MigrationError,
     ModelNotServedError,
     NoBackendAvailableError,
     NoCompatibleBackendError,
@@ -65,6 +66,11 @@ LLM_EXITS: ExitTable = (
     (ModelNotServedError, 3),
     (LlmError, 1),
 )
+
+# ``kei migrate`` (and ``kei import kei-migrate``): a migration that failed, a partial
+# run, refused drift and ``verify``'s disagreements are findings about the database (1),
+# as ``kei verify-chain``'s are about the log.
+MIGRATE_EXITS: ExitTable = ((MigrationError, 1),)
 
 
 def exit_code_for(error: KeiError, table: ExitTable = ()) -> int:

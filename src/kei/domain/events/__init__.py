@@ -39,6 +39,12 @@ from kei.domain.events.mcp import ToolCalled as ToolCalled
 from kei.domain.events.memory import MemoryCompacted as MemoryCompacted
 from kei.domain.events.memory import MemoryForgotten as MemoryForgotten
 from kei.domain.events.memory import MemoryWritten as MemoryWritten
+from kei.domain.events.migrate import MigrationApplied as MigrationApplied
+from kei.domain.events.migrate import MigrationDrift as MigrationDrift
+from kei.domain.events.migrate import MigrationFailed as MigrationFailed
+from kei.domain.events.migrate import MigrationResolved as MigrationResolved
+from kei.domain.events.migrate import MigrationReverted as MigrationReverted
+from kei.domain.events.migrate import MigrationStarted as MigrationStarted
 from kei.domain.events.payload import OUTCOMES as OUTCOMES
 from kei.domain.events.payload import Origin as Origin
 from kei.domain.events.payload import Outcome as Outcome

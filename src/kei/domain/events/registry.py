@@ -14,7 +14,18 @@ from typing import Any, Final
 import msgspec
 from msgspec import Struct
 
-from kei.domain.events import agents, budgets, leaks, ledger, llm, mcp, memory, routing, traces
+from kei.domain.events import (
+    agents,
+    budgets,
+    leaks,
+    ledger,
+    llm,
+    mcp,
+    memory,
+    migrate,
+    routing,
+    traces,
+)
 from kei.domain.events.payload import Origin, Payload
 from kei.errors import InputError
 
@@ -73,6 +84,16 @@ REGISTRY: Final[dict[str, EventType]] = {
             1,
             ("scope", "period_key", "threshold_percent"),
         ),
+        EventType(
+            "migrate.started", migrate.MigrationStarted, 1, ("target", "version", "direction")
+        ),
+        EventType("migrate.applied", migrate.MigrationApplied, 1, ("target", "version", "name")),
+        EventType("migrate.reverted", migrate.MigrationReverted, 1, ("target", "version", "name")),
+        EventType("migrate.failed", migrate.MigrationFailed, 1, ("target", "version", "partial")),
+        EventType(
+            "migrate.resolved", migrate.MigrationResolved, 1, ("target", "version", "resolution")
+        ),
+        EventType("migrate.drift", migrate.MigrationDrift, 1, ("target", "drift", "version")),
     )
 }
 _BY_CLASS: Final = {t.payload_type: t for t in REGISTRY.values()}

@@ -35,6 +35,8 @@ FREE_TEXT: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "route.escalated": ("reason",),
         "trace.recorded": ("text",),
         "mcp.tool.called": ("error",),
+        "migrate.failed": ("error",),
+        "migrate.drift": ("detail",),
     }
 )
 

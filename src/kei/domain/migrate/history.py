@@ -1,0 +1,117 @@
+"""A target's stream folded: what kei's log says happened to each version.
+
+The fold keeps, per version, the latest applied-or-reverted fact (with the up file's
+checksum as it was then, the position and the signing key), the runs claimed by a
+``migrate.started`` that no outcome followed (killed runs, to reconcile), the schema
+digest the latest change left, and every drift already recorded (so the same
+disagreement is appended once, not on every run). ``stream_version`` is how many
+events the stream holds: the version the next claim must expect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from msgspec import Struct, field
+
+from kei.domain.events import Payload
+from kei.domain.events.migrate import (
+    MigrationApplied,
+    MigrationDrift,
+    MigrationFailed,
+    MigrationResolved,
+    MigrationReverted,
+    MigrationStarted,
+)
+
+DriftKey = tuple[str, int | None, str | None, str | None]
+
+
+class Logged(Struct, frozen=True):
+    """One event of the stream as the fold reads it."""
+
+    position: int
+    key_id: str
+    payload: Payload
+
+
+class Fact(Struct, frozen=True):
+    """The latest applied-or-reverted fact of one version."""
+
+    version: int
+    name: str
+    applied: bool
+    up_sha256: str | None
+    down_sha256: str | None
+    position: int
+    key_id: str
+    imported: bool = False
+
+
+class Claim(Struct, frozen=True):
+    """A ``migrate.started`` no outcome followed yet."""
+
+    started: MigrationStarted
+    position: int
+
+
+class History(Struct):
+    """What the log says (built by :func:`fold`)."""
+
+    stream_version: int = 0
+    facts: dict[int, Fact] = field(default_factory=dict)
+    open: dict[int, Claim] = field(default_factory=dict)
+    schema: str | None = None
+    drifts: set[DriftKey] = field(default_factory=set)
+
+    def applied(self) -> dict[int, Fact]:
+        """The versions applied, per the log."""
+        return {v: f for v, f in self.facts.items() if f.applied}
+
+
+def drift_key(drift: MigrationDrift) -> DriftKey:
+    return (drift.drift, drift.version, drift.recorded_sha256, drift.actual_sha256)
+
+
+def fold(events: Iterable[Logged]) -> History:
+    """The history of one target's stream, in stream order."""
+    history = History()
+    for event in events:
+        history.stream_version += 1
+        _apply(history, event)
+    return history
+
+
+def _apply(h: History, e: Logged) -> None:
+    p = e.payload
+    if isinstance(p, MigrationStarted):
+        h.open[p.version] = Claim(p, e.position)
+    elif isinstance(p, MigrationApplied):
+        imported = p.origin is not None
+        h.facts[p.version] = Fact(
+            p.version, p.name, True, p.up_sha256, p.down_sha256, e.position, e.key_id, imported
+        )
+        _close(h, p.version, p.schema_after_sha256)
+    elif isinstance(p, MigrationReverted):
+        h.facts[p.version] = Fact(
+            p.version, p.name, False, p.up_sha256, p.down_sha256, e.position, e.key_id
+        )
+        _close(h, p.version, p.schema_after_sha256)
+    elif isinstance(p, MigrationFailed):
+        h.open.pop(p.version, None)
+    elif isinstance(p, MigrationResolved):
+        if p.resolution == "completed":
+            before = h.facts.get(p.version)
+            down = None if before is None else before.down_sha256
+            h.facts[p.version] = Fact(
+                p.version, p.name, p.direction == "up", p.up_sha256, down, e.position, e.key_id
+            )
+        _close(h, p.version, p.schema_after_sha256)
+    elif isinstance(p, MigrationDrift):
+        h.drifts.add(drift_key(p))
+
+
+def _close(h: History, version: int, schema: str | None) -> None:
+    h.open.pop(version, None)
+    if schema is not None:
+        h.schema = schema
