@@ -79,6 +79,10 @@ COMMANDS: Final[dict[str, Lazy | Group]] = {
     ),
     "skill": Lazy("skill_cmd", "Skill invocations and their success metrics."),
     "import": Lazy("import_cmd", "Import other systems' histories into kei."),
+    "migrate": Lazy(
+        "migrate_cmd",
+        "SQL migrations of a database (SQLite, PostgreSQL, MySQL), each change signed.",
+    ),
     "hibernate": Lazy(
         "hibernate_cmd", "Bundles: the whole signed log in one file, to move or restore it."
     ),

@@ -142,6 +142,20 @@ OutFile = Annotated[
 Force = Annotated[
     bool, typer.Option("--force", help="Replace FILE if it exists (a regular file only).")
 ]
+# kei migrate and kei import kei-migrate: the database migrated (upstream's $DATABASE_URL)
+TargetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--target",
+        "--database-url",
+        envvar="DATABASE_URL",
+        metavar="URL",
+        help="The database (sqlite:////abs.db, postgresql://user@host/db, "
+        "mysql+pymysql://user@host/db); default $DATABASE_URL. Its credentials are never "
+        "recorded or printed.",
+        show_default=False,
+    ),
+]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Check and report; write nothing.")]
 
 # -- money ----------------------------------------------------------------------------

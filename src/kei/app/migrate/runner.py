@@ -27,7 +27,7 @@ from kei.adapters.migrate import DEFAULT_LOCK_TIMEOUT
 from kei.app.ledger.ledger import Ledger
 from kei.app.migrate.drifts import record_new
 from kei.app.migrate.reconcile import reconcile, resolve
-from kei.app.migrate.reports import Note, RunReport
+from kei.app.migrate.reports import Note, RunReport, Step
 from kei.app.migrate.session import Session, observe, opened
 from kei.app.migrate.steps import run_step
 from kei.domain.events.migrate import Direction, Resolution
@@ -56,8 +56,10 @@ def migrate_up(
     folder: Path,
     options: RunOptions = RunOptions(),
     clock: Callable[[], datetime] = _now,
+    on_step: Callable[[Step], None] | None = None,
 ) -> RunReport:
-    """Apply every pending migration of ``folder`` to the target at ``url``."""
+    """Apply every pending migration of ``folder`` to the target at ``url``; ``on_step``
+    hears of each as it lands (the steps before a failure stay, as upstream)."""
     with opened(ledger, url, folder, lock_timeout=options.lock_timeout, create=True) as s:
         report = RunReport(target=s.identity, stream=s.stream, direction="up")
         obs = _preflight(s, options, report, clock)
@@ -68,7 +70,7 @@ def migrate_up(
                 f"({older[0].label} first); nothing was applied",
                 hint="pass --allow-out-of-order to apply them anyway",
             )
-        _steps(s, pending(obs), "up", report, clock, options)
+        _steps(s, pending(obs), "up", report, clock, options, on_step)
         return report
 
 
@@ -79,6 +81,7 @@ def migrate_down(
     count: int = 1,
     options: RunOptions = RunOptions(),
     clock: Callable[[], datetime] = _now,
+    on_step: Callable[[Step], None] | None = None,
 ) -> RunReport:
     """Revert the ``count`` newest applied migrations, newest first."""
     if count < 1:
@@ -89,7 +92,7 @@ def migrate_down(
         plan = [script for _, script in down_plan(obs, count)]
         if len(plan) < count:
             report.notes.append(Note(None, f"only {len(plan)} migration(s) are applied"))
-        _steps(s, plan, "down", report, clock, options)
+        _steps(s, plan, "down", report, clock, options, on_step)
         return report
 
 
@@ -100,13 +103,16 @@ def _steps(
     report: RunReport,
     clock: Callable[[], datetime],
     options: RunOptions,
+    on_step: Callable[[Step], None] | None,
 ) -> None:
     for script in scripts:
         step = run_step(s, script, direction, clock, allow_older=options.allow_out_of_order)
         if step is None:
             report.skipped.append(script.version)
-        else:
-            report.steps.append(step)
+            continue
+        report.steps.append(step)
+        if on_step is not None:
+            on_step(step)
 
 
 def _preflight(

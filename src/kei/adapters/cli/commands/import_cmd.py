@@ -1,5 +1,6 @@
-"""``kei import kei-ledger PATH``, ``kei import kei-hibernate BUNDLE`` and ``kei import
-claude-code [PATH...]``: carry another system's history into kei as events.
+"""``kei import kei-ledger PATH``, ``kei import kei-hibernate BUNDLE``, ``kei import
+claude-code [PATH...]`` and ``kei import kei-migrate --target URL`` (whose work is in
+``migrate_cmd``): carry another system's history into kei as events.
 
 Thin: the import lives in ``kei.app.importers``. The summary goes to stdout
 (it is the command's answer): counts, notes, then what was not carried over, one
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Final, Protocol
 import typer
 
 from kei.adapters.cli.context import answering, command_group, is_tty, open_ledger
-from kei.adapters.cli.options import DryRun, JsonObject
+from kei.adapters.cli.options import DryRun, JsonObject, TargetOpt
 from kei.adapters.cli.output import json_line
 
 if TYPE_CHECKING:
@@ -97,6 +98,20 @@ def claude_code(
             report = import_claude_code(ledger, roots, catalog, dry_run=dry_run)
             _answer(report, as_json=as_json)
             _check_budgets(settings, ledger, report)
+
+
+@import_app.command("kei-migrate")
+def kei_migrate(
+    ctx: typer.Context,
+    target: TargetOpt = None,
+    dry_run: DryRun = False,
+    as_json: JsonObject = False,
+) -> None:
+    """Carry an upstream kei-migrate _kei_migrations table into the log (one
+    migrate.applied per row); a re-run appends only what is missing."""
+    from kei.adapters.cli.commands.migrate_cmd import import_tracker
+
+    import_tracker(ctx, target, dry_run=dry_run, as_json=as_json)
 
 
 def claude_summary(report: ClaudeImportReport, *, limit: int | None) -> str:
