@@ -7,6 +7,14 @@ tracker table that is about to change. SQLite's DDL is transactional, so a migra
 statements and its tracker row commit together or not at all; a process killed in
 between leaves a journal the next opener rolls back.
 
+SQLite has no session lock, and ``BEGIN IMMEDIATE`` ends with each commit, while a
+runner still has the migration's outcome to append to kei's log after it; so for the
+whole command the runner also holds an exclusive ``flock(2)`` on the database file.
+SQLite's own locks are POSIX record locks, which Linux keeps apart from ``flock``, so
+the application's reads and writes are not held up; the kernel drops it when the
+process dies. The descriptor is closed only after the SQLite connection (closing
+another descriptor of the file would drop SQLite's record locks in this process).
+
 ``sqlite3`` runs one statement per ``execute`` and ``executescript`` commits first, so
 a file is split with ``sqlite3.complete_statement`` (SQLite's own ``sqlite3_complete``:
 it knows strings, comments and a trigger's ``BEGIN … END``) and its statements run one
@@ -15,7 +23,10 @@ by one inside the transaction. The schema digest reads ``sqlite_master``.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -85,14 +96,36 @@ class SqliteTarget:
                 "sqlite:///rel.db relative)",
             )
         self.target = target
+        self._timeout = lock_timeout
         try:
             self.conn = sqlite3.connect(path, timeout=lock_timeout, isolation_level=None)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite target {path}: {first_line(exc)}") from exc
+        try:
+            self.conn.execute("PRAGMA schema_version")  # a file that is not SQLite fails here
+            self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except (sqlite3.Error, OSError) as exc:
+            self.conn.close()
+            raise InputError(f"{path} is not a usable SQLite database: {first_line(exc)}") from None
 
     @contextmanager
     def session_lock(self) -> Iterator[None]:
-        yield  # SQLite's lock is each transaction's BEGIN IMMEDIATE
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ContentionError(
+                        f"another kei migrate holds the lock on {self.target.identity}",
+                        hint="wait for it to finish, then run again",
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def ensure_tracker(self) -> None:
         with self._errors():
@@ -125,3 +158,4 @@ class SqliteTarget:
 
     def close(self) -> None:
         self.conn.close()
+        os.close(self._fd)

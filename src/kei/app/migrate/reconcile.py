@@ -121,7 +121,10 @@ def resolve(
         tx.clear_started(s.version)
     schema = tx.schema_digest()
     tx.commit()
-    session.recorder.record([_resolved(session.identity, s, resolution, schema) for s in started])
+    downs = {s.version: s.down_sha256 for s in session.scripts}
+    session.recorder.record(
+        [_resolved(session.identity, s, resolution, schema, downs.get(s.version)) for s in started]
+    )
     return [
         Note(s.version, f"partial {s.direction} run of {s.version}: {resolution}") for s in started
     ]
@@ -134,7 +137,9 @@ def _complete(tx: Transaction, s: StartedRow, present: bool, clock: Callable[[],
         tx.delete_row(s.version)
 
 
-def _resolved(target: str, s: StartedRow, resolution: Resolution, schema: str) -> MigrationResolved:
+def _resolved(
+    target: str, s: StartedRow, resolution: Resolution, schema: str, down: str | None
+) -> MigrationResolved:
     return MigrationResolved(
         target=target,
         version=s.version,
@@ -142,5 +147,6 @@ def _resolved(target: str, s: StartedRow, resolution: Resolution, schema: str) -
         direction=s.direction,
         resolution=resolution,
         up_sha256=s.checksum,
+        down_sha256=down,
         schema_after_sha256=schema,
     )

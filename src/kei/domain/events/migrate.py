@@ -123,6 +123,7 @@ class MigrationResolved(Payload, frozen=True, kw_only=True):
     direction: Direction
     resolution: Resolution
     up_sha256: str | None = None
+    down_sha256: str | None = None
     schema_after_sha256: str | None = None
 
 

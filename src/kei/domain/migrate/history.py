@@ -101,11 +101,10 @@ def _apply(h: History, e: Logged) -> None:
         h.open.pop(p.version, None)
     elif isinstance(p, MigrationResolved):
         if p.resolution == "completed":
-            before = h.facts.get(p.version)
-            down = None if before is None else before.down_sha256
             h.facts[p.version] = Fact(
-                p.version, p.name, p.direction == "up", p.up_sha256, down, e.position, e.key_id
-            )
+                p.version, p.name, p.direction == "up", p.up_sha256, p.down_sha256, e.position,
+                e.key_id,
+            )  # fmt: skip
         _close(h, p.version, p.schema_after_sha256)
     elif isinstance(p, MigrationDrift):
         h.drifts.add(drift_key(p))

@@ -71,8 +71,9 @@ def sha256_hex(data: bytes) -> str:
 
 
 def is_irreversible(sql: str) -> bool:
-    """A line of ``sql`` is exactly a marker (blanks around it aside)."""
-    return any(line.strip() in MARKERS for line in sql.splitlines())
+    """A line of ``sql`` (split at ``\n`` only) is exactly a marker, blanks around it
+    (``\r`` included) aside."""
+    return any(line.strip() in MARKERS for line in sql.split("\n"))
 
 
 def parse_filename(filename: str) -> tuple[int, str, bool] | None:

@@ -54,6 +54,8 @@ def server_target(dialect: Dialect, host: str, port: int | None, database: str) 
         )
     shown_host = f"[{host}]" if ":" in host else host
     port = port if port is not None else DEFAULT_PORTS[dialect]
+    if not 0 < port < 65536:
+        raise InputError(f"the {dialect} target URL's port {port} is out of range 1-65535")
     return _checked(dialect, f"{dialect}://{shown_host.lower()}:{port}/{database}")
 
 
