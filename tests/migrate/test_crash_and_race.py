@@ -87,7 +87,7 @@ def test_two_runners_at_once_apply_each_version_once(
     runners = [
         subprocess.Popen(
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )  # fmt: skip
+        )
         for _ in range(2)
     ]
     results = [(r.wait(timeout=120), r.communicate()) for r in runners]

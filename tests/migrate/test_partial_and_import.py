@@ -32,7 +32,7 @@ def test_mariadb_implicit_commit_is_reported_partial(
     led: Ledger, mysql_url: str, migrations: Path
 ) -> None:
     migration(migrations, 1, "two", "CREATE TABLE a (x INT);\nCREATE TABLE b (;\n")
-    with pytest.raises(MigrationError, match="1 statement.*partly applied"):
+    with pytest.raises(MigrationError, match=r"1 statement.*partly applied"):
         migrate_up(led, mysql_url, migrations)
     assert tables(mysql_url) == {"a"}  # MariaDB committed the first CREATE TABLE
     failed = stream_payloads(led, mysql_url)[-1]
