@@ -17,7 +17,6 @@ from kei.domain.migrate.digest import schema_digest
 from kei.domain.migrate.naming import DOWN_TEMPLATE, new_files, sanitise
 from kei.domain.migrate.scripts import (
     IRREVERSIBLE,
-    ScriptFile,
     build_scripts,
     is_irreversible,
     parse_filename,
@@ -32,16 +31,17 @@ def test_upstream_naming_and_checksum() -> None:
     up = b"CREATE TABLE t (x INT);\n"
     scripts = build_scripts(
         [
-            ScriptFile("20260101120000_add_t.sql", up),
-            ScriptFile("20260101120000_add_t.down.sql", b"DROP TABLE t;\n"),
-            ScriptFile("0002_two_words.sql", b"SELECT 1;"),
-            ScriptFile("README.md", b"not a migration"),
+            ("20260101120000_add_t.sql", up),
+            ("20260101120000_add_t.down.sql", b"DROP TABLE t;\n"),
+            ("0002_two_words.sql", b"SELECT 1;"),
+            ("README.md", b"not a migration"),
         ]
     )
     assert [(s.version, s.name) for s in scripts] == [(2, "two_words"), (20260101120000, "add_t")]
-    assert scripts[1].up_sha256 == hashlib.sha256(up).hexdigest()
-    assert scripts[1].down_file == "20260101120000_add_t.down.sql"
-    assert scripts[0].down_sql is None
+    assert scripts[1].up.sha256 == hashlib.sha256(up).hexdigest()
+    assert scripts[1].down is not None
+    assert scripts[1].down.filename == "20260101120000_add_t.down.sql"
+    assert scripts[0].down is None
 
 
 @pytest.mark.parametrize(
@@ -62,12 +62,12 @@ def test_upstream_naming_and_checksum() -> None:
 )
 def test_hostile_or_broken_names_are_refused(files: list[str], message: str) -> None:
     with pytest.raises(InputError, match=message):
-        build_scripts([ScriptFile(f, b"SELECT 1;") for f in files])
+        build_scripts([(f, b"SELECT 1;") for f in files])
 
 
 def test_a_file_that_is_not_utf8_is_refused() -> None:
     with pytest.raises(InputError, match="not UTF-8"):
-        build_scripts([ScriptFile("1_a.sql", b"\xff\xfe")])
+        build_scripts([("1_a.sql", b"\xff\xfe")])
 
 
 def test_the_marker_is_a_whole_line() -> None:

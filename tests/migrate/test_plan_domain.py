@@ -15,9 +15,9 @@ from kei.domain.events.migrate import (
     MigrationStarted,
 )
 from kei.domain.migrate.drift import disagreements
-from kei.domain.migrate.history import History, Logged, fold
+from kei.domain.migrate.history import History, fold
 from kei.domain.migrate.plan import Observation, down_plan, entries, out_of_order, pending
-from kei.domain.migrate.scripts import IRREVERSIBLE, Script, sha256_hex
+from kei.domain.migrate.scripts import IRREVERSIBLE, Script, SqlFile
 from kei.domain.migrate.tracker import StartedRow, TrackerRow
 from kei.errors import InputError, MigrationError
 
@@ -25,20 +25,14 @@ T = "sqlite:////x.db"
 
 
 def script(version: int, up: str = "up", down: str | None = "down") -> Script:
-    return Script(
-        version=version,
-        name=f"m{version}",
-        up_file=f"{version}_m{version}.sql",
-        up_sql=up,
-        up_sha256=sha256_hex(up.encode()),
-        down_file=None if down is None else f"{version}_m{version}.down.sql",
-        down_sql=down,
-        down_sha256=None if down is None else sha256_hex(down.encode()),
-    )
+    up_file = SqlFile.read(f"{version}_m{version}.sql", up.encode())
+    down_file = None if down is None else SqlFile.read(f"{version}_m{version}.down.sql",
+                                                       down.encode())  # fmt: skip
+    return Script(version, f"m{version}", up_file, down_file)
 
 
 def row(s: Script, checksum: str | None = None, name: str | None = None) -> TrackerRow:
-    return TrackerRow(s.version, name or s.name, checksum or s.up_sha256, "2026-01-01T00:00:00Z")
+    return TrackerRow(s.version, name or s.name, checksum or s.up.sha256, "2026-01-01T00:00:00Z")
 
 
 def applied(s: Script, schema: str | None = "S1") -> MigrationApplied:
@@ -46,14 +40,14 @@ def applied(s: Script, schema: str | None = "S1") -> MigrationApplied:
         target=T,
         version=s.version,
         name=s.name,
-        up_sha256=s.up_sha256,
+        up_sha256=s.up.sha256,
         down_sha256=s.down_sha256,
         schema_after_sha256=schema,
     )
 
 
 def log(*payloads: object) -> History:
-    return fold(Logged(i + 1, "k", p) for i, p in enumerate(payloads))  # type: ignore[arg-type]
+    return fold((i + 1, "k", p) for i, p in enumerate(payloads))  # type: ignore[arg-type]
 
 
 def obs(scripts: list[Script], rows: list[TrackerRow], history: History | None = None,
@@ -65,7 +59,7 @@ def test_entries_pending_out_of_order_missing_partial() -> None:
     s1, s2, s3, s5 = script(1), script(2), script(3), script(5)
     gone = TrackerRow(4, "m4", "c", "t")
     o = obs([s1, s2, s3, s5], [row(s1), row(s3), gone],
-            started=[StartedRow(5, "m5", "up", s5.up_sha256, "t")])  # fmt: skip
+            started=[StartedRow(5, "m5", "up", s5.up.sha256, "t")])  # fmt: skip
     states = {e.version: (e.state, e.out_of_order) for e in entries(o)}
     assert states == {
         1: ("applied", False),
@@ -107,7 +101,7 @@ def test_an_edited_file_is_told_from_an_edited_row_by_the_log() -> None:
     assert kinds(obs([edited], [row(s1)], history)) == [("file-edited", 1)]
     assert kinds(obs([s1], [row(s1, checksum="f" * 64)], history)) == [("tracker-edited", 1)]
     # both edited to agree: upstream's two-way check passes, the log does not
-    both = obs([edited], [row(s1, checksum=edited.up_sha256)], history)
+    both = obs([edited], [row(s1, checksum=edited.up.sha256)], history)
     assert kinds(both) == [("file-edited", 1), ("tracker-edited", 1)]
     assert kinds(obs([s1], [row(s1, name="renamed")], history)) == [("tracker-edited", 1)]
 
@@ -139,7 +133,7 @@ def test_an_edited_down_file_is_reported_not_blocking() -> None:
 def test_a_killed_run_is_not_a_drift_until_reconciled() -> None:
     s1 = script(1)
     claim = MigrationStarted(
-        target=T, version=1, name="m1", direction="up", up_sha256=s1.up_sha256,
+        target=T, version=1, name="m1", direction="up", up_sha256=s1.up.sha256,
         schema_before_sha256="S0",
     )  # fmt: skip
     history = log(claim)
@@ -154,7 +148,7 @@ def test_the_fold() -> None:
     failed = MigrationFailed(target=T, version=2, name="m2", direction="up", phase="run",
                              partial=True)  # fmt: skip
     resolved = MigrationResolved(target=T, version=2, name="m2", direction="up",
-                                 resolution="completed", up_sha256=s2.up_sha256,
+                                 resolution="completed", up_sha256=s2.up.sha256,
                                  schema_after_sha256="S3")  # fmt: skip
     drift = MigrationDrift(target=T, drift="schema-changed", recorded_sha256="S1",
                            actual_sha256="S2")  # fmt: skip

@@ -21,11 +21,12 @@ never formats a value into SQL text.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
-from typing import Final, Protocol
+from contextlib import AbstractContextManager, contextmanager, suppress
+from typing import Any, ClassVar, Final, Protocol
 
 from kei.domain.migrate.target import Target
 from kei.domain.migrate.tracker import StartedRow, TrackerRow
+from kei.errors import ContentionError, StoreError
 
 MAX_ERROR_CHARS: Final = 4_000
 
@@ -94,3 +95,39 @@ def first_line(exc: BaseException) -> str:
 def texts(values: Iterator[object]) -> list[str]:
     """Driver values as text (bytes decoded)."""
     return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values]
+
+
+class Connected:
+    """What every dialect's connection shares: the driver's errors (outside a
+    migration's own SQL) as one ``StoreError`` line naming the target, the tracker DDL
+    run and committed, the lock refusal, and closing."""
+
+    target: Target
+    conn: Any
+    driver_error: type[Exception] = Exception
+    ddl: ClassVar[tuple[str, ...]] = ()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except self.driver_error as exc:
+            raise StoreError(f"target {self.target.identity}: {first_line(exc)}") from exc
+
+    def ensure_tracker(self) -> None:
+        with self._errors():
+            cur = self.conn.cursor()
+            for statement in self.ddl:
+                cur.execute(statement)
+            cur.close()
+            self.conn.commit()
+
+    def locked(self) -> ContentionError:
+        return ContentionError(
+            f"another kei migrate holds the lock on {self.target.identity}",
+            hint="wait for it to finish, then run again",
+        )
+
+    def close(self) -> None:
+        with suppress(self.driver_error):
+            self.conn.close()

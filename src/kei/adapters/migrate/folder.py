@@ -44,7 +44,7 @@ def read_folder(folder: Path) -> list[ScriptFile]:
             data = handle.read(MAX_FILE_BYTES + 1)
         if len(data) > MAX_FILE_BYTES:
             raise InputError(f"{path} is over {MAX_FILE_BYTES >> 20} MiB")
-        files.append(ScriptFile(name, data))
+        files.append((name, data))
     return files
 
 

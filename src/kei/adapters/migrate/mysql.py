@@ -6,12 +6,11 @@ commits it first, runs the file, then writes the tracker row and deletes the sta
 row in one (DML-only, so atomic) transaction. A started row left behind is a run that
 did not finish: partial until a person resolves it.
 
-A file is sent as written in one ``execute`` on a connection with
+A file is sent as written in one ``execute`` (``server.py``) on a connection with
 ``CLIENT.MULTI_STATEMENTS``: the *server* splits it, with its own parser (so a
 trigger's or procedure's ``BEGIN … END`` needs no client ``DELIMITER``, and no
 client-side splitter can disagree with the server), and each statement's result is
-read in turn, which counts how many ran before one failed. No parameters are passed,
-so no ``%`` in the file is taken for a placeholder.
+read in turn, which counts how many ran before one failed.
 
 The lock is ``GET_LOCK`` on a name derived from the database's name (locks are
 server-wide), held by the session and dropped by the server when it ends. The schema
@@ -21,19 +20,15 @@ digest reads ``information_schema`` for the current database.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from typing import Any, Final
 
-from kei.adapters.migrate.base import ScriptError, Transaction, error_text, first_line
-from kei.adapters.migrate.sql import SERVER_TRACKER_DDL, STARTED_DDL, TrackerRows, statements
+from kei.adapters.migrate.server import ServerTarget, ServerTransaction
+from kei.adapters.migrate.sql import NOT_KEI, SERVER_TRACKER_DDL, STARTED_DDL, statements
 from kei.adapters.migrate.urls import TargetURL
-from kei.domain.migrate.digest import schema_digest
-from kei.domain.migrate.tracker import KEI_TABLES
-from kei.errors import ContentionError, InputError, StoreError
+from kei.errors import InputError
 
 _HERE: Final = "TABLE_SCHEMA = DATABASE()"
-_NOT_KEI: Final = f"TABLE_NAME NOT IN {KEI_TABLES!r}"
+_NOT_KEI: Final = f"TABLE_NAME {NOT_KEI}"
 _CATALOG: Final = {
     "tables": "SELECT TABLE_NAME, TABLE_TYPE, ENGINE, TABLE_COLLATION FROM "
     f"information_schema.TABLES WHERE {_HERE} AND {_NOT_KEI}",
@@ -60,37 +55,18 @@ def mysql_missing() -> InputError:
     return InputError("MySQL/MariaDB support is not installed", hint="pip install 'kei[mysql]'")
 
 
-class _MysqlTransaction(TrackerRows):
+class _MysqlTransaction(ServerTransaction):
     sql = statements("%s")
     has_started_table = True
-
-    def schema_digest(self) -> str:
-        return schema_digest({name: self._all(query) for name, query in _CATALOG.items()})
-
-    def run(self, sql: str) -> int:
-        import pymysql
-
-        cur = self.conn.cursor()
-        done = 0
-        try:
-            cur.execute(sql)
-            done = 1
-            while cur.nextset():
-                done += 1
-        except pymysql.Error as exc:
-            raise ScriptError(error_text(exc), done) from exc
-        finally:
-            cur.close()
-        return done
-
-    def commit(self) -> None:
-        self.conn.commit()
+    catalog = _CATALOG
 
 
-class MysqlTarget:
+class MysqlTarget(ServerTarget):
     """One PyMySQL connection to the target database."""
 
     transactional_ddl = False
+    transaction_type = _MysqlTransaction
+    ddl = (SERVER_TRACKER_DDL, STARTED_DDL)
 
     def __init__(self, url: TargetURL, *, lock_timeout: float) -> None:
         try:
@@ -98,77 +74,23 @@ class MysqlTarget:
             from pymysql.constants import CLIENT
         except ImportError as exc:
             raise mysql_missing() from exc
-        self.target = url.target
+        self.target, self.driver_error = url.target, pymysql.Error
         self._timeout = max(0, int(lock_timeout))
         args: dict[str, Any] = {"connect_timeout": 10, "charset": "utf8mb4", **url.connect_args()}
         database = str(args.get("database") or "")
         self._lock = "kei_migrate_" + hashlib.sha256(database.encode()).hexdigest()[:32]
-        try:
-            self.conn = pymysql.connect(
-                **args, client_flag=CLIENT.MULTI_STATEMENTS, autocommit=False
-            )
-        except pymysql.Error as exc:
-            raise StoreError(
-                f"cannot connect to target {self.target.identity}: {first_line(exc)}"
-            ) from exc
+        flags = CLIENT.MULTI_STATEMENTS
+        self._connect(lambda: pymysql.connect(**args, client_flag=flags, autocommit=False))
 
-    @contextmanager
-    def session_lock(self) -> Iterator[None]:
-        with self._errors():
-            cur = self.conn.cursor()
-            cur.execute("SELECT GET_LOCK(%s, %s)", (self._lock, self._timeout))
-            (got,) = cur.fetchone()
-            cur.close()
-            self.conn.commit()
-        if got != 1:
-            raise ContentionError(
-                f"another kei migrate holds the lock on {self.target.identity}",
-                hint="wait for it to finish, then run again",
-            )
-        try:
-            yield
-        finally:
-            self._unlock()
+    def _acquire(self) -> bool:
+        cur = self.conn.cursor()
+        cur.execute("SELECT GET_LOCK(%s, %s)", (self._lock, self._timeout))
+        (got,) = cur.fetchone()
+        cur.close()
+        return bool(got == 1)
 
-    def _unlock(self) -> None:
-        import pymysql
-
-        try:
-            self.conn.rollback()
-            cur = self.conn.cursor()
-            cur.execute("SELECT RELEASE_LOCK(%s)", (self._lock,))
-            cur.fetchall()
-            cur.close()
-        except pymysql.Error:
-            pass  # a broken session: the server released the lock with it
-
-    def ensure_tracker(self) -> None:
-        with self._errors():
-            cur = self.conn.cursor()
-            cur.execute(SERVER_TRACKER_DDL)
-            cur.execute(STARTED_DDL)
-            cur.close()
-            self.conn.commit()
-
-    @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        with self._errors():
-            try:
-                yield _MysqlTransaction(self.conn)
-            finally:
-                self.conn.rollback()
-
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        import pymysql
-
-        try:
-            yield
-        except pymysql.Error as exc:
-            raise StoreError(f"target {self.target.identity}: {first_line(exc)}") from exc
-
-    def close(self) -> None:
-        import pymysql
-
-        with suppress(pymysql.Error):
-            self.conn.close()
+    def _release(self) -> None:
+        cur = self.conn.cursor()
+        cur.execute("SELECT RELEASE_LOCK(%s)", (self._lock,))
+        cur.fetchall()
+        cur.close()

@@ -2,10 +2,10 @@
 
 PostgreSQL's DDL is transactional: a migration's statements and its tracker row
 commit together or not at all, and a killed runner's session is rolled back by the
-server. A file is sent as written in one ``execute`` with no parameters, so psycopg
-uses the simple-query protocol, which runs several statements in one call, and no
-``%`` in the file is taken for a placeholder. (Statements PostgreSQL refuses inside a
-transaction, such as ``CREATE INDEX CONCURRENTLY``, fail and are reported.)
+server. A file is sent as written in one ``execute`` with no parameters
+(``server.py``), so psycopg uses the simple-query protocol, which runs several
+statements in one call. (Statements PostgreSQL refuses inside a transaction, such as
+``CREATE INDEX CONCURRENTLY``, fail and are reported.)
 
 The lock is the session-level ``pg_advisory_lock`` on one fixed key, waited for up to
 the lock timeout (``lock_timeout``, reset once taken so it never limits the
@@ -15,35 +15,29 @@ migration's own statements). The schema digest reads ``information_schema`` and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, Final
 
-from kei.adapters.migrate.base import ScriptError, Transaction, error_text, first_line
-from kei.adapters.migrate.sql import SERVER_TRACKER_DDL, TrackerRows, statements
+from kei.adapters.migrate.server import ServerTarget, ServerTransaction
+from kei.adapters.migrate.sql import NOT_KEI, SERVER_TRACKER_DDL, statements
 from kei.adapters.migrate.urls import TargetURL
 from kei.adapters.store.urls import postgres_missing
-from kei.domain.migrate.digest import schema_digest
-from kei.domain.migrate.tracker import KEI_TABLES
-from kei.errors import ContentionError, StoreError
 
 LOCK_KEY: Final = 0x6B65_692D_6D69_6772  # "kei-migr": one advisory key per database
 _USER: Final = "NOT LIKE 'pg\\_%' AND {col} <> 'information_schema'"
-_NOT_KEI: Final = f"NOT IN {KEI_TABLES!r}"
 _CATALOG: Final = {
     "tables": "SELECT table_schema, table_name, table_type FROM information_schema.tables "
-    f"WHERE table_schema {_USER.format(col='table_schema')} AND table_name {_NOT_KEI}",
+    f"WHERE table_schema {_USER.format(col='table_schema')} AND table_name {NOT_KEI}",
     "columns": "SELECT table_schema, table_name, column_name, ordinal_position, data_type, "
     "udt_name, is_nullable, column_default, character_maximum_length, numeric_precision, "
     "numeric_scale FROM information_schema.columns "
-    f"WHERE table_schema {_USER.format(col='table_schema')} AND table_name {_NOT_KEI}",
+    f"WHERE table_schema {_USER.format(col='table_schema')} AND table_name {NOT_KEI}",
     "indexes": "SELECT schemaname, tablename, indexname, indexdef FROM pg_indexes "
-    f"WHERE schemaname {_USER.format(col='schemaname')} AND tablename {_NOT_KEI}",
+    f"WHERE schemaname {_USER.format(col='schemaname')} AND tablename {NOT_KEI}",
     "constraints": "SELECT n.nspname, coalesce(cl.relname, ''), c.conname, "
     "pg_get_constraintdef(c.oid) FROM pg_constraint c "
     "JOIN pg_namespace n ON n.oid = c.connamespace LEFT JOIN pg_class cl ON cl.oid = "
     f"c.conrelid WHERE n.nspname {_USER.format(col='n.nspname')} "
-    f"AND coalesce(cl.relname, '') {_NOT_KEI}",
+    f"AND coalesce(cl.relname, '') {NOT_KEI}",
     "views": "SELECT schemaname, viewname, definition FROM pg_views "
     f"WHERE schemaname {_USER.format(col='schemaname')}",
     "sequences": "SELECT sequence_schema, sequence_name, data_type, start_value, increment "
@@ -60,101 +54,40 @@ _CATALOG: Final = {
 }
 
 
-class _PostgresTransaction(TrackerRows):
+class _PostgresTransaction(ServerTransaction):
     sql = statements("%s")
-
-    def schema_digest(self) -> str:
-        return schema_digest({name: self._all(query) for name, query in _CATALOG.items()})
-
-    def run(self, sql: str) -> int | None:
-        import psycopg
-
-        cur = self.conn.cursor()
-        try:
-            cur.execute(sql)
-        except psycopg.Error as exc:
-            raise ScriptError(error_text(exc), None) from exc
-        finally:
-            cur.close()
-        return None
-
-    def commit(self) -> None:
-        self.conn.commit()
+    catalog = _CATALOG
 
 
-class PostgresTarget:
+class PostgresTarget(ServerTarget):
     """One psycopg connection to the target database."""
 
     transactional_ddl = True
+    transaction_type = _PostgresTransaction
+    ddl = (SERVER_TRACKER_DDL,)
 
     def __init__(self, url: TargetURL, *, lock_timeout: float) -> None:
         try:
             import psycopg
         except ImportError as exc:
             raise postgres_missing() from exc
-        self.target = url.target
+        self.target, self.driver_error = url.target, psycopg.Error
         self._timeout_ms = max(1, int(lock_timeout * 1000))
         args: dict[str, Any] = {"connect_timeout": 10, **url.connect_args()}
-        try:
-            self.conn = psycopg.connect(**args)
-        except psycopg.Error as exc:
-            raise StoreError(
-                f"cannot connect to target {self.target.identity}: {first_line(exc)}"
-            ) from exc
+        self._connect(lambda: psycopg.connect(**args))
 
-    @contextmanager
-    def session_lock(self) -> Iterator[None]:
+    def _acquire(self) -> bool:
         import psycopg
 
-        with self._errors():
-            cur = self.conn.cursor()
-            cur.execute(f"SET lock_timeout = {self._timeout_ms}")
-            try:
-                cur.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
-            except psycopg.errors.LockNotAvailable as exc:
-                self.conn.rollback()
-                raise ContentionError(
-                    f"another kei migrate holds the lock on {self.target.identity}",
-                    hint="wait for it to finish, then run again",
-                ) from exc
-            cur.execute("RESET lock_timeout")
-            self.conn.commit()
+        cur = self.conn.cursor()
+        cur.execute(f"SET lock_timeout = {self._timeout_ms}")
         try:
-            yield
-        finally:
-            self._unlock()
-
-    def _unlock(self) -> None:
-        import psycopg
-
-        try:
+            cur.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        except psycopg.errors.LockNotAvailable:
             self.conn.rollback()
-            self.conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
-            self.conn.commit()
-        except psycopg.Error:
-            pass  # a broken session: the server released the lock with it
+            return False
+        cur.execute("RESET lock_timeout")
+        return True
 
-    def ensure_tracker(self) -> None:
-        with self._errors():
-            self.conn.execute(SERVER_TRACKER_DDL)
-            self.conn.commit()
-
-    @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        with self._errors():
-            try:
-                yield _PostgresTransaction(self.conn)
-            finally:
-                self.conn.rollback()
-
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        import psycopg
-
-        try:
-            yield
-        except psycopg.Error as exc:
-            raise StoreError(f"target {self.target.identity}: {first_line(exc)}") from exc
-
-    def close(self) -> None:
-        self.conn.close()
+    def _release(self) -> None:
+        self.conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))

@@ -15,7 +15,13 @@ from msgspec import Struct
 
 from kei.adapters.migrate.base import texts
 from kei.domain.events.migrate import Direction
-from kei.domain.migrate.tracker import STARTED_TABLE, TRACKER_TABLE, StartedRow, TrackerRow
+from kei.domain.migrate.tracker import (
+    KEI_TABLES,
+    STARTED_TABLE,
+    TRACKER_TABLE,
+    StartedRow,
+    TrackerRow,
+)
 
 SERVER_TRACKER_DDL: Final = f"""CREATE TABLE IF NOT EXISTS {TRACKER_TABLE} (
     version      BIGINT PRIMARY KEY,
@@ -36,6 +42,10 @@ STARTED_DDL: Final = f"""CREATE TABLE IF NOT EXISTS {STARTED_TABLE} (
     checksum     CHAR(64)     NOT NULL,
     started_at   VARCHAR(32)  NOT NULL
 )"""
+
+
+NOT_KEI: Final = f"NOT IN {KEI_TABLES!r}"
+"""The condition that leaves kei's tracker tables out of a schema digest."""
 
 
 class Statements(Struct, frozen=True):

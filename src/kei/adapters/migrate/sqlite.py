@@ -31,16 +31,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from kei.adapters.migrate.base import ScriptError, Transaction, error_text, first_line
-from kei.adapters.migrate.sql import SQLITE_TRACKER_DDL, TrackerRows, statements
+from kei.adapters.migrate.base import Connected, ScriptError, Transaction, error_text, first_line
+from kei.adapters.migrate.sql import NOT_KEI, SQLITE_TRACKER_DDL, TrackerRows, statements
 from kei.domain.migrate.digest import schema_digest
 from kei.domain.migrate.target import Target
-from kei.domain.migrate.tracker import KEI_TABLES
 from kei.errors import ContentionError, InputError, StoreError
 
 _SCHEMA = (
     "SELECT type, name, tbl_name, sql FROM sqlite_master "
-    f"WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND tbl_name NOT IN {KEI_TABLES!r}"
+    f"WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND tbl_name {NOT_KEI}"
 )
 
 
@@ -83,10 +82,12 @@ class _SqliteTransaction(TrackerRows):
         self.conn.execute("COMMIT")  # and the lock with it: nothing more runs in this block
 
 
-class SqliteTarget:
+class SqliteTarget(Connected):
     """One connection to a SQLite file."""
 
     transactional_ddl = True
+    driver_error = sqlite3.Error
+    ddl = (SQLITE_TRACKER_DDL,)
 
     def __init__(self, target: Target, path: Path, *, lock_timeout: float, create: bool) -> None:
         if not create and not path.is_file():
@@ -117,19 +118,12 @@ class SqliteTarget:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise ContentionError(
-                        f"another kei migrate holds the lock on {self.target.identity}",
-                        hint="wait for it to finish, then run again",
-                    ) from None
+                    raise self.locked() from None
                 time.sleep(0.05)
         try:
             yield
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-    def ensure_tracker(self) -> None:
-        with self._errors():
-            self.conn.execute(SQLITE_TRACKER_DDL)
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -149,13 +143,6 @@ class SqliteTarget:
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
 
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise StoreError(f"SQLite target {self.target.identity}: {first_line(exc)}") from exc
-
     def close(self) -> None:
-        self.conn.close()
+        super().close()
         os.close(self._fd)

@@ -8,7 +8,6 @@ every hour records an edit once, and a further edit of the same file again.
 from __future__ import annotations
 
 from kei.app.migrate.session import Session
-from kei.domain.events.migrate import MigrationDrift
 from kei.domain.migrate.drift import Disagreement
 from kei.domain.migrate.plan import Observation
 
@@ -19,17 +18,5 @@ def record_new(session: Session, obs: Observation, found: list[Disagreement]) ->
         return 0
     known = obs.history.drifts
     fresh = [d for d in found if d.key not in known]
-    session.recorder.record(
-        [
-            MigrationDrift(
-                target=session.identity,
-                drift=d.drift,
-                version=d.version,
-                recorded_sha256=d.recorded,
-                actual_sha256=d.actual,
-                detail=d.detail,
-            )
-            for d in fresh
-        ]
-    )
+    session.recorder.record([d.payload(session.identity) for d in fresh])
     return len(fresh)

@@ -26,14 +26,9 @@ from kei.adapters.migrate.base import Transaction
 from kei.app.migrate.reports import Note
 from kei.app.migrate.session import Session
 from kei.domain.events import Payload
-from kei.domain.events.migrate import (
-    MigrationApplied,
-    MigrationFailed,
-    MigrationResolved,
-    MigrationReverted,
-    Resolution,
-)
+from kei.domain.events.migrate import Resolution
 from kei.domain.migrate.history import Claim, History
+from kei.domain.migrate.runs import Run
 from kei.domain.migrate.tracker import StartedRow, TrackerRow, rfc3339
 
 
@@ -47,61 +42,30 @@ def reconcile(session: Session, tx: Transaction, history: History) -> list[Note]
     payloads: list[Payload] = []
     notes = []
     for version, claim in sorted(history.open.items()):
-        payload, text = _outcome(
-            session.identity, claim, version in rows, version in partial, schema
-        )
+        payload, text = _outcome(claim, version in rows, version in partial, schema)
         payloads.append(payload)
         notes.append(Note(version, f"{text} (claimed at position {claim.position})"))
     session.recorder.record(payloads)
     return notes
 
 
-def _outcome(
-    target: str, claim: Claim, has_row: bool, is_partial: bool, schema: str
-) -> tuple[Payload, str]:
+def _outcome(claim: Claim, has_row: bool, is_partial: bool, schema: str) -> tuple[Payload, str]:
     s = claim.started
+    run = Run.claimed(s)
     done = has_row if s.direction == "up" else not has_row
     if is_partial or not done:
-        return MigrationFailed(
-            target=target,
-            version=s.version,
-            name=s.name,
-            direction=s.direction,
-            phase="interrupted",
-            error="the runner stopped before recording an outcome",
-            partial=is_partial,
-            up_sha256=s.up_sha256,
-            down_sha256=s.down_sha256,
-        ), (
+        text = (
             f"a killed {s.direction} run left {s.version} partly done"
             if is_partial
             else f"a killed {s.direction} run of {s.version} had rolled back"
         )
-    if s.direction == "up":
-        assert s.up_sha256 is not None
-        applied = MigrationApplied(
-            target=target,
-            version=s.version,
-            name=s.name,
-            up_sha256=s.up_sha256,
-            down_sha256=s.down_sha256,
-            schema_before_sha256=s.schema_before_sha256,
-            schema_after_sha256=schema,
-            recovered=True,
+        failed = run.failed(
+            "interrupted", "the runner stopped before recording an outcome", partial=is_partial
         )
-        return applied, f"a killed up run of {s.version} had committed: recorded as applied"
-    assert s.down_sha256 is not None
-    reverted = MigrationReverted(
-        target=target,
-        version=s.version,
-        name=s.name,
-        up_sha256=s.up_sha256,
-        down_sha256=s.down_sha256,
-        schema_before_sha256=s.schema_before_sha256,
-        schema_after_sha256=schema,
-        recovered=True,
-    )
-    return reverted, f"a killed down run of {s.version} had committed: recorded as reverted"
+        return failed, text
+    what = "applied" if s.direction == "up" else "reverted"
+    outcome = run.done(s.schema_before_sha256, schema)
+    return outcome, f"a killed {s.direction} run of {s.version} had committed: recorded as {what}"
 
 
 def resolve(
@@ -122,9 +86,11 @@ def resolve(
     schema = tx.schema_digest()
     tx.commit()
     downs = {s.version: s.down_sha256 for s in session.scripts}
-    session.recorder.record(
-        [_resolved(session.identity, s, resolution, schema, downs.get(s.version)) for s in started]
-    )
+    runs = [
+        Run(session.identity, s.version, s.name, s.direction, s.checksum, downs.get(s.version))
+        for s in started
+    ]
+    session.recorder.record([run.resolved(resolution, schema) for run in runs])
     return [
         Note(s.version, f"partial {s.direction} run of {s.version}: {resolution}") for s in started
     ]
@@ -135,18 +101,3 @@ def _complete(tx: Transaction, s: StartedRow, present: bool, clock: Callable[[],
         tx.insert_row(TrackerRow(s.version, s.name, s.checksum, rfc3339(clock())))
     elif s.direction == "down" and present:
         tx.delete_row(s.version)
-
-
-def _resolved(
-    target: str, s: StartedRow, resolution: Resolution, schema: str, down: str | None
-) -> MigrationResolved:
-    return MigrationResolved(
-        target=target,
-        version=s.version,
-        name=s.name,
-        direction=s.direction,
-        resolution=resolution,
-        up_sha256=s.checksum,
-        down_sha256=down,
-        schema_after_sha256=schema,
-    )

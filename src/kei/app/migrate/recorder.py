@@ -27,7 +27,7 @@ from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.domain.events import Payload
 from kei.domain.events.migrate import MigrationDrift, MigrationFailed, MigrationStarted
 from kei.domain.log.recorded import RecordedEvent
-from kei.domain.migrate.history import History, Logged, fold
+from kei.domain.migrate.history import History, fold
 from kei.domain.migrate.target import Target
 from kei.errors import ConcurrencyError, ContentionError, InputError, LeakBlockedError
 
@@ -44,7 +44,7 @@ class Recorder:
     def history(self) -> History:
         """The stream, every row checked, folded."""
         rows = self.ledger.read_stream_checked(self.target.stream)
-        return fold(Logged(e.position, e.key_id, p) for e in rows if (p := _payload(e)))
+        return fold((e.position, e.key_id, p) for e in rows if (p := _payload(e)))
 
     def claim(self, started: MigrationStarted, history: History) -> RecordedEvent:
         """Append ``started`` where ``history`` ended, or refuse: another runner moved

@@ -28,13 +28,8 @@ from datetime import datetime
 from kei.adapters.migrate.base import ScriptError, Transaction
 from kei.app.migrate.reports import Step
 from kei.app.migrate.session import Session
-from kei.domain.events.migrate import (
-    Direction,
-    MigrationApplied,
-    MigrationFailed,
-    MigrationReverted,
-    MigrationStarted,
-)
+from kei.domain.events.migrate import Direction, MigrationApplied, MigrationReverted
+from kei.domain.migrate.runs import Run
 from kei.domain.migrate.scripts import Script
 from kei.domain.migrate.tracker import StartedRow, TrackerRow, rfc3339
 from kei.errors import ContentionError, MigrationError
@@ -60,15 +55,20 @@ def run_step(
                 hint="run the command again: it reconciles that run first",
             )
         before = tx.schema_digest()
-        session.recorder.claim(_started(session, script, direction, before), history)
+        run = Run.of(session.identity, script, direction)
+        session.recorder.claim(run.started(before), history)
         started = time.monotonic_ns()
         try:
             after = _run(session, tx, script, direction, clock)
         except ScriptError as exc:
-            _failed(session, script, direction, exc, (time.monotonic_ns() - started) // 1000)
-            raise _failure(session, script, direction, exc) from None
+            took = (time.monotonic_ns() - started) // 1000
+            partial = _partial(session, exc)
+            failed = run.failed("run", str(exc), partial=partial,
+                                statements_run=exc.statements_run, duration_us=took)  # fmt: skip
+            session.recorder.record([failed])
+            raise _failure(script, direction, exc, partial) from None
         duration = (time.monotonic_ns() - started) // 1000
-    outcome = _outcome(session, script, direction, before, after, duration)
+    outcome = _outcome(run, before, after, duration, script.irreversible)
     (event,) = session.recorder.record([outcome])
     return Step(script.version, script.name, direction, duration, event.position)
 
@@ -100,22 +100,22 @@ def _run(
     session: Session, tx: Transaction, script: Script, direction: Direction, clock: Clock
 ) -> str:
     """Run the file and move the tracker row; the schema digest after."""
-    sql = script.up_sql if direction == "up" else script.down_sql
-    assert sql is not None
+    file = script.up if direction == "up" else script.down
+    assert file is not None
     paired = not session.db.transactional_ddl
     if paired:
-        tx.mark_started(StartedRow(script.version, script.name, direction, script.up_sha256,
+        tx.mark_started(StartedRow(script.version, script.name, direction, script.up.sha256,
                                    rfc3339(clock())))  # fmt: skip
         tx.commit()
     try:
-        tx.run(sql)
+        tx.run(file.sql)
     except ScriptError as exc:
         if paired and not exc.statements_run:
             tx.clear_started(script.version)  # nothing ran: not partial
             tx.commit()
         raise
     if direction == "up":
-        tx.insert_row(TrackerRow(script.version, script.name, script.up_sha256, rfc3339(clock())))
+        tx.insert_row(TrackerRow(script.version, script.name, script.up.sha256, rfc3339(clock())))
     else:
         tx.delete_row(script.version)
     if paired:
@@ -125,81 +125,23 @@ def _run(
     return after
 
 
-def _started(
-    session: Session, script: Script, direction: Direction, before: str
-) -> MigrationStarted:
-    return MigrationStarted(
-        target=session.identity,
-        version=script.version,
-        name=script.name,
-        direction=direction,
-        up_sha256=script.up_sha256,
-        down_sha256=script.down_sha256,
-        schema_before_sha256=before,
-    )
-
-
 def _outcome(
-    session: Session, script: Script, direction: Direction, before: str, after: str, duration: int
+    run: Run, before: str, after: str, duration: int, irreversible: bool
 ) -> MigrationApplied | MigrationReverted:
-    if direction == "up":
-        return MigrationApplied(
-            target=session.identity,
-            version=script.version,
-            name=script.name,
-            up_sha256=script.up_sha256,
-            down_sha256=script.down_sha256,
-            irreversible=script.irreversible,
-            schema_before_sha256=before,
-            schema_after_sha256=after,
-            duration_us=duration,
-        )
-    assert script.down_sha256 is not None
-    return MigrationReverted(
-        target=session.identity,
-        version=script.version,
-        name=script.name,
-        up_sha256=script.up_sha256,
-        down_sha256=script.down_sha256,
-        schema_before_sha256=before,
-        schema_after_sha256=after,
-        duration_us=duration,
-    )
+    """The outcome once committed (its own function: a crash test stops the process here)."""
+    return run.done(before, after, duration, irreversible=irreversible)
 
 
 def _partial(session: Session, exc: ScriptError) -> bool:
     return not session.db.transactional_ddl and bool(exc.statements_run)
 
 
-def _failed(
-    session: Session, script: Script, direction: Direction, exc: ScriptError, duration: int
-) -> None:
-    assert session.recorder is not None
-    session.recorder.record(
-        [
-            MigrationFailed(
-                target=session.identity,
-                version=script.version,
-                name=script.name,
-                direction=direction,
-                phase="run",
-                error=str(exc),
-                partial=_partial(session, exc),
-                statements_run=exc.statements_run,
-                duration_us=duration,
-                up_sha256=script.up_sha256,
-                down_sha256=script.down_sha256,
-            )
-        ]
-    )
-
-
 def _failure(
-    session: Session, script: Script, direction: Direction, exc: ScriptError
+    script: Script, direction: Direction, exc: ScriptError, partial: bool
 ) -> MigrationError:
     first = str(exc).splitlines()[0] if str(exc) else "error"
     what = f"{direction} migration {script.label} failed: {first}"
-    if _partial(session, exc):
+    if partial:
         return MigrationError(
             f"{what}; {exc.statements_run} statement(s) had committed, so it is partly applied",
             hint="fix the database by hand, then run again with --resolve-partial completed "

@@ -35,30 +35,26 @@ DriftKind = Literal[
     "row-added",
     "schema-changed",
 ]
-DRIFT_KINDS: Final[tuple[str, ...]] = (
-    "file-edited",
-    "down-file-edited",
-    "file-missing",
-    "tracker-edited",
-    "row-deleted",
-    "row-added",
-    "schema-changed",
-)
 
 
-class MigrationStarted(Payload, frozen=True, kw_only=True):
-    """A runner claims one version, before it touches the database."""
+class _OnVersion(Payload, frozen=True, kw_only=True):
+    """What every event about one migration names first: the target, version and name."""
 
     target: str
     version: int
     name: str
+
+
+class MigrationStarted(_OnVersion, frozen=True, kw_only=True):
+    """A runner claims one version, before it touches the database."""
+
     direction: Direction
     up_sha256: str | None = None
     down_sha256: str | None = None
     schema_before_sha256: str
 
 
-class MigrationApplied(Payload, frozen=True, kw_only=True):
+class MigrationApplied(_OnVersion, frozen=True, kw_only=True):
     """An up file ran and its tracker row was written.
 
     ``recovered``: the runner was killed after its commit, and a later run found the
@@ -66,9 +62,6 @@ class MigrationApplied(Payload, frozen=True, kw_only=True):
     upstream tracker table by ``kei import kei-migrate`` (digests unknown).
     """
 
-    target: str
-    version: int
-    name: str
     up_sha256: str
     down_sha256: str | None = None
     irreversible: bool = False
@@ -79,12 +72,9 @@ class MigrationApplied(Payload, frozen=True, kw_only=True):
     origin: Origin | None = None
 
 
-class MigrationReverted(Payload, frozen=True, kw_only=True):
+class MigrationReverted(_OnVersion, frozen=True, kw_only=True):
     """A down file ran and the tracker row was deleted."""
 
-    target: str
-    version: int
-    name: str
     up_sha256: str | None = None
     down_sha256: str
     schema_before_sha256: str | None = None
@@ -93,15 +83,12 @@ class MigrationReverted(Payload, frozen=True, kw_only=True):
     recovered: bool = False
 
 
-class MigrationFailed(Payload, frozen=True, kw_only=True):
+class MigrationFailed(_OnVersion, frozen=True, kw_only=True):
     """A run did not complete. ``phase="run"``: its SQL failed; ``"interrupted"``: it
     was killed, found by a later run. ``partial``: some statements committed anyway
     (MySQL/MariaDB commit DDL as they go), so the database is neither before nor after
     until a person resolves it. ``statements_run`` counts those that succeeded."""
 
-    target: str
-    version: int
-    name: str
     direction: Direction
     phase: Phase
     error: str = ""
@@ -112,14 +99,11 @@ class MigrationFailed(Payload, frozen=True, kw_only=True):
     down_sha256: str | None = None
 
 
-class MigrationResolved(Payload, frozen=True, kw_only=True):
+class MigrationResolved(_OnVersion, frozen=True, kw_only=True):
     """A person settled a partial run: ``completed`` (the database holds all of its
     changes: recorded as applied or reverted) or ``undone`` (they took its changes out:
     it counts as never run). ``schema_after_sha256``: the schema as found then."""
 
-    target: str
-    version: int
-    name: str
     direction: Direction
     resolution: Resolution
     up_sha256: str | None = None

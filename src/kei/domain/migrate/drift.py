@@ -25,7 +25,7 @@ from typing import Final
 
 from msgspec import Struct
 
-from kei.domain.events.migrate import DriftKind
+from kei.domain.events.migrate import DriftKind, MigrationDrift
 from kei.domain.migrate.history import DriftKey, Fact
 from kei.domain.migrate.plan import Observation
 from kei.domain.migrate.scripts import Script
@@ -50,6 +50,12 @@ class Disagreement(Struct, frozen=True):
     @property
     def key(self) -> DriftKey:
         return (self.drift, self.version, self.recorded, self.actual)
+
+    def payload(self, target: str) -> MigrationDrift:
+        """The event recording it."""
+        return MigrationDrift(target=target, drift=self.drift, version=self.version,
+                              recorded_sha256=self.recorded, actual_sha256=self.actual,
+                              detail=self.detail)  # fmt: skip
 
 
 def disagreements(obs: Observation) -> list[Disagreement]:
@@ -105,14 +111,14 @@ def _row_checks(
                 "file-missing", v, reference, None, f"{v}_{row.name}.sql is not in the folder"
             )
         )
-    elif script.up_sha256 != reference:
+    elif script.up.sha256 != reference:
         out.append(
             Disagreement(
                 "file-edited",
                 v,
                 reference,
-                script.up_sha256,
-                f"{script.up_file} differs from the file applied, as {source} records it",
+                script.up.sha256,
+                f"{script.up.filename} differs from the file applied, as {source} records it",
             )
         )
     if applied is not None:

@@ -15,24 +15,13 @@ from collections.abc import Iterable
 from msgspec import Struct, field
 
 from kei.domain.events import Payload
-from kei.domain.events.migrate import (
-    MigrationApplied,
-    MigrationDrift,
-    MigrationFailed,
-    MigrationResolved,
-    MigrationReverted,
-    MigrationStarted,
-)
+from kei.domain.events import migrate as ev
 
 DriftKey = tuple[str, int | None, str | None, str | None]
 
 
-class Logged(Struct, frozen=True):
-    """One event of the stream as the fold reads it."""
-
-    position: int
-    key_id: str
-    payload: Payload
+Logged = tuple[int, str, Payload]
+"""One event of the stream as the fold reads it: position, signing key id, payload."""
 
 
 class Fact(Struct, frozen=True):
@@ -51,7 +40,7 @@ class Fact(Struct, frozen=True):
 class Claim(Struct, frozen=True):
     """A ``migrate.started`` no outcome followed yet."""
 
-    started: MigrationStarted
+    started: ev.MigrationStarted
     position: int
 
 
@@ -69,7 +58,7 @@ class History(Struct):
         return {v: f for v, f in self.facts.items() if f.applied}
 
 
-def drift_key(drift: MigrationDrift) -> DriftKey:
+def drift_key(drift: ev.MigrationDrift) -> DriftKey:
     return (drift.drift, drift.version, drift.recorded_sha256, drift.actual_sha256)
 
 
@@ -83,30 +72,30 @@ def fold(events: Iterable[Logged]) -> History:
 
 
 def _apply(h: History, e: Logged) -> None:
-    p = e.payload
-    if isinstance(p, MigrationStarted):
-        h.open[p.version] = Claim(p, e.position)
-    elif isinstance(p, MigrationApplied):
+    position, key_id, p = e
+    if isinstance(p, ev.MigrationStarted):
+        h.open[p.version] = Claim(p, position)
+    elif isinstance(p, ev.MigrationApplied):
         imported = p.origin is not None
         h.facts[p.version] = Fact(
-            p.version, p.name, True, p.up_sha256, p.down_sha256, e.position, e.key_id, imported
+            p.version, p.name, True, p.up_sha256, p.down_sha256, position, key_id, imported
         )
         _close(h, p.version, p.schema_after_sha256)
-    elif isinstance(p, MigrationReverted):
+    elif isinstance(p, ev.MigrationReverted):
         h.facts[p.version] = Fact(
-            p.version, p.name, False, p.up_sha256, p.down_sha256, e.position, e.key_id
+            p.version, p.name, False, p.up_sha256, p.down_sha256, position, key_id
         )
         _close(h, p.version, p.schema_after_sha256)
-    elif isinstance(p, MigrationFailed):
+    elif isinstance(p, ev.MigrationFailed):
         h.open.pop(p.version, None)
-    elif isinstance(p, MigrationResolved):
+    elif isinstance(p, ev.MigrationResolved):
         if p.resolution == "completed":
             h.facts[p.version] = Fact(
-                p.version, p.name, p.direction == "up", p.up_sha256, p.down_sha256, e.position,
-                e.key_id,
+                p.version, p.name, p.direction == "up", p.up_sha256, p.down_sha256, position,
+                key_id,
             )  # fmt: skip
         _close(h, p.version, p.schema_after_sha256)
-    elif isinstance(p, MigrationDrift):
+    elif isinstance(p, ev.MigrationDrift):
         h.drifts.add(drift_key(p))
 
 

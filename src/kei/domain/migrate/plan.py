@@ -80,7 +80,7 @@ def entries(obs: Observation) -> list[Entry]:
                 name=name,
                 state=state,
                 out_of_order=state == "pending" and newest is not None and version < newest,
-                up_file=None if script is None else script.up_file,
+                up_file=None if script is None else script.up.filename,
                 applied_at=None if row is None else row.applied_at,
                 position=None if fact is None else fact.position,
                 key_id=None if fact is None else fact.key_id,
@@ -115,7 +115,7 @@ def down_plan(obs: Observation, count: int) -> list[tuple[TrackerRow, Script]]:
                 f"migration {label!a} is applied but its file is not in the folder",
                 hint="restore its .sql and .down.sql files, then run down again",
             )
-        if script.down_sql is None:
+        if script.down is None:
             raise InputError(
                 f"no down file for migration {script.label!a}",
                 hint=f"write {script.label}{DOWN_SUFFIX}; nothing was reverted",

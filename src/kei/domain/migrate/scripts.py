@@ -37,11 +37,20 @@ _FILE: Final = re.compile(r"([0-9]+)_(.+)")
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
-class ScriptFile(Struct, frozen=True):
-    """One file of the migrations folder as read: its name and bytes."""
+ScriptFile = tuple[str, bytes]
+"""One file of the migrations folder as read: its name and bytes."""
+
+
+class SqlFile(Struct, frozen=True):
+    """One ``.sql`` file read: its name, text and checksum."""
 
     filename: str
-    data: bytes
+    sql: str
+    sha256: str
+
+    @classmethod
+    def read(cls, filename: str, data: bytes) -> SqlFile:
+        return cls(filename, _text(filename, data), sha256_hex(data))
 
 
 class Script(Struct, frozen=True):
@@ -49,17 +58,17 @@ class Script(Struct, frozen=True):
 
     version: int
     name: str
-    up_file: str
-    up_sql: str
-    up_sha256: str
-    down_file: str | None = None
-    down_sql: str | None = None
-    down_sha256: str | None = None
+    up: SqlFile
+    down: SqlFile | None = None
+
+    @property
+    def down_sha256(self) -> str | None:
+        return None if self.down is None else self.down.sha256
 
     @property
     def irreversible(self) -> bool:
         """The down file holds the marker line (``down`` refuses it)."""
-        return self.down_sql is not None and is_irreversible(self.down_sql)
+        return self.down is not None and is_irreversible(self.down.sql)
 
     @property
     def label(self) -> str:
@@ -109,19 +118,18 @@ def build_scripts(files: Iterable[ScriptFile]) -> list[Script]:
     file that is not UTF-8 and a down file whose up file has another name."""
     ups: dict[int, tuple[str, str, bytes]] = {}
     downs: dict[int, tuple[str, str, bytes]] = {}
-    for file in files:
-        parsed = parse_filename(file.filename)
+    for filename, data in files:
+        parsed = parse_filename(filename)
         if parsed is None:
             continue
         version, name, is_down = parsed
         seen = downs if is_down else ups
         if version in seen:
             raise InputError(
-                f"duplicate migration version {version}: {seen[version][0]!a} and "
-                f"{file.filename!a}",
+                f"duplicate migration version {version}: {seen[version][0]!a} and {filename!a}",
                 hint="give each migration its own version",
             )
-        seen[version] = (file.filename, name, file.data)
+        seen[version] = (filename, name, data)
     scripts = []
     for version in sorted(ups):
         up_file, name, data = ups[version]
@@ -131,18 +139,8 @@ def build_scripts(files: Iterable[ScriptFile]) -> list[Script]:
                 f"down file {down[0]!a} does not match up file {up_file!a}",
                 hint=f"name it {version}_{name}{DOWN_SUFFIX}",
             )
-        scripts.append(
-            Script(
-                version=version,
-                name=name,
-                up_file=up_file,
-                up_sql=_text(up_file, data),
-                up_sha256=sha256_hex(data),
-                down_file=None if down is None else down[0],
-                down_sql=None if down is None else _text(down[0], down[2]),
-                down_sha256=None if down is None else sha256_hex(down[2]),
-            )
-        )
+        down_file = None if down is None else SqlFile.read(down[0], down[2])
+        scripts.append(Script(version, name, SqlFile.read(up_file, data), down_file))
     return scripts
 
 

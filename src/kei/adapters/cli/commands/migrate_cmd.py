@@ -13,19 +13,24 @@ appended; a lock another runner holds past ``--lock-timeout`` exits 75.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 import typer
+from msgspec import Struct
 
 from kei.adapters.cli.context import answering, command_group, open_ledger
 from kei.adapters.cli.exits import MIGRATE_EXITS
-from kei.adapters.cli.options import JsonObject, TargetOpt, number
+from kei.adapters.cli.options import JsonObject, TargetOpt, number, option_group
 from kei.adapters.cli.output import json_line
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from kei.app.ledger.ledger import Ledger
     from kei.app.migrate.reports import RunReport, Step
+    from kei.app.migrate.runner import RunOptions
+
+    Shown = Callable[[Step], None] | None
 
 migrate_app, register = command_group(
     "migrate", "SQL migrations of a database (SQLite, PostgreSQL, MySQL), each change signed."
@@ -58,82 +63,101 @@ AcceptDrift = Annotated[
     ),
 ]
 MIGRATIONS = Path("migrations")
+AllowOlder = Annotated[
+    bool,
+    typer.Option(
+        "--allow-out-of-order", help="Apply pending versions older than the newest applied one."
+    ),
+]
+
+
+class Where(Struct, frozen=True):
+    """``--target`` and ``--dir``, as one value."""
+
+    target: str | None
+    folder: Path
+
+    def url(self) -> str:
+        """The target URL; one line when none was given (called inside ``answering``)."""
+        from kei.errors import InputError
+
+        if not self.target:
+            raise InputError("no target database", hint="pass --target URL or set DATABASE_URL")
+        return self.target
+
+
+at_target: Final = option_group(
+    "where", {"target": TargetOpt, "folder": DirOpt}, Where, {"folder": MIGRATIONS}
+)
+run_options: Final = option_group(
+    "options",
+    {"accept_drift": AcceptDrift, "resolve_partial": ResolveOpt, "lock_timeout": LockTimeout},
+    dict,
+    {"accept_drift": False, "lock_timeout": 300},
+)
+"""``--accept-drift``, ``--resolve-partial`` and ``--lock-timeout``, as one dict."""
 
 
 @migrate_app.command("up")
+@at_target
+@run_options
 def up(
     ctx: typer.Context,
-    target: TargetOpt = None,
-    folder: DirOpt = MIGRATIONS,
-    allow_out_of_order: Annotated[
-        bool,
-        typer.Option(
-            "--allow-out-of-order",
-            help="Apply pending versions older than the newest applied one.",
-        ),
-    ] = False,
-    accept_drift: AcceptDrift = False,
-    resolve_partial: ResolveOpt = None,
-    lock_timeout: LockTimeout = 300,
+    *,
+    where: Where,
+    options: dict[str, Any],
+    allow_out_of_order: AllowOlder = False,
     as_json: JsonObject = False,
 ) -> None:
     """Apply every pending migration, in version order; each is signed into the log."""
-    from kei.app.migrate.runner import RunOptions, migrate_up
+    from kei.app.migrate.runner import migrate_up
 
-    options = RunOptions(allow_out_of_order, accept_drift, resolve_partial, float(lock_timeout))
-    with answering(ctx, table=MIGRATE_EXITS) as g:
-        url = _url(target)
-        with open_ledger(g.settings(), with_key=True) as ledger:
-            report = migrate_up(ledger, url, folder, options, on_step=_step_printer(as_json))
-        _answer_run(report, as_json)
+    def run(ledger: Ledger, show: Shown) -> RunReport:
+        chosen = _options(options, allow_out_of_order=allow_out_of_order)
+        return migrate_up(ledger, where.url(), where.folder, chosen, on_step=show)
+
+    _run(ctx, run, as_json)
 
 
 @migrate_app.command("down")
+@at_target
+@run_options
 def down(
     ctx: typer.Context,
     count: Annotated[
         int,
         typer.Argument(metavar="[N]", min=1, max=100_000, help="How many to revert (1)."),
     ] = 1,
-    target: TargetOpt = None,
-    folder: DirOpt = MIGRATIONS,
-    accept_drift: AcceptDrift = False,
-    resolve_partial: ResolveOpt = None,
-    lock_timeout: LockTimeout = 300,
+    *,
+    where: Where,
+    options: dict[str, Any],
     as_json: JsonObject = False,
 ) -> None:
     """Revert the N newest applied migrations with their down files, newest first."""
-    from kei.app.migrate.runner import RunOptions, migrate_down
+    from kei.app.migrate.runner import migrate_down
 
-    options = RunOptions(False, accept_drift, resolve_partial, float(lock_timeout))
-    with answering(ctx, table=MIGRATE_EXITS) as g:
-        url = _url(target)
-        with open_ledger(g.settings(), with_key=True) as ledger:
-            report = migrate_down(
-                ledger, url, folder, count, options, on_step=_step_printer(as_json)
-            )
-        _answer_run(report, as_json)
+    def run(ledger: Ledger, show: Shown) -> RunReport:
+        chosen = _options(options)
+        return migrate_down(ledger, where.url(), where.folder, count, chosen, on_step=show)
+
+    _run(ctx, run, as_json)
 
 
 @migrate_app.command("status")
-def status(
-    ctx: typer.Context,
-    target: TargetOpt = None,
-    folder: DirOpt = MIGRATIONS,
-    as_json: JsonObject = False,
-) -> None:
+@at_target
+def status(ctx: typer.Context, *, where: Where, as_json: JsonObject = False) -> None:
     """Every migration as APPLIED, PENDING, MISSING or PARTIAL, and what disagrees."""
     from kei.adapters.cli.commands.migrate_render import status_lines
     from kei.app.migrate.status import migrate_status
     from kei.errors import StoreNotInitialisedError
 
     with answering(ctx, table=MIGRATE_EXITS) as g:
-        url = _url(target)
+        url = where.url()
         try:
             with open_ledger(g.settings(), read_only=True) as ledger:
-                report = migrate_status(ledger, url, folder)
+                report = migrate_status(ledger, url, where.folder)
         except StoreNotInitialisedError:
-            report = migrate_status(None, url, folder)  # no ledger yet: files and table only
+            report = migrate_status(None, url, where.folder)  # no ledger: files and table only
         if as_json:
             json_line(report.to_dict() | {"applied": report.applied, "pending": report.pending})
         else:
@@ -155,10 +179,11 @@ def create(
 
 
 @migrate_app.command("verify")
+@at_target
 def verify(
     ctx: typer.Context,
-    target: TargetOpt = None,
-    folder: DirOpt = MIGRATIONS,
+    *,
+    where: Where,
     no_record: Annotated[
         bool, typer.Option("--no-record", help="Report only; append no drift event.")
     ] = False,
@@ -171,7 +196,7 @@ def verify(
 
     with answering(ctx, table=MIGRATE_EXITS) as g:
         with open_ledger(g.settings(), with_key=not no_record) as ledger:
-            report = migrate_verify(ledger, _url(target), folder, record=not no_record)
+            report = migrate_verify(ledger, where.url(), where.folder, record=not no_record)
         if as_json:
             json_line(report.to_dict() | {"ok": report.ok})
         else:
@@ -187,22 +212,29 @@ def import_tracker(ctx: typer.Context, target: str | None, *, dry_run: bool, as_
 
     with answering(ctx, table=MIGRATE_EXITS) as g:
         with open_ledger(g.settings(), with_key=not dry_run) as ledger:
-            report = import_kei_migrate(ledger, _url(target), dry_run=dry_run)
+            report = import_kei_migrate(ledger, Where(target, MIGRATIONS).url(), dry_run=dry_run)
         if as_json:
             json_line(report.to_dict())
         else:
             print("\n".join(import_lines(report)))
 
 
-def _url(target: str | None) -> str:
-    from kei.errors import InputError
+def _options(given: dict[str, Any], **more: Any) -> RunOptions:
+    from kei.app.migrate.runner import RunOptions
 
-    if not target:
-        raise InputError("no target database", hint="pass --target URL or set DATABASE_URL")
-    return target
+    timeout = float(given.pop("lock_timeout"))
+    return RunOptions(**given, **more, lock_timeout=timeout)
 
 
-def _step_printer(as_json: bool) -> Callable[[Step], None] | None:
+def _run(ctx: typer.Context, work: Callable[[Ledger, Shown], RunReport], as_json: bool) -> None:
+    """``up`` or ``down``: the ledger opened with its key, the work done, its report."""
+    with answering(ctx, table=MIGRATE_EXITS) as g:
+        with open_ledger(g.settings(), with_key=True) as ledger:
+            report = work(ledger, _step_printer(as_json))
+        _answer_run(report, as_json)
+
+
+def _step_printer(as_json: bool) -> Shown:
     """Each migration's line as it lands (upstream's ``[up] V NAME — applied``)."""
     if as_json:
         return None
