@@ -134,6 +134,8 @@ def test_status_and_verify_answer_in_json_and_exit_codes(
     status = json.loads(run("migrate", "status", "--target", url, "--dir", str(folder),
                             "--json").stdout)  # fmt: skip
     assert (status["applied"], status["pending"]) == (1, 0)
+    entry = status["entries"][0]
+    assert entry["applied_at"].endswith("Z") and entry["applied_at_text"].endswith("+00:00")
     assert [d["drift"] for d in status["drift"]] == ["schema-changed"]
 
 

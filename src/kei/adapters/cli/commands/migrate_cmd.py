@@ -147,7 +147,7 @@ def down(
 @at_target
 def status(ctx: typer.Context, *, where: Where, as_json: JsonObject = False) -> None:
     """Every migration as APPLIED, PENDING, MISSING or PARTIAL, and what disagrees."""
-    from kei.adapters.cli.commands.migrate_render import status_lines
+    from kei.adapters.cli.commands.migrate_render import status_json, status_lines
     from kei.app.migrate.status import migrate_status
     from kei.errors import StoreNotInitialisedError
 
@@ -159,7 +159,7 @@ def status(ctx: typer.Context, *, where: Where, as_json: JsonObject = False) -> 
         except StoreNotInitialisedError:
             report = migrate_status(None, url, where.folder)  # no ledger: files and table only
         if as_json:
-            json_line(report.to_dict() | {"applied": report.applied, "pending": report.pending})
+            json_line(status_json(report))
         else:
             print("\n".join(status_lines(report)))
 
@@ -169,13 +169,17 @@ def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="What the migration does.")],
     folder: DirOpt = MIGRATIONS,
+    as_json: JsonObject = False,
 ) -> None:
     """Write <version>_<name>.sql and its .down.sql (never overwrites a file)."""
     from kei.app.migrate.status import migrate_create
 
     with answering(ctx, table=MIGRATE_EXITS):
-        for path in migrate_create(folder, name):
-            print(path)
+        up_file, down_file = migrate_create(folder, name)
+        if as_json:
+            json_line({"up": str(up_file), "down": str(down_file)})
+        else:
+            print(f"{up_file}\n{down_file}")
 
 
 @migrate_app.command("verify")

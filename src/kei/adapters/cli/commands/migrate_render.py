@@ -8,9 +8,13 @@ notes and warnings to stderr as ``kei: note:`` / ``kei: warning:`` lines.
 
 from __future__ import annotations
 
+from typing import Any
+
+from kei.app.json_form import rfc3339
 from kei.app.ledger.tail import printable
 from kei.app.migrate.reports import ImportReport, RunReport, StatusReport, Step, VerifyReport
 from kei.domain.migrate.drift import Disagreement
+from kei.domain.migrate.tracker import parse_rfc3339_us
 
 _DONE = {"up": "applied", "down": "reverted"}
 _STATES = {
@@ -63,6 +67,17 @@ def status_lines(report: StatusReport) -> list[str]:
     lines += [f"drift: {drift_line(d)}" for d in report.drift]
     lines += [f"interrupted: {printable(n.text)}" for n in report.interrupted]
     return lines
+
+
+def status_json(report: StatusReport) -> dict[str, Any]:
+    """``status --json``: each ``applied_at`` in kei's one form of times (None when the
+    tracker row's text is not RFC 3339), the row's text as ``applied_at_text``."""
+    data = report.to_dict() | {"applied": report.applied, "pending": report.pending}
+    for entry in data["entries"]:
+        text = entry.pop("applied_at")
+        entry["applied_at"] = None if text is None else rfc3339(parse_rfc3339_us(text))
+        entry["applied_at_text"] = text
+    return data
 
 
 def verify_lines(report: VerifyReport) -> list[str]:
