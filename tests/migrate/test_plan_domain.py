@@ -5,6 +5,8 @@ and schema disagree; and that a drift already in the log is not recorded twice."
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kei.domain.events.migrate import (
     MigrationApplied,
@@ -158,3 +160,21 @@ def test_the_fold() -> None:
     assert h.open == {}
     assert h.schema == "S3"
     assert ("schema-changed", None, "S1", "S2") in h.drifts
+
+
+@given(
+    on_disk=st.sets(st.integers(1, 30), max_size=12),
+    applied=st.sets(st.integers(1, 30), max_size=12),
+)
+def test_every_version_has_exactly_one_state(on_disk: set[int], applied: set[int]) -> None:
+    scripts = [script(v) for v in sorted(on_disk)]
+    rows = [TrackerRow(v, f"m{v}", script(v).up.sha256, "t") for v in sorted(applied)]
+    o = obs(scripts, rows)
+    listed = entries(o)
+    assert [e.version for e in listed] == sorted(on_disk | applied)
+    assert {s.version for s in pending(o)} == on_disk - applied
+    newest = max(applied, default=0)
+    assert {s.version for s in out_of_order(o)} == {v for v in on_disk - applied if v < newest}
+    missing = {e.version for e in listed if e.state == "missing-file"}
+    assert missing == applied - on_disk
+    assert {d.version for d in disagreements(o)} == missing  # no log: only files vs rows
