@@ -23,7 +23,7 @@ import hashlib
 from typing import Any, Final
 
 from kei.adapters.migrate.server import ServerTarget, ServerTransaction
-from kei.adapters.migrate.sql import NOT_KEI, SERVER_TRACKER_DDL, STARTED_DDL, statements
+from kei.adapters.migrate.sql import NOT_KEI, SERVER_TRACKER_DDL, STARTED_DDL
 from kei.adapters.migrate.urls import TargetURL
 from kei.errors import InputError
 
@@ -56,7 +56,6 @@ def mysql_missing() -> InputError:
 
 
 class _MysqlTransaction(ServerTransaction):
-    sql = statements("%s")
     has_started_table = True
     catalog = _CATALOG
 

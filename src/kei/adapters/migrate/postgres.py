@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from kei.adapters.migrate.server import ServerTarget, ServerTransaction
-from kei.adapters.migrate.sql import NOT_KEI, SERVER_TRACKER_DDL, statements
+from kei.adapters.migrate.sql import NOT_KEI, SERVER_TRACKER_DDL
 from kei.adapters.migrate.urls import TargetURL
 from kei.adapters.store.urls import postgres_missing
 
@@ -55,7 +55,6 @@ _CATALOG: Final = {
 
 
 class _PostgresTransaction(ServerTransaction):
-    sql = statements("%s")
     catalog = _CATALOG
 
 

@@ -9,9 +9,7 @@ is kei's, created only on MySQL/MariaDB (``kei.domain.migrate.tracker``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final
-
-from msgspec import Struct
+from typing import Any, ClassVar, Final
 
 from kei.adapters.migrate.base import texts
 from kei.domain.events.migrate import Direction
@@ -48,38 +46,20 @@ NOT_KEI: Final = f"NOT IN {KEI_TABLES!r}"
 """The condition that leaves kei's tracker tables out of a schema digest."""
 
 
-class Statements(Struct, frozen=True):
-    """The tracker statements of one driver's placeholder style."""
-
-    select_rows: str
-    insert_row: str
-    delete_row: str
-    select_started: str
-    insert_started: str
-    delete_started: str
-
-
-def statements(p: str) -> Statements:
-    """The statements with placeholder ``p`` (``?`` or ``%s``)."""
-    return Statements(
-        select_rows=f"SELECT version, name, checksum, applied_at FROM {TRACKER_TABLE} "
-        "ORDER BY version",
-        insert_row=f"INSERT INTO {TRACKER_TABLE} (version, name, checksum, applied_at) "
-        f"VALUES ({p}, {p}, {p}, {p})",
-        delete_row=f"DELETE FROM {TRACKER_TABLE} WHERE version = {p}",
-        select_started=f"SELECT version, name, direction, checksum, started_at FROM "
-        f"{STARTED_TABLE} ORDER BY version",
-        insert_started=f"INSERT INTO {STARTED_TABLE} (version, name, direction, checksum, "
-        f"started_at) VALUES ({p}, {p}, {p}, {p}, {p})",
-        delete_started=f"DELETE FROM {STARTED_TABLE} WHERE version = {p}",
-    )
+SELECT_ROWS: Final = (
+    f"SELECT version, name, checksum, applied_at FROM {TRACKER_TABLE} ORDER BY version"
+)
+SELECT_STARTED: Final = (
+    f"SELECT version, name, direction, checksum, started_at FROM {STARTED_TABLE} ORDER BY version"
+)
 
 
 class TrackerRows:
     """Reading and writing tracker rows through a DB-API connection; a dialect's
     transaction class adds how to begin, commit, run SQL and digest the schema."""
 
-    sql: Statements
+    placeholder: ClassVar[str] = "%s"
+    """The driver's placeholder: ``?`` for sqlite3, ``%s`` for psycopg and PyMySQL."""
     has_started_table: bool = False
 
     def __init__(self, conn: Any) -> None:
@@ -100,9 +80,16 @@ class TrackerRows:
         finally:
             cur.close()
 
+    def _insert(self, table: str, columns: str, values: Sequence[Any]) -> None:
+        marks = ", ".join([self.placeholder] * len(values))
+        self._do(f"INSERT INTO {table} ({columns}) VALUES ({marks})", values)
+
+    def _delete(self, table: str, version: int) -> None:
+        self._do(f"DELETE FROM {table} WHERE version = {self.placeholder}", (version,))
+
     def rows(self) -> list[TrackerRow]:
         out = []
-        for version, *rest in self._all(self.sql.select_rows):
+        for version, *rest in self._all(SELECT_ROWS):
             name, checksum, applied_at = texts(iter(rest))
             out.append(TrackerRow(int(version), name, checksum.rstrip(" "), applied_at))
         return out
@@ -111,21 +98,22 @@ class TrackerRows:
         if not self.has_started_table:
             return []
         out = []
-        for version, *rest in self._all(self.sql.select_started):
+        for version, *rest in self._all(SELECT_STARTED):
             name, direction, checksum, started_at = texts(iter(rest))
             way: Direction = "down" if direction == "down" else "up"
             out.append(StartedRow(int(version), name, way, checksum.rstrip(" "), started_at))
         return out
 
     def insert_row(self, row: TrackerRow) -> None:
-        self._do(self.sql.insert_row, (row.version, row.name, row.checksum, row.applied_at))
+        values = (row.version, row.name, row.checksum, row.applied_at)
+        self._insert(TRACKER_TABLE, "version, name, checksum, applied_at", values)
 
     def delete_row(self, version: int) -> None:
-        self._do(self.sql.delete_row, (version,))
+        self._delete(TRACKER_TABLE, version)
 
     def mark_started(self, row: StartedRow) -> None:
         values = (row.version, row.name, row.direction, row.checksum, row.started_at)
-        self._do(self.sql.insert_started, values)
+        self._insert(STARTED_TABLE, "version, name, direction, checksum, started_at", values)
 
     def clear_started(self, version: int) -> None:
-        self._do(self.sql.delete_started, (version,))
+        self._delete(STARTED_TABLE, version)

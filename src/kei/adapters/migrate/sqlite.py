@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kei.adapters.migrate.base import Connected, ScriptError, Transaction, error_text, first_line
-from kei.adapters.migrate.sql import NOT_KEI, SQLITE_TRACKER_DDL, TrackerRows, statements
+from kei.adapters.migrate.sql import NOT_KEI, SQLITE_TRACKER_DDL, TrackerRows
 from kei.domain.migrate.digest import schema_digest
 from kei.domain.migrate.target import Target
 from kei.errors import ContentionError, InputError, StoreError
@@ -63,7 +63,7 @@ def split_statements(sql: str) -> list[str]:
 
 
 class _SqliteTransaction(TrackerRows):
-    sql = statements("?")
+    placeholder = "?"
 
     def schema_digest(self) -> str:
         return schema_digest({"sqlite_master": self._all(_SCHEMA)})

@@ -101,12 +101,8 @@ def claude_code(
 
 
 @import_app.command("kei-migrate")
-def kei_migrate(
-    ctx: typer.Context,
-    target: TargetOpt = None,
-    dry_run: DryRun = False,
-    as_json: JsonObject = False,
-) -> None:
+def kei_migrate(ctx: typer.Context, target: TargetOpt = None, dry_run: DryRun = False,
+                as_json: JsonObject = False) -> None:  # fmt: skip
     """Carry an upstream kei-migrate _kei_migrations table into the log (one
     migrate.applied per row); a re-run appends only what is missing."""
     from kei.adapters.cli.commands.migrate_cmd import import_tracker

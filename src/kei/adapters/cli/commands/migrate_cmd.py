@@ -101,14 +101,8 @@ run_options: Final = option_group(
 @migrate_app.command("up")
 @at_target
 @run_options
-def up(
-    ctx: typer.Context,
-    *,
-    where: Where,
-    options: dict[str, Any],
-    allow_out_of_order: AllowOlder = False,
-    as_json: JsonObject = False,
-) -> None:
+def up(ctx: typer.Context, *, where: Where, options: dict[str, Any],
+       allow_out_of_order: AllowOlder = False, as_json: JsonObject = False) -> None:  # fmt: skip
     """Apply every pending migration, in version order; each is signed into the log."""
     from kei.app.migrate.runner import migrate_up
 
