@@ -82,18 +82,19 @@ def sqlalchemy_url(url: str | StoreURL) -> str:
     return StoreURL.parse(url).sqlalchemy
 
 
-def make_engine(url: str | StoreURL, *, scratch: bool = False) -> Engine:
+def make_engine(url: str | StoreURL, *, scratch: bool = False, schema: str | None = None) -> Engine:
     """An engine whose SQLite transactions are real ones (``BEGIN IMMEDIATE``, DDL too).
 
     ``scratch``: the SQLite file is private to this process and thrown away unless
     everything succeeds (a replay's rebuild), so its connections keep the rollback
-    journal in memory and never sync (``SQLiteStore(journal="MEMORY")``).
+    journal in memory and never sync (``SQLiteStore(journal="MEMORY")``). ``schema``:
+    a PostgreSQL schema that is the engine's whole search path (``shadow.py``).
     """
     parsed = StoreURL.parse(url)
-    engine = sa.create_engine(
-        parsed.sqlalchemy,
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S} if parsed.path is not None else {},
-    )
+    args: dict[str, Any] = {"options": f"-c search_path={schema}"} if schema else {}
+    if parsed.path is not None:
+        args = {"timeout": SQLITE_BUSY_TIMEOUT_S}
+    engine = sa.create_engine(parsed.sqlalchemy, connect_args=args)
     if engine.dialect.name == "sqlite":
         pragmas = _SCRATCH if scratch else _SHARED
 

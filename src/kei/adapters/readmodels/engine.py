@@ -88,6 +88,7 @@ class ProjectionEngine:
     ``scratch``: ``url`` is a SQLite file private to this engine, thrown away unless
     the work succeeds (``make_engine``). ``seal_key``: the secret that seals the read
     models (``kei.adapters.readmodels.seal_key``); None checks them against the log only.
+    ``schema``: keep every table in this PostgreSQL schema (a shadow rebuild's).
     """
 
     def __init__(
@@ -99,6 +100,7 @@ class ProjectionEngine:
         page_size: int = COMMIT,
         scratch: bool = False,
         seal_key: bytes | None = None,
+        schema: str | None = None,
     ) -> None:
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
@@ -113,7 +115,7 @@ class ProjectionEngine:
         for p in projections:
             self._add(p)
         with self._errors("open"):
-            self._engine = make_engine(url, scratch=scratch)
+            self._engine = make_engine(url, scratch=scratch, schema=schema)
             with self._engine.begin() as conn:
                 lock_schema(conn)
                 bookkeeping.create_all(conn)

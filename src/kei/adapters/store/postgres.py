@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 import psycopg
@@ -49,6 +49,7 @@ class PostgresStore(SqlStore):
     """kei's event store on one PostgreSQL database (the shared half is ``sql.SqlStore``)."""
 
     sql = POSTGRES_SQL
+    dialect_name = "postgresql"
     recorder: ChainedPostgresRecorder
     clash_errors = (ESIntegrityError, psycopg.errors.IntegrityError)
     driver_errors = (PersistenceError, psycopg.Error)
@@ -76,15 +77,35 @@ class PostgresStore(SqlStore):
             raise StoreError(f"cannot open PostgreSQL store {self.url}: {exc}") from exc
 
     def _probe(self) -> None:
-        """Fail fast, with one line, when the server is unreachable or refuses us."""
+        """Fail fast, with one line, when the server is unreachable or refuses us; on the
+        same connection, check the store's schema version (``schema.py``)."""
         try:
-            psycopg.connect(**self._args, connect_timeout=CONNECT_TIMEOUT_S).close()
+            conn = psycopg.connect(**self._args, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
         except psycopg.Error as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise StoreError(
                 f"cannot connect to PostgreSQL at {self.url}: {first}",
                 hint="check that the server runs and the URL (KEI_DB or --db) is right",
             ) from exc
+        with conn:
+            try:
+                self._check_schema(conn, writable=True)
+            except psycopg.Error as exc:
+                raise self._failed(exc) from exc
+
+    @contextlib.contextmanager
+    def _schema_conn(self) -> Iterator[psycopg.Connection[Any]]:
+        """A plain autocommit connection of its own (the steps run their own
+        transactions)."""
+        try:
+            conn = psycopg.connect(**self._args, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        except psycopg.Error as exc:
+            raise self._failed(exc) from exc
+        with conn:
+            try:
+                yield conn
+            except psycopg.Error as exc:
+                raise self._failed(exc) from exc
 
     def _fetch(self, c: Any, sql: str, params: Params, binary: bool) -> list[Row]:
         """``binary`` fetches in binary format, so bytea needs no hex decoding."""
@@ -107,6 +128,7 @@ class PostgresStore(SqlStore):
     def create(self) -> None:
         try:
             self.recorder.create_table()
+            self._stamp_created()
         except (PersistenceError, psycopg.Error) as exc:
             raise StoreError(f"cannot create tables in {self.url}: {exc}") from exc
 

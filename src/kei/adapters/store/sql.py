@@ -31,6 +31,7 @@ from kei.adapters.store.base import (
 from kei.adapters.store.dialect import Params, Statements
 from kei.adapters.store.recording import ChainedRecorder
 from kei.adapters.store.verbatim import Splitter, insert_verbatim, split_rows
+from kei.adapters.store.versioned import Versioned
 from kei.domain.events.fields import INT64_MAX
 from kei.domain.log.heads import HeadRow, HeadSigner
 from kei.domain.log.records import StoredRecord
@@ -39,7 +40,7 @@ from kei.errors import ConcurrencyError, StoreError
 Row = tuple[Any, ...]
 
 
-class SqlStore:
+class SqlStore(Versioned):
     """What ``SQLiteStore`` and ``PostgresStore`` share: every method whose SQL is one
     statement of ``sql``, and how driver errors become kei's. A store sets the class
     attributes, ``name``, ``_datastore`` and ``recorder``, and says how it fetches rows
@@ -87,6 +88,7 @@ class SqlStore:
         guard: Guard | None = None,
         sign_head: HeadSigner | None = None,
     ) -> list[ChainEntry]:
+        self._refuse_if_behind()
         linked: list[ChainEntry] = []
         with self._appending():
             self.recorder.insert_pending(records, (guard, sign_head, linked))
@@ -95,6 +97,7 @@ class SqlStore:
     def append_locked(
         self, streams: Sequence[str], build: Build, sign_head: HeadSigner | None = None
     ) -> list[ChainEntry]:
+        self._refuse_if_behind()
         linked: list[ChainEntry] = []
         with self._appending():
             self.recorder.insert_locked(streams, build, (None, sign_head, linked))
@@ -225,6 +228,7 @@ class SqlStore:
         heads: Iterable[HeadRow] = (),
     ) -> int:
         """Insert verified rows verbatim in one transaction (``verbatim.insert_verbatim``)."""
+        self._refuse_if_behind()
         try:
             return insert_verbatim(
                 self.recorder, pages, head, create=create, split=split, heads=heads

@@ -11,12 +11,13 @@ journal is WAL, except for a private scratch file (``journal="MEMORY"``, see
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
 import stat
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -27,6 +28,7 @@ from kei.adapters.store.dialect import SQLITE_SQL, Params
 from kei.adapters.store.sql import Row, SqlStore
 from kei.adapters.store.sqlite_recorder import (
     JOURNAL_MODES,
+    LOCK_TIMEOUT_S,
     SYNCHRONOUS_MODES,
     ChainedSQLiteDatastore,
     ChainedSQLiteRecorder,
@@ -41,6 +43,7 @@ class SQLiteStore(SqlStore):
     """kei's event store on one SQLite file (the shared half is ``sql.SqlStore``)."""
 
     sql = SQLITE_SQL
+    dialect_name = "sqlite"
     recorder: ChainedSQLiteRecorder
     clash_errors = (ESIntegrityError, sqlite3.IntegrityError)
     driver_errors = (PersistenceError, sqlite3.Error)
@@ -77,6 +80,8 @@ class SQLiteStore(SqlStore):
                 _create_private(self.path)
             name = read_only_uri(self.path) if read_only else str(self.path)
             self._open(name, mode, journal)
+            with self._schema_conn() as conn:
+                self._check_schema(conn, writable=not read_only)
         except (PersistenceError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
         except OSError as exc:
@@ -103,6 +108,20 @@ class SQLiteStore(SqlStore):
     def create(self) -> None:
         with self._errors():
             self.recorder.create_table()
+            self._stamp_created()
+
+    @contextlib.contextmanager
+    def _schema_conn(self) -> Iterator[sqlite3.Connection]:
+        """A plain connection of its own (the steps run their own transactions),
+        opened as the store was: read-only ones cannot write."""
+        name = read_only_uri(self.path) if self.read_only else str(self.path)
+        conn = sqlite3.connect(name, uri=True, isolation_level=None, timeout=LOCK_TIMEOUT_S)
+        try:
+            if self.read_only:
+                conn.execute("PRAGMA query_only=ON")
+            yield conn
+        finally:
+            conn.close()
 
     def stream_versions(self, streams: Sequence[str]) -> dict[str, int]:
         with self._errors(), self._datastore.transaction(commit=False) as c:

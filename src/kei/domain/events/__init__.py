@@ -62,5 +62,7 @@ from kei.domain.events.routing import RouteDecided as RouteDecided
 from kei.domain.events.routing import RouteEscalated as RouteEscalated
 from kei.domain.events.routing import RouteOutcome as RouteOutcome
 from kei.domain.events.routing import WeightsCalibrated as WeightsCalibrated
+from kei.domain.events.store_schema import ProjectionRebuilt as ProjectionRebuilt
+from kei.domain.events.store_schema import StoreMigrated as StoreMigrated
 from kei.domain.events.traces import TraceRecorded as TraceRecorded
 from kei.domain.events.traces import TraceRejected as TraceRejected

@@ -135,6 +135,7 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "schema_after_sha256",
             "recorded_sha256",
             "actual_sha256",
+            "digest",
         ],
         _id,
     ),
@@ -186,6 +187,9 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "unpriced_events",
             "version",
             "statements_run",
+            "from_version",
+            "to_version",
+            "position",
         ],
         _count,
     ),
@@ -229,10 +233,13 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "irreversible",
             "recovered",
             "partial",
+            "shadow",
         ],
         _bool,
     ),
-    **dict.fromkeys(["outcome", "period", "direction", "phase", "resolution", "drift"], _enum),
+    **dict.fromkeys(
+        ["outcome", "period", "direction", "phase", "resolution", "drift", "dialect"], _enum
+    ),
     **dict.fromkeys(["origin", "usage", "weights", "candidates"], _struct),
 }
 # (payload type name, field) -> rule, where a field departs from its name's rule.

@@ -24,6 +24,7 @@ from kei.domain.events import (
     memory,
     migrate,
     routing,
+    store_schema,
     traces,
 )
 from kei.domain.events.payload import Origin, Payload
@@ -94,6 +95,8 @@ REGISTRY: Final[dict[str, EventType]] = {
             "migrate.resolved", migrate.MigrationResolved, 1, ("target", "version", "resolution")
         ),
         EventType("migrate.drift", migrate.MigrationDrift, 1, ("target", "drift", "version")),
+        EventType("store.migrated", store_schema.StoreMigrated, 1, ("from_version", "to_version")),
+        EventType("projection.rebuilt", store_schema.ProjectionRebuilt, 1, ("name", "to_version")),
     )
 }
 _BY_CLASS: Final = {t.payload_type: t for t in REGISTRY.values()}

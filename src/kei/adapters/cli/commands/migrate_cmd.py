@@ -103,8 +103,15 @@ run_options: Final = option_group(
 @run_options
 def up(ctx: typer.Context, *, where: Where, options: dict[str, Any],
        allow_out_of_order: AllowOlder = False, as_json: JsonObject = False) -> None:  # fmt: skip
-    """Apply every pending migration, in version order; each is signed into the log."""
+    """Apply every pending migration, in version order; each is signed into the log.
+    Without --target: kei's own store steps, then stale projections are rebuilt."""
     from kei.app.migrate.runner import migrate_up
+
+    if where.target is None:
+        from kei.adapters.cli.commands.migrate_store_cmd import own_up
+
+        own_up(ctx, as_json=as_json)
+        return
 
     def run(ledger: Ledger, show: Shown) -> RunReport:
         chosen = _options(options, allow_out_of_order=allow_out_of_order)
@@ -140,7 +147,13 @@ def down(
 @migrate_app.command("status")
 @at_target
 def status(ctx: typer.Context, *, where: Where, as_json: JsonObject = False) -> None:
-    """Every migration as APPLIED, PENDING, MISSING or PARTIAL, and what disagrees."""
+    """Every migration as APPLIED, PENDING, MISSING or PARTIAL, and what disagrees.
+    Without --target: kei's own store, its projections and events per schema version."""
+    if where.target is None:
+        from kei.adapters.cli.commands.migrate_store_cmd import own_status
+
+        own_status(ctx, as_json=as_json)
+        return
     from kei.adapters.cli.commands.migrate_render import status_json, status_lines
     from kei.app.migrate.status import migrate_status
     from kei.errors import StoreNotInitialisedError
