@@ -192,3 +192,16 @@ def test_sqlite_status_reports_projections(
     assert {p.name for p in status.projections} >= {"event_counts", "costs"}
     assert not any(p.stale for p in status.projections)
     assert os.path.exists(sqlite_url.removeprefix("sqlite:///"))
+
+
+def test_the_cli_without_a_target_answers_for_the_own_store(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    env = cli_env(tmp_path / "home", url)
+    assert kei(["init"], env).returncode == 0
+    status = kei(["migrate", "status"], env)
+    assert status.returncode == 0, status.stderr
+    assert "schema 1 (this kei: 1), up to date" in status.stdout
+    assert "events kei.ledger.genesis schema 1: 1" in status.stdout
+    up = kei(["migrate", "up", "--json"], env)
+    assert up.returncode == 0, up.stderr
+    assert '"to_version": 1' in up.stdout
