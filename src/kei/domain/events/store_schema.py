@@ -21,15 +21,19 @@ StoreDialect = Literal["sqlite", "postgresql"]
 
 class StoreMigrated(Payload, frozen=True, kw_only=True):
     """The store's schema moved from ``from_version`` to ``to_version`` in one
-    transaction. ``recovered``: found already done by a later run (the run that did
-    it was killed before its event; ``duration_us`` is then unknown)."""
+    transaction."""
 
     from_version: int
     to_version: int
+    """The store's schema version before and after the step (``kei_meta`` or
+    ``user_version``)."""
     dialect: StoreDialect
     summary: str
+    """What the step did, as its registry entry says."""
     duration_us: int | None = None
     recovered: bool = False
+    """Found already done by a later run: the run that did it was killed before its
+    event (``duration_us`` is then unknown)."""
 
 
 class ProjectionRebuilt(Payload, frozen=True, kw_only=True):
