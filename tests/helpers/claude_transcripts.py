@@ -77,17 +77,62 @@ def user(session: str, text: str, at: str) -> dict[str, Any]:
             "uuid": f"user-{at}", "timestamp": at}  # fmt: skip
 
 
-def task_result(session: str, tool_use_id: str, agent_id: str, at: str) -> dict[str, Any]:
+def task_call(
+    session: str,
+    msg_id: str,
+    tool_use_id: str,
+    at: str,
+    *,
+    tool: str = "Task",
+    background: bool = False,
+) -> dict[str, Any]:
+    """An assistant line (billed, as every streamed block of a message is) whose one
+    content block calls the Task tool (``Agent`` in newer Claude Code)."""
+    line = assistant(session, msg_id, f"req-{msg_id}", at)
+    given: dict[str, Any] = {"subagent_type": "Explore", "description": "look",
+                             "prompt": "look around"}  # fmt: skip
+    if background:
+        given["run_in_background"] = True
+    line["message"]["content"] = [
+        {"type": "tool_use", "id": tool_use_id, "name": tool, "input": given}
+    ]
+    return line
+
+
+def task_result(
+    session: str,
+    tool_use_id: str,
+    agent_id: str,
+    at: str,
+    *,
+    answer: str = "all done",
+    status: str = "completed",
+) -> dict[str, Any]:
     """The user line holding a Task call's result, naming the sub-agent that ran it."""
     return {
         "parentUuid": None, "isSidechain": False, "cwd": CWD, "sessionId": session,
         "type": "user",
         "message": {"role": "user", "content": [{
             "tool_use_id": tool_use_id, "type": "tool_result",
-            "content": [{"type": "text", "text": f"all done\nagentId: {agent_id}"}],
+            "content": [{"type": "text", "text": f"{answer}\nagentId: {agent_id}"}],
         }]},
-        "toolUseResult": {"status": "completed", "agentId": agent_id, "totalTokens": 5},
+        "toolUseResult": {"status": status, "agentId": agent_id, "totalTokens": 5,
+                          "content": [{"type": "text", "text": answer}]},
         "uuid": f"result-{tool_use_id}", "timestamp": at,
+    }  # fmt: skip
+
+
+def task_error(session: str, tool_use_id: str, at: str, reason: str) -> dict[str, Any]:
+    """The user line holding a Task call that failed: ``is_error``, the reason as text."""
+    return {
+        "parentUuid": None, "isSidechain": False, "cwd": CWD, "sessionId": session,
+        "type": "user",
+        "message": {"role": "user", "content": [{
+            "type": "tool_result", "content": f"<tool_use_error>{reason}</tool_use_error>",
+            "is_error": True, "tool_use_id": tool_use_id,
+        }]},
+        "toolUseResult": f"Error: {reason}",
+        "uuid": f"error-{tool_use_id}", "timestamp": at,
     }  # fmt: skip
 
 

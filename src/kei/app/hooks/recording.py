@@ -34,7 +34,8 @@ from kei.app.ledger.ledger import Ledger
 from kei.domain.events import AgentForked
 from kei.errors import DuplicateAgentError, LeakBlockedError
 
-__all__ = ["WITHHELD", "Recorded", "agent_stream", "dna_stream", "ensure_forked", "move", "record"]
+__all__ = ["WITHHELD", "Recorded", "agent_stream", "dna_stream", "ensure_forked", "finish", "move",
+           "record"]  # fmt: skip
 
 BranchOf = Callable[[], str | None]
 WITHHELD = "summary withheld: the leak matrix blocked it"
@@ -56,8 +57,10 @@ def record(ledger: Ledger, call: ClaudeCall, branch_of: BranchOf, now_s: int) ->
             branch = branch_of()  # git runs only when a fork may be appended
             done.appended += ensure_forked(ledger, root_request(call, branch))
             done.appended += ensure_forked(ledger, fork_request(call, branch, now_s))
-        if call.event != "PreToolUse" and not still_running(call):
-            done.appended += _finish(ledger, call, done)
+        if call.event != "PreToolUse":
+            ended = finish(ledger, call)
+            done.appended += ended.appended
+            done.notes += ended.notes
     elif call.event in CLOSE_EVENTS:
         root = session_agent_id(call.session_id)
         if ledger.store.stream_version(agent_stream(root)) > 0:
@@ -73,14 +76,22 @@ def ensure_forked(ledger: Ledger, request: AgentForked) -> int:
         return 0
 
 
-def _finish(ledger: Ledger, call: ClaudeCall, done: Recorded) -> int:
+def finish(ledger: Ledger, call: ClaudeCall) -> Recorded:
+    """A PostToolUse or PostToolUseFailure of a subagent kei knows: done or failed as
+    ``finish_of`` reads it, unless the call only launched it (``still_running``);
+    nothing when it is already closed that way. ``kei import claude-code`` closes the
+    subagents a transcript shows ended through here too."""
+    done = Recorded()
+    if still_running(call):
+        return done
     assert call.tool_use_id
-    finish = finish_of(call)
+    ended = finish_of(call)
     try:
-        return move(ledger, call.tool_use_id, finish.status, finish.text)
+        done.appended += move(ledger, call.tool_use_id, ended.status, ended.text)
     except LeakBlockedError as exc:
-        done.notes.append(f"{finish.status} text replaced: {exc}")
-        return move(ledger, call.tool_use_id, finish.status, WITHHELD)
+        done.notes.append(f"{ended.status} text replaced: {exc}")
+        done.appended += move(ledger, call.tool_use_id, ended.status, WITHHELD)
+    return done
 
 
 def move(ledger: Ledger, agent_id: str, status: str, text: str) -> int:

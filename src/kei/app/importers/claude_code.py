@@ -15,7 +15,13 @@ The agent: ``claude-session-<session_id>``, the root the hook forks
 (``app/hooks/calls.py``); a sub-agent's message goes to the sub-agent, named by the Task
 call's ``tool_use_id`` as the hook names it, when the session's transcript links the
 two. An agent the ledger lacks is forked first as the hook would fork it, so importing
-before (or without) the hook works and a later hook call finds it there.
+before (or without) the hook works and a later hook call finds it there. A sub-agent
+whose Task call's result is in the transcript is then closed, done or failed, by the
+hook's own rules (``claude_closing.py``), once.
+
+Memory stays flat: sessions are read and recorded one at a time, and the dedupe keys
+and closed agents of the whole run live in a throw-away index on disk
+(``claude_seen.py``), not in sets that grow with the tree.
 """
 
 from __future__ import annotations
@@ -24,88 +30,36 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-import msgspec
 from msgspec import Struct, field
 
 from kei.app.agent_writes import agent_stream
 from kei.app.cost_writes import price_request, record_costs
 from kei.app.hooks.calls import ClaudeCall, fork_request, root_request, session_agent_id
 from kei.app.hooks.recording import ensure_forked
+from kei.app.importers.claude_closing import close_ended
 from kei.app.importers.claude_files import SessionFiles, discover, lines, subagent_of
+from kei.app.importers.claude_report import BadLine, ClaudeImportReport
+from kei.app.importers.claude_seen import SOURCE, Seen
 from kei.app.ledger.ledger import Ledger
 from kei.domain.catalog.catalog import Catalog
-from kei.domain.claude_code.transcript import Billed, Link, Malformed, parse_line, token_usage
+from kei.domain.claude_code.subagents import Link, TaskCall, TaskResult
+from kei.domain.claude_code.transcript import Billed, Malformed, parse_line, token_usage
 from kei.domain.events import CostRecorded, Origin
-from kei.domain.log.recorded import RecordedEvent
 from kei.errors import InputError, KeiError
 
-SOURCE: Final = "claude-code"
+__all__ = ["BadLine", "ClaudeImportReport", "import_claude_code", "sources"]
 PROVIDER: Final = "anthropic"
-KEPT: Final = 1_000  # malformed lines listed in a report; the rest are counted
-
-
-class BadLine(Struct, frozen=True):
-    file: str
-    line: int
-    why: str
-
-
-class ClaudeImportReport(Struct):
-    """What one import read, recorded and left out (and why)."""
-
-    sources: list[str]
-    dry_run: bool = False
-    files: int = 0
-    lines: int = 0
-    sessions: int = 0
-    billed: int = 0  # distinct billed messages read
-    repeated: int = 0  # lines repeating a message already read in this run
-    already: int = 0  # messages kei recorded before this run
-    events_appended: int = 0  # cost events appended (a dry run: would append)
-    agents_forked: int = 0
-    micro_cents: int = 0  # what the appended events cost
-    unpriced: dict[str, int] = field(default_factory=dict)  # model -> messages recorded unpriced
-    malformed: int = 0
-    bad_lines: list[BadLine] = field(default_factory=list)
-    skipped_files: list[list[str]] = field(default_factory=list)  # [path, why]
-    refused: list[list[str]] = field(default_factory=list)  # [agent or message, why]: not recorded
-
-    def bad(self, file: Path, line: int, why: str) -> None:
-        self.malformed += 1
-        if len(self.bad_lines) < KEPT:
-            self.bad_lines.append(BadLine(str(file), line, why))
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = msgspec.to_builtins(self)
-        return data
-
-
-class _Keys(Struct):
-    """Dedupe keys: those kei held before this run, and those this run has read."""
-
-    before: set[str]
-    seen: set[str] = field(default_factory=set)
-
-    def new(self, key: str, report: ClaudeImportReport) -> bool:
-        """Is ``key`` a message to record? Counts it in ``report`` either way."""
-        if key in self.seen:
-            report.repeated += 1
-            return False
-        self.seen.add(key)
-        if key in self.before:
-            report.already += 1
-            return False
-        report.billed += 1
-        return True
 
 
 class _Session(Struct):
-    """One session's billed messages (file order) and its Task links."""
+    """One session's billed messages (file order), its Task calls and their results."""
 
     billed: list[Billed] = field(default_factory=list)
     links: dict[str, str] = field(default_factory=dict)  # agentId -> tool_use_id
+    calls: dict[str, TaskCall] = field(default_factory=dict)  # tool_use_id -> call
+    ended: dict[str, TaskResult] = field(default_factory=dict)  # tool_use_id -> result
     cwd: str | None = None
 
 
@@ -116,29 +70,17 @@ def import_claude_code(
     report = ClaudeImportReport([str(p) for p in paths], dry_run=dry_run)
     skipped: list[tuple[str, str]] = []
     groups = discover(paths, skipped)
-    keys = _Keys(recorded_keys(ledger))
-    for group in groups:
-        session = _read(group, report, skipped)
-        if session.billed:
-            report.sessions += 1
-            _record(ledger, catalog, session, keys, report)
+    with Seen.from_log(ledger) as seen:
+        for group in groups:
+            session = _read(group, report, skipped)
+            if session.billed:
+                report.sessions += 1
+            costed = _record(ledger, catalog, session, seen, report) if session.billed else set()
+            if session.ended:
+                close_ended(ledger, group.session, session.ended.values(), session.calls,
+                            seen=seen, report=report, cwd=session.cwd, costed=costed)  # fmt: skip
     report.skipped_files = [list(s) for s in skipped]
     return report
-
-
-def recorded_keys(ledger: Ledger) -> set[str]:
-    """The dedupe key of every message an import recorded (their cost events' refs),
-    the log read in pages so memory holds the keys, not the events."""
-    from kei.adapters.store.base import iter_all
-
-    keys = set()
-    for record in iter_all(ledger.store):
-        if record.type != "cost.recorded":
-            continue
-        origin = getattr(RecordedEvent.from_record(record).payload(), "origin", None)
-        if isinstance(origin, Origin) and origin.source == SOURCE and origin.ref is not None:
-            keys.add(origin.ref)
-    return keys
 
 
 def _read(
@@ -150,14 +92,20 @@ def _read(
         try:
             for number, raw in lines(path):
                 report.lines += 1
-                found = parse_line(raw, number, group.session, agent) if raw is not None else None
                 if raw is None:
                     report.bad(path, number, "longer than the line bound")
-                elif isinstance(found, Billed):
+                    continue
+                found = parse_line(raw, number, group.session, agent, session.calls)
+                if isinstance(found, Billed):
                     session.billed.append(found)
                     session.cwd = session.cwd or found.cwd
-                elif isinstance(found, Link):
-                    session.links.setdefault(found.agent, found.tool_use_id)
+                    for call in found.calls:
+                        session.calls.setdefault(call.tool_use_id, call)
+                elif isinstance(found, Link | TaskResult):
+                    if found.agent is not None:
+                        session.links.setdefault(found.agent, found.tool_use_id)
+                    if isinstance(found, TaskResult):
+                        session.ended.setdefault(found.tool_use_id, found)
                 elif isinstance(found, Malformed):
                     report.bad(path, found.line_no, found.reason)
         except (KeiError, OSError) as exc:
@@ -171,16 +119,19 @@ def _record(
     ledger: Ledger,
     catalog: Catalog,
     session: _Session,
-    keys: _Keys,
+    seen: Seen,
     report: ClaudeImportReport,
-) -> None:
-    """Price, link and record one session's new messages, agent by agent."""
+) -> set[str]:
+    """Price, link and record one session's new messages, agent by agent; returns the
+    agents they went to."""
     by_agent: dict[str, list[CostRecorded]] = {}
     parents: dict[str, str] = {}
     unpriced: Counter[str] = Counter(report.unpriced)
-    for billed in session.billed:
-        if not keys.new(billed.key, report):
-            continue
+    found = seen.sort(session.billed)
+    report.repeated += found.repeated
+    report.already += found.already
+    report.billed += len(found.new)
+    for billed in found.new:
         root = session_agent_id(billed.session)
         agent = session.links.get(billed.agent or "", root)
         if agent != root:
@@ -203,6 +154,7 @@ def _record(
             report.events_appended += record_costs(ledger, agent, requests)
         except KeiError as exc:  # e.g. a value the log refuses: the other agents go on
             report.refused.append([agent, str(exc)])
+    return set(by_agent)
 
 
 def _request(catalog: Catalog, billed: Billed, agent: str, cwd: str | None) -> CostRecorded:

@@ -16,6 +16,7 @@ Rules (upstream kei-model's test-checked invariants, plus fail-closed parsing):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -79,12 +80,17 @@ class Model(Struct, frozen=True):
     @property
     def price_digest(self) -> str:
         """``sha256:`` of the id and the whole price entry (every tier's rate, the
-        long-context tier and the provenance), so a cost names the price it used."""
-        pricing = asdict(self.pricing)
-        entry = {"id": self.id, **{k: pricing[k] for k in _DIGEST_ALWAYS},
-                 **pricing_dict(self.pricing)}  # fmt: skip
-        raw = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
-        return "sha256:" + hashlib.sha256(raw).hexdigest()
+        long-context tier and the provenance), so a cost names the price it used.
+        Computed once per entry: an import prices every message with it."""
+        return _price_digest(self.id, self.pricing)
+
+
+@functools.lru_cache(maxsize=256)
+def _price_digest(model_id: str, pricing: Pricing) -> str:
+    data = asdict(pricing)
+    entry = {"id": model_id, **{k: data[k] for k in _DIGEST_ALWAYS}, **pricing_dict(pricing)}
+    raw = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
 def pricing_dict(p: Pricing) -> dict[str, object]:

@@ -175,10 +175,13 @@ def _or(rate: int | None, fallback: int) -> int:
 
 
 def _check_parts(input_tokens: int, output_tokens: int, parts: Parts) -> None:
-    for name, n in (("input_tokens", input_tokens), ("output_tokens", output_tokens),
-                    *((f"{k}_tokens", v) for k, v in _parts_items(parts))):  # fmt: skip
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise InputError(f"{name} must be an integer >= 0, found {n!r}")
+    counts = (input_tokens, output_tokens, parts.cache_read, parts.cache_write,
+              parts.cache_write_1h, parts.reasoning)  # fmt: skip
+    if not all(n.__class__ is int and n >= 0 for n in counts):  # else named below (rare)
+        for name, n in (("input_tokens", input_tokens), ("output_tokens", output_tokens),
+                        *((f"{k}_tokens", v) for k, v in _parts_items(parts))):  # fmt: skip
+            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                raise InputError(f"{name} must be an integer >= 0, found {n!r}")
     if parts.cache_write_1h > parts.cache_write:
         raise InputError(
             f"cache_write_1h_tokens ({parts.cache_write_1h}) is more than cache_write_tokens "

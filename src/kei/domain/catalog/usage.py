@@ -30,7 +30,7 @@ from collections.abc import Mapping
 
 from kei.domain.events.payload import TokenUsage
 
-__all__ = ["from_anthropic", "from_openai"]
+__all__ = ["anthropic_counts", "from_anthropic", "from_openai"]
 
 
 def from_anthropic(usage: Mapping[str, object]) -> TokenUsage:
@@ -43,10 +43,22 @@ def from_anthropic(usage: Mapping[str, object]) -> TokenUsage:
     if write is None and isinstance(split, Mapping):
         parts = (_count(split, "ephemeral_5m_input_tokens"), write_1h)
         write = None if None in parts else sum(p or 0 for p in parts)
+    return anthropic_counts(fresh, _count(usage, "output_tokens"), write, read, write_1h)
+
+
+def anthropic_counts(
+    fresh: int | None,
+    output: int | None,
+    write: int | None,
+    read: int | None,
+    write_1h: int | None,
+) -> TokenUsage:
+    """``TokenUsage`` from Anthropic's counts already read (None: unknown), for a
+    caller that decoded them typed (the Claude Code importer): input adds the cache."""
     total = None if fresh is None else fresh + (write or 0) + (read or 0)
     return TokenUsage(
         input_tokens=total,
-        output_tokens=_count(usage, "output_tokens"),
+        output_tokens=output,
         cache_read_tokens=read,
         cache_write_tokens=write,
         cache_write_1h_tokens=write_1h,

@@ -27,30 +27,38 @@ Sub-agents: a sub-agent's lines say ``isSidechain`` and carry its ``agentId``; t
 transcript's tool result for the Task call that started it names that ``agentId``
 (``toolUseResult.agentId``, or ``agentId: …`` in the result text) beside the call's
 ``tool_use_id``, which is the agent id kei's hook records. :class:`Link` is that pair.
+A billed line's Task calls (:attr:`Billed.calls`) and the result that ends each one
+(:class:`TaskResult`) say when a sub-agent ended (``subagents.py``).
 """
 
 from __future__ import annotations
 
 import functools
-import re
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Final
 
 import msgspec
 from msgspec import Struct
 
-from kei.domain.catalog.usage import from_anthropic
+from kei.domain.catalog.usage import anthropic_counts
+from kei.domain.claude_code.subagents import (
+    Link,
+    TaskCall,
+    TaskResult,
+    names_a_task_tool,
+    task_calls,
+    task_result,
+)
+from kei.domain.claude_code.subagents import clean_id as _id
 from kei.domain.events import TokenUsage
 from kei.domain.retro.trace import Skipped as Malformed
 from kei.domain.retro.trace import parse_rfc3339_us
 
 SYNTHETIC: Final = "<synthetic>"
 MAX_COUNT: Final = 10**12  # tokens in one message past any context window: not a count
-MAX_ID_CHARS: Final = 256
 MAX_PATH_CHARS: Final = 4_096
 _US: Final = 1_000_000
-_TOOL_USE_ID: Final = re.compile(rb'"tool_use_id"\s*:\s*"([^"\\]{1,256})"')
-_AGENT_TEXT: Final = re.compile(rb"agentId: ?([A-Za-z0-9_.@-]{1,256})")
 
 
 class CacheCreation(Struct, frozen=True):
@@ -97,7 +105,6 @@ class _Line(Struct):
     requestId: str | None = None  # noqa: N815
     uuid: str | None = None
     message: _Message | None = None
-    toolUseResult: msgspec.Raw = msgspec.Raw()  # noqa: N815 (read only for Task results)
 
 
 _DECODER: Final = msgspec.json.Decoder(_Line)
@@ -115,29 +122,39 @@ class Billed(Struct, frozen=True):
     sidechain: bool = False
     agent: str | None = None  # the sub-agent's ``agentId`` (not yet kei's agent id)
     cwd: str | None = None
+    calls: tuple[TaskCall, ...] = ()  # the Task/Agent calls this line makes
 
 
-class Link(Struct, frozen=True):
-    """A Task tool result: the sub-agent ``agent`` ran as the tool call ``tool_use_id``."""
-
-    agent: str
-    tool_use_id: str
-
-
-Parsed = Billed | Link | Malformed | None
+Parsed = Billed | Link | TaskResult | Malformed | None
 __all__ = ["AnthropicUsage", "Billed", "CacheCreation", "Link", "Malformed", "Parsed",
-           "parse_line", "rfc3339_us", "token_usage"]  # fmt: skip
+           "TaskCall", "TaskResult", "parse_line", "rfc3339_us", "token_usage"]  # fmt: skip
 
 
 def token_usage(u: AnthropicUsage) -> TokenUsage:
     """Anthropic's usage fields as kei's ``TokenUsage``, by kei's one converter
-    (``domain/catalog/usage.py``: input counts the cached tokens, 1-hour writes apart)."""
-    return from_anthropic(msgspec.to_builtins(u))
+    (``domain/catalog/usage.py``: input counts the cached tokens, 1-hour writes apart),
+    fed the typed counts (a count that is not an integer >= 0 is unknown, as there)."""
+    tiers = u.cache_creation
+    write_1h = None if tiers is None else _count(tiers.ephemeral_1h_input_tokens)
+    return anthropic_counts(_count(u.input_tokens), _count(u.output_tokens),
+                            _count(u.cache_creation_input_tokens),
+                            _count(u.cache_read_input_tokens), write_1h)  # fmt: skip
 
 
-def parse_line(raw: bytes, line_no: int, session: str, agent: str | None = None) -> Parsed:
-    """What line ``line_no`` says: a billed message, a sub-agent link, a malformed line
-    or nothing. ``session`` and ``agent`` are the file's, used when the line names none;
+def _count(n: int | None) -> int | None:
+    return n if n.__class__ is int and n >= 0 else None
+
+
+def parse_line(
+    raw: bytes,
+    line_no: int,
+    session: str,
+    agent: str | None = None,
+    tasks: Collection[str] = frozenset(),
+) -> Parsed:
+    """What line ``line_no`` says: a billed message, a sub-agent link, the result of one
+    of ``tasks`` (the Task calls the session made before this line), a malformed line or
+    nothing. ``session`` and ``agent`` are the file's, used when the line names none;
     ``agent`` is given for a sub-agent's file (its lines start no sub-agents)."""
     try:
         line = _DECODER.decode(raw)
@@ -147,10 +164,14 @@ def parse_line(raw: bytes, line_no: int, session: str, agent: str | None = None)
         return None if not raw.strip() else Malformed(line_no, "not a JSON object")
     message = line.message
     if message is None or message.usage is None:
-        if agent is None and line.type == "user" and b"agentId" in raw:
-            return _link(line, raw)
+        if agent is None and line.type == "user" and b"tool_use_id" in raw:
+            # a result answers a Task call made before it, or names the agentId
+            return task_result(raw, tasks) if tasks or b"agentId" in raw else None
         return None
-    return _billed(line, message, message.usage, line_no, session, agent)
+    found = _billed(line, message, message.usage, line_no, session, agent)
+    if agent is None and isinstance(found, Billed) and names_a_task_tool(raw):
+        return msgspec.structs.replace(found, calls=task_calls(raw))
+    return found
 
 
 def _unexpected(raw: bytes, line_no: int, exc: msgspec.ValidationError) -> Malformed | None:
@@ -211,34 +232,6 @@ def _key(line: _Line, message: _Message) -> str | None:
     else:
         return None
     return _id(key)
-
-
-def _link(line: _Line, raw: bytes) -> Link | None:
-    """The sub-agent a Task tool result names, and the call's ``tool_use_id``; None
-    unless the line holds exactly one tool result and names one agent."""
-    ids = set(_TOOL_USE_ID.findall(raw))
-    if len(ids) != 1:
-        return None
-    agent = None
-    if len(line.toolUseResult):
-        try:
-            result = msgspec.json.decode(line.toolUseResult)
-        except msgspec.DecodeError:
-            result = None
-        if isinstance(result, dict):
-            agent = _id(result.get("agentId"))
-    if agent is None:
-        found = {m.decode() for m in _AGENT_TEXT.findall(raw)}
-        agent = found.pop() if len(found) == 1 else None
-    tool_use_id = _id(ids.pop().decode("utf-8", "replace"))
-    return Link(agent, tool_use_id) if agent and tool_use_id else None
-
-
-def _id(value: object) -> str | None:
-    """An identifier from the transcript, or None when it is not a plain short string."""
-    if not isinstance(value, str) or not value or len(value) > MAX_ID_CHARS:
-        return None
-    return value if value.isprintable() else None
 
 
 def _path(value: str | None) -> str | None:

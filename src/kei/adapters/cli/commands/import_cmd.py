@@ -121,7 +121,7 @@ def claude_summary(report: ClaudeImportReport, *, limit: int | None) -> str:
         f"billed messages: {report.billed} new, {report.repeated} repeated lines, "
         f"{report.already} already in kei",
         f"cost events {verb}: {report.events_appended} ({format_usd(report.micro_cents)}); "
-        f"agents forked: {report.agents_forked}",
+        f"agents forked: {report.agents_forked}; sub-agents closed: {report.agents_closed}",
     ]
     if report.unpriced:
         counts = ", ".join(f"{m} {n}" for m, n in report.unpriced.items())
