@@ -115,3 +115,22 @@ def test_the_cli_says_one_line_and_exits_1(tmp_path: Path) -> None:
     lines = done.stderr.strip().splitlines()
     assert "agent/a1 at position" in lines[0] and "Traceback" not in done.stderr
     assert kei(["events", "tail", "-n", "100", "--json"], env).stdout == before
+
+
+def test_a_fork_checks_its_parents_fork_row_and_reads_no_further(
+    ledger: Ledger, store_url: str
+) -> None:
+    """A child's fork decides from the row that began its parent's stream (checked), not
+    from the parent's every cost (a Claude Code session's root holds thousands)."""
+    _forked(ledger, "root")
+    AgentWriter(ledger).done("root", "ok")
+    fork_at, done_at = _positions(store_url, "agent/root")
+    _flip_payload_byte(store_url, done_at)  # a later row: not what a fork decides from
+    writer = AgentWriter(ledger)
+    child = AgentForked(agent_id="c1", branch="b/c1", parent_agent_id="root")
+    assert writer.fork(child).appended == 1
+    _flip_payload_byte(store_url, fork_at)  # the row that says the parent exists
+    end = ledger.store.max_position()
+    with pytest.raises(VerificationError, match=rf"agent/root at position {fork_at}"):
+        writer.fork(AgentForked(agent_id="c2", branch="b/c2", parent_agent_id="root"))
+    assert ledger.store.max_position() == end

@@ -54,12 +54,29 @@ class Outcome(Struct, frozen=True):
     appended: int
 
 
-def agent_state(ledger: Ledger, agent_id: str, state: LedgerState | None = None) -> LedgerState:
-    """``state`` (or a new one) with ``agent/<agent_id>`` folded in."""
+def agent_state(
+    ledger: Ledger, agent_id: str, state: LedgerState | None = None, *, after_version: int = 0
+) -> LedgerState:
+    """``state`` (or a new one) with ``agent/<agent_id>`` folded in (its events after
+    ``after_version``: those before are folded in already)."""
     state = LedgerState() if state is None else state
     for event in ledger.read_stream_checked(agent_stream(agent_id)):
-        apply(state, event)
+        if event.version > after_version:
+            apply(state, event)
     return state
+
+
+def parent_state(ledger: Ledger, parent: str, state: LedgerState) -> None:
+    """Fold into ``state`` what a fork needs of its parent: that it was forked. The
+    fork that begins its stream says so (one row, checked), so a parent with thousands
+    of cost events (a Claude Code session's root) is not read whole for every child;
+    a stream that begins otherwise is folded whole. Nothing later in the parent's
+    stream bears on a fork: ids and DNAs are taken by the version-0 appends of
+    ``agent/<id>`` and ``dna/<dna>``, which ``_fork_state`` reads."""
+    for event in ledger.read_stream_checked(agent_stream(parent), upto_version=1):
+        apply(state, event)
+    if parent not in state.agents:
+        agent_state(ledger, parent, state, after_version=1)
 
 
 def dna_holder(ledger: Ledger, dna: str) -> str | None:
@@ -110,7 +127,7 @@ class AgentWriter:
                 state.by_dna[request.dna] = holder
         parent = request.parent_agent_id
         if parent is not None and parent != request.agent_id:
-            agent_state(self.ledger, parent, state)
+            parent_state(self.ledger, parent, state)
         return state
 
     def done(self, agent_id: str, summary: str) -> Outcome:

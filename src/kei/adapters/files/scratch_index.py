@@ -36,7 +36,7 @@ class ScratchIndex:
         self._folder = Path(tempfile.mkdtemp(prefix="kei-scratch-"))
         try:
             self._db = sqlite3.connect(self._folder / "index.db", isolation_level=None)
-            for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=FILE",
+            for pragma in ("journal_mode=OFF", "synchronous=OFF", "locking_mode=EXCLUSIVE",
                            f"cache_size=-{CACHE_KIB}"):  # fmt: skip
                 self._db.execute(f"PRAGMA {pragma}")
             for table in tables:

@@ -127,8 +127,8 @@ class LogReader(Protocol):
     ) -> list[StoredRecord]:
         """Records with ``after < position (<= upto)``, in position order."""
 
-    def read_stream(self, stream: str) -> list[StoredRecord]:
-        """All records of one stream in version order."""
+    def read_stream(self, stream: str, upto_version: int | None = None) -> list[StoredRecord]:
+        """All records of one stream in version order (up to ``upto_version``)."""
 
     def read_types(self, types: Sequence[str]) -> list[StoredRecord]:
         """All records of the given types, in position order."""

@@ -113,6 +113,10 @@ class Statements:
         self.read_stream = (
             self.select + f"WHERE e.originator_id = {m} ORDER BY e.originator_version"
         )
+        self.read_stream_upto = (
+            self.select + f"WHERE e.originator_id = {m} AND e.originator_version <= {m} "
+            "ORDER BY e.originator_version"
+        )
         self.last = self.select + f"ORDER BY e.{p} DESC LIMIT {m}"
         self.by_position = f" ORDER BY e.{p}"
         self.stream_version = (

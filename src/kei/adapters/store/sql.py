@@ -131,8 +131,11 @@ class SqlStore(Versioned):
             rows = self._rows(self.sql.read_upto, (after, upto, limit))
         return [record(r) for r in rows]
 
-    def read_stream(self, stream: str) -> list[StoredRecord]:
-        return [record(r) for r in self._rows(self.sql.read_stream, (stream,))]
+    def read_stream(self, stream: str, upto_version: int | None = None) -> list[StoredRecord]:
+        if upto_version is None:
+            return [record(r) for r in self._rows(self.sql.read_stream, (stream,))]
+        rows = self._rows(self.sql.read_stream_upto, (stream, upto_version))
+        return [record(r) for r in rows]
 
     def read_types(self, types: Sequence[str]) -> list[StoredRecord]:
         where, params = self.sql.dialect.any_of(types)

@@ -144,15 +144,24 @@ def _record(
         unpriced[billed.model] += request.unpriced
         by_agent.setdefault(agent, []).append(request)
     report.unpriced = {m: n for m, n in sorted(unpriced.items()) if n}
-    for agent, requests in by_agent.items():
+    # Every agent is forked before any cost lands: a sub-agent's fork reads its parent's
+    # stream (checked row by row), which is then still short.
+    ready: list[tuple[str, list[CostRecorded]]] = []
+    for agent, requests in sorted(by_agent.items(), key=lambda item: item[0] in parents):
         report.micro_cents += sum(r.micro_cents for r in requests)
         if report.dry_run:
             report.events_appended += len(requests)
             continue
         try:
             report.agents_forked += _ensure_agent(ledger, agent, parents.get(agent), requests[0])
-            report.events_appended += record_costs(ledger, agent, requests)
         except KeiError as exc:  # e.g. a value the log refuses: the other agents go on
+            report.refused.append([agent, str(exc)])
+            continue
+        ready.append((agent, requests))
+    for agent, requests in ready:
+        try:
+            report.events_appended += record_costs(ledger, agent, requests)
+        except KeiError as exc:
             report.refused.append([agent, str(exc)])
     return set(by_agent)
 

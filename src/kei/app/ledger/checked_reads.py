@@ -37,9 +37,12 @@ __all__ = ["checked_stream"]
 _MAYBE_NEW_KEY = frozenset({FindingKind.UNKNOWN_KEY, FindingKind.REVOKED_KEY})
 
 
-def checked_stream(ledger: KeyedLedger, stream: str) -> list[RecordedEvent]:
-    """The events of ``stream``, each checked (hash and signature) before it is decoded."""
-    records = ledger.store.read_stream(stream)
+def checked_stream(
+    ledger: KeyedLedger, stream: str, upto_version: int | None = None
+) -> list[RecordedEvent]:
+    """The events of ``stream`` (up to ``upto_version``: its first rows only), each
+    checked (hash and signature) before it is decoded."""
+    records = ledger.store.read_stream(stream, upto_version)
     versions = VersionChecker(max_findings=1)
     versions.feed((r.stream, r.version, r.position) for r in records)
     for record in records:

@@ -219,12 +219,15 @@ class Ledger(WritingLedger):
     def read_stream(self, stream: str) -> list[RecordedEvent]:
         return [RecordedEvent.from_record(r) for r in self.store.read_stream(stream)]
 
-    def read_stream_checked(self, stream: str) -> list[RecordedEvent]:
+    def read_stream_checked(
+        self, stream: str, upto_version: int | None = None
+    ) -> list[RecordedEvent]:
         """``read_stream`` for a write to decide from: every row's chain entry, hash,
-        signature and version checked first (``app/ledger/checked_reads.py``)."""
+        signature and version checked first (``app/ledger/checked_reads.py``); with
+        ``upto_version``, the stream's first rows only."""
         from kei.app.ledger.checked_reads import checked_stream
 
-        return checked_stream(self, stream)
+        return checked_stream(self, stream, upto_version)
 
     def last(self, n: int) -> list[RecordedEvent]:
         return [RecordedEvent.from_record(r) for r in self.store.last(n)]
