@@ -28,11 +28,13 @@ USD = 100_000_000  # µ¢ in a dollar
 
 
 class Run(Struct, frozen=True):
-    """One child process: wall seconds, stdout, peak RSS in MB."""
+    """One child process: wall seconds, stdout, peak RSS in MB, CPU seconds (user and
+    system, its own and its waited-for children's)."""
 
     seconds: float
     stdout: str
     peak_mb: float
+    cpu_s: float = 0.0
 
 
 def ccusage_path(given: str | None) -> Path | None:
@@ -65,7 +67,7 @@ def timed(args: list[str], env: dict[str, str]) -> Run:
         if child.returncode != 0:
             raise RuntimeError(f"{args[0]} exited {child.returncode}: {err[-800:]}")
         out.seek(0)
-        return Run(seconds, out.read(), usage.ru_maxrss / 1024)
+        return Run(seconds, out.read(), usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
 def ccusage_daily(path: Path, config: Path) -> Run:

@@ -4,12 +4,16 @@ The tree (built once, cached under /tmp): sessions of about 4 MB in Claude Code'
 format, each with two sub-agent files, in several project folders. A third of the lines
 are assistant messages with ``message.usage`` (cache reads and 5-minute/1-hour cache
 writes), one in ten of those written twice as streaming does; the rest are prompts and
-``tool_result`` lines carrying 1-4 KB of file contents, about 2 KB a line. kei: the real
-command in a fresh process (discover, parse, dedupe, price, fork the session and
-sub-agent agents, signed appends), then again (nothing new: every line is read, parsed
-and recognised). Parse only: kei's line parser over the same files in this process,
-without the ledger. Raw limit: the plain loop any importer pays, reading each line and
-``json.loads`` it. Peak memory is the child's ``ru_maxrss``.
+``tool_result`` lines carrying 1-4 KB of file contents, about 2 KB a line. Each session
+starts its two sub-agents with Task calls whose results name them, so the import links
+their costs and closes them. kei: the real command in a fresh process (discover, parse,
+dedupe, price, fork the session and sub-agent agents, signed appends, close the
+sub-agents), then again (nothing new: every line is read, parsed and recognised). Parse
+only: kei's line parser over the same files in this process, without the ledger. Raw
+limit: the plain loop any importer pays, reading each line and ``json.loads`` it, run
+before and after kei (the faster of the two counts); per CPU second too, which a busy
+machine disturbs less. Peak memory is each child's own ``ru_maxrss``; run two sizes to
+see it stay flat.
 
 Beside the peer (``ccusage_peer.py``): ``ccusage daily --json --offline`` on the same
 tree, against kei's way to the same daily report: the first import then
@@ -24,8 +28,6 @@ from __future__ import annotations
 
 import json
 import random
-import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -51,7 +53,7 @@ MODELS = ("claude-sonnet-4-6", "claude-haiku-4-5", "claude-opus-4-7")
 
 def tree(mb: int) -> Path:
     """The cached tree of at least ``mb`` MB (built on first use)."""
-    root = BENCH_TMP / f"claude-projects-{mb}mb"
+    root = BENCH_TMP / f"claude-projects-v2-{mb}mb"  # v2: with Task calls and results
     done = root / ".complete"
     if done.exists():
         return root
@@ -59,10 +61,11 @@ def tree(mb: int) -> Path:
     while size < mb * 1_000_000:
         session = f"{n:08d}-0000-4000-8000-{n:012d}"
         folder = root / f"-home-dev-proj{n % 7}"
-        size += _write(folder / f"{session}.jsonl", rng, session, n, None)
-        for k in range(2):
-            sub = folder / session / "subagents" / f"agent-a{n}x{k}.jsonl"
-            size += _write(sub, rng, session, n, f"a{n}x{k}", SESSION_BYTES // 8)
+        agents = [f"a{n}x{k}" for k in range(2)]
+        size += _write(folder / f"{session}.jsonl", rng, session, n, None, tasks=agents)
+        for agent in agents:
+            sub = folder / session / "subagents" / f"agent-{agent}.jsonl"
+            size += _write(sub, rng, session, n, agent, SESSION_BYTES // 8)
         n += 1
     done.touch()
     return root
@@ -75,12 +78,14 @@ def _write(
     n: int,
     agent: str | None,
     cap: int = SESSION_BYTES,
+    tasks: list[str] | None = None,
 ) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     size, i = 0, 0
     with path.open("w") as out:
         while size < cap:
-            for line in _lines(rng, session, n, i, agent):
+            started = _task_lines(session, n, i, tasks or []) if i == 1 else []
+            for line in [*_lines(rng, session, n, i, agent), *started]:
                 text = json.dumps(line, separators=(",", ":")) + "\n"
                 out.write(text)
                 size += len(text)
@@ -118,27 +123,49 @@ def _lines(
     return [prompt, reply, *streamed, result]
 
 
+def _task_lines(session: str, n: int, i: int, agents: list[str]) -> list[dict[str, object]]:
+    """Each sub-agent's Task call (an assistant line) and its result naming it."""
+    ts = f"2026-11-{1 + n % 28:02d}T00:00:{i % 60:02d}.500Z"
+    base = {"parentUuid": None, "isSidechain": False, "userType": "external", "type": "user",
+            "cwd": f"/home/dev/proj{n % 7}", "sessionId": session, "timestamp": ts}  # fmt: skip
+    found: list[dict[str, object]] = []
+    for agent in agents:
+        call = f"toolu_{n}_{agent}"
+        usage = {"input_tokens": 3, "output_tokens": 90, "cache_read_input_tokens": 20_000}
+        found.append({**base, "type": "assistant", "requestId": f"req_task_{call}",
+                      "uuid": f"t-{call}", "message": {
+                          "id": f"msg_task_{call}", "role": "assistant", "model": MODELS[0],
+                          "usage": usage, "content": [{"type": "tool_use", "id": call,
+                                                       "name": "Task", "input": {
+                                                           "subagent_type": "Explore",
+                                                           "prompt": "look"}}]}})  # fmt: skip
+        found.append({**base, "uuid": f"r-{call}", "message": {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": call,
+             "content": [{"type": "text", "text": f"done\nagentId: {agent}"}]}]},
+            "toolUseResult": {"status": "completed", "agentId": agent,
+                              "content": [{"type": "text", "text": "done"}]}})  # fmt: skip
+    return found
+
+
 def files(root: Path) -> list[Path]:
     return sorted(root.rglob("*.jsonl"))
 
 
-def run(root: Path, env: dict[str, str]) -> tuple[float, dict[str, object]]:
-    started = time.perf_counter()
-    done = subprocess.run([KEI, "import", "claude-code", str(root), "--json"],
-                          env=env, capture_output=True, text=True, check=False)  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr[-800:])
-    return time.perf_counter() - started, json.loads(done.stdout)
+def run(root: Path, env: dict[str, str]) -> tuple[Run, dict[str, object]]:
+    """The import in a fresh process (its own time, CPU and peak RSS) and its report."""
+    done = timed_child([KEI, "import", "claude-code", str(root), "--json"], env)
+    return done, json.loads(done.stdout)
 
 
-def raw_rate(paths: list[Path]) -> float:
-    started, n = time.perf_counter(), 0
+def raw_rate(paths: list[Path]) -> tuple[float, float]:
+    """Read + ``json.loads`` of every line: lines per second and per CPU second."""
+    started, cpu, n = time.perf_counter(), time.process_time(), 0
     for path in paths:
         with path.open("rb") as fh:
             for line in fh:
                 json.loads(line)
                 n += 1
-    return n / (time.perf_counter() - started)
+    return n / (time.perf_counter() - started), n / (time.process_time() - cpu)
 
 
 def parse_rate(paths: list[Path]) -> float:
@@ -162,26 +189,37 @@ def main() -> None:
     root = tree(args.mb)
     paths = files(root)
     mb = sum(p.stat().st_size for p in paths) / 1e6
+    before = raw_rate(paths)
     with initialised_home("kei-claude-import") as env:
-        first_s, first = run(root, env)
-        again_s, again = run(root, env)
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        first_run, first = run(root, env)
+        again_run, again = run(root, env)
         daily = [KEI, "cost", "report", "--by", "day", "--json"]
         cold, warm = timed_child(daily, env), timed_child(daily, env)
+    after = raw_rate(paths)  # the loop before and after kei: the faster of each counts
+    raw, raw_cpu = max(before[0], after[0]), max(before[1], after[1])
+    first_s, again_s = first_run.seconds, again_run.seconds
     lines = int(str(first["lines"]))
     print(f"kei import claude-code of {mb:.0f} MB, {len(paths)} files, {lines:,} lines: "
-          f"{first['events_appended']} cost events, {first['agents_forked']} agents; "
-          f"again: {again['events_appended']} appended")  # fmt: skip
-    raw = raw_rate(paths)
+          f"{first['events_appended']} cost events, {first['agents_forked']} agents forked, "
+          f"{first.get('agents_closed', 0)} closed; again: {again['events_appended']} "
+          f"appended; read + json.loads: {raw:,.0f} lines/s, {raw * mb / lines:.1f} MB/s")  # fmt: skip
     figures = [
         Figure("claude-import", "lines/s, first import, vs read + json.loads",
                lines / first_s, raw, 0.5, "lines/s"),
-        Figure("claude-import", "MB/s, first import", mb / first_s, None, None, "MB/s"),
+        Figure("claude-import", "lines per CPU s, first import, vs json.loads",
+               lines / first_run.cpu_s, raw_cpu, None, "lines/s"),
+        Figure("claude-import", "MB/s, first import, vs read + json.loads", mb / first_s,
+               raw * mb / lines, None, "MB/s"),
         Figure("claude-import", "lines/s, again (nothing new), vs read + json.loads",
                lines / again_s, raw, 0.5, "lines/s"),
+        Figure("claude-import", "lines per CPU s, again, vs json.loads",
+               lines / again_run.cpu_s, raw_cpu, None, "lines/s"),
         Figure("claude-import", "lines/s, parse only, vs read + json.loads",
                parse_rate(paths), raw, None, "lines/s"),
-        Figure("claude-import", "peak memory (child)", peak, None, None, "MB", higher=False),
+        Figure("claude-import", "peak RSS, first import", first_run.peak_mb, None, None, "MB",
+               higher=False),
+        Figure("claude-import", "peak RSS, again", again_run.peak_mb, None, None, "MB",
+               higher=False),
     ]  # fmt: skip
     figures += peer_figures(args.ccusage, root, lines, (first_s, again_s), (cold, warm))
     report(figures, args.json)

@@ -135,9 +135,12 @@ def token_usage(u: AnthropicUsage) -> TokenUsage:
     (``domain/catalog/usage.py``: input counts the cached tokens, 1-hour writes apart),
     fed the typed counts (a count that is not an integer >= 0 is unknown, as there)."""
     tiers = u.cache_creation
+    write = _count(u.cache_creation_input_tokens)
     write_1h = None if tiers is None else _count(tiers.ephemeral_1h_input_tokens)
-    return anthropic_counts(_count(u.input_tokens), _count(u.output_tokens),
-                            _count(u.cache_creation_input_tokens),
+    if write is None and tiers is not None:  # the total unknown: the split's sum, as there
+        parts = (_count(tiers.ephemeral_5m_input_tokens), write_1h)
+        write = None if None in parts else sum(p or 0 for p in parts)
+    return anthropic_counts(_count(u.input_tokens), _count(u.output_tokens), write,
                             _count(u.cache_read_input_tokens), write_1h)  # fmt: skip
 
 
