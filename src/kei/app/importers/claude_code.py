@@ -79,6 +79,9 @@ def import_claude_code(
             if session.ended:
                 close_ended(ledger, group.session, session.ended.values(), session.calls,
                             seen=seen, report=report, cwd=session.cwd, costed=costed)  # fmt: skip
+        already, repeated = seen.before_counts()
+    report.already += already
+    report.repeated += repeated
     report.skipped_files = [list(s) for s in skipped]
     return report
 
@@ -129,7 +132,6 @@ def _record(
     unpriced: Counter[str] = Counter(report.unpriced)
     found = seen.sort(session.billed)
     report.repeated += found.repeated
-    report.already += found.already
     report.billed += len(found.new)
     for billed in found.new:
         root = session_agent_id(billed.session)

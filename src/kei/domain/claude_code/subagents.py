@@ -87,6 +87,10 @@ def names_a_task_tool(raw: bytes) -> bool:
 def task_result(raw: bytes, tasks: Collection[str]) -> TaskResult | Link | None:
     """The result in a user line of a session's main transcript: a :class:`TaskResult`
     when it answers one of ``tasks``, a :class:`Link` when it names an ``agentId``."""
+    first = _TOOL_USE_ID.search(raw)  # most results answer another tool: one search says so
+    if first is None or (first[1].decode("utf-8", "replace") not in tasks
+                         and b"agentId" not in raw):  # fmt: skip
+        return None
     ids = set(_TOOL_USE_ID.findall(raw))
     if len(ids) != 1:
         return None
