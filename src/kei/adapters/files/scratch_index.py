@@ -25,7 +25,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Final, Self
 
-CACHE_KIB: Final = 8_192  # SQLite's page cache for the index, the memory it may hold
+CACHE_KIB: Final = 2_048  # SQLite's page cache for the index, the memory it may hold
 CHUNK: Final = 500  # keys per lookup statement (well below SQLite's variable limit)
 _NAME_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyz_")
 
