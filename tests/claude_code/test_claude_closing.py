@@ -65,7 +65,7 @@ def test_a_task_result_closes_the_subagent_once(ledger: Ledger, tmp_path: Path) 
     report = import_claude_code(ledger, [root], load_catalog(None))
     assert (report.agents_forked, report.agents_closed, report.refused) == (2, 1, [])
     assert _status(ledger, "toolu_ok") == ("done", "found 3 bugs", None)
-    assert _types(ledger, "toolu_ok") == ["agent.forked", "cost.recorded", "agent.completed"]
+    assert _types(ledger, "toolu_ok") == ["agent.forked", "agent.completed", "cost.recorded"]
     head = ledger.store.max_position()
     again = import_claude_code(ledger, [root], load_catalog(None))
     assert (again.agents_closed, again.events_appended) == (0, 0)

@@ -19,7 +19,7 @@ note saying how to add its price; it is not refused.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from msgspec import Struct
@@ -105,14 +105,28 @@ def record_costs(ledger: Ledger, agent_id: str, requests: Sequence[CostRecorded]
     as the batch limit allows; a request whose ``origin.ref`` the agent's stream already
     holds (a re-run import, or another that came first) is left out. Returns the events
     appended; a lost race reads the stream again and appends only what is still missing."""
-    return retry_write(
-        ledger.retry,
-        lambda: _record_many(ledger, agent_id, requests),
-        what=f"agent {agent_id}",
-    )
+    return record_costs_of(ledger, {agent_id: requests})
 
 
-def _record_many(ledger: Ledger, agent_id: str, requests: Sequence[CostRecorded]) -> int:
+def record_costs_of(ledger: Ledger, by_agent: Mapping[str, Sequence[CostRecorded]]) -> int:
+    """``record_costs`` for several agents at once: each agent's stream read and decided
+    alone, their events appended together in as few batches (transactions) as the batch
+    limit allows, each at the version its stream was read at. A bulk importer pays one
+    commit for many agents instead of one each; a lost race reads them all again."""
+    what = f"agent {next(iter(by_agent))}" if len(by_agent) == 1 else f"{len(by_agent)} agents"
+    return retry_write(ledger.retry, lambda: _record_many(ledger, by_agent), what=what)
+
+
+def _record_many(ledger: Ledger, by_agent: Mapping[str, Sequence[CostRecorded]]) -> int:
+    batch = [e for agent, requests in by_agent.items() for e in _new_costs(ledger, agent, requests)]
+    step = LIMITS.max_batch_events
+    for start in range(0, len(batch), step):
+        ledger.append(batch[start : start + step])
+    return len(batch)
+
+
+def _new_costs(ledger: Ledger, agent_id: str, requests: Sequence[CostRecorded]) -> list[NewEvent]:
+    """The events ``requests`` add to the agent's stream as it is now (checked)."""
     stream = agent_stream(agent_id)
     events = ledger.read_stream_checked(stream)
     state = LedgerState()
@@ -125,11 +139,8 @@ def _record_many(ledger: Ledger, agent_id: str, requests: Sequence[CostRecorded]
         if r.origin is None or r.origin.ref not in held
         for p in decide_cost(state, r).payloads
     ]
-    version, step = (events[-1].version if events else 0), LIMITS.max_batch_events
-    for start in range(0, len(payloads), step):
-        chunk = payloads[start : start + step]
-        ledger.append([NewEvent(stream, p, version + start + i) for i, p in enumerate(chunk)])
-    return len(payloads)
+    version = events[-1].version if events else 0
+    return [NewEvent(stream, p, version + i) for i, p in enumerate(payloads)]
 
 
 def origin_ref(event: RecordedEvent) -> str | None:

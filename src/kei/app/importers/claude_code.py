@@ -17,7 +17,10 @@ call's ``tool_use_id`` as the hook names it, when the session's transcript links
 two. An agent the ledger lacks is forked first as the hook would fork it, so importing
 before (or without) the hook works and a later hook call finds it there. A sub-agent
 whose Task call's result is in the transcript is then closed, done or failed, by the
-hook's own rules (``claude_closing.py``), once.
+hook's own rules (``claude_closing.py``), once, before its costs land (a close reads
+the agent's whole stream, checked; costs are allowed in any status, and with the hook
+installed they land after its close anyway). Costs of several sessions go in one
+append (``FLUSH_EVENTS``): each append is a transaction, a disk sync.
 
 Memory stays flat: sessions are read and recorded one at a time, and the dedupe keys
 and closed agents of the whole run live in a throw-away index on disk
@@ -35,7 +38,7 @@ from typing import Final
 from msgspec import Struct, field
 
 from kei.app.agent_writes import agent_stream
-from kei.app.cost_writes import price_request, record_costs
+from kei.app.cost_writes import price_request, record_costs, record_costs_of
 from kei.app.hooks.calls import ClaudeCall, fork_request, root_request, session_agent_id
 from kei.app.hooks.recording import ensure_forked
 from kei.app.importers.claude_closing import close_ended
@@ -51,6 +54,7 @@ from kei.errors import InputError, KeiError
 
 __all__ = ["BadLine", "ClaudeImportReport", "import_claude_code", "sources"]
 PROVIDER: Final = "anthropic"
+FLUSH_EVENTS: Final = 1_000  # cost events held across sessions before they are appended
 
 
 class _Session(Struct):
@@ -63,6 +67,32 @@ class _Session(Struct):
     cwd: str | None = None
 
 
+class _Pending:
+    """Costs of several sessions appended together: one transaction (a disk sync) for
+    many agents instead of one each. Holds at most about ``FLUSH_EVENTS`` events."""
+
+    def __init__(self, ledger: Ledger, report: ClaudeImportReport) -> None:
+        self.ledger, self.report = ledger, report
+        self.costs: dict[str, list[CostRecorded]] = {}
+        self.events = 0
+
+    def add(self, agent: str, requests: list[CostRecorded]) -> None:
+        self.costs.setdefault(agent, []).extend(requests)
+        self.events += len(requests)
+
+    def flush(self) -> None:
+        report = self.report
+        try:
+            report.events_appended += record_costs_of(self.ledger, self.costs)
+        except KeiError:  # one agent's value the log refuses: the others go on without it
+            for agent, requests in self.costs.items():
+                try:
+                    report.events_appended += record_costs(self.ledger, agent, requests)
+                except KeiError as exc:
+                    report.refused.append([agent, str(exc)])
+        self.costs, self.events = {}, 0
+
+
 def import_claude_code(
     ledger: Ledger, paths: Sequence[Path], catalog: Catalog, *, dry_run: bool = False
 ) -> ClaudeImportReport:
@@ -71,14 +101,18 @@ def import_claude_code(
     skipped: list[tuple[str, str]] = []
     groups = discover(paths, skipped)
     with Seen.from_log(ledger) as seen:
+        pending = _Pending(ledger, report)
         for group in groups:
             session = _read(group, report, skipped)
             if session.billed:
                 report.sessions += 1
-            costed = _record(ledger, catalog, session, seen, report) if session.billed else set()
-            if session.ended:
+            costed = _record(ledger, catalog, session, seen, pending) if session.billed else set()
+            if session.ended:  # forked, not yet costed: the close reads a one-row stream
                 close_ended(ledger, group.session, session.ended.values(), session.calls,
                             seen=seen, report=report, cwd=session.cwd, costed=costed)  # fmt: skip
+            if pending.events >= FLUSH_EVENTS:
+                pending.flush()
+        pending.flush()
         already, repeated = seen.before_counts()
     report.already += already
     report.repeated += repeated
@@ -123,10 +157,11 @@ def _record(
     catalog: Catalog,
     session: _Session,
     seen: Seen,
-    report: ClaudeImportReport,
+    pending: _Pending,
 ) -> set[str]:
-    """Price, link and record one session's new messages, agent by agent; returns the
-    agents they went to."""
+    """Price and link one session's new messages, fork their agents and hand the costs
+    to ``pending``; returns the agents they go to."""
+    report = pending.report
     by_agent: dict[str, list[CostRecorded]] = {}
     parents: dict[str, str] = {}
     unpriced: Counter[str] = Counter(report.unpriced)
@@ -147,8 +182,7 @@ def _record(
         by_agent.setdefault(agent, []).append(request)
     report.unpriced = {m: n for m, n in sorted(unpriced.items()) if n}
     # Every agent is forked before any cost lands: a sub-agent's fork reads its parent's
-    # stream (checked row by row), which is then still short.
-    ready: list[tuple[str, list[CostRecorded]]] = []
+    # stream (its first row, checked), and roots come first.
     for agent, requests in sorted(by_agent.items(), key=lambda item: item[0] in parents):
         report.micro_cents += sum(r.micro_cents for r in requests)
         if report.dry_run:
@@ -159,12 +193,7 @@ def _record(
         except KeiError as exc:  # e.g. a value the log refuses: the other agents go on
             report.refused.append([agent, str(exc)])
             continue
-        ready.append((agent, requests))
-    for agent, requests in ready:
-        try:
-            report.events_appended += record_costs(ledger, agent, requests)
-        except KeiError as exc:
-            report.refused.append([agent, str(exc)])
+        pending.add(agent, requests)
     return set(by_agent)
 
 
