@@ -41,6 +41,11 @@ MOMENTS: Final = {
     "timestamp_us": "time",
     "ts_us": "time",
     "at_us": "at",
+    "requested_us": "requested_at",
+    "updated_us": "updated_at",
+    "not_before_us": "not_before",
+    "not_after_us": "not_after",
+    "lease_until_us": "lease_until",
 }
 VERBATIM: Final = frozenset({"payload"})
 _MICRO_CENTS_PER_USD: Final = 100_000_000

@@ -91,6 +91,9 @@ COMMANDS: Final[dict[str, Lazy | Group]] = {
     "posterior": Lazy("route_cmd", "The Beta posteriors the router learns."),
     "witness": Lazy("witness_cmd", "Cosign checkpoints of other ledgers (C2SP tlog-cosignature)."),
     "mcp": Lazy("mcp_cmd", "kei as an MCP server for agents (needs the mcp extra)."),
+    "notify": Lazy(
+        "notify_cmd", "Notifications: rules, channels, and every send recorded as events."
+    ),
     "hook": Lazy("hook_cmd", "Record what an agent harness's hook call means."),
     "hooks": Lazy("hook_cmd", "Install or remove kei's hooks in an agent harness's settings."),
 }

@@ -40,7 +40,7 @@ def make(folder: Path | None, purpose: str) -> tempfile.TemporaryDirectory[str]:
     pid = os.getpid()
     tmp = tempfile.TemporaryDirectory(prefix=f"{PREFIX}{purpose}-{pid}-", dir=base)
     try:
-        owner = f"{pid} {_start_time(pid) or '-'} {_pid_namespace() or '-'}\n"
+        owner = f"{pid} {start_time(pid) or '-'} {pid_namespace() or '-'}\n"
         (Path(tmp.name) / OWNER_FILE).write_text(owner)
     except OSError:
         tmp.cleanup()
@@ -80,11 +80,11 @@ def _is_stale(entry: os.DirEntry[str]) -> bool:
             age = time.time() - entry.stat(follow_symlinks=False).st_mtime
         except OSError:
             return False
-        return age > YOUNG_S and not _alive(pid, None)
+        return age > YOUNG_S and not alive(pid, None)
     started, namespace = owner
-    if namespace is not None and namespace != _pid_namespace():
+    if namespace is not None and namespace != pid_namespace():
         return False
-    return not _alive(pid, started)
+    return not alive(pid, started)
 
 
 def _owner(folder: Path) -> tuple[str | None, str | None] | None:
@@ -98,18 +98,20 @@ def _owner(folder: Path) -> tuple[str | None, str | None] | None:
     return known[0], known[1]
 
 
-def _alive(pid: int, started: str | None) -> bool:
+def alive(pid: int, started: str | None) -> bool:
+    """Whether process ``pid`` runs and, when ``started`` is known, is the one that
+    started then (a reused pid is not it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except (PermissionError, OverflowError):
         return True  # someone else's process: not ours to judge
-    now = _start_time(pid)
+    now = start_time(pid)
     return started is None or now is None or now == started
 
 
-def _pid_namespace() -> str | None:
+def pid_namespace() -> str | None:
     """This process's process-id namespace (Linux), else None."""
     try:
         return os.readlink("/proc/self/ns/pid")
@@ -117,7 +119,7 @@ def _pid_namespace() -> str | None:
         return None
 
 
-def _start_time(pid: int) -> str | None:
+def start_time(pid: int) -> str | None:
     """The process's start time in clock ticks since boot (Linux), else None."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()

@@ -136,6 +136,16 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "recorded_sha256",
             "actual_sha256",
             "digest",
+            "notification_id",
+            "rule_id",
+            "channel",
+            "channel_kind",
+            "trigger_type",
+            "notifier",
+            "request_sha256",
+            "provider_status",
+            "retry_after_raw",
+            "provider_code",
         ],
         _id,
     ),
@@ -149,13 +159,14 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "client_name",
             "client_version",
             "protocol_version",
+            "receipt",
         ],
         _id_or_blank,
     ),
-    **dict.fromkeys(["stream", "supersedes_stream", "target"], _stream),
+    **dict.fromkeys(["stream", "supersedes_stream", "target", "trigger_stream"], _stream),
     **dict.fromkeys(["worktree", "file_path", "cwd", "budget_scope"], _path),
-    **dict.fromkeys(["summary", "reason", "rationale"], _text),
-    **dict.fromkeys(["value", "text", "error", "detail"], _text_or_blank),
+    **dict.fromkeys(["summary", "reason", "rationale", "subject"], _text),
+    **dict.fromkeys(["value", "text", "error", "detail", "body_text"], _text_or_blank),
     **dict.fromkeys(
         [
             "supersedes_version",
@@ -190,6 +201,11 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "from_version",
             "to_version",
             "position",
+            "trigger_version",
+            "attempt",
+            "http_status",
+            "latency_us",
+            "retry_after_ms",
         ],
         _count,
     ),
@@ -198,7 +214,10 @@ _BY_NAME: Final[dict[str, Rule]] = {
         _money,
     ),
     "spent_micro_cents": Rule(INT),  # a sum of many amounts, each within the money range
-    **dict.fromkeys(["occurred_at_us", "before_us", "ts_us"], _time),
+    **dict.fromkeys(
+        ["occurred_at_us", "before_us", "ts_us", "not_after_us", "not_before_us", "lease_until_us"],
+        _time,
+    ),
     "seed": Rule(INT),
     **dict.fromkeys(
         [
@@ -234,11 +253,15 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "recovered",
             "partial",
             "shadow",
+            "retryable",
+            "after_in_doubt",
         ],
         _bool,
     ),
     **dict.fromkeys(
-        ["outcome", "period", "direction", "phase", "resolution", "drift", "dialect"], _enum
+        ["outcome", "period", "direction", "phase", "resolution", "drift", "dialect", "cause",
+         "severity", "failure_class"],
+        _enum,
     ),
     **dict.fromkeys(["origin", "usage", "weights", "candidates"], _struct),
 }
@@ -250,6 +273,9 @@ _EXCEPTIONS: Final[dict[tuple[str, str], Rule]] = {
     ("TraceRejected", "source"): _id,
     # a budget's scope: `project:` and a path, or a kind and an identifier (not a weight)
     **{(t, "scope"): _path for t in ("BudgetSet", "BudgetCleared", "ThresholdCrossed")},
+    ("NotifySuppressed", "reason"): _enum,  # a closed list of reasons, not prose
+    ("NotifyAbandoned", "reason"): _enum,
+    ("NotifyRequeued", "reason"): _text_or_blank,  # schema default ""
 }
 
 

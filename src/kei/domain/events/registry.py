@@ -23,6 +23,7 @@ from kei.domain.events import (
     mcp,
     memory,
     migrate,
+    notify,
     routing,
     store_schema,
     traces,
@@ -97,6 +98,14 @@ REGISTRY: Final[dict[str, EventType]] = {
         EventType("migrate.drift", migrate.MigrationDrift, 1, ("target", "drift", "version")),
         EventType("store.migrated", store_schema.StoreMigrated, 1, ("from_version", "to_version")),
         EventType("projection.rebuilt", store_schema.ProjectionRebuilt, 1, ("name", "to_version")),
+        EventType("notify.requested", notify.NotifyRequested, 1, ("channel", "subject")),
+        EventType("notify.attempted", notify.NotifyAttempted, 1, ("attempt", "notifier")),
+        EventType("notify.delivered", notify.NotifyDelivered, 1, ("attempt", "receipt")),
+        EventType("notify.failed", notify.NotifyFailed, 1, ("attempt", "failure_class")),
+        EventType("notify.suppressed", notify.NotifySuppressed, 1, ("reason",)),
+        EventType("notify.abandoned", notify.NotifyAbandoned, 1, ("reason", "attempt")),
+        EventType("notify.requeued", notify.NotifyRequeued, 1, ("reason",)),
+        EventType("notify.receipt", notify.NotifyReceipt, 1, ("provider_status", "receipt")),
     )
 }
 _BY_CLASS: Final = {t.payload_type: t for t in REGISTRY.values()}

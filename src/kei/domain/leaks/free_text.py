@@ -37,6 +37,9 @@ FREE_TEXT: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "mcp.tool.called": ("error",),
         "migrate.failed": ("error",),
         "migrate.drift": ("detail",),
+        "notify.requested": ("subject", "body_text"),
+        "notify.failed": ("error",),
+        "notify.requeued": ("reason",),
     }
 )
 
