@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import BigInteger, Integer, MetaData, String, Table, select
+from sqlalchemy import BigInteger, Integer, String, select
 
 from kei.domain.log.recorded import RecordedEvent
-from kei.projections.base import ALL_TYPES
-from kei.projections.notify_rows import KeyedRows, columns
+from kei.projections.base import ALL_TYPES, KEY, MAYBE, NEEDED
+from kei.projections.notify_rows import KeyedRows
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -30,23 +30,19 @@ AGENT_PREFIX: Final = "agent/"
 _ENDS: Final = frozenset({"agent.completed", "agent.failed", "agent.merged"})
 
 
-_COLUMNS: Final = (
-    ("stream", String, False), ("agent_id", String, False), ("last_version", BigInteger, False),
-    ("last_type", String, False), ("last_us", BigInteger, False), ("running", Integer, False),
-    ("forked_us", BigInteger, True),
-)  # fmt: skip
-
-
 class NotifyActivity(KeyedRows):
     """Each agent stream's last event; see the module docstring."""
 
     event_types = ALL_TYPES
+    suffix = "agents"
+    columns = (
+        ("stream", String, KEY), ("agent_id", String, NEEDED), ("last_version", BigInteger, NEEDED),
+        ("last_type", String, NEEDED), ("last_us", BigInteger, NEEDED),
+        ("running", Integer, NEEDED), ("forked_us", BigInteger, MAYBE),
+    )  # fmt: skip
 
     def __init__(self, name: str = NAME) -> None:
         super().__init__(name)
-
-    def main_table(self, metadata: MetaData) -> Table:
-        return Table(f"{self.name}_agents", metadata, *columns(_COLUMNS))
 
     def apply_page(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         mine = [e for e in events if e.stream.startswith(AGENT_PREFIX)]

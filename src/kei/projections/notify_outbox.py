@@ -27,8 +27,8 @@ from sqlalchemy import BigInteger, Integer, MetaData, String, Table, and_, or_, 
 from kei.domain.events.notify import NOTIFY_STREAM_PREFIX, NOTIFY_TYPES, NotifyRequested
 from kei.domain.log.recorded import RecordedEvent
 from kei.domain.notify.state import Claim, NotificationState, fold, start
-from kei.projections.base import deferred_index
-from kei.projections.notify_rows import KeyedRows, columns
+from kei.projections.base import KEY, MAYBE, NEEDED, deferred_index, table_columns
+from kei.projections.notify_rows import KeyedRows
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -62,10 +62,9 @@ class NotifyOutbox(KeyedRows):
     def main_table(self, metadata: MetaData) -> Table:
         t = f"{self.name}_notifications"
         spec = [(c, String if c in _TEXT else (Integer if c == "last_in_doubt" else BigInteger),
-                 c not in _REQUIRED) for c in COLUMNS]  # fmt: skip
-        return Table(
-            t, metadata, *columns(spec), deferred_index(f"{t}_state_idx", "state", "not_before_us")
-        )
+                 KEY if c == "id" else NEEDED if c in _REQUIRED else MAYBE) for c in COLUMNS]  # fmt: skip
+        index = deferred_index(f"{t}_state_idx", "state", "not_before_us")
+        return Table(t, metadata, *table_columns(spec), index)
 
     def apply_page(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         ids = sorted({e.stream.removeprefix(NOTIFY_STREAM_PREFIX) for e in events})

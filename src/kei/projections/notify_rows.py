@@ -3,8 +3,7 @@ column and replaced whole when a page touches them (``notify_outbox``, ``notify_
 
 ``KeyedRows.stored`` loads the rows of the keys a page touches (one compiled ``IN``
 look-up, ``KeyLookup``); the subclass folds the page into new rows; ``replace`` deletes
-the stored ones and inserts the new ones in one go. ``columns`` declares a table's
-columns from ``(name, type, nullable)`` triples, the key first.
+the stored ones and inserts the new ones in one go.
 """
 
 from __future__ import annotations
@@ -12,20 +11,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column
-
 from kei.projections.base import KeyLookup, PagedTable
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
-
-
-def columns(spec: Sequence[tuple[str, Any, bool]]) -> list[Column[Any]]:
-    """Columns from ``(name, SQL type, nullable)``; the first is the primary key."""
-    return [
-        Column(name, kind, primary_key=i == 0, nullable=nullable and i > 0)
-        for i, (name, kind, nullable) in enumerate(spec)
-    ]
 
 
 class KeyedRows(PagedTable):

@@ -169,11 +169,13 @@ class PostChannel:
         try:
             r = self._client.post(self._url, content=self.request_bytes(notification),
                                   headers={"Content-Type": "application/json"})  # fmt: skip
-        except httpx.TimeoutException:
+        except httpx.TimeoutException as exc:  # after the request went out: in doubt
+            sent = not isinstance(exc, httpx.ConnectTimeout)
             return Failed(failure_class="timeout", retryable=True, error="timed out",
-                          latency_us=us())  # fmt: skip
+                          in_doubt=sent, latency_us=us())  # fmt: skip
         except httpx.HTTPError as exc:
-            return Failed(failure_class="transport", retryable=True,
+            sent = not isinstance(exc, httpx.ConnectError)
+            return Failed(failure_class="transport", retryable=True, in_doubt=sent,
                           error=f"transport: {type(exc).__name__}", latency_us=us())  # fmt: skip
         if r.status_code == 200:
             return Delivered(http_status=200, receipt=str(r.json().get("id", "")), latency_us=us())

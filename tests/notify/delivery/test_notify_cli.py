@@ -36,7 +36,7 @@ def kei(
 ) -> Iterator[Run]:
     made: list[PostChannel] = []
 
-    def channels(path: Path, environ: Any) -> dict[str, PostChannel]:
+    def channels(data: Any, source: str, environ: Any) -> dict[str, PostChannel]:
         made.append(PostChannel("chat", provider.url, timeout_s=1.0))
         return {"chat": made[-1]}
 

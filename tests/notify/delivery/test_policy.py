@@ -105,7 +105,8 @@ def outcome_of(kind: str) -> Delivered | Failed:
     cls = {"429": "rate_limited", "400": "rejected", "500": "rejected", "timeout": "timeout",
            "reset": "transport"}[kind]  # fmt: skip
     return Failed(failure_class=cls, retryable=kind != "400", error=kind, latency_us=1,  # type: ignore[arg-type]
-                  retry_after_ms=1000 if kind == "429" else None)  # fmt: skip
+                  retry_after_ms=1000 if kind == "429" else None,
+                  in_doubt=kind in ("timeout", "reset"))  # fmt: skip
 
 
 @settings(max_examples=300, deadline=None)

@@ -18,29 +18,23 @@ The file's ``[channels.NAME]`` tables are the channel adapters' to read (URLs, t
     [[rules]]                     # kei.domain.notify.rules
     ...
 
-Every mistake is one ``InputError`` line naming the file, the table and the key.
+Every mistake is one ``NotifyConfigError`` line naming the file, the table and the key.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
 from msgspec import Struct
 
-from kei.adapters.files.toml import read_toml
 from kei.adapters.notify.channel import Channel
+from kei.adapters.notify.config import channels_from_data, notify_toml_path, read_notify_toml
 from kei.domain.notify.policy import IN_DOUBT_CHOICES, DeliveryPolicy, default_in_doubt
 from kei.domain.notify.rules import HINT, Rule, parse_rules
-from kei.errors import InputError
+from kei.errors import NotifyConfigError
 
-FILE_NAME: Final = "notify.toml"
-MAX_BYTES: Final = 1 << 20
-CHANNEL_LOADER: Final = "kei.adapters.notify.config:load_channels"
-"""Where ``channels_from`` finds the channel adapters' loader, ``(path, environ) ->
-{name: Channel}``: it reads ``[channels.*]`` and upstream's environment variables."""
 _NUMBERS: Final = {  # key: (least, most, is whole)
     "poll_s": (0.01, 60.0, False), "senders": (1, 64, True), "lease_s": (1.0, 86400.0, False),
     "backoff_s": (0.01, 3600.0, False), "max_delay_s": (0.1, 7 * 86400.0, False),
@@ -80,27 +74,28 @@ class NotifyConfig(Struct, frozen=True, kw_only=True):
 
 
 def config_path(home: Path) -> Path:
-    return home / FILE_NAME
+    return notify_toml_path(home)
 
 
-def channels_from(path: Path, environ: Mapping[str, str]) -> dict[str, Channel]:
-    """The configured channels, from the channel adapters' loader (``CHANNEL_LOADER``);
-    none when this build has no channel adapters."""
-    module, _, name = CHANNEL_LOADER.partition(":")
+def channels_from(
+    data: Mapping[str, object], source: str, environ: Mapping[str, str]
+) -> dict[str, Channel]:
+    """The channels the file's ``[channels.*]`` and upstream's environment variables
+    configure (the channel adapters' ``channels_from_data``)."""
+    return channels_from_data(data, source, environ)
+
+
+def load(path: Path, environ: Mapping[str, str]) -> tuple[dict[str, Channel], NotifyConfig]:
+    """The channels and the rest of ``path``, read once (an absent file: only the
+    environment's channels, no rules); on an error, no channel is left open."""
+    data = read_notify_toml(path)
+    channels = channels_from(data, str(path), environ)
     try:
-        loader = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return {}
-    return dict(loader(path, environ))
-
-
-def load_config(path: Path, channels: Mapping[str, Channel]) -> NotifyConfig:
-    """``path`` read and checked (an absent file: no rules, default settings)."""
-    source = str(path)
-    if not path.exists():
-        return NotifyConfig(source=source)
-    data = read_toml(path, MAX_BYTES, InputError)
-    return parse_config(data, source, channels)
+        return channels, parse_config(data, str(path), channels)
+    except BaseException:
+        for channel in channels.values():
+            channel.close()
+        raise
 
 
 def parse_config(
@@ -110,7 +105,7 @@ def parse_config(
     settings = _settings(data.get("notifier", {}), source)
     tables = data.get("delivery", {})
     if not isinstance(tables, dict):
-        raise InputError(f"{source}: delivery must be a table of [delivery.NAME]", hint=HINT)
+        raise NotifyConfigError(f"{source}: delivery must be a table of [delivery.NAME]", hint=HINT)
     for name, table in tables.items():
         _check_delivery(name, table, source, channels)
     rules = parse_rules(data.get("rules", []), source, channels=list(channels))
@@ -119,11 +114,11 @@ def parse_config(
 
 def _settings(table: object, source: str) -> NotifierSettings:
     if not isinstance(table, dict):
-        raise InputError(f"{source}: notifier must be a table ([notifier])", hint=HINT)
+        raise NotifyConfigError(f"{source}: notifier must be a table ([notifier])", hint=HINT)
     unknown = sorted(set(table) - set(_NUMBERS))
     if unknown:
         known = ", ".join(sorted(_NUMBERS))
-        raise InputError(f"{source}: [notifier]: key {unknown[0]}: not a notifier key "
+        raise NotifyConfigError(f"{source}: [notifier]: key {unknown[0]}: not a notifier key "
                          f"(keys: {known})", hint=HINT)  # fmt: skip
     for key, value in table.items():
         _number(f"[notifier]: key {key}", key, value, source)
@@ -132,19 +127,19 @@ def _settings(table: object, source: str) -> NotifierSettings:
 
 def _check_delivery(name: str, table: object, source: str, channels: Mapping[str, Channel]) -> None:
     if not isinstance(table, dict):
-        raise InputError(f"{source}: delivery.{name} must be a table", hint=HINT)
+        raise NotifyConfigError(f"{source}: delivery.{name} must be a table", hint=HINT)
     if name not in channels:
         have = ", ".join(sorted(channels)) or "none"
-        raise InputError(f"{source}: [delivery.{name}]: no channel named {name!r} "
+        raise NotifyConfigError(f"{source}: [delivery.{name}]: no channel named {name!r} "
                          f"(configured: {have})", hint=HINT)  # fmt: skip
     unknown = sorted(set(table) - {"in_doubt", "max_attempts"})
     if unknown:
-        raise InputError(f"{source}: [delivery.{name}]: key {unknown[0]}: not a delivery key "
+        raise NotifyConfigError(f"{source}: [delivery.{name}]: key {unknown[0]}: not a delivery key "
                          "(keys: in_doubt, max_attempts)", hint=HINT)  # fmt: skip
     where = f"[delivery.{name}]: key"
     value = table.get("in_doubt", "retry")
     if value not in IN_DOUBT_CHOICES:
-        raise InputError(f"{source}: {where} in_doubt: {value!r} is not one of "
+        raise NotifyConfigError(f"{source}: {where} in_doubt: {value!r} is not one of "
                          f"{', '.join(IN_DOUBT_CHOICES)}", hint=HINT)  # fmt: skip
     if "max_attempts" in table:
         _number(f"{where} max_attempts", "max_attempts", table["max_attempts"], source)
@@ -155,4 +150,4 @@ def _number(where: str, key: str, value: object, source: str) -> None:
     number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
     if number is None or (whole and not isinstance(number, int)) or not low <= number <= high:
         what = "a whole number" if whole else "a number"
-        raise InputError(f"{source}: {where}: needs {what} from {low} to {high}", hint=HINT)
+        raise NotifyConfigError(f"{source}: {where}: needs {what} from {low} to {high}", hint=HINT)

@@ -233,6 +233,6 @@ def send_once(channel: Channel, message: Notification) -> SendOutcome:
         return channel.send(message)
     except Exception as exc:
         log.warning("channel %s raised %s", channel.name, type(exc).__name__)
-        return Failed(failure_class="transport", retryable=True,
+        return Failed(failure_class="transport", retryable=True, in_doubt=True,
                       error=f"the channel raised {type(exc).__name__}",
                       latency_us=(time.perf_counter_ns() - started) // 1000)  # fmt: skip

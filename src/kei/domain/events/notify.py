@@ -97,7 +97,8 @@ class NotifyDelivered(Payload, frozen=True, kw_only=True):
 
 
 class NotifyFailed(Payload, frozen=True, kw_only=True):
-    """Attempt ``attempt`` did not land (or may not have: ``timeout``, ``transport``).
+    """Attempt ``attempt`` did not land, or may not have: ``in_doubt`` (no answer after the
+    request went out, a reset after it: the provider may have the message).
     ``not_before_us``: the earliest next attempt (None: there will be none).
     ``retry_after_ms`` the provider's wait as honoured, ``retry_after_raw`` as it said it."""
 
@@ -110,6 +111,7 @@ class NotifyFailed(Payload, frozen=True, kw_only=True):
     retry_after_ms: int | None = None
     retry_after_raw: str | None = None
     provider_code: str | None = None
+    in_doubt: bool = False
     not_before_us: int | None = None
     latency_us: int
 

@@ -12,7 +12,8 @@ four providers offers an idempotency key on these endpoints, so the choice is:
 - ``abandon`` (at-most-once, the default for SMS, which is metered and can page
   someone twice): append ``notify.abandoned`` with reason ``in_doubt``.
 
-A failure that may have delivered (``timeout``, ``transport``) is treated the same way.
+A failure the channel says may have delivered (``in_doubt``: no answer after the request
+went out, a connection reset after it) is treated the same way.
 Retries back off exponentially with "equal jitter" (half the step fixed, half drawn),
 never sooner than the provider's ``retry_after`` and never later than ``max_delay_s``.
 """
@@ -34,7 +35,7 @@ from kei.domain.events.payload import Payload
 from kei.domain.notify.clip import clip_id, clip_text
 from kei.domain.notify.message import Severity, severity_rank
 from kei.domain.notify.outcome import Delivered, SendOutcome
-from kei.domain.notify.state import AMBIGUOUS, TERMINAL, NotificationState
+from kei.domain.notify.state import TERMINAL, NotificationState
 
 InDoubt = Literal["retry", "abandon"]
 IN_DOUBT_CHOICES: Final[tuple[InDoubt, ...]] = ("retry", "abandon")
@@ -137,7 +138,7 @@ def after_send(
     not_before: int | None = None
     if not outcome.retryable:
         end = "not_retryable"
-    elif outcome.failure_class in AMBIGUOUS and policy.in_doubt == "abandon":
+    elif outcome.in_doubt and policy.in_doubt == "abandon":
         end = "in_doubt"
     elif spent >= policy.max_attempts:
         end = "max_attempts"
@@ -152,7 +153,8 @@ def after_send(
         http_status=outcome.http_status if (outcome.http_status or 0) > 0 else None,
         retry_after_ms=None if outcome.retry_after_ms is None else max(0, outcome.retry_after_ms),
         retry_after_raw=clip_id(outcome.retry_after_raw),
-        provider_code=clip_id(outcome.provider_code), not_before_us=not_before,
+        provider_code=clip_id(outcome.provider_code), in_doubt=outcome.in_doubt,
+        not_before_us=not_before,
         latency_us=max(0, outcome.latency_us),
     )  # fmt: skip
     if end is None:

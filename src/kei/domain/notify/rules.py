@@ -18,7 +18,7 @@ only, and notifies each finding) and ``on = "check:stalled-agent"`` (a running a
 whose stream has had no event for ``idle_s`` seconds).
 
 Rules never fire on ``notify.*`` events (a notification about a notification could
-loop); ``on`` may not name them. Every mistake is one ``InputError`` line naming the
+loop); ``on`` may not name them. Every mistake is one ``NotifyConfigError`` line naming the
 file, the rule and the key; a template may only name fields the matched event types
 have (plus ``event_type``, ``stream``, ``version``, ``position``, ``time``, ``rule``).
 """
@@ -38,7 +38,7 @@ from kei.domain.events.registry import REGISTRY
 from kei.domain.notify.message import SEVERITIES, Severity
 from kei.domain.notify.template import Template, compile_template
 from kei.domain.notify.where import Condition, parse_where
-from kei.errors import InputError
+from kei.errors import NotifyConfigError
 
 CHECK_VERIFY: Final = "check:verify-chain"
 CHECK_STALLED: Final = "check:stalled-agent"
@@ -121,9 +121,11 @@ def parse_rules(
     configured channel names (None: not checked)."""
     known = payload_fields() if fields is None else fields
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise InputError(f"{source}: rules must be an array of tables ([[rules]])", hint=HINT)
+        raise NotifyConfigError(
+            f"{source}: rules must be an array of tables ([[rules]])", hint=HINT
+        )
     if len(entries) > MOST_RULES:
-        raise InputError(f"{source}: more than {MOST_RULES} rules", hint=HINT)
+        raise NotifyConfigError(f"{source}: more than {MOST_RULES} rules", hint=HINT)
     rules: list[Rule] = []
     seen: set[str] = set()
     for i, entry in enumerate(entries):
@@ -132,9 +134,9 @@ def parse_rules(
         try:
             rule = _rule(entry, known, channels)
         except _BadKeyError as bad:
-            raise InputError(f"{source}: {who}: key {bad.key}: {bad}", hint=HINT) from None
+            raise NotifyConfigError(f"{source}: {who}: key {bad.key}: {bad}", hint=HINT) from None
         if rule.id in seen:
-            raise InputError(f"{source}: {who}: key id: used by an earlier rule", hint=HINT)
+            raise NotifyConfigError(f"{source}: {who}: key id: used by an earlier rule", hint=HINT)
         seen.add(rule.id)
         rules.append(rule)
     return tuple(rules)

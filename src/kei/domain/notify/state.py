@@ -32,8 +32,6 @@ STATES: Final[tuple[State, ...]] = (
     "pending", "claimed", "retrying", "delivered", "suppressed", "abandoned",
 )  # fmt: skip
 TERMINAL: Final = frozenset({"delivered", "suppressed", "abandoned"})
-AMBIGUOUS: Final = frozenset({"timeout", "transport"})
-"""Failure classes after which the provider may have received the message anyway."""
 
 
 class Claim(Struct, frozen=True, kw_only=True):
@@ -140,7 +138,7 @@ def _failed(s: NotificationState, p: ev.NotifyFailed) -> NotificationState:
         return s
     return replace(
         s, state="retrying", claim=None, not_before_us=p.not_before_us,
-        last_in_doubt=p.failure_class in AMBIGUOUS,
+        last_in_doubt=p.in_doubt,
     )  # fmt: skip
 
 

@@ -221,11 +221,9 @@ def run(
 
 
 def _config(settings: Settings) -> tuple[dict[str, Channel], NotifyConfig]:
-    from kei.app.notify.config import channels_from, config_path, load_config
+    from kei.app.notify.config import config_path, load
 
-    path = config_path(settings.home)
-    found = channels_from(path, os.environ)
-    return found, load_config(path, found)
+    return load(config_path(settings.home), os.environ)
 
 
 @contextmanager
