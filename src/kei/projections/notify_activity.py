@@ -35,10 +35,11 @@ class NotifyActivity(KeyedRows):
 
     event_types = ALL_TYPES
     suffix = "agents"
-    columns = (
-        ("stream", String, KEY), ("agent_id", String, NEEDED), ("last_version", BigInteger, NEEDED),
-        ("last_type", String, NEEDED), ("last_us", BigInteger, NEEDED),
-        ("running", Integer, NEEDED), ("forked_us", BigInteger, MAYBE),
+    columns = tuple(
+        (n, kind, KEY if n == "stream" else MAYBE if n == "forked_us" else NEEDED)
+        for n, kind in (("stream", String), ("agent_id", String), ("last_version", BigInteger),
+                        ("last_type", String), ("last_us", BigInteger), ("running", Integer),
+                        ("forked_us", BigInteger))
     )  # fmt: skip
 
     def __init__(self, name: str = NAME) -> None:

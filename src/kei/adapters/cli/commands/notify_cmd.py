@@ -16,12 +16,13 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 import typer
+from msgspec import Struct
 
 from kei.adapters.cli.context import answering, command_group, open_ledger, seal_key, stderr
-from kei.adapters.cli.options import JsonLines, JsonObject, number
+from kei.adapters.cli.options import JsonLines, JsonObject, number, option_group
 from kei.adapters.cli.output import json_line
 
 IntervalOpt = Annotated[
@@ -184,14 +185,20 @@ def retry(
         _outcome(service.retry(ref, reason, queue=queue), as_json, queued=queue)
 
 
+class RunHow(Struct, frozen=True, kw_only=True):
+    """How ``kei notify run`` runs: its three options, declared once as a group."""
+
+    once: bool = False
+    interval: float | None = None
+    from_start: bool = False
+
+
+_RUN: Final = {"once": OnceOpt, "interval": IntervalOpt, "from_start": FromStartOpt}
+
+
 @notify_app.command("run")
-def run(
-    ctx: typer.Context,
-    once: OnceOpt = False,
-    interval: IntervalOpt = None,
-    from_start: FromStartOpt = False,
-    as_json: JsonObject = False,
-) -> None:
+@option_group("how", _RUN, RunHow, {"once": False, "from_start": False})
+def run(ctx: typer.Context, *, how: RunHow, as_json: JsonObject = False) -> None:
     """Follow the log, request what the rules match and send what is due, until SIGTERM
     or SIGINT (the sends in flight are finished and recorded first)."""
     from msgspec.structs import replace
@@ -202,15 +209,16 @@ def run(
     with answering(ctx) as g, _loud(g.verbose), _stopping(stop):
         settings = g.settings()
         with _service(settings, write=True, stop=stop) as service:
-            if interval is not None:
+            if how.interval is not None:
                 config = service.config
-                service.config = replace(config, settings=replace(config.settings, poll_s=interval))
+                wait = replace(config.settings, poll_s=how.interval)
+                service.config = replace(config, settings=wait)
             if not service.channels:
                 from kei.errors import InputError
 
                 raise InputError("no channels configured: nothing could be sent",
                                  hint="see docs/notify.md, Channels")  # fmt: skip
-            report = Runner(service, stop).run(once=once, from_start=from_start)
+            report = Runner(service, stop).run(once=how.once, from_start=how.from_start)
         if as_json:
             json_line({f: getattr(report, f) for f in report.__struct_fields__})
         stderr().print(f"kei: notify run: {report.requested} requested, {report.sent} sent, "
