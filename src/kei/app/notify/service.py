@@ -1,7 +1,9 @@
 """``NotifyService``: what ``kei notify`` does, over one ledger, its channels and rules.
 
 Reads (``list``, ``show``) catch the ``notify_outbox`` read model up (verifying what
-it folds) or read a notification's stream checked. Writes decide from checked streams:
+it folds) or read a notification's stream checked. The CLI keeps the notify read models
+unsealed: a seal costs a digest of the whole table, and ``kei notify run`` catches up
+every turn (see docs/notify.md, "Delivery accounting"). Writes decide from checked streams:
 ``send`` and ``test`` append a request and deliver it at once (``queue`` leaves it to
 ``kei notify run``), ``retry`` appends ``notify.requeued`` and delivers, and
 ``record_receipt`` appends a provider's later word. Nothing here prints.

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 import typer
 from msgspec import Struct
 
-from kei.adapters.cli.context import answering, command_group, open_ledger, seal_key, stderr
+from kei.adapters.cli.context import answering, command_group, open_ledger, stderr
 from kei.adapters.cli.options import JsonLines, JsonObject, number, option_group
 from kei.adapters.cli.output import json_line
 
@@ -244,7 +244,7 @@ def _service(
     try:
         with (
             open_ledger(settings, with_key=write) as ledger,
-            NotifyService(ledger, found, config, seal_key=seal_key(settings), stop=stop) as svc,
+            NotifyService(ledger, found, config, stop=stop) as svc,  # unsealed: see docs/notify.md
         ):
             yield svc
     finally:
