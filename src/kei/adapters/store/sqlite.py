@@ -83,6 +83,8 @@ class SQLiteStore(SqlStore):
             with self._schema_conn() as conn:
                 self._check_schema(conn, writable=not read_only)
         except (PersistenceError, sqlite3.Error) as exc:
+            if _unreadable(exc):  # a file that is not a database, or a damaged one
+                raise _store_error(self.path, exc) from exc
             raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
         except OSError as exc:
             raise StoreError(
@@ -209,13 +211,17 @@ def _writable(path: Path) -> bool:
     return bool(bits) and os.access(path, os.W_OK)
 
 
+def _unreadable(exc: BaseException) -> bool:
+    return "not a database" in str(exc) or "malformed" in str(exc)
+
+
 def _store_error(path: Path, exc: BaseException) -> StoreError:
     text = str(exc)
     if "no such table" in text:
         return StoreNotInitialisedError(
             f"{path} holds no kei ledger", hint="run `kei init` to create one"
         )
-    if "not a database" in text or "malformed" in text:
+    if _unreadable(exc):
         return StoreError(f"{path} is not a readable SQLite database ({text})")
     if not os.access(path, os.R_OK):
         return StoreError(f"cannot read {path}: permission denied")
