@@ -1,7 +1,8 @@
 """Where kei's Claude Code costs and ccusage's cannot agree, each difference asserted
 exactly (docs/claude-code.md, "kei and ccusage"): a line without ``requestId`` read
-twice, prices above 200k input tokens, fast mode, a model kei's catalog lacks, and the
-edges of 5-hour blocks that a zero-usage line moves."""
+twice, prices above 200k input tokens, a model kei's catalog lacks, and the edges of
+5-hour blocks that a zero-usage line moves; and where fast mode, which both read,
+agrees."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ LONG_READ_KEI = 10 * 600 + 250_000 * 60 + 1_000 * 2_250
 LONG_SUM_CCUSAGE = 10 * 300 + 100_000 * 375 + 150_000 * 30 + 500 * 1_500  # no field > 200k
 LONG_SUM_KEI = 10 * 600 + 100_000 * 750 + 150_000 * 60 + 500 * 2_250
 FAST = 6  # ccusage's multiplier for Opus in fast mode (LiteLLM's ``provider_specific_entry``)
+# kei prices a fast message from the entry's ``fast`` table: ccusage's rates times 6
+# (``ccusage_prices_toml``), and Anthropic's ($30/$150 for Opus 4.7, 6 x $5/$25) in the
+# shipped catalog; so on a call without cache writes the two agree to the µ¢.
 
 
 def test_each_difference_is_exactly_its_rule(
@@ -42,7 +46,7 @@ def test_each_difference_is_exactly_its_rule(
     assert kei_micro(run, "day") == {
         "2026-05-01": HAIKU_CALL + IDLESS,  # keyed by its uuid: once
         "2026-05-02": HAIKU_CALL + LONG_READ_KEI + LONG_SUM_KEI,
-        "2026-05-03": HAIKU_CALL + OPUS_CALL,  # kei does not read usage.speed
+        "2026-05-03": HAIKU_CALL + FAST * OPUS_CALL,  # usage.speed: the fast table
         "2026-05-04": HAIKU_CALL,  # Opus 4.6 recorded unpriced: unknown, not $0
     }
     assert kei_rows(run, "day")["2026-05-04"]["unpriced_events"] == 1

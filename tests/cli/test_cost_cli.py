@@ -345,3 +345,23 @@ def test_amend_takes_the_tier_counts(kei: Kei, store_url: str) -> None:
     amended = payload(store_url, "agent/a1", 3)
     assert amended["usage"]["cache_read_tokens"] == 80_000
     assert amended["price_entry_id"] == "claude-sonnet-4-6"
+
+
+def test_record_speed_fast_prices_the_fast_table_or_marks_standard_rates(
+    kei: Kei, store_url: str
+) -> None:
+    done = kei("cost", "record", "a1", "--provider", "anthropic", "--model", "opus",
+               "--tokens-in", "100", "--tokens-out", "1000", "--speed", "fast", "--json")  # fmt: skip
+    answer = json.loads(done.stdout)
+    assert (answer["micro_cents"], answer["speed"], answer["speed_unpriced"]) == (
+        15_300_000, "fast", False)  # fmt: skip
+    stored = payload(store_url, "agent/a1", 2)
+    assert (stored["speed"], stored["speed_unpriced"]) == ("fast", False)
+    slow = kei("cost", "record", "a1", "--provider", "anthropic", "--model", "sonnet",
+               "--tokens-in", "100", "--tokens-out", "1000", "--speed", "fast")  # fmt: skip
+    assert "kei: no fast price for 'claude-sonnet-4-6'; recorded at standard rates" in slow.stderr
+    stored = payload(store_url, "agent/a1", 3)
+    assert (stored["micro_cents"], stored["speed"], stored["speed_unpriced"]) == (
+        1_530_000, "fast", True)  # fmt: skip
+    kept = kei("cost", "amend", "agent/a1:2", "--tokens-in", "100", "--tokens-out", "10", "--json")
+    assert json.loads(kept.stdout)["speed"] == "fast"  # the amended call's speed, kept

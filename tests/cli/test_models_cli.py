@@ -182,3 +182,19 @@ def test_price_refuses_cache_counts_beyond_the_input(tmp_path: Path) -> None:
                  "--cache-read-tokens", "11")  # fmt: skip
     assert result.exit_code != 0
     assert "input_tokens (10), which include them" in result.stderr
+
+
+def test_price_with_speed_fast_uses_the_fast_table_or_says_there_is_none(tmp_path: Path) -> None:
+    """Opus 4.7 in fast mode at Anthropic's $30/$150 per Mtok; Sonnet has no fast price."""
+    args = ("price", "opus", "--input-tokens", "100", "--output-tokens", "1000")
+    (fast,) = lines(run(tmp_path, *args, "--speed", "fast", "--json"))
+    assert (fast["micro_cents"], fast["fast"], fast["speed_unpriced"]) == (15_300_000, True, False)
+    assert fast["pricing"]["fast"]["input_per_mtok_usd"] == "30.00"
+    assert run(tmp_path, *args, "--speed", "fast").stdout.splitlines()[1] == "  fast-mode rates"
+    (plain,) = lines(run(tmp_path, *args, "--speed", "standard", "--json"))
+    assert (plain["micro_cents"], plain["fast"]) == (2_550_000, False)
+    text = run(tmp_path, "price", "sonnet", "--input-tokens", "1", "--output-tokens", "1",
+               "--speed", "fast").stdout.splitlines()  # fmt: skip
+    assert text[1] == "  no fast price for claude-sonnet-4-6: standard rates (a lower bound)"
+    refused = run(tmp_path, *args, "--speed", "turbo")
+    assert refused.exit_code == 2 and "turbo" in refused.stderr

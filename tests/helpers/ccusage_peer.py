@@ -42,10 +42,11 @@ class Rates(Struct, frozen=True):
     cache_write: int
     cache_read: int
     above_200k: Rates | None = None  # LiteLLM's ``*_above_200k_tokens`` rates
+    fast: int | None = None  # LiteLLM's ``provider_specific_entry.fast`` multiplier
 
 
 CCUSAGE_RATES: Final = {
-    "claude-opus-4-7": Rates(500_000_000, 2_500_000_000, 625_000_000, 50_000_000),
+    "claude-opus-4-7": Rates(500_000_000, 2_500_000_000, 625_000_000, 50_000_000, fast=6),
     "claude-sonnet-4-6": Rates(300_000_000, 1_500_000_000, 375_000_000, 30_000_000),
     "claude-haiku-4-5": Rates(100_000_000, 500_000_000, 125_000_000, 10_000_000),
     "claude-sonnet-4-5": Rates(
@@ -93,7 +94,8 @@ def find_ccusage(root: Path) -> Ccusage | str:
 def ccusage_prices_toml(rates: Mapping[str, Rates] = CCUSAGE_RATES) -> str:
     """A kei ``models.toml`` pricing each model at ccusage's rates: a 1-hour cache write at
     ccusage's one cache-write rate, the rates above 200k tokens as kei's long-context
-    tier (the numbers agree; how each tool applies them does not, docs/claude-code.md)."""
+    tier (the numbers agree; how each tool applies them does not, docs/claude-code.md),
+    and ccusage's fast multiplier as kei's ``fast`` table (every rate times it)."""
     out = []
     for model, r in rates.items():
         out += ["[[models]]", f'id = "{model}"', 'provider = "anthropic"', 'status = "active"',
@@ -103,8 +105,15 @@ def ccusage_prices_toml(rates: Mapping[str, Rates] = CCUSAGE_RATES) -> str:
         if r.above_200k is not None:
             out += ["[models.pricing.long_context]", "above_input_tokens = 200000",
                     *_rate_lines(r.above_200k)]  # fmt: skip
+        if r.fast is not None:
+            out += ["[models.pricing.fast]", *_rate_lines(_times(r, r.fast))]
         out.append("")
     return "\n".join(out)
+
+
+def _times(r: Rates, factor: int) -> Rates:
+    return Rates(r.input * factor, r.output * factor, r.cache_write * factor,
+                 r.cache_read * factor)  # fmt: skip
 
 
 def _rate_lines(r: Rates) -> list[str]:

@@ -14,7 +14,10 @@ entry; tokens without an amount are priced from the catalog tier by tier
 and the event names the entry that produced the amount (model id and
 ``Model.price_digest``, which covers every tier's rate). A model the catalog does not
 know is recorded as *unpriced* (``unpriced`` true, ``micro_cents`` 0), with a one-line
-note saying how to add its price; it is not refused.
+note saying how to add its price; it is not refused. A call made at a speed other
+than the standard one (``speed``, Anthropic's fast mode) is priced at the entry's rates
+for that speed; where the entry has none it is priced at the standard rates and marked
+``speed_unpriced``, with a note: recorded, never silently under-priced.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.retrying import retry_write
 from kei.domain.agents.rules import LedgerState, apply, decide_cost
 from kei.domain.catalog.catalog import Catalog, Quote
+from kei.domain.catalog.pricing import recorded_speed
 from kei.domain.events import CostAmended, CostRecorded, Origin, TokenUsage
 from kei.domain.log.recorded import RecordedEvent
 from kei.errors import InputError
@@ -39,7 +43,8 @@ COST_TYPES = frozenset({"cost.recorded", "cost.amended"})
 
 class Charge(Struct, frozen=True):
     """An amount and the catalog entry that priced it (both None when given by hand);
-    ``unpriced`` when the catalog had no price, with the ``note`` to show."""
+    ``unpriced`` when the catalog had no price, ``speed_unpriced`` when it had none for
+    the call's ``speed`` (standard rates then), with the ``note`` to show."""
 
     micro_cents: int
     entry_id: str | None = None
@@ -47,20 +52,29 @@ class Charge(Struct, frozen=True):
     unpriced: bool = False
     note: str | None = None
     quote: Quote | None = None
+    speed: str | None = None
+    speed_unpriced: bool = False
 
     def fields(self) -> dict[str, Any]:
         """The cost event fields this charge fills."""
         return {"micro_cents": self.micro_cents, "price_entry_id": self.entry_id,
-                "price_entry_hash": self.entry_hash, "unpriced": self.unpriced}  # fmt: skip
+                "price_entry_hash": self.entry_hash, "unpriced": self.unpriced,
+                "speed": self.speed, "speed_unpriced": self.speed_unpriced}  # fmt: skip
 
 
 def price_request(
-    catalog: Catalog, provider: str, model: str, usage: TokenUsage, micro: int | None
+    catalog: Catalog,
+    provider: str,
+    model: str,
+    usage: TokenUsage,
+    micro: int | None,
+    speed: str | None = None,
 ) -> Charge:
-    """The amount to store: ``micro`` as given, else the catalog's price of ``usage``,
-    else (a model the catalog does not know) an unpriced charge."""
+    """The amount to store: ``micro`` as given, else the catalog's price of ``usage``
+    made at ``speed``, else (a model the catalog does not know) an unpriced charge."""
+    speed = recorded_speed(speed)
     if micro is not None:
-        return Charge(micro)
+        return Charge(micro, speed=speed)
     if usage.input_tokens is None or usage.output_tokens is None:
         raise InputError(
             "no amount: give --micro-cents (or --cents), or both --tokens-in and --tokens-out "
@@ -68,14 +82,23 @@ def price_request(
         )
     entry = catalog.find(model)
     if entry is None:
-        return Charge(0, unpriced=True, note=no_price_note(model))
+        return Charge(0, unpriced=True, note=no_price_note(model), speed=speed)
     if entry.provider != provider:
         raise InputError(
             f"model {model!r} is a {entry.provider} model in the catalog, not {provider}",
             hint="fix --provider, or give the amount with --micro-cents",
         )
-    quote = catalog.quote(model, usage)
-    return Charge(quote.micro_cents, entry.id, entry.price_digest, quote=quote)
+    quote = catalog.quote(model, usage, speed)
+    note = no_speed_note(entry.id, speed) if quote.speed_unpriced else None
+    return Charge(quote.micro_cents, entry.id, entry.price_digest, note=note, quote=quote,
+                  speed=speed, speed_unpriced=quote.speed_unpriced)  # fmt: skip
+
+
+def no_speed_note(model: str, speed: str | None) -> str:
+    """The one line said when a call's speed has no rates in its price entry."""
+    return (f"no {speed} price for {model!r}; recorded at standard rates and marked "
+            f"speed_unpriced. Add a [models.pricing.{speed}] table in $KEI_HOME/models.toml "
+            "(docs/cli.md), or give the amount with --micro-cents")  # fmt: skip
 
 
 def no_price_note(model: str) -> str:

@@ -12,7 +12,7 @@
   refuses anything else and the shell completes it); each mirrors a tuple the domain
   checks against, and ``tests/cli/test_cli_habits.py`` keeps the two equal.
 - Groups: :func:`option_group` declares options that go together once and hands them
-  to a command as one value; :data:`charge_options` are the nine token and amount
+  to a command as one value; :data:`charge_options` are the ten token, amount and speed
   options of ``kei cost record`` and ``kei cost amend``, as one :class:`ChargeOptions`.
 
 Integers are bounded here as everywhere (``limits.py``): :func:`number` declares a
@@ -67,6 +67,7 @@ CostGroup = Literal[
     "agent", "provider", "model", "day", "month", "session", "project", "block"
 ]  # cost_reads.GROUPS
 RoutePolicy = Literal["bound", "thompson"]  # routing.select.POLICIES
+Speed = Literal["standard", "fast"]  # catalog.pricing: the speeds a price can have
 BudgetPeriod = Literal["day", "month", "total"]  # events.budgets.PERIODS
 LeakScope = Literal["all-writes", "public-mirror", "github-push", "commit-msg"]  # rules.SCOPES
 LeakSeverity = Literal["block", "warn", "substitute"]  # what a finding can be
@@ -219,6 +220,11 @@ _Micro = Annotated[
         help="The amount in micro-cents (1 cent = 1,000,000).",
     ),
 ]
+SpeedOpt = Annotated[
+    Speed | None,
+    typer.Option("--speed", help="The speed the call ran at; fast: the entry's fast-mode "
+                 "rates (Anthropic's usage.speed). Default: standard."),
+]  # fmt: skip
 _Cents = Annotated[
     _Count,
     typer.Option(
@@ -241,6 +247,7 @@ class ChargeOptions(Struct, frozen=True):
     reasoning: int | None = None
     micro_cents: int | None = None
     cents: int | None = None
+    speed: str | None = None
 
     def usage(self) -> TokenUsage:
         write, write_1h = self._writes()
@@ -286,7 +293,7 @@ _CHARGE_OPTIONS: dict[str, Any] = dict(
     zip(
         (f.name for f in fields(ChargeOptions)),
         (_TokensIn, _TokensOut, _CacheRead, _CacheWrite, _CacheWrite5m, _CacheWrite1h,
-         _Reasoning, _Micro, _Cents),
+         _Reasoning, _Micro, _Cents, SpeedOpt),
         strict=True,
     )
 )  # fmt: skip
@@ -352,5 +359,5 @@ class _Grouped:
 
 
 charge_options: Final = option_group("charge", _CHARGE_OPTIONS, ChargeOptions)
-"""Give a command the nine charge options in place of its keyword-only ``charge:
+"""Give a command the ten charge options in place of its keyword-only ``charge:
 ChargeOptions`` parameter, and call it with them as one ``ChargeOptions``."""

@@ -9,7 +9,8 @@ those read the TOML this writes (``adapters/files/catalog.py``).
 
 Which models: every token-priced model of the catalog whose provider the database
 covers (:data:`PROVIDERS`), matched by id, then by alias, with the database's own
-matching rules, priced as of now; then every other token-priced model of those
+matching rules, priced as of now (and in fast mode, where the database has a
+``speed: fast`` price variant); then every other token-priced model of those
 providers in the database, added as a new entry. The conversion is ``kei.domain.catalog.sync``.
 """
 
@@ -81,7 +82,8 @@ def sync_prices(
         more = _free_names(found, taken)
         aliases = (*model.aliases, *more) if more else ()
         rates = _rates(found.get_prices(now))
-        price = SourcePrice(model.id, found.id, rates, _dated(provider, found), aliases)
+        price = SourcePrice(model.id, found.id, rates, _dated(provider, found), aliases,
+                            fast=_fast(found, now))  # fmt: skip
         entries.append(pricing_table(price, version))
     entries += _additions(providers, matched, taken, version, now)
     path = None
@@ -121,7 +123,8 @@ def _additions(
                               bool(found.deprecated))  # fmt: skip
             rates = _rates(found.get_prices(now))
             dated = _dated(provider, found)
-            price = SourcePrice(found.id, found.id, rates, dated, aliases, added=new)
+            price = SourcePrice(found.id, found.id, rates, dated, aliases, added=new,
+                                fast=_fast(found, now))  # fmt: skip
             entry = pricing_table(price, version)
             if entry.pricing is not None:  # a model kei cannot price is not added
                 added.append(entry)
@@ -162,6 +165,16 @@ def _find(provider: Any, model: Model) -> Any:
 def _names(model: Model) -> Iterator[str]:
     yield model.id
     yield from model.aliases
+
+
+def _fast(found: Any, now: datetime) -> dict[str, Any] | None:
+    """The model's rates in fast mode (its ``speed: fast`` price variant laid over the
+    standard rates, by the database's own rule), or None when it has no such variant."""
+    for variant in getattr(found, "price_variants", None) or ():
+        active = variant.constraint is None or variant.constraint.active(now)
+        if variant.when == {"speed": "fast"} and active:
+            return _rates(found.get_prices(now, {"speed": "fast"}))
+    return None
 
 
 def _rates(prices: Any) -> dict[str, Any]:

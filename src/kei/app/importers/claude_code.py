@@ -7,7 +7,8 @@ Each billed message (``kei.domain.claude_code.transcript``) is priced by the wri
 applies; a model it cannot price is recorded unpriced) and recorded by
 ``cost_writes.record_costs`` with ``origin`` = (``claude-code``,
 the message's time, its dedupe key ``message.id:requestId``), the session id and its
-working directory. A re-run, or a resumed session that copied earlier lines, appends
+working directory. A fast-mode message (``usage.speed``) is priced at its entry's fast
+rates, or at standard rates and marked ``speed_unpriced`` (counted in the report). A re-run, or a resumed session that copied earlier lines, appends
 nothing new: keys already recorded are read from the log first, and the writer leaves
 out any its agent's stream already holds (another import that came first).
 
@@ -165,6 +166,7 @@ def _record(
     by_agent: dict[str, list[CostRecorded]] = {}
     parents: dict[str, str] = {}
     unpriced: Counter[str] = Counter(report.unpriced)
+    slow: Counter[str] = Counter(report.speed_unpriced)
     found = seen.sort(session.billed)
     report.repeated += found.repeated
     report.billed += len(found.new)
@@ -179,8 +181,10 @@ def _record(
             report.refused.append([billed.key, str(exc)])
             continue
         unpriced[billed.model] += request.unpriced
+        slow[billed.model] += request.speed_unpriced
         by_agent.setdefault(agent, []).append(request)
     report.unpriced = {m: n for m, n in sorted(unpriced.items()) if n}
+    report.speed_unpriced = {m: n for m, n in sorted(slow.items()) if n}
     # Every agent is forked before any cost lands: a sub-agent's fork reads its parent's
     # stream (its first row, checked), and roots come first.
     for agent, requests in sorted(by_agent.items(), key=lambda item: item[0] in parents):
@@ -201,7 +205,7 @@ def _request(catalog: Catalog, billed: Billed, agent: str, cwd: str | None) -> C
     """The event for one message, priced as ``kei cost record`` prices it (a model the
     catalog cannot price is recorded unpriced)."""
     usage = token_usage(billed.usage)
-    charge = price_request(catalog, PROVIDER, billed.model, usage, None)
+    charge = price_request(catalog, PROVIDER, billed.model, usage, None, billed.usage.speed)
     return CostRecorded(
         agent_id=agent, provider=PROVIDER, model=billed.model, usage=usage, **charge.fields(),
         origin=Origin(source=SOURCE, occurred_at_us=billed.at_us, ref=billed.key),

@@ -33,6 +33,8 @@ class ClaudeImportReport(Struct):
     agents_closed: int = 0  # sub-agents marked done or failed (a dry run: would be)
     micro_cents: int = 0  # what the appended events cost
     unpriced: dict[str, int] = field(default_factory=dict)  # model -> messages recorded unpriced
+    # model -> fast-mode messages priced at standard rates (no fast price in the catalog)
+    speed_unpriced: dict[str, int] = field(default_factory=dict)
     malformed: int = 0
     bad_lines: list[BadLine] = field(default_factory=list)
     skipped_files: list[list[str]] = field(default_factory=list)  # [path, why]

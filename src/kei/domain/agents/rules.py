@@ -57,6 +57,7 @@ from kei.domain.agents.state import (
     apply,
     apply_payload,
 )
+from kei.domain.catalog.pricing import recorded_speed
 from kei.domain.events import (
     OUTCOMES,
     AgentCompleted,
@@ -168,7 +169,7 @@ def decide_outcome(
 
 def decide_cost(state: LedgerState, request: CostRecorded) -> Accepted:
     """A cost for a known agent, in any status (as upstream), never negative."""
-    _check_cost(state, request.agent_id, request.micro_cents, request.usage)
+    _check_cost(state, request.agent_id, request.micro_cents, request.usage, request.speed)
     return Accepted((request,))
 
 
@@ -190,7 +191,7 @@ def decide_amend(state: LedgerState, request: CostAmended, target: RecordedEvent
             f"agent {_show(who)}: cost event {where} was already amended by "
             f"{_show(by_stream)}@{by_version}; amend that one instead"
         )
-    _check_cost(state, who, request.micro_cents, request.usage)
+    _check_cost(state, who, request.micro_cents, request.usage, request.speed)
     return Accepted((request,))
 
 
@@ -224,8 +225,13 @@ def _agent(state: LedgerState, agent_id: str) -> AgentState:
     return agent
 
 
-def _check_cost(state: LedgerState, agent_id: str, micro: int, usage: TokenUsage) -> None:
+def _check_cost(
+    state: LedgerState, agent_id: str, micro: int, usage: TokenUsage, speed: str | None
+) -> None:
     _agent(state, agent_id)
+    if speed is not None and not isinstance(speed, str):
+        raise InputError(f"agent {_show(agent_id)}: speed must be a string, found {speed!r:.40}")
+    recorded_speed(speed)  # a word, or an InputError naming what it is
     _check_count(agent_id, "micro_cents", micro)
     for name in TokenUsage.__struct_fields__:
         _check_count(agent_id, name, getattr(usage, name))

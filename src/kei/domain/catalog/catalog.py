@@ -45,7 +45,7 @@ from kei.domain.catalog.entries import (
     check_text,
     parse_entry,
 )
-from kei.domain.catalog.pricing import Parts, Pricing, TierCost, tier_costs
+from kei.domain.catalog.pricing import FAST, Parts, Pricing, TierCost, recorded_speed, tier_costs
 from kei.domain.events.payload import TokenUsage
 from kei.errors import (
     CatalogError,
@@ -79,8 +79,10 @@ _DATED = re.compile(r"(.+)-(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]
 
 
 class Quote(Struct, frozen=True):
-    """A priced call: the sum of ``tiers`` (``pricing.tier_costs``), and whether the
-    entry's long-context rates applied."""
+    """A priced call: the sum of ``tiers`` (``pricing.tier_costs``), whether the
+    entry's long-context rates applied, whether its fast-mode rates did (``fast``), and
+    whether the call ran at a speed the entry has no rates for (``speed_unpriced``: the
+    standard rates priced it, so the amount is below what was billed)."""
 
     model: Model
     input_tokens: int
@@ -88,6 +90,8 @@ class Quote(Struct, frozen=True):
     micro_cents: int
     tiers: tuple[TierCost, ...] = ()
     long_context: bool = False
+    fast: bool = False
+    speed_unpriced: bool = False
 
 
 class Resolution(Struct, frozen=True):
@@ -258,8 +262,10 @@ class Catalog(Struct, frozen=True):
         """Upstream ``estimate``: :meth:`quote` of input and output tokens alone."""
         return self.quote(name, TokenUsage(input_tokens=input_tokens, output_tokens=output_tokens))
 
-    def quote(self, name: str, usage: TokenUsage) -> Quote:
-        """The price of ``usage`` (``TokenUsage``'s convention), tier by tier.
+    def quote(self, name: str, usage: TokenUsage, speed: str | None = None) -> Quote:
+        """The price of ``usage`` (``TokenUsage``'s convention), tier by tier, made at
+        ``speed`` (None or ``standard``: the standard rates; ``fast``: the entry's fast
+        table, or the standard rates and ``speed_unpriced`` when it has none).
 
         ``input_tokens`` and ``output_tokens`` must be known (the caller decides what an
         unknown count means). For a generation model (``pricing.unit`` not ``token``)
@@ -269,6 +275,9 @@ class Catalog(Struct, frozen=True):
         """
         m = self.get(name)
         p = m.pricing
+        speed = recorded_speed(speed)
+        fast = speed == FAST and p.fast is not None and p.unit == "token"
+        odd = speed is not None and not fast  # a speed the entry has no rates for
         tin, tout = usage.input_tokens, usage.output_tokens
         if tin is None or tout is None:
             raise InputError("a price needs both the input and the output token counts")
@@ -277,10 +286,13 @@ class Catalog(Struct, frozen=True):
                               price_micro_cents(tin, 0, p.input_per_mtok_micro, 0)),
                      TierCost(p.unit, tout, p.output_per_mtok_micro,
                               tout * p.output_per_mtok_micro)]  # fmt: skip
-            return Quote(m, tin, tout, sum(t.micro_cents for t in tiers), tuple(tiers))
-        tiers = tier_costs(p, tin, tout, parts_of(usage))
-        long = p.long_context is not None and tin > p.long_context.above_input_tokens
-        return Quote(m, tin, tout, sum(t.micro_cents for t in tiers), tuple(tiers), long)
+            total = sum(t.micro_cents for t in tiers)
+            return Quote(m, tin, tout, total, tuple(tiers), speed_unpriced=odd)
+        tiers = tier_costs(p, tin, tout, parts_of(usage), fast=fast)
+        lc = p.long_context
+        long = not fast and lc is not None and tin > lc.above_input_tokens
+        total = sum(t.micro_cents for t in tiers)
+        return Quote(m, tin, tout, total, tuple(tiers), long, fast, odd)
 
     def chain(self, primary: str) -> FallbackChain:
         """Follow ``fallback`` from ``primary``; a revisited id is a cycle, an unknown

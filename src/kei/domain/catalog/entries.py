@@ -8,7 +8,8 @@ Rules (upstream kei-model's test-checked invariants, plus fail-closed parsing):
 - unknown keys are refused (a typo such as ``fallbak`` must not silently drop a field);
 - rates are integers >= 0 of µ¢ per million units, never floats; besides input and
   output a token price may give cache-write (5 min, 1 h), cache-read and reasoning
-  rates and a ``long_context`` table (``pricing.py`` says how they are used);
+  rates, a ``long_context`` table and a ``fast`` table (the same rate keys, no tiers
+  of its own) for calls made in fast mode (``pricing.py`` says how they are used);
 - ``placeholder`` prices have every rate 0; ``verified`` ones carry ``source_url``
   (https) and ``verified_at`` (YYYY-MM-DD) or ``source_version``;
 - sizes are bounded (``LIMITS.max_catalog_models``, ``LIMITS.max_catalog_text_chars``).
@@ -20,12 +21,13 @@ import functools
 import hashlib
 import json
 from collections.abc import Mapping
+from typing import Any
 
 import msgspec
 from msgspec import Struct
 from msgspec.structs import asdict
 
-from kei.domain.catalog.pricing import RATE_KEYS, LongContext, Pricing
+from kei.domain.catalog.pricing import RATE_KEYS, FastRates, LongContext, Pricing
 from kei.domain.values.dates import iso_date
 from kei.errors import CatalogError
 from kei.limits import LIMITS
@@ -44,8 +46,9 @@ _MODEL_KEYS = {"id", "provider", "display_name", "context_tokens", "capabilities
                "dated_snapshots"}  # fmt: skip
 _RATES = ("input_per_mtok_micro", "output_per_mtok_micro")
 _PRICE_KEYS = {*_RATES, *RATE_KEYS, "status", "unit", "source_url", "verified_at",
-               "source_version", "long_context"}  # fmt: skip
+               "source_version", "long_context", "fast"}  # fmt: skip
 _LONG_KEYS = {*_RATES, *RATE_KEYS, "above_input_tokens"}
+_FAST_KEYS = {*_RATES, *RATE_KEYS}
 # The fields every price digest covers, set or not (the fields of the first catalogs):
 # a later field enters the digest only when set, so an entry that sets none of them
 # keeps the digest that costs recorded before it existed name.
@@ -96,8 +99,9 @@ def _price_digest(model_id: str, pricing: Pricing) -> str:
 def pricing_dict(p: Pricing) -> dict[str, object]:
     """A price entry as TOML-shaped data: the fields that are set, tiers included."""
     data: dict[str, object] = {k: v for k, v in asdict(p).items() if v is not None}
-    if p.long_context is not None:
-        data["long_context"] = {k: v for k, v in asdict(p.long_context).items() if v is not None}
+    for key, table in (("long_context", p.long_context), ("fast", p.fast)):
+        if table is not None:
+            data[key] = {k: v for k, v in asdict(table).items() if v is not None}
     return data
 
 
@@ -153,7 +157,8 @@ def _parse_pricing(raw: object, where: str) -> Pricing:
     version = raw.get("source_version")
     if version is not None:
         version = check_text(version, "", where + ".source_version'", "value")
-    if status == "placeholder" and (rates != [0, 0] or any(tiers)):
+    fast = _fast(raw.get("fast"), f"{where}.fast")
+    if status == "placeholder" and (rates != [0, 0] or any(tiers) or fast is not None):
         raise CatalogError(f"{where}.status': a placeholder price must have every rate 0")
     if status == "verified" and (url is None or (when is None and version is None)):
         raise CatalogError(
@@ -161,28 +166,40 @@ def _parse_pricing(raw: object, where: str) -> Pricing:
             "(or source_version)"
         )
     long = _long_context(raw.get("long_context"), f"{where}.long_context")
-    if unit != "token" and (any(t is not None for t in tiers) or long is not None):
-        raise CatalogError(f"{where}.unit': only a token price has cache or context tiers")
+    if unit != "token" and (any(t is not None for t in tiers) or long or fast):
+        raise CatalogError(f"{where}.unit': only a token price has cache, context or fast tiers")
     write_5m, write_1h, read, reasoning = tiers
     return Pricing(rates[0], rates[1], status, unit, url, when, write_5m, write_1h, read,
-                   reasoning, long, version)  # fmt: skip
+                   reasoning, long, version, fast)  # fmt: skip
 
 
 def _long_context(raw: object, where: str) -> LongContext | None:
     """The ``[models.pricing.long_context]`` table: a threshold and the rates above it."""
+    rates = _rate_table(raw, where, _LONG_KEYS, "long_context")
+    if rates is None:
+        return None
+    above = _rate(raw.get("above_input_tokens") if isinstance(raw, dict) else None,
+                  f"{where}.above_input_tokens'")  # fmt: skip
+    return LongContext(above_input_tokens=above, **rates)
+
+
+def _fast(raw: object, where: str) -> FastRates | None:
+    """The ``[models.pricing.fast]`` table: the rates of a call made in fast mode."""
+    rates = _rate_table(raw, where, _FAST_KEYS, "fast")
+    return None if rates is None else FastRates(**rates)
+
+
+def _rate_table(raw: object, where: str, keys: set[str], what: str) -> dict[str, Any] | None:
+    """A sub-table's input and output rates (required) and tier rates (None where left
+    out), by field name; None when the table is absent."""
     if raw is None:
         return None
     if not isinstance(raw, dict):
         raise CatalogError(f"{where}': expected a table")
-    check_keys(raw, _LONG_KEYS, where + "'", "long_context")
-    above, tin, tout = (_rate(raw.get(key), f"{where}.{key}'")
-                        for key in ("above_input_tokens", *_RATES))  # fmt: skip
-    write_5m, write_1h, read, reasoning = _tier_rates(raw, where)
-    return LongContext(
-        above_input_tokens=above, input_per_mtok_micro=tin, output_per_mtok_micro=tout,
-        cache_write_5m_per_mtok_micro=write_5m, cache_write_1h_per_mtok_micro=write_1h,
-        cache_read_per_mtok_micro=read, reasoning_per_mtok_micro=reasoning,
-    )  # fmt: skip
+    check_keys(raw, keys, where + "'", what)
+    rates: dict[str, Any] = {key: _rate(raw.get(key), f"{where}.{key}'") for key in _RATES}
+    rates.update(zip(RATE_KEYS, _tier_rates(raw, where), strict=True))
+    return rates
 
 
 def _tier_rates(raw: Mapping[str, object], where: str) -> tuple[int | None, ...]:

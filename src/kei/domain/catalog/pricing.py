@@ -17,6 +17,11 @@ includes the cache reads and writes, ``output_tokens`` includes reasoning. Rules
 - A long-context tier (``long_context``, e.g. Anthropic's rates above 200k input
   tokens) replaces every rate when ``input_tokens`` is above its threshold; the
   threshold counts all input, cached included.
+- A fast-mode table (``fast``, Anthropic's ``speed: "fast"``) replaces every rate of a
+  call made at that speed, whatever its input size (Anthropic prices fast mode "across
+  the full context window"): the base table's ``long_context`` does not apply. Left-out
+  rates fall back within the fast table. A fast call on an entry without one is priced
+  at the base rates; the caller says so (``Catalog.quote``'s ``speed_unpriced``).
 - Each tier costs ``tokens * rate // 1,000,000`` (floored on its own, as
   ``money.price_micro_cents``); the cost is the sum of the tiers.
 
@@ -36,17 +41,23 @@ from kei.domain.agents.money import TOKENS_PER_MTOK
 from kei.errors import InputError
 
 __all__ = [
+    "FAST",
     "RATE_KEYS",
     "TIERS",
+    "FastRates",
     "LongContext",
     "Parts",
     "Pricing",
     "Rates",
     "TierCost",
+    "recorded_speed",
     "tier_costs",
 ]
 
 TIERS = ("input", "cache_write_5m", "cache_write_1h", "cache_read", "output", "reasoning")
+FAST = "fast"  # the speed a ``fast`` table prices (Anthropic's ``usage.speed``)
+STANDARD = "standard"
+MAX_SPEED_CHARS = 32
 # The optional per-tier rates a price table may give, beside the input and output rates.
 RATE_KEYS = (
     "cache_write_5m_per_mtok_micro",
@@ -67,11 +78,11 @@ class Rates(Struct, frozen=True):
     reasoning: int | None  # None: reasoning is billed as output
 
 
-class LongContext(Struct, frozen=True, kw_only=True):
-    """The rates above ``above_input_tokens`` input tokens; left-out rates fall back
-    within this tier (the module rules), never to the base tier."""
+class RateTable(Struct, frozen=True, kw_only=True):
+    """A table of rates that replaces the base table's (:class:`LongContext`,
+    :class:`FastRates`); left-out rates fall back within it (the module rules), never
+    to the base table."""
 
-    above_input_tokens: int
     input_per_mtok_micro: int
     output_per_mtok_micro: int
     cache_write_5m_per_mtok_micro: int | None = None
@@ -81,6 +92,16 @@ class LongContext(Struct, frozen=True, kw_only=True):
 
     def rates(self) -> Rates:
         return _resolve(self.input_per_mtok_micro, self.output_per_mtok_micro, self)
+
+
+class LongContext(RateTable, frozen=True, kw_only=True):
+    """The rates above ``above_input_tokens`` input tokens."""
+
+    above_input_tokens: int
+
+
+class FastRates(RateTable, frozen=True, kw_only=True):
+    """The rates of a call made in fast mode (``[models.pricing.fast]``)."""
 
 
 class Pricing(Struct, frozen=True):
@@ -100,13 +121,17 @@ class Pricing(Struct, frozen=True):
     reasoning_per_mtok_micro: int | None = None
     long_context: LongContext | None = None
     source_version: str | None = None
+    fast: FastRates | None = None
 
     @property
     def vouched(self) -> bool:
         return self.status == "verified"
 
-    def rates(self, input_tokens: int = 0) -> Rates:
-        """The rates that apply to a call with ``input_tokens`` input tokens."""
+    def rates(self, input_tokens: int = 0, *, fast: bool = False) -> Rates:
+        """The rates that apply to a call with ``input_tokens`` input tokens, made in
+        fast mode when ``fast`` (the base rates when the entry has no fast table)."""
+        if fast and self.fast is not None:
+            return self.fast.rates()
         lc = self.long_context
         if lc is not None and input_tokens > lc.above_input_tokens:
             return lc.rates()
@@ -131,14 +156,17 @@ class TierCost(Struct, frozen=True):
     micro_cents: int
 
 
-def tier_costs(p: Pricing, input_tokens: int, output_tokens: int, parts: Parts) -> list[TierCost]:
-    """The cost of a token-priced call, tier by tier (the module rules).
+def tier_costs(
+    p: Pricing, input_tokens: int, output_tokens: int, parts: Parts, *, fast: bool = False
+) -> list[TierCost]:
+    """The cost of a token-priced call, tier by tier (the module rules), at the fast
+    table's rates when ``fast`` and the entry has one.
 
     Input and output always appear; any other tier only when it has tokens. A part
     larger than the count it is a part of is an :class:`InputError`.
     """
     _check_parts(input_tokens, output_tokens, parts)
-    r = p.rates(input_tokens)
+    r = p.rates(input_tokens, fast=fast)
     write_5m = parts.cache_write - parts.cache_write_1h
     uncached = input_tokens - parts.cache_read - parts.cache_write
     split_reasoning = r.reasoning is not None and parts.reasoning > 0
@@ -158,7 +186,21 @@ def tier_costs(p: Pricing, input_tokens: int, output_tokens: int, parts: Parts) 
     ]
 
 
-def _resolve(input_rate: int, output_rate: int, t: Pricing | LongContext) -> Rates:
+def recorded_speed(speed: str | None) -> str | None:
+    """The speed a cost event records for a call reported at ``speed``: None for the
+    standard speed (or none reported), else the speed itself. A speed that is not a
+    short printable word is an :class:`InputError`."""
+    if speed is None or speed == STANDARD:
+        return None
+    if not speed or len(speed) > MAX_SPEED_CHARS or not speed.isprintable():
+        raise InputError(
+            f"speed must be a word of at most {MAX_SPEED_CHARS} characters "
+            f"(standard or {FAST}), found {speed!r:.40}"
+        )
+    return speed
+
+
+def _resolve(input_rate: int, output_rate: int, t: Pricing | RateTable) -> Rates:
     write_5m = _or(t.cache_write_5m_per_mtok_micro, input_rate)
     return Rates(
         input=input_rate,

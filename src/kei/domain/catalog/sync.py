@@ -15,6 +15,11 @@ the shipped catalog and the user's. Rules:
 - A tiered rate (all tokens at another rate once the input is above a threshold,
   the database's and kei's rule) becomes kei's ``long_context`` table. kei holds one
   threshold, so tiers at several thresholds, or several tiers, skip the model.
+- A fast-mode price (the database's price variant ``when={"speed": "fast"}``, its
+  rates laid over the standard ones as the database lays them) becomes kei's ``fast``
+  table. kei's fast table has no tiers: a tiered or fractional fast rate leaves the
+  table out and lists ``speed=fast`` as ignored (fast calls then cost standard rates,
+  marked ``speed_unpriced``).
 - The entry is ``verified`` with ``source_url`` the database's and ``source_version``
   its package version, so a cost priced by it names where the price came from.
 - The database's exact names for a model (``gpt-4o-2024-08-06`` for gpt-4o) become
@@ -53,6 +58,8 @@ KEI_KEYS = {
     "cache_read_mtok": "cache_read_per_mtok_micro",
 }
 _MICRO_CENTS_PER_USD = Decimal(100_000_000)
+_SUBTABLES = ("long_context", "fast")
+FAST_IGNORED = "speed=fast"  # listed as ignored when kei cannot hold the fast rates
 
 
 class Tiered(Struct, frozen=True):
@@ -85,6 +92,7 @@ class SourcePrice(Struct, frozen=True):
     dated_snapshots: bool = False
     aliases: tuple[str, ...] = ()
     added: SourceModel | None = None  # set for a model the catalog lacks
+    fast: Mapping[str, Decimal | Tiered] | None = None  # the rates in fast mode, if priced
 
 
 class SyncedEntry(Struct, frozen=True):
@@ -125,8 +133,28 @@ def pricing_table(price: SourcePrice, version: str) -> SyncedEntry:
     table.update(status="verified", source_url=SOURCE_URL, source_version=version)
     if thresholds:
         table["long_context"] = {"above_input_tokens": thresholds.pop(), **long}
+    fast = _fast_table(price.fast)
+    if fast:
+        table["fast"] = fast
+    elif price.fast is not None:
+        ignored = (*ignored, FAST_IGNORED)
     return SyncedEntry(price.model_id, price.source_id, table, ignored=ignored,
                        fields=_fields(price), added=price.added is not None)  # fmt: skip
+
+
+def _fast_table(rates: Mapping[str, Decimal | Tiered] | None) -> dict[str, object]:
+    """kei's ``fast`` table of the database's fast-mode rates; {} when there is none or
+    kei cannot hold it (a tiered or fractional rate, or no input or output rate)."""
+    if rates is None or "input_mtok" not in rates or "output_mtok" not in rates:
+        return {}
+    table: dict[str, object] = {}
+    for key in (k for k in KEI_KEYS if k in rates):
+        value = rates[key]
+        micro = None if isinstance(value, Tiered) else _micro(value)
+        if micro is None:
+            return {}
+        table[KEI_KEYS[key]] = micro
+    return table
 
 
 def _fields(price: SourcePrice) -> dict[str, object]:
@@ -158,11 +186,12 @@ def render(entries: Iterable[SyncedEntry], version: str) -> str:
         lines += ["", "[[models]]", f"id = {_text(e.model_id)}"]
         lines += [f"{k} = {_value(v)}" for k, v in e.fields.items()]
         lines += ["", "[models.pricing]"]
-        long = e.pricing.get("long_context")
-        lines += [f"{k} = {_value(v)}" for k, v in e.pricing.items() if k != "long_context"]
-        if isinstance(long, dict):
-            lines += ["", "[models.pricing.long_context]"]
-            lines += [f"{k} = {_value(v)}" for k, v in long.items()]
+        lines += [f"{k} = {_value(v)}" for k, v in e.pricing.items() if k not in _SUBTABLES]
+        for name in _SUBTABLES:
+            sub = e.pricing.get(name)
+            if isinstance(sub, dict):
+                lines += ["", f"[models.pricing.{name}]"]
+                lines += [f"{k} = {_value(v)}" for k, v in sub.items()]
     return "\n".join(lines) + "\n"
 
 

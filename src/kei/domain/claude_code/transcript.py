@@ -17,8 +17,12 @@ What counts, and what does not (ccusage's ``data-loader.ts`` rules, unless marke
 - Lines without ``message.usage`` (user lines, summaries, snapshots) are not billed, nor
   is Claude Code's placeholder model ``<synthetic>``. *kei*: nor a usage of all zeros
   (ccusage counts it at $0: the totals agree).
+- ``usage.speed`` (``"fast"`` in fast mode; ccusage multiplies the cost by its table's
+  fast factor) is kept on :class:`Billed`'s usage: *kei* prices the message at its
+  entry's fast rates (``kei.app.cost_writes``).
 - *kei*, hostile input: a line that is not a JSON object, or whose usage has a field of
-  the wrong type, a negative or implausible count, or no valid ``timestamp``, is
+  the wrong type, a negative or implausible count, a ``speed`` that is not a short
+  word, or no valid ``timestamp``, is
   :class:`Malformed` (the retro parser's ``Skipped``: a line number and a reason):
   reported, never fatal. The line length and
   file size bounds are the reader's (``kei.limits``).
@@ -41,6 +45,7 @@ from typing import Final
 import msgspec
 from msgspec import Struct
 
+from kei.domain.catalog.pricing import MAX_SPEED_CHARS
 from kei.domain.catalog.usage import anthropic_counts
 from kei.domain.claude_code.subagents import (
     Link,
@@ -78,6 +83,7 @@ class AnthropicUsage(Struct, frozen=True):
     cache_read_input_tokens: int = 0
     cache_creation: CacheCreation | None = None
     service_tier: str | None = None
+    speed: str | None = None  # "fast" in fast mode (priced at the entry's fast rates)
 
     @property
     def counts(self) -> tuple[int | None, ...]:
@@ -208,6 +214,8 @@ def _billed(
         return Malformed(line_no, "a token count is negative or implausibly large")
     if not any(counts[:4]):
         return None
+    if usage.speed is not None and not _is_speed(usage.speed):
+        return Malformed(line_no, "usage.speed is not a speed")
     at_us = rfc3339_us(line.timestamp) if line.timestamp is not None else None
     if at_us is None or at_us < 0:
         return Malformed(line_no, "billed message without a valid timestamp")
@@ -224,6 +232,11 @@ def _billed(
         at_us=at_us, usage=usage, sidechain=bool(line.isSidechain),
         agent=_id(line.agentId) or agent, cwd=_path(line.cwd),
     )  # fmt: skip
+
+
+def _is_speed(value: str) -> bool:
+    """A speed ``recorded_speed`` takes: a short printable word."""
+    return _id(value) is not None and len(value) <= MAX_SPEED_CHARS
 
 
 def _key(line: _Line, message: _Message) -> str | None:

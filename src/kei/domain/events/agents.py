@@ -61,6 +61,12 @@ class CostRecorded(Payload, frozen=True, kw_only=True):
     call the catalog had no price for: ``micro_cents`` is then 0 and means "unknown",
     and a report counts the call as unpriced, never as $0. Its default, False, is
     what every event written before the field existed means.
+
+    ``speed`` (schema 5) is the speed the call ran at when not the standard one
+    (Anthropic's ``usage.speed``, ``"fast"``); None means standard or not reported.
+    ``speed_unpriced`` marks a call made at a speed its price entry has no rates for:
+    ``micro_cents`` is then the price at standard rates, less than what was billed,
+    and a report says so. Both default to what events written before them mean.
     """
 
     agent_id: str
@@ -74,6 +80,8 @@ class CostRecorded(Payload, frozen=True, kw_only=True):
     unpriced: bool = False
     session: str | None = None  # the Claude Code session it was billed in (schema 4)
     cwd: str | None = None  # the session's working directory, its project (schema 4)
+    speed: str | None = None  # schema 5
+    speed_unpriced: bool = False  # schema 5
 
 
 class OutcomeRecorded(Payload, frozen=True, kw_only=True):
@@ -98,8 +106,8 @@ class CostAmended(Payload, frozen=True, kw_only=True):
     covers and which no store, restore or import renumbers (a position is
     assigned by the store and is not signed). It may name a ``cost.recorded`` or
     an earlier ``cost.amended``; the amount here replaces that event's amount.
-    ``usage``, the price entry and ``unpriced`` mean what they mean in
-    :class:`CostRecorded`.
+    ``usage``, the price entry, ``unpriced``, ``speed`` and ``speed_unpriced`` (schema
+    4) mean what they mean in :class:`CostRecorded`.
     """
 
     agent_id: str
@@ -114,6 +122,8 @@ class CostAmended(Payload, frozen=True, kw_only=True):
     reason: str | None = None
     origin: Origin | None = None
     unpriced: bool = False
+    speed: str | None = None  # schema 4
+    speed_unpriced: bool = False  # schema 4
 
 
 class SkillInvoked(Payload, frozen=True, kw_only=True):

@@ -15,6 +15,7 @@ from typing import Final
 
 _ORIGIN: Final = ("origin",)
 _TIERS: Final = ("usage.cache_write_1h_tokens", "unpriced")
+_SPEED: Final = ("speed", "speed_unpriced")
 
 ADDED: Final[dict[tuple[str, int], tuple[str, ...]]] = {
     **{
@@ -32,7 +33,9 @@ ADDED: Final[dict[tuple[str, int], tuple[str, ...]]] = {
     },
     ("cost.recorded", 3): _TIERS,
     ("cost.recorded", 4): ("session", "cwd"),
+    ("cost.recorded", 5): _SPEED,
     ("cost.amended", 3): _TIERS,
+    ("cost.amended", 4): _SPEED,
     ("llm.call.completed", 2): ("usage.cache_write_1h_tokens",),
     ("route.decided", 2): ("budget_micro_cents", "budget_scope"),
 }

@@ -77,15 +77,9 @@ def cost_fields(
     """A cost event's provider, model, usage and amount: ``given`` micro-cents, else the
     catalog's price of ``usage`` and the entry that priced it, else unpriced (as
     ``kei demo`` records its costs too)."""
-    return _fields(_charge(catalog, provider, model, usage, given), provider, model, usage)
-
-
-def _charge(
-    catalog: Catalog, provider: str, model: str, usage: TokenUsage, given: int | None
-) -> Charge:
     from kei.app.cost_writes import price_request
 
-    return price_request(catalog, provider, model, usage, given)
+    return _fields(price_request(catalog, provider, model, usage, given), provider, model, usage)
 
 
 def _fields(charge: Charge, provider: str, model: str, usage: TokenUsage) -> dict[str, Any]:
@@ -93,14 +87,20 @@ def _fields(charge: Charge, provider: str, model: str, usage: TokenUsage) -> dic
 
 
 def _priced(
-    settings: Settings, provider: str, model: str, usage: TokenUsage, given: int | None
+    settings: Settings,
+    provider: str,
+    model: str,
+    usage: TokenUsage,
+    given: int | None,
+    speed: str | None = None,
 ) -> dict[str, Any]:
-    """:func:`cost_fields`, the catalog read only when the amount was not given; an
-    unpriced call's note goes to stderr."""
+    """:func:`cost_fields`, the catalog read only when the amount was not given; the
+    note of an unpriced call, or of one priced at standard rates, goes to stderr."""
     from kei.adapters.files.catalog import load_catalog
+    from kei.app.cost_writes import price_request
 
     catalog = Catalog(()) if given is not None else load_catalog(settings.home)
-    charge = _charge(catalog, provider, model, usage, given)
+    charge = price_request(catalog, provider, model, usage, given, speed)
     if charge.note is not None:
         stderr().print(f"kei: {charge.note}", markup=False)
     return _fields(charge, provider, model, usage)
@@ -122,6 +122,8 @@ def _done(
                 "event": name,
                 "micro_cents": None if unpriced else micro,
                 "unpriced": unpriced,
+                "speed": request.speed,
+                "speed_unpriced": request.speed_unpriced,
                 "total_micro_cents": total,
                 "budget_crossings": [c.to_dict() for c in checked.crossings],
             }
@@ -153,15 +155,16 @@ def record(
     the cache reads and writes included (Anthropic reports its input_tokens apart from
     them: add them up); --tokens-out counts every output token, reasoning included.
     Each tier (input, cache write 5 min / 1 h, cache read, output, reasoning, long
-    context) is priced at its own rate. A model the catalog does not price is recorded
-    as unpriced, with a note.
+    context) is priced at its own rate; --speed fast at the entry's fast-mode rates. A
+    model the catalog does not price is recorded as unpriced, with a note; a fast call
+    on an entry without fast rates at standard rates, marked speed_unpriced, with a note.
     """
     from kei.adapters.cli.budget_lines import after_costs
     from kei.app.cost_writes import record_cost, stream_total
 
     with answering(ctx) as g:
         settings = g.settings()
-        fields = _priced(settings, provider, model, charge.usage(), charge.amount())
+        fields = _priced(settings, provider, model, charge.usage(), charge.amount(), charge.speed)
         request = CostRecorded(agent_id=agent_id, **fields)
         with open_ledger(settings, with_key=True) as ledger:  # no read model: a hook's path
             event = record_cost(ledger, request)
@@ -210,7 +213,9 @@ def amend(
                 usage = charge.usage()
             elif amount is None:
                 raise InputError("give the new amount (--micro-cents or --cents) or tokens")
-            fields = _priced(settings, provider or old.provider, model or old.model, usage, amount)
+            speed = old.speed if charge.speed is None else charge.speed
+            fields = _priced(settings, provider or old.provider, model or old.model, usage,
+                             amount, speed)  # fmt: skip
             request = CostAmended(
                 agent_id=old.agent_id,
                 supersedes_stream=stream,

@@ -126,6 +126,9 @@ def claude_summary(report: ClaudeImportReport, *, limit: int | None) -> str:
     if report.unpriced:
         counts = ", ".join(f"{m} {n}" for m, n in report.unpriced.items())
         lines.append(f"recorded unpriced, no catalog price: {counts} (see kei models)")
+    if report.speed_unpriced:
+        counts = ", ".join(f"{m} {n}" for m, n in report.speed_unpriced.items())
+        lines.append(f"fast mode at standard rates, no fast price: {counts} (see kei models)")
     lines.append(f"malformed lines: {report.malformed}")
     shown = report.bad_lines if limit is None else report.bad_lines[:limit]
     lines += [f"  {b.file}:{b.line}\t{b.why}" for b in shown]

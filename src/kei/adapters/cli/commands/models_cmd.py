@@ -27,6 +27,7 @@ from kei.adapters.cli.options import (
     JsonLines,
     JsonObject,
     ModelStatus,
+    SpeedOpt,
     number,
 )
 from kei.adapters.cli.output import json_line, warn
@@ -136,26 +137,33 @@ def price(
     cache_write: _Write = 0,
     cache_write_1h: _Write1h = 0,
     reasoning: _Reasoning = 0,
+    speed: SpeedOpt = None,
     as_json: JsonObject = False,
 ) -> None:
     """Price a call from the catalog, tier by tier: input, cache writes (5 min, 1 h),
     cache reads, output and reasoning, at the long-context rates above the entry's
-    threshold. Each tier is floored to whole µ¢; the price is their sum."""
+    threshold, or with --speed fast at its fast-mode rates. Each tier is floored to
+    whole µ¢; the price is their sum."""
     usage = TokenUsage(input_tokens=input_tokens, output_tokens=output_tokens,
                        cache_read_tokens=cache_read, cache_write_tokens=cache_write,
                        cache_write_1h_tokens=cache_write_1h, reasoning_tokens=reasoning)  # fmt: skip
     with _catalog(ctx) as catalog:
-        q = catalog.quote(model_id, usage)
+        q = catalog.quote(model_id, usage, speed)
         m = q.model
         if as_json:
             json_line({"model_id": m.id, "input_tokens": q.input_tokens,
                        "output_tokens": q.output_tokens, "micro_cents": q.micro_cents,
                        "pricing_status": m.pricing.status, "long_context": q.long_context,
+                       "fast": q.fast, "speed_unpriced": q.speed_unpriced,
                        "tiers": [_tier_json(t) for t in q.tiers], **_price_json(m)})  # fmt: skip
             return
         _say(f"{m.id}: {q.micro_cents} µ¢ = {format_cents_exact(q.micro_cents)} cents "
              f"(~{format_usd(q.micro_cents)}) for {_amount(m, q.input_tokens, q.output_tokens)}"
              f"; price {price_mark(m)}")  # fmt: skip
+        if q.fast:
+            _say("  fast-mode rates")
+        elif q.speed_unpriced:
+            _say(f"  no {speed} price for {m.id}: standard rates (a lower bound)")
         if m.pricing.unit == "token":
             if q.long_context and m.pricing.long_context is not None:
                 _say(f"  long-context rates: input above "
