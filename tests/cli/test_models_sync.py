@@ -79,3 +79,13 @@ def test_sync_adds_the_databases_models_and_their_exact_names(tmp_path: Path) ->
     assert catalog.get("gpt-4o-2024-11-20").id == "gpt-4o-2024-11-20"  # the user's, kept
     assert catalog.get("opus").id == "claude-opus-4-7"  # kei's aliases survive the sync
     assert catalog.router == load_catalog(None).router  # the router's ladder is untouched
+
+
+def test_sync_keeps_the_shipped_fast_table_where_the_database_has_none(tmp_path: Path) -> None:
+    """genai-prices prices no fast mode for Opus 4.7; the shipped fast rates survive."""
+    pytest.importorskip("genai_prices")
+    home = tmp_path / "home"
+    assert run(home, "sync")[0] == 0
+    synced, shipped = load_catalog(home).get("opus"), load_catalog(None).get("opus")
+    assert synced.pricing.source_version is not None
+    assert synced.pricing.fast is not None and synced.pricing.fast == shipped.pricing.fast

@@ -27,6 +27,7 @@ from msgspec import Struct
 from kei.adapters.files.catalog import PRICES_FILE
 from kei.adapters.files.safe_output import Protected, write_bytes
 from kei.domain.catalog.catalog import Catalog, Model
+from kei.domain.catalog.entries import pricing_dict
 from kei.domain.catalog.sync import (
     SourceModel,
     SourcePrice,
@@ -82,8 +83,10 @@ def sync_prices(
         more = _free_names(found, taken)
         aliases = (*model.aliases, *more) if more else ()
         rates = _rates(found.get_prices(now))
+        kept = pricing_dict(model.pricing).get("fast")
         price = SourcePrice(model.id, found.id, rates, _dated(provider, found), aliases,
-                            fast=_fast(found, now))  # fmt: skip
+                            fast=_fast(found, now),
+                            kept_fast=kept if isinstance(kept, dict) else None)  # fmt: skip
         entries.append(pricing_table(price, version))
     entries += _additions(providers, matched, taken, version, now)
     path = None

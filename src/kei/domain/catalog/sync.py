@@ -15,6 +15,8 @@ the shipped catalog and the user's. Rules:
 - A tiered rate (all tokens at another rate once the input is above a threshold,
   the database's and kei's rule) becomes kei's ``long_context`` table. kei holds one
   threshold, so tiers at several thresholds, or several tiers, skip the model.
+- Where the database prices no fast mode for a model, the catalog's own fast table
+  (the shipped Opus 4.7 one, from Anthropic's fast-mode page) is kept, not dropped.
 - A fast-mode price (the database's price variant ``when={"speed": "fast"}``, its
   rates laid over the standard ones as the database lays them) becomes kei's ``fast``
   table. kei's fast table has no tiers: a tiered or fractional fast rate leaves the
@@ -93,6 +95,8 @@ class SourcePrice(Struct, frozen=True):
     aliases: tuple[str, ...] = ()
     added: SourceModel | None = None  # set for a model the catalog lacks
     fast: Mapping[str, Decimal | Tiered] | None = None  # the rates in fast mode, if priced
+    # the catalog's own fast table, kept when the database prices no fast mode
+    kept_fast: Mapping[str, object] | None = None
 
 
 class SyncedEntry(Struct, frozen=True):
@@ -138,6 +142,8 @@ def pricing_table(price: SourcePrice, version: str) -> SyncedEntry:
         table["fast"] = fast
     elif price.fast is not None:
         ignored = (*ignored, FAST_IGNORED)
+    elif price.kept_fast:
+        table["fast"] = dict(price.kept_fast)
     return SyncedEntry(price.model_id, price.source_id, table, ignored=ignored,
                        fields=_fields(price), added=price.added is not None)  # fmt: skip
 
