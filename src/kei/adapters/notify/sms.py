@@ -86,6 +86,18 @@ class SmsChannel(HttpChannel):
         self._numbers = (from_number, to_number)
         self._status_callback = status_callback
 
+    @property
+    def status_callback(self) -> str | None:
+        """The public URL Twilio posts this channel's status callbacks to (and signs)."""
+        return self._status_callback
+
+    def check_callback(self, params: Params, signature: str) -> bool:
+        """Is ``signature`` Twilio's for a callback with ``params`` to :attr:`status_callback`?
+        Checked against the configured URL, never one a request names: the request's Host
+        and path are the sender's to choose."""
+        url = self._status_callback
+        return url is not None and check_twilio_signature(url, params, signature, self._auth[1])
+
     def request(self, notification: Notification) -> Request:
         form = sms_form(notification, *self._numbers, self._status_callback)
         return Request(

@@ -20,10 +20,10 @@ from msgspec import Struct
 from kei.app.notify.appends import append_guarded, append_requests
 from kei.app.notify.config import NotifyConfig
 from kei.app.notify.notifier import Notifier, now_us
+from kei.app.notify.receipts import receipt_payload, record_receipt_once
 from kei.app.readmodels import ReadModels, ReadModelService
 from kei.domain.events.notify import (
     Cause,
-    NotifyReceipt,
     NotifyRequested,
     NotifyRequeued,
     notify_stream,
@@ -39,6 +39,7 @@ from kei.projections.notify_outbox import NotifyOutbox
 if TYPE_CHECKING:
     import threading
 
+    from kei.adapters.notify.callbacks import Recorded
     from kei.adapters.notify.channel import Channel
     from kei.app.ledger.ledger import Ledger
     from kei.domain.log.recorded import RecordedEvent
@@ -148,11 +149,19 @@ class NotifyService(ReadModelService):
     ) -> RecordedEvent:
         """Append a provider's later word (a checked Twilio status callback)."""
         nid = self.resolve(ref)
-        payload = NotifyReceipt(
-            notification_id=nid, receipt=clip_id(receipt) or "?",
-            provider_status=clip_id(status) or "?", provider_code=clip_id(code),
-        )  # fmt: skip
+        payload = receipt_payload(nid, receipt, status, code)
         return append_guarded(self.ledger, notify_stream(nid), [payload], None)[0]
+
+    def record_callback(self, channel: str, sid: str, status: str, code: str | None) -> Recorded:
+        """A checked status callback about the message ``sid`` sent on ``channel``:
+        ``recorded`` (``notify.receipt`` appended), ``repeated`` (that receipt is in the
+        stream already: nothing appended) or ``unknown`` (nothing on ``channel`` was
+        delivered as ``sid``: nothing appended)."""
+        self.models.catch_up([self.outbox.name])
+        t = self.outbox.table
+        query = t.select().where(t.c.channel == channel, t.c.receipt == sid).limit(2)
+        found = [str(r["id"]) for r in self.models.rows(query)]
+        return record_receipt_once(self.ledger, found, sid, status, code)
 
     # -- reads -------------------------------------------------------------------------
 

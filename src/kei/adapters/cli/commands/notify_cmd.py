@@ -1,10 +1,10 @@
-"""``kei notify channels|rules|test|send|list|show|retry|run``: notifications as events.
+"""``kei notify channels|rules|test|send|list|show|retry|run|receive``: notifications as events.
 
 Thin: the channels come from the channel adapters' loader (``kei.app.notify.config.
 channels_from``, which reads ``$KEI_HOME/notify.toml`` and the environment: this is the
 only module that hands it the environment), the rules and delivery policies from the
 same file, and ``kei.app.notify`` does the rest. Data on stdout, confirmations and
-warnings on stderr. ``run`` turns SIGTERM and SIGINT into a clean stop.
+warnings on stderr. ``run`` and ``receive`` turn SIGTERM and SIGINT into a clean stop.
 """
 
 from __future__ import annotations
@@ -223,6 +223,52 @@ def run(ctx: typer.Context, *, how: RunHow, as_json: JsonObject = False) -> None
             json_line({f: getattr(report, f) for f in report.__struct_fields__})
         stderr().print(f"kei: notify run: {report.requested} requested, {report.sent} sent, "
                        f"{report.errors} errors")  # fmt: skip
+
+
+@notify_app.command("receive")
+def receive(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, number("--port", least=0, most=65535, help="Port (0: any free one).")
+    ] = 8787,
+    channel: Annotated[
+        str | None, typer.Option("--channel", metavar="NAME", help="Only this sms channel.")
+    ] = None,
+) -> None:
+    """Receive Twilio status callbacks at POST /twilio/CHANNEL until SIGTERM or SIGINT:
+    each one whose signature checks appends a notify.receipt (once)."""
+    from kei.adapters.notify.callbacks import Callback, Recorded, sms_receivers
+    from kei.adapters.notify.receiver import CallbackServer
+    from kei.errors import InputError
+
+    stop = threading.Event()
+    with answering(ctx) as g, _loud(g.verbose), _stopping(stop):
+        with _service(g.settings(), write=True) as service:
+            receivers = sms_receivers(service.channels, channel)
+            if not receivers:
+                which = f"channel {channel!r} is not" if channel else "no channel is"
+                raise InputError(f"{which} an sms channel with a status_callback URL",
+                                 hint="see docs/notify.md, Twilio status callbacks")  # fmt: skip
+
+            def record(c: Callback) -> Recorded:
+                return service.record_callback(c.channel, c.sid, c.status, c.code)
+
+            try:
+                server = CallbackServer((host, port), receivers, record)
+            except OSError as error:
+                raise InputError(f"cannot listen on {host}:{port}: {error.strerror}",
+                                 hint="pass a free --port") from None  # fmt: skip
+            with server:
+                serving = threading.Thread(target=server.serve_forever, daemon=True)
+                serving.start()
+                for name in sorted(receivers):
+                    stderr().print(f"kei: notify receive: {server.url}/twilio/{name}")
+                while not stop.wait(0.5):
+                    pass
+                server.shutdown()
+                serving.join()
+        stderr().print("kei: notify receive: stopped")
 
 
 # -- helpers -----------------------------------------------------------------------------
