@@ -34,6 +34,7 @@ NO_JSON = {
     ("leaks", "substitute"), ("witness", "init"), ("witness", "vkey"), ("witness", "cosign"),
     ("hook", "claude-code"),  # a hook prints nothing, by contract
     ("mcp", "serve"),  # stdout speaks MCP
+    ("notify", "receive"),  # an HTTP server: it says where it listens on stderr
 }  # fmt: skip
 CHOICES = {"--by", "--outcome", "--policy", "--format", "--status", "--scope", "--severity",
            "--fail-on", "--category"}  # fmt: skip

@@ -67,7 +67,7 @@ NEVER_FAILS = {"hook claude-code"}
 # Commands that record their own failure (a failed model call is an event, then exit 1-3).
 RECORDS_FAILURES = {"llm chat"}
 # Commands that read neither KEI_HOME nor the global options (a throwaway folder, probes).
-HOMELESS = {"demo", "machine probe", "llm backends", "models providers"}
+HOMELESS = {"demo", "machine probe", "llm backends", "models providers", "migrate create"}
 # Commands whose only use of KEI_HOME is a default path an option replaces: a witness
 # keeps its key at KEI_HOME/keys/witness.key unless --key names one. Given it, the
 # command reads no settings, so the global --db and --key are not its to refuse.

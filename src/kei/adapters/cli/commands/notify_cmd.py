@@ -84,12 +84,13 @@ def channels(ctx: typer.Context, as_json: JsonLines = False) -> None:
 def rules(ctx: typer.Context, example: ExampleOpt = False, as_json: JsonLines = False) -> None:
     """The rules of notify.toml, checked (one line each), or the shipped example."""
     with answering(ctx) as g:
+        settings = g.settings()  # a broken KEI_HOME is refused here too, as everywhere
         if example:
             from importlib import resources
 
             sys.stdout.write(resources.files("kei").joinpath("data", EXAMPLE).read_text())
             return
-        _, config = _config(g.settings())
+        _, config = _config(settings)
         for r in config.rules:
             on = r.check or ",".join(r.on)
             row = {"id": r.id, "on": on, "channel": r.channel, "severity": r.severity,
@@ -228,7 +229,9 @@ def run(ctx: typer.Context, *, how: RunHow, as_json: JsonObject = False) -> None
 @notify_app.command("receive")
 def receive(
     ctx: typer.Context,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", metavar="ADDRESS", help="Address to listen on.")
+    ] = "127.0.0.1",
     port: Annotated[
         int, number("--port", least=0, most=65535, help="Port (0: any free one).")
     ] = 8787,
