@@ -32,6 +32,7 @@ codes for a few classes). Families are grouped by who is at fault::
     │       ├── TransitionError      the move is not in the transition table
     │       └── AlreadyAmendedError  the cost event was already superseded
     ├── MigrationError               kei migrate: SQL failed, a partial run waits, drift refused
+    ├── NetError                     a tunnel backend could not be asked or did not answer
     ├── VerificationError            the data: a stored event failed a check (has position)
     │   └── BundleError              a bundle is refused (also an InputError: the caller gave it)
     └── LlmError                     a local LLM backend could not answer
@@ -214,6 +215,11 @@ class MigrationError(KeiError):
     """``kei migrate`` will not go on as the files and the database stand: a migration's
     SQL failed, a partial run waits to be resolved, an applied file or tracker row was
     edited, or a pending version is older than one applied. The log says what happened."""
+
+
+class NetError(KeiError):
+    """A tunnel backend (``wg``, strongSwan's VICI socket, OpenVPN's management socket)
+    could not be reached, timed out, or answered something kei cannot read."""
 
 
 class VerificationError(KeiError):

@@ -1,0 +1,50 @@
+"""The one seam every tunnel backend implements (upstream's ``NetworkMode`` trait).
+
+Unlike upstream, a mode is built from its settings and uses them: ``configure`` brings up
+exactly the tunnel the settings describe, and ``config_sha256`` is what the log signs in
+place of the settings themselves (which may name key files). Keys are read from files at
+``configure`` time and never leave the adapter.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from kei.domain.net.values import ActionResult, ObservedPeer
+
+__all__ = ["NetworkMode"]
+
+
+class NetworkMode(Protocol):
+    """A tunnel kei can bring up, take down and observe."""
+
+    @property
+    def mode_name(self) -> str:
+        """``wireguard``, ``ipsec`` or ``openvpn``: the first part of the stream name."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """The tunnel's name in kei's settings (``net/<mode>/<name>``)."""
+        ...
+
+    @property
+    def is_public(self) -> bool:
+        """Whether the tunnel accepts peers from the open network."""
+        ...
+
+    def config_sha256(self) -> str:
+        """Hex SHA-256 of the effective configuration, secrets replaced by their digests."""
+        ...
+
+    def configure(self) -> ActionResult:
+        """Bring the tunnel up as configured; failures are results, not exceptions."""
+        ...
+
+    def teardown(self) -> ActionResult:
+        """Take the tunnel down; tearing down a tunnel that is down is ``ok``."""
+        ...
+
+    def peers(self) -> list[ObservedPeer]:
+        """The peers the backend reports now; raises ``NetError`` if it cannot say."""
+        ...
