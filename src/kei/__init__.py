@@ -74,9 +74,9 @@ if TYPE_CHECKING:
         TraceRejected,
         WeightsCalibrated,
     )
+    from kei.domain.log.findings import Finding, FindingKind
     from kei.domain.log.keys import SigningKey
     from kei.domain.log.recorded import RecordedEvent
-    from kei.domain.log.verify import Finding, FindingKind
     from kei.errors import (
         ConcurrencyError,
         ContentionError,
@@ -89,9 +89,11 @@ if TYPE_CHECKING:
         VerificationError,
     )
 
-# Where each public name lives. Importing ``kei`` loads none of them: the CLI imports
-# this package on every run, and a command that never opens a store should not pay
-# for the store's libraries.
+# Where each public name lives; every name in ``__all__`` not listed here is an event
+# type or shared payload value from ``kei.domain.events``. Importing ``kei`` loads none of
+# them: the CLI imports this package on every run, and a command that never opens a store
+# should not pay for the store's libraries.
+_EVENTS = "kei.domain.events"
 _HOMES = {
     "kei.adapters.files.keyfile": ("load_key", "write_key"),
     "kei.app.agents": ("AgentService",),
@@ -99,58 +101,9 @@ _HOMES = {
     "kei.app.ledger.ledger": ("Ledger", "NewEvent"),
     "kei.app.ledger.retrying": ("RetryPolicy",),
     "kei.app.ledger.verification": ("VerifyReport", "verify_store"),
-    "kei.domain.events": (
-        "AgentCompleted",
-        "AgentFailed",
-        "AgentForked",
-        "AgentMerged",
-        "BackendRouteDecided",
-        "BudgetCleared",
-        "BudgetSet",
-        "CostAmended",
-        "CostRecorded",
-        "DnaClaimed",
-        "KeyAdded",
-        "KeyRevoked",
-        "LeakNoted",
-        "LedgerGenesis",
-        "LlmCallCompleted",
-        "MemoryCompacted",
-        "MemoryForgotten",
-        "MemoryWritten",
-        "MigrationStarted",
-        "MigrationApplied",
-        "MigrationReverted",
-        "MigrationFailed",
-        "MigrationResolved",
-        "ProjectionRebuilt",
-        "StoreMigrated",
-        "MigrationDrift",
-        "NotifyAbandoned",
-        "NotifyAttempted",
-        "NotifyDelivered",
-        "NotifyFailed",
-        "NotifyReceipt",
-        "NotifyRequested",
-        "NotifyRequeued",
-        "NotifySuppressed",
-        "Origin",
-        "OutcomeRecorded",
-        "Payload",
-        "RouteDecided",
-        "RouteEscalated",
-        "RouteOutcome",
-        "SkillInvoked",
-        "ThresholdCrossed",
-        "TokenUsage",
-        "ToolCalled",
-        "TraceRecorded",
-        "TraceRejected",
-        "WeightsCalibrated",
-    ),
     "kei.domain.log.keys": ("SigningKey",),
     "kei.domain.log.recorded": ("RecordedEvent",),
-    "kei.domain.log.verify": ("Finding", "FindingKind"),
+    "kei.domain.log.findings": ("Finding", "FindingKind"),
     "kei.errors": (
         "ConcurrencyError",
         "ContentionError",
@@ -167,7 +120,7 @@ _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 
 def __getattr__(name: str) -> Any:
-    module = _HOME_OF.get(name)
+    module = _HOME_OF.get(name) or (_EVENTS if name in __all__ else None)
     if module is None:
         raise AttributeError(f"module 'kei' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)

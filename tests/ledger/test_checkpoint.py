@@ -39,10 +39,10 @@ from kei.domain.log.checkpoint import (
     signed_by,
 )
 from kei.domain.log.envelope import open_state, seal
+from kei.domain.log.findings import FindingKind
 from kei.domain.log.identity import genesis_line
 from kei.domain.log.keys import SigningKey
 from kei.domain.log.merkle import LeafList, leaf_hash, root
-from kei.domain.log.verify import FindingKind
 from kei.errors import CheckpointFormatError
 from kei.limits import LIMITS
 

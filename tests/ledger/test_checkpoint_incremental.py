@@ -32,9 +32,9 @@ from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.verification import verify_store
 from kei.domain import events
 from kei.domain.log.checkpoint import parse_checkpoint
+from kei.domain.log.findings import FindingKind
 from kei.domain.log.identity import fingerprint
 from kei.domain.log.keys import SigningKey
-from kei.domain.log.verify import FindingKind
 from kei.errors import InputError, LedgerStateError, VerificationError
 
 INCREMENTAL = "checkpoint: checked %d entries after size %d"

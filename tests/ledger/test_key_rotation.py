@@ -26,9 +26,9 @@ from kei.app.ledger.ledger import Ledger
 from kei.app.ledger.verification import verify_store
 from kei.domain import events
 from kei.domain.log.envelope import seal
+from kei.domain.log.findings import FindingKind
 from kei.domain.log.heads import head_signer
 from kei.domain.log.keys import SigningKey
-from kei.domain.log.verify import FindingKind
 
 K = FindingKind
 BAD_KEY = {K.UNKNOWN_KEY, K.REVOKED_KEY}

@@ -33,6 +33,7 @@ from kei.domain.log.checkpoint import (
     parse_vkey,
     sign_checkpoint,
 )
+from kei.domain.log.findings import FindingKind
 from kei.domain.log.merkle import (
     LeafList,
     consistency_proof,
@@ -40,7 +41,6 @@ from kei.domain.log.merkle import (
     leaf_hash,
     root,
 )
-from kei.domain.log.verify import FindingKind
 from kei.errors import KeiError, VerificationError
 
 

@@ -8,6 +8,7 @@ embed example uses, and exactly what ``kei/__init__.py`` can load.
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 from pathlib import Path
 
@@ -38,7 +39,11 @@ def _readme_python() -> list[str]:
 
 def test_all_is_sorted_and_names_exactly_what_kei_can_load() -> None:
     assert kei.__all__ == sorted(kei.__all__)
-    assert set(kei.__all__) == set(kei._HOME_OF) == _type_checking_names()
+    assert set(kei.__all__) == _type_checking_names()
+    assert set(kei._HOME_OF) < set(kei.__all__)
+    events = importlib.import_module(kei._EVENTS)
+    for name in set(kei.__all__) - set(kei._HOME_OF):
+        assert hasattr(events, name), f"{name} is neither in _HOMES nor an event type"
     for name in kei.__all__:
         assert getattr(kei, name) is not None
 

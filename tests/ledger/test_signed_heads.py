@@ -27,9 +27,9 @@ from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.verification import verify_store
 from kei.domain import events
 from kei.domain.log.envelope import GENESIS_PREV, HEADER_LEN, chain_hash, open_state, seal
+from kei.domain.log.findings import FindingKind
 from kei.domain.log.heads import head_message
 from kei.domain.log.keys import SigningKey
-from kei.domain.log.verify import FindingKind
 from kei.errors import VerificationError
 
 K = FindingKind

@@ -25,9 +25,9 @@ from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.app.ledger.verification import VerifyLimits, verify_store
 from kei.domain import events
 from kei.domain.log.envelope import GENESIS_PREV, chain_hash, open_state, seal
+from kei.domain.log.findings import FindingKind
 from kei.domain.log.heads import HeadSigner, head_message, head_signer
 from kei.domain.log.keys import SigningKey
-from kei.domain.log.verify import FindingKind
 
 K = FindingKind
 

@@ -32,10 +32,10 @@ from kei.app.ledger.verification import VerifyLimits, verify_store
 from kei.domain import events
 from kei.domain.log.checkpoint import parse_checkpoint
 from kei.domain.log.envelope import KEY_ID_LEN, SIG_LEN
+from kei.domain.log.findings import FindingKind
 from kei.domain.log.heads import HeadChecker
 from kei.domain.log.keyring import build_keyring
 from kei.domain.log.merkle import CompactRange, subtree_pieces
-from kei.domain.log.verify import FindingKind
 from kei.domain.log.versions import StreamEnds, VersionChecker, VersionJoin
 
 K = FindingKind

@@ -12,7 +12,7 @@ from kei import Ledger, NewEvent, StoreError
 from kei.adapters.readmodels.db import make_engine
 from kei.adapters.store.sqlite import SQLiteStore
 from kei.domain import events
-from kei.domain.log.verify import FindingKind
+from kei.domain.log.findings import FindingKind
 
 
 def _fill(ledger: Ledger, n: int) -> None:

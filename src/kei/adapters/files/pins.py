@@ -28,8 +28,8 @@ from msgspec import Struct
 from kei.adapters.files.keyfile import make_private_folder, read_private
 from kei.adapters.store.urls import redact_url, sqlite_path
 from kei.domain.log.checkpoint import parse_checkpoint
+from kei.domain.log.findings import Finding, FindingKind
 from kei.domain.log.identity import fingerprint, genesis_of, is_fingerprint, key_matches
-from kei.domain.log.verify import Finding, FindingKind
 from kei.errors import InputError
 from kei.limits import LIMITS
 

@@ -9,7 +9,7 @@ or ``ConcurrencyError``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypedDict, Unpack
 
 from kei.domain.log.heads import HeadRow, HeadSigner
 from kei.domain.log.records import StoredRecord
@@ -22,6 +22,15 @@ HEADS_TABLE = "kei_heads"
 """One signed head per append transaction (``kei.domain.log.heads``)."""
 PAGE = 1000
 Guard = tuple[str, int]  # (stream, version): the stream must end there, or no append
+
+
+class AppendOptions(TypedDict, total=False):
+    """What an append may add to its records, by name only: two optional values of
+    different kinds passed by position are one transposition away from an unguarded
+    write."""
+
+    guard: Guard | None
+    sign_head: HeadSigner | None
 
 
 class PendingRecord(NamedTuple):
@@ -64,10 +73,7 @@ class LogWriter(Protocol):
         """Create tables if they are missing (idempotent)."""
 
     def append(
-        self,
-        records: Sequence[PendingRecord],
-        guard: Guard | None = None,
-        sign_head: HeadSigner | None = None,
+        self, records: Sequence[PendingRecord], **options: Unpack[AppendOptions]
     ) -> list[ChainEntry]:
         """Append all records in one transaction, chained; ConcurrencyError on a clash.
 

@@ -35,10 +35,10 @@ from typing import Final
 from msgspec import Struct
 
 from kei.adapters.store.base import PAGE, EventStore
+from kei.domain.log.findings import Finding
 from kei.domain.log.keyring import KeyRing
 from kei.domain.log.records import StoredRecord
 from kei.domain.log.verify import (
-    Finding,
     Link,
     RangeChecker,
     RangeResult,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 from kei.adapters.store.base import (
     CHAIN_TABLE,
@@ -23,9 +23,9 @@ from kei.adapters.store.base import (
     HEADS_TABLE,
     PAGE,
     TREE_TABLE,
+    AppendOptions,
     Build,
     ChainEntry,
-    Guard,
     PendingRecord,
 )
 from kei.adapters.store.dialect import Params, Statements
@@ -83,15 +83,13 @@ class SqlStore(Versioned):
             raise self._failed(exc, appending=True) from exc
 
     def append(
-        self,
-        records: Sequence[PendingRecord],
-        guard: Guard | None = None,
-        sign_head: HeadSigner | None = None,
+        self, records: Sequence[PendingRecord], **options: Unpack[AppendOptions]
     ) -> list[ChainEntry]:
         self._refuse_if_behind()
         linked: list[ChainEntry] = []
+        link = (options.get("guard"), options.get("sign_head"), linked)
         with self._appending():
-            self.recorder.insert_pending(records, (guard, sign_head, linked))
+            self.recorder.insert_pending(records, link)
         return linked
 
     def append_locked(

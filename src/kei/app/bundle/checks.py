@@ -38,9 +38,15 @@ from kei.app.bundle.pipeline import PassResult
 from kei.app.ledger.heads_io import check_staged_heads, decode_heads
 from kei.app.restore.target import Target
 from kei.domain.log.checkpoint import check_checkpoint, parse_checkpoint
+from kei.domain.log.findings import Finding
 from kei.domain.log.heads import HeadRow
 from kei.domain.log.keyring import KeyRing, KeyStatus
-from kei.domain.log.verify import Finding, Link, RangeChecker, RangeResult, check_row_link
+from kei.domain.log.verify import (
+    Link,
+    RangeChecker,
+    RangeResult,
+    check_row_link,
+)
 from kei.errors import BundleError, CheckpointFormatError
 from kei.limits import LIMITS
 

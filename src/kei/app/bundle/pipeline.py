@@ -33,9 +33,15 @@ from kei.app.bundle.reader import BundleReader
 from kei.app.bundle.segments import RowTuple
 from kei.app.bundle.verifiers import FrameVerifiers
 from kei.app.restore.staging import Staging
+from kei.domain.log.findings import Finding
 from kei.domain.log.keyring import build_keyring
 from kei.domain.log.records import StoredRecord
-from kei.domain.log.verify import Finding, Link, RangeChecker, RangeResult, check_row_link
+from kei.domain.log.verify import (
+    Link,
+    RangeChecker,
+    RangeResult,
+    check_row_link,
+)
 from kei.errors import BundleError
 from kei.limits import LIMITS
 

@@ -23,8 +23,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from kei.domain.log.findings import Finding, FindingKind
 from kei.domain.log.recorded import RecordedEvent
-from kei.domain.log.verify import Finding, FindingKind, check_content, check_signature
+from kei.domain.log.verify import (
+    check_content,
+    check_signature,
+)
 from kei.domain.log.versions import VersionChecker
 from kei.errors import VerificationError
 

@@ -35,12 +35,16 @@ from kei.app.ledger.tree_pass import HeadLoader, as_hash, compare_stored
 from kei.app.ledger.verification import key_findings
 from kei.app.ledger.verify_report import VerifyLimits, VerifyReport
 from kei.domain.log.checkpoint import Checkpoint, parse_checkpoint, sign_tree_checkpoint, signed_by
+from kei.domain.log.findings import Finding, FindingKind
 from kei.domain.log.heads import HeadChecker
 from kei.domain.log.identity import genesis_line
 from kei.domain.log.keyring import KeyRing
 from kei.domain.log.keys import SigningKey
 from kei.domain.log.merkle import CompactRange
-from kei.domain.log.verify import Finding, FindingKind, Link, RangeChecker
+from kei.domain.log.verify import (
+    Link,
+    RangeChecker,
+)
 from kei.errors import CheckpointFormatError, LedgerStateError, VerificationError
 
 if TYPE_CHECKING:

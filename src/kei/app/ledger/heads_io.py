@@ -15,9 +15,9 @@ import struct
 from typing import Final
 
 from kei.adapters.store.base import CHAIN_TABLE, EventStore
+from kei.domain.log.findings import Finding
 from kei.domain.log.heads import HeadChecker, HeadRow
 from kei.domain.log.keyring import KeyRing
-from kei.domain.log.verify import Finding
 
 RECORD: Final = struct.Struct(">QQQ8s64s")
 PAGE: Final = 5_000

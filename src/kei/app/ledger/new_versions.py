@@ -15,7 +15,7 @@ from typing import Any, Final
 from kei.adapters.store import EventStore
 from kei.adapters.store.base import EVENTS_TABLE
 from kei.adapters.store.dialect import Dialect
-from kei.domain.log.verify import Finding, FindingKind
+from kei.domain.log.findings import Finding, FindingKind
 
 _CHUNK: Final = 200
 

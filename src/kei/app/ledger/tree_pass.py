@@ -20,12 +20,9 @@ from kei.adapters.workers.verify_pool import (
 )
 from kei.app.ledger.merkle_tree import BEFORE_ALL
 from kei.app.ledger.verify_report import VerifyLimits, VerifyReport
+from kei.domain.log.findings import Finding, FindingKind
 from kei.domain.log.heads import HeadChecker
 from kei.domain.log.merkle import EMPTY_ROOT, CompactRange
-from kei.domain.log.verify import (
-    Finding,
-    FindingKind,
-)
 from kei.domain.log.versions import VersionChecker, VersionJoin
 from kei.limits import LIMITS
 

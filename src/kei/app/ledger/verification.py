@@ -64,12 +64,11 @@ from kei.app.ledger.tree_pass import (
 from kei.app.ledger.verify_report import VerifyLimits, VerifyReport
 from kei.domain import events
 from kei.domain.log.checkpoint import Checkpoint, check_checkpoint, parse_checkpoint
+from kei.domain.log.findings import Finding, FindingKind
 from kei.domain.log.heads import HeadChecker
 from kei.domain.log.keyring import KeyRing, KeyStatus, build_keyring
 from kei.domain.log.records import StoredRecord
 from kei.domain.log.verify import (
-    Finding,
-    FindingKind,
     Link,
     RangeChecker,
     RangeResult,

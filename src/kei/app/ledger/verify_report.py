@@ -9,7 +9,7 @@ from typing import Any
 from msgspec import Struct, field
 
 from kei.adapters.workers.verify_pool import SCAN_PAGE
-from kei.domain.log.verify import Finding
+from kei.domain.log.findings import Finding
 from kei.limits import LIMITS
 
 

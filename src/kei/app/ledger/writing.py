@@ -210,7 +210,9 @@ class WritingLedger(KeyedLedger, Closing):
         signer = self._batch_signer(key)
         sealed = seal_batch(new_events, signer, starts(first, ends), self._timestamp_us())
         entries = self.store.append(
-            sealed.pending, (events.SYSTEM_STREAM, keys_at), self._head_signer(key, new_ledger)
+            sealed.pending,
+            guard=(events.SYSTEM_STREAM, keys_at),
+            sign_head=self._head_signer(key, new_ledger),
         )
         self._ends.remember(sealed.ends)
         return sealed.recorded(entries, key.key_id_hex)

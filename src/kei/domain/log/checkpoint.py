@@ -38,9 +38,9 @@ from typing import Final
 from msgspec import Struct
 
 from kei.domain.log.envelope import HASH_LEN
+from kei.domain.log.findings import Finding, FindingKind
 from kei.domain.log.keys import SigningKey, verify_signature
 from kei.domain.log.notekeys import LOG_KEY
-from kei.domain.log.verify import Finding, FindingKind
 from kei.errors import CheckpointFormatError
 from kei.limits import LIMITS
 

@@ -33,8 +33,8 @@ from typing import Any, Final, TypeAlias
 from msgspec import Struct, field
 
 from kei.domain.log.envelope import KEY_ID_LEN, SIG_LEN
+from kei.domain.log.findings import Finding, FindingKind
 from kei.domain.log.keyring import KeyRing, KeyStatus
-from kei.domain.log.verify import Finding, FindingKind
 from kei.limits import LIMITS
 
 HEAD_TAG: Final = b"kei/head/v1\x00"

@@ -28,19 +28,13 @@ from msgspec import Struct, field
 
 from kei.domain import events
 from kei.domain.log.envelope import KEY_ID_LEN, Envelope, open_state, signed_message
+from kei.domain.log.findings import FindingKind
 from kei.domain.log.keys import key_id_for
 from kei.domain.log.records import StoredRecord
 from kei.errors import MalformedEnvelopeError
 
-BAD_KEY_EVENT: Final = "bad-key-event"
-SECOND_GENESIS: Final = "second-genesis"
-
-
-class KeyStatus(Enum):
-    ACTIVE = "active"
-    UNKNOWN = "unknown"
-    REVOKED = "revoked"
-    NOT_YET = "not-yet-added"
+BAD_KEY_EVENT: Final = FindingKind.BAD_KEY_EVENT
+SECOND_GENESIS: Final = FindingKind.SECOND_GENESIS
 
 
 class KeyEntry(Struct):
@@ -197,6 +191,15 @@ class KeyRing(Struct):
             return False
         entry.revoked_at, entry.reason = record.position, reason
         return True
+
+
+class KeyStatus(Enum):
+    """What a key was at one position (``KeyRing.status_at``)."""
+
+    ACTIVE = "active"
+    UNKNOWN = "unknown"
+    REVOKED = "revoked"
+    NOT_YET = "not-yet-added"
 
 
 def _signed_heads(ring: KeyRing, record: StoredRecord, fields: dict[str, Any] | None) -> bool:

@@ -36,17 +36,32 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-class InclusionProof(Struct, frozen=True):
+class _Proof(Struct, frozen=True, tag_field="type"):
+    """What both proofs share: where they come from and their JSON form."""
+
     origin: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"type": tag}`` and then the fields in the order they are declared (the order
+        of the JSON above), each hash in base64."""
+        doc: dict[str, Any] = {"type": self.__struct_config__.tag}
+        for field in msgspec.structs.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, bytes):
+                value = _b64(value)
+            elif isinstance(value, tuple):
+                value = [_b64(h) for h in value]
+            doc[field.name] = value
+        return doc
+
+
+class InclusionProof(_Proof, frozen=True, tag="inclusion"):
     position: int
     leaf_index: int
     tree_size: int
     root_hash: bytes
     entry_hash: bytes
     hashes: tuple[bytes, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return _json_form("inclusion", self)
 
     def holds(self) -> bool:
         """The audit path leads from the entry's leaf to ``root_hash`` (RFC 9162)."""
@@ -55,16 +70,12 @@ class InclusionProof(Struct, frozen=True):
         )
 
 
-class ConsistencyProof(Struct, frozen=True):
-    origin: str
+class ConsistencyProof(_Proof, frozen=True, tag="consistency"):
     old_size: int
     old_root_hash: bytes
     tree_size: int
     root_hash: bytes
     hashes: tuple[bytes, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return _json_form("consistency", self)
 
     def holds(self) -> bool:
         """The tree of ``root_hash`` extends the tree of ``old_root_hash`` (RFC 9162)."""
@@ -74,20 +85,6 @@ class ConsistencyProof(Struct, frozen=True):
 
 
 Proof = InclusionProof | ConsistencyProof
-
-
-def _json_form(kind: str, proof: Proof) -> dict[str, Any]:
-    """``{"type": kind}`` and then the proof's fields in the order they are declared
-    (the order of the JSON above), each hash in base64."""
-    doc: dict[str, Any] = {"type": kind}
-    for field in msgspec.structs.fields(proof):
-        value = getattr(proof, field.name)
-        if isinstance(value, bytes):
-            value = _b64(value)
-        elif isinstance(value, tuple):
-            value = [_b64(h) for h in value]
-        doc[field.name] = value
-    return doc
 
 
 def parse_proof(text: str) -> Proof:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Iterable
-from enum import StrEnum
 from typing import Any, Final, TypeAlias
 
 from msgspec import Struct, field
@@ -39,6 +38,7 @@ from kei.domain.log.envelope import (
     chain_hash,
     chained_prefix,
 )
+from kei.domain.log.findings import Finding, FindingKind
 from kei.domain.log.keyring import KeyRing
 from kei.domain.log.records import StoredRecord
 from kei.limits import LIMITS
@@ -56,46 +56,6 @@ _QQ = struct.Struct(">QQ").pack
 _U32 = struct.Struct(">I").pack
 _U64 = struct.Struct(">Q").pack
 _UNCHAINED: Final = object()
-
-
-class FindingKind(StrEnum):
-    CONTENT_CHANGED = "content-changed"
-    BAD_SIGNATURE = "bad-signature"
-    UNKNOWN_KEY = "unknown-key"
-    REVOKED_KEY = "revoked-key"
-    CHAIN_BROKEN = "chain-broken"
-    EVENT_MISSING = "event-missing"
-    REORDERED = "events-reordered"
-    DUPLICATE = "duplicate"
-    TRUNCATED = "truncated"
-    FORKED = "forked"
-    BAD_CHECKPOINT = "checkpoint-invalid"
-    STORED_TREE = "stored-tree-hash"
-    BAD_FORMAT = "bad-format"
-    BAD_GENESIS = "bad-genesis"
-    SECOND_GENESIS = "second-genesis"
-    BAD_KEY_EVENT = "bad-key-event"
-    VERSION_GAP = "version-gap"
-    WITNESS_QUORUM = "witness-quorum"
-    PIN_MISMATCH = "pin-mismatch"
-    BAD_HEAD_SIGNATURE = "bad-head-signature"
-    HEAD_MISSING = "head-missing"
-    UNSIGNED_TAIL = "unsigned-tail"
-
-
-class Finding(Struct, frozen=True):
-    """One problem at one position. ``position`` is None for log-wide findings."""
-
-    kind: FindingKind
-    position: int | None
-    detail: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind.value, "position": self.position, "detail": self.detail}
-
-    def __str__(self) -> str:
-        where = "log" if self.position is None else f"position {self.position}"
-        return f"{where}: {self.kind.value}: {self.detail}"
 
 
 class Link(Struct, frozen=True):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from kei.domain.log.verify import Finding, FindingKind
+from kei.domain.log.findings import Finding, FindingKind
 from kei.limits import LIMITS
 
 

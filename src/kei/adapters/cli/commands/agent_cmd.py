@@ -53,6 +53,7 @@ agent_app, register = command_group("agent", "Agents: fork, finish, merge, and t
 ARTEFACTS: Final = ("spec.md", "plan.md", "progress.json", "chatlog.md", "handoffs.md", "review.md")
 
 Id = Annotated[str, typer.Argument(metavar="ID", help="The agent id.")]
+RootId = Annotated[str, typer.Argument(metavar="ROOT", help="The root agent id.")]
 Summary = Annotated[str, typer.Option("--summary", metavar="TEXT", help="What the agent did.")]
 Reason = Annotated[str, typer.Option("--reason", metavar="TEXT", help="Why the agent failed.")]
 Status = Annotated[AgentStatus | None, typer.Option("--status", help="Only this status.")]
@@ -205,11 +206,7 @@ def show(ctx: typer.Context, agent_id: Id, as_json: JsonObject = False) -> None:
 
 
 @agent_app.command("tree")
-def tree_cmd(
-    ctx: typer.Context,
-    root: Annotated[str, typer.Argument(metavar="ROOT", help="The root agent id.")],
-    as_json: JsonLines = False,
-) -> None:
+def tree_cmd(ctx: typer.Context, root: RootId, as_json: JsonLines = False) -> None:
     """ROOT and every agent below it (by parent agent id), indented by depth, with status
     and current cost."""
     from kei.adapters.cli import render

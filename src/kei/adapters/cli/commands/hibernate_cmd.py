@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 hibernate_app, register = command_group(
     "hibernate", "Bundles: the whole signed log in one file, to move or restore it."
 )
+InspectedBundle = Annotated[Path, typer.Argument(metavar="FILE", help="The bundle to inspect.")]
 
 
 @hibernate_app.command("export")
@@ -77,11 +78,7 @@ def export(
 
 
 @hibernate_app.command("inspect")
-def inspect(
-    ctx: typer.Context,
-    bundle: Annotated[Path, typer.Argument(metavar="FILE", help="The bundle to inspect.")],
-    as_json: JsonObject = False,
-) -> None:
+def inspect(ctx: typer.Context, bundle: InspectedBundle, as_json: JsonObject = False) -> None:
     """Print a bundle's manifest and check its structure, writing nothing."""
     from kei.app.bundle.inspect import inspect_bundle
 

@@ -48,6 +48,7 @@ models_app, register = command_group(
     "models", "The model catalog: list, resolve, price, fallback chains."
 )
 
+PrimaryModel = Annotated[str, typer.Argument(metavar="MODEL", help="The first model: id or alias.")]
 CapOpt = Annotated[
     str | None,
     typer.Option("--cap", metavar="CAP[,CAP...]", help="Required capabilities, comma-separated."),
@@ -220,11 +221,7 @@ def _synced_json(e: SyncedEntry) -> dict[str, object]:
 
 
 @models_app.command("chain")
-def chain(
-    ctx: typer.Context,
-    primary: Annotated[str, typer.Argument(metavar="MODEL", help="The first model: id or alias.")],
-    as_json: JsonLines = False,
-) -> None:
+def chain(ctx: typer.Context, primary: PrimaryModel, as_json: JsonLines = False) -> None:
     """Follow a model's fallback links to the end; a cycle is an error (exit 3)."""
     with _catalog(ctx) as catalog:
         walk = catalog.chain(primary)

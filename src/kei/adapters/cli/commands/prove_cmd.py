@@ -29,6 +29,43 @@ prove_app, _register_prove = command_group(
     "prove", "Prove an event is in the log, or that the log only grew since a checkpoint."
 )
 
+# kei prove inclusion
+Position = Annotated[
+    int,
+    typer.Argument(
+        metavar="POSITION", min=1, max=INT64_MAX, help="The event's position in the log."
+    ),
+]
+Against = Annotated[
+    Path | None,
+    typer.Option(
+        "--checkpoint", metavar="FILE", help="Prove against this checkpoint (default: now)."
+    ),
+]
+# kei prove consistency
+Older = Annotated[Path, typer.Option("--from", metavar="OLD", help="The older checkpoint.")]
+Newer = Annotated[
+    Path | None,
+    typer.Option("--to", metavar="NEW", help="The newer checkpoint (default: the log now)."),
+]
+# kei verify-proof
+ProofArg = Annotated[
+    str, typer.Argument(metavar="PROOF", help="A proof from `kei prove ... --json`, or -.")
+]
+ProvenCheckpoint = Annotated[
+    Path, typer.Option("--checkpoint", metavar="FILE", help="The checkpoint the proof is for.")
+]
+Vkeys = Annotated[
+    list[str],
+    typer.Option(
+        "--vkey", metavar="VKEY", help="A verifier key (text or file); repeat for several."
+    ),
+]
+ProvenOlder = Annotated[
+    Path | None,
+    typer.Option("--from", metavar="OLD", help="The older checkpoint (consistency proofs)."),
+]
+
 
 def register(app: typer.Typer) -> None:
     _register_prove(app)
@@ -69,18 +106,8 @@ def _emit(proof: Proof, as_json: bool) -> None:
 @prove_app.command("inclusion")
 def inclusion(
     ctx: typer.Context,
-    position: Annotated[
-        int,
-        typer.Argument(
-            metavar="POSITION", min=1, max=INT64_MAX, help="The event's position in the log."
-        ),
-    ],
-    checkpoint_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--checkpoint", metavar="FILE", help="Prove against this checkpoint (default: now)."
-        ),
-    ] = None,
+    position: Position,
+    checkpoint_file: Against = None,
     as_json: JsonObject = False,
 ) -> None:
     """Print the audit path of one event: leaf index, tree size, root and hashes."""
@@ -96,13 +123,7 @@ def inclusion(
 
 @prove_app.command("consistency")
 def consistency(
-    ctx: typer.Context,
-    old_file: Annotated[Path, typer.Option("--from", metavar="OLD", help="The older checkpoint.")],
-    new_file: Annotated[
-        Path | None,
-        typer.Option("--to", metavar="NEW", help="The newer checkpoint (default: the log now)."),
-    ] = None,
-    as_json: JsonObject = False,
+    ctx: typer.Context, old_file: Older, new_file: Newer = None, as_json: JsonObject = False
 ) -> None:
     """Print the proof that the log of NEW (or now) extends the log of OLD."""
     from kei.app.ledger.proving import prove_consistency
@@ -118,23 +139,10 @@ def consistency(
 
 def verify_proof(
     ctx: typer.Context,
-    proof_file: Annotated[
-        str, typer.Argument(metavar="PROOF", help="A proof from `kei prove ... --json`, or -.")
-    ],
-    checkpoint_file: Annotated[
-        Path,
-        typer.Option("--checkpoint", metavar="FILE", help="The checkpoint the proof is for."),
-    ],
-    vkey_values: Annotated[
-        list[str],
-        typer.Option(
-            "--vkey", metavar="VKEY", help="A verifier key (text or file); repeat for several."
-        ),
-    ],
-    old_file: Annotated[
-        Path | None,
-        typer.Option("--from", metavar="OLD", help="The older checkpoint (consistency proofs)."),
-    ] = None,
+    proof_file: ProofArg,
+    checkpoint_file: ProvenCheckpoint,
+    vkey_values: Vkeys,
+    old_file: ProvenOlder = None,
     as_json: JsonObject = False,
 ) -> None:
     """Check a proof against a signed checkpoint and a verifier key, without the database."""

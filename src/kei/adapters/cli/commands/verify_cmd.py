@@ -30,8 +30,8 @@ from kei.app.ledger.verification import (
     default_jobs,
     read_checkpoint_file,
 )
+from kei.domain.log.findings import Finding, FindingKind
 from kei.domain.log.identity import fingerprint
-from kei.domain.log.verify import Finding, FindingKind
 from kei.errors import InputError
 
 
