@@ -172,18 +172,18 @@ class Collector:
 def check_range_rows(
     store: EventStore,
     checker: RangeChecker,
-    after: int,
-    upto: int,
+    span: tuple[int, int],
     page: int = SCAN_PAGE,
     sink: Sink | None = None,
 ) -> Iterator[int]:
-    """Feed the rows ``after < position <= upto`` to ``checker`` (and then to ``sink``,
-    if given); yields rows per query.
+    """Feed the rows ``after < position <= upto`` of ``span = (after, upto)`` to
+    ``checker`` (and then to ``sink``, if given); yields rows per query.
 
     Each query covers a window of at most ``page`` positions, so it is a short index
     range scan whatever the planner believes about the table (PostgreSQL right after
     a bulk load has no statistics); an empty window jumps to the next position.
     """
+    after, upto = span
     while after < upto:
         window = min(upto, after + page)
         rows = store.scan(after=after, upto=window, limit=page)
@@ -292,6 +292,6 @@ def _worker(lo: int, hi: int) -> tuple[RangeResult, Handover | None]:
     )
     collector = Collector(task.tree_at) if task.handover else None
     sink = None if collector is None else collector.add
-    for _ in check_range_rows(_WORKER["store"], checker, lo, hi, task.page, sink):
+    for _ in check_range_rows(_WORKER["store"], checker, (lo, hi), task.page, sink):
         pass
     return checker.result, None if collector is None else collector.take()

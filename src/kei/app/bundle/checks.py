@@ -103,7 +103,7 @@ def check_events(
 
     def serial(lo: int, hi: int, ref: Link | None, tick: bool) -> RangeResult:
         checker = RangeChecker(ring, prev=ref, max_findings=LIMITS.max_bundle_findings)
-        for n in check_range_rows(staged, checker, lo, hi):
+        for n in check_range_rows(staged, checker, (lo, hi)):
             if tick and progress:
                 progress(n)
         return checker.result

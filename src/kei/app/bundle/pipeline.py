@@ -206,7 +206,7 @@ class ReplayPass:
         checker = RangeChecker(
             self._ring, prev=self._join.ref, max_findings=self.sizes.max_findings
         )
-        for _ in check_range_rows(self.staging.store, checker, lo, hi):
+        for _ in check_range_rows(self.staging.store, checker, (lo, hi)):
             pass
         return checker.result
 

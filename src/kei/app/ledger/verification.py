@@ -172,7 +172,7 @@ def _verify(
 
     def recheck(lo: int, hi: int, ref: Link | None) -> RangeResult:
         checker = RangeChecker(ring, quick=quick, prev=ref, max_findings=limits.max_findings)
-        for _ in check_range_rows(store, checker, lo, hi, limits.page):
+        for _ in check_range_rows(store, checker, (lo, hi), limits.page):
             pass
         return checker.result
 
@@ -259,7 +259,7 @@ def _serial(
             if collector.rows >= task.range_size:
                 handed.add(collector.take())
 
-    for n in check_range_rows(store, checker, LOWEST, top, task.page, sink):
+    for n in check_range_rows(store, checker, (LOWEST, top), task.page, sink):
         if progress:
             progress(n)
     if handed is not None:

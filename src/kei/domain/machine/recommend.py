@@ -47,15 +47,6 @@ _LINUX_NOTE: Final = (
 )
 
 
-class Capability(Enum):
-    """What size of model the machine runs locally, upstream's four tiers."""
-
-    RUNS_LARGE_MODELS = "RunsLargeModels"
-    RUNS_MID_MODELS = "RunsMidModels"
-    RUNS_SMALL_MODELS_ONLY = "RunsSmallModelsOnly"
-    NO_LOCAL_INFERENCE_VIABLE = "NoLocalInferenceViable"
-
-
 class Recommendation(Struct, frozen=True):
     """What the machine can run: backends best first (mlx, llamacpp, ollama), and why."""
 
@@ -71,6 +62,15 @@ class Recommendation(Struct, frozen=True):
             "max_params_b": self.max_params_b,
             "rationale": list(self.rationale),
         }
+
+
+class Capability(Enum):
+    """What size of model the machine runs locally, upstream's four tiers."""
+
+    RUNS_LARGE_MODELS = "RunsLargeModels"
+    RUNS_MID_MODELS = "RunsMidModels"
+    RUNS_SMALL_MODELS_ONLY = "RunsSmallModelsOnly"
+    NO_LOCAL_INFERENCE_VIABLE = "NoLocalInferenceViable"
 
 
 def recommend(machine: Machine) -> Recommendation:

@@ -12,16 +12,14 @@ from kei.adapters.cli.options import JsonObject
 from kei.adapters.cli.output import json_line
 from kei.errors import InputError
 
+LedgerName = Annotated[
+    str, typer.Option("--name", metavar="NAME", help="A human name for this ledger.")
+]
+
 
 def register(app: typer.Typer) -> None:
     @app.command("init")
-    def init(
-        ctx: typer.Context,
-        name: Annotated[
-            str, typer.Option("--name", metavar="NAME", help="A human name for this ledger.")
-        ] = "kei",
-        as_json: JsonObject = False,
-    ) -> None:
+    def init(ctx: typer.Context, name: LedgerName = "kei", as_json: JsonObject = False) -> None:
         """Create the ledger: store, signing key (if missing) and genesis event."""
         from kei.adapters.cli.config import prepare_home
         from kei.adapters.files.keyfile import key_exists, load_key, write_key

@@ -15,6 +15,23 @@ from kei.adapters.cli.options import JsonLines, number
 from kei.adapters.cli.output import EventPrinter
 from kei.app.ledger.tail import Follower, TailFilter, latest
 
+Lines = Annotated[
+    int, number("-n", "--lines", least=0, help="How many of the latest events to show.")
+]
+Follow = Annotated[
+    bool, typer.Option("--follow", "-f", help="Keep printing new events as they commit.")
+]
+TypeGlobs = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--type", metavar="GLOB", help="Only event types matching this glob (repeatable)."
+    ),
+]
+StreamGlobs = Annotated[
+    list[str] | None,
+    typer.Option("--stream", metavar="GLOB", help="Only streams matching this glob (repeatable)."),
+]
+
 
 def register(app: typer.Typer) -> None:
     """Add ``tail`` to ``kei events`` (a lazy group, see ``cli/app.py``)."""
@@ -23,26 +40,11 @@ def register(app: typer.Typer) -> None:
 
 def tail(
     ctx: typer.Context,
-    lines: Annotated[
-        int,
-        number("-n", "--lines", least=0, help="How many of the latest events to show."),
-    ] = 20,
-    follow: Annotated[
-        bool, typer.Option("--follow", "-f", help="Keep printing new events as they commit.")
-    ] = False,
+    lines: Lines = 20,
+    follow: Follow = False,
     as_json: JsonLines = False,
-    types: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--type", metavar="GLOB", help="Only event types matching this glob (repeatable)."
-        ),
-    ] = None,
-    streams: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--stream", metavar="GLOB", help="Only streams matching this glob (repeatable)."
-        ),
-    ] = None,
+    types: TypeGlobs = None,
+    streams: StreamGlobs = None,
 ) -> None:
     """Show the latest events; with --follow, keep going and check every new link."""
     where = TailFilter(types=tuple(types or ()), streams=tuple(streams or ()))
