@@ -53,6 +53,8 @@ def raw(url: str, sql: str) -> list[tuple[object, ...]]:
 def stored_version(url: str) -> int:
     if url.startswith("sqlite"):
         return int(raw(url, "PRAGMA user_version")[0][0])  # type: ignore[call-overload]
+    if not raw(url, "SELECT to_regclass('kei_meta')")[0][0]:
+        return 0  # no kei_meta table: no version at all
     rows = raw(url, "SELECT value FROM kei_meta WHERE key = 'store_version'")
     return int(rows[0][0]) if rows else 0  # type: ignore[call-overload]
 
@@ -91,9 +93,8 @@ def test_a_store_made_before_versions_is_stamped_1_on_a_writable_open(
     note(ledger, "a")
     ledger.close()
     set_version(url, 0)  # what every earlier kei left: no version at all
-    if url.startswith("sqlite"):
-        open_store(url, read_only=True).close()
-        assert stored_version(url) == 0  # a read-only open writes nothing
+    open_store(url, read_only=True).close()
+    assert stored_version(url) == 0  # a read-only open writes nothing, on either database
     store = open_store(url)
     store.close()
     assert stored_version(url) == 1
@@ -205,3 +206,18 @@ def test_the_cli_without_a_target_answers_for_the_own_store(tmp_path: Path) -> N
     up = kei(["migrate", "up", "--json"], env)
     assert up.returncode == 0, up.stderr
     assert '"to_version": 1' in up.stdout
+
+
+def test_status_on_a_store_made_before_versions_writes_nothing(
+    url_and_ledger: tuple[str, Ledger], tmp_path: Path
+) -> None:
+    """`kei migrate status` only looks: an unversioned store stays unversioned, on
+    PostgreSQL as on SQLite (the first writable open stamps it, not a status check)."""
+    url, ledger = url_and_ledger
+    note(ledger, "a")
+    ledger.close()
+    set_version(url, 0)
+    env = cli_env(tmp_path / "home", url)
+    status = kei(["migrate", "status"], env)
+    assert status.returncode == 0, status.stderr
+    assert stored_version(url) == 0

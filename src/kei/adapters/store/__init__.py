@@ -12,7 +12,7 @@ def open_store(
     """Open the store a URL names (text, parsed here, or a ``StoreURL``); ``create``
     allows a new SQLite file; ``read_only`` opens a SQLite file so that nothing can be
     written to it (``mode=ro``, see ``sqlite.read_only_uri``): a read-only copy or
-    mount can be audited."""
+    mount can be audited; on PostgreSQL it makes the open itself write nothing."""
     parsed = StoreURL.parse(url)
     if parsed.path is not None:
         from kei.adapters.store.sqlite import SQLiteStore
@@ -22,7 +22,7 @@ def open_store(
         from kei.adapters.store.postgres import PostgresStore
     except ImportError as exc:
         raise postgres_missing() from exc
-    return PostgresStore(parsed)
+    return PostgresStore(parsed, read_only=read_only)
 
 
 __all__ = ["EventStore", "StoreURL", "open_store"]

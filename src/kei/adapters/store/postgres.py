@@ -54,8 +54,11 @@ class PostgresStore(SqlStore):
     clash_errors = (ESIntegrityError, psycopg.errors.IntegrityError)
     driver_errors = (PersistenceError, psycopg.Error)
 
-    def __init__(self, url: str | StoreURL, *, pool_size: int = 2) -> None:
+    def __init__(self, url: str | StoreURL, *, pool_size: int = 2, read_only: bool = False) -> None:
+        """``read_only``: the open itself writes nothing (an unversioned store is checked,
+        not stamped); the database still accepts writes, unlike a ``mode=ro`` SQLite file."""
         parsed = StoreURL.parse(url)
+        self.read_only = read_only
         if parsed.scheme != "postgresql":
             raise InputError(f"not a PostgreSQL URL: {parsed.redacted!r}")
         self.url = self.name = parsed.redacted
@@ -89,7 +92,7 @@ class PostgresStore(SqlStore):
             ) from exc
         with conn:
             try:
-                self._check_schema(conn, writable=True)
+                self._check_schema(conn, writable=not self.read_only)
             except psycopg.Error as exc:
                 raise self._failed(exc) from exc
 
