@@ -18,7 +18,8 @@ codes for a few classes). Families are grouped by who is at fault::
     │   ├── NotifyConfigError        ``notify.toml`` or a notify environment variable is unusable
     │   ├── ModelNotServedError      a local LLM backend does not have the model
     │   ├── NoCompatibleBackendError this machine can run no local LLM backend
-    │   └── NoBackendAvailableError  no local LLM backend serves the model or a fallback
+    │   ├── NoBackendAvailableError  no local LLM backend serves the model or a fallback
+    │   └── ProjectSourceError       ``kei import project``: the folder or URL cannot be read
     ├── ContentionError              a write still lost its races after every retry (temporary)
     │   └── KeysChangedError         the key registry moved while a batch was being appended
     ├── KeyFileError                 a key file is missing, unreadable, malformed or too open
@@ -153,6 +154,11 @@ class NoBackendAvailableError(InputError):
         self.model_id = model_id
         self.tried = tuple(tried)
         self.models_tried = tuple(models)
+
+
+class ProjectSourceError(InputError):
+    """``kei import project``: the folder does not exist, the URL cannot be cloned, or
+    the ``kei[project]`` extra it needs is not installed."""
 
 
 class ContentionError(KeiError):

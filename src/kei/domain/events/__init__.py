@@ -58,6 +58,14 @@ from kei.domain.events.payload import Origin as Origin
 from kei.domain.events.payload import Outcome as Outcome
 from kei.domain.events.payload import Payload as Payload
 from kei.domain.events.payload import TokenUsage as TokenUsage
+from kei.domain.events.project import ModuleIdentified as ModuleIdentified
+from kei.domain.events.project import ModuleUnreadable as ModuleUnreadable
+from kei.domain.events.project import PlanPhase as PlanPhase
+from kei.domain.events.project import ProjectImportCompleted as ProjectImportCompleted
+from kei.domain.events.project import ProjectImportStarted as ProjectImportStarted
+from kei.domain.events.project import ProjectItemRemoved as ProjectItemRemoved
+from kei.domain.events.project import SkillExtracted as SkillExtracted
+from kei.domain.events.project import TraitMatched as TraitMatched
 from kei.domain.events.registry import REGISTRY as REGISTRY
 from kei.domain.events.registry import EventType as EventType
 from kei.domain.events.registry import decode_payload as decode_payload

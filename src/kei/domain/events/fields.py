@@ -147,6 +147,20 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "provider_status",
             "retry_after_raw",
             "provider_code",
+            "project",
+            "commit",
+            "walker_sha256",
+            "module_id",
+            "content_sha256",
+            "languages",
+            "trait",
+            "methods",
+            "keywords",
+            "matcher_version",
+            "item_id",
+            "phase_id",
+            "module_ids",
+            "report_sha256",
         ],
         _id,
     ),
@@ -165,7 +179,9 @@ _BY_NAME: Final[dict[str, Rule]] = {
         _id_or_blank,
     ),
     **dict.fromkeys(["stream", "supersedes_stream", "target", "trigger_stream"], _stream),
-    **dict.fromkeys(["worktree", "file_path", "cwd", "budget_scope"], _path),
+    **dict.fromkeys(
+        ["worktree", "file_path", "cwd", "budget_scope", "manifest_path", "source_path"], _path
+    ),
     **dict.fromkeys(["summary", "reason", "rationale", "subject"], _text),
     **dict.fromkeys(["value", "text", "error", "detail", "body_text"], _text_or_blank),
     **dict.fromkeys(
@@ -207,6 +223,11 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "http_status",
             "latency_us",
             "retry_after_ms",
+            "files",
+            "sloc",
+            "modules",
+            "unreadable",
+            "skills",
         ],
         _count,
     ),
@@ -235,6 +256,7 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "caps",
             "scope",
             "body",
+            "confidence",
         ],
         _float,
     ),
@@ -273,6 +295,10 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "cause",
             "severity",
             "failure_class",
+            "matcher",
+            "item",
+            "priority",
+            "status",
         ],
         _enum,
     ),
@@ -289,6 +315,8 @@ _EXCEPTIONS: Final[dict[tuple[str, str], Rule]] = {
     ("NotifySuppressed", "reason"): _enum,  # a closed list of reasons, not prose
     ("NotifyAbandoned", "reason"): _enum,
     ("NotifyRequeued", "reason"): _text_or_blank,  # schema default ""
+    ("ProjectImportStarted", "source"): _path,  # a path or URL, as long as a path may be
+    ("ModuleUnreadable", "error"): _text,
 }
 
 

@@ -24,6 +24,7 @@ from kei.domain.events import (
     memory,
     migrate,
     notify,
+    project,
     routing,
     store_schema,
     traces,
@@ -106,6 +107,20 @@ REGISTRY: Final[dict[str, EventType]] = {
         EventType("notify.abandoned", notify.NotifyAbandoned, 1, ("reason", "attempt")),
         EventType("notify.requeued", notify.NotifyRequeued, 1, ("reason",)),
         EventType("notify.receipt", notify.NotifyReceipt, 1, ("provider_status", "receipt")),
+        EventType("project.import.started", project.ProjectImportStarted, 1, ("project", "source")),
+        EventType(
+            "project.module.identified", project.ModuleIdentified, 1, ("module_id", "name", "files")
+        ),
+        EventType("project.module.unreadable", project.ModuleUnreadable, 1, ("module_id", "error")),
+        EventType(
+            "project.trait.matched", project.TraitMatched, 1, ("module_id", "trait", "confidence")
+        ),
+        EventType("project.skill.extracted", project.SkillExtracted, 1, ("key", "source_path")),
+        EventType("project.item.removed", project.ProjectItemRemoved, 1, ("item", "item_id")),
+        EventType("project.plan.phase", project.PlanPhase, 1, ("phase_id", "trait", "status")),
+        EventType(
+            "project.import.completed", project.ProjectImportCompleted, 1, ("project", "modules")
+        ),
     )
 }
 _BY_CLASS: Final = {t.payload_type: t for t in REGISTRY.values()}
