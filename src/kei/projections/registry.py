@@ -13,10 +13,11 @@ from kei.projections.costs import Costs
 from kei.projections.event_counts import EventCounts
 from kei.projections.memory import Memory
 from kei.projections.posteriors import Posteriors
+from kei.projections.projects import Projects
 from kei.projections.skills import Skills
 from kei.projections.traces import Traces
 
 
 def default_projections() -> list[Projection]:
     """Fresh instances of every shipped projection."""
-    return [EventCounts(), Skills(), Agents(), Costs(), Posteriors(), Memory(), Traces()]
+    return [EventCounts(), Skills(), Agents(), Costs(), Posteriors(), Memory(), Traces(), Projects()]

@@ -46,6 +46,11 @@ _VERSION_SUFFIX: Final = re.compile(r"v[0-9]+")
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
+def kind_of(manifest_path: str) -> str:
+    """The module kind a manifest's file name declares (``unknown`` for other names)."""
+    return MANIFEST_KINDS.get(manifest_path.rsplit("/", 1)[-1], "unknown")
+
+
 class Manifest(Struct, frozen=True):
     """What one manifest says: a module ``name``, ``None`` for a root that declares no
     module, or an ``error`` saying why it could not be read."""
@@ -90,11 +95,11 @@ def _pyproject(text: str) -> str | None:
 def _setup_py(text: str) -> str | None:
     tree = ast.parse(text)
     constants: dict[str, str] = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
-            for target in node.targets:
-                if isinstance(target, ast.Name) and isinstance(node.value.value, str):
-                    constants[target.id] = node.value.value
+    for stmt in tree.body:  # module-level constants: NAME = "..."
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant):
+            for target in stmt.targets:
+                if isinstance(target, ast.Name) and isinstance(stmt.value.value, str):
+                    constants[target.id] = stmt.value.value
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Call) and _called(node) == "setup"):
             continue

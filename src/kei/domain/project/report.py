@@ -83,7 +83,9 @@ def gap_report_json(project: str, modules: Sequence[ModuleFacts]) -> dict[str, A
     }  # fmt: skip
 
 
-def plan_markdown(project: str, plan: Plan, modules: Sequence[ModuleFacts], threshold: float) -> str:
+def plan_markdown(
+    project: str, plan: Plan, modules: Sequence[ModuleFacts], threshold: float
+) -> str:
     """The plan as markdown: one section per phase, then the unmatched modules."""
     by_id = {m.module_id: m for m in modules}
     sure = sum(len(p.module_ids) for p in plan.phases if p.priority != "Pwip")

@@ -20,7 +20,7 @@ MIN_HEADING_BYTES: Final = 3
 MAX_DESCRIPTION_CHARS: Final = 200
 MAX_SLUG_CHARS: Final = 80
 _FENCE: Final = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_MARKUP: Final = re.compile(r"[`*_#>\[\]]|\(https?://[^)]*\)")
+_MARKUP: Final = re.compile(r"[`*#>\[\]]|\(https?://[^)]*\)")
 _SENTENCE_END: Final = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -90,8 +90,17 @@ def slug(text: str) -> str:
 
 
 def description(body: str) -> str:
-    """At most three sentences and 200 characters of ``body`` without markdown."""
-    plain = " ".join(_MARKUP.sub("", body).split())
+    """At most three sentences and 200 characters of ``body`` without markdown or
+    fenced code."""
+    prose: list[str] = []
+    fence: str | None = None
+    for line in body.splitlines():
+        opened = _FENCE.match(line)
+        if opened and (fence is None or opened.group(1)[0] == fence[0]):
+            fence = opened.group(1) if fence is None else None
+        elif fence is None:
+            prose.append(line)
+    plain = " ".join(_MARKUP.sub("", "\n".join(prose)).split())
     text = " ".join(_SENTENCE_END.split(plain)[:3])
     if len(text) > MAX_DESCRIPTION_CHARS:
         text = text[: MAX_DESCRIPTION_CHARS - 1].rstrip() + "…"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import msgspec
 from msgspec import Struct, field
 
 from kei.domain.events.payload import Payload
@@ -27,6 +28,7 @@ from kei.domain.events.project import (
     TraitMatched,
 )
 from kei.domain.project.facts import ModuleFacts
+from kei.domain.project.manifests import kind_of
 from kei.domain.project.plan import Phase
 from kei.domain.project.traits import TraitScore
 
@@ -70,7 +72,7 @@ def apply(s: ProjectState, p: Payload) -> None:
         )  # fmt: skip
     elif isinstance(p, ModuleUnreadable):
         s.modules[p.module_id] = ModuleFacts(
-            module_id=p.module_id, kind=_kind_of(p.manifest_path),
+            module_id=p.module_id, kind=kind_of(p.manifest_path),
             manifest_path=p.manifest_path, error=p.error,
         )  # fmt: skip
     elif isinstance(p, TraitMatched) and p.module_id in s.modules:
@@ -84,7 +86,12 @@ def apply(s: ProjectState, p: Payload) -> None:
         phase = Phase(p.phase_id, p.trait, p.priority, p.status, p.module_ids)
         s.phases[p.phase_id] = StoredPhase(phase, p.agent_id)
     elif isinstance(p, ProjectItemRemoved):
-        {"module": s.modules, "skill": s.skills, "phase": s.phases}[p.item].pop(p.item_id, None)
+        if p.item == "module":
+            s.modules.pop(p.item_id, None)
+        elif p.item == "skill":
+            s.skills.pop(p.item_id, None)
+        else:
+            s.phases.pop(p.item_id, None)
 
 
 def module_events(project: str, m: ModuleFacts, matcher_version: str) -> list[Payload]:
@@ -117,8 +124,10 @@ def module_changes(
     for m in found:
         seen.add(m.module_id)
         old = s.modules.get(m.module_id)
-        same_matcher = m.error is not None or not m.matches or (
-            s.matcher_versions.get(m.module_id) == matcher_version
+        same_matcher = (
+            m.error is not None
+            or not m.matches
+            or (s.matcher_versions.get(m.module_id) == matcher_version)
         )
         if old != m or not same_matcher:
             out.append(module_events(project, m, matcher_version))
@@ -151,14 +160,4 @@ def _removed(project: str, item: str, item_id: str) -> ProjectItemRemoved:
 
 
 def _with(m: ModuleFacts, matches: tuple[TraitScore, ...]) -> ModuleFacts:
-    return ModuleFacts(
-        module_id=m.module_id, kind=m.kind, manifest_path=m.manifest_path, name=m.name,
-        files=m.files, sloc=m.sloc, content_sha256=m.content_sha256, languages=m.languages,
-        matches=matches, error=m.error,
-    )  # fmt: skip
-
-
-def _kind_of(manifest_path: str) -> str:
-    from kei.domain.project.manifests import MANIFEST_KINDS
-
-    return MANIFEST_KINDS.get(manifest_path.rsplit("/", 1)[-1], "unknown")
+    return msgspec.structs.replace(m, matches=matches)

@@ -1,6 +1,6 @@
 """``kei import kei-ledger PATH``, ``kei import kei-hibernate BUNDLE``, ``kei import
-claude-code [PATH...]`` and ``kei import kei-migrate --target URL`` (whose work is in
-``migrate_cmd``): carry another system's history into kei as events.
+claude-code [PATH...]``, ``kei import kei-migrate --target URL`` (whose work is in
+``migrate_cmd``) and ``kei import project PATH|URL`` (``import_project``): carry another system's history into kei as events.
 
 Thin: the import lives in ``kei.app.importers``. The summary goes to stdout
 (it is the command's answer): counts, notes, then what was not carried over, one
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Final, Protocol
 
 import typer
 
+from kei.adapters.cli.commands import import_project
 from kei.adapters.cli.context import answering, command_group, is_tty, open_ledger
 from kei.adapters.cli.options import DryRun, JsonObject, TargetOpt
 from kei.adapters.cli.output import json_line
@@ -108,6 +109,9 @@ def kei_migrate(ctx: typer.Context, target: TargetOpt = None, dry_run: DryRun = 
     from kei.adapters.cli.commands.migrate_cmd import import_tracker
 
     import_tracker(ctx, target, dry_run=dry_run, as_json=as_json)
+
+
+import_app.command("project")(import_project.project)
 
 
 def claude_summary(report: ClaudeImportReport, *, limit: int | None) -> str:

@@ -209,7 +209,9 @@ def _changes(
         run.skills_removed += 1
         gone = MemoryForgotten(namespace=namespace, key=key, reason="section no longer in the docs")
         removed_item = ProjectItemRemoved(project=run.project, item="skill", item_id=key)
-        groups.append([NewEvent(memory_stream(namespace, key), gone), NewEvent(stream, removed_item)])
+        groups.append(
+            [NewEvent(memory_stream(namespace, key), gone), NewEvent(stream, removed_item)]
+        )
     phase_events = project_state.phase_changes(s, run.project, phases)
     run.phases_changed = len(phase_events)
     groups += [[NewEvent(stream, p)] for p in phase_events]

@@ -68,7 +68,9 @@ def _clone(url: str, shown: str, into: Path) -> None:
             env={"GIT_TERMINAL_PROMPT": "0", "PATH": _path()},
         )  # fmt: skip
     except FileNotFoundError:
-        raise ProjectSourceError("git is not installed", hint="install git to clone a URL") from None
+        raise ProjectSourceError(
+            "git is not installed", hint="install git to clone a URL"
+        ) from None
     except subprocess.TimeoutExpired:
         raise ProjectSourceError(f"cloning {shown} took over {CLONE_TIMEOUT_S} s") from None
     if done.returncode != 0:
