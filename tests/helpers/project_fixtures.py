@@ -3,7 +3,7 @@
 One repository holds every case the research note (§7.5) lists: a Cargo workspace
 (root ``[workspace]`` with no package, nested crates, a ``src/build/`` module, a
 ``target/`` of generated code), an npm workspace with a broken ``package.json``
-fixture, PEP 621, poetry and ``setup.py`` packages (``name=NAME``,
+fixture and a package whose best match is weak, PEP 621, poetry and ``setup.py`` packages (``name=NAME``,
 ``namespace_packages`` first), a Go module ``…/v2``, and a README and docs with
 ``## `` lines inside code fences.
 """
@@ -70,11 +70,21 @@ import "github.com/robfig/cron"
 type Cron struct{}
 
 func (c *Cron) Register(t ScheduledTask) error { return nil }
-func (c *Cron) register() {}
-func (c *Cron) cancel() {}
-func (c *Cron) list() {}
-func (c *Cron) next_fire() {}
-func (c *Cron) scheduler_name() string { return "cron" }
+func (c *Cron) Cancel() {}
+func (c *Cron) List() {}
+func (c *Cron) NextFire() {}
+func (c *Cron) SchedulerName() string { return "cron" }
+"""
+MAILER_TS = """\
+import { WebClient } from "@slack/web-api";
+import { send as sendMail } from "email-sender";
+
+interface Channel { channel_name(): string; supports_batching(): boolean }
+
+export class SlackNotifier {
+  send(message: string): void {}
+  notifyAll(): void {}
+}
 """
 README = """\
 # Demo
@@ -147,6 +157,8 @@ def fixture_repo(root: Path) -> Path:
         "web/packages/ui/index.ts": "export class Ui { render(): void {} }\n",
         "web/packages/ui/util.js": "export function util() { return 1 }\n",
         "web/packages/ui/test/fixtures/bad/package.json": '{"name": "{{ name }}", ',
+        "web/packages/mailer/package.json": '{"name": "@demo/mailer"}',
+        "web/packages/mailer/index.ts": MAILER_TS,
         "py/pep621/pyproject.toml": '[project]\nname = "pep621-pkg"\n',
         "py/pep621/src/pkg/mem.py": MEMORY_PY,
         "py/poetry/pyproject.toml": '[tool.poetry]\nname = "poetry-pkg"\n',

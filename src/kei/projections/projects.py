@@ -15,6 +15,9 @@ segment):
   ``error`` (NULL, or why the manifest could not be read).
 - ``<name>_phases``: ``(slug, phase_id)``; ``trait``, ``priority``, ``status``,
   ``module_ids`` (JSON list), ``agent_id`` (NULL until forked).
+- ``<name>_runs``: ``slug``; the last run's ``project``, ``source``, ``commit`` and
+  ``started_us`` (when its ``project.import.started`` was signed: the plan's date) and
+  ``threshold`` (its plan threshold, as text: columns hold no floats).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from kei.domain.events.project import (
     ModuleIdentified,
     ModuleUnreadable,
     PlanPhase,
+    ProjectImportStarted,
     ProjectItemRemoved,
     TraitMatched,
 )
@@ -52,11 +56,12 @@ class Projects:
 
     version = 1
     event_types = frozenset({
-        "project.module.identified", "project.module.unreadable", "project.trait.matched",
+        "project.import.started", "project.module.identified", "project.module.unreadable", "project.trait.matched",
         "project.plan.phase", "project.item.removed",
     })  # fmt: skip
     modules = DefinedTable()
     phases = DefinedTable()
+    runs = DefinedTable()
 
     def __init__(self, name: str = NAME) -> None:
         self.name = name
@@ -81,14 +86,26 @@ class Projects:
             Column("status", String, nullable=False), Column("module_ids", String, nullable=False),
             Column("agent_id", String),
         )  # fmt: skip
+        self.runs = Table(
+            f"{self.name}_runs", metadata,
+            Column("slug", String, primary_key=True),
+            Column("project", String, nullable=False), Column("source", String, nullable=False),
+            Column("commit", String), Column("started_us", BigInteger, nullable=False),
+            Column("threshold", String, nullable=False),
+        )  # fmt: skip
         self.faults = faults_table(metadata, self.name)
-        return [self.modules, self.phases, self.faults]
+        return [self.modules, self.phases, self.runs, self.faults]
 
     def apply(self, conn: Connection, event: RecordedEvent) -> None:
         p = event.payload()
         slug = event.stream.removeprefix(PROJECT_STREAM_PREFIX)
         m = self.modules
-        if isinstance(p, ModuleIdentified | ModuleUnreadable):
+        if isinstance(p, ProjectImportStarted):
+            conn.execute(delete(self.runs).where(self.runs.c.slug == slug))
+            conn.execute(insert(self.runs).values(slug=slug, project=p.project, source=p.source,
+                                                  commit=p.commit, started_us=event.timestamp_us,
+                                                  threshold=repr(p.threshold)))  # fmt: skip
+        elif isinstance(p, ModuleIdentified | ModuleUnreadable):
             conn.execute(delete(m).where(m.c.slug == slug, m.c.module_id == p.module_id))
             conn.execute(insert(m).values(slug=slug, **_module_row(p)))
         elif isinstance(p, TraitMatched):
@@ -122,6 +139,12 @@ class Projects:
         rows = conn.execute(select(m).where(m.c.slug == slug).order_by(m.c.module_id)).all()
         name = rows[0].project if rows else None
         return name, [_facts(r) for r in rows]
+
+    def read_run(self, conn: Connection, slug: str) -> tuple[str, int, float] | None:
+        """The last run's source, signing time (µs) and plan threshold."""
+        t = self.runs
+        r = conn.execute(select(t).where(t.c.slug == slug)).first()
+        return None if r is None else (r.source, int(r.started_us), float(r.threshold))
 
     def read_phases(self, conn: Connection, slug: str) -> list[tuple[Phase, str | None]]:
         t = self.phases

@@ -20,4 +20,13 @@ from kei.projections.traces import Traces
 
 def default_projections() -> list[Projection]:
     """Fresh instances of every shipped projection."""
-    return [EventCounts(), Skills(), Agents(), Costs(), Posteriors(), Memory(), Traces(), Projects()]
+    return [
+        EventCounts(),
+        Skills(),
+        Agents(),
+        Costs(),
+        Posteriors(),
+        Memory(),
+        Traces(),
+        Projects(),
+    ]

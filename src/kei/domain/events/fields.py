@@ -257,6 +257,7 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "scope",
             "body",
             "confidence",
+            "threshold",
         ],
         _float,
     ),

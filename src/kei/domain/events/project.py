@@ -26,19 +26,21 @@ PROJECT_STREAM_PREFIX: Final = "project/"
 Matcher = Literal["tags", "regex"]
 ItemKind = Literal["module", "skill", "phase"]
 Priority = Literal["P0", "P1", "P2", "P3", "Pwip"]
-PhaseStatus = Literal["proposed", "needs-review", "forked"]
+PhaseStatus = Literal["scaffolding", "blocked-needs-review", "forked"]
 
 
 class ProjectImportStarted(Payload, frozen=True, kw_only=True):
     """A run that found changes: what it read and how. ``source`` is the path or URL as
     given (a URL without credentials); ``commit`` the repository's HEAD when it is a git
-    work tree; ``walker_sha256`` the digest of the walker's and matcher's settings."""
+    work tree; ``walker_sha256`` the digest of the walker's and matcher's settings; ``threshold``
+    the confidence a module needed to join a plan phase."""
 
     project: str
     source: str
     commit: str | None = None
     walker_sha256: str
     matcher: Matcher
+    threshold: float = 0.5
 
 
 class ModuleIdentified(Payload, frozen=True, kw_only=True):
@@ -106,7 +108,8 @@ class ProjectItemRemoved(Payload, frozen=True, kw_only=True):
 
 class PlanPhase(Payload, frozen=True, kw_only=True):
     """One phase of the port plan: confident modules of one trait (``P0``–``P3`` by
-    the trait's priority) or a weak one to review (``Pwip``, ``needs-review``).
+    the trait's priority, status ``scaffolding``, upstream's initial status) or a weak
+    one to review (``Pwip``, ``blocked-needs-review``).
     ``forked``: ``kei import project --run-phase`` forked ``agent_id`` for it."""
 
     project: str

@@ -1,9 +1,10 @@
 """The port plan: confident modules grouped into phases by trait, in priority order.
 
-Upstream's rules: a module whose best trait scores at least the threshold joins that
-trait's phase; phases are ordered by the trait's priority (``PRIORITY``) then by how
-many modules they hold, and numbered ``P0.1``, ``P0.2``, ``P1.1``…; modules scoring
-from 0.3 to the threshold go to ``Pwip.N`` phases to review; the rest are unmatched.
+Upstream's rules (``plan_generator.rs``): a module whose best trait scores at least
+the threshold joins that trait's phase; phases are ordered by the trait's priority
+(``PRIORITY``) then by how many modules they hold, and numbered ``P0.1``, ``P0.2``,
+``P1.1``…, status ``scaffolding``; modules scoring from 0.3 to the threshold go to
+``Pwip.N`` phases (``blocked-needs-review``); the rest are unmatched.
 Upstream's ``execute --prereg`` then wrote ledger rows with ``status = 'queued'``,
 which the ledger's own CHECK refuses; kei forks an agent per phase instead
 (``kei import project --run-phase``).
@@ -17,7 +18,11 @@ from typing import Final
 from msgspec import Struct
 
 from kei.domain.project.facts import ModuleFacts
-from kei.domain.project.traits import CONFIDENT
+from kei.domain.project.traits import CONFIDENT, WEAK
+
+SCAFFOLDING: Final = "scaffolding"
+BLOCKED: Final = "blocked-needs-review"
+FORKED: Final = "forked"
 
 PRIORITY: Final = {
     "MemoryBackend": "P0", "AuthProvider": "P0", "ServiceManager": "P0",
@@ -44,7 +49,9 @@ class Plan(Struct, frozen=True):
 
 
 def make_plan(modules: Sequence[ModuleFacts], threshold: float = CONFIDENT) -> Plan:
-    """The plan of ``modules`` at ``threshold``."""
+    """The plan of ``modules`` (in their order) at ``threshold``, as upstream's
+    ``build_plan``: phases by priority, then by module count, then by trait name;
+    ``Pwip`` phases by trait name; the average over the confident modules only."""
     sure: dict[str, list[str]] = {}
     review: dict[str, list[str]] = {}
     unmatched: list[str] = []
@@ -53,27 +60,35 @@ def make_plan(modules: Sequence[ModuleFacts], threshold: float = CONFIDENT) -> P
         if m.error is not None:
             continue
         best = m.best
-        if best is not None and best.confidence >= threshold:
+        confidence = best.confidence if best is not None else 0.0
+        if best is not None and confidence >= threshold:
             sure.setdefault(best.trait, []).append(m.module_id)
-        elif m.weak(threshold) is not None and best is not None:
+            scores.append(confidence)
+        elif best is not None and confidence >= WEAK:
             review.setdefault(best.trait, []).append(m.module_id)
         else:
             unmatched.append(m.module_id)
-            continue
-        scores.append(best.confidence)
     phases: list[Phase] = []
-    order = sorted(sure, key=lambda t: (PRIORITY.get(t, "P3"), -len(sure[t]), t))
     counters: dict[str, int] = {}
-    for trait in order:
+    for trait in sorted(sure, key=lambda t: (PRIORITY.get(t, "P3"), -len(sure[t]), t)):
         priority = PRIORITY.get(trait, "P3")
         counters[priority] = counters.get(priority, 0) + 1
-        phase_id = f"{priority}.{counters[priority]}"
-        phases.append(Phase(phase_id, trait, priority, "proposed", tuple(sorted(sure[trait]))))
-    for n, trait in enumerate(sorted(review, key=lambda t: (-len(review[t]), t)), 1):
-        ids = tuple(sorted(review[trait]))
-        phases.append(Phase(f"Pwip.{n}", trait, "Pwip", "needs-review", ids))
+        ids = tuple(sure[trait])
+        phases.append(Phase(f"{priority}.{counters[priority]}", trait, priority, SCAFFOLDING, ids))
+    for n, trait in enumerate(sorted(review), 1):
+        phases.append(Phase(f"Pwip.{n}", trait, "Pwip", BLOCKED, tuple(review[trait])))
     average = sum(scores) / len(scores) if scores else 0.0
-    return Plan(tuple(phases), tuple(sorted(unmatched)), average)
+    return Plan(tuple(phases), tuple(unmatched), average)
+
+
+def stored_plan(phases: Sequence[Phase], modules: Sequence[ModuleFacts]) -> Plan:
+    """A plan from phases as recorded: unmatched are the readable modules in no phase,
+    the average is over the modules of the confident (non-``Pwip``) phases."""
+    placed = {i for p in phases for i in p.module_ids}
+    sure = {i for p in phases if p.priority != "Pwip" for i in p.module_ids}
+    scores = [b.confidence for m in modules if m.module_id in sure and (b := m.best) is not None]
+    unmatched = tuple(m.module_id for m in modules if m.error is None and m.module_id not in placed)
+    return Plan(tuple(phases), unmatched, sum(scores) / len(scores) if scores else 0.0)
 
 
 def phase_prompt(project: str, phase: Phase, names: dict[str, str]) -> str:

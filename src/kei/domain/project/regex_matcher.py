@@ -1,10 +1,13 @@
 """Upstream's Rust matcher, kept as ``--matcher regex`` for parity.
 
-Upstream kei-import-project read only Rust: it stripped string literals and ``//``
-comments, then collected ``impl X for Y`` trait names, every ``fn name(`` or
-``fn name<`` (anywhere: a free function or a trait's declaration counts as an
-implemented method) and the segments of ``use a::b::c`` paths. Other languages give
-no evidence, so their modules always come out unmatched.
+A port of upstream kei-import-project's ``matcher.rs``: string literals and ``//``
+comments blanked out (its character scanner, quirks included), then
+``impl X for Y`` trait names, every ``fn name(`` or ``fn name<`` (anywhere: a free
+function or a trait's declaration counts as an implemented method) and the segments
+of ``use a::b::c`` paths (up to a ``{``). Only ``.rs`` files give evidence, so modules
+in other languages always come out unmatched. What differs: the files are those kei's
+walker gives the module (upstream re-walked the module's folder with no ignore list,
+``target/`` included).
 """
 
 from __future__ import annotations
@@ -16,25 +19,51 @@ from typing import Final
 from kei.domain.project.traits import Evidence
 
 VERSION: Final = "regex/1"
-_STRING: Final = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_COMMENT: Final = re.compile(r"//[^\n]*")
-_IMPL: Final = re.compile(r"\bimpl(?:<[^>]*>)?\s+([A-Za-z_][A-Za-z0-9_:]*)\s+for\s")
-_FN: Final = re.compile(r"\bfn\s+([A-Za-z_][A-Za-z0-9_]*)\s*[(<]")
-_USE: Final = re.compile(r"\buse\s+([^;]+);")
-_WORD: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_IMPL: Final = re.compile(r"\bimpl\s+(\w+)\s+for\s+\w+")
+_FN: Final = re.compile(r"(?:async\s+)?fn\s+(\w+)\s*[<(]")
+_USE: Final = re.compile(r"\buse\s+((?:\w+::)*\w+)")
 
 
 def rust_evidence(texts: Iterable[str]) -> Evidence:
     """The evidence upstream's matcher collected from a module's ``.rs`` files."""
     methods: set[str] = set()
     names: set[str] = set()
-    deps: set[str] = set()
+    segments: set[str] = set()
     for text in texts:
-        code = _COMMENT.sub("", _STRING.sub('""', text))
-        names.update(m.rsplit("::", 1)[-1] for m in _IMPL.findall(code))
+        code = strip_strings_and_comments(text)
+        names.update(_IMPL.findall(code))
         methods.update(_FN.findall(code))
         for path in _USE.findall(code):
-            words = _WORD.findall(path)
-            names.update(words)
-            deps.update(words[:1])
-    return Evidence(frozenset(methods), frozenset(names), frozenset(deps))
+            segments.update(path.split("::"))
+    return Evidence(frozenset(methods), frozenset(names | segments), frozenset(segments))
+
+
+def strip_strings_and_comments(src: str) -> str:
+    """Upstream's ``strip_string_literals``: a string's characters and a ``//``
+    comment's become spaces (quotes and newlines kept)."""
+    out: list[str] = []
+    in_string = escape = in_comment = prev_slash = False
+    for ch in src:
+        if in_comment:
+            if ch == "\n":
+                in_comment = False
+            out.append("\n" if ch == "\n" else " ")
+            prev_slash = False
+            continue
+        if not in_string and prev_slash and ch == "/":
+            in_comment, prev_slash = True, False
+            out.append(" ")
+            continue
+        prev_slash = ch == "/" and not in_string
+        if escape:
+            escape = False
+            out.append(" ")
+        elif ch == "\\" and in_string:
+            escape = True
+            out.append(" ")
+        elif ch == '"':
+            in_string = not in_string
+            out.append(ch)
+        else:
+            out.append(" " if in_string else ch)
+    return "".join(out)

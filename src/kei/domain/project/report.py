@@ -8,12 +8,19 @@ got wrong: the LOC shown is source lines (code, not comments or blanks) of the
 module's own source files, not every file's bytes / 40; and manifests that could not
 be read, which aborted upstream's run, are listed in a section of their own before
 the next steps when there are any.
+
+The plan is upstream's ``plan_render`` layout; its instructions name kei's commands
+(upstream's named its ``execute`` and ``skeleton`` subcommands), the unmatched
+section states the threshold (upstream printed the average confidence in its place),
+and a forked phase shows its agent in the status column.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from msgspec import Struct
 
 from kei.domain.project.facts import ModuleFacts
 from kei.domain.project.plan import Plan
@@ -83,29 +90,69 @@ def gap_report_json(project: str, modules: Sequence[ModuleFacts]) -> dict[str, A
     }  # fmt: skip
 
 
-def plan_markdown(
-    project: str, plan: Plan, modules: Sequence[ModuleFacts], threshold: float
-) -> str:
-    """The plan as markdown: one section per phase, then the unmatched modules."""
+class PlanHeader(Struct, frozen=True):
+    """What upstream's plan header names: the project, its source and when the plan
+    was made (kei: when the run that last changed it was signed, RFC 3339 seconds)."""
+
+    project: str
+    source: str
+    generated: str
+
+
+def plan_markdown(header: PlanHeader, plan: Plan, modules: Sequence[ModuleFacts],
+                  threshold: float, agents: Mapping[str, str | None]) -> str:  # fmt: skip
+    """Upstream's plan markdown (``plan_render.rs``), with kei's commands in its
+    instructions, the threshold (upstream printed the average confidence there) and a
+    forked phase's agent."""
     by_id = {m.module_id: m for m in modules}
-    sure = sum(len(p.module_ids) for p in plan.phases if p.priority != "Pwip")
-    review = sum(len(p.module_ids) for p in plan.phases if p.priority == "Pwip")
     out = [
-        f"# {project} \u2014 kei-import port plan\n\n",
-        f"Threshold {threshold:.2f}: {sure} modules in phases, {review} to review, "
-        f"{len(plan.unmatched)} unmatched; average confidence {plan.average_confidence:.2f}.\n",
+        f"# {header.project} \u2014 Migration Plan\n\n",
+        f"> Generated: {header.generated}\n> Source: {header.source}\n",
+        f"> Average confidence: {plan.average_confidence:.2f}\n\n## STATUS BANNER\n\n",
     ]
+    blocked = sum(p.status == "blocked-needs-review" for p in plan.phases)
+    if not plan.phases:
+        out.append("> **WARNING: no modules matched any trait at the given threshold.**\n"
+                   "> Lower `--threshold` or check the report's unmatched modules.\n\n")  # fmt: skip
+    elif blocked:
+        out.append(f"> **AUTO-GENERATED plan. {blocked} phase(s) blocked \u2014 needs human "
+                   "triage.**\n> Run `kei import project PATH --run-phase ID` after triage.\n\n")  # fmt: skip
+    else:
+        out.append("> **AUTO-GENERATED initial plan. All phases initial status: scaffolding.**\n"
+                   "> Run `kei import project PATH --run-phase ID` to fork an agent per phase.\n"
+                   "> Each agent must finish with STATUS-TRUTH MARKER (RULE 0.16).\n\n")  # fmt: skip
+    out.append(
+        "| Phase | Trait family | Modules | Priority | Initial status |\n|---|---|---:|---:|---|\n"
+    )
     for p in plan.phases:
-        out.append(f"\n## {p.phase_id} \u2014 {p.trait} ({p.status})\n\n")
-        for i in p.module_ids:
-            m = by_id.get(i)
-            best = m.best if m is not None else None
-            conf = f"{best.confidence:.2f}" if best is not None else "?"
-            out.append(f"- {m.name if m is not None else i} ({i}, {conf})\n")
-    out.append("\n## Unmatched\n\n")
-    out += [f"- {by_id[i].name if i in by_id else i} ({i})\n" for i in plan.unmatched]
-    out += ["_None._\n"] if not plan.unmatched else []
+        status = f"forked ({agents[p.phase_id]})" if agents.get(p.phase_id) else p.status
+        out.append(
+            f"| {p.phase_id} | {p.trait} | {len(p.module_ids)} | {_rank(p.priority)} | {status} |\n"
+        )
+    out.append("\n## Per-phase detail\n\n")
+    for p in plan.phases:
+        out.append(f"### {p.phase_id} \u2014 {p.trait}\n\nModules to port:\n")
+        rows = [(by_id[i].name, b.confidence) for i in p.module_ids
+                if i in by_id and (b := by_id[i].best) is not None]  # fmt: skip
+        out += [f"- {n} (confidence {c:.2f})\n" for n, c in sorted(rows, key=lambda r: -r[1])]
+        out.append("\nVerification gate (RULE 0.13 + RULE 0.16):\n- `cargo check --workspace` PASS\n"
+                   "- `cargo test -p <crate>` PASS\n- STATUS-TRUTH MARKER `shipped: functional`\n\n")  # fmt: skip
+    out.append("## Unmatched modules\n\n")
+    if not plan.unmatched:
+        out.append("All modules matched at the given threshold.\n\n")
+    else:
+        out.append(f"These do not match any KeiSeiKit-runtime-core trait at threshold {threshold:.2f}.\n"
+                   "Manual classification required before they can be ported.\n\n")  # fmt: skip
+        out += [f"- {by_id[i].name if i in by_id else i}\n" for i in plan.unmatched]
+        out.append("\n")
+    out.append("## Follow-up\n\n- Review the gap report: `kei import project PATH --report`\n"
+               "- Execute phases: `kei import project PATH --run-phase ID`\n")  # fmt: skip
     return "".join(out)
+
+
+def _rank(priority: str) -> int:
+    """Upstream's numeric priority: P0..P3 are 0..3, a ``Pwip`` phase 99."""
+    return int(priority[1:]) if priority[1:].isdigit() else 99
 
 
 def plan_json(project: str, plan: Plan, threshold: float) -> dict[str, Any]:

@@ -39,7 +39,7 @@ FormatOpt = Annotated[
 ThresholdOpt = Annotated[
     float,
     typer.Option("--threshold", metavar="X", min=0.3, max=1.0,
-                 help="Confidence a module needs to join a plan phase (0.3 to 1)."),
+                 help="Confidence a module needs to join a plan phase (0.3 to 1; import only)."),
 ]  # fmt: skip
 MatcherOpt = Annotated[
     Literal["tags", "regex"],
@@ -79,7 +79,7 @@ def project(
         slug = project_slug(name or _default_name(source, is_url, name_of_url))
         if report or plan:
             chosen = chosen_format(fmt, as_json=as_json, formats=FORMATS, default="markdown")
-            _print(_read(settings, slug, report=report, threshold=threshold, chosen=chosen))
+            _print(_read(settings, slug, report=report, chosen=chosen))
             return
         with open_ledger(settings, with_key=not dry_run) as ledger:
             if run_phase is not None:
@@ -110,14 +110,12 @@ def _default_name(source: str, is_url: Any, name_of_url: Any) -> str:
     return Path(source).expanduser().resolve().name or "project"
 
 
-def _read(settings: Any, slug: str, *, report: bool, threshold: float, chosen: str) -> Any:
+def _read(settings: Any, slug: str, *, report: bool, chosen: str) -> Any:
     from kei.app.importers.project.reads import ProjectReads
 
     with open_ledger(settings) as ledger, ProjectReads(ledger, seal_key=seal_key(settings)) as r:
         as_json = chosen == "json"
-        return (
-            r.report(slug, as_json=as_json) if report else r.plan(slug, threshold, as_json=as_json)
-        )
+        return r.report(slug, as_json=as_json) if report else r.plan(slug, as_json=as_json)
 
 
 def _print(found: Any) -> None:

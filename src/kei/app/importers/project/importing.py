@@ -121,6 +121,7 @@ def _import(
     started = ProjectImportStarted(
         project=name, source=src.shown, commit=src.commit,
         walker_sha256=settings.sha256(version), matcher=matcher,  # type: ignore[arg-type]
+        threshold=threshold,
     )  # fmt: skip
     completed = ProjectImportCompleted(
         project=name, modules=run.modules, unreadable=run.unreadable, skills=run.skills,

@@ -52,7 +52,7 @@ def run_phase(ledger: Ledger, slug: str, phase_id: str) -> PhaseFork:
     phase = found.phase
     if phase.status == "forked" and found.agent_id is not None:
         return PhaseFork(phase_id, found.agent_id, None, 0, f"{phase_id} already forked")
-    if phase.status == "needs-review":
+    if phase.status == "blocked-needs-review":
         raise InputError(
             f"phase {phase_id} holds weak matches and needs review before it runs",
             hint="check the modules with --report; confident phases are P0 to P3",

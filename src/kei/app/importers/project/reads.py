@@ -6,13 +6,21 @@ after catching up, so they say what the log says, whatever the folder holds now.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from kei.app.ledger.ledger import Ledger
 from kei.app.readmodels import ReadModels, ReadModelService
 from kei.domain.project.facts import ModuleFacts
-from kei.domain.project.plan import Plan, make_plan
-from kei.domain.project.report import gap_report, gap_report_json, plan_json, plan_markdown
+from kei.domain.project.plan import stored_plan
+from kei.domain.project.report import (
+    PlanHeader,
+    gap_report,
+    gap_report_json,
+    plan_json,
+    plan_markdown,
+)
+from kei.domain.project.traits import CONFIDENT
 from kei.errors import InputError
 from kei.projections.projects import Projects
 
@@ -40,17 +48,22 @@ class ProjectReads(ReadModelService):
         name, modules = self.modules(slug)
         return gap_report_json(name, modules) if as_json else gap_report(name, modules)
 
-    def plan(self, slug: str, threshold: float, *, as_json: bool) -> str | dict[str, Any]:
-        """The stored plan (phases as the log last recorded them, forks included)."""
+    def plan(self, slug: str, *, as_json: bool) -> str | dict[str, Any]:
+        """The plan as the log last recorded it (its phases, forks included), in
+        upstream's layout: unmatched are the readable modules in no phase."""
         name, modules = self.modules(slug)
         with self.models.connect() as conn:
             stored = self.projection.read_phases(conn, slug)
-        fresh = make_plan(modules, threshold)
-        plan = Plan(tuple(p for p, _ in stored), fresh.unmatched, fresh.average_confidence)
+            run = self.projection.read_run(conn, slug)
+        source, started_us, threshold = run if run is not None else ("?", 0, CONFIDENT)
+        plan = stored_plan([p for p, _ in stored], modules)
+        agents = {p.phase_id: a for p, a in stored}
         if as_json:
             data = plan_json(name, plan, threshold)
-            agents = {p.phase_id: a for p, a in stored}
             for phase in data["phases"]:
                 phase["agent_id"] = agents.get(phase["phase_id"])
             return data
-        return plan_markdown(name, plan, modules, threshold)
+        generated = datetime.fromtimestamp(started_us // 1_000_000, UTC).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
+        return plan_markdown(PlanHeader(name, source, generated), plan, modules, threshold, agents)

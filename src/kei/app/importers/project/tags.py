@@ -1,11 +1,13 @@
 """Evidence from source code through tree-sitter tags (the ``tags`` matcher).
 
-Each grammar wheel (tree-sitter-rust, -python, -go, -javascript; -typescript ships
-no tags query, so its files use kei's own small one below) says what a file defines
+Each grammar wheel (tree-sitter-rust, -python, -go, -javascript, -typescript; the last
+tags only what TypeScript adds, so kei adds a small query for its classes and
+functions) says what a file defines
 and references. A name counts as an implemented method only when it is defined
 inside an implementation: a Rust ``impl`` block (not a ``trait``'s declarations or
 default bodies), a Python ``class``, a Go method (a function with a receiver), a
-JavaScript or TypeScript class (not an ``interface``). Free functions, calls, types,
+JavaScript or TypeScript class (not an ``interface``); a camelCase or exported Go name
+counts as its snake_case too (``NextFire`` is ``next_fire``). Free functions, calls, types,
 implemented traits and imports become ``names``, where the keywords are looked for.
 Loaded only by ``kei import project`` (extra ``kei[project]``).
 """
@@ -60,10 +62,15 @@ def _language(language: str) -> tuple[Any, Any, Any]:
 
 
 def _grammar(module: str, attr: str) -> tuple[Any, str]:
+    """The grammar and its tags query; TypeScript's wheel tags only what TypeScript adds
+    to JavaScript (signatures, interfaces), so kei's query for classes comes first."""
     import importlib
 
     m = importlib.import_module(module)
-    return getattr(m, attr)(), getattr(m, "TAGS_QUERY", _TS_TAGS)
+    query: str = m.TAGS_QUERY
+    if module == "tree_sitter_typescript":
+        query = _TS_TAGS + "\n" + query
+    return getattr(m, attr)(), query
 
 
 def evidence(files: Iterable[tuple[str, bytes]]) -> Evidence:
@@ -82,13 +89,22 @@ def evidence(files: Iterable[tuple[str, bytes]]) -> Evidence:
             for node in caps.get("name", []):
                 text = _text(node)
                 if _is_method(caps, language) and _implemented(node):
-                    methods.add(text)
+                    methods.update({text, snake_case(text)})
                 names.add(text)
         for node in ts.QueryCursor(imports).captures(root).get("import", []):
             words = [w for w in _words(_text(node)) if w]
             names.update(words)
             deps.update(words[:1])
     return Evidence(frozenset(methods), frozenset(names), frozenset(deps))
+
+
+def snake_case(name: str) -> str:
+    """``NextFire`` and ``nextFire`` as ``next_fire``: Go's exported methods and
+    JavaScript's camelCase against the table's snake_case names."""
+    import re
+
+    spaced = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", spaced).lower()
 
 
 def _is_method(caps: dict[str, Any], language: str) -> bool:
