@@ -4,7 +4,6 @@ running a phase, and kei's own repository as a larger corpus."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -160,10 +159,18 @@ def test_keis_own_repository(tmp_path: Path, make_ledger: Callable[..., Ledger])
         pytest.skip("not run from a kei checkout")
     ledger = make_ledger(f"sqlite:///{tmp_path / 'l.db'}")
     run = import_project(ledger, str(root), name="kei")
-    mods = project_state.fold(e.payload() for e in ledger.read_stream_checked("project/kei")).modules
+    mods = project_state.fold(
+        e.payload() for e in ledger.read_stream_checked("project/kei")
+    ).modules
     kei_module = mods["pyproject.toml"]
-    assert (kei_module.name, kei_module.kind, kei_module.languages) == ("kei", "python-package", ("Python",))
-    src_files = sum(1 for _ in (root / "src").rglob("*.py")) + sum(1 for _ in (root / "tests").rglob("*.py"))
+    assert (kei_module.name, kei_module.kind, kei_module.languages) == (
+        "kei",
+        "python-package",
+        ("Python",),
+    )
+    src_files = sum(1 for _ in (root / "src").rglob("*.py")) + sum(
+        1 for _ in (root / "tests").rglob("*.py")
+    )
     assert kei_module.files >= src_files  # every source file counted, none from .venv
     assert kei_module.sloc > 20_000 and run.skills > 20
     assert all(not i.startswith(".venv/") for i in mods)

@@ -26,7 +26,9 @@ def imported(tmp_path: Path, make_ledger: object) -> tuple[Ledger, dict[str, Mod
     return ledger, modules_of(ledger)
 
 
-def test_workspace_members_keep_their_sources(imported: tuple[Ledger, dict[str, ModuleFacts]]) -> None:
+def test_workspace_members_keep_their_sources(
+    imported: tuple[Ledger, dict[str, ModuleFacts]],
+) -> None:
     """Defect 6: the root [workspace] manifest hid every member's files upstream."""
     _, mods = imported
     assert "Cargo.toml" not in mods  # a workspace root is not a module
@@ -46,7 +48,9 @@ def test_walker_honours_gitignore_gitattributes_and_cargo_target(
     assert mods["crates/notify-tg/Cargo.toml"].files == 2
 
 
-def test_bad_manifest_is_a_finding_not_the_end(imported: tuple[Ledger, dict[str, ModuleFacts]]) -> None:
+def test_bad_manifest_is_a_finding_not_the_end(
+    imported: tuple[Ledger, dict[str, ModuleFacts]],
+) -> None:
     """Defect 2: one templated package.json aborted the whole run upstream."""
     _, mods = imported
     bad = mods["web/packages/ui/test/fixtures/bad/package.json"]

@@ -19,7 +19,10 @@ def test_manifest_names() -> None:
     assert read_manifest("go.mod", "module foo\n").name == "foo"
     assert read_manifest("Cargo.toml", "[workspace]\n").name is None  # a root, no error
     assert read_manifest("Cargo.toml", "[package\n").error is not None
-    assert read_manifest("package.json", "[]").error == "package.json does not parse: not a JSON object"
+    assert (
+        read_manifest("package.json", "[]").error
+        == "package.json does not parse: not a JSON object"
+    )
     assert read_manifest("package.json", '{"name": 3}').error is not None
     assert read_manifest("package.json", '{"name": "a\\nb"}').error is not None  # control char
     assert read_manifest("pyproject.toml", "[tool]\n", 'setup(name="s")').name == "s"
@@ -56,7 +59,9 @@ facts = st.builds(
 
 
 @given(st.lists(facts, max_size=6, unique_by=lambda m: m.module_id))
-def test_fold_of_changes_gives_the_modules_and_a_second_diff_is_empty(mods: list[ModuleFacts]) -> None:
+def test_fold_of_changes_gives_the_modules_and_a_second_diff_is_empty(
+    mods: list[ModuleFacts],
+) -> None:
     mods = [m.__class__(**{**{f: getattr(m, f) for f in m.__struct_fields__},
                            "manifest_path": m.module_id}) for m in mods]  # fmt: skip
     s = project_state.ProjectState()
