@@ -90,6 +90,12 @@ def test_regex_matcher_keeps_upstream_parity(tmp_path: Path, make_ledger: object
     assert mods["crates/core/Cargo.toml"].best is not None  # upstream's false positive
     assert mods["crates/core/Cargo.toml"].best.trait == "Backup"  # type: ignore[union-attr]
     assert mods["go/go.mod"].best is None  # non-Rust: never matched upstream
+    # the same tree with the other matcher: every module is matched again
+    switched = import_project(ledger, str(tmp_path / "demo"), matcher="tags")
+    assert switched.modules_changed > 0
+    assert modules_of(ledger)["crates/core/Cargo.toml"].best is None
+    assert modules_of(ledger)["go/go.mod"].best is not None
+    assert import_project(ledger, str(tmp_path / "demo"), matcher="tags").events_appended == 0
 
 
 def test_rerun_appends_nothing_and_changes_append_only_themselves(

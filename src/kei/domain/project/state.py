@@ -39,7 +39,9 @@ class StoredPhase(Struct, frozen=True):
 
 
 class ProjectState(Struct, kw_only=True):
-    """A project's stream folded: modules by id, skill hashes by key, phases by id."""
+    """A project's stream folded: modules by id, skill hashes by key, phases by id;
+    ``walkers``: the walker digest (settings and matcher) of the run that identified
+    each module, so a run with the same digest can trust its counts and matches."""
 
     project: str = ""
     source: str = ""
@@ -49,6 +51,8 @@ class ProjectState(Struct, kw_only=True):
     runs_started: int = 0
     runs_completed: int = 0
     matcher_versions: dict[str, str] = field(default_factory=dict)
+    walker: str = ""
+    walkers: dict[str, str] = field(default_factory=dict)
 
 
 def fold(payloads: Iterable[Payload], state: ProjectState | None = None) -> ProjectState:
@@ -63,9 +67,11 @@ def apply(s: ProjectState, p: Payload) -> None:
     """One event into the fold; types it does not know are ignored."""
     if isinstance(p, ProjectImportStarted):
         s.project, s.source, s.runs_started = p.project, p.source, s.runs_started + 1
+        s.walker = p.walker_sha256
     elif isinstance(p, ProjectImportCompleted):
         s.runs_completed += 1
     elif isinstance(p, ModuleIdentified):
+        s.walkers[p.module_id] = s.walker
         s.modules[p.module_id] = ModuleFacts(
             module_id=p.module_id, kind=p.kind, manifest_path=p.manifest_path, name=p.name,
             files=p.files, sloc=p.sloc, content_sha256=p.content_sha256, languages=p.languages,

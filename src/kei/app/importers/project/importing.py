@@ -107,7 +107,9 @@ def _import(
     settings = WalkSettings()
     walked = walk(src.root, settings)
     match, version = _matcher(matcher)
-    modules = identify(src.root, walked, match)
+    digest = settings.sha256(version)
+    known = {i: m for i, m in s.modules.items() if s.walkers.get(i) == digest}
+    modules = identify(src.root, walked, match, known)
     skills = _skills(src.root, walked.files)
     plan = make_plan(modules, threshold)
     run = ProjectImport(
@@ -120,7 +122,7 @@ def _import(
         return run
     started = ProjectImportStarted(
         project=name, source=src.shown, commit=src.commit,
-        walker_sha256=settings.sha256(version), matcher=matcher,  # type: ignore[arg-type]
+        walker_sha256=digest, matcher=matcher,  # type: ignore[arg-type]
         threshold=threshold,
     )  # fmt: skip
     completed = ProjectImportCompleted(

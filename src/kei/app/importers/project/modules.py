@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -28,8 +28,12 @@ MAX_MANIFEST_BYTES: Final = 1 << 20
 Matcher = Callable[[Sequence[tuple[str, bytes]]], Evidence]
 
 
-def identify(root: Path, walked: Walk, matcher: Matcher) -> list[ModuleFacts]:
-    """Every manifest's module (or finding), sorted by manifest path."""
+def identify(
+    root: Path, walked: Walk, matcher: Matcher, known: Mapping[str, ModuleFacts] | None = None
+) -> list[ModuleFacts]:
+    """Every manifest's module (or finding), sorted by manifest path. ``known``: the
+    modules the log holds, matched by the same matcher; one whose files hash the same
+    keeps its source lines and matches (counting and parsing are most of a run)."""
     by_dir: dict[str, list[WalkedFile]] = {}
     for f in walked.files:
         name = f.path.rsplit("/", 1)[-1]
@@ -47,7 +51,7 @@ def identify(root: Path, walked: Walk, matcher: Matcher) -> list[ModuleFacts]:
             if m.path.endswith("setup.py") and "pyproject.toml" in names:
                 continue  # read as the pyproject's fallback
             setup = names.get("setup.py") if m.path.endswith("pyproject.toml") else None
-            facts = _module(root, m, setup, owned.get(folder, []), matcher)
+            facts = _module(root, m, setup, owned.get(folder, []), matcher, known or {})
             if facts is not None:
                 found.append(facts)
     return sorted(found, key=lambda m: m.module_id)
@@ -59,6 +63,7 @@ def _module(
     setup: WalkedFile | None,
     files: list[WalkedFile],
     matcher: Matcher,
+    known: Mapping[str, ModuleFacts],
 ) -> ModuleFacts | None:
     kind = MANIFEST_KINDS[manifest.path.rsplit("/", 1)[-1]]
     base = ModuleFacts(module_id=manifest.path, kind=kind, manifest_path=manifest.path)
@@ -73,20 +78,24 @@ def _module(
         return None  # a workspace root: declares no module of its own
     languages = LANGUAGES[kind]
     mine = [f for f in files if f.language in languages]
-    lines, sloc, sources = [], 0, []
+    lines, sources = [], []
     for f in mine:
         data = _read_bytes(root / f.path)
         if data is None:
             continue
         lines.append(f"{f.path}\0{hashlib.sha256(data).hexdigest()}\n")
-        sloc += source_lines(f.path, data)
-        sources.append((f.language or "", data))
-    digest = hashlib.sha256("".join(sorted(lines)).encode()).hexdigest()
-    return _replace(
-        base, name=parsed.name, files=len(lines), sloc=sloc, content_sha256=digest,
+        sources.append((f.path, f.language or "", data))
+    found = _replace(
+        base, name=parsed.name, files=len(lines),
+        content_sha256=hashlib.sha256("".join(sorted(lines)).encode()).hexdigest(),
         languages=tuple(sorted({f.language for f in mine if f.language})),
-        matches=tuple(score(matcher(sources))),
     )  # fmt: skip
+    old = known.get(found.module_id)
+    if old is not None and _replace(old, sloc=0, matches=()) == found:
+        return old  # same files, same bytes: same lines and matches
+    sloc = sum(source_lines(path, data) for path, _, data in sources)
+    evidence = matcher([(language, data) for _, language, data in sources])
+    return _replace(found, sloc=sloc, matches=tuple(score(evidence)))
 
 
 def source_lines(path: str, data: bytes) -> int:
