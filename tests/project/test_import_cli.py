@@ -40,7 +40,7 @@ def kei(tmp_path: Path) -> Callable[..., Any]:
 def test_cli_import_then_golden_report_and_plan(kei: Callable[..., Any], tmp_path: Path) -> None:
     repo = fixture_repo(tmp_path / "demo")
     first = json.loads(kei("import", "project", str(repo), "--json").stdout)
-    assert (first["modules"], first["unreadable"], first["skills"]) == (11, 1, 4)
+    assert (first["modules"]["found"], first["unreadable"], first["skills"]["found"]) == (11, 1, 4)
     again = json.loads(kei("import", "project", str(repo), "--json").stdout)
     assert again["events_appended"] == 0
     report = kei("import", "project", str(repo), "--report").stdout
@@ -82,7 +82,7 @@ def test_url_is_cloned_into_a_folder_always_removed(
     repo = git_repo(fixture_repo(tmp_path / "demo"))
     out = json.loads(kei("import", "project", f"file://{repo}", "--json").stdout)
     assert out["source"] == f"file://{repo}" and len(out["commit"]) == 40
-    assert out["modules"] == 11 and list(scratch.iterdir()) == []
+    assert out["modules"]["found"] == 11 and list(scratch.iterdir()) == []
     kei("import", "project", f"file://{tmp_path}/nope.git", code=2)
     assert list(scratch.iterdir()) == []  # removed after a failed clone too
 
@@ -141,7 +141,7 @@ def test_sigkill_mid_import_then_resume(tmp_path: Path, make_ledger: Callable[..
     half = project_state.fold(e.payload() for e in ledger.read_stream_checked("project/demo"))
     assert (half.runs_started, half.runs_completed) == (1, 0) and 0 < len(half.modules) < 11
     resumed = import_project(ledger, str(repo))
-    assert 0 < resumed.modules_changed < 11
+    assert 0 < resumed.modules.changed < 11
     whole = project_state.fold(e.payload() for e in ledger.read_stream_checked("project/demo"))
     assert (whole.runs_started, whole.runs_completed) == (2, 1) and len(whole.modules) == 11
     fresh = make_ledger(f"sqlite:///{tmp_path / 'fresh.db'}")
@@ -172,6 +172,6 @@ def test_keis_own_repository(tmp_path: Path, make_ledger: Callable[..., Ledger])
         1 for _ in (root / "tests").rglob("*.py")
     )
     assert kei_module.files >= src_files  # every source file counted, none from .venv
-    assert kei_module.sloc > 20_000 and run.skills > 20
+    assert kei_module.sloc > 20_000 and run.skills.found > 20
     assert all(not i.startswith(".venv/") for i in mods)
     assert import_project(ledger, str(root), name="kei").events_appended == 0

@@ -92,7 +92,7 @@ def test_regex_matcher_keeps_upstream_parity(tmp_path: Path, make_ledger: object
     assert mods["go/go.mod"].best is None  # non-Rust: never matched upstream
     # the same tree with the other matcher: every module is matched again
     switched = import_project(ledger, str(tmp_path / "demo"), matcher="tags")
-    assert switched.modules_changed > 0
+    assert switched.modules.changed > 0
     assert modules_of(ledger)["crates/core/Cargo.toml"].best is None
     assert modules_of(ledger)["go/go.mod"].best is not None
     assert import_project(ledger, str(tmp_path / "demo"), matcher="tags").events_appended == 0
@@ -109,7 +109,7 @@ def test_rerun_appends_nothing_and_changes_append_only_themselves(
     (repo / "crates/core/src/extra.rs").write_text("pub fn more() {}\n")
     (repo / "go/go.mod").unlink()
     changed = import_project(ledger, str(repo))
-    assert (changed.modules_changed, changed.modules_removed) == (1, 1)
+    assert (changed.modules.changed, changed.modules.removed) == (1, 1)
     assert "go/go.mod" not in modules_of(ledger)
     assert modules_of(ledger)["crates/core/Cargo.toml"].files == 2
     assert import_project(ledger, str(repo)).events_appended == 0

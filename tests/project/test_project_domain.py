@@ -32,7 +32,7 @@ def test_manifest_names() -> None:
 
 def test_fenced_headings_are_not_sections() -> None:
     text = "## One\n\n```\n## fenced\n```\n\n## Two\n\n````md\n```\n## inner\n````\nx\n"
-    assert [s.heading for s in sections(text)] == ["One", "Two"]
+    assert [heading for heading, _ in sections(text)] == ["One", "Two"]
 
 
 @given(st.lists(st.sampled_from(["## Head", "```", "~~~", "text", "", "## ab"]), max_size=30))
@@ -45,7 +45,7 @@ def test_sections_never_start_inside_a_fence(lines: list[str]) -> None:
             fence = line[0] if fence is None else (None if line[0] == fence else fence)
         elif fence is None and line.startswith("## "):
             outside.add(line[3:])
-    assert {s.heading for s in sections(text)} <= outside
+    assert {heading for heading, _ in sections(text)} <= outside
 
 
 names = st.text(st.characters(min_codepoint=97, max_codepoint=122), min_size=1, max_size=8)

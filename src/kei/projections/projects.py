@@ -26,7 +26,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import BigInteger, Column, MetaData, String, Table, delete, insert, select, update
+from sqlalchemy import BigInteger, MetaData, String, Table, delete, insert, select, update
 
 from kei.domain.events.project import (
     PROJECT_STREAM_PREFIX,
@@ -42,6 +42,7 @@ from kei.domain.project.facts import ModuleFacts
 from kei.domain.project.manifests import kind_of
 from kei.domain.project.plan import Phase
 from kei.domain.project.traits import TraitScore
+from kei.projections.base import KEY, MAYBE, NEEDED, ColumnSpec, table_columns
 from kei.projections.defined import DefinedTable
 from kei.projections.faults import faults_table
 
@@ -49,6 +50,22 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 NAME: Final = "projects"
+_TEXT, _INT = String, BigInteger
+MODULES: Final[tuple[ColumnSpec, ...]] = (
+    ("slug", _TEXT, KEY), ("module_id", _TEXT, KEY), ("project", _TEXT, NEEDED),
+    ("kind", _TEXT, NEEDED), ("manifest_path", _TEXT, NEEDED), ("name", _TEXT, NEEDED),
+    ("files", _INT, NEEDED), ("sloc", _INT, NEEDED), ("content_sha256", _TEXT, NEEDED),
+    ("languages", _TEXT, NEEDED), ("matches", _TEXT, NEEDED), ("error", _TEXT, MAYBE),
+)  # fmt: skip
+PHASES: Final[tuple[ColumnSpec, ...]] = (
+    ("slug", _TEXT, KEY), ("phase_id", _TEXT, KEY), ("trait", _TEXT, NEEDED),
+    ("priority", _TEXT, NEEDED), ("status", _TEXT, NEEDED), ("module_ids", _TEXT, NEEDED),
+    ("agent_id", _TEXT, MAYBE),
+)  # fmt: skip
+RUNS: Final[tuple[ColumnSpec, ...]] = (
+    ("slug", _TEXT, KEY), ("project", _TEXT, NEEDED), ("source", _TEXT, NEEDED),
+    ("commit", _TEXT, MAYBE), ("started_us", _INT, NEEDED), ("threshold", _TEXT, NEEDED),
+)  # fmt: skip
 
 
 class Projects:
@@ -67,32 +84,9 @@ class Projects:
         self.name = name
 
     def define(self, metadata: MetaData) -> list[Table]:
-        self.modules = Table(
-            f"{self.name}_modules", metadata,
-            Column("slug", String, primary_key=True),
-            Column("module_id", String, primary_key=True),
-            Column("project", String, nullable=False), Column("kind", String, nullable=False),
-            Column("manifest_path", String, nullable=False), Column("name", String, nullable=False),
-            Column("files", BigInteger, nullable=False), Column("sloc", BigInteger, nullable=False),
-            Column("content_sha256", String, nullable=False),
-            Column("languages", String, nullable=False), Column("matches", String, nullable=False),
-            Column("error", String),
-        )  # fmt: skip
-        self.phases = Table(
-            f"{self.name}_phases", metadata,
-            Column("slug", String, primary_key=True),
-            Column("phase_id", String, primary_key=True),
-            Column("trait", String, nullable=False), Column("priority", String, nullable=False),
-            Column("status", String, nullable=False), Column("module_ids", String, nullable=False),
-            Column("agent_id", String),
-        )  # fmt: skip
-        self.runs = Table(
-            f"{self.name}_runs", metadata,
-            Column("slug", String, primary_key=True),
-            Column("project", String, nullable=False), Column("source", String, nullable=False),
-            Column("commit", String), Column("started_us", BigInteger, nullable=False),
-            Column("threshold", String, nullable=False),
-        )  # fmt: skip
+        self.modules = Table(f"{self.name}_modules", metadata, *table_columns(MODULES))
+        self.phases = Table(f"{self.name}_phases", metadata, *table_columns(PHASES))
+        self.runs = Table(f"{self.name}_runs", metadata, *table_columns(RUNS))
         self.faults = faults_table(metadata, self.name)
         return [self.modules, self.phases, self.runs, self.faults]
 

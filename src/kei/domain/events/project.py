@@ -29,13 +29,24 @@ Priority = Literal["P0", "P1", "P2", "P3", "Pwip"]
 PhaseStatus = Literal["scaffolding", "blocked-needs-review", "forked"]
 
 
-class ProjectImportStarted(Payload, frozen=True, kw_only=True):
+class _OnProject(Payload, frozen=True, kw_only=True):
+    """What every event of a project names first: the project, as imported."""
+
+    project: str
+
+
+class _OnModule(_OnProject, frozen=True, kw_only=True):
+    """What every event about one module names next: its manifest's relative path."""
+
+    module_id: str
+
+
+class ProjectImportStarted(_OnProject, frozen=True, kw_only=True):
     """A run that found changes: what it read and how. ``source`` is the path or URL as
     given (a URL without credentials); ``commit`` the repository's HEAD when it is a git
     work tree; ``walker_sha256`` the digest of the walker's and matcher's settings; ``threshold``
     the confidence a module needed to join a plan phase."""
 
-    project: str
     source: str
     commit: str | None = None
     walker_sha256: str
@@ -43,14 +54,12 @@ class ProjectImportStarted(Payload, frozen=True, kw_only=True):
     threshold: float = 0.5
 
 
-class ModuleIdentified(Payload, frozen=True, kw_only=True):
+class ModuleIdentified(_OnModule, frozen=True, kw_only=True):
     """One module, from its manifest: ``kind`` (rust-crate, npm-package,
     python-package, go-module), its ``name``, how many source ``files`` it holds, their
     source lines (``sloc``: code lines, comments and blanks excluded) and the SHA-256 of
     its sorted ``path\\0sha256`` lines (``content_sha256``)."""
 
-    project: str
-    module_id: str
     kind: str
     manifest_path: str
     name: str
@@ -60,24 +69,20 @@ class ModuleIdentified(Payload, frozen=True, kw_only=True):
     languages: tuple[str, ...] = ()
 
 
-class ModuleUnreadable(Payload, frozen=True, kw_only=True):
+class ModuleUnreadable(_OnModule, frozen=True, kw_only=True):
     """A manifest kei could not read (bad TOML or JSON, no usable name): a finding,
     never the end of the run (upstream aborted the whole import)."""
 
-    project: str
-    module_id: str
     manifest_path: str
     error: str
 
 
-class TraitMatched(Payload, frozen=True, kw_only=True):
+class TraitMatched(_OnModule, frozen=True, kw_only=True):
     """A trait the module's code looks like it implements, with the evidence:
     ``confidence = 0.6 × methods found / required + 0.4 × keywords found / keywords``,
     kept from 0.3. ``matcher_version`` names the matcher (``tags/1``: tree-sitter
     tags; ``regex/1``: upstream's Rust regexes)."""
 
-    project: str
-    module_id: str
     trait: str
     confidence: float
     methods: tuple[str, ...] = ()
@@ -85,34 +90,31 @@ class TraitMatched(Payload, frozen=True, kw_only=True):
     matcher_version: str
 
 
-class SkillExtracted(Payload, frozen=True, kw_only=True):
+class SkillExtracted(_OnProject, frozen=True, kw_only=True):
     """A ``## `` section of the README or ``docs/`` written to memory as a skill: its
     memory ``key`` (``<stem>::<slug>``), the file it came from and the SHA-256 of the
     text written (before the leak matrix), so a re-run rewrites only what changed."""
 
-    project: str
     key: str
     source_path: str
     content_sha256: str
 
 
-class ProjectItemRemoved(Payload, frozen=True, kw_only=True):
+class ProjectItemRemoved(_OnProject, frozen=True, kw_only=True):
     """A module whose manifest is gone, a skill whose section is gone or a plan phase
     the plan no longer has, since the last run (a removed skill's memory key gets
     ``memory.forgotten`` in the same batch)."""
 
-    project: str
     item: ItemKind
     item_id: str
 
 
-class PlanPhase(Payload, frozen=True, kw_only=True):
+class PlanPhase(_OnProject, frozen=True, kw_only=True):
     """One phase of the port plan: confident modules of one trait (``P0``–``P3`` by
     the trait's priority, status ``scaffolding``, upstream's initial status) or a weak
     one to review (``Pwip``, ``blocked-needs-review``).
     ``forked``: ``kei import project --run-phase`` forked ``agent_id`` for it."""
 
-    project: str
     phase_id: str
     trait: str
     priority: Priority
@@ -121,13 +123,10 @@ class PlanPhase(Payload, frozen=True, kw_only=True):
     agent_id: str | None = None
 
 
-class ProjectImportCompleted(Payload, frozen=True, kw_only=True):
-    """The run's end: totals and the SHA-256 of the gap report (markdown) it leaves."""
+class ProjectImportCompleted(_OnProject, frozen=True, kw_only=True):
+    """The run's end: the SHA-256 of the markdown gap report of what the log now holds
+    (the counts are the stream's to fold, not repeated here)."""
 
-    project: str
-    modules: int
-    unreadable: int
-    skills: int
     report_sha256: str
 
 

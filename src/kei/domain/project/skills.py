@@ -24,13 +24,6 @@ _MARKUP: Final = re.compile(r"[`*#>\[\]]|\(https?://[^)]*\)")
 _SENTENCE_END: Final = re.compile(r"(?<=[.!?])\s+")
 
 
-class Section(Struct, frozen=True):
-    """One ``## `` section of a document."""
-
-    heading: str
-    body: str
-
-
 class Skill(Struct, frozen=True):
     """A section as a memory item: its key, the file and the text written."""
 
@@ -48,9 +41,10 @@ class Skill(Struct, frozen=True):
         )
 
 
-def sections(text: str) -> list[Section]:
-    """The ``## `` sections of a markdown ``text``, fenced code left alone."""
-    found: list[Section] = []
+def sections(text: str) -> list[tuple[str, str]]:
+    """The ``## `` sections of a markdown ``text`` as (heading, body), fenced code left
+    alone."""
+    found: list[tuple[str, str]] = []
     heading: str | None = None
     body: list[str] = []
     fence: str | None = None
@@ -63,23 +57,23 @@ def sections(text: str) -> list[Section]:
                 fence = None
         elif fence is None and line.startswith("## "):
             if heading is not None:
-                found.append(Section(heading, "\n".join(body).strip()))
+                found.append((heading, "\n".join(body).strip()))
             heading, body = line[3:].strip(), []
             continue
         if heading is not None:
             body.append(line)
     if heading is not None:
-        found.append(Section(heading, "\n".join(body).strip()))
-    return [s for s in found if len(s.heading.encode()) >= MIN_HEADING_BYTES and s.body]
+        found.append((heading, "\n".join(body).strip()))
+    return [(h, b) for h, b in found if len(h.encode()) >= MIN_HEADING_BYTES and b]
 
 
 def skills_of(source_path: str, text: str) -> list[Skill]:
     """The skills of one document; a heading used twice keeps its first section."""
     stem = slug(source_path.rsplit(".", 1)[0]) or "doc"  # docs/cli.md -> docs-cli
     out: dict[str, Skill] = {}
-    for s in sections(text):
-        key = f"{stem}::{slug(s.heading) or 'section'}"
-        out.setdefault(key, Skill(key, source_path, s.heading, description(s.body), s.body))
+    for heading, body in sections(text):
+        key = f"{stem}::{slug(heading) or 'section'}"
+        out.setdefault(key, Skill(key, source_path, heading, description(body), body))
     return list(out.values())
 
 

@@ -11,12 +11,13 @@ ID`` forks the phase's agent. The extra ``kei[project]`` is loaded only here.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 import typer
+from msgspec import Struct
 
 from kei.adapters.cli.context import answering, open_ledger, seal_key
-from kei.adapters.cli.options import DryRun, JsonObject, chosen_format
+from kei.adapters.cli.options import DryRun, JsonObject, chosen_format, option_group
 from kei.adapters.cli.output import json_line
 
 if TYPE_CHECKING:
@@ -51,55 +52,71 @@ PhaseOpt = Annotated[
 ]
 
 
+class Choices(Struct, frozen=True, kw_only=True):
+    """How to import (``--name``, ``--matcher``, ``--threshold``, ``--dry-run``) and
+    what to do instead (``--report``, ``--plan`` with ``--format``, ``--run-phase``)."""
+
+    name: str | None = None
+    matcher: str = "tags"
+    threshold: float = 0.5
+    dry_run: bool = False
+    report: bool = False
+    plan: bool = False
+    fmt: str | None = None
+    run_phase: str | None = None
+
+
+choices: Final = option_group(
+    "chosen",
+    {"name": NameOpt, "matcher": MatcherOpt, "threshold": ThresholdOpt, "dry_run": DryRun,
+     "report": ReportOpt, "plan": PlanOpt, "fmt": FormatOpt, "run_phase": PhaseOpt},
+    Choices,
+    {"matcher": "tags", "threshold": 0.5, "dry_run": False, "report": False, "plan": False},
+)  # fmt: skip
+
+
+@choices
 def project(
-    ctx: typer.Context,
-    source: SourceArg,
-    name: NameOpt = None,
-    report: ReportOpt = False,
-    plan: PlanOpt = False,
-    fmt: FormatOpt = None,
-    threshold: ThresholdOpt = 0.5,
-    matcher: MatcherOpt = "tags",
-    run_phase: PhaseOpt = None,
-    dry_run: DryRun = False,
-    as_json: JsonObject = False,
+    ctx: typer.Context, source: SourceArg, *, chosen: Choices, as_json: JsonObject = False
 ) -> None:
     """Import a repository's modules, trait matches, doc skills and port plan; a re-run
     appends only what changed. --report / --plan print from the ledger."""
-    from kei.app.importers.project.importing import import_project, project_slug
+    from kei.app.importers.project.importing import project_slug
     from kei.app.importers.project.source import is_url, name_of_url
     from kei.errors import InputError
 
+    c = chosen
     with answering(ctx) as g:
         settings = g.settings()
-        if sum([report, plan, run_phase is not None]) > 1:
+        if sum([c.report, c.plan, c.run_phase is not None]) > 1:
             raise InputError("--report, --plan and --run-phase go one at a time")
-        if fmt is not None and not (report or plan):
+        if c.fmt is not None and not (c.report or c.plan):
             raise InputError("--format goes with --report or --plan", hint="use --json")
-        slug = project_slug(name or _default_name(source, is_url, name_of_url))
-        if report or plan:
-            chosen = chosen_format(fmt, as_json=as_json, formats=FORMATS, default="markdown")
-            _print(_read(settings, slug, report=report, chosen=chosen))
+        slug = project_slug(c.name or _default_name(source, is_url, name_of_url))
+        if c.report or c.plan:
+            chosen_fmt = chosen_format(c.fmt, as_json=as_json, formats=FORMATS, default="markdown")
+            _print(_read(settings, slug, report=c.report, chosen=chosen_fmt))
             return
-        with open_ledger(settings, with_key=not dry_run) as ledger:
-            if run_phase is not None:
-                from kei.app.importers.project.phases import run_phase as fork_phase
-
-                forked = fork_phase(ledger, slug, run_phase)
-                if as_json:
-                    json_line({"phase_id": forked.phase_id, "agent_id": forked.agent_id,
-                               "dna": forked.dna, "appended": forked.appended})  # fmt: skip
-                else:
-                    sys.stdout.write(
-                        f"{forked.message}" + (f" ({forked.dna})\n" if forked.dna else "\n")
-                    )
+        with open_ledger(settings, with_key=not c.dry_run) as ledger:
+            if c.run_phase is not None:
+                _fork(ledger, slug, c.run_phase, as_json=as_json)
                 return
-            run = import_project(ledger, source, name=name, matcher=matcher,
-                                 threshold=threshold, dry_run=dry_run)  # fmt: skip
-        if as_json:
-            json_line(run.to_dict())
-        else:
-            sys.stdout.write(summary(run))
+            from kei.app.importers.project.importing import import_project
+
+            run = import_project(ledger, source, name=c.name, matcher=c.matcher,
+                                 threshold=c.threshold, dry_run=c.dry_run)  # fmt: skip
+        _print(run.to_dict() if as_json else summary(run))
+
+
+def _fork(ledger: Any, slug: str, phase: str, *, as_json: bool) -> None:
+    from kei.app.importers.project.phases import run_phase
+
+    forked = run_phase(ledger, slug, phase)
+    if as_json:
+        json_line({"phase_id": forked.phase_id, "agent_id": forked.agent_id,
+                   "dna": forked.dna, "appended": forked.appended})  # fmt: skip
+    else:
+        sys.stdout.write(forked.message + (f" ({forked.dna})\n" if forked.dna else "\n"))
 
 
 def _default_name(source: str, is_url: Any, name_of_url: Any) -> str:
@@ -111,11 +128,11 @@ def _default_name(source: str, is_url: Any, name_of_url: Any) -> str:
 
 
 def _read(settings: Any, slug: str, *, report: bool, chosen: str) -> Any:
-    from kei.app.importers.project.reads import ProjectReads
+    from kei.app.importers.project import reads
 
-    with open_ledger(settings) as ledger, ProjectReads(ledger, seal_key=seal_key(settings)) as r:
-        as_json = chosen == "json"
-        return r.report(slug, as_json=as_json) if report else r.plan(slug, as_json=as_json)
+    read = reads.gap_report if report else reads.plan
+    with open_ledger(settings) as ledger:
+        return read(ledger, slug, as_json=chosen == "json", seal_key=seal_key(settings))
 
 
 def _print(found: Any) -> None:
@@ -132,9 +149,10 @@ def summary(run: ProjectImport) -> str:
         f"project {run.project} from {run.source}"
         + (f" at {run.commit[:12]}" if run.commit else "")
         + (" (dry run: nothing appended)" if run.dry_run else ""),
-        f"modules: {run.modules} ({run.unreadable} unreadable manifests), "
-        f"{run.modules_changed} new or changed, {run.modules_removed} removed",
-        f"skills: {run.skills}, {run.skills_changed} new or changed, {run.skills_removed} removed"
+        f"modules: {run.modules.found} ({run.unreadable} unreadable manifests), "
+        f"{run.modules.changed} new or changed, {run.modules.removed} removed",
+        f"skills: {run.skills.found}, {run.skills.changed} new or changed, "
+        f"{run.skills.removed} removed"
         f" (memory namespace skills/{run.slug})",
         f"plan phases changed: {run.phases_changed}",
         f"events {verb}: {run.events_appended}",

@@ -46,21 +46,26 @@ BATCH: Final = 500
 README_NAMES: Final = ("README.md", "README", "readme.md")
 
 
+class Tally(Struct):
+    """How many the run found, and of those how many were new or changed, and how
+    many the log held that the run no longer found."""
+
+    found: int = 0
+    changed: int = 0
+    removed: int = 0
+
+
 class ProjectImport(Struct):
-    """What one run found and appended."""
+    """What one run found and appended: modules and skills each as a ``Tally``."""
 
     project: str
     slug: str
     source: str
     commit: str | None
     dry_run: bool = False
-    modules: int = 0
+    modules: Tally = field(default_factory=Tally)
+    skills: Tally = field(default_factory=Tally)
     unreadable: int = 0
-    skills: int = 0
-    modules_changed: int = 0
-    modules_removed: int = 0
-    skills_changed: int = 0
-    skills_removed: int = 0
     phases_changed: int = 0
     events_appended: int = 0
     skipped_paths: list[tuple[str, str]] = field(default_factory=list)
@@ -113,8 +118,8 @@ def _import(
     skills = _skills(src.root, walked.files)
     plan = make_plan(modules, threshold)
     run = ProjectImport(
-        name, key, src.shown, src.commit, dry_run=dry_run, modules=len(modules),
-        unreadable=sum(m.error is not None for m in modules), skills=len(skills),
+        name, key, src.shown, src.commit, dry_run=dry_run, modules=Tally(len(modules)),
+        unreadable=sum(m.error is not None for m in modules), skills=Tally(len(skills)),
         skipped_paths=list(walked.skipped),
     )  # fmt: skip
     groups = _changes(s, run, modules, skills, plan.phases, version)
@@ -125,10 +130,10 @@ def _import(
         walker_sha256=digest, matcher=matcher,  # type: ignore[arg-type]
         threshold=threshold,
     )  # fmt: skip
+    report = gap_report(name, modules)
     completed = ProjectImportCompleted(
-        project=name, modules=run.modules, unreadable=run.unreadable, skills=run.skills,
-        report_sha256=hashlib.sha256(gap_report(name, modules).encode()).hexdigest(),
-    )  # fmt: skip
+        project=name, report_sha256=hashlib.sha256(report.encode()).hexdigest()
+    )
     batches = list(_batches([[NewEvent(stream, started)], *groups, [NewEvent(stream, completed)]]))
     run.events_appended = sum(len(g) for b in batches for g in b)
     if not dry_run:
@@ -189,8 +194,8 @@ def _changes(
     groups: list[list[NewEvent]] = []
     for group in project_state.module_changes(s, run.project, modules, version):
         removed = isinstance(group[0], ProjectItemRemoved)
-        run.modules_removed += removed
-        run.modules_changed += not removed
+        run.modules.removed += removed
+        run.modules.changed += not removed
         groups.append([NewEvent(stream, p) for p in group])
     namespace = f"skills/{run.slug}"
     seen = set()
@@ -200,7 +205,7 @@ def _changes(
         digest = hashlib.sha256(value.encode()).hexdigest()
         if s.skills.get(skill.key) == digest:
             continue
-        run.skills_changed += 1
+        run.skills.changed += 1
         memory = MemoryWritten(namespace=namespace, key=skill.key, value=value, kind="skill",
                                tags=("imported", run.slug))  # fmt: skip
         check_write(memory)
@@ -209,7 +214,7 @@ def _changes(
         groups.append([NewEvent(memory_stream(namespace, skill.key), memory),
                        NewEvent(stream, extracted)])  # fmt: skip
     for key in sorted(set(s.skills) - seen):
-        run.skills_removed += 1
+        run.skills.removed += 1
         gone = MemoryForgotten(namespace=namespace, key=key, reason="section no longer in the docs")
         removed_item = ProjectItemRemoved(project=run.project, item="skill", item_id=key)
         groups.append(
