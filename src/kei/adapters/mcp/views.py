@@ -2,7 +2,9 @@
 
 Resources (JSON, each with the ``position`` it was computed at): ``kei://agents/{root}/tree``,
 ``kei://costs/report`` and ``kei://costs/report/{by}``, ``kei://skills`` and
-``skill://{name}`` (a skill's metrics over the last 30 days, as ``kei skill report``),
+``skill://{name}`` (a skill's metrics over the last 30 days, as ``kei skill report``, and
+under ``imported`` the doc section ``kei import project`` wrote to memory for a name
+``<project>::<stem>::<section>``),
 ``kei://events/recent``. Prompts: ``handoff`` (an agent's state, history and cost, for
 whoever takes its work over) and ``retro`` (a session's retrospective, as ``kei retro
 show``). A resource or prompt that cannot answer is a protocol error, as MCP says.
@@ -81,11 +83,24 @@ def _skills(services: Services, name: str | None) -> str:
     position = ledger.store.max_position()
     since = time.time_ns() // 1000 - WINDOW_US
     metrics = [asdict(m) for m in services.skills().report(since)]
-    if name is not None:
-        metrics = [m for m in metrics if m["skill_name"] == name]
-        if not metrics:
-            raise InputError(f"no use of skill {name!r} recorded in the last 30 days")
-    return _text(position, {"skills": metrics[:MAX_ITEMS]})
+    if name is None:
+        return _text(position, {"skills": metrics[:MAX_ITEMS]})
+    metrics = [m for m in metrics if m["skill_name"] == name]
+    imported = _imported_skill(services, name)
+    if not metrics and imported is None:
+        raise InputError(f"no use of skill {name!r} recorded in the last 30 days")
+    return _text(position, {"skills": metrics[:MAX_ITEMS], "imported": imported})
+
+
+def _imported_skill(services: Services, name: str) -> dict[str, Any] | None:
+    """A doc section ``kei import project`` wrote to memory, named as upstream named its
+    skill fragments: ``<project>::<stem>::<section>`` (namespace ``skills/<project>``,
+    key ``<stem>::<section>``); None when there is none."""
+    project, sep, key = name.partition("::")
+    if not sep or "::" not in key:
+        return None
+    item = services.memory().get(f"skills/{project}", key)
+    return None if item is None or item.get("kind") != "skill" else item
 
 
 def _recent(services: Services) -> str:

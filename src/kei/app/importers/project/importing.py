@@ -172,7 +172,8 @@ def _skills(root: Path, files: Sequence[Any]) -> list[Skill]:
     found: dict[str, Skill] = {}
     for path in docs:
         try:
-            text = (root / path).read_bytes().decode("utf-8", "replace")
+            # not UTF-8 or a NUL (which no signed text may hold): U+FFFD in its place
+            text = (root / path).read_bytes().decode("utf-8", "replace").replace("\0", "\ufffd")
         except OSError as e:
             log.warning("cannot read %s: %s", path, e.strerror)
             continue
