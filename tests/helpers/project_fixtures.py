@@ -133,7 +133,7 @@ def write(root: Path, files: dict[str, str]) -> Path:
 
 def fixture_repo(root: Path) -> Path:
     """The repository, written under ``root`` (which is returned)."""
-    return write(root, {
+    return with_script(write(root, {
         "README.md": README,
         "docs/config.md": DOCS,
         "docs/_draft.md": "## Hidden\n\nnot read\n",
@@ -141,7 +141,17 @@ def fixture_repo(root: Path) -> Path:
         "ignored/Cargo.toml": '[package]\nname = "ignored"\n',
         "ignored/src/lib.rs": NOTIFY_RS,
         "debug.log": "noise",
-        ".gitattributes": "crates/vendored/** linguist-vendored\n",
+        ".gitattributes": (
+            "crates/vendored/** linguist-vendored\n"
+            "crates/notify-tg/src/third_party.rs linguist-vendored\n"
+            "crates/notify-tg/src/schema.rs linguist-generated=true\n"
+            "crates/notify-tg/src/kept.rs linguist-generated=false\n"
+            "*.rsx linguist-language=Rust\n"
+        ),
+        "crates/notify-tg/src/third_party.rs": NOTIFY_RS,
+        "crates/notify-tg/src/schema.rs": BUILD_RS,
+        "crates/notify-tg/src/kept.rs": "pub fn kept() {}\n",
+        "crates/notify-tg/src/macro.rsx": "pub fn from_rsx() {}\n",
         "crates/vendored/big.rs": NOTIFY_RS,
         "Cargo.toml": '[workspace]\nmembers = ["crates/*"]\n',
         "crates/notify-tg/Cargo.toml": '[package]\nname = "notify-tg"\n',
@@ -170,7 +180,16 @@ def fixture_repo(root: Path) -> Path:
         "py/setup/ns/__init__.py": "# comment only\n\nX = 1\n",
         "go/go.mod": "module example.com/sched/v2\n\ngo 1.22\n",
         "go/cron.go": GO_SRC,
-    })  # fmt: skip
+    }))  # fmt: skip
+
+
+def with_script(root: Path) -> Path:
+    """An extension-less executable Python script in the setup.py package."""
+    tool = root / "py/setup/bin/tool"
+    tool.parent.mkdir(parents=True, exist_ok=True)
+    tool.write_text("#!/usr/bin/env python3\nprint('tool')\n")
+    tool.chmod(0o755)
+    return root
 
 
 def git_repo(root: Path) -> Path:

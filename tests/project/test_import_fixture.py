@@ -33,7 +33,8 @@ def test_workspace_members_keep_their_sources(
     _, mods = imported
     assert "Cargo.toml" not in mods  # a workspace root is not a module
     tg = mods["crates/notify-tg/Cargo.toml"]
-    assert (tg.name, tg.files) == ("notify-tg", 2)  # lib.rs and src/build/mod.rs (defect 3)
+    # lib.rs, src/build/mod.rs (defect 3), kept.rs (generated=false), macro.rsx (language)
+    assert (tg.name, tg.files) == ("notify-tg", 4)
     assert tg.sloc > 0 and tg.content_sha256
     core, nested = mods["crates/core/Cargo.toml"], mods["crates/core/nested/Cargo.toml"]
     assert (core.files, nested.files) == (1, 1)  # the nested crate's file is its own
@@ -44,8 +45,10 @@ def test_walker_honours_gitignore_gitattributes_and_cargo_target(
 ) -> None:
     _, mods = imported
     assert not any(m.startswith("ignored/") for m in mods)  # .gitignore
-    # target/ beside Cargo.toml (generated) and linguist-vendored files are not sources
-    assert mods["crates/notify-tg/Cargo.toml"].files == 2
+    # target/ beside Cargo.toml, linguist-vendored and -generated files are not sources
+    assert mods["crates/notify-tg/Cargo.toml"].files == 4
+    # identify: an executable without an extension, by its shebang
+    assert mods["py/setup/setup.py"].files == 3
 
 
 def test_bad_manifest_is_a_finding_not_the_end(

@@ -25,6 +25,8 @@ from kei.domain.project.traits import Evidence, score
 
 log = logging.getLogger(__name__)
 MAX_MANIFEST_BYTES: Final = 1 << 20
+SUFFIXES: Final = {"Rust": ".rs", "Python": ".py", "Go": ".go", "TypeScript": ".ts",
+                   "JavaScript": ".js"}  # fmt: skip
 Matcher = Callable[[Sequence[tuple[str, bytes]]], Evidence]
 
 
@@ -93,16 +95,25 @@ def _module(
     old = known.get(found.module_id)
     if old is not None and _replace(old, sloc=0, matches=()) == found:
         return old  # same files, same bytes: same lines and matches
-    sloc = sum(source_lines(path, data) for path, _, data in sources)
+    sloc = sum(source_lines(path, language, data) for path, language, data in sources)
     evidence = matcher([(language, data) for _, language, data in sources])
     return _replace(found, sloc=sloc, matches=tuple(score(evidence)))
 
 
-def source_lines(path: str, data: bytes) -> int:
-    """Code lines (pygount: not comments, not blank) of one file."""
+def source_lines(path: str, language: str, data: bytes) -> int:
+    """Code lines (pygount: not comments, not blank) of one file, lexed as the language
+    the walker gave it (an override or a shebang script has no telling extension);
+    0, logged, when pygount fails on it."""
     from pygount import SourceAnalysis
 
-    analysis = SourceAnalysis.from_file(path, "kei", encoding="utf-8", file_handle=io.BytesIO(data))
+    named = f"{path}{SUFFIXES[language]}" if language in SUFFIXES else path
+    try:
+        analysis = SourceAnalysis.from_file(
+            named, "kei", encoding="utf-8", file_handle=io.BytesIO(data)
+        )
+    except Exception as e:  # pygount or pygments on hostile text: a count, never the run
+        log.warning("no source lines for %s: %s", path, type(e).__name__)
+        return 0
     return int(analysis.code_count)
 
 
