@@ -3,6 +3,7 @@ running a phase, and kei's own repository as a larger corpus."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import subprocess
@@ -45,6 +46,9 @@ def test_cli_import_then_golden_report_and_plan(kei: Callable[..., Any], tmp_pat
     assert again["events_appended"] == 0
     report = kei("import", "project", str(repo), "--report").stdout
     assert report == (GOLDEN / "demo_gap.md").read_text()
+    ended = json.loads(kei("events", "tail", "-n", "1", "--json").stdout.splitlines()[-1])
+    assert ended["type"] == "project.import.completed"
+    assert ended["payload"]["report_sha256"] == hashlib.sha256(report.encode()).hexdigest()
     plan = kei("import", "project", str(repo), "--plan").stdout
     assert f"> Source: {repo.resolve()}\n" in plan
     assert masked(plan) == (GOLDEN / "demo_plan.md").read_text()
