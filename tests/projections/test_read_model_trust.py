@@ -85,7 +85,7 @@ def verify_finds(kei: Run, name: str) -> None:
 
 def test_a_clean_ledger_verifies_and_reads_quietly(kei: Run) -> None:
     result = kei("projections", "verify")
-    assert "MISMATCH" not in result.stdout and result.stdout.count("\tmatched\t") == 7
+    assert "MISMATCH" not in result.stdout and result.stdout.count("\tmatched\t") == 8
     assert REBUILT not in truthful_report(kei)
     assert REBUILT not in truthful_tree(kei)
     assert REBUILT not in kei("verify-chain", "--read-models").stderr
@@ -112,7 +112,7 @@ def test_no_command_leaves_a_read_model_unsealed(store_url: str, home: Path) -> 
     ]
     for step in steps:
         assert REBUILT not in run(*step).stderr, step
-    assert run("projections", "verify").stdout.count("\tmatched\t") == 7
+    assert run("projections", "verify").stdout.count("\tmatched\t") == 8
 
 
 def test_a_cost_updated_to_42000_dollars(kei: Run, store_url: str) -> None:
