@@ -90,7 +90,16 @@ def test_demo_builds_an_agent_tree_and_reports_its_costs(tmp_path: Path) -> None
     assert "44 events, positions 1..44" in lines[bundle] and "signed" in lines[bundle]
     assert "restore, 44 events, 2 keys" in lines[bundle + 1]
     digests = [line.split()[:2] for line in lines[bundle + 2 : bundle + 10]]
-    names = ["agents", "costs", "event_counts", "memory", "posteriors", "projects", "skills", "traces"]
+    names = [
+        "agents",
+        "costs",
+        "event_counts",
+        "memory",
+        "posteriors",
+        "projects",
+        "skills",
+        "traces",
+    ]
     assert digests == [[n, "matched"] for n in names]
 
 
