@@ -75,6 +75,14 @@ def test_report_of_unknown_project_and_bad_source_are_one_line(
     assert "no such folder" in missing.stderr
     bad_url = kei("import", "project", f"file://{tmp_path}/nothing-here", code=2)
     assert "cannot clone" in bad_url.stderr
+    for args, said in [
+        (("--report", "--plan"), "one at a time"),
+        (("--format", "json"), "--format goes with --report or --plan"),
+        (("--dry-run", "--run-phase", "P0.1"), "--dry-run goes with an import"),
+        (("--report", "--format", "md", "--json"), "--json conflicts with --format"),
+    ]:
+        usage = kei("import", "project", str(tmp_path), *args, code=2)
+        assert said in usage.stderr and "Traceback" not in usage.stderr
 
 
 def test_url_is_cloned_into_a_folder_always_removed(

@@ -92,6 +92,8 @@ def project(
             raise InputError("--report, --plan and --run-phase go one at a time")
         if c.fmt is not None and not (c.report or c.plan):
             raise InputError("--format goes with --report or --plan", hint="use --json")
+        if c.dry_run and (c.report or c.plan or c.run_phase is not None):
+            raise InputError("--dry-run goes with an import, not --report, --plan or --run-phase")
         slug = project_slug(c.name or _default_name(source, is_url, name_of_url))
         if c.report or c.plan:
             chosen_fmt = chosen_format(c.fmt, as_json=as_json, formats=FORMATS, default="markdown")
