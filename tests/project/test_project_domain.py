@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kei.domain.project import state as project_state
@@ -72,3 +72,55 @@ def test_fold_of_changes_gives_the_modules_and_a_second_diff_is_empty(
     assert project_state.module_changes(s, "p", mods, "regex/1") == [
         project_state.module_events("p", m, "regex/1") for m in mods if m.matches
     ]
+
+
+dirs = st.lists(st.sampled_from(["a", "b", "src", "build", "c"]), max_size=3).map("/".join)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    crates=st.lists(dirs, min_size=1, max_size=5, unique=True),
+    sources=st.lists(dirs, min_size=1, max_size=8),
+    workspace=st.booleans(),
+)
+def test_every_source_file_belongs_to_its_nearest_crate_once(
+    crates: list[str], sources: list[str], workspace: bool
+) -> None:
+    """Defect 6 as a property: a .rs file counts once, for the deepest crate above it,
+    whatever manifests enclose that crate (a root [workspace] included)."""
+    import tempfile
+    from pathlib import Path
+
+    from kei.app.importers.project.modules import identify
+    from kei.app.importers.project.walk import walk
+    from kei.domain.project.traits import Evidence
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        manifests = {d: f'[package]\nname = "c{i}"\n' for i, d in enumerate(crates) if d}
+        if workspace and "" not in crates:
+            (root / "Cargo.toml").write_text("[workspace]\n")
+        elif "" in crates:
+            manifests[""] = '[package]\nname = "root"\n'
+        for d, text in manifests.items():
+            (root / d).mkdir(parents=True, exist_ok=True)
+            (root / d / "Cargo.toml").write_text(text)
+        for n, d in enumerate(sources):
+            (root / d).mkdir(parents=True, exist_ok=True)
+            (root / d / f"f{n}.rs").write_text("fn f() {}\n")
+        found = identify(root, walk(root), lambda files: Evidence())
+        counted = {m.module_id.removesuffix("Cargo.toml").rstrip("/"): m.files for m in found}
+
+        def owner(d: str) -> str | None:
+            parts = d.split("/") if d else []
+            for k in range(len(parts), -1, -1):
+                if "/".join(parts[:k]) in manifests:
+                    return "/".join(parts[:k])
+            return None
+
+        expected = dict.fromkeys(manifests, 0)
+        for d in sources:
+            o = owner(d)
+            if o is not None:
+                expected[o] += 1
+        assert counted == expected
