@@ -187,3 +187,19 @@ def test_keis_own_repository(tmp_path: Path, make_ledger: Callable[..., Ledger])
     assert kei_module.sloc > 20_000 and run.skills.found > 20
     assert all(not i.startswith(".venv/") for i in mods)
     assert import_project(ledger, str(root), name="kei").events_appended == 0
+
+
+def test_without_the_extra_one_line_and_no_clone(
+    kei: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "tree_sitter" else real(name, *a),
+    )
+    refused = kei("import", "project", f"file://{tmp_path}/never-cloned", code=2)
+    assert "needs the kei[project] extra (tree_sitter missing)" in refused.stderr
+    assert "pip install 'kei[project]'" in refused.stderr

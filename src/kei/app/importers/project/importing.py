@@ -95,12 +95,18 @@ def import_project(
 ) -> ProjectImport:
     """Import the repository at ``source`` (a folder or a git URL) as project ``name``
     (default: the folder's or URL's last segment)."""
+    match = _matcher(matcher)  # the extra is checked before a clone is made
     with opened(source) as src:
-        return _import(ledger, src, name or src.name, matcher, threshold, dry_run)
+        return _import(ledger, src, name or src.name, (matcher, *match), threshold, dry_run)
 
 
 def _import(
-    ledger: Ledger, src: Source, name: str, matcher: str, threshold: float, dry_run: bool
+    ledger: Ledger,
+    src: Source,
+    name: str,
+    matching: tuple[str, Any, str],
+    threshold: float,
+    dry_run: bool,
 ) -> ProjectImport:
     from kei.app.importers.project.modules import identify
     from kei.app.importers.project.walk import WalkSettings, walk
@@ -109,9 +115,9 @@ def _import(
     stream = project_stream(key)
     stored = ledger.read_stream_checked(stream)
     s = project_state.fold(e.payload() for e in stored)
+    matcher, match, version = matching
     settings = WalkSettings()
     walked = walk(src.root, settings)
-    match, version = _matcher(matcher)
     digest = settings.sha256(version)
     known = {i: m for i, m in s.modules.items() if s.walkers.get(i) == digest}
     modules = identify(src.root, walked, match, known)
@@ -141,7 +147,25 @@ def _import(
     return run
 
 
+EXTRA: Final = ("pathspec", "identify", "pygount")
+TAGS_EXTRA: Final = ("tree_sitter", "tree_sitter_rust", "tree_sitter_python", "tree_sitter_go",
+                     "tree_sitter_javascript", "tree_sitter_typescript")  # fmt: skip
+
+
+def _require(modules: Sequence[str]) -> None:
+    """Refuse in one line, before anything is read, when the extra is not installed."""
+    from importlib.util import find_spec
+
+    missing = [m for m in modules if find_spec(m) is None]
+    if missing:
+        raise ProjectSourceError(
+            f"kei import project needs the kei[project] extra ({', '.join(missing)} missing)",
+            hint="pip install 'kei[project]'",
+        )
+
+
 def _matcher(name: str) -> tuple[Any, str]:
+    _require([*EXTRA, *(TAGS_EXTRA if name == "tags" else ())])
     if name == "regex":
         from kei.domain.project import regex_matcher
 
@@ -150,13 +174,8 @@ def _matcher(name: str) -> tuple[Any, str]:
         )), regex_matcher.VERSION  # fmt: skip
     if name != "tags":
         raise InputError(f"unknown matcher {name!r}", hint="use tags or regex")
-    try:
-        from kei.app.importers.project import tags
-    except ImportError as e:  # pragma: no cover - the extra is missing
-        raise ProjectSourceError(
-            f"kei import project needs the kei[project] extra ({e.name} is missing)",
-            hint="pip install 'kei[project]'",
-        ) from None
+    from kei.app.importers.project import tags
+
     return tags.evidence, tags.VERSION
 
 
