@@ -147,6 +147,13 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "provider_status",
             "retry_after_raw",
             "provider_code",
+            "mode",
+            "config_sha256",
+            "reconciler",
+            "backend_version",
+            "peer_id",
+            "endpoint",
+            "addresses",
         ],
         _id,
     ),
@@ -207,6 +214,10 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "http_status",
             "latency_us",
             "retry_after_ms",
+            "desired_version",
+            "allowed_ports",
+            "rx_bytes",
+            "tx_bytes",
         ],
         _count,
     ),
@@ -216,10 +227,19 @@ _BY_NAME: Final[dict[str, Rule]] = {
     ),
     "spent_micro_cents": Rule(INT),  # a sum of many amounts, each within the money range
     **dict.fromkeys(
-        ["occurred_at_us", "before_us", "ts_us", "not_after_us", "not_before_us", "lease_until_us"],
+        [
+            "occurred_at_us",
+            "before_us",
+            "ts_us",
+            "not_after_us",
+            "not_before_us",
+            "lease_until_us",
+            "last_seen_us",
+        ],
         _time,
     ),
     "seed": Rule(INT),
+    "exit_code": Rule(INT),  # negative: ended by a signal
     **dict.fromkeys(
         [
             "q_threshold",
@@ -258,6 +278,7 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "retryable",
             "after_in_doubt",
             "in_doubt",
+            "is_public",
         ],
         _bool,
     ),
@@ -273,6 +294,8 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "cause",
             "severity",
             "failure_class",
+            "state",
+            "action",
         ],
         _enum,
     ),
@@ -289,6 +312,8 @@ _EXCEPTIONS: Final[dict[tuple[str, str], Rule]] = {
     ("NotifySuppressed", "reason"): _enum,  # a closed list of reasons, not prose
     ("NotifyAbandoned", "reason"): _enum,
     ("NotifyRequeued", "reason"): _text_or_blank,  # schema default ""
+    ("NetPeerDisappeared", "reason"): _enum,
+    ("NetModeConfigureFailed", "stderr_tail"): _text_or_blank,
 }
 
 

@@ -1,0 +1,121 @@
+"""Network modes as events: what a tunnel was asked to be, what kei did, what it saw.
+
+One stream per tunnel, ``net/<mode>/<name>`` (``wireguard``, ``ipsec`` or ``openvpn``,
+and the tunnel's name in ``net.toml``). ``net.mode.desired`` is the intent (``kei net
+up|down``), appended at the stream's version as read. A reconciler claims each action
+by appending ``net.mode.attempted`` at the stream's version (two reconcilers cannot
+both claim one attempt), acts, and records the outcome: ``net.mode.configured``,
+``net.mode.configure_failed`` or ``net.mode.torn_down``. While a tunnel is up it
+records its peers: ``net.peer.appeared`` once per peer, ``net.peer.observed`` only when
+the counters moved by more than a threshold or every few minutes (bounded volume), and
+``net.peer.disappeared``.
+
+Keys, pre-shared keys and passwords never enter these events: the settings name key
+files, and only ``config_sha256`` (the effective configuration with every secret
+replaced by its digest) is signed. A peer is named by what it shows the world: its
+WireGuard public key, its OpenVPN common name or its IKE identity. ``stderr_tail`` is
+free text the leak matrix scans before signing.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from kei.domain.events.payload import Payload
+
+NET_STREAM_PREFIX: Final = "net/"
+MODES: Final = ("wireguard", "ipsec", "openvpn")
+NET_TYPES: Final = frozenset({
+    "net.mode.desired", "net.mode.attempted", "net.mode.configured",
+    "net.mode.configure_failed", "net.mode.torn_down", "net.peer.appeared",
+    "net.peer.observed", "net.peer.disappeared",
+})  # fmt: skip
+"""The type names, registered in ``registry.py``."""
+
+Desired = Literal["up", "down"]
+Action = Literal["up", "down"]
+GoneReason = Literal["gone", "torn_down"]
+
+
+def net_stream(mode: str, name: str) -> str:
+    return f"{NET_STREAM_PREFIX}{mode}/{name}"
+
+
+class NetModeDesired(Payload, frozen=True, kw_only=True):
+    """The intent: tunnel ``name`` of ``mode`` should be ``state``, as configured now.
+    ``config_sha256``: the effective configuration, secrets as digests (up only; "" for
+    down). ``allowed_ports``: the ports the tunnel accepts peers on."""
+
+    mode: str
+    name: str
+    state: Desired
+    config_sha256: str = ""
+    is_public: bool = False
+    allowed_ports: tuple[int, ...] = ()
+
+
+class NetModeAttempted(Payload, frozen=True, kw_only=True):
+    """A claim: ``reconciler`` takes ``action`` now, for the intent at
+    ``desired_version``, attempt ``attempt`` (1, 2, ... per intent)."""
+
+    desired_version: int
+    action: Action
+    attempt: int
+    reconciler: str
+
+
+class NetModeConfigured(Payload, frozen=True, kw_only=True):
+    """The tunnel came up with the configuration of digest ``config_sha256``."""
+
+    desired_version: int
+    attempt: int
+    config_sha256: str
+    exit_code: int | None = None
+    backend_version: str | None = None
+
+
+class NetModeConfigureFailed(Payload, frozen=True, kw_only=True):
+    """``action`` failed: the command's ``exit_code`` (None: no process ran, or it did
+    not end in time) and the end of its stderr, leak-scanned. ``not_before_us``: the
+    earliest next attempt (None: no more, until the intent changes)."""
+
+    desired_version: int
+    action: Action
+    attempt: int
+    exit_code: int | None = None
+    stderr_tail: str = ""
+    not_before_us: int | None = None
+
+
+class NetModeTornDown(Payload, frozen=True, kw_only=True):
+    """The tunnel was taken down (or was already down)."""
+
+    desired_version: int
+    attempt: int
+    exit_code: int | None = None
+
+
+class NetPeerAppeared(Payload, frozen=True, kw_only=True):
+    """A peer the backend reports for the first time since the tunnel came up."""
+
+    peer_id: str
+    endpoint: str | None = None
+    addresses: tuple[str, ...] = ()
+
+
+class NetPeerObserved(Payload, frozen=True, kw_only=True):
+    """A peer's counters: last handshake or packet (Unix µs, None: never or unknown)
+    and bytes in and out since the tunnel came up."""
+
+    peer_id: str
+    endpoint: str | None = None
+    last_seen_us: int | None = None
+    rx_bytes: int = 0
+    tx_bytes: int = 0
+
+
+class NetPeerDisappeared(Payload, frozen=True, kw_only=True):
+    """A peer the backend no longer reports (``gone``) or whose tunnel was taken down."""
+
+    peer_id: str
+    reason: GoneReason
