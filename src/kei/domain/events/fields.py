@@ -313,6 +313,7 @@ _EXCEPTIONS: Final[dict[tuple[str, str], Rule]] = {
     ("NotifyAbandoned", "reason"): _enum,
     ("NotifyRequeued", "reason"): _text_or_blank,  # schema default ""
     ("NetPeerDisappeared", "reason"): _enum,
+    ("NetModeDesired", "config_sha256"): _id_or_blank,  # "" for a down intent
     ("NetModeConfigureFailed", "stderr_tail"): _text_or_blank,
 }
 
