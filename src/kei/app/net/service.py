@@ -88,19 +88,20 @@ class NetService(ReadModelService):
             self.reconciler.reconcile(mode)
         return self.tunnel(name)
 
-    def run(self, *, once: bool = False) -> int:
+    def run(self, *, once: bool = False) -> tuple[int, int]:
         """Reconcile every tunnel until ``stop`` (``once``: one turn); kei errors of one
-        tunnel are logged and counted, the others go on. Returns the count of errors."""
+        tunnel are logged and counted, the others go on. Returns (turns, errors)."""
         recon, stop = self.reconciler, self.reconciler.stop
         recon.modes = self.modes
-        poll_s = self.settings.policy.poll_s
+        poll_s, turns = self.settings.policy.poll_s, 0
         while not stop.is_set():
             wake = recon.turn()
+            turns += 1
             if once:
                 break
             wait_s = poll_s if wake is None else min(poll_s, (wake - self.clock()) / 1e6)
             stop.wait(max(0.0, wait_s))
-        return recon.errors
+        return turns, recon.errors
 
     # -- reads -------------------------------------------------------------------------
 

@@ -110,14 +110,21 @@ def history(ctx: typer.Context, name: NameArg, as_json: JsonLines = False) -> No
 
 
 @net_app.command("run")
-def run(ctx: typer.Context, once: OnceOpt = False) -> None:
+def run(ctx: typer.Context, once: OnceOpt = False, as_json: JsonObject = False) -> None:
     """Reconcile every tunnel of net.toml until SIGTERM or SIGINT: act on intents, retry
     failures, record peers."""
     stop = threading.Event()
     with answering(ctx, table=NET_EXITS) as g, loud_on_stderr(g.verbose, _LOGGERS), _stopping(stop):
         with _service(g.settings(), write=True, stop=stop) as service:
-            errors = service.run(once=once)
-        stderr().print(f"kei: net run: stopped, {errors} errors")
+            if not service.settings.tunnels:
+                from kei.errors import InputError
+
+                raise InputError(f"no tunnels in {service.settings.source}: nothing to reconcile",
+                                 hint="see docs/net.md")  # fmt: skip
+            turns, errors = service.run(once=once)
+        if as_json:
+            json_line({"turns": turns, "errors": errors})
+        stderr().print(f"kei: net run: stopped after {turns} turns, {errors} errors")
 
 
 # -- helpers -----------------------------------------------------------------------------
