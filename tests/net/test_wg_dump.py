@@ -80,7 +80,7 @@ def test_no_private_or_preshared_key_ever_comes_out(
     assert [p.peer_id for p in found.peers] == [pub for pub, *_ in rows]
     for p, (_, _, hs, rx, tx) in zip(found.peers, rows, strict=True):
         assert (p.rx_bytes, p.tx_bytes) == (rx, tx)
-        assert p.last_seen_us is None or p.last_seen_us >= 0
+        assert p.last_seen_us == handshake_us(hs, NOW_US)
 
 
 @given(st.text(max_size=400))
