@@ -4,7 +4,9 @@ teardown; and nothing kei prints or signs holds a key."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -44,7 +46,11 @@ def test_kei_net_up_observe_down(netns_pair: NetnsPair, tmp_path: Path) -> None:
     text = _toml({"a": ta, "b": tb}, "[reconciler]\nobserve_every_s = 1\nbytes_threshold = 64\n")
     tomllib.loads(text)
     (home / "net.toml").write_text(text)
-    env = cli_env(home)
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "systemctl").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/systemctl.calls\n')
+    (fake / "systemctl").chmod(0o755)
+    env = cli_env(home, PATH=f"{fake}:{os.environ['PATH']}")
     _run(env, "init")
     try:
         assert "net a is up" in _run(env, "net", "up", "a")
@@ -80,3 +86,20 @@ def test_kei_net_up_observe_down(netns_pair: NetnsPair, tmp_path: Path) -> None:
     assert not any(s in everything for s in secrets)
     assert not any((home / "run" / "net" / "wireguard").iterdir())
     assert _run(env, "verify-chain")
+    assert not (tmp_path / "systemctl.calls").exists()  # the systemctl-free path
+
+
+def test_without_wg_quick_up_fails_as_a_recorded_result(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "k").write_text(base64.b64encode(bytes(32)).decode())
+    (home / "k").chmod(0o600)
+    (home / "net.toml").write_text('[tunnels.home]\nmode = "wireguard"\nprivate_key_file = "k"\n'
+                                   '[reconciler]\nmax_attempts = 1\n')  # fmt: skip
+    env = cli_env(home)
+    _run(env, "init")
+    env["PATH"] = str(tmp_path / "empty")
+    done = kei(["net", "up", "home"], env)
+    assert done.returncode == 1 and "not found" in done.stderr, done.stderr
+    failed = json.loads(kei(["net", "status", "home", "--json"], env).stdout)
+    assert failed["phase"] == "failed" and failed["last_exit_code"] is None
