@@ -175,22 +175,18 @@ def effective(s: WgSettings) -> dict[str, Any]:
 def render(s: WgSettings) -> str:
     """The wg-quick file (holds the private key). Reads the key files."""
     private = read_key(s.private_key_file, "private_key_file")
-    lines = ["[Interface]", f"PrivateKey = {base64.b64encode(private).decode()}"]
-    if s.listen_port is not None:
-        lines.append(f"ListenPort = {s.listen_port}")
-    if s.address:
-        lines.append(f"Address = {', '.join(s.address)}")
-    if s.mtu is not None:
-        lines.append(f"MTU = {s.mtu}")
+    lines = _section("Interface", [
+        ("PrivateKey", base64.b64encode(private).decode()), ("ListenPort", s.listen_port),
+        ("Address", ", ".join(s.address) or None), ("MTU", s.mtu)])  # fmt: skip
     for p in s.peers:
-        lines += ["", "[Peer]", f"PublicKey = {p.public_key}"]
-        if p.preshared_key_file is not None:
-            psk = read_key(p.preshared_key_file, "preshared_key_file")
-            lines.append(f"PresharedKey = {base64.b64encode(psk).decode()}")
-        if p.endpoint is not None:
-            lines.append(f"Endpoint = {p.endpoint}")
-        if p.allowed_ips:
-            lines.append(f"AllowedIPs = {', '.join(p.allowed_ips)}")
-        if p.persistent_keepalive is not None:
-            lines.append(f"PersistentKeepalive = {p.persistent_keepalive}")
+        psk = read_key(p.preshared_key_file, "preshared_key_file") if p.preshared_key_file else None
+        lines += ["", *_section("Peer", [
+            ("PublicKey", p.public_key), ("PresharedKey", psk and base64.b64encode(psk).decode()),
+            ("Endpoint", p.endpoint), ("AllowedIPs", ", ".join(p.allowed_ips) or None),
+            ("PersistentKeepalive", p.persistent_keepalive)])]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _section(title: str, pairs: list[tuple[str, object]]) -> list[str]:
+    """``[title]`` and a ``Key = value`` line per value that is set."""
+    return [f"[{title}]", *(f"{k} = {v}" for k, v in pairs if v is not None)]

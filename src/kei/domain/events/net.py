@@ -54,44 +54,43 @@ class NetModeDesired(Payload, frozen=True, kw_only=True):
     allowed_ports: tuple[int, ...] = ()
 
 
-class NetModeAttempted(Payload, frozen=True, kw_only=True):
-    """A claim: ``reconciler`` takes ``action`` now, for the intent at
-    ``desired_version``, attempt ``attempt`` (1, 2, ... per intent)."""
+class _OnAttempt(Payload, frozen=True, kw_only=True):
+    """What every claim and outcome names first: the intent it serves (the version of its
+    ``net.mode.desired``) and the attempt (1, 2, ... per intent)."""
 
     desired_version: int
-    action: Action
     attempt: int
+
+
+class NetModeAttempted(_OnAttempt, frozen=True, kw_only=True):
+    """A claim: ``reconciler`` takes ``action`` now."""
+
+    action: Action
     reconciler: str
 
 
-class NetModeConfigured(Payload, frozen=True, kw_only=True):
+class NetModeConfigured(_OnAttempt, frozen=True, kw_only=True):
     """The tunnel came up with the configuration of digest ``config_sha256``."""
 
-    desired_version: int
-    attempt: int
     config_sha256: str
     exit_code: int | None = None
     backend_version: str | None = None
 
 
-class NetModeConfigureFailed(Payload, frozen=True, kw_only=True):
+class NetModeConfigureFailed(_OnAttempt, frozen=True, kw_only=True):
     """``action`` failed: the command's ``exit_code`` (None: no process ran, or it did
     not end in time) and the end of its stderr, leak-scanned. ``not_before_us``: the
     earliest next attempt (None: no more, until the intent changes)."""
 
-    desired_version: int
     action: Action
-    attempt: int
     exit_code: int | None = None
     stderr_tail: str = ""
     not_before_us: int | None = None
 
 
-class NetModeTornDown(Payload, frozen=True, kw_only=True):
+class NetModeTornDown(_OnAttempt, frozen=True, kw_only=True):
     """The tunnel was taken down (or was already down)."""
 
-    desired_version: int
-    attempt: int
     exit_code: int | None = None
 
 
