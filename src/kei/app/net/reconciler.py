@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from msgspec.structs import replace
@@ -53,22 +54,18 @@ def stream_of(mode: NetworkMode) -> str:
     return ev.net_stream(mode.mode_name, mode.name)
 
 
+@dataclass
 class Reconciler:
-    """Reconciles ``modes`` (by tunnel name) with ``policy``."""
+    """Reconciles ``modes`` (by tunnel name) with ``policy``; ``stop`` ends a turn
+    between tunnels; ``me`` names this process in its claims."""
 
-    def __init__(
-        self,
-        ledger: Ledger,
-        modes: Mapping[str, NetworkMode],
-        policy: NetPolicy,
-        *,
-        clock: Callable[[], int] = now_us,
-        stop: threading.Event | None = None,
-    ) -> None:
-        self.ledger, self.modes, self.policy, self.clock = ledger, modes, policy, clock
-        self.stop = stop or threading.Event()
-        self.me = notifier_id()
-        self.errors = 0
+    ledger: Ledger
+    modes: Mapping[str, NetworkMode]
+    policy: NetPolicy
+    clock: Callable[[], int] = now_us
+    stop: threading.Event = field(default_factory=threading.Event)
+    me: str = field(default_factory=notifier_id)
+    errors: int = 0
 
     def state(self, mode: NetworkMode) -> TunnelState:
         rows = self.ledger.read_stream_checked(stream_of(mode))

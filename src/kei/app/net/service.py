@@ -57,7 +57,8 @@ class NetService(ReadModelService):
         super().__init__(ReadModels(ledger, self.peer_rows, name="net", seal_key=seal_key))
         self.settings, self._build, self.clock = settings, build, clock
         self._modes: dict[str, NetworkMode] = {}
-        self.reconciler = Reconciler(ledger, self._modes, settings.policy, clock=clock, stop=stop)
+        self.reconciler = Reconciler(ledger, self._modes, settings.policy, clock,
+                                     stop or threading.Event())  # fmt: skip
 
     def mode(self, name: str) -> NetworkMode:
         names(self.settings, [name])

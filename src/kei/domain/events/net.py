@@ -63,17 +63,19 @@ class _OnAttempt(Payload, frozen=True, kw_only=True):
 
 
 class NetModeAttempted(_OnAttempt, frozen=True, kw_only=True):
-    """A claim: ``reconciler`` takes ``action`` now."""
+    """A claim: ``reconciler`` (``host:pid:start:machine``, as a notifier names itself)
+    takes ``action`` now. Appended at the stream's version as the reconciler read it, so
+    of two reconcilers that read the same state only one claims; the outcome follows."""
 
     action: Action
     reconciler: str
 
 
 class NetModeConfigured(_OnAttempt, frozen=True, kw_only=True):
-    """The tunnel came up with the configuration of digest ``config_sha256``."""
+    """The tunnel came up with the configuration of digest ``config_sha256`` (its command,
+    if one ran, exited 0)."""
 
     config_sha256: str
-    exit_code: int | None = None
     backend_version: str | None = None
 
 

@@ -106,7 +106,6 @@ def after_action(
         want = state.desired
         digest = want.config_sha256 if want is not None else ""
         return [ev.NetModeConfigured(desired_version=v, attempt=act.attempt, config_sha256=digest,
-                                     exit_code=result.exit_code,
                                      backend_version=result.backend_version)]  # fmt: skip
     gone: list[Payload] = [ev.NetPeerDisappeared(peer_id=p, reason="torn_down")
                            for p in sorted(state.peers)]  # fmt: skip

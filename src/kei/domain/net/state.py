@@ -90,8 +90,7 @@ def fold(state: TunnelState, payload: Payload, version: int, ts_us: int) -> Tunn
         return replace(s, claim=claim, attempts=max(s.attempts, payload.attempt))
     if isinstance(payload, ev.NetModeConfigured):
         return replace(s, claim=None, up=True, failed=False, config_sha256=payload.config_sha256,
-                       last_exit_code=payload.exit_code, last_error="", changed_us=ts_us,
-                       not_before_us=None)  # fmt: skip
+                       last_exit_code=None, last_error="", changed_us=ts_us, not_before_us=None)  # fmt: skip
     if isinstance(payload, ev.NetModeConfigureFailed):
         current = payload.desired_version == s.desired_version
         return replace(s, claim=None if current else s.claim, failed=current,
