@@ -70,6 +70,10 @@ def test_kei_net_up_observe_down(netns_pair: NetnsPair, tmp_path: Path) -> None:
         assert status["phase"] == "up" and status["desired"] == "up" and status["peers"] == 1
         # the same intent again: nothing new to do, nothing appended but observations
         _run(env, "net", "up", "a")
+        # lost behind kei's back: recorded as drifted and brought up again
+        netns_pair.run(netns_pair.a, "ip", "link", "del", "dev", ta["interface"])
+        _run(env, "net", "run", "--once")
+        assert netns_pair.ping(netns_pair.a, "10.99.0.2", count=5)
     finally:
         down_a = kei(["net", "down", "a"], env)
         down_b = kei(["net", "down", "b"], env)
@@ -81,6 +85,7 @@ def test_kei_net_up_observe_down(netns_pair: NetnsPair, tmp_path: Path) -> None:
     assert {"net.peer.appeared", "net.peer.observed", "net.peer.disappeared"} <= set(types)
     assert types[-1] == "net.mode.torn_down"
     assert types.count("net.mode.desired") == 2  # the repeated `up` appended no intent
+    assert types.count("net.mode.drifted") == 1 and types.count("net.mode.configured") == 2
     secrets = [p.read_text().strip() for p in (home / "keys").iterdir()]
     everything = _run(env, "events", "tail", "-n", "1000", "--json") + json.dumps(history)
     assert not any(s in everything for s in secrets)

@@ -205,3 +205,35 @@ def test_stderr_goes_through_the_leak_matrix(service: NetService, mode: Recordin
     failed = [e for e in ledger.read_stream_checked("net/wireguard/home")
               if e.type == "net.mode.configure_failed"]  # fmt: skip
     assert len(failed) == 1 and AWS not in str(failed[0].payload_data())
+
+
+def test_a_tunnel_lost_by_the_backend_is_recorded_and_brought_up_again(
+    service: NetService, mode: Recording, ledger: Ledger
+) -> None:
+    mode.seen = [ObservedPeer(peer_id=PEER)]
+    mode.results = [ActionResult(ok=True)] * 9
+    service.intend("home", "up")
+    up: list[bool | None] = [False]
+    mode.is_up = lambda: up[0]  # type: ignore[attr-defined]
+    service.reconciler.turn(["home"])
+    assert mode.calls == ["up", "up"]
+    assert _types(ledger)[-6:] == ["net.peer.disappeared", "net.mode.drifted",
+                                   "net.mode.attempted", "net.mode.configured",
+                                   "net.peer.appeared", "net.peer.observed"]  # fmt: skip
+    up[0] = None  # the backend cannot say: nothing is recorded
+    n = len(_types(ledger))
+    service.reconciler.turn(["home"])
+    assert len(_types(ledger)) == n and mode.calls == ["up", "up"]
+
+
+def test_drifts_get_a_fresh_budget_of_attempts(
+    service: NetService, mode: Recording, ledger: Ledger
+) -> None:
+    service.intend("home", "up")
+    mode.is_up = lambda: False  # type: ignore[attr-defined]
+    for _ in range(5):  # more drifts than max_attempts (3): each is brought up again
+        service.reconciler.turn(["home"])
+    assert mode.calls == ["up"] * 6
+    attempts = [e.payload().attempt for e in ledger.read_stream_checked("net/wireguard/home")  # type: ignore[attr-defined]
+                if e.type == "net.mode.attempted"]  # fmt: skip
+    assert attempts == [1, 2, 3, 4, 5, 6]

@@ -76,7 +76,13 @@ class WireGuardMode:
 
     def exists(self) -> bool:
         """Whether the interface exists (in the tunnel's namespace)."""
-        return self._run("ip", "-o", "link", "show", "dev", self.settings.interface).ok
+        return self.is_up() is True
+
+    def is_up(self) -> bool | None:
+        """Whether the interface exists (the reconciler's drift check); None when ``ip``
+        itself cannot run, so a missing tool is never taken for a lost tunnel."""
+        done = self._run("ip", "-o", "link", "show", "dev", self.settings.interface)
+        return None if done.exit_code is None else done.ok
 
     def configure(self) -> ActionResult:
         try:

@@ -33,7 +33,15 @@ from kei.app.notify.appends import WITHHELD
 from kei.app.notify.identity import claim_gone, notifier_id
 from kei.domain.events import net as ev
 from kei.domain.events.payload import Payload
-from kei.domain.net.policy import Act, NetPolicy, Wait, after_action, decide, observe
+from kei.domain.net.policy import (
+    Act,
+    NetPolicy,
+    Wait,
+    after_action,
+    decide,
+    drifted,
+    observe,
+)
 from kei.domain.net.state import TunnelState, fold_stream
 from kei.domain.net.values import ActionResult
 from kei.errors import ConcurrencyError, LeakBlockedError, NetError
@@ -90,6 +98,7 @@ class Reconciler:
 
     def reconcile(self, mode: NetworkMode) -> int | None:
         """Act on one tunnel until its intent is met or it must wait; then observe it."""
+        self.check_drift(mode)
         for _ in range(MOST_STEPS):
             state = self.state(mode)
             gone = state.claim is not None and claim_gone(state.claim.reconciler)
@@ -108,6 +117,26 @@ class Reconciler:
                 self.errors += 1
                 log.warning("net %s: peers not observed: %s", mode.name, exc)
         return decision.until_us if isinstance(decision, Wait) else None
+
+    def check_drift(self, mode: NetworkMode) -> list[Payload]:
+        """Record a tunnel the log says is up and the backend has lost. Adapters that can
+        tell have ``is_up() -> bool | None``; for the others nothing is checked."""
+        probe = getattr(mode, "is_up", None)
+        if probe is None:
+            return []
+        state = self.state(mode)
+        if not state.up or state.claim is not None:
+            return []
+        found = drifted(state, probe())
+        if found:
+            log.warning("net %s: the tunnel is gone from the backend; bringing it up again",
+                        mode.name)  # fmt: skip
+            try:
+                self.ledger.append([NewEvent(stream_of(mode), p, state.version + i)
+                                    for i, p in enumerate(found)])  # fmt: skip
+            except ConcurrencyError:
+                return []  # the stream moved: another reconciler saw it first
+        return found
 
     def _act(self, mode: NetworkMode, state: TunnelState, act: Act) -> bool:
         stream = stream_of(mode)

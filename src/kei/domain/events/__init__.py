@@ -49,6 +49,7 @@ from kei.domain.events.net import NetModeAttempted as NetModeAttempted
 from kei.domain.events.net import NetModeConfigured as NetModeConfigured
 from kei.domain.events.net import NetModeConfigureFailed as NetModeConfigureFailed
 from kei.domain.events.net import NetModeDesired as NetModeDesired
+from kei.domain.events.net import NetModeDrifted as NetModeDrifted
 from kei.domain.events.net import NetModeTornDown as NetModeTornDown
 from kei.domain.events.net import NetPeerAppeared as NetPeerAppeared
 from kei.domain.events.net import NetPeerDisappeared as NetPeerDisappeared

@@ -296,6 +296,7 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "failure_class",
             "state",
             "action",
+            "observed",
         ],
         _enum,
     ),

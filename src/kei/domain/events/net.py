@@ -27,7 +27,7 @@ NET_STREAM_PREFIX: Final = "net/"
 MODES: Final = ("wireguard", "ipsec", "openvpn")
 NET_TYPES: Final = frozenset({
     "net.mode.desired", "net.mode.attempted", "net.mode.configured",
-    "net.mode.configure_failed", "net.mode.torn_down", "net.peer.appeared",
+    "net.mode.configure_failed", "net.mode.torn_down", "net.mode.drifted", "net.peer.appeared",
     "net.peer.observed", "net.peer.disappeared",
 })  # fmt: skip
 """The type names, registered in ``registry.py``."""
@@ -35,6 +35,7 @@ NET_TYPES: Final = frozenset({
 Desired = Literal["up", "down"]
 Action = Literal["up", "down"]
 GoneReason = Literal["gone", "torn_down"]
+Observed = Literal["down"]
 
 
 def net_stream(mode: str, name: str) -> str:
@@ -94,6 +95,14 @@ class NetModeTornDown(_OnAttempt, frozen=True, kw_only=True):
     """The tunnel was taken down (or was already down)."""
 
     exit_code: int | None = None
+
+
+class NetModeDrifted(Payload, frozen=True, kw_only=True):
+    """The log says the tunnel is up, the backend says it is not (its interface is gone):
+    a reconciler saw it and will bring it up again, with a fresh budget of attempts."""
+
+    desired_version: int
+    observed: Observed
 
 
 class NetPeerAppeared(Payload, frozen=True, kw_only=True):

@@ -114,6 +114,7 @@ REGISTRY: Final[dict[str, EventType]] = {
             "net.mode.configure_failed", net.NetModeConfigureFailed, 1, ("action", "exit_code")
         ),
         EventType("net.mode.torn_down", net.NetModeTornDown, 1, ("attempt",)),
+        EventType("net.mode.drifted", net.NetModeDrifted, 1, ("observed",)),
         EventType("net.peer.appeared", net.NetPeerAppeared, 1, ("peer_id", "endpoint")),
         EventType("net.peer.observed", net.NetPeerObserved, 1, ("peer_id", "rx_bytes", "tx_bytes")),
         EventType("net.peer.disappeared", net.NetPeerDisappeared, 1, ("peer_id", "reason")),

@@ -9,6 +9,8 @@ known to be gone, so every decision can be replayed in a test.
   doubling wait, at most ``max_attempts`` times per intent; a claim without an outcome
   is waited for until its lease ends or its process is gone, then retried (bringing a
   tunnel up or down again is safe: the adapters make both idempotent).
+- ``drifted``: a tunnel the log says is up but the backend has lost is recorded as
+  such (``net.mode.drifted``), and ``decide`` brings it up again.
 - ``after_action``: the outcome event of an attempt, with the peers' ``disappeared``
   when a tunnel was taken down.
 - ``observe``: the peer events a fresh observation calls for: ``appeared`` (then a
@@ -77,9 +79,20 @@ def decide(state: TunnelState, policy: NetPolicy, now_us: int, *, claim_gone: bo
             return Wait(state.not_before_us)
     elif satisfied(state):
         return None
-    if state.attempts >= policy.max_attempts:
+    if state.attempts - state.budget_from >= policy.max_attempts:
         return None
     return Act(want.state, state.attempts + 1)
+
+
+def drifted(state: TunnelState, backend_up: bool | None) -> list[Payload]:
+    """The events that record a tunnel the log says is up and the backend says is not
+    (``backend_up`` False; None: the backend cannot say, and nothing is recorded): each
+    present peer gone, then ``net.mode.drifted``. ``decide`` then brings it up again."""
+    if backend_up is not False or not state.up or state.claim is not None:
+        return []
+    gone: list[Payload] = [ev.NetPeerDisappeared(peer_id=p, reason="gone")
+                           for p in sorted(state.peers)]  # fmt: skip
+    return [*gone, ev.NetModeDrifted(desired_version=state.desired_version, observed="down")]
 
 
 def satisfied(state: TunnelState) -> bool:

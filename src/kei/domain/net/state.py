@@ -8,7 +8,8 @@ What the fold keeps: the latest intent (``desired``, at ``desired_version``); th
 attempts made for it (a new intent starts again at 0); an open claim (an attempt
 without an outcome: in flight, or in doubt once its lease passed or its reconciler is
 gone); whether the tunnel is ``up`` (configured and not torn down since) and with which
-``config_sha256``; when a failed attempt may be retried (``not_before_us``; None after
+``config_sha256`` (a ``drifted`` tunnel is down, and its intent gets a fresh budget
+of attempts); when a failed attempt may be retried (``not_before_us``; None after
 a failure: not again for this intent); and the peers present now, each with its last
 recorded counters and when they were recorded.
 """
@@ -54,6 +55,7 @@ class TunnelState(Struct, frozen=True, kw_only=True):
     desired: ev.NetModeDesired | None = None
     desired_version: int = 0
     attempts: int = 0
+    budget_from: int = 0  # attempts before the last drift: they do not count again
     claim: Claim | None = None
     up: bool = False
     config_sha256: str = ""
@@ -80,8 +82,8 @@ def fold(state: TunnelState, payload: Payload, version: int, ts_us: int) -> Tunn
     """``state`` after one more event of its stream."""
     s = replace(state, version=version)
     if isinstance(payload, ev.NetModeDesired):
-        return replace(s, desired=payload, desired_version=version, attempts=0, claim=None,
-                       failed=False, not_before_us=None)  # fmt: skip
+        return replace(s, desired=payload, desired_version=version, attempts=0, budget_from=0,
+                       claim=None, failed=False, not_before_us=None)  # fmt: skip
     if isinstance(payload, ev.NetModeAttempted):
         if payload.desired_version != s.desired_version:
             return s
@@ -97,6 +99,9 @@ def fold(state: TunnelState, payload: Payload, version: int, ts_us: int) -> Tunn
                        not_before_us=payload.not_before_us if current else s.not_before_us,
                        last_exit_code=payload.exit_code, last_error=payload.stderr_tail,
                        changed_us=ts_us)  # fmt: skip
+    if isinstance(payload, ev.NetModeDrifted):
+        return replace(s, up=False, config_sha256="", budget_from=s.attempts, changed_us=ts_us,
+                       peers={})  # fmt: skip
     if isinstance(payload, ev.NetModeTornDown):
         return replace(s, claim=None, up=False, failed=False, config_sha256="",
                        last_exit_code=payload.exit_code, last_error="", changed_us=ts_us,
