@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import subprocess
+import time
 
 from netns import NetnsPair, need_tools, netns_pair_made
+
+
+def _pids(ns: str, pid: int) -> bool:
+    listed = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True,
+                            check=False).stdout.split()  # fmt: skip
+    return str(pid) in listed
 
 
 def _namespaces() -> set[str]:
@@ -24,5 +31,13 @@ def test_the_pair_is_removed_with_its_processes() -> None:
     with netns_pair_made() as pair:
         assert {pair.a, pair.b} <= _namespaces()
         sleeper = subprocess.Popen(["ip", "netns", "exec", pair.a, "sleep", "600"])
+        try:
+            for _ in range(200):  # until `ip netns exec` has entered the namespace
+                if _pids(pair.a, sleeper.pid):
+                    break
+                time.sleep(0.05)
+        except BaseException:
+            sleeper.kill()
+            raise
     assert sleeper.wait(timeout=10) != 0  # killed by the cleanup
     assert not {pair.a, pair.b} & _namespaces()
