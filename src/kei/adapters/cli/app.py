@@ -94,6 +94,10 @@ COMMANDS: Final[dict[str, Lazy | Group]] = {
     "notify": Lazy(
         "notify_cmd", "Notifications: rules, channels, and every send recorded as events."
     ),
+    "net": Lazy(
+        "net_cmd",
+        "Network tunnels (WireGuard, IPsec, OpenVPN): intent, actions and peers as events.",
+    ),
     "hook": Lazy("hook_cmd", "Record what an agent harness's hook call means."),
     "hooks": Lazy("hook_cmd", "Install or remove kei's hooks in an agent harness's settings."),
 }

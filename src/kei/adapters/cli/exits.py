@@ -18,6 +18,7 @@ from kei.errors import (
     LlmError,
     MigrationError,
     ModelNotServedError,
+    NetError,
     NoBackendAvailableError,
     NoCompatibleBackendError,
     StoreError,
@@ -71,6 +72,10 @@ LLM_EXITS: ExitTable = (
 # run, refused drift and ``verify``'s disagreements are findings about the database (1),
 # as ``kei verify-chain``'s are about the log.
 MIGRATE_EXITS: ExitTable = ((MigrationError, 1),)
+
+# ``kei net``: a tunnel backend that cannot be asked (``wg`` missing, a socket that does
+# not answer) is a finding about the machine (1), as a failed migration is.
+NET_EXITS: ExitTable = ((NetError, 1),)
 
 
 def exit_code_for(error: KeiError, table: ExitTable = ()) -> int:

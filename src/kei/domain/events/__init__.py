@@ -3,8 +3,8 @@
 Each type has a dotted name (stored as the event's type) and a schema version, kept
 in the closed registry (``registry.py``). One module per event family: the log's
 own (``ledger.py``), agent work (``agents.py``), the router (``routing.py``), the
-LLM backends (``llm.py``), memory, traces, the leak matrix and notifications
-(``notify.py``); their shared base and values are in ``payload.py``. This package re-exports them all, so
+LLM backends (``llm.py``), memory, traces, the leak matrix, notifications
+(``notify.py``) and network modes (``net.py``); their shared base and values are in ``payload.py``. This package re-exports them all, so
 ``from kei.domain.events import AgentForked`` names a type without its family.
 Each import's ``X as X`` form is what marks it re-exported (PEP 484), so the names
 are listed once here and not again in an ``__all__``.
@@ -45,6 +45,15 @@ from kei.domain.events.migrate import MigrationFailed as MigrationFailed
 from kei.domain.events.migrate import MigrationResolved as MigrationResolved
 from kei.domain.events.migrate import MigrationReverted as MigrationReverted
 from kei.domain.events.migrate import MigrationStarted as MigrationStarted
+from kei.domain.events.net import NetModeAttempted as NetModeAttempted
+from kei.domain.events.net import NetModeConfigured as NetModeConfigured
+from kei.domain.events.net import NetModeConfigureFailed as NetModeConfigureFailed
+from kei.domain.events.net import NetModeDesired as NetModeDesired
+from kei.domain.events.net import NetModeDrifted as NetModeDrifted
+from kei.domain.events.net import NetModeTornDown as NetModeTornDown
+from kei.domain.events.net import NetPeerAppeared as NetPeerAppeared
+from kei.domain.events.net import NetPeerDisappeared as NetPeerDisappeared
+from kei.domain.events.net import NetPeerObserved as NetPeerObserved
 from kei.domain.events.notify import NotifyAbandoned as NotifyAbandoned
 from kei.domain.events.notify import NotifyAttempted as NotifyAttempted
 from kei.domain.events.notify import NotifyDelivered as NotifyDelivered

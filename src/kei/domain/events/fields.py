@@ -161,6 +161,13 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "phase_id",
             "module_ids",
             "report_sha256",
+            "mode",
+            "config_sha256",
+            "reconciler",
+            "backend_version",
+            "peer_id",
+            "endpoint",
+            "addresses",
         ],
         _id,
     ),
@@ -225,6 +232,10 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "retry_after_ms",
             "files",
             "sloc",
+            "desired_version",
+            "allowed_ports",
+            "rx_bytes",
+            "tx_bytes",
         ],
         _count,
     ),
@@ -234,10 +245,19 @@ _BY_NAME: Final[dict[str, Rule]] = {
     ),
     "spent_micro_cents": Rule(INT),  # a sum of many amounts, each within the money range
     **dict.fromkeys(
-        ["occurred_at_us", "before_us", "ts_us", "not_after_us", "not_before_us", "lease_until_us"],
+        [
+            "occurred_at_us",
+            "before_us",
+            "ts_us",
+            "not_after_us",
+            "not_before_us",
+            "lease_until_us",
+            "last_seen_us",
+        ],
         _time,
     ),
     "seed": Rule(INT),
+    "exit_code": Rule(INT),  # negative: ended by a signal
     **dict.fromkeys(
         [
             "q_threshold",
@@ -278,6 +298,7 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "retryable",
             "after_in_doubt",
             "in_doubt",
+            "is_public",
         ],
         _bool,
     ),
@@ -297,6 +318,9 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "item",
             "priority",
             "status",
+            "state",
+            "action",
+            "observed",
         ],
         _enum,
     ),
@@ -315,6 +339,9 @@ _EXCEPTIONS: Final[dict[tuple[str, str], Rule]] = {
     ("NotifyRequeued", "reason"): _text_or_blank,  # schema default ""
     ("ProjectImportStarted", "source"): _path,  # a path or URL, as long as a path may be
     ("ModuleUnreadable", "error"): _text,
+    ("NetPeerDisappeared", "reason"): _enum,
+    ("NetModeDesired", "config_sha256"): _id_or_blank,  # "" for a down intent
+    ("NetModeConfigureFailed", "stderr_tail"): _text_or_blank,
 }
 
 

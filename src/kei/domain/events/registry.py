@@ -23,6 +23,7 @@ from kei.domain.events import (
     mcp,
     memory,
     migrate,
+    net,
     notify,
     project,
     routing,
@@ -121,6 +122,17 @@ REGISTRY: Final[dict[str, EventType]] = {
         EventType(
             "project.import.completed", project.ProjectImportCompleted, 1, ("project", "modules")
         ),
+        EventType("net.mode.desired", net.NetModeDesired, 1, ("mode", "name", "state")),
+        EventType("net.mode.attempted", net.NetModeAttempted, 1, ("action", "attempt")),
+        EventType("net.mode.configured", net.NetModeConfigured, 1, ("attempt", "config_sha256")),
+        EventType(
+            "net.mode.configure_failed", net.NetModeConfigureFailed, 1, ("action", "exit_code")
+        ),
+        EventType("net.mode.torn_down", net.NetModeTornDown, 1, ("attempt",)),
+        EventType("net.mode.drifted", net.NetModeDrifted, 1, ("observed",)),
+        EventType("net.peer.appeared", net.NetPeerAppeared, 1, ("peer_id", "endpoint")),
+        EventType("net.peer.observed", net.NetPeerObserved, 1, ("peer_id", "rx_bytes", "tx_bytes")),
+        EventType("net.peer.disappeared", net.NetPeerDisappeared, 1, ("peer_id", "reason")),
     )
 }
 _BY_CLASS: Final = {t.payload_type: t for t in REGISTRY.values()}

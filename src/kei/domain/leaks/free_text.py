@@ -40,6 +40,7 @@ FREE_TEXT: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "notify.requested": ("subject", "body_text"),
         "notify.failed": ("error",),
         "notify.requeued": ("reason",),
+        "net.mode.configure_failed": ("stderr_tail",),
     }
 )
 

@@ -346,10 +346,11 @@ class _Lines(logging.Handler):
 
 
 @contextmanager
-def _loud(verbose: bool) -> Iterator[None]:
-    """The notifier's warnings (and with --verbose its news) as ``kei:`` lines."""
+def _loud(verbose: bool, names: tuple[str, ...] = _LOGGERS) -> Iterator[None]:
+    """The warnings of the loggers ``names`` (the notifier's by default; and with
+    --verbose their news) as ``kei:`` lines. ``kei net`` uses it too."""
     handler = _Lines(logging.INFO if verbose else logging.WARNING)
-    loggers = [logging.getLogger(n) for n in _LOGGERS]
+    loggers = [logging.getLogger(n) for n in names]
     for lg in loggers:
         lg.addHandler(handler)
         lg.setLevel(min(lg.level or logging.WARNING, handler.level))
