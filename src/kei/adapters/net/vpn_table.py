@@ -1,0 +1,137 @@
+"""One tunnel's settings table read and checked, for the OpenVPN and IPsec modes.
+
+Why a reader of its own: every value ends up in a generated configuration file or a VICI
+message, so a newline, a quote or a stray type in a setting would become a directive the
+user never wrote. Each getter refuses such values with one :class:`NetConfigError` line
+naming the tunnel and the key; secrets are only ever named by their file path, and a
+path's contents are never repeated in an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final
+
+from kei.errors import NetConfigError
+
+NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+# Words that go into a configuration file or a VICI message unquoted.
+WORD: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@=/+,-]{0,253}")
+MAX_KEY_FILE: Final = 1 << 20
+
+
+class Table:
+    """The raw settings of tunnel ``name`` (one ``[net.<name>]`` table)."""
+
+    def __init__(self, name: str, raw: Mapping[str, object], base_dir: Path) -> None:
+        if not NAME.fullmatch(name):
+            raise NetConfigError(
+                f"net.{name[:40]!r}: a tunnel name is letters, digits, '_', '.', '-' "
+                "(at most 63, starting with a letter or digit)",
+                hint="rename the [net.<name>] table",
+            )
+        self.name, self.raw, self.base_dir = name, raw, base_dir
+
+    def fail(self, key: str, problem: str) -> NetConfigError:
+        return NetConfigError(f"net.{self.name}.{key}: {problem}", hint="see docs/net.md")
+
+    def refuse_unknown(self, known: frozenset[str]) -> None:
+        for key in self.raw:
+            if key not in known:
+                allowed = ", ".join(sorted(known))
+                raise self.fail(str(key)[:40], f"unknown key (this mode takes {allowed})")
+
+    def text(self, key: str, default: str | None = None, *, pattern: re.Pattern[str] = WORD) -> str:
+        value = self.raw.get(key, default)
+        if value is None:
+            raise self.fail(key, "missing")
+        if not isinstance(value, str):
+            raise self.fail(key, f"must be a string, not {type(value).__name__}")
+        if not pattern.fullmatch(value):
+            raise self.fail(key, f"{value[:40]!r} holds characters this setting cannot have")
+        return value
+
+    def optional(self, key: str, *, pattern: re.Pattern[str] = WORD) -> str | None:
+        return None if self.raw.get(key) is None else self.text(key, pattern=pattern)
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.raw.get(key, default)
+        if value not in choices:
+            raise self.fail(key, f"must be one of {', '.join(choices)}")
+        return str(value)
+
+    def integer(self, key: str, default: int, low: int, high: int) -> int:
+        value = self.raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.fail(key, f"must be a whole number from {low} to {high}")
+        return value
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.raw.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, "must be true or false")
+        return value
+
+    def words(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        value = self.raw.get(key, list(default))
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(key, "must be a list of strings")
+        for item in value:
+            if not WORD.fullmatch(item):
+                raise self.fail(key, f"{item[:40]!r} holds characters this setting cannot have")
+        return tuple(value)
+
+    def networks(self, key: str) -> tuple[str, ...]:
+        """A list of CIDR networks, each normalised (``10.1.0.9/24`` is refused)."""
+        found = []
+        for item in self.words(key):
+            try:
+                found.append(str(ipaddress.ip_network(item)))
+            except ValueError:
+                raise self.fail(key, f"{item[:40]!r} is not a network like 10.1.0.0/24") from None
+        if not found:
+            raise self.fail(key, "missing (a list of networks like 10.1.0.0/24)")
+        return tuple(found)
+
+    def path(self, key: str, default: Path | None = None) -> Path:
+        """A file path (relative to the settings' directory); one line, no quotes."""
+        value = self.raw.get(key)
+        if value is None:
+            if default is None:
+                raise self.fail(key, "missing (a file path)")
+            return default
+        if not isinstance(value, str) or not value:
+            raise self.fail(key, "must be a file path")
+        if any(ord(c) < 32 or c in "\"'\\\x7f" for c in value) or len(value) > 1024:
+            raise self.fail(key, "a path here is one line without quotes or backslashes")
+        return self.base_dir / value
+
+    def optional_path(self, key: str) -> Path | None:
+        return None if self.raw.get(key) is None else self.path(key)
+
+    def file_digest(self, key: str, path: Path) -> str:
+        """SHA-256 of a key or certificate file: what the log signs instead of its bytes."""
+        return hashlib.sha256(self.read_file(key, path)).hexdigest()
+
+    def read_file(self, key: str, path: Path) -> bytes:
+        try:
+            with path.open("rb") as handle:
+                data = handle.read(MAX_KEY_FILE + 1)
+        except OSError as exc:
+            raise self.fail(key, f"cannot read {path}: {exc.strerror}") from None
+        if len(data) > MAX_KEY_FILE:
+            raise self.fail(key, f"{path} is larger than {MAX_KEY_FILE} bytes")
+        return data
+
+
+def unix_socket_path(table: Table, key: str, path: Path) -> Path:
+    """A UNIX socket path must fit ``sun_path`` (107 bytes and a NUL)."""
+    if len(str(path).encode()) > 107:
+        raise table.fail(key, f"socket path {str(path)[:60]}... is longer than 107 bytes")
+    return path

@@ -1,0 +1,119 @@
+"""A real OpenVPN server (namespace a) and client (namespace b), both started by kei's
+OpenVPN mode, observed through the management socket.
+
+Includes the regression test for upstream's hang: OpenVPN ends a ``status`` reply with
+``END\\r\\n``; a reader waiting for ``\\nEND\\n`` (upstream's) never sees it and times out
+on the very bytes kei's reader returns from.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from kei.adapters.net.openvpn import OpenVpnMode, build_openvpn
+from kei.adapters.net.openvpn_mgmt import ManagementClient
+from kei.errors import NetError
+from netns import NetnsPair, need_tools
+from vpn_ns import Pki, make_pki, wait_for, wrap_in_netns
+
+pytestmark = pytest.mark.slow
+
+
+def _modes(pair: NetnsPair, tmp_path: Path, pki: Pki) -> tuple[OpenVpnMode, OpenVpnMode]:
+    server = build_openvpn(
+        "office",
+        {"mode": "openvpn", "role": "server", "subnet": "10.8.31.0/24", "port": 11940,
+         "local": pair.a_addr, "device": f"tun{pair.token[:6]}",
+         "ca": str(pki.ca), "cert": str(pki.server_cert), "key": str(pki.server_key),
+         "runtime_dir": "a"},
+        tmp_path,
+    )  # fmt: skip
+    client = build_openvpn(
+        "home",
+        {"mode": "openvpn", "role": "client", "remote": pair.a_addr, "port": 11940,
+         "server_name": "server", "ca": str(pki.ca), "cert": str(pki.client_cert),
+         "key": str(pki.client_key), "runtime_dir": "b"},
+        tmp_path,
+    )  # fmt: skip
+    return server, client
+
+
+def _upstream_read(path: Path, timeout: float) -> tuple[bytes, bool]:
+    """Upstream's reader: send ``status 2``, read until ``\\nEND\\n`` or EOF (1 MiB cap).
+    Returns the bytes read and whether it stopped only because of the timeout."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(path))
+        sock.settimeout(timeout)
+        sock.sendall(b"status 2\r\n")
+        data = b""
+        try:
+            while b"\nEND\n" not in data and len(data) < 1 << 20:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return data, False
+                data += chunk
+        except TimeoutError:
+            return data, True
+        return data, False
+
+
+def test_openvpn_server_and_client_through_kei(
+    netns_pair: NetnsPair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    need_tools("openvpn", "openssl", "ping")
+    pki = make_pki(tmp_path / "pki")
+    server, client = _modes(netns_pair, tmp_path, pki)
+
+    monkeypatch.setenv("PATH", wrap_in_netns(tmp_path / "wrap-a", netns_pair.a, "openvpn"))
+    up = server.configure()
+    assert up.ok, up.stderr_tail
+    assert up.backend_version and up.backend_version.startswith("OpenVPN 2.")
+    assert server.configure().ok  # already running with this configuration: no restart
+    monkeypatch.setenv("PATH", wrap_in_netns(tmp_path / "wrap-b", netns_pair.b, "openvpn"))
+    assert client.configure().ok, client.configure().stderr_tail
+
+    wait_for(lambda: [p.peer_id for p in server.peers()] == ["alice"], 60, "alice on the server")
+    wait_for(lambda: client.peers() != [], 30, "the client connected")
+    before = server.peers()[0]
+    assert before.endpoint is not None and before.endpoint.startswith(netns_pair.b_addr + ":")
+    assert "10.8.31.2" in before.addresses
+
+    assert netns_pair.ping(netns_pair.b, "10.8.31.1", count=5)
+    # Last Ref is per second; wait until the route has been used after the first look.
+    time.sleep(1.1)
+    assert netns_pair.ping(netns_pair.b, "10.8.31.1", count=2)
+    after = server.peers()[0]
+    assert after.rx_bytes > before.rx_bytes and after.tx_bytes > before.tx_bytes
+    assert after.last_seen_us is not None and after.last_seen_us >= (before.last_seen_us or 0)
+    assert after.last_seen_us <= time.time() * 1_000_000 + 1_000_000
+    (seen_by_client,) = client.peers()
+    assert seen_by_client.peer_id == "server"
+    assert seen_by_client.endpoint == f"{netns_pair.a_addr}:11940"
+    assert seen_by_client.addresses == ("10.8.31.2",)
+    assert seen_by_client.rx_bytes > 0 and seen_by_client.tx_bytes > 0
+
+    # The upstream hang, shown on the real server: \nEND\n never comes, END\r\n does.
+    data, timed_out = _upstream_read(server.settings.management_socket, timeout=2.0)
+    assert timed_out and b"\r\nEND\r\n" in data and b"\nEND\n" not in data
+    with ManagementClient(server.settings.management_socket, timeout=5) as mgmt:
+        rows = mgmt.status()
+        assert rows[-1].startswith("GLOBAL_STATS") and any("alice" in r for r in rows)
+        assert mgmt.bytecount(1).startswith("bytecount interval changed")
+        note = mgmt.wait_notification(">BYTECOUNT_CLI:", timeout=10)
+        client_id, received, sent = note.split(":", 1)[1].split(",")
+        assert int(received) > 0 and int(sent) > 0 and client_id.isdigit()
+        assert mgmt.bytecount(0)
+        with pytest.raises(NetError, match="refused 'kill'"):
+            mgmt.kill("nobody")
+    assert "1 client(s) killed" in server.kill("alice")
+
+    down = client.teardown()
+    assert down.ok and client.running_pid() is None
+    assert server.teardown().ok and server.running_pid() is None
+    assert server.teardown().ok  # already down
+    with pytest.raises(NetError, match="cannot connect"):
+        server.peers()
