@@ -114,9 +114,10 @@ charon-systemd {{
 """
 
 
-def start_charon(ns: str, directory: Path) -> Path:
+def start_charon(ns: str, directory: Path) -> tuple[Path, subprocess.Popen[bytes]]:
     """strongSwan's charon in ``ns`` with ``kernel-libipsec`` (the kernel has no ESP),
-    in its own mount namespace; returns its VICI socket once it answers."""
+    in its own mount namespace; its VICI socket once it answers, and the process (the
+    namespace's teardown ends it; wait for it after)."""
     program = "/usr/sbin/charon-systemd"
     if not os.access(program, os.X_OK):
         skip_tunnel("needs charon-systemd (apt-get install charon-systemd)")
@@ -129,7 +130,7 @@ def start_charon(ns: str, directory: Path) -> Path:
     env = {**os.environ, "STRONGSWAN_CONF": str(conf)}
     inner = f"mount -t tmpfs tmpfs /run && exec {program}"
     with (directory / "charon.out").open("wb") as out:
-        subprocess.Popen(
+        process = subprocess.Popen(
             ["ip", "netns", "exec", ns, "unshare", "-m", "--propagation", "private",
              "sh", "-c", inner],
             env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -140,7 +141,7 @@ def start_charon(ns: str, directory: Path) -> Path:
         probe = socket.socket(socket.AF_UNIX)
         try:
             probe.connect(str(vici))
-            return vici
+            return vici, process
         except OSError:
             time.sleep(0.1)
         finally:

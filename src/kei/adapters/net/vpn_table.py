@@ -20,7 +20,7 @@ from kei.errors import NetConfigError
 
 NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 # Words that go into a configuration file or a VICI message unquoted.
-WORD: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@=/+,-]{0,253}")
+WORD: Final = re.compile(r"[A-Za-z0-9%][A-Za-z0-9_.:@=/+,-]{0,253}")
 MAX_KEY_FILE: Final = 1 << 20
 
 
