@@ -1,8 +1,7 @@
 """Helpers for the OpenVPN and IPsec tunnel tests (tests/net/test_openvpn*, test_ipsec*); imported by name.
 
 ``make_pki`` makes a throwaway CA, a server and client certificates with ``openssl``;
-``wrap_in_netns`` puts a directory of wrapper scripts first on PATH so a program kei
-starts (``openvpn``) runs inside one of the test's namespaces; ``start_charon`` runs a
+``start_charon`` runs a
 strongSwan ``charon-systemd`` in a namespace *and* its own mount namespace (``unshare
 -m`` with a tmpfs on /run, so two daemons never share a pid file), with its own
 ``STRONGSWAN_CONF`` and a VICI socket in the test's directory. Every process they start
@@ -12,17 +11,13 @@ lives in a namespace the fixture removes, so ``netns_pair``'s teardown ends it.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import stat
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from netns import skip_tunnel
-
-SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def openssl(*argv: str, cwd: Path) -> None:
@@ -66,17 +61,6 @@ def make_pki(directory: Path, *, server_cn: str = "server", client_cn: str = "al
         client_cert=directory / "client.crt",
         client_key=directory / "client.key",
     )
-
-
-def wrap_in_netns(directory: Path, ns: str, program: str) -> str:
-    """A directory holding ``program`` that runs the real one inside ``ns``; returns a
-    PATH with it first."""
-    target = shutil.which(program, path=SYSTEM_PATH) or f"/usr/sbin/{program}"
-    directory.mkdir(parents=True, exist_ok=True)
-    script = directory / program
-    script.write_text(f'#!/bin/sh\nexec ip netns exec {ns} {target} "$@"\n')
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    return f"{directory}:{os.environ.get('PATH', '')}"
 
 
 def wait_for(predicate: object, timeout: float, what: str) -> None:

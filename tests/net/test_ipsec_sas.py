@@ -83,6 +83,7 @@ def _table(**change: object) -> dict[str, object]:
         ({"encap": "yes"}, "true or false"),
         ({"psk": PSK}, "unknown key"),
         ({"psk_file": None}, "missing"),
+        ({"netns": "vpn"}, "charon runs in its own namespace"),
     ],
 )
 def test_hostile_ipsec_settings(tmp_path: Path, change: dict[str, object], match: str) -> None:
@@ -93,6 +94,7 @@ def test_hostile_ipsec_settings(tmp_path: Path, change: dict[str, object], match
 
 def test_digest_covers_the_key_file_never_holds_it(tmp_path: Path) -> None:
     (tmp_path / "psk").write_text(PSK + "\n")
+    (tmp_path / "psk").chmod(0o600)
     mode = build_ipsec("hq", _table(), tmp_path)
     assert mode.settings.initiate is False  # remote_addrs %any: a responder
     assert mode.settings.read_psk() == PSK

@@ -108,6 +108,7 @@ def test_ipsec_psk_tunnel_through_vici(
 
 def test_ipsec_without_charon_is_a_net_error(tmp_path: Path) -> None:
     (tmp_path / "psk").write_text("kei-test-psk-0123456789abcdef")
+    (tmp_path / "psk").chmod(0o600)
     mode = build_ipsec(
         "hq",
         {"mode": "ipsec", "vici_socket": "absent.vici", "psk_file": "psk", "local_id": "a",

@@ -27,7 +27,8 @@ def files(tmp_path: Path) -> dict[str, object]:
     for name in ("ca.crt", "server.crt"):
         (tmp_path / name).write_text(f"certificate {name}\n")
     (tmp_path / "server.key").write_text(KEY_BYTES)
-    return {"ca": "ca.crt", "cert": "server.crt", "key": "server.key"}
+    (tmp_path / "server.key").chmod(0o600)
+    return {"ca_file": "ca.crt", "cert_file": "server.crt", "key_file": "server.key"}
 
 
 def _server(tmp_path: Path, files: dict[str, object], **more: object) -> dict[str, object]:
@@ -40,7 +41,7 @@ def test_server_config_is_generated_from_settings(tmp_path: Path, files: dict[st
     assert text.startswith("# Written by kei for net tunnel office")
     assert "proto tcp-server\nport 1195\n" in text and "server 10.8.0.0 255.255.255.0" in text
     assert f'key "{tmp_path / "server.key"}"' in text
-    assert f'management "{tmp_path / "run/net/openvpn-office/mgmt.sock"}" unix' in text
+    assert f'management "{tmp_path / "run/net/openvpn/office/mgmt.sock"}" unix' in text
     assert "TOP-SECRET" not in text and mode.is_public and mode.mode_name == "openvpn"
     digest = mode.config_sha256()
     assert len(digest) == 64 and "TOP-SECRET" not in digest
@@ -60,7 +61,7 @@ def test_client_config_and_privacy_default(tmp_path: Path, files: dict[str, obje
 @pytest.mark.parametrize(
     ("change", "match"),
     [
-        ({"key": 'k.key"\nscript-security 2'}, "one line without quotes"),
+        ({"key_file": 'k.key"\nscript-security 2'}, "one line without quotes"),
         ({"subnet": "10.8.0.1/24"}, "not a network"),
         ({"subnet": "10.8.0.0/30"}, "/29 or larger"),
         ({"device": "eth0"}, "device"),
@@ -70,6 +71,8 @@ def test_client_config_and_privacy_default(tmp_path: Path, files: dict[str, obje
         ({"up": "/bin/sh"}, "unknown key"),
         ({"launch": "cron"}, "one of auto, direct, systemctl"),
         ({"management_socket": "x" * 120}, "longer than 107 bytes"),
+        ({"netns": "a b"}, "key netns"),
+        ({"netns": "vpn", "launch": "systemctl"}, 'needs launch = "direct"'),
     ],
 )
 def test_hostile_settings_are_refused(
@@ -82,10 +85,19 @@ def test_hostile_settings_are_refused(
 def test_bad_names_and_unreadable_keys(tmp_path: Path, files: dict[str, object]) -> None:
     with pytest.raises(NetConfigError, match="tunnel name"):
         build_openvpn("../etc", _server(tmp_path, files), tmp_path)
-    mode = build_openvpn("office", _server(tmp_path, files, key="absent.key"), tmp_path)
+    mode = build_openvpn("office", _server(tmp_path, files, key_file="absent.key"), tmp_path)
     result = mode.configure()
-    assert not result.ok and "net.office.key: cannot read" in result.stderr_tail
+    assert not result.ok and "[tunnels.office]: key key_file: cannot read" in result.stderr_tail
     assert mode.running_pid() is None
+    (tmp_path / "server.key").chmod(0o644)
+    mode = build_openvpn("office", _server(tmp_path, files), tmp_path)
+    result = mode.configure()
+    assert not result.ok and "readable by others" in result.stderr_tail
+    assert "TOP-SECRET" not in result.stderr_tail
+    (tmp_path / "link.key").symlink_to(tmp_path / "server.key")
+    (tmp_path / "server.key").chmod(0o600)
+    mode = build_openvpn("office", _server(tmp_path, files, key_file="link.key"), tmp_path)
+    assert "cannot read" in mode.configure().stderr_tail  # a symlinked key is refused
 
 
 def _fake_systemctl(tmp_path: Path, code: int = 0) -> Path:

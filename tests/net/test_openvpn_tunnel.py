@@ -18,7 +18,7 @@ from kei.adapters.net.openvpn import OpenVpnMode, build_openvpn
 from kei.adapters.net.openvpn_mgmt import ManagementClient
 from kei.errors import NetError
 from netns import NetnsPair, need_tools
-from vpn_ns import Pki, make_pki, wait_for, wrap_in_netns
+from vpn_ns import Pki, make_pki, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -27,16 +27,16 @@ def _modes(pair: NetnsPair, tmp_path: Path, pki: Pki) -> tuple[OpenVpnMode, Open
     server = build_openvpn(
         "office",
         {"mode": "openvpn", "role": "server", "subnet": "10.8.31.0/24", "port": 11940,
-         "local": pair.a_addr, "device": f"tun{pair.token[:6]}",
-         "ca": str(pki.ca), "cert": str(pki.server_cert), "key": str(pki.server_key),
-         "runtime_dir": "a"},
+         "local": pair.a_addr, "device": f"tun{pair.token[:6]}", "netns": pair.a,
+         "ca_file": str(pki.ca), "cert_file": str(pki.server_cert),
+         "key_file": str(pki.server_key), "launch": "direct"},
         tmp_path,
     )  # fmt: skip
     client = build_openvpn(
         "home",
         {"mode": "openvpn", "role": "client", "remote": pair.a_addr, "port": 11940,
-         "server_name": "server", "ca": str(pki.ca), "cert": str(pki.client_cert),
-         "key": str(pki.client_key), "runtime_dir": "b"},
+         "server_name": "server", "ca_file": str(pki.ca), "cert_file": str(pki.client_cert),
+         "key_file": str(pki.client_key), "netns": pair.b, "launch": "direct"},
         tmp_path,
     )  # fmt: skip
     return server, client
@@ -61,19 +61,15 @@ def _upstream_read(path: Path, timeout: float) -> tuple[bytes, bool]:
         return data, False
 
 
-def test_openvpn_server_and_client_through_kei(
-    netns_pair: NetnsPair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_openvpn_server_and_client_through_kei(netns_pair: NetnsPair, tmp_path: Path) -> None:
     need_tools("openvpn", "openssl", "ping")
     pki = make_pki(tmp_path / "pki")
     server, client = _modes(netns_pair, tmp_path, pki)
 
-    monkeypatch.setenv("PATH", wrap_in_netns(tmp_path / "wrap-a", netns_pair.a, "openvpn"))
     up = server.configure()
     assert up.ok, up.stderr_tail
     assert up.backend_version and up.backend_version.startswith("OpenVPN 2.")
     assert server.configure().ok  # already running with this configuration: no restart
-    monkeypatch.setenv("PATH", wrap_in_netns(tmp_path / "wrap-b", netns_pair.b, "openvpn"))
     assert client.configure().ok, client.configure().stderr_tail
 
     wait_for(lambda: [p.peer_id for p in server.peers()] == ["alice"], 60, "alice on the server")

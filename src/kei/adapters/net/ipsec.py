@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 US: Final = 1_000_000
 MIN_PSK: Final = 16
 KNOWN: Final = frozenset(
-    {"mode", "public", "allowed_ports", "description", "vici_socket", "local_addrs",
+    {"vici_socket", "local_addrs",
      "remote_addrs", "local_id", "remote_id", "psk_file", "local_ts", "remote_ts",
      "proposals", "esp_proposals", "version", "encap", "initiate", "timeout"}
 )  # fmt: skip
@@ -63,7 +63,7 @@ class IpsecSettings:
 
     def read_psk(self) -> str:
         """The pre-shared key from its file (one line); read when loaded, never kept."""
-        raw = self.table.read_file("psk_file", self.psk_file)
+        raw = self.table.read_file("psk_file", self.psk_file, secret=True)
         try:
             psk = raw.decode("utf-8").strip("\r\n")
         except UnicodeDecodeError:
@@ -79,6 +79,8 @@ def read_settings(name: str, raw: Mapping[str, object], base_dir: Path) -> Ipsec
     """Check tunnel ``name``'s table; :class:`NetConfigError` names the first bad key."""
     table = Table(name, raw, base_dir)
     table.refuse_unknown(KNOWN)
+    if table.netns() is not None:
+        raise table.fail("netns", "charon runs in its own namespace; kei only talks to its socket")
     remote_addrs = table.words("remote_addrs", ("%any",))
     child = {
         "local_ts": list(table.networks("local_ts")),
@@ -131,7 +133,7 @@ class IpsecMode:
     def config_sha256(self) -> str:
         """SHA-256 of the connection as loaded and of the key file's digest."""
         conn = json.dumps(self.settings.conn, sort_keys=True, separators=(",", ":"))
-        psk = self.settings.table.file_digest("psk_file", self.settings.psk_file)
+        psk = self.settings.table.file_digest("psk_file", self.settings.psk_file, secret=True)
         return hashlib.sha256(
             f"{conn}\ninitiate={self.settings.initiate}\npsk {psk}\n".encode()
         ).hexdigest()

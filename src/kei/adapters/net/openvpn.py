@@ -158,7 +158,8 @@ class OpenVpnMode:
         _write_private(self._conf, text)
         self._pidfile.unlink(missing_ok=True)
         self.settings.management_socket.unlink(missing_ok=True)
-        argv = [program, "--config", str(self._conf), "--daemon", f"kei-openvpn-{self.name}",
+        prefix = ["ip", "netns", "exec", self.settings.netns] if self.settings.netns else []
+        argv = [*prefix, program, "--config", str(self._conf), "--daemon", f"kei-openvpn-{self.name}",
                 "--writepid", str(self._pidfile), "--log", str(self._logfile)]  # fmt: skip
         try:
             done = _run(argv, self.settings.start_timeout)

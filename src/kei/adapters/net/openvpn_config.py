@@ -24,9 +24,11 @@ HEADER: Final = (
 DEVICE: Final = re.compile(r"(tun|tap)[A-Za-z0-9_.-]{0,12}")
 HOST: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:-]{0,252}")
 CN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
-FILE_KEYS: Final = ("ca", "cert", "key", "tls_crypt")
-COMMON_KEYS: Final = frozenset({"mode", "public", "allowed_ports", "description"})
-KNOWN: Final = COMMON_KEYS | frozenset(
+# Setting → directive; the secret ones must be private files (vpn_table.Table.read_file).
+FILE_KEYS: Final = {"ca_file": "ca", "cert_file": "cert", "key_file": "key",
+                    "tls_crypt_file": "tls-crypt"}  # fmt: skip
+SECRET_KEYS: Final = frozenset({"key_file", "tls_crypt_file"})
+KNOWN: Final = frozenset(
     {"role", "proto", "port", "local", "remote", "subnet", "device", "server_name",
      "management_socket", "launch", "config_dir", "runtime_dir", "start_timeout", *FILE_KEYS}
 )  # fmt: skip
@@ -60,6 +62,7 @@ class OpenVpnSettings:
     config_dir: Path
     runtime_dir: Path
     start_timeout: int
+    netns: str | None
     table: Table
 
     @property
@@ -92,18 +95,18 @@ class OpenVpnSettings:
                 "remote-cert-tls server",
                 *([f"verify-x509-name {self.server_name} name"] if self.server_name else []),
             ]
-        for key in FILE_KEYS:
+        for key, directive in FILE_KEYS.items():
             if key in self.files:
-                lines.append(f'{key.replace("_", "-")} "{self.files[key]}"')
+                lines.append(f'{directive} "{self.files[key]}"')
         lines += [f'management "{self.management_socket}" unix', "verb 3", ""]
         return "\n".join(lines)
 
     def config_sha256(self) -> str:
         """SHA-256 of the file text and of each key file's digest (never its bytes)."""
         digest = hashlib.sha256(self.render().encode())
-        for key in FILE_KEYS:
-            if key in self.files:
-                digest.update(f"{key} {self.table.file_digest(key, self.files[key])}\n".encode())
+        for key, path in sorted(self.files.items()):
+            file_digest = self.table.file_digest(key, path, secret=key in SECRET_KEYS)
+            digest.update(f"{key} {file_digest}\n".encode())
         return digest.hexdigest()
 
 
@@ -120,13 +123,18 @@ def read_settings(name: str, raw: dict[str, object], base_dir: Path) -> OpenVpnS
             raise table.fail("subnet", "must be an IPv4 network of /29 or larger")
     else:
         remote = table.text("remote", pattern=HOST)
-    files = {key: table.path(key) for key in ("ca", "cert", "key")}
-    if (crypt := table.optional_path("tls_crypt")) is not None:
-        files["tls_crypt"] = crypt
-    runtime_dir = table.path("runtime_dir", base_dir / "run" / "net" / f"openvpn-{name}")
+    files = {key: table.path(key) for key in ("ca_file", "cert_file", "key_file")}
+    if (crypt := table.optional_path("tls_crypt_file")) is not None:
+        files["tls_crypt_file"] = crypt
+    runtime_dir = table.path("runtime_dir", base_dir / "run" / "net" / "openvpn" / name)
     launch = table.choice("launch", LAUNCHES, "auto")
+    netns = table.netns()
     if launch == "auto":
-        launch = "systemctl" if systemd_is_init() else "direct"
+        launch = "systemctl" if systemd_is_init() and netns is None else "direct"
+    if launch == "systemctl" and netns is not None:
+        raise table.fail(
+            "netns", 'a namespace needs launch = "direct" (the unit runs in the host\'s)'
+        )
     default_socket = runtime_dir / "mgmt.sock"
     if launch == "systemctl":
         default_socket = Path(f"/run/openvpn-{role}/{name}.sock")
@@ -149,5 +157,6 @@ def read_settings(name: str, raw: dict[str, object], base_dir: Path) -> OpenVpnS
         config_dir=table.path("config_dir", Path(f"/etc/openvpn/{role}")),
         runtime_dir=runtime_dir,
         start_timeout=table.integer("start_timeout", 15, 1, 600),
+        netns=netns,
         table=table,
     )

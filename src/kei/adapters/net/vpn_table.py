@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import os
 import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
@@ -22,6 +24,9 @@ NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 # Words that go into a configuration file or a VICI message unquoted.
 WORD: Final = re.compile(r"[A-Za-z0-9%][A-Za-z0-9_.:@=/+,-]{0,253}")
 MAX_KEY_FILE: Final = 1 << 20
+# Keys every mode's table may hold (net.toml's [tunnels.NAME]); the reconciler reads them.
+COMMON_KEYS: Final = frozenset({"mode", "public", "allowed_ports", "netns"})
+NETNS: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 class Table:
@@ -30,16 +35,19 @@ class Table:
     def __init__(self, name: str, raw: Mapping[str, object], base_dir: Path) -> None:
         if not NAME.fullmatch(name):
             raise NetConfigError(
-                f"net.{name[:40]!r}: a tunnel name is letters, digits, '_', '.', '-' "
+                f"[tunnels.{name[:40]!r}]: a tunnel name is letters, digits, '_', '.', '-' "
                 "(at most 63, starting with a letter or digit)",
-                hint="rename the [net.<name>] table",
+                hint="rename the [tunnels.NAME] table in net.toml",
             )
         self.name, self.raw, self.base_dir = name, raw, base_dir
 
     def fail(self, key: str, problem: str) -> NetConfigError:
-        return NetConfigError(f"net.{self.name}.{key}: {problem}", hint="see docs/net.md")
+        return NetConfigError(
+            f"[tunnels.{self.name}]: key {key}: {problem}", hint="see docs/net.md for net.toml"
+        )
 
     def refuse_unknown(self, known: frozenset[str]) -> None:
+        known = known | COMMON_KEYS
         for key in self.raw:
             if key not in known:
                 allowed = ", ".join(sorted(known))
@@ -115,19 +123,32 @@ class Table:
     def optional_path(self, key: str) -> Path | None:
         return None if self.raw.get(key) is None else self.path(key)
 
-    def file_digest(self, key: str, path: Path) -> str:
+    def file_digest(self, key: str, path: Path, *, secret: bool = False) -> str:
         """SHA-256 of a key or certificate file: what the log signs instead of its bytes."""
-        return hashlib.sha256(self.read_file(key, path)).hexdigest()
+        return hashlib.sha256(self.read_file(key, path, secret=secret)).hexdigest()
 
-    def read_file(self, key: str, path: Path) -> bytes:
+    def read_file(self, key: str, path: Path, *, secret: bool = False) -> bytes:
+        """A file's bytes (at most 1 MiB). A ``secret`` one must be a regular file, not a
+        symlink, and readable by its owner only: a key others can read is no longer one."""
+        flags = os.O_RDONLY | os.O_CLOEXEC | (os.O_NOFOLLOW if secret else 0)
         try:
-            with path.open("rb") as handle:
-                data = handle.read(MAX_KEY_FILE + 1)
+            descriptor = os.open(path, flags)
         except OSError as exc:
             raise self.fail(key, f"cannot read {path}: {exc.strerror}") from None
+        with os.fdopen(descriptor, "rb") as handle:
+            mode = os.fstat(descriptor).st_mode
+            if secret and not stat.S_ISREG(mode):
+                raise self.fail(key, f"{path} is not a regular file")
+            if secret and mode & 0o077:
+                raise self.fail(key, f"{path} is readable by others (chmod 600 {path})")
+            data = handle.read(MAX_KEY_FILE + 1)
         if len(data) > MAX_KEY_FILE:
             raise self.fail(key, f"{path} is larger than {MAX_KEY_FILE} bytes")
         return data
+
+    def netns(self) -> str | None:
+        """The network namespace the tunnel runs in (``ip netns exec``), if one is named."""
+        return self.optional("netns", pattern=NETNS)
 
 
 def unix_socket_path(table: Table, key: str, path: Path) -> Path:
