@@ -1,10 +1,10 @@
-"""Helpers for the OpenVPN and IPsec tunnel tests (tests/net/test_openvpn*, test_ipsec*); imported by name.
+"""Helpers for the OpenVPN and IPsec tunnel tests (tests/net/test_openvpn*, test_ipsec*),
+imported by name.
 
 ``make_pki`` makes a throwaway CA, a server and client certificates with ``openssl``;
-``start_charon`` runs a
-strongSwan ``charon-systemd`` in a namespace *and* its own mount namespace (``unshare
--m`` with a tmpfs on /run, so two daemons never share a pid file), with its own
-``STRONGSWAN_CONF`` and a VICI socket in the test's directory. Every process they start
+``start_charon`` runs a strongSwan ``charon-systemd`` in a namespace *and* its own mount
+namespace (``unshare -m`` with a tmpfs on /run, so two daemons never share a pid file),
+with its own ``STRONGSWAN_CONF`` and a VICI socket in the test's directory. Every process they start
 lives in a namespace the fixture removes, so ``netns_pair``'s teardown ends it.
 """
 

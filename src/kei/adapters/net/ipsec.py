@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from kei.adapters.net.ipsec_vici import Message, Vici, number, sections, text
-from kei.adapters.net.vpn_table import WORD, Table, unix_socket_path
+from kei.adapters.net.vpn_table import WORD, ModeBase, Table, unix_socket_path
 from kei.domain.net.values import ActionResult, ObservedPeer
 from kei.errors import KeiError
 
@@ -112,23 +112,14 @@ def read_settings(name: str, raw: Mapping[str, object], base_dir: Path) -> Ipsec
     )
 
 
-class IpsecMode:
+class IpsecMode(ModeBase):
     """A tunnel of ``mode = "ipsec"``; see the module docstring and docs/net.md."""
+
+    MODE = "ipsec"
+    settings: IpsecSettings
 
     def __init__(self, settings: IpsecSettings) -> None:
         self.settings = settings
-
-    @property
-    def mode_name(self) -> str:
-        return "ipsec"
-
-    @property
-    def name(self) -> str:
-        return self.settings.name
-
-    @property
-    def is_public(self) -> bool:
-        return self.settings.public
 
     def config_sha256(self) -> str:
         """SHA-256 of the connection as loaded and of the key file's digest."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self
 
+from kei.adapters.net.vpn_table import connect_unix
 from kei.errors import NetError
 
 TIMEOUT: Final = 10.0
@@ -80,19 +81,8 @@ class Vici:
                 body: bytes = self._recvall(length)
                 return body
 
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        seconds = int(self.timeout)
-        micros = int((self.timeout - seconds) * 1_000_000)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", seconds, micros))
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(str(self.path))
-        except OSError as exc:
-            sock.close()
-            raise NetError(
-                f"cannot connect to strongSwan's VICI socket {self.path}: {exc.strerror or exc}",
-                hint="is charon running, and is its vici plugin loaded?",
-            ) from None
+        sock = connect_unix(self.path, self.timeout, "strongSwan's VICI socket",
+                            hint="is charon running, and is its vici plugin loaded?")  # fmt: skip
         self._sock = sock
         self._session = vici.Session(sock)
         self._session.transport = CappedTransport(sock)

@@ -28,6 +28,7 @@ from kei.adapters.net.openvpn_status import (
     parse_server_status,
     parse_state,
 )
+from kei.adapters.net.vpn_table import ModeBase
 from kei.domain.net.values import ActionResult, ObservedPeer
 from kei.errors import KeiError, NetError
 
@@ -76,23 +77,14 @@ def _run(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str
     )  # fmt: skip
 
 
-class OpenVpnMode:
+class OpenVpnMode(ModeBase):
     """A tunnel of ``mode = "openvpn"``; see the module docstring and docs/net.md."""
+
+    MODE = "openvpn"
+    settings: OpenVpnSettings
 
     def __init__(self, settings: OpenVpnSettings, *, timeout: float = TIMEOUT) -> None:
         self.settings, self.timeout = settings, timeout
-
-    @property
-    def mode_name(self) -> str:
-        return "openvpn"
-
-    @property
-    def name(self) -> str:
-        return self.settings.name
-
-    @property
-    def is_public(self) -> bool:
-        return self.settings.public
 
     def config_sha256(self) -> str:
         return self.settings.config_sha256()

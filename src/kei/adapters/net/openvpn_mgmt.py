@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
 
+from kei.adapters.net.vpn_table import connect_unix
 from kei.errors import NetError
 
 log = logging.getLogger(__name__)
@@ -67,16 +68,7 @@ class ManagementClient:
 
     def connect(self) -> None:
         """Connect and read the ``>INFO`` banner OpenVPN sends first."""
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(str(self.path))
-        except OSError as exc:
-            sock.close()
-            raise NetError(
-                f"cannot connect to OpenVPN's management socket {self.path}: {exc.strerror or exc}"
-            ) from None
-        self._sock = sock
+        self._sock = connect_unix(self.path, self.timeout, "OpenVPN's management socket")
         deadline = time.monotonic() + self.timeout
         while self.banner is None:
             self._read_line(deadline, budget=[self.max_reply])

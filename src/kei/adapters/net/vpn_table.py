@@ -1,4 +1,5 @@
-"""One tunnel's settings table read and checked, for the OpenVPN and IPsec modes.
+"""One tunnel's settings table read and checked, and what else the OpenVPN and IPsec
+modes share (a UNIX-socket connection with a deadline, the name/public properties).
 
 Why a reader of its own: every value ends up in a generated configuration file or a VICI
 message, so a newline, a quote or a stray type in a setting would become a directive the
@@ -13,12 +14,14 @@ import hashlib
 import ipaddress
 import os
 import re
+import socket
 import stat
+import struct
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Final
+from typing import ClassVar, Final, Protocol
 
-from kei.errors import NetConfigError
+from kei.errors import NetConfigError, NetError
 
 NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 # Words that go into a configuration file or a VICI message unquoted.
@@ -156,3 +159,50 @@ def unix_socket_path(table: Table, key: str, path: Path) -> Path:
     if len(str(path).encode()) > 107:
         raise table.fail(key, f"socket path {str(path)[:60]}... is longer than 107 bytes")
     return path
+
+
+def connect_unix(path: Path, timeout: float, what: str, hint: str | None = None) -> socket.socket:
+    """A stream connection to the UNIX socket ``path``; every receive on it times out
+    after ``timeout`` s, even once a library has made it blocking (``SO_RCVTIMEO``)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    seconds = int(timeout)
+    sock.setsockopt(
+        socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+        struct.pack("ll", seconds, int((timeout - seconds) * 1_000_000)),
+    )  # fmt: skip
+    sock.settimeout(timeout)
+    try:
+        sock.connect(str(path))
+    except OSError as exc:
+        sock.close()
+        raise NetError(
+            f"cannot connect to {what} {path}: {exc.strerror or exc}", hint=hint
+        ) from None
+    return sock
+
+
+class _Described(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def public(self) -> bool: ...
+
+
+class ModeBase:
+    """``mode_name``, ``name`` and ``is_public`` of a mode built from checked settings."""
+
+    MODE: ClassVar[str]
+    settings: _Described
+
+    @property
+    def mode_name(self) -> str:
+        return self.MODE
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def is_public(self) -> bool:
+        return self.settings.public
