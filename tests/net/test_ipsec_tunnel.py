@@ -9,6 +9,7 @@ cross the tunnel.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def charons(netns_pair: NetnsPair, tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     """A charon in each namespace; their VICI sockets."""
-    need_tools("ping")
+    need_tools("ping", "swanctl")
     started: list[subprocess.Popen[bytes]] = []
     try:
         vici_a, proc = start_charon(netns_pair.a, tmp_path / "charon-a")
@@ -55,6 +56,18 @@ def _tunnel(pair: NetnsPair, tmp_path: Path, vici: Path, side: str) -> IpsecMode
     if side == "a":  # the initiator; b answers anyone who knows the key
         table["remote_addrs"] = [pair.b_addr]
     return build_ipsec("hq", table, tmp_path)
+
+
+def _swanctl_bytes(pair: NetnsPair, vici: Path) -> tuple[int, int]:
+    """The byte counts ``swanctl --list-sas`` prints (text) for kei-hq, summed: the
+    cross-check of what kei read through VICI. (swanctl prints ``in SPI, N bytes, …``
+    lines; the ``bytes_i`` upstream's text parser looked for is not among them.)"""
+    done = pair.run(pair.a, "swanctl", "--list-sas", "--ike", "kei-hq", "--uri", f"unix://{vici}")
+    assert "bytes_i" not in done.stdout
+    found = {"in": 0, "out": 0}
+    for match in re.finditer(r"^\s+(in|out)\s+\S+.*?,\s+(\d+) bytes,", done.stdout, re.M):
+        found[match.group(1)] += int(match.group(2))
+    return found["in"], found["out"]
 
 
 def test_ipsec_psk_tunnel_through_vici(
@@ -87,6 +100,7 @@ def test_ipsec_psk_tunnel_through_vici(
     assert after.last_seen_us is not None and after.last_seen_us >= before.last_seen_us
     (seen_by_b,) = b.peers()
     assert seen_by_b.peer_id == "a.kei.test" and seen_by_b.rx_bytes == after.tx_bytes
+    assert _swanctl_bytes(netns_pair, charons[0]) == (after.rx_bytes, after.tx_bytes)
 
     assert a.configure().ok  # established already: nothing new initiated
     assert len(a.peers()) == 1

@@ -23,10 +23,12 @@ from vpn_ns import Pki, make_pki, wait_for
 pytestmark = pytest.mark.slow
 
 
-def _modes(pair: NetnsPair, tmp_path: Path, pki: Pki) -> tuple[OpenVpnMode, OpenVpnMode]:
+def _modes(
+    pair: NetnsPair, tmp_path: Path, pki: Pki, port: int = 11940
+) -> tuple[OpenVpnMode, OpenVpnMode]:
     server = build_openvpn(
         "office",
-        {"mode": "openvpn", "role": "server", "subnet": "10.8.31.0/24", "port": 11940,
+        {"mode": "openvpn", "role": "server", "subnet": "10.8.31.0/24", "port": port,
          "local": pair.a_addr, "device": f"tun{pair.token[:6]}", "netns": pair.a,
          "ca_file": str(pki.ca), "cert_file": str(pki.server_cert),
          "key_file": str(pki.server_key), "launch": "direct"},
@@ -106,6 +108,12 @@ def test_openvpn_server_and_client_through_kei(netns_pair: NetnsPair, tmp_path: 
         with pytest.raises(NetError, match="refused 'kill'"):
             mgmt.kill("nobody")
     assert "1 client(s) killed" in server.kill("alice")
+
+    first = server.running_pid()
+    moved, _ = _modes(netns_pair, tmp_path, pki, port=11941)
+    assert moved.config_sha256() != server.config_sha256()
+    assert moved.configure().ok  # a changed file: the old daemon stopped, a new one started
+    assert moved.running_pid() not in (None, first)
 
     down = client.teardown()
     assert down.ok and client.running_pid() is None
