@@ -16,7 +16,7 @@ codes for a few classes). Families are grouped by who is at fault::
     │   ├── LeakMatrixError          a leak-matrix file is malformed or will not compile
     │   ├── LeakBlockedError         a write matched a leak ``block`` rule
     │   ├── NotifyConfigError        ``notify.toml`` or a notify environment variable is unusable
-    │   ├── NetConfigError           a tunnel's settings are unusable (bad key, unreadable key file)
+    │   ├── NetConfigError           ``net.toml`` is unusable: a tunnel table, a key file
     │   ├── ModelNotServedError      a local LLM backend does not have the model
     │   ├── NoCompatibleBackendError this machine can run no local LLM backend
     │   └── NoBackendAvailableError  no local LLM backend serves the model or a fallback
@@ -123,8 +123,8 @@ class NotifyConfigError(InputError):
 
 
 class NetConfigError(InputError):
-    """A tunnel's settings are unusable: an unknown or mistyped key, a bad address, a key
-    file that cannot be read; the message names the tunnel and the key, never a secret."""
+    """A tunnel's settings (``net.toml``, a key file they name) are unusable; the message
+    names the file, the tunnel and the key, never a key's value."""
 
 
 # -- InputError: local LLM backends
