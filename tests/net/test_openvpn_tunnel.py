@@ -71,6 +71,7 @@ def test_openvpn_server_and_client_through_kei(netns_pair: NetnsPair, tmp_path: 
     up = server.configure()
     assert up.ok, up.stderr_tail
     assert up.backend_version and up.backend_version.startswith("OpenVPN 2.")
+    assert len(up.backend_version.split()) == 2  # the version, not the build flags
     assert server.configure().ok  # already running with this configuration: no restart
     assert client.configure().ok, client.configure().stderr_tail
 

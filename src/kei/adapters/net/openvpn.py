@@ -174,7 +174,8 @@ class OpenVpnMode(ModeBase):
         while time.monotonic() < deadline:
             try:
                 with self.management() as client:
-                    version = client.version()
+                    running = client.version()  # "OpenVPN 2.6.14 x86_64-pc-linux-gnu [SSL…"
+                version = " ".join(running.split()[:2]) if running else None
                 return ActionResult(ok=True, exit_code=code, backend_version=version)
             except NetError:
                 pass
