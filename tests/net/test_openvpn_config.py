@@ -206,3 +206,14 @@ def test_client_status_and_state() -> None:
     state = parse_state(["1796677200,CONNECTED,SUCCESS,10.8.0.2,10.231.0.1,1194,,,"])
     assert state == ("CONNECTED", "10.8.0.2", "10.231.0.1:1194")
     assert parse_state([]) == ("UNKNOWN", None, None)
+
+
+def test_teardown_of_a_stopped_tunnel_removes_no_file_it_did_not_make(
+    tmp_path: Path, files: dict[str, object]
+) -> None:
+    (tmp_path / "notes.txt").write_text("the user's file\n")
+    mode = build_openvpn(
+        "office", _server(tmp_path, files, management_socket="notes.txt"), tmp_path
+    )
+    assert mode.teardown().ok  # nothing runs: fine, and nothing removed
+    assert (tmp_path / "notes.txt").read_text() == "the user's file\n"

@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -58,6 +59,22 @@ def _write_private(path: Path, text: str) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeError):
+        return None
+
+
+def _remove_socket(path: Path) -> None:
+    """Remove a stale management socket, and nothing else a setting may have named."""
+    try:
+        if stat.S_ISSOCK(path.lstat().st_mode):
+            path.unlink()
+    except FileNotFoundError:
+        pass
 
 
 def _alive(pid: int) -> bool:
@@ -136,7 +153,7 @@ class OpenVpnMode(ModeBase):
         text = self.settings.render()
         pid = self.running_pid()
         if pid is not None:
-            if self._conf.read_text(encoding="utf-8") == text:
+            if _read(self._conf) == text:
                 return ActionResult(ok=True, backend_version=_version())
             stopped = self._teardown_direct()
             if not stopped.ok:
@@ -149,7 +166,7 @@ class OpenVpnMode(ModeBase):
         self.settings.runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         _write_private(self._conf, text)
         self._pidfile.unlink(missing_ok=True)
-        self.settings.management_socket.unlink(missing_ok=True)
+        _remove_socket(self.settings.management_socket)
         prefix = ["ip", "netns", "exec", self.settings.netns] if self.settings.netns else []
         argv = [*prefix, program, "--config", str(self._conf), "--daemon", f"kei-openvpn-{self.name}",
                 "--writepid", str(self._pidfile), "--log", str(self._logfile)]  # fmt: skip
@@ -182,10 +199,9 @@ class OpenVpnMode(ModeBase):
             if self._pidfile.exists() and self.running_pid() is None:
                 break
             time.sleep(0.1)
-        return ActionResult(
-            ok=False, exit_code=code,
-            stderr_tail=_tail("openvpn did not open its management socket", self._log_tail()),
-        )  # fmt: skip
+        why = _tail("openvpn did not open its management socket", self._log_tail())
+        self._teardown_direct()  # a daemon kei cannot reach is not left running
+        return ActionResult(ok=False, exit_code=code, stderr_tail=why)
 
     def _log_tail(self) -> str:
         try:
@@ -213,7 +229,7 @@ class OpenVpnMode(ModeBase):
                     stderr_tail=f"openvpn (pid {pid}) still runs {self.settings.start_timeout} s after SIGTERM",
                 )
         self._pidfile.unlink(missing_ok=True)
-        self.settings.management_socket.unlink(missing_ok=True)
+        _remove_socket(self.settings.management_socket)
         return ActionResult(ok=True)
 
     # -- systemctl: Debian's openvpn-server@ / openvpn-client@ units

@@ -70,9 +70,13 @@ class ManagementClient:
         """Connect and read the ``>INFO`` banner OpenVPN sends first."""
         self._sock = connect_unix(self.path, self.timeout, "OpenVPN's management socket")
         deadline = time.monotonic() + self.timeout
-        while self.banner is None:
-            self._read_line(deadline, budget=[self.max_reply])
-            self.banner = next((n for n in self.notifications if n.startswith(">INFO:")), None)
+        try:
+            while self.banner is None:
+                self._read_line(deadline, budget=[self.max_reply])
+                self.banner = next((n for n in self.notifications if n.startswith(">INFO:")), None)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         if self._sock is not None:
