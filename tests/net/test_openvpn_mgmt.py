@@ -12,6 +12,8 @@ from contextlib import suppress
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kei.adapters.net.openvpn_mgmt import ManagementClient, quote
 from kei.errors import NetError
@@ -197,3 +199,29 @@ def test_single_line_commands_and_quoting(peer: Callable[[Script], Path]) -> Non
         quote("alice\nsignal SIGTERM")
     with pytest.raises(NetError, match="not a signal"):
         ManagementClient(Path("unused")).signal("SIGKILL")
+
+
+reply_line = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=40).filter(
+    lambda s: not s.startswith((">", "ERROR:")) and s != "END"
+)
+notification = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=40).map(
+    lambda s: ">" + s
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(reply_line, st.lists(notification, max_size=2)), max_size=12))
+def test_reply_lines_and_notifications_never_mix(rows: list[tuple[str, list[str]]]) -> None:
+    """Whatever notifications arrive between the lines of a reply, the reply is exactly
+    its lines and the notifications are kept in order, apart."""
+    wire = b"".join(
+        "".join(f"{n}\r\n" for n in notes).encode() + f"{line}\r\n".encode() for line, notes in rows
+    )
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.sendall(wire + b">LAST\r\nEND\r\n")
+        client = ManagementClient(Path("socketpair"), timeout=5)
+        client._sock = ours
+        client._send = lambda command: None  # type: ignore[method-assign]
+        assert client.lines("status 3") == [line for line, _ in rows]
+        assert client.notifications == [n for _, notes in rows for n in notes] + [">LAST"]
