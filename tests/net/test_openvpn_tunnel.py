@@ -108,16 +108,22 @@ def test_openvpn_server_and_client_through_kei(netns_pair: NetnsPair, tmp_path: 
         assert mgmt.bytecount(0)
         with pytest.raises(NetError, match="refused 'kill'"):
             mgmt.kill("nobody")
+
+    down = client.teardown()
+    assert down.ok and client.running_pid() is None
+    # explicit-exit-notify: the server forgets the client at once, not after keepalive's 60 s
+    wait_for(lambda: server.peers() == [], 10, "alice gone from the server")
+    assert client.configure().ok
+    wait_for(lambda: [p.peer_id for p in server.peers()] == ["alice"], 30, "alice back")
     assert "1 client(s) killed" in server.kill("alice")
+    assert server.peers() == []
+    assert client.teardown().ok
 
     first = server.running_pid()
     moved, _ = _modes(netns_pair, tmp_path, pki, port=11941)
     assert moved.config_sha256() != server.config_sha256()
     assert moved.configure().ok  # a changed file: the old daemon stopped, a new one started
     assert moved.running_pid() not in (None, first)
-
-    down = client.teardown()
-    assert down.ok and client.running_pid() is None
     assert server.teardown().ok and server.running_pid() is None
     assert server.teardown().ok  # already down
     with pytest.raises(NetError, match="cannot connect"):

@@ -92,6 +92,8 @@ class OpenVpnSettings:
                 f"remote {self.remote} {self.port}",
                 "nobind",
                 "resolv-retry infinite",
+                # over UDP, tell the server on the way out: it drops the peer at once
+                *(["explicit-exit-notify 1"] if self.proto == "udp" else []),
                 "remote-cert-tls server",
                 *([f"verify-x509-name {self.server_name} name"] if self.server_name else []),
             ]
