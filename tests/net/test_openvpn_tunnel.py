@@ -24,11 +24,12 @@ pytestmark = pytest.mark.slow
 
 
 def _modes(
-    pair: NetnsPair, tmp_path: Path, pki: Pki, port: int = 11940
+    pair: NetnsPair, tmp_path: Path, pki: Pki, port: int = 11940, proto: str = "udp"
 ) -> tuple[OpenVpnMode, OpenVpnMode]:
     server = build_openvpn(
         "office",
         {"mode": "openvpn", "role": "server", "subnet": "10.8.31.0/24", "port": port,
+         "proto": proto,
          "local": pair.a_addr, "device": f"tun{pair.token[:6]}", "netns": pair.a,
          "ca_file": str(pki.ca), "cert_file": str(pki.server_cert),
          "key_file": str(pki.server_key), "launch": "direct"},
@@ -36,7 +37,8 @@ def _modes(
     )  # fmt: skip
     client = build_openvpn(
         "home",
-        {"mode": "openvpn", "role": "client", "remote": pair.a_addr, "port": 11940,
+        {"mode": "openvpn", "role": "client", "remote": pair.a_addr, "port": port,
+         "proto": proto,
          "server_name": "server", "ca_file": str(pki.ca), "cert_file": str(pki.client_cert),
          "key_file": str(pki.client_key), "netns": pair.b, "launch": "direct"},
         tmp_path,
@@ -128,3 +130,14 @@ def test_openvpn_server_and_client_through_kei(netns_pair: NetnsPair, tmp_path: 
     assert server.teardown().ok  # already down
     with pytest.raises(NetError, match="cannot connect"):
         server.peers()
+
+
+def test_openvpn_over_tcp(netns_pair: NetnsPair, tmp_path: Path) -> None:
+    need_tools("openvpn", "openssl", "ping")
+    server, client = _modes(netns_pair, tmp_path, make_pki(tmp_path / "pki"), proto="tcp")
+    assert server.configure().ok and client.configure().ok
+    wait_for(lambda: [p.peer_id for p in server.peers()] == ["alice"], 60, "alice over TCP")
+    assert netns_pair.ping(netns_pair.b, "10.8.31.1", count=2)
+    (alice,) = server.peers()
+    assert alice.endpoint is not None and alice.endpoint.startswith(netns_pair.b_addr + ":")
+    assert client.teardown().ok and server.teardown().ok
