@@ -8,11 +8,11 @@ place of the settings themselves (which may name key files). Keys are read from 
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from kei.domain.net.values import ActionResult, ObservedPeer
 
-__all__ = ["NetworkMode"]
+__all__ = ["ModeBase", "NetworkMode"]
 
 
 class NetworkMode(Protocol):
@@ -48,3 +48,31 @@ class NetworkMode(Protocol):
     def peers(self) -> list[ObservedPeer]:
         """The peers the backend reports now; raises ``NetError`` if it cannot say."""
         ...
+
+
+class _Described(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def public(self) -> bool: ...
+
+
+class ModeBase:
+    """``mode_name``, ``name`` and ``is_public`` of a mode built from checked settings
+    (every shipped mode derives from it)."""
+
+    MODE: ClassVar[str]
+    settings: _Described
+
+    @property
+    def mode_name(self) -> str:
+        return self.MODE
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def is_public(self) -> bool:
+        return self.settings.public

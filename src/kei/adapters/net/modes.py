@@ -13,7 +13,7 @@ It checks every key (``settings.check_keys`` and the typed readers), raising
 ``NetConfigError`` for a mistake, and reads no secret yet: key files are read when
 the mode computes ``config_sha256`` or runs ``configure``. It must not start anything.
 
-WireGuard is registered here; IPsec and OpenVPN add one line each to :data:`BUILDERS`.
+WireGuard, IPsec (strongSwan VICI) and OpenVPN are registered in :data:`BUILDERS`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from kei.adapters.net.ipsec import build_ipsec
 from kei.adapters.net.mode import NetworkMode
+from kei.adapters.net.openvpn import build_openvpn
 from kei.adapters.net.settings import HINT, NetSettings
 from kei.adapters.net.wireguard import build_wireguard
 from kei.errors import NetConfigError
@@ -31,8 +33,8 @@ Builder = Callable[[str, Mapping[str, Any], Path], NetworkMode]
 
 BUILDERS: Final[dict[str, Builder]] = {
     "wireguard": build_wireguard,
-    # "ipsec": build_ipsec,      (kei.adapters.net.ipsec)
-    # "openvpn": build_openvpn,  (kei.adapters.net.openvpn)
+    "ipsec": build_ipsec,
+    "openvpn": build_openvpn,
 }
 
 

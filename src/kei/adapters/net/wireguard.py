@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from kei.adapters.net import process
 from kei.adapters.net import settings as st
+from kei.adapters.net.mode import ModeBase
 from kei.adapters.net.wireguard_conf import WgSettings, effective, parse_wireguard, render
 from kei.domain.net.dump import parse_dump
 from kei.domain.net.values import ActionResult, ObservedPeer
@@ -37,21 +38,14 @@ KERNEL_MODULE: Final = Path("/sys/module/wireguard")
 USERSPACE_ENV: Final = "WG_QUICK_USERSPACE_IMPLEMENTATION"
 
 
-class WireGuardMode:
+class WireGuardMode(ModeBase):
     """One WireGuard tunnel of net.toml."""
 
-    mode_name: Final = "wireguard"
+    MODE = "wireguard"
+    settings: WgSettings
 
     def __init__(self, s: WgSettings, base_dir: Path, *, timeout_s: float = 30.0) -> None:
         self.settings, self.base_dir, self.timeout_s = s, base_dir, timeout_s
-
-    @property
-    def name(self) -> str:
-        return self.settings.name
-
-    @property
-    def is_public(self) -> bool:
-        return self.settings.public
 
     @property
     def allowed_ports(self) -> tuple[int, ...]:
