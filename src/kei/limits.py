@@ -12,8 +12,6 @@ Pure (stdlib only): the domain may import it, like :mod:`kei.errors`
 
 Left out on purpose, because they are not choices about input:
 
-- the archive caps of bundles and of the upstream importer (bytes, ratio): their own
-  frozen value beside the one tar.zst reader;
 - the widths of a format (2^63-1 for a BIGINT, the last µs of year 9999) and the value
   ranges of event fields (money, time: ``domain/events/fields.py``);
 - tuning: page, range and batch sizes, the leak prefilter and memo, SQLite's 999
@@ -95,6 +93,15 @@ class Limits(Struct, frozen=True):
     max_leak_text_chars: int = 2_000  # a text field of a leak rule
     max_leak_scan_bytes: int = 32 * _MIB  # a file or stdin ``kei leaks scan`` reads
     max_gguf_depth: int = 4  # folders deep kei looks for GGUF model files
+
+    # -- archives kei reads (``adapters/files/tarsafe.py``) -------------------------------
+    max_archive_bytes: int = 64 * 1024 * _MIB
+    """What any tar.zst kei reads (its own bundles, upstream kei-hibernate bundles) may
+    decompress to, in all: far above any real bundle (a kit, or a ledger's segments),
+    so only a bomb reaches it. No ratio cap: a real file of zeros compresses 10,000 to
+    1, so a ratio tells a bomb from a sparse file no better than a coin."""
+    max_archive_window_bytes: int = 128 * _MIB  # the zstd window one frame may claim
+    archive_slack_bytes: int = 64 * _MIB  # past a kei bundle's declared size (non-strict)
 
     # -- command-line numbers (``adapters/cli/limits.py``) ------------------------------
     max_jobs: int = 256  # processes ``kei verify-chain -j`` may start

@@ -17,7 +17,9 @@ from bundle_helpers import fill, snapshot, store_url_of
 from hostile_bundles import CASES, pack, truncate, unpack
 from kei import Ledger, SigningKey
 from kei.app.bundle.export import export_bundle
+from kei.adapters.files.tarsafe import ArchiveLimits
 from kei.app.bundle.inspect import inspect_bundle
+from kei.app.bundle.layout import BundleLimits
 from kei.app.bundle.replay import replay_bundle
 from kei.errors import BundleError
 
@@ -47,6 +49,9 @@ def genuine(tmp_path_factory: pytest.TempPathFactory) -> Genuine:
 
 
 _BUILT: dict[str, Path] = {}
+# The bomb (128 MiB of zeros) is stopped by the cap on total output; the real cap
+# (64 GiB, beyond any real bundle) is lowered here so the test does not take minutes.
+LIMITS = {"zstd-bomb": BundleLimits(archive=ArchiveLimits(max_bytes=64 << 20))}
 
 
 def hostile(genuine: Genuine, case: str) -> Path:
@@ -76,7 +81,7 @@ def test_hostile_bundle_is_refused_and_nothing_is_written(
     path = hostile(genuine, case)
     before = snapshot(target)
     with pytest.raises(BundleError) as err:
-        replay_bundle(path, target)
+        replay_bundle(path, target, limits=LIMITS.get(case, BundleLimits()))
     assert err.value.kind == CASES[case][1], str(err.value)
     assert "\n" not in str(err.value)
     assert snapshot(target) == before
@@ -105,7 +110,7 @@ INSPECT_KIND = {"signed-by-unknown-key": "checkpoint"}
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_inspect_flags_the_hostile_entry(case: str, genuine: Genuine) -> None:
-    found = inspect_bundle(hostile(genuine, case))
+    found = inspect_bundle(hostile(genuine, case), limits=LIMITS.get(case, BundleLimits()))
     assert not found.ok
     assert INSPECT_KIND.get(case, CASES[case][1]) in [p.kind for p in found.problems]
 

@@ -167,17 +167,30 @@ def test_a_hostile_bundle_is_refused_and_nothing_is_appended(
     assert streams(ledger) == before
 
 
-def test_a_zstd_bomb_stops_early(
+def test_a_bundle_holding_100_mb_of_zeros_imports(
+    ledger: Ledger, sqlite_url: str, kit: Callable[[], Kit], tmp_path: Path
+) -> None:
+    """Issue 21: a real kit file of zeros compresses ~10,000 to 1; a ratio cap refused it."""
+    k = kit()
+    k.files["skills/zeros.bin"] = bytes(100_000_000)
+    bundle = k.write(tmp_path / "zeros.tar.zst")
+    assert bundle.stat().st_size < 100_000  # far past any 1,000:1 ratio
+    report = import_kei_hibernate(ledger, sqlite_url, bundle)
+    assert report.agents_imported == 2 and "all 4 files match the manifest" in report.notes[0]
+
+
+def test_a_zstd_bomb_is_refused_at_the_total_cap_naming_it(
     sqlite_url: str, make_ledger: Callable[[str], Ledger], kit: Callable[[], Kit], tmp_path: Path
 ) -> None:
     ledger = make_ledger(sqlite_url)
     k = kit()
-    k.files["skills/zeros.bin"] = bytes(8 << 20)  # compresses about 10,000 to 1
+    k.files["skills/zeros.bin"] = bytes(8 << 20)
     bundle = k.write(tmp_path / "bomb.tar.zst")
-    with pytest.raises(BundleError, match="zstd bomb"):
-        import_kei_hibernate(ledger, sqlite_url, bundle, limits=ArchiveLimits(ratio_after=1 << 20))
-    with pytest.raises(BundleError, match="beyond"):
+    with pytest.raises(BundleError, match="zstd bomb") as refused:
         import_kei_hibernate(ledger, sqlite_url, bundle, limits=ArchiveLimits(max_bytes=4 << 20))
+    text = str(refused.value)
+    assert "beyond 4194304 bytes" in text and "max_archive_bytes" in text, text
+    assert refused.value.kind == "bomb" and "\n" not in text
     assert len(streams(ledger)) == 1  # the genesis
 
 

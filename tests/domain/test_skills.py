@@ -54,7 +54,7 @@ def test_only_archive_is_shouted_in_markdown() -> None:
     labels = {r.value: r.label for r in sk.Recommendation}
     assert labels == {
         "validated": "validated",
-        "archive": "**ARCHIVE**",
+        "archive": "ARCHIVE",
         "reextract": "reextract",
         "insufficient": "insufficient",
     }

@@ -172,7 +172,8 @@ def forged_manifest(entries: list[Entry], key: SigningKey) -> list[Entry]:
 def bomb(entries: list[Entry], key: SigningKey) -> list[Entry]:
     """A listed, hashed and signed extra segment of well-formed frames, each with a
     64 KiB state of zeros: 128 MiB that compress to almost nothing. It passes every
-    name, size, hash and framing rule, so only the expansion limit can stop it."""
+    name, size, hash and framing rule, so only the cap on total output can stop it
+    (tests lower that cap, ``max_archive_bytes``, below the bomb)."""
     last = manifest_of(entries)["last_position"]
     frames = b"".join(
         encode_frame((last + i, b"s", i, b"t", bytes(64 << 10), i, bytes(32), bytes(32)))

@@ -9,11 +9,13 @@ hardening made once holds for both. The ``kind`` of the ``BundleError`` is in br
   headers tell before a byte is decompressed (``frame_problem``), so a file cut
   anywhere, even inside the final checksum, is refused up front [format, truncated];
 - a zstd frame need not declare its content size, so nothing is trusted up front:
-  ``CappedStream`` counts the compressed bytes read and the bytes decompressed from
-  them, and refuses as soon as the output passes its allowance (``allow``: at most
-  ``ArchiveLimits.max_bytes``) or, past ``ratio_after`` bytes, ``max_ratio`` times the
-  compressed bytes read so far; the decompressor's window is capped too, so a frame
-  cannot claim gigabytes of memory [bomb, damaged];
+  ``CappedStream`` counts the bytes decompressed and refuses as soon as the output
+  passes its allowance: ``LIMITS.max_archive_bytes`` (64 GiB, beyond any real bundle),
+  or less once the caller knows the size the archive declares (``allow``); the error
+  names the limit it hit. There is no expansion-ratio cap: a legitimate file of zeros
+  compresses 10,000 to 1, so a ratio refuses real bundles and stops no bomb a total
+  cap does not. The decompressor's window is capped too, so a frame cannot claim
+  gigabytes of memory [bomb, damaged];
 - nothing is extracted to the file system: ``TarReader`` hands out each entry as a
   byte stream, and refuses an entry that is not a regular file (a symbolic or hard
   link [link]; a device, FIFO, or a folder where the caller allows none [special]),
@@ -33,6 +35,7 @@ import zstandard
 from msgspec import Struct
 
 from kei.errors import BundleError
+from kei.limits import LIMITS
 
 CHUNK = 1 << 20
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -46,15 +49,13 @@ _REGULAR = (tarfile.REGTYPE, tarfile.AREGTYPE)
 class ArchiveLimits(Struct, frozen=True):
     """What any archive kei reads may decompress to (``CappedStream``).
 
-    One set for kei bundles and upstream kei-hibernate bundles; each value is the
-    stricter of the two the readers had: at most 64 GiB, and past the first 64 MiB at
-    most 1,000 times the compressed bytes read so far, with a 128 MiB zstd window.
+    One set for kei bundles and upstream kei-hibernate bundles, read from the one
+    frozen limits value (``kei.limits.LIMITS``); a test passes smaller ones.
     """
 
-    max_bytes: int = 64 << 30
-    max_ratio: int = 1000
-    ratio_after: int = 64 << 20
-    max_window_bytes: int = 1 << 27
+    max_bytes: int = LIMITS.max_archive_bytes
+    max_window_bytes: int = LIMITS.max_archive_window_bytes
+    slack_bytes: int = LIMITS.archive_slack_bytes
 
 
 def frame_problem(raw: IO[bytes], size: int) -> str | None:
@@ -112,19 +113,6 @@ def _frame_end(raw: IO[bytes], pos: int, size: int) -> int | str:
             return f"a block runs past the end ({pos} > {size}): the bundle is cut short"
 
 
-class _Counting:
-    """The raw file, counting the compressed bytes handed to the decompressor."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self.raw = raw
-        self.count = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
-        self.count += len(data)
-        return data
-
-
 class CappedStream:
     """A read-only file of the decompressed archive that never yields more than allowed.
 
@@ -140,10 +128,8 @@ class CappedStream:
         if problem is not None:
             raise BundleError(f"the bundle is damaged or truncated: {problem}", kind="truncated")
         raw.seek(0)
-        self._raw = _Counting(raw)
         dctx = zstandard.ZstdDecompressor(max_window_size=limits.max_window_bytes)
-        source = cast(IO[bytes], self._raw)
-        self._reader = dctx.stream_reader(source, read_across_frames=True)
+        self._reader = dctx.stream_reader(raw, read_across_frames=True)
         self._limits = limits
         self.allowed = limits.max_bytes
         self.declared: int | None = None
@@ -163,20 +149,25 @@ class CappedStream:
             raise BundleError(f"the compressed stream is damaged ({exc})", kind="damaged") from exc
         self.out += len(data)
         if self.out > self.allowed:
-            declared = "" if self.declared is None else f" (its manifest declares {self.declared})"
             raise BundleError(
-                f"the bundle decompresses beyond {self.allowed} bytes{declared}: "
-                "refused as a zstd bomb",
-                kind="bomb",
-            )
-        limits = self._limits
-        if self.out > limits.ratio_after and self.out > limits.max_ratio * self._raw.count:
-            raise BundleError(
-                f"the bundle expands more than {limits.max_ratio} times ({self.out} bytes "
-                f"from {self._raw.count}): refused as a zstd bomb",
+                f"the bundle decompresses beyond {self._limit()}: refused as a zstd bomb",
                 kind="bomb",
             )
         return data
+
+    def _limit(self) -> str:
+        """Which limit the output passed, in words."""
+        if self.allowed >= self._limits.max_bytes:
+            return (
+                f"{self.allowed} bytes ({self.allowed / (1 << 30):g} GiB), the limit on any "
+                "archive kei reads (max_archive_bytes in kei.limits), which no real bundle reaches"
+            )
+        if self.declared is None:
+            return f"{self.allowed} bytes before its manifest, the most a manifest may take"
+        return (
+            f"{self.allowed} bytes: its manifest declares {self.declared}, and the reader "
+            f"allows {self.allowed - self.declared} more"
+        )
 
     def drain(self) -> int:
         """Read what is left (bounded by the allowance); how many bytes that was."""

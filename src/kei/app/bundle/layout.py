@@ -47,7 +47,7 @@ class BundleLimits(Struct, frozen=True):
 
     The decompressed stream may never exceed what the manifest declares (the exact
     tar size of its files) nor ``archive``'s bounds, those of every archive kei reads
-    (``adapters/files/tarsafe.py``: total bytes, expansion ratio, zstd window).
+    (``adapters/files/tarsafe.py``: total bytes, zstd window).
     """
 
     archive: ArchiveLimits = field(default_factory=ArchiveLimits)

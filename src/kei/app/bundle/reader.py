@@ -107,7 +107,7 @@ class BundleReader:
             raise BundleError(
                 f"the manifest declares {total} bytes, more than the limit of {cap}", kind="bomb"
             )
-        slack = 0 if self.strict else self.limits.archive.ratio_after
+        slack = 0 if self.strict else self.limits.archive.slack_bytes
         self._stream.allow(total + slack, declared=total)
         self._manifest = manifest
         return manifest

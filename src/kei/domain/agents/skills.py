@@ -73,8 +73,9 @@ class Recommendation(Enum):
 
     @property
     def label(self) -> str:
-        """The markdown label: upstream shouts only the archive tier."""
-        return "**ARCHIVE**" if self is Recommendation.ARCHIVE else self.value
+        """The markdown label: upstream shouts only the archive tier, in capitals
+        (``ARCHIVE``, no emphasis: its ``recommendation_label``)."""
+        return "ARCHIVE" if self is Recommendation.ARCHIVE else self.value
 
 
 class Invocation(Struct, frozen=True):

@@ -36,7 +36,7 @@ NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The skill's name."
 FORMATS = {"markdown": "markdown", "md": "markdown", "json": "json"}
 EMPTY = "*(no skill_invocations in window)*"
 HEADER = "| skill | total | success% | p50_ms | p95_ms | last_ts | recommendation |"
-RULE = "|---|---:|---:|---:|---:|---:|---|"
+RULE = "|-------|-------|----------|--------|--------|---------|----------------|"  # upstream's
 
 DurationMsOpt = Annotated[
     int | None,
