@@ -11,10 +11,14 @@ bundle checked out:
 - the archive is read as kei reads its own bundles (``adapters/files/tarsafe.py``):
   every entry is a regular file (or a folder) with a relative name that does not
   climb out, and appears once; links, devices and FIFOs are refused; decompression
-  stops past ``ArchiveLimits.max_bytes``, or past ``max_ratio`` times the compressed
-  bytes read (a zstd bomb), and a truncated archive is refused before it is read;
+  stops past ``ArchiveLimits.max_bytes`` (``max_archive_bytes``, 64 GiB: a zstd
+  bomb), and a truncated archive is refused before it is read;
 - the manifest is the last entry, of version "1", and every file it lists arrived
   once with its size and sha256, and nothing it does not list.
+
+Every other entry that starts as a SQLite database does (``SQLITE_MAGIC``) is kept
+too, so the importer can tell a second kei-ledger database from the kei-memory one
+and name it rather than count it.
 
 Every refusal is a ``BundleError``.
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
@@ -36,6 +41,7 @@ from kei.errors import BundleError, InputError
 MANIFEST: Final = "hibernate-manifest.toml"
 VERSION: Final = "1"
 MAX_MANIFEST_BYTES: Final = 1 << 20
+SQLITE_MAGIC: Final = b"SQLite format 3\x00"
 
 
 class Entry(NamedTuple):
@@ -47,7 +53,8 @@ class Entry(NamedTuple):
 
 
 class Bundle(Struct):
-    """A bundle that checked out, and the one file kept from it (None if absent)."""
+    """A bundle that checked out, the one file kept from it (None if absent), and the
+    other SQLite databases it holds (entry name → private copy), for the caller to name."""
 
     version: str
     timestamp: int
@@ -55,6 +62,7 @@ class Bundle(Struct):
     entries: list[Entry]
     kept: Path | None = None
     files: list[str] = field(default_factory=list)
+    databases: dict[str, Path] = field(default_factory=dict)
 
 
 def read_bundle(
@@ -79,6 +87,7 @@ class _Seen(Struct):
     sizes: dict[str, tuple[int, str]] = field(default_factory=dict)
     manifest: dict[str, Any] | None = None
     kept: Path | None = None
+    databases: dict[str, Path] = field(default_factory=dict)
 
 
 def _scan(tar: TarReader, keep: str, into: Path) -> _Seen:
@@ -96,9 +105,14 @@ def _scan(tar: TarReader, keep: str, into: Path) -> _Seen:
         if name == MANIFEST:
             seen.manifest = _manifest(_head(tar.chunks(member), MAX_MANIFEST_BYTES))
             continue
+        chunks = tar.chunks(member)
+        first = next(chunks, b"")
         target = into / "kept" if name == keep else None
-        seen.sizes[name] = _copy(tar.chunks(member), target)
-        if target is not None:
+        if target is None and first.startswith(SQLITE_MAGIC):
+            target = into / f"db-{len(seen.databases)}"
+            seen.databases[name] = target
+        seen.sizes[name] = _copy(itertools.chain([first], chunks), target)
+        if name == keep:
             seen.kept = target
     return seen
 
@@ -175,7 +189,7 @@ def _check(seen: _Seen, path: Path) -> Bundle:
     m = seen.manifest
     return Bundle(
         str(m["version"]), int(m.get("timestamp", 0)), str(m.get("machine_id", "")),
-        entries, seen.kept, sorted(seen.sizes),
+        entries, seen.kept, sorted(seen.sizes), seen.databases,
     )  # fmt: skip
 
 

@@ -4,7 +4,10 @@ bundle, checked as a whole first (``hibernate_bundle.py``), then imported with
 
 Only the ledger database becomes events; the kit's other files (capabilities,
 roles, skills, hooks, the kei-memory database) are checked against the manifest but
-not imported, and the report says so.
+not imported, and the report says so. Any other kei-ledger database in the bundle is
+named with its agent count and refused with the reason: one import is one source
+database (one namespace, one report). The ledger's namespace defaults to the
+bundle's file name without ``.tar.zst``, and errors name the bundle entry.
 """
 
 from __future__ import annotations
@@ -16,11 +19,18 @@ from typing import Final
 from kei.adapters.files.tarsafe import ArchiveLimits
 from kei.app.importers.hibernate_bundle import read_bundle
 from kei.app.importers.kei_ledger import import_kei_ledger
+from kei.app.importers.namespaces import default_name
 from kei.app.importers.report import ImportReport
+from kei.app.importers.upstream import ledger_agents
 from kei.app.ledger.ledger import Ledger
 from kei.errors import BundleError
 
 LEDGER_ENTRY: Final = ".claude/agents/ledger.sqlite"
+SECOND: Final = (
+    f"a second kei-ledger database; not imported: an import carries one database, the "
+    f"bundle's {LEDGER_ENTRY}. Extract this one (tar --zstd -xf BUNDLE ENTRY) and run "
+    "kei import kei-ledger on it: its rows get their own namespace"
+)
 
 
 def import_kei_hibernate(
@@ -29,9 +39,12 @@ def import_kei_hibernate(
     path: str | Path,
     *,
     dry_run: bool = False,
+    namespace: str | None = None,
     limits: ArchiveLimits = ArchiveLimits(),
 ) -> ImportReport:
     """Check the bundle at ``path``; import the kei-ledger database it holds."""
+    entry = f"{path}!{LEDGER_ENTRY}"
+    bundle_name = Path(path).name.removesuffix(".zst").removesuffix(".tar")
     with tempfile.TemporaryDirectory(prefix="kei-hibernate-") as tmp:
         bundle = read_bundle(Path(path), LEDGER_ENTRY, Path(tmp), limits)
         if bundle.kept is None:
@@ -40,8 +53,14 @@ def import_kei_hibernate(
                 kind="missing",
                 hint="kei imports the kei-ledger database of a kei-hibernate bundle",
             )
-        report = import_kei_ledger(ledger, url, bundle.kept, dry_run=dry_run)
-    report.source = f"{path}!{LEDGER_ENTRY}"
+        report = import_kei_ledger(
+            ledger, url, bundle.kept, dry_run=dry_run, namespace=namespace, label=entry,
+            default_namespace=default_name(Path(bundle_name)),
+        )  # fmt: skip
+        for name, copy in sorted(bundle.databases.items()):
+            agents = ledger_agents(copy)
+            if agents is not None:
+                report.skip(f"{path}!{name}", f"kei-ledger database, {agents} agents", SECOND)
     others = [f for f in bundle.files if f != LEDGER_ENTRY]
     report.notes.insert(
         0,

@@ -17,6 +17,10 @@ ref=<upstream row>)``, which is how a re-run recognises what it carried over:
   run stop with ``ConcurrencyError``: whole chunks stay appended, and a re-run
   resumes where it stopped.
 - ``dry_run`` plans and reports the same, and appends nothing.
+- **Namespaces.** Rows of two source databases never merge: see ``namespaces.py``.
+- **Nothing dropped without a word.** Every upstream table the import does not
+  carry is named with its row count, and each ``prune_retirements`` row with its
+  agent; a time that is not one of the known forms is named, never read as 1970.
 
 Nothing here prints; the report says what happened and what could not carry over.
 """
@@ -29,9 +33,16 @@ from pathlib import Path
 from typing import Final
 
 from kei.app.importers.kei_view import SOURCE, KeiView, load_view
+from kei.app.importers.namespaces import (
+    Namespacing,
+    checked_name,
+    default_name,
+    namespaced,
+    report_names,
+)
 from kei.app.importers.plan_agents import AgentPlanner
 from kei.app.importers.report import ImportReport
-from kei.app.importers.upstream import US, UpstreamSkill, read_upstream
+from kei.app.importers.upstream import RETIREMENTS, US, Upstream, UpstreamSkill, read_upstream
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.domain.agents.rules import decide_skill
 from kei.domain.agents.skills import skill_stream
@@ -45,14 +56,31 @@ SKILL_CHUNK: Final = 1000
 
 
 def import_kei_ledger(
-    ledger: Ledger, url: str, path: str | Path, *, dry_run: bool = False
+    ledger: Ledger,
+    url: str,
+    path: str | Path,
+    *,
+    dry_run: bool = False,
+    namespace: str | None = None,
+    label: str | None = None,
+    default_namespace: str | None = None,
 ) -> ImportReport:
-    """Import the kei-ledger database at ``path`` into ``ledger`` (whose store is ``url``)."""
-    upstream = read_upstream(Path(path))
+    """Import the kei-ledger database at ``path`` into ``ledger`` (whose store is ``url``).
+
+    ``namespace`` is the one a database seen for the first time gets (else
+    ``default_namespace``, else ``default_name(path)``); ``label`` names ``path`` in
+    errors and the report (a bundle entry copied to a temporary file)."""
+    given = None if namespace is None else checked_name(namespace)
+    upstream = read_upstream(Path(path), label)
+    fallback = default_namespace or default_name(Path(path))
+    upstream, names = namespaced(ledger, upstream, given, fallback)
     report = ImportReport(upstream.path, upstream.schema_version, dry_run=dry_run)
-    view = load_view(ledger, url, upstream)
+    report_names(names, report)
+    view = load_view(ledger, url, upstream, frozenset(names.foreign))
+    view.clashes = names.clashes
     groups = AgentPlanner(view, report).plan(upstream.agents)
     skills = plan_skills(view, upstream.skills, report)
+    name_tables(upstream, names, report)
     if not dry_run:
         _append(ledger, list(_batches(groups, skills)))
     log.info(
@@ -68,6 +96,10 @@ def plan_skills(view: KeiView, rows: list[UpstreamSkill], report: ImportReport) 
     """One ``skill.invoked`` per upstream row not imported yet, at its stream's next version."""
     planned: list[NewEvent] = []
     for row in rows:
+        if row.unreadable is not None:
+            bad = row.unreadable
+            report.skip(row.ref, bad.what, f"{bad.why}; not carried")
+            continue
         when = row.ts * US
         if (row.ref, row.skill_name, when) in view.skills_seen:
             report.skills_already += 1
@@ -97,6 +129,22 @@ def plan_skills(view: KeiView, rows: list[UpstreamSkill], report: ImportReport) 
         report.skill_invocations += 1
         report.events_appended += 1
     return planned
+
+
+def name_tables(upstream: Upstream, names: Namespacing, report: ImportReport) -> None:
+    """Name every upstream table the import does not carry, and each retirement row."""
+    for table, rows in upstream.other_tables.items():
+        why = "kei-ledger import does not carry this table"
+        if table == RETIREMENTS:
+            why = "kei has no retirement event; each row is named below"
+        report.skip(names.ref(table), f"table, {rows} rows", why)
+    for agent_id, when in upstream.retirements:
+        kei_id = names.kei_ids.get(agent_id, agent_id)
+        report.skip(
+            names.ref(f"{RETIREMENTS}/{agent_id}"),
+            f"retired_ts {when}",
+            f"kei-prune retired the agent; kei carries agent {kei_id!r}, not its retirement",
+        )
 
 
 def _batches(groups: list[list[NewEvent]], skills: list[NewEvent]) -> Iterator[list[NewEvent]]:

@@ -9,8 +9,9 @@ was planned against (a concurrent writer then makes the append fail cleanly):
    cost events a re-run compares upstream with. These events are folded into one
    domain ``LedgerState`` (``kei.domain.agents.rules.apply``).
 2. The ``agents`` read model, caught up after step 1: the agents whose branch is
-   an upstream parent branch (parent candidates) and those holding an upstream
-   DNA, plus the ``dna/<dna>`` streams that exist (claimed DNAs).
+   an upstream parent branch (parent candidates, except those another source
+   database's rows hold: ``foreign``, see ``namespaces.py``) and those holding an
+   upstream DNA, plus the ``dna/<dna>`` streams that exist (claimed DNAs).
 3. The ``skill/<name>`` streams of every upstream skill name: their versions, and
    the (ref, name, time) of each invocation an earlier import carried over.
 """
@@ -75,22 +76,28 @@ class KeiView(Struct):
     claimed: dict[str, str] = field(default_factory=dict)
     skill_versions: dict[str, int] = field(default_factory=dict)
     skills_seen: set[SkillKey] = field(default_factory=set)
+    tree: dict[str, list[str]] = field(default_factory=dict)  # branch → this database's ids
+    clashes: set[str] = field(default_factory=set)
 
 
 def is_imported(origin: Origin | None) -> bool:
     return origin is not None and origin.source == SOURCE
 
 
-def load_view(ledger: Ledger, url: str, upstream: Upstream) -> KeiView:
+def load_view(
+    ledger: Ledger, url: str, upstream: Upstream, foreign: frozenset[str] = frozenset()
+) -> KeiView:
     """Read what kei holds for this upstream database (nothing is written to the log)."""
     view = KeiView()
+    for agent in upstream.agents:
+        view.tree.setdefault(agent.branch, []).append(agent.id)
     ids = [a.id for a in upstream.agents if a.id]
     versions = ledger.store.stream_versions([agent_stream(i) for i in ids])
     for agent_id in ids:
         if agent_stream(agent_id) in versions:
             view.existing[agent_id] = Existing(agent_id, versions[agent_stream(agent_id)])
     _load_existing(view, ledger)
-    _load_agents(view, ledger, url, upstream)
+    _load_agents(view, ledger, url, upstream, foreign)
     _load_skills(view, ledger, {s.skill_name for s in upstream.skills if s.skill_name})
     return view
 
@@ -113,7 +120,9 @@ def _load_existing(view: KeiView, ledger: Ledger) -> None:
             apply(view.state, event)
 
 
-def _load_agents(view: KeiView, ledger: Ledger, url: str, upstream: Upstream) -> None:
+def _load_agents(
+    view: KeiView, ledger: Ledger, url: str, upstream: Upstream, foreign: frozenset[str]
+) -> None:
     branches = sorted({a.parent_branch for a in upstream.agents if a.parent_branch is not None})
     dnas = sorted({a.dna for a in upstream.agents if a.dna and a.id not in view.existing})
     with AgentService(ledger) as service:
@@ -129,7 +138,7 @@ def _load_agents(view: KeiView, ledger: Ledger, url: str, upstream: Upstream) ->
             view.claimed[r["dna"]] = r["id"]
     wanted, seen = set(branches), set()
     for r in sorted(rows, key=lambda r: (r["forked_us"], r["id"])):
-        if r["branch"] in wanted and r["id"] not in seen:
+        if r["branch"] in wanted and r["id"] not in seen and r["id"] not in foreign:
             seen.add(r["id"])
             view.by_branch.setdefault(r["branch"], []).append((r["forked_us"], r["id"]))
     claims = ledger.store.stream_versions([dna_stream(d) for d in dnas])

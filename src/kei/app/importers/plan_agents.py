@@ -83,6 +83,13 @@ class AgentPlanner:
         existing = self.view.existing.get(agent.id)
         if not agent.id:
             return self._skip(agent, "its id is empty")
+        if agent.id in self.view.clashes:
+            why = "kei already holds that id, with and without this namespace, for other rows"
+            return self._skip(agent, f"{why}; import this database with another --namespace")
+        for bad in agent.unreadable:
+            if bad.column == "started_ts" and existing is None:
+                return self._skip(agent, f"{bad.what} is {bad.why}")
+            self.report.skip(agent.ref, bad.what, f"{bad.why}; {DATED}")
         if existing is None:
             return self._new(agent)
         if not existing.imported:
@@ -245,6 +252,7 @@ def _reachable(start: str, target: str) -> bool:
     return target in nxt or any(_reachable(n, target) for n in nxt)
 
 
+DATED: Final = "carried as unknown: its status events are dated at started_ts"
 NO_SUMMARY: Final = "(no summary upstream)"
 NO_REASON: Final = "(no reason upstream)"
 

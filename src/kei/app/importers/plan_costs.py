@@ -60,6 +60,15 @@ class CostPlanner:
         if not done and not has_cost(agent):
             return None
         micro = micro_cents(agent)
+        whole = agent.cost_cents
+        if agent.cost_micro_cents and whole is not None and whole * US != agent.cost_micro_cents:
+            self.report.skip(
+                ref,
+                f"cost_cents {whole}",
+                f"upstream's whole-cent total disagrees with its exact total "
+                f"cost_micro_cents {agent.cost_micro_cents} (upstream's record-cost-micro "
+                "adds both as given); kei carries the exact total",
+            )
         what = f"cost {micro} µ¢"
         if micro > MAX_MICRO:
             self.report.skip(ref, what, "exceeds the largest amount kei stores")

@@ -12,10 +12,16 @@ refuse, which is dropped for this agent and reported:
   agent on that branch among those imported earlier in this run and those already
   in kei that started no later than this one (ties go to the later row). A parent
   always starts before its child, so branch-name cycles cannot make agent cycles.
-  The branch text itself is always kept in ``parent_branch``.
+  The branch text itself is always kept in ``parent_branch``. Candidates another
+  source database's rows hold are left out (``namespaces.py``).
+- Where that parent differs from upstream's ``tree`` (which puts a row under *every*
+  row whose branch is its ``parent_branch``, whenever they started), the report names
+  the row, upstream's parents and kei's (``tree_difference``).
 """
 
 from __future__ import annotations
+
+from typing import Final
 
 from kei.app.importers.kei_view import SOURCE, KeiView
 from kei.app.importers.report import ImportReport, shown
@@ -24,13 +30,17 @@ from kei.domain.agents.dna import parse_dna
 from kei.domain.events import AgentForked, Origin
 from kei.errors import KeiError
 
+SHOWN_IDS: Final = 5
+
 
 def fork_of(view: KeiView, report: ImportReport, agent: UpstreamAgent) -> AgentForked:
     """The fork request for ``agent`` (to be decided by ``decide_fork``)."""
+    parent = parent_of(view, agent)
+    tree_difference(view, report, agent, parent)
     return AgentForked(
         agent_id=agent.id,
         branch=agent.branch,
-        parent_agent_id=parent_of(view, agent),
+        parent_agent_id=parent,
         parent_branch=agent.parent_branch,
         spec_sha=agent.spec_sha,
         worktree=agent.worktree_path,
@@ -54,6 +64,32 @@ def parent_of(view: KeiView, agent: UpstreamAgent) -> str | None:
     found = [c for c in view.by_branch.get(agent.parent_branch, []) if c[0] <= limit]
     best = max(enumerate(found), key=lambda ic: (ic[1][0], ic[0]), default=None)
     return None if best is None else best[1][1]
+
+
+def tree_difference(
+    view: KeiView, report: ImportReport, agent: UpstreamAgent, parent: str | None
+) -> None:
+    """Name ``agent`` when kei's parent is not the one agent upstream's tree puts it under."""
+    if agent.parent_branch is None:
+        return
+    upstream = [i for i in view.tree.get(agent.parent_branch, []) if i and i != agent.id]
+    if upstream == ([] if parent is None else [parent]):
+        return
+    listed = ", ".join(repr(i) for i in upstream[:SHOWN_IDS])
+    listed += f" and {len(upstream) - SHOWN_IDS} more" if len(upstream) > SHOWN_IDS else ""
+    if parent is None:
+        why = (
+            f"upstream's tree puts it under {listed}, all started after it; kei's parent "
+            "rule (the latest agent on that branch started no later) gives it none"
+        )
+    elif not upstream:
+        why = f"no agent of this database is on that branch; kei's parent is {parent!r}"
+    else:
+        why = (
+            f"upstream's tree puts it under every agent on that branch ({listed}); kei's "
+            f"parent rule picked {parent!r}, the latest started no later"
+        )
+    report.skip(agent.ref, f"parent_branch {shown(agent.parent_branch)}", why)
 
 
 def kept_dna(view: KeiView, report: ImportReport, agent: UpstreamAgent) -> str | None:

@@ -34,6 +34,7 @@ class ImportReport(Struct):
     source: str
     schema_version: int
     dry_run: bool = False
+    namespace: str = ""
     agents_imported: int = 0
     agents_updated: int = 0
     agents_unchanged: int = 0

@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 
 class Importer(Protocol):
     def __call__(
-        self, ledger: Ledger, url: str, path: Path, *, dry_run: bool = ...
-    ) -> ImportReport: ...
+        self, ledger: Ledger, url: str, path: Path, *, dry_run: bool = ...,
+        namespace: str | None = ...,
+    ) -> ImportReport: ...  # fmt: skip
 
 
 import_app, register = command_group("import", "Import other systems' histories into kei.")
@@ -45,6 +46,16 @@ LedgerArg = Annotated[
 ]
 BundleArg = Annotated[
     Path, typer.Argument(metavar="BUNDLE", help="The upstream kei-hibernate .tar.zst bundle.")
+]
+NamespaceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--namespace",
+        metavar="NAME",
+        help="The namespace of a database imported for the first time (default: its "
+        "project folder, else its file name); ids kei already holds become NAME:ID.",
+        show_default=False,
+    ),
 ]
 TranscriptsArg = Annotated[
     list[Path] | None,
@@ -59,22 +70,24 @@ TranscriptsArg = Annotated[
 
 @import_app.command("kei-ledger")
 def kei_ledger(
-    ctx: typer.Context, path: LedgerArg, dry_run: DryRun = False, as_json: JsonObject = False
-) -> None:
+    ctx: typer.Context, path: LedgerArg, namespace: NamespaceOpt = None,
+    dry_run: DryRun = False, as_json: JsonObject = False,
+) -> None:  # fmt: skip
     """Import an upstream kei-ledger database; a re-run appends only what is missing."""
     from kei.app.importers import import_kei_ledger
 
-    _run(ctx, import_kei_ledger, path, dry_run=dry_run, as_json=as_json)
+    _run(ctx, import_kei_ledger, path, namespace, dry_run=dry_run, as_json=as_json)
 
 
 @import_app.command("kei-hibernate")
 def kei_hibernate(
-    ctx: typer.Context, bundle: BundleArg, dry_run: DryRun = False, as_json: JsonObject = False
-) -> None:
+    ctx: typer.Context, bundle: BundleArg, namespace: NamespaceOpt = None,
+    dry_run: DryRun = False, as_json: JsonObject = False,
+) -> None:  # fmt: skip
     """Check an upstream kei-hibernate bundle whole, then import its kei-ledger database."""
     from kei.app.importers.kei_hibernate import import_kei_hibernate
 
-    _run(ctx, import_kei_hibernate, bundle, dry_run=dry_run, as_json=as_json)
+    _run(ctx, import_kei_hibernate, bundle, namespace, dry_run=dry_run, as_json=as_json)
 
 
 @import_app.command("claude-code")
@@ -144,13 +157,14 @@ def claude_summary(report: ClaudeImportReport, *, limit: int | None) -> str:
 
 
 def _run(
-    ctx: typer.Context, importer: Importer, source: Path, *, dry_run: bool, as_json: bool
-) -> None:
+    ctx: typer.Context, importer: Importer, source: Path, namespace: str | None, *,
+    dry_run: bool, as_json: bool,
+) -> None:  # fmt: skip
     """Open the ledger (no key needed for a dry run), import, print the report."""
     with answering(ctx) as g:
         settings = g.settings()
         with open_ledger(settings, with_key=not dry_run) as ledger:
-            report = importer(ledger, settings.db_url, source, dry_run=dry_run)
+            report = importer(ledger, settings.db_url, source, dry_run=dry_run, namespace=namespace)
             _answer(report, as_json=as_json)
             _check_budgets(settings, ledger, report)
 
@@ -188,7 +202,11 @@ def summary(report: ImportReport, *, limit: int | None) -> str:
     """The human summary; ``limit`` caps the not-carried-over lines (None: all)."""
     verb = "to append" if report.dry_run else "appended"
     lines = [
-        _title(f"kei-ledger schema v{report.schema_version} from {report.source}", report.dry_run),
+        _title(
+            f"kei-ledger schema v{report.schema_version} from {report.source}, namespace "
+            f"{report.namespace or '(none)'}",
+            report.dry_run,
+        ),
         f"agents: {report.agents_imported} imported, {report.agents_updated} updated, "
         f"{report.agents_unchanged} unchanged, {report.agents_skipped} skipped",
         f"events {verb}: {report.events_appended}",
