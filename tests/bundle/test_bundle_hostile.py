@@ -16,8 +16,8 @@ import pytest
 from bundle_helpers import fill, snapshot, store_url_of
 from hostile_bundles import CASES, pack, truncate, unpack
 from kei import Ledger, SigningKey
-from kei.app.bundle.export import export_bundle
 from kei.adapters.files.tarsafe import ArchiveLimits
+from kei.app.bundle.export import export_bundle
 from kei.app.bundle.inspect import inspect_bundle
 from kei.app.bundle.layout import BundleLimits
 from kei.app.bundle.replay import replay_bundle

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import sqlite3
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -219,3 +220,41 @@ def test_cli_imports_and_refuses_in_one_line(tmp_path: Path, kit: Callable[[], K
     assert "manifest version mismatch: bundle=999 primitive=1" in bad.stderr
     missing = kei(["import", "kei-hibernate", str(tmp_path / "nope.tar.zst")], env)
     assert missing.returncode != 0 and "no such file" in missing.stderr
+
+
+def test_a_second_kei_ledger_database_is_named_with_the_reason(
+    ledger: Ledger, sqlite_url: str, kit: Callable[[], Kit], tmp_path: Path
+) -> None:
+    """Issue 21: it was counted among the "other files", neither named nor imported."""
+    k = kit()
+    other = UpstreamLedger(tmp_path / "other.sqlite").agent("x").agent("y")
+    other.close()
+    k.files["old/.claude/agents/ledger.sqlite"] = other.path.read_bytes()
+    memory = sqlite3.connect(tmp_path / "memory.sqlite")
+    memory.execute("CREATE TABLE events (id INTEGER)")
+    memory.commit()
+    memory.close()
+    k.files[".claude/memory/kei-memory.sqlite"] = (tmp_path / "memory.sqlite").read_bytes()
+    bundle = k.write(tmp_path / "brain.tar.zst")
+    report = import_kei_hibernate(ledger, sqlite_url, bundle)
+    assert report.agents_imported == 2 and report.namespace == "brain"
+    named = [i for i in report.not_carried if i.what.startswith("kei-ledger database")]
+    assert [(i.row, i.what) for i in named] == [
+        (f"{bundle}!old/.claude/agents/ledger.sqlite", "kei-ledger database, 2 agents")
+    ]
+    assert "a second kei-ledger database; not imported" in named[0].why
+    assert len(named) == 1  # the kei-memory database is SQLite too, but no kei-ledger
+
+
+def test_a_ledger_entry_that_is_no_database_names_the_entry(
+    ledger: Ledger, sqlite_url: str, kit: Callable[[], Kit], tmp_path: Path
+) -> None:
+    """Issue 21: the error named a temporary file."""
+    k = kit()
+    k.files[LEDGER_ENTRY] = b"not a database at all, just text" * 100
+    bundle = k.write(tmp_path / "brain.tar.zst")
+    with pytest.raises(InputError) as refused:
+        import_kei_hibernate(ledger, sqlite_url, bundle)
+    text = str(refused.value)
+    assert text.startswith(f"{bundle}!{LEDGER_ENTRY} is not a readable SQLite database"), text
+    assert "kei-hibernate-" not in text and "\n" not in text
