@@ -219,3 +219,54 @@ def test_cli_namespace_option_and_summary(tmp_path: Path) -> None:
     assert done.stdout.splitlines()[0].endswith(", namespace proj")
     bad = CliRunner().invoke(app, [*args[:3], "--namespace", "a b"], env=env)
     assert bad.exit_code == 2 and "namespace 'a b'" in bad.stderr
+
+
+# -- doc claims --------------------------------------------------------------------------
+
+
+def test_skill_report_markdown_is_upstreams_byte_for_byte(tmp_path: Path) -> None:
+    """docs/cli.md says so; issue 21 found kei's separator row and ``**ARCHIVE**``.
+    Expected bytes: upstream's ``emit_markdown`` (kei-ledger ``aggregate-skills``)."""
+    env = cli_env(tmp_path / "home")
+    assert CliRunner().invoke(app, ["init"], env=env).exit_code == 0
+    db = UpstreamLedger(tmp_path / "up.sqlite")
+    for i in range(10):
+        db.skill("deploy", T + i, success=i < 2, duration_ms=100 + 10 * i)
+    db.skill("lint", T + 20, success=True, duration_ms=7)
+    assert CliRunner().invoke(app, ["import", "kei-ledger", str(db.path)], env=env).exit_code == 0
+    out = CliRunner().invoke(app, ["skill", "report", "--since", str(T - 1)], env=env)
+    assert out.exit_code == 0, out.stderr
+    assert out.stdout == (
+        "| skill | total | success% | p50_ms | p95_ms | last_ts | recommendation |\n"
+        "|-------|-------|----------|--------|--------|---------|----------------|\n"
+        f"| deploy | 10 | 20.0% | 140 | 190 | {T + 9} | ARCHIVE |\n"
+        f"| lint | 1 | 100.0% | 7 | 7 | {T + 20} | insufficient |\n"
+    )
+
+
+def test_transcript_guard_refusals_are_the_documented_ones(tmp_path: Path) -> None:
+    """Upstream's guard sees a Claude Code message as one line of JSON, so it stores a
+    ``system:`` line and a base64 line; kei screens the readable text too and refuses
+    them (docs/cli.md, kei retro ingest, says which and why). Pinned here."""
+    import json
+
+    from kei.app.ledger.ledger import Ledger as Opened
+
+    def line(n: int, text: str) -> str:
+        message = {"role": "user", "content": [{"type": "text", "text": text}]}
+        return json.dumps({"type": "user", "message": message, "uuid": f"u{n}",
+                           "timestamp": "2026-06-02T09:00:00Z"})  # fmt: skip
+
+    trace = tmp_path / "t.jsonl"
+    texts = ["fine", "log:\nsystem: rebooted", "a file:\n" + "QUJD" * 300, "also fine"]
+    trace.write_text("\n".join(line(n, t) for n, t in enumerate(texts)) + "\n")
+    url = f"sqlite:///{tmp_path / 'traces.db'}"
+    env = cli_env(tmp_path / "home", url)
+    assert CliRunner().invoke(app, ["init"], env=env).exit_code == 0
+    args = ["retro", "ingest", str(trace), "--session", "s", "--json"]
+    out = CliRunner().invoke(app, args, env=env)
+    assert out.exit_code == 0, out.stderr
+    assert json.loads(out.stdout)["rejected"] == 2
+    with Opened.open(url) as opened:
+        rules = sorted(e.payload().rule for e in opened.read() if e.type == "trace.rejected")  # type: ignore[attr-defined]
+    assert rules == ["long_base64_line", "system_role_prefix"]
