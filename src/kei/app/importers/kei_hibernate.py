@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Final
+from typing import Final, Unpack
 
 from kei.adapters.files.tarsafe import ArchiveLimits
 from kei.app.importers.hibernate_bundle import read_bundle
-from kei.app.importers.kei_ledger import import_kei_ledger
+from kei.app.importers.kei_ledger import LedgerOptions, import_kei_ledger
 from kei.app.importers.namespaces import default_name
 from kei.app.importers.report import ImportReport
 from kei.app.importers.upstream import ledger_agents
@@ -34,15 +34,11 @@ SECOND: Final = (
 
 
 def import_kei_hibernate(
-    ledger: Ledger,
-    url: str,
-    path: str | Path,
-    *,
-    dry_run: bool = False,
-    namespace: str | None = None,
-    limits: ArchiveLimits = ArchiveLimits(),
-) -> ImportReport:
-    """Check the bundle at ``path``; import the kei-ledger database it holds."""
+    ledger: Ledger, url: str, path: str | Path, *, limits: ArchiveLimits = ArchiveLimits(),
+    **options: Unpack[LedgerOptions],
+) -> ImportReport:  # fmt: skip
+    """Check the bundle at ``path``; import the kei-ledger database it holds, with the
+    ``options`` of ``import_kei_ledger`` (``dry_run``, ``namespace``)."""
     entry = f"{path}!{LEDGER_ENTRY}"
     bundle_name = Path(path).name.removesuffix(".zst").removesuffix(".tar")
     with tempfile.TemporaryDirectory(prefix="kei-hibernate-") as tmp:
@@ -53,10 +49,10 @@ def import_kei_hibernate(
                 kind="missing",
                 hint="kei imports the kei-ledger database of a kei-hibernate bundle",
             )
+        default = default_name(Path(bundle_name))
         report = import_kei_ledger(
-            ledger, url, bundle.kept, dry_run=dry_run, namespace=namespace, label=entry,
-            default_namespace=default_name(Path(bundle_name)),
-        )  # fmt: skip
+            ledger, url, bundle.kept, label=entry, default_namespace=default, **options
+        )
         for name, copy in sorted(bundle.databases.items()):
             agents = ledger_agents(copy)
             if agents is not None:

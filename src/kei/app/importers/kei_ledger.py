@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final
+from typing import Final, TypedDict, Unpack
 
 from kei.app.importers.kei_view import SOURCE, KeiView, load_view
 from kei.app.importers.namespaces import (
@@ -55,21 +55,25 @@ AGENT_CHUNK: Final = 250
 SKILL_CHUNK: Final = 1000
 
 
+class LedgerOptions(TypedDict, total=False):
+    """How to import: ``dry_run`` plans and appends nothing; ``namespace`` is the one a
+    database seen for the first time gets (``namespaces.py``)."""
+
+    dry_run: bool
+    namespace: str | None
+
+
 def import_kei_ledger(
-    ledger: Ledger,
-    url: str,
-    path: str | Path,
-    *,
-    dry_run: bool = False,
-    namespace: str | None = None,
-    label: str | None = None,
-    default_namespace: str | None = None,
-) -> ImportReport:
+    ledger: Ledger, url: str, path: str | Path, *, label: str | None = None,
+    default_namespace: str | None = None, **options: Unpack[LedgerOptions],
+) -> ImportReport:  # fmt: skip
     """Import the kei-ledger database at ``path`` into ``ledger`` (whose store is ``url``).
 
-    ``namespace`` is the one a database seen for the first time gets (else
-    ``default_namespace``, else ``default_name(path)``); ``label`` names ``path`` in
-    errors and the report (a bundle entry copied to a temporary file)."""
+    Without a ``namespace``, a new database gets ``default_namespace``, else
+    ``default_name(path)``; ``label`` names ``path`` in errors and the report (a bundle
+    entry copied to a temporary file)."""
+    dry_run = options.get("dry_run", False)
+    namespace = options.get("namespace")
     given = None if namespace is None else checked_name(namespace)
     upstream = read_upstream(Path(path), label)
     fallback = default_namespace or default_name(Path(path))

@@ -19,8 +19,11 @@ order. Upstream facts the rules refuse are left out and reported, never forced i
   ``cost_cents`` × 1,000,000), no price entry, empty provider/model as ``unknown``.
 - **Re-run**: an agent an earlier import forked gets only what upstream added since:
   later status moves, a changed outcome, a changed cost (``cost.amended`` of the
-  current head of the imported cost's chain). A native kei agent with the same id is
-  skipped and reported.
+  current head of the imported cost's chain). A row whose id kei holds for another
+  row was given ``<namespace>:<id>`` before planning (``namespaces.py``).
+- **Unreadable times**: an agent without a readable ``started_ts`` is left out and a
+  new one named; an unreadable ``finished_ts`` is named and its status events are
+  dated at ``started_ts`` (``upstream_values.py``).
 """
 
 from __future__ import annotations

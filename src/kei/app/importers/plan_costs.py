@@ -4,7 +4,9 @@ Upstream keeps one running total per agent, so an import carries one fact: the
 total, as one ``cost.recorded`` (origin ref ``agents/<id>#cost``) with upstream's
 amount and no price entry (the amount is upstream's, not priced from kei's
 catalog). The amount is ``cost_micro_cents`` (v7+) when it is non-zero, else
-``cost_cents`` × 1,000,000. A row with no amount, no provider, no model and no
+``cost_cents`` × 1,000,000. Upstream's ``record-cost-micro`` adds to the two columns
+independently, so they can disagree (0 ¢ beside 2,000,000 µ¢): kei carries the exact
+total and names the row. A row with no amount, no provider, no model and no
 token counts has no cost. Empty provider or model become ``unknown``; token counts
 come from v9 ``tokens_in``/``tokens_out`` (NULL stays unknown, never 0; a
 negative count is carried as unknown and reported).

@@ -25,22 +25,20 @@ from msgspec import Struct
 
 from kei.app.importers.report import shown
 
-_FORMS = "unix seconds or an ISO 8601 time"
+NOT_A_TIME = "not a time kei reads (unix seconds or an ISO 8601 time)"
 
 
 class Unreadable(Struct, frozen=True):
-    """A time column kei could not read: which column, and the raw value, shown."""
+    """A time column kei could not read: which column, and the raw value, shown; ``why``
+    is the same for every one (``NOT_A_TIME``)."""
 
     column: str
     raw: str
+    why: str = NOT_A_TIME
 
     @property
     def what(self) -> str:
         return f"{self.column} {self.raw}"
-
-    @property
-    def why(self) -> str:
-        return f"not a time kei reads ({_FORMS})"
 
 
 def text(value: Any) -> str | None:

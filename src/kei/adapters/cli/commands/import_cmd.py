@@ -14,8 +14,9 @@ and appends nothing.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Final, Protocol
+from typing import TYPE_CHECKING, Annotated, Final, Protocol, get_type_hints
 
 import typer
 
@@ -68,26 +69,43 @@ TranscriptsArg = Annotated[
 ]
 
 
-@import_app.command("kei-ledger")
-def kei_ledger(
-    ctx: typer.Context, path: LedgerArg, namespace: NamespaceOpt = None,
-    dry_run: DryRun = False, as_json: JsonObject = False,
-) -> None:  # fmt: skip
-    """Import an upstream kei-ledger database; a re-run appends only what is missing."""
+def _upstream_command(name: str, argument: object, load: Callable[[], Importer], doc: str) -> None:
+    """Register ``kei import NAME``: one upstream source (``argument``: its ``PATH``
+    argument), the same options, the same report; ``load`` imports the importer only
+    when the command runs."""
+
+    def command(
+        ctx: typer.Context, path: Path, namespace: NamespaceOpt = None,
+        dry_run: DryRun = False, as_json: JsonObject = False,
+    ) -> None:  # fmt: skip
+        _run(ctx, load(), path, namespace, dry_run=dry_run, as_json=as_json)
+
+    hints = get_type_hints(command, include_extras=True)
+    command.__annotations__ = {**hints, "path": argument}
+    command.__doc__ = doc
+    import_app.command(name)(command)
+
+
+def _kei_ledger() -> Importer:
     from kei.app.importers import import_kei_ledger
 
-    _run(ctx, import_kei_ledger, path, namespace, dry_run=dry_run, as_json=as_json)
+    return import_kei_ledger
 
 
-@import_app.command("kei-hibernate")
-def kei_hibernate(
-    ctx: typer.Context, bundle: BundleArg, namespace: NamespaceOpt = None,
-    dry_run: DryRun = False, as_json: JsonObject = False,
-) -> None:  # fmt: skip
-    """Check an upstream kei-hibernate bundle whole, then import its kei-ledger database."""
+def _kei_hibernate() -> Importer:
     from kei.app.importers.kei_hibernate import import_kei_hibernate
 
-    _run(ctx, import_kei_hibernate, bundle, namespace, dry_run=dry_run, as_json=as_json)
+    return import_kei_hibernate
+
+
+_upstream_command(
+    "kei-ledger", LedgerArg, _kei_ledger,
+    "Import an upstream kei-ledger database; a re-run appends only what is missing.",
+)  # fmt: skip
+_upstream_command(
+    "kei-hibernate", BundleArg, _kei_hibernate,
+    "Check an upstream kei-hibernate bundle whole, then import its kei-ledger database.",
+)  # fmt: skip
 
 
 @import_app.command("claude-code")
