@@ -127,12 +127,17 @@ def test_cost_cents_that_disagree_with_the_micro_total_are_named(
 def test_rows_deleted_upstream_are_named_on_rerun(ledger: Ledger, tmp_path: Path) -> None:
     db = UpstreamLedger(tmp_path / "ledger.sqlite")
     db.agent("keep", started=T).agent("gone", started=T + 1, status="done", finished_ts=T + 2)
+    db.skill("lint", T + 3).skill("lint", T + 4)
     assert run(ledger, db).not_carried == []
     db.sql("DELETE FROM agents WHERE id = 'gone'")
+    db.sql("DELETE FROM skill_invocations WHERE id = 1")
     report = run(ledger, db)
     assert report.events_appended == 0
-    why = items(report)[("ledger:agents/gone", "agent")]
+    found = items(report)
+    why = found[("ledger:agents/gone", "agent")]
     assert "deleted upstream since an earlier import" in why and "'gone'" in why
+    assert "its use of skill 'lint'" in found[("ledger:skill_invocations/1", "skill invocation")]
+    assert len(found) == 2
     assert agents(ledger)["gone"]["status"] == "done"  # kei keeps what it carried
 
 
@@ -270,3 +275,22 @@ def test_transcript_guard_refusals_are_the_documented_ones(tmp_path: Path) -> No
     with Opened.open(url) as opened:
         rules = sorted(e.payload().rule for e in opened.read() if e.type == "trace.rejected")  # type: ignore[attr-defined]
     assert rules == ["long_base64_line", "system_role_prefix"]
+
+
+def test_an_import_made_before_namespaces_stays_in_the_empty_one(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """Its events carry plain ``agents/<id>`` refs; a re-run must not import it again."""
+    from kei.domain.events import AgentForked, Origin
+
+    old = Origin(source="kei-ledger", occurred_at_us=T * US, ref="agents/a")
+    with AgentService(ledger) as service:
+        service.fork(AgentForked(agent_id="a", branch="agent/a", spec_sha="spec", origin=old))
+    db = UpstreamLedger(tmp_path / "ledger.sqlite").agent("a", started=T)
+    db.agent("b", started=T + 1)
+    report = run(ledger, db)
+    assert report.namespace == "" and report.agents_unchanged == 1
+    assert report.agents_imported == 1 and report.not_carried == []
+    fork = ledger.read_stream("agent/b")[0].payload()
+    assert fork.origin.ref == "agents/b"  # type: ignore[attr-defined]
+    assert run(ledger, db).events_appended == 0

@@ -20,8 +20,10 @@ and the namespace is written into each carried event's ``Origin.ref``:
    give), and the report names it. Skill invocations follow their agent's id.
 3. **Lineage stays inside a database.** A parent is looked for among this
    database's agents and kei's own, never another database's.
-4. **Deletions.** An agent an earlier run carried from this namespace whose row is
-   gone upstream is named in the report; kei keeps what it carried.
+4. **Deletions.** An agent or skill invocation an earlier run carried from this
+   namespace whose row is gone upstream is named in the report; kei keeps what it
+   carried. Imports made before namespaces all share the empty one, so a re-run of
+   such a database names every pre-namespace row another database held as deleted.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from kei.app.importers.kei_view import SOURCE
 from kei.app.importers.report import ImportReport, shown
 from kei.app.importers.upstream import US, Upstream, UpstreamAgent
 from kei.app.ledger.ledger import Ledger
-from kei.domain.events import AgentForked
+from kei.domain.events import AgentForked, SkillInvoked
 from kei.domain.log.recorded import RecordedEvent
 from kei.errors import InputError
 
@@ -105,27 +107,36 @@ def facts_of(agent: UpstreamAgent) -> Facts:
     return (agent.branch, agent.spec_sha, agent.started_ts * US)
 
 
-def imported_forks(ledger: Ledger) -> list[Fork]:
-    """Every agent a kei-ledger import forked, from the log itself."""
-    found: list[Fork] = []
-    for record in ledger.store.read_types(["agent.forked"]):
+def imported_rows(ledger: Ledger) -> tuple[list[Fork], list[Fork]]:
+    """Every agent fork and skill invocation a kei-ledger import carried, from the log
+    itself (a skill's ``Fork`` holds its name as ``kei_id`` and ``(name, None, time)``
+    as its facts)."""
+    forks: list[Fork] = []
+    skills: list[Fork] = []
+    for record in ledger.store.read_types(["agent.forked", "skill.invoked"]):
         payload = RecordedEvent.from_record(record).payload()
-        origin = payload.origin if isinstance(payload, AgentForked) else None
-        if origin is None or origin.source != SOURCE or not isinstance(payload, AgentForked):
+        origin = payload.origin if isinstance(payload, AgentForked | SkillInvoked) else None
+        if origin is None or origin.source != SOURCE:
             continue
         namespace, ref = split_ref(origin.ref or "")
-        facts = (payload.branch, payload.spec_sha, (origin.occurred_at_us or 0))
-        found.append(Fork(payload.agent_id, namespace, ref, facts))
-    return found
+        when = origin.occurred_at_us or 0
+        if isinstance(payload, AgentForked):
+            facts = (payload.branch, payload.spec_sha, when)
+            forks.append(Fork(payload.agent_id, namespace, ref, facts))
+        elif isinstance(payload, SkillInvoked):
+            name = payload.skill_name
+            skills.append(Fork(name, namespace, ref, (name, None, when)))
+    return forks, skills
 
 
 def namespaced(
     ledger: Ledger, upstream: Upstream, given: str | None, default: str
 ) -> tuple[Upstream, Namespacing]:
     """``upstream`` with each row under its kei id and namespaced ref (rule 1–2)."""
-    forks = imported_forks(ledger)
+    forks, invoked = imported_rows(ledger)
     rows = {(a.ref, facts_of(a)) for a in upstream.agents if a.id}
-    matched = Counter(f.namespace for f in forks if (f.ref, f.facts) in rows)
+    rows |= {(s.ref, (s.skill_name, None, s.ts * US)) for s in upstream.skills}
+    matched = Counter(f.namespace for f in forks + invoked if (f.ref, f.facts) in rows)
     if matched:
         namespace = matched.most_common(1)[0][0]
         if given is not None and given != namespace:
@@ -140,7 +151,9 @@ def namespaced(
     same = {(f.ref, f.facts): f.kei_id for f in forks if f.namespace == namespace}
     names.mine = set(same.values())
     names.foreign = {f.kei_id for f in forks} - names.mine
-    names.deleted = [f for f in forks if f.namespace == namespace and (f.ref, f.facts) not in rows]
+    names.deleted = [
+        f for f in forks + invoked if f.namespace == namespace and (f.ref, f.facts) not in rows
+    ]
     ids = [a.id for a in upstream.agents if a.id]
     wanted = [agent_stream(i) for i in ids] + [agent_stream(_prefixed(names, i)) for i in ids]
     held = {s.removeprefix("agent/") for s in ledger.store.stream_versions(wanted)}
@@ -190,8 +203,10 @@ def report_names(names: Namespacing, report: ImportReport) -> None:
         )
         report.skip(ref, "agent id", why)
     for fork in names.deleted:
+        agent = fork.ref.startswith("agents/")
+        what, kept = ("agent", "agent") if agent else ("skill invocation", "its use of skill")
         why = (
-            f"deleted upstream since an earlier import; kei keeps agent {fork.kei_id!r} "
+            f"deleted upstream since an earlier import; kei keeps {kept} {fork.kei_id!r} "
             "as it was carried (the log is append-only)"
         )
-        report.skip(names.ref(fork.ref), "agent", why)
+        report.skip(names.ref(fork.ref), what, why)
