@@ -3,8 +3,9 @@
 Each importer reads its source read-only, plans events with the domain rules, marks
 every event with an ``Origin`` (source, upstream time, upstream row) and appends in
 chunks; a re-run appends only what is missing. ``kei_ledger`` imports upstream
-kei-ledger databases (schema v1–v9); ``kei_hibernate`` checks an upstream
-kei-hibernate bundle whole (``hibernate_bundle``) and imports the ledger inside.
+kei-ledger databases (schema v1–v9), each in its own namespace (``namespaces``);
+``kei_hibernate`` checks an upstream kei-hibernate bundle whole (``hibernate_bundle``)
+and imports the ledger inside. Nothing is dropped without the report naming its row.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 A report is the same whether the import appended (``dry_run=False``) or only
 planned (``dry_run=True``): ``events_appended`` then counts what a real run
-would append. ``not_carried`` lists every upstream row, or part of one, that kei
+would append. ``namespace`` is the source database's (``namespaces.py``; empty for
+one imported before namespaces existed). ``not_carried`` lists every upstream row, or part of one, that kei
 did not take as it was, with the reason; ``notes`` hold facts about the whole
 import that are not tied to one row.
 """
