@@ -222,12 +222,12 @@ def test_cli_imports_and_refuses_in_one_line(tmp_path: Path, kit: Callable[[], K
     assert missing.returncode != 0 and "no such file" in missing.stderr
 
 
-def test_a_second_kei_ledger_database_is_named_with_the_reason(
+def test_a_second_kei_ledger_database_is_named_and_imported(
     ledger: Ledger, sqlite_url: str, kit: Callable[[], Kit], tmp_path: Path
 ) -> None:
     """Issue 21: it was counted among the "other files", neither named nor imported."""
     k = kit()
-    other = UpstreamLedger(tmp_path / "other.sqlite").agent("x").agent("y")
+    other = UpstreamLedger(tmp_path / "other.sqlite").agent("a1", started=T + 50).agent("y")
     other.close()
     k.files["old/.claude/agents/ledger.sqlite"] = other.path.read_bytes()
     memory = sqlite3.connect(tmp_path / "memory.sqlite")
@@ -235,15 +235,23 @@ def test_a_second_kei_ledger_database_is_named_with_the_reason(
     memory.commit()
     memory.close()
     k.files[".claude/memory/kei-memory.sqlite"] = (tmp_path / "memory.sqlite").read_bytes()
+    newer = UpstreamLedger(tmp_path / "newer.sqlite").agent("z")
+    newer.sql("PRAGMA user_version = 99")
+    newer.close()
+    k.files["next/ledger.sqlite"] = newer.path.read_bytes()
     bundle = k.write(tmp_path / "brain.tar.zst")
+
     report = import_kei_hibernate(ledger, sqlite_url, bundle)
+
     assert report.agents_imported == 2 and report.namespace == "brain"
-    named = [i for i in report.not_carried if i.what.startswith("kei-ledger database")]
-    assert [(i.row, i.what) for i in named] == [
-        (f"{bundle}!old/.claude/agents/ledger.sqlite", "kei-ledger database, 2 agents")
-    ]
-    assert "a second kei-ledger database; not imported" in named[0].why
-    assert len(named) == 1  # the kei-memory database is SQLite too, but no kei-ledger
+    [second] = report.also  # the kei-memory database is SQLite too, but no kei-ledger
+    assert second.source == f"{bundle}!old/.claude/agents/ledger.sqlite"
+    assert second.namespace == "brain.old" and second.agents_imported == 2
+    assert ("agent/brain.old:a1", "agent.forked") in streams(ledger)  # a1 collided: kept apart
+    refused = {i.row: i.why for i in report.not_carried if i.what == "kei-ledger database"}
+    assert "schema v99 is newer" in refused[f"{bundle}!next/ledger.sqlite"]
+    again = import_kei_hibernate(ledger, sqlite_url, bundle)
+    assert again.events_appended == 0 and again.also[0].events_appended == 0
 
 
 def test_a_ledger_entry_that_is_no_database_names_the_entry(

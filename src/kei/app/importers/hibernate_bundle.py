@@ -18,7 +18,7 @@ bundle checked out:
 
 Every other entry that starts as a SQLite database does (``SQLITE_MAGIC``) is kept
 too, so the importer can tell a second kei-ledger database from the kei-memory one
-and name it rather than count it.
+and import it rather than count it.
 
 Every refusal is a ``BundleError``.
 """

@@ -2,12 +2,16 @@
 bundle, checked as a whole first (``hibernate_bundle.py``), then imported with
 ``import_kei_ledger``, so a re-run is idempotent and incremental like that import.
 
-Only the ledger database becomes events; the kit's other files (capabilities,
+Only the ledger databases become events; the kit's other files (capabilities,
 roles, skills, hooks, the kei-memory database) are checked against the manifest but
-not imported, and the report says so. Any other kei-ledger database in the bundle is
-named with its agent count and refused with the reason: one import is one source
-database (one namespace, one report). The ledger's namespace defaults to the
+not imported, and the report says so. The ledger's namespace defaults to the
 bundle's file name without ``.tar.zst``, and errors name the bundle entry.
+
+Any other kei-ledger database in the bundle (an SQLite entry with an ``agents``
+table) is imported too, after the main one, as its own source database: its own
+namespace (``<bundle>.<its project folder or stem>`` unless kei knows it already)
+and its own report, in ``report.also``. One that kei cannot import (a newer schema)
+is named with the reason.
 """
 
 from __future__ import annotations
@@ -21,16 +25,11 @@ from kei.app.importers.hibernate_bundle import read_bundle
 from kei.app.importers.kei_ledger import LedgerOptions, import_kei_ledger
 from kei.app.importers.namespaces import default_name
 from kei.app.importers.report import ImportReport
-from kei.app.importers.upstream import ledger_agents
+from kei.app.importers.upstream import has_agents
 from kei.app.ledger.ledger import Ledger
-from kei.errors import BundleError
+from kei.errors import BundleError, InputError
 
 LEDGER_ENTRY: Final = ".claude/agents/ledger.sqlite"
-SECOND: Final = (
-    f"a second kei-ledger database; not imported: an import carries one database, the "
-    f"bundle's {LEDGER_ENTRY}. Extract this one (tar --zstd -xf BUNDLE ENTRY) and run "
-    "kei import kei-ledger on it: its rows get their own namespace"
-)
 
 
 def import_kei_hibernate(
@@ -53,11 +52,22 @@ def import_kei_hibernate(
         report = import_kei_ledger(
             ledger, url, bundle.kept, label=entry, default_namespace=default, **options
         )
+        imported = {LEDGER_ENTRY}
         for name, copy in sorted(bundle.databases.items()):
-            agents = ledger_agents(copy)
-            if agents is not None:
-                report.skip(f"{path}!{name}", f"kei-ledger database, {agents} agents", SECOND)
-    others = [f for f in bundle.files if f != LEDGER_ENTRY]
+            if not has_agents(copy):
+                continue
+            sub = f"{default}.{default_name(Path(name))}"[:64]
+            try:
+                report.also.append(
+                    import_kei_ledger(
+                        ledger, url, copy, label=f"{path}!{name}", default_namespace=sub,
+                        dry_run=options.get("dry_run", False),
+                    )
+                )  # fmt: skip
+                imported.add(name)
+            except InputError as exc:
+                report.skip(f"{path}!{name}", "kei-ledger database", f"not imported: {exc}")
+    others = [f for f in bundle.files if f not in imported]
     report.notes.insert(
         0,
         f"bundle from {bundle.machine_id or 'an unknown host'} at unix time "

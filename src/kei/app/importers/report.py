@@ -46,6 +46,7 @@ class ImportReport(Struct):
     skills_already: int = 0
     not_carried: list[NotCarried] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    also: list[ImportReport] = field(default_factory=list)  # a bundle's other ledgers
 
     def skip(self, row: str, what: str, why: str) -> None:
         self.not_carried.append(NotCarried(row, what, why))

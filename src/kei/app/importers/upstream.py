@@ -159,13 +159,17 @@ def read_upstream(path: Path, label: str | None = None) -> Upstream:
     return Upstream(shown, version, frozenset(present), agents, skills, others, retired)
 
 
-def ledger_agents(path: Path) -> int | None:
-    """How many agents rows the SQLite file at ``path`` holds if it is a kei-ledger
-    database (an ``agents`` table with upstream's required columns), else None."""
+def has_agents(path: Path) -> bool:
+    """Does the SQLite file at ``path`` look like a kei-ledger database (an ``agents``
+    table)? False for any other file, readable or not."""
     try:
-        return len(read_upstream(path).agents)
+        with _snapshot(path, str(path)) as conn:
+            found = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='agents'"
+            ).fetchone()
     except InputError:
-        return None
+        return False
+    return found is not None
 
 
 def _internal(table: str) -> bool:

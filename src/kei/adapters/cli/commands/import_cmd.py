@@ -191,7 +191,10 @@ def _check_budgets(
     settings: Settings, ledger: Ledger, report: ImportReport | ClaudeImportReport
 ) -> None:
     """Once per run, after the costs are in: the budgets' thresholds (``budget_lines``)."""
-    if report.dry_run or not report.events_appended:
+    from kei.app.importers import ImportReport
+
+    also = report.also if isinstance(report, ImportReport) else []
+    if report.dry_run or not (report.events_appended or any(r.events_appended for r in also)):
         return
     from kei.adapters.cli.budget_lines import after_costs, say
 
@@ -242,4 +245,6 @@ def summary(report: ImportReport, *, limit: int | None) -> str:
             lines.append(f"  … and {len(items) - len(shown)} more (--json lists all)")
     else:
         lines.append("not carried over: none")
+    for other in report.also:  # a bundle's other kei-ledger databases, each its own import
+        lines += ["", summary(other, limit=limit).rstrip("\n")]
     return "\n".join(lines) + "\n"
