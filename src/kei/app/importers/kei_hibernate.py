@@ -56,7 +56,7 @@ def import_kei_hibernate(
         for name, copy in sorted(bundle.databases.items()):
             if not has_agents(copy):
                 continue
-            sub = f"{default}.{default_name(Path(name))}"[:64]
+            sub = f"{options.get('namespace') or default}.{default_name(Path(name))}"[:64]
             try:
                 report.also.append(
                     import_kei_ledger(
