@@ -147,7 +147,7 @@ def test_export_from_a_store_on_a_full_disk(tmp_path: Path, small_disk: Path) ->
     restored = tmp_path / "restored.db"
     replayed = kei(["replay", str(bundle), "--db", str(restored)], env)
     assert replayed.returncode == 0, replayed.stderr
-    assert "digests: 7 of 7 matched" in replayed.stdout
+    assert "digests: 8 of 8 matched" in replayed.stdout
 
 
 def test_export_from_an_idle_store_on_a_full_disk(tmp_path: Path, small_disk: Path) -> None:
