@@ -19,7 +19,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Final
 
 import msgspec
 from msgspec import Struct
@@ -54,6 +55,21 @@ class _Proof(Struct, frozen=True, tag_field="type"):
             doc[field.name] = value
         return doc
 
+    def holds(self) -> bool:
+        """The proof leads to ``root_hash`` (RFC 9162): an inclusion proof's audit path from
+        the entry's leaf, a consistency proof's from the tree of ``old_root_hash``. Any
+        other kind holds nothing (fail closed)."""
+        if isinstance(self, InclusionProof):
+            leaf = leaf_hash(self.entry_hash)
+            return verify_inclusion(
+                self.leaf_index, self.tree_size, leaf, self.hashes, self.root_hash
+            )
+        if isinstance(self, ConsistencyProof):
+            return verify_consistency(
+                self.old_size, self.tree_size, self.old_root_hash, self.root_hash, self.hashes
+            )
+        return False
+
 
 class InclusionProof(_Proof, frozen=True, tag="inclusion"):
     position: int
@@ -63,12 +79,6 @@ class InclusionProof(_Proof, frozen=True, tag="inclusion"):
     entry_hash: bytes
     hashes: tuple[bytes, ...]
 
-    def holds(self) -> bool:
-        """The audit path leads from the entry's leaf to ``root_hash`` (RFC 9162)."""
-        return verify_inclusion(
-            self.leaf_index, self.tree_size, leaf_hash(self.entry_hash), self.hashes, self.root_hash
-        )
-
 
 class ConsistencyProof(_Proof, frozen=True, tag="consistency"):
     old_size: int
@@ -76,12 +86,6 @@ class ConsistencyProof(_Proof, frozen=True, tag="consistency"):
     tree_size: int
     root_hash: bytes
     hashes: tuple[bytes, ...]
-
-    def holds(self) -> bool:
-        """The tree of ``root_hash`` extends the tree of ``old_root_hash`` (RFC 9162)."""
-        return verify_consistency(
-            self.old_size, self.tree_size, self.old_root_hash, self.root_hash, self.hashes
-        )
 
 
 Proof = InclusionProof | ConsistencyProof
@@ -102,25 +106,11 @@ def parse_proof(text: str) -> Proof:
     origin = doc.get("origin")
     if not isinstance(origin, str):
         raise ProofFormatError("proof field 'origin' must be a string")
-    if kind == "inclusion":
-        return InclusionProof(
-            origin,
-            _count(doc, "position"),
-            _count(doc, "leaf_index"),
-            _count(doc, "tree_size"),
-            _hash(doc, "root_hash"),
-            _hash(doc, "entry_hash"),
-            hashes,
-        )
-    if kind == "consistency":
-        return ConsistencyProof(
-            origin,
-            _count(doc, "old_size"),
-            _hash(doc, "old_root_hash"),
-            _count(doc, "tree_size"),
-            _hash(doc, "root_hash"),
-            hashes,
-        )
+    cls = _KINDS.get(kind) if isinstance(kind, str) else None
+    if cls is not None:
+        fields = msgspec.structs.fields(cls)[1:-1]
+        values = {f.name: _FIELD_READERS[f.type](doc, f.name) for f in fields}
+        return cls(origin=origin, hashes=hashes, **values)
     raise ProofFormatError("proof field 'type' must be 'inclusion' or 'consistency'")
 
 
@@ -203,3 +193,11 @@ def check_proof(
     if not proof.holds():
         return f"the {proof.to_dict()['type']} proof does not verify (RFC 9162)"
     return None
+
+
+_KINDS: Final[dict[str, type[Proof]]] = {
+    "inclusion": InclusionProof,
+    "consistency": ConsistencyProof,
+}
+"""Each proof's ``type``; its fields between ``origin`` and ``hashes`` are read in order."""
+_FIELD_READERS: Final[dict[Any, Callable[[dict[str, Any], str], Any]]] = {int: _count, bytes: _hash}
