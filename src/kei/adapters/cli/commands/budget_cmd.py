@@ -56,7 +56,8 @@ def _per(period: str) -> str:
     return "in total" if period == "total" else f"per {period}"
 
 
-@budget_app.command("set")
+# ``-5`` is taken as AMOUNT (not an unknown option) so that it is refused as negative.
+@budget_app.command("set", context_settings={"ignore_unknown_options": True})
 def set_cmd(
     ctx: typer.Context,
     scope: ScopeArg,
