@@ -148,10 +148,10 @@ def is_fresh(store: EventStore) -> bool:
     points = {(s, None if h is None else bytes(h)) for _, _, _, s, h in rows}
     if head == 0:
         return points == {(None, None)}
-    return _holds(store, head, points)
+    return holds(store, head, points)
 
 
-def _holds(store: EventStore, position: int, points: set[tuple[Any, bytes | None]]) -> bool:
+def holds(store: EventStore, position: int, points: set[tuple[Any, bytes | None]]) -> bool:
     """Does the log hold, at ``position``, the one event every state row names?"""
     last = store.read(after=position - 1, limit=1)
     if len(points) != 1 or not last or last[0].position != position:

@@ -57,21 +57,38 @@ def caught_up(ledger: Ledger, scopes: list[Scope], seal_key: bytes | None) -> No
 
 def spend(store: EventStore, scope: Scope, window: Window, at_us: int) -> Spend:
     """What ``scope`` spent in ``window`` (read models caught up first: :func:`caught_up`)."""
-    head = _TREE if scope.kind == "tree" else ""
-    params: list[object] = [scope.value] if head else []
-    params.append(at_us)
-    where = _WHERE[scope.kind]
-    if scope.kind in ("session", "project"):
-        params.append(scope.value)
+    where, value = _WHERE[scope.kind], [scope.value]
+    if scope.kind == "tree":
+        return spend_where(store, where, [], window, at_us, head=(_TREE, (scope.value,)))
+    return spend_where(store, where, value if "?" in where else [], window, at_us)
+
+
+def spend_where(
+    store: EventStore,
+    where: str,
+    params: list[object],
+    window: Window,
+    at_us: int,
+    *,
+    head: tuple[str, tuple[object, ...]] = ("", ()),
+) -> Spend:
+    """The current cost rows ``where`` (an SQL condition to AND on, with ``params``;
+    after ``head``, a CTE and its parameters) selects, summed over ``window``."""
+    params = [*head[1], at_us, *params]
     for bound, op in ((window.start_us, ">="), (window.end_us, "<")):
         if bound is not None:
             where += f" AND call_us {op} ?"
             params.append(bound)
     sql = (
-        f"{head}SELECT coalesce(sum(micro_cents), 0), count(*), coalesce(sum(unpriced), 0), "
+        f"{head[0]}SELECT coalesce(sum(micro_cents), 0), count(*), coalesce(sum(unpriced), 0), "
         "coalesce(sum(CASE WHEN call_us <= ? THEN micro_cents ELSE 0 END), 0) "
         f"FROM {names.COSTS_TABLE} WHERE state = 'current'{where}"
     )
     micro, events, unpriced, so_far = store.select(sql, params)[0]
     # PostgreSQL sums bigint as numeric, hence the int()s.
     return Spend(int(micro), int(events), int(unpriced), int(so_far))
+
+
+def tree_members(store: EventStore, agent: str) -> set[str]:
+    """The agent and every agent forked below it, as the ``agents`` read model holds them."""
+    return {str(r[0]) for r in store.select(f"{_TREE}SELECT id FROM sub", [agent])}

@@ -19,6 +19,7 @@ from typing import Any
 from msgspec import Struct
 
 from kei.app.budgets import spend as spending
+from kei.app.budgets.tail import read_tail
 from kei.app.budgets.writes import budgets_in_force
 from kei.app.ledger.ledger import Ledger
 from kei.domain.budgets.periods import Window, forecast, period_window
@@ -84,17 +85,29 @@ def status(
 
 
 def measure(
-    ledger: Ledger, budgets: list[Budget], *, seal_key: bytes | None, at_us: int
+    ledger: Ledger,
+    budgets: list[Budget],
+    *,
+    seal_key: bytes | None,
+    at_us: int,
+    quick: bool = False,
 ) -> list[BudgetStatus]:
-    """``budgets`` measured in the periods holding ``at_us``."""
+    """``budgets`` measured in the periods holding ``at_us``. ``quick`` (the check after
+    a cost write): the read models as they stand plus the log after them
+    (``tail.py``), when they allow it, instead of a sealed catch-up."""
     if not budgets:
         return []
     scopes = {b.scope: parse_scope(b.scope) for b in budgets}
-    spending.caught_up(ledger, list(scopes.values()), seal_key)
+    tree = any(s.kind == "tree" for s in scopes.values())
+    tail = read_tail(ledger, tree=tree) if quick else None
+    if tail is None:
+        spending.caught_up(ledger, list(scopes.values()), seal_key)
     found = []
     for b in budgets:
         window = period_window(b.period, at_us)
         spent = spending.spend(ledger.store, scopes[b.scope], window, at_us)
+        if tail is not None:
+            spent = tail.spend(scopes[b.scope], window, at_us, spent)
         found.append(BudgetStatus(b, window, spent, crossed(ledger, b, window.key), at_us))
     return found
 
