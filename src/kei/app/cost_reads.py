@@ -27,7 +27,7 @@ from kei.domain.agents.tree import walk
 from kei.domain.catalog.catalog import Catalog
 from kei.domain.claude_code.blocks import Block, Spend, Tally, blocks
 from kei.errors import InputError
-from kei.projections import faults, names
+from kei.projections import names
 
 if TYPE_CHECKING:
     from kei.app.ledger.ledger import Ledger
@@ -121,6 +121,8 @@ def caught_up(
 def _faults_told(store: EventStore) -> bool:
     """Warn of the events either read model skipped (``projections/faults.py``); False
     when that cannot be read (no faults tables yet: the engine makes them)."""
+    from kei.projections import faults  # SQLAlchemy's table types: not on the quick paths
+
     try:
         rows = store.select(faults.report_sql(_FOLDED))
     except Exception:
