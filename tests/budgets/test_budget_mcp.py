@@ -97,7 +97,11 @@ def test_mcp_cost_record_takes_a_speed_as_kei_cost_record_does(
             return _ok(fast), _ok(plain), warp
 
     fast, plain, warp = anyio.run(drive)
-    assert (fast["micro_cents"], fast["speed"], fast["speed_unpriced"]) == (15_300_000, "fast", False)
+    assert (fast["micro_cents"], fast["speed"], fast["speed_unpriced"]) == (
+        15_300_000,
+        "fast",
+        False,
+    )
     assert (plain["speed"], plain["speed_unpriced"]) == ("fast", True)
     assert "speed_unpriced" in plain["note"]
     assert warp.is_error

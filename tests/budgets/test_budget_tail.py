@@ -41,6 +41,7 @@ COST = st.tuples(
     st.sampled_from(SESSIONS),
     st.sampled_from(PROJECTS),
     st.booleans(),
+    st.booleans(),  # speed_unpriced
 )
 AMEND = st.tuples(st.just("amend"), st.integers(0, 30), st.integers(0, 5_000_000), st.booleans())
 FORK = st.tuples(st.just("fork"), st.integers(0, 1), st.sampled_from(AGENTS))
@@ -63,12 +64,13 @@ def _apply(ledger: Ledger, ops: list[tuple[Any, ...]]) -> None:
                 agent_id=new, branch="b", parent_agent_id=parent))])  # fmt: skip
             agents.append(new)
         elif op[0] == "cost":
-            _, which, micro, hours, session, project, unpriced = op
+            _, which, micro, hours, session, project, unpriced, slow = op
             agent = f"kid-{forked + 1}" if which == 8 else agents[which % len(agents)]
             at = AT_US + hours * 3_600_000_000
             event = CostRecorded(
                 agent_id=agent, provider="p", model="m", micro_cents=0 if unpriced else micro,
                 usage=TokenUsage(), unpriced=unpriced, session=session, cwd=project,
+                speed="fast" if slow else None, speed_unpriced=slow,
                 origin=Origin(source="test", occurred_at_us=at, ref=f"{len(costs)}"),
             )  # fmt: skip
             done = ledger.append([NewEvent(agent_stream(agent), event)])[-1]
@@ -79,12 +81,10 @@ def _apply(ledger: Ledger, ops: list[tuple[Any, ...]]) -> None:
             agent = stream.removeprefix("agent/")
             event = CostAmended(
                 agent_id=agent, supersedes_stream=stream, supersedes_version=version,
-                provider="p", model="m", micro_cents=micro,
+                provider="p", model="m", micro_cents=micro, speed_unpriced=micro % 2 == 1,
             )  # fmt: skip
             done = ledger.append([NewEvent(agent_stream(agent), event)])[-1]
             costs.append((done.stream, done.version))
-
-
 
 
 def _budgets() -> list[Budget]:
@@ -96,12 +96,12 @@ def _budgets() -> list[Budget]:
 
 @settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
 @given(ops=OPS)
-@example(ops=[("fork", 1, "kid"), ("cost", 3, 7, 0, None, None, False),
+@example(ops=[("fork", 1, "kid"), ("cost", 3, 7, 0, None, None, False, True),
               ("amend", 0, 5, True), ("amend", 0, 9, True)])  # fmt: skip
-@example(ops=[("cost", 8, 7, 0, None, None, False), ("catch_up",), ("fork", 1, "kid"),
-              ("cost", 3, 2, 0, None, None, False)])  # fmt: skip
-@example(ops=[("cost", 1, 7, 0, "s0", "/p1", False), ("catch_up",), ("amend", 0, 5, True),
-              ("amend", 0, 9, True), ("cost", 0, 3, -24, "s0", None, True)])  # fmt: skip
+@example(ops=[("cost", 8, 7, 0, None, None, False, False), ("catch_up",), ("fork", 1, "kid"),
+              ("cost", 3, 2, 0, None, None, False, True)])  # fmt: skip
+@example(ops=[("cost", 1, 7, 0, "s0", "/p1", False, True), ("catch_up",), ("amend", 0, 5, True),
+              ("amend", 0, 9, True), ("cost", 0, 3, -24, "s0", None, True, False)])  # fmt: skip
 def test_the_quick_check_equals_the_full_fold(ops: list[tuple[Any, ...]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'ledger.db'}"

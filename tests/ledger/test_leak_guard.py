@@ -384,7 +384,9 @@ def test_the_sharp_prefilter_passes_every_line_a_rule_matches() -> None:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(st.sampled_from(_texts_of_corpus()), min_size=1, max_size=3), st.text(max_size=20))
-def test_the_sharp_prefilter_never_misses_a_rule_on_mixed_text(parts: list[str], noise: str) -> None:
+def test_the_sharp_prefilter_never_misses_a_rule_on_mixed_text(
+    parts: list[str], noise: str
+) -> None:
     text = noise.join(parts)
     rules = shipped_matrix()._active["all-writes"].scanning
     assert {r.id for r in rules if r.matches(text)} <= _candidates(text)

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 MOST_EVENTS: Final = 5_000  # further behind, a catch-up (which also moves it forward) pays
 _TYPES: Final = frozenset({"cost.recorded", "cost.amended", "agent.forked"})
 _ROW: Final = (
-    f"SELECT agent_id, micro_cents, unpriced, call_us, session, project, state "
+    f"SELECT agent_id, micro_cents, unpriced, call_us, session, project, speed_unpriced, state "
     f"FROM {names.COSTS_TABLE} WHERE stream = ? AND version = ?"
 )
 
@@ -58,6 +58,7 @@ class Row:
     call_us: int
     session: str | None
     project: str | None
+    speed_unpriced: int = 0
     state: str = "current"
 
 
@@ -81,7 +82,8 @@ class Tail:
                 if parent in members:
                     members.add(agent)
             extra = members - known
-        total = [stored.micro_cents, stored.events, stored.unpriced, stored.so_far]
+        total = [stored.micro_cents, stored.events, stored.unpriced, stored.so_far,
+                 stored.speed_unpriced]  # fmt: skip
         if extra:  # the read model's costs of agents the tail put in the tree
             _add(total, _stored_of(self.store, extra, window, at_us), 1)
         for sign, rows in ((1, [r for r in self.rows if r.state == "current"]),
@@ -89,7 +91,7 @@ class Tail:
             for r in rows:
                 if _counts(r, scope, members, window):
                     at = r.micro_cents if r.call_us <= at_us else 0
-                    _add(total, Spend(r.micro_cents, 1, r.unpriced, at), sign)
+                    _add(total, Spend(r.micro_cents, 1, r.unpriced, at, r.speed_unpriced), sign)
         return Spend(*total)
 
 
@@ -135,7 +137,7 @@ def _fold(tail: Tail, made: dict[tuple[str, int], Row], event: RecordedEvent) ->
     if origin is not None and origin.occurred_at_us is not None:
         at = origin.occurred_at_us
     where = (p.session, p.cwd) if isinstance(p, CostRecorded) else (None, None)
-    row = Row(p.agent_id, p.micro_cents, int(p.unpriced), at, *where)
+    row = Row(p.agent_id, p.micro_cents, int(p.unpriced), at, *where, int(p.speed_unpriced))
     if isinstance(p, CostAmended):
         key = (p.supersedes_stream, p.supersedes_version)
         target = made.get(key) or _stored_row(tail, made, key)
@@ -154,8 +156,8 @@ def _stored_row(tail: Tail, made: dict[tuple[str, int], Row], key: tuple[str, in
     found = tail.store.select(_ROW, list(key))
     if not found:
         return None
-    agent, micro, unpriced, call_us, session, project, state = found[0]
-    row = Row(agent, int(micro), int(unpriced), int(call_us), session, project, state)
+    agent, micro, unpriced, call_us, session, project, speed, state = found[0]
+    row = Row(agent, int(micro), int(unpriced), int(call_us), session, project, int(speed), state)
     made[key] = row
     if state == "current":
         tail.superseded.append(row)  # still current now: the amendment will supersede it
@@ -192,7 +194,5 @@ def _stored_of(store: EventStore, agents: set[str], window: Window, at_us: int) 
 
 
 def _add(total: list[int], s: Spend, sign: int) -> None:
-    total[0] += sign * s.micro_cents
-    total[1] += sign * s.events
-    total[2] += sign * s.unpriced
-    total[3] += sign * s.so_far
+    for i, value in enumerate((s.micro_cents, s.events, s.unpriced, s.so_far, s.speed_unpriced)):
+        total[i] += sign * value

@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import importlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Final, Protocol
 
 
@@ -232,7 +232,7 @@ def _charset(items: Sequence[tuple[Any, Any]]) -> Required | None:
     return frozenset(chars) or None
 
 
-def _commonness(need: Required) -> float:
+def _commonness(need: Collection[str]) -> float:
     """How likely an identifier is to contain one of ``need`` (lower is better): a
     rough frequency per character, multiplied along each literal, summed over them,
     plus a little per literal (each is one more branch for the prefilter to try)."""

@@ -31,6 +31,7 @@ from kei.domain.leaks.rules import Rule
 
 __all__ = ["Sharp"]
 
+
 class Sharp:
     """The rules of one scope, indexed by the literals of their rarest requirement
     (see the module)."""
