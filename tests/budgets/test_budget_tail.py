@@ -30,7 +30,7 @@ AT_US = 1_765_000_000_000_000  # the moment measured (December 2025)
 AGENTS = ("root", "kid", "other")
 SESSIONS = ("s0", "s1", None)
 PROJECTS = ("/p0", "/p1", None)
-SCOPES = ("all", "session:s0", "project:/p1", "tree:root", "tree:kid")
+SCOPES = ("all", "session:s0", "project:/p1", "tree:root", "tree:kid", "tree:kid-1")
 PERIODS = ("day", "month", "total")
 
 COST = st.tuples(

@@ -79,7 +79,7 @@ class Tail:
             members = tree_members(self.store, scope.value)
             known = set(members)
             for agent, parent in self.forks:  # in log order: a parent comes first
-                if parent in members:
+                if parent in members or agent == scope.value:  # the root may be new too
                     members.add(agent)
             extra = members - known
         total = [stored.micro_cents, stored.events, stored.unpriced, stored.so_far,
