@@ -45,7 +45,7 @@ class Sharp:
         # a kept literal found: the kept ones that may straddle it, and the literals
         # holding it (present only if ``in`` finds them; itself always is)
         self._straddling = {a: tuple(b for b in kept if _straddles(a, b)) for a in kept}
-        self._holding = {a: tuple(b for b in full if a in b and a != b) for a in kept}
+        self._holding = {a: _holders(a, full) for a in kept}
         self._always = tuple(r for r in self.rules if not r.required)
         touched: dict[str, list[int]] = {}
         for i, r in enumerate(self.rules):
@@ -68,7 +68,9 @@ class Sharp:
             kept.update(b for b in self._straddling[lit] if b not in kept and b in text)
         found = set(kept)
         for lit in kept:
-            found.update(b for b in self._holding[lit] if b in text)
+            for b, inner in self._holding[lit]:  # shortest first: ``inner`` are decided
+                if (not inner or found.issuperset(inner)) and b in text:
+                    found.add(b)
         return found
 
     def candidates(self, text: str, reported: Iterable[str] | None = None) -> tuple[Rule, ...]:
@@ -100,6 +102,13 @@ def _searches(rule: Rule) -> tuple[Callable[[str], object], ...]:
         if pattern is not None:
             found.append(pattern.search)
     return tuple(found)
+
+
+def _holders(a: str, full: set[str]) -> tuple[tuple[str, frozenset[str]], ...]:
+    """The literals of ``full`` holding ``a``, shortest first, each with the shorter
+    ones it holds: where one of those is absent, so is it (no need to look)."""
+    holding = sorted((b for b in full if a in b and a != b), key=lambda b: (len(b), b))
+    return tuple((b, frozenset(c for c in holding[:i] if c in b)) for i, b in enumerate(holding))
 
 
 def _straddles(a: str, b: str) -> bool:
