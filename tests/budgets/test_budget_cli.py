@@ -228,3 +228,17 @@ def test_a_crossings_stream_kei_did_not_write_is_left_alone(
     refused = kei("budget", "check", code=2)
     assert refused.stderr.startswith("kei: error: budget/1/total holds [100]")
     assert crossings(store_url) == [("budget/1/total", 1, 100)]
+
+
+def test_status_names_the_calls_priced_at_standard_rates_for_their_speed(kei: Kei) -> None:
+    kei("budget", "set", "all", "100")
+    for model in ("sonnet", "sonnet", "opus"):
+        kei("cost", "record", "root", "--provider", "anthropic", "--model", model,
+            "--tokens-in", "100", "--tokens-out", "1000", "--speed", "fast")  # fmt: skip
+    status = kei("budget", "status", "--json")
+    (budget,) = answer(status)["budgets"]
+    assert budget["speed_unpriced_events"] == 2
+    assert budget["speed_unpriced_models"] == {"claude-sonnet-4-6": 2}
+    text = kei("budget", "status")
+    assert "all in total: 2 call(s) priced at standard rates" in text.stderr
+    assert "claude-sonnet-4-6 (2)" in text.stderr

@@ -82,6 +82,16 @@ def test_negative_amounts_without_a_separator_are_refused(world: World) -> None:
         refused(world.real, world.url, "budget", "set", "all", amount)
 
 
+@pytest.mark.parametrize("args", [("all", "-5"), ("all", "-5", "--period", "day"),
+                                  ("--period", "month", "all", "$-1.50")])  # fmt: skip
+def test_a_negative_amount_is_named_as_such(world: World, args: tuple[str, ...]) -> None:
+    """``-5`` is the AMOUNT, not an unknown option: the one line says it is negative."""
+    refused(world.real, world.url, "budget", "set", *args)
+    result = world.real("budget", "set", *args)
+    assert "is negative; the amount must be positive" in result.stderr, result.stderr
+    assert "No such option" not in result.stderr
+
+
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -71,3 +71,39 @@ def test_mcp_cost_record_crosses_and_budget_status_reads(
     assert routed["reason"] == "budget_capped" and routed["budget_micro_cents"] == 4_000_000
     types = [e.type for e in events(store_url)]
     assert types.count("budget.threshold.crossed") == 3
+
+
+def test_mcp_cost_record_takes_a_speed_as_kei_cost_record_does(
+    kei: Kei, kei_env: dict[str, str], store_url: str
+) -> None:
+    """``speed`` fast prices the entry's fast table ($30 / $150 per MTok on Opus 4.7),
+    or, on an entry without one, the standard rates marked speed_unpriced with a note;
+    a speed that is neither standard nor fast is refused by the tool's schema."""
+    params = StdioServerParameters(command=sys.executable, args=["-m", "kei", "mcp", "serve"],
+                                   env=kei_env)  # fmt: skip
+    call = {"agent_id": "kid", "provider": "anthropic", "tokens_in": 100, "tokens_out": 1000}
+
+    async def drive() -> tuple[Any, ...]:
+        async with Client(params, mode="legacy") as client:
+            fast = await client.call_tool(
+                "cost_record", {**call, "model": "claude-opus-4-7", "speed": "fast"}
+            )
+            plain = await client.call_tool(
+                "cost_record", {**call, "model": "claude-sonnet-4-6", "speed": "fast"}
+            )
+            warp = await client.call_tool(
+                "cost_record", {**call, "model": "claude-opus-4-7", "speed": "warp"}
+            )
+            return _ok(fast), _ok(plain), warp
+
+    fast, plain, warp = anyio.run(drive)
+    assert (fast["micro_cents"], fast["speed"], fast["speed_unpriced"]) == (
+        15_300_000,
+        "fast",
+        False,
+    )
+    assert (plain["speed"], plain["speed_unpriced"]) == ("fast", True)
+    assert "speed_unpriced" in plain["note"]
+    assert warp.is_error
+    stored = [e.payload_data() for e in events(store_url) if e.type == "cost.recorded"]
+    assert [(p["speed"], p["speed_unpriced"]) for p in stored] == [("fast", False), ("fast", True)]

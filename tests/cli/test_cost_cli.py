@@ -365,3 +365,24 @@ def test_record_speed_fast_prices_the_fast_table_or_marks_standard_rates(
         1_530_000, "fast", True)  # fmt: skip
     kept = kei("cost", "amend", "agent/a1:2", "--tokens-in", "100", "--tokens-out", "10", "--json")
     assert json.loads(kept.stdout)["speed"] == "fast"  # the amended call's speed, kept
+
+
+def test_report_names_the_costs_priced_at_standard_rates_for_their_speed(
+    kei: Kei, store_url: str
+) -> None:
+    """A fast call on an entry without fast rates is counted at standard rates: the
+    report says how many and of which models, rather than leaving it unsaid."""
+    for model in ("sonnet", "claude-sonnet-4-6", "opus"):
+        kei("cost", "record", "a1", "--provider", "anthropic", "--model", model,
+            "--tokens-in", "100", "--tokens-out", "1000", "--speed", "fast")  # fmt: skip
+    report = kei("cost", "report", "--by", "model", "--json")
+    answer = json.loads(report.stdout)
+    assert answer["speed_unpriced"] == {"events": 2, "models": {"claude-sonnet-4-6": 2}}
+    rows = {r["model"]: r["speed_unpriced_events"] for r in answer["rows"]}
+    assert rows == {"claude-sonnet-4-6": 2, "claude-opus-4-7": 0}
+    assert "2 call(s) priced at standard rates" in report.stderr
+    assert "claude-sonnet-4-6 (2)" in report.stderr
+    text = kei("cost", "report", "--by", "model")
+    assert "SPEED UNPRICED (2 of 2)" in text.stdout
+    clean = kei("cost", "report", "--by", "agent", "--since", "2001-01-01", "--until", "2001-01-02")
+    assert "speed_unpriced" not in clean.stderr

@@ -342,3 +342,30 @@ def test_chat_can_start_llama_server_on_a_gguf_file(
     assert [e["ok"] for e in events if e["type"] == "llm.call.completed"] == [False, True]
     decided = [e for e in events if e["type"] == "llm.route.decided"][-1]
     assert (decided["backend"], decided["model"]) == ("llamacpp", "tiny-llama-q4")
+
+
+@pytest.mark.parametrize("fast_table", [True, False])
+def test_chat_speed_fast_prices_as_kei_cost_record_does(
+    kei: Kei, store_url: str, tmp_path: Path, fast_table: bool
+) -> None:
+    """--speed fast: the entry's fast rates, recorded on the call and the agent's cost;
+    an entry without them: standard rates, marked speed_unpriced, with a note."""
+    fast = "\n[models.pricing.fast]\ninput_per_mtok_micro = 6000000000000\n" \
+           "output_per_mtok_micro = 6000000000000\n"  # fmt: skip
+    (tmp_path / "home" / "models.toml").write_text(
+        '[[models]]\nid = "llama-3-70b-local"\n\n[models.pricing]\n'
+        "input_per_mtok_micro = 1000000000000\noutput_per_mtok_micro = 1000000000000\n"
+        'status = "needs-verification"\n' + (fast if fast_table else "")
+    )  # 12 in and 3 out tokens: 15,000,000 µ¢ at standard rates, 6x fast
+    done = kei("llm", "chat", "--model", "llama-3-70b-local", "--agent", "a1", "--speed", "fast",
+               "hi", "--json")  # fmt: skip
+    out = json.loads(done.stdout)
+    micro = 90_000_000 if fast_table else 15_000_000
+    assert (out["micro_cents"], out["speed"], out["speed_unpriced"]) == (
+        micro, "fast", not fast_table)  # fmt: skip
+    _, completed, cost = llm_events(store_url)
+    for event in (completed, cost):
+        assert (event["micro_cents"], event["speed"], event["speed_unpriced"]) == (
+            micro, "fast", not fast_table)  # fmt: skip
+    assert any("no fast price for 'llama-3-70b-local'" in n for n in out["notes"]) is not fast_table
+    kei("llm", "chat", "--model", "llama-3-70b-local", "--speed", "warp", "hi", code=2)

@@ -22,7 +22,7 @@ from kei.domain import events
 from kei.domain.events.leaks import LeakNoted
 from kei.domain.events.memory import MemoryWritten, memory_stream
 from kei.domain.leaks.free_text import FREE_TEXT
-from kei.domain.leaks.matrix import Matrix
+from kei.domain.leaks.matrix import Matrix, _maybe
 from kei.errors import LeakBlockedError
 
 CORPUS = Path(__file__).parents[1] / "fixtures" / "leaks" / "secrets"
@@ -365,25 +365,28 @@ def _texts_of_corpus() -> list[str]:
     return lines
 
 
-def test_the_union_pattern_finds_every_line_a_rule_matches() -> None:
-    """``any_id`` is a prefilter: wherever one refusing or warning rule matches, the
-    joined pattern must find something too (else a secret id would pass unchecked)."""
-    active = shipped_matrix()._active["all-writes"]
-    assert active.any_id is not None
-    rules = [*active.refuse_id, *active.warn]
+def _candidates(text: str) -> set[str]:
+    """The rules the scope's prefilters let through for ``text`` (``matrix._maybe``)."""
+    return {r.id for r in _maybe(shipped_matrix()._active["all-writes"], text)}
+
+
+def test_the_sharp_prefilter_passes_every_line_a_rule_matches() -> None:
+    """Wherever a rule matches, both prefilters must let that rule through (else a
+    secret would pass unchecked)."""
+    rules = shipped_matrix()._active["all-writes"].scanning
     hits = 0
     for line in _texts_of_corpus():
-        if any(r.matches(line) for r in rules):
-            hits += 1
-            assert active.any_id.search(line) is not None, line[:120]
+        matching = {r.id for r in rules if r.matches(line)}
+        hits += bool(matching)
+        assert matching <= _candidates(line), line[:120]
     assert hits > 50  # the corpus really exercises the rules
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(st.sampled_from(_texts_of_corpus()), min_size=1, max_size=3), st.text(max_size=20))
-def test_the_union_pattern_never_misses_a_rule_on_mixed_text(parts: list[str], noise: str) -> None:
-    active = shipped_matrix()._active["all-writes"]
-    assert active.any_id is not None
+def test_the_sharp_prefilter_never_misses_a_rule_on_mixed_text(
+    parts: list[str], noise: str
+) -> None:
     text = noise.join(parts)
-    if any(r.matches(text) for r in [*active.refuse_id, *active.warn]):
-        assert active.any_id.search(text) is not None
+    rules = shipped_matrix()._active["all-writes"].scanning
+    assert {r.id for r in rules if r.matches(text)} <= _candidates(text)

@@ -15,7 +15,7 @@ price counts as unverified unless the catalog still vouches for its entry.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Final
 
@@ -27,7 +27,7 @@ from kei.domain.agents.tree import walk
 from kei.domain.catalog.catalog import Catalog
 from kei.domain.claude_code.blocks import Block, Spend, Tally, blocks
 from kei.errors import InputError
-from kei.projections import faults, names
+from kei.projections import names
 
 if TYPE_CHECKING:
     from kei.app.ledger.ledger import Ledger
@@ -54,6 +54,8 @@ class Report(Struct):
     by: str
     rows: list[ReportRow] = field(default_factory=list)
     blocks: list[Block] = field(default_factory=list)  # ``--by block``: one per row
+    # costs priced at standard rates for want of rates at their speed, per model
+    speed_models: dict[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -121,6 +123,8 @@ def caught_up(
 def _faults_told(store: EventStore) -> bool:
     """Warn of the events either read model skipped (``projections/faults.py``); False
     when that cannot be read (no faults tables yet: the engine makes them)."""
+    from kei.projections import faults  # SQLAlchemy's table types: not on the quick paths
+
     try:
         rows = store.select(faults.report_sql(_FOLDED))
     except Exception:
@@ -148,10 +152,10 @@ def is_fresh(store: EventStore) -> bool:
     points = {(s, None if h is None else bytes(h)) for _, _, _, s, h in rows}
     if head == 0:
         return points == {(None, None)}
-    return _holds(store, head, points)
+    return holds(store, head, points)
 
 
-def _holds(store: EventStore, position: int, points: set[tuple[Any, bytes | None]]) -> bool:
+def holds(store: EventStore, position: int, points: set[tuple[Any, bytes | None]]) -> bool:
     """Does the log hold, at ``position``, the one event every state row names?"""
     last = store.read(after=position - 1, limit=1)
     if len(points) != 1 or not last or last[0].position != position:
@@ -186,27 +190,57 @@ def report(store: EventStore, by: str, catalog: Catalog, window: Window = ALL_TI
     if by == "block":
         sql = (
             f"SELECT call_us, micro_cents, coalesce(input_tokens, 0) + "
-            f"coalesce(output_tokens, 0), {flags}, {given}, unpriced FROM {names.COSTS_TABLE} "
-            f"WHERE state = 'current'{where} ORDER BY call_us"
+            f"coalesce(output_tokens, 0), {flags}, {given}, unpriced, speed_unpriced "
+            f"FROM {names.COSTS_TABLE} WHERE state = 'current'{where} ORDER BY call_us"
         )
         found = store.select(sql, [*params, *times])
         spends = [Spend(at_us=int(t), micro_cents=int(m), tokens=int(n), unverified=int(u),
-                        given=int(g), unpriced=int(x)) for t, m, n, u, g, x in found]  # fmt: skip
-        return block_report(spends, window.now_us)
-    key = _COLUMN[by]
+                        given=int(g), unpriced=int(x), speed_unpriced=int(f))
+                  for t, m, n, u, g, x, f in found]  # fmt: skip
+        result = block_report(spends, window.now_us)
+    else:
+        key = _COLUMN[by]
+        sql = (
+            f"SELECT {key}, sum(micro_cents), count(*), sum({flags}), sum({given}), "
+            f"sum(unpriced), sum(speed_unpriced) "
+            f"FROM {names.COSTS_TABLE} WHERE state = 'current'{where} GROUP BY {key}"
+        )
+        found = store.select(sql, [*params, *times])
+        # PostgreSQL sums bigint as numeric, hence the int()s.
+        rows = [ReportRow(k, micro_cents=int(m), events=n, unverified=int(u), given=int(g),
+                          unpriced=int(x), speed_unpriced=int(f))
+                for k, m, n, u, g, x, f in found]  # fmt: skip
+        if by == "model":
+            rows = canonical_models(rows, catalog)
+        rows.sort(key=attrgetter("key"))  # biggest first, then by key: two stable sorts,
+        rows.sort(key=attrgetter("micro_cents"), reverse=True)  # with C key functions
+        result = Report(by, rows)
+    if result.total_row.speed_unpriced:
+        result.speed_models = speed_unpriced_models(store, catalog, where, times)
+    return result
+
+
+def speed_unpriced_models(
+    store: EventStore, catalog: Catalog, where: str = "", params: Sequence[object] = ()
+) -> dict[str, int]:
+    """How many current costs ``where`` selects were priced at standard rates for want
+    of rates at their speed (``speed_unpriced``), per catalog model, most first."""
     sql = (
-        f"SELECT {key}, sum(micro_cents), count(*), sum({flags}), sum({given}), sum(unpriced) "
-        f"FROM {names.COSTS_TABLE} WHERE state = 'current'{where} GROUP BY {key}"
+        f"SELECT model, count(*) FROM {names.COSTS_TABLE} "
+        f"WHERE state = 'current' AND speed_unpriced = 1{where} GROUP BY model"
     )
-    found = store.select(sql, [*params, *times])
-    # PostgreSQL sums bigint as numeric, hence the int()s.
-    rows = [ReportRow(k, micro_cents=int(m), events=n, unverified=int(u), given=int(g),
-                      unpriced=int(x)) for k, m, n, u, g, x in found]  # fmt: skip
-    if by == "model":
-        rows = canonical_models(rows, catalog)
-    rows.sort(key=attrgetter("key"))  # biggest first, then by key: two stable sorts,
-    rows.sort(key=attrgetter("micro_cents"), reverse=True)  # with C key functions
-    return Report(by, rows)
+    return canonical_counts(store.select(sql, list(params)), catalog)
+
+
+def canonical_counts(counts: Iterable[Sequence[Any]], catalog: Catalog | None) -> dict[str, int]:
+    """(model, count) pairs merged per catalog model (an alias counts under its model's
+    id; no catalog: as named), most first."""
+    found: dict[str, int] = {}
+    for model, n in counts:
+        known = None if catalog is None else catalog.find(str(model))
+        name = str(model) if known is None else known.id
+        found[name] = found.get(name, 0) + int(n)
+    return dict(sorted(found.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def canonical_models(rows: list[ReportRow], catalog: Catalog) -> list[ReportRow]:

@@ -40,9 +40,11 @@ from kei.adapters.llm.router import (
     discover,
 )
 from kei.app.agent_writes import agent_stream
+from kei.app.cost_writes import no_speed_note
 from kei.app.costs import CostService
 from kei.app.ledger.ledger import Ledger, NewEvent
 from kei.domain.catalog.catalog import Catalog, Model
+from kei.domain.catalog.pricing import FAST, recorded_speed
 from kei.domain.events import CostRecorded, TokenUsage
 from kei.domain.events.llm import BackendRouteDecided, LlmCallCompleted, call_stream
 from kei.errors import InputError, KeiError
@@ -60,6 +62,7 @@ class CallRequest(Struct, frozen=True):
     role: str | None = None
     budget_micro: int | None = None
     agent_id: str | None = None
+    speed: str | None = None  # priced at this speed (``cost.recorded``'s), None: standard
 
 
 class CallResult(Struct, frozen=True):
@@ -70,13 +73,17 @@ class CallResult(Struct, frozen=True):
     events: tuple[str, ...]  # STREAM:VERSION of the llm events appended
     cost_event: str | None = None
     notes: tuple[str, ...] = field(default=())
+    speed: str | None = None
+    speed_unpriced: bool = False
 
 
-def price_call(catalog: Catalog, entry: Model | None, usage: TokenUsage) -> int | None:
-    """The call's price from the catalog, tier by tier (``Catalog.quote``), or None when
-    it cannot be known (module rules): a count the backend left unknown is priced only
-    when every rate it would be priced at is 0, and usage whose parts do not add up
-    (more cached tokens than input) is not priced."""
+def price_call(
+    catalog: Catalog, entry: Model | None, usage: TokenUsage, speed: str | None = None
+) -> int | None:
+    """The call's price from the catalog, tier by tier (``Catalog.quote``, at ``speed``),
+    or None when it cannot be known (module rules): a count the backend left unknown is
+    priced only when every rate it would be priced at is 0, and usage whose parts do
+    not add up (more cached tokens than input) is not priced."""
     if entry is None or entry.pricing.unit != "token":
         return None
     r = entry.pricing.rates(usage.input_tokens or 0)
@@ -89,9 +96,16 @@ def price_call(catalog: Catalog, entry: Model | None, usage: TokenUsage) -> int 
         return None
     try:
         known = replace(usage, input_tokens=tin, output_tokens=tout)
-        return catalog.quote(entry.id, known).micro_cents
+        return catalog.quote(entry.id, known, speed).micro_cents
     except InputError:
         return None
+
+
+def _speed_unpriced(entry: Model, speed: str) -> bool:
+    """Whether ``Catalog.quote`` priced a call at ``speed`` (not the standard one) at the
+    standard rates: the entry has no token rates for that speed."""
+    p = entry.pricing
+    return not (speed == FAST and p.fast is not None and p.unit == "token")
 
 
 def inventories_of(backends: Mapping[str, LlmBackend], capacity: Capacity) -> list[Inventory]:
@@ -155,19 +169,22 @@ class LlmService:
             failed = _failed(call_id, decision.backend, request, _error_of(exc), decision.model)
             self._record(call_id, decision, failed)
             raise
-        micro = price_call(self.catalog, decision.catalog_model, completion.usage)
+        speed = recorded_speed(request.speed)
+        micro = price_call(self.catalog, decision.catalog_model, completion.usage, speed)
         entry = decision.catalog_model if micro is not None else None
+        odd = entry is not None and speed is not None and _speed_unpriced(entry, speed)
         done = LlmCallCompleted(
             call_id=call_id, backend=decision.backend, model=decision.model, ok=True,
             usage=completion.usage, total_us=completion.total_us, load_us=completion.load_us,
             prompt_us=completion.prompt_us, generation_us=completion.generation_us,
             finish_reason=completion.finish_reason, agent_id=request.agent_id,
             micro_cents=micro, price_entry_id=entry.id if entry else None,
-            price_entry_hash=entry.price_digest if entry else None,
+            price_entry_hash=entry.price_digest if entry else None, speed=speed,
+            speed_unpriced=odd,
         )  # fmt: skip
         events = self._record(call_id, decision, done)
         cost, notes = self._cost(request.agent_id, done, entry)
-        return CallResult(call_id, decision, completion, micro, events, cost, notes)
+        return CallResult(call_id, decision, completion, micro, events, cost, notes, speed, odd)
 
     # -- recording -------------------------------------------------------------------
 
@@ -195,11 +212,14 @@ class LlmService:
             notes = (f"cost for agent {agent_id} recorded as unpriced: {why}; add a price "
                      "with a [[models]] entry in $KEI_HOME/models.toml",)  # fmt: skip
             log.info("%s", notes[0])
+        elif done.speed_unpriced:
+            notes = (no_speed_note(entry.id, done.speed),)
         request = CostRecorded(
             agent_id=agent_id, provider=entry.provider if entry else "local",
             model=entry.id if entry else done.model, micro_cents=done.micro_cents or 0,
             usage=done.usage, price_entry_id=done.price_entry_id,
             price_entry_hash=done.price_entry_hash, unpriced=done.micro_cents is None,
+            speed=done.speed, speed_unpriced=done.speed_unpriced,
         )  # fmt: skip
         with CostService(self.ledger, seal_key=self._seal_key) as costs:
             return costs.record(request), notes

@@ -20,6 +20,8 @@ the name a ``cost.amended`` event uses for the event it replaces:
   an amendment inherits its target's, as it inherits the time
 - ``unpriced``: 1 when the catalog had no price for the call (its ``micro_cents`` 0
   means unknown), else 0
+- ``speed_unpriced``: 1 when the call ran at a speed its price entry had no rates for
+  (priced at the standard rates: ``cost.recorded``'s ``speed_unpriced``), else 0
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ COLUMNS: Final = (
     ("price_entry_id", String, MAYBE), ("price_entry_hash", String, MAYBE),
     ("call_us", BigInteger, NEEDED), ("day", String, NEEDED), ("state", String, NEEDED),
     ("superseded_by", String, MAYBE), ("session", String, MAYBE), ("project", String, MAYBE),
-    ("unpriced", BigInteger, NEEDED),
+    ("unpriced", BigInteger, NEEDED), ("speed_unpriced", BigInteger, NEEDED),
 )  # fmt: skip
 Row = list[Any]  # a stored or new row, in the table's column order (see ``_row``)
 _AT: Final = {name: i for i, (name, _, _) in enumerate(COLUMNS)}  # a column's index in a Row
@@ -173,6 +175,7 @@ def _row(event: RecordedEvent, p: Payload) -> tuple[Any, ...]:
         p.micro_cents, u.input_tokens, u.output_tokens, u.cache_read_tokens,
         u.cache_write_tokens, u.reasoning_tokens, p.price_entry_id, p.price_entry_hash,
         ts, _day_text(ts // _US_PER_DAY), CURRENT, None, *where, int(p.unpriced),
+        int(p.speed_unpriced),
     )  # fmt: skip
 
 

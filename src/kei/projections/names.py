@@ -14,7 +14,9 @@ from typing import Final
 AGENTS: Final = "agents"
 AGENTS_VERSION: Final = 1
 COSTS: Final = "costs"
-COSTS_VERSION: Final = 3  # 2: the time index is on call_us alone; 3: session, project
+COSTS_VERSION: Final = (
+    4  # 2: the time index is on call_us alone; 3: session, project; 4: speed_unpriced
+)
 
 POSTERIORS: Final = "posteriors"
 POSTERIORS_VERSION: Final = 1

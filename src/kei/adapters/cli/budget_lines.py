@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from functools import partial
 from typing import TYPE_CHECKING
 
-from kei.adapters.cli.context import seal_key, stderr
+from kei.adapters.cli.context import open_ledger, seal_key, stderr
 
 if TYPE_CHECKING:
     from kei.adapters.cli.config import Settings
@@ -30,6 +30,33 @@ def after_costs(
 
     key = partial(seal_key, settings)  # read only when a budget is set
     return check.after_costs(ledger, seal_key=key, also_us=also_us, added=added)
+
+
+def after_import(settings: Settings, appended: int) -> CheckResult:
+    """The check after ``kei events import`` or ``kei replay`` appended ``appended``
+    events to the store ``settings`` names (each opens its own ledger): as after any
+    cost write, once, crossings said; nothing appended or no budget set, nothing done.
+    The signing key is loaded only when a budget is set; a check that cannot run (no
+    key, say) is one warning line, never a failure: the events are in."""
+    from kei.app.budgets.check import CheckResult
+    from kei.app.budgets.writes import has_budgets
+    from kei.errors import KeiError
+
+    if appended <= 0:
+        return CheckResult()
+    try:
+        with open_ledger(settings) as ledger:
+            if not has_budgets(ledger):
+                return CheckResult()
+        with open_ledger(settings, with_key=True) as ledger:
+            result = after_costs(settings, ledger)
+    except KeiError as exc:
+        from kei.adapters.cli.output import warn
+
+        warn(f"budgets not checked: {exc}; run `kei budget check`")
+        return CheckResult(error=str(exc))
+    say(result)
+    return result
 
 
 def say(result: CheckResult) -> None:

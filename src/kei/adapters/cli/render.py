@@ -144,7 +144,11 @@ def price_mark(row: ReportRow) -> str:
     """``ok``, or what is wrong with the row's prices: unvouched, or none at all."""
     marks = [
         f"{name} ({n} of {row.events})"
-        for name, n in (("UNVERIFIED", row.unverified), ("UNPRICED", row.unpriced))
+        for name, n in (
+            ("UNVERIFIED", row.unverified),
+            ("UNPRICED", row.unpriced),
+            ("SPEED UNPRICED", row.speed_unpriced),
+        )
         if n
     ]
     return ", ".join(marks) or "ok"  # fmt: skip

@@ -149,7 +149,7 @@ def _log_tools(calls: Calls, services: Services) -> list[Any]:
         def work() -> tuple[int, Answer]:
             ledger = services.ledger
             position = ledger.store.max_position()  # the read models fold at least this far
-            found = status(ledger, seal_key=services.seal_key)
+            found = status(ledger, seal_key=services.seal_key, catalog=services.catalog)
             return position, {"budgets": [s.to_dict() for s in found]}
 
         return await calls.read(work)

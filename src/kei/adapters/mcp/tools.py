@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
@@ -110,14 +110,17 @@ def _other_works(services: Services) -> list[Callable[..., Answer]]:
         micro_cents: int | None = None,
         tokens_in: int | None = None,
         tokens_out: int | None = None,
+        speed: Literal["standard", "fast"] | None = None,
     ) -> Answer:
         """One model call's cost (as `kei cost record`): the amount in micro-cents, or
-        both token counts to price it from the catalog; then the budgets' thresholds."""
+        both token counts to price it from the catalog (``speed`` fast: at the entry's
+        fast-mode rates, or at standard rates marked speed_unpriced when it has none);
+        then the budgets' thresholds."""
         from kei.app.budgets.check import after_costs
         from kei.app.cost_writes import price_request
 
         usage = TokenUsage(input_tokens=tokens_in, output_tokens=tokens_out)
-        price = price_request(services.catalog, provider, model, usage, micro_cents)
+        price = price_request(services.catalog, provider, model, usage, micro_cents, speed)
         request = CostRecorded(agent_id=agent_id, provider=provider, model=model, usage=usage,
                                **price.fields())  # fmt: skip
         costs = services.costs()
@@ -126,9 +129,12 @@ def _other_works(services: Services) -> list[Callable[..., Answer]]:
         checked = after_costs(services.ledger, seal_key=services.seal_key, added=added)
         answer = {"event": event, "micro_cents": price.micro_cents,
                   "total_micro_cents": costs.agent_total(agent_id),
+                  "speed": price.speed, "speed_unpriced": price.speed_unpriced,
                   "budget_crossings": [c.to_dict() for c in checked.crossings]}  # fmt: skip
         if price.unpriced:  # the amount is unknown, not 0
             answer.update(micro_cents=None, unpriced=True, note=price.note)
+        elif price.note is not None:  # priced at standard rates: speed_unpriced
+            answer.update(note=price.note)
         return answer
 
     def memory_write(

@@ -13,7 +13,9 @@ the number of processes (``docs/events.md``, "Budgets").
 ``amend``, ``kei import claude-code`` and ``kei-ledger`` once per run, ``kei llm chat
 --agent``, the MCP ``cost_record`` tool): it never raises, since the cost is already
 committed; a failure is logged and returned, and ``kei budget check`` runs it again.
-With no budget ever set it costs one indexed read and appends nothing.
+With no budget ever set it costs one indexed read and appends nothing; with budgets,
+it reads the costs read model as it stands plus the events after it (``tail.py``)
+rather than catching it up and sealing it again.
 
 The period is the one holding the moment of the check, and for a cost write also the
 one holding the written event's time (a cost recorded at 23:59:59.999 is measured in
@@ -83,9 +85,10 @@ def check_budgets(
     seal_key: bytes | None = None,
     at_us: int | None = None,
     also_us: Iterable[int] = (),
+    quick: bool = False,
 ) -> CheckResult:
     """Append every crossing due in the periods holding ``at_us`` (None: now) and
-    ``also_us``; see the module docstring."""
+    ``also_us``; see the module docstring (``quick``: ``status.measure``'s)."""
     if not has_budgets(ledger):
         return CheckResult()
     from kei.app.budgets.status import measure, now_us  # the read models: SQLAlchemy
@@ -96,7 +99,7 @@ def check_budgets(
     seen: set[tuple[int, str]] = set()  # (budget, period key) measured by this check
     for when in dict.fromkeys([moment, *also_us]):  # in order, each moment once
         todo = [b for b in budgets if (b.version, period_window(b.period, when).key) not in seen]
-        for measured in measure(ledger, todo, seal_key=seal_key, at_us=when):
+        for measured in measure(ledger, todo, seal_key=seal_key, at_us=when, quick=quick):
             seen.add((measured.budget.version, measured.window.key))
             found += append_due(ledger, measured)
     return CheckResult(len(budgets), tuple(found))
@@ -171,7 +174,7 @@ def after_costs(
         if not has_budgets(ledger):
             return CheckResult()
         key = seal_key() if callable(seal_key) else seal_key
-        return check_budgets(ledger, seal_key=key, also_us=also_us)
+        return check_budgets(ledger, seal_key=key, also_us=also_us, quick=True)
     except Exception as exc:  # the cost is committed: a failed check must not undo that
         reason = " ".join(str(exc).split()) or type(exc).__name__
         log.warning("budgets not checked: %s; run `kei budget check`", reason)

@@ -14,11 +14,12 @@ scope's budgets has left this period.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from msgspec import Struct
 
 from kei.app.budgets import spend as spending
+from kei.app.budgets.tail import read_tail
 from kei.app.budgets.writes import budgets_in_force
 from kei.app.ledger.ledger import Ledger
 from kei.domain.budgets.periods import Window, forecast, period_window
@@ -26,6 +27,9 @@ from kei.domain.budgets.rules import Budget, reached
 from kei.domain.budgets.scopes import parse_scope
 from kei.domain.events.budgets import ThresholdCrossed, crossings_stream
 from kei.errors import InputError
+
+if TYPE_CHECKING:
+    from kei.domain.catalog.catalog import Catalog
 
 
 class BudgetStatus(Struct, frozen=True):
@@ -36,6 +40,8 @@ class BudgetStatus(Struct, frozen=True):
     spent: spending.Spend
     crossed: tuple[int, ...]
     at_us: int
+    # the models of the costs priced at standard rates for want of rates at their speed
+    speed_models: dict[str, int] = {}
 
     @property
     def remaining(self) -> int:
@@ -65,6 +71,8 @@ class BudgetStatus(Struct, frozen=True):
             "spent_micro_cents": self.spent.micro_cents, "percent": self.percent,
             "remaining_micro_cents": self.remaining, "forecast_micro_cents": self.forecast,
             "events": self.spent.events, "unpriced_events": self.spent.unpriced,
+            "speed_unpriced_events": self.spent.speed_unpriced,
+            "speed_unpriced_models": self.speed_models,
             "crossed": list(self.crossed), "unrecorded": list(self.unrecorded),
         }  # fmt: skip
 
@@ -74,28 +82,48 @@ def now_us() -> int:
 
 
 def status(
-    ledger: Ledger, *, seal_key: bytes | None = None, at_us: int | None = None
+    ledger: Ledger,
+    *,
+    seal_key: bytes | None = None,
+    at_us: int | None = None,
+    catalog: Catalog | None = None,
 ) -> list[BudgetStatus]:
     """Every budget in force, oldest first, measured in the period holding ``at_us``
-    (None: now)."""
+    (None: now); ``catalog`` names the models of speed-unpriced costs canonically."""
     moment = now_us() if at_us is None else at_us
     budgets = sorted(budgets_in_force(ledger).values(), key=lambda b: b.version)
-    return measure(ledger, budgets, seal_key=seal_key, at_us=moment)
+    return measure(ledger, budgets, seal_key=seal_key, at_us=moment, catalog=catalog)
 
 
 def measure(
-    ledger: Ledger, budgets: list[Budget], *, seal_key: bytes | None, at_us: int
+    ledger: Ledger,
+    budgets: list[Budget],
+    *,
+    seal_key: bytes | None,
+    at_us: int,
+    quick: bool = False,
+    catalog: Catalog | None = None,
 ) -> list[BudgetStatus]:
-    """``budgets`` measured in the periods holding ``at_us``."""
+    """``budgets`` measured in the periods holding ``at_us``. ``quick`` (the check after
+    a cost write): the read models as they stand plus the log after them
+    (``tail.py``), when they allow it, instead of a sealed catch-up."""
     if not budgets:
         return []
     scopes = {b.scope: parse_scope(b.scope) for b in budgets}
-    spending.caught_up(ledger, list(scopes.values()), seal_key)
+    tree = any(s.kind == "tree" for s in scopes.values())
+    tail = read_tail(ledger, tree=tree) if quick else None
+    if tail is None:
+        spending.caught_up(ledger, list(scopes.values()), seal_key)
     found = []
     for b in budgets:
         window = period_window(b.period, at_us)
         spent = spending.spend(ledger.store, scopes[b.scope], window, at_us)
-        found.append(BudgetStatus(b, window, spent, crossed(ledger, b, window.key), at_us))
+        if tail is not None:
+            spent = tail.spend(scopes[b.scope], window, at_us, spent)
+        models: dict[str, int] = {}
+        if spent.speed_unpriced and tail is None:  # a report's question, not a check's
+            models = spending.speed_unpriced_models(ledger.store, scopes[b.scope], window, catalog)
+        found.append(BudgetStatus(b, window, spent, crossed(ledger, b, window.key), at_us, models))
     return found
 
 

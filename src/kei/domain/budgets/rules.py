@@ -55,7 +55,10 @@ def parse_amount(text: str) -> int:
     """A positive dollar amount as micro-cents (see the module docstring)."""
     shown = ascii(text[:_MAX_CHARS]) + ("..." if len(text) > _MAX_CHARS else "")
     match = _AMOUNT.fullmatch(text) if len(text) <= _MAX_CHARS else None
-    if match is None or not (match["whole"] or match["frac"]):
+    if match is None and text.startswith(("-", "$-")) and _digits(text.replace("-", "", 1)):
+        raise InputError(f"budget amount {shown} is negative; the amount must be positive "
+                         "(e.g. 50 or 12.50)")  # fmt: skip
+    if match is None or not _digits(text):
         raise InputError(f"budget amount {shown} is not an amount in dollars (e.g. 50 or 12.50)")
     frac = match["frac"] or ""
     if len(frac) > _DECIMALS:
@@ -71,6 +74,12 @@ def parse_amount(text: str) -> int:
     if micro > MONEY_MAX:
         raise InputError(f"budget amount {shown} is above the most kei holds, $10000000")
     return micro
+
+
+def _digits(text: str) -> bool:
+    """Whether ``text`` is an amount as AMOUNT is written (at least one digit)."""
+    match = _AMOUNT.fullmatch(text) if len(text) <= _MAX_CHARS else None
+    return match is not None and bool(match["whole"] or match["frac"])
 
 
 def current_budgets(events: Iterable[tuple[int, Payload]]) -> dict[tuple[str, str], Budget]:

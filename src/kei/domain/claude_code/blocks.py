@@ -36,6 +36,7 @@ class Tally(Struct, kw_only=True):
     unverified: int = 0  # catalog-priced events whose price the catalog cannot vouch for
     given: int = 0  # events whose amount was given by hand (no price entry)
     unpriced: int = 0  # events the catalog had no price for (their 0 means unknown)
+    speed_unpriced: int = 0  # events priced at standard rates: no rates for their speed
 
     def add(self, other: Tally) -> None:
         """Count ``other`` in this sum, exactly."""
@@ -44,6 +45,7 @@ class Tally(Struct, kw_only=True):
         self.unverified += other.unverified
         self.given += other.given
         self.unpriced += other.unpriced
+        self.speed_unpriced += other.speed_unpriced
 
 
 class Spend(Tally, kw_only=True):

@@ -37,6 +37,7 @@ ADDED: Final[dict[tuple[str, int], tuple[str, ...]]] = {
     ("cost.amended", 3): _TIERS,
     ("cost.amended", 4): _SPEED,
     ("llm.call.completed", 2): ("usage.cache_write_1h_tokens",),
+    ("llm.call.completed", 3): _SPEED,
     ("route.decided", 2): ("budget_micro_cents", "budget_scope"),
 }
 

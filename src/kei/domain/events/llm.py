@@ -38,7 +38,10 @@ class LlmCallCompleted(Payload, frozen=True, kw_only=True):
 
     ``micro_cents`` is the call priced from the catalog (local models usually cost 0),
     with the price entry that produced it; a call made for an agent also appends a
-    ``cost.recorded`` for that agent, so cost reports include it.
+    ``cost.recorded`` for that agent, so cost reports include it. ``speed`` and
+    ``speed_unpriced`` (schema 3) mean what they mean in ``cost.recorded``: the speed
+    the call was priced at (``kei llm chat --speed``), and whether the entry had no
+    rates for it (standard rates then).
     """
 
     call_id: str
@@ -56,6 +59,8 @@ class LlmCallCompleted(Payload, frozen=True, kw_only=True):
     micro_cents: int | None = None
     price_entry_id: str | None = None
     price_entry_hash: str | None = None
+    speed: str | None = None  # schema 3
+    speed_unpriced: bool = False  # schema 3
 
 
 def call_stream(call_id: str) -> str:

@@ -72,7 +72,7 @@ REGISTRY: Final[dict[str, EventType]] = {
             "route.weights.calibrated", routing.WeightsCalibrated, 1, ("mse", "baseline_mse")
         ),
         EventType("llm.route.decided", llm.BackendRouteDecided, 1, ("requested_model", "backend")),
-        EventType("llm.call.completed", llm.LlmCallCompleted, 2, ("backend", "model", "ok")),
+        EventType("llm.call.completed", llm.LlmCallCompleted, 3, ("backend", "model", "ok")),
         EventType("memory.written", memory.MemoryWritten, 1, ("namespace", "key", "kind")),
         EventType("memory.forgotten", memory.MemoryForgotten, 1, ("namespace", "key")),
         EventType("memory.compacted", memory.MemoryCompacted, 1, ("namespace", "before_us")),

@@ -196,20 +196,17 @@ class Matrix:
         return True
 
     def all_clean(self, strings: Iterable[str]) -> bool:
-        """True when no rule of ``all-writes`` can match any of ``strings``: one search
-        of the prefilter (then, on a hit, of the union pattern) per string not seen
-        clean before. The write path's batch
-        check (``leak_guard``); False means "check event by event"."""
+        """True when no rule of ``all-writes`` matches any of ``strings``: one search
+        of the prefilter per string not seen clean before, then, on a hit, only the
+        rules whose every required literal the string holds (``sharp.py``). The write
+        path's batch check (``leak_guard``); False means "check event by event"."""
         active = self._active[ALL_WRITES]
         memo, shortest = self._clean, active.shortest
-        needs = _NOTHING if active.needs is None else active.needs.search
         for s in set(strings).difference(memo):  # a batch repeats most of its strings
             if len(s) < shortest:
                 continue
-            if needs(s) is not None:  # only now is the union needed (and compiled)
-                any_id = active.any_id
-                if any_id is None or any_id.search(s) is not None:
-                    return False
+            if any(r.matches(s) for r in _maybe(active, s)):
+                return False
             _remember_clean(memo, s)
         return True
 
@@ -227,21 +224,19 @@ class Matrix:
         if not todo:
             return CLEAN
         warnings: dict[str, tuple[str, ...]] = {}
-        needs = _NOTHING if active.needs is None else active.needs.search
         for name, value in todo:
-            if needs(value) is None or (
-                (any_id := active.any_id) is not None and any_id.search(value) is None
-            ):
-                _remember_clean(memo, value)  # one C-level search: no rule can match
+            maybe = _maybe(active, value)
+            if not maybe:
+                _remember_clean(memo, value)  # no rule can match
                 continue
-            n = len(value)
+            n, picked = len(value), {id(r) for r in maybe}
             for rule in active.refuse_id:
                 if rule.min_len > n:
                     break  # refuse_id is sorted by min_len: no later rule fits either
-                if rule.matches(value):
+                if id(rule) in picked and rule.matches(value):
                     return Verdict(Blocked(rule.id, name, rule.severity, identifier=True),
                                    NO_FIELDS)  # fmt: skip
-            flagged = tuple(r.id for r in active.warn if r.matches(value))
+            flagged = tuple(r.id for r in active.warn if id(r) in picked and r.matches(value))
             if flagged:
                 warnings[name] = warnings.get(name, ()) + flagged
             else:
@@ -256,9 +251,14 @@ class Matrix:
         return active
 
 
-def _NOTHING(_: str) -> bool:  # noqa: N802 - stands in for a pattern's ``search``
-    """The prefilter of a matrix that has none: always "search on"."""
-    return True
+def _maybe(active: ScopeRules, text: str) -> tuple[Rule, ...]:
+    """The rules of ``active`` that can match ``text`` (``sharp.py``): none when the
+    scope's prefilter finds no literal in it (one C-level scan, the common case); the
+    sharp prefilter is built only when some text first gets past that."""
+    if active.needs is None:
+        return active.sharp.candidates(text)
+    found = active.needs.findall(text)
+    return active.sharp.candidates(text, found) if found else ()
 
 
 def _newlines(text: str) -> list[int]:

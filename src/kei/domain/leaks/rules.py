@@ -44,7 +44,7 @@ from kei.domain.leaks.patterns import (
     python_pattern,
     translate_replacement,
 )
-from kei.domain.leaks.prefilter import parse_tree, required_literals
+from kei.domain.leaks.prefilter import parse_tree, required_clauses, required_literals
 from kei.domain.values.dates import iso_date
 from kei.errors import LeakMatrixError
 from kei.limits import LIMITS
@@ -100,6 +100,8 @@ class RuleData(Struct, frozen=True):
     flags: int = 0  # the compiled pattern's flags
     # literals every match contains one of (``prefilter.required_literals``); None: unknown
     required: frozenset[str] | None = None
+    # every requirement: a literal of each is in every match (``required_clauses``)
+    clauses: tuple[frozenset[str], ...] | None = None
 
 
 _SHOWN_FIELDS = ("id", "category", "severity", "scope", "rationale", "added",
@@ -270,6 +272,7 @@ def _parse_rule(entry: object, index: int, source: str, compiled: bool) -> Rule:
         min_len=low,
         flags=regex.flags if regex is not None else flags,
         required=required_literals(shape),
+        clauses=required_clauses(shape),
         where=at,
         _compiled=[] if regex is None else [regex],
     )

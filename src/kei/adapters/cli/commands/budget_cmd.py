@@ -56,7 +56,8 @@ def _per(period: str) -> str:
     return "in total" if period == "total" else f"per {period}"
 
 
-@budget_app.command("set")
+# ``-5`` is taken as AMOUNT (not an unknown option) so that it is refused as negative.
+@budget_app.command("set", context_settings={"ignore_unknown_options": True})
 def set_cmd(
     ctx: typer.Context,
     scope: ScopeArg,
@@ -115,13 +116,15 @@ def clear_cmd(
 def status_cmd(ctx: typer.Context, at: AtOpt = None, as_json: JsonObject = False) -> None:
     """Each budget's period, spent, limit, percent, remaining, forecast and thresholds
     crossed (spend as `kei cost report` counts it)."""
+    from kei.adapters.files.catalog import load_catalog
     from kei.app.budgets.status import status
 
     with answering(ctx) as g:
         at_us = now_us() if at is None else time_us(at, "--at")
         settings = g.settings()
         with open_ledger(settings) as ledger:
-            found = status(ledger, seal_key=seal_key(settings), at_us=at_us)
+            found = status(ledger, seal_key=seal_key(settings), at_us=at_us,
+                           catalog=load_catalog(settings.home))  # fmt: skip
         if as_json:
             json_line({"at_us": at_us, "budgets": [s.to_dict() for s in found]})
         elif found:
@@ -169,13 +172,18 @@ def status_line(s: BudgetStatus) -> str:
 
 
 def notes(s: BudgetStatus) -> list[str]:
-    """What a status line cannot say: unpriced calls, thresholds reached unrecorded."""
+    """What a status line cannot say: unpriced calls, calls priced at standard rates
+    for want of rates at their speed, thresholds reached unrecorded."""
     from kei.app.ledger.tail import printable as safe
 
     where = f"{safe(s.budget.scope)} {period_text(s.budget.period, s.window.key)}"
     found = []
     if s.spent.unpriced:
         found.append(f"kei: {where}: {s.spent.unpriced} unpriced call(s) counted as $0.00")
+    if s.speed_models:
+        from kei.adapters.cli.commands.cost_cmd import speed_line
+
+        found.append(speed_line(s.speed_models, f"{where}: "))
     if s.unrecorded:
         reached = ", ".join(f"{t}%" for t in s.unrecorded)
         found.append(

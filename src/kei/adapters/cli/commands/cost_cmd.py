@@ -264,6 +264,19 @@ def report(
                     markup=False,
                 )
         _say_active(result)
+        if result.speed_models:
+            stderr().print(speed_line(result.speed_models), markup=False)
+
+
+def speed_line(models: dict[str, int], where: str = "") -> str:
+    """The one line naming the calls priced at standard rates for want of rates at
+    their speed (``speed_unpriced``): how many, and which models."""
+    from kei.app.ledger.tail import printable as safe
+
+    counted = ", ".join(f"{safe(m)} ({n})" for m, n in models.items())
+    return (f"kei: {where}{sum(models.values())} call(s) priced at standard rates, no rates "
+            f"for their speed (speed_unpriced): {counted}; add a [models.pricing.fast] table "
+            "in $KEI_HOME/models.toml")  # fmt: skip
 
 
 def _say_active(result: Report) -> None:
@@ -318,6 +331,7 @@ def report_dict(
             "unverified_events": r.unverified,
             "given_events": r.given,
             "unpriced_events": r.unpriced,
+            "speed_unpriced_events": r.speed_unpriced,
         }
         for r in (result.rows if limit is None else result.rows[:limit])
     ]
@@ -334,6 +348,10 @@ def report_dict(
         "total_micro_cents": result.total,
         "unverified": result.total_row.unverified,
         "unpriced": result.total_row.unpriced,
+        "speed_unpriced": {
+            "events": result.total_row.speed_unpriced,
+            "models": result.speed_models,
+        },
         "row_count": len(result.rows),
         "limit": limit,
     }

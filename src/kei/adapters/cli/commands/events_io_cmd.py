@@ -93,6 +93,7 @@ def import_(
     as_json: JsonObject = False,
 ) -> None:
     """Verify events written by `kei events export` and add the new ones, all or nothing."""
+    from kei.adapters.cli.budget_lines import after_import
     from kei.app.jsonl.importing import import_jsonl
 
     with handled(ctx) as g:
@@ -104,14 +105,16 @@ def import_(
                 seal_key=None if dry_run else seal_key_or_none(settings),
             )  # fmt: skip
         verb = "would append" if dry_run else "appended"
-        if as_json:
-            json_line({"ok": True, "dry_run": dry_run, "verified": done.lines, "mode": done.mode,
-                       "new": done.new, "head_position": done.head_position})  # fmt: skip
         stderr().print(
             f"{done.lines} events verified ({done.mode}); {verb} {done.new}; "
             f"head at position {done.head_position}",
             markup=False,
         )
+        checked = after_import(settings, 0 if dry_run else done.new)  # costs may be among them
+        if as_json:
+            json_line({"ok": True, "dry_run": dry_run, "verified": done.lines, "mode": done.mode,
+                       "new": done.new, "head_position": done.head_position,
+                       "budget_crossings": [c.to_dict() for c in checked.crossings]})  # fmt: skip
 
 
 @contextlib.contextmanager

@@ -34,7 +34,7 @@ from kei.adapters.cli.context import (
     stderr,
 )
 from kei.adapters.cli.exits import LLM_EXITS
-from kei.adapters.cli.options import BudgetMicro, JsonLines, JsonObject, option_group
+from kei.adapters.cli.options import BudgetMicro, JsonLines, JsonObject, SpeedOpt, option_group
 from kei.adapters.cli.output import json_line
 
 if TYPE_CHECKING:
@@ -141,20 +141,22 @@ def chat(
     prompt: PromptArg,
     system: SystemOpt = None,
     agent: AgentOpt = None,
+    speed: SpeedOpt = None,
     *,
     routing: dict[str, Any],
     timeout: TimeoutOpt = 120.0,
     start_server: StartServerOpt = False,
     as_json: JsonObject = False,
 ) -> None:
-    """Send one chat message through the routed backend; the call is recorded in the ledger."""
+    """Send one chat message through the routed backend; the call is recorded in the ledger
+    (--speed fast: priced at the entry's fast-mode rates, as `kei cost record --speed`)."""
     from kei.adapters.llm.protocol import Chunk, Message
     from kei.app.llm import CallRequest
 
     messages = ([Message("system", system)] if system is not None else []) + [
         Message("user", prompt)
     ]
-    request = CallRequest(model, tuple(messages), agent_id=agent, **routing)
+    request = CallRequest(model, tuple(messages), agent_id=agent, speed=speed, **routing)
 
     shown: list[str] = []
 
@@ -329,6 +331,8 @@ def result_json(r: CallResult) -> dict[str, Any]:
         "generation_us": c.generation_us,
         "finish_reason": c.finish_reason,
         "micro_cents": r.micro_cents,
+        "speed": r.speed,
+        "speed_unpriced": r.speed_unpriced,
         "events": list(r.events),
         "cost_event": r.cost_event,
         "notes": list(r.notes),

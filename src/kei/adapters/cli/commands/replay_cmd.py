@@ -65,6 +65,7 @@ def replay(
     old_from: FromOption = None,
 ) -> None:
     """Verify a bundle (signatures, chain, checkpoint, digests) and replay it into a store."""
+    from kei.adapters.cli.budget_lines import after_import
     from kei.app.bundle.replay import replay_bundle
     from kei.app.ledger.verification import default_jobs
 
@@ -72,15 +73,18 @@ def replay(
         source = the_bundle(bundle, old_from)
         settings = g.settings()
         # an empty --db is refused by settings(), never read as "the global store"
-        url = settings.db_url if db is None else replace(g, db=db).settings().db_url
+        target = settings if db is None else replace(g, db=db).settings()
+        url = target.db_url
         with progress_bars() as tick, collector_paused():
             report = replay_bundle(
                 source, url, dry_run=dry_run, jobs=default_jobs(),
                 synchronous=settings.synchronous, progress=tick,
                 seal_key=None if dry_run else seal_key_or_none(settings),
             )  # fmt: skip
+        checked = after_import(target, 0 if report.dry_run else report.appended)
         if as_json:
-            json_line(report.to_dict())
+            json_line({**report.to_dict(),
+                       "budget_crossings": [c.to_dict() for c in checked.crossings]})  # fmt: skip
         else:
             sys.stdout.write(render(report))
     raise typer.Exit(int(Exit.OK if report.ok else Exit.FINDINGS))
