@@ -84,6 +84,9 @@ def _table(**change: object) -> dict[str, object]:
         ({"psk": PSK}, "unknown key"),
         ({"psk_file": None}, "missing"),
         ({"netns": "vpn"}, "charon runs in its own namespace"),
+        ({"allowed_ports": [500, 70000]}, "allowed_ports: must be a list of ports"),
+        ({"allowed_ports": "500"}, "allowed_ports: must be a list of ports"),
+        ({"allowed_ports": [True]}, "allowed_ports: must be a list of ports"),
     ],
 )
 def test_hostile_ipsec_settings(tmp_path: Path, change: dict[str, object], match: str) -> None:
@@ -142,3 +145,12 @@ def test_vici_silence_is_a_timeout(vici_peer: tuple[Path, list[bytes]]) -> None:
     replies.append(struct.pack("!I", 100) + b"\x01")  # a message cut short, then silence
     with Vici(path, timeout=0.5) as session, pytest.raises(NetError, match="strongSwan VICI"):
         session.request("version")
+
+
+def test_allowed_ports_are_read_not_ignored(tmp_path: Path) -> None:
+    """The intent records the ports the settings open (upstream ignored its inputs)."""
+    assert build_ipsec("hq", _table(allowed_ports=[4500, 500, 500]), tmp_path).allowed_ports == (
+        500,
+        4500,
+    )
+    assert build_ipsec("hq", _table(), tmp_path).allowed_ports == ()

@@ -35,6 +35,13 @@ def _server(tmp_path: Path, files: dict[str, object], **more: object) -> dict[st
     return {"mode": "openvpn", "subnet": "10.8.0.0/24", "launch": "direct", **files, **more}
 
 
+def test_allowed_ports_are_read_and_checked(tmp_path: Path, files: dict[str, object]) -> None:
+    mode = build_openvpn("office", _server(tmp_path, files, allowed_ports=[1194, 443]), tmp_path)
+    assert mode.allowed_ports == (443, 1194) and mode.is_up() is None
+    with pytest.raises(NetConfigError, match="allowed_ports"):
+        build_openvpn("office", _server(tmp_path, files, allowed_ports=[0]), tmp_path)
+
+
 def test_server_config_is_generated_from_settings(tmp_path: Path, files: dict[str, object]) -> None:
     mode = build_openvpn("office", _server(tmp_path, files, port=1195, proto="tcp"), tmp_path)
     text = mode.settings.render()

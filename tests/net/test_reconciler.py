@@ -40,6 +40,9 @@ class Recording:
     def config_sha256(self) -> str:
         return "c" * 64
 
+    def is_up(self) -> bool | None:
+        return None
+
     def configure(self) -> ActionResult:
         self.calls.append("up")
         return self.results.pop(0) if self.results else ActionResult(ok=True, exit_code=0)

@@ -47,6 +47,7 @@ class IpsecSettings:
 
     name: str
     public: bool
+    allowed_ports: tuple[int, ...]
     vici_socket: Path
     psk_file: Path
     conn: dict[str, Any]
@@ -104,6 +105,7 @@ def read_settings(name: str, raw: Mapping[str, object], base_dir: Path) -> Ipsec
     return IpsecSettings(
         name=name,
         public=table.flag("public", True),
+        allowed_ports=table.ports(),
         vici_socket=unix_socket_path(table, "vici_socket", vici_socket),
         psk_file=table.path("psk_file"),
         conn=conn,

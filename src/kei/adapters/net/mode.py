@@ -33,6 +33,16 @@ class NetworkMode(Protocol):
         """Whether the tunnel accepts peers from the open network."""
         ...
 
+    @property
+    def allowed_ports(self) -> tuple[int, ...]:
+        """The ports the settings open to peers, recorded with the intent."""
+        ...
+
+    def is_up(self) -> bool | None:
+        """Whether the backend has the tunnel now; ``None`` when the mode cannot tell
+        (then drift is not checked)."""
+        ...
+
     def config_sha256(self) -> str:
         """Hex SHA-256 of the effective configuration, secrets replaced by their digests."""
         ...
@@ -57,10 +67,13 @@ class _Described(Protocol):
     @property
     def public(self) -> bool: ...
 
+    @property
+    def allowed_ports(self) -> tuple[int, ...]: ...
+
 
 class ModeBase:
-    """``mode_name``, ``name`` and ``is_public`` of a mode built from checked settings
-    (every shipped mode derives from it)."""
+    """``mode_name``, ``name``, ``is_public`` and ``allowed_ports`` of a mode built from
+    checked settings, and no drift check (every shipped mode derives from it)."""
 
     MODE: ClassVar[str]
     settings: _Described
@@ -76,3 +89,10 @@ class ModeBase:
     @property
     def is_public(self) -> bool:
         return self.settings.public
+
+    @property
+    def allowed_ports(self) -> tuple[int, ...]:
+        return self.settings.allowed_ports
+
+    def is_up(self) -> bool | None:
+        return None

@@ -49,6 +49,7 @@ class OpenVpnSettings:
     name: str
     role: str
     public: bool
+    allowed_ports: tuple[int, ...]
     proto: str
     port: int
     local: str | None
@@ -144,6 +145,7 @@ def read_settings(name: str, raw: dict[str, object], base_dir: Path) -> OpenVpnS
         name=name,
         role=role,
         public=table.flag("public", server),
+        allowed_ports=table.ports(),
         proto=table.choice("proto", ("udp", "tcp"), "udp"),
         port=table.integer("port", 1194, 1, 65535),
         local=table.optional("local", pattern=HOST) if server else None,

@@ -87,6 +87,15 @@ class Table:
             raise self.fail(key, "must be true or false")
         return value
 
+    def ports(self, key: str = "allowed_ports") -> tuple[int, ...]:
+        """A list of ports 1-65535, kept sorted and once each (absent: none)."""
+        value = self.raw.get(key, [])
+        if not isinstance(value, list) or not all(
+            isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 65535 for p in value
+        ):
+            raise self.fail(key, "must be a list of ports 1-65535")
+        return tuple(sorted(set(value)))
+
     def words(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
         value = self.raw.get(key, list(default))
         if isinstance(value, str):

@@ -48,10 +48,6 @@ class WireGuardMode(ModeBase):
         self.settings, self.base_dir, self.timeout_s = s, base_dir, timeout_s
 
     @property
-    def allowed_ports(self) -> tuple[int, ...]:
-        return self.settings.allowed_ports
-
-    @property
     def conf_path(self) -> Path:
         return self.base_dir / "run" / "net" / "wireguard" / f"{self.settings.interface}.conf"
 

@@ -119,15 +119,12 @@ class Reconciler:
         return decision.until_us if isinstance(decision, Wait) else None
 
     def check_drift(self, mode: NetworkMode) -> list[Payload]:
-        """Record a tunnel the log says is up and the backend has lost. Adapters that can
-        tell have ``is_up() -> bool | None``; for the others nothing is checked."""
-        probe = getattr(mode, "is_up", None)
-        if probe is None:
-            return []
+        """Record a tunnel the log says is up and the backend has lost; a mode whose
+        ``is_up()`` answers ``None`` cannot tell, and nothing is checked."""
         state = self.state(mode)
         if not state.up or state.claim is not None:
             return []
-        found = drifted(state, probe())
+        found = drifted(state, mode.is_up())
         if found:
             log.warning("net %s: the tunnel is gone from the backend; bringing it up again",
                         mode.name)  # fmt: skip

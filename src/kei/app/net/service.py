@@ -80,7 +80,7 @@ class NetService(ReadModelService):
         digest = mode.config_sha256() if want == "up" else ""
         desired = ev.NetModeDesired(
             mode=mode.mode_name, name=name, state=want, config_sha256=digest,
-            is_public=mode.is_public, allowed_ports=getattr(mode, "allowed_ports", ()),
+            is_public=mode.is_public, allowed_ports=mode.allowed_ports,
         )  # fmt: skip
         state = self.reconciler.state(mode)
         if state.desired != desired or not satisfied(state):
