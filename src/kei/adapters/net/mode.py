@@ -61,14 +61,22 @@ class NetworkMode(Protocol):
 
 
 class _Described(Protocol):
-    @property
-    def name(self) -> str: ...
+    """What ``ModeBase`` reads of a mode's checked settings."""
 
     @property
-    def public(self) -> bool: ...
+    def name(self) -> str:
+        """The ``[tunnels.NAME]`` table's name."""
+        ...
 
     @property
-    def allowed_ports(self) -> tuple[int, ...]: ...
+    def public(self) -> bool:
+        """Its ``public`` key."""
+        ...
+
+    @property
+    def allowed_ports(self) -> tuple[int, ...]:
+        """Its ``allowed_ports`` key, checked, sorted, each once."""
+        ...
 
 
 class ModeBase:
