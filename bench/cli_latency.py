@@ -7,7 +7,9 @@ with fresh ids, alternating with ``python -c pass`` in the same run, so the rati
 compares like with like on this shared 2-vCPU VM. Printed per command: p50 and p90 in
 ms and p50 / p50 of ``python -c pass``; also, as a floor, importing the libraries every
 write needs (msgspec, PyNaCl, sqlite3, eventsourcing's recorder) with no kei code. Targets (issue 16): write commands p50 <= 120
-ms and <= 5x ``python -c pass``; ``kei --help`` and ``kei --version`` <= 80 ms.
+ms and <= 5x ``python -c pass``; ``kei --help`` and ``kei --version`` <= 80 ms. Run
+twice in one go: each command in a process of its own (``KEI_DAEMON=off``), then with
+``kei daemon`` running, where each command runs in a fork of a warm process.
 
     .venv/bin/python bench/cli_latency.py [--runs 20] [--json FILE]
 
@@ -25,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import count
 from pathlib import Path
 
@@ -98,7 +100,7 @@ def _prepare(env: dict[str, str], runs: int) -> None:
     """A ledger with the agents each run needs: ``d*``/``x*`` running, ``m*``/``o*`` done."""
     _run([*KEI, "init"], env)
     _run([*KEI, "agent", "fork", "root", "main"], env)
-    for i in range(-1, runs):
+    for i in range(-2, runs):
         for prefix in ("d", "x", "m", "o"):
             _run([*KEI, "agent", "fork", f"{prefix}{i}", f"agent/{prefix}{i}"], env)
         for prefix in ("m", "o"):
@@ -124,29 +126,41 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kei-cli-bench-") as home:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KEI_")}
         env["KEI_HOME"] = home
-        _prepare(env, args.runs)
-        dna = "coder::py::abcdef12::abcdef12-abcdef12"
-        commands = _commands(dna)
-        for name, make in commands.items():  # warm: caches, read models, .pyc files
-            _run([*KEI, *make(-1)], env, _stdin(name, -1))
-        base: list[float] = []
-        times: dict[str, list[float]] = {name: [] for name in commands}
-        times["import foundations"] = []
-        cpu: dict[str, list[float]] = {name: [] for name in ["python -c pass", *times]}
+        _prepare({**env, "KEI_DAEMON": "off"}, 2 * args.runs)
         ids = count()
-        for _ in range(args.runs):
-            i = next(ids)
-            for name, make in commands.items():
-                base.append(_run([sys.executable, "-c", "pass"], env))
-                cpu["python -c pass"].append(CPU[-1])
-                if name == "kei --version":  # once a round, like each command
-                    times["import foundations"].append(
-                        _run([sys.executable, "-c", FOUNDATIONS], env)
-                    )
-                    cpu["import foundations"].append(CPU[-1])
-                times[name].append(_run([*KEI, *make(i)], env, _stdin(name, i)))
-                cpu[name].append(CPU[-1])
-        _report(base, times, cpu, args.json)
+        cold = {**env, "KEI_DAEMON": "off"}
+        print("each command in a process of its own (KEI_DAEMON=off):")
+        _measure(cold, args.runs, ids, args.json, "cold", -1)
+        warm = {**env, "KEI_DAEMON_DIR": str(Path(home) / "daemon")}
+        _run([*KEI, "daemon", "start"], warm)
+        try:
+            print("with `kei daemon` running (cpu: the calling process only):")
+            _measure(warm, args.runs, ids, args.json, "daemon", -2)
+        finally:
+            _run([*KEI, "daemon", "stop"], warm)
+
+
+def _measure(env: dict[str, str], runs: int, ids: Iterator[int], out: Path | None,
+             mode: str, warm_up: int) -> None:  # fmt: skip
+    """Every command ``runs`` times, each beside a ``python -c pass``, then the report."""
+    commands = _commands("coder::py::abcdef12::abcdef12-abcdef12")
+    for name, make in commands.items():  # warm: caches, read models, .pyc files
+        _run([*KEI, *make(warm_up)], env, _stdin(name, warm_up))
+    base: list[float] = []
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    times["import foundations"] = []
+    cpu: dict[str, list[float]] = {name: [] for name in ["python -c pass", *times]}
+    for _ in range(runs):
+        i = next(ids)
+        for name, make in commands.items():
+            base.append(_run([sys.executable, "-c", "pass"], env))
+            cpu["python -c pass"].append(CPU[-1])
+            if name == "kei --version":  # once a round, like each command
+                times["import foundations"].append(_run([sys.executable, "-c", FOUNDATIONS], env))
+                cpu["import foundations"].append(CPU[-1])
+            times[name].append(_run([*KEI, *make(i)], env, _stdin(name, i)))
+            cpu[name].append(CPU[-1])
+    _report(base, times, cpu, out, mode)
 
 
 def _verdict(name: str, p50: float, ratio: float) -> str:
@@ -158,9 +172,8 @@ def _verdict(name: str, p50: float, ratio: float) -> str:
             f"{'met' if ok else 'MISSED'})")  # fmt: skip
 
 
-def _report(
-    base: list[float], times: dict[str, list[float]], cpu: dict[str, list[float]], out: Path | None
-) -> None:
+def _report(base: list[float], times: dict[str, list[float]], cpu: dict[str, list[float]],
+            out: Path | None, mode: str) -> None:  # fmt: skip
     """Wall p50/p90, the ratio to ``python -c pass`` and the target; then the CPU time
     (user + system) p50, which other load on the VM inflates far less than wall time."""
     floor = statistics.median(base)
@@ -178,7 +191,7 @@ def _report(
         )
         if out is not None:
             with out.open("a", encoding="utf-8") as f:
-                line = {"command": name, "p50_ms": p50, "p90_ms": p90, "ratio": ratio,
+                line = {"mode": mode, "command": name, "p50_ms": p50, "p90_ms": p90, "ratio": ratio,
                         "cpu_p50_ms": statistics.median(cpu[name])}  # fmt: skip
                 f.write(json.dumps({**line, "python_pass_ms": floor}) + "\n")
 

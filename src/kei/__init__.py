@@ -16,9 +16,13 @@ report is a projection replayed from it. The embeddable API::
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
+# Not ``typing.TYPE_CHECKING``: importing typing costs a ``kei`` command routed to the
+# daemon (``adapters/daemon/client.py``) about a third of its own start-up.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from kei.adapters.files.keyfile import load_key, write_key
     from kei.app.agents import AgentService
     from kei.app.costs import CostService

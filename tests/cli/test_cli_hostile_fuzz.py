@@ -60,14 +60,16 @@ SECOND_STORE = {"replay", "hibernate import"}
 # Commands too slow to run more than a few examples of (whole demo, process pools).
 # Flags that never end on their own (a follow) or start a server: never drawn.
 # `--user` too: it names the real ~/.claude/settings.json (`kei hooks install --user`).
-NEVER_FLAGS = {"--follow", "--start-server", "--user"}
+# `--foreground` serves a daemon in the test's own process.
+NEVER_FLAGS = {"--follow", "--start-server", "--user", "--foreground"}
 # Commands that exit 0 whatever happens (a hook must never block its agent): what is
 # wrong goes to KEI_HOME/hook.log instead, and nothing is appended.
 NEVER_FAILS = {"hook claude-code"}
 # Commands that record their own failure (a failed model call is an event, then exit 1-3).
 RECORDS_FAILURES = {"llm chat"}
 # Commands that read neither KEI_HOME nor the global options (a throwaway folder, probes).
-HOMELESS = {"demo", "machine probe", "llm backends", "models providers", "migrate create"}
+HOMELESS = {"demo", "machine probe", "llm backends", "models providers", "migrate create",
+            "daemon start", "daemon stop", "daemon status"}  # fmt: skip
 # Commands whose only use of KEI_HOME is a default path an option replaces: a witness
 # keeps its key at KEI_HOME/keys/witness.key unless --key names one. Given it, the
 # command reads no settings, so the global --db and --key are not its to refuse.
@@ -137,11 +139,12 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("hostile")
     home = root / "home"
     env = cli_env(
         home,
+        KEI_DAEMON_DIR=str(root / "daemon"),  # `kei daemon start` drawn: stopped at the end
         KEI_OLLAMA_URL=f"http://{CLOSED}",
         KEI_LLAMA_SERVER_URL=f"http://{CLOSED}",
         KEI_LLM_BACKENDS="ollama,llamacpp",
@@ -156,7 +159,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     (root / "file.txt").write_text(INPUT_TEXT)
     (root / "folder").mkdir()
     (root / "home-file").write_text("x\n")
-    return World(root, home, env, root / "file.txt", root / "folder", root / "home-file")
+    yield World(root, home, env, root / "file.txt", root / "folder", root / "home-file")
+    run_kei(["daemon", "stop"], env)
 
 
 # -- values ---------------------------------------------------------------------------

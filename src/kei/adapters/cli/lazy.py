@@ -225,10 +225,19 @@ class _Commands(_LoadedOnUse):
         self.loaded: dict[str, Command] = {}
         self.listing = False
 
+    def __getitem__(self, name: str) -> Command:
+        if self.listing and name in self.table:  # loaded or not: help reads the same
+            return self._stub(name)
+        return super().__getitem__(name)
+
+    def _stub(self, name: str) -> Command:
+        entry = self.table[name]
+        return TyperCommand(name=name, help=entry.help, short_help=entry.help)
+
     def _load(self, name: str) -> Command:
         entry = self.table[name]
         if self.listing:
-            return TyperCommand(name=name, help=entry.help, short_help=entry.help)
+            return self._stub(name)
         if isinstance(entry, Group):  # its own commands get the global options
             self.loaded[name] = LazyGroup(
                 name=name, table=entry.commands, help=entry.help, built=self.built

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
+from typer._click.core import Command
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 from kei.adapters.cli.exits import Exit, exit_code_for
@@ -204,17 +205,20 @@ def _usage_error(exc: ClickException) -> None:
     console.print(f"kei: hint: see `{path} --help`", markup=False)
 
 
-def run(app: typer.Typer, args: Sequence[str] | None = None) -> NoReturn:
+def run(
+    app: typer.Typer, args: Sequence[str] | None = None, command: Command | None = None
+) -> NoReturn:
     """Run the CLI and exit; click's usage errors become one ``kei: error:`` line and
     exit 2 (never click's own codes, since 1 means "findings" in kei's table).
 
     Arguments and ``KEI_*`` variables that are not UTF-8 are refused first. Anything a
     command lets escape is a bug: it ends as one ``kei: internal error:`` line and exit
-    70 (the traceback with ``--verbose``), never as a traceback on a user's terminal."""
+    70 (the traceback with ``--verbose``), never as a traceback on a user's terminal.
+    ``command`` is ``app`` already built (the daemon builds it once)."""
     argv = list(sys.argv[1:] if args is None else args)
     verbose = "--verbose" in argv
     try:
-        code = _dispatch(app, argv)
+        code = _dispatch(command if command is not None else typer.main.get_command(app), argv)
     except KeiError as exc:  # raised outside a command's own handler (e.g. bad argv)
         code = _fail(exc)
     except OSError as exc:
@@ -225,9 +229,8 @@ def run(app: typer.Typer, args: Sequence[str] | None = None) -> NoReturn:
     sys.exit(code)
 
 
-def _dispatch(app: typer.Typer, argv: list[str]) -> int:
+def _dispatch(command: Command, argv: list[str]) -> int:
     check_text(argv, os.environ)
-    command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="kei", standalone_mode=False)
     except NoArgsIsHelpError:
