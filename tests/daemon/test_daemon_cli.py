@@ -189,6 +189,16 @@ def test_garbage_on_the_socket_appends_nothing_and_the_daemon_serves_on(
             conn.sendall(junk)
             conn.shutdown(socket.SHUT_WR)
             assert conn.recv(100)[:1] in (b"", b"R")
+    from kei.adapters.daemon import wire
+    from kei.adapters.daemon.place import package_dir
+
+    no_stdio = wire.Request("run", sys.prefix, package_dir(), "/", 0o22,
+                            ["agent", "fork", "zz", "main"], dict(env))  # fmt: skip
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(10)
+        conn.connect(path)
+        conn.sendall(wire.encode(no_stdio))
+        assert conn.recv(100).startswith(b"Rno stdin")
     assert events(env) == before
     assert kei(["agent", "fork", "a9", "main"], env).returncode == 0
 

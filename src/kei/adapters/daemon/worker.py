@@ -63,8 +63,8 @@ def _serve(conn: socket.socket, warm: Warm, info: ServerInfo) -> int:
         return 0
     conn.settimeout(REQUEST_TIMEOUT_S)
     request, fds = _read(conn)
-    refusal = _refusal(request, warm, info)
-    if refusal is not None or request.kind != "run" or len(fds) != 3:
+    refusal = _refusal(request, warm, info, len(fds))
+    if refusal is not None or request.kind != "run":
         for fd in fds:
             os.close(fd)
         conn.sendall(refusal or _control(request, info))
@@ -98,10 +98,12 @@ def _read(conn: socket.socket) -> tuple[wire.Request, list[int]]:
     return wire.decode(data[4 : 4 + int.from_bytes(data[:4], "big")]), fds
 
 
-def _refusal(request: wire.Request, warm: Warm, info: ServerInfo) -> bytes | None:
+def _refusal(request: wire.Request, warm: Warm, info: ServerInfo, fds: int) -> bytes | None:
     """Why this daemon will not run the request (the client then runs it itself)."""
     if request.kind != "run":
         return None
+    if fds != 3:
+        return wire.REFUSED + b"no stdin, stdout and stderr came with the request"
     if (request.prefix, request.package) != (info.prefix, info.package):
         return wire.REFUSED + b"another Python or another copy of kei"
     stale = changed(warm.files)
