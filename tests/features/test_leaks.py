@@ -60,7 +60,7 @@ EXPECTED = {
     "slack-webhook-url.json": 1, "stripe-secret-key.js": 2, "xai-api-key.sh": 1,
     "password-assignment.env": 3, "password-flag.sh": 2,
     "discord-webhook-url.json": 1, "telegram-bot-token.sh": 2, "twilio-api-key.sh": 1,
-    "twilio-credentials.sh": 1,
+    "twilio-credentials.sh": 1, "kei-api-token.sh": 1,
 }  # fmt: skip
 
 
@@ -104,7 +104,7 @@ def test_shipped_rules_are_documented_secrets_for_every_write(shipped: Matrix) -
     assert len(shipped.rules) >= 25
     assert len({r.id for r in shipped.rules}) == len(shipped.rules)
     for r in shipped.rules:
-        assert r.rationale and r.added in ("2026-11-25", "2026-12-07"), r.id
+        assert r.rationale and r.added in ("2026-11-25", "2026-12-07", "2026-12-08"), r.id
         assert (r.category, r.scope) == ("secret", ("all-writes",)), r.id
         assert r.severity in ("block", "substitute"), r.id
     assert {f.split(".", maxsplit=1)[0] for f in EXPECTED} == {r.id for r in shipped.rules}

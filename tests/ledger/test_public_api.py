@@ -29,7 +29,10 @@ def _type_checking_names() -> set[str]:
         n for n in tree.body if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test)
     )
     return {
-        a.asname or a.name for n in block.body if isinstance(n, ast.ImportFrom) for a in n.names
+        a.asname or a.name
+        for n in block.body
+        if isinstance(n, ast.ImportFrom) and n.module != "typing"  # typing: for annotations
+        for a in n.names
     }
 
 

@@ -199,10 +199,11 @@ _MAX_US = (1 << 63) - 1
 _MAX_SINCE_CHARS = 64
 
 
-def parse_since(text: str, now_us: int, flag: str = "--since") -> int:
+def parse_since(text: str, now_us: int, flag: str = "--since", *, ahead: bool = False) -> int:
     """``--since`` (or the time option ``flag`` names) as a microsecond timestamp,
-    refused outside the stored 64-bit range; errors name ``flag``."""
-    since_us = _since_us(text, now_us, flag)
+    refused outside the stored 64-bit range; errors name ``flag``. ``ahead``: a
+    duration counts forward from ``now_us`` (``--expires 30d``), not back."""
+    since_us = _since_us(text, now_us, flag, -1 if ahead else 1)
     if not _MIN_US <= since_us <= _MAX_US:
         raise InputError(
             f"{flag} {text[:40]!r} is out of range",
@@ -211,7 +212,7 @@ def parse_since(text: str, now_us: int, flag: str = "--since") -> int:
     return since_us
 
 
-def _since_us(text: str, now_us: int, flag: str) -> int:
+def _since_us(text: str, now_us: int, flag: str, back: int) -> int:
     """``--since`` as a microsecond timestamp: a duration back from ``now_us`` (``30d``,
     ``12h``, ``90m``, ``45s``, ``2w``), unix seconds (upstream's ``--since TS``), or an
     ISO 8601 date or time (UTC unless it names an offset)."""
@@ -220,7 +221,7 @@ def _since_us(text: str, now_us: int, flag: str) -> int:
         return _MAX_US + 1  # no date, time or duration is this long: out of range
     match = _DURATION.fullmatch(value)
     if match is not None:
-        return now_us - int(match.group(1)) * _UNITS[match.group(2)] * _US
+        return now_us - back * int(match.group(1)) * _UNITS[match.group(2)] * _US
     if value.isdecimal():
         return int(value) * _US
     try:

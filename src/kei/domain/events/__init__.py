@@ -4,7 +4,8 @@ Each type has a dotted name (stored as the event's type) and a schema version, k
 in the closed registry (``registry.py``). One module per event family: the log's
 own (``ledger.py``), agent work (``agents.py``), the router (``routing.py``), the
 LLM backends (``llm.py``), memory, traces, the leak matrix, notifications
-(``notify.py``) and network modes (``net.py``); their shared base and values are in ``payload.py``. This package re-exports them all, so
+(``notify.py``), network modes (``net.py``) and ``kei serve``'s API tokens
+(``tokens.py``); their shared base and values are in ``payload.py``. This package re-exports them all, so
 ``from kei.domain.events import AgentForked`` names a type without its family.
 Each import's ``X as X`` form is what marks it re-exported (PEP 484), so the names
 are listed once here and not again in an ``__all__``.
@@ -89,5 +90,7 @@ from kei.domain.events.routing import RouteOutcome as RouteOutcome
 from kei.domain.events.routing import WeightsCalibrated as WeightsCalibrated
 from kei.domain.events.store_schema import ProjectionRebuilt as ProjectionRebuilt
 from kei.domain.events.store_schema import StoreMigrated as StoreMigrated
+from kei.domain.events.tokens import TokenCreated as TokenCreated
+from kei.domain.events.tokens import TokenRevoked as TokenRevoked
 from kei.domain.events.traces import TraceRecorded as TraceRecorded
 from kei.domain.events.traces import TraceRejected as TraceRejected

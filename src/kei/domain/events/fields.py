@@ -168,6 +168,8 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "peer_id",
             "endpoint",
             "addresses",
+            "token_id",
+            "secret_sha256",
         ],
         _id,
     ),
@@ -253,6 +255,7 @@ _BY_NAME: Final[dict[str, Rule]] = {
             "not_before_us",
             "lease_until_us",
             "last_seen_us",
+            "expires_us",
         ],
         _time,
     ),
@@ -342,6 +345,8 @@ _EXCEPTIONS: Final[dict[tuple[str, str], Rule]] = {
     ("NetPeerDisappeared", "reason"): _enum,
     ("NetModeDesired", "config_sha256"): _id_or_blank,  # "" for a down intent
     ("NetModeConfigureFailed", "stderr_tail"): _text_or_blank,
+    ("TokenCreated", "name"): _id,  # tokens are revoked and listed by name
+    ("TokenCreated", "scope"): _enum,  # read | write | admin, not a weight
 }
 
 

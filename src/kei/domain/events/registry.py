@@ -28,6 +28,7 @@ from kei.domain.events import (
     project,
     routing,
     store_schema,
+    tokens,
     traces,
 )
 from kei.domain.events.payload import Origin, Payload
@@ -133,6 +134,8 @@ REGISTRY: Final[dict[str, EventType]] = {
         EventType("net.peer.appeared", net.NetPeerAppeared, 1, ("peer_id", "endpoint")),
         EventType("net.peer.observed", net.NetPeerObserved, 1, ("peer_id", "rx_bytes", "tx_bytes")),
         EventType("net.peer.disappeared", net.NetPeerDisappeared, 1, ("peer_id", "reason")),
+        EventType(tokens.TOKEN_CREATED, tokens.TokenCreated, 1, ("token_id", "name", "scope")),
+        EventType(tokens.TOKEN_REVOKED, tokens.TokenRevoked, 1, ("token_id", "reason")),
     )
 }
 _BY_CLASS: Final = {t.payload_type: t for t in REGISTRY.values()}

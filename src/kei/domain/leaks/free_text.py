@@ -41,6 +41,7 @@ FREE_TEXT: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "notify.failed": ("error",),
         "notify.requeued": ("reason",),
         "net.mode.configure_failed": ("stderr_tail",),
+        "token.revoked": ("reason",),
     }
 )
 
