@@ -25,6 +25,7 @@ from kei.domain.events import OUTCOMES
 from kei.domain.events.budgets import PERIODS
 from kei.domain.leaks.rules import CATEGORIES, SCOPES, SEVERITIES
 from kei.domain.routing.select import POLICIES
+from kei.domain.tokens.grant import SCOPES as TOKEN_SCOPES
 
 MOMENT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 # Commands whose answer is the data itself (a file, a key, a filtered stream), not a
@@ -75,6 +76,7 @@ def test_choices_are_choices_in_help() -> None:
         (options.LeakScope, SCOPES),
         (options.LeakCategory, CATEGORIES),
         (options.ModelStatus, STATUSES),
+        (options.TokenScope, TOKEN_SCOPES),
     ],
 )
 def test_choices_mirror_what_the_domain_checks(literal: Any, domain: tuple[str, ...]) -> None:

@@ -46,6 +46,9 @@ MOMENTS: Final = {
     "not_before_us": "not_before",
     "not_after_us": "not_after",
     "lease_until_us": "lease_until",
+    "created_us": "created_at",
+    "expires_us": "expires_at",
+    "revoked_us": "revoked_at",
 }
 VERBATIM: Final = frozenset({"payload"})
 _MICRO_CENTS_PER_USD: Final = 100_000_000

@@ -101,6 +101,7 @@ COMMANDS: Final[dict[str, Lazy | Group]] = {
     "hook": Lazy("hook_cmd", "Record what an agent harness's hook call means."),
     "hooks": Lazy("hook_cmd", "Install or remove kei's hooks in an agent harness's settings."),
     "daemon": Lazy("daemon_cmd", "A warm process that makes kei commands start in milliseconds."),
+    "tokens": Lazy("tokens_cmd", "API tokens for kei serve: create, revoke, list."),
 }
 
 

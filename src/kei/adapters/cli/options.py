@@ -69,6 +69,7 @@ CostGroup = Literal[
 RoutePolicy = Literal["bound", "thompson"]  # routing.select.POLICIES
 Speed = Literal["standard", "fast"]  # catalog.pricing: the speeds a price can have
 BudgetPeriod = Literal["day", "month", "total"]  # events.budgets.PERIODS
+TokenScope = Literal["read", "write", "admin"]  # tokens.grant.SCOPES
 LeakScope = Literal["all-writes", "public-mirror", "github-push", "commit-msg"]  # rules.SCOPES
 LeakSeverity = Literal["block", "warn", "substitute"]  # what a finding can be
 LeakCategory = Literal["patent-ip", "secret", "personal", "internal-infra", "private-project"]
@@ -115,13 +116,13 @@ def since_us(text: str | None) -> int | None:
     return None if text is None else time_us(text)
 
 
-def time_us(text: str, flag: str = "--since") -> int:
+def time_us(text: str, flag: str = "--since", *, ahead: bool = False) -> int:
     """A time option's value (``--since``, ``--before``, ``--until``: ``flag``, which
-    errors name) as a microsecond timestamp: a duration is read back from now, the clock
-    read here and nowhere else."""
+    errors name) as a microsecond timestamp: a duration is read back from now (forward
+    with ``ahead``, as ``--expires 30d``), the clock read here and nowhere else."""
     from kei.domain.agents.skills import parse_since
 
-    return parse_since(text, now_us(), flag)
+    return parse_since(text, now_us(), flag, ahead=ahead)
 
 
 def now_us() -> int:

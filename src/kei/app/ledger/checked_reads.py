@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from kei.app.ledger.keyed import KeyedLedger
     from kei.domain.log.records import StoredRecord
 
-__all__ = ["checked_stream"]
+__all__ = ["checked_stream", "first_finding"]
 
 _MAYBE_NEW_KEY = frozenset({FindingKind.UNKNOWN_KEY, FindingKind.REVOKED_KEY})
 
@@ -50,7 +50,7 @@ def checked_stream(
     versions = VersionChecker(max_findings=1)
     versions.feed((r.stream, r.version, r.position) for r in records)
     for record in records:
-        finding = _first_finding(ledger, record)
+        finding = first_finding(ledger, record)
         if finding is not None:
             raise _refusal(stream, finding)
     if versions.findings:
@@ -58,7 +58,9 @@ def checked_stream(
     return [RecordedEvent.from_record(r) for r in records]
 
 
-def _first_finding(ledger: KeyedLedger, record: StoredRecord) -> Finding | None:
+def first_finding(ledger: KeyedLedger, record: StoredRecord) -> Finding | None:
+    """What is wrong with one row (no chain entry, bytes that do not match its hash, a
+    signature that does not verify under the key registry at its position), or None."""
     if record.seq is None or record.hash is None:
         return Finding(FindingKind.CHAIN_BROKEN, record.position, "the event has no chain entry")
     found = check_content(record) or check_signature(record, ledger.keyring())
