@@ -5,7 +5,9 @@ fresh database there and each test gets its own schema-free database copy by nam
 Without the variable, PostgreSQL tests skip with a reason; with
 ``KEI_REQUIRE_POSTGRES=1`` such a skip fails the run instead. Likewise the ccusage parity
 tests (``tests/claude_code/test_ccusage_*.py``) skip without ``KEI_TEST_CCUSAGE`` and
-fail for it with ``KEI_REQUIRE_CCUSAGE=1`` (both set by ``.ci/run``).
+fail for it with ``KEI_REQUIRE_CCUSAGE=1``, and the dashboard's browser tests
+(``tests/http/test_dashboard_chromium.py``) skip without Debian's chromium and fail for
+it with ``KEI_REQUIRE_CHROMIUM=1`` (all set by ``.ci/run``).
 """
 
 from __future__ import annotations
@@ -48,7 +50,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # Skips a CI run must not allow: (the variable that forbids them, a word of their reason).
-REQUIRED_SKIPS = (("KEI_REQUIRE_POSTGRES", "PostgreSQL"), ("KEI_REQUIRE_CCUSAGE", "ccusage"))
+REQUIRED_SKIPS = (
+    ("KEI_REQUIRE_POSTGRES", "PostgreSQL"),
+    ("KEI_REQUIRE_CCUSAGE", "ccusage"),
+    ("KEI_REQUIRE_CHROMIUM", "Chromium"),
+)
 
 
 @pytest.hookimpl(hookwrapper=True)
