@@ -5,7 +5,8 @@ shaped as docs/http.md says (the money and moments put through the CLI's
 ``json_object``, so they have the CLI's exact form), checks the bearer token as the
 server will (401 problem details), records every request it is sent, and lets a test
 push an event into the live stream, drop the streams (the page must resume with
-``Last-Event-ID``) and turn ``/v1/verify`` into a finding. ``serving(app)`` runs an app
+``Last-Event-ID``) and turn ``/v1/verify`` into a finding; ``CannedApi(empty=True)``
+answers as a log just initialised does. ``serving(app)`` runs an app
 with uvicorn on a free loopback port in a thread. Imported by name (tests/helpers is
 on the path).
 """
@@ -149,6 +150,7 @@ class Seen:
 class CannedApi:
     """The canned ``/v1`` state; every method may be called from the test's thread."""
 
+    empty: bool = False  # a log just initialised: no agent, cost, budget or outcome
     events: list[dict[str, Any]] = field(default_factory=list)
     verify_answer: dict[str, Any] = field(default_factory=lambda: dict(VERIFIED))
     seen: list[Seen] = field(default_factory=list)
@@ -157,8 +159,10 @@ class CannedApi:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        for _ in range(HEAD):
-            self.push()
+        for _ in range(1 if self.empty else HEAD):
+            self.push("ledger.genesis" if self.empty else "cost.recorded")
+        if self.empty:
+            self.verify_answer["verified_up_to"] = 1
 
     def push(self, type_: str = "cost.recorded") -> dict[str, Any]:
         """Append the next event (chained to the last); the streams send it."""
@@ -189,11 +193,20 @@ class CannedApi:
     # --- the app -------------------------------------------------------------------
 
     def app(self) -> Starlette:
+        none = self.empty
+
+        def series(r: Request) -> dict[str, Any]:
+            answer = series_answer(r.query_params.get("split", "model"))
+            return {**answer, "series": [], "budgets": []} if none else answer
+
         answers = {
-            "/v1/agents": lambda r: {"agents": AGENTS},
-            "/v1/costs/series": lambda r: series_answer(r.query_params.get("split", "model")),
-            "/v1/budgets": lambda r: {"measured_at": rfc3339(_us(0, 9)), "budgets": BUDGETS},
-            "/v1/posteriors": lambda r: {"posteriors": POSTERIORS},
+            "/v1/agents": lambda r: {"agents": [] if none else AGENTS},
+            "/v1/costs/series": series,
+            "/v1/budgets": lambda r: {
+                "measured_at": rfc3339(_us(0, 9)),
+                "budgets": [] if none else BUDGETS,
+            },
+            "/v1/posteriors": lambda r: {"posteriors": [] if none else POSTERIORS},
             "/v1/verify": lambda r: {**self.verify_answer, "head_hash": self.events[-1]["hash"]},
         }
 

@@ -322,6 +322,26 @@ def test_the_header_turns_into_the_finding_after_verify_changes(
     assert board.errors == []
 
 
+def test_a_new_log_shows_each_panel_empty(browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    api = CannedApi(empty=True)
+    with serving(api.app()) as url:
+        tab = Page(browser, url)
+        tab.sign_in()
+        page = tab.page
+        expect(page.locator("#verify")).to_contain_text("Log verified up to position 1 at")
+        expect(page.locator("#tree")).to_have_text("No agent has been forked yet.")
+        expect(page.locator("#chart")).to_have_text("No cost is recorded in this period.")
+        expect(page.locator("#budget-table")).to_contain_text("No budget is set")
+        expect(page.locator("#posterior-table")).to_contain_text("No routed outcome")
+        expect(page.locator("#events-body tr")).to_have_count(1)
+        expect(page.locator("#events-body tr")).to_contain_text("ledger.genesis")
+        assert tab.errors == []
+        tab.context.close()
+        api.closing = True
+
+
 def test_money_and_stream_parsing_are_exact_in_the_browser(board: Page) -> None:
     out = board.page.evaluate("""async () => {
         const m = await import('/assets/money.js');

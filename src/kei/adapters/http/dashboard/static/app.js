@@ -123,7 +123,12 @@ class Board {
   async costs() {
     const split = $("split").value;
     const c = await this.get("v1/costs/series", { bucket: "day", split });
-    if (this.changed("costs", c)) {
+    if (!this.changed("costs", c)) return c;
+    if (!c.series.length) {
+      fill("chart", h("p", { class: "empty" }, "No cost is recorded in this period."));
+      fill("legend");
+      fill("cost-table");
+    } else {
       const caption = `Cost per day by ${split}, stacked, with the daily budget lines`;
       const chart = stackedBars(c, caption);
       fill("chart", chart.svg);

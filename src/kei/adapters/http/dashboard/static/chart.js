@@ -130,7 +130,7 @@ export function stackedBars(answer, caption) {
   const keys = keysOf(series);
   const lines = dailyLines(answer.budgets ?? []);
   const totals = series.map((p) => Number(sum(Object.values(p.values).map((v) => v.usd))));
-  const tallest = Math.max(1, ...totals);
+  const tallest = Math.max(1000000, ...totals); // a scale of at least one cent
   const shown = lines.map((l) => Number(l.mc)).filter((mc) => mc <= tallest * OFF_SCALE);
   const top = Math.max(tallest, ...shown) * 1.08;
   const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", class: "chart",
