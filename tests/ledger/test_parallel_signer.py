@@ -52,3 +52,19 @@ def test_ledger_with_parallel_signing_verifies(
         ledger.append(batch[:3])
         assert ledger.verify().ok
         assert ledger.store.count() == 104
+
+
+def test_batches_are_signed_here_until_the_helper_is_ready(key: SigningKey) -> None:
+    messages = [f"m{i}".encode() for i in range(MIN_PARALLEL * 2)]
+    signer = ParallelSigner(key)
+    try:
+        assert signer.sign_many(messages) == key.sign_many(messages)  # started, not awaited
+        assert signer._process is not None and not signer._ready_yet
+        for _ in range(600):  # the helper answers once it has started
+            if signer._ready():
+                break
+            signer._process.join(0.05)
+        assert signer._ready_yet and not signer._broken
+        assert signer.sign_many(messages) == key.sign_many(messages)
+    finally:
+        signer.close()

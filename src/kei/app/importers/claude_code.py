@@ -36,36 +36,24 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final
 
-from msgspec import Struct, field
-
 from kei.app.agent_writes import agent_stream
 from kei.app.cost_writes import price_request, record_costs, record_costs_of
 from kei.app.hooks.calls import ClaudeCall, fork_request, root_request, session_agent_id
 from kei.app.hooks.recording import ensure_forked
 from kei.app.importers.claude_closing import close_ended
-from kei.app.importers.claude_files import SessionFiles, discover, lines, subagent_of
+from kei.app.importers.claude_files import discover
+from kei.app.importers.claude_reading import Session, read_sessions
 from kei.app.importers.claude_report import BadLine, ClaudeImportReport
 from kei.app.importers.claude_seen import SOURCE, Seen
 from kei.app.ledger.ledger import Ledger
 from kei.domain.catalog.catalog import Catalog
-from kei.domain.claude_code.subagents import Link, TaskCall, TaskResult
-from kei.domain.claude_code.transcript import Billed, Malformed, parse_line, token_usage
+from kei.domain.claude_code.transcript import Billed, token_usage
 from kei.domain.events import CostRecorded, Origin
 from kei.errors import InputError, KeiError
 
 __all__ = ["BadLine", "ClaudeImportReport", "import_claude_code", "sources"]
 PROVIDER: Final = "anthropic"
 FLUSH_EVENTS: Final = 1_000  # cost events held across sessions before they are appended
-
-
-class _Session(Struct):
-    """One session's billed messages (file order), its Task calls and their results."""
-
-    billed: list[Billed] = field(default_factory=list)
-    links: dict[str, str] = field(default_factory=dict)  # agentId -> tool_use_id
-    calls: dict[str, TaskCall] = field(default_factory=dict)  # tool_use_id -> call
-    ended: dict[str, TaskResult] = field(default_factory=dict)  # tool_use_id -> result
-    cwd: str | None = None
 
 
 class _Pending:
@@ -101,10 +89,10 @@ def import_claude_code(
     report = ClaudeImportReport([str(p) for p in paths], dry_run=dry_run)
     skipped: list[tuple[str, str]] = []
     groups = discover(paths, skipped)
-    with Seen.from_log(ledger) as seen:
+    with read_sessions(groups) as sessions, Seen.from_log(ledger) as seen:
         pending = _Pending(ledger, report)
-        for group in groups:
-            session = _read(group, report, skipped)
+        for group, session in zip(groups, sessions, strict=True):
+            _count(report, session, skipped)
             if session.billed:
                 report.sessions += 1
             costed = _record(ledger, catalog, session, seen, pending) if session.billed else set()
@@ -121,42 +109,19 @@ def import_claude_code(
     return report
 
 
-def _read(
-    group: SessionFiles, report: ClaudeImportReport, skipped: list[tuple[str, str]]
-) -> _Session:
-    session = _Session()
-    for path in group.files:
-        agent = subagent_of(path)
-        try:
-            for number, raw in lines(path):
-                report.lines += 1
-                if raw is None:
-                    report.bad(path, number, "longer than the line bound")
-                    continue
-                found = parse_line(raw, number, group.session, agent, session.calls)
-                if isinstance(found, Billed):
-                    session.billed.append(found)
-                    session.cwd = session.cwd or found.cwd
-                    for call in found.calls:
-                        session.calls.setdefault(call.tool_use_id, call)
-                elif isinstance(found, Link | TaskResult):
-                    if found.agent is not None:
-                        session.links.setdefault(found.agent, found.tool_use_id)
-                    if isinstance(found, TaskResult):
-                        session.ended.setdefault(found.tool_use_id, found)
-                elif isinstance(found, Malformed):
-                    report.bad(path, found.line_no, found.reason)
-        except (KeiError, OSError) as exc:
-            skipped.append((str(path), str(exc)))
-            continue
-        report.files += 1
-    return session
+def _count(report: ClaudeImportReport, session: Session, skipped: list[tuple[str, str]]) -> None:
+    """What reading ``session`` counted, into the report (in session order)."""
+    report.lines += session.lines
+    report.files += session.files
+    for file, number, why in session.bad:
+        report.bad(file, number, why)
+    skipped += session.skipped
 
 
 def _record(
     ledger: Ledger,
     catalog: Catalog,
-    session: _Session,
+    session: Session,
     seen: Seen,
     pending: _Pending,
 ) -> set[str]:

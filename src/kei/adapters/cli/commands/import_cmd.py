@@ -126,7 +126,8 @@ def claude_code(
         settings = g.settings()
         roots = sources(paths or [], Path.home(), os.environ.get("CLAUDE_CONFIG_DIR"))
         catalog = load_catalog(settings.home)
-        with open_ledger(settings, with_key=not dry_run) as ledger:
+        # a long bulk write: a helper process signing half of each batch pays off
+        with open_ledger(settings, with_key=not dry_run, parallel_signing=True) as ledger:
             report = import_claude_code(ledger, roots, catalog, dry_run=dry_run)
             _answer(report, as_json=as_json)
             _check_budgets(settings, ledger, report)
