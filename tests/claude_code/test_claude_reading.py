@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from test_claude_code_import import costs
 
+from claude_transcripts import assistant, write
+from conftest import S1, S2
 from kei.adapters.files.catalog import load_catalog
 from kei.adapters.workers.claude_reader import ReaderProcess
 from kei.app.importers import claude_reading
@@ -62,3 +64,34 @@ def test_an_import_through_the_helper_matches_one_without(
     assert report.to_dict() == expected.to_dict()
     assert costs(helped) == costs(here)
     assert helped.verify().ok
+
+
+def test_a_price_the_catalog_refuses_is_reported_alike_through_the_helper(
+    tmp_path: Path, make_ledger: Callable[[str], Ledger], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "models.toml").write_text(
+        '[[models]]\nid = "claude-elsewhere"\nprovider = "openai"\nstatus = "active"\n'
+        "[models.pricing]\ninput_per_mtok_micro = 1\noutput_per_mtok_micro = 2\n"
+        'status = "needs-verification"\n'
+    )
+    catalog = load_catalog(home)
+    root = tmp_path / "projects" / "-p"
+    for n, session in enumerate((S1, S2)):
+        at = f"2026-03-0{n + 1}T10:00:00.000Z"
+        write(root / f"{session}.jsonl", [
+            assistant(session, f"msg_{n}", f"req_{n}", at, tokens_in=1, tokens_out=2),
+            assistant(session, f"msg_x{n}", f"req_x{n}", at, model="claude-elsewhere",
+                      tokens_in=1, tokens_out=2),
+        ])  # fmt: skip
+    reports = []
+    for name, ahead in (("here", 2**62), ("helped", 0)):
+        monkeypatch.setattr(claude_reading, "AHEAD_BYTES", ahead)
+        monkeypatch.setattr(claude_reading, "FIRST_BYTES", 0)
+        ledger = make_ledger(f"sqlite:///{tmp_path / name}.db")
+        reports.append(import_claude_code(ledger, [root.parent], catalog).to_dict())
+    assert reports[0] == reports[1]
+    assert [key for key, _ in reports[0]["refused"]] == ["msg_x0:req_x0", "msg_x1:req_x1"]
+    assert "openai model in the catalog" in reports[0]["refused"][0][1]
+    assert reports[0]["events_appended"] == 2

@@ -3,9 +3,9 @@
 Parsing a transcript line costs Python time the import's own process needs for
 pricing, leak-scanning, signing and inserting; the machine's other core can parse
 instead. The helper (a ``spawn`` process from ``processes.context()``: it never
-outlives kei, never runs the caller's script) is handed the sessions' file lists,
-reads them in order with the import's own reader (``claude_reading.read_session``)
-and sends each session back as msgpack bytes. It only reads files; every write
+outlives kei, never runs the caller's script) is handed the sessions' file lists (and, on a first import, the price catalog),
+reads (and prices) them in order with the import's own reader
+(``claude_reading.read_session``) and sends each session back as msgpack bytes. It only reads files; every write
 stays in the import's process.
 
 A pipe's send blocks while the other end has not read, so the helper is at most
@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Final
 
 from kei.adapters.workers import processes as workers
+from kei.domain.catalog.catalog import Catalog
 
 log = logging.getLogger(__name__)
 Groups = list[tuple[str, list[str]]]  # (session id, its files in reading order)
@@ -31,7 +32,7 @@ _END: Final = b""  # after the last session (a session is never empty bytes)
 _JOIN_S: Final = 2.0
 
 
-def _serve(conn: Connection, groups: Groups) -> None:
+def _serve(conn: Connection, groups: Groups, catalog: Catalog | None) -> None:
     """The helper's whole life: read each session, send it, then the end mark."""
     import msgspec
 
@@ -40,7 +41,7 @@ def _serve(conn: Connection, groups: Groups) -> None:
     encode = msgspec.msgpack.Encoder().encode
     try:
         for session, files in groups:
-            conn.send_bytes(encode(read_session(session, [Path(f) for f in files])))
+            conn.send_bytes(encode(read_session(session, [Path(f) for f in files], catalog)))
         conn.send_bytes(_END)
     except (BrokenPipeError, ConnectionResetError):  # the import stopped early
         return
@@ -52,8 +53,8 @@ class ReaderProcess:
     """The helper that reads ``groups``; :meth:`received` yields each session's bytes
     and ends early (nothing raised) when the helper could not start or died."""
 
-    def __init__(self, groups: Groups) -> None:
-        self._groups = groups
+    def __init__(self, groups: Groups, catalog: Catalog | None = None) -> None:
+        self._groups, self._catalog = groups, catalog
         self._conn: Connection | None = None
         self._process: BaseProcess | None = None
 
@@ -61,7 +62,10 @@ class ReaderProcess:
         ctx = workers.context()
         reader, writer = ctx.Pipe(duplex=False)
         process = ctx.Process(
-            target=_serve, args=(writer, self._groups), daemon=True, name="kei-claude-reader"
+            target=_serve,
+            args=(writer, self._groups, self._catalog),
+            daemon=True,
+            name="kei-claude-reader",
         )
         try:
             process.start()

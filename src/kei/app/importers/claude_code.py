@@ -37,22 +37,21 @@ from pathlib import Path
 from typing import Final
 
 from kei.app.agent_writes import agent_stream
-from kei.app.cost_writes import price_request, record_costs, record_costs_of
+from kei.app.cost_writes import record_costs, record_costs_of
 from kei.app.hooks.calls import ClaudeCall, fork_request, root_request, session_agent_id
 from kei.app.hooks.recording import ensure_forked
 from kei.app.importers.claude_closing import close_ended
-from kei.app.importers.claude_files import discover
-from kei.app.importers.claude_reading import Session, read_sessions
+from kei.app.importers.claude_files import SessionFiles, discover
+from kei.app.importers.claude_reading import PROVIDER, Priced, Session, price, read_sessions
 from kei.app.importers.claude_report import BadLine, ClaudeImportReport
 from kei.app.importers.claude_seen import SOURCE, Seen
 from kei.app.ledger.ledger import Ledger
 from kei.domain.catalog.catalog import Catalog
-from kei.domain.claude_code.transcript import Billed, token_usage
+from kei.domain.claude_code.transcript import Billed
 from kei.domain.events import CostRecorded, Origin
 from kei.errors import InputError, KeiError
 
 __all__ = ["BadLine", "ClaudeImportReport", "import_claude_code", "sources"]
-PROVIDER: Final = "anthropic"
 FLUSH_EVENTS: Final = 1_000  # cost events held across sessions before they are appended
 
 
@@ -89,24 +88,39 @@ def import_claude_code(
     report = ClaudeImportReport([str(p) for p in paths], dry_run=dry_run)
     skipped: list[tuple[str, str]] = []
     groups = discover(paths, skipped)
-    with read_sessions(groups) as sessions, Seen.from_log(ledger) as seen:
-        pending = _Pending(ledger, report)
-        for group, session in zip(groups, sessions, strict=True):
-            _count(report, session, skipped)
-            if session.billed:
-                report.sessions += 1
-            costed = _record(ledger, catalog, session, seen, pending) if session.billed else set()
-            if session.ended:  # forked, not yet costed: the close reads a one-row stream
-                close_ended(ledger, group.session, session.ended.values(), session.calls,
-                            seen=seen, report=report, cwd=session.cwd, costed=costed)  # fmt: skip
-            if pending.events >= FLUSH_EVENTS:
-                pending.flush()
-        pending.flush()
+    with Seen.from_log(ledger) as seen:
+        # on a first import nearly every message is new: the helper prices them
+        with read_sessions(groups, None if seen.logged else catalog) as sessions:
+            _import(ledger, catalog, groups, sessions, seen, report, skipped)
         already, repeated = seen.before_counts()
     report.already += already
     report.repeated += repeated
     report.skipped_files = [list(s) for s in skipped]
     return report
+
+
+def _import(
+    ledger: Ledger,
+    catalog: Catalog,
+    groups: Sequence[SessionFiles],
+    sessions: Iterable[Session],
+    seen: Seen,
+    report: ClaudeImportReport,
+    skipped: list[tuple[str, str]],
+) -> None:
+    """Record each session's new messages and close its ended sub-agents, in order."""
+    pending = _Pending(ledger, report)
+    for group, session in zip(groups, sessions, strict=True):
+        _count(report, session, skipped)
+        if session.billed:
+            report.sessions += 1
+        costed = _record(ledger, catalog, session, seen, pending) if session.billed else set()
+        if session.ended:  # forked, not yet costed: the close reads a one-row stream
+            close_ended(ledger, group.session, session.ended.values(), session.calls,
+                        seen=seen, report=report, cwd=session.cwd, costed=costed)  # fmt: skip
+        if pending.events >= FLUSH_EVENTS:
+            pending.flush()
+    pending.flush()
 
 
 def _count(report: ClaudeImportReport, session: Session, skipped: list[tuple[str, str]]) -> None:
@@ -135,16 +149,18 @@ def _record(
     found = seen.sort(session.billed)
     report.repeated += found.repeated
     report.billed += len(found.new)
+    prices = {id(b): p for b, p in zip(session.billed, session.priced, strict=False)}
     for billed in found.new:
         root = session_agent_id(billed.session)
         agent = session.links.get(billed.agent or "", root)
         if agent != root:
             parents[agent] = billed.session
-        try:
-            request = _request(catalog, billed, agent, session.cwd)
-        except KeiError as exc:  # e.g. the catalog names the model for another provider
-            report.refused.append([billed.key, str(exc)])
+        priced = prices.get(id(billed))
+        priced = price(catalog, billed) if priced is None else priced  # not priced yet
+        if priced.refused is not None:  # e.g. the catalog names the model for another provider
+            report.refused.append([billed.key, priced.refused])
             continue
+        request = _request(billed, agent, session.cwd, priced)
         unpriced[billed.model] += request.unpriced
         slow[billed.model] += request.speed_unpriced
         by_agent.setdefault(agent, []).append(request)
@@ -166,15 +182,13 @@ def _record(
     return set(by_agent)
 
 
-def _request(catalog: Catalog, billed: Billed, agent: str, cwd: str | None) -> CostRecorded:
-    """The event for one message, priced as ``kei cost record`` prices it (a model the
-    catalog cannot price is recorded unpriced)."""
-    usage = token_usage(billed.usage)
-    charge = price_request(catalog, PROVIDER, billed.model, usage, None, billed.usage.speed)
+def _request(billed: Billed, agent: str, cwd: str | None, priced: Priced) -> CostRecorded:
+    """The event for one message, at its price (``claude_reading.price``: as ``kei cost
+    record`` prices it; a model the catalog cannot price is recorded unpriced)."""
     return CostRecorded(
-        agent_id=agent, provider=PROVIDER, model=billed.model, usage=usage, **charge.fields(),
-        origin=Origin(source=SOURCE, occurred_at_us=billed.at_us, ref=billed.key),
-        session=billed.session, cwd=cwd,
+        agent_id=agent, provider=PROVIDER, model=billed.model, usage=priced.usage,
+        **priced.fields(), origin=Origin(source=SOURCE, occurred_at_us=billed.at_us,
+        ref=billed.key), session=billed.session, cwd=cwd,
     )  # fmt: skip
 
 

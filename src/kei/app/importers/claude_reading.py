@@ -1,7 +1,8 @@
 """Reading one Claude Code session's transcripts, with no ledger at hand.
 
 A session's files are opened, their lines parsed and its Task calls and results
-gathered into a :class:`Session`, which also carries what the report counts (lines,
+gathered into a :class:`Session` (with the billed messages' prices, when a catalog
+is given), which also carries what the report counts (lines,
 files, malformed lines, skipped files); the import merges those in session order, so
 the report is the same wherever the session was read.
 
@@ -21,26 +22,52 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 from msgspec import Struct, field
 
+from kei.app.cost_writes import price_request
 from kei.app.importers.claude_files import SessionFiles, lines, subagent_of
+from kei.domain.catalog.catalog import Catalog
 from kei.domain.claude_code.subagents import Link, TaskCall, TaskResult
-from kei.domain.claude_code.transcript import Billed, Malformed, parse_line
+from kei.domain.claude_code.transcript import Billed, Malformed, parse_line, token_usage
+from kei.domain.events import TokenUsage
 from kei.errors import KeiError
 
 log = logging.getLogger(__name__)
+PROVIDER: Final = "anthropic"
 AHEAD_BYTES: Final = 16_000_000  # a tree this big is read in a helper process
 FIRST_BYTES: Final = 8_000_000  # read here while the helper starts (about 0.1 s)
 
 
+class Priced(Struct, frozen=True, array_like=True):
+    """A billed message's usage and price, as ``kei cost record`` prices it
+    (``cost_writes.price_request``), or why it was refused."""
+
+    usage: TokenUsage
+    micro_cents: int = 0
+    price_entry_id: str | None = None
+    price_entry_hash: str | None = None
+    unpriced: bool = False
+    speed: str | None = None
+    speed_unpriced: bool = False
+    refused: str | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """The cost event fields of the price (as ``Charge.fields``)."""
+        return {"micro_cents": self.micro_cents, "price_entry_id": self.price_entry_id,
+                "price_entry_hash": self.price_entry_hash, "unpriced": self.unpriced,
+                "speed": self.speed, "speed_unpriced": self.speed_unpriced}  # fmt: skip
+
+
 class Session(Struct):
-    """One session's billed messages (file order), its Task calls and their results,
-    and what reading it counted for the report."""
+    """One session's billed messages (file order) and, when read with a catalog, their
+    prices (same order), its Task calls and their results, and what reading it
+    counted for the report."""
 
     billed: list[Billed] = field(default_factory=list)
+    priced: list[Priced] = field(default_factory=list)
     links: dict[str, str] = field(default_factory=dict)  # agentId -> tool_use_id
     calls: dict[str, TaskCall] = field(default_factory=dict)  # tool_use_id -> call
     ended: dict[str, TaskResult] = field(default_factory=dict)  # tool_use_id -> result
@@ -54,8 +81,9 @@ class Session(Struct):
 DECODER: Final = msgspec.msgpack.Decoder(Session)
 
 
-def read_session(session_id: str, files: Sequence[Path]) -> Session:
-    """Every file of one session, parsed; one that cannot be read goes to ``skipped``."""
+def read_session(session_id: str, files: Sequence[Path], catalog: Catalog | None = None) -> Session:
+    """Every file of one session, parsed, its billed messages priced by ``catalog``
+    when given; a file that cannot be read goes to ``skipped``."""
     session = Session()
     for path in files:
         try:
@@ -64,7 +92,20 @@ def read_session(session_id: str, files: Sequence[Path]) -> Session:
             session.skipped.append((str(path), str(exc)))
             continue
         session.files += 1
+    if catalog is not None:
+        session.priced = [price(catalog, b) for b in session.billed]
     return session
+
+
+def price(catalog: Catalog, billed: Billed) -> Priced:
+    """``billed`` priced as ``kei cost record`` prices it (a model the catalog cannot
+    price is unpriced; one it names for another provider is refused)."""
+    usage = token_usage(billed.usage)
+    try:
+        charge = price_request(catalog, PROVIDER, billed.model, usage, None, billed.usage.speed)
+    except KeiError as exc:
+        return Priced(usage, refused=str(exc))
+    return Priced(usage, **charge.fields())
 
 
 def _read_file(session: Session, session_id: str, path: Path) -> None:
@@ -95,6 +136,7 @@ def _read_file(session: Session, session_id: str, path: Path) -> None:
 @contextmanager
 def read_sessions(
     groups: Sequence[SessionFiles],
+    catalog: Catalog | None = None,
     *,
     ahead_bytes: int | None = None,
     first_bytes: int | None = None,
@@ -102,7 +144,9 @@ def read_sessions(
     """Each of ``groups`` read, in order: the first ``first_bytes`` or so (at least one
     session) here, the rest in a helper process (started first, so it is ready when
     they are done) when the groups hold at least ``ahead_bytes`` (see the module
-    docstring), else here too. None: ``FIRST_BYTES`` and ``AHEAD_BYTES``."""
+    docstring), else here too. None: ``FIRST_BYTES`` and ``AHEAD_BYTES``. Given a
+    ``catalog``, the helper prices what it reads (sessions read here are not priced:
+    the caller prices only the messages that are new)."""
     ahead = AHEAD_BYTES if ahead_bytes is None else ahead_bytes
     here_bytes = FIRST_BYTES if first_bytes is None else first_bytes
     sizes = [_size(g) for g in groups]
@@ -116,7 +160,8 @@ def read_sessions(
     from kei.adapters.workers.claude_reader import ReaderProcess
 
     rest = groups[first:]
-    with ReaderProcess([(g.session, [str(f) for f in g.files]) for g in rest]) as reader:
+    files = [(g.session, [str(f) for f in g.files]) for g in rest]
+    with ReaderProcess(files, catalog) as reader:
         here = (read_session(g.session, g.files) for g in groups[:first])
         yield itertools.chain(here, _sessions(rest, reader.received()))
 
