@@ -95,3 +95,15 @@ def test_a_price_the_catalog_refuses_is_reported_alike_through_the_helper(
     assert [key for key, _ in reports[0]["refused"]] == ["msg_x0:req_x0", "msg_x1:req_x1"]
     assert "openai model in the catalog" in reports[0]["refused"][0][1]
     assert reports[0]["events_appended"] == 2
+
+
+def test_without_helpers_no_process_is_started(
+    projects: Path, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: ReaderProcess) -> ReaderProcess:
+        raise AssertionError("a helper process was started")
+
+    monkeypatch.setattr(claude_reading, "AHEAD_BYTES", 0)
+    monkeypatch.setattr(ReaderProcess, "__enter__", refuse)
+    report = import_claude_code(ledger, [projects], load_catalog(None), helpers=False)
+    assert report.events_appended == 4

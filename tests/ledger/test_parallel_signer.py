@@ -6,6 +6,8 @@ import os
 import signal
 from collections.abc import Callable
 
+import pytest
+
 from kei import Ledger, NewEvent, SigningKey
 from kei.adapters.workers.parallel_signer import MIN_PARALLEL, ParallelSigner
 from kei.domain import events
@@ -68,3 +70,17 @@ def test_batches_are_signed_here_until_the_helper_is_ready(key: SigningKey) -> N
         assert signer.sign_many(messages) == key.sign_many(messages)
     finally:
         signer.close()
+
+
+@pytest.mark.parametrize(
+    ("cores", "load", "spare"),
+    [({0, 1}, 0.3, True), ({0, 1}, 1.5, True), ({0, 1}, 1.6, False), ({0}, 0.0, False)],
+)
+def test_a_spare_core_needs_two_cores_and_a_light_load(
+    cores: set[int], load: float, spare: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kei.adapters.workers import processes
+
+    monkeypatch.setattr(processes.os, "sched_getaffinity", lambda _pid: cores)
+    monkeypatch.setattr(processes.os, "getloadavg", lambda: (load, load, load))
+    assert processes.spare_core() is spare

@@ -82,15 +82,22 @@ class _Pending:
 
 
 def import_claude_code(
-    ledger: Ledger, paths: Sequence[Path], catalog: Catalog, *, dry_run: bool = False
+    ledger: Ledger,
+    paths: Sequence[Path],
+    catalog: Catalog,
+    *,
+    dry_run: bool = False,
+    helpers: bool = True,
 ) -> ClaudeImportReport:
-    """Import every transcript under ``paths`` (see the module docstring)."""
+    """Import every transcript under ``paths`` (see the module docstring); ``helpers``:
+    a big tree may be read in a helper process (``claude_reading.read_sessions``)."""
     report = ClaudeImportReport([str(p) for p in paths], dry_run=dry_run)
     skipped: list[tuple[str, str]] = []
     groups = discover(paths, skipped)
     with Seen.from_log(ledger) as seen:
         # on a first import nearly every message is new: the helper prices them
-        with read_sessions(groups, None if seen.logged else catalog) as sessions:
+        pricing = None if seen.logged else catalog
+        with read_sessions(groups, pricing, helper=helpers) as sessions:
             _import(ledger, catalog, groups, sessions, seen, report, skipped)
         already, repeated = seen.before_counts()
     report.already += already

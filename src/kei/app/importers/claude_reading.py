@@ -138,19 +138,20 @@ def read_sessions(
     groups: Sequence[SessionFiles],
     catalog: Catalog | None = None,
     *,
+    helper: bool = True,
     ahead_bytes: int | None = None,
     first_bytes: int | None = None,
 ) -> Iterator[Iterator[Session]]:
     """Each of ``groups`` read, in order: the first ``first_bytes`` or so (at least one
     session) here, the rest in a helper process (started first, so it is ready when
-    they are done) when the groups hold at least ``ahead_bytes`` (see the module
-    docstring), else here too. None: ``FIRST_BYTES`` and ``AHEAD_BYTES``. Given a
-    ``catalog``, the helper prices what it reads (sessions read here are not priced:
-    the caller prices only the messages that are new)."""
+    they are done) when ``helper`` and the groups hold at least ``ahead_bytes`` (see
+    the module docstring), else here too (None: ``FIRST_BYTES``, ``AHEAD_BYTES``).
+    Given a ``catalog``, the helper prices what it reads (sessions read here are not
+    priced: the caller prices only the messages that are new)."""
     ahead = AHEAD_BYTES if ahead_bytes is None else ahead_bytes
     here_bytes = FIRST_BYTES if first_bytes is None else first_bytes
-    sizes = [_size(g) for g in groups]
-    if len(groups) < 2 or sum(sizes) < ahead:
+    sizes = [_size(g) for g in groups] if helper and len(groups) >= 2 else []
+    if not sizes or sum(sizes) < ahead:
         yield (read_session(g.session, g.files) for g in groups)
         return
     first, total = 1, sizes[0]
