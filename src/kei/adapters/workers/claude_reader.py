@@ -32,7 +32,7 @@ _END: Final = b""  # after the last session (a session is never empty bytes)
 _JOIN_S: Final = 2.0
 
 
-def _serve(conn: Connection, groups: Groups, catalog: Catalog | None) -> None:
+def _serve(groups: Groups, catalog: Catalog | None, conn: Connection) -> None:
     """The helper's whole life: read each session, send it, then the end mark."""
     import msgspec
 
@@ -59,23 +59,11 @@ class ReaderProcess:
         self._process: BaseProcess | None = None
 
     def __enter__(self) -> ReaderProcess:
-        ctx = workers.context()
-        reader, writer = ctx.Pipe(duplex=False)
-        process = ctx.Process(
-            target=_serve,
-            args=(writer, self._groups, self._catalog),
-            daemon=True,
-            name="kei-claude-reader",
-        )
-        try:
-            process.start()
-        except (OSError, RuntimeError) as exc:
-            log.warning("reading transcripts in this process (the helper: %s)", exc)
-            reader.close()
-            return self
-        finally:
-            writer.close()
-        self._conn, self._process = reader, process
+        started = workers.start_sender(_serve, (self._groups, self._catalog), "kei-claude-reader")
+        if isinstance(started, OSError):
+            log.warning("reading transcripts in this process (the helper: %s)", started)
+        else:
+            self._conn, self._process = started
         return self
 
     def received(self) -> Iterator[bytes]:

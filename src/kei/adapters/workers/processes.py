@@ -27,9 +27,11 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from multiprocessing import context as mp_context
 from multiprocessing import process as mp_process
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from typing import Any, Final
 
 SPARE_LOAD: Final = 0.5  # the load a core may carry and still count as spare
@@ -44,6 +46,26 @@ def context() -> mp_context.SpawnContext:
     if sys.platform == "win32":  # pragma: no cover - kei runs on POSIX systems
         return multiprocessing.get_context("spawn")
     return _Context()
+
+
+def start_sender(
+    target: Callable[..., object], args: tuple[object, ...], name: str
+) -> tuple[Connection, BaseProcess] | OSError:
+    """A worker running ``target(*args, send)`` with the sending end of a one-way pipe,
+    and the receiving end here; or why it could not start (the caller then works
+    alone). The sending end is closed here either way, so the receiving end reaches
+    end of file when the worker ends, however it ends."""
+    ctx = context()
+    receive, send = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=target, args=(*args, send), daemon=True, name=name)
+    try:
+        process.start()
+    except (OSError, RuntimeError) as exc:
+        receive.close()
+        return exc if isinstance(exc, OSError) else OSError(str(exc))
+    finally:
+        send.close()
+    return receive, process
 
 
 def spare_core() -> bool:
