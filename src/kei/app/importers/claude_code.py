@@ -25,7 +25,9 @@ append (``FLUSH_EVENTS``): each append is a transaction, a disk sync.
 
 Memory stays flat: sessions are read and recorded one at a time, and the dedupe keys
 and closed agents of the whole run live in a throw-away index on disk
-(``claude_seen.py``), not in sets that grow with the tree.
+(``claude_seen.py``), not in sets that grow with the tree. With ``helpers``, a big tree
+is read (and, on a first import, priced) in a helper process a session or so ahead
+(``claude_reading.py``); the writes all stay here.
 """
 
 from __future__ import annotations
