@@ -135,8 +135,14 @@ def load_signing_key(settings: config.Settings, ref: str | None = None) -> Signi
 
 @contextmanager
 def open_ledger(
-    settings: config.Settings, *, with_key: bool = False, read_only: bool = False
+    settings: config.Settings,
+    *,
+    with_key: bool = False,
+    read_only: bool = False,
+    parallel_signing: bool = False,
 ) -> Iterator[Ledger]:
+    """The ledger ``settings`` name; ``parallel_signing`` (for a long bulk write, such
+    as an import) signs big batches on two cores (``Ledger.open``)."""
     # Imported here, not at the top: every command module imports this one, and
     # `kei --help` or `kei models` should not load the store's libraries.
     from kei.app.ledger.ledger import Ledger
@@ -149,6 +155,7 @@ def open_ledger(
         read_only=read_only,
         retry=settings.retry,
         checkpoint_state=settings.checkpoint_state,
+        parallel_signing=parallel_signing,
     )
     try:
         yield ledger

@@ -2,7 +2,10 @@
 
 ed25519 signing is about three quarters of an append's CPU time, and PyNaCl holds
 the GIL while it signs, so threads cannot share the work; a second process can. The
-helper is started (``spawn``) on the first batch big enough to be worth it, holds the
+helper is started (``spawn``) on the first batch big enough to be worth it, without
+waiting for it: batches are signed here until it is ready (a long run such as
+``kei import claude-code`` never stalls on a start that costs it a tenth of a
+second or more). It holds the
 32-byte seed it was handed over a pipe, signs what it is sent and nothing else, and
 is stopped by ``close()``; it never outlives its parent, however the parent ends,
 and never runs the caller's script (``workers.py``). If it dies,
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -55,6 +59,8 @@ class ParallelSigner:
         self._conn: Connection | None = None
         self._process: BaseProcess | None = None
         self._broken = False
+        self._ready_yet = False
+        self._started_at = 0.0
 
     @property
     def key_id(self) -> bytes:
@@ -79,10 +85,27 @@ class ParallelSigner:
         return theirs + mine
 
     def _ready(self) -> bool:
-        if self._conn is not None:
+        """Is the helper there to share this batch? Started on the first big batch
+        and never waited for: until it says it is ready, batches are signed here."""
+        if self._ready_yet:
             return True
         if self._broken:
             return False
+        if self._conn is None:
+            self._start()
+            return False
+        try:
+            if self._conn.poll(0):
+                if self._conn.recv() != b"ready":
+                    raise OSError("the signing helper did not start")
+                self._ready_yet = True
+            elif time.monotonic() - self._started_at > START_TIMEOUT_S:
+                raise OSError("the signing helper did not start")
+        except (OSError, EOFError) as exc:
+            self._give_up(exc)
+        return self._ready_yet
+
+    def _start(self) -> None:
         ctx = workers.context()
         parent, child = ctx.Pipe()
         process = ctx.Process(
@@ -90,16 +113,15 @@ class ParallelSigner:
         )
         try:
             process.start()
-            child.close()
-            if not parent.poll(START_TIMEOUT_S) or parent.recv() != b"ready":
-                raise OSError("the signing helper did not start")
-        except (OSError, EOFError, RuntimeError) as exc:
+        except (OSError, RuntimeError) as exc:
             if process.pid is not None:
                 process.kill()
             self._give_up(exc)
-            return False
+            return
+        finally:
+            child.close()
         self._conn, self._process = parent, process
-        return True
+        self._started_at = time.monotonic()
 
     def _give_up(self, exc: BaseException) -> None:
         log.warning("parallel signing unavailable (%s); signing in this process", exc)
@@ -109,6 +131,7 @@ class ParallelSigner:
     def close(self) -> None:
         conn, process = self._conn, self._process
         self._conn = self._process = None
+        self._ready_yet = False
         if conn is not None:
             with contextlib.suppress(OSError):
                 conn.send(None)

@@ -27,11 +27,14 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from multiprocessing import context as mp_context
 from multiprocessing import process as mp_process
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from typing import Any, Final
 
+SPARE_LOAD: Final = 0.5  # the load a core may carry and still count as spare
 EXIT_ORPHANED: Final = 70
 """A worker's exit code when it stops because its parent is gone."""
 PR_SET_PDEATHSIG: Final = 1
@@ -43,6 +46,43 @@ def context() -> mp_context.SpawnContext:
     if sys.platform == "win32":  # pragma: no cover - kei runs on POSIX systems
         return multiprocessing.get_context("spawn")
     return _Context()
+
+
+def start_sender(
+    target: Callable[..., object], args: tuple[object, ...], name: str
+) -> tuple[Connection, BaseProcess] | OSError:
+    """A worker running ``target(*args, send)`` with the sending end of a one-way pipe,
+    and the receiving end here; or why it could not start (the caller then works
+    alone). The sending end is closed here either way, so the receiving end reaches
+    end of file when the worker ends, however it ends."""
+    ctx = context()
+    receive, send = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=target, args=(*args, send), daemon=True, name=name)
+    try:
+        process.start()
+    except (OSError, RuntimeError) as exc:
+        receive.close()
+        return exc if isinstance(exc, OSError) else OSError(str(exc))
+    finally:
+        send.close()
+    return receive, process
+
+
+def spare_core() -> bool:
+    """Is there a core a helper process would have to itself? At least two cores this
+    process may run on, and a one-minute load average at least ``SPARE_LOAD`` below
+    their count. A helper on a machine already busy competes with this process and
+    costs more than it saves (a tenth of a second to start, its messages to encode):
+    ``kei import claude-code`` then works alone."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - no load average to read
+        return cores >= 2
+    return cores >= 2 and load <= cores - SPARE_LOAD
 
 
 def die_with_parent(*, kernel_signal: bool) -> None:

@@ -189,21 +189,13 @@ class _Digests:
         self._answered = False
 
     def __enter__(self) -> _Digests:
-        ctx = workers.context()
-        receive, send = ctx.Pipe(duplex=False)
-        process = ctx.Process(
-            target=_log_digests_child, args=(self._url, self._head, self._scratch, send),
-            daemon=True, name="kei-export-digests",
-        )  # fmt: skip
-        try:
-            process.start()
-        except OSError as exc:
-            log.warning("cannot start the digest helper (%s); digests computed here", exc)
-            receive.close()
-            return self
-        finally:
-            send.close()
-        self._conn, self._process = receive, process
+        started = workers.start_sender(
+            _log_digests_child, (self._url, self._head, self._scratch), "kei-export-digests"
+        )
+        if isinstance(started, OSError):
+            log.warning("cannot start the digest helper (%s); digests computed here", started)
+        else:
+            self._conn, self._process = started
         return self
 
     def result(self) -> list[ProjectionDigest] | _Failed:

@@ -25,7 +25,9 @@ append (``FLUSH_EVENTS``): each append is a transaction, a disk sync.
 
 Memory stays flat: sessions are read and recorded one at a time, and the dedupe keys
 and closed agents of the whole run live in a throw-away index on disk
-(``claude_seen.py``), not in sets that grow with the tree.
+(``claude_seen.py``), not in sets that grow with the tree. With ``helpers``, a big tree
+is read (and, on a first import, priced) in a helper process a session or so ahead
+(``claude_reading.py``); the writes all stay here.
 """
 
 from __future__ import annotations
@@ -36,36 +38,23 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final
 
-from msgspec import Struct, field
-
 from kei.app.agent_writes import agent_stream
-from kei.app.cost_writes import price_request, record_costs, record_costs_of
+from kei.app.cost_writes import record_costs, record_costs_of
 from kei.app.hooks.calls import ClaudeCall, fork_request, root_request, session_agent_id
 from kei.app.hooks.recording import ensure_forked
 from kei.app.importers.claude_closing import close_ended
-from kei.app.importers.claude_files import SessionFiles, discover, lines, subagent_of
+from kei.app.importers.claude_files import SessionFiles, discover
+from kei.app.importers.claude_reading import PROVIDER, Priced, Session, price, read_sessions
 from kei.app.importers.claude_report import BadLine, ClaudeImportReport
 from kei.app.importers.claude_seen import SOURCE, Seen
 from kei.app.ledger.ledger import Ledger
 from kei.domain.catalog.catalog import Catalog
-from kei.domain.claude_code.subagents import Link, TaskCall, TaskResult
-from kei.domain.claude_code.transcript import Billed, Malformed, parse_line, token_usage
+from kei.domain.claude_code.transcript import Billed
 from kei.domain.events import CostRecorded, Origin
 from kei.errors import InputError, KeiError
 
 __all__ = ["BadLine", "ClaudeImportReport", "import_claude_code", "sources"]
-PROVIDER: Final = "anthropic"
 FLUSH_EVENTS: Final = 1_000  # cost events held across sessions before they are appended
-
-
-class _Session(Struct):
-    """One session's billed messages (file order), its Task calls and their results."""
-
-    billed: list[Billed] = field(default_factory=list)
-    links: dict[str, str] = field(default_factory=dict)  # agentId -> tool_use_id
-    calls: dict[str, TaskCall] = field(default_factory=dict)  # tool_use_id -> call
-    ended: dict[str, TaskResult] = field(default_factory=dict)  # tool_use_id -> result
-    cwd: str | None = None
 
 
 class _Pending:
@@ -95,25 +84,23 @@ class _Pending:
 
 
 def import_claude_code(
-    ledger: Ledger, paths: Sequence[Path], catalog: Catalog, *, dry_run: bool = False
+    ledger: Ledger,
+    paths: Sequence[Path],
+    catalog: Catalog,
+    *,
+    dry_run: bool = False,
+    helpers: bool = True,
 ) -> ClaudeImportReport:
-    """Import every transcript under ``paths`` (see the module docstring)."""
+    """Import every transcript under ``paths`` (see the module docstring); ``helpers``:
+    a big tree may be read in a helper process (``claude_reading.read_sessions``)."""
     report = ClaudeImportReport([str(p) for p in paths], dry_run=dry_run)
     skipped: list[tuple[str, str]] = []
     groups = discover(paths, skipped)
     with Seen.from_log(ledger) as seen:
-        pending = _Pending(ledger, report)
-        for group in groups:
-            session = _read(group, report, skipped)
-            if session.billed:
-                report.sessions += 1
-            costed = _record(ledger, catalog, session, seen, pending) if session.billed else set()
-            if session.ended:  # forked, not yet costed: the close reads a one-row stream
-                close_ended(ledger, group.session, session.ended.values(), session.calls,
-                            seen=seen, report=report, cwd=session.cwd, costed=costed)  # fmt: skip
-            if pending.events >= FLUSH_EVENTS:
-                pending.flush()
-        pending.flush()
+        # on a first import nearly every message is new: the helper prices them
+        pricing = None if seen.logged else catalog
+        with read_sessions(groups, pricing, helper=helpers) as sessions:
+            _import(ledger, catalog, groups, sessions, seen, report, skipped)
         already, repeated = seen.before_counts()
     report.already += already
     report.repeated += repeated
@@ -121,42 +108,43 @@ def import_claude_code(
     return report
 
 
-def _read(
-    group: SessionFiles, report: ClaudeImportReport, skipped: list[tuple[str, str]]
-) -> _Session:
-    session = _Session()
-    for path in group.files:
-        agent = subagent_of(path)
-        try:
-            for number, raw in lines(path):
-                report.lines += 1
-                if raw is None:
-                    report.bad(path, number, "longer than the line bound")
-                    continue
-                found = parse_line(raw, number, group.session, agent, session.calls)
-                if isinstance(found, Billed):
-                    session.billed.append(found)
-                    session.cwd = session.cwd or found.cwd
-                    for call in found.calls:
-                        session.calls.setdefault(call.tool_use_id, call)
-                elif isinstance(found, Link | TaskResult):
-                    if found.agent is not None:
-                        session.links.setdefault(found.agent, found.tool_use_id)
-                    if isinstance(found, TaskResult):
-                        session.ended.setdefault(found.tool_use_id, found)
-                elif isinstance(found, Malformed):
-                    report.bad(path, found.line_no, found.reason)
-        except (KeiError, OSError) as exc:
-            skipped.append((str(path), str(exc)))
-            continue
-        report.files += 1
-    return session
+def _import(
+    ledger: Ledger,
+    catalog: Catalog,
+    groups: Sequence[SessionFiles],
+    sessions: Iterable[Session],
+    seen: Seen,
+    report: ClaudeImportReport,
+    skipped: list[tuple[str, str]],
+) -> None:
+    """Record each session's new messages and close its ended sub-agents, in order."""
+    pending = _Pending(ledger, report)
+    for group, session in zip(groups, sessions, strict=True):
+        _count(report, session, skipped)
+        if session.billed:
+            report.sessions += 1
+        costed = _record(ledger, catalog, session, seen, pending) if session.billed else set()
+        if session.ended:  # forked, not yet costed: the close reads a one-row stream
+            close_ended(ledger, group.session, session.ended.values(), session.calls,
+                        seen=seen, report=report, cwd=session.cwd, costed=costed)  # fmt: skip
+        if pending.events >= FLUSH_EVENTS:
+            pending.flush()
+    pending.flush()
+
+
+def _count(report: ClaudeImportReport, session: Session, skipped: list[tuple[str, str]]) -> None:
+    """What reading ``session`` counted, into the report (in session order)."""
+    report.lines += session.lines
+    report.files += session.files
+    for file, number, why in session.bad:
+        report.bad(file, number, why)
+    skipped += session.skipped
 
 
 def _record(
     ledger: Ledger,
     catalog: Catalog,
-    session: _Session,
+    session: Session,
     seen: Seen,
     pending: _Pending,
 ) -> set[str]:
@@ -170,16 +158,18 @@ def _record(
     found = seen.sort(session.billed)
     report.repeated += found.repeated
     report.billed += len(found.new)
+    prices = {id(b): p for b, p in zip(session.billed, session.priced, strict=False)}
     for billed in found.new:
         root = session_agent_id(billed.session)
         agent = session.links.get(billed.agent or "", root)
         if agent != root:
             parents[agent] = billed.session
-        try:
-            request = _request(catalog, billed, agent, session.cwd)
-        except KeiError as exc:  # e.g. the catalog names the model for another provider
-            report.refused.append([billed.key, str(exc)])
+        priced = prices.get(id(billed))
+        priced = price(catalog, billed) if priced is None else priced  # not priced yet
+        if priced.refused is not None:  # e.g. the catalog names the model for another provider
+            report.refused.append([billed.key, priced.refused])
             continue
+        request = _request(billed, agent, session.cwd, priced)
         unpriced[billed.model] += request.unpriced
         slow[billed.model] += request.speed_unpriced
         by_agent.setdefault(agent, []).append(request)
@@ -201,15 +191,13 @@ def _record(
     return set(by_agent)
 
 
-def _request(catalog: Catalog, billed: Billed, agent: str, cwd: str | None) -> CostRecorded:
-    """The event for one message, priced as ``kei cost record`` prices it (a model the
-    catalog cannot price is recorded unpriced)."""
-    usage = token_usage(billed.usage)
-    charge = price_request(catalog, PROVIDER, billed.model, usage, None, billed.usage.speed)
+def _request(billed: Billed, agent: str, cwd: str | None, priced: Priced) -> CostRecorded:
+    """The event for one message, at its price (``claude_reading.price``: as ``kei cost
+    record`` prices it; a model the catalog cannot price is recorded unpriced)."""
     return CostRecorded(
-        agent_id=agent, provider=PROVIDER, model=billed.model, usage=usage, **charge.fields(),
-        origin=Origin(source=SOURCE, occurred_at_us=billed.at_us, ref=billed.key),
-        session=billed.session, cwd=cwd,
+        agent_id=agent, provider=PROVIDER, model=billed.model, usage=priced.usage,
+        **priced.fields(), origin=Origin(source=SOURCE, occurred_at_us=billed.at_us,
+        ref=billed.key), session=billed.session, cwd=cwd,
     )  # fmt: skip
 
 

@@ -40,7 +40,7 @@ class ClaudeImportReport(Struct):
     skipped_files: list[list[str]] = field(default_factory=list)  # [path, why]
     refused: list[list[str]] = field(default_factory=list)  # [agent or message, why]: not recorded
 
-    def bad(self, file: Path, line: int, why: str) -> None:
+    def bad(self, file: Path | str, line: int, why: str) -> None:
         self.malformed += 1
         if len(self.bad_lines) < KEPT:
             self.bad_lines.append(BadLine(str(file), line, why))

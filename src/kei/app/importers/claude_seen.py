@@ -58,6 +58,7 @@ class Seen(Closing):
 
     def __init__(self, index: ScratchIndex) -> None:
         self._index = index
+        self.logged = 0  # the keys the log held (an import's first run: 0)
 
     @classmethod
     def from_log(cls, ledger: Ledger) -> Seen:
@@ -73,6 +74,7 @@ class Seen(Closing):
                     ref = _import_ref(RecordedEvent.from_record(record))
                     if ref is not None:
                         keys.append((ref, BEFORE))
+                        seen.logged += 1
                 elif record.type in _CLOSING_TYPES and record.stream.startswith(_AGENT):
                     closed.append((record.stream.removeprefix(_AGENT), BEFORE))
                 if len(keys) >= PAGE:

@@ -120,14 +120,18 @@ def claude_code(
     import os
 
     from kei.adapters.files.catalog import load_catalog
+    from kei.adapters.workers.processes import spare_core
     from kei.app.importers.claude_code import import_claude_code, sources
 
     with answering(ctx) as g:
         settings = g.settings()
         roots = sources(paths or [], Path.home(), os.environ.get("CLAUDE_CONFIG_DIR"))
         catalog = load_catalog(settings.home)
-        with open_ledger(settings, with_key=not dry_run) as ledger:
-            report = import_claude_code(ledger, roots, catalog, dry_run=dry_run)
+        # a long bulk write: helper processes (reading, signing half of each batch) pay
+        # off where a core is free
+        helpers = spare_core()
+        with open_ledger(settings, with_key=not dry_run, parallel_signing=helpers) as ledger:
+            report = import_claude_code(ledger, roots, catalog, dry_run=dry_run, helpers=helpers)
             _answer(report, as_json=as_json)
             _check_budgets(settings, ledger, report)
 
