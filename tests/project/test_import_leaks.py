@@ -53,7 +53,7 @@ def test_mcp_skill_resource_finds_an_imported_section(
 
     pytest.importorskip("mcp")
     from kei.adapters.files.catalog import load_catalog
-    from kei.adapters.mcp.services import Services
+    from kei.app.services import Services
     from kei.adapters.mcp.views import _skills
     from kei.errors import InputError
 

@@ -20,6 +20,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Final
 
 from msgspec import Struct, field
+from msgspec.structs import asdict
 
 from kei.adapters.store.base import EventStore
 from kei.adapters.store.dialect import SQLITE, Dialect
@@ -327,3 +328,42 @@ def unvouched_sql(catalog: Catalog, prefix: str = "") -> tuple[str, list[str]]:
         f"OR ({entry_id}, {entry_hash}) NOT IN (VALUES {values})))"
     )
     return sql, [v for pair in entries for v in pair]
+
+
+def report_dict(
+    result: Report, start_us: int | None, limit: int | None = None, *, until_us: int | None = None
+) -> dict[str, Any]:
+    """One object: the shown rows, then totals over every row (``row_count`` of them);
+    a block row also has its times, whether it is active, and an active block's burn."""
+    rows = [
+        {
+            result.by: r.key,
+            "events": r.events,
+            "micro_cents": r.micro_cents,
+            "unverified_events": r.unverified,
+            "given_events": r.given,
+            "unpriced_events": r.unpriced,
+            "speed_unpriced_events": r.speed_unpriced,
+        }
+        for r in (result.rows if limit is None else result.rows[:limit])
+    ]
+    for row, block in zip(rows, result.blocks, strict=False):
+        row.update(started_us=block.start_us, ended_us=block.end_us, active=block.active,
+                   first_seen_us=block.total.at_us, last_seen_us=block.last_us,
+                   tokens=block.total.tokens,
+                   burn=None if block.burn is None else asdict(block.burn))  # fmt: skip
+    return {
+        "by": result.by,
+        "since_us": start_us,
+        "until_us": until_us,
+        "rows": rows,
+        "total_micro_cents": result.total,
+        "unverified": result.total_row.unverified,
+        "unpriced": result.total_row.unpriced,
+        "speed_unpriced": {
+            "events": result.total_row.speed_unpriced,
+            "models": result.speed_models,
+        },
+        "row_count": len(result.rows),
+        "limit": limit,
+    }

@@ -17,7 +17,7 @@ import hashlib
 import math
 import secrets
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from msgspec import Struct
 from msgspec.structs import replace
@@ -74,11 +74,23 @@ class Explanation(Struct, frozen=True):
     differences: list[str]
 
 
+SHOWN_DELTA = 0.10  # the lower bound `posterior show` prints, as select's default
+
+
 class PosteriorRow(Struct, frozen=True):
     model: str
     task_class: str
     successes: int
     failures: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The object ``kei posterior show --json`` prints (and ``GET /v1/posteriors``)."""
+        from kei.domain.routing.posterior import Beta
+
+        b = Beta.from_counts(self.successes, self.failures)
+        return {"task_class": self.task_class, "model": self.model, "alpha": b.alpha,
+                "beta": b.beta, "n": b.n, "mean": b.mean,
+                "lower_bound": b.lower_bound(SHOWN_DELTA)}  # fmt: skip
 
 
 class RouteService(ReadModelService):

@@ -91,6 +91,7 @@ COMMANDS: Final[dict[str, Lazy | Group]] = {
     "posterior": Lazy("route_cmd", "The Beta posteriors the router learns."),
     "witness": Lazy("witness_cmd", "Cosign checkpoints of other ledgers (C2SP tlog-cosignature)."),
     "mcp": Lazy("mcp_cmd", "kei as an MCP server for agents (needs the mcp extra)."),
+    "serve": Lazy("serve_cmd", "Serve kei's HTTP API (/v1, /openapi.json) until interrupted."),
     "notify": Lazy(
         "notify_cmd", "Notifications: rules, channels, and every send recorded as events."
     ),

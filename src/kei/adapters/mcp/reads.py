@@ -15,7 +15,7 @@ from mcp.types import ToolAnnotations
 from msgspec.structs import asdict
 
 from kei.adapters.mcp.calls import Answer, Calls
-from kei.adapters.mcp.services import Services
+from kei.app.services import Services
 from kei.domain.events.memory import DEFAULT_NAMESPACE
 
 READS = ToolAnnotations(read_only_hint=True, open_world_hint=False)

@@ -18,10 +18,10 @@ from mcp.server.mcpserver import MCPServer
 
 from kei.adapters.mcp.calls import Calls
 from kei.adapters.mcp.reads import register_reads
-from kei.adapters.mcp.services import Services
 from kei.adapters.mcp.tools import register_writes
 from kei.adapters.mcp.views import register_views
 from kei.adapters.mcp.watch import Watch
+from kei.app.services import Services
 
 if TYPE_CHECKING:
     from kei.app.ledger.ledger import Ledger

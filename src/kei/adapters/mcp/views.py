@@ -21,8 +21,8 @@ from msgspec.structs import asdict
 
 from kei.adapters.mcp.calls import Calls
 from kei.adapters.mcp.reads import MAX_ITEMS, report_answer, tree_answer
-from kei.adapters.mcp.services import Services
 from kei.app.json_form import json_form
+from kei.app.services import Services
 from kei.errors import InputError
 
 JSON: Final = "application/json"

@@ -76,7 +76,9 @@ class LogFollower:
 
     ``position`` is where reading starts (default: ``after``'s position, or 0); it
     differs from ``after`` only for a state row whose event has no chain entry, where the
-    next record is checked as the first of the log. ``upto`` bounds every read.
+    next record is checked as the first of the log. ``upto`` bounds every read. With
+    ``keys``, ``scan`` checks signatures too (``verify-chain``'s full check, as ``kei
+    serve``'s cached verification extends itself), else links and hashes only.
     """
 
     def __init__(
@@ -86,8 +88,10 @@ class LogFollower:
         *,
         position: int | None = None,
         upto: int | None = None,
+        keys: KeyRing | None = None,
     ) -> None:
         self.store = store
+        self.keys = keys
         self.link = after
         self.position = (
             position if position is not None else (0 if after is None else after.position)
@@ -164,7 +168,8 @@ class LogFollower:
                 self.position = nxt - 1
                 continue
             if self._checker is None:
-                self._checker = RangeChecker(_NO_KEYS, quick=True, prev=self.link)
+                keys = self.keys
+                self._checker = RangeChecker(keys or _NO_KEYS, quick=keys is None, prev=self.link)
             self._checker.feed(rows)
             self.position, self.link = window, self._checker.result.last
             return rows

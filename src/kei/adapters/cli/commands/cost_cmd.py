@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import msgspec
 import typer
 
 from kei.adapters.cli.context import (
@@ -251,7 +250,7 @@ def report(
             only=["costs"],
         )
         if as_json:
-            json_line(report_dict(result, start_us, limit, until_us=end_us))
+            json_line(cost_reads.report_dict(result, start_us, limit, until_us=end_us))
         elif is_tty() and result.rows and render.fits(len(render.shown(result, limit))):
             from rich.console import Console
 
@@ -316,42 +315,3 @@ def read_costs(
     with open_ledger(settings) as ledger:
         cost_reads.caught_up(ledger, seal_key=seal_key(settings), only=only)
         return read(ledger.store, catalog)
-
-
-def report_dict(
-    result: Report, start_us: int | None, limit: int | None = None, *, until_us: int | None = None
-) -> dict[str, Any]:
-    """One object: the shown rows, then totals over every row (``row_count`` of them);
-    a block row also has its times, whether it is active, and an active block's burn."""
-    rows = [
-        {
-            result.by: r.key,
-            "events": r.events,
-            "micro_cents": r.micro_cents,
-            "unverified_events": r.unverified,
-            "given_events": r.given,
-            "unpriced_events": r.unpriced,
-            "speed_unpriced_events": r.speed_unpriced,
-        }
-        for r in (result.rows if limit is None else result.rows[:limit])
-    ]
-    for row, block in zip(rows, result.blocks, strict=False):
-        row.update(started_us=block.start_us, ended_us=block.end_us, active=block.active,
-                   first_seen_us=block.total.at_us, last_seen_us=block.last_us,
-                   tokens=block.total.tokens,
-                   burn=None if block.burn is None else msgspec.structs.asdict(block.burn))  # fmt: skip
-    return {
-        "by": result.by,
-        "since_us": start_us,
-        "until_us": until_us,
-        "rows": rows,
-        "total_micro_cents": result.total,
-        "unverified": result.total_row.unverified,
-        "unpriced": result.total_row.unpriced,
-        "speed_unpriced": {
-            "events": result.total_row.speed_unpriced,
-            "models": result.speed_models,
-        },
-        "row_count": len(result.rows),
-        "limit": limit,
-    }

@@ -38,7 +38,6 @@ posterior_app, _register_posterior = command_group(
 DecisionArg = Annotated[
     str, typer.Argument(metavar="DECISION", help="The decision id `kei route select` printed.")
 ]
-DELTA = 0.10  # the bound `posterior show` prints, as select's default
 
 
 def register(app: typer.Typer) -> None:
@@ -270,6 +269,8 @@ def show_cmd(
     as_json: JsonLines = False,
 ) -> None:
     """Each (task class, model): successes, failures, Beta mean and lower bound."""
+    from kei.app.routing import SHOWN_DELTA as DELTA
+
     with answering(ctx) as g, _service(g.settings()) as service:
         rows = service.posteriors(task_class)
     if not rows and not as_json:
@@ -279,9 +280,7 @@ def show_cmd(
     for r in rows:
         b = Beta.from_counts(r.successes, r.failures)
         if as_json:
-            json_line({"task_class": r.task_class, "model": r.model, "alpha": b.alpha,
-                       "beta": b.beta, "n": b.n, "mean": b.mean,
-                       "lower_bound": b.lower_bound(DELTA)})  # fmt: skip
+            json_line(r.to_dict())
         else:
             typer.echo(f"{safe(r.task_class)}\t{safe(r.model)}\t{b.alpha:g}\t{b.beta:g}\t{b.n}\t"
                        f"{b.mean:.3f}\t{b.lower_bound(DELTA):.3f}")  # fmt: skip

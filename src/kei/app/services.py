@@ -1,8 +1,9 @@
 """The ``app/`` services one server calls, opened once over its ledger and closed with it.
 
 The same services the CLI opens per command (``context.service_scope``); a server keeps
-them, so each call only catches its read models up with what is new. They are made and
-used on the server's one worker thread (``calls.Calls``).
+them, so each call only catches its read models up with what is new. One ``Services``
+is used from one thread at a time (``kei mcp serve``'s worker thread, or each of
+``kei serve``'s threads its own), as the CLI uses them.
 """
 
 from __future__ import annotations
