@@ -92,3 +92,33 @@ def running(
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def serve_forever(url: str, seed_hex: str, home: str, port: int) -> None:
+    """Serve until killed, in this process (``python http_server.py URL SEED HOME PORT``):
+    for the tests that SIGKILL a server under load."""
+    key = SigningKey(bytes.fromhex(seed_hex), name="default")
+    store = Store(url=url, key=key, seal_key=b"s" * 32, catalog=load_catalog(Path(home)))
+    app = build_app(store, DictTokens(), rate=RateLimit(rate=0))
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def wait_up(base: str, timeout: float = 30) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no server at {base}")
+        time.sleep(0.05)
+
+
+if __name__ == "__main__":
+    import sys
+
+    serve_forever(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))

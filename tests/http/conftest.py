@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from http_server import DictTokens, running
 
+from http_server import DictTokens, running
 from kei.app.ledger.ledger import Ledger
 from kei.domain.log.keys import SigningKey
 

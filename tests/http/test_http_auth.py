@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from http_server import ADMIN, EXPIRED, READ, REVOKED, WRITE, bearer, running
 
+from http_server import ADMIN, EXPIRED, READ, REVOKED, WRITE, bearer, running
 from kei.adapters.http.guard import RateLimit
 from kei.app.ledger.ledger import Ledger
 from kei.domain.log.keys import SigningKey
@@ -81,9 +81,7 @@ def test_every_error_is_a_problem(client: httpx.Client) -> None:
                          json={"summary": "s"}), 404)  # fmt: skip
 
 
-def test_a_body_over_the_limit_is_413(
-    ledger_url: str, key: SigningKey, tmp_path: Path
-) -> None:
+def test_a_body_over_the_limit_is_413(ledger_url: str, key: SigningKey, tmp_path: Path) -> None:
     with running(ledger_url, key, tmp_path, max_body=100) as base, httpx.Client(base_url=base) as c:
         big = {"branch": "x" * 200}
         _problem(c.post(FORK, headers=bearer(WRITE), json=big), 413)

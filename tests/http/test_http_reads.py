@@ -8,9 +8,9 @@ import threading
 from typing import Any
 
 import httpx
+
 from cli_helpers import run_sql
 from http_server import READ, WRITE, bearer
-
 
 R = bearer(READ)
 

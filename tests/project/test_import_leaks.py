@@ -53,8 +53,8 @@ def test_mcp_skill_resource_finds_an_imported_section(
 
     pytest.importorskip("mcp")
     from kei.adapters.files.catalog import load_catalog
-    from kei.app.services import Services
     from kei.adapters.mcp.views import _skills
+    from kei.app.services import Services
     from kei.errors import InputError
 
     ledger = make_ledger(f"sqlite:///{tmp_path / 'l.db'}")

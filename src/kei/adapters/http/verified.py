@@ -62,7 +62,8 @@ class VerifyCache:
                 self._kept += follower.scanned.findings
             link = None if follower is None else follower.link
             position = None if follower is None else follower.position
-            follower = LogFollower(store, link, position=position, keys=ring)
+            follower = LogFollower(store, link, position=position)
+            follower.keys = ring
             self._follower, self._keys_at = follower, keys_at
         follower.upto = head
         while follower.scan():

@@ -77,7 +77,7 @@ class LogFollower:
     ``position`` is where reading starts (default: ``after``'s position, or 0); it
     differs from ``after`` only for a state row whose event has no chain entry, where the
     next record is checked as the first of the log. ``upto`` bounds every read. With
-    ``keys``, ``scan`` checks signatures too (``verify-chain``'s full check, as ``kei
+    ``keys`` set, ``scan`` checks signatures too (``verify-chain``'s full check, as ``kei
     serve``'s cached verification extends itself), else links and hashes only.
     """
 
@@ -88,10 +88,9 @@ class LogFollower:
         *,
         position: int | None = None,
         upto: int | None = None,
-        keys: KeyRing | None = None,
     ) -> None:
         self.store = store
-        self.keys = keys
+        self.keys: KeyRing | None = None  # set: ``scan`` checks signatures too
         self.link = after
         self.position = (
             position if position is not None else (0 if after is None else after.position)

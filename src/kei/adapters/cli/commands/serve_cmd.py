@@ -30,7 +30,12 @@ Port = Annotated[int, number("--port", help="TCP port to listen on.", least=1, m
 Db = Annotated[
     str | None, typer.Option("--db", metavar="URL", help="The store (as the global --db).")
 ]
-TlsFile = Annotated[Path | None, typer.Option(metavar="FILE", dir_okay=False)]
+TlsCert = Annotated[
+    Path | None, typer.Option("--tls-cert", metavar="FILE", help="TLS certificate (PEM).")
+]
+TlsKey = Annotated[
+    Path | None, typer.Option("--tls-key", metavar="FILE", help="TLS private key (PEM).")
+]
 MaxBody = Annotated[int, number("--max-body", help="Largest request body, in bytes.")]
 Rate = Annotated[
     float,
@@ -46,12 +51,9 @@ def register(app: typer.Typer) -> None:
         host: Host = "127.0.0.1",
         port: Port = 8741,
         db: Db = None,
-        tls_cert: Annotated[
-            Path | None, typer.Option("--tls-cert", metavar="FILE", help="TLS certificate (PEM).")
-        ] = None,
-        tls_key: Annotated[
-            Path | None, typer.Option("--tls-key", metavar="FILE", help="TLS private key (PEM).")
-        ] = None,
+        *,
+        tls_cert: TlsCert = None,
+        tls_key: TlsKey = None,
         max_body: MaxBody = 1 << 20,
         rate: Rate = 200.0,
         burst: Burst = 400,
