@@ -68,10 +68,12 @@ def build_app(
     max_body: int = MAX_BODY,
     rate: RateLimit | None = None,
     extra_routes: list[BaseRoute] | None = None,
+    mcp: bool = False,
 ) -> Starlette:
     """The app: ``store`` says where the log is and how to sign; ``authenticator`` turns
-    bearer tokens into grants; ``extra_routes`` (the dashboard, ``/mcp``) are added as
-    they are. The ledgers open when the app starts and close when it stops."""
+    bearer tokens into grants; ``mcp`` serves the MCP tools at ``/mcp`` (needs the MCP
+    SDK: ``mcp_mount.py``); ``extra_routes`` (the dashboard) are added as they are. The
+    ledgers open when the app starts and close when it stops."""
     guard = Guard(authenticator, rate=rate or RateLimit(), max_body=max_body, now_us=clock_us)
     opened: list[Backend] = []
 
@@ -80,11 +82,19 @@ def build_app(
             raise ApiError(503, "starting", "the server is still starting; retry in a moment")
         return opened[0]
 
+    mcp_endpoint = _mcp_endpoint(guard) if mcp else None
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         opened.append(Backend(store, clock_us))
         try:
-            yield
+            if mcp_endpoint is None:
+                yield
+            else:
+                from kei.adapters.http.mcp_mount import serving
+
+                async with serving(mcp_endpoint, opened[0]):
+                    yield
         finally:
             opened.pop().close()
 
@@ -100,8 +110,16 @@ def build_app(
     routes += [Route(r.path, _guarded(h, r.scope, guard, backend), methods=["GET"])
                for r, h in _READS]  # fmt: skip
     routes += [Route(w.path, handler(w, guard, backend), methods=["POST"]) for w in writes]
+    if mcp_endpoint is not None:
+        routes.append(Route("/mcp", mcp_endpoint))
     routes += extra_routes or []
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=_HANDLERS)
+
+
+def _mcp_endpoint(guard: Guard) -> Any:
+    from kei.adapters.http.mcp_mount import McpEndpoint
+
+    return McpEndpoint(guard)
 
 
 def _guarded(

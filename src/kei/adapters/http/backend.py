@@ -119,7 +119,7 @@ class Backend:
     ) -> tuple[T, list[RecordedEvent]]:
         """``work`` on a write thread, its appends signed by the token's key; returns
         its answer and every event it committed, once committed."""
-        key = None if key_id is None else self._key(key_id)
+        key = None if key_id is None else self.key(key_id)
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._writes, self._write, key, work)
@@ -141,7 +141,7 @@ class Backend:
                 self._opened.append(services)
         return services
 
-    def _key(self, key_id: str) -> SigningKey:
+    def key(self, key_id: str) -> SigningKey:
         from kei.errors import LedgerStateError
 
         if self.store.key_for is None:

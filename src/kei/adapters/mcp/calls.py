@@ -29,9 +29,11 @@ from msgspec import Struct, field
 
 from kei.app.json_form import json_object
 from kei.app.ledger.appending import NewEvent
+from kei.app.ledger.group_commit import signing_as
 from kei.app.ledger.ledger import Ledger
 from kei.domain.events import ToolCalled
 from kei.domain.events.mcp import mcp_stream
+from kei.domain.log.keys import SigningKey
 from kei.domain.log.recorded import RecordedEvent
 from kei.errors import KeiError, LeakBlockedError
 from kei.limits import LIMITS
@@ -140,8 +142,15 @@ class CallRecord:
 class Calls:
     """The calls of one server over one ledger: run in turn, writes recorded."""
 
-    def __init__(self, ledger: Ledger, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        read_only: bool = False,
+        signer: Callable[[Context], SigningKey | None] | None = None,
+    ) -> None:
         self.ledger, self.read_only = ledger, read_only
+        self.signer = signer  # which key signs a call's batch (None: the ledger's own)
         self.session = secrets.token_hex(8)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kei-mcp")
 
@@ -175,16 +184,19 @@ class Calls:
                 "(started with --read-only); use a server started without it"
             )
         record = CallRecord(self.session, caller_of(ctx), tool, args)
-        return await self._run(lambda: self._write(record, work))
+        key = None if self.signer is None else self.signer(ctx)
+        return await self._run(lambda: self._write(record, work, key))
 
     async def refused(self, ctx: _Request, tool: str, args: Mapping[str, Any], error: str) -> None:
         """Record a changing call the SDK refused before kei's tool saw it."""
         record = CallRecord(self.session, caller_of(ctx), tool, args)
         await self.run(lambda: self._record_alone(record, squash(error)))
 
-    def _write(self, record: CallRecord, work: Callable[[], Answer]) -> Answer:
+    def _write(
+        self, record: CallRecord, work: Callable[[], Answer], key: SigningKey | None = None
+    ) -> Answer:
         try:
-            with self.ledger.riding(record):
+            with self.ledger.riding(record), signing_as(key):
                 answer = work()
         except Exception as exc:
             message = one_line(exc)

@@ -109,7 +109,7 @@ def _prepare(settings: Settings, *, max_body: int, rate: float, burst: int) -> R
     )  # fmt: skip
     auth_ledger = Ledger.open(settings.db_url)
     app = build_app(store, _authenticator(auth_ledger), max_body=max_body,
-                    rate=RateLimit(rate=rate, burst=burst))  # fmt: skip
+                    rate=RateLimit(rate=rate, burst=burst), mcp=_has_mcp())  # fmt: skip
 
     def run(host: str, port: int, cert: Path | None, tls_key: Path | None) -> None:
         try:
@@ -156,3 +156,10 @@ def _authenticator(ledger: Ledger) -> Authenticator:
     tokens = importlib.import_module("kei.app.tokens")
     authenticator: Authenticator = tokens.LedgerAuthenticator(ledger)
     return authenticator
+
+
+def _has_mcp() -> bool:
+    """Whether the MCP SDK is installed (``kei[mcp]``): then ``/mcp`` is served too."""
+    import importlib.util
+
+    return importlib.util.find_spec("mcp") is not None
