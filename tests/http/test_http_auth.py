@@ -64,6 +64,13 @@ def test_a_scope_too_low_is_403_and_appends_nothing(client: httpx.Client, ledger
     assert client.post(FORK, headers=bearer(ADMIN), json={"branch": "main"}).status_code == 201
 
 
+def test_token_says_what_it_grants(client: httpx.Client) -> None:
+    got = client.get("/v1/token", headers=bearer(WRITE)).json()
+    assert got == {"token_id": "writer", "name": "writer", "scope": "write", "key_id": None,
+                   "expires_at": None}  # fmt: skip
+    _problem(client.get("/v1/token"), 401)
+
+
 def test_health_and_openapi_need_no_token(client: httpx.Client) -> None:
     assert client.get("/v1/health").json()["ok"] is True
     assert client.get("/openapi.json").json()["openapi"].startswith("3.1")

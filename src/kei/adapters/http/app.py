@@ -25,11 +25,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from kei.adapters.http import events, reads
+from kei.adapters.http.answers import answer
 from kei.adapters.http.backend import Backend, Store
 from kei.adapters.http.guard import Guard, RateLimit
-from kei.adapters.http.openapi import Health, Read, VerifyStatus, document
+from kei.adapters.http.openapi import TOKEN, Health, Read, VerifyStatus, document
 from kei.adapters.http.problems import TITLES, ApiError, from_kei_error, internal
 from kei.adapters.http.writes import handler, write_routes
+from kei.app.json_form import rfc3339
 from kei.domain.tokens.grant import Authenticator, Scope
 from kei.errors import KeiError
 
@@ -101,12 +103,21 @@ def build_app(
     writes = write_routes()
     from kei import __version__
 
-    openapi = msgspec.json.encode(document([r for r, _ in _READS], writes, __version__))
+    documented = [r for r, _ in _READS] + [TOKEN]
+    openapi = msgspec.json.encode(document(documented, writes, __version__))
 
     async def openapi_json(request: Request) -> Response:
         return Response(openapi, media_type="application/json")
 
-    routes: list[BaseRoute] = [Route("/openapi.json", openapi_json, methods=["GET"])]
+    async def token(request: Request) -> Response:
+        grant = await guard.grant(request, "read")
+        return answer({"token_id": grant.token_id, "name": grant.name, "scope": grant.scope,
+                       "key_id": grant.key_id, "expires_at": rfc3339(grant.expires_us)})  # fmt: skip
+
+    routes: list[BaseRoute] = [
+        Route("/openapi.json", openapi_json, methods=["GET"]),
+        Route("/v1/token", token, methods=["GET"]),
+    ]
     routes += [Route(r.path, _guarded(h, r.scope, guard, backend), methods=["GET"])
                for r, h in _READS]  # fmt: skip
     routes += [Route(w.path, handler(w, guard, backend), methods=["POST"]) for w in writes]

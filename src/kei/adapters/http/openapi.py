@@ -55,6 +55,19 @@ class Read(Struct, frozen=True):
     query: Sequence[str] = ()
 
 
+class TokenInfo(Struct, kw_only=True):
+    """``GET /v1/token``: what the bearer token grants (a client checks its token)."""
+
+    token_id: str
+    name: str
+    scope: str
+    key_id: str | None
+    expires_at: str | None
+
+
+TOKEN: Final = Read("/v1/token", "read", "What the bearer token grants.", TokenInfo)
+
+
 def document(reads: Sequence[Read], writes: Sequence[WriteRoute], version: str) -> dict[str, Any]:
     types = [ProblemBody, Ack, *(r.answer for r in reads if r.answer), *(w.body for w in writes)]
     _, components = msgspec.json.schema_components(types, ref_template=REF)
