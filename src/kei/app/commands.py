@@ -47,25 +47,25 @@ def _agent_works(services: Services) -> list[Callable[..., Answer]]:
             parent_branch=parent_branch, spec_sha=spec_sha, worktree=worktree, dna=dna,
             creator=creator, fork_parent=fork_parent,
         )  # fmt: skip
-        return _outcome(services.agents().fork(request))
+        return _outcome(services.agent_writes().fork(request))
 
     def agent_done(agent_id: str, summary: str) -> Answer:
         """running -> done (as `kei agent done`); a second done appends nothing."""
-        return _outcome(services.agents().done(agent_id, summary))
+        return _outcome(services.agent_writes().done(agent_id, summary))
 
     def agent_fail(agent_id: str, reason: str) -> Answer:
         """running -> failed (as `kei agent fail`); a second fail appends nothing."""
-        return _outcome(services.agents().fail(agent_id, reason))
+        return _outcome(services.agent_writes().fail(agent_id, reason))
 
     def agent_merged(agent_id: str) -> Answer:
         """done | failed -> merged (as `kei agent merged`)."""
-        return _outcome(services.agents().merged(agent_id))
+        return _outcome(services.agent_writes().merged(agent_id))
 
     def agent_outcome(
         agent_id: str, outcome: str, escalation_depth: int | None = None, stubs: int | None = None
     ) -> Answer:
         """How a finished agent's work turned out: functional | partial | scaffolding | fail."""
-        return _outcome(services.agents().outcome(agent_id, outcome, escalation_depth, stubs))
+        return _outcome(services.agent_writes().outcome(agent_id, outcome, escalation_depth, stubs))
 
     return [agent_fork, agent_done, agent_fail, agent_merged, agent_outcome]
 

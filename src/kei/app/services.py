@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypeVar, cast
 from kei.app.closing import Closing
 
 if TYPE_CHECKING:
+    from kei.app.agent_writes import AgentWriter
     from kei.app.agents import AgentService
     from kei.app.costs import CostService
     from kei.app.ledger.ledger import Ledger
@@ -50,6 +51,13 @@ class Services(Closing):
         from kei.app.agents import AgentService
 
         return self._kept("agents", lambda: AgentService(self.ledger, seal_key=self.seal_key))
+
+    def agent_writes(self) -> AgentWriter:
+        """The agent lifecycle writes: they decide from the streams, so no read model
+        is opened for them (``app/agent_writes.py``)."""
+        from kei.app.agent_writes import AgentWriter
+
+        return AgentWriter(self.ledger)
 
     def costs(self) -> CostService:
         from kei.app.costs import CostService

@@ -53,7 +53,7 @@ class Store(Struct, frozen=True, kw_only=True):
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     checkpoint_state: Path | None = None
     window: float = 0.002  # group commit: how long the committer waits for more
-    write_threads: int = 16
+    write_threads: int = 64
 
 
 class Wakeup:
@@ -86,6 +86,9 @@ class Backend:
         self.reader = Ledger.open(
             store.url, key=store.key, checkpoint_state=store.checkpoint_state, **options
         )
+        self._running = 0  # writes between their start and their answer
+        self._counting = threading.Lock()
+        self.writer.writers = lambda: self._running
         self.verify = VerifyCache(self.reader)
         self.wakeup = Wakeup()
         self._reads = ThreadPoolExecutor(1, thread_name_prefix="kei-serve-read")
@@ -127,8 +130,14 @@ class Backend:
             self.wakeup.notify()
 
     def _write(self, key: SigningKey | None, work: Callable[[Services], T]) -> tuple[T, list[Any]]:
-        with signing_as(key) as committed:
-            answer = work(self._services())
+        with self._counting:
+            self._running += 1
+        try:
+            with signing_as(key) as committed:
+                answer = work(self._services())
+        finally:
+            with self._counting:
+                self._running -= 1
         return answer, committed
 
     def _services(self) -> Services:

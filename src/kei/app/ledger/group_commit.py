@@ -25,7 +25,7 @@ signs each token's writes with the key bound to it), else the ledger's own.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -90,6 +90,9 @@ class GroupLedger(Ledger):
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
         self.groups = 0  # transactions committed with more than one caller's batch
+        # how many callers may append now (a server's running writes): the committer
+        # waits for no more than that; None: always the whole window
+        self.writers: Callable[[], int] | None = None
 
     @classmethod
     def open_grouped(
@@ -144,20 +147,24 @@ class GroupLedger(Ledger):
             first = self._queue.get()
             if first is _STOP:
                 return
-            taken = [first, *self._more()]
+            taken = [first, *self._more(1)]
             stop = _STOP in taken
             for group in _groups([p for p in taken if isinstance(p, _Pending)], self.max_events):
                 self._commit(group)
             if stop:
                 return
 
-    def _more(self) -> list[_Pending | object]:
-        """What else arrives within the window, without waiting past it."""
+    def _more(self, taken: int) -> list[_Pending | object]:
+        """What else arrives within the window, without waiting past it, nor once every
+        writer that may still append (``writers``) has."""
         import time
 
         more: list[_Pending | object] = []
         deadline = time.monotonic() + self.window
+        writers = self.writers
         while (left := deadline - time.monotonic()) > 0:
+            if writers is not None and taken + len(more) >= writers():
+                break
             try:
                 more.append(self._queue.get(timeout=left))
             except Empty:
