@@ -1,8 +1,8 @@
 """Who may ask what: the bearer token, the route's scope, the rate limit, the body size.
 
 Every route but ``/v1/health`` and ``/openapi.json`` names the scope it needs. The
-token goes to the :class:`~kei.domain.tokens.grant.Authenticator` (on a thread: it may
-read the ledger): no grant is 401, a grant below the scope is 403, and either is
+token goes to the :class:`~kei.domain.tokens.grant.Authenticator` (on a thread of its
+own, one request at a time: it may read the ledger): no grant is 401, a grant below the scope is 403, and either is
 answered before anything else runs, so a refused request appends nothing. Each grant
 then spends one token of its bucket (``RateLimit``): an empty bucket is 429 with
 ``Retry-After``. A body longer than ``max_body`` bytes is 413, counted as it arrives
@@ -11,13 +11,14 @@ then spends one token of its bucket (``RateLimit``): an empty bucket is 429 with
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
-import anyio.to_thread
 from msgspec import Struct
 from starlette.requests import Request
 
@@ -81,6 +82,7 @@ class Guard:
         self.authenticator, self.max_body, self.now_us = authenticator, max_body, now_us
         self._buckets = _Buckets(rate)
         self._lock = threading.Lock()  # one authenticate at a time: it may fold the ledger
+        self._threads = ThreadPoolExecutor(1, thread_name_prefix="kei-serve-auth")
 
     def _authenticate(self, bearer: str) -> Grant | Denied:
         with self._lock:
@@ -91,7 +93,8 @@ class Guard:
         bearer = _bearer(request.headers.get("authorization"))
         if bearer is None:
             raise ApiError(401, "unauthorized", _WHY["missing"] + _MAKE, _CHALLENGE)
-        got = await anyio.to_thread.run_sync(self._authenticate, bearer)
+        loop = asyncio.get_running_loop()
+        got = await loop.run_in_executor(self._threads, self._authenticate, bearer)
         if isinstance(got, Denied):
             raise ApiError(401, "unauthorized", _WHY[got.reason] + _MAKE, _CHALLENGE)
         if not allows(got, needed):

@@ -14,8 +14,9 @@ What goes into one transaction: batches signed by the same key, on streams no ot
 batch of the group touches (a second write to one stream waits for the next group, so
 two decisions about one agent never meet in one batch), at most ``max_events`` events.
 When a group's transaction fails (a strict stream moved: another writer came first),
-its batches are appended again one by one, so each caller gets its own answer, and a
-``ConcurrencyError`` reaches only the caller whose decision is stale (its service reads
+each half of it is appended again, and so on down to the one batch that fails alone,
+so each caller gets its own answer, and a ``ConcurrencyError`` reaches only the caller
+whose decision is stale (its service reads
 and decides again, ``app/ledger/retrying.py``).
 
 The key that signs a batch is the one its caller set with :func:`signing_as` (a server
@@ -172,25 +173,25 @@ class GroupLedger(Ledger):
         return more
 
     def _commit(self, group: list[_Pending]) -> None:
-        """One transaction for the group; when it fails, each batch alone."""
-        if len(group) > 1:
-            joined = [e for p in group for e in p.batch]
-            try:
-                recorded = self._as(group[0].key, joined)
-            except Exception:
-                pass  # someone's decision is stale: each caller gets its own answer below
-            else:
-                self.groups += 1
-                at = 0
-                for p in group:
-                    p.future.set_result(recorded[at : at + len(p.batch)])
-                    at += len(p.batch)
+        """One transaction for the group; when it fails, each half again (a stale
+        batch among many costs a few transactions, not one per batch), down to the
+        batch whose own error is its caller's."""
+        joined = [e for p in group for e in p.batch]
+        try:
+            recorded = self._as(group[0].key, joined)
+        except BaseException as exc:
+            if len(group) == 1:
+                group[0].future.set_exception(exc)
                 return
+            half = len(group) // 2
+            self._commit(group[:half])
+            self._commit(group[half:])
+            return
+        self.groups += len(group) > 1
+        at = 0
         for p in group:
-            try:
-                p.future.set_result(self._as(p.key, p.batch))
-            except BaseException as exc:
-                p.future.set_exception(exc)
+            p.future.set_result(recorded[at : at + len(p.batch)])
+            at += len(p.batch)
 
     def _as(self, key: SigningKey, batch: Sequence[NewEvent]) -> list[RecordedEvent]:
         self._committing = key
