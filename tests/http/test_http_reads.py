@@ -46,7 +46,7 @@ def test_agents_costs_budgets_posteriors_answer_with_at(client: httpx.Client) ->
     assert series["series"][0]["values"] == {"kid": {"micro_cents": 600_000, "usd": "0.006"}}
     assert series["split"] == "agent" and series["budgets"] == []
     budgets = client.get("/v1/budgets", headers=R).json()
-    assert budgets["budgets"] == [] and "at" in budgets
+    assert budgets["budgets"] == [] and "at" in budgets and budgets["measured_at"].endswith("Z")
     posteriors = client.get("/v1/posteriors", headers=R).json()
     assert posteriors == {"at": posteriors["at"], "posteriors": []}
 
@@ -63,13 +63,18 @@ def test_ndjson_is_the_log_after_a_position(client: httpx.Client) -> None:
     assert [json.loads(line)["position"] for line in after] == [3, 4]
     r = client.get("/v1/events?after=999", headers=R)
     assert r.status_code == 422
+    everything = client.get("/v1/events?after=-50", headers=R).text.splitlines()
+    assert len(everything) == len(events)
 
 
-def _sse(base: str, headers: dict[str, str], want: int, found: list[dict[str, Any]]) -> None:
+def _sse(
+    base: str, headers: dict[str, str], want: int, found: list[dict[str, Any]], query: str = ""
+) -> None:
     with (
         httpx.Client(base_url=base, timeout=30) as c,
-        c.stream("GET", "/v1/events/stream", headers=headers) as r,
+        c.stream("GET", f"/v1/events/stream{query}", headers=headers) as r,
     ):
+        assert r.headers["cache-control"] == "no-store"
         frame: dict[str, str] = {}
         for line in r.iter_lines():
             if line == "" and "data" in frame:
@@ -87,7 +92,7 @@ def test_sse_sends_new_events_and_resumes_after_last_event_id(
 ) -> None:
     _fork(client, "first")
     found: list[dict[str, Any]] = []
-    reader = threading.Thread(target=_sse, args=(base, R, 4, found))
+    reader = threading.Thread(target=_sse, args=(base, R, 4, found, "?after=0"))
     reader.start()
     _fork(client, "second")
     _fork(client, "third")
@@ -96,8 +101,18 @@ def test_sse_sends_new_events_and_resumes_after_last_event_id(
     assert all(e["id"] == e["position"] for e in found)
     assert found[3]["prev_hash"] == found[2]["hash"]
     resumed: list[dict[str, Any]] = []
-    _sse(base, {**R, "Last-Event-ID": "2"}, 2, resumed)
+    _sse(base, {**R, "Last-Event-ID": "2"}, 2, resumed, "?after=0")  # the header wins
     assert [e["id"] for e in resumed] == [3, 4]
+    fresh: list[dict[str, Any]] = []
+    reader = threading.Thread(target=_sse, args=(base, R, 1, fresh))  # from the head on
+    reader.start()
+    n = 0
+    while reader.is_alive() and not fresh:
+        _fork(client, f"later-{n}")
+        n += 1
+        reader.join(timeout=0.2)
+    reader.join(timeout=30)
+    assert fresh[0]["id"] >= 5
 
 
 def test_verify_is_cached_extended_and_sees_tampering(

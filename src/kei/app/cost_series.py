@@ -17,8 +17,9 @@ SPLITS: Final = {"model": "model", "agent": "agent_id"}
 
 
 def series(store: EventStore, split: str, window: Window) -> list[dict[str, Any]]:
-    """``[{"bucket": day, "values": {key: {"micro_cents": n}}}]``, oldest day first (the
-    answer's ``json_form`` adds each ``usd``)."""
+    """``[{"bucket": day, "values": {key: {"micro_cents": n}}}]``, every day from the
+    first with cost to the last, oldest first, a day without cost with empty ``values``
+    (the answer's ``json_form`` adds each ``usd``)."""
     column = SPLITS[split]
     where, params = window.sql()
     sql = (
@@ -28,4 +29,14 @@ def series(store: EventStore, split: str, window: Window) -> list[dict[str, Any]
     days: dict[str, dict[str, dict[str, int]]] = {}
     for day, key, total in store.select(sql, params):
         days.setdefault(str(day), {})[str(key)] = {"micro_cents": int(total or 0)}
-    return [{"bucket": day, "values": values} for day, values in days.items()]
+    return [{"bucket": day, "values": days.get(day, {})} for day in _every_day(list(days))]
+
+
+def _every_day(days: list[str]) -> list[str]:
+    """The ``YYYY-MM-DD`` days from the first of ``days`` to the last, each once."""
+    from datetime import date, timedelta
+
+    if not days:
+        return []
+    first, last = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
+    return [(first + timedelta(n)).isoformat() for n in range((last - first).days + 1)]

@@ -34,22 +34,31 @@ from kei.domain.log.records import StoredRecord
 PAGE: Final = 500
 POLL: Final = 0.5  # seconds between looks at the store for other writers' events
 KEEPALIVE: Final = 15.0
+ANCHOR: Final = 64  # how far back a resume point in a gap looks for the event to link to
 
 
-def follower_after(backend: Backend, after: int) -> LogFollower:
-    """A follower handing over the events after position ``after``, the first checked
-    against the event at ``after``; 422 when the log holds none there."""
+def follower_after(backend: Backend, after: int | None) -> LogFollower:
+    """A follower handing over the events after position ``after`` (None: the head),
+    the first checked against the last event at or before ``after`` (positions may
+    have gaps); 422 when ``after`` is past the head."""
     store = backend.reader.store
-    if after <= 0:
-        return LogFollower(store)
-    at = store.read(after=after - 1, limit=1)
-    if not at or at[0].position != after:
+    head = store.max_position()
+    after = head if after is None else max(0, after)
+    if after > head:
         raise ApiError(
             422, "unknown-position",
-            f"the log holds no event at position {after}; resume after a position it holds "
-            "(an event's id or an answer's at), or from 0",
+            f"position {after} is past the log's head ({head}); resume after a position "
+            "the log holds (an event's id or an answer's at), or from 0",
         )  # fmt: skip
-    return LogFollower(store, link_of(at[0]))
+    if after == 0:
+        return LogFollower(store)
+    low = after
+    while low > 0:  # windows of ANCHOR positions back, until one holds an event
+        low = max(0, low - ANCHOR)
+        before = store.read(after=low, upto=after, limit=ANCHOR)
+        if before:
+            return LogFollower(store, link_of(before[-1]), position=after)
+    return LogFollower(store, position=after)
 
 
 def _line(record: StoredRecord) -> bytes:
@@ -62,7 +71,7 @@ def _break(follower: LogFollower) -> dict[str, Any]:
 
 
 async def ndjson(request: Request, backend: Backend) -> Response:
-    after = integer(request, "after", 0) or 0
+    after = integer(request, "after", 0, least=-(1 << 62)) or 0
     limit = integer(request, "limit", None, least=1)
     follower = await backend.blocking(lambda: follower_after(backend, after))
 
@@ -83,10 +92,11 @@ async def ndjson(request: Request, backend: Backend) -> Response:
     return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 
-def _resume_point(request: Request) -> int:
+def _resume_point(request: Request) -> int | None:
+    """``Last-Event-ID``, else ``after``, else None (the head: new events only)."""
     last = request.headers.get("last-event-id")
     if last is None or last == "":
-        return integer(request, "after", 0) or 0
+        return integer(request, "after", None, least=-(1 << 62))
     if not last.isdigit():
         raise ApiError(422, "invalid-parameter", f"Last-Event-ID must be a position, got {last!r}")
     return int(last)
@@ -97,7 +107,7 @@ async def sse(request: Request, backend: Backend) -> Response:
     follower = await backend.blocking(lambda: follower_after(backend, after))
 
     async def frames() -> AsyncIterator[bytes]:
-        yield b"retry: 1000\n\n"
+        yield b": kei\nretry: 1000\n\n"
         quiet_since = time.monotonic()
         while True:
             page = await backend.blocking(lambda: follower.read(PAGE))
@@ -114,5 +124,5 @@ async def sse(request: Request, backend: Backend) -> Response:
                 quiet_since = time.monotonic()
             await backend.wakeup.wait(POLL)
 
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(frames(), media_type="text/event-stream", headers=headers)

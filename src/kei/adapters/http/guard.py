@@ -1,8 +1,9 @@
 """Who may ask what: the bearer token, the route's scope, the rate limit, the body size.
 
 Every route but ``/v1/health`` and ``/openapi.json`` names the scope it needs. The
-token goes to the :class:`~kei.domain.tokens.grant.Authenticator` (on a thread of its
-own, one request at a time: it may read the ledger): no grant is 401, a grant below the scope is 403, and either is
+token goes to the :class:`~kei.domain.tokens.grant.Authenticator` (on a few threads of
+its own: it may read the ledger, so it must be safe to share between threads, as
+``LedgerAuthenticator`` is): no grant is 401, a grant below the scope is 403, and either is
 answered before anything else runs, so a refused request appends nothing. Each grant
 then spends one token of its bucket (``RateLimit``): an empty bucket is 429 with
 ``Retry-After``. A body longer than ``max_body`` bytes is 413, counted as it arrives
@@ -81,12 +82,10 @@ class Guard:
     ) -> None:
         self.authenticator, self.max_body, self.now_us = authenticator, max_body, now_us
         self._buckets = _Buckets(rate)
-        self._lock = threading.Lock()  # one authenticate at a time: it may fold the ledger
-        self._threads = ThreadPoolExecutor(1, thread_name_prefix="kei-serve-auth")
+        self._threads = ThreadPoolExecutor(4, thread_name_prefix="kei-serve-auth")
 
     def _authenticate(self, bearer: str) -> Grant | Denied:
-        with self._lock:
-            return self.authenticator.authenticate(bearer, self.now_us())
+        return self.authenticator.authenticate(bearer, self.now_us())
 
     async def grant(self, request: Request, needed: Scope) -> Grant:
         """The request's grant, if it covers ``needed``; else a 401/403/429 problem."""

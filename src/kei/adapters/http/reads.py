@@ -78,6 +78,8 @@ async def cost_series(request: Request, backend: Backend) -> Response:
     choice(request, "bucket", ("day",), "day")
     split = choice(request, "split", tuple(SPLITS), "model")
     since, until = moment(request, "since"), moment(request, "until")
+    if since is None:
+        since = _days_ago(backend.clock_us(), SERIES_DAYS)
 
     def work(services: Services) -> dict[str, Any]:
         ledger = services.ledger
@@ -88,6 +90,15 @@ async def cost_series(request: Request, backend: Backend) -> Response:
                 "budgets": _budgets(services)}  # fmt: skip
 
     return answer(await backend.read(work))
+
+
+SERIES_DAYS = 30  # /v1/costs/series without since: the last 30 days (UTC)
+_DAY_US = 86_400_000_000
+
+
+def _days_ago(now_us: int, days: int) -> int:
+    """The start (UTC midnight) of the day ``days`` before today."""
+    return (now_us // _DAY_US - days) * _DAY_US
 
 
 def _budgets(services: Services, at_us: int | None = None) -> list[dict[str, Any]]:
@@ -103,7 +114,7 @@ async def budgets(request: Request, backend: Backend) -> Response:
 
     def work(services: Services) -> dict[str, Any]:
         at = services.ledger.store.max_position()  # the read models fold at least this far
-        return {"at": at, "as_of": rfc3339(now), "budgets": _budgets(services, now)}
+        return {"at": at, "measured_at": rfc3339(now), "budgets": _budgets(services, now)}
 
     return answer(await backend.read(work))
 

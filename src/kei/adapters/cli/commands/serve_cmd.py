@@ -3,7 +3,10 @@
 Thin: checks the ledger and the TLS files, loads the server's key (``--key`` /
 ``KEI_KEY``) and every key under ``KEI_HOME/keys`` (a token bound to one of them signs
 its writes with it), the read models' seal key and the model catalog, and runs the app
-under uvicorn until interrupted. Starlette and uvicorn are imported only here.
+under uvicorn until interrupted: ``/v1``, ``/openapi.json``, the dashboard at ``/`` and,
+with the MCP SDK installed, ``/mcp``. Tokens are checked against the log's token
+events (``kei.app.tokens.LedgerAuthenticator``). Starlette and uvicorn are imported
+only here.
 """
 
 from __future__ import annotations
@@ -20,9 +23,7 @@ from kei.errors import InputError
 
 if TYPE_CHECKING:
     from kei.adapters.cli.config import Settings
-    from kei.app.ledger.ledger import Ledger
     from kei.domain.log.keys import SigningKey
-    from kei.domain.tokens.grant import Authenticator
 
 Runner = Callable[[str, int, Path | None, Path | None], None]
 Host = Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")]
@@ -93,9 +94,11 @@ def _prepare(settings: Settings, *, max_body: int, rate: float, burst: int) -> R
             hint="pip install 'kei[serve]'",
         ) from None
     from kei.adapters.files.catalog import load_catalog
+    from kei.adapters.http import dashboard
     from kei.adapters.http.backend import Store
     from kei.adapters.http.guard import RateLimit
     from kei.app.ledger.ledger import Ledger
+    from kei.app.tokens import LedgerAuthenticator
 
     key = load_signing_key(settings)
     keys = _keys(settings)
@@ -108,8 +111,9 @@ def _prepare(settings: Settings, *, max_body: int, rate: float, burst: int) -> R
         checkpoint_state=settings.checkpoint_state,
     )  # fmt: skip
     auth_ledger = Ledger.open(settings.db_url)
-    app = build_app(store, _authenticator(auth_ledger), max_body=max_body,
-                    rate=RateLimit(rate=rate, burst=burst), mcp=_has_mcp())  # fmt: skip
+    app = build_app(store, LedgerAuthenticator(auth_ledger), max_body=max_body,
+                    rate=RateLimit(rate=rate, burst=burst), mcp=_has_mcp(),
+                    extra_routes=dashboard.routes())  # fmt: skip
 
     def run(host: str, port: int, cert: Path | None, tls_key: Path | None) -> None:
         try:
@@ -147,15 +151,6 @@ def _key_for(keys: dict[str, SigningKey], key_id: str) -> SigningKey:
             hint="put the key file there and restart kei serve, or use another token",
         )
     return key
-
-
-def _authenticator(ledger: Ledger) -> Authenticator:
-    """The tokens the log holds (``kei tokens create``), checked at each request."""
-    import importlib
-
-    tokens = importlib.import_module("kei.app.tokens")
-    authenticator: Authenticator = tokens.LedgerAuthenticator(ledger)
-    return authenticator
 
 
 def _has_mcp() -> bool:
