@@ -66,12 +66,13 @@ def running(
     *,
     tokens: DictTokens | None = None,
     keys: dict[str, SigningKey] | None = None,
+    reverify: float = 600.0,
     **options: Any,
 ) -> Iterator[str]:
     """Serve the ledger at ``url`` until the block ends; yields the base URL."""
     options.setdefault("rate", RateLimit(rate=0))
     store = Store(url=url, key=key, key_for=(keys or {}).__getitem__, seal_key=b"s" * 32,
-                  catalog=load_catalog(home), synchronous="NORMAL")  # fmt: skip
+                  catalog=load_catalog(home), synchronous="NORMAL", reverify=reverify)  # fmt: skip
     app = build_app(store, tokens or DictTokens(), **options)
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")

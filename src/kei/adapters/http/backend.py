@@ -54,6 +54,7 @@ class Store(Struct, frozen=True, kw_only=True):
     checkpoint_state: Path | None = None
     window: float = 0.002  # group commit: how long the committer waits for more
     write_threads: int = 64
+    reverify: float = 600.0  # seconds between whole new verification passes (0: never)
 
 
 class Wakeup:
@@ -89,7 +90,7 @@ class Backend:
         self._running = 0  # writes between their start and their answer
         self._counting = threading.Lock()
         self.writer.writers = lambda: self._running
-        self.verify = VerifyCache(self.reader)
+        self.verify = VerifyCache(self.reader, every=store.reverify)
         self.wakeup = Wakeup()
         self._reads = ThreadPoolExecutor(1, thread_name_prefix="kei-serve-read")
         self._writes = ThreadPoolExecutor(store.write_threads, thread_name_prefix="kei-serve-write")

@@ -42,6 +42,14 @@ Rate = Annotated[
     float,
     typer.Option("--rate", help="Requests per second per token, on average (0: no limit)."),
 ]
+Reverify = Annotated[
+    float,
+    typer.Option(
+        "--reverify",
+        metavar="SECONDS",
+        help="Re-verify the whole log this often, in the background (0: never).",
+    ),
+]
 Burst = Annotated[int, number("--burst", help="Requests per token at once, above the rate.")]
 
 
@@ -58,6 +66,7 @@ def register(app: typer.Typer) -> None:
         max_body: MaxBody = 1 << 20,
         rate: Rate = 200.0,
         burst: Burst = 400,
+        reverify: Reverify = 600.0,
     ) -> None:
         """Serve kei's HTTP API (/v1, /openapi.json) until interrupted."""  # fmt: skip
         with handled(ctx) as g:
@@ -68,21 +77,23 @@ def register(app: typer.Typer) -> None:
             for path in (tls_cert, tls_key):
                 if path is not None and not path.is_file():
                     raise InputError(f"no such file: {path}", hint="pass a PEM file")
-            if rate < 0:
-                raise InputError(f"--rate must be 0 or more, got {rate}")
+            if rate < 0 or reverify < 0:
+                raise InputError("--rate and --reverify must be 0 or more")
             settings = g.settings()
             if db is not None:
                 import msgspec
 
                 settings = msgspec.structs.replace(settings, db_url=db)
-            run = _prepare(settings, max_body=max_body, rate=rate, burst=burst)
+            run = _prepare(settings, max_body=max_body, rate=rate, burst=burst, reverify=reverify)
             stderr().print(
                 f"kei: serving on http{'s' if tls_cert else ''}://{host}:{port}/v1", markup=False
             )
             run(host, port, tls_cert, tls_key)
 
 
-def _prepare(settings: Settings, *, max_body: int, rate: float, burst: int) -> Runner:
+def _prepare(
+    settings: Settings, *, max_body: int, rate: float, burst: int, reverify: float
+) -> Runner:
     """Everything that can fail with a one-line error, before the server starts."""
     try:
         import uvicorn
@@ -108,7 +119,7 @@ def _prepare(settings: Settings, *, max_body: int, rate: float, burst: int) -> R
         url=settings.db_url, key=key, key_for=lambda key_id: _key_for(keys, key_id),
         seal_key=seal_key(settings), catalog=load_catalog(settings.home),
         synchronous=settings.synchronous, retry=settings.retry,
-        checkpoint_state=settings.checkpoint_state,
+        checkpoint_state=settings.checkpoint_state, reverify=reverify,
     )  # fmt: skip
     auth_ledger = Ledger.open(settings.db_url)
     app = build_app(store, LedgerAuthenticator(auth_ledger), max_body=max_body,
