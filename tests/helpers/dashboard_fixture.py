@@ -258,10 +258,11 @@ class CannedApi:
 
 
 @contextmanager
-def serving(app: Starlette) -> Iterator[str]:
-    """``app`` served by uvicorn on 127.0.0.1 (a free port) in a thread; yields its URL."""
+def serving(app: Starlette, lifespan: str = "off") -> Iterator[str]:
+    """``app`` served by uvicorn on 127.0.0.1 (a free port) in a thread; yields its URL
+    (``lifespan="on"``: the app's startup and shutdown run, as ``kei serve``'s must)."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                            lifespan="off", timeout_graceful_shutdown=1)  # fmt: skip
+                            lifespan=lifespan, timeout_graceful_shutdown=1)  # fmt: skip
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="dashboard-fixture", daemon=True)
     thread.start()

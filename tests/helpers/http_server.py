@@ -4,7 +4,6 @@ dict-backed authenticator (the tokens the tests hand out, as ``kei tokens`` woul
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +12,7 @@ from typing import Any
 
 import uvicorn
 
+from dashboard_fixture import serving
 from kei.adapters.files.catalog import load_catalog
 from kei.adapters.http.app import build_app
 from kei.adapters.http.backend import Store
@@ -74,21 +74,8 @@ def running(
     store = Store(url=url, key=key, key_for=(keys or {}).__getitem__, seal_key=b"s" * 32,
                   catalog=load_catalog(home), synchronous="NORMAL", reverify=reverify)  # fmt: skip
     app = build_app(store, tokens or DictTokens(), **options)
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with serving(app, lifespan="on") as base:
+        yield base
 
 
 def bearer(token: str) -> dict[str, str]:
