@@ -40,7 +40,7 @@ def test_the_helper_reads_what_this_process_reads(projects: Path) -> None:
 def test_a_killed_helper_leaves_the_rest_to_this_process(projects: Path) -> None:
     groups = discover([projects], [])
     files = [(g.session, [str(f) for f in g.files]) for g in groups]
-    with ReaderProcess(files) as reader:
+    with ReaderProcess(files, read_session) as reader:
         process = reader._process
         assert process is not None and process.pid is not None
         os.kill(process.pid, signal.SIGKILL)

@@ -4,8 +4,9 @@ Parsing a transcript line costs Python time the import's own process needs for
 pricing, leak-scanning, signing and inserting; the machine's other core can parse
 instead. The helper (a ``spawn`` process from ``processes.context()``: it never
 outlives kei, never runs the caller's script) is handed the sessions' file lists (and, on a first import, the price catalog),
-reads (and prices) them in order with the import's own reader
-(``claude_reading.read_session``) and sends each session back as msgpack bytes. It only reads files; every write
+reads (and prices) them in order with the reader the import hands it
+(``claude_reading.read_session``: passed in, so this adapter does not import the app
+layer) and sends each session back as msgpack bytes. It only reads files; every write
 stays in the import's process.
 
 A pipe's send blocks while the other end has not read, so the helper is at most
@@ -16,12 +17,12 @@ the import logs it once and reads the rest itself (``claude_reading._sessions``)
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from types import TracebackType
-from typing import Final
+from typing import Any, Final
 
 from kei.adapters.workers import processes as workers
 from kei.domain.catalog.catalog import Catalog
@@ -30,13 +31,14 @@ log = logging.getLogger(__name__)
 Groups = list[tuple[str, list[str]]]  # (session id, its files in reading order)
 _END: Final = b""  # after the last session (a session is never empty bytes)
 _JOIN_S: Final = 2.0
+# A session's reader: (session id, its files, the catalog or None) -> a msgspec value.
+ReadSession = Callable[[str, list[Path], Catalog | None], Any]
 
 
-def _serve(groups: Groups, catalog: Catalog | None, conn: Connection) -> None:
+def _serve(groups: Groups, catalog: Catalog | None, read_session: ReadSession,
+           conn: Connection) -> None:  # fmt: skip
     """The helper's whole life: read each session, send it, then the end mark."""
     import msgspec
-
-    from kei.app.importers.claude_reading import read_session
 
     encode = msgspec.msgpack.Encoder().encode
     try:
@@ -53,13 +55,16 @@ class ReaderProcess:
     """The helper that reads ``groups``; :meth:`received` yields each session's bytes
     and ends early (nothing raised) when the helper could not start or died."""
 
-    def __init__(self, groups: Groups, catalog: Catalog | None = None) -> None:
-        self._groups, self._catalog = groups, catalog
+    def __init__(self, groups: Groups, read_session: ReadSession,
+                 catalog: Catalog | None = None) -> None:  # fmt: skip
+        self._groups, self._catalog, self._read = groups, catalog, read_session
         self._conn: Connection | None = None
         self._process: BaseProcess | None = None
 
     def __enter__(self) -> ReaderProcess:
-        started = workers.start_sender(_serve, (self._groups, self._catalog), "kei-claude-reader")
+        started = workers.start_sender(
+            _serve, (self._groups, self._catalog, self._read), "kei-claude-reader"
+        )
         if isinstance(started, OSError):
             log.warning("reading transcripts in this process (the helper: %s)", started)
         else:

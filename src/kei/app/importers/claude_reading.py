@@ -162,7 +162,7 @@ def read_sessions(
 
     rest = groups[first:]
     files = [(g.session, [str(f) for f in g.files]) for g in rest]
-    with ReaderProcess(files, catalog) as reader:
+    with ReaderProcess(files, read_session, catalog) as reader:
         here = (read_session(g.session, g.files) for g in groups[:first])
         yield itertools.chain(here, _sessions(rest, reader.received()))
 
