@@ -140,3 +140,24 @@ def test_checkpoint_is_signed_text(client: httpx.Client) -> None:
     assert int(r.headers["x-kei-at"]) == 2
     assert "\n2\n" in r.text  # the C2SP note's size line
     assert client.get("/v1/checkpoint", headers=R).text == r.text  # cached
+
+
+def test_proofs_check_out_and_bad_parameters_are_problems(client: httpx.Client) -> None:
+    from kei.domain.log.proofs import ConsistencyProof, InclusionProof, parse_proof
+
+    for i in range(4):
+        _fork(client, f"p{i}")
+    found = client.get("/v1/proofs/inclusion?position=3", headers=R).json()
+    at = found.pop("at")
+    proof = parse_proof(json.dumps(found))
+    assert isinstance(proof, InclusionProof) and proof.holds() and proof.tree_size == at
+    grown = client.get("/v1/proofs/consistency?first=2", headers=R).json()
+    grown.pop("at")
+    growth = parse_proof(json.dumps(grown))
+    assert isinstance(growth, ConsistencyProof) and growth.holds()
+    for bad in ("inclusion", "inclusion?position=0", "inclusion?position=999",
+                "consistency?first=999", "consistency?first=x"):  # fmt: skip
+        r = client.get(f"/v1/proofs/{bad}", headers=R)
+        assert r.status_code == 422, (bad, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+    assert client.get("/v1/proofs/inclusion?position=1").status_code == 401

@@ -55,6 +55,11 @@ _READS: Final[tuple[tuple[Read, Handler], ...]] = (
      reads.verify),
     (Read("/v1/checkpoint", "read", "A signed C2SP checkpoint of the log.",
           media="text/plain"), reads.checkpoint),
+    (Read("/v1/proofs/inclusion", "read", "`kei prove inclusion --json`: one event's audit path.",
+          query=("position",)), reads.inclusion),
+    (Read("/v1/proofs/consistency", "read",
+          "The log now extends its first `first` entries (RFC 9162 consistency proof).",
+          query=("first",)), reads.consistency),
 )  # fmt: skip
 
 

@@ -14,7 +14,8 @@ from starlette.responses import PlainTextResponse, Response
 
 from kei.adapters.http.answers import answer
 from kei.adapters.http.backend import Backend
-from kei.adapters.http.params import choice, moment
+from kei.adapters.http.params import choice, integer, moment
+from kei.adapters.http.problems import ApiError
 from kei.app.cost_reads import GROUPS, Window
 from kei.app.json_form import rfc3339
 from kei.app.services import Services
@@ -136,3 +137,35 @@ async def verify(request: Request, backend: Backend) -> Response:
 async def checkpoint(request: Request, backend: Backend) -> Response:
     at, text = await backend.read(lambda _: backend.checkpoint())
     return PlainTextResponse(text, headers={"X-Kei-At": str(at)})
+
+
+async def inclusion(request: Request, backend: Backend) -> Response:
+    """The audit path of one event in the tree of the log now (``kei prove inclusion``)."""
+    from kei.app.ledger.proving import prove_inclusion
+
+    position = integer(request, "position", least=1)
+    if position is None:
+        raise ApiError(422, "invalid-parameter", "position is required: ?position=N")
+
+    def work(services: Services) -> dict[str, Any]:
+        ledger = services.ledger
+        at = ledger.store.max_position()
+        return {"at": at, **prove_inclusion(ledger.store, ledger.ledger_id, position).to_dict()}
+
+    return answer(await backend.read(work))
+
+
+async def consistency(request: Request, backend: Backend) -> Response:
+    """The proof that the log now extends its first ``first`` entries."""
+    from kei.app.ledger.proving import prove_growth
+
+    first = integer(request, "first", least=1)
+    if first is None:
+        raise ApiError(422, "invalid-parameter", "first is required: ?first=SIZE")
+
+    def work(services: Services) -> dict[str, Any]:
+        ledger = services.ledger
+        at = ledger.store.max_position()
+        return {"at": at, **prove_growth(ledger.store, ledger.ledger_id, first).to_dict()}
+
+    return answer(await backend.read(work))

@@ -93,10 +93,30 @@ def prove_consistency(
     tree.prepare(size)
     old_root = _holds(tree, old.size, old, "old checkpoint")
     new_root = tree.root() if new is None else _holds(tree, size, new, "new checkpoint")
+    return _consistency(tree, ledger_id, (old.size, old_root), (size, new_root))
+
+
+def prove_growth(store: EventStore, ledger_id: str, first: int) -> ConsistencyProof:
+    """The proof that the log now extends its own first ``first`` entries, for a client
+    that holds a checkpoint of that size and checks its root against the proof's."""
+    size = head_size(store)
+    if not 0 < first <= size:
+        raise InputError(
+            f"first must be between 1 and the log's {size} entries, got {first}",
+            hint="pass the size of a checkpoint you hold",
+        )
+    tree = StoredTree(store)
+    tree.prepare(size)
+    return _consistency(tree, ledger_id, (first, root(tree, first)), (size, tree.root()))
+
+
+def _consistency(tree: StoredTree, ledger_id: str, old: tuple[int, bytes],
+                 new: tuple[int, bytes]) -> ConsistencyProof:  # fmt: skip
+    """The proof between two (size, root) trees of ``tree``, checked before it is given."""
     proof = ConsistencyProof(
-        ledger_id, old.size, old_root, size, new_root,
-        tuple(consistency_proof(tree, old.size, size)),
+        ledger_id, old[0], old[1], new[0], new[1],
+        tuple(consistency_proof(tree, old[0], new[0])),
     )  # fmt: skip
     if not proof.holds():
-        raise damaged(f"the consistency proof from {old.size} to {size} does not verify")
+        raise damaged(f"the consistency proof from {old[0]} to {new[0]} does not verify")
     return proof
