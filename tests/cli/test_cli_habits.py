@@ -36,6 +36,7 @@ NO_JSON = {
     ("hook", "claude-code"),  # a hook prints nothing, by contract
     ("mcp", "serve"),  # stdout speaks MCP
     ("notify", "receive"),  # an HTTP server: it says where it listens on stderr
+    ("serve",),  # the HTTP API: its answers are HTTP
 }  # fmt: skip
 CHOICES = {"--by", "--outcome", "--policy", "--format", "--status", "--scope", "--severity",
            "--fail-on", "--category"}  # fmt: skip

@@ -26,7 +26,10 @@ if TYPE_CHECKING:
     from kei.domain.log.keys import SigningKey
 
 Runner = Callable[[str, int, Path | None, Path | None], None]
-Host = Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")]
+Host = Annotated[
+    str,
+    typer.Option("--host", metavar="ADDRESS", help="Address to listen on (loopback by default)."),
+]
 Port = Annotated[int, number("--port", help="TCP port to listen on.", least=1, most=65535)]
 Db = Annotated[
     str | None, typer.Option("--db", metavar="URL", help="The store (as the global --db).")
@@ -40,7 +43,11 @@ TlsKey = Annotated[
 MaxBody = Annotated[int, number("--max-body", help="Largest request body, in bytes.")]
 Rate = Annotated[
     float,
-    typer.Option("--rate", help="Requests per second per token, on average (0: no limit)."),
+    typer.Option(
+        "--rate",
+        metavar="PER_SECOND",
+        help="Requests per second per token, on average (0: no limit).",
+    ),
 ]
 Reverify = Annotated[
     float,
