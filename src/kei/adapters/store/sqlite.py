@@ -26,9 +26,11 @@ from eventsourcing.persistence import PersistenceError
 
 from kei.adapters.store.dialect import SQLITE_SQL, Params
 from kei.adapters.store.sql import Row, SqlStore
+from kei.adapters.store.sqlite_reads import ThreadReads
 from kei.adapters.store.sqlite_recorder import (
     JOURNAL_MODES,
     LOCK_TIMEOUT_S,
+    READ_ENDS_CHUNK,
     SYNCHRONOUS_MODES,
     ChainedSQLiteDatastore,
     ChainedSQLiteRecorder,
@@ -45,6 +47,7 @@ class SQLiteStore(SqlStore):
     sql = SQLITE_SQL
     dialect_name = "sqlite"
     recorder: ChainedSQLiteRecorder
+    _reads: ThreadReads | None
     clash_errors = (ESIntegrityError, sqlite3.IntegrityError)
     driver_errors = (PersistenceError, sqlite3.Error)
 
@@ -96,6 +99,25 @@ class SQLiteStore(SqlStore):
             name, synchronous=mode, journal=journal, read_only=self.read_only
         )
         self.recorder = ChainedSQLiteRecorder(self._datastore)
+        memory = self._datastore.pool.is_sqlite_memory_mode  # one connection's own database
+        self._reads = None if memory else ThreadReads(name, read_only=self.read_only)
+
+    def _rows(self, sql: str, params: Params = (), *, binary: bool = False) -> list[Row]:
+        """One statement on this thread's read connection (``sqlite_reads.py``)."""
+        if self._reads is None:
+            return super()._rows(sql, params, binary=binary)
+        with self._errors():
+            return self._reads.rows(sql, params)
+
+    def select(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """On the pool's connections, opened with the store's pragmas (a ``PRAGMA``
+        read here answers for them)."""
+        return super()._rows(sql, params)
+
+    def close(self) -> None:
+        if self._reads is not None:
+            self._reads.close()
+        super().close()
 
     def _fetch(self, c: Any, sql: str, params: Params, binary: bool) -> list[Row]:
         """Text and blob columns come as stored, ``binary`` or not."""
@@ -126,6 +148,9 @@ class SQLiteStore(SqlStore):
             conn.close()
 
     def stream_versions(self, streams: Sequence[str]) -> dict[str, int]:
+        if self._reads is not None and len(streams) <= READ_ENDS_CHUNK:  # one statement
+            with self._errors():
+                return self._reads.ends(streams)
         with self._errors(), self._datastore.transaction(commit=False) as c:
             return read_ends(c, streams)
 

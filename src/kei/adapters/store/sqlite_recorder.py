@@ -39,6 +39,7 @@ JOURNAL_MODES: Final = ("WAL", "MEMORY")
 LOCK_TIMEOUT_S: Final = 30
 STATEMENT_CACHE: Final = 64
 MAX_PARAMS: Final = 999  # the oldest SQLite's limit of parameters to a statement
+READ_ENDS_CHUNK: Final = 500  # streams to one ``read_ends`` statement
 _HEAD: Final = f"SELECT seq, hash, position FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1"
 # The head, and a stream's end before the batch that starts at a position (one short
 # index range), in one statement: the guard costs no statement of its own.
@@ -335,8 +336,8 @@ def read_ends(c: SQLiteCursor | sqlite3.Cursor, streams: Sequence[str]) -> dict[
     """
     found: dict[str, int] = {}
     unique = list(dict.fromkeys(streams))
-    for i in range(0, len(unique), 500):
-        chunk = unique[i : i + 500]
+    for i in range(0, len(unique), READ_ENDS_CHUNK):
+        chunk = unique[i : i + READ_ENDS_CHUNK]
         c.execute(
             f"SELECT column1, (SELECT MAX(originator_version) FROM {EVENTS_TABLE} "
             f"WHERE originator_id = column1) FROM (VALUES {','.join(['(?)'] * len(chunk))})",
