@@ -7,6 +7,7 @@ backend's read thread, where the services' read models stay open between request
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -143,29 +144,26 @@ async def inclusion(request: Request, backend: Backend) -> Response:
     """The audit path of one event in the tree of the log now (``kei prove inclusion``)."""
     from kei.app.ledger.proving import prove_inclusion
 
-    position = integer(request, "position", least=1)
-    if position is None:
-        raise ApiError(422, "invalid-parameter", "position is required: ?position=N")
-
-    def work(services: Services) -> dict[str, Any]:
-        ledger = services.ledger
-        at = ledger.store.max_position()
-        return {"at": at, **prove_inclusion(ledger.store, ledger.ledger_id, position).to_dict()}
-
-    return answer(await backend.read(work))
+    return await _proof(request, backend, "position", prove_inclusion)
 
 
 async def consistency(request: Request, backend: Backend) -> Response:
     """The proof that the log now extends its first ``first`` entries."""
     from kei.app.ledger.proving import prove_growth
 
-    first = integer(request, "first", least=1)
-    if first is None:
-        raise ApiError(422, "invalid-parameter", "first is required: ?first=SIZE")
+    return await _proof(request, backend, "first", prove_growth)
+
+
+async def _proof(request: Request, backend: Backend, name: str,
+                 prove: Callable[[Any, str, int], Any]) -> Response:  # fmt: skip
+    """``prove(store, ledger_id, ?name=N)`` with the head it was made at."""
+    number = integer(request, name, least=1)
+    if number is None:
+        raise ApiError(422, "invalid-parameter", f"{name} is required: ?{name}=N")
 
     def work(services: Services) -> dict[str, Any]:
         ledger = services.ledger
         at = ledger.store.max_position()
-        return {"at": at, **prove_growth(ledger.store, ledger.ledger_id, first).to_dict()}
+        return {"at": at, **prove(ledger.store, ledger.ledger_id, number).to_dict()}
 
     return answer(await backend.read(work))
