@@ -69,6 +69,11 @@ class Settings(Struct, frozen=True):
         return self.keys_dir / f"{ref}{KEY_SUFFIX}"
 
 
+def home_of(env: Mapping[str, str]) -> Path:
+    """``$KEI_HOME``, else ``~/.kei``: where kei's keys, ledger and logs live."""
+    return Path(env.get("KEI_HOME") or Path.home() / ".kei").expanduser()
+
+
 def resolve(
     env: Mapping[str, str],
     *,
@@ -76,7 +81,7 @@ def resolve(
     key: str | None = None,
     synchronous: str | None = None,
 ) -> Settings:
-    home = Path(env.get("KEI_HOME") or Path.home() / ".kei").expanduser()
+    home = home_of(env)
     url = db or env.get("KEI_DB") or f"sqlite:///{home / 'ledger.db'}"
     if "://" not in url:
         url = f"sqlite:///{Path(url).expanduser().absolute()}"

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
+from kei.adapters.cli.config import home_of
 from kei.adapters.cli.global_options import Globals
 
 
@@ -20,5 +20,4 @@ def claude_code(options: Globals) -> None:
         return HookTarget(s.home, s.db_url, s.key_path(), s.synchronous, s.retry)
 
     # KEI_HOME as config.resolve reads it, for a failure before the settings resolve
-    fallback = Path(os.environ.get("KEI_HOME") or Path.home() / ".kei").expanduser()
-    run_claude_hook(sys.stdin.buffer, target, fallback)
+    run_claude_hook(sys.stdin.buffer, target, home_of(os.environ))

@@ -117,12 +117,12 @@ def _wait(conn: _socket.socket, pid: int, argv: list[str]) -> int:
 
 def _hook_lost(pid: int) -> None:
     """One line in ``$KEI_HOME/hook.log``, as the hook logs its own failures."""
-    from pathlib import Path
-
+    from kei.adapters.cli.config import home_of
     from kei.adapters.hooks.hooklog import log_failure
 
-    home = Path(os.environ.get("KEI_HOME") or Path.home() / ".kei").expanduser()
-    log_failure(home, "daemon", f"the daemon's process {pid} ended without an exit code")
+    log_failure(
+        home_of(os.environ), "daemon", f"the daemon's process {pid} ended without an exit code"
+    )
 
 
 def _receive(conn: _socket.socket, size: int) -> bytes:
