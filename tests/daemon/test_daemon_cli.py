@@ -272,3 +272,25 @@ def test_a_hook_killed_in_the_daemon_still_exits_0_and_says_so_in_its_log(
     assert (hook.returncode, out, err) == (0, b"", b"")
     log = (Path(env["KEI_HOME"]) / "hook.log").read_text()
     assert "ended without an exit code" in log
+
+
+@pytest.mark.parametrize(
+    ("variable", "args", "message"),
+    [
+        ("/proc/nope/d", [], "kei: error: cannot create /proc/nope/d for the kei daemon"),
+        ("{tmp}/d", ["--idle", "inf"], "kei: error: Invalid value for '--idle'"),
+        ("{tmp}/d", ["--idle", "nan"], "kei: error: --idle must be a number of seconds"),
+        ("{tmp}/d", ["--idle", "1e308"], "kei: error: Invalid value for '--idle'"),
+    ],
+)
+def test_a_bad_start_is_one_line_and_starts_nothing(
+    tmp_path: Path, variable: str, args: list[str], message: str
+) -> None:
+    folder = variable.format(tmp=tmp_path)
+    env = cli_env(tmp_path / "home", KEI_DAEMON_DIR=folder)
+    started = kei(["daemon", "start", *args], env)
+    assert started.returncode == 2
+    assert started.stderr.startswith(message), started.stderr
+    assert "Traceback" not in started.stderr and started.stderr.count("kei: error") == 1
+    sockets = list(Path(folder).glob("*.sock")) if Path(folder).is_dir() else []
+    assert sockets == []

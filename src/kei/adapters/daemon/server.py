@@ -37,8 +37,15 @@ BACKLOG = 128
 
 def prepare(folder: str) -> None:
     """Create ``folder`` (mode 0700) if missing; InputError when it is not private."""
-    with contextlib.suppress(FileExistsError):
+    try:
         os.makedirs(folder, mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise InputError(
+            f"cannot create {folder} for the kei daemon: {exc.strerror}",
+            hint="set KEI_DAEMON_DIR to a folder you can create",
+        ) from None
     problem = private_problem(folder)
     if problem is not None:
         raise InputError(
@@ -136,6 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dir", required=True, help="the daemon's private folder")
     parser.add_argument("--idle", type=float, default=3600.0, help="seconds; 0 = never")
     args = parser.parse_args(argv)
+    if not 0 <= args.idle <= 10**9:  # also refuses nan
+        parser.error(f"--idle must be 0 to 1e9 seconds, got {args.idle}")
     try:
         prepare(args.dir)
     except InputError as exc:

@@ -8,6 +8,7 @@ when none runs. See ``kei.adapters.daemon``.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,10 +18,12 @@ from kei.adapters.cli.context import answering, command_group, stderr
 from kei.adapters.cli.options import JsonObject
 from kei.adapters.cli.output import json_line
 from kei.app.json_form import rfc3339
+from kei.errors import InputError
 
 if TYPE_CHECKING:
     from kei.adapters.daemon.control import Status
 
+IDLE_MAX_S = 10**9  # about 31 years: past that a socket timeout does not fit
 daemon_app, register = command_group(
     "daemon", "A warm process that makes kei commands start in milliseconds."
 )
@@ -41,6 +44,7 @@ def start(
             "--idle",
             metavar="SECONDS",
             min=0,
+            max=IDLE_MAX_S,
             help="Stop after this long without a command (0: never).",
         ),
     ] = 3600.0,
@@ -53,6 +57,9 @@ def start(
     from kei.adapters.daemon import control, server
 
     with answering(ctx):
+        if not math.isfinite(idle):
+            raise InputError(f"--idle must be a number of seconds, got {idle}",
+                             hint="give 0 to never stop")  # fmt: skip
         if foreground:
             server.prepare(_folder())
             if not server.serve(_folder(), idle):
