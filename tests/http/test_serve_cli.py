@@ -69,6 +69,26 @@ def test_kei_serve_without_a_ledger_says_so(tmp_path: Path) -> None:
     assert "kei init" in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rate", "nan"], "kei: error: --rate and --reverify must be 0 or more, and finite"),
+        (["--reverify", "inf"], "kei: error: --rate and --reverify must be 0 or more, and finite"),
+        (["--rate", "-1"], "kei: error: --rate and --reverify must be 0 or more, and finite"),
+        (["--host", "999.1.1.1"], "kei: error: --host '999.1.1.1' is not an address"),
+    ],
+)
+def test_kei_serve_refuses_bad_options_before_it_serves(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    env = cli_env(tmp_path / "home")
+    assert kei(["init"], env).returncode == 0
+    done = kei(["serve", "--port", str(free_port()), *args], env)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(message) and "serving on" not in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def _self_signed(folder: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 and its key (PEM), made with the cryptography package."""
     import datetime

@@ -11,6 +11,7 @@ only here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -84,8 +85,9 @@ def register(app: typer.Typer) -> None:
             for path in (tls_cert, tls_key):
                 if path is not None and not path.is_file():
                     raise InputError(f"no such file: {path}", hint="pass a PEM file")
-            if rate < 0 or reverify < 0:
-                raise InputError("--rate and --reverify must be 0 or more")
+            if not (0 <= rate < math.inf and 0 <= reverify < math.inf):  # nan fails too
+                raise InputError("--rate and --reverify must be 0 or more, and finite")
+            _resolvable(host)
             settings = g.settings()
             if db is not None:
                 import msgspec
@@ -96,6 +98,18 @@ def register(app: typer.Typer) -> None:
                 f"kei: serving on http{'s' if tls_cert else ''}://{host}:{port}/v1", markup=False
             )
             run(host, port, tls_cert, tls_key)
+
+
+def _resolvable(host: str) -> None:
+    """A --host that names no address is one line here, not a server that says it
+    serves and then fails."""
+    import socket
+
+    try:
+        socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError) as exc:
+        raise InputError(f"--host {host!r} is not an address this machine can listen on: {exc}",
+                         hint="use 127.0.0.1, 0.0.0.0 or one of this machine's addresses") from None  # fmt: skip
 
 
 def _prepare(
